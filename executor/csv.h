@@ -1,0 +1,91 @@
+/*
+ * csv.h - the CSV scanner: cutting a file into byte ranges that never split
+ * a record, and reading the records of one range as fields.
+ *
+ * Dialect (RFC 4180 as real files are): fields are separated by 'delim'; a
+ * field that starts with 'quote' is quoted and may hold the delimiter, line
+ * ends, and doubled quotes ("" stands for one quote); a quote inside an
+ * unquoted field is an ordinary character; characters after a closing quote
+ * and before the next delimiter or line end are appended to the field (as
+ * Python's csv module does). A record ends at LF outside quotes; a CR just
+ * before that LF is dropped (so LF and CRLF may be mixed); a lone CR is data.
+ * The last record may lack a line end. A UTF-8 byte-order mark at offset 0
+ * is skipped. An empty line (no bytes between two line ends) is no record.
+ *
+ * The splitter and the reader run the same state machine, so a range the
+ * splitter makes always begins at a record the reader would begin at.
+ */
+#ifndef SHEAF_CSV_H
+#define SHEAF_CSV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+typedef struct csv_dialect {
+    char delim;  /* field separator, default ',' */
+    char quote;  /* quote character, default '"' */
+    int  header; /* 1 if the first record names the columns */
+} csv_dialect;
+
+/* One field of a record: bytes without quotes, with "" turned into ". */
+typedef struct csv_field {
+    const char *ptr;    /* borrowed from the reader; valid until next call */
+    size_t      len;
+    int         quoted; /* 1 if the field was quoted ("" is then "", not null) */
+} csv_field;
+
+/* A byte range of a file that begins at a record start. */
+typedef struct csv_range {
+    uint64_t start; /* offset of the first record's first byte */
+    uint64_t end;   /* offset just past the range (the next range's start) */
+    uint64_t line;  /* 1-based line number of the first record */
+} csv_range;
+
+/*
+ * Cut bytes ['data_start', 'file_size') of the file 'fd' into ranges of
+ * about 'part_bytes' each: a cut is made at the first record start at or
+ * after each multiple of 'part_bytes' past 'data_start'; ranges holding no
+ * record are dropped. 'first_line' is the line number at 'data_start'.
+ * 'part_bytes' may be any value >= 1. On success *out is a malloc'ed array
+ * the caller frees, *n_out its length (0 for no data). Returns 0, SH_EIO,
+ * or SH_EDATA when the file ends inside a quoted field (message names the
+ * line where that field starts).
+ */
+int csv_split(int fd, uint64_t data_start, uint64_t first_line,
+              uint64_t file_size, const csv_dialect *d, uint64_t part_bytes,
+              csv_range **out, size_t *n_out, sh_err *err);
+
+typedef struct csv_reader csv_reader;
+
+/*
+ * A reader of the records that start in bytes ['start', 'end') of 'fd'
+ * (borrowed; read with pread, so several readers may share it). The last
+ * record may run past 'end'. 'line' is the line number at 'start'. At
+ * start == 0 a byte-order mark is skipped. Memory stays bounded by the
+ * largest record, whatever the range's size. Free with csv_reader_free.
+ */
+csv_reader *csv_reader_new(int fd, uint64_t start, uint64_t end,
+                           uint64_t line, const csv_dialect *d);
+
+/*
+ * Read the next record. Returns 1 and sets *fields (an array owned by the
+ * reader, valid until the next call) and *n_fields; 0 at the end of the
+ * range; SH_EIO or SH_EDATA (unterminated quote) with 'err' filled.
+ */
+int csv_reader_next(csv_reader *r, const csv_field **fields,
+                    size_t *n_fields, sh_err *err);
+
+/* The 1-based line number where the last record returned starts. */
+uint64_t csv_reader_line(const csv_reader *r);
+/* The offset just past the last record returned (where the next starts). */
+uint64_t csv_reader_offset(const csv_reader *r);
+/* The offset where the last record returned starts. */
+uint64_t csv_reader_record_start(const csv_reader *r);
+/* Bytes consumed so far in the range. */
+uint64_t csv_reader_bytes(const csv_reader *r);
+
+void csv_reader_free(csv_reader *r);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * expr.h - sheaf's expression language: compiled once against a schema,
+ * type-checked, then evaluated per row.
+ *
+ * Grammar (lowest precedence first):
+ *   expr    := or
+ *   or      := and ('or' and)*
+ *   and     := not ('and' not)*
+ *   not     := 'not' not | cmp
+ *   cmp     := add (('=='|'!='|'<'|'<='|'>'|'>=') add)?
+ *   add     := mul (('+'|'-') mul)*
+ *   mul     := unary (('*'|'/'|'%') unary)*
+ *   unary   := '-' unary | primary
+ *   primary := INT | FLOAT | 'string' | true | false | null
+ *            | name | "quoted name" | NAME '(' args ')' | '(' expr ')'
+ * Keywords (and or not true false null) are case-insensitive. Strings use
+ * single quotes with '' for a quote; quoted names use double quotes with ""
+ * for a quote.
+ *
+ * Semantics (SPEC section 2): null propagates through arithmetic and
+ * functions; a comparison with null is false; and/or/not use SQL's
+ * three-valued logic; '/' divides as floats; x / 0 and x % 0 are null; int
+ * '%' takes the sign of the dividend; int + - * overflow is an error;
+ * int() truncates toward zero; round() rounds half away from zero;
+ * substr()/length() count UTF-8 characters; substr starts at 1.
+ * Functions: lower upper length substr(s,start[,len]) contains starts_with
+ * ends_with concat(a, ...) abs round(x[,digits]) floor ceil sqrt ln exp int
+ * float str coalesce(a, ...) is_null if(cond, then, else) hash.
+ *
+ * A compiled expression is read-only during evaluation and can be shared by
+ * threads; evaluation state lives in the caller's arena.
+ */
+#ifndef SHEAF_EXPR_H
+#define SHEAF_EXPR_H
+
+#include "err.h"
+#include "util.h"
+#include "value.h"
+
+typedef struct expr expr;
+
+/*
+ * Compile 'src' against the columns of 'sc' (borrowed; not needed after
+ * compile). On error returns NULL and fills 'err' with SH_EINVAL, 'path'
+ * (copied into err->path, the spec field the text came from) and a message
+ * that quotes the problem and its 1-based character position, e.g.
+ * "unknown column 'yeer' at position 1; columns are: id, year, title".
+ * The caller frees the result with expr_free.
+ */
+expr *expr_compile(const char *src, const schema *sc, const char *path,
+                   sh_err *err);
+
+/* The static type of the result (SH_NULL when it is always null). */
+sh_type expr_type(const expr *e);
+
+/*
+ * Evaluate 'e' on 'row' (values in schema order, borrowed). Strings the
+ * evaluation makes are allocated in 'a'. Returns 0 and sets *out, or
+ * SH_ERANGE (integer overflow, int() of a value out of range) with 'err'.
+ */
+int expr_eval(const expr *e, const sh_value *row, arena *a, sh_value *out,
+              sh_err *err);
+
+void expr_free(expr *e);
+
+#endif

@@ -1,0 +1,62 @@
+/*
+ * util.h - allocation that never fails, growable byte buffers and arenas.
+ *
+ * Allocation failure aborts the process in one place (xmalloc and friends),
+ * so the rest of the code has no untestable NULL branches. Every module of
+ * sheaf allocates through these functions; jansson is given them too.
+ */
+#ifndef SHEAF_UTIL_H
+#define SHEAF_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* malloc/calloc/realloc/strdup that abort with a message on exhaustion. */
+void *xmalloc(size_t size_bytes);
+void *xcalloc(size_t n, size_t size_bytes);
+void *xrealloc(void *ptr, size_t size_bytes);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+/* printf into a new string; the caller frees it. */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * A growable byte buffer. 'data' is always NUL-terminated after any append
+ * (when non-NULL), so it can be used as a C string. Zero-initialise to start;
+ * sb_free releases the memory.
+ */
+typedef struct strbuf {
+    char   *data; /* the bytes, NUL-terminated; NULL until the first append */
+    size_t  len;  /* bytes in use, without the terminating NUL */
+    size_t  cap;  /* bytes allocated */
+} strbuf;
+
+void sb_reserve(strbuf *sb, size_t extra_bytes);
+void sb_append(strbuf *sb, const void *p, size_t n);
+void sb_puts(strbuf *sb, const char *s);
+void sb_putc(strbuf *sb, char c);
+void sb_printf(strbuf *sb, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void sb_vprintf(strbuf *sb, const char *fmt, va_list ap);
+void sb_reset(strbuf *sb); /* len = 0, keeps the memory */
+void sb_free(strbuf *sb);
+
+/*
+ * An arena: bump allocation from large blocks, all freed at once. Used for
+ * per-row and per-batch temporaries (strings made by expressions), reset
+ * between rows or batches so hot paths never call malloc per value.
+ */
+typedef struct arena arena;
+
+arena *arena_new(size_t block_bytes);
+/* Returns 'size_bytes' bytes aligned to 16; valid until reset or free. */
+void  *arena_alloc(arena *a, size_t size_bytes);
+char  *arena_strndup(arena *a, const char *s, size_t n);
+void   arena_reset(arena *a);
+void   arena_free(arena *a);
+
+/* Monotonic clock in milliseconds. */
+int64_t now_ms(void);
+
+#endif

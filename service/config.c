@@ -1,0 +1,174 @@
+/*
+ * config.c - sheafd's configuration from the environment (SPEC section 1).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../executor/util.h"
+
+/* The value of 'name', or 'dflt' when unset or empty. */
+static const char *
+env_or(const char *name, const char *dflt)
+{
+    const char *v = getenv(name);
+
+    return v && *v ? v : dflt;
+}
+
+/* Parse env 'name' as an int in [lo, hi] into *out ('dflt' when unset). */
+static int
+env_int(const char *name, int dflt, int lo, int hi, int *out, sh_err *err)
+{
+    const char *v = getenv(name);
+    char       *end;
+    long        n;
+
+    if (v == NULL || *v == '\0') {
+        *out = dflt;
+        return 0;
+    }
+    errno = 0;
+    n = strtol(v, &end, 10);
+    if (errno || *end != '\0' || n < lo || n > hi)
+        return sh_err_set(err, SH_EINVAL, name,
+                          "%s must be an integer from %d to %d, got '%s'",
+                          name, lo, hi, v);
+    *out = (int)n;
+    return 0;
+}
+
+/* mkdir -p 'path' (mode 0755). Returns 0 or -1 with errno. */
+static int
+mkdir_p(const char *path)
+{
+    char  *p = xstrdup(path);
+    int    rc = 0;
+
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, 0755) < 0 && errno != EEXIST)
+            rc = -1;
+        *s = '/';
+    }
+    if (rc == 0 && mkdir(p, 0755) < 0 && errno != EEXIST)
+        rc = -1;
+    free(p);
+    return rc;
+}
+
+/* An absolute, existing directory for 'path', created when missing. */
+static int
+abs_dir(const char *var, const char *path, char **out, sh_err *err)
+{
+    char buf[PATH_MAX];
+
+    if (mkdir_p(path) < 0)
+        return sh_err_set(err, SH_EINVAL, var, "%s: cannot create '%s': %s",
+                          var, path, strerror(errno));
+    if (realpath(path, buf) == NULL)
+        return sh_err_set(err, SH_EINVAL, var, "%s: '%s': %s", var, path,
+                          strerror(errno));
+    *out = xstrdup(buf);
+    return 0;
+}
+
+/* The directory two levels above the running binary (the source tree). */
+static char *
+tree_dir(void)
+{
+    char    buf[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+
+    if (n <= 0)
+        return xstrdup(".");
+    buf[n] = '\0';
+    for (int up = 0; up < 2; up++) {
+        char *slash = strrchr(buf, '/');
+        if (slash == NULL || slash == buf)
+            return xstrdup("/");
+        *slash = '\0';
+    }
+    return xstrdup(buf);
+}
+
+int
+config_load(config *c, sh_err *err)
+{
+    const char *listen = env_or("SHEAF_LISTEN", "127.0.0.1:8080");
+    const char *colon = strrchr(listen, ':');
+    char       *tree = tree_dir();
+    long        cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int         rc;
+
+    memset(c, 0, sizeof *c);
+    if (colon == NULL || colon == listen || colon[1] == '\0') {
+        rc = sh_err_set(err, SH_EINVAL, "SHEAF_LISTEN",
+                        "SHEAF_LISTEN must be HOST:PORT, got '%s'", listen);
+        goto done;
+    }
+    if (listen[0] == '[' && colon[-1] == ']')
+        c->listen_host = xstrndup(listen + 1, (size_t)(colon - listen - 2));
+    else
+        c->listen_host = xstrndup(listen, (size_t)(colon - listen));
+    char *end;
+    long  port = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || port < 0 || port > 65535) {
+        rc = sh_err_set(err, SH_EINVAL, "SHEAF_LISTEN",
+                        "SHEAF_LISTEN has a bad port in '%s'", listen);
+        goto done;
+    }
+    c->listen_port = (int)port;
+
+    if (getenv("DATABASE_URL") && *getenv("DATABASE_URL"))
+        c->database_url = xstrdup(getenv("DATABASE_URL"));
+    if (getenv("SHEAF_TOKENS_FILE") && *getenv("SHEAF_TOKENS_FILE"))
+        c->tokens_file = xstrdup(getenv("SHEAF_TOKENS_FILE"));
+    c->migrations_dir = getenv("SHEAF_MIGRATIONS") &&
+                                *getenv("SHEAF_MIGRATIONS")
+                            ? xstrdup(getenv("SHEAF_MIGRATIONS"))
+                            : xasprintf("%s/migrations", tree);
+    c->pg_script = xasprintf("%s/scripts/pg.sh", tree);
+
+    if ((rc = abs_dir("SHEAF_DATA_ROOT", env_or("SHEAF_DATA_ROOT", "./data"),
+                      &c->data_root, err)) < 0)
+        goto done;
+    if ((rc = abs_dir("SHEAF_SPOOL", env_or("SHEAF_SPOOL", "./var/spool"),
+                      &c->spool, err)) < 0)
+        goto done;
+    if ((rc = env_int("SHEAF_WORKERS", cores > 0 ? (int)cores : 2, 1, 256,
+                      &c->workers, err)) < 0)
+        goto done;
+    if ((rc = env_int("SHEAF_MEMORY_MB", 256, 16, 1 << 20, &c->memory_mb,
+                      err)) < 0)
+        goto done;
+    if ((rc = env_int("SHEAF_GRACE_S", 30, 0, 3600, &c->grace_s, err)) < 0)
+        goto done;
+    if ((rc = env_int("SHEAF_LEASE_S", 30, 2, 3600, &c->lease_s, err)) < 0)
+        goto done;
+    rc = 0;
+done:
+    free(tree);
+    return rc;
+}
+
+void
+config_free(config *c)
+{
+    free(c->listen_host);
+    free(c->database_url);
+    free(c->data_root);
+    free(c->spool);
+    free(c->tokens_file);
+    free(c->migrations_dir);
+    free(c->pg_script);
+    memset(c, 0, sizeof *c);
+}

@@ -1,0 +1,32 @@
+/*
+ * config.h - sheafd's configuration, read from the environment (SPEC 1).
+ */
+#ifndef SHEAF_CONFIG_H
+#define SHEAF_CONFIG_H
+
+#include "../executor/err.h"
+
+typedef struct config {
+    char *listen_host;    /* SHEAF_LISTEN host part, default 127.0.0.1 */
+    int   listen_port;    /* SHEAF_LISTEN port part, default 8080 */
+    char *database_url;   /* DATABASE_URL; unset: the private cluster */
+    char *data_root;      /* SHEAF_DATA_ROOT, absolute, default ./data */
+    char *spool;          /* SHEAF_SPOOL, absolute, default ./var/spool */
+    int   workers;        /* SHEAF_WORKERS, default: number of cores */
+    int   memory_mb;      /* SHEAF_MEMORY_MB, default 256 */
+    char *tokens_file;    /* SHEAF_TOKENS_FILE or NULL */
+    int   grace_s;        /* SHEAF_GRACE_S, default 30 */
+    int   lease_s;        /* SHEAF_LEASE_S, task lease, default 30 */
+    char *migrations_dir; /* SHEAF_MIGRATIONS, default <exe>/../migrations */
+    char *pg_script;      /* scripts/pg.sh beside the binary's tree */
+} config;
+
+/*
+ * Read the configuration from the environment into 'c'. Directories are
+ * made absolute (data_root and spool are created when missing). Returns 0,
+ * or SH_EINVAL with a message naming the variable at fault.
+ */
+int  config_load(config *c, sh_err *err);
+void config_free(config *c);
+
+#endif

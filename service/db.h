@@ -1,0 +1,136 @@
+/*
+ * db.h - every SQL statement sheaf runs: migrations, jobs and their tasks,
+ * claiming and finishing partition tasks under fenced leases.
+ *
+ * A db handle wraps one PostgreSQL connection and is used by one thread at a
+ * time. Forked processes never inherit one: each worker process and each
+ * API thread (through db_pool) opens its own. When the connection is lost a
+ * call fails with SH_EDB and the next call reconnects.
+ */
+#ifndef SHEAF_DB_H
+#define SHEAF_DB_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../executor/err.h"
+#include "../executor/pipeline.h"
+#include "../executor/plan.h"
+
+typedef struct db db;
+
+/* Connect to 'url'. Returns NULL with SH_EDB in 'err' on failure. */
+db  *db_open(const char *url, sh_err *err);
+void db_close(db *d);
+/* 0 if the database answers (reconnecting if needed), else SH_EDB. */
+int  db_ping(db *d, sh_err *err);
+
+/*
+ * Apply each migrations/NNNN_name.sql of 'dir' not yet recorded in
+ * schema_migrations, in name order, each in its own transaction, under an
+ * advisory lock so that two instances starting together apply each once.
+ */
+int db_migrate(db *d, const char *dir, sh_err *err);
+
+/* ---- jobs, for the API ------------------------------------------------ */
+
+/*
+ * Insert a job and one queued task per partition of 'p', in one
+ * transaction. 'resolution' is plan_resolution(p). With an 'idem_key'
+ * (may be NULL), a job already submitted by 'tenant' with that key is
+ * returned instead when 'body_sha256' matches (*created = 0), and
+ * SH_ECONFLICT when it does not. 'id' receives the job id.
+ */
+int db_job_submit(db *d, const char *tenant, const plan *p,
+                  json_t *resolution, const char *idem_key,
+                  const char *body_sha256, char id[37], int *created,
+                  sh_err *err);
+
+/* The job object of SPEC section 3, or NULL with SH_ENOENT / SH_EDB.
+ * The caller owns the result. */
+json_t *db_job_get(db *d, const char *tenant, const char *id, sh_err *err);
+
+/* {"jobs": [...], "next_cursor": "..."|null}, newest first. 'status' and
+ * 'name' may be NULL; 'cursor' is a previous next_cursor or NULL. */
+json_t *db_job_list(db *d, const char *tenant, const char *status,
+                    const char *name, int limit, const char *cursor,
+                    sh_err *err);
+
+/* {"tasks": [...]}: one entry per partition task. */
+json_t *db_job_tasks(db *d, const char *tenant, const char *id, sh_err *err);
+
+/* One committed output part of a job's result, in order. */
+typedef struct db_part {
+    char    *path;       /* absolute path of the part file (owned) */
+    uint64_t size_bytes;
+    uint64_t rows;
+} db_part;
+
+/*
+ * The result parts of a succeeded job. Returns 0 with *parts (free with
+ * db_parts_free) and *n; SH_ENOENT for no such job; SH_ESTATE when the job
+ * has not succeeded (err says its status).
+ */
+int  db_job_result(db *d, const char *tenant, const char *id,
+                   db_part **parts, size_t *n, sh_err *err);
+void db_parts_free(db_part *parts, size_t n);
+
+/* ---- tasks, for workers ------------------------------------------------ */
+
+/* A claimed task: what a worker needs to run it and to fence its writes. */
+typedef struct db_task {
+    char    job_id[37];
+    int     stage;
+    int     part;
+    int64_t lease;        /* fencing token of this attempt */
+    int     attempt;      /* 1-based */
+    int     max_attempts;
+} db_task;
+
+/*
+ * Claim the next runnable task (highest job priority, then oldest job,
+ * then lowest partition) for 'worker', with FOR UPDATE SKIP LOCKED, under a
+ * lease of 'lease_s' seconds. Returns 1 with *t, *spec and *resolution (the
+ * caller owns both), 0 when there is nothing to run, or SH_EDB.
+ */
+int db_task_claim(db *d, const char *worker, int lease_s, db_task *t,
+                  json_t **spec, json_t **resolution, sh_err *err);
+
+/*
+ * Extend the lease and record progress. Returns 0; SH_ESTATE when the lease
+ * was lost or the job is no longer running (the worker must stop); SH_EDB.
+ */
+int db_task_heartbeat(db *d, const db_task *t, int lease_s,
+                      const pipeline_stats *st, sh_err *err);
+
+/*
+ * Record the task done with output 'out_path', if this attempt still holds
+ * its lease; when it is the job's last task, the job succeeds in the same
+ * transaction. Returns 0, SH_ESTATE (lease lost: the output must be
+ * discarded), or SH_EDB.
+ */
+int db_task_finish(db *d, const db_task *t, const char *out_path,
+                   const pipeline_stats *st, sh_err *err);
+
+/*
+ * Record that the attempt failed with 'message'. When 'retryable' and
+ * attempts remain, the task is queued again after a backoff with jitter;
+ * otherwise the job fails with 'message'. Fenced like db_task_finish.
+ */
+int db_task_fail(db *d, const db_task *t, int retryable, const char *message,
+                 sh_err *err);
+
+/*
+ * Return to the queue the running tasks of 'worker' (a worker process that
+ * died) and every task whose lease expired. Returns the number requeued, or
+ * SH_EDB.
+ */
+int db_tasks_reap(db *d, const char *worker, sh_err *err);
+
+/* LISTEN on the channel that announces new tasks. */
+int db_listen_tasks(db *d, sh_err *err);
+/* Wait up to 'timeout_ms' for a notification; 1 if one came, 0 if not. */
+int db_wait_notify(db *d, int timeout_ms);
+
+#endif

@@ -1,0 +1,213 @@
+/*
+ * main.c - sheafd: the HTTP API, the scheduler's housekeeping and the
+ * supervisor of this node's worker processes.
+ *
+ *   sheafd                  API + workers (the default)
+ *   sheafd --role worker    workers only (more machines, same database)
+ *   sheafd --worker-process one worker; started by the supervisor
+ *
+ * Process model: the main process applies migrations, then starts its
+ * workers with posix_spawn (fork + exec), then starts the API's threads.
+ * No worker ever inherits a thread or a database connection; each opens
+ * its own. The main thread waits for signals: SIGCHLD (a worker died:
+ * requeue its task, replace it), SIGTERM/SIGINT (shut down gracefully).
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../api/api.h"
+#include "../executor/util.h"
+#include "config.h"
+#include "db.h"
+#include "dbpool.h"
+#include "log.h"
+#include "supervisor.h"
+#include "worker.h"
+
+#define API_POOL_SIZE   16   /* database connections for request threads */
+#define CONNECT_WAIT_S  30   /* how long start-up waits for the database */
+#define REAP_EVERY_MS   2000 /* how often expired leases are reaped */
+
+static void
+usage(FILE *f)
+{
+    fputs("usage: sheafd [--role all|worker]\n"
+          "  Configuration comes from the environment: SHEAF_LISTEN,\n"
+          "  DATABASE_URL, SHEAF_DATA_ROOT, SHEAF_SPOOL, SHEAF_WORKERS,\n"
+          "  SHEAF_MEMORY_MB, SHEAF_TOKENS_FILE, SHEAF_GRACE_S (see README).\n",
+          f);
+}
+
+/*
+ * Without DATABASE_URL, start the private cluster under ./var/pg with
+ * scripts/pg.sh and use the connection string it prints. Returns 0 or -1.
+ */
+static int
+start_private_pg(config *cfg)
+{
+    char   *cmd = xasprintf("'%s' start", cfg->pg_script);
+    FILE   *f = popen(cmd, "r");
+    char    line[1024] = "";
+    int     status;
+
+    free(cmd);
+    if (f == NULL) {
+        log_error("cannot run %s: %s", cfg->pg_script, strerror(errno));
+        return -1;
+    }
+    if (fgets(line, sizeof line, f) == NULL)
+        line[0] = '\0';
+    status = pclose(f);
+    line[strcspn(line, "\n")] = '\0';
+    if (status != 0 || line[0] == '\0') {
+        log_error("%s start failed (status %d); set DATABASE_URL or see its "
+                  "messages above", cfg->pg_script, status);
+        return -1;
+    }
+    cfg->database_url = xstrdup(line);
+    /* Workers read their configuration from the environment too. */
+    setenv("DATABASE_URL", line, 1);
+    log_info("using the private PostgreSQL cluster: %s", line);
+    return 0;
+}
+
+/* Connect, retrying for a while: the database may still be starting. */
+static db *
+connect_retry(const char *url)
+{
+    int64_t deadline = now_ms() + CONNECT_WAIT_S * 1000;
+    sh_err  err;
+    db     *d;
+
+    while ((d = db_open(url, &err)) == NULL) {
+        if (now_ms() > deadline) {
+            log_error("%s", err.msg);
+            return NULL;
+        }
+        usleep(500 * 1000);
+    }
+    return d;
+}
+
+int
+main(int argc, char **argv)
+{
+    config      cfg;
+    sh_err      err;
+    const char *role = "all";
+    char        exe[PATH_MAX];
+    db         *d = NULL;
+    db_pool    *pool = NULL;
+    api        *a = NULL;
+    supervisor *sup = NULL;
+    sigset_t    sigs;
+    int         rc = 1, worker_process = 0;
+
+    json_set_alloc_funcs(xmalloc, free);
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--worker-process") == 0) {
+            worker_process = 1;
+        } else if (strcmp(argv[i], "--role") == 0 && i + 1 < argc) {
+            role = argv[++i];
+        } else if (strcmp(argv[i], "--help") == 0 ||
+                   strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (strcmp(role, "all") != 0 && strcmp(role, "worker") != 0) {
+        fprintf(stderr, "sheafd: --role must be 'all' or 'worker'\n");
+        return 2;
+    }
+    if (config_load(&cfg, &err) < 0) {
+        fprintf(stderr, "sheafd: %s\n", err.msg);
+        return 2;
+    }
+    if (worker_process) {
+        rc = cfg.database_url ? worker_main(&cfg) : 2;
+        config_free(&cfg);
+        return rc;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (cfg.database_url == NULL && start_private_pg(&cfg) < 0)
+        goto done;
+
+    /* Signals are taken by sigtimedwait in the main thread only: block
+     * them before any thread starts, so every thread inherits the mask. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGCHLD);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigprocmask(SIG_BLOCK, &sigs, NULL);
+
+    if ((d = connect_retry(cfg.database_url)) == NULL)
+        goto done;
+    if (db_migrate(d, cfg.migrations_dir, &err) < 0) {
+        log_error("%s", err.msg);
+        goto done;
+    }
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) {
+        log_error("readlink /proc/self/exe: %s", strerror(errno));
+        goto done;
+    }
+    exe[n] = '\0';
+    sup = supervisor_new(&cfg, exe);
+    supervisor_fill(sup);
+
+    if (strcmp(role, "all") == 0) {
+        pool = db_pool_new(cfg.database_url, API_POOL_SIZE);
+        if ((a = api_start(&cfg, pool, &err)) == NULL) {
+            log_error("%s", err.msg);
+            supervisor_stop(sup, 0, d);
+            goto done;
+        }
+        log_info("listening on http://%s:%d/ (data root %s, %d workers)",
+                 cfg.listen_host, cfg.listen_port, cfg.data_root,
+                 cfg.workers);
+    } else {
+        log_info("worker node: %d workers", cfg.workers);
+    }
+
+    int64_t last_reap = 0;
+    for (;;) {
+        struct timespec tick = {0, 500 * 1000 * 1000};
+        int             sig = sigtimedwait(&sigs, NULL, &tick);
+
+        if (sig == SIGTERM || sig == SIGINT) {
+            log_info("signal %d: shutting down (grace %d s)", sig,
+                     cfg.grace_s);
+            break;
+        }
+        if (sig == SIGCHLD)
+            supervisor_reap(sup, d);
+        if (now_ms() - last_reap >= REAP_EVERY_MS) {
+            last_reap = now_ms();
+            if (db_tasks_reap(d, NULL, &err) < 0)
+                log_warn("reaping expired leases: %s", err.msg);
+        }
+    }
+    /* Stop taking requests first, then let the workers finish. A second
+     * SIGTERM meanwhile stays blocked and changes nothing. */
+    api_stop(a);
+    a = NULL;
+    supervisor_stop(sup, cfg.grace_s, d);
+    rc = 0;
+done:
+    api_stop(a);
+    db_pool_free(pool);
+    supervisor_free(sup);
+    db_close(d);
+    config_free(&cfg);
+    return rc;
+}

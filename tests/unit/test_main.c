@@ -1,0 +1,29 @@
+/*
+ * test_main.c - the one registry of CUnit suites; runs them all.
+ *
+ * Each tests/unit/test_X.c defines test_X_register(), which adds its suite.
+ * Exit status is non-zero when any test fails.
+ */
+#include <CUnit/Basic.h>
+#include <stdio.h>
+
+#include "test_suites.h"
+
+int
+main(void)
+{
+    unsigned failed;
+
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 2;
+    test_util_register();
+    test_csv_register();
+    test_value_register();
+    test_expr_register();
+    test_plan_register();
+    CU_basic_set_mode(CU_BRM_NORMAL);
+    CU_basic_run_tests();
+    failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
+    CU_cleanup_registry();
+    return failed ? 1 : 0;
+}

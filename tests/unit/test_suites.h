@@ -1,0 +1,13 @@
+/*
+ * test_suites.h - the registration function of every unit-test suite.
+ */
+#ifndef SHEAF_TEST_SUITES_H
+#define SHEAF_TEST_SUITES_H
+
+void test_util_register(void);
+void test_csv_register(void);
+void test_value_register(void);
+void test_expr_register(void);
+void test_plan_register(void);
+
+#endif
