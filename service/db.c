@@ -977,3 +977,153 @@ db_wait_notify(db *d, int timeout_ms)
     }
     return got;
 }
+
+/* ---- cancel, delete, housekeeping -------------------------------------- */
+
+int
+db_job_cancel(db *d, const char *tenant, const char *id, sh_err *err)
+{
+    const char *p[2] = {id, tenant};
+    char        status[16];
+    PGresult   *res;
+    int         rc;
+
+    if ((rc = db_job_status(d, tenant, id, status, err)) < 0)
+        return rc;
+    res = db_exec(d, "cancel job",
+                  "WITH j AS (UPDATE jobs SET status = 'cancelled',"
+                  " finished_at = now(), error = 'cancelled by request'"
+                  " WHERE id = $1 AND tenant = $2"
+                  " AND status IN ('queued', 'running') RETURNING id)"
+                  " UPDATE tasks SET state = 'cancelled', finished_at = now()"
+                  " FROM j WHERE tasks.job_id = j.id"
+                  " AND tasks.state IN ('queued', 'running')"
+                  " RETURNING 1", 2, p, err);
+    if (res == NULL)
+        return SH_EDB;
+    PQclear(res);
+    /* Whether this call or an earlier end won is read back, not guessed. */
+    if ((rc = db_job_status(d, tenant, id, status, err)) < 0)
+        return rc;
+    if (strcmp(status, "cancelled") != 0)
+        return sh_err_set(err, SH_ESTATE, NULL,
+                          "job %s has already %s; only a queued or running "
+                          "job can be cancelled", id, status);
+    return 0;
+}
+
+int
+db_job_delete(db *d, const char *tenant, const char *id, sh_err *err)
+{
+    const char *p[2] = {id, tenant};
+    char        status[16];
+    PGresult   *res;
+    int         rc;
+
+    if ((rc = db_job_status(d, tenant, id, status, err)) < 0)
+        return rc;
+    res = db_exec(d, "delete job",
+                  "DELETE FROM jobs WHERE id = $1 AND tenant = $2"
+                  " AND status IN ('succeeded', 'failed', 'cancelled')",
+                  2, p, err);
+    if (res == NULL)
+        return SH_EDB;
+    rc = strcmp(PQcmdTuples(res), "1") == 0
+             ? 0
+             : sh_err_set(err, SH_ESTATE, NULL,
+                          "job %s is %s; cancel it or wait for it to end "
+                          "before deleting it", id, status);
+    PQclear(res);
+    return rc;
+}
+
+int
+db_jobs_expire(db *d, sh_err *err)
+{
+    PGresult *res;
+    int       n;
+
+    res = db_exec(d, "time out jobs",
+                  "UPDATE jobs SET status = 'failed', finished_at = now(),"
+                  " error = 'timed out: the job ran longer than its timeout_s"
+                  " of ' || timeout_s || ' s'"
+                  " WHERE status IN ('queued', 'running') AND timeout_s > 0"
+                  " AND coalesce(started_at, created_at)"
+                  " + make_interval(secs => timeout_s) < now()"
+                  " RETURNING 1", 0, NULL, err);
+    if (res == NULL)
+        return SH_EDB;
+    n = PQntuples(res);
+    PQclear(res);
+    if (db_run(d, "cancel tasks of ended jobs",
+               "UPDATE tasks t SET state = 'cancelled',"
+               " finished_at = now() FROM jobs j"
+               " WHERE j.id = t.job_id AND t.state IN ('queued', 'running')"
+               " AND j.status IN ('succeeded', 'failed', 'cancelled')",
+               0, NULL, err) < 0)
+        return SH_EDB;
+    return n;
+}
+
+/* Column 0 of every row of 'res' as a new array of strings. */
+static int
+strings_of(PGresult *res, char ***out)
+{
+    int n = PQntuples(res);
+
+    *out = xcalloc((size_t)(n ? n : 1), sizeof **out);
+    for (int r = 0; r < n; r++)
+        (*out)[r] = xstrdup(PQgetvalue(res, r, 0));
+    return n;
+}
+
+int
+db_tasks_to_kill(db *d, const char *host, char ***workers, sh_err *err)
+{
+    const char *p[1] = {host};
+    PGresult   *res;
+    int         n;
+
+    *workers = NULL;
+    /* lease_until still set marks an attempt nobody has stopped yet. */
+    res = db_exec(d, "find cancelled attempts",
+                  "UPDATE tasks SET lease_until = NULL"
+                  " WHERE state = 'cancelled' AND lease_until IS NOT NULL"
+                  " AND worker LIKE $1 || ':%' RETURNING worker",
+                  1, p, err);
+    if (res == NULL)
+        return SH_EDB;
+    n = strings_of(res, workers);
+    PQclear(res);
+    return n;
+}
+
+void
+db_strings_free(char **v, int n)
+{
+    for (int i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+int
+db_jobs_retire(db *d, int max, char ***ids, sh_err *err)
+{
+    char        lim[16];
+    const char *p[1] = {lim};
+    PGresult   *res;
+    int         n;
+
+    *ids = NULL;
+    snprintf(lim, sizeof lim, "%d", max);
+    res = db_exec(d, "retire jobs",
+                  "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs"
+                  " WHERE status IN ('succeeded', 'failed', 'cancelled')"
+                  " AND finished_at + make_interval(secs => retention_s)"
+                  " < now() LIMIT $1::int) RETURNING id", 1, p, err);
+    if (res == NULL)
+        return SH_EDB;
+    n = strings_of(res, ids);
+    PQclear(res);
+    return n;
+}

@@ -76,6 +76,44 @@ int  db_job_result(db *d, const char *tenant, const char *id,
                    db_part **parts, size_t *n, sh_err *err);
 void db_parts_free(db_part *parts, size_t n);
 
+/*
+ * Cancel job 'id': a queued or running job ends 'cancelled' at once; its
+ * running partitions are stopped by their nodes' sweepers (db_tasks_to_kill).
+ * Returns 0, SH_ENOENT, SH_ESTATE (already ended; err says how), SH_EDB.
+ */
+int db_job_cancel(db *d, const char *tenant, const char *id, sh_err *err);
+
+/*
+ * Delete ended job 'id' and its tasks. The caller removes its files.
+ * Returns 0, SH_ENOENT, SH_ESTATE (still queued or running), SH_EDB.
+ */
+int db_job_delete(db *d, const char *tenant, const char *id, sh_err *err);
+
+/* ---- housekeeping, for every node's sweeper ---------------------------- */
+
+/*
+ * End the jobs that ran past their timeout_s (failed, with an error that
+ * says so), and mark every open task of an ended job cancelled. Returns
+ * the number of jobs timed out, or SH_EDB.
+ */
+int db_jobs_expire(db *d, sh_err *err);
+
+/*
+ * The workers on 'host' still running an attempt of a cancelled task: each
+ * is returned once ("host:pid", malloc'ed array of malloc'ed strings, free
+ * with db_strings_free) so the node can signal it. Returns the count or
+ * SH_EDB.
+ */
+int  db_tasks_to_kill(db *d, const char *host, char ***workers,
+                      sh_err *err);
+void db_strings_free(char **v, int n);
+
+/*
+ * Delete up to 'max' ended jobs whose retention_s has passed; their ids are
+ * returned (as db_tasks_to_kill does) so the caller removes their files.
+ */
+int db_jobs_retire(db *d, int max, char ***ids, sh_err *err);
+
 /* ---- tasks, for workers ------------------------------------------------ */
 
 /* A claimed task: what a worker needs to run it and to fence its writes. */

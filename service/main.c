@@ -29,11 +29,11 @@
 #include "dbpool.h"
 #include "log.h"
 #include "supervisor.h"
+#include "sweeper.h"
 #include "worker.h"
 
 #define API_POOL_SIZE   16   /* database connections for request threads */
 #define CONNECT_WAIT_S  30   /* how long start-up waits for the database */
-#define REAP_EVERY_MS   2000 /* how often expired leases are reaped */
 
 static void
 usage(FILE *f)
@@ -107,6 +107,7 @@ main(int argc, char **argv)
     db_pool    *pool = NULL;
     api        *a = NULL;
     supervisor *sup = NULL;
+    sweeper    *sw = NULL;
     sigset_t    sigs;
     int         rc = 1, worker_process = 0;
 
@@ -179,9 +180,9 @@ main(int argc, char **argv)
         log_info("worker node: %d workers", cfg.workers);
     }
 
-    int64_t last_reap = 0;
+    sw = sweeper_new(&cfg, sup);
     for (;;) {
-        struct timespec tick = {0, 500 * 1000 * 1000};
+        struct timespec tick = {0, 250 * 1000 * 1000};
         int             sig = sigtimedwait(&sigs, NULL, &tick);
 
         if (sig == SIGTERM || sig == SIGINT) {
@@ -191,11 +192,7 @@ main(int argc, char **argv)
         }
         if (sig == SIGCHLD)
             supervisor_reap(sup, d);
-        if (now_ms() - last_reap >= REAP_EVERY_MS) {
-            last_reap = now_ms();
-            if (db_tasks_reap(d, NULL, &err) < 0)
-                log_warn("reaping expired leases: %s", err.msg);
-        }
+        sweeper_run(sw, d);
     }
     /* Stop taking requests first, then let the workers finish. A second
      * SIGTERM meanwhile stays blocked and changes nothing. */
@@ -206,6 +203,7 @@ main(int argc, char **argv)
 done:
     api_stop(a);
     db_pool_free(pool);
+    sweeper_free(sw);
     supervisor_free(sup);
     db_close(d);
     config_free(&cfg);

@@ -166,6 +166,21 @@ supervisor_stop(supervisor *s, int grace_s, db *d)
     }
 }
 
+int
+supervisor_kill(supervisor *s, pid_t pid)
+{
+    for (int i = 0; i < s->n; i++)
+        if (s->pids[i] == pid)
+            return kill(pid, SIGKILL) == 0 ? 0 : -1;
+    return -1;
+}
+
+const char *
+supervisor_host(const supervisor *s)
+{
+    return s->host;
+}
+
 void
 supervisor_free(supervisor *s)
 {

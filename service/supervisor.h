@@ -6,6 +6,8 @@
 #ifndef SHEAF_SUPERVISOR_H
 #define SHEAF_SUPERVISOR_H
 
+#include <sys/types.h>
+
 #include "config.h"
 #include "db.h"
 
@@ -29,6 +31,16 @@ void supervisor_reap(supervisor *s, db *d);
  * partitions, SIGKILL the rest, and hand their tasks back through 'd'.
  */
 void supervisor_stop(supervisor *s, int grace_s, db *d);
+
+/*
+ * Kill worker 'pid' with SIGKILL if it is one of this supervisor's (it is
+ * then replaced like any dead worker). Returns 0, or -1 when it is not
+ * ours.
+ */
+int supervisor_kill(supervisor *s, pid_t pid);
+
+/* This node's name, the "host" of worker names "host:pid". */
+const char *supervisor_host(const supervisor *s);
 
 void supervisor_free(supervisor *s);
 
