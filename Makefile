@@ -8,13 +8,13 @@ CC      ?= cc
 PKGS    := libmicrohttpd jansson libpq uuid libcurl libcrypto zlib
 CUNIT   := cunit
 
-CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP \
+OPT     ?= -O2 -g
+override CFLAGS += $(OPT) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
 
 ifeq ($(SAN),1)
-CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer \
+override CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \
            -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
 endif
@@ -69,7 +69,7 @@ integration: all
 	@SHEAF_BIN=$(abspath $(BUILD)) scripts/integration.sh
 
 asan:
-	$(MAKE) BUILD=build-asan SAN=1 CFLAGS="-O1 -g" all
+	$(MAKE) BUILD=build-asan SAN=1 OPT="-O1 -g" all
 
 bench: deps all
 	@scripts/bench.sh

@@ -1,0 +1,192 @@
+/*
+ * api_int.h - what the files of api/ share and nothing outside api/ may use:
+ * the server, one request's state, the route table's shape, the reply
+ * helpers and the handlers.
+ *
+ * A request's state is one api_req, made in the first libmicrohttpd
+ * callback and freed in the completion callback. A handler runs once the
+ * whole request (and its body, for routes that take one) has been read; it
+ * fills the reply of its api_req and returns the HTTP status, as nginx
+ * handlers do. Handlers run on the connection's own thread and may block.
+ */
+#ifndef SHEAF_API_INT_H
+#define SHEAF_API_INT_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api.h"
+#include "../executor/util.h"
+
+#define API_BODY_MAX     (1024 * 1024) /* bytes of a JSON request body */
+#define API_HEADERS_MAX  8             /* reply headers a handler may add */
+#define API_NAME_MAX     129           /* a {name} path segment, with NUL */
+#define API_POOL_WAIT_MS 5000          /* wait for a database connection */
+
+typedef struct api_tokens api_tokens;
+typedef struct api_req    api_req;
+
+/* The server: what api_start made. */
+struct api {
+    const config      *cfg;      /* borrowed from the caller */
+    db_pool           *pool;     /* borrowed from the caller */
+    api_tokens        *tokens;   /* bearer tokens, NULL: no authentication */
+    struct MHD_Daemon *mhd;      /* the daemon, NULL until started */
+    atomic_int         stopping; /* set by api_stop: long polls end early */
+    atomic_int         polling;  /* long polls in flight */
+};
+
+/* A handler: fills the reply of 'r' and returns its HTTP status. */
+typedef int (*api_handler)(api_req *r);
+
+/* Route flags. */
+enum {
+    API_BODY = 1 /* the request has a JSON body, read up to API_BODY_MAX */
+};
+
+/* One line of the route table. */
+typedef struct api_route {
+    const char *method;  /* "GET", "POST", "DELETE"; GET also serves HEAD */
+    const char *pattern; /* "/v1/jobs/{id}/result": literal segments, {id}
+                            a UUID, {name} any non-empty segment */
+    api_handler handler;
+    int         flags;   /* API_BODY or 0 */
+    const char *feature; /* for api_not_implemented: what is missing */
+} api_route;
+
+/* One reply header. */
+typedef struct api_header {
+    const char *name;  /* borrowed, a string literal */
+    char       *value; /* owned */
+} api_header;
+
+/* The state of one request. */
+struct api_req {
+    api                   *a;          /* the server */
+    struct MHD_Connection *conn;       /* the connection (MHD's) */
+    const char            *method;     /* MHD's, valid for the request */
+    const char            *url;        /* the path, unescaped, MHD's */
+    const api_route       *route;      /* the matched route, or NULL */
+    char                   id[37];     /* {id} of the path, lower case */
+    char                   name[API_NAME_MAX]; /* {name} of the path */
+    const char            *tenant;     /* borrowed from the tokens, or
+                                          "default" */
+    int64_t                started_ms; /* now_ms() at the first callback */
+
+    strbuf                 body;       /* the request body (API_BODY) */
+    int                    too_large;  /* the body passed API_BODY_MAX; the
+                                          rest is read and dropped */
+    int                    early_status; /* a status decided from the
+                                            headers alone, or 0 */
+    int                    queued;     /* a reply has been queued */
+    int                    status;     /* the status queued, for the log */
+
+    json_t                *reply_json; /* the reply body (owned), or NULL */
+    struct MHD_Response   *reply;      /* a ready response (owned), used
+                                          instead of reply_json */
+    api_header             headers[API_HEADERS_MAX]; /* reply headers */
+    size_t                 n_headers;
+};
+
+/* ---- routes.c ---------------------------------------------------------- */
+
+/*
+ * Find the route of 'method' and 'path' (one trailing slash is ignored) and
+ * store the {id} and {name} it captured in 'r'. Returns the route; or NULL
+ * with 'allow' holding the methods the path accepts ("GET, HEAD, POST"),
+ * which is "" when no route has that path.
+ */
+const api_route *api_route_find(api_req *r, const char *method,
+                                const char *path, char allow[80]);
+
+/* The handler of routes whose feature comes later: 501 not_implemented. */
+int api_not_implemented(api_req *r);
+
+/* ---- http.c: replies and request helpers --------------------------------- */
+
+/*
+ * Make 'body' (ownership taken; NULL gives an empty body) the JSON reply
+ * of 'r'. Returns 'status', so a handler can 'return api_reply(r, 200, j)'.
+ */
+int api_reply(api_req *r, int status, json_t *body);
+
+/*
+ * Make the error {"error": {"code", "message", "path"}} the reply of 'r'
+ * (invalid UTF-8 in the message or path is replaced). A 503 also gets
+ * Retry-After: 1. 'path' may be NULL for "". Returns 'status'.
+ */
+int api_error(api_req *r, int status, const char *code, const char *path,
+              const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/*
+ * Reply with the HTTP status and code for 'e': 400 invalid_spec (or
+ * bad_request outside a spec), bad_data, 404 not_found (400 invalid_spec
+ * when 'in_spec': a missing file is a fault of the spec), 409 wrong_state
+ * or conflict, 413 too_large, 503 unavailable, else 500 internal.
+ * Returns the status.
+ */
+int api_error_sh(api_req *r, const sh_err *e, int in_spec);
+
+/* Append the JSON text of 'j' (json_dump 'flags') to 'sb'. Returns 0, or
+ * -1 when 'j' cannot be encoded. */
+int api_json_dump(const json_t *j, size_t flags, strbuf *sb);
+
+/* Add or replace the reply header 'name' (a string literal); 'value' is
+ * copied. */
+void api_header_set(api_req *r, const char *name, const char *value);
+
+/* The request header 'name', or NULL. Valid for the request. */
+const char *api_header_get(api_req *r, const char *name);
+
+/* The query parameter 'key', unescaped, or NULL. Valid for the request. */
+const char *api_query(api_req *r, const char *key);
+
+/* Non-zero when 's' is valid UTF-8. */
+int api_utf8_valid(const char *s);
+
+/* Replace each byte of 's' that is not part of valid UTF-8 with '?'. */
+void api_utf8_clean(char *s);
+
+/*
+ * Non-zero when the client has closed its side of the connection. Waits up
+ * to 'wait_ms' for that to happen, so it doubles as a polling sleep.
+ */
+int api_client_gone(api_req *r, int wait_ms);
+
+/* ---- auth.c -------------------------------------------------------------- */
+
+/*
+ * Read the 'token tenant' lines of 'path' (blank lines and lines starting
+ * with # are skipped). Returns the table (free with api_tokens_free), or
+ * NULL with SH_EINVAL / SH_EIO in 'err' naming the file and line.
+ */
+api_tokens *api_tokens_load(const char *path, sh_err *err);
+void        api_tokens_free(api_tokens *t);
+
+/*
+ * The tenant of the bearer token in the Authorization header value
+ * 'authorization' (may be NULL), or NULL when it names no known token.
+ * Tokens are compared in constant time. The result is borrowed from 't'.
+ */
+const char *api_tokens_tenant(const api_tokens *t, const char *authorization);
+
+/* SHA-256 of 'n' bytes at 'p' as 64 lower-case hex digits and a NUL. */
+void api_sha256_hex(const void *p, size_t n, char hex[65]);
+
+/* ---- handlers ------------------------------------------------------------ */
+
+int api_healthz(api_req *r);      /* health.c */
+int api_readyz(api_req *r);
+
+int api_job_submit(api_req *r);   /* jobs.c */
+int api_job_validate(api_req *r);
+int api_job_list(api_req *r);
+int api_job_get(api_req *r);
+int api_job_tasks(api_req *r);
+
+int api_job_result(api_req *r);   /* result.c */
+
+#endif

@@ -1,0 +1,34 @@
+/*
+ * health.c - GET /healthz (the process lives) and GET /readyz (the database
+ * answers), for load balancers and orchestrators. Neither needs a token.
+ */
+#include "api_int.h"
+
+#define HEALTH_POOL_WAIT_MS 1000
+
+int
+api_healthz(api_req *r)
+{
+    return api_reply(r, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
+}
+
+int
+api_readyz(api_req *r)
+{
+    db_pool *pool = r->a->pool;
+    db      *d;
+    sh_err   err;
+    int      rc;
+
+    sh_err_clear(&err);
+    d = db_pool_get(pool, HEALTH_POOL_WAIT_MS, &err);
+    if (d == NULL)
+        return api_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "",
+                         "no database connection: %s", err.msg);
+    rc = db_ping(d, &err);
+    db_pool_put(pool, d, rc != 0);
+    if (rc != 0)
+        return api_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "",
+                         "the database does not answer: %s", err.msg);
+    return api_reply(r, MHD_HTTP_OK, json_pack("{s:s}", "status", "ready"));
+}

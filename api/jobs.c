@@ -1,0 +1,358 @@
+/*
+ * jobs.c - the job resource: submit (POST /v1/jobs), validate, list, show
+ * with an optional long poll, and the tasks of a job. The result download
+ * is in result.c.
+ *
+ * A database connection is taken from the pool only for the database
+ * calls, never while a spec is checked against its files, and given back
+ * (closed after SH_EDB) before the reply is sent.
+ */
+#include "api_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define JOBS_KEY_MAX        200     /* bytes of an Idempotency-Key */
+#define JOBS_PARAM_MAX      1024    /* bytes of a name or cursor parameter */
+#define JOBS_LIMIT_DEFAULT  100
+#define JOBS_LIMIT_MAX      1000
+#define JOBS_WAIT_MAX_S     300
+#define JOBS_POLL_MS        100
+#define JOBS_POLL_WAIT_MS   1000    /* pool wait inside a long poll */
+
+static const char *const jobs_statuses[] = {
+    "queued", "running", "succeeded", "failed", "cancelled"
+};
+
+/* Non-zero when 's' is one of the status words. */
+static int
+jobs_is_status(const char *s)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof jobs_statuses / sizeof jobs_statuses[0]; i++)
+        if (strcmp(s, jobs_statuses[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Non-zero when the job object 'job' is succeeded, failed or cancelled. */
+static int
+jobs_is_terminal(const json_t *job)
+{
+    const char *s = json_string_value(json_object_get(job, "status"));
+
+    return s != NULL
+           && (strcmp(s, "succeeded") == 0 || strcmp(s, "failed") == 0
+               || strcmp(s, "cancelled") == 0);
+}
+
+/* Parse the decimal integer 's' in [lo, hi]. Returns 0, or -1. */
+static int
+jobs_parse_int(const char *s, int lo, int hi, int *out)
+{
+    long v = 0;
+    int  n;
+
+    for (n = 0; s[n] != '\0'; n++) {
+        if (s[n] < '0' || s[n] > '9' || n >= 9)
+            return -1;
+        v = v * 10 + (s[n] - '0');
+    }
+    if (n == 0 || v < lo || v > hi)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/* Parse 's', seconds as digits with an optional fraction ("2", "0.5"),
+ * up to JOBS_WAIT_MAX_S, into milliseconds. Returns 0, or -1. */
+static int
+jobs_parse_wait(const char *s, int64_t *ms)
+{
+    size_t i, digits = 0, dots = 0;
+    double v;
+
+    for (i = 0; s[i] != '\0'; i++) {
+        if (s[i] >= '0' && s[i] <= '9')
+            digits++;
+        else if (s[i] == '.' && dots == 0 && digits > 0)
+            dots++;
+        else
+            return -1;
+        if (i >= 16)
+            return -1;
+    }
+    if (digits == 0 || s[i - 1] == '.')
+        return -1;
+    v = strtod(s, NULL);
+    if (v < 0 || v > JOBS_WAIT_MAX_S)
+        return -1;
+    *ms = (int64_t)(v * 1000.0);
+    return 0;
+}
+
+/* Non-zero when 's' is a usable opaque parameter: valid UTF-8, not too
+ * long (the database would refuse bad text and drop the connection). */
+static int
+jobs_param_ok(const char *s)
+{
+    return strlen(s) <= JOBS_PARAM_MAX && api_utf8_valid(s);
+}
+
+/*
+ * Check the Idempotency-Key header 'key': 1 to JOBS_KEY_MAX printable
+ * ASCII characters. Returns 0, or the status of the error reply.
+ */
+static int
+jobs_check_key(api_req *r, const char *key)
+{
+    size_t i, n = strlen(key);
+
+    for (i = 0; i < n; i++)
+        if (key[i] < 0x20 || key[i] > 0x7e)
+            break;
+    if (n == 0 || n > JOBS_KEY_MAX || i < n)
+        return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request",
+                         "Idempotency-Key",
+                         "Idempotency-Key must be 1 to %d printable ASCII "
+                         "characters", JOBS_KEY_MAX);
+    return 0;
+}
+
+/*
+ * Parse the body of 'r' as a job spec and build its plan. With 'sha', also
+ * store the SHA-256 of the spec's canonical form (compact, sorted keys), so
+ * that a retry with the same spec, however it is spaced or ordered, matches
+ * its Idempotency-Key. Returns 0 with *spec and *p (the caller frees both),
+ * or the status of the error reply.
+ */
+static int
+jobs_plan(api_req *r, json_t **spec, plan **p, char sha[65])
+{
+    const char  *data = r->body.data != NULL ? r->body.data : "";
+    json_error_t jerr;
+    strbuf       canon = {0};
+    sh_err       err;
+    int          status = 0;
+
+    *p = NULL;
+    *spec = json_loadb(data, r->body.len, JSON_REJECT_DUPLICATES, &jerr);
+    if (*spec == NULL)
+        return api_error(r, MHD_HTTP_BAD_REQUEST, "invalid_json", "",
+                         "malformed JSON: %s (line %d, column %d)",
+                         jerr.text, jerr.line, jerr.column);
+    if (!json_is_object(*spec)) {
+        status = api_error(r, MHD_HTTP_BAD_REQUEST, "invalid_spec", "",
+                           "the job spec must be a JSON object");
+        goto done;
+    }
+    if (sha != NULL) {
+        if (api_json_dump(*spec, JSON_COMPACT | JSON_SORT_KEYS, &canon)
+            != 0) {
+            status = api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                               "internal", "", "cannot encode the spec");
+            goto done;
+        }
+        api_sha256_hex(canon.data, canon.len, sha);
+    }
+    sh_err_clear(&err);
+    if (plan_build(*spec, r->a->cfg->data_root, p, &err) != 0) {
+        *p = NULL;
+        status = api_error_sh(r, &err, 1);
+    }
+
+done:
+    sb_free(&canon);
+    if (status != 0) {
+        json_decref(*spec);
+        *spec = NULL;
+    }
+    return status;
+}
+
+/*
+ * Fetch the job object of r->id with a connection taken within 'wait_ms'.
+ * Returns it (the caller owns it), or NULL with 'err' set.
+ */
+static json_t *
+jobs_fetch(api_req *r, int wait_ms, sh_err *err)
+{
+    db     *d;
+    json_t *job;
+
+    d = db_pool_get(r->a->pool, wait_ms, err);
+    if (d == NULL)
+        return NULL;
+    job = db_job_get(d, r->tenant, r->id, err);
+    db_pool_put(r->a->pool, d, job == NULL && err->code == SH_EDB);
+    return job;
+}
+
+int
+api_job_submit(api_req *r)
+{
+    db_pool    *pool = r->a->pool;
+    const char *key = api_header_get(r, "Idempotency-Key");
+    json_t     *spec = NULL, *resolution = NULL, *job = NULL;
+    plan       *p = NULL;
+    db         *d = NULL;
+    char        sha[65], id[37], location[64];
+    int         created = 0, broken = 0, status;
+    sh_err      err;
+
+    if (key != NULL && (status = jobs_check_key(r, key)) != 0)
+        return status;
+    if ((status = jobs_plan(r, &spec, &p, sha)) != 0)
+        return status;
+    resolution = plan_resolution(p);
+    sh_err_clear(&err);
+    d = db_pool_get(pool, API_POOL_WAIT_MS, &err);
+    if (d == NULL) {
+        status = api_error_sh(r, &err, 0);
+        goto done;
+    }
+    if (db_job_submit(d, r->tenant, p, resolution, key, sha, id, &created,
+                      &err) == 0)
+        job = db_job_get(d, r->tenant, id, &err);
+    if (job == NULL) {
+        broken = err.code == SH_EDB;
+        status = api_error_sh(r, &err, 1);
+        goto done;
+    }
+    if (created) {
+        snprintf(location, sizeof location, "/v1/jobs/%s", id);
+        api_header_set(r, MHD_HTTP_HEADER_LOCATION, location);
+    }
+    status = api_reply(r, created ? MHD_HTTP_CREATED : MHD_HTTP_OK, job);
+
+done:
+    if (d != NULL)
+        db_pool_put(pool, d, broken);
+    json_decref(resolution);
+    plan_free(p);
+    json_decref(spec);
+    return status;
+}
+
+int
+api_job_validate(api_req *r)
+{
+    json_t *spec = NULL;
+    plan   *p = NULL;
+    int     status;
+
+    if ((status = jobs_plan(r, &spec, &p, NULL)) != 0)
+        return status;
+    status = api_reply(r, MHD_HTTP_OK, plan_describe(p));
+    plan_free(p);
+    json_decref(spec);
+    return status;
+}
+
+int
+api_job_list(api_req *r)
+{
+    const char *status = api_query(r, "status");
+    const char *name = api_query(r, "name");
+    const char *limit_s = api_query(r, "limit");
+    const char *cursor = api_query(r, "cursor");
+    json_t     *list;
+    db         *d;
+    sh_err      err;
+    int         limit = JOBS_LIMIT_DEFAULT;
+
+    if (status != NULL && !jobs_is_status(status))
+        return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "status",
+                         "status must be one of queued, running, succeeded, "
+                         "failed, cancelled");
+    if (limit_s != NULL
+        && jobs_parse_int(limit_s, 1, JOBS_LIMIT_MAX, &limit) != 0)
+        return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "limit",
+                         "limit must be an integer from 1 to %d",
+                         JOBS_LIMIT_MAX);
+    if (name != NULL && !jobs_param_ok(name))
+        return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "name",
+                         "name must be UTF-8 text of at most %d bytes",
+                         JOBS_PARAM_MAX);
+    if (cursor != NULL && !jobs_param_ok(cursor))
+        return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "cursor",
+                         "cursor is not one this service returned");
+    if (name != NULL && name[0] == '\0')
+        name = NULL;
+    if (cursor != NULL && cursor[0] == '\0')
+        cursor = NULL;
+
+    sh_err_clear(&err);
+    d = db_pool_get(r->a->pool, API_POOL_WAIT_MS, &err);
+    if (d == NULL)
+        return api_error_sh(r, &err, 0);
+    list = db_job_list(d, r->tenant, status, name, limit, cursor, &err);
+    db_pool_put(r->a->pool, d, list == NULL && err.code == SH_EDB);
+    if (list == NULL)
+        return api_error_sh(r, &err, 0);
+    return api_reply(r, MHD_HTTP_OK, list);
+}
+
+int
+api_job_get(api_req *r)
+{
+    const char *wait_s = api_query(r, "wait");
+    json_t     *job, *next;
+    int64_t     wait_ms = 0, deadline_ms, left_ms;
+    sh_err      err;
+
+    if (wait_s != NULL && jobs_parse_wait(wait_s, &wait_ms) != 0)
+        return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "wait",
+                         "wait must be a number of seconds from 0 to %d",
+                         JOBS_WAIT_MAX_S);
+    deadline_ms = now_ms() + wait_ms;
+    sh_err_clear(&err);
+    job = jobs_fetch(r, API_POOL_WAIT_MS, &err);
+    if (job == NULL)
+        return api_error_sh(r, &err, 0);
+
+    /* The long poll: no connection is held while it sleeps. It ends early
+     * when the client hangs up or the server stops; a database outage in
+     * the middle only delays the next look. */
+    atomic_fetch_add(&r->a->polling, 1);
+    while (!jobs_is_terminal(job) && !atomic_load(&r->a->stopping)) {
+        left_ms = deadline_ms - now_ms();
+        if (left_ms <= 0)
+            break;
+        if (api_client_gone(r, (int)(left_ms < JOBS_POLL_MS ? left_ms
+                                                            : JOBS_POLL_MS)))
+            break;
+        next = jobs_fetch(r, JOBS_POLL_WAIT_MS, &err);
+        if (next != NULL) {
+            json_decref(job);
+            job = next;
+        } else if (err.code != SH_EDB) {
+            json_decref(job);
+            job = NULL;
+            break;
+        }
+    }
+    atomic_fetch_sub(&r->a->polling, 1);
+    if (job == NULL)
+        return api_error_sh(r, &err, 0);
+    return api_reply(r, MHD_HTTP_OK, job);
+}
+
+int
+api_job_tasks(api_req *r)
+{
+    json_t *tasks;
+    db     *d;
+    sh_err  err;
+
+    sh_err_clear(&err);
+    d = db_pool_get(r->a->pool, API_POOL_WAIT_MS, &err);
+    if (d == NULL)
+        return api_error_sh(r, &err, 0);
+    tasks = db_job_tasks(d, r->tenant, r->id, &err);
+    db_pool_put(r->a->pool, d, tasks == NULL && err.code == SH_EDB);
+    if (tasks == NULL)
+        return api_error_sh(r, &err, 0);
+    return api_reply(r, MHD_HTTP_OK, tasks);
+}
