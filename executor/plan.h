@@ -56,6 +56,8 @@ typedef struct plan_step {
     expr    *e;         /* filter: 'where'; derive: 'expr' (owned) */
     size_t  *cols;      /* select: input column indexes (owned) */
     size_t   n_cols;
+    size_t   col;       /* derive: index in 'out' of the column it writes
+                           (== the input's width when it appends one) */
     schema  *out;       /* the row schema after this step (owned) */
 } plan_step;
 
@@ -73,6 +75,12 @@ typedef struct plan {
     size_t      n_files;
     plan_part  *parts;       /* owned array, in input order */
     size_t      n_parts;
+
+    /* Stages: the pipeline cut at combine steps. Stage 0 has a task per
+     * partition; each later stage reads the outputs of the one before.
+     * 0 stages means one stage of n_parts tasks (a map-only job). */
+    size_t      n_stages;
+    size_t     *stage_tasks; /* tasks of each stage (owned) */
 
     plan_step  *steps;       /* owned array */
     size_t      n_steps;

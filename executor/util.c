@@ -165,6 +165,9 @@ typedef struct arena_block {
     size_t              used;  /* payload bytes handed out */
 } arena_block;
 
+/* The block header rounded up so that payloads stay 16-byte aligned. */
+#define ARENA_HEADER_BYTES ((sizeof(arena_block) + 15) & ~(size_t)15)
+
 struct arena {
     arena_block *head;        /* the current block (the newest) */
     size_t       block_bytes; /* payload size of a normal block */
@@ -182,7 +185,7 @@ arena_new(size_t block_bytes)
 static arena_block *
 arena_block_new(size_t size)
 {
-    arena_block *b = xmalloc(sizeof *b + size);
+    arena_block *b = xmalloc(ARENA_HEADER_BYTES + size);
 
     b->next = NULL;
     b->size = size;
@@ -199,12 +202,11 @@ arena_alloc(arena *a, size_t size_bytes)
     if (b == NULL || b->size - b->used < n) {
         size_t size = n > a->block_bytes ? n : a->block_bytes;
 
-        /* Reuse the next block after a reset when it is big enough. */
         b = arena_block_new(size);
         b->next = a->head;
         a->head = b;
     }
-    void *p = (char *)(b + 1) + b->used;
+    void *p = (char *)b + ARENA_HEADER_BYTES + b->used;
     b->used += n;
     return p;
 }

@@ -13,6 +13,7 @@ CREATE TABLE jobs (
                                       'failed', 'cancelled')),
     spec            jsonb NOT NULL,            -- the job spec as submitted
     resolution      jsonb NOT NULL,            -- files, schema, partitions
+    stage_tasks     integer[] NOT NULL,        -- tasks of each stage
     priority        integer NOT NULL DEFAULT 0,
     max_attempts    integer NOT NULL DEFAULT 3,
     timeout_s       integer NOT NULL DEFAULT 0,

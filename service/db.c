@@ -294,7 +294,7 @@ db_job_submit(db *d, const char *tenant, const plan *p, json_t *resolution,
     char     *spec_s = json_dumps(p->spec, JSON_COMPACT);
     char     *res_s = json_dumps(resolution, JSON_COMPACT);
     char      prio[16], attempts[16], timeout[16], retention[24];
-    strbuf    starts = {0}, ends = {0};
+    strbuf    starts = {0}, ends = {0}, stages = {0};
     PGresult *res = NULL;
     int       rc, in_tx = 0;
     uuid_t    uu;
@@ -312,21 +312,28 @@ db_job_submit(db *d, const char *tenant, const plan *p, json_t *resolution,
     }
     array_end(&starts);
     array_end(&ends);
+    if (p->n_stages == 0)
+        array_add(&stages, p->n_parts);
+    for (size_t i = 0; i < p->n_stages; i++)
+        array_add(&stages, p->stage_tasks[i]);
+    array_end(&stages);
 
     if ((rc = db_run(d, "begin", "BEGIN", 0, NULL, err)) < 0)
         goto done;
     in_tx = 1;
-    const char *jp[11] = {id, tenant, p->name, spec_s, res_s, prio, attempts,
-                          timeout, retention, idem_key, body_sha256};
+    const char *jp[12] = {id, tenant, p->name, spec_s, res_s, prio, attempts,
+                          timeout, retention, idem_key, body_sha256,
+                          stages.data};
     res = db_exec(d, "insert job",
                   "INSERT INTO jobs (id, tenant, name, spec, resolution,"
                   " priority, max_attempts, timeout_s, retention_s,"
-                  " idempotency_key, body_sha256)"
-                  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                  " idempotency_key, body_sha256, stage_tasks)"
+                  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+                  " $12::int[])"
                   " ON CONFLICT (tenant, idempotency_key)"
                   " WHERE idempotency_key IS NOT NULL DO NOTHING"
                   " RETURNING id",
-                  11, jp, err);
+                  12, jp, err);
     if (res == NULL) {
         rc = SH_EDB;
         goto done;
@@ -359,6 +366,7 @@ done:
     PQclear(res);
     sb_free(&starts);
     sb_free(&ends);
+    sb_free(&stages);
     free(spec_s);
     free(res_s);
     return rc;
@@ -628,6 +636,8 @@ db_parts_free(db_part *parts, size_t n)
 
 /* ---- tasks ------------------------------------------------------------- */
 
+static int strings_of(PGresult *res, char ***out);
+
 /* Text forms of a task's key and lease, for statement parameters. */
 typedef struct task_keys {
     char stage[16];
@@ -641,6 +651,36 @@ task_keys_fill(task_keys *k, const db_task *t)
     snprintf(k->stage, sizeof k->stage, "%d", t->stage);
     snprintf(k->part, sizeof k->part, "%d", t->part);
     snprintf(k->lease, sizeof k->lease, "%" PRId64, t->lease);
+}
+
+void
+db_task_clear(db_task *t)
+{
+    for (size_t i = 0; i < t->n_inputs; i++)
+        free(t->inputs[i]);
+    free(t->inputs);
+    t->inputs = NULL;
+    t->n_inputs = 0;
+}
+
+/* The committed outputs of the stage before t's, in task order. */
+static int
+db_task_inputs(db *d, db_task *t, sh_err *err)
+{
+    char        stage[16];
+    const char *p[2] = {t->job_id, stage};
+    PGresult   *res;
+
+    snprintf(stage, sizeof stage, "%d", t->stage - 1);
+    res = db_exec(d, "read stage inputs",
+                  "SELECT output FROM tasks WHERE job_id = $1"
+                  " AND stage = $2 AND state = 'done' ORDER BY part",
+                  2, p, err);
+    if (res == NULL)
+        return SH_EDB;
+    t->n_inputs = (size_t)strings_of(res, &t->inputs);
+    PQclear(res);
+    return 0;
 }
 
 int
@@ -702,6 +742,12 @@ db_task_claim(db *d, const char *worker, int lease_s, db_task *t,
     *spec = json_loads(PQgetvalue(res, 0, 1), 0, &jerr);
     *resolution = json_loads(PQgetvalue(res, 0, 2), 0, &jerr);
     PQclear(res);
+    if (t->stage > 0 && db_task_inputs(d, t, err) < 0) {
+        json_decref(*spec);
+        json_decref(*resolution);
+        *spec = *resolution = NULL;
+        return SH_EDB;
+    }
     if (*spec == NULL || *resolution == NULL) {
         json_decref(*spec);
         json_decref(*resolution);
@@ -767,9 +813,61 @@ db_job_lock(db *d, const char *id, char status[16], sh_err *err)
     return rc;
 }
 
+/*
+ * Inside db_task_finish's transaction: when every task of t's stage is
+ * done, queue the next stage's tasks, or end the job after the last stage.
+ */
+static int
+db_stage_done(db *d, const db_task *t, int *job_done, sh_err *err)
+{
+    task_keys   k;
+    const char *p[2] = {t->job_id, k.stage};
+    PGresult   *res;
+    int         pending, n_next;
+
+    task_keys_fill(&k, t);
+    res = db_exec(d, "check stage",
+                  "SELECT (SELECT count(*) FROM tasks WHERE job_id = $1"
+                  " AND stage = $2::int AND state <> 'done'),"
+                  " coalesce((SELECT stage_tasks[$2::int + 2] FROM jobs"
+                  " WHERE id = $1), -1)", 2, p, err);
+    if (res == NULL)
+        return SH_EDB;
+    pending = atoi(PQgetvalue(res, 0, 0));
+    n_next = atoi(PQgetvalue(res, 0, 1));
+    PQclear(res);
+    if (pending > 0)
+        return 0;
+    if (n_next > 0) {
+        char        n_s[16];
+        const char *np[3] = {t->job_id, k.stage, n_s};
+
+        snprintf(n_s, sizeof n_s, "%d", n_next);
+        if (db_run(d, "queue next stage",
+                   "INSERT INTO tasks (job_id, stage, part)"
+                   " SELECT $1, $2::int + 1, g FROM"
+                   " generate_series(0, $3::int - 1) AS g", 3, np,
+                   err) < 0 ||
+            db_run(d, "notify", "NOTIFY sheaf_tasks", 0, NULL, err) < 0)
+            return SH_EDB;
+        return 0;
+    }
+    if (db_run(d, "complete job",
+               "UPDATE jobs j SET status = 'succeeded',"
+               " finished_at = now(), result_bytes = s.b,"
+               " result_rows = s.r"
+               " FROM (SELECT coalesce(sum(bytes_out), 0) AS b,"
+               " coalesce(sum(rows_out), 0) AS r FROM tasks"
+               " WHERE job_id = $1 AND stage = $2::int) s"
+               " WHERE j.id = $1 AND j.status = 'running'", 2, p, err) < 0)
+        return SH_EDB;
+    *job_done = 1;
+    return 0;
+}
+
 int
 db_task_finish(db *d, const db_task *t, const char *out_path,
-               const pipeline_stats *st, sh_err *err)
+               const pipeline_stats *st, int *job_done, sh_err *err)
 {
     task_keys   k;
     char        status[16], rin[24], bin[24], rout[24], bout[24], skip[24];
@@ -778,6 +876,7 @@ db_task_finish(db *d, const db_task *t, const char *out_path,
     PGresult   *res;
     int         rc;
 
+    *job_done = 0;
     task_keys_fill(&k, t);
     snprintf(rin, sizeof rin, "%" PRIu64, st->rows_in);
     snprintf(bin, sizeof bin, "%" PRIu64, st->bytes_in);
@@ -809,16 +908,7 @@ db_task_finish(db *d, const db_task *t, const char *out_path,
                    t->job_id, t->part);
         goto fail;
     }
-    if ((rc = db_run(d, "complete job",
-                     "UPDATE jobs j SET status = 'succeeded',"
-                     " finished_at = now(), result_bytes = s.b,"
-                     " result_rows = s.r"
-                     " FROM (SELECT coalesce(sum(bytes_out), 0) AS b,"
-                     " coalesce(sum(rows_out), 0) AS r,"
-                     " count(*) FILTER (WHERE state <> 'done') AS pending"
-                     " FROM tasks WHERE job_id = $1) s"
-                     " WHERE j.id = $1 AND j.status = 'running'"
-                     " AND s.pending = 0", 1, p, err)) < 0)
+    if ((rc = db_stage_done(d, t, job_done, err)) < 0)
         goto fail;
     return db_run(d, "commit", "COMMIT", 0, NULL, err);
 fail:

@@ -124,7 +124,13 @@ typedef struct db_task {
     int64_t lease;        /* fencing token of this attempt */
     int     attempt;      /* 1-based */
     int     max_attempts;
+    char  **inputs;       /* stage > 0: the outputs of the stage before,
+                             in task order (owned) */
+    size_t  n_inputs;
 } db_task;
+
+/* Free what a claimed task owns (its inputs). */
+void db_task_clear(db_task *t);
 
 /*
  * Claim the next runnable task (highest job priority, then oldest job,
@@ -144,12 +150,13 @@ int db_task_heartbeat(db *d, const db_task *t, int lease_s,
 
 /*
  * Record the task done with output 'out_path', if this attempt still holds
- * its lease; when it is the job's last task, the job succeeds in the same
- * transaction. Returns 0, SH_ESTATE (lease lost: the output must be
- * discarded), or SH_EDB.
+ * its lease. When it is the last task of its stage, the same transaction
+ * queues the next stage's tasks or, after the last stage, marks the job
+ * succeeded (*job_done = 1). Returns 0, SH_ESTATE (lease lost: the output
+ * must be discarded), or SH_EDB.
  */
 int db_task_finish(db *d, const db_task *t, const char *out_path,
-                   const pipeline_stats *st, sh_err *err);
+                   const pipeline_stats *st, int *job_done, sh_err *err);
 
 /*
  * Record that the attempt failed with 'message'. When 'retryable' and

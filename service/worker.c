@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -134,7 +135,9 @@ worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
     rc = pipeline_run_part(p, (size_t)t->part, out, worker_tick, &run, &st,
                            &err);
     if (rc == 0) {
-        rc = db_task_finish(d, t, out, &st, &err);
+        int job_done = 0;
+
+        rc = db_task_finish(d, t, out, &st, &job_done, &err);
         if (rc < 0) {
             /* Not committed: the output must not stay behind. */
             unlink(out);
@@ -168,6 +171,11 @@ worker_main(const config *cfg)
     int        backoff_ms = 100;
 
     log_set_role("worker");
+    /* A worker must not outlive its supervisor (kill -9 of sheafd): the
+     * kernel kills it too, and its lease expires for others to take. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() == 1)
+        return 0;
     signal(SIGTERM, on_stop);
     signal(SIGINT, on_stop);
     signal(SIGPIPE, SIG_IGN);
@@ -208,6 +216,7 @@ worker_main(const config *cfg)
             continue;
         }
         worker_run_task(cfg, d, &t, spec, resolution, &cache);
+        db_task_clear(&t);
         json_decref(spec);
         json_decref(resolution);
     }

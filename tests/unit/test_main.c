@@ -21,6 +21,8 @@ main(void)
     test_value_register();
     test_expr_register();
     test_plan_register();
+    test_rowfile_register();
+    test_sort_register();
     CU_basic_set_mode(CU_BRM_NORMAL);
     CU_basic_run_tests();
     failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed();

@@ -9,5 +9,7 @@ void test_csv_register(void);
 void test_value_register(void);
 void test_expr_register(void);
 void test_plan_register(void);
+void test_rowfile_register(void);
+void test_sort_register(void);
 
 #endif

@@ -1,0 +1,128 @@
+/*
+ * agg.h - aggregate functions and hash aggregation with partial states.
+ *
+ * groupby, aggregate and distinct run in two halves. The partial half runs
+ * in every partition: it folds input rows into a hash table of groups and,
+ * when the table outgrows its budget or the input ends, drains it as
+ * partial rows (the group's keys, then one state value per aggregate) that
+ * the caller writes into hash buckets. The final half merges the partial
+ * rows of one bucket from every partition and drains each group's final
+ * row (keys, then one result per aggregate). A group may appear in many
+ * partial rows; merging is associative and commutative, so any grouping of
+ * partials (tree reduction, spills) gives the same answer (floats to the
+ * last bits). distinct is a groupby with no aggregates.
+ *
+ * Result types (SPEC section 2): count, count_distinct,
+ * approx_count_distinct are int; sum of int is int (overflow is an error,
+ * never a wrap), sum of float is float; mean, var, std are float (sample
+ * var/std, n - 1, computed with Welford/Chan); min and max keep the
+ * column's type. Nulls are skipped by every function except count()
+ * without a column, which counts rows; an empty or all-null group gives
+ * null (count gives 0). approx_count_distinct is a HyperLogLog with 2^14
+ * registers: standard error about 0.8 %.
+ */
+#ifndef SHEAF_AGG_H
+#define SHEAF_AGG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "value.h"
+
+typedef enum agg_fn {
+    AGG_COUNT = 0,
+    AGG_SUM,
+    AGG_MEAN,
+    AGG_MIN,
+    AGG_MAX,
+    AGG_VAR,
+    AGG_STD,
+    AGG_COUNT_DISTINCT,
+    AGG_APPROX_COUNT_DISTINCT
+} agg_fn;
+
+typedef struct agg_def {
+    agg_fn  fn;
+    long    col;     /* input column index, or -1 (count of rows) */
+    sh_type in_type; /* the input column's type (SH_NULL when col < 0) */
+} agg_def;
+
+/* Parse "count", "sum", ... Returns 0 and sets *out, or -1. */
+int agg_fn_parse(const char *name, agg_fn *out);
+const char *agg_fn_name(agg_fn fn);
+
+/*
+ * The result type of 'fn' over a column of 'in_type' ('has_col' 0 for
+ * count without a column), or SH_NULL when it does not apply (sum of a
+ * string, mean of a bool, a function other than count without a column),
+ * which planners report as a 400.
+ */
+sh_type agg_result_type(agg_fn fn, sh_type in_type, int has_col);
+
+/* Receives one drained row (borrowed for the call). Returns 0 or an
+ * error, which stops the drain. */
+typedef int (*agg_emit_fn)(void *ctx, const sh_value *row, sh_err *err);
+
+typedef struct hashagg hashagg;
+
+/*
+ * A hash table of groups keyed by the values of 'key_cols' of the input
+ * rows (n_keys may be 0: one group), computing 'aggs'. Arguments are
+ * copied. Keys compare by type and value (1 and 1.0 are different keys;
+ * null is a key like any other).
+ */
+hashagg *hashagg_new(const size_t *key_cols, size_t n_keys,
+                     const agg_def *aggs, size_t n_aggs);
+
+/* Fold one input row (borrowed; strings copied as needed). Returns 0 or
+ * SH_ERANGE (int sum overflow; the message names the column). */
+int hashagg_add(hashagg *h, const sh_value *row, sh_err *err);
+
+/* Fold one partial row (keys, then states) made by a hashagg_drain_partial
+ * of a table with the same keys and aggs. */
+int hashagg_merge(hashagg *h, const sh_value *partial, sh_err *err);
+
+/* Bytes the table holds (to compare with a memory budget). */
+size_t hashagg_bytes(const hashagg *h);
+/* Number of groups held. */
+size_t hashagg_groups(const hashagg *h);
+
+/* Values in a partial row: n_keys + n_aggs. */
+size_t hashagg_partial_cols(const hashagg *h);
+/* Values in a final row: n_keys + n_aggs. */
+size_t hashagg_final_cols(const hashagg *h);
+
+/*
+ * Emit every group as a partial row and empty the table (its memory is
+ * reused). States that are not a plain value (mean, var, distinct sets,
+ * HyperLogLog registers) travel as string values holding bytes.
+ */
+int hashagg_drain_partial(hashagg *h, agg_emit_fn emit, void *ctx,
+                          sh_err *err);
+
+/* Emit every group as a final row and empty the table. */
+int hashagg_drain_final(hashagg *h, agg_emit_fn emit, void *ctx,
+                        sh_err *err);
+
+/* The hash of the key values of partial or final row 'row' (its first
+ * n_keys values), for choosing a bucket; 'salt' varies it per level of
+ * re-partitioning. */
+uint64_t hashagg_key_hash(const hashagg *h, const sh_value *row,
+                          uint64_t salt);
+
+/*
+ * The final half for one bucket, out of core: merge the partial rows of
+ * the row files 'paths' (n of them) and emit each group's final row. When
+ * the groups outgrow 'mem_bytes', the partial rows are re-partitioned by
+ * another hash into row files "<spill_prefix>.<level>.<i>" that are
+ * finished one by one (recursively), and removed afterwards. 'h' must be
+ * empty; it is left empty.
+ */
+int hashagg_finalize_files(hashagg *h, const char *const *paths, size_t n,
+                           size_t mem_bytes, const char *spill_prefix,
+                           agg_emit_fn emit, void *ctx, sh_err *err);
+
+void hashagg_free(hashagg *h);
+
+#endif

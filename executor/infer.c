@@ -1,0 +1,424 @@
+/*
+ * infer.c - what the planner learns by reading the input at submission:
+ * the header (column names) of every file, the column types inferred from
+ * a sample, and the byte-range partitions of every file.
+ *
+ * Inference reads the first PLAN_SAMPLE_RECORDS records (or
+ * PLAN_SAMPLE_BYTES) of the first file that has data. A column whose
+ * non-empty values all parse as int is int; else, all as float, float; else,
+ * all true/false (any case), bool; else string. A column with no non-empty
+ * value in the sample is string. input.columns overrides are applied by the
+ * caller, so they work the same at submission and in a worker.
+ */
+#include "plan_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "csv.h"
+#include "util.h"
+#include "value.h"
+
+#define PATH_FIELD "input.path"
+
+/* What the sample says about one column. */
+typedef struct infer_col {
+    uint64_t nonempty; /* non-empty values seen */
+    int      int_ok;   /* every non-empty value parsed as int */
+    int      float_ok; /* ... as float */
+    int      bool_ok;  /* ... as true/false */
+} infer_col;
+
+/* The scan's state, freed in one place. */
+typedef struct scan {
+    char      **names;   /* column names (owned), from the first header */
+    size_t      n_names;
+    int         have_cols; /* 1 once a file gave the columns */
+    size_t      cols_file; /* the file that gave them */
+    infer_col  *ic;      /* per column */
+    int         sampled; /* 1 once the sample was read */
+    plan_part  *parts;   /* growing array (owned until handed to the plan) */
+    size_t      n_parts, cap_parts;
+} scan;
+
+void
+plan_list_columns(const schema *sc, strbuf *sb)
+{
+    size_t i, start = sb->len;
+
+    if (sc == NULL || sc->n == 0) {
+        sb_puts(sb, "(none)");
+        return;
+    }
+    for (i = 0; i < sc->n; i++) {
+        if (sb->len - start > 400) {
+            sb_printf(sb, ", ... (%zu more)", sc->n - i);
+            return;
+        }
+        if (i > 0)
+            sb_puts(sb, ", ");
+        sb_puts(sb, sc->names[i]);
+    }
+}
+
+/* Prefix err's message with the file it is about, and set the path. */
+static int
+file_err(sh_err *err, const char *rel)
+{
+    char msg[SH_ERR_MSG_MAX];
+
+    snprintf(msg, sizeof msg, "%s", err->msg);
+    return sh_err_set(err, err->code ? err->code : SH_EIO, PATH_FIELD,
+                      "in '%s': %s", rel, msg);
+}
+
+/* Is the field a true/false word in any case? */
+static int
+is_bool_word(const char *p, size_t n)
+{
+    return (n == 4 && strncasecmp(p, "true", 4) == 0)
+           || (n == 5 && strncasecmp(p, "false", 5) == 0);
+}
+
+/* Let one sample value vote on its column's type. */
+static void
+infer_update(infer_col *c, const csv_field *f)
+{
+    sh_value v;
+
+    if (f->len == 0)
+        return;
+    c->nonempty++;
+    if (c->int_ok && value_parse(SH_INT, f->ptr, f->len, &v) != 0)
+        c->int_ok = 0;
+    if (c->float_ok && !c->int_ok
+        && value_parse(SH_FLOAT, f->ptr, f->len, &v) != 0)
+        c->float_ok = 0;
+    if (c->bool_ok && !is_bool_word(f->ptr, f->len))
+        c->bool_ok = 0;
+}
+
+static sh_type
+infer_type(const infer_col *c)
+{
+    if (c->nonempty == 0)
+        return SH_STRING;
+    if (c->int_ok)
+        return SH_INT;
+    if (c->float_ok)
+        return SH_FLOAT;
+    if (c->bool_ok)
+        return SH_BOOL;
+    return SH_STRING;
+}
+
+static int
+cmp_name_ptr(const void *a, const void *b)
+{
+    return strcmp(**(char **const *)a, **(char **const *)b);
+}
+
+/*
+ * Take the column names from the first record of file 'fi' ('fields',
+ * 'nf'): the header's names, or column_1..column_N without a header.
+ */
+static int
+take_columns(scan *s, const plan *p, size_t fi, const csv_field *fields,
+             size_t nf, sh_err *err)
+{
+    const char *rel = p->files[fi].rel;
+    char      ***sorted = NULL;
+    size_t       i;
+    int          rc = 0;
+
+    s->names = xcalloc(nf, sizeof *s->names);
+    s->n_names = nf;
+    for (i = 0; i < nf; i++) {
+        json_t *check;
+
+        if (!p->dialect.header || fields[i].len == 0) {
+            s->names[i] = xasprintf("column_%zu", i + 1);
+            continue;
+        }
+        if (memchr(fields[i].ptr, '\0', fields[i].len)) {
+            return sh_err_set(err, SH_EINVAL, PATH_FIELD,
+                              "column %zu in the header of '%s' contains "
+                              "a NUL byte", i + 1, rel);
+        }
+        check = json_stringn(fields[i].ptr, fields[i].len);
+        if (check == NULL) {
+            return sh_err_set(err, SH_EINVAL, PATH_FIELD,
+                              "column %zu in the header of '%s' is not "
+                              "valid UTF-8", i + 1, rel);
+        }
+        json_decref(check);
+        s->names[i] = xstrndup(fields[i].ptr, fields[i].len);
+    }
+    s->have_cols = 1;
+    s->cols_file = fi;
+
+    /* Duplicates: sort pointers to the names, compare neighbours. */
+    sorted = xcalloc(nf ? nf : 1, sizeof *sorted);
+    for (i = 0; i < nf; i++)
+        sorted[i] = &s->names[i];
+    qsort(sorted, nf, sizeof *sorted, cmp_name_ptr);
+    for (i = 1; i < nf; i++) {
+        if (strcmp(*sorted[i], *sorted[i - 1]) == 0) {
+            rc = sh_err_set(err, SH_EINVAL, PATH_FIELD,
+                            "duplicate column name '%s' in header of '%s'",
+                            *sorted[i], rel);
+            break;
+        }
+    }
+    free(sorted);
+
+    s->ic = xcalloc(nf ? nf : 1, sizeof *s->ic);
+    for (i = 0; i < nf; i++) {
+        s->ic[i].int_ok = 1;
+        s->ic[i].float_ok = 1;
+        s->ic[i].bool_ok = 1;
+    }
+    return rc;
+}
+
+/* Check that file 'fi' begins with the same header as the first file. */
+static int
+same_columns(const scan *s, const plan *p, size_t fi,
+             const csv_field *fields, size_t nf, sh_err *err)
+{
+    const char *a = p->files[s->cols_file].rel, *b = p->files[fi].rel;
+    size_t      i;
+
+    if (!p->dialect.header) {
+        if (nf == s->n_names)
+            return 0;
+        return sh_err_set(err, SH_EINVAL, PATH_FIELD,
+                          "'%s' has %zu fields in its first record but "
+                          "'%s' has %zu; all files must have the same "
+                          "columns", b, nf, a, s->n_names);
+    }
+    if (nf != s->n_names) {
+        return sh_err_set(err, SH_EINVAL, PATH_FIELD,
+                          "'%s' has %zu columns in its header but '%s' has "
+                          "%zu; all files must have the same header",
+                          b, nf, a, s->n_names);
+    }
+    for (i = 0; i < nf; i++) {
+        const char *want = s->names[i];
+        int         same;
+
+        if (fields[i].len == 0) {
+            char gen[32];
+
+            snprintf(gen, sizeof gen, "column_%zu", i + 1);
+            same = strcmp(gen, want) == 0;
+        } else {
+            same = strlen(want) == fields[i].len
+                   && memcmp(want, fields[i].ptr, fields[i].len) == 0;
+        }
+        if (!same) {
+            return sh_err_set(err, SH_EINVAL, PATH_FIELD,
+                              "'%s' and '%s' have different headers: "
+                              "column %zu is '%s' in '%s' but '%.*s' in "
+                              "'%s'", a, b, i + 1, want, a,
+                              (int)(fields[i].len > 200 ? 200
+                                                        : fields[i].len),
+                              fields[i].ptr, b);
+        }
+    }
+    return 0;
+}
+
+/*
+ * Read the sample from reader 'r', whose current record is 'fields'/'nf'.
+ */
+static int
+take_sample(scan *s, const plan *p, size_t fi, csv_reader *r,
+            const csv_field *fields, size_t nf, sh_err *err)
+{
+    uint64_t n_rec = 0;
+    size_t   i;
+    int      rc;
+
+    for (;;) {
+        if (nf == s->n_names) {
+            for (i = 0; i < nf; i++)
+                infer_update(&s->ic[i], &fields[i]);
+        } else if (!p->on_error_skip) { /* else the run skips it too */
+            return sh_err_set(err, SH_EDATA, PATH_FIELD,
+                              "'%s' line %llu has %zu fields, expected %zu",
+                              p->files[fi].rel,
+                              (unsigned long long)csv_reader_line(r), nf,
+                              s->n_names);
+        }
+        n_rec++;
+        if (n_rec >= PLAN_SAMPLE_RECORDS
+            || csv_reader_bytes(r) >= PLAN_SAMPLE_BYTES)
+            break;
+        rc = csv_reader_next(r, &fields, &nf, err);
+        if (rc < 0)
+            return file_err(err, p->files[fi].rel);
+        if (rc == 0)
+            break;
+    }
+    s->sampled = 1;
+    return 0;
+}
+
+/* Append the ranges of file 'fi' to the scan's partitions. */
+static void
+add_parts(scan *s, size_t fi, const csv_range *rg, size_t n)
+{
+    size_t i;
+
+    if (s->n_parts + n > s->cap_parts) {
+        size_t cap = s->cap_parts ? s->cap_parts : 16;
+
+        while (cap < s->n_parts + n)
+            cap *= 2;
+        s->parts = xrealloc(s->parts, cap * sizeof *s->parts);
+        s->cap_parts = cap;
+    }
+    for (i = 0; i < n; i++) {
+        plan_part *pt = &s->parts[s->n_parts++];
+
+        pt->file = fi;
+        pt->start = rg[i].start;
+        pt->end = rg[i].end;
+        pt->line = rg[i].line;
+    }
+}
+
+/* Scan one file: header, sample (once), partitions. */
+static int
+scan_file(scan *s, plan *p, size_t fi, sh_err *err)
+{
+    plan_file       *f = &p->files[fi];
+    csv_reader      *r = NULL;
+    csv_range       *rg = NULL;
+    const csv_field *fields;
+    size_t           nf, n_rg = 0;
+    uint64_t         data_start, line, estimate;
+    struct stat      st;
+    int              fd, rc = 0;
+
+    fd = open(f->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+
+        return sh_err_set(err, SH_EIO, PATH_FIELD, "cannot open '%s': %s",
+                          f->rel, strerror(e));
+    }
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+
+        rc = sh_err_set(err, SH_EIO, PATH_FIELD, "cannot stat '%s': %s",
+                        f->rel, strerror(e));
+        goto done;
+    }
+    f->size_bytes = (uint64_t)st.st_size;
+    f->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000
+                  + st.st_mtim.tv_nsec;
+    if (f->size_bytes == 0)
+        goto done;
+
+    r = csv_reader_new(fd, 0, f->size_bytes, 1, &p->dialect);
+    rc = csv_reader_next(r, &fields, &nf, err);
+    if (rc < 0) {
+        rc = file_err(err, f->rel);
+        goto done;
+    }
+    if (rc == 0)
+        goto done; /* no record at all */
+    rc = s->have_cols ? same_columns(s, p, fi, fields, nf, err)
+                      : take_columns(s, p, fi, fields, nf, err);
+    if (rc != 0)
+        goto done;
+    if (p->dialect.header) {
+        rc = csv_reader_next(r, &fields, &nf, err);
+        if (rc < 0) {
+            rc = file_err(err, f->rel);
+            goto done;
+        }
+        if (rc == 0)
+            goto done; /* a header and no data */
+    }
+    rc = 0;
+    data_start = csv_reader_record_start(r);
+    line = csv_reader_line(r);
+    if (!s->sampled) {
+        rc = take_sample(s, p, fi, r, fields, nf, err);
+        if (rc != 0)
+            goto done;
+    }
+    csv_reader_free(r);
+    r = NULL;
+
+    estimate = (f->size_bytes - data_start + p->partition_bytes - 1)
+               / p->partition_bytes;
+    if (s->n_parts + estimate > PLAN_MAX_PARTS) {
+        rc = sh_err_set(err, SH_EINVAL, "input.partition_size",
+                        "a partition_size of %llu bytes cuts the input into "
+                        "more than %d partitions; use a larger one",
+                        (unsigned long long)p->partition_bytes,
+                        PLAN_MAX_PARTS);
+        goto done;
+    }
+    rc = csv_split(fd, data_start, line, f->size_bytes, &p->dialect,
+                   p->partition_bytes, &rg, &n_rg, err);
+    if (rc != 0) {
+        rc = file_err(err, f->rel);
+        goto done;
+    }
+    add_parts(s, fi, rg, n_rg);
+
+done:
+    free(rg);
+    csv_reader_free(r);
+    close(fd);
+    return rc;
+}
+
+int
+plan_scan_input(plan *p, sh_err *err)
+{
+    scan   s;
+    size_t i;
+    int    rc = 0;
+
+    memset(&s, 0, sizeof s);
+    for (i = 0; i < p->n_files; i++) {
+        rc = scan_file(&s, p, i, err);
+        if (rc != 0)
+            goto done;
+    }
+    p->in_schema = schema_new();
+    for (i = 0; i < s.n_names; i++)
+        schema_add(p->in_schema, s.names[i], infer_type(&s.ic[i]));
+    if (s.n_parts == 0 && p->n_files > 0) {
+        /* No record at all: one empty partition, so that the result is
+         * still written (a CSV output is then its header row alone). */
+        s.parts = xcalloc(1, sizeof *s.parts);
+        s.parts[0].file = 0;
+        s.parts[0].start = s.parts[0].end = p->files[0].size_bytes;
+        s.parts[0].line = 1;
+        s.n_parts = 1;
+    }
+    p->parts = s.parts;
+    p->n_parts = s.n_parts;
+    s.parts = NULL;
+
+done:
+    for (i = 0; i < s.n_names; i++)
+        free(s.names[i]);
+    free(s.names);
+    free(s.ic);
+    free(s.parts);
+    return rc;
+}

@@ -1,0 +1,290 @@
+/*
+ * resolve.c - turning input.path into files under the data root, safely.
+ *
+ * The pattern must be relative and free of "..". It is expanded with
+ * glob(3) below the real path of the data root (whose own glob
+ * metacharacters are escaped), and every match is resolved with realpath(3)
+ * and must stay inside the root: a symlink that leads out of it is refused,
+ * not followed. Matches that resolve to the same file are read once.
+ */
+#include "plan_int.h"
+
+#include <errno.h>
+#include <glob.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "util.h"
+
+#define PATH_FIELD "input.path"
+
+/* One glob match on its way to becoming a plan_file. */
+typedef struct match {
+    char  *real;  /* realpath of the match (owned) */
+    size_t order; /* position in the glob's sorted output */
+    int    dup;   /* 1 when an earlier match is the same file */
+} match;
+
+char *
+plan_root_real(const char *data_root, sh_err *err)
+{
+    char *root = realpath(data_root, NULL);
+
+    if (root == NULL) {
+        int e = errno;
+
+        sh_err_set(err, SH_EIO, "", "the data root '%s' is not usable: %s",
+                   data_root, strerror(e));
+        return NULL;
+    }
+    return root;
+}
+
+/* Does 's' hold a glob(3) metacharacter? */
+static int
+has_glob_meta(const char *s)
+{
+    return strpbrk(s, "*?[") != NULL;
+}
+
+int
+plan_path_has_dotdot(const char *s)
+{
+    const char *p = s;
+
+    while (*p) {
+        const char *slash = strchr(p, '/');
+        size_t      n = slash ? (size_t)(slash - p) : strlen(p);
+
+        if (n == 2 && p[0] == '.' && p[1] == '.')
+            return 1;
+        if (slash == NULL)
+            break;
+        p = slash + 1;
+    }
+    return 0;
+}
+
+/* Is 's' valid UTF-8 (so it can be named in JSON)? */
+static int
+utf8_ok(const char *s)
+{
+    json_t *j = json_string(s);
+
+    json_decref(j);
+    return j != NULL;
+}
+
+/* Append 's' to 'sb' with glob metacharacters escaped by a backslash. */
+static void
+append_escaped(strbuf *sb, const char *s)
+{
+    for (; *s; s++) {
+        if (strchr("*?[]\\", *s))
+            sb_putc(sb, '\\');
+        sb_putc(sb, *s);
+    }
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int
+cmp_match_real(const void *a, const void *b)
+{
+    const match *x = a, *y = b;
+    int          c = strcmp(x->real, y->real);
+
+    if (c != 0)
+        return c;
+    return (x->order > y->order) - (x->order < y->order);
+}
+
+static int
+cmp_match_order(const void *a, const void *b)
+{
+    const match *x = a, *y = b;
+
+    return (x->order > y->order) - (x->order < y->order);
+}
+
+/*
+ * Is 'real' inside 'root' (both real paths)? The root "/" holds everything.
+ */
+static int
+inside_root(const char *root, size_t root_len, const char *real)
+{
+    if (root_len == 1 && root[0] == '/')
+        return real[0] == '/' && real[1] != '\0';
+    return strncmp(real, root, root_len) == 0 && real[root_len] == '/';
+}
+
+int
+plan_resolve_files(const char *root_real, const char *pattern, size_t len,
+                   plan_file **files, size_t *n_files, sh_err *err)
+{
+    strbuf     full = {0};
+    glob_t     g;
+    int        glob_done = 0, rc = 0, grc;
+    size_t     root_len = strlen(root_real), skip, i, n = 0;
+    match     *m = NULL;
+    plan_file *out = NULL;
+
+    *files = NULL;
+    *n_files = 0;
+    if (len == 0) {
+        return sh_err_set(err, SH_EINVAL, PATH_FIELD,
+                          "input.path is empty; give a file or a glob "
+                          "relative to the data root, like 'logs/*.csv'");
+    }
+    if (strlen(pattern) != len) {
+        return sh_err_set(err, SH_EINVAL, PATH_FIELD,
+                          "input.path contains a NUL character");
+    }
+    if (pattern[0] == '/') {
+        return sh_err_set(err, SH_EINVAL, PATH_FIELD,
+                          "input.path '%s' is absolute; give a path relative "
+                          "to the data root", pattern);
+    }
+    if (plan_path_has_dotdot(pattern)) {
+        return sh_err_set(err, SH_EINVAL, PATH_FIELD,
+                          "input.path '%s' contains '..'; input must stay "
+                          "under the data root", pattern);
+    }
+
+    append_escaped(&full, root_real);
+    if (!(root_len == 1 && root_real[0] == '/'))
+        sb_putc(&full, '/');
+    sb_puts(&full, pattern);
+    skip = root_len == 1 ? 1 : root_len + 1;
+
+    grc = glob(full.data, GLOB_NOSORT, NULL, &g);
+    glob_done = 1;
+    if (grc == GLOB_NOMATCH || (grc == 0 && g.gl_pathc == 0)) {
+        if (has_glob_meta(pattern)) {
+            rc = sh_err_set(err, SH_EINVAL, PATH_FIELD,
+                            "no file matches '%s' under the data root",
+                            pattern);
+        } else {
+            rc = sh_err_set(err, SH_EINVAL, PATH_FIELD,
+                            "no such file '%s' under the data root",
+                            pattern);
+        }
+        goto done;
+    }
+    if (grc != 0) {
+        rc = sh_err_set(err, SH_EIO, PATH_FIELD,
+                        "cannot expand '%s' under the data root: %s",
+                        pattern, grc == GLOB_NOSPACE ? "out of memory"
+                                                     : "read error");
+        goto done;
+    }
+    if (g.gl_pathc > PLAN_MAX_FILES) {
+        rc = sh_err_set(err, SH_EINVAL, PATH_FIELD,
+                        "'%s' matches %zu files; at most %d are allowed",
+                        pattern, (size_t)g.gl_pathc, PLAN_MAX_FILES);
+        goto done;
+    }
+    /* Byte order, whatever the locale's collation says. */
+    qsort(g.gl_pathv, g.gl_pathc, sizeof g.gl_pathv[0], cmp_str);
+
+    m = xcalloc(g.gl_pathc, sizeof *m);
+    for (i = 0; i < g.gl_pathc; i++) {
+        const char *shown = g.gl_pathv[i];
+        struct stat st;
+
+        if (strlen(shown) > skip)
+            shown += skip;
+        m[n].real = realpath(g.gl_pathv[i], NULL);
+        if (m[n].real == NULL) {
+            int e = errno;
+
+            rc = sh_err_set(err, SH_EINVAL, PATH_FIELD,
+                            "cannot resolve '%s' under the data root: %s",
+                            shown, strerror(e));
+            goto done;
+        }
+        if (strcmp(m[n].real, root_real) == 0) {
+            rc = sh_err_set(err, SH_EINVAL, PATH_FIELD,
+                            "'%s' is the data root itself, not a file",
+                            shown);
+            n++;
+            goto done;
+        }
+        if (!inside_root(root_real, root_len, m[n].real)) {
+            rc = sh_err_set(err, SH_EINVAL, PATH_FIELD,
+                            "'%s' resolves outside the data root", shown);
+            n++;
+            goto done;
+        }
+        if (stat(m[n].real, &st) != 0) {
+            int e = errno;
+
+            rc = sh_err_set(err, SH_EIO, PATH_FIELD, "cannot stat '%s': %s",
+                            shown, strerror(e));
+            n++;
+            goto done;
+        }
+        if (!utf8_ok(m[n].real + skip)) {
+            rc = sh_err_set(err, SH_EINVAL, PATH_FIELD,
+                            "the name of '%s' is not valid UTF-8; rename "
+                            "the file", shown);
+            n++;
+            goto done;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            rc = sh_err_set(err, SH_EINVAL, PATH_FIELD,
+                            "'%s' is not a regular file%s", shown,
+                            S_ISDIR(st.st_mode) ? " (it is a directory)"
+                                                : "");
+            n++;
+            goto done;
+        }
+        m[n].order = i;
+        n++;
+    }
+
+    /* Read a file once, however many matches lead to it. */
+    qsort(m, n, sizeof *m, cmp_match_real);
+    for (i = 1; i < n; i++)
+        m[i].dup = strcmp(m[i].real, m[i - 1].real) == 0;
+    qsort(m, n, sizeof *m, cmp_match_order);
+
+    out = xcalloc(n, sizeof *out);
+    *n_files = 0;
+    for (i = 0; i < n; i++) {
+        plan_file  *f;
+        struct stat st;
+
+        if (m[i].dup)
+            continue;
+        f = &out[(*n_files)++];
+        f->path = xstrdup(m[i].real);
+        f->rel = xstrdup(m[i].real + skip);
+        if (stat(f->path, &st) == 0) {
+            f->size_bytes = (uint64_t)st.st_size;
+            f->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000
+                          + st.st_mtim.tv_nsec;
+        }
+    }
+    *files = out;
+    out = NULL;
+
+done:
+    if (m) {
+        for (i = 0; i < n; i++)
+            free(m[i].real);
+        free(m);
+    }
+    free(out);
+    if (glob_done)
+        globfree(&g);
+    sb_free(&full);
+    return rc;
+}

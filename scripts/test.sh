@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# test.sh - `make test`: the whole suite, stage by stage.
+#
+#   1. deps          scripts/deps.sh (install what is missing)
+#   2. build         make all                        -> build/
+#   3. build-asan    make asan (ASan + UBSan)        -> build-asan/
+#   4. unit-asan     build-asan/unit_tests
+#   5. unit-valgrind valgrind build/unit_tests       (SHEAF_SKIP_VALGRIND=1 skips)
+#   6. integration   scripts/integration.sh with SHEAF_BIN=build-asan
+#
+# Stops at the first failing stage ("FAILED: <stage>") and always ends with a
+# summary of the stages and their times. Runs from the repo root wherever it
+# is invoked from. Extra arguments go to pytest (stage 6).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+# This script drives make itself. Flags of an outer `make -jN test` would
+# hand the inner makes a jobserver they cannot use (make warns); -j is set
+# here instead.
+unset MAKEFLAGS MFLAGS MAKELEVEL
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+# UBSan: stack traces in reports (the Makefile makes UBSan errors fatal).
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+summary=()
+
+print_summary() {
+    local line
+    echo
+    echo "== make test summary"
+    for line in "${summary[@]}"; do
+        echo "   $line"
+    done
+}
+
+# run_stage NAME COMMAND...: run one stage, record its result and time, and
+# stop everything when it fails.
+run_stage() {
+    local name=$1 start rc=0
+    shift
+    echo
+    echo "== $name: $*"
+    start=$SECONDS
+    "$@" || rc=$?
+    if ((rc != 0)); then
+        summary+=("$(printf '%-14s FAILED (exit %d, %ds)' "$name" "$rc" \
+            $((SECONDS - start)))")
+        print_summary
+        echo
+        echo "FAILED: $name"
+        exit 1
+    fi
+    summary+=("$(printf '%-14s ok (%ds)' "$name" $((SECONDS - start)))")
+}
+
+skip_stage() {
+    echo
+    echo "== $1: skipped ($2)"
+    summary+=("$(printf '%-14s skipped (%s)' "$1" "$2")")
+}
+
+unit_asan() {
+    # Leak detection stays on for the unit tests.
+    ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 build-asan/unit_tests
+}
+
+unit_valgrind() {
+    valgrind --error-exitcode=1 --leak-check=full \
+        --errors-for-leak-kinds=definite -q build/unit_tests
+}
+
+# In a subshell, so that the exports stay in it.
+integration() (
+    # For the sheafd processes the tests start: leaks are not checked (a
+    # server killed at the end of a test leaves its memory), other errors
+    # abort the server, which the tests see.
+    export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
+    export SHEAF_BIN=$ROOT/build-asan
+    scripts/integration.sh "$@"
+)
+
+run_stage deps scripts/deps.sh
+run_stage build make -j"$JOBS" all
+run_stage build-asan make -j"$JOBS" asan
+run_stage unit-asan unit_asan
+if [[ "${SHEAF_SKIP_VALGRIND:-0}" == 1 ]]; then
+    skip_stage unit-valgrind "SHEAF_SKIP_VALGRIND=1"
+else
+    run_stage unit-valgrind unit_valgrind
+fi
+run_stage integration integration "$@"
+
+print_summary
+echo
+echo "all stages passed"

@@ -1,0 +1,658 @@
+"""
+harness.py - the machinery of sheaf's black-box integration tests: start the
+real sheafd against a real PostgreSQL, speak HTTP to it, and compare what it
+answers with an oracle computed in plain Python (the csv module, RFC 4180).
+conftest.py turns it into fixtures; tests import the helpers from here.
+
+Environment:
+  SHEAF_BIN     directory holding sheafd (default: <repo>/build)
+  DATABASE_URL  libpq connection string of an empty-or-reused test database;
+                tests never assume it is empty: every job gets a unique name
+                and listings are filtered by it.
+
+"""
+
+import csv
+import io
+import json
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+RUN_ID = uuid.uuid4().hex[:10]
+TERMINAL = ("succeeded", "failed", "cancelled")
+STATUSES = ("queued", "running") + TERMINAL
+WORKERS = 2
+LEASE_S = 5
+GRACE_S = 3  # SHEAF_GRACE_S: shutdown grace, well below the 10 s we allow
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "runtime error:", "ERROR: ThreadSanitizer")
+
+# Never go through an HTTP proxy from the environment to reach 127.0.0.1.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def unique_name(tag):
+    """A job name no other test, run or user of the database shares."""
+    return f"it-{RUN_ID}-{tag}-{uuid.uuid4().hex[:6]}"
+
+
+def sheafd_path():
+    bindir = os.environ.get("SHEAF_BIN") or str(REPO / "build")
+    path = Path(bindir) / "sheafd"
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"no executable sheafd at {path} (set SHEAF_BIN to the "
+                    f"directory holding it)", pytrace=False)
+    return path
+
+
+def database_url():
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        pytest.fail("DATABASE_URL is not set: the integration tests need a "
+                    "PostgreSQL database (scripts/integration.sh sets it)",
+                    pytrace=False)
+    return url
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --------------------------------------------------------------------------
+# HTTP
+
+
+class Response:
+    """status, headers (case-insensitive), body (parsed JSON when the reply
+    is JSON, else bytes) and raw (the bytes). Unpacks as (status, headers,
+    body)."""
+
+    def __init__(self, status, headers, raw):
+        self.status = status
+        self.headers = headers
+        self.raw = raw
+        self.body = raw
+        ctype = headers.get("Content-Type", "") or ""
+        if ("application/json" in ctype
+                or (not ctype and raw[:1] in (b"{", b"["))):
+            try:
+                self.body = json.loads(raw.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError):
+                self.body = raw
+
+    def __iter__(self):
+        return iter((self.status, self.headers, self.body))
+
+    def __repr__(self):
+        body = self.raw[:600]
+        return f"<HTTP {self.status} {dict(self.headers)!r} {body!r}>"
+
+
+def http(base, method, path, body=None, headers=None, timeout=30):
+    hdrs = dict(headers or {})
+    data = None
+    if body is not None:
+        if isinstance(body, (bytes, bytearray)):
+            data = bytes(body)
+        elif isinstance(body, str):
+            data = body.encode("utf-8")
+        else:
+            data = json.dumps(body).encode("utf-8")
+        hdrs.setdefault("Content-Type", "application/json")
+    req = urllib.request.Request(base + path, data=data, method=method,
+                                 headers=hdrs)
+    try:
+        with _OPENER.open(req, timeout=timeout) as resp:
+            return Response(resp.status, resp.headers, resp.read())
+    except urllib.error.HTTPError as e:
+        try:
+            raw = e.read()
+        except OSError:
+            raw = b""
+        return Response(e.code, e.headers, raw)
+
+
+def raw_request(port, head, body=b"", timeout=20):
+    """Send 'head' (bytes, ending in a blank line) and 'body' over a fresh
+    connection, stopping early if the server already answered (a 413 may
+    come before the body is read), and return the status and the bytes of
+    the reply."""
+    out = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(head)
+        view = memoryview(body)
+        try:
+            while view:
+                r, _, _ = select.select([s], [], [], 0)
+                if r:
+                    break
+                n = s.send(view[:65536])
+                view = view[n:]
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        s.settimeout(timeout)
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                out += chunk
+                if b"\r\n\r\n" in out:
+                    hdr, _, rest = out.partition(b"\r\n\r\n")
+                    m = re.search(rb"(?im)^content-length:\s*(\d+)", hdr)
+                    if m and len(rest) >= int(m.group(1)):
+                        break
+        except (ConnectionResetError, socket.timeout):
+            pass
+    m = re.match(rb"HTTP/1\.[01] (\d{3})", out)
+    return (int(m.group(1)) if m else None), out
+
+
+# --------------------------------------------------------------------------
+# Processes
+
+
+def _proc_stat(pid):
+    """(state, ppid, starttime) of 'pid', or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            st = f.read()
+    except OSError:
+        return None
+    rest = st[st.rindex(")") + 2:].split()
+    return rest[0], int(rest[1]), rest[19]
+
+
+def proc_children(ppid):
+    """{pid: starttime} of the live (non-zombie) children of 'ppid'."""
+    out = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        st = _proc_stat(int(d))
+        if st and st[1] == ppid and st[0] != "Z":
+            out[int(d)] = st[2]
+    return out
+
+
+def proc_alive(pid, starttime=None):
+    st = _proc_stat(pid)
+    if st is None or st[0] == "Z":
+        return False
+    return starttime is None or st[2] == starttime
+
+
+class Server:
+    """One sheafd process and the client helpers bound to it."""
+
+    registry = []  # every Server made, for log tails of failed tests
+
+    def __init__(self, root, data_root=None, label="session"):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.data = Path(data_root) if data_root else self.root / "data"
+        self.spool = self.root / "spool"
+        self.data.mkdir(parents=True, exist_ok=True)
+        self.spool.mkdir(parents=True, exist_ok=True)
+        self.label = label
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = self.root / "sheafd.log"
+        self.proc = None
+        self.starts = 0
+        self.seen_children = {}  # pid -> starttime of this run's workers
+        self.orphans = {}        # workers of a run ended by kill9()
+        Server.registry.append(self)
+
+    # -- process control ---------------------------------------------------
+
+    def env(self):
+        env = dict(os.environ)
+        env.pop("SHEAF_TOKENS_FILE", None)
+        env.update({
+            "DATABASE_URL": database_url(),
+            "SHEAF_LISTEN": f"127.0.0.1:{self.port}",
+            "SHEAF_DATA_ROOT": str(self.data),
+            "SHEAF_SPOOL": str(self.spool),
+            "SHEAF_WORKERS": str(WORKERS),
+            "SHEAF_MIGRATIONS": str(REPO / "migrations"),
+            "SHEAF_LEASE_S": str(LEASE_S),
+            "SHEAF_GRACE_S": str(GRACE_S),
+        })
+        return env
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self, timeout=20):
+        exe = sheafd_path()
+        env = self.env()
+        self.starts += 1
+        with open(self.log_path, "ab") as logf:
+            logf.write(f"\n==== test harness: start #{self.starts} of "
+                       f"{exe} on port {self.port} ====\n".encode())
+            logf.flush()
+            self.proc = subprocess.Popen(
+                [str(exe)], env=env, cwd=str(self.root),
+                stdin=subprocess.DEVNULL, stdout=logf,
+                stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            rc = self.proc.poll()
+            if rc is not None:
+                self.proc = None
+                pytest.fail(f"sheafd ({self.label}) exited with status {rc} "
+                            f"during start-up; log tail:\n{self.tail()}",
+                            pytrace=False)
+            try:
+                r = http(self.base, "GET", "/healthz", timeout=2)
+                if r.status == 200:
+                    self.note_children()
+                    return
+                last = r
+            except OSError as e:
+                last = e
+            time.sleep(0.1)
+        self.proc.kill()
+        self.proc.wait()
+        self.proc = None
+        pytest.fail(f"sheafd ({self.label}) did not answer GET /healthz with "
+                    f"200 within {timeout} s (last: {last!r}); log tail:\n"
+                    f"{self.tail()}", pytrace=False)
+
+    def ensure_running(self):
+        if not self.running():
+            self.start()
+
+    def note_children(self):
+        if self.running():
+            kids = proc_children(self.pid)
+            self.seen_children.update(kids)
+            return kids
+        return {}
+
+    def children(self):
+        """{pid: starttime} of sheafd's live children (its workers)."""
+        return self.note_children()
+
+    def stop(self):
+        """SIGTERM, then SIGKILL after 10 s; fail unless it exits by itself,
+        cleanly, with no sanitizer report in its log."""
+        if self.proc is None:
+            return
+        self.note_children()
+        proc, self.proc = self.proc, None
+        problems = []
+        if proc.poll() is not None:
+            problems.append(f"sheafd had already exited with {proc.returncode}"
+                            f" before the harness stopped it")
+        else:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                problems.append("sheafd did not exit within 10 s of SIGTERM "
+                                "(killed with SIGKILL)")
+            else:
+                if proc.returncode not in (0, -signal.SIGTERM, 128 + 15):
+                    problems.append(f"sheafd exited with status "
+                                    f"{proc.returncode} after SIGTERM")
+        leftover = self.reap_orphans(grace=5)
+        if leftover:
+            problems.append(f"worker processes {sorted(leftover)} outlived "
+                            f"sheafd by 5 s (killed)")
+        san = self.sanitizer_reports()
+        if san:
+            problems.append("sanitizer reports in the log:\n" + san)
+        if problems:
+            pytest.fail("; ".join(problems) + f"\nlog tail ({self.log_path}):"
+                        f"\n{self.tail()}", pytrace=False)
+
+    def kill9(self):
+        """SIGKILL sheafd itself (not its workers); returns the workers it
+        had, which the caller may watch."""
+        kids = self.note_children()
+        os.kill(self.pid, signal.SIGKILL)
+        self.proc.wait()
+        self.proc = None
+        self.orphans.update(self.seen_children)
+        self.seen_children = {}
+        return kids
+
+    def kill_orphans(self):
+        """SIGKILL the workers of killed runs that are still alive (by pid,
+        checked by start time); -> their pids."""
+        alive = [p for p, t in self.orphans.items() if proc_alive(p, t)]
+        for pid in alive:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.orphans = {}
+        return alive
+
+    def reap_orphans(self, grace=0.0):
+        """Wait up to 'grace' s for every worker this sheafd ever had to be
+        gone; SIGKILL (by pid, checked by start time) any still alive.
+        Returns the pids that had to be killed."""
+        deadline = time.monotonic() + grace
+        while True:
+            alive = {p: t for p, t in self.seen_children.items()
+                     if proc_alive(p, t)}
+            if not alive or time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
+        for pid in alive:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.seen_children = {}
+        return alive
+
+    def tail(self, n=60):
+        try:
+            lines = self.log_path.read_bytes().decode("utf-8", "replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(lines.splitlines()[-n:])
+
+    def sanitizer_reports(self):
+        try:
+            text = self.log_path.read_bytes().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        lines = [ln for ln in text.splitlines()
+                 if any(m in ln for m in SANITIZER_MARKS)]
+        return "\n".join(lines[:20])
+
+    # -- client helpers ----------------------------------------------------
+
+    def api(self, method, path, body=None, headers=None, timeout=30):
+        """-> Response, unpackable as (status, headers, body)."""
+        return http(self.base, method, path, body, headers, timeout)
+
+    def submit(self, spec, headers=None):
+        r = self.api("POST", "/v1/jobs", spec, headers)
+        assert r.status == 201, (
+            f"POST /v1/jobs: expected 201, got {r!r}\nspec: "
+            f"{json.dumps(spec)[:800]}")
+        assert isinstance(r.body, dict) and r.body.get("id"), r
+        return r.body
+
+    def get(self, job_id, wait=None):
+        q = f"?wait={wait}" if wait is not None else ""
+        r = self.api("GET", f"/v1/jobs/{job_id}{q}",
+                     timeout=(wait or 0) + 30)
+        assert r.status == 200, f"GET /v1/jobs/{job_id}{q}: {r!r}"
+        return r.body
+
+    def wait(self, job_id, timeout=30):
+        """The job once terminal; fails after 'timeout' s with its state."""
+        deadline = time.monotonic() + timeout
+        job = None
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            job = self.get(job_id, wait=max(1, min(30, int(left))))
+            if job.get("status") in TERMINAL:
+                return job
+            if not self.running():
+                pytest.fail(f"sheafd died while job {job_id} ran; log tail:\n"
+                            f"{self.tail()}", pytrace=False)
+        tasks = self.api("GET", f"/v1/jobs/{job_id}/tasks")
+        pytest.fail(f"job {job_id} not terminal after {timeout} s: "
+                    f"{json.dumps(job)[:1500]}\ntasks: {tasks.raw[:1500]!r}",
+                    pytrace=False)
+
+    def result(self, job_id):
+        r = self.api("GET", f"/v1/jobs/{job_id}/result", timeout=120)
+        assert r.status == 200, f"GET result of {job_id}: {r!r}"
+        return r.raw
+
+    def run(self, spec, timeout=60):
+        """Submit, wait, require success; -> (job, result bytes)."""
+        job = self.submit(spec)
+        done = self.wait(job["id"], timeout)
+        assert done["status"] == "succeeded", (
+            f"job {job['id']} ended {done['status']}: error="
+            f"{done.get('error')!r}")
+        return done, self.result(job["id"])
+
+    def write_data(self, relpath, content):
+        """Write 'content' (str is UTF-8, written as is: no newline
+        translation) to <data root>/relpath; -> the Path."""
+        path = self.data / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, str):
+            content = content.encode("utf-8")
+        path.write_bytes(content)
+        return path
+
+
+# --------------------------------------------------------------------------
+# The CSV oracle and output checks
+
+
+def read_csv_rows(data):
+    """Records of a CSV file as Python's csv module reads them: BOM skipped,
+    empty lines (which csv gives as []) dropped. 'data' is bytes or str."""
+    if isinstance(data, bytes):
+        data = data.decode("utf-8-sig")
+    elif data.startswith("\ufeff"):
+        data = data[1:]
+    return [row for row in csv.reader(io.StringIO(data, newline="")) if row]
+
+
+def parse_output(text):
+    """Parse sheaf's output CSV strictly (RFC 4180 with LF or CRLF record
+    ends): -> list of records, each a list of (value, quoted). A quote in an
+    unquoted field, text after a closing quote, or a lone CR is an error,
+    since the writer quotes minimally and correctly."""
+    rows, row = [], []
+    i, n = 0, len(text)
+    if n == 0:
+        return rows
+    while True:
+        # one field, starting at i
+        if i < n and text[i] == '"':
+            i += 1
+            buf = []
+            while True:
+                j = text.find('"', i)
+                if j < 0:
+                    raise AssertionError(f"unterminated quoted field at "
+                                         f"offset {i - 1}")
+                buf.append(text[i:j])
+                if j + 1 < n and text[j + 1] == '"':
+                    buf.append('"')
+                    i = j + 2
+                    continue
+                i = j + 1
+                break
+            row.append(("".join(buf), True))
+        else:
+            j = i
+            while j < n and text[j] not in ',\r\n':
+                if text[j] == '"':
+                    raise AssertionError(f"quote inside an unquoted field at "
+                                         f"offset {j}: {text[i:j + 10]!r}")
+                j += 1
+            row.append((text[i:j], False))
+            i = j
+        # what follows the field
+        if i >= n:
+            rows.append(row)
+            return rows
+        c = text[i]
+        if c == ",":
+            i += 1
+            continue
+        if c == "\r" and text[i + 1:i + 2] == "\n":
+            i += 2
+        elif c == "\n":
+            i += 1
+        else:
+            raise AssertionError(f"unexpected {c!r} after a field at offset "
+                                 f"{i}: {text[max(0, i - 20):i + 20]!r}")
+        rows.append(row)
+        row = []
+        if i >= n:
+            return rows
+
+
+def needs_quotes(s):
+    return s == "" or any(c in s for c in ',"\r\n')
+
+
+def csv_text(header, rows, term="\n"):
+    """The exact output sheaf must write for string/int/bool/null values
+    (None is null: an empty field; '' is written ""). No floats here."""
+    def cell(v):
+        if v is None:
+            return ""
+        if v is True:
+            return "true"
+        if v is False:
+            return "false"
+        if isinstance(v, int):
+            return str(v)
+        assert isinstance(v, str), f"csv_text cannot format {v!r}"
+        if needs_quotes(v):
+            return '"' + v.replace('"', '""') + '"'
+        return v
+    out = [",".join(cell(h) for h in header)]
+    out += [",".join(cell(v) for v in row) for row in rows]
+    return "".join(line + term for line in out)
+
+
+def record_terminator(text):
+    """LF or CRLF: the one the writer used after the header."""
+    j = text.find("\n")
+    return "\r\n" if j > 0 and text[j - 1] == "\r" else "\n"
+
+
+class Approx:
+    """An expected float compared with a relative tolerance."""
+
+    def __init__(self, value, rel=1e-12):
+        self.value, self.rel = value, rel
+
+    def __repr__(self):
+        return f"~{self.value!r}"
+
+
+def sig_digits(text):
+    """The significant digits of a number's text: '-0.00120e+5' -> '12'."""
+    mant = re.split(r"[eE]", text)[0]
+    return mant.lstrip("+-").replace(".", "").strip("0")
+
+
+def check_cell(got, want, where):
+    """Compare one output field (value, quoted) with the expected Python
+    value: None (null: unquoted empty), str (exact; quoted iff it must be),
+    bool (true/false), int (exact text), float (read back, equal),
+    Approx (read back, relative tolerance)."""
+    text, quoted = got
+    if want is None:
+        assert text == "" and not quoted, (
+            f"{where}: expected null (an empty unquoted field), got "
+            f"{'quoted ' if quoted else ''}{text!r}")
+    elif isinstance(want, bool):
+        assert (text, quoted) == ("true" if want else "false", False), (
+            f"{where}: expected {want}, got {text!r} (quoted={quoted})")
+    elif isinstance(want, int):
+        assert (text, quoted) == (str(want), False), (
+            f"{where}: expected int {want}, got {text!r} (quoted={quoted})")
+    elif isinstance(want, float):
+        try:
+            val = float(text)
+        except ValueError:
+            raise AssertionError(f"{where}: expected float {want!r}, got "
+                                 f"{text!r}") from None
+        assert not quoted and (val == want or (val != val and want != want)),\
+            f"{where}: expected float {want!r}, got {text!r}"
+        frac = re.split(r"[eE]", text)[0].partition(".")[2]
+        assert (len(sig_digits(text)) <= len(sig_digits(repr(want)))
+                and (frac == "0" or not frac.endswith("0"))), (
+            f"{where}: {text!r} is not the shortest text of {want!r}")
+    elif isinstance(want, Approx):
+        try:
+            val = float(text)
+        except ValueError:
+            raise AssertionError(f"{where}: expected float ~{want.value!r}, "
+                                 f"got {text!r}") from None
+        tol = want.rel * max(1.0, abs(want.value))
+        assert not quoted and abs(val - want.value) <= tol, (
+            f"{where}: expected float ~{want.value!r}, got {text!r}")
+    elif isinstance(want, str):
+        assert text == want, f"{where}: expected {want!r}, got {text!r}"
+        assert quoted == needs_quotes(want), (
+            f"{where}: string {want!r} written {'quoted' if quoted else 'unquoted'}"
+            f"; minimal quoting quotes exactly the empty string and fields "
+            f"holding , \" CR or LF")
+    else:
+        raise TypeError(want)
+
+
+def check_output(body, header, rows, label="result"):
+    """Check sheaf's CSV output 'body' (bytes) against the header and the
+    rows of expected Python values (see check_cell). The values must also be
+    what Python's csv module reads from it."""
+    assert isinstance(body, bytes), body
+    text = body.decode("utf-8")
+    assert not text.startswith("\ufeff"), f"{label}: output begins with a BOM"
+    parsed = parse_output(text)
+    # The csv module agrees with the strict parser on the values.
+    assert read_csv_rows(text) == [[v for v, _ in r] for r in parsed if
+                                   r != [("", False)]], \
+        f"{label}: Python's csv module reads the output differently"
+    assert parsed, f"{label}: empty output (not even a header)"
+    got_header = [v for v, _ in parsed[0]]
+    assert got_header == list(header), (
+        f"{label}: header {got_header!r}, expected {list(header)!r}")
+    got = parsed[1:]
+    for i, (g, w) in enumerate(zip(got, rows)):
+        assert len(g) == len(w), (
+            f"{label}: row {i}: {len(g)} fields {g!r}, expected {len(w)}: "
+            f"{w!r}")
+        for c, (gc, wc) in enumerate(zip(g, w)):
+            check_cell(gc, wc, f"{label}: row {i} column {header[c]!r} "
+                       f"(expected row {w!r})")
+    assert len(got) == len(rows), (
+        f"{label}: {len(got)} rows, expected {len(rows)}; first extra/missing"
+        f": {(got[len(rows)] if len(got) > len(rows) else rows[len(got)])!r}")
+
+
+def check_exact(body, header, rows, label="result"):
+    """check_output, then the exact bytes (LF or CRLF record ends, used
+    consistently) for outputs without floats."""
+    check_output(body, header, rows, label)
+    text = body.decode("utf-8")
+    want = csv_text(header, rows, record_terminator(text))
+    if text != want and not text.endswith(("\n", "\r\n")):
+        # a last record without a line end is also RFC 4180
+        want = want[:-len(record_terminator(text))]
+    assert text == want, f"{label}: not the exact expected text"

@@ -1,0 +1,166 @@
+"""
+test_recovery.py - crashes mid-job: SIGKILL a worker (the supervisor starts
+a new one, the job still succeeds with the right result), SIGKILL sheafd
+itself and start it again with the same environment (the job still
+succeeds). Each test has a sheafd of its own; the shared one is stopped so
+that it takes none of the work.
+"""
+
+import os
+import re
+import signal
+import time
+import uuid
+import warnings
+
+import pytest
+
+from harness import TERMINAL, check_exact, proc_alive, unique_name
+import datagen
+
+pytestmark = pytest.mark.recovery
+
+BIG_MB = int(os.environ.get("SHEAF_IT_BIG_MB", "24"))
+COPIES = 4  # hard links of the one file: more input, no more generation
+
+
+@pytest.fixture(scope="module")
+def big_input(session_server):
+    d = f"recovery-{uuid.uuid4().hex[:8]}"
+    first = session_server.data / d / "part-0.csv"
+    first.parent.mkdir(parents=True)
+    n = datagen.write_big(first, BIG_MB * 1024 * 1024)
+    for i in range(1, COPIES):
+        os.link(first, first.parent / f"part-{i}.csv")
+    return {"glob": f"{d}/part-*.csv", "expected":
+            datagen.big_expected(n) * COPIES, "rows": n * COPIES}
+
+
+def big_spec(big):
+    return {"name": unique_name("recovery"),
+            "input": {"path": big["glob"], "format": "csv",
+                      "partition_size": "256KiB"},
+            "steps": datagen.BIG_STEPS, "output": {"format": "csv"},
+            "max_attempts": 5}
+
+
+def until_running(srv, jid, timeout=30):
+    """Poll until the job runs; skip the test if it ends first (the input is
+    then too small for this machine: raise SHEAF_IT_BIG_MB)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        job = srv.get(jid)
+        if job["status"] in TERMINAL:
+            pytest.skip(f"job {job['status']} in {time.monotonic() - t0:.2f}"
+                        f" s, before it could be interrupted; raise "
+                        f"SHEAF_IT_BIG_MB (now {BIG_MB})")
+        if job["status"] == "running":
+            return job
+        time.sleep(0.005)
+    pytest.fail(f"job {jid} not running after {timeout} s: {job}")
+
+
+def check_result(srv, jid, big, timeout=90):
+    job = srv.wait(jid, timeout=timeout)
+    assert job["status"] == "succeeded", (
+        f"job ended {job['status']}: {job['error']!r}")
+    p = job["progress"]
+    assert p["partitions_done"] == p["partitions_total"], p
+    assert p["rows_in"] == big["rows"], p
+    check_exact(srv.result(jid), ["id", "g", "w"], big["expected"],
+                "result after the crash")
+    tasks = srv.api("GET", f"/v1/jobs/{jid}/tasks").body["tasks"]
+    assert len(tasks) == p["partitions_total"]
+    assert all(t["state"] in ("done", "succeeded") for t in tasks), [
+        t for t in tasks if t["state"] not in ("done", "succeeded")][:3]
+    return job, tasks
+
+
+def busy_worker(srv, jid, kids):
+    """-> (pid, True) of a child of sheafd that runs a task of the job now,
+    if the tasks say which; else (any child, False)."""
+    r = srv.api("GET", f"/v1/jobs/{jid}/tasks")
+    if r.status == 200:
+        for t in r.body.get("tasks", []):
+            if t.get("state") == "running":
+                for num in re.findall(r"\d+", str(t.get("worker") or "")):
+                    if int(num) in kids:
+                        return int(num), True
+    return sorted(kids)[0], False
+
+
+def test_kill_worker_mid_job(private_sheaf, big_input):
+    srv = private_sheaf("kill-worker")
+    jid = srv.submit(big_spec(big_input))["id"]
+    until_running(srv, jid)
+    kids = srv.children()
+    assert kids, f"sheafd {srv.pid} has no worker processes"
+    victim, was_busy = busy_worker(srv, jid, kids)
+    os.kill(victim, signal.SIGKILL)
+    at_kill = srv.get(jid)
+    p = at_kill["progress"]
+    if at_kill["status"] in TERMINAL or \
+            p["partitions_done"] == p["partitions_total"]:
+        pytest.skip("the job was done when the worker died; raise "
+                    "SHEAF_IT_BIG_MB")
+
+    # The supervisor reaps the dead worker and starts another.
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        now = srv.children()
+        if victim not in now and len(now) >= len(kids) and set(now) - set(
+                kids):
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"no new worker 15 s after killing {victim}: children "
+                    f"before {sorted(kids)}, now {sorted(srv.children())}")
+
+    job, tasks = check_result(srv, jid, big_input)
+    if was_busy:
+        # the task the victim held ran again
+        assert any(t["attempts"] >= 2 for t in tasks), tasks[:5]
+    assert srv.running()
+
+
+def worker_pids(task):
+    return {int(n) for n in re.findall(r"\d+", str(task.get("worker") or ""))}
+
+
+@pytest.mark.parametrize("crash", ["sheafd", "node"])
+def test_kill_sheafd_mid_job_and_restart(private_sheaf, big_input, crash):
+    """crash=sheafd: SIGKILL sheafd only (its workers are orphaned);
+    crash=node: SIGKILL sheafd and all its workers, as a machine that dies;
+    the tasks they held are taken again once their lease (5 s) ends."""
+    srv = private_sheaf(f"kill-{crash}")
+    jid = srv.submit(big_spec(big_input))["id"]
+    until_running(srv, jid)
+    before = srv.get(jid)
+    orphans = srv.kill9()
+    if crash == "node":
+        for pid, start in orphans.items():
+            if proc_alive(pid, start):
+                os.kill(pid, signal.SIGKILL)
+    p = before["progress"]
+    if before["status"] in TERMINAL or \
+            p["partitions_done"] == p["partitions_total"]:
+        pytest.skip("the job was done before sheafd died; raise "
+                    "SHEAF_IT_BIG_MB")
+    time.sleep(0.2)
+    srv.start()  # same environment, port, spool
+    # tasks the dead workers held: still "running" until their lease ends
+    held = []
+    if crash == "node":
+        tasks = srv.api("GET", f"/v1/jobs/{jid}/tasks").body["tasks"]
+        held = [(t["stage"], t["partition"]) for t in tasks
+                if t["state"] == "running" and worker_pids(t) & set(orphans)]
+    job, tasks = check_result(srv, jid, big_input, timeout=120)
+    by_key = {(t["stage"], t["partition"]): t for t in tasks}
+    for key in held:
+        assert by_key[key]["attempts"] >= 2, (
+            f"task {key} held by a dead worker: {by_key[key]}")
+    if crash == "sheafd":
+        alive = [pid for pid, t in orphans.items() if proc_alive(pid, t)]
+        if alive:
+            warnings.warn(f"workers {alive} of the killed sheafd still run "
+                          f"after the job ended")

@@ -1,0 +1,1568 @@
+/*
+ * test_plan.c - unit tests of executor/plan (spec checking, path safety,
+ * type inference, partitions, the stored resolution), executor/pipeline
+ * (one partition end to end) and executor/writer (CSV, JSONL, gzip).
+ *
+ * Every test works in a fresh data root made with mkdtemp; outputs go to a
+ * second temporary directory outside the root. Checks print what they got
+ * when they fail.
+ */
+#include <CUnit/Basic.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "../../executor/pipeline.h"
+#include "../../executor/plan.h"
+#include "../../executor/util.h"
+#include "../../executor/writer.h"
+#include "test_suites.h"
+
+static char g_root[256]; /* the data root of the current test */
+static char g_out[256];  /* where outputs go (outside the root) */
+
+/* ---- checking with words ---------------------------------------------- */
+
+/* Assert 'cond'; on failure the printf-style message says why. */
+static void __attribute__((format(printf, 4, 5)))
+check_at(int cond, int line, const char *func, const char *fmt, ...)
+{
+    char    msg[2048];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    CU_assertImplementation(cond ? CU_TRUE : CU_FALSE, (unsigned)line, msg,
+                            __FILE__, func, CU_FALSE);
+}
+#define CHECK(cond, ...) check_at((cond) != 0, __LINE__, __func__, __VA_ARGS__)
+
+/* ---- the temporary data root ------------------------------------------ */
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void
+rm_tree(const char *dir)
+{
+    if (dir[0])
+        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Make fresh directories for one test. */
+static void
+fresh_dirs(void)
+{
+    rm_tree(g_root);
+    rm_tree(g_out);
+    snprintf(g_root, sizeof g_root, "/tmp/sheaf-plan-root-XXXXXX");
+    snprintf(g_out, sizeof g_out, "/tmp/sheaf-plan-out-XXXXXX");
+    if (mkdtemp(g_root) == NULL || mkdtemp(g_out) == NULL) {
+        perror("mkdtemp");
+        abort();
+    }
+}
+
+static int
+suite_init(void)
+{
+    g_root[0] = g_out[0] = '\0';
+    return 0;
+}
+
+static int
+suite_clean(void)
+{
+    rm_tree(g_root);
+    rm_tree(g_out);
+    g_root[0] = g_out[0] = '\0';
+    return 0;
+}
+
+/* Write 'n' bytes to 'rel' under the root, making directories on the way. */
+static void
+put_bytes(const char *rel, const char *data, size_t n)
+{
+    char *path = xasprintf("%s/%s", g_root, rel), *p;
+    FILE *f;
+
+    for (p = path + strlen(g_root) + 1; (p = strchr(p, '/')) != NULL; p++) {
+        *p = '\0';
+        mkdir(path, 0755);
+        *p = '/';
+    }
+    f = fopen(path, "wb");
+    if (f == NULL || fwrite(data, 1, n, f) != n || fclose(f) != 0) {
+        perror(path);
+        abort();
+    }
+    free(path);
+}
+
+static void
+put_file(const char *rel, const char *text)
+{
+    put_bytes(rel, text, strlen(text));
+}
+
+/* The whole content of 'path' (malloc'ed, NUL-terminated), or NULL. */
+static char *
+slurp(const char *path, size_t *n_out)
+{
+    FILE  *f = fopen(path, "rb");
+    strbuf sb = {0};
+    char   buf[4096];
+    size_t n;
+
+    if (f == NULL)
+        return NULL;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        sb_append(&sb, buf, n);
+    fclose(f);
+    if (n_out)
+        *n_out = sb.len;
+    return sb.data ? sb.data : xstrdup("");
+}
+
+/* Build a plan from spec text; NULL on error (then 'err' says why). */
+static plan *
+build(const char *spec_text, sh_err *err, int *rc_out)
+{
+    json_error_t jerr;
+    json_t      *spec = json_loads(spec_text, JSON_ALLOW_NUL, &jerr);
+    plan        *p = NULL;
+    int          rc;
+
+    if (spec == NULL) {
+        fprintf(stderr, "bad test JSON: %s: %s\n", jerr.text, spec_text);
+        abort();
+    }
+    rc = plan_build(spec, g_root, &p, err);
+    json_decref(spec);
+    if (rc_out)
+        *rc_out = rc;
+    return p;
+}
+
+/* Expect building 'spec' to fail with 'code', 'path' and 'word'. */
+static void
+expect_err_at(int line, const char *spec, int code, const char *path,
+              const char *word)
+{
+    sh_err err = {0};
+    int    rc;
+    plan  *p = build(spec, &err, &rc);
+
+    check_at(p == NULL && rc == code && err.code == code, line, "expect_err",
+             "spec %s: want code %d, got %d (%s: %s)", spec, code, rc,
+             err.path, err.msg);
+    check_at(strcmp(err.path, path) == 0, line, "expect_err",
+             "spec %s: want path '%s', got '%s' (%s)", spec, path, err.path,
+             err.msg);
+    check_at(word == NULL || strstr(err.msg, word) != NULL, line,
+             "expect_err", "spec %s: message '%s' lacks '%s'", spec, err.msg,
+             word ? word : "");
+    plan_free(p);
+}
+#define EXPECT_ERR(spec, code, path, word) \
+    expect_err_at(__LINE__, spec, code, path, word)
+
+/* Build 'spec', which must succeed. */
+static plan *
+must_build_at(int line, const char *spec)
+{
+    sh_err err = {0};
+    int    rc;
+    plan  *p = build(spec, &err, &rc);
+
+    check_at(p != NULL && rc == 0, line, "must_build",
+             "spec %s: failed with %d at '%s': %s", spec, rc, err.path,
+             err.msg);
+    return p;
+}
+#define MUST_BUILD(spec) must_build_at(__LINE__, spec)
+
+/*
+ * Run every partition of 'p' into g_out and concatenate the outputs into
+ * a new string (the caller frees). 'stats' (may be NULL) sums the stats.
+ * Returns NULL when a partition fails (then 'err' says why).
+ */
+static char *
+run_all(const plan *p, pipeline_stats *stats, size_t *len, sh_err *err)
+{
+    strbuf         all = {0};
+    pipeline_stats st, sum;
+    size_t         i, n;
+
+    memset(&sum, 0, sizeof sum);
+    for (i = 0; i < p->n_parts; i++) {
+        char *out = xasprintf("%s/part-%zu", g_out, i), *text;
+
+        if (pipeline_run_part(p, i, out, NULL, NULL, &st, err) != 0) {
+            free(out);
+            sb_free(&all);
+            return NULL;
+        }
+        text = slurp(out, &n);
+        CHECK(text != NULL, "output %s missing after success", out);
+        if (text)
+            sb_append(&all, text, n);
+        free(text);
+        unlink(out);
+        free(out);
+        sum.rows_in += st.rows_in;
+        sum.rows_out += st.rows_out;
+        sum.rows_skipped += st.rows_skipped;
+        sum.bytes_in += st.bytes_in;
+        sum.bytes_out += st.bytes_out;
+    }
+    if (stats)
+        *stats = sum;
+    if (len)
+        *len = all.len;
+    return all.data ? all.data : xstrdup("");
+}
+
+/* ---- spec errors ------------------------------------------------------ */
+
+#define DATA_A "id,year,name,score,flag\n" \
+               "1,2001,ann,1.5,true\n"     \
+               "2,1999,bob,2,false\n"
+
+static void
+test_spec_errors(void)
+{
+    fresh_dirs();
+    put_file("a.csv", DATA_A);
+    put_file("dup.csv", "a,b,a\n1,2,3\n");
+    put_file("h/a.csv", "a,b\n1,2\n");
+    put_file("h/b.csv", "a,c\n1,2\n");
+    put_file("ragged.csv", "x,y\n1,2\n3\n");
+    {
+        char *dir = xasprintf("%s/dir.csv", g_root);
+
+        mkdir(dir, 0755);
+        free(dir);
+    }
+
+    /* The body and its top-level fields. */
+    EXPECT_ERR("[1]", SH_EINVAL, "", "object");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"stpes\": []}",
+               SH_EINVAL, "stpes", "unknown field 'stpes'");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"stpes\": []}",
+               SH_EINVAL, "stpes", "did you mean 'steps'");
+    EXPECT_ERR("{}", SH_EINVAL, "input", "required");
+    EXPECT_ERR("{\"input\": \"a.csv\"}", SH_EINVAL, "input", "object");
+    EXPECT_ERR("{\"name\": 5, \"input\": {\"path\": \"a.csv\"}}", SH_EINVAL,
+               "name", "string");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"max_attempts\": 0}",
+               SH_EINVAL, "max_attempts", "1 to 100");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"max_attempts\": 2.5}",
+               SH_EINVAL, "max_attempts", "integer");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"timeout_s\": -1}",
+               SH_EINVAL, "timeout_s", ">= 0");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"priority\": 1001}",
+               SH_EINVAL, "priority", "-1000 to 1000");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"retention_s\": \"1d\"}",
+               SH_EINVAL, "retention_s", "integer");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, "
+               "\"callback\": {\"url\": \"ftp://x/\"}}",
+               SH_EINVAL, "callback.url", "http");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, "
+               "\"callback\": {\"url\": \"http://h/\", \"secrt\": \"s\"}}",
+               SH_EINVAL, "callback.secrt", "unknown field 'secrt'");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, "
+               "\"callback\": {\"secret\": \"s\"}}",
+               SH_EINVAL, "callback.url", "required");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, "
+               "\"output\": {\"format\": \"parquet\"}}",
+               SH_EINVAL, "output.format", "parquet");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, "
+               "\"output\": {\"compression\": \"zip\"}}",
+               SH_EINVAL, "output.compression", "gzip");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, "
+               "\"output\": {\"fromat\": \"csv\"}}",
+               SH_EINVAL, "output.fromat", "unknown field 'fromat'");
+
+    /* input. */
+    EXPECT_ERR("{\"input\": {\"pth\": \"a.csv\"}}", SH_EINVAL, "input.pth",
+               "unknown field 'pth'");
+    EXPECT_ERR("{\"input\": {}}", SH_EINVAL, "input.path", "required");
+    EXPECT_ERR("{\"input\": {\"dataset\": \"d1\"}}", SH_EINVAL,
+               "input.dataset", "not supported yet");
+    EXPECT_ERR("{\"input\": {\"dataset\": \"d1\", \"path\": \"a.csv\"}}",
+               SH_EINVAL, "input", "not both");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\", \"format\": \"jsonl\"}}",
+               SH_EINVAL, "input.format", "not supported yet");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\", \"format\": \"xml\"}}",
+               SH_EINVAL, "input.format", "xml");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\", \"on_error\": \"ignore\"}}",
+               SH_EINVAL, "input.on_error", "skip");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\", "
+               "\"csv\": {\"delimiter\": \";;\"}}}",
+               SH_EINVAL, "input.csv.delimiter", "one");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\", "
+               "\"csv\": {\"delimiter\": \"\"}}}",
+               SH_EINVAL, "input.csv.delimiter", "one");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\", "
+               "\"csv\": {\"quote\": \"\\n\"}}}",
+               SH_EINVAL, "input.csv.quote", "line end");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\", "
+               "\"csv\": {\"delimiter\": \"'\", \"quote\": \"'\"}}}",
+               SH_EINVAL, "input.csv.quote", "differ");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\", "
+               "\"csv\": {\"header\": \"yes\"}}}",
+               SH_EINVAL, "input.csv.header", "true or false");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\", "
+               "\"csv\": {\"heder\": true}}}",
+               SH_EINVAL, "input.csv.heder", "did you mean 'header'");
+
+    /* partition_size. */
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\", "
+               "\"partition_size\": \"64XB\"}}",
+               SH_EINVAL, "input.partition_size", "64XB");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\", \"partition_size\": 0}}",
+               SH_EINVAL, "input.partition_size", "partition_size");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\", \"partition_size\": -5}}",
+               SH_EINVAL, "input.partition_size", "partition_size");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\", \"partition_size\": "
+               "\"MiB\"}}",
+               SH_EINVAL, "input.partition_size", "MiB");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\", \"partition_size\": "
+               "\"0.1B\"}}",
+               SH_EINVAL, "input.partition_size", "partition_size");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\", \"partition_size\": "
+               "true}}",
+               SH_EINVAL, "input.partition_size", "partition_size");
+
+    /* input.columns. */
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\", "
+               "\"columns\": {\"year\": \"integer\"}}}",
+               SH_EINVAL, "input.columns.year", "integer");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\", "
+               "\"columns\": {\"year\": 1}}}",
+               SH_EINVAL, "input.columns.year", "types are");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\", "
+               "\"columns\": {\"yeer\": \"int\"}}}",
+               SH_EINVAL, "input.columns.yeer", "unknown column 'yeer'");
+
+    /* Path safety. */
+    EXPECT_ERR("{\"input\": {\"path\": \"\"}}", SH_EINVAL, "input.path",
+               "empty");
+    EXPECT_ERR("{\"input\": {\"path\": \"/etc/passwd\"}}", SH_EINVAL,
+               "input.path", "absolute");
+    EXPECT_ERR("{\"input\": {\"path\": \"../a.csv\"}}", SH_EINVAL,
+               "input.path", "'..'");
+    EXPECT_ERR("{\"input\": {\"path\": \"h/../a.csv\"}}", SH_EINVAL,
+               "input.path", "'..'");
+    EXPECT_ERR("{\"input\": {\"path\": \"h/..\"}}", SH_EINVAL, "input.path",
+               "'..'");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\\u0000x\"}}", SH_EINVAL,
+               "input.path", "NUL");
+    EXPECT_ERR("{\"input\": {\"path\": \"nope.csv\"}}", SH_EINVAL,
+               "input.path", "no such file 'nope.csv'");
+    EXPECT_ERR("{\"input\": {\"path\": \"nope/*.csv\"}}", SH_EINVAL,
+               "input.path", "no file matches 'nope/*.csv'");
+    EXPECT_ERR("{\"input\": {\"path\": \"dir.csv\"}}", SH_EINVAL,
+               "input.path", "not a regular file");
+
+    /* Headers and the sample. */
+    EXPECT_ERR("{\"input\": {\"path\": \"dup.csv\"}}", SH_EINVAL,
+               "input.path", "duplicate column name 'a' in header of");
+    EXPECT_ERR("{\"input\": {\"path\": \"h/*.csv\"}}", SH_EINVAL,
+               "input.path", "'h/a.csv' and 'h/b.csv' have different");
+    EXPECT_ERR("{\"input\": {\"path\": \"ragged.csv\"}}", SH_EDATA,
+               "input.path", "'ragged.csv' line 3 has 1 fields, expected 2");
+
+    /* Steps. */
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"steps\": {}}",
+               SH_EINVAL, "steps", "array");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"steps\": [1]}",
+               SH_EINVAL, "steps[0]", "object");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"steps\": [{}]}",
+               SH_EINVAL, "steps[0].op", "needs an 'op'");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"steps\": "
+               "[{\"op\": 3}]}",
+               SH_EINVAL, "steps[0].op", "string");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"steps\": ["
+               "{\"op\": \"filter\", \"where\": \"true\"},"
+               "{\"op\": \"filter\", \"where\": \"true\"},"
+               "{\"op\": \"foo\"}]}",
+               SH_EINVAL, "steps[2].op",
+               "unknown op 'foo'; ops are: filter, select, derive, "
+               "tokenize, groupby, aggregate, distinct, sort, limit, join, "
+               "train_naive_bayes, predict_naive_bayes");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"steps\": "
+               "[{\"op\": \"groupby\", \"by\": [\"name\"]}]}",
+               SH_EINVAL, "steps[0].op", "'groupby' is not supported yet");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"steps\": "
+               "[{\"op\": \"sort\"}]}",
+               SH_EINVAL, "steps[0].op", "'sort' is not supported yet");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"steps\": ["
+               "{\"op\": \"filter\", \"where\": \"true\"},"
+               "{\"op\": \"filter\", \"wher\": \"true\"}]}",
+               SH_EINVAL, "steps[1].wher", "unknown field 'wher'");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"steps\": "
+               "[{\"op\": \"filter\"}]}",
+               SH_EINVAL, "steps[0].where", "required");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"steps\": "
+               "[{\"op\": \"filter\", \"where\": \"yeer > 2000\"}]}",
+               SH_EINVAL, "steps[0].where", "yeer");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"steps\": "
+               "[{\"op\": \"filter\", \"where\": \"year + 1\"}]}",
+               SH_EINVAL, "steps[0].where",
+               "filter needs a bool expression, got int");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"steps\": "
+               "[{\"op\": \"filter\", \"where\": \"year >\"}]}",
+               SH_EINVAL, "steps[0].where", NULL);
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"steps\": "
+               "[{\"op\": \"filter\", \"where\": \"(year > 1\"}]}",
+               SH_EINVAL, "steps[0].where", NULL);
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"steps\": "
+               "[{\"op\": \"derive\", \"as\": \"x\"}]}",
+               SH_EINVAL, "steps[0].expr", "required");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"steps\": "
+               "[{\"op\": \"derive\", \"as\": \"\", \"expr\": \"1\"}]}",
+               SH_EINVAL, "steps[0].as", "empty");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"steps\": "
+               "[{\"op\": \"derive\", \"as\": \"x\", \"expr\": \"nme\"}]}",
+               SH_EINVAL, "steps[0].expr", "nme");
+    /* A derived column is known to later steps, and only to them. */
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"steps\": ["
+               "{\"op\": \"filter\", \"where\": \"x > 1\"},"
+               "{\"op\": \"derive\", \"as\": \"x\", \"expr\": \"1\"}]}",
+               SH_EINVAL, "steps[0].where", "'x'");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"steps\": "
+               "[{\"op\": \"select\", \"columns\": []}]}",
+               SH_EINVAL, "steps[0].columns", "non-empty");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"steps\": "
+               "[{\"op\": \"select\", \"columns\": [\"id\", 7]}]}",
+               SH_EINVAL, "steps[0].columns[1]", "strings");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"steps\": "
+               "[{\"op\": \"select\", \"columns\": [\"id\", \"yr\"]}]}",
+               SH_EINVAL, "steps[0].columns[1]",
+               "unknown column 'yr'; columns are: id, year, name, score, "
+               "flag");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"steps\": "
+               "[{\"op\": \"select\", \"columns\": [\"id\", \"id\"]}]}",
+               SH_EINVAL, "steps[0].columns[1]", "twice");
+    /* After a select, dropped columns are gone. */
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"steps\": ["
+               "{\"op\": \"select\", \"columns\": [\"id\"]},"
+               "{\"op\": \"filter\", \"where\": \"year > 1\"}]}",
+               SH_EINVAL, "steps[1].where", "year");
+}
+
+/* Symlinks: inside the root they are fine, out of it they are refused. */
+static void
+test_symlinks(void)
+{
+    char *outside, *link;
+    plan *p;
+
+    fresh_dirs();
+    put_file("a.csv", DATA_A);
+    outside = xasprintf("%s/secret.csv", g_out);
+    {
+        FILE *f = fopen(outside, "w");
+
+        fputs("s\n1\n", f);
+        fclose(f);
+    }
+    link = xasprintf("%s/evil.csv", g_root);
+    CHECK(symlink(outside, link) == 0, "symlink: %s", strerror(errno));
+    free(link);
+    link = xasprintf("%s/etc", g_root);
+    CHECK(symlink("/etc", link) == 0, "symlink: %s", strerror(errno));
+    free(link);
+    link = xasprintf("%s/alias.csv", g_root);
+    CHECK(symlink("a.csv", link) == 0, "symlink: %s", strerror(errno));
+    free(link);
+
+    EXPECT_ERR("{\"input\": {\"path\": \"evil.csv\"}}", SH_EINVAL,
+               "input.path", "'evil.csv' resolves outside the data root");
+    EXPECT_ERR("{\"input\": {\"path\": \"*.csv\"}}", SH_EINVAL,
+               "input.path", "resolves outside the data root");
+    EXPECT_ERR("{\"input\": {\"path\": \"etc/passwd\"}}", SH_EINVAL,
+               "input.path", "resolves outside the data root");
+
+    /* A link inside the root to a file inside it is read as that file. */
+    p = MUST_BUILD("{\"input\": {\"path\": \"alias.csv\"}}");
+    if (p) {
+        CHECK(p->n_files == 1 && strcmp(p->files[0].rel, "a.csv") == 0,
+              "alias.csv should resolve to a.csv, got %zu files, '%s'",
+              p->n_files, p->n_files ? p->files[0].rel : "");
+    }
+    plan_free(p);
+    free(outside);
+}
+
+/* Globs: sorted matches, shared headers, several files. */
+static void
+test_glob(void)
+{
+    plan *p;
+
+    fresh_dirs();
+    put_file("logs/b.csv", "k,v\n3,c\n");
+    put_file("logs/a.csv", "k,v\n1,a\n2,b\n");
+    put_file("logs/c.csv", "k,v\n");    /* header only */
+    put_file("logs/d.csv", "");         /* empty */
+    put_file("logs/e.txt", "not,csv\n"); /* not matched */
+    p = MUST_BUILD("{\"input\": {\"path\": \"logs/*.csv\"}}");
+    if (p == NULL)
+        return;
+    CHECK(p->n_files == 4, "want 4 files, got %zu", p->n_files);
+    if (p->n_files == 4) {
+        CHECK(strcmp(p->files[0].rel, "logs/a.csv") == 0
+                  && strcmp(p->files[1].rel, "logs/b.csv") == 0
+                  && strcmp(p->files[3].rel, "logs/d.csv") == 0,
+              "files not sorted: %s %s %s %s", p->files[0].rel,
+              p->files[1].rel, p->files[2].rel, p->files[3].rel);
+        CHECK(p->files[0].size_bytes == 12, "size of a.csv: %llu",
+              (unsigned long long)p->files[0].size_bytes);
+    }
+    CHECK(p->n_parts == 2, "want 2 parts (a, b), got %zu", p->n_parts);
+    if (p->n_parts == 2) {
+        CHECK(p->parts[0].file == 0 && p->parts[0].start == 4
+                  && p->parts[0].end == 12 && p->parts[0].line == 2,
+              "part 0: file %zu, %llu-%llu line %llu", p->parts[0].file,
+              (unsigned long long)p->parts[0].start,
+              (unsigned long long)p->parts[0].end,
+              (unsigned long long)p->parts[0].line);
+        CHECK(p->parts[1].file == 1, "part 1 is of file %zu",
+              p->parts[1].file);
+    }
+    CHECK(p->in_schema->n == 2 && p->in_schema->types[0] == SH_INT
+              && p->in_schema->types[1] == SH_STRING,
+          "schema of logs: %zu columns", p->in_schema->n);
+    plan_free(p);
+}
+
+/* ---- inference -------------------------------------------------------- */
+
+static void
+test_infer(void)
+{
+    static const char *want_names[] = {"i", "f", "b", "s", "e", "m",
+                                       "column_7", "big"};
+    static const sh_type want[] = {SH_INT, SH_FLOAT, SH_BOOL, SH_STRING,
+                                   SH_STRING, SH_FLOAT, SH_STRING,
+                                   SH_FLOAT};
+    plan  *p;
+    size_t i;
+
+    fresh_dirs();
+    put_file("t.csv", "i,f,b,s,e,m,,big\n"
+                      "1,1.5,true,x,,1,a,1\n"
+                      "-2,3,FALSE,7,,2.5,b,99999999999999999999\n"
+                      ",,,,\"\",1e3,c,\n"
+                      "+4,-inf,True,y,,3,d,2\n");
+    p = MUST_BUILD("{\"input\": {\"path\": \"t.csv\"}}");
+    if (p == NULL)
+        return;
+    CHECK(p->in_schema->n == 8, "want 8 columns, got %zu", p->in_schema->n);
+    for (i = 0; i < 8 && i < p->in_schema->n; i++) {
+        CHECK(strcmp(p->in_schema->names[i], want_names[i]) == 0,
+              "column %zu: want name %s, got %s", i, want_names[i],
+              p->in_schema->names[i]);
+        CHECK(p->in_schema->types[i] == want[i],
+              "column %s: want %s, got %s", want_names[i],
+              sh_type_name(want[i]), sh_type_name(p->in_schema->types[i]));
+    }
+    plan_free(p);
+
+    /* Overrides win. */
+    p = MUST_BUILD("{\"input\": {\"path\": \"t.csv\", \"columns\": "
+                   "{\"i\": \"string\", \"b\": \"string\", "
+                   "\"s\": \"int\", \"e\": \"float\"}}}");
+    if (p) {
+        CHECK(p->in_schema->types[0] == SH_STRING
+                  && p->in_schema->types[2] == SH_STRING
+                  && p->in_schema->types[3] == SH_INT
+                  && p->in_schema->types[4] == SH_FLOAT,
+              "overrides not applied: i %s b %s s %s e %s",
+              sh_type_name(p->in_schema->types[0]),
+              sh_type_name(p->in_schema->types[2]),
+              sh_type_name(p->in_schema->types[3]),
+              sh_type_name(p->in_schema->types[4]));
+    }
+    plan_free(p);
+
+    /* No header: column_1..N, the first record is data. */
+    put_file("nh.csv", "1;x\n2;y\n");
+    p = MUST_BUILD("{\"input\": {\"path\": \"nh.csv\", \"csv\": "
+                   "{\"header\": false, \"delimiter\": \";\"}}}");
+    if (p) {
+        CHECK(p->in_schema->n == 2
+                  && strcmp(p->in_schema->names[0], "column_1") == 0
+                  && strcmp(p->in_schema->names[1], "column_2") == 0
+                  && p->in_schema->types[0] == SH_INT,
+              "no-header schema wrong (%zu columns)", p->in_schema->n);
+        CHECK(p->n_parts == 1 && p->parts[0].start == 0
+                  && p->parts[0].line == 1,
+              "no-header part should start at 0, line 1 (%zu parts)",
+              p->n_parts);
+    }
+    plan_free(p);
+
+    /* Empty and header-only files: valid, one empty partition (which
+     * writes the header of the result). */
+    put_file("empty.csv", "");
+    p = MUST_BUILD("{\"input\": {\"path\": \"empty.csv\"}}");
+    if (p) {
+        CHECK(p->n_parts == 1 && p->parts[0].start == p->parts[0].end
+                  && p->in_schema->n == 0,
+              "empty file: %zu parts %zu columns", p->n_parts,
+              p->in_schema->n);
+    }
+    plan_free(p);
+    p = MUST_BUILD("{\"input\": {\"path\": \"empty.csv\", "
+                   "\"csv\": {\"header\": false}}, \"steps\": "
+                   "[{\"op\": \"derive\", \"as\": \"one\", "
+                   "\"expr\": \"1\"}]}");
+    if (p) {
+        CHECK(p->n_parts == 1 && p->out_schema->n == 1,
+              "empty file, no header: %zu parts, %zu out columns",
+              p->n_parts, p->out_schema->n);
+    }
+    plan_free(p);
+    put_file("ho.csv", "a,b\r\n");
+    p = MUST_BUILD("{\"input\": {\"path\": \"ho.csv\"}}");
+    if (p) {
+        CHECK(p->n_parts == 1 && p->in_schema->n == 2
+                  && p->in_schema->types[0] == SH_STRING,
+              "header-only: %zu parts %zu columns", p->n_parts,
+              p->in_schema->n);
+    }
+    plan_free(p);
+
+    /* A BOM is not part of the first name. */
+    put_file("bom.csv", "\xEF\xBB\xBFid,v\n1,2\n");
+    p = MUST_BUILD("{\"input\": {\"path\": \"bom.csv\"}}");
+    if (p) {
+        CHECK(strcmp(p->in_schema->names[0], "id") == 0,
+              "BOM kept in name: '%s'", p->in_schema->names[0]);
+    }
+    plan_free(p);
+}
+
+/* ---- partitions ------------------------------------------------------- */
+
+/* A file with quoted newlines, delimiters and quotes; records known. */
+#define REC_HDR "id,text\n"
+#define REC_1   "1,\"a\nb\"\n"
+#define REC_2   "2,plain\r\n"
+#define REC_3   "3,\"x,\"\"y\"\"\n\nz\"\n"
+#define REC_4   "4,last"
+
+static void
+test_partitions(void)
+{
+    const char *recs[] = {REC_1, REC_2, REC_3, REC_4};
+    uint64_t    want_start[4], want_line[4] = {2, 4, 5, 8};
+    const char *sizes[] = {"1", "7", "64", "1GiB"};
+    uint64_t    off = strlen(REC_HDR), size;
+    size_t      i, k;
+    char        spec[256];
+
+    fresh_dirs();
+    put_file("q.csv", REC_HDR REC_1 REC_2 REC_3 REC_4);
+    for (i = 0; i < 4; i++) {
+        want_start[i] = off;
+        off += strlen(recs[i]);
+    }
+    size = off;
+
+    for (k = 0; k < 4; k++) {
+        plan *p;
+
+        snprintf(spec, sizeof spec,
+                 "{\"input\": {\"path\": \"q.csv\", "
+                 "\"partition_size\": \"%s\"}}", sizes[k]);
+        p = MUST_BUILD(spec);
+        if (p == NULL)
+            continue;
+        CHECK(p->n_parts >= 1, "partition_size %s: no parts", sizes[k]);
+        if (p->n_parts == 0) {
+            plan_free(p);
+            continue;
+        }
+        /* The parts cover the data exactly, in order, with no gap. */
+        CHECK(p->parts[0].start == want_start[0],
+              "partition_size %s: first part at %llu, want %llu", sizes[k],
+              (unsigned long long)p->parts[0].start,
+              (unsigned long long)want_start[0]);
+        CHECK(p->parts[p->n_parts - 1].end == size,
+              "partition_size %s: last part ends at %llu, want %llu",
+              sizes[k], (unsigned long long)p->parts[p->n_parts - 1].end,
+              (unsigned long long)size);
+        for (i = 0; i < p->n_parts; i++) {
+            size_t r;
+            int    at_record = 0;
+
+            if (i + 1 < p->n_parts) {
+                CHECK(p->parts[i].end == p->parts[i + 1].start,
+                      "partition_size %s: gap after part %zu", sizes[k], i);
+            }
+            /* Each part begins at a record, with that record's line. */
+            for (r = 0; r < 4; r++) {
+                if (p->parts[i].start == want_start[r]) {
+                    at_record = 1;
+                    CHECK(p->parts[i].line == want_line[r],
+                          "partition_size %s: part %zu line %llu, want "
+                          "%llu", sizes[k], i,
+                          (unsigned long long)p->parts[i].line,
+                          (unsigned long long)want_line[r]);
+                }
+            }
+            CHECK(at_record, "partition_size %s: part %zu starts at %llu, "
+                  "not at a record", sizes[k], i,
+                  (unsigned long long)p->parts[i].start);
+        }
+        if (k == 0) {
+            CHECK(p->n_parts == 4, "partition_size 1: want 4 parts, got %zu",
+                  p->n_parts);
+        }
+        if (k == 3) {
+            CHECK(p->n_parts == 1, "one big part: got %zu", p->n_parts);
+        }
+        plan_free(p);
+    }
+
+    /* Sizes as Dask spells them. */
+    {
+        static const struct {
+            const char *text;
+            uint64_t    bytes;
+        } cases[] = {{"100", 100}, {"1KiB", 1024}, {"64MiB", 64u << 20},
+                     {"64MB", 64000000}, {"2 kb", 2000}, {"10B", 10},
+                     {"1.5KiB", 1536}, {"1GiB", 1u << 30}};
+        plan *p;
+
+        for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            snprintf(spec, sizeof spec,
+                     "{\"input\": {\"path\": \"q.csv\", "
+                     "\"partition_size\": \"%s\"}}", cases[i].text);
+            p = MUST_BUILD(spec);
+            if (p) {
+                CHECK(p->partition_bytes == cases[i].bytes,
+                      "'%s' is %llu bytes, want %llu", cases[i].text,
+                      (unsigned long long)p->partition_bytes,
+                      (unsigned long long)cases[i].bytes);
+            }
+            plan_free(p);
+        }
+        p = MUST_BUILD("{\"input\": {\"path\": \"q.csv\"}}");
+        if (p) {
+            CHECK(p->partition_bytes == 64u << 20,
+                  "default partition size %llu",
+                  (unsigned long long)p->partition_bytes);
+            CHECK(p->max_attempts == 3 && p->timeout_s == 0
+                      && p->priority == 0 && p->retention_s == 604800
+                      && p->out_format == FMT_CSV && !p->out_gzip
+                      && !p->on_error_skip && p->dialect.header,
+                  "defaults wrong");
+        }
+        plan_free(p);
+    }
+}
+
+/* ---- resolution round trip and description ---------------------------- */
+
+static void
+test_resolution(void)
+{
+    const char *spec_text =
+        "{\"name\": \"rt\", \"input\": {\"path\": \"*.csv\", "
+        "\"partition_size\": 8, \"columns\": {\"v\": \"float\"}}, "
+        "\"steps\": [{\"op\": \"filter\", \"where\": \"v > 1\"}, "
+        "{\"op\": \"derive\", \"as\": \"w\", \"expr\": \"v * 2\"}], "
+        "\"output\": {\"format\": \"jsonl\", \"compression\": \"gzip\"}, "
+        "\"max_attempts\": 5, \"priority\": -3}";
+    json_t *spec, *res, *res2, *d1, *d2;
+    plan   *p, *q = NULL;
+    sh_err  err = {0};
+    char   *text;
+    size_t  i;
+    int     rc;
+
+    fresh_dirs();
+    put_file("a.csv", "k,v\n1,1\n2,2\n3,3\n");
+    put_file("b.csv", "k,v\n4,4\n");
+    spec = json_loads(spec_text, 0, NULL);
+    rc = plan_build(spec, g_root, &p, &err);
+    CHECK(rc == 0, "build: %s: %s", err.path, err.msg);
+    if (rc != 0) {
+        json_decref(spec);
+        return;
+    }
+    res = plan_resolution(p);
+    text = json_dumps(res, JSON_COMPACT);
+    res2 = json_loads(text, 0, NULL);
+    free(text);
+
+    /* Even with the files gone, the plan comes back the same. */
+    put_file("a.csv", "changed,entirely\n");
+    rc = plan_load(spec, res2, g_root, &q, &err);
+    CHECK(rc == 0, "load: %s: %s", err.path, err.msg);
+    if (rc == 0) {
+        CHECK(q->n_parts == p->n_parts, "parts %zu vs %zu", q->n_parts,
+              p->n_parts);
+        for (i = 0; i < p->n_parts && i < q->n_parts; i++) {
+            CHECK(memcmp(&p->parts[i], &q->parts[i], sizeof p->parts[i])
+                      == 0,
+                  "part %zu differs", i);
+        }
+        CHECK(q->n_files == p->n_files, "files %zu vs %zu", q->n_files,
+              p->n_files);
+        for (i = 0; i < p->n_files && i < q->n_files; i++) {
+            CHECK(strcmp(q->files[i].rel, p->files[i].rel) == 0
+                      && strcmp(q->files[i].path, p->files[i].path) == 0
+                      && q->files[i].size_bytes == p->files[i].size_bytes
+                      && q->files[i].mtime_ns == p->files[i].mtime_ns,
+                  "file %zu differs: %s vs %s", i, q->files[i].path,
+                  p->files[i].path);
+        }
+        d1 = plan_describe(p);
+        d2 = plan_describe(q);
+        CHECK(json_equal(d1, d2), "descriptions differ");
+        json_decref(d1);
+        json_decref(d2);
+        CHECK(q->max_attempts == 5 && q->priority == -3
+                  && strcmp(q->name, "rt") == 0 && q->out_gzip
+                  && q->out_format == FMT_JSONL && q->n_steps == 2,
+              "options lost in load");
+        CHECK(q->in_schema->types[1] == SH_FLOAT
+                  && q->out_schema->n == 3
+                  && q->out_schema->types[2] == SH_FLOAT,
+              "schema lost in load");
+    }
+    plan_free(q);
+    q = NULL;
+
+    /* plan_load checks the spec exactly as plan_build does. */
+    {
+        json_t *bad = json_deep_copy(spec);
+
+        json_object_set_new(
+            json_array_get(json_object_get(bad, "steps"), 0), "where",
+            json_string("nope > 1"));
+        rc = plan_load(bad, res2, g_root, &q, &err);
+        CHECK(rc == SH_EINVAL && strcmp(err.path, "steps[0].where") == 0,
+              "load of a bad spec: %d %s %s", rc, err.path, err.msg);
+        plan_free(q);
+        q = NULL;
+        json_decref(bad);
+    }
+    /* A damaged resolution is refused, not trusted. */
+    json_array_set_new(json_array_get(json_object_get(res2, "parts"), 0), 0,
+                       json_integer(9));
+    rc = plan_load(spec, res2, g_root, &q, &err);
+    CHECK(rc != 0 && q == NULL, "damaged resolution accepted");
+    plan_free(q);
+    q = NULL;
+    rc = plan_load(spec, NULL, g_root, &q, &err);
+    CHECK(rc != 0 && q == NULL, "missing resolution accepted");
+
+    /* The description. */
+    d1 = plan_describe(p);
+    {
+        json_t *in = json_object_get(d1, "input");
+        json_t *out = json_object_get(d1, "output");
+        json_t *st = json_array_get(json_object_get(d1, "stages"), 0);
+        json_t *ops = json_object_get(st, "ops");
+
+        CHECK(json_array_size(json_object_get(in, "files")) == 2
+                  && json_integer_value(json_object_get(
+                         json_array_get(json_object_get(in, "files"), 1),
+                         "bytes")) == 8,
+              "describe: input.files wrong");
+        CHECK(strcmp(json_string_value(json_object_get(in, "format")),
+                     "csv") == 0,
+              "describe: input.format");
+        CHECK(strcmp(json_string_value(json_object_get(
+                         json_array_get(json_object_get(in, "schema"), 1),
+                         "type")),
+                     "float") == 0,
+              "describe: input schema type of v");
+        CHECK(strcmp(json_string_value(json_object_get(out, "format")),
+                     "jsonl") == 0
+                  && strcmp(json_string_value(
+                                json_object_get(out, "compression")),
+                            "gzip") == 0
+                  && json_array_size(json_object_get(out, "schema")) == 3,
+              "describe: output wrong");
+        CHECK(json_integer_value(json_object_get(d1, "partitions"))
+                  == (json_int_t)p->n_parts,
+              "describe: partitions");
+        CHECK(json_integer_value(json_object_get(st, "stage")) == 0
+                  && strcmp(json_string_value(json_object_get(st, "kind")),
+                            "map") == 0
+                  && json_array_size(ops) == 2
+                  && strcmp(json_string_value(json_array_get(ops, 1)),
+                            "derive") == 0
+                  && json_integer_value(json_object_get(st, "partitions"))
+                         == (json_int_t)p->n_parts,
+              "describe: stages wrong");
+    }
+    json_decref(d1);
+    json_decref(res);
+    json_decref(res2);
+    json_decref(spec);
+    plan_free(p);
+}
+
+/* ---- the pipeline ----------------------------------------------------- */
+
+#define PIPE_DATA                 \
+    "id,year,name,score\n"        \
+    "1,1999,ann,3\n"              \
+    "2,2001,\"bob, jr\",4.5\n"    \
+    "3,2010,\"say \"\"hi\"\"\",1\r\n" \
+    "4,2015,,2\n"                 \
+    "5,2020,\"\",7\n"             \
+    "6,2005,\"multi\nline\",10\n" \
+    "7,,x,5\n"                    \
+    "8,2023,zed,"
+
+#define PIPE_STEPS                                                       \
+    "\"steps\": ["                                                       \
+    "{\"op\": \"filter\", \"where\": \"year >= 2000\"},"                 \
+    "{\"op\": \"derive\", \"as\": \"decade\", "                          \
+    "\"expr\": \"year - year % 10\"},"                                   \
+    "{\"op\": \"derive\", \"as\": \"name\", \"expr\": \"upper(name)\"}," \
+    "{\"op\": \"derive\", \"as\": \"half\", \"expr\": \"score / 2\"},"   \
+    "{\"op\": \"select\", \"columns\": [\"id\", \"name\", \"decade\", "  \
+    "\"half\"]}]"
+
+#define PIPE_WANT                 \
+    "id,name,decade,half\n"       \
+    "2,\"BOB, JR\",2000,2.25\n"   \
+    "3,\"SAY \"\"HI\"\"\",2010,0.5\n" \
+    "4,,2010,1\n"                 \
+    "5,\"\",2020,3.5\n"           \
+    "6,\"MULTI\nLINE\",2000,5\n"  \
+    "8,ZED,2020,\n"
+
+static void
+test_pipeline_csv(void)
+{
+    const char *sizes[] = {"1", "7", "64", "1GiB"};
+    char        spec[2048];
+    size_t      k;
+
+    fresh_dirs();
+    put_file("p.csv", PIPE_DATA);
+    for (k = 0; k < 4; k++) {
+        pipeline_stats st;
+        sh_err         err = {0};
+        plan          *p;
+        char          *got;
+
+        snprintf(spec, sizeof spec,
+                 "{\"input\": {\"path\": \"p.csv\", \"partition_size\": "
+                 "\"%s\"}, %s}", sizes[k], PIPE_STEPS);
+        p = MUST_BUILD(spec);
+        if (p == NULL)
+            continue;
+        got = run_all(p, &st, NULL, &err);
+        CHECK(got != NULL, "partition_size %s: run failed: %s", sizes[k],
+              err.msg);
+        if (got) {
+            CHECK(strcmp(got, PIPE_WANT) == 0,
+                  "partition_size %s: output\n%s\nwant\n%s", sizes[k], got,
+                  PIPE_WANT);
+            CHECK(st.rows_in == 8 && st.rows_out == 6
+                      && st.rows_skipped == 0,
+                  "partition_size %s: rows in %llu out %llu", sizes[k],
+                  (unsigned long long)st.rows_in,
+                  (unsigned long long)st.rows_out);
+            CHECK(st.bytes_in == strlen(PIPE_DATA) - strlen("id,year,name,"
+                                                            "score\n"),
+                  "partition_size %s: bytes_in %llu", sizes[k],
+                  (unsigned long long)st.bytes_in);
+            CHECK(st.bytes_out == strlen(PIPE_WANT),
+                  "partition_size %s: bytes_out %llu", sizes[k],
+                  (unsigned long long)st.bytes_out);
+        }
+        free(got);
+        plan_free(p);
+    }
+}
+
+/* No steps: the output is the input, re-quoted minimally. */
+static void
+test_pipeline_identity(void)
+{
+    sh_err err = {0};
+    plan  *p;
+    char  *got;
+
+    fresh_dirs();
+    put_file("p.csv", PIPE_DATA);
+    p = MUST_BUILD("{\"input\": {\"path\": \"p.csv\", "
+                   "\"partition_size\": 30}}");
+    if (p == NULL)
+        return;
+    got = run_all(p, NULL, NULL, &err);
+    CHECK(got != NULL, "run failed: %s", err.msg);
+    if (got) {
+        const char *want = "id,year,name,score\n"
+                           "1,1999,ann,3\n"
+                           "2,2001,\"bob, jr\",4.5\n"
+                           "3,2010,\"say \"\"hi\"\"\",1\n"
+                           "4,2015,,2\n"
+                           "5,2020,\"\",7\n"
+                           "6,2005,\"multi\nline\",10\n"
+                           "7,,x,5\n"
+                           "8,2023,zed,\n";
+
+        CHECK(strcmp(got, want) == 0, "output\n%s\nwant\n%s", got, want);
+    }
+    free(got);
+    plan_free(p);
+
+    /* A header-only input gives just the header, from partition 0. */
+    put_file("ho.csv", "a,b\n");
+    p = MUST_BUILD("{\"input\": {\"path\": \"ho.csv\"}}");
+    if (p) {
+        CHECK(p->n_parts == 1, "header-only has %zu parts", p->n_parts);
+        got = run_all(p, NULL, NULL, &err);
+        CHECK(got && strcmp(got, "a,b\n") == 0, "header-only output '%s'",
+              got ? got : "(null)");
+        free(got);
+    }
+    plan_free(p);
+}
+
+static void
+test_pipeline_bad_data(void)
+{
+    char   long_val[128], data[512];
+    char  *out = NULL, *tmp = NULL;
+    sh_err err = {0};
+    plan  *p;
+    int    rc;
+
+    fresh_dirs();
+    put_file("bad.csv", "id,year\n1,2000\n2,abc\n3,2002\n");
+    p = MUST_BUILD("{\"input\": {\"path\": \"bad.csv\", "
+                   "\"columns\": {\"year\": \"int\"}}}");
+    if (p == NULL)
+        return;
+    out = xasprintf("%s/o.csv", g_out);
+    tmp = xasprintf("%s/o.csv.tmp", g_out);
+    rc = pipeline_run_part(p, 0, out, NULL, NULL, NULL, &err);
+    CHECK(rc == SH_EDATA, "want SH_EDATA, got %d (%s)", rc, err.msg);
+    CHECK(strstr(err.msg, "partition 0") != NULL
+              && strstr(err.msg, "file bad.csv") != NULL
+              && strstr(err.msg, "bytes 8-28") != NULL
+              && strstr(err.msg, "input: cannot parse 'abc' as int in "
+                                 "column year, line 3")
+                     != NULL,
+          "message: %s", err.msg);
+    CHECK(access(out, F_OK) != 0 && access(tmp, F_OK) != 0,
+          "an output file remains after an error");
+    plan_free(p);
+
+    /* Wrong number of fields (past the sample: in the second file). */
+    put_file("r/a.csv", "a,b\n1,2\n");
+    put_file("r/b.csv", "a,b\n3,4\n5,6,7\n");
+    p = MUST_BUILD("{\"input\": {\"path\": \"r/*.csv\"}}");
+    if (p) {
+        CHECK(p->n_parts == 2, "r/*.csv: %zu parts", p->n_parts);
+        rc = pipeline_run_part(p, 1, out, NULL, NULL, NULL, &err);
+        CHECK(rc == SH_EDATA
+                  && strstr(err.msg, "partition 1 (file r/b.csv, bytes 4-")
+                  && strstr(err.msg, "line 3 has 3 fields, expected 2"),
+              "ragged: %d %s", rc, err.msg);
+    }
+    plan_free(p);
+
+    /* A long bad value is cut short in the message. */
+    memset(long_val, 'z', 100);
+    long_val[100] = '\0';
+    snprintf(data, sizeof data, "n\n1\n%s\n", long_val);
+    put_file("long.csv", data);
+    p = MUST_BUILD("{\"input\": {\"path\": \"long.csv\", "
+                   "\"columns\": {\"n\": \"int\"}}}");
+    if (p) {
+        rc = pipeline_run_part(p, 0, out, NULL, NULL, NULL, &err);
+        CHECK(rc == SH_EDATA && strstr(err.msg, "zzzz...' as int") != NULL
+                  && strstr(err.msg, long_val) == NULL,
+              "long value: %s", err.msg);
+    }
+    plan_free(p);
+
+    /* An evaluation error names the step and the line. */
+    put_file("big.csv", "n\n1\n9223372036854775807\n");
+    p = MUST_BUILD("{\"input\": {\"path\": \"big.csv\"}, \"steps\": ["
+                   "{\"op\": \"filter\", \"where\": \"true\"},"
+                   "{\"op\": \"derive\", \"as\": \"m\", "
+                   "\"expr\": \"n + 1\"}]}");
+    if (p) {
+        rc = pipeline_run_part(p, 0, out, NULL, NULL, NULL, &err);
+        CHECK(rc == SH_ERANGE && strstr(err.msg, "partition 0 (file "
+                                                 "big.csv, bytes 2-")
+                  && strstr(err.msg, "step 1 (derive): ")
+                  && strstr(err.msg, "overflow")
+                  && strstr(err.msg, "line 3"),
+              "overflow: %d %s", rc, err.msg);
+        CHECK(access(out, F_OK) != 0 && access(tmp, F_OK) != 0,
+              "an output file remains after an error");
+    }
+    plan_free(p);
+    free(out);
+    free(tmp);
+}
+
+static void
+test_pipeline_skip(void)
+{
+    pipeline_stats st;
+    sh_err         err = {0};
+    plan          *p;
+    char          *got;
+
+    fresh_dirs();
+    put_file("s.csv", "id,year\n1,2000\n2,abc\n3\n4,2004\n5,x,y\n6,\n");
+    p = MUST_BUILD("{\"input\": {\"path\": \"s.csv\", \"on_error\": "
+                   "\"skip\", \"partition_size\": 5, "
+                   "\"columns\": {\"year\": \"int\"}}, \"steps\": ["
+                   "{\"op\": \"derive\", \"as\": \"next\", "
+                   "\"expr\": \"year + 1\"}]}");
+    if (p == NULL)
+        return;
+    got = run_all(p, &st, NULL, &err);
+    CHECK(got != NULL, "run failed: %s", err.msg);
+    if (got) {
+        const char *want = "id,year,next\n1,2000,2001\n4,2004,2005\n6,,\n";
+
+        CHECK(strcmp(got, want) == 0, "output\n%s\nwant\n%s", got, want);
+        CHECK(st.rows_skipped == 3 && st.rows_in == 6 && st.rows_out == 3,
+              "skipped %llu, in %llu, out %llu",
+              (unsigned long long)st.rows_skipped,
+              (unsigned long long)st.rows_in,
+              (unsigned long long)st.rows_out);
+    }
+    free(got);
+    plan_free(p);
+
+    /* A column a select drops first is never parsed: no error. */
+    put_file("u.csv", "id,junk\n1,abc\n2,3\n");
+    p = MUST_BUILD("{\"input\": {\"path\": \"u.csv\", "
+                   "\"columns\": {\"junk\": \"int\"}}, \"steps\": ["
+                   "{\"op\": \"derive\", \"as\": \"d\", "
+                   "\"expr\": \"id * 10\"},"
+                   "{\"op\": \"select\", \"columns\": [\"d\", \"id\"]}]}");
+    if (p) {
+        got = run_all(p, &st, NULL, &err);
+        CHECK(got != NULL && strcmp(got, "d,id\n10,1\n20,2\n") == 0,
+              "unused column: %s", got ? got : err.msg);
+        free(got);
+    }
+    plan_free(p);
+
+    /* ... but one an expression reads is. */
+    p = MUST_BUILD("{\"input\": {\"path\": \"u.csv\", "
+                   "\"columns\": {\"junk\": \"int\"}}, \"steps\": ["
+                   "{\"op\": \"derive\", \"as\": \"d\", "
+                   "\"expr\": \"junk * 10\"},"
+                   "{\"op\": \"select\", \"columns\": [\"d\", \"id\"]}]}");
+    if (p) {
+        got = run_all(p, &st, NULL, &err);
+        CHECK(got == NULL && strstr(err.msg, "'abc' as int in column junk"),
+              "used column not parsed: %s", got ? got : err.msg);
+        free(got);
+    }
+    plan_free(p);
+}
+
+/* Inflate 'n' bytes of concatenated gzip members into a string. */
+static char *
+gunzip_all(const unsigned char *in, size_t n, int *members)
+{
+    z_stream      zs;
+    strbuf        sb = {0};
+    unsigned char buf[4096];
+    int           zrc = Z_OK;
+
+    memset(&zs, 0, sizeof zs);
+    *members = 0;
+    if (inflateInit2(&zs, 15 + 16) != Z_OK)
+        return NULL;
+    zs.next_in = (unsigned char *)in;
+    zs.avail_in = (uInt)n;
+    while (zs.avail_in > 0) {
+        zs.next_out = buf;
+        zs.avail_out = sizeof buf;
+        zrc = inflate(&zs, Z_NO_FLUSH);
+        sb_append(&sb, buf, sizeof buf - zs.avail_out);
+        if (zrc == Z_STREAM_END) {
+            (*members)++;
+            inflateReset(&zs);
+        } else if (zrc != Z_OK) {
+            break;
+        }
+    }
+    inflateEnd(&zs);
+    if (zrc != Z_STREAM_END) {
+        sb_free(&sb);
+        return NULL;
+    }
+    return sb.data ? sb.data : xstrdup("");
+}
+
+static void
+test_pipeline_gzip(void)
+{
+    const char *sizes[] = {"1", "64", "1GiB"};
+    char        spec[2048];
+    size_t      k, len;
+
+    fresh_dirs();
+    put_file("p.csv", PIPE_DATA);
+    for (k = 0; k < 3; k++) {
+        sh_err err = {0};
+        plan  *p;
+        char  *got, *plain;
+        int    members = 0;
+
+        snprintf(spec, sizeof spec,
+                 "{\"input\": {\"path\": \"p.csv\", \"partition_size\": "
+                 "\"%s\"}, \"output\": {\"compression\": \"gzip\"}, "
+                 "%s}", sizes[k], PIPE_STEPS);
+        p = MUST_BUILD(spec);
+        if (p == NULL)
+            continue;
+        got = run_all(p, NULL, &len, &err);
+        CHECK(got != NULL, "gzip run failed: %s", err.msg);
+        if (got) {
+            CHECK(len > 2 && (unsigned char)got[0] == 0x1f
+                      && (unsigned char)got[1] == 0x8b,
+                  "not gzip");
+            plain = gunzip_all((unsigned char *)got, len, &members);
+            CHECK(plain != NULL && strcmp(plain, PIPE_WANT) == 0,
+                  "partition_size %s: gunzip gave\n%s", sizes[k],
+                  plain ? plain : "(error)");
+            CHECK(members == (int)p->n_parts,
+                  "want %zu gzip members, got %d", p->n_parts, members);
+            free(plain);
+        }
+        free(got);
+        plan_free(p);
+    }
+}
+
+static void
+test_pipeline_jsonl(void)
+{
+    sh_err err = {0};
+    plan  *p;
+    char  *got;
+    char   data[512];
+    int    members;
+    size_t len;
+
+    fresh_dirs();
+    snprintf(data, sizeof data, "%s",
+             "s,f,b,i\n"
+             "\"q\"\"uote\\back\ttab\",1.5,true,1\n"
+             "\"caf\xC3\xA9 \x01 \xFF\",nan,false,-2\n"
+             ",inf,,\n"
+             "\"\",-inf,TRUE,3\n");
+    put_file("j.csv", data);
+    p = MUST_BUILD("{\"input\": {\"path\": \"j.csv\", \"partition_size\": "
+                   "3}, \"output\": {\"format\": \"jsonl\"}, \"steps\": ["
+                   "{\"op\": \"derive\", \"as\": \"s\", "
+                   "\"expr\": \"concat(s, '!')\"}]}");
+    if (p == NULL)
+        return;
+    CHECK(p->in_schema->types[1] == SH_FLOAT
+              && p->in_schema->types[2] == SH_BOOL,
+          "j.csv types: f %s b %s", sh_type_name(p->in_schema->types[1]),
+          sh_type_name(p->in_schema->types[2]));
+    got = run_all(p, NULL, NULL, &err);
+    CHECK(got != NULL, "run failed: %s", err.msg);
+    if (got) {
+        const char *want =
+            "{\"s\":\"q\\\"uote\\\\back\\ttab!\",\"f\":1.5,\"b\":true,"
+            "\"i\":1}\n"
+            "{\"s\":\"caf\xC3\xA9 \\u0001 \xEF\xBF\xBD!\",\"f\":null,"
+            "\"b\":false,\"i\":-2}\n"
+            "{\"s\":null,\"f\":null,\"b\":null,\"i\":null}\n"
+            "{\"s\":\"!\",\"f\":null,\"b\":true,\"i\":3}\n";
+        char  *line, *save = NULL, *copy = xstrdup(got);
+
+        CHECK(strcmp(got, want) == 0, "output\n%s\nwant\n%s", got, want);
+        /* Every line is valid JSON. */
+        for (line = strtok_r(copy, "\n", &save); line;
+             line = strtok_r(NULL, "\n", &save)) {
+            json_t *j = json_loads(line, 0, NULL);
+
+            CHECK(j != NULL, "not JSON: %s", line);
+            json_decref(j);
+        }
+        free(copy);
+    }
+    free(got);
+    plan_free(p);
+
+    /* JSONL and gzip together. */
+    p = MUST_BUILD("{\"input\": {\"path\": \"j.csv\", \"partition_size\": "
+                   "3}, \"output\": {\"format\": \"jsonl\", "
+                   "\"compression\": \"gzip\"}, \"steps\": ["
+                   "{\"op\": \"select\", \"columns\": [\"i\"]}]}");
+    if (p) {
+        got = run_all(p, NULL, &len, &err);
+        CHECK(got != NULL, "run failed: %s", err.msg);
+        if (got) {
+            char *plain = gunzip_all((unsigned char *)got, len, &members);
+
+            CHECK(plain && strcmp(plain, "{\"i\":1}\n{\"i\":-2}\n"
+                                         "{\"i\":null}\n{\"i\":3}\n") == 0,
+                  "jsonl gzip gave %s", plain ? plain : "(error)");
+            free(plain);
+        }
+        free(got);
+    }
+    plan_free(p);
+}
+
+static void
+test_pipeline_changed(void)
+{
+    struct timespec ts[2];
+    char           *out, *path;
+    sh_err          err = {0};
+    plan           *p;
+    int             rc;
+
+    fresh_dirs();
+    put_file("c.csv", "a\n1\n2\n");
+    out = xasprintf("%s/o.csv", g_out);
+    path = xasprintf("%s/c.csv", g_root);
+
+    /* The mtime alone. */
+    p = MUST_BUILD("{\"input\": {\"path\": \"c.csv\"}}");
+    if (p) {
+        ts[0].tv_sec = ts[1].tv_sec = 1000000000;
+        ts[0].tv_nsec = ts[1].tv_nsec = 0;
+        CHECK(utimensat(AT_FDCWD, path, ts, 0) == 0, "utimensat: %s",
+              strerror(errno));
+        rc = pipeline_run_part(p, 0, out, NULL, NULL, NULL, &err);
+        CHECK(rc == SH_EDATA
+                  && strstr(err.msg, "input file 'c.csv' changed since the "
+                                     "job was submitted"),
+              "changed mtime: %d %s", rc, err.msg);
+        CHECK(access(out, F_OK) != 0, "output written for a changed file");
+    }
+    plan_free(p);
+
+    /* The size. */
+    p = MUST_BUILD("{\"input\": {\"path\": \"c.csv\"}}");
+    if (p) {
+        put_file("c.csv", "a\n1\n2\n3\n");
+        rc = pipeline_run_part(p, 0, out, NULL, NULL, NULL, &err);
+        CHECK(rc == SH_EDATA && strstr(err.msg, "changed since"),
+              "changed size: %d %s", rc, err.msg);
+    }
+    plan_free(p);
+
+    /* Gone. */
+    p = MUST_BUILD("{\"input\": {\"path\": \"c.csv\"}}");
+    if (p) {
+        unlink(path);
+        rc = pipeline_run_part(p, 0, out, NULL, NULL, NULL, &err);
+        CHECK(rc == SH_EDATA && strstr(err.msg, "c.csv"),
+              "removed file: %d %s", rc, err.msg);
+    }
+    plan_free(p);
+    free(out);
+    free(path);
+}
+
+/* Tick: called at the end at least; non-zero cancels. */
+static int
+tick_count(void *ctx, const pipeline_stats *st)
+{
+    (void)st;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static int
+tick_cancel(void *ctx, const pipeline_stats *st)
+{
+    (void)ctx;
+    (void)st;
+    return 1;
+}
+
+static void
+test_pipeline_tick(void)
+{
+    strbuf sb = {0};
+    char  *out, *tmp;
+    sh_err err = {0};
+    plan  *p;
+    int    n = 0, rc, i;
+
+    fresh_dirs();
+    sb_puts(&sb, "a\n");
+    for (i = 0; i < 200000; i++)
+        sb_printf(&sb, "%d\n", i);
+    put_bytes("t.csv", sb.data, sb.len);
+    sb_free(&sb);
+    out = xasprintf("%s/o.csv", g_out);
+    tmp = xasprintf("%s/o.csv.tmp", g_out);
+    /* A million one-byte partitions is refused before the file is cut. */
+    EXPECT_ERR("{\"input\": {\"path\": \"t.csv\", \"partition_size\": 1}}",
+               SH_EINVAL, "input.partition_size", "larger");
+    p = MUST_BUILD("{\"input\": {\"path\": \"t.csv\"}, \"steps\": ["
+                   "{\"op\": \"filter\", \"where\": \"a % 2 == 0\"}]}");
+    if (p) {
+        pipeline_stats st;
+
+        rc = pipeline_run_part(p, 0, out, tick_count, &n, &st, &err);
+        CHECK(rc == 0, "run: %s", err.msg);
+        CHECK(n >= 4, "tick called %d times for 200000 rows", n);
+        CHECK(st.rows_in == 200000 && st.rows_out == 100000,
+              "rows in %llu out %llu", (unsigned long long)st.rows_in,
+              (unsigned long long)st.rows_out);
+        unlink(out);
+        rc = pipeline_run_part(p, 0, out, tick_cancel, NULL, NULL, &err);
+        CHECK(rc == SH_ECANCELED, "cancel: got %d %s", rc, err.msg);
+        CHECK(access(out, F_OK) != 0 && access(tmp, F_OK) != 0,
+              "output remains after cancel");
+        rc = pipeline_run_part(p, 5, out, NULL, NULL, NULL, &err);
+        CHECK(rc == SH_EINVAL, "partition 5 of %zu: %d", p->n_parts, rc);
+    }
+    plan_free(p);
+    free(out);
+    free(tmp);
+}
+
+/* ---- the writer ------------------------------------------------------- */
+
+static void
+test_writer_fields(void)
+{
+    strbuf sb = {0};
+
+    writer_csv_field(&sb, "plain", 5);
+    sb_putc(&sb, '|');
+    writer_csv_field(&sb, "", 0);
+    sb_putc(&sb, '|');
+    writer_csv_field(&sb, "a,b", 3);
+    sb_putc(&sb, '|');
+    writer_csv_field(&sb, "say \"x\"", 7);
+    sb_putc(&sb, '|');
+    writer_csv_field(&sb, "cr\rlf\n", 6);
+    sb_putc(&sb, '|');
+    writer_csv_field(&sb, " lead", 5);
+    CHECK(strcmp(sb.data, "plain|\"\"|\"a,b\"|\"say \"\"x\"\"\"|\"cr\rlf\n\""
+                          "| lead") == 0,
+          "csv fields: %s", sb.data);
+    sb_reset(&sb);
+
+    /* Overlong, surrogate, truncated and past-U+10FFFF bytes are U+FFFD. */
+    writer_json_string(&sb, "a\"\\\x1f\x7f\xC0\xAF\xED\xA0\x80\xF4\x90\x80"
+                            "\x80\xE2\x82\xAC\xF0\x9F\x98\x80\xE2\x82",
+                       23);
+    CHECK(strcmp(sb.data, "\"a\\\"\\\\\\u001f\x7f\xEF\xBF\xBD\xEF\xBF\xBD"
+                          "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF"
+                          "\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xE2"
+                          "\x82\xAC\xF0\x9F\x98\x80\xEF\xBF\xBD\xEF\xBF"
+                          "\xBD\"") == 0,
+          "json string: %s", sb.data);
+    {
+        json_t *j = json_loads(sb.data, JSON_DECODE_ANY, NULL);
+
+        CHECK(j != NULL, "escaped string is not valid JSON: %s", sb.data);
+        json_decref(j);
+    }
+    sb_free(&sb);
+}
+
+/* A one-column null row is not an empty line; floats are shortest. */
+static void
+test_writer_rows(void)
+{
+    schema  *sc = schema_new();
+    char    *path, *got;
+    writer  *w;
+    sh_err   err = {0};
+    sh_value row[1];
+    int      fd;
+
+    fresh_dirs();
+    schema_add(sc, "x", SH_FLOAT);
+    path = xasprintf("%s/w.csv", g_out);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    w = writer_new(fd, WRITER_CSV, 0, sc);
+    CHECK(writer_header(w, &err) == 0, "header: %s", err.msg);
+    row[0] = sh_null();
+    writer_row(w, row, &err);
+    row[0] = sh_float(0.1);
+    writer_row(w, row, &err);
+    row[0] = sh_float(3.0);
+    writer_row(w, row, &err);
+    row[0] = sh_float(INFINITY);
+    writer_row(w, row, &err);
+    row[0] = sh_str("", 0);
+    writer_row(w, row, &err);
+    CHECK(writer_finish(w, &err) == 0, "finish: %s", err.msg);
+    CHECK(writer_bytes_out(w) == 18, "bytes out %llu",
+          (unsigned long long)writer_bytes_out(w));
+    writer_free(w);
+    close(fd);
+    got = slurp(path, NULL);
+    CHECK(got && strcmp(got, "x\n\"\"\n0.1\n3\ninf\n\"\"\n") == 0,
+          "rows: %s", got ? got : "(none)");
+    free(got);
+    free(path);
+    schema_free(sc);
+}
+
+void
+test_plan_register(void)
+{
+    CU_pSuite s = CU_add_suite("plan", suite_init, suite_clean);
+
+    if (s == NULL)
+        return;
+    CU_add_test(s, "spec errors", test_spec_errors);
+    CU_add_test(s, "symlinks", test_symlinks);
+    CU_add_test(s, "globs", test_glob);
+    CU_add_test(s, "type inference", test_infer);
+    CU_add_test(s, "partitions", test_partitions);
+    CU_add_test(s, "resolution round trip", test_resolution);
+    CU_add_test(s, "pipeline csv", test_pipeline_csv);
+    CU_add_test(s, "pipeline identity", test_pipeline_identity);
+    CU_add_test(s, "pipeline bad data", test_pipeline_bad_data);
+    CU_add_test(s, "pipeline on_error skip", test_pipeline_skip);
+    CU_add_test(s, "pipeline gzip", test_pipeline_gzip);
+    CU_add_test(s, "pipeline jsonl", test_pipeline_jsonl);
+    CU_add_test(s, "pipeline changed file", test_pipeline_changed);
+    CU_add_test(s, "pipeline tick", test_pipeline_tick);
+    CU_add_test(s, "writer fields", test_writer_fields);
+    CU_add_test(s, "writer rows", test_writer_rows);
+}

@@ -1,0 +1,357 @@
+/*
+ * test_util.c - unit tests of executor/util: the x* allocators, strbuf
+ * growth and printf, xasprintf, the arena (alignment, blocks, large
+ * allocations, reset) and now_ms. Failures print both values.
+ */
+#include <CUnit/CUnit.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../../executor/util.h"
+#include "test_suites.h"
+
+/*
+ * Record a CUnit assertion with a message made here (CUnit copies it) and,
+ * when it fails, print the message to stderr too.
+ */
+static void check(int ok, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+check(int ok, const char *file, int line, const char *fmt, ...)
+{
+    char    msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (!ok)
+        fprintf(stderr, "\n%s:%d: FAILED: %s\n", file, line, msg);
+    CU_assertImplementation(ok ? CU_TRUE : CU_FALSE, (unsigned)line, msg, file,
+                            "", CU_FALSE);
+}
+
+#define CHECK_INT(exp, act)                                     \
+    do {                                                        \
+        long long e_ = (long long)(exp), a_ = (long long)(act); \
+        check(e_ == a_, __FILE__, __LINE__,                     \
+              "%s == %s: expected %lld, "                       \
+              "got %lld",                                       \
+              #exp, #act, e_, a_);                              \
+    } while (0)
+
+#define CHECK_STR(exp, act)                                          \
+    do {                                                             \
+        const char *e_ = (exp), *a_ = (act);                         \
+        check(a_ != NULL && strcmp(e_, a_) == 0, __FILE__, __LINE__, \
+              "%s: expected \"%.200s\", got \"%.200s\"", #act, e_,   \
+              a_ ? a_ : "(null)");                                   \
+    } while (0)
+
+#define CHECK_TRUE(cond) check((cond) ? 1 : 0, __FILE__, __LINE__, "%s", #cond)
+
+static void
+test_x_alloc(void)
+{
+    char *p = xmalloc(0);
+    int  *z = xcalloc(100, sizeof *z);
+    char *s;
+    int   nonzero = 0;
+
+    CHECK_TRUE(p != NULL);
+    free(p);
+    for (int i = 0; i < 100; i++)
+        nonzero += z[i] != 0;
+    CHECK_INT(0, nonzero);
+    for (int i = 0; i < 100; i++)
+        z[i] = i;
+    z = xrealloc(z, 100000 * sizeof *z);
+    for (int i = 0; i < 100; i++)
+        nonzero += z[i] != i;
+    CHECK_INT(0, nonzero);
+    free(z);
+
+    s = xstrdup("hello");
+    CHECK_STR("hello", s);
+    free(s);
+    s = xstrndup("hello world", 5);
+    CHECK_STR("hello", s);
+    free(s);
+    s = xstrndup("a\0b", 3);
+    CHECK_TRUE(s[0] == 'a' && s[1] == '\0' && s[2] == 'b' && s[3] == '\0');
+    free(s);
+}
+
+static void
+test_strbuf_append(void)
+{
+    strbuf sb = {0};
+    size_t total = 0;
+
+    /* Appending nothing still gives a NUL-terminated string. */
+    sb_append(&sb, "", 0);
+    CHECK_TRUE(sb.data != NULL);
+    CHECK_INT(0, sb.len);
+    CHECK_STR("", sb.data);
+
+    /* Growth across many doublings keeps every byte and the NUL. */
+    for (int i = 0; i < 10000; i++) {
+        char chunk[16];
+        int  n = snprintf(chunk, sizeof chunk, "%d,", i);
+
+        sb_append(&sb, chunk, (size_t)n);
+        total += (size_t)n;
+    }
+    CHECK_INT(total, sb.len);
+    CHECK_TRUE(sb.cap > sb.len);
+    CHECK_INT(0, sb.data[sb.len]);
+    CHECK_INT(0, strncmp(sb.data, "0,1,2,3,", 8));
+    CHECK_STR("9998,9999,", sb.data + sb.len - 10);
+    CHECK_INT(sb.len, strlen(sb.data));
+
+    /* Binary bytes, NUL included. */
+    sb_reset(&sb);
+    sb_append(&sb, "a\0b", 3);
+    CHECK_INT(3, sb.len);
+    CHECK_TRUE(memcmp(sb.data, "a\0b\0", 4) == 0);
+    sb_free(&sb);
+    CHECK_TRUE(sb.data == NULL && sb.len == 0 && sb.cap == 0);
+}
+
+static void
+test_strbuf_putc_puts(void)
+{
+    strbuf sb = {0};
+
+    sb_putc(&sb, 'x');
+    CHECK_STR("x", sb.data);
+    sb_puts(&sb, "yz");
+    sb_puts(&sb, "");
+    CHECK_STR("xyz", sb.data);
+    CHECK_INT(3, sb.len);
+    for (int i = 0; i < 1000; i++)
+        sb_putc(&sb, (char)('a' + i % 26));
+    CHECK_INT(1003, sb.len);
+    CHECK_INT(1003, strlen(sb.data));
+    CHECK_INT('a' + 999 % 26, sb.data[1002]);
+    sb_free(&sb);
+}
+
+static void
+test_strbuf_printf(void)
+{
+    strbuf sb = {0};
+    char   big[1000];
+
+    sb_printf(&sb, "%d-%s", 42, "x");
+    CHECK_STR("42-x", sb.data);
+    CHECK_INT(4, sb.len);
+    /* Longer than the room left: the second vsnprintf path. */
+    memset(big, 'q', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    sb_printf(&sb, "[%s]", big);
+    CHECK_INT(4 + 2 + 999, sb.len);
+    CHECK_INT(sb.len, strlen(sb.data));
+    CHECK_INT('[', sb.data[4]);
+    CHECK_INT(']', sb.data[sb.len - 1]);
+    CHECK_INT('q', sb.data[500]);
+    /* Exactly filling the buffer's room. */
+    sb_reset(&sb);
+    while (sb.cap - sb.len - 1 > 10)
+        sb_putc(&sb, '.');
+    {
+        size_t room = sb.cap - sb.len - 1, before = sb.len;
+
+        sb_printf(&sb, "%0*d", (int)room, 7);
+        CHECK_INT(before + room, sb.len);
+        CHECK_INT(sb.len, strlen(sb.data));
+        CHECK_INT('7', sb.data[sb.len - 1]);
+        sb_printf(&sb, "%s", "");
+        CHECK_INT(before + room, sb.len);
+    }
+    /* Reset keeps the memory. */
+    {
+        size_t cap = sb.cap;
+        char  *data = sb.data;
+
+        sb_reset(&sb);
+        CHECK_INT(0, sb.len);
+        CHECK_STR("", sb.data);
+        CHECK_TRUE(sb.cap == cap && sb.data == data);
+    }
+    sb_free(&sb);
+}
+
+static void
+test_xasprintf(void)
+{
+    char *s = xasprintf("%s=%d", "n", -3);
+    char  big[5000];
+
+    CHECK_STR("n=-3", s);
+    free(s);
+    s = xasprintf("%s", "");
+    CHECK_STR("", s);
+    free(s);
+    memset(big, 'z', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    s = xasprintf("<%s>", big);
+    CHECK_INT(sizeof big + 1, strlen(s));
+    CHECK_TRUE(s[0] == '<' && s[1] == 'z' && s[sizeof big] == '>');
+    free(s);
+    s = xasprintf("%.3f|%5s|%-3d|", 1.5, "ab", 7);
+    CHECK_STR("1.500|   ab|7  |", s);
+    free(s);
+}
+
+/* The arena promises 16-byte alignment for every allocation. */
+static void
+test_arena_alignment(void)
+{
+    arena *a = arena_new(256);
+    int    misaligned = 0;
+
+    for (size_t n = 1; n < 600; n += 7) {
+        void *p = arena_alloc(a, n);
+
+        if ((uintptr_t)p % 16 != 0) {
+            if (misaligned == 0)
+                fprintf(stderr,
+                        "\narena_alloc(%zu) = %p: not aligned to "
+                        "16 (util.h promises it)\n",
+                        n, p);
+            misaligned++;
+        }
+    }
+    CHECK_INT(0, misaligned);
+    arena_free(a);
+}
+
+/* Allocations do not overlap, within a block and across blocks. */
+static void
+test_arena_blocks(void)
+{
+    arena         *a = arena_new(128);
+    unsigned char *p[300];
+    size_t         size[300];
+    int            bad = 0;
+
+    for (int i = 0; i < 300; i++) {
+        size[i] = (size_t)(1 + i % 50);
+        p[i] = arena_alloc(a, size[i]);
+        memset(p[i], i & 0xff, size[i]);
+    }
+    for (int i = 0; i < 300; i++)
+        for (size_t j = 0; j < size[i]; j++)
+            bad += p[i][j] != (i & 0xff);
+    CHECK_INT(0, bad);
+    arena_free(a);
+}
+
+/* A request larger than a block gets its own; small ones still work. */
+static void
+test_arena_large(void)
+{
+    arena *a = arena_new(64);
+    char  *small1 = arena_alloc(a, 10);
+    char  *big = arena_alloc(a, 100000);
+    char  *small2 = arena_alloc(a, 10);
+    int    bad = 0;
+
+    memset(small1, 1, 10);
+    memset(big, 2, 100000);
+    memset(small2, 3, 10);
+    for (int i = 0; i < 10; i++)
+        bad += small1[i] != 1 || small2[i] != 3;
+    for (int i = 0; i < 100000; i++)
+        bad += big[i] != 2;
+    CHECK_INT(0, bad);
+    CHECK_TRUE(arena_alloc(a, 0) != NULL);
+    arena_free(a);
+
+    /* The default block size. */
+    a = arena_new(0);
+    big = arena_alloc(a, 64 * 1024);
+    memset(big, 4, 64 * 1024);
+    CHECK_TRUE(arena_alloc(a, 1) != NULL);
+    arena_free(a);
+    arena_free(NULL);
+}
+
+static void
+test_arena_strndup_reset(void)
+{
+    arena *a = arena_new(1024);
+    char  *s = arena_strndup(a, "hello world", 5);
+    char  *t;
+
+    CHECK_STR("hello", s);
+    t = arena_strndup(a, "", 0);
+    CHECK_STR("", t);
+    /* Many blocks, then a reset: memory is reused, allocations work. */
+    for (int i = 0; i < 1000; i++)
+        arena_strndup(a, "0123456789abcdef0123456789", 26);
+    arena_reset(a);
+    s = arena_strndup(a, "again", 5);
+    CHECK_STR("again", s);
+    for (int round = 0; round < 5; round++) {
+        char *first;
+
+        arena_reset(a);
+        first = arena_alloc(a, 100);
+        memset(first, 'x', 100);
+        t = arena_alloc(a, 100);
+        memset(t, 'y', 100);
+        CHECK_TRUE(first[99] == 'x' && t[0] == 'y');
+    }
+    /* Reset after a large allocation, then small ones. */
+    arena_alloc(a, 1 << 20);
+    arena_reset(a);
+    s = arena_strndup(a, "small", 5);
+    CHECK_STR("small", s);
+    arena_reset(a);
+    arena_reset(a);
+    arena_free(a);
+
+    /* Reset of an arena that never allocated. */
+    a = arena_new(16);
+    arena_reset(a);
+    CHECK_STR("x", arena_strndup(a, "x", 1));
+    arena_free(a);
+}
+
+static void
+test_now_ms(void)
+{
+    int64_t         t0 = now_ms(), t1;
+    struct timespec ts = {0, 30 * 1000 * 1000};
+
+    nanosleep(&ts, NULL);
+    t1 = now_ms();
+    CHECK_TRUE(t1 - t0 >= 25);
+    CHECK_TRUE(t1 - t0 < 5000);
+}
+
+void
+test_util_register(void)
+{
+    CU_pSuite s = CU_add_suite("util", NULL, NULL);
+
+    if (s == NULL)
+        return;
+    CU_add_test(s, "xmalloc, xcalloc, xrealloc, xstrdup", test_x_alloc);
+    CU_add_test(s, "strbuf append and growth", test_strbuf_append);
+    CU_add_test(s, "strbuf putc and puts", test_strbuf_putc_puts);
+    CU_add_test(s, "strbuf printf", test_strbuf_printf);
+    CU_add_test(s, "xasprintf", test_xasprintf);
+    CU_add_test(s, "arena alignment", test_arena_alignment);
+    CU_add_test(s, "arena blocks", test_arena_blocks);
+    CU_add_test(s, "arena large allocations", test_arena_large);
+    CU_add_test(s, "arena strndup and reset", test_arena_strndup_reset);
+    CU_add_test(s, "now_ms", test_now_ms);
+}
