@@ -71,20 +71,6 @@
 /* Comparison                                                          */
 /* ------------------------------------------------------------------ */
 
-/* Doubles in value_cmp's order: NaN last and equal to itself, -0 == 0. */
-static inline int
-cmp_double(double a, double b)
-{
-    if (a < b)
-        return -1;
-    if (a > b)
-        return 1;
-    if (a == b)
-        return 0;
-    if (isnan(a))
-        return isnan(b) ? 0 : 1;
-    return -1;
-}
 
 /* Two non-null values, ascending, as value_cmp orders them. The common
  * same-type cases are inline; the rest (int with float, bools, values of
@@ -97,7 +83,7 @@ cmp_nonnull(const sh_value *x, const sh_value *y)
         case SH_INT:
             return (x->u.i > y->u.i) - (x->u.i < y->u.i);
         case SH_FLOAT:
-            return cmp_double(x->u.f, y->u.f);
+            return value_cmp_double(x->u.f, y->u.f);
         case SH_STRING: {
             size_t n = x->u.s.len < y->u.s.len ? x->u.s.len : y->u.s.len;
             int    c = n ? memcmp(x->u.s.ptr, y->u.s.ptr, n) : 0;

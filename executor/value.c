@@ -357,20 +357,6 @@ value_format(const sh_value *v, strbuf *sb)
     }
 }
 
-/* Orders doubles with NaN after every number and equal to itself. */
-static int
-cmp_double(double a, double b)
-{
-    if (a < b)
-        return -1;
-    if (a > b)
-        return 1;
-    if (a == b)
-        return 0;
-    if (isnan(a))
-        return isnan(b) ? 0 : 1;
-    return -1;
-}
 
 /* Compares an int with a double exactly (no rounding of 'i' to double). */
 static int
@@ -404,7 +390,7 @@ value_cmp(const sh_value *a, const sh_value *b)
     if (a->type == SH_INT && b->type == SH_INT)
         return (a->u.i > b->u.i) - (a->u.i < b->u.i);
     if (a->type == SH_FLOAT && b->type == SH_FLOAT)
-        return cmp_double(a->u.f, b->u.f);
+        return value_cmp_double(a->u.f, b->u.f);
     if (a->type == SH_INT && b->type == SH_FLOAT)
         return cmp_int_double(a->u.i, b->u.f);
     if (a->type == SH_FLOAT && b->type == SH_INT)

@@ -104,4 +104,20 @@ size_t format_double(double d, char *buf);
  */
 int value_cmp(const sh_value *a, const sh_value *b);
 
+/* Doubles in value_cmp's order: NaN after every number and equal to
+ * itself, -0 == 0. Returns <0, 0, >0. */
+static inline int
+value_cmp_double(double a, double b)
+{
+    if (a < b)
+        return -1;
+    if (a > b)
+        return 1;
+    if (a == b)
+        return 0;
+    if (a != a)
+        return b != b ? 0 : 1;
+    return -1;
+}
+
 #endif

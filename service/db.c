@@ -645,6 +645,26 @@ typedef struct task_keys {
     char lease[24];
 } task_keys;
 
+/* Text forms of a task's counters, for statement parameters. */
+typedef struct stats_text {
+    char rows_in[24];
+    char bytes_in[24];
+    char rows_out[24];
+    char bytes_out[24];
+    char rows_skipped[24];
+} stats_text;
+
+static void
+stats_text_fill(stats_text *x, const pipeline_stats *st)
+{
+    snprintf(x->rows_in, sizeof x->rows_in, "%" PRIu64, st->rows_in);
+    snprintf(x->bytes_in, sizeof x->bytes_in, "%" PRIu64, st->bytes_in);
+    snprintf(x->rows_out, sizeof x->rows_out, "%" PRIu64, st->rows_out);
+    snprintf(x->bytes_out, sizeof x->bytes_out, "%" PRIu64, st->bytes_out);
+    snprintf(x->rows_skipped, sizeof x->rows_skipped, "%" PRIu64,
+             st->rows_skipped);
+}
+
 static void
 task_keys_fill(task_keys *k, const db_task *t)
 {
@@ -763,18 +783,16 @@ db_task_heartbeat(db *d, const db_task *t, int lease_s,
                   const pipeline_stats *st, sh_err *err)
 {
     task_keys   k;
-    char        secs[16], rin[24], bin[24], rout[24], skip[24];
-    const char *p[9] = {t->job_id, k.stage, k.part, k.lease, secs, rin, bin,
-                        rout, skip};
+    stats_text  x;
+    char        secs[16];
+    const char *p[9] = {t->job_id, k.stage, k.part, k.lease, secs,
+                        x.rows_in, x.bytes_in, x.rows_out, x.rows_skipped};
     PGresult   *res;
     int         rc;
 
     task_keys_fill(&k, t);
+    stats_text_fill(&x, st);
     snprintf(secs, sizeof secs, "%d", lease_s);
-    snprintf(rin, sizeof rin, "%" PRIu64, st->rows_in);
-    snprintf(bin, sizeof bin, "%" PRIu64, st->bytes_in);
-    snprintf(rout, sizeof rout, "%" PRIu64, st->rows_out);
-    snprintf(skip, sizeof skip, "%" PRIu64, st->rows_skipped);
     res = db_exec(d, "heartbeat",
                   "UPDATE tasks t SET"
                   " lease_until = now() + make_interval(secs => $5::int),"
@@ -870,19 +888,17 @@ db_task_finish(db *d, const db_task *t, const char *out_path,
                const pipeline_stats *st, int *job_done, sh_err *err)
 {
     task_keys   k;
-    char        status[16], rin[24], bin[24], rout[24], bout[24], skip[24];
-    const char *p[10] = {t->job_id, k.stage, k.part, k.lease, out_path, rin,
-                         bin, rout, bout, skip};
+    stats_text  x;
+    char        status[16];
+    const char *p[10] = {t->job_id, k.stage, k.part, k.lease, out_path,
+                         x.rows_in, x.bytes_in, x.rows_out, x.bytes_out,
+                         x.rows_skipped};
     PGresult   *res;
     int         rc;
 
     *job_done = 0;
     task_keys_fill(&k, t);
-    snprintf(rin, sizeof rin, "%" PRIu64, st->rows_in);
-    snprintf(bin, sizeof bin, "%" PRIu64, st->bytes_in);
-    snprintf(rout, sizeof rout, "%" PRIu64, st->rows_out);
-    snprintf(bout, sizeof bout, "%" PRIu64, st->bytes_out);
-    snprintf(skip, sizeof skip, "%" PRIu64, st->rows_skipped);
+    stats_text_fill(&x, st);
     if ((rc = db_run(d, "begin", "BEGIN", 0, NULL, err)) < 0)
         return rc;
     /* The job's row lock orders the finishers of one job, so exactly one
