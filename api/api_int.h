@@ -186,6 +186,11 @@ int api_job_validate(api_req *r);
 int api_job_list(api_req *r);
 int api_job_get(api_req *r);
 int api_job_tasks(api_req *r);
+/* POST /v1/jobs/{id}/cancel: 202 with the cancelled job; 409 if ended. */
+int api_job_cancel(api_req *r);
+/* DELETE /v1/jobs/{id}: 204; the job's rows and files are removed; 409
+ * while it is queued or running. */
+int api_job_delete(api_req *r);
 
 int api_job_result(api_req *r);   /* result.c */
 

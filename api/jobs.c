@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../service/log.h"
+#include "../service/spool.h"
+
 #define JOBS_KEY_MAX        200     /* bytes of an Idempotency-Key */
 #define JOBS_PARAM_MAX      1024    /* bytes of a name or cursor parameter */
 #define JOBS_LIMIT_DEFAULT  100
@@ -355,4 +358,47 @@ api_job_tasks(api_req *r)
     if (tasks == NULL)
         return api_error_sh(r, &err, 0);
     return api_reply(r, MHD_HTTP_OK, tasks);
+}
+
+int
+api_job_cancel(api_req *r)
+{
+    json_t *job = NULL;
+    db     *d;
+    sh_err  err;
+    int     rc;
+
+    sh_err_clear(&err);
+    d = db_pool_get(r->a->pool, API_POOL_WAIT_MS, &err);
+    if (d == NULL)
+        return api_error_sh(r, &err, 0);
+    rc = db_job_cancel(d, r->tenant, r->id, &err);
+    if (rc == 0)
+        job = db_job_get(d, r->tenant, r->id, &err);
+    db_pool_put(r->a->pool, d, err.code == SH_EDB);
+    if (rc < 0 || job == NULL)
+        return api_error_sh(r, &err, 0);
+    /* The job is cancelled now; its running partitions are stopped by
+     * their nodes' sweepers within a fraction of a second. */
+    return api_reply(r, MHD_HTTP_ACCEPTED, job);
+}
+
+int
+api_job_delete(api_req *r)
+{
+    db    *d;
+    sh_err err;
+    int    rc;
+
+    sh_err_clear(&err);
+    d = db_pool_get(r->a->pool, API_POOL_WAIT_MS, &err);
+    if (d == NULL)
+        return api_error_sh(r, &err, 0);
+    rc = db_job_delete(d, r->tenant, r->id, &err);
+    db_pool_put(r->a->pool, d, rc == SH_EDB);
+    if (rc < 0)
+        return api_error_sh(r, &err, 0);
+    if (spool_remove_job(r->a->cfg->spool, r->id) < 0)
+        log_warn("job %s deleted, but removing its files failed", r->id);
+    return api_reply(r, MHD_HTTP_NO_CONTENT, NULL);
 }

@@ -24,8 +24,8 @@ static const api_route api_routes[] = {
     {"GET",    "/v1/jobs/{id}/tasks",     api_job_tasks,    0,        NULL},
     {"GET",    "/v1/jobs/{id}/result",    api_job_result,   0,        NULL},
 
-    {"DELETE", "/v1/jobs/{id}",           LATER("deleting a job")},
-    {"POST",   "/v1/jobs/{id}/cancel",    LATER("cancelling a job")},
+    {"DELETE", "/v1/jobs/{id}",           api_job_delete,   0,        NULL},
+    {"POST",   "/v1/jobs/{id}/cancel",    api_job_cancel,   0,        NULL},
     {"GET",    "/v1/jobs/{id}/events",    LATER("the event stream of a job")},
     {"GET",    "/v1/jobs/{id}/manifest",  LATER("the result manifest")},
     {"GET",    "/v1/jobs/{id}/artifacts/{name}", LATER("job artifacts")},

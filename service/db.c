@@ -1100,22 +1100,25 @@ db_job_cancel(db *d, const char *tenant, const char *id, sh_err *err)
                   "WITH j AS (UPDATE jobs SET status = 'cancelled',"
                   " finished_at = now(), error = 'cancelled by request'"
                   " WHERE id = $1 AND tenant = $2"
-                  " AND status IN ('queued', 'running') RETURNING id)"
-                  " UPDATE tasks SET state = 'cancelled', finished_at = now()"
-                  " FROM j WHERE tasks.job_id = j.id"
-                  " AND tasks.state IN ('queued', 'running')"
-                  " RETURNING 1", 2, p, err);
+                  " AND status IN ('queued', 'running') RETURNING id),"
+                  " t AS (UPDATE tasks SET state = 'cancelled',"
+                  " finished_at = now() FROM j WHERE tasks.job_id = j.id"
+                  " AND tasks.state IN ('queued', 'running') RETURNING 1)"
+                  " SELECT (SELECT count(*) FROM j)", 2, p, err);
     if (res == NULL)
         return SH_EDB;
+    rc = strcmp(PQgetvalue(res, 0, 0), "1") == 0 ? 0 : SH_ESTATE;
     PQclear(res);
-    /* Whether this call or an earlier end won is read back, not guessed. */
+    if (rc == 0)
+        return 0;
+    /* Another end won the race (or came long before): say which. */
     if ((rc = db_job_status(d, tenant, id, status, err)) < 0)
         return rc;
-    if (strcmp(status, "cancelled") != 0)
-        return sh_err_set(err, SH_ESTATE, NULL,
-                          "job %s has already %s; only a queued or running "
-                          "job can be cancelled", id, status);
-    return 0;
+    return sh_err_set(err, SH_ESTATE, NULL,
+                      "job %s has already %s; only a queued or running "
+                      "job can be cancelled", id,
+                      strcmp(status, "cancelled") == 0 ? "been cancelled"
+                                                       : status);
 }
 
 int

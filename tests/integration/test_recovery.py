@@ -164,3 +164,41 @@ def test_kill_sheafd_mid_job_and_restart(private_sheaf, big_input, crash):
         if alive:
             warnings.warn(f"workers {alive} of the killed sheafd still run "
                           f"after the job ended")
+
+
+def test_cancel_stops_workers_then_delete(session_server, big_input):
+    """POST cancel: 202, the job ends cancelled at once, the worker
+    processes running its partitions are signalled (replaced within a
+    second or two); DELETE then removes the job and its files."""
+    srv = session_server
+    srv.ensure_running()
+    jid = srv.submit(big_spec(big_input))["id"]
+    until_running(srv, jid)
+    st, _, body = srv.api("DELETE", f"/v1/jobs/{jid}")
+    assert st == 409, (st, body)
+    busy = {t["worker"] for t in srv.api("GET", f"/v1/jobs/{jid}/tasks")
+            .body["tasks"] if t["state"] == "running"}
+    busy_pids = {int(w.rsplit(":", 1)[1]) for w in busy if w}
+    st, _, job = srv.api("POST", f"/v1/jobs/{jid}/cancel")
+    assert st == 202 and job["status"] == "cancelled", (st, job)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if not busy_pids & set(srv.children()):
+            break
+        time.sleep(0.05)
+    assert not busy_pids & set(srv.children()), \
+        f"workers {busy_pids} still alive after cancel"
+    assert srv.get(jid)["status"] == "cancelled"
+    st, _, body = srv.api("POST", f"/v1/jobs/{jid}/cancel")
+    assert st == 409 and body["error"]["code"] == "wrong_state", (st, body)
+    assert srv.api("GET", f"/v1/jobs/{jid}/result").status == 409
+    # Workers come back for the next job.
+    deadline = time.monotonic() + 10
+    while len(srv.children()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(srv.children()) >= 2
+    st, _, body = srv.api("DELETE", f"/v1/jobs/{jid}")
+    assert st == 204, (st, body)
+    assert srv.api("GET", f"/v1/jobs/{jid}").status == 404
+    assert not (srv.spool / "jobs" / jid).exists()
+    assert srv.api("DELETE", f"/v1/jobs/{jid}").status == 404
