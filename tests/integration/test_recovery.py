@@ -176,11 +176,15 @@ def test_cancel_stops_workers_then_delete(session_server, big_input):
     until_running(srv, jid)
     st, _, body = srv.api("DELETE", f"/v1/jobs/{jid}")
     assert st == 409, (st, body)
-    busy = {t["worker"] for t in srv.api("GET", f"/v1/jobs/{jid}/tasks")
-            .body["tasks"] if t["state"] == "running"}
-    busy_pids = {int(w.rsplit(":", 1)[1]) for w in busy if w}
     st, _, job = srv.api("POST", f"/v1/jobs/{jid}/cancel")
     assert st == 202 and job["status"] == "cancelled", (st, job)
+    # The partitions running at the moment of the cancel keep the name of
+    # their worker; those processes must be stopped, not left to finish.
+    tasks = srv.api("GET", f"/v1/jobs/{jid}/tasks").body["tasks"]
+    assert not [t for t in tasks if t["state"] in ("queued", "running")]
+    busy_pids = {int(t["worker"].rsplit(":", 1)[1]) for t in tasks
+                 if t["state"] == "cancelled" and t["worker"]}
+    assert busy_pids, "no partition was running when the job was cancelled"
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         if not busy_pids & set(srv.children()):
