@@ -160,7 +160,10 @@ jobs_plan(api_req *r, json_t **spec, plan **p, char sha[65])
         api_sha256_hex(canon.data, canon.len, sha);
     }
     sh_err_clear(&err);
-    if (plan_build(*spec, r->a->cfg->data_root, p, &err) != 0) {
+    plan_env env = {r->a->cfg->data_root, r->a->cfg->spool,
+                    (uint64_t)r->a->cfg->memory_mb << 20};
+
+    if (plan_build(*spec, &env, p, &err) != 0) {
         *p = NULL;
         status = api_error_sh(r, &err, 1);
     }

@@ -186,6 +186,8 @@ needed_columns(const plan *p, size_t width, unsigned char *need)
                 before[k] = k == s->col ? 0 : live[k];
             mark_refs(p, i, in, before);
             break;
+        default:
+            break;
         }
         memcpy(live, before, width);
     }
@@ -234,6 +236,8 @@ apply_steps(run *rn, size_t *n, sh_err *err)
                 rn->tmp[j] = rn->row[s->cols[j]];
             memcpy(rn->row, rn->tmp, s->n_cols * sizeof *rn->row);
             *n = s->n_cols;
+            break;
+        default:
             break;
         }
     }

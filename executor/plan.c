@@ -743,6 +743,8 @@ check_steps(plan *p, json_t *spec, sh_err *err)
                 }
             }
             break;
+        default:
+            break;
         }
         if (rc != 0)
             goto done;
@@ -896,6 +898,8 @@ compile_steps(plan *p, json_t *spec, sh_err *err)
         case OP_DERIVE:
             rc = compile_derive(s, st, cur, err);
             break;
+        default:
+            break;
         }
         if (rc != 0)
             return rc;
@@ -995,12 +999,29 @@ done:
 
 /* ---- building ----------------------------------------------------------- */
 
+const char *
+plan_op_name(plan_op op)
+{
+    static const char *const names[] = {
+        "filter", "select", "derive", "tokenize", "join",
+        "predict_naive_bayes", "groupby", "aggregate", "distinct", "sort",
+        "limit", "train_naive_bayes"};
+
+    return (size_t)op < sizeof names / sizeof names[0] ? names[op] : "?";
+}
+
+int
+plan_op_is_combine(plan_op op)
+{
+    return op >= OP_GROUPBY;
+}
+
 /*
  * The one path for plan_build ('resolution' NULL: read the input) and
  * plan_load ('resolution' given: read nothing).
  */
 static int
-plan_make(json_t *spec, const char *data_root, json_t *resolution,
+plan_make(json_t *spec, const plan_env *env, json_t *resolution,
           plan **out, sh_err *err)
 {
     plan       *p = xcalloc(1, sizeof *p);
@@ -1028,7 +1049,7 @@ plan_make(json_t *spec, const char *data_root, json_t *resolution,
     if ((rc = parse_output(p, spec, err)) != 0)
         goto done;
 
-    root = plan_root_real(data_root, err);
+    root = plan_root_real(env->data_root, err);
     if (root == NULL) {
         rc = err && err->code ? err->code : SH_EIO;
         goto done;
@@ -1057,13 +1078,13 @@ done:
 }
 
 int
-plan_build(json_t *spec, const char *data_root, plan **out, sh_err *err)
+plan_build(json_t *spec, const plan_env *env, plan **out, sh_err *err)
 {
-    return plan_make(spec, data_root, NULL, out, err);
+    return plan_make(spec, env, NULL, out, err);
 }
 
 int
-plan_load(json_t *spec, json_t *resolution, const char *data_root,
+plan_load(json_t *spec, json_t *resolution, const plan_env *env,
           plan **out, sh_err *err)
 {
     if (!json_is_object(resolution)) {
@@ -1072,7 +1093,7 @@ plan_load(json_t *spec, json_t *resolution, const char *data_root,
                           "the stored plan of this job is missing; submit "
                           "the job again");
     }
-    return plan_make(spec, data_root, resolution, out, err);
+    return plan_make(spec, env, resolution, out, err);
 }
 
 /* ---- describing ------------------------------------------------------- */

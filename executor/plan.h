@@ -16,9 +16,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agg.h"
 #include "csv.h"
 #include "err.h"
 #include "expr.h"
+#include "sort.h"
 #include "value.h"
 
 typedef enum plan_format {
@@ -27,11 +29,30 @@ typedef enum plan_format {
     FMT_LINES
 } plan_format;
 
+/* Map steps stream row by row inside a stage; combine steps end a stage
+ * (their partial half) and start the next (their final half). */
 typedef enum plan_op {
     OP_FILTER = 0,
     OP_SELECT,
-    OP_DERIVE
+    OP_DERIVE,
+    OP_TOKENIZE,
+    OP_JOIN,
+    OP_PREDICT_NB,
+    OP_GROUPBY,  /* first combine op: plan_op_is_combine relies on it */
+    OP_AGGREGATE,
+    OP_DISTINCT,
+    OP_SORT,
+    OP_LIMIT,
+    OP_TRAIN_NB
 } plan_op;
+
+/* The spec's name of 'op' ("filter", "train_naive_bayes", ...). */
+const char *plan_op_name(plan_op op);
+/* 1 for groupby, aggregate, distinct, sort, limit, train_naive_bayes. */
+int plan_op_is_combine(plan_op op);
+
+/* Default of train_naive_bayes.features: 2^18, as scikit-learn's. */
+#define PLAN_NB_FEATURES_DEFAULT 262144u
 
 /* One input file, as resolved at submission. */
 typedef struct plan_file {
@@ -49,23 +70,84 @@ typedef struct plan_part {
     uint64_t line;     /* 1-based line number of the first record */
 } plan_part;
 
-/* One compiled step. */
+struct plan;
+
+/* join: the broadcast side and how rows meet. */
+typedef struct plan_join {
+    struct plan *side;     /* the 'with' input: files, schema, partitions
+                              (a plan with no steps; owned) */
+    size_t      *right_on; /* key columns in side->in_schema (owned) */
+    size_t      *right_keep; /* side columns appended to each row: all but
+                                the keys, in order (owned) */
+    size_t       n_keep;
+    int          left;     /* how == "left": unmatched rows kept, nulls */
+} plan_join;
+
+/* One compiled step. The input schema of step i is steps[i-1].out (or the
+ * plan's in_schema); every step has its 'out'. */
 typedef struct plan_step {
     plan_op  op;
     char     path[32];  /* "steps[2]", for error messages */
-    expr    *e;         /* filter: 'where'; derive: 'expr' (owned) */
-    size_t  *cols;      /* select: input column indexes (owned) */
+    expr    *e;         /* filter: 'where'; derive: 'expr';
+                           train_naive_bayes: 'holdout' (NULL: none)
+                           (owned) */
+    size_t  *cols;      /* select: the columns kept; groupby: the keys;
+                           distinct: the columns; join: 'on' in the
+                           input (owned) */
     size_t   n_cols;
-    size_t   col;       /* derive: index in 'out' of the column it writes
-                           (== the input's width when it appends one) */
+    size_t   col;       /* derive, tokenize, predict_naive_bayes: index in
+                           'out' of the column it writes (== the input's
+                           width when it appends one) */
+    size_t   src_col;   /* tokenize: the text column; train/predict
+                           naive Bayes: 'text' */
+    size_t   label_col; /* train_naive_bayes: 'label' */
+    int      lowercase; /* tokenize: 'lowercase' (default 1) */
+    agg_def *aggs;      /* groupby, aggregate: the functions, in the
+                           order of the output columns after the keys
+                           (owned) */
+    size_t   n_aggs;
+    sort_key *keys;     /* sort: 'by' (owned) */
+    size_t   n_keys;
+    uint64_t limit;     /* limit: 'n'; sort: the n of a limit right after
+                           it (a top-n), 0 for none */
+    uint32_t features;  /* train_naive_bayes: hash buckets */
+    char    *model;     /* predict_naive_bayes: path of the model file
+                           (the artifact of the job 'model' names) */
+    plan_join *join;    /* join (owned) */
     schema  *out;       /* the row schema after this step (owned) */
 } plan_step;
+
+/*
+ * A stage: a source, map steps, a sink. Stage 0 reads the input
+ * partitions; a later stage starts with the final half of the combine step
+ * that ended the stage before ('src'), reading that stage's outputs.
+ * A stage ends with the partial half of the next combine step ('sink') or,
+ * in the last stage, with the output writer (sink -1).
+ */
+typedef struct plan_stage {
+    long   src;        /* combine step whose final half feeds the stage;
+                          -1 for stage 0 */
+    size_t map_begin;  /* map steps run: steps[map_begin .. map_end) */
+    size_t map_end;
+    long   sink;       /* combine step whose partial half ends the stage;
+                          -1 for the output writer */
+    size_t n_tasks;    /* stage 0: n_parts; after a groupby or distinct:
+                          the hash buckets (1..PLAN_MAX_BUCKETS); after
+                          aggregate, sort, limit, train_naive_bayes: 1 */
+} plan_stage;
+
+/* Hash buckets of a groupby or distinct, at most; so as many tasks finish
+ * it in parallel. */
+#define PLAN_MAX_BUCKETS 16
 
 typedef struct plan {
     json_t     *spec;        /* the job spec (a reference is held) */
     char       *name;        /* spec.name or "" (owned) */
 
     plan_format in_format;
+    int         in_gzip;     /* input compressed with gzip (input.compression
+                                "gzip", or a path ending ".gz"): one
+                                partition per file */
     csv_dialect dialect;
     schema     *in_schema;   /* columns of the input, typed (owned) */
     int         on_error_skip; /* input.on_error == "skip" */
@@ -76,11 +158,13 @@ typedef struct plan {
     plan_part  *parts;       /* owned array, in input order */
     size_t      n_parts;
 
-    /* Stages: the pipeline cut at combine steps. Stage 0 has a task per
-     * partition; each later stage reads the outputs of the one before.
-     * 0 stages means one stage of n_parts tasks (a map-only job). */
+    /* Stages: the pipeline cut at combine steps; at least one. Stage 0
+     * has a task per partition; each later stage reads the outputs of the
+     * one before. */
+    plan_stage *stages;      /* owned array */
     size_t      n_stages;
-    size_t     *stage_tasks; /* tasks of each stage (owned) */
+    size_t     *stage_tasks; /* stages[i].n_tasks, for the database
+                                (owned) */
 
     plan_step  *steps;       /* owned array */
     size_t      n_steps;
@@ -96,15 +180,26 @@ typedef struct plan {
     int64_t     retention_s;  /* default 604800 */
 } plan;
 
+/* What a plan is built against: the service's configuration. */
+typedef struct plan_env {
+    const char *data_root; /* SHEAF_DATA_ROOT */
+    const char *spool;     /* SHEAF_SPOOL: predict_naive_bayes finds the
+                              model of job ID at
+                              <spool>/jobs/<ID>/artifacts/model */
+    uint64_t    mem_bytes; /* SHEAF_MEMORY_MB: a join side larger than
+                              this is refused */
+} plan_env;
+
 /*
  * Validate 'spec' (borrowed; a reference is taken) and build its plan:
- * resolve input.path under 'data_root' (refusing absolute paths, "..", and
- * symlinks that leave the root), read the header and a sample to type the
- * columns (input.columns override), cut the files into partitions, compile
- * every step. Returns 0 and sets *out (free with plan_free), or SH_EINVAL /
- * SH_ENOENT / SH_EDATA / SH_EIO with err->path naming the field at fault.
+ * resolve input.path under env->data_root (refusing absolute paths, "..",
+ * and symlinks that leave the root), read the header and a sample to type
+ * the columns (input.columns override), cut the files into partitions,
+ * compile every step, cut the stages. Returns 0 and sets *out (free with
+ * plan_free), or SH_EINVAL / SH_ENOENT / SH_EDATA / SH_EIO with err->path
+ * naming the field at fault.
  */
-int plan_build(json_t *spec, const char *data_root, plan **out, sh_err *err);
+int plan_build(json_t *spec, const plan_env *env, plan **out, sh_err *err);
 
 /*
  * The resolution plan_build made, as JSON to store beside the spec:
@@ -117,7 +212,7 @@ json_t *plan_resolution(const plan *p);
  * Rebuild a plan from 'spec' and a stored 'resolution' (both borrowed)
  * without reading the input. Returns 0 and sets *out, or an error.
  */
-int plan_load(json_t *spec, json_t *resolution, const char *data_root,
+int plan_load(json_t *spec, json_t *resolution, const plan_env *env,
               plan **out, sh_err *err);
 
 /*

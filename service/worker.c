@@ -112,7 +112,10 @@ worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
     if (cache->plan == NULL || strcmp(cache->job_id, t->job_id) != 0) {
         plan_free(cache->plan);
         cache->plan = NULL;
-        if ((rc = plan_load(spec, resolution, cfg->data_root, &cache->plan,
+        plan_env env = {cfg->data_root, cfg->spool,
+                        (uint64_t)cfg->memory_mb << 20};
+
+        if ((rc = plan_load(spec, resolution, &env, &cache->plan,
                             &err)) < 0) {
             db_task_fail(d, t, 0, err.msg, &err);
             return;

@@ -76,16 +76,28 @@ def check_result(srv, jid, big, timeout=90):
     return job, tasks
 
 
-def busy_worker(srv, jid, kids):
-    """-> (pid, True) of a child of sheafd that runs a task of the job now,
-    if the tasks say which; else (any child, False)."""
-    r = srv.api("GET", f"/v1/jobs/{jid}/tasks")
-    if r.status == 200:
-        for t in r.body.get("tasks", []):
-            if t.get("state") == "running":
-                for num in re.findall(r"\d+", str(t.get("worker") or "")):
-                    if int(num) in kids:
-                        return int(num), True
+def busy_worker(srv, jid, kids, timeout=10):
+    """-> (pid, True): a child of sheafd, stopped with SIGSTOP, that holds a
+    running task of the job; the caller kills it. A stopped worker cannot
+    finish its task between our look at the tasks and the kill, so the task
+    it holds must run again. (any child, False) if none is caught holding one
+    before the job ends or the timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pid in sorted(kids):
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except ProcessLookupError:
+                continue
+            r = srv.api("GET", f"/v1/jobs/{jid}/tasks")
+            held = r.status == 200 and any(
+                t.get("state") == "running" and pid in worker_pids(t)
+                for t in r.body.get("tasks", []))
+            if held:
+                return pid, True
+            os.kill(pid, signal.SIGCONT)
+        if srv.get(jid)["status"] in TERMINAL:
+            break
     return sorted(kids)[0], False
 
 

@@ -23,6 +23,7 @@ main(void)
     test_plan_register();
     test_rowfile_register();
     test_sort_register();
+    test_agg_register();
     CU_basic_set_mode(CU_BRM_NORMAL);
     CU_basic_run_tests();
     failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed();

@@ -28,6 +28,7 @@
 #include "test_suites.h"
 
 static char g_root[256]; /* the data root of the current test */
+static plan_env g_env = {g_root, "/tmp", 256u << 20};
 static char g_out[256];  /* where outputs go (outside the root) */
 
 /* ---- checking with words ---------------------------------------------- */
@@ -153,7 +154,7 @@ build(const char *spec_text, sh_err *err, int *rc_out)
         fprintf(stderr, "bad test JSON: %s: %s\n", jerr.text, spec_text);
         abort();
     }
-    rc = plan_build(spec, g_root, &p, err);
+    rc = plan_build(spec, &g_env, &p, err);
     json_decref(spec);
     if (rc_out)
         *rc_out = rc;
@@ -807,7 +808,7 @@ test_resolution(void)
     put_file("a.csv", "k,v\n1,1\n2,2\n3,3\n");
     put_file("b.csv", "k,v\n4,4\n");
     spec = json_loads(spec_text, 0, NULL);
-    rc = plan_build(spec, g_root, &p, &err);
+    rc = plan_build(spec, &g_env, &p, &err);
     CHECK(rc == 0, "build: %s: %s", err.path, err.msg);
     if (rc != 0) {
         json_decref(spec);
@@ -820,7 +821,7 @@ test_resolution(void)
 
     /* Even with the files gone, the plan comes back the same. */
     put_file("a.csv", "changed,entirely\n");
-    rc = plan_load(spec, res2, g_root, &q, &err);
+    rc = plan_load(spec, res2, &g_env, &q, &err);
     CHECK(rc == 0, "load: %s: %s", err.path, err.msg);
     if (rc == 0) {
         CHECK(q->n_parts == p->n_parts, "parts %zu vs %zu", q->n_parts,
@@ -864,7 +865,7 @@ test_resolution(void)
         json_object_set_new(
             json_array_get(json_object_get(bad, "steps"), 0), "where",
             json_string("nope > 1"));
-        rc = plan_load(bad, res2, g_root, &q, &err);
+        rc = plan_load(bad, res2, &g_env, &q, &err);
         CHECK(rc == SH_EINVAL && strcmp(err.path, "steps[0].where") == 0,
               "load of a bad spec: %d %s %s", rc, err.path, err.msg);
         plan_free(q);
@@ -874,11 +875,11 @@ test_resolution(void)
     /* A damaged resolution is refused, not trusted. */
     json_array_set_new(json_array_get(json_object_get(res2, "parts"), 0), 0,
                        json_integer(9));
-    rc = plan_load(spec, res2, g_root, &q, &err);
+    rc = plan_load(spec, res2, &g_env, &q, &err);
     CHECK(rc != 0 && q == NULL, "damaged resolution accepted");
     plan_free(q);
     q = NULL;
-    rc = plan_load(spec, NULL, g_root, &q, &err);
+    rc = plan_load(spec, NULL, &g_env, &q, &err);
     CHECK(rc != 0 && q == NULL, "missing resolution accepted");
 
     /* The description. */

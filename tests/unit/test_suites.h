@@ -11,5 +11,6 @@ void test_expr_register(void);
 void test_plan_register(void);
 void test_rowfile_register(void);
 void test_sort_register(void);
+void test_agg_register(void);
 
 #endif

@@ -1,0 +1,1226 @@
+/*
+ * agg.c - aggregate functions and hash aggregation with partial states.
+ *
+ * The table is open addressing with linear probing over slots that hold a
+ * group's full hash and a pointer to it; groups also sit in a vector in
+ * insertion order, which is the order they are drained in. A group is one
+ * arena block: its header, its keys (strings copied into the arena) and one
+ * state per aggregate. Folding a row allocates nothing unless it makes a
+ * new group, a new distinct value, a longer min/max string or a first
+ * HyperLogLog register array; draining resets the arena and keeps its
+ * memory for the next batch.
+ *
+ * Partial states (one value per aggregate):
+ *   count                 int
+ *   sum                   int or float; null while no value was seen
+ *   min, max              the value; null while no value was seen
+ *   mean, var, std        string of 32 bytes: n (int64), shift, mean of
+ *                         x - shift, m2 (doubles)
+ *   count_distinct        string: the distinct values, each a tag byte and
+ *                         its payload (8 bytes for int and float, 1 for
+ *                         bool, a 4-byte length and the bytes for string)
+ *   approx_count_distinct string of 2^14 register bytes; null while empty
+ * Integers and doubles in blobs are in host byte order: partials never
+ * leave the machine that made them.
+ *
+ * mean/var/std fold with Welford's update and merge with Chan's formula,
+ * over values shifted by the group's first value (exact for values close to
+ * it), so a large offset in the data does not cost precision.
+ */
+#include "agg.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rowfile.h"
+#include "util.h"
+
+#define HLL_BITS      14
+#define HLL_REGS      (1u << HLL_BITS)
+#define WELFORD_BYTES 32
+#define ARENA_BLOCK   (64 * 1024)
+/* Fan-out and depth of re-partitioning in hashagg_finalize_files. */
+#define SPILL_FANOUT  16
+#define SPILL_LEVELS  6
+
+/* Seeds that keep the table's hash, HyperLogLog's hash and the buckets a
+ * caller chooses with hashagg_key_hash independent of each other. */
+#define SEED_TABLE    0x2f5a1c9e7b3d4e61ULL
+#define SEED_VALUE    0x6a09e667f3bcc909ULL
+#define SEED_HLL      0xbb67ae8584caa73bULL
+#define SEED_SPILL    0x3c6ef372fe94f82bULL
+
+/* A set of distinct non-null values (count_distinct); open addressing. */
+typedef struct dset {
+    size_t    cap;    /* slots, a power of two (0 before the first add) */
+    size_t    n;      /* values held */
+    uint64_t *hashes; /* hash of each slot's value */
+    sh_value *vals;   /* the values; type SH_NULL marks an empty slot */
+} dset;
+
+/* The running state of one aggregate of one group. */
+typedef struct agg_state {
+    union {
+        int64_t n;               /* count */
+        struct {
+            int     has;         /* a non-null value was added */
+            int64_t i;           /* sum of an int column */
+            double  f;           /* sum of a float column */
+        } sum;
+        struct {
+            int64_t n;           /* values folded */
+            double  shift;       /* the first value, subtracted from all */
+            double  mean;        /* mean of x - shift */
+            double  m2;          /* sum of squared deviations from it */
+        } w;
+        struct {
+            sh_value v;          /* current min or max; SH_NULL when none */
+            size_t   cap;        /* bytes allocated for a string value */
+        } mm;
+        dset    *set;            /* count_distinct; NULL while empty */
+        uint8_t *hll;            /* approx: registers; NULL while empty */
+    } u;
+} agg_state;
+
+/* One group; its keys and states follow the header in the same block. */
+typedef struct group {
+    uint64_t   hash;  /* hash of the keys with SEED_TABLE */
+    sh_value  *keys;  /* n_keys values, strings in the arena */
+    agg_state *st;    /* n_aggs states */
+} group;
+
+/* A slot of the open-addressing table. */
+typedef struct slot {
+    uint64_t hash;    /* the group's hash (valid when g != NULL) */
+    group   *g;       /* NULL when empty */
+} slot;
+
+struct hashagg {
+    size_t   *key_cols;    /* input column of each key */
+    size_t    n_keys;
+    agg_def  *aggs;        /* the aggregates */
+    size_t    n_aggs;
+    arena    *mem;         /* groups, key strings, min/max strings, HLL */
+    size_t    arena_bytes; /* bytes taken from 'mem' since the last reset */
+    size_t    set_bytes;   /* bytes of count_distinct sets */
+    slot     *slots;       /* the table */
+    size_t    cap;         /* slots, a power of two */
+    group   **groups;      /* groups in insertion order */
+    size_t    n_groups;
+    size_t    groups_cap;
+    sh_value *out;         /* the row being emitted */
+    strbuf   *blobs;       /* one buffer per aggregate for state blobs */
+    sh_value *keybuf;      /* the keys of the row being folded */
+};
+
+static const struct {
+    const char *name;
+    agg_fn      fn;
+} fn_names[] = {
+    {"count", AGG_COUNT},
+    {"sum", AGG_SUM},
+    {"mean", AGG_MEAN},
+    {"min", AGG_MIN},
+    {"max", AGG_MAX},
+    {"var", AGG_VAR},
+    {"std", AGG_STD},
+    {"count_distinct", AGG_COUNT_DISTINCT},
+    {"approx_count_distinct", AGG_APPROX_COUNT_DISTINCT},
+};
+
+/* Parses a function name of the job spec, exactly as written. */
+int
+agg_fn_parse(const char *name, agg_fn *out)
+{
+    size_t i;
+
+    if (name == NULL)
+        return -1;
+    for (i = 0; i < sizeof fn_names / sizeof fn_names[0]; i++) {
+        if (strcmp(name, fn_names[i].name) == 0) {
+            *out = fn_names[i].fn;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* The spec's name of 'fn'; a static string ("unknown" if out of range). */
+const char *
+agg_fn_name(agg_fn fn)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof fn_names / sizeof fn_names[0]; i++) {
+        if (fn_names[i].fn == fn)
+            return fn_names[i].name;
+    }
+    return "unknown";
+}
+
+/*
+ * The result type of 'fn' over 'in_type' (see agg.h). sum, mean, var and
+ * std take int or float columns; min and max any typed column; count and
+ * the distinct counts any column. Only count goes without a column.
+ */
+sh_type
+agg_result_type(agg_fn fn, sh_type in_type, int has_col)
+{
+    int numeric = in_type == SH_INT || in_type == SH_FLOAT;
+
+    if (!has_col)
+        return fn == AGG_COUNT ? SH_INT : SH_NULL;
+    switch (fn) {
+    case AGG_COUNT:
+    case AGG_COUNT_DISTINCT:
+    case AGG_APPROX_COUNT_DISTINCT:
+        return SH_INT;
+    case AGG_SUM:
+        return numeric ? in_type : SH_NULL;
+    case AGG_MEAN:
+    case AGG_VAR:
+    case AGG_STD:
+        return numeric ? SH_FLOAT : SH_NULL;
+    case AGG_MIN:
+    case AGG_MAX:
+        return in_type;
+    }
+    return SH_NULL;
+}
+
+/* ---- hashing ---------------------------------------------------------- */
+
+/* MurmurHash3's 64-bit finaliser: a bijection with full avalanche. */
+static uint64_t
+mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+/* A 64-bit hash of 'n' bytes under 'seed'. */
+static uint64_t
+hash_bytes(const char *p, size_t n, uint64_t seed)
+{
+    uint64_t h = seed ^ ((uint64_t)n * 0x9e3779b97f4a7c15ULL);
+    uint64_t w;
+
+    while (n >= 8) {
+        memcpy(&w, p, 8);
+        h = (h ^ mix64(w)) * 0x9fb21c651e98df25ULL;
+        p += 8;
+        n -= 8;
+    }
+    w = 0;
+    memcpy(&w, p, n);
+    h = (h ^ mix64(w ^ n)) * 0x9fb21c651e98df25ULL;
+    return mix64(h);
+}
+
+/* A hash of 'v' by type and value, consistent with values_equal: -0 and 0,
+ * and all NaNs, hash alike. */
+static uint64_t
+value_hash(const sh_value *v, uint64_t seed)
+{
+    uint64_t h = mix64(seed ^ ((uint64_t)v->type * 0x9e3779b97f4a7c15ULL));
+    uint64_t bits;
+    double   d;
+
+    switch (v->type) {
+    case SH_NULL:
+        return h;
+    case SH_INT:
+        return mix64(h ^ mix64((uint64_t)v->u.i));
+    case SH_FLOAT:
+        d = v->u.f;
+        if (d == 0)
+            d = 0; /* -0 hashes as 0 */
+        if (d != d)
+            d = NAN;
+        memcpy(&bits, &d, 8);
+        return mix64(h ^ mix64(bits));
+    case SH_BOOL:
+        return mix64(h ^ (uint64_t)(v->u.b + 1));
+    case SH_STRING:
+        return hash_bytes(v->u.s.ptr, v->u.s.len, h);
+    }
+    return h;
+}
+
+/* Equal as keys: same type and value (floats as value_cmp_double). */
+static int
+values_equal(const sh_value *a, const sh_value *b)
+{
+    if (a->type != b->type)
+        return 0;
+    switch (a->type) {
+    case SH_NULL:
+        return 1;
+    case SH_INT:
+        return a->u.i == b->u.i;
+    case SH_FLOAT:
+        return value_cmp_double(a->u.f, b->u.f) == 0;
+    case SH_BOOL:
+        return a->u.b == b->u.b;
+    case SH_STRING:
+        return a->u.s.len == b->u.s.len &&
+               (a->u.s.len == 0 ||
+                memcmp(a->u.s.ptr, b->u.s.ptr, a->u.s.len) == 0);
+    }
+    return 0;
+}
+
+/* The hash of 'n' key values under 'seed'. */
+static uint64_t
+keys_hash(const sh_value *keys, size_t n, uint64_t seed)
+{
+    uint64_t h = mix64(seed ^ 0x510e527fade682d1ULL);
+    size_t   i;
+
+    for (i = 0; i < n; i++)
+        h = value_hash(&keys[i], h);
+    return h;
+}
+
+/* Hash of the first n_keys values of 'row' for choosing a bucket. */
+uint64_t
+hashagg_key_hash(const hashagg *h, const sh_value *row, uint64_t salt)
+{
+    return keys_hash(row, h->n_keys, salt);
+}
+
+/* ---- memory ----------------------------------------------------------- */
+
+/* Arena allocation that keeps the byte count. */
+static void *
+agg_alloc(hashagg *h, size_t size_bytes)
+{
+    h->arena_bytes += (size_bytes + 15) & ~(size_t)15;
+    return arena_alloc(h->mem, size_bytes);
+}
+
+/* A copy of 'v' whose string bytes live in the arena. */
+static sh_value
+copy_value(hashagg *h, const sh_value *v)
+{
+    sh_value c = *v;
+
+    if (v->type == SH_STRING) {
+        char *p = agg_alloc(h, v->u.s.len ? v->u.s.len : 1);
+
+        if (v->u.s.len)
+            memcpy(p, v->u.s.ptr, v->u.s.len);
+        c.u.s.ptr = p;
+    }
+    return c;
+}
+
+/*
+ * A new table of groups keyed by 'key_cols', computing 'aggs' (both
+ * copied). Free it with hashagg_free.
+ */
+hashagg *
+hashagg_new(const size_t *key_cols, size_t n_keys, const agg_def *aggs,
+            size_t n_aggs)
+{
+    hashagg *h = xcalloc(1, sizeof *h);
+    size_t   n_out = n_keys + n_aggs;
+
+    h->key_cols = xmalloc((n_keys ? n_keys : 1) * sizeof *h->key_cols);
+    if (n_keys)
+        memcpy(h->key_cols, key_cols, n_keys * sizeof *key_cols);
+    h->n_keys = n_keys;
+    h->aggs = xmalloc((n_aggs ? n_aggs : 1) * sizeof *h->aggs);
+    if (n_aggs)
+        memcpy(h->aggs, aggs, n_aggs * sizeof *aggs);
+    h->n_aggs = n_aggs;
+    h->mem = arena_new(ARENA_BLOCK);
+    h->cap = 16;
+    h->slots = xcalloc(h->cap, sizeof *h->slots);
+    h->out = xcalloc(n_out ? n_out : 1, sizeof *h->out);
+    h->blobs = xcalloc(n_aggs ? n_aggs : 1, sizeof *h->blobs);
+    h->keybuf = xcalloc(n_keys ? n_keys : 1, sizeof *h->keybuf);
+    return h;
+}
+
+/* Bytes held by the table: arena, slots, group vector and sets. */
+size_t
+hashagg_bytes(const hashagg *h)
+{
+    return h->arena_bytes + h->set_bytes + h->cap * sizeof(slot) +
+           h->groups_cap * sizeof(group *);
+}
+
+/* Number of groups held. */
+size_t
+hashagg_groups(const hashagg *h)
+{
+    return h->n_groups;
+}
+
+/* Values in a partial row. */
+size_t
+hashagg_partial_cols(const hashagg *h)
+{
+    return h->n_keys + h->n_aggs;
+}
+
+/* Values in a final row. */
+size_t
+hashagg_final_cols(const hashagg *h)
+{
+    return h->n_keys + h->n_aggs;
+}
+
+/* Doubles the slot array and re-inserts every group. */
+static void
+grow_table(hashagg *h)
+{
+    size_t cap = h->cap * 2;
+    slot  *slots = xcalloc(cap, sizeof *slots);
+    size_t i;
+
+    for (i = 0; i < h->cap; i++) {
+        size_t j;
+
+        if (h->slots[i].g == NULL)
+            continue;
+        j = h->slots[i].hash & (cap - 1);
+        while (slots[j].g != NULL)
+            j = (j + 1) & (cap - 1);
+        slots[j] = h->slots[i];
+    }
+    free(h->slots);
+    h->slots = slots;
+    h->cap = cap;
+}
+
+/* Sets the initial state of every aggregate of 'g'. */
+static void
+init_states(hashagg *h, group *g)
+{
+    size_t i;
+
+    memset(g->st, 0, h->n_aggs * sizeof *g->st);
+    for (i = 0; i < h->n_aggs; i++) {
+        if (h->aggs[i].fn == AGG_MIN || h->aggs[i].fn == AGG_MAX)
+            g->st[i].u.mm.v = sh_null();
+    }
+}
+
+/* The group with keys 'keys' (borrowed), made if it does not exist. */
+static group *
+find_group(hashagg *h, const sh_value *keys)
+{
+    uint64_t hash = keys_hash(keys, h->n_keys, SEED_TABLE);
+    size_t   j = hash & (h->cap - 1);
+    group   *g;
+    size_t   i;
+
+    for (;;) {
+        slot *s = &h->slots[j];
+
+        if (s->g == NULL)
+            break;
+        if (s->hash == hash) {
+            for (i = 0; i < h->n_keys; i++) {
+                if (!values_equal(&s->g->keys[i], &keys[i]))
+                    break;
+            }
+            if (i == h->n_keys)
+                return s->g;
+        }
+        j = (j + 1) & (h->cap - 1);
+    }
+
+    g = agg_alloc(h, sizeof *g + h->n_keys * sizeof(sh_value) +
+                         h->n_aggs * sizeof(agg_state));
+    g->hash = hash;
+    g->keys = (sh_value *)(g + 1);
+    g->st = (agg_state *)(g->keys + h->n_keys);
+    for (i = 0; i < h->n_keys; i++)
+        g->keys[i] = copy_value(h, &keys[i]);
+    init_states(h, g);
+
+    h->slots[j].hash = hash;
+    h->slots[j].g = g;
+    if (h->n_groups == h->groups_cap) {
+        h->groups_cap = h->groups_cap ? h->groups_cap * 2 : 64;
+        h->groups = xrealloc(h->groups, h->groups_cap * sizeof *h->groups);
+    }
+    h->groups[h->n_groups++] = g;
+    if (h->n_groups * 10 > h->cap * 7)
+        grow_table(h);
+    return g;
+}
+
+/* ---- states ----------------------------------------------------------- */
+
+/* Adds non-null 'v' to the distinct set '*setp' (made on first use). */
+static void
+dset_add(hashagg *h, dset **setp, const sh_value *v)
+{
+    dset    *s = *setp;
+    uint64_t hash = value_hash(v, SEED_VALUE);
+    size_t   j;
+
+    if (s == NULL) {
+        s = agg_alloc(h, sizeof *s);
+        memset(s, 0, sizeof *s);
+        *setp = s;
+    }
+    if ((s->n + 1) * 10 > s->cap * 7) {
+        size_t    cap = s->cap ? s->cap * 2 : 8;
+        uint64_t *hashes = xmalloc(cap * sizeof *hashes);
+        sh_value *vals = xmalloc(cap * sizeof *vals);
+        size_t    i;
+
+        for (i = 0; i < cap; i++)
+            vals[i].type = SH_NULL;
+        for (i = 0; i < s->cap; i++) {
+            if (s->vals[i].type == SH_NULL)
+                continue;
+            j = s->hashes[i] & (cap - 1);
+            while (vals[j].type != SH_NULL)
+                j = (j + 1) & (cap - 1);
+            vals[j] = s->vals[i];
+            hashes[j] = s->hashes[i];
+        }
+        h->set_bytes += (cap - s->cap) * (sizeof *hashes + sizeof *vals);
+        free(s->hashes);
+        free(s->vals);
+        s->hashes = hashes;
+        s->vals = vals;
+        s->cap = cap;
+    }
+    j = hash & (s->cap - 1);
+    while (s->vals[j].type != SH_NULL) {
+        if (s->hashes[j] == hash && values_equal(&s->vals[j], v))
+            return;
+        j = (j + 1) & (s->cap - 1);
+    }
+    s->vals[j] = copy_value(h, v);
+    s->hashes[j] = hash;
+    s->n++;
+}
+
+/* The HyperLogLog registers of a state, made (zeroed) on first use. */
+static uint8_t *
+hll_regs(hashagg *h, agg_state *st)
+{
+    if (st->u.hll == NULL) {
+        st->u.hll = agg_alloc(h, HLL_REGS);
+        memset(st->u.hll, 0, HLL_REGS);
+    }
+    return st->u.hll;
+}
+
+/* Adds non-null 'v' to a HyperLogLog. */
+static void
+hll_add(hashagg *h, agg_state *st, const sh_value *v)
+{
+    uint8_t *regs = hll_regs(h, st);
+    uint64_t x = value_hash(v, SEED_HLL);
+    size_t   idx = (size_t)(x >> (64 - HLL_BITS));
+    uint64_t w = (x << HLL_BITS) | ((uint64_t)1 << (HLL_BITS - 1));
+    uint8_t  rank = (uint8_t)(__builtin_clzll(w) + 1);
+
+    if (regs[idx] < rank)
+        regs[idx] = rank;
+}
+
+/* The HyperLogLog estimate (with linear counting for small ranges). */
+static int64_t
+hll_estimate(const uint8_t *regs)
+{
+    double m = HLL_REGS;
+    double alpha = 0.7213 / (1.0 + 1.079 / m);
+    double sum = 0;
+    size_t zeros = 0;
+    size_t i;
+    double e;
+
+    if (regs == NULL)
+        return 0;
+    for (i = 0; i < HLL_REGS; i++) {
+        sum += ldexp(1.0, -(int)regs[i]);
+        zeros += regs[i] == 0;
+    }
+    e = alpha * m * m / sum;
+    if (e <= 2.5 * m && zeros > 0)
+        e = m * log(m / (double)zeros);
+    return (int64_t)llround(e);
+}
+
+/* Folds one Welford observation. */
+static void
+welford_add(agg_state *st, double x)
+{
+    double d;
+
+    if (st->u.w.n == 0)
+        st->u.w.shift = isfinite(x) ? x : 0;
+    x -= st->u.w.shift;
+    st->u.w.n++;
+    d = x - st->u.w.mean;
+    st->u.w.mean += d / (double)st->u.w.n;
+    st->u.w.m2 += d * (x - st->u.w.mean);
+}
+
+/* Merges Welford state (n, shift, mean, m2) into 'st' by Chan's formula. */
+static void
+welford_merge(agg_state *st, int64_t nb, double kb, double mb, double m2b)
+{
+    int64_t na = st->u.w.n;
+    double  n, d;
+
+    if (nb == 0)
+        return;
+    if (na == 0) {
+        st->u.w.n = nb;
+        st->u.w.shift = kb;
+        st->u.w.mean = mb;
+        st->u.w.m2 = m2b;
+        return;
+    }
+    n = (double)(na + nb);
+    mb += kb - st->u.w.shift; /* b's mean under a's shift */
+    d = mb - st->u.w.mean;
+    st->u.w.mean += d * ((double)nb / n);
+    st->u.w.m2 += m2b + d * d * ((double)na * (double)nb / n);
+    st->u.w.n = na + nb;
+}
+
+/* Sets a min/max state to 'v', copying a string into (reused) arena
+ * memory. */
+static void
+mm_set(hashagg *h, agg_state *st, const sh_value *v)
+{
+    if (v->type == SH_STRING) {
+        char *p = (char *)st->u.mm.v.u.s.ptr;
+
+        if (st->u.mm.v.type != SH_STRING || st->u.mm.cap < v->u.s.len) {
+            st->u.mm.cap = v->u.s.len < 16 ? 16 : v->u.s.len;
+            p = agg_alloc(h, st->u.mm.cap);
+        }
+        if (v->u.s.len)
+            memcpy(p, v->u.s.ptr, v->u.s.len);
+        st->u.mm.v = sh_str(p, v->u.s.len);
+    } else {
+        size_t cap = st->u.mm.cap;
+
+        /* Keep a string buffer for reuse only while the state is one. */
+        st->u.mm.v = *v;
+        st->u.mm.cap = v->type == SH_STRING ? cap : 0;
+    }
+}
+
+/* Folds non-null 'v' into a min (sign -1) or max (sign 1) state. */
+static void
+mm_fold(hashagg *h, agg_state *st, const sh_value *v, int sign)
+{
+    if (st->u.mm.v.type == SH_NULL ||
+        sign * value_cmp(v, &st->u.mm.v) > 0)
+        mm_set(h, st, v);
+}
+
+/* A number as a double, for mean/var/std and float sums. Returns -1 for a
+ * non-numeric value. */
+static int
+as_double(const sh_value *v, double *out)
+{
+    if (v->type == SH_FLOAT)
+        *out = v->u.f;
+    else if (v->type == SH_INT)
+        *out = (double)v->u.i;
+    else
+        return -1;
+    return 0;
+}
+
+/* Reports a value of the wrong type in aggregate 'a'. */
+static int
+bad_type(const agg_def *a, const sh_value *v, sh_err *err)
+{
+    return sh_err_set(err, SH_EDATA, "", "%s of column %ld: a %s value",
+                      agg_fn_name(a->fn), a->col, sh_type_name(v->type));
+}
+
+/* Adds int 'x' to an int sum state, failing on overflow. */
+static int
+sum_int(const agg_def *a, agg_state *st, int64_t x, sh_err *err)
+{
+    int64_t r;
+
+    if (__builtin_add_overflow(st->u.sum.i, x, &r))
+        return sh_err_set(err, SH_ERANGE, "",
+                          "sum of column %ld overflows a 64-bit int",
+                          a->col);
+    st->u.sum.i = r;
+    st->u.sum.has = 1;
+    return 0;
+}
+
+/* Folds input value 'v' (the aggregate's column, or ignored for count of
+ * rows) into 'st'. */
+static int
+fold_value(hashagg *h, const agg_def *a, agg_state *st, const sh_value *v,
+           sh_err *err)
+{
+    double x;
+
+    if (a->fn == AGG_COUNT) {
+        if (a->col < 0 || v->type != SH_NULL)
+            st->u.n++;
+        return 0;
+    }
+    if (v->type == SH_NULL)
+        return 0;
+    switch (a->fn) {
+    case AGG_COUNT:
+        break;
+    case AGG_SUM:
+        if (a->in_type == SH_INT) {
+            if (v->type != SH_INT)
+                return bad_type(a, v, err);
+            return sum_int(a, st, v->u.i, err);
+        }
+        if (as_double(v, &x) != 0)
+            return bad_type(a, v, err);
+        st->u.sum.f += x;
+        st->u.sum.has = 1;
+        break;
+    case AGG_MEAN:
+    case AGG_VAR:
+    case AGG_STD:
+        if (as_double(v, &x) != 0)
+            return bad_type(a, v, err);
+        welford_add(st, x);
+        break;
+    case AGG_MIN:
+        mm_fold(h, st, v, -1);
+        break;
+    case AGG_MAX:
+        mm_fold(h, st, v, 1);
+        break;
+    case AGG_COUNT_DISTINCT:
+        dset_add(h, &st->u.set, v);
+        break;
+    case AGG_APPROX_COUNT_DISTINCT:
+        hll_add(h, st, v);
+        break;
+    }
+    return 0;
+}
+
+/*
+ * Folds one input row into its group. Returns 0, SH_ERANGE on an int sum
+ * overflow or SH_EDATA on a value of the wrong type (the group keeps the
+ * aggregates folded before the failing one).
+ */
+int
+hashagg_add(hashagg *h, const sh_value *row, sh_err *err)
+{
+    static const sh_value null_value = {SH_NULL, {0}};
+    group *g;
+    size_t i;
+    int    rc;
+
+    for (i = 0; i < h->n_keys; i++)
+        h->keybuf[i] = row[h->key_cols[i]];
+    g = find_group(h, h->keybuf);
+    for (i = 0; i < h->n_aggs; i++) {
+        const agg_def  *a = &h->aggs[i];
+        const sh_value *v = a->col >= 0 ? &row[a->col] : &null_value;
+
+        rc = fold_value(h, a, &g->st[i], v, err);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Reports a partial state that does not decode. */
+static int
+bad_state(const agg_def *a, sh_err *err)
+{
+    return sh_err_set(err, SH_EDATA, "",
+                      "corrupt partial state of %s of column %ld",
+                      agg_fn_name(a->fn), a->col);
+}
+
+/* Merges count_distinct blob 'p'/'n' into 'st'. */
+static int
+merge_set(hashagg *h, const agg_def *a, agg_state *st, const char *p,
+          size_t n, sh_err *err)
+{
+    const char *end = p + n;
+
+    while (p < end) {
+        sh_value v;
+        uint32_t len;
+        int      tag = (unsigned char)*p++;
+
+        switch (tag) {
+        case SH_INT:
+        case SH_FLOAT:
+            if (end - p < 8)
+                return bad_state(a, err);
+            v.type = (sh_type)tag;
+            memcpy(&v.u.i, p, 8);
+            p += 8;
+            break;
+        case SH_BOOL:
+            if (end - p < 1)
+                return bad_state(a, err);
+            v = sh_bool(*p++);
+            break;
+        case SH_STRING:
+            if (end - p < 4)
+                return bad_state(a, err);
+            memcpy(&len, p, 4);
+            p += 4;
+            if ((size_t)(end - p) < len)
+                return bad_state(a, err);
+            v = sh_str(p, len);
+            p += len;
+            break;
+        default:
+            return bad_state(a, err);
+        }
+        dset_add(h, &st->u.set, &v);
+    }
+    return 0;
+}
+
+/* Merges partial state 'v' of aggregate 'a' into 'st'. */
+static int
+merge_state(hashagg *h, const agg_def *a, agg_state *st, const sh_value *v,
+            sh_err *err)
+{
+    int64_t     n;
+    double      kb, mb, m2b;
+    const char *p;
+    size_t      i;
+
+    if (a->fn == AGG_COUNT) {
+        if (v->type != SH_INT)
+            return bad_state(a, err);
+        st->u.n += v->u.i;
+        return 0;
+    }
+    if (v->type == SH_NULL)
+        return 0; /* an empty state */
+    switch (a->fn) {
+    case AGG_COUNT:
+        break;
+    case AGG_SUM:
+        if (a->in_type == SH_INT) {
+            if (v->type != SH_INT)
+                return bad_state(a, err);
+            return sum_int(a, st, v->u.i, err);
+        }
+        if (v->type != SH_FLOAT)
+            return bad_state(a, err);
+        st->u.sum.f += v->u.f;
+        st->u.sum.has = 1;
+        break;
+    case AGG_MEAN:
+    case AGG_VAR:
+    case AGG_STD:
+        if (v->type != SH_STRING || v->u.s.len != WELFORD_BYTES)
+            return bad_state(a, err);
+        p = v->u.s.ptr;
+        memcpy(&n, p, 8);
+        memcpy(&kb, p + 8, 8);
+        memcpy(&mb, p + 16, 8);
+        memcpy(&m2b, p + 24, 8);
+        if (n < 0)
+            return bad_state(a, err);
+        welford_merge(st, n, kb, mb, m2b);
+        break;
+    case AGG_MIN:
+        mm_fold(h, st, v, -1);
+        break;
+    case AGG_MAX:
+        mm_fold(h, st, v, 1);
+        break;
+    case AGG_COUNT_DISTINCT:
+        if (v->type != SH_STRING)
+            return bad_state(a, err);
+        return merge_set(h, a, st, v->u.s.ptr, v->u.s.len, err);
+    case AGG_APPROX_COUNT_DISTINCT:
+        if (v->type != SH_STRING || v->u.s.len != HLL_REGS)
+            return bad_state(a, err);
+        {
+            uint8_t       *regs = hll_regs(h, st);
+            const uint8_t *src = (const uint8_t *)v->u.s.ptr;
+
+            for (i = 0; i < HLL_REGS; i++) {
+                if (regs[i] < src[i])
+                    regs[i] = src[i];
+            }
+        }
+        break;
+    }
+    return 0;
+}
+
+/*
+ * Folds one partial row (keys, then states) into its group. Returns 0,
+ * SH_ERANGE on an int sum overflow or SH_EDATA on a state that does not
+ * decode.
+ */
+int
+hashagg_merge(hashagg *h, const sh_value *partial, sh_err *err)
+{
+    group *g = find_group(h, partial);
+    size_t i;
+    int    rc;
+
+    for (i = 0; i < h->n_aggs; i++) {
+        rc = merge_state(h, &h->aggs[i], &g->st[i], &partial[h->n_keys + i],
+                         err);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* ---- draining --------------------------------------------------------- */
+
+/* The partial form of state 'st' of aggregate 'a'; blobs go to 'sb'. */
+static sh_value
+partial_value(const hashagg *h, const agg_def *a, const agg_state *st,
+              strbuf *sb)
+{
+    size_t i;
+
+    (void)h;
+    sb_reset(sb);
+    switch (a->fn) {
+    case AGG_COUNT:
+        return sh_int(st->u.n);
+    case AGG_SUM:
+        if (!st->u.sum.has)
+            return sh_null();
+        return a->in_type == SH_INT ? sh_int(st->u.sum.i)
+                                    : sh_float(st->u.sum.f);
+    case AGG_MEAN:
+    case AGG_VAR:
+    case AGG_STD:
+        sb_append(sb, &st->u.w.n, 8);
+        sb_append(sb, &st->u.w.shift, 8);
+        sb_append(sb, &st->u.w.mean, 8);
+        sb_append(sb, &st->u.w.m2, 8);
+        return sh_str(sb->data, sb->len);
+    case AGG_MIN:
+    case AGG_MAX:
+        return st->u.mm.v;
+    case AGG_COUNT_DISTINCT:
+        if (st->u.set == NULL)
+            return sh_null();
+        for (i = 0; i < st->u.set->cap; i++) {
+            const sh_value *v = &st->u.set->vals[i];
+            char            tag = (char)v->type;
+            char            b;
+            uint32_t        len;
+
+            if (v->type == SH_NULL)
+                continue;
+            sb_putc(sb, tag);
+            if (v->type == SH_INT || v->type == SH_FLOAT) {
+                sb_append(sb, &v->u.i, 8);
+            } else if (v->type == SH_BOOL) {
+                b = (char)v->u.b;
+                sb_putc(sb, b);
+            } else {
+                len = (uint32_t)v->u.s.len;
+                sb_append(sb, &len, 4);
+                sb_append(sb, v->u.s.ptr, v->u.s.len);
+            }
+        }
+        return sh_str(sb->data, sb->len);
+    case AGG_APPROX_COUNT_DISTINCT:
+        if (st->u.hll == NULL)
+            return sh_null();
+        return sh_str((const char *)st->u.hll, HLL_REGS);
+    }
+    return sh_null();
+}
+
+/* The final result of state 'st' of aggregate 'a'. */
+static sh_value
+final_value(const agg_def *a, const agg_state *st)
+{
+    double var;
+
+    switch (a->fn) {
+    case AGG_COUNT:
+        return sh_int(st->u.n);
+    case AGG_SUM:
+        if (!st->u.sum.has)
+            return sh_null();
+        return a->in_type == SH_INT ? sh_int(st->u.sum.i)
+                                    : sh_float(st->u.sum.f);
+    case AGG_MEAN:
+        return st->u.w.n ? sh_float(st->u.w.shift + st->u.w.mean)
+                         : sh_null();
+    case AGG_VAR:
+    case AGG_STD:
+        /* Sample variance: null below two values, as DuckDB. */
+        if (st->u.w.n < 2)
+            return sh_null();
+        var = st->u.w.m2 / (double)(st->u.w.n - 1);
+        if (var < 0)
+            var = 0;
+        return sh_float(a->fn == AGG_VAR ? var : sqrt(var));
+    case AGG_MIN:
+    case AGG_MAX:
+        return st->u.mm.v;
+    case AGG_COUNT_DISTINCT:
+        return sh_int(st->u.set ? (int64_t)st->u.set->n : 0);
+    case AGG_APPROX_COUNT_DISTINCT:
+        return sh_int(hll_estimate(st->u.hll));
+    }
+    return sh_null();
+}
+
+/* Empties the table, keeping its slot array and arena memory. */
+static void
+reset_table(hashagg *h)
+{
+    size_t i, j;
+
+    for (i = 0; i < h->n_groups; i++) {
+        for (j = 0; j < h->n_aggs; j++) {
+            dset *s;
+
+            if (h->aggs[j].fn != AGG_COUNT_DISTINCT)
+                continue;
+            s = h->groups[i]->st[j].u.set;
+            if (s != NULL) {
+                free(s->hashes);
+                free(s->vals);
+            }
+        }
+    }
+    memset(h->slots, 0, h->cap * sizeof *h->slots);
+    h->n_groups = 0;
+    h->set_bytes = 0;
+    arena_reset(h->mem);
+    h->arena_bytes = 0;
+}
+
+/* Emits every group, partial (final == 0) or final, then empties the
+ * table (also when 'emit' fails). */
+static int
+drain(hashagg *h, int final, agg_emit_fn emit, void *ctx, sh_err *err)
+{
+    size_t i, j;
+    int    rc = 0;
+
+    for (i = 0; i < h->n_groups && rc == 0; i++) {
+        group *g = h->groups[i];
+
+        for (j = 0; j < h->n_keys; j++)
+            h->out[j] = g->keys[j];
+        for (j = 0; j < h->n_aggs; j++) {
+            h->out[h->n_keys + j] =
+                final ? final_value(&h->aggs[j], &g->st[j])
+                      : partial_value(h, &h->aggs[j], &g->st[j],
+                                      &h->blobs[j]);
+        }
+        rc = emit(ctx, h->out, err);
+    }
+    reset_table(h);
+    return rc;
+}
+
+/*
+ * Emits every group as a partial row (borrowed for the call) and empties
+ * the table. Returns 0 or the first error of 'emit'.
+ */
+int
+hashagg_drain_partial(hashagg *h, agg_emit_fn emit, void *ctx, sh_err *err)
+{
+    return drain(h, 0, emit, ctx, err);
+}
+
+/*
+ * Emits every group as a final row (borrowed for the call) and empties
+ * the table. An empty table emits nothing, also without keys: a caller
+ * that needs the one row of an aggregate over no input makes it.
+ */
+int
+hashagg_drain_final(hashagg *h, agg_emit_fn emit, void *ctx, sh_err *err)
+{
+    return drain(h, 1, emit, ctx, err);
+}
+
+/* ---- out of core ------------------------------------------------------ */
+
+/* Where partial rows go while a level re-partitions. */
+typedef struct spill {
+    const hashagg   *h;
+    rowfile_writer **w;     /* SPILL_FANOUT writers */
+    uint64_t         salt;  /* this level's hash salt */
+} spill;
+
+/* Writes a partial row into its spill file (an agg_emit_fn). */
+static int
+spill_emit(void *ctx, const sh_value *row, sh_err *err)
+{
+    spill   *sp = ctx;
+    uint64_t x = hashagg_key_hash(sp->h, row, sp->salt);
+
+    return rowfile_write(sp->w[x % SPILL_FANOUT], row, err);
+}
+
+/* Finishes 'paths' at re-partitioning depth 'level'. */
+static int
+finalize_level(hashagg *h, const char *const *paths, size_t n,
+               size_t mem_bytes, const char *prefix, unsigned level,
+               agg_emit_fn emit, void *ctx, sh_err *err)
+{
+    rowfile_writer *w[SPILL_FANOUT] = {0};
+    char           *names[SPILL_FANOUT] = {0};
+    spill           sp = {h, w, SEED_SPILL ^ mix64(level + 1)};
+    rowfile_reader *r = NULL;
+    const sh_value *row;
+    int             spilling = 0;
+    int             rc = 0;
+    size_t          i;
+
+    for (i = 0; i < n && rc == 0; i++) {
+        r = rowfile_open(paths[i], err);
+        if (r == NULL) {
+            rc = err ? err->code : SH_EIO;
+            goto done;
+        }
+        if (rowfile_cols(r) != hashagg_partial_cols(h)) {
+            rc = sh_err_set(err, SH_EDATA, "",
+                            "%s has %zu columns, partial rows have %zu",
+                            paths[i], rowfile_cols(r),
+                            hashagg_partial_cols(h));
+            goto done;
+        }
+        while ((rc = rowfile_next(r, &row, err)) == 1) {
+            if (spilling) {
+                rc = spill_emit(&sp, row, err);
+                if (rc != 0)
+                    goto done;
+                continue;
+            }
+            rc = hashagg_merge(h, row, err);
+            if (rc != 0)
+                goto done;
+            if (hashagg_bytes(h) > mem_bytes && level < SPILL_LEVELS &&
+                hashagg_groups(h) > 1) {
+                size_t k;
+
+                for (k = 0; k < SPILL_FANOUT; k++) {
+                    names[k] = xasprintf("%s.%u.%zu", prefix, level, k);
+                    w[k] = rowfile_create(names[k], hashagg_partial_cols(h),
+                                          err);
+                    if (w[k] == NULL) {
+                        rc = err ? err->code : SH_EIO;
+                        goto done;
+                    }
+                }
+                spilling = 1;
+                rc = hashagg_drain_partial(h, spill_emit, &sp, err);
+                if (rc != 0)
+                    goto done;
+            }
+        }
+        if (rc < 0)
+            goto done;
+        rc = 0;
+        rowfile_free(r);
+        r = NULL;
+    }
+
+    if (!spilling) {
+        rc = hashagg_drain_final(h, emit, ctx, err);
+        goto done;
+    }
+    for (i = 0; i < SPILL_FANOUT; i++) {
+        rowfile_writer *wi = w[i];
+
+        w[i] = NULL;
+        rc = rowfile_close(wi, err);
+        if (rc != 0)
+            goto done;
+    }
+    for (i = 0; i < SPILL_FANOUT; i++) {
+        const char *one = names[i];
+
+        rc = finalize_level(h, &one, 1, mem_bytes, prefix, level + 1, emit,
+                            ctx, err);
+        if (rc != 0)
+            goto done;
+        unlink(names[i]);
+        free(names[i]);
+        names[i] = NULL;
+    }
+
+done:
+    rowfile_free(r);
+    if (rc != 0)
+        reset_table(h);
+    for (i = 0; i < SPILL_FANOUT; i++) {
+        if (w[i] != NULL)
+            rowfile_abort(w[i]);
+        else if (names[i] != NULL)
+            unlink(names[i]);
+        free(names[i]);
+    }
+    return rc;
+}
+
+/*
+ * Merges the partial rows of the row files 'paths' and emits each group's
+ * final row, re-partitioning into "<spill_prefix>.<level>.<i>" (removed
+ * afterwards) while the groups outgrow 'mem_bytes'. After SPILL_LEVELS
+ * levels, or when a single group is over the budget, the rest is finished
+ * in memory. Returns 0, SH_EIO, SH_EDATA, SH_ERANGE or the first error of
+ * 'emit'; 'h' is left empty in every case.
+ */
+int
+hashagg_finalize_files(hashagg *h, const char *const *paths, size_t n,
+                       size_t mem_bytes, const char *spill_prefix,
+                       agg_emit_fn emit, void *ctx, sh_err *err)
+{
+    return finalize_level(h, paths, n, mem_bytes, spill_prefix, 0, emit, ctx,
+                          err);
+}
+
+/* Frees 'h' and everything it holds (NULL is fine). */
+void
+hashagg_free(hashagg *h)
+{
+    size_t i;
+
+    if (h == NULL)
+        return;
+    reset_table(h);
+    for (i = 0; i < h->n_aggs; i++)
+        sb_free(&h->blobs[i]);
+    arena_free(h->mem);
+    free(h->slots);
+    free(h->groups);
+    free(h->out);
+    free(h->blobs);
+    free(h->keybuf);
+    free(h->key_cols);
+    free(h->aggs);
+    free(h);
+}

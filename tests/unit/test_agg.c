@@ -1,0 +1,1012 @@
+/*
+ * test_agg.c - unit tests of executor/agg: function names and result
+ * types, every function against hand-computed values with nulls and empty
+ * groups, key identity (1 vs 1.0, null, -0, NaN), int sum overflow in add
+ * and merge, partial -> merge in several splits and a tree equal to one
+ * pass, var/std stability on 1e6 values with a large offset against a
+ * two-pass reference, HyperLogLog error on 1e5 distinct values, and
+ * hashagg_finalize_files with a tiny budget equal to the in-memory result
+ * (spill files removed).
+ *
+ * Every check says what it compared and what it got.
+ */
+#include <CUnit/CUnit.h>
+#include <dirent.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../executor/agg.h"
+#include "../../executor/rowfile.h"
+#include "../../executor/util.h"
+#include "test_suites.h"
+
+static void check(int ok, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Record a CUnit result with a formatted explanation (printed on failure). */
+static void
+check(int ok, int line, const char *fmt, ...)
+{
+    char    msg[1024];
+    va_list ap;
+
+    if (ok) {
+        /* Passing checks are counted without formatting their words. */
+        CU_assertImplementation(CU_TRUE, (unsigned)line, "ok", __FILE__, "",
+                                CU_FALSE);
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (!ok)
+        fprintf(stderr, "\n%s:%d: FAILED: %s\n", __FILE__, line, msg);
+    CU_assertImplementation(ok ? CU_TRUE : CU_FALSE, (unsigned)line, msg,
+                            __FILE__, "", CU_FALSE);
+}
+
+#define CHECK(cond, ...) check((cond) ? 1 : 0, __LINE__, __VA_ARGS__)
+#define CHECK_INT(exp, act)                                                  \
+    do {                                                                     \
+        long long e_ = (long long)(exp), a_ = (long long)(act);              \
+        check(e_ == a_, __LINE__, "%s == %s: expected %lld, got %lld", #exp, \
+              #act, e_, a_);                                                 \
+    } while (0)
+
+/* ---- collected rows --------------------------------------------------- */
+
+/* Rows deep-copied from an emit callback. */
+typedef struct rows {
+    size_t     n;     /* rows */
+    size_t     cap;
+    size_t     cols;  /* values per row (set by the first row) */
+    sh_value **r;     /* each row malloc'd; strings malloc'd */
+} rows;
+
+/* Number of columns of the rows being collected; set before draining. */
+static size_t g_cols;
+
+/* An agg_emit_fn that appends a deep copy of 'row' to the rows 'ctx'. */
+static int
+collect(void *ctx, const sh_value *row, sh_err *err)
+{
+    rows    *rs = ctx;
+    sh_value *c;
+    size_t   i;
+
+    (void)err;
+    rs->cols = g_cols;
+    if (rs->n == rs->cap) {
+        rs->cap = rs->cap ? rs->cap * 2 : 16;
+        rs->r = xrealloc(rs->r, rs->cap * sizeof *rs->r);
+    }
+    c = xmalloc((g_cols ? g_cols : 1) * sizeof *c);
+    for (i = 0; i < g_cols; i++) {
+        c[i] = row[i];
+        if (row[i].type == SH_STRING) {
+            char *p = xmalloc(row[i].u.s.len + 1);
+
+            memcpy(p, row[i].u.s.ptr, row[i].u.s.len);
+            c[i].u.s.ptr = p;
+        }
+    }
+    rs->r[rs->n++] = c;
+    return 0;
+}
+
+static void
+rows_free(rows *rs)
+{
+    size_t i, j;
+
+    for (i = 0; i < rs->n; i++) {
+        for (j = 0; j < rs->cols; j++) {
+            if (rs->r[i][j].type == SH_STRING)
+                free((void *)rs->r[i][j].u.s.ptr);
+        }
+        free(rs->r[i]);
+    }
+    free(rs->r);
+    memset(rs, 0, sizeof *rs);
+}
+
+static void
+drain_final(hashagg *h, rows *rs)
+{
+    sh_err err;
+
+    g_cols = hashagg_final_cols(h);
+    CHECK_INT(0, hashagg_drain_final(h, collect, rs, &err));
+}
+
+static void
+drain_partial(hashagg *h, rows *rs)
+{
+    sh_err err;
+
+    g_cols = hashagg_partial_cols(h);
+    CHECK_INT(0, hashagg_drain_partial(h, collect, rs, &err));
+}
+
+/* Null-aware total order of values (nulls first, then by type). */
+static int
+cmp_value(const sh_value *a, const sh_value *b)
+{
+    if (a->type != b->type)
+        return (int)a->type - (int)b->type;
+    if (a->type == SH_NULL)
+        return 0;
+    return value_cmp(a, b);
+}
+
+static size_t g_sort_keys;
+
+static int
+cmp_rows(const void *pa, const void *pb)
+{
+    const sh_value *a = *(sh_value *const *)pa;
+    const sh_value *b = *(sh_value *const *)pb;
+    size_t          i;
+    int             c;
+
+    for (i = 0; i < g_sort_keys; i++) {
+        c = cmp_value(&a[i], &b[i]);
+        if (c != 0)
+            return c;
+    }
+    return 0;
+}
+
+/* Are 'a' and 'b' the same value, floats within 'rel' relative? */
+static int
+same_value(const sh_value *a, const sh_value *b, double rel)
+{
+    if (a->type != b->type)
+        return 0;
+    if (a->type == SH_FLOAT) {
+        double x = a->u.f, y = b->u.f;
+
+        if (x == y || (x != x && y != y))
+            return 1;
+        return fabs(x - y) <= rel * fmax(fabs(x), fabs(y));
+    }
+    return cmp_value(a, b) == 0;
+}
+
+static void
+fmt_value(const sh_value *v, char *buf, size_t n)
+{
+    strbuf sb = {0};
+
+    if (v->type == SH_NULL) {
+        snprintf(buf, n, "null");
+        return;
+    }
+    value_format(v, &sb);
+    snprintf(buf, n, "%s:%.60s", sh_type_name(v->type),
+             sb.data ? sb.data : "");
+    sb_free(&sb);
+}
+
+/* Checks that row sets 'a' and 'b' hold the same rows (sorted by their
+ * first 'n_keys' values), floats within 'rel'. */
+static void
+check_same_rows(rows *a, rows *b, size_t n_keys, double rel, int line,
+                const char *what)
+{
+    size_t i, j;
+    int    bad = 0;
+
+    check(a->n == b->n, line, "%s: %zu rows vs %zu", what, a->n, b->n);
+    if (a->n != b->n)
+        return;
+    g_sort_keys = n_keys;
+    qsort(a->r, a->n, sizeof *a->r, cmp_rows);
+    qsort(b->r, b->n, sizeof *b->r, cmp_rows);
+    for (i = 0; i < a->n && bad < 5; i++) {
+        for (j = 0; j < a->cols && bad < 5; j++) {
+            char x[96], y[96];
+
+            if (same_value(&a->r[i][j], &b->r[i][j], rel))
+                continue;
+            fmt_value(&a->r[i][j], x, sizeof x);
+            fmt_value(&b->r[i][j], y, sizeof y);
+            check(0, line, "%s: row %zu col %zu: %s vs %s", what, i, j, x,
+                  y);
+            bad++;
+        }
+    }
+    check(bad == 0, line, "%s: rows equal", what);
+}
+
+/* A deterministic pseudo-random generator (splitmix64). */
+static uint64_t g_rng;
+
+static uint64_t
+rnd(void)
+{
+    uint64_t z = (g_rng += 0x9e3779b97f4a7c15ULL);
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static double
+rnd_unit(void)
+{
+    return (double)(rnd() >> 11) / 9007199254740992.0;
+}
+
+/* ---- names and types -------------------------------------------------- */
+
+static void
+test_names(void)
+{
+    static const char *names[] = {"count", "sum", "mean", "min", "max",
+                                  "var", "std", "count_distinct",
+                                  "approx_count_distinct"};
+    agg_fn fn;
+    size_t i;
+
+    for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+        CHECK(agg_fn_parse(names[i], &fn) == 0, "parse %s", names[i]);
+        CHECK(strcmp(agg_fn_name(fn), names[i]) == 0, "name of %s: %s",
+              names[i], agg_fn_name(fn));
+    }
+    CHECK(agg_fn_parse("median", &fn) == -1, "median is unknown");
+    CHECK(agg_fn_parse("Count", &fn) == -1, "names are case-sensitive");
+    CHECK(agg_fn_parse(NULL, &fn) == -1, "NULL name");
+
+    CHECK_INT(SH_INT, agg_result_type(AGG_COUNT, SH_NULL, 0));
+    CHECK_INT(SH_NULL, agg_result_type(AGG_SUM, SH_NULL, 0));
+    CHECK_INT(SH_INT, agg_result_type(AGG_COUNT, SH_STRING, 1));
+    CHECK_INT(SH_INT, agg_result_type(AGG_SUM, SH_INT, 1));
+    CHECK_INT(SH_FLOAT, agg_result_type(AGG_SUM, SH_FLOAT, 1));
+    CHECK_INT(SH_NULL, agg_result_type(AGG_SUM, SH_STRING, 1));
+    CHECK_INT(SH_NULL, agg_result_type(AGG_MEAN, SH_BOOL, 1));
+    CHECK_INT(SH_FLOAT, agg_result_type(AGG_MEAN, SH_INT, 1));
+    CHECK_INT(SH_FLOAT, agg_result_type(AGG_VAR, SH_INT, 1));
+    CHECK_INT(SH_FLOAT, agg_result_type(AGG_STD, SH_FLOAT, 1));
+    CHECK_INT(SH_STRING, agg_result_type(AGG_MIN, SH_STRING, 1));
+    CHECK_INT(SH_BOOL, agg_result_type(AGG_MAX, SH_BOOL, 1));
+    CHECK_INT(SH_INT, agg_result_type(AGG_COUNT_DISTINCT, SH_FLOAT, 1));
+    CHECK_INT(SH_INT,
+              agg_result_type(AGG_APPROX_COUNT_DISTINCT, SH_STRING, 1));
+}
+
+/* ---- hand-computed values --------------------------------------------- */
+
+#define S(x) sh_str(x, sizeof(x) - 1)
+
+static const agg_def basic_aggs[] = {
+    {AGG_COUNT, -1, SH_NULL},
+    {AGG_COUNT, 1, SH_INT},
+    {AGG_SUM, 1, SH_INT},
+    {AGG_SUM, 2, SH_FLOAT},
+    {AGG_MEAN, 2, SH_FLOAT},
+    {AGG_MIN, 1, SH_INT},
+    {AGG_MAX, 3, SH_STRING},
+    {AGG_VAR, 1, SH_INT},
+    {AGG_STD, 1, SH_INT},
+    {AGG_COUNT_DISTINCT, 1, SH_INT},
+    {AGG_APPROX_COUNT_DISTINCT, 3, SH_STRING},
+    {AGG_MIN, 2, SH_FLOAT},
+    {AGG_VAR, 2, SH_FLOAT},
+    {AGG_MAX, 4, SH_BOOL},
+    {AGG_MIN, 3, SH_STRING},
+};
+#define N_BASIC (sizeof basic_aggs / sizeof basic_aggs[0])
+
+/* Folds the basic rows into 'h' (whole: rows lo..hi-1). */
+static void
+add_basic(hashagg *h, size_t lo, size_t hi)
+{
+    sh_value in[6][5] = {
+        {S("a"), sh_int(1), sh_float(1.5), S("x"), sh_bool(0)},
+        {S("a"), sh_int(3), sh_null(), S("zz"), sh_null()},
+        {S("a"), sh_null(), sh_float(2.5), S("y"), sh_bool(1)},
+        {S("b"), sh_null(), sh_null(), sh_null(), sh_null()},
+        {S("a"), sh_int(1), sh_float(4.0), S("x"), sh_bool(0)},
+        {S("c"), sh_int(-7), sh_float(-0.5), S(""), sh_bool(0)},
+    };
+    sh_err err;
+    size_t i;
+
+    for (i = lo; i < hi; i++)
+        CHECK_INT(0, hashagg_add(h, in[i], &err));
+}
+
+/* Checks the final rows of the basic data (groups a, b, c). */
+static void
+check_basic(rows *rs, int line)
+{
+    sh_value  a[1 + N_BASIC], b[1 + N_BASIC], c[1 + N_BASIC];
+    sh_value *want[3] = {a, b, c};
+    rows      exp = {0};
+    size_t    i;
+
+    a[0] = S("a");
+    a[1] = sh_int(4);
+    a[2] = sh_int(3);
+    a[3] = sh_int(5);
+    a[4] = sh_float(8.0);
+    a[5] = sh_float(8.0 / 3);
+    a[6] = sh_int(1);
+    a[7] = S("zz");
+    a[8] = sh_float(4.0 / 3);
+    a[9] = sh_float(sqrt(4.0 / 3));
+    a[10] = sh_int(2);
+    a[11] = sh_int(3);
+    a[12] = sh_float(1.5);
+    a[13] = sh_float(19.0 / 12);
+    a[14] = sh_bool(1);
+    a[15] = S("x");
+
+    b[0] = S("b");
+    b[1] = sh_int(1);
+    b[2] = sh_int(0);
+    for (i = 3; i <= N_BASIC; i++)
+        b[i] = sh_null();
+    b[10] = sh_int(0);
+    b[11] = sh_int(0);
+
+    c[0] = S("c");
+    c[1] = sh_int(1);
+    c[2] = sh_int(1);
+    c[3] = sh_int(-7);
+    c[4] = sh_float(-0.5);
+    c[5] = sh_float(-0.5);
+    c[6] = sh_int(-7);
+    c[7] = S("");
+    c[8] = sh_null(); /* var of one value */
+    c[9] = sh_null();
+    c[10] = sh_int(1);
+    c[11] = sh_int(1);
+    c[12] = sh_float(-0.5);
+    c[13] = sh_null();
+    c[14] = sh_bool(0);
+    c[15] = S("");
+
+    exp.n = 3;
+    exp.cols = 1 + N_BASIC;
+    exp.r = want;
+    check_same_rows(rs, &exp, 1, 1e-15, line, "basic");
+}
+
+static void
+test_basic(void)
+{
+    size_t   key = 0;
+    hashagg *h = hashagg_new(&key, 1, basic_aggs, N_BASIC);
+    rows     rs = {0};
+
+    CHECK_INT(1 + N_BASIC, hashagg_partial_cols(h));
+    CHECK_INT(1 + N_BASIC, hashagg_final_cols(h));
+    add_basic(h, 0, 6);
+    CHECK_INT(3, hashagg_groups(h));
+    CHECK(hashagg_bytes(h) > 0, "bytes %zu", hashagg_bytes(h));
+    drain_final(h, &rs);
+    CHECK_INT(0, hashagg_groups(h));
+    CHECK_INT(3, rs.n);
+    /* Drained in insertion order. */
+    if (rs.n == 3)
+        CHECK(rs.r[0][0].u.s.len == 1 && rs.r[0][0].u.s.ptr[0] == 'a' &&
+                  rs.r[2][0].u.s.ptr[0] == 'c',
+              "insertion order");
+    check_basic(&rs, __LINE__);
+    rows_free(&rs);
+
+    /* The table is reusable after a drain. */
+    add_basic(h, 0, 6);
+    drain_final(h, &rs);
+    check_basic(&rs, __LINE__);
+    rows_free(&rs);
+    hashagg_free(h);
+}
+
+/* Every split point of the basic rows through partials equals one pass. */
+static void
+test_basic_partial(void)
+{
+    size_t cut;
+    size_t key = 0;
+
+    for (cut = 0; cut <= 6; cut++) {
+        hashagg *p1 = hashagg_new(&key, 1, basic_aggs, N_BASIC);
+        hashagg *p2 = hashagg_new(&key, 1, basic_aggs, N_BASIC);
+        hashagg *f = hashagg_new(&key, 1, basic_aggs, N_BASIC);
+        rows     parts = {0}, out = {0};
+        sh_err   err;
+        size_t   i;
+
+        add_basic(p1, 0, cut);
+        add_basic(p2, cut, 6);
+        drain_partial(p2, &parts);
+        drain_partial(p1, &parts);
+        for (i = 0; i < parts.n; i++)
+            CHECK_INT(0, hashagg_merge(f, parts.r[i], &err));
+        drain_final(f, &out);
+        check_basic(&out, __LINE__);
+        rows_free(&parts);
+        rows_free(&out);
+        hashagg_free(p1);
+        hashagg_free(p2);
+        hashagg_free(f);
+    }
+}
+
+/* ---- keys ------------------------------------------------------------- */
+
+static void
+test_keys(void)
+{
+    size_t   key = 0;
+    agg_def  cnt = {AGG_COUNT, -1, SH_NULL};
+    hashagg *h = hashagg_new(&key, 1, &cnt, 1);
+    sh_value in[] = {sh_int(1), sh_float(1.0), sh_null(), sh_int(1),
+                     sh_null(), sh_float(0.0), sh_float(-0.0),
+                     sh_float(NAN), sh_float(-NAN), S("1"), sh_bool(1),
+                     sh_int(0), sh_bool(0), S(""), sh_float(1.0)};
+    rows     rs = {0};
+    sh_err   err;
+    size_t   i;
+
+    for (i = 0; i < sizeof in / sizeof in[0]; i++)
+        CHECK_INT(0, hashagg_add(h, &in[i], &err));
+    /* 1, 1.0, null, 0.0/-0.0, NaN, "1", true, 0, false, "" */
+    CHECK_INT(10, hashagg_groups(h));
+    drain_final(h, &rs);
+    CHECK_INT(2, rs.r[0][1].u.i); /* int 1 */
+    CHECK_INT(2, rs.r[1][1].u.i); /* float 1.0 */
+    CHECK_INT(2, rs.r[2][1].u.i); /* null */
+    CHECK_INT(2, rs.r[3][1].u.i); /* 0.0 and -0.0 */
+    CHECK_INT(2, rs.r[4][1].u.i); /* NaNs */
+    rows_free(&rs);
+    hashagg_free(h);
+
+    /* No keys: one group. */
+    h = hashagg_new(NULL, 0, &cnt, 1);
+    for (i = 0; i < 100; i++)
+        CHECK_INT(0, hashagg_add(h, &in[i % 5], &err));
+    CHECK_INT(1, hashagg_groups(h));
+    drain_final(h, &rs);
+    CHECK_INT(1, rs.n);
+    CHECK_INT(100, rs.r[0][0].u.i);
+    rows_free(&rs);
+    /* An empty table drains nothing, also without keys. */
+    drain_final(h, &rs);
+    CHECK_INT(0, rs.n);
+    hashagg_free(h);
+
+    /* Many groups: the table grows and keeps them apart. */
+    h = hashagg_new(&key, 1, &cnt, 1);
+    for (i = 0; i < 30000; i++) {
+        sh_value v = sh_int((int64_t)(i % 10000) * 1000003);
+
+        CHECK_INT(0, hashagg_add(h, &v, &err));
+    }
+    CHECK_INT(10000, hashagg_groups(h));
+    drain_final(h, &rs);
+    for (i = 0; i < rs.n; i++) {
+        if (rs.r[i][1].u.i != 3) {
+            CHECK_INT(3, rs.r[i][1].u.i);
+            break;
+        }
+    }
+    rows_free(&rs);
+    hashagg_free(h);
+}
+
+/* ---- overflow --------------------------------------------------------- */
+
+static void
+test_overflow(void)
+{
+    agg_def  sum = {AGG_SUM, 0, SH_INT};
+    hashagg *h = hashagg_new(NULL, 0, &sum, 1);
+    hashagg *f;
+    sh_value v = sh_int(INT64_MAX);
+    rows     parts = {0};
+    sh_err   err;
+
+    CHECK_INT(0, hashagg_add(h, &v, &err));
+    v = sh_int(1);
+    memset(&err, 0, sizeof err);
+    CHECK_INT(SH_ERANGE, hashagg_add(h, &v, &err));
+    CHECK_INT(SH_ERANGE, err.code);
+    CHECK(strstr(err.msg, "column 0") != NULL, "message names the column: %s",
+          err.msg);
+    drain_final(h, &parts);
+    rows_free(&parts);
+
+    v = sh_int(INT64_MIN);
+    CHECK_INT(0, hashagg_add(h, &v, &err));
+    v = sh_int(-1);
+    CHECK_INT(SH_ERANGE, hashagg_add(h, &v, &err));
+    drain_final(h, &parts);
+    rows_free(&parts);
+
+    /* Exactly INT64_MAX in two halves is fine; one more in merge fails. */
+    v = sh_int(INT64_MAX - 5);
+    CHECK_INT(0, hashagg_add(h, &v, &err));
+    drain_partial(h, &parts);
+    v = sh_int(5);
+    CHECK_INT(0, hashagg_add(h, &v, &err));
+    drain_partial(h, &parts);
+    v = sh_int(1);
+    CHECK_INT(0, hashagg_add(h, &v, &err));
+    drain_partial(h, &parts);
+    f = hashagg_new(NULL, 0, &sum, 1);
+    CHECK_INT(0, hashagg_merge(f, parts.r[0], &err));
+    CHECK_INT(0, hashagg_merge(f, parts.r[1], &err));
+    CHECK_INT(SH_ERANGE, hashagg_merge(f, parts.r[2], &err));
+    rows_free(&parts);
+    hashagg_free(f);
+    hashagg_free(h);
+}
+
+/* ---- random data through partials ------------------------------------- */
+
+#define RCOLS 6
+
+static const agg_def rand_aggs[] = {
+    {AGG_COUNT, -1, SH_NULL},
+    {AGG_COUNT, 2, SH_INT},
+    {AGG_SUM, 2, SH_INT},
+    {AGG_SUM, 3, SH_FLOAT},
+    {AGG_MEAN, 3, SH_FLOAT},
+    {AGG_MEAN, 2, SH_INT},
+    {AGG_MIN, 2, SH_INT},
+    {AGG_MAX, 3, SH_FLOAT},
+    {AGG_MIN, 4, SH_STRING},
+    {AGG_MAX, 4, SH_STRING},
+    {AGG_VAR, 3, SH_FLOAT},
+    {AGG_STD, 2, SH_INT},
+    {AGG_COUNT_DISTINCT, 4, SH_STRING},
+    {AGG_COUNT_DISTINCT, 2, SH_INT},
+    {AGG_APPROX_COUNT_DISTINCT, 2, SH_INT},
+    {AGG_APPROX_COUNT_DISTINCT, 4, SH_STRING},
+    {AGG_MAX, 5, SH_BOOL},
+};
+#define N_RAGGS (sizeof rand_aggs / sizeof rand_aggs[0])
+static const size_t rand_keys[] = {0, 1};
+
+static char g_strs[64][16];
+
+/* Makes 'n' random rows (strings point into g_strs). */
+static sh_value (*make_rows(size_t n, size_t n_groups))[RCOLS]
+{
+    sh_value (*in)[RCOLS] = xmalloc(n * sizeof *in);
+    size_t i;
+
+    for (i = 0; i < 64; i++)
+        snprintf(g_strs[i], sizeof g_strs[i], "s%zu-%zx", i, i * 7919);
+    for (i = 0; i < n; i++) {
+        uint64_t r = rnd();
+        size_t   g = (size_t)(r % n_groups);
+
+        in[i][0] = g % 17 == 16 ? sh_null() : sh_int((int64_t)(g / 7));
+        in[i][1] = sh_str(g_strs[g % 7], strlen(g_strs[g % 7]));
+        in[i][2] = rnd() % 10 == 0
+                       ? sh_null()
+                       : sh_int((int64_t)(rnd() % 2000001) - 1000000);
+        in[i][3] = rnd() % 10 == 0 ? sh_null()
+                                    : sh_float(rnd_unit() * 1000.0);
+        r = rnd() % 70;
+        in[i][4] = r >= 64 ? sh_null()
+                           : sh_str(g_strs[r], strlen(g_strs[r]));
+        in[i][5] = rnd() % 5 == 0 ? sh_null() : sh_bool((int)(rnd() & 1));
+    }
+    return in;
+}
+
+static hashagg *
+new_rand(void)
+{
+    return hashagg_new(rand_keys, 2, rand_aggs, N_RAGGS);
+}
+
+/* One pass over 'in' (n rows) into final rows. */
+static void
+one_pass(sh_value (*in)[RCOLS], size_t n, rows *out)
+{
+    hashagg *h = new_rand();
+    sh_err   err;
+    size_t   i;
+
+    for (i = 0; i < n; i++)
+        CHECK_INT(0, hashagg_add(h, in[i], &err));
+    drain_final(h, out);
+    hashagg_free(h);
+}
+
+/* Partials of 'in' split into 'k' partitions, each drained whenever it
+ * holds more than 'max_groups' groups. */
+static void
+make_partials(sh_value (*in)[RCOLS], size_t n, size_t k, size_t max_groups,
+              rows *parts)
+{
+    size_t p, i;
+    sh_err err;
+
+    for (p = 0; p < k; p++) {
+        hashagg *h = new_rand();
+
+        for (i = p * n / k; i < (p + 1) * n / k; i++) {
+            CHECK_INT(0, hashagg_add(h, in[i], &err));
+            if (hashagg_groups(h) > max_groups)
+                drain_partial(h, parts);
+        }
+        drain_partial(h, parts);
+        hashagg_free(h);
+    }
+}
+
+static void
+test_splits(void)
+{
+    static const size_t ks[] = {1, 2, 3, 7, 50};
+    const size_t        n = 5000;
+    sh_value (*in)[RCOLS];
+    rows   ref = {0};
+    size_t t;
+
+    g_rng = 42;
+    in = make_rows(n, 60);
+    one_pass(in, n, &ref);
+    CHECK(ref.n > 40, "groups %zu", ref.n);
+
+    for (t = 0; t < sizeof ks / sizeof ks[0]; t++) {
+        rows     parts = {0}, mid = {0}, out = {0};
+        hashagg *f = new_rand();
+        hashagg *m = new_rand();
+        sh_err   err;
+        char     what[64];
+        size_t   i;
+
+        make_partials(in, n, ks[t], t % 2 ? 5 : 1000, &parts);
+        /* Tree: the first half of the partials through an intermediate
+         * table (drained as partials again), in reverse order. */
+        for (i = parts.n / 2; i-- > 0;)
+            CHECK_INT(0, hashagg_merge(m, parts.r[i], &err));
+        drain_partial(m, &mid);
+        for (i = parts.n / 2; i < parts.n; i++)
+            CHECK_INT(0, hashagg_merge(f, parts.r[i], &err));
+        for (i = 0; i < mid.n; i++)
+            CHECK_INT(0, hashagg_merge(f, mid.r[i], &err));
+        drain_final(f, &out);
+        snprintf(what, sizeof what, "%zu partitions", ks[t]);
+        check_same_rows(&ref, &out, 2, 1e-12, __LINE__, what);
+        rows_free(&parts);
+        rows_free(&mid);
+        rows_free(&out);
+        hashagg_free(f);
+        hashagg_free(m);
+    }
+    rows_free(&ref);
+    free(in);
+}
+
+/* ---- stability -------------------------------------------------------- */
+
+static void
+test_stability(void)
+{
+    const size_t n = 1000000;
+    agg_def      aggs[] = {{AGG_VAR, 0, SH_FLOAT},
+                           {AGG_STD, 0, SH_FLOAT},
+                           {AGG_MEAN, 0, SH_FLOAT}};
+    hashagg     *h = hashagg_new(NULL, 0, aggs, 3);
+    hashagg     *f = hashagg_new(NULL, 0, aggs, 3);
+    double      *x = xmalloc(n * sizeof *x);
+    uint64_t     sk = 0, sk2 = 0;
+    __int128     num;
+    double       mean, var, rel;
+    rows         rs = {0}, parts = {0}, out = {0};
+    sh_err       err;
+    size_t       i;
+
+    /*
+     * x = 1e9 + k / 2^20 with k < 2^20 an integer: every x is exact in a
+     * double, so the reference variance can be computed exactly in integers
+     * (var(x) = var(k) / 2^40) instead of trusting a wider float type, which
+     * valgrind emulates as a plain double.
+     */
+    g_rng = 7;
+    for (i = 0; i < n; i++) {
+        uint64_t k = rnd() >> 44;
+
+        x[i] = 1e9 + (double)k / 1048576.0;
+        sk += k;
+        sk2 += k * k;
+    }
+    num = (__int128)n * sk2 - (__int128)sk * sk;
+    var = (double)num / ((double)n * (double)(n - 1)) / 1099511627776.0;
+    mean = 1e9 + (double)sk / (double)n / 1048576.0;
+
+    for (i = 0; i < n; i++) {
+        sh_value v = sh_float(x[i]);
+
+        CHECK_INT(0, hashagg_add(h, &v, &err));
+    }
+    drain_final(h, &rs);
+    rel = fabs(rs.r[0][0].u.f - var) / var;
+    CHECK(rel < 1e-9, "one pass var %.17g vs two-pass %.17g (rel %.3g)",
+          rs.r[0][0].u.f, var, rel);
+    rel = fabs(rs.r[0][1].u.f - sqrt(var)) / sqrt(var);
+    CHECK(rel < 1e-9, "std rel error %.3g", rel);
+    rel = fabs(rs.r[0][2].u.f - mean) / mean;
+    CHECK(rel < 1e-15, "mean rel error %.3g", rel);
+
+    /* Four uneven partitions merged. */
+    for (i = 0; i < n; i++) {
+        sh_value v = sh_float(x[i]);
+
+        CHECK_INT(0, hashagg_add(h, &v, &err));
+        if (i == 10 || i == 400000 || i == 400001)
+            drain_partial(h, &parts);
+    }
+    drain_partial(h, &parts);
+    for (i = 0; i < parts.n; i++)
+        CHECK_INT(0, hashagg_merge(f, parts.r[i], &err));
+    drain_final(f, &out);
+    rel = fabs(out.r[0][0].u.f - var) / var;
+    CHECK(rel < 1e-9, "merged var %.17g vs two-pass %.17g (rel %.3g)",
+          out.r[0][0].u.f, var, rel);
+    rows_free(&rs);
+    rows_free(&parts);
+    rows_free(&out);
+    hashagg_free(h);
+    hashagg_free(f);
+    free(x);
+}
+
+/* ---- distinct counts -------------------------------------------------- */
+
+static void
+test_hll(void)
+{
+    agg_def  aggs[] = {{AGG_APPROX_COUNT_DISTINCT, 0, SH_INT},
+                       {AGG_APPROX_COUNT_DISTINCT, 1, SH_STRING},
+                       {AGG_COUNT_DISTINCT, 0, SH_INT}};
+    hashagg *h = hashagg_new(NULL, 0, aggs, 3);
+    hashagg *a = hashagg_new(NULL, 0, aggs, 3);
+    hashagg *b = hashagg_new(NULL, 0, aggs, 3);
+    hashagg *f = hashagg_new(NULL, 0, aggs, 3);
+    rows     one = {0}, parts = {0}, out = {0};
+    sh_err   err;
+    char     buf[32];
+    size_t   i;
+    double   e;
+
+    for (i = 0; i < 200000; i++) {
+        size_t   k = i % 100000; /* every value twice */
+        sh_value row[2];
+
+        row[0] = sh_int((int64_t)k);
+        row[1] = sh_str(buf, (size_t)snprintf(buf, sizeof buf, "key-%zu", k));
+        CHECK_INT(0, hashagg_add(h, row, &err));
+        CHECK_INT(0, hashagg_add(i % 3 ? a : b, row, &err));
+    }
+    drain_final(h, &one);
+    e = fabs((double)one.r[0][0].u.i - 1e5) / 1e5;
+    CHECK(e < 0.02, "HLL of 1e5 ints: %" PRId64 " (error %.4f)",
+          one.r[0][0].u.i, e);
+    e = fabs((double)one.r[0][1].u.i - 1e5) / 1e5;
+    CHECK(e < 0.02, "HLL of 1e5 strings: %" PRId64 " (error %.4f)",
+          one.r[0][1].u.i, e);
+    CHECK_INT(100000, one.r[0][2].u.i);
+
+    drain_partial(a, &parts);
+    drain_partial(b, &parts);
+    for (i = 0; i < parts.n; i++)
+        CHECK_INT(0, hashagg_merge(f, parts.r[i], &err));
+    drain_final(f, &out);
+    CHECK_INT(one.r[0][0].u.i, out.r[0][0].u.i);
+    CHECK_INT(one.r[0][1].u.i, out.r[0][1].u.i);
+    CHECK_INT(100000, out.r[0][2].u.i);
+    rows_free(&one);
+    rows_free(&parts);
+    rows_free(&out);
+
+    /* Small counts are (nearly) exact; empty is 0. */
+    for (i = 0; i < 50; i++) {
+        sh_value row[2] = {sh_int((int64_t)(i % 10)), sh_null()};
+
+        CHECK_INT(0, hashagg_add(h, row, &err));
+    }
+    drain_final(h, &one);
+    CHECK_INT(10, one.r[0][0].u.i);
+    CHECK_INT(0, one.r[0][1].u.i);
+    CHECK_INT(10, one.r[0][2].u.i);
+    rows_free(&one);
+    hashagg_free(h);
+    hashagg_free(a);
+    hashagg_free(b);
+    hashagg_free(f);
+}
+
+static void
+test_count_distinct(void)
+{
+    agg_def  aggs[] = {{AGG_COUNT_DISTINCT, 0, SH_FLOAT},
+                       {AGG_COUNT_DISTINCT, 1, SH_STRING},
+                       {AGG_COUNT_DISTINCT, 2, SH_BOOL}};
+    sh_value in[][3] = {
+        {sh_float(0.0), S("a"), sh_bool(0)},
+        {sh_float(-0.0), S("a\0b"), sh_bool(1)},
+        {sh_float(NAN), S("a\0c"), sh_null()},
+        {sh_float(NAN), S(""), sh_bool(0)},
+        {sh_null(), S(""), sh_bool(1)},
+        {sh_float(2.5), sh_null(), sh_null()},
+    };
+    size_t cut;
+
+    for (cut = 0; cut <= 6; cut++) {
+        hashagg *p = hashagg_new(NULL, 0, aggs, 3);
+        hashagg *f = hashagg_new(NULL, 0, aggs, 3);
+        rows     parts = {0}, out = {0};
+        sh_err   err;
+        size_t   i;
+
+        for (i = 0; i < 6; i++) {
+            CHECK_INT(0, hashagg_add(p, in[i], &err));
+            if (i + 1 == cut)
+                drain_partial(p, &parts);
+        }
+        drain_partial(p, &parts);
+        for (i = 0; i < parts.n; i++)
+            CHECK_INT(0, hashagg_merge(f, parts.r[i], &err));
+        drain_final(f, &out);
+        CHECK_INT(1, out.n);
+        CHECK_INT(3, out.r[0][0].u.i); /* 0, NaN, 2.5 */
+        CHECK_INT(4, out.r[0][1].u.i); /* a, a\0b, a\0c, "" */
+        CHECK_INT(2, out.r[0][2].u.i);
+        rows_free(&parts);
+        rows_free(&out);
+        hashagg_free(p);
+        hashagg_free(f);
+    }
+}
+
+/* ---- out of core ------------------------------------------------------ */
+
+static char g_dir[64];
+
+/* An agg_emit_fn writing rows into the rowfile_writer 'ctx'. */
+static int
+write_row(void *ctx, const sh_value *row, sh_err *err)
+{
+    return rowfile_write(ctx, row, err);
+}
+
+static size_t
+count_dir(void)
+{
+    DIR           *d = opendir(g_dir);
+    struct dirent *e;
+    size_t         n = 0;
+
+    if (d == NULL)
+        return 0;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] != '.')
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* The most files seen in g_dir while collecting (spill files show). */
+static size_t g_max_files;
+
+/* collect(), also noting how many files g_dir holds. */
+static int
+collect_spy(void *ctx, const sh_value *row, sh_err *err)
+{
+    size_t n = count_dir();
+
+    if (n > g_max_files)
+        g_max_files = n;
+    return collect(ctx, row, err);
+}
+
+static void
+test_finalize_files(void)
+{
+    const size_t n = 20000, k = 4;
+    sh_value (*in)[RCOLS];
+    char        *paths[4];
+    char         prefix[96];
+    rows         ref = {0}, mem = {0}, tiny = {0};
+    hashagg     *h = new_rand();
+    sh_err       err;
+    size_t       p, i;
+
+    snprintf(g_dir, sizeof g_dir, "/tmp/test_agg.XXXXXX");
+    CHECK(mkdtemp(g_dir) != NULL, "mkdtemp");
+    snprintf(prefix, sizeof prefix, "%s/spill", g_dir);
+    g_rng = 99;
+    in = make_rows(n, 600);
+    one_pass(in, n, &ref);
+
+    for (p = 0; p < k; p++) {
+        rowfile_writer *w;
+
+        paths[p] = xasprintf("%s/part%zu", g_dir, p);
+        w = rowfile_create(paths[p], hashagg_partial_cols(h), &err);
+        CHECK(w != NULL, "create %s", paths[p]);
+        for (i = p * n / k; i < (p + 1) * n / k; i++) {
+            CHECK_INT(0, hashagg_add(h, in[i], &err));
+            if (hashagg_groups(h) >= 150)
+                CHECK_INT(0, hashagg_drain_partial(h, write_row, w, &err));
+        }
+        CHECK_INT(0, hashagg_drain_partial(h, write_row, w, &err));
+        CHECK_INT(0, rowfile_close(w, &err));
+    }
+
+    g_cols = hashagg_final_cols(h);
+    CHECK_INT(0, hashagg_finalize_files(h, (const char *const *)paths, k,
+                                        (size_t)1 << 30, prefix, collect,
+                                        &mem, &err));
+    CHECK_INT(0, hashagg_groups(h));
+    CHECK_INT(k, count_dir());
+    check_same_rows(&ref, &mem, 2, 1e-12, __LINE__, "in memory");
+
+    g_cols = hashagg_final_cols(h);
+    CHECK_INT(0, hashagg_finalize_files(h, (const char *const *)paths, k,
+                                        256 * 1024, prefix, collect_spy,
+                                        &tiny, &err));
+    CHECK(g_max_files >= k + 16 + 16, "re-partitioned twice: %zu files",
+          g_max_files);
+    CHECK_INT(0, hashagg_groups(h));
+    CHECK_INT(k, count_dir());
+    check_same_rows(&ref, &tiny, 2, 1e-12, __LINE__, "256 KiB budget");
+
+    /* A missing file is an I/O error and leaves no spill behind. */
+    free(paths[3]);
+    paths[3] = xasprintf("%s/missing", g_dir);
+    g_cols = hashagg_final_cols(h);
+    rows_free(&tiny);
+    CHECK(hashagg_finalize_files(h, (const char *const *)paths, k, 16 * 1024,
+                                 prefix, collect, &tiny, &err) != 0,
+          "missing input fails");
+    CHECK_INT(0, hashagg_groups(h));
+    CHECK_INT(k, count_dir()); /* part3 is still there */
+
+    for (p = 0; p < k; p++) {
+        unlink(paths[p]);
+        free(paths[p]);
+    }
+    rmdir(g_dir);
+    rows_free(&ref);
+    rows_free(&mem);
+    rows_free(&tiny);
+    hashagg_free(h);
+    free(in);
+}
+
+/* Registers the agg suite. */
+void
+test_agg_register(void)
+{
+    CU_pSuite s = CU_add_suite("agg", NULL, NULL);
+
+    CU_add_test(s, "names and result types", test_names);
+    CU_add_test(s, "hand-computed values", test_basic);
+    CU_add_test(s, "hand-computed values through partials",
+                test_basic_partial);
+    CU_add_test(s, "key identity", test_keys);
+    CU_add_test(s, "int sum overflow", test_overflow);
+    CU_add_test(s, "partials in several splits equal one pass", test_splits);
+    CU_add_test(s, "var/std stability with a large offset", test_stability);
+    CU_add_test(s, "HyperLogLog error and merge", test_hll);
+    CU_add_test(s, "count_distinct values and merge", test_count_distinct);
+    CU_add_test(s, "finalize_files with a tiny budget", test_finalize_files);
+}
