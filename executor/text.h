@@ -1,0 +1,36 @@
+/*
+ * text.h - tokens and their hashes, as tokenize and naive Bayes cut them.
+ *
+ * A token is a maximal run of [a-z0-9] after ASCII lowercasing (or, with
+ * lowercase 0, of [A-Za-z0-9]); every other byte separates tokens, so UTF-8
+ * letters outside ASCII separate too, as in the benchmark's definition and
+ * scikit-learn's token_pattern "[a-z0-9]+" on lowercased text.
+ *
+ * Hashing is scikit-learn's HashingVectorizer(alternate_sign=False): the
+ * bucket of a token is |MurmurHash3_x86_32(token bytes, seed 0) read as a
+ * signed int32| mod features.
+ */
+#ifndef SHEAF_TEXT_H
+#define SHEAF_TEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * The next token of s[0..n) at or after *pos: returns its length (0 when
+ * there is none left) and sets *start to its offset in 's'; *pos moves past
+ * it. The token's bytes are not lowercased: see text_lower.
+ */
+size_t text_token_next(const char *s, size_t n, size_t *pos, int lowercase,
+                       size_t *start);
+
+/* Copy 'n' bytes of 'src' to 'dst' with A-Z lowercased. */
+void text_lower(char *dst, const char *src, size_t n);
+
+/* MurmurHash3_x86_32 of 'n' bytes of 'key' with 'seed'. */
+uint32_t text_murmur3_32(const void *key, size_t n, uint32_t seed);
+
+/* The HashingVectorizer bucket of a (lowercased) token. */
+uint32_t text_bucket(const char *tok, size_t n, uint32_t features);
+
+#endif
