@@ -9,6 +9,8 @@
 # when unset, this script starts a private test cluster (var/test-pg, socket
 # port 5434, database sheaf_test, emptied at every run), separate from the
 # development one of `make run`, and stops it when the tests are done.
+# SHEAF_IT_PG_DIR and SHEAF_IT_PG_PORT move that cluster (so that two runs
+# can go on at once on one machine).
 #
 # Exits with pytest's status.
 set -euo pipefail
@@ -31,7 +33,8 @@ cd "$ROOT"
 # The test cluster: its own directory, socket and database. TEST_PG_DB
 # overrides the database for one call (the maintenance database "postgres").
 test_pg() {
-    SHEAF_PG_DIR=$ROOT/var/test-pg SHEAF_PG_PORT=5434 \
+    SHEAF_PG_DIR=${SHEAF_IT_PG_DIR:-$ROOT/var/test-pg} \
+        SHEAF_PG_PORT=${SHEAF_IT_PG_PORT:-5434} \
         SHEAF_PG_DB=${TEST_PG_DB:-sheaf_test} scripts/pg.sh "$@"
 }
 
