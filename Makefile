@@ -71,8 +71,10 @@ integration: all
 asan:
 	$(MAKE) BUILD=build-asan SAN=1 OPT="-O1 -g" all
 
+# W1-W6 of ../shared/bench through sheafd beside the peers; one table
+# (BENCH_SIZE, BENCH_RUNS, BENCH_PEERS: see scripts/bench.sh).
 bench: deps all
-	@scripts/bench.sh
+	@BUILD=$(abspath $(BUILD)) scripts/bench.sh
 
 pg-start:
 	@scripts/pg.sh start

@@ -194,4 +194,17 @@ int api_job_delete(api_req *r);
 
 int api_job_result(api_req *r);   /* result.c */
 
+/* artifacts.c: GET /v1/jobs/{id}/artifacts lists them, GET
+ * /v1/jobs/{id}/artifacts/{name} serves one; 404 for an unknown job or
+ * artifact, 409 until the job has succeeded. */
+int api_job_artifacts(api_req *r);
+int api_job_artifact(api_req *r);
+
+/*
+ * The names of the artifacts of job 'id' as a new JSON array, sorted, or
+ * NULL when it has none. Reads the spool only: the caller has checked the
+ * job is its tenant's.
+ */
+json_t *api_artifact_names(const config *cfg, const char *id);
+
 #endif

@@ -1,6 +1,8 @@
 /*
  * health.c - GET /healthz (the process lives) and GET /readyz (the database
- * answers), for load balancers and orchestrators. Neither needs a token.
+ * answers and the service is not shutting down), for load balancers and
+ * orchestrators. Neither needs a token. /healthz never touches the
+ * database: an outage makes the service unready, not dead.
  */
 #include "api_int.h"
 
@@ -20,6 +22,10 @@ api_readyz(api_req *r)
     sh_err   err;
     int      rc;
 
+    /* Shutting down: send new work elsewhere. */
+    if (atomic_load(&r->a->stopping))
+        return api_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "",
+                         "the service is shutting down");
     sh_err_clear(&err);
     d = db_pool_get(pool, HEALTH_POOL_WAIT_MS, &err);
     if (d == NULL)

@@ -177,6 +177,21 @@ done:
     return status;
 }
 
+/* Add "artifacts": ["model", "report"] to the job object 'job' of r->id
+ * when it has succeeded and has any. */
+static void
+jobs_add_artifacts(api_req *r, json_t *job)
+{
+    const char *s = json_string_value(json_object_get(job, "status"));
+    json_t     *names;
+
+    if (s == NULL || strcmp(s, "succeeded") != 0)
+        return;
+    names = api_artifact_names(r->a->cfg, r->id);
+    if (names != NULL)
+        json_object_set_new(job, "artifacts", names);
+}
+
 /*
  * Fetch the job object of r->id with a connection taken within 'wait_ms'.
  * Returns it (the caller owns it), or NULL with 'err' set.
@@ -342,6 +357,7 @@ api_job_get(api_req *r)
     atomic_fetch_sub(&r->a->polling, 1);
     if (job == NULL)
         return api_error_sh(r, &err, 0);
+    jobs_add_artifacts(r, job);
     return api_reply(r, MHD_HTTP_OK, job);
 }
 

@@ -1,10 +1,10 @@
 /*
- * csv.c - the CSV scanner: one state machine that both cuts a file into
+ * csv.c - the record scanner: one state machine that both cuts a file into
  * record-aligned byte ranges (csv_split) and reads the records of a range
- * (csv_reader_next).
+ * (csv_reader_next); CSV records, or lines (csv_dialect.lines).
  *
- * The reader reads the file with pread in blocks of csv_block_bytes into one
- * buffer, which grows (doubling) only when a single record does not fit, so
+ * The reader reads the file with pread in blocks of csv_block_bytes (or
+ * pulls them from a csv_read_fn, for inflated input) into one buffer, which grows (doubling) only when a single record does not fit, so
  * memory is bounded by the largest record whatever the range's size. Fields
  * are slices of that buffer; a quoted field that holds "" or characters after
  * its closing quote is rewritten in place once its record is complete. The
@@ -38,6 +38,8 @@
  *   otherwise csv_split and csv_reader_next fail with SH_EINVAL.
  * - 'header' in csv_dialect is not used here: skipping the header record is
  *   the caller's business.
+ * - Lines: a CR just before the end of the data is dropped as for CSV; the
+ *   line of a lone CR is a record of one empty field.
  */
 #include "csv.h"
 
@@ -70,7 +72,9 @@ enum {
 static size_t csv_block_bytes = CSV_BLOCK_BYTES_DEFAULT;
 
 struct csv_reader {
-    int         fd;         /* borrowed */
+    int         fd;         /* borrowed; -1 when 'read_fn' gives the bytes */
+    csv_read_fn read_fn;    /* the stream's source, or NULL for 'fd' */
+    void       *read_ctx;   /* its argument (borrowed) */
     csv_dialect d;          /* a copy of the caller's dialect */
     uint64_t    start;      /* first byte of the range */
     uint64_t    end;        /* records must start before this offset */
@@ -113,6 +117,8 @@ csv_set_block_bytes_for_test(size_t block_bytes)
 static int
 dialect_check(const csv_dialect *d, sh_err *err)
 {
+    if (d->lines)
+        return 0;
     if (d->delim == '\n' || d->delim == '\r')
         return sh_err_set(err, SH_EINVAL, NULL,
                           "the CSV delimiter cannot be a line end");
@@ -318,6 +324,33 @@ unterminated:
 }
 
 /*
+ * Scan the line that starts at buf[pos] (lines mode) into r->fields[0].
+ * Returns SCAN_RECORD with *next (the index just past the line) and *lines
+ * (1, or 0 when the data ends without a line end), or SCAN_MORE when the
+ * buffer ends first and more may follow. Does not modify the buffer.
+ */
+static int
+scan_line(csv_reader *r, size_t *next, uint64_t *lines)
+{
+    const char *lim = r->buf + r->len;
+    const char *p = r->buf + r->pos;
+    const char *t = memchr(p, '\n', (size_t)(lim - p) + 1); /* sentinel */
+
+    if (t == lim && !r->eof)
+        return SCAN_MORE;
+    if (r->fields_cap == 0)
+        fields_grow(r);
+    *next = (size_t)(t - r->buf) + (t != lim);
+    *lines = t != lim;
+    if (t > p && t[-1] == '\r')
+        t--;
+    r->fields[0].ptr = p;
+    r->fields[0].len = (size_t)(t - p);
+    r->fields[0].quoted = 0;
+    return SCAN_RECORD;
+}
+
+/*
  * Keep the bytes from buf[keep] on, moved to the front of the buffer
  * (doubling it if they fill it), and read more after them. Sets r->eof when
  * the file has no more. Returns 0 or SH_EIO.
@@ -345,9 +378,15 @@ reader_fill(csv_reader *r, size_t keep, sh_err *err)
         want = 0;
     else if (r->limit - at < want)
         want = (size_t)(r->limit - at);
-    do
-        n = want ? pread(r->fd, r->buf + r->len, want, (off_t)at) : 0;
-    while (n < 0 && errno == EINTR);
+    if (r->read_fn != NULL) {
+        n = want ? r->read_fn(r->read_ctx, r->buf + r->len, want, err) : 0;
+        if (n < 0)
+            return (int)n;
+    } else {
+        do
+            n = want ? pread(r->fd, r->buf + r->len, want, (off_t)at) : 0;
+        while (n < 0 && errno == EINTR);
+    }
     if (n < 0)
         return sh_err_set(err, SH_EIO, NULL, "read at offset %llu: %s",
                           (unsigned long long)at, strerror(errno));
@@ -367,6 +406,7 @@ reader_new(int fd, uint64_t start, uint64_t end, uint64_t limit, uint64_t line,
     csv_reader *r = xcalloc(1, sizeof *r);
 
     r->fd = fd;
+    r->read_fn = NULL;
     r->d = *d;
     r->start = start;
     r->end = end;
@@ -432,6 +472,15 @@ reader_next(csv_reader *r, size_t *n_fields, sh_err *err)
         }
         if (r->pos == r->len)
             goto done; /* the end of the file */
+        if (r->d.lines) {
+            if (scan_line(r, &next, &lines) == SCAN_MORE) {
+                if ((rc = reader_fill(r, r->pos, err)) != 0)
+                    goto done;
+                continue;
+            }
+            *n_fields = 1;
+            break;
+        }
         if (r->buf[r->pos] == '\n') {
             r->pos++;
             r->line++;
@@ -489,6 +538,21 @@ csv_reader_new(int fd, uint64_t start, uint64_t end, uint64_t line,
                const csv_dialect *d)
 {
     return reader_new(fd, start, end, UINT64_MAX, line, d, false);
+}
+
+/*
+ * A reader of the whole stream 'fn' reads; see csv.h. Allocates one block;
+ * calls 'fn' from the first csv_reader_next on.
+ */
+csv_reader *
+csv_reader_new_fn(csv_read_fn fn, void *ctx, uint64_t line,
+                  const csv_dialect *d)
+{
+    csv_reader *r = reader_new(-1, 0, UINT64_MAX, UINT64_MAX, line, d, false);
+
+    r->read_fn = fn;
+    r->read_ctx = ctx;
+    return r;
 }
 
 /*

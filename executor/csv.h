@@ -1,6 +1,8 @@
 /*
- * csv.h - the CSV scanner: cutting a file into byte ranges that never split
- * a record, and reading the records of one range as fields.
+ * csv.h - the record scanner of the text formats: cutting a file into byte
+ * ranges that never split a record, and reading the records of one range
+ * (or of a stream a callback gives) as fields. CSV records, or lines (for
+ * the lines and jsonl formats: csv_dialect.lines).
  *
  * Dialect (RFC 4180 as real files are): fields are separated by 'delim'; a
  * field that starts with 'quote' is quoted and may hold the delimiter, line
@@ -12,6 +14,12 @@
  * The last record may lack a line end. A UTF-8 byte-order mark at offset 0
  * is skipped. An empty line (no bytes between two line ends) is no record.
  *
+ * Lines (csv_dialect.lines = 1; 'delim' and 'quote' are then unused): every
+ * line is a record of one unquoted field, the line without its LF or CRLF.
+ * An empty line is a record (of one empty field), except that the end of
+ * the data right after a line end is no further record. The byte-order mark
+ * is skipped as for CSV.
+ *
  * The splitter and the reader run the same state machine, so a range the
  * splitter makes always begins at a record the reader would begin at.
  */
@@ -20,6 +28,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "err.h"
 
@@ -27,6 +36,7 @@ typedef struct csv_dialect {
     char delim;  /* field separator, default ',' */
     char quote;  /* quote character, default '"' */
     int  header; /* 1 if the first record names the columns */
+    int  lines;  /* 1: a record is a line, one field (lines, jsonl) */
 } csv_dialect;
 
 /* One field of a record: bytes without quotes, with "" turned into ". */
@@ -68,6 +78,23 @@ typedef struct csv_reader csv_reader;
  */
 csv_reader *csv_reader_new(int fd, uint64_t start, uint64_t end,
                            uint64_t line, const csv_dialect *d);
+
+/*
+ * Where csv_reader_new_fn gets its bytes: read up to 'n' bytes (n >= 1) of
+ * the stream into 'buf'. Returns how many (0 only at the end of the
+ * stream), or a negative SH_E* code with 'err' filled.
+ */
+typedef ssize_t (*csv_read_fn)(void *ctx, char *buf, size_t n, sh_err *err);
+
+/*
+ * A reader of every record of the stream that 'fn' reads ('ctx' is passed
+ * to it, borrowed), as csv_reader_new of a whole file: offsets count bytes
+ * of the stream, a byte-order mark at its start is skipped, 'line' is the
+ * line number at its start. For inflated (gzip) input. Free with
+ * csv_reader_free.
+ */
+csv_reader *csv_reader_new_fn(csv_read_fn fn, void *ctx, uint64_t line,
+                              const csv_dialect *d);
 
 /*
  * Read the next record. Returns 1 and sets *fields (an array owned by the

@@ -1,14 +1,29 @@
 /*
  * infer.c - what the planner learns by reading the input at submission:
- * the header (column names) of every file, the column types inferred from
- * a sample, and the byte-range partitions of every file.
+ * the columns of every file, their types inferred from a sample, and the
+ * partitions of every file.
  *
- * Inference reads the first PLAN_SAMPLE_RECORDS records (or
- * PLAN_SAMPLE_BYTES) of the first file that has data. A column whose
- * non-empty values all parse as int is int; else, all as float, float; else,
- * all true/false (any case), bool; else string. A column with no non-empty
- * value in the sample is string. input.columns overrides are applied by the
- * caller, so they work the same at submission and in a worker.
+ * csv: the header of every file (the files must agree on it); the sample
+ * is the first PLAN_SAMPLE_RECORDS records (or PLAN_SAMPLE_BYTES) of the
+ * first file that has data. A column whose non-empty values all parse as
+ * int is int; else, all as float, float; else, all true/false (any case),
+ * bool; else string. A column with no non-empty value in the sample is
+ * string.
+ *
+ * jsonl: the sample is the first records (as above) of every file; the
+ * columns are the keys seen in the samples, in order of first appearance;
+ * a column is int when all its non-null values are JSON integers that fit
+ * 64 bits, float when they are all numbers, bool when all true/false, else
+ * (strings, objects, arrays, mixed types) string.
+ *
+ * lines: one string column, "line".
+ *
+ * Partitions: plain files are cut into byte ranges at record starts (csv)
+ * or line starts (jsonl, lines), with the scanner of csv.h, so a boundary
+ * never splits a record; a gzip file is one partition (0 to its size),
+ * read through input_gz (input_int.h) here and in the workers.
+ * input.columns overrides are applied by the caller, so they work the same
+ * at submission and in a worker.
  */
 #include "plan_int.h"
 
@@ -22,10 +37,14 @@
 #include <unistd.h>
 
 #include "csv.h"
+#include "input_int.h"
 #include "util.h"
 #include "value.h"
 
 #define PATH_FIELD "input.path"
+
+/* More distinct keys than this in the jsonl samples is refused. */
+#define JSONL_MAX_COLUMNS 10000
 
 /* What the sample says about one column. */
 typedef struct infer_col {
@@ -37,8 +56,11 @@ typedef struct infer_col {
 
 /* The scan's state, freed in one place. */
 typedef struct scan {
-    char      **names;   /* column names (owned), from the first header */
+    char      **names;   /* column names (owned), from the first header
+                            (csv), the samples' keys (jsonl) or "line" */
     size_t      n_names;
+    size_t      cap_names; /* jsonl: slots allocated in names and ic */
+    input_names index;   /* jsonl: the column of each key */
     int         have_cols; /* 1 once a file gave the columns */
     size_t      cols_file; /* the file that gave them */
     infer_col  *ic;      /* per column */
@@ -271,6 +293,188 @@ take_sample(scan *s, const plan *p, size_t fi, csv_reader *r,
     return 0;
 }
 
+/*
+ * csv: read the header of file 'fi' from 'r' (checking it against the
+ * first file's) and, for the first file with data, the sample. Sets
+ * *has_data, and *data_start and *line to where the first data record
+ * begins. Returns 0 or an error.
+ */
+static int
+scan_csv(scan *s, const plan *p, size_t fi, csv_reader *r, int *has_data,
+         uint64_t *data_start, uint64_t *line, sh_err *err)
+{
+    const char      *rel = p->files[fi].rel;
+    const csv_field *fields;
+    size_t           nf;
+    int              rc;
+
+    rc = csv_reader_next(r, &fields, &nf, err);
+    if (rc < 0)
+        return file_err(err, rel);
+    if (rc == 0)
+        return 0; /* no record at all */
+    rc = s->have_cols ? same_columns(s, p, fi, fields, nf, err)
+                      : take_columns(s, p, fi, fields, nf, err);
+    if (rc != 0)
+        return rc;
+    if (p->dialect.header) {
+        rc = csv_reader_next(r, &fields, &nf, err);
+        if (rc < 0)
+            return file_err(err, rel);
+        if (rc == 0)
+            return 0; /* a header and no data */
+    }
+    *has_data = 1;
+    *data_start = csv_reader_record_start(r);
+    *line = csv_reader_line(r);
+    if (s->sampled)
+        return 0;
+    return take_sample(s, p, fi, r, fields, nf, err);
+}
+
+/* Let one JSON value vote on its column's type. */
+static void
+infer_json(infer_col *c, const input_json_member *m)
+{
+    sh_value v;
+
+    if (m->kind == IJ_NULL)
+        return;
+    c->nonempty++;
+    switch (m->kind) {
+    case IJ_INT:
+        c->bool_ok = 0;
+        if (c->int_ok && value_parse(SH_INT, m->val, m->val_len, &v) != 0)
+            c->int_ok = 0; /* too large: a float */
+        break;
+    case IJ_NUMBER:
+        c->int_ok = 0;
+        c->bool_ok = 0;
+        break;
+    case IJ_TRUE:
+    case IJ_FALSE:
+        c->int_ok = 0;
+        c->float_ok = 0;
+        break;
+    default: /* strings, objects, arrays */
+        c->int_ok = 0;
+        c->float_ok = 0;
+        c->bool_ok = 0;
+        break;
+    }
+}
+
+/*
+ * jsonl: the column of key 'm' (a new one at the end for a key not seen
+ * before). Returns the column's index, or -1 with 'err' filled (a key that
+ * cannot be a column name, or too many).
+ */
+static long
+json_column(scan *s, const plan *p, size_t fi, uint64_t line,
+            const input_json_member *m, sh_err *err)
+{
+    long    c = input_names_find(&s->index, m->key, m->key_len);
+    json_t *check;
+
+    if (c >= 0)
+        return c;
+    if (memchr(m->key, '\0', m->key_len) != NULL) {
+        sh_err_set(err, SH_EINVAL, PATH_FIELD,
+                   "'%s' line %llu has a key with a NUL character",
+                   p->files[fi].rel, (unsigned long long)line);
+        return -1;
+    }
+    check = json_stringn(m->key, m->key_len);
+    if (check == NULL) {
+        sh_err_set(err, SH_EINVAL, PATH_FIELD,
+                   "'%s' line %llu has a key that is not valid UTF-8",
+                   p->files[fi].rel, (unsigned long long)line);
+        return -1;
+    }
+    json_decref(check);
+    if (s->n_names >= JSONL_MAX_COLUMNS) {
+        sh_err_set(err, SH_EINVAL, PATH_FIELD,
+                   "the jsonl sample has more than %d distinct keys (at "
+                   "'%s' line %llu); sheaf reads each key as a column",
+                   JSONL_MAX_COLUMNS, p->files[fi].rel,
+                   (unsigned long long)line);
+        return -1;
+    }
+    if (s->n_names == s->cap_names) {
+        s->cap_names = s->cap_names ? s->cap_names * 2 : 16;
+        s->names = xrealloc(s->names, s->cap_names * sizeof *s->names);
+        s->ic = xrealloc(s->ic, s->cap_names * sizeof *s->ic);
+    }
+    c = (long)s->n_names++;
+    s->names[c] = xstrndup(m->key, m->key_len);
+    s->ic[c].nonempty = 0;
+    s->ic[c].int_ok = 1;
+    s->ic[c].float_ok = 1;
+    s->ic[c].bool_ok = 1;
+    input_names_add(&s->index, s->names[c], m->key_len);
+    return c;
+}
+
+/*
+ * jsonl: read the sample of file 'fi' from 'r': its keys become columns,
+ * its values vote on their types. Sets *has_data when the file has a
+ * record (a line that is not blank). Returns 0 or an error.
+ */
+static int
+scan_jsonl(scan *s, const plan *p, size_t fi, csv_reader *r, int *has_data,
+           sh_err *err)
+{
+    const char      *rel = p->files[fi].rel;
+    const csv_field *f;
+    input_json       jp;
+    size_t           nf, i;
+    uint64_t         n_rec = 0, line;
+    int              rc;
+
+    memset(&jp, 0, sizeof jp);
+    for (;;) {
+        rc = csv_reader_next(r, &f, &nf, err);
+        if (rc < 0) {
+            rc = file_err(err, rel);
+            goto done;
+        }
+        if (rc == 0)
+            break;
+        rc = input_json_parse(&jp, f->ptr, f->len);
+        if (rc == 1)
+            continue; /* a blank line */
+        *has_data = 1;
+        line = csv_reader_line(r);
+        if (rc < 0 && !p->on_error_skip) { /* else the run skips it too */
+            rc = sh_err_set(err, SH_EDATA, PATH_FIELD,
+                            "'%s' line %llu is not a JSON object: %s at "
+                            "byte %zu",
+                            rel, (unsigned long long)line, jp.what,
+                            jp.at + 1);
+            goto done;
+        }
+        for (i = 0; rc == 0 && i < jp.n; i++) {
+            long c = json_column(s, p, fi, line, &jp.m[i], err);
+
+            if (c < 0) {
+                rc = err->code;
+                goto done;
+            }
+            infer_json(&s->ic[c], &jp.m[i]);
+        }
+        n_rec++;
+        if (n_rec >= PLAN_SAMPLE_RECORDS
+            || csv_reader_bytes(r) >= PLAN_SAMPLE_BYTES)
+            break;
+    }
+    rc = 0;
+    s->sampled = 1;
+
+done:
+    input_json_free(&jp);
+    return rc;
+}
+
 /* Append the ranges of file 'fi' to the scan's partitions. */
 static void
 add_parts(scan *s, size_t fi, const csv_range *rg, size_t n)
@@ -295,18 +499,24 @@ add_parts(scan *s, size_t fi, const csv_range *rg, size_t n)
     }
 }
 
-/* Scan one file: header, sample (once), partitions. */
+/*
+ * Scan one file: its header (csv) or keys (jsonl), the sample, and its
+ * partitions: byte ranges at record starts, or the whole file for gzip.
+ */
 static int
 scan_file(scan *s, plan *p, size_t fi, sh_err *err)
 {
-    plan_file       *f = &p->files[fi];
-    csv_reader      *r = NULL;
-    csv_range       *rg = NULL;
+    plan_file  *f = &p->files[fi];
+    csv_reader *r = NULL;
+    input_gz   *gz = NULL;
+    csv_range  *rg = NULL;
+    csv_range   whole;
+    csv_dialect d = p->dialect;
     const csv_field *fields;
-    size_t           nf, n_rg = 0;
-    uint64_t         data_start, line, estimate;
-    struct stat      st;
-    int              fd, rc = 0;
+    size_t      nf, n_rg = 0;
+    uint64_t    data_start = 0, line = 1, estimate;
+    struct stat st;
+    int         fd, rc = 0, has_data = 0;
 
     fd = open(f->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -328,38 +538,42 @@ scan_file(scan *s, plan *p, size_t fi, sh_err *err)
     if (f->size_bytes == 0)
         goto done;
 
-    r = csv_reader_new(fd, 0, f->size_bytes, 1, &p->dialect);
-    rc = csv_reader_next(r, &fields, &nf, err);
-    if (rc < 0) {
-        rc = file_err(err, f->rel);
-        goto done;
+    d.lines = p->in_format != FMT_CSV;
+    if (p->in_gzip) {
+        gz = input_gz_new(fd);
+        r = csv_reader_new_fn(input_gz_read, gz, 1, &d);
+    } else {
+        r = csv_reader_new(fd, 0, f->size_bytes, 1, &d);
     }
-    if (rc == 0)
-        goto done; /* no record at all */
-    rc = s->have_cols ? same_columns(s, p, fi, fields, nf, err)
-                      : take_columns(s, p, fi, fields, nf, err);
-    if (rc != 0)
-        goto done;
-    if (p->dialect.header) {
-        rc = csv_reader_next(r, &fields, &nf, err);
+    switch (p->in_format) {
+    case FMT_CSV:
+        rc = scan_csv(s, p, fi, r, &has_data, &data_start, &line, err);
+        break;
+    case FMT_JSONL:
+        rc = scan_jsonl(s, p, fi, r, &has_data, err);
+        break;
+    case FMT_LINES:
+        rc = csv_reader_next(r, &fields, &nf, err); /* any line? */
         if (rc < 0) {
             rc = file_err(err, f->rel);
-            goto done;
+            break;
         }
-        if (rc == 0)
-            goto done; /* a header and no data */
+        has_data = rc;
+        rc = 0;
+        break;
     }
-    rc = 0;
-    data_start = csv_reader_record_start(r);
-    line = csv_reader_line(r);
-    if (!s->sampled) {
-        rc = take_sample(s, p, fi, r, fields, nf, err);
-        if (rc != 0)
-            goto done;
-    }
+    if (rc != 0 || !has_data)
+        goto done;
     csv_reader_free(r);
     r = NULL;
 
+    if (p->in_gzip) {
+        whole.start = 0;
+        whole.end = f->size_bytes;
+        whole.line = 1;
+        add_parts(s, fi, &whole, 1);
+        goto done;
+    }
     estimate = (f->size_bytes - data_start + p->partition_bytes - 1)
                / p->partition_bytes;
     if (s->n_parts + estimate > PLAN_MAX_PARTS) {
@@ -370,7 +584,7 @@ scan_file(scan *s, plan *p, size_t fi, sh_err *err)
                         PLAN_MAX_PARTS);
         goto done;
     }
-    rc = csv_split(fd, data_start, line, f->size_bytes, &p->dialect,
+    rc = csv_split(fd, data_start, line, f->size_bytes, &d,
                    p->partition_bytes, &rg, &n_rg, err);
     if (rc != 0) {
         rc = file_err(err, f->rel);
@@ -381,10 +595,14 @@ scan_file(scan *s, plan *p, size_t fi, sh_err *err)
 done:
     free(rg);
     csv_reader_free(r);
+    input_gz_free(gz);
     close(fd);
     return rc;
 }
 
+/*
+ * Read every file of 'p': columns, types, partitions; see plan_int.h.
+ */
 int
 plan_scan_input(plan *p, sh_err *err)
 {
@@ -393,6 +611,13 @@ plan_scan_input(plan *p, sh_err *err)
     int    rc = 0;
 
     memset(&s, 0, sizeof s);
+    if (p->in_format == FMT_LINES) {
+        s.names = xcalloc(1, sizeof *s.names);
+        s.names[0] = xstrdup("line");
+        s.n_names = 1;
+        s.ic = xcalloc(1, sizeof *s.ic); /* no votes: string */
+        s.have_cols = 1;
+    }
     for (i = 0; i < p->n_files; i++) {
         rc = scan_file(&s, p, i, err);
         if (rc != 0)
@@ -420,5 +645,6 @@ done:
     free(s.names);
     free(s.ic);
     free(s.parts);
+    input_names_free(&s.index);
     return rc;
 }

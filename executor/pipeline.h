@@ -1,6 +1,7 @@
 /*
- * pipeline.h - running one partition of a plan: stream the partition's byte
- * range through the reader, the steps and the writer, into one output file.
+ * pipeline.h - DEPRECATED: running one partition of a map-only plan (now a
+ * shim over exec_run_task, stage 0, in pipeline.c). Use exec.h; this goes
+ * away once tests/unit/test_plan.c no longer calls it.
  *
  * Memory does not grow with the partition's size: rows are processed one
  * at a time with per-row temporaries in an arena that is reset per row.

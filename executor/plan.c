@@ -1,6 +1,8 @@
 /*
  * plan.c - the job spec (SPEC section 2) checked field by field and turned
- * into a plan; the plan's stored resolution and its description.
+ * into a plan; the plan's stored resolution and its description. The
+ * steps are compiled in steps.c, cut into stages in stages.c; spec.c has
+ * the field readers.
  *
  * plan_build and plan_load share one function, plan_make: the spec is
  * checked and its steps compiled the same way in both; only where the
@@ -32,248 +34,17 @@ static const char *const top_fields[] = {
     "name", "input", "steps", "output", "max_attempts", "timeout_s",
     "priority", "retention_s", "callback", NULL};
 static const char *const input_fields[] = {
-    "path", "dataset", "format", "csv", "columns", "partition_size",
-    "on_error", NULL};
+    "path", "dataset", "format", "compression", "csv", "columns",
+    "partition_size", "on_error", NULL};
 static const char *const csv_fields[] = {"header", "delimiter", "quote",
                                          NULL};
 static const char *const output_fields[] = {"format", "compression", NULL};
 static const char *const callback_fields[] = {"url", "secret", NULL};
-static const char *const filter_fields[] = {"op", "where", NULL};
-static const char *const select_fields[] = {"op", "columns", NULL};
-static const char *const derive_fields[] = {"op", "as", "expr", NULL};
-
-/* Every op of SPEC section 2; the first N_OPS_DONE are implemented. */
-static const char *const all_ops[] = {
-    "filter", "select", "derive", "tokenize", "groupby", "aggregate",
-    "distinct", "sort", "limit", "join", "train_naive_bayes",
-    "predict_naive_bayes", NULL};
-#define N_OPS_DONE 3
-
 static const char *const type_names[] = {"int", "float", "string", "bool",
                                          NULL};
+static const char *const format_names[] = {"csv", "jsonl", "lines", NULL};
 
 /* ---- small helpers ---------------------------------------------------- */
-
-/* printf a JSON path into 'buf' (cut short if it is too long). */
-static void __attribute__((format(printf, 2, 3)))
-path_fmt(char buf[SH_ERR_PATH_MAX], const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(buf, SH_ERR_PATH_MAX, fmt, ap);
-    va_end(ap);
-}
-
-/* 'base.key' (or 'key' when base is empty) into 'buf'. */
-static void
-path_join(char buf[SH_ERR_PATH_MAX], const char *base, const char *key)
-{
-    if (base == NULL || base[0] == '\0')
-        path_fmt(buf, "%s", key);
-    else
-        path_fmt(buf, "%s.%s", base, key);
-}
-
-/* Index of 'word' in the NULL-terminated 'list', or -1. */
-static int
-list_find(const char *const *list, const char *word)
-{
-    int i;
-
-    for (i = 0; list[i]; i++) {
-        if (strcmp(list[i], word) == 0)
-            return i;
-    }
-    return -1;
-}
-
-/* 'list' joined by ", " into 'sb'. */
-static void
-list_join(const char *const *list, strbuf *sb)
-{
-    int i;
-
-    for (i = 0; list[i]; i++) {
-        if (i > 0)
-            sb_puts(sb, ", ");
-        sb_puts(sb, list[i]);
-    }
-}
-
-/* Levenshtein distance, capped: long words count as far apart. */
-static size_t
-edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b), i, j;
-    size_t row[65];
-
-    if (la > 64 || lb > 64)
-        return SIZE_MAX;
-    for (j = 0; j <= lb; j++)
-        row[j] = j;
-    for (i = 1; i <= la; i++) {
-        size_t diag = row[0];
-
-        row[0] = i;
-        for (j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            size_t best = diag + (a[i - 1] != b[j - 1]);
-
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
-/* The word of 'list' closest to 'word' when it is a likely typo, or NULL. */
-static const char *
-suggest(const char *word, const char *const *list)
-{
-    const char *best = NULL;
-    size_t      best_d = 3, d;
-    int         i;
-
-    for (i = 0; list[i]; i++) {
-        d = edit_distance(word, list[i]);
-        if (d < best_d && d < strlen(list[i])) {
-            best = list[i];
-            best_d = d;
-        }
-    }
-    return best;
-}
-
-/* obj[key], or NULL when absent or null. */
-static json_t *
-opt(json_t *obj, const char *key)
-{
-    json_t *v = json_object_get(obj, key);
-
-    return json_is_null(v) ? NULL : v;
-}
-
-/* Refuse any key of 'obj' that is not in 'allowed'. */
-static int
-check_keys(json_t *obj, const char *base, const char *const *allowed,
-           const char *what, sh_err *err)
-{
-    const char *key, *hint;
-    json_t     *v;
-    char        path[SH_ERR_PATH_MAX];
-    strbuf      sb = {0};
-
-    json_object_foreach(obj, key, v) {
-        if (list_find(allowed, key) >= 0)
-            continue;
-        path_join(path, base, key);
-        hint = suggest(key, allowed);
-        if (hint) {
-            sh_err_set(err, SH_EINVAL, path,
-                       "unknown field '%s' in %s; did you mean '%s'?", key,
-                       what, hint);
-        } else {
-            list_join(allowed, &sb);
-            sh_err_set(err, SH_EINVAL, path,
-                       "unknown field '%s' in %s; fields are: %s", key, what,
-                       sb.data);
-            sb_free(&sb);
-        }
-        return SH_EINVAL;
-    }
-    return 0;
-}
-
-/*
- * obj[key] as a string: *out is NULL when absent (an error when
- * 'required'). 'hint' ends the message of a missing or mistyped field.
- */
-static int
-get_string(json_t *obj, const char *key, const char *base, int required,
-           const char *hint, const char **out, sh_err *err)
-{
-    json_t *v = opt(obj, key);
-    char    path[SH_ERR_PATH_MAX];
-
-    *out = NULL;
-    path_join(path, base, key);
-    if (v == NULL) {
-        if (!required)
-            return 0;
-        return sh_err_set(err, SH_EINVAL, path, "'%s' is required: %s", key,
-                          hint);
-    }
-    if (!json_is_string(v)) {
-        return sh_err_set(err, SH_EINVAL, path, "'%s' must be a string: %s",
-                          key, hint);
-    }
-    if (strlen(json_string_value(v)) != json_string_length(v)) {
-        return sh_err_set(err, SH_EINVAL, path,
-                          "'%s' must not contain a NUL character", key);
-    }
-    *out = json_string_value(v);
-    return 0;
-}
-
-/* obj[key] as an integer in [lo, hi], or 'def' when absent. */
-static int
-get_int(json_t *obj, const char *key, const char *base, long long lo,
-        long long hi, long long def, long long *out, sh_err *err)
-{
-    json_t   *v = opt(obj, key);
-    char      path[SH_ERR_PATH_MAX];
-    char      range[96];
-    long long n;
-
-    *out = def;
-    if (v == NULL)
-        return 0;
-    path_join(path, base, key);
-    if (hi >= INT_MAX)
-        snprintf(range, sizeof range, "an integer >= %lld", lo);
-    else
-        snprintf(range, sizeof range, "an integer from %lld to %lld", lo, hi);
-    if (!json_is_integer(v))
-        return sh_err_set(err, SH_EINVAL, path, "'%s' must be %s", key, range);
-    n = json_integer_value(v);
-    if (n < lo || n > hi) {
-        return sh_err_set(err, SH_EINVAL, path, "'%s' must be %s, got %lld",
-                          key, range, n);
-    }
-    *out = n;
-    return 0;
-}
-
-/* obj[key] as one of the words of 'choices' (index in *out), or 'def'. */
-static int
-get_choice(json_t *obj, const char *key, const char *base,
-           const char *const *choices, int def, int *out, sh_err *err)
-{
-    const char *s;
-    char        path[SH_ERR_PATH_MAX];
-    strbuf      sb = {0};
-    int         rc;
-
-    *out = def;
-    list_join(choices, &sb);
-    rc = get_string(obj, key, base, 0, sb.data, &s, err);
-    if (rc == 0 && s != NULL) {
-        *out = list_find(choices, s);
-        if (*out < 0) {
-            path_join(path, base, key);
-            rc = sh_err_set(err, SH_EINVAL, path,
-                            "unknown %s '%s'; choose one of: %s", key, s,
-                            sb.data);
-        }
-    }
-    sb_free(&sb);
-    return rc;
-}
 
 /* obj[key] as a one-byte character that is not a line end. */
 static int
@@ -285,10 +56,10 @@ get_char(json_t *obj, const char *key, const char *base, char def,
     int         rc;
 
     *out = def;
-    rc = get_string(obj, key, base, 0, "give one character", &s, err);
+    rc = plan_get_string(obj, key, base, 0, "give one character", &s, err);
     if (rc != 0 || s == NULL)
         return rc;
-    path_join(path, base, key);
+    plan_path_join(path, base, key);
     if (strlen(s) != 1 || (unsigned char)s[0] >= 0x80) {
         return sh_err_set(err, SH_EINVAL, path,
                           "'%s' must be exactly one (ASCII) character, got "
@@ -364,12 +135,6 @@ parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
-static const char *
-op_name(plan_op op)
-{
-    return all_ops[op];
-}
-
 /* ---- the parts of the spec -------------------------------------------- */
 
 /* name, max_attempts, timeout_s, priority, retention_s, callback. */
@@ -381,26 +146,29 @@ parse_options(plan *p, json_t *spec, sh_err *err)
     long long   n;
     int         rc;
 
-    rc = get_string(spec, "name", "", 0, "a name for people to read", &name,
-                    err);
+    rc = plan_get_string(spec, "name", "", 0, "a name for people to read",
+                         &name, err);
     if (rc != 0)
         return rc;
     p->name = xstrdup(name ? name : "");
-    if ((rc = get_int(spec, "max_attempts", "", 1, 100, 3, &n, err)) != 0)
+    rc = plan_get_int(spec, "max_attempts", "", 1, 100, 3, &n, err);
+    if (rc != 0)
         return rc;
     p->max_attempts = (int)n;
-    if ((rc = get_int(spec, "timeout_s", "", 0, INT_MAX, 0, &n, err)) != 0)
+    rc = plan_get_int(spec, "timeout_s", "", 0, INT_MAX, 0, &n, err);
+    if (rc != 0)
         return rc;
     p->timeout_s = (int)n;
-    if ((rc = get_int(spec, "priority", "", -1000, 1000, 0, &n, err)) != 0)
+    rc = plan_get_int(spec, "priority", "", -1000, 1000, 0, &n, err);
+    if (rc != 0)
         return rc;
     p->priority = (int)n;
-    rc = get_int(spec, "retention_s", "", 0, LLONG_MAX, 604800, &n, err);
+    rc = plan_get_int(spec, "retention_s", "", 0, LLONG_MAX, 604800, &n, err);
     if (rc != 0)
         return rc;
     p->retention_s = n;
 
-    cb = opt(spec, "callback");
+    cb = plan_opt(spec, "callback");
     if (cb == NULL)
         return 0;
     if (!json_is_object(cb)) {
@@ -408,11 +176,11 @@ parse_options(plan *p, json_t *spec, sh_err *err)
                           "'callback' must be an object: {\"url\": "
                           "\"https://...\", \"secret\": \"...\"}");
     }
-    if ((rc = check_keys(cb, "callback", callback_fields, "callback",
-                         err)) != 0)
+    if ((rc = plan_check_keys(cb, "callback", callback_fields, "callback",
+                              err)) != 0)
         return rc;
-    rc = get_string(cb, "url", "callback", 1, "an http:// or https:// URL",
-                    &url, err);
+    rc = plan_get_string(cb, "url", "callback", 1,
+                         "an http:// or https:// URL", &url, err);
     if (rc != 0)
         return rc;
     if ((strncmp(url, "http://", 7) != 0 || url[7] == '\0'
@@ -428,8 +196,8 @@ parse_options(plan *p, json_t *spec, sh_err *err)
                           "callback URL must not contain spaces or line "
                           "ends");
     }
-    return get_string(cb, "secret", "callback", 0,
-                      "the key that signs the callback", &secret, err);
+    return plan_get_string(cb, "secret", "callback", 0,
+                           "the key that signs the callback", &secret, err);
 }
 
 /* output: format and compression. */
@@ -438,7 +206,7 @@ parse_output(plan *p, json_t *spec, sh_err *err)
 {
     static const char *const formats[] = {"csv", "jsonl", NULL};
     static const char *const compressions[] = {"none", "gzip", NULL};
-    json_t *o = opt(spec, "output");
+    json_t *o = plan_opt(spec, "output");
     int     fmt, gz, rc;
 
     p->out_format = FMT_CSV;
@@ -449,23 +217,24 @@ parse_output(plan *p, json_t *spec, sh_err *err)
                           "'output' must be an object like {\"format\": "
                           "\"csv\", \"compression\": \"gzip\"}");
     }
-    if ((rc = check_keys(o, "output", output_fields, "output", err)) != 0)
+    if ((rc = plan_check_keys(o, "output", output_fields, "output", err)))
         return rc;
-    if ((rc = get_choice(o, "format", "output", formats, 0, &fmt, err)))
+    if ((rc = plan_get_choice(o, "format", "output", formats, 0, &fmt, err)))
         return rc;
-    if ((rc = get_choice(o, "compression", "output", compressions, 0, &gz,
-                         err)))
+    if ((rc = plan_get_choice(o, "compression", "output", compressions, 0,
+                              &gz, err)))
         return rc;
     p->out_format = fmt == 0 ? FMT_CSV : FMT_JSONL;
     p->out_gzip = gz == 1;
     return 0;
 }
 
-/* input.csv: header, delimiter, quote. */
+/* 'base.csv': header, delimiter, quote (format csv only). */
 static int
-parse_csv_dialect(plan *p, json_t *in, sh_err *err)
+parse_csv_dialect(plan *p, json_t *in, const char *base, sh_err *err)
 {
-    json_t *c = opt(in, "csv"), *h;
+    json_t *c = plan_opt(in, "csv");
+    char    cbase[SH_ERR_PATH_MAX], path[SH_ERR_PATH_MAX];
     int     rc;
 
     p->dialect.delim = ',';
@@ -473,54 +242,57 @@ parse_csv_dialect(plan *p, json_t *in, sh_err *err)
     p->dialect.header = 1;
     if (c == NULL)
         return 0;
+    plan_path_join(cbase, base, "csv");
+    if (p->in_format != FMT_CSV) {
+        return sh_err_set(err, SH_EINVAL, cbase,
+                          "'csv' options apply to format 'csv' only, and "
+                          "this input's format is '%s'; remove them",
+                          format_names[p->in_format]);
+    }
     if (!json_is_object(c)) {
-        return sh_err_set(err, SH_EINVAL, "input.csv",
+        return sh_err_set(err, SH_EINVAL, cbase,
                           "'csv' must be an object like {\"header\": true, "
                           "\"delimiter\": \",\", \"quote\": \"\\\"\"}");
     }
-    if ((rc = check_keys(c, "input.csv", csv_fields, "input.csv", err)))
+    if ((rc = plan_check_keys(c, cbase, csv_fields, cbase, err)))
         return rc;
-    h = opt(c, "header");
-    if (h != NULL) {
-        if (!json_is_boolean(h)) {
-            return sh_err_set(err, SH_EINVAL, "input.csv.header",
-                              "'header' must be true or false");
-        }
-        p->dialect.header = json_is_true(h);
-    }
-    if ((rc = get_char(c, "delimiter", "input.csv", ',', &p->dialect.delim,
-                       err)))
+    if ((rc = plan_get_bool(c, "header", cbase, 1, &p->dialect.header,
+                            err)))
         return rc;
-    if ((rc = get_char(c, "quote", "input.csv", '"', &p->dialect.quote,
-                       err)))
+    if ((rc = get_char(c, "delimiter", cbase, ',', &p->dialect.delim, err)))
+        return rc;
+    if ((rc = get_char(c, "quote", cbase, '"', &p->dialect.quote, err)))
         return rc;
     if (p->dialect.delim == p->dialect.quote) {
-        return sh_err_set(err, SH_EINVAL, "input.csv.quote",
+        plan_path_join(path, cbase, "quote");
+        return sh_err_set(err, SH_EINVAL, path,
                           "the quote character must differ from the "
                           "delimiter ('%c')", p->dialect.delim);
     }
     return 0;
 }
 
-/* input.columns: check the types now, the names once the schema is known. */
+/* 'base.columns': check the types now, the names once the schema is
+ * known. */
 static int
-check_column_types(json_t *in, sh_err *err)
+check_column_types(json_t *in, const char *base, sh_err *err)
 {
-    json_t     *cols = opt(in, "columns"), *v;
+    json_t     *cols = plan_opt(in, "columns"), *v;
     const char *key;
-    char        path[SH_ERR_PATH_MAX];
+    char        cbase[SH_ERR_PATH_MAX], path[SH_ERR_PATH_MAX];
 
     if (cols == NULL)
         return 0;
+    plan_path_join(cbase, base, "columns");
     if (!json_is_object(cols)) {
-        return sh_err_set(err, SH_EINVAL, "input.columns",
+        return sh_err_set(err, SH_EINVAL, cbase,
                           "'columns' must be an object of column types, "
                           "like {\"year\": \"int\"}");
     }
     json_object_foreach(cols, key, v) {
-        path_join(path, "input.columns", key);
-        if (!json_is_string(v) || list_find(type_names,
-                                            json_string_value(v)) < 0) {
+        plan_path_join(path, cbase, key);
+        if (!json_is_string(v)
+            || plan_list_find(type_names, json_string_value(v)) < 0) {
             return sh_err_set(err, SH_EINVAL, path,
                               "bad type %s%s%s for column '%s'; types are: "
                               "int, float, string, bool",
@@ -533,379 +305,160 @@ check_column_types(json_t *in, sh_err *err)
     return 0;
 }
 
-/* input: everything that can be checked without reading files. */
+/* 'base.partition_size': bytes, or a size with a unit. */
 static int
-parse_input(plan *p, json_t *spec, const char **pattern, size_t *len,
-            sh_err *err)
+parse_partition_size(plan *p, json_t *in, const char *base, sh_err *err)
 {
-    static const char *const formats[] = {"csv", "jsonl", "lines", NULL};
-    static const char *const on_errors[] = {"fail", "skip", NULL};
-    json_t     *in = opt(spec, "input"), *ps, *path_v;
+    json_t *ps = plan_opt(in, "partition_size");
+    char    path[SH_ERR_PATH_MAX];
+
+    p->partition_bytes = DEFAULT_PARTITION_BYTES;
+    if (ps == NULL)
+        return 0;
+    if (json_is_integer(ps) && json_integer_value(ps) >= 1
+        && (uint64_t)json_integer_value(ps) <= MAX_PARTITION_BYTES) {
+        p->partition_bytes = (uint64_t)json_integer_value(ps);
+        return 0;
+    }
+    if (json_is_string(ps)
+        && parse_size(json_string_value(ps), &p->partition_bytes) == 0)
+        return 0;
+    plan_path_join(path, base, "partition_size");
+    return sh_err_set(err, SH_EINVAL, path,
+                      "bad partition_size%s%s%s; give a number of bytes >= "
+                      "1 or a size like '64MiB' (units B, KB, MB, GB: "
+                      "powers of 1000; KiB, MiB, GiB: powers of 1024)",
+                      json_is_string(ps) ? " '" : "",
+                      json_is_string(ps) ? json_string_value(ps) : "",
+                      json_is_string(ps) ? "'" : "");
+}
+
+/* 'base.path' or 'base.dataset': the pattern of the files. */
+static int
+parse_input_path(json_t *in, const char *base, const char **pattern,
+                 size_t *len, sh_err *err)
+{
     const char *dataset, *path;
-    int         fmt, on_error, rc;
+    char        fpath[SH_ERR_PATH_MAX];
+    int         rc;
 
-    if (in == NULL) {
-        return sh_err_set(err, SH_EINVAL, "input",
-                          "'input' is required: {\"path\": \"data/*.csv\"}");
-    }
-    if (!json_is_object(in)) {
-        return sh_err_set(err, SH_EINVAL, "input",
-                          "'input' must be an object like {\"path\": "
-                          "\"data/*.csv\"}");
-    }
-    if ((rc = check_keys(in, "input", input_fields, "input", err)) != 0)
-        return rc;
-
-    rc = get_string(in, "path", "input", 0,
-                    "a file or glob under the data root", &path, err);
+    rc = plan_get_string(in, "path", base, 0,
+                         "a file or glob under the data root", &path, err);
     if (rc != 0)
         return rc;
-    rc = get_string(in, "dataset", "input", 0, "an uploaded dataset's id",
-                    &dataset, err);
+    rc = plan_get_string(in, "dataset", base, 0, "an uploaded dataset's id",
+                         &dataset, err);
     if (rc != 0)
         return rc;
     if (path && dataset) {
-        return sh_err_set(err, SH_EINVAL, "input",
-                          "give either input.path or input.dataset, not "
-                          "both");
+        return sh_err_set(err, SH_EINVAL, base,
+                          "give either path or dataset, not both");
     }
     if (dataset) {
-        return sh_err_set(err, SH_EINVAL, "input.dataset",
+        plan_path_join(fpath, base, "dataset");
+        return sh_err_set(err, SH_EINVAL, fpath,
                           "uploaded datasets are not supported yet; give "
-                          "input.path, a file or glob under the data root");
+                          "'path', a file or glob under the data root");
     }
     if (path == NULL) {
         /* A path with a NUL was refused above; "" is checked later. */
-        return sh_err_set(err, SH_EINVAL, "input.path",
+        plan_path_join(fpath, base, "path");
+        return sh_err_set(err, SH_EINVAL, fpath,
                           "'path' is required: a file or glob under the "
                           "data root, like 'logs/*.csv'");
     }
-    path_v = json_object_get(in, "path");
     *pattern = path;
-    *len = json_string_length(path_v);
+    *len = json_string_length(json_object_get(in, "path"));
+    return 0;
+}
 
-    if ((rc = get_choice(in, "format", "input", formats, 0, &fmt, err)))
-        return rc;
-    if (fmt != 0) {
-        return sh_err_set(err, SH_EINVAL, "input.format",
-                          "input format '%s' is not supported yet; use "
-                          "'csv'", formats[fmt]);
-    }
-    p->in_format = FMT_CSV;
-    if ((rc = parse_csv_dialect(p, in, err)) != 0)
-        return rc;
-    if ((rc = check_column_types(in, err)) != 0)
-        return rc;
+/* Does 's' end with 'suffix'? */
+static int
+ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
 
-    p->partition_bytes = DEFAULT_PARTITION_BYTES;
-    ps = opt(in, "partition_size");
-    if (ps != NULL) {
-        if (json_is_integer(ps) && json_integer_value(ps) >= 1
-            && (uint64_t)json_integer_value(ps) <= MAX_PARTITION_BYTES) {
-            p->partition_bytes = (uint64_t)json_integer_value(ps);
-        } else if (!json_is_string(ps)
-                   || parse_size(json_string_value(ps),
-                                 &p->partition_bytes) != 0) {
-            return sh_err_set(err, SH_EINVAL, "input.partition_size",
-                              "bad partition_size%s%s%s; give a number of "
-                              "bytes >= 1 or a size like '64MiB' (units B, "
-                              "KB, MB, GB: powers of 1000; KiB, MiB, GiB: "
-                              "powers of 1024)",
-                              json_is_string(ps) ? " '" : "",
-                              json_is_string(ps) ? json_string_value(ps)
-                                                 : "",
-                              json_is_string(ps) ? "'" : "");
-        }
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/*
+ * An input object at JSON path 'base' ("input", "steps[3].with"):
+ * everything that can be checked without reading files. *pattern
+ * (borrowed from 'in') and *len are its path.
+ */
+static int
+parse_input(plan *p, json_t *in, const char *base, const char **pattern,
+            size_t *len, sh_err *err)
+{
+    static const char *const compressions[] = {"none", "gzip", NULL};
+    static const char *const on_errors[] = {"fail", "skip", NULL};
+    int fmt, gz, on_error, rc;
+
+    if (in == NULL) {
+        return sh_err_set(err, SH_EINVAL, base,
+                          "'%s' is required: {\"path\": \"data/*.csv\"}",
+                          base);
     }
-    if ((rc = get_choice(in, "on_error", "input", on_errors, 0, &on_error,
-                         err)))
+    if (!json_is_object(in)) {
+        return sh_err_set(err, SH_EINVAL, base,
+                          "'%s' must be an object like {\"path\": "
+                          "\"data/*.csv\"}", base);
+    }
+    if ((rc = plan_check_keys(in, base, input_fields, base, err)) != 0)
+        return rc;
+    if ((rc = parse_input_path(in, base, pattern, len, err)) != 0)
+        return rc;
+    rc = plan_get_choice(in, "format", base, format_names, 0, &fmt, err);
+    if (rc != 0)
+        return rc;
+    p->in_format = (plan_format)fmt;
+    rc = plan_get_choice(in, "compression", base, compressions,
+                         ends_with(*pattern, ".gz"), &gz, err);
+    if (rc != 0)
+        return rc;
+    p->in_gzip = gz == 1;
+    if ((rc = parse_csv_dialect(p, in, base, err)) != 0)
+        return rc;
+    if ((rc = check_column_types(in, base, err)) != 0)
+        return rc;
+    if ((rc = parse_partition_size(p, in, base, err)) != 0)
+        return rc;
+    rc = plan_get_choice(in, "on_error", base, on_errors, 0, &on_error, err);
+    if (rc != 0)
         return rc;
     p->on_error_skip = on_error == 1;
     return 0;
 }
 
-/* steps: the shape of every step, before the input is read. */
+/* 'base.columns' over the inferred (or stored) schema. */
 static int
-check_steps(plan *p, json_t *spec, sh_err *err)
+apply_overrides(plan *p, json_t *in, const char *base, sh_err *err)
 {
-    static const char *const *const fields[] = {filter_fields,
-                                                select_fields, derive_fields};
-    static const char *const what[] = {"a filter step", "a select step",
-                                       "a derive step"};
-    json_t *steps = opt(spec, "steps"), *st, *op_v, *cols;
-    char    path[SH_ERR_PATH_MAX], cpath[SH_ERR_PATH_MAX];
-    strbuf  sb = {0};
-    size_t  i, j;
-    int     op, rc = 0;
-
-    if (steps == NULL)
-        return 0;
-    if (!json_is_array(steps)) {
-        return sh_err_set(err, SH_EINVAL, "steps",
-                          "'steps' must be an array of steps like "
-                          "{\"op\": \"filter\", \"where\": \"x > 1\"}");
-    }
-    p->n_steps = json_array_size(steps);
-    p->steps = xcalloc(p->n_steps ? p->n_steps : 1, sizeof *p->steps);
-    list_join(all_ops, &sb);
-    json_array_foreach(steps, i, st) {
-        plan_step  *s = &p->steps[i];
-        const char *src, *hint;
-
-        snprintf(s->path, sizeof s->path, "steps[%zu]", i);
-        if (!json_is_object(st)) {
-            rc = sh_err_set(err, SH_EINVAL, s->path,
-                            "a step must be an object like {\"op\": "
-                            "\"filter\", \"where\": \"x > 1\"}");
-            goto done;
-        }
-        path_join(path, s->path, "op");
-        op_v = opt(st, "op");
-        if (op_v == NULL || !json_is_string(op_v)) {
-            rc = sh_err_set(err, SH_EINVAL, path,
-                            "%s; ops are: %s",
-                            op_v ? "'op' must be a string"
-                                 : "a step needs an 'op'", sb.data);
-            goto done;
-        }
-        op = list_find(all_ops, json_string_value(op_v));
-        if (op < 0) {
-            hint = suggest(json_string_value(op_v), all_ops);
-            rc = sh_err_set(err, SH_EINVAL, path,
-                            "unknown op '%s'%s%s%s; ops are: %s",
-                            json_string_value(op_v),
-                            hint ? " (did you mean '" : "",
-                            hint ? hint : "", hint ? "'?)" : "", sb.data);
-            goto done;
-        }
-        if (op >= N_OPS_DONE) {
-            rc = sh_err_set(err, SH_EINVAL, path,
-                            "'%s' is not supported yet", all_ops[op]);
-            goto done;
-        }
-        s->op = (plan_op)op;
-        rc = check_keys(st, s->path, fields[op], what[op], err);
-        if (rc != 0)
-            goto done;
-        switch (s->op) {
-        case OP_FILTER:
-            rc = get_string(st, "where", s->path, 1,
-                            "a bool expression such as \"year >= 2010\"",
-                            &src, err);
-            if (rc == 0 && src[0] == '\0') {
-                path_join(path, s->path, "where");
-                rc = sh_err_set(err, SH_EINVAL, path,
-                                "'where' is empty; give a bool expression "
-                                "such as \"year >= 2010\"");
-            }
-            break;
-        case OP_DERIVE:
-            rc = get_string(st, "as", s->path, 1,
-                            "the name of the column to write", &src, err);
-            if (rc == 0 && src[0] == '\0') {
-                path_join(path, s->path, "as");
-                rc = sh_err_set(err, SH_EINVAL, path,
-                                "'as' is empty; give the name of the "
-                                "column to write");
-            }
-            if (rc == 0) {
-                rc = get_string(st, "expr", s->path, 1,
-                                "an expression such as \"price * qty\"",
-                                &src, err);
-            }
-            if (rc == 0 && src[0] == '\0') {
-                path_join(path, s->path, "expr");
-                rc = sh_err_set(err, SH_EINVAL, path,
-                                "'expr' is empty; give an expression such "
-                                "as \"price * qty\"");
-            }
-            break;
-        case OP_SELECT:
-            path_join(path, s->path, "columns");
-            cols = opt(st, "columns");
-            if (cols == NULL || !json_is_array(cols)
-                || json_array_size(cols) == 0) {
-                rc = sh_err_set(err, SH_EINVAL, path,
-                                "a select step needs 'columns', a "
-                                "non-empty array of column names");
-                break;
-            }
-            for (j = 0; j < json_array_size(cols); j++) {
-                json_t *c = json_array_get(cols, j);
-
-                if (!json_is_string(c)
-                    || strlen(json_string_value(c))
-                           != json_string_length(c)) {
-                    path_fmt(cpath, "%s[%zu]", path, j);
-                    rc = sh_err_set(err, SH_EINVAL, cpath,
-                                    "column names must be strings");
-                    break;
-                }
-            }
-            break;
-        default:
-            break;
-        }
-        if (rc != 0)
-            goto done;
-    }
-done:
-    sb_free(&sb);
-    return rc;
-}
-
-/* input.columns over the inferred (or stored) schema. */
-static int
-apply_overrides(plan *p, json_t *spec, sh_err *err)
-{
-    json_t     *cols = opt(opt(spec, "input"), "columns"), *v;
+    json_t     *cols = plan_opt(in, "columns"), *v;
     const char *key;
-    char        path[SH_ERR_PATH_MAX];
+    char        cbase[SH_ERR_PATH_MAX], path[SH_ERR_PATH_MAX];
     strbuf      sb = {0};
     sh_type     t;
     long        idx;
 
     if (cols == NULL)
         return 0;
+    plan_path_join(cbase, base, "columns");
     json_object_foreach(cols, key, v) {
+        plan_path_join(path, cbase, key);
         idx = schema_find(p->in_schema, key);
         if (idx < 0) {
-            path_join(path, "input.columns", key);
             plan_list_columns(p->in_schema, &sb);
             sh_err_set(err, SH_EINVAL, path,
-                       "unknown column '%s' in input.columns; columns are: "
-                       "%s", key, sb.data);
+                       "unknown column '%s' in %s; columns are: %s", key,
+                       cbase, sb.data);
             sb_free(&sb);
             return SH_EINVAL;
         }
-        if (sh_type_parse(json_string_value(v), &t) != 0) {
-            path_join(path, "input.columns", key);
+        if (sh_type_parse(json_string_value(v), &t) != 0)
             return sh_err_set(err, SH_EINVAL, path, "bad column type");
-        }
         p->in_schema->types[idx] = t;
     }
-    return 0;
-}
-
-/* Compile a filter step against 'in'. */
-static int
-compile_filter(plan_step *s, json_t *st, const schema *in, sh_err *err)
-{
-    char    path[SH_ERR_PATH_MAX];
-    sh_type t;
-
-    path_join(path, s->path, "where");
-    s->e = expr_compile(json_string_value(json_object_get(st, "where")), in,
-                        path, err);
-    if (s->e == NULL)
-        return err && err->code ? err->code : SH_EINVAL;
-    t = expr_type(s->e);
-    if (t != SH_BOOL && t != SH_NULL) {
-        return sh_err_set(err, SH_EINVAL, path,
-                          "filter needs a bool expression, got %s",
-                          sh_type_name(t));
-    }
-    s->out = schema_copy(in);
-    return 0;
-}
-
-/* Compile a derive step against 'in': append or replace its column. */
-static int
-compile_derive(plan_step *s, json_t *st, const schema *in, sh_err *err)
-{
-    const char *as = json_string_value(json_object_get(st, "as"));
-    char        path[SH_ERR_PATH_MAX];
-    sh_type     t;
-    long        idx;
-
-    path_join(path, s->path, "expr");
-    s->e = expr_compile(json_string_value(json_object_get(st, "expr")), in,
-                        path, err);
-    if (s->e == NULL)
-        return err && err->code ? err->code : SH_EINVAL;
-    t = expr_type(s->e);
-    if (t == SH_NULL)
-        t = SH_STRING; /* always null: typed string, as an empty column */
-    s->out = schema_copy(in);
-    idx = schema_find(s->out, as);
-    if (idx >= 0) {
-        s->out->types[idx] = t;
-        s->col = (size_t)idx;
-    } else {
-        s->col = schema_add(s->out, as, t);
-    }
-    return 0;
-}
-
-/* Compile a select step against 'in'. */
-static int
-compile_select(plan_step *s, json_t *st, const schema *in, sh_err *err)
-{
-    json_t *cols = json_object_get(st, "columns");
-    char    path[SH_ERR_PATH_MAX];
-    strbuf  sb = {0};
-    size_t  j, k;
-    long    idx;
-
-    s->n_cols = json_array_size(cols);
-    s->cols = xcalloc(s->n_cols, sizeof *s->cols);
-    s->out = schema_new();
-    for (j = 0; j < s->n_cols; j++) {
-        const char *name = json_string_value(json_array_get(cols, j));
-
-        path_fmt(path, "%s.columns[%zu]", s->path, j);
-        idx = schema_find(in, name);
-        if (idx < 0) {
-            plan_list_columns(in, &sb);
-            sh_err_set(err, SH_EINVAL, path,
-                       "unknown column '%s'; columns are: %s", name,
-                       sb.data);
-            sb_free(&sb);
-            return SH_EINVAL;
-        }
-        for (k = 0; k < j; k++) {
-            if (s->cols[k] == (size_t)idx) {
-                return sh_err_set(err, SH_EINVAL, path,
-                                  "column '%s' is selected twice", name);
-            }
-        }
-        s->cols[j] = (size_t)idx;
-        schema_add(s->out, name, in->types[idx]);
-    }
-    return 0;
-}
-
-/* Compile every step, each against the schema the previous one made. */
-static int
-compile_steps(plan *p, json_t *spec, sh_err *err)
-{
-    json_t       *steps = opt(spec, "steps");
-    const schema *cur = p->in_schema;
-    size_t        i;
-    int           rc = 0;
-
-    for (i = 0; i < p->n_steps; i++) {
-        plan_step *s = &p->steps[i];
-        json_t    *st = json_array_get(steps, i);
-
-        switch (s->op) {
-        case OP_FILTER:
-            rc = compile_filter(s, st, cur, err);
-            break;
-        case OP_SELECT:
-            rc = compile_select(s, st, cur, err);
-            break;
-        case OP_DERIVE:
-            rc = compile_derive(s, st, cur, err);
-            break;
-        default:
-            break;
-        }
-        if (rc != 0)
-            return rc;
-        cur = s->out;
-    }
-    p->out_schema = cur;
     return 0;
 }
 
@@ -1017,6 +570,51 @@ plan_op_is_combine(plan_op op)
 }
 
 /*
+ * The files, schema and partitions of an input parsed by parse_input:
+ * from the disk ('resolution' NULL) or from its stored resolution. Errors
+ * of resolve.c and infer.c name "input..."; for a join side they are
+ * moved under 'base'.
+ */
+static int
+read_input(plan *p, json_t *in, const char *base, const char *pattern,
+           size_t len, const plan_ctx *ctx, json_t *resolution, sh_err *err)
+{
+    int rc;
+
+    if (resolution != NULL) {
+        rc = load_resolution(p, resolution, ctx->root, err);
+    } else {
+        rc = plan_resolve_files(ctx->root, pattern, len, &p->files,
+                                &p->n_files, err);
+        if (rc == 0)
+            rc = plan_scan_input(p, err);
+        if (rc != 0 && strcmp(base, "input") != 0)
+            plan_err_rebase(err, "input", base);
+    }
+    if (rc == 0)
+        rc = apply_overrides(p, in, base, err);
+    if (rc == 0)
+        p->out_schema = p->in_schema;
+    return rc;
+}
+
+int
+plan_input_make(plan *p, json_t *in, const char *base, const plan_ctx *ctx,
+                json_t *resolution, sh_err *err)
+{
+    const char *pattern = NULL;
+    size_t      len = 0;
+    int         rc;
+
+    rc = parse_input(p, in, base, &pattern, &len, err);
+    if (rc == 0)
+        rc = read_input(p, in, base, pattern, len, ctx, resolution, err);
+    if (rc == 0)
+        plan_cut_stages(p);
+    return rc;
+}
+
+/*
  * The one path for plan_build ('resolution' NULL: read the input) and
  * plan_load ('resolution' given: read nothing).
  */
@@ -1028,6 +626,8 @@ plan_make(json_t *spec, const plan_env *env, json_t *resolution,
     const char *pattern = NULL;
     char       *root = NULL;
     size_t      pattern_len = 0;
+    json_t     *in;
+    plan_ctx    ctx;
     int         rc;
 
     *out = NULL;
@@ -1038,13 +638,14 @@ plan_make(json_t *spec, const plan_env *env, json_t *resolution,
                         "the job spec must be a JSON object");
         goto done;
     }
-    if ((rc = check_keys(spec, "", top_fields, "the job spec", err)) != 0)
+    in = plan_opt(spec, "input");
+    if ((rc = plan_check_keys(spec, "", top_fields, "the job spec", err)))
         goto done;
     if ((rc = parse_options(p, spec, err)) != 0)
         goto done;
-    if ((rc = parse_input(p, spec, &pattern, &pattern_len, err)) != 0)
+    if ((rc = parse_input(p, in, "input", &pattern, &pattern_len, err)))
         goto done;
-    if ((rc = check_steps(p, spec, err)) != 0)
+    if ((rc = plan_check_steps(p, spec, err)) != 0)
         goto done;
     if ((rc = parse_output(p, spec, err)) != 0)
         goto done;
@@ -1054,20 +655,16 @@ plan_make(json_t *spec, const plan_env *env, json_t *resolution,
         rc = err && err->code ? err->code : SH_EIO;
         goto done;
     }
-    if (resolution != NULL) {
-        rc = load_resolution(p, resolution, root, err);
-    } else {
-        rc = plan_resolve_files(root, pattern, pattern_len, &p->files,
-                                &p->n_files, err);
-        if (rc == 0)
-            rc = plan_scan_input(p, err);
-    }
+    ctx.env = env;
+    ctx.root = root;
+    ctx.resolution = resolution;
+    rc = read_input(p, in, "input", pattern, pattern_len, &ctx, resolution,
+                    err);
     if (rc != 0)
         goto done;
-    if ((rc = apply_overrides(p, spec, err)) != 0)
+    if ((rc = plan_compile_steps(p, spec, &ctx, err)) != 0)
         goto done;
-    if ((rc = compile_steps(p, spec, err)) != 0)
-        goto done;
+    plan_cut_stages(p);
     *out = p;
     p = NULL;
 
@@ -1113,11 +710,17 @@ schema_json(const schema *sc)
     return a;
 }
 
+/*
+ * The resolution also holds, under "joins", the resolution of the side of
+ * every join step, keyed by the step's index ("3"), so plan_load rebuilds
+ * the sides without reading their files either.
+ */
 json_t *
 plan_resolution(const plan *p)
 {
-    json_t *files = json_array(), *parts = json_array();
+    json_t *files = json_array(), *parts = json_array(), *res, *joins;
     size_t  i;
+    char    key[32];
 
     for (i = 0; i < p->n_files; i++) {
         json_array_append_new(
@@ -1133,14 +736,28 @@ plan_resolution(const plan *p)
                              (json_int_t)pt->start, (json_int_t)pt->end,
                              (json_int_t)pt->line));
     }
-    return json_pack("{s:i, s:o, s:o, s:o}", "version", 1, "files", files,
-                     "schema", schema_json(p->in_schema), "parts", parts);
+    res = json_pack("{s:i, s:o, s:o, s:o}", "version", 1, "files", files,
+                    "schema", schema_json(p->in_schema), "parts", parts);
+    joins = json_object();
+    for (i = 0; i < p->n_steps; i++) {
+        if (p->steps[i].join == NULL)
+            continue;
+        snprintf(key, sizeof key, "%zu", i);
+        json_object_set_new(joins, key,
+                            plan_resolution(p->steps[i].join->side));
+    }
+    if (json_object_size(joins) > 0)
+        json_object_set_new(res, "joins", joins);
+    else
+        json_decref(joins);
+    return res;
 }
 
-json_t *
-plan_describe(const plan *p)
+/* The "input" of a description: files, format, compression, schema. */
+static json_t *
+input_json(const plan *p)
 {
-    json_t *files = json_array(), *ops = json_array(), *stages;
+    json_t *files = json_array();
     size_t  i;
 
     for (i = 0; i < p->n_files; i++) {
@@ -1148,17 +765,41 @@ plan_describe(const plan *p)
             files, json_pack("{s:s, s:I}", "path", p->files[i].rel, "bytes",
                              (json_int_t)p->files[i].size_bytes));
     }
-    for (i = 0; i < p->n_steps; i++)
-        json_array_append_new(ops, json_string(op_name(p->steps[i].op)));
-    stages = json_pack("[{s:i, s:s, s:o, s:I}]", "stage", 0, "kind", "map",
-                       "ops", ops, "partitions", (json_int_t)p->n_parts);
+    return json_pack("{s:o, s:s, s:s, s:o, s:I}", "files", files, "format",
+                     format_names[p->in_format], "compression",
+                     p->in_gzip ? "gzip" : "none", "schema",
+                     schema_json(p->in_schema), "partitions",
+                     (json_int_t)p->n_parts);
+}
+
+/*
+ * {"input": {files, format, compression, schema, partitions},
+ *  "output": {format, compression, schema},
+ *  "partitions": N,
+ *  "steps": [{"op": "filter", "schema": [...]}, ...],
+ *  "stages": see plan_stages_json}
+ * A join step also has "with", the description of its side's input.
+ */
+json_t *
+plan_describe(const plan *p)
+{
+    json_t *steps = json_array(), *st;
+    size_t  i;
+
+    for (i = 0; i < p->n_steps; i++) {
+        st = json_pack("{s:s, s:o}", "op", plan_op_name(p->steps[i].op),
+                       "schema", schema_json(p->steps[i].out));
+        if (p->steps[i].join)
+            json_object_set_new(st, "with",
+                                input_json(p->steps[i].join->side));
+        json_array_append_new(steps, st);
+    }
     return json_pack(
-        "{s:{s:o, s:s, s:o}, s:{s:s, s:s, s:o}, s:I, s:o}", "input",
-        "files", files, "format", "csv", "schema",
-        schema_json(p->in_schema), "output", "format",
-        p->out_format == FMT_JSONL ? "jsonl" : "csv", "compression",
-        p->out_gzip ? "gzip" : "none", "schema", schema_json(p->out_schema),
-        "partitions", (json_int_t)p->n_parts, "stages", stages);
+        "{s:o, s:{s:s, s:s, s:o}, s:I, s:o, s:o}", "input", input_json(p),
+        "output", "format", p->out_format == FMT_JSONL ? "jsonl" : "csv",
+        "compression", p->out_gzip ? "gzip" : "none", "schema",
+        schema_json(p->out_schema), "partitions", (json_int_t)p->n_parts,
+        "steps", steps, "stages", plan_stages_json(p));
 }
 
 void
@@ -1168,12 +809,8 @@ plan_free(plan *p)
 
     if (p == NULL)
         return;
-    for (i = 0; i < p->n_steps; i++) {
-        if (p->steps[i].e)
-            expr_free(p->steps[i].e);
-        free(p->steps[i].cols);
-        schema_free(p->steps[i].out);
-    }
+    for (i = 0; i < p->n_steps; i++)
+        plan_step_clear(&p->steps[i]);
     free(p->steps);
     for (i = 0; i < p->n_files; i++) {
         free(p->files[i].path);
@@ -1181,6 +818,7 @@ plan_free(plan *p)
     }
     free(p->files);
     free(p->parts);
+    free(p->stages);
     free(p->stage_tasks);
     schema_free(p->in_schema);
     free(p->name);

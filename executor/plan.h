@@ -75,7 +75,10 @@ struct plan;
 /* join: the broadcast side and how rows meet. */
 typedef struct plan_join {
     struct plan *side;     /* the 'with' input: files, schema, partitions
-                              (a plan with no steps; owned) */
+                              (a plan with no steps; owned). Its 'spec'
+                              is the 'with' object, its one stage has a
+                              task per partition, and its resolution is
+                              stored under "joins" in the plan's */
     size_t      *right_on; /* key columns in side->in_schema (owned) */
     size_t      *right_keep; /* side columns appended to each row: all but
                                 the keys, in order (owned) */
@@ -204,7 +207,9 @@ int plan_build(json_t *spec, const plan_env *env, plan **out, sh_err *err);
 /*
  * The resolution plan_build made, as JSON to store beside the spec:
  * {"files": [{"path", "size", "mtime_ns"}], "schema": [{"name","type"}],
- *  "parts": [[file, start, end, line], ...]}. The caller owns the result.
+ *  "parts": [[file, start, end, line], ...]}, and when there are join
+ * steps "joins": {"<step index>": <the side's resolution>}. The caller
+ * owns the result.
  */
 json_t *plan_resolution(const plan *p);
 
@@ -217,7 +222,9 @@ int plan_load(json_t *spec, json_t *resolution, const plan_env *env,
 
 /*
  * What POST /v1/jobs/validate returns: the input schema, the output schema,
- * the partitions and the stages. The caller owns the result.
+ * the partitions, each step's op and output schema, and the stages with
+ * their tasks and the steps (and halves of combine steps) they run; see
+ * plan.c and stages.c for the exact shape. The caller owns the result.
  */
 json_t *plan_describe(const plan *p);
 

@@ -1,15 +1,20 @@
 /*
  * plan_int.h - the private parts of the planner shared by plan.c (the job
- * spec), resolve.c (input.path under the data root) and infer.c (headers,
- * type inference and partitions). Nothing outside the planner includes it.
+ * spec, the input and the stored resolution), spec.c (reading JSON fields
+ * with errors that name them), steps.c (compiling the steps), stages.c
+ * (cutting the pipeline into stages), resolve.c (input.path under the data
+ * root) and infer.c (headers, type inference and partitions). Nothing
+ * outside the planner includes it.
  */
 #ifndef SHEAF_PLAN_INT_H
 #define SHEAF_PLAN_INT_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "err.h"
 #include "plan.h"
+#include "util.h"
 
 /* More files than this in one input is refused at submission. */
 #define PLAN_MAX_FILES 100000
@@ -62,5 +67,134 @@ int plan_scan_input(plan *p, sh_err *err);
  * long), or "(none)" when it has no columns; for "columns are: ..." hints.
  */
 void plan_list_columns(const schema *sc, strbuf *sb);
+
+/* ---- spec.c: reading the spec's JSON -------------------------------- */
+
+/* Number of ops: plan_op values are 0 .. PLAN_N_OPS - 1. */
+#define PLAN_N_OPS ((int)OP_TRAIN_NB + 1)
+
+/* printf a JSON path into 'buf' (cut short if it is too long). */
+void plan_path_fmt(char buf[SH_ERR_PATH_MAX], const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* 'base.key' (or 'key' when base is empty) into 'buf'. */
+void plan_path_join(char buf[SH_ERR_PATH_MAX], const char *base,
+                    const char *key);
+
+/* Index of 'word' in the NULL-terminated 'list', or -1. */
+int plan_list_find(const char *const *list, const char *word);
+
+/* 'list' joined by ", " appended to 'sb'. */
+void plan_list_join(const char *const *list, strbuf *sb);
+
+/* The word of 'list' closest to 'word' when it is a likely typo, or
+ * NULL. */
+const char *plan_suggest(const char *word, const char *const *list);
+
+/* obj[key] (borrowed), or NULL when absent or null. */
+json_t *plan_opt(json_t *obj, const char *key);
+
+/* Refuse any key of 'obj' (at JSON path 'base', described to people as
+ * 'what') that is not in 'allowed'. Returns 0 or SH_EINVAL. */
+int plan_check_keys(json_t *obj, const char *base,
+                    const char *const *allowed, const char *what,
+                    sh_err *err);
+
+/*
+ * obj[key] as a string without NUL: *out (borrowed from 'obj') is NULL
+ * when absent, which is an error when 'required'. 'hint' ends the message
+ * of a missing or mistyped field. Returns 0 or SH_EINVAL at 'base.key'.
+ */
+int plan_get_string(json_t *obj, const char *key, const char *base,
+                    int required, const char *hint, const char **out,
+                    sh_err *err);
+
+/* plan_get_string that also refuses an empty string (a name). */
+int plan_get_name(json_t *obj, const char *key, const char *base,
+                  int required, const char *hint, const char **out,
+                  sh_err *err);
+
+/* obj[key] as an integer in [lo, hi], or 'def' when absent. */
+int plan_get_int(json_t *obj, const char *key, const char *base,
+                 long long lo, long long hi, long long def, long long *out,
+                 sh_err *err);
+
+/* obj[key] as true or false (1 or 0), or 'def' when absent. */
+int plan_get_bool(json_t *obj, const char *key, const char *base, int def,
+                  int *out, sh_err *err);
+
+/* obj[key] as one of the words of 'choices' (index in *out), or 'def'. */
+int plan_get_choice(json_t *obj, const char *key, const char *base,
+                    const char *const *choices, int def, int *out,
+                    sh_err *err);
+
+/* The index of column 'name' of 'sc' in *out, or SH_EINVAL at 'path'
+ * with a message listing the columns. */
+int plan_find_column(const schema *sc, const char *name, const char *path,
+                     size_t *out, sh_err *err);
+
+/* obj[key], a required column name of 'sc': its index in *out. */
+int plan_get_column(json_t *obj, const char *key, const char *base,
+                    const schema *sc, size_t *out, sh_err *err);
+
+/*
+ * obj[key], a required non-empty array of distinct column names of 'sc':
+ * *cols (malloc'ed; the caller frees it) gets their indexes, *n_cols their
+ * number. On error *cols is NULL and err->path names the element at fault
+ * ("steps[1].by[2]").
+ */
+int plan_get_columns(json_t *obj, const char *key, const char *base,
+                     const schema *sc, size_t **cols, size_t *n_cols,
+                     sh_err *err);
+
+/* When err->path is 'from' or begins with 'from.', put 'to' in place of
+ * that prefix ("input.path" -> "steps[3].with.path"). */
+void plan_err_rebase(sh_err *err, const char *from, const char *to);
+
+/* ---- plan.c, steps.c, stages.c -------------------------------------- */
+
+/* What building a plan needs besides the spec. */
+typedef struct plan_ctx {
+    const plan_env *env;
+    const char     *root;       /* real path of the data root */
+    json_t         *resolution; /* plan_load: the stored resolution
+                                   (borrowed); plan_build: NULL */
+} plan_ctx;
+
+/*
+ * Fill the input of 'p' (format, dialect, files, schema, partitions) from
+ * the input object 'in' (borrowed) found at JSON path 'base' ("input", or
+ * "steps[3].with" for a join side): read from the disk, or from
+ * 'resolution' (that input's stored resolution) when it is not NULL. Sets
+ * p->out_schema to p->in_schema. Errors name fields under 'base'.
+ */
+int plan_input_make(plan *p, json_t *in, const char *base,
+                    const plan_ctx *ctx, json_t *resolution, sh_err *err);
+
+/*
+ * steps: check the shape of every step before the input is read (each is
+ * an object with a known op and only that op's fields; the fields of
+ * filter, select and derive are strings). Allocates p->steps and sets each
+ * step's op and path.
+ */
+int plan_check_steps(plan *p, json_t *spec, sh_err *err);
+
+/*
+ * Compile every step of 'spec' (checked by plan_check_steps) against the
+ * schema the step before made, p->in_schema for the first; sets
+ * p->out_schema. Returns 0 or SH_EINVAL with err->path naming the field.
+ */
+int plan_compile_steps(plan *p, json_t *spec, const plan_ctx *ctx,
+                       sh_err *err);
+
+/* Free what step 's' owns (its fields; not 's'). */
+void plan_step_clear(plan_step *s);
+
+/* Cut the compiled steps of 'p' into stages: p->stages, p->n_stages,
+ * p->stage_tasks (see plan_stage in plan.h). */
+void plan_cut_stages(plan *p);
+
+/* The stages of 'p' as JSON for plan_describe (the caller owns it). */
+json_t *plan_stages_json(const plan *p);
 
 #endif

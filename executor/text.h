@@ -8,7 +8,12 @@
  *
  * Hashing is scikit-learn's HashingVectorizer(alternate_sign=False): the
  * bucket of a token is |MurmurHash3_x86_32(token bytes, seed 0) read as a
- * signed int32| mod features.
+ * signed int32| mod features (|INT32_MIN| is 2^31, as scikit-learn has it).
+ *
+ * Lowercasing is ASCII only. Python's str.lower(), which scikit-learn
+ * applies, also maps two non-ASCII letters to ASCII ones: U+212A KELVIN
+ * SIGN to "k" and U+0130 (I with a dot) to "i" and a combining dot; in a
+ * text holding those, tokens differ. No other character does so.
  */
 #ifndef SHEAF_TEXT_H
 #define SHEAF_TEXT_H
@@ -32,5 +37,13 @@ uint32_t text_murmur3_32(const void *key, size_t n, uint32_t seed);
 
 /* The HashingVectorizer bucket of a (lowercased) token. */
 uint32_t text_bucket(const char *tok, size_t n, uint32_t features);
+
+/*
+ * The buckets of all the tokens of s[0..n), lowercased, in order, written
+ * to 'out', which must have room for n / 2 + 1 of them; returns their
+ * number. The same as text_token_next, text_lower and text_bucket for each
+ * token, in one pass without copying (naive Bayes uses it).
+ */
+size_t text_buckets(const char *s, size_t n, uint32_t features, uint32_t *out);
 
 #endif

@@ -1,7 +1,167 @@
 #!/usr/bin/env bash
-# bench.sh - `make bench`: time sheaf against the peers in shared/bench.
-# A placeholder until issue 3 fills it in.
+# bench.sh - `make bench`: the workloads W1-W6 of ../shared/bench run as
+# sheaf jobs through a private sheafd (its own PostgreSQL cluster, data root
+# and spool under var/bench), the peers of ../shared/bench timed by its
+# run.sh on the same file, and one table side by side (BENCHMARKS.md).
+#
+#   1. data    ../shared/bench/gen_arxiv.py --size $BENCH_SIZE --seed 42,
+#              cached as var/bench/data/arxiv-$BENCH_SIZE.csv
+#   2. peers   ../shared/bench/setup.sh when a peer is missing (best effort:
+#              apt + npm; a peer that still cannot run shows as failed)
+#   3. sheaf   scripts/bench_sheaf.py: sheafd from $BUILD (default build/,
+#              which `make bench` builds), a private cluster
+#              (scripts/pg.sh, var/bench/pg) unless DATABASE_URL is set;
+#              W1-W6 timed from POST to result downloaded, peak RSS of the
+#              largest worker (VmHWM)
+#   4. peers   ../shared/bench/run.sh on the same file
+#   5. table   scripts/bench_table.py -> stdout and var/bench/table-$BENCH_SIZE.md
+#
+# Environment:
+#   BENCH_SIZE       file size for gen_arxiv.py --size (default 1G)
+#   BENCH_RUNS       runs of each workload, sheaf and peers; the median is
+#                    shown (default 1)
+#   BENCH_PEERS      peers to run (default "duckdb polars pandas dask sklearn
+#                    awk"; "" for none). DuckDB is the reference.
+#   BENCH_WORKLOADS  default "w1 w2 w3 w4 w5 w6"
+#   BENCH_NODE_MODULES  where setup.sh puts the node peers (default
+#                    /tmp/bench-peers; run.sh's BENCH_PEERS)
+#   BENCH_TIMEOUT    seconds per run, sheaf and peers (default 1800)
+#   BENCH_PARTITION_SIZE  sheaf's input.partition_size (default 64MiB)
+#   BENCH_VAR        working directory (default var/bench)
+#   SHEAF_WORKERS, SHEAF_MEMORY_MB  pass through to sheafd (defaults: cores,
+#                    256)
 set -euo pipefail
 
-echo "make bench: not implemented yet (issue 3)"
-exit 0
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+SIZE=${BENCH_SIZE:-1G}
+RUNS=${BENCH_RUNS:-1}
+# BENCH_PEERS holding a directory is run.sh's meaning (node_modules)
+if [[ "${BENCH_PEERS-}" == */* ]]; then
+    BENCH_NODE_MODULES=${BENCH_NODE_MODULES:-$BENCH_PEERS}
+    unset BENCH_PEERS
+fi
+PEERS=${BENCH_PEERS-duckdb polars pandas dask sklearn awk}
+WORKLOADS=${BENCH_WORKLOADS:-w1 w2 w3 w4 w5 w6}
+NODE_MODULES=${BENCH_NODE_MODULES:-/tmp/bench-peers}
+TIMEOUT=${BENCH_TIMEOUT:-1800}
+PSIZE=${BENCH_PARTITION_SIZE:-64MiB}
+VAR=$(realpath -m "${BENCH_VAR:-$ROOT/var/bench}")
+BUILD_DIR=$(realpath -m "${BUILD:-build}")
+SHARED=$(realpath -m "${SHEAF_BENCH_DIR:-$ROOT/../shared/bench}")
+PY=/usr/bin/python3
+[[ -x $PY ]] || PY=python3
+
+[[ "$SIZE" =~ ^[0-9]+[KMG]?$ ]] || die "BENCH_SIZE must look like 1G, 50M, 200000K"
+[[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer"
+[[ -f $SHARED/gen_arxiv.py && -x $SHARED/run.sh ]] ||
+    die "no bench kit at $SHARED (gen_arxiv.py, run.sh); set SHEAF_BENCH_DIR"
+[[ -x $BUILD_DIR/sheafd ]] || die "no $BUILD_DIR/sheafd: run 'make all' (or make bench)"
+
+mkdir -p "$VAR/data" "$VAR/out"
+name=arxiv-$SIZE
+csv=$VAR/data/$name.csv
+out=$VAR/out/$name            # run.sh writes $BENCH_DATA/out/<csv name>/
+started=$SECONDS
+
+# --- 1. data -----------------------------------------------------------------
+
+if [[ ! -s $csv ]]; then
+    log "generating $csv (gen_arxiv.py --size $SIZE --seed 42)"
+    t=$SECONDS
+    "$PY" "$SHARED/gen_arxiv.py" --size "$SIZE" --seed 42 \
+        --jobs "$(nproc)" --out "$csv.tmp"
+    mv "$csv.tmp" "$csv"
+    log "generated in $((SECONDS - t)) s"
+else
+    log "using cached $csv"
+fi
+bytes=$(stat -c %s "$csv")
+
+# --- 2. peers ----------------------------------------------------------------
+
+peers_ok() {
+    local p
+    for p in $PEERS; do
+        case $p in
+            duckdb | polars)
+                command -v node >/dev/null || return 1
+                node -e "require('module').createRequire('$NODE_MODULES/x.js')('$([[ $p == duckdb ]] && echo @duckdb/node-api || echo nodejs-polars)')" \
+                    2>/dev/null || return 1 ;;
+            pandas) "$PY" -c 'import pandas' 2>/dev/null || return 1 ;;
+            dask) "$PY" -c 'import dask.dataframe' 2>/dev/null || return 1 ;;
+            sklearn) "$PY" -c 'import sklearn' 2>/dev/null || return 1 ;;
+            awk) command -v mawk >/dev/null || command -v gawk >/dev/null || return 1 ;;
+        esac
+    done
+}
+
+if [[ -n "${PEERS// /}" ]] && ! peers_ok; then
+    log "some peers are missing: running $SHARED/setup.sh (apt + npm)"
+    if ! BENCH_PEERS=$NODE_MODULES bash "$SHARED/setup.sh" >"$VAR/setup.log" 2>&1; then
+        log "setup.sh failed (see $VAR/setup.log); peers that cannot run show as failed"
+    fi
+fi
+
+# --- 3. sheaf ----------------------------------------------------------------
+
+pg_started=0
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM HUP
+    if ((pg_started)); then
+        SHEAF_PG_DIR=$VAR/pg SHEAF_PG_PORT=5439 scripts/pg.sh stop || true
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+if [[ -z "${DATABASE_URL:-}" ]]; then
+    if ! SHEAF_PG_DIR=$VAR/pg SHEAF_PG_PORT=5439 scripts/pg.sh status >/dev/null 2>&1; then
+        pg_started=1
+    fi
+    DATABASE_URL=$(SHEAF_PG_DIR=$VAR/pg SHEAF_PG_PORT=5439 SHEAF_PG_DB=sheaf_bench scripts/pg.sh start)
+    export DATABASE_URL
+fi
+
+mkdir -p "$out"
+rm -rf "$VAR/spool"
+log "sheaf: $WORKLOADS on $name ($((bytes / 1000000)) MB), $RUNS run(s) each"
+"$PY" scripts/bench_sheaf.py --sheafd "$BUILD_DIR/sheafd" \
+    --data-root "$VAR/data" --spool "$VAR/spool" --csv "$name.csv" \
+    --out-dir "$out" --json "$out/sheaf.json" --workloads "$WORKLOADS" \
+    --runs "$RUNS" --timeout "$TIMEOUT" --partition-size "$PSIZE"
+rm -rf "$VAR/spool"
+
+# --- 4. peers ----------------------------------------------------------------
+
+peers_md=$out/peers.md
+if [[ -n "${PEERS// /}" ]]; then
+    log "peers: $PEERS (run.sh, RUNS=$RUNS)"
+    BENCH_DATA=$VAR BENCH_PEERS=$NODE_MODULES RUNS=$RUNS TIMEOUT=$TIMEOUT \
+        bash "$SHARED/run.sh" "$csv" "$PEERS" "$WORKLOADS" >"$peers_md"
+else
+    : >"$peers_md"
+fi
+
+# --- 5. the table --------------------------------------------------------------
+
+table=$VAR/table-$SIZE.md
+{
+    echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)," \
+        "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+    echo
+    "$PY" scripts/bench_table.py --sheaf "$out/sheaf.json" --peers "$peers_md" \
+        --out-dir "$out" --csv "$csv" --peer-list "$PEERS"
+    echo
+    echo "command: BENCH_SIZE=$SIZE BENCH_RUNS=$RUNS BENCH_PEERS=\"$PEERS\" make bench" \
+        "($((SECONDS - started)) s in all)"
+} | tee "$table"
+log "table written to $table; outputs in $out"

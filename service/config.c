@@ -154,6 +154,8 @@ config_load(config *c, sh_err *err)
         goto done;
     if ((rc = env_int("SHEAF_LEASE_S", 30, 2, 3600, &c->lease_s, err)) < 0)
         goto done;
+    if ((rc = env_int("SHEAF_SWEEP_S", 60, 1, 86400, &c->sweep_s, err)) < 0)
+        goto done;
     rc = 0;
 done:
     free(tree);

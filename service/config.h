@@ -17,6 +17,8 @@ typedef struct config {
     char *tokens_file;    /* SHEAF_TOKENS_FILE or NULL */
     int   grace_s;        /* SHEAF_GRACE_S, default 30 */
     int   lease_s;        /* SHEAF_LEASE_S, task lease, default 30 */
+    int   sweep_s;        /* SHEAF_SWEEP_S, how often jobs past their
+                             retention_s are removed, default 60 */
     char *migrations_dir; /* SHEAF_MIGRATIONS, default <exe>/../migrations */
     char *pg_script;      /* scripts/pg.sh beside the binary's tree */
 } config;

@@ -312,8 +312,15 @@ db_job_submit(db *d, const char *tenant, const plan *p, json_t *resolution,
     }
     array_end(&starts);
     array_end(&ends);
-    if (p->n_stages == 0)
-        array_add(&stages, p->n_parts);
+    /* The planner always cuts at least one stage; stage 0 has a task per
+     * partition, inserted here; later stages are queued as the one before
+     * ends (db_stage_done). */
+    if (p->n_stages < 1 || p->stage_tasks[0] != p->n_parts) {
+        rc = sh_err_set(err, SH_EIO, NULL, "the plan has %zu stage(s) and "
+                        "%zu partition(s), not a task per partition in "
+                        "stage 0", p->n_stages, p->n_parts);
+        goto done;
+    }
     for (size_t i = 0; i < p->n_stages; i++)
         array_add(&stages, p->stage_tasks[i]);
     array_end(&stages);
@@ -376,21 +383,28 @@ done:
 #define TS(col) \
     "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
-/* The columns of a job object, in the order job_from_row reads them. */
+/*
+ * The columns of a job object, in the order job_from_row reads them. The
+ * "partitions" of the progress are the tasks of every stage: the total is
+ * the sum of the stages' task counts (later stages' rows exist only once
+ * queued); the input counters are stage 0's, rows_out the last stage's.
+ */
 #define JOB_SELECT                                                          \
     "SELECT j.id, j.name, j.status, " TS("j.created_at") ", "               \
     TS("j.started_at") ", " TS("j.finished_at") ", j.error,"                \
-    " j.result_bytes, j.result_rows, j.spec::text, p.total, p.done,"        \
-    " p.running, p.failed, p.rows_in, p.bytes_in, p.rows_out, p.skipped,"   \
-    " j.seq, j.priority, j.max_attempts"                                    \
-    " FROM jobs j LEFT JOIN LATERAL (SELECT count(*) AS total,"             \
+    " j.result_bytes, j.result_rows, j.spec::text,"                         \
+    " (SELECT coalesce(sum(n), 0) FROM unnest(j.stage_tasks) AS n),"        \
+    " p.done, p.running, p.failed, p.rows_in, p.bytes_in, p.rows_out,"      \
+    " p.skipped, j.seq, j.priority, j.max_attempts"                         \
+    " FROM jobs j LEFT JOIN LATERAL (SELECT"                                \
     " count(*) FILTER (WHERE state = 'done') AS done,"                      \
     " count(*) FILTER (WHERE state = 'running') AS running,"                \
     " count(*) FILTER (WHERE state = 'failed') AS failed,"                  \
-    " coalesce(sum(rows_in), 0) AS rows_in,"                                \
-    " coalesce(sum(bytes_in), 0) AS bytes_in,"                              \
-    " coalesce(sum(rows_out), 0) AS rows_out,"                              \
-    " coalesce(sum(rows_skipped), 0) AS skipped"                            \
+    " coalesce(sum(rows_in) FILTER (WHERE stage = 0), 0) AS rows_in,"       \
+    " coalesce(sum(bytes_in) FILTER (WHERE stage = 0), 0) AS bytes_in,"     \
+    " coalesce(sum(rows_out) FILTER (WHERE stage ="                         \
+    " cardinality(j.stage_tasks) - 1), 0) AS rows_out,"                     \
+    " coalesce(sum(rows_skipped) FILTER (WHERE stage = 0), 0) AS skipped"   \
     " FROM tasks t WHERE t.job_id = j.id) p ON true "
 
 enum {
@@ -563,10 +577,12 @@ db_job_tasks(db *d, const char *tenant, const char *id, sh_err *err)
     if (db_job_status(d, tenant, id, NULL, err) < 0)
         return NULL;
     res = db_exec(d, "list tasks",
-                  "SELECT stage, part, state, attempts, byte_start, byte_end,"
+                  "SELECT stage, part, state, attempts,"
+                  " CASE WHEN stage = 0 THEN byte_start END,"
+                  " CASE WHEN stage = 0 THEN byte_end END,"
                   " rows_in, bytes_in, rows_out, bytes_out, rows_skipped,"
                   " worker, error, " TS("started_at") ", "
-                  TS("finished_at")
+                  TS("finished_at") ", spill_bytes, peak_bytes"
                   " FROM tasks WHERE job_id = $1 ORDER BY stage, part",
                   1, p, err);
     if (res == NULL)
@@ -575,7 +591,7 @@ db_job_tasks(db *d, const char *tenant, const char *id, sh_err *err)
     for (int r = 0; r < PQntuples(res); r++) {
         json_array_append_new(tasks, json_pack(
             "{s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
-            " s:o, s:o, s:o}",
+            " s:o, s:o, s:o, s:o, s:o}",
             "stage", col_int(res, r, 0), "partition", col_int(res, r, 1),
             "state", PQgetvalue(res, r, 2), "attempts", col_int(res, r, 3),
             "byte_start", col_int(res, r, 4), "byte_end", col_int(res, r, 5),
@@ -584,7 +600,9 @@ db_job_tasks(db *d, const char *tenant, const char *id, sh_err *err)
             "rows_skipped", col_int(res, r, 10),
             "worker", col_str(res, r, 11), "error", col_str(res, r, 12),
             "started_at", col_str(res, r, 13),
-            "finished_at", col_str(res, r, 14)));
+            "finished_at", col_str(res, r, 14),
+            "spill_bytes", col_int(res, r, 15),
+            "peak_bytes", col_int(res, r, 16)));
     }
     PQclear(res);
     return json_pack("{s:o}", "tasks", tasks);
@@ -608,10 +626,11 @@ db_job_result(db *d, const char *tenant, const char *id, db_part **parts,
                           "job %s is %s; its result can be fetched once it "
                           "has succeeded", id, status);
     res = db_exec(d, "list result parts",
-                  "SELECT output, bytes_out, rows_out FROM tasks"
-                  " WHERE job_id = $1 AND stage ="
-                  " (SELECT max(stage) FROM tasks WHERE job_id = $1)"
-                  " ORDER BY part", 1, p, err);
+                  "SELECT t.output, t.bytes_out, t.rows_out FROM tasks t"
+                  " JOIN jobs j ON j.id = t.job_id"
+                  " WHERE t.job_id = $1"
+                  " AND t.stage = cardinality(j.stage_tasks) - 1"
+                  " AND t.state = 'done' ORDER BY t.part", 1, p, err);
     if (res == NULL)
         return SH_EDB;
     *n = (size_t)PQntuples(res);
@@ -652,11 +671,17 @@ typedef struct stats_text {
     char rows_out[24];
     char bytes_out[24];
     char rows_skipped[24];
+    char spill_bytes[24];
+    char peak_bytes[24];
 } stats_text;
 
 static void
-stats_text_fill(stats_text *x, const pipeline_stats *st)
+stats_text_fill(stats_text *x, const exec_stats *st)
 {
+    snprintf(x->spill_bytes, sizeof x->spill_bytes, "%" PRIu64,
+             st->spill_bytes);
+    snprintf(x->peak_bytes, sizeof x->peak_bytes, "%" PRIu64,
+             st->peak_bytes);
     snprintf(x->rows_in, sizeof x->rows_in, "%" PRIu64, st->rows_in);
     snprintf(x->bytes_in, sizeof x->bytes_in, "%" PRIu64, st->bytes_in);
     snprintf(x->rows_out, sizeof x->rows_out, "%" PRIu64, st->rows_out);
@@ -780,13 +805,14 @@ db_task_claim(db *d, const char *worker, int lease_s, db_task *t,
 
 int
 db_task_heartbeat(db *d, const db_task *t, int lease_s,
-                  const pipeline_stats *st, sh_err *err)
+                  const exec_stats *st, sh_err *err)
 {
     task_keys   k;
     stats_text  x;
     char        secs[16];
-    const char *p[9] = {t->job_id, k.stage, k.part, k.lease, secs,
-                        x.rows_in, x.bytes_in, x.rows_out, x.rows_skipped};
+    const char *p[11] = {t->job_id, k.stage, k.part, k.lease, secs,
+                         x.rows_in, x.bytes_in, x.rows_out, x.rows_skipped,
+                         x.spill_bytes, x.peak_bytes};
     PGresult   *res;
     int         rc;
 
@@ -797,11 +823,11 @@ db_task_heartbeat(db *d, const db_task *t, int lease_s,
                   "UPDATE tasks t SET"
                   " lease_until = now() + make_interval(secs => $5::int),"
                   " rows_in = $6, bytes_in = $7, rows_out = $8,"
-                  " rows_skipped = $9"
+                  " rows_skipped = $9, spill_bytes = $10, peak_bytes = $11"
                   " FROM jobs j WHERE t.job_id = $1 AND t.stage = $2"
                   " AND t.part = $3 AND t.lease = $4 AND t.state = 'running'"
                   " AND j.id = t.job_id AND j.status = 'running'",
-                  9, p, err);
+                  11, p, err);
     if (res == NULL)
         return SH_EDB;
     rc = strcmp(PQcmdTuples(res), "1") == 0
@@ -885,14 +911,14 @@ db_stage_done(db *d, const db_task *t, int *job_done, sh_err *err)
 
 int
 db_task_finish(db *d, const db_task *t, const char *out_path,
-               const pipeline_stats *st, int *job_done, sh_err *err)
+               const exec_stats *st, int *job_done, sh_err *err)
 {
     task_keys   k;
     stats_text  x;
     char        status[16];
-    const char *p[10] = {t->job_id, k.stage, k.part, k.lease, out_path,
+    const char *p[12] = {t->job_id, k.stage, k.part, k.lease, out_path,
                          x.rows_in, x.bytes_in, x.rows_out, x.bytes_out,
-                         x.rows_skipped};
+                         x.rows_skipped, x.spill_bytes, x.peak_bytes};
     PGresult   *res;
     int         rc;
 
@@ -908,11 +934,12 @@ db_task_finish(db *d, const db_task *t, const char *out_path,
     res = db_exec(d, "finish task",
                   "UPDATE tasks SET state = 'done', output = $5,"
                   " rows_in = $6, bytes_in = $7, rows_out = $8,"
-                  " bytes_out = $9, rows_skipped = $10,"
+                  " bytes_out = $9, rows_skipped = $10, spill_bytes = $11,"
+                  " peak_bytes = $12,"
                   " finished_at = now(), lease_until = NULL, error = NULL"
                   " WHERE job_id = $1 AND stage = $2 AND part = $3"
                   " AND lease = $4 AND state = 'running'",
-                  10, p, err);
+                  12, p, err);
     if (res == NULL) {
         rc = SH_EDB;
         goto fail;
@@ -1235,4 +1262,81 @@ db_jobs_retire(db *d, int max, char ***ids, sh_err *err)
     n = strings_of(res, ids);
     PQclear(res);
     return n;
+}
+
+/* ---- cleaning ended jobs' files ----------------------------------------- */
+
+int
+db_jobs_to_clean(db *d, int max, db_clean **jobs, sh_err *err)
+{
+    char        lim[16];
+    const char *p[1] = {lim};
+    PGresult   *res;
+    int         n;
+
+    *jobs = NULL;
+    snprintf(lim, sizeof lim, "%d", max);
+    /* A live lease is an attempt that may still write into the job's
+     * directory: a running task of a failed job, or a cancelled one whose
+     * worker has not been stopped yet (db_tasks_to_kill clears the lease
+     * when it hands the worker out; a dead node's lease just expires). */
+    res = db_exec(d, "find jobs to clean",
+                  "SELECT j.id, j.status = 'succeeded' FROM jobs j"
+                  " WHERE j.cleaned_at IS NULL"
+                  " AND j.status IN ('succeeded', 'failed', 'cancelled')"
+                  " AND (j.status = 'succeeded'"
+                  " OR j.finished_at < now() - interval '2 seconds')"
+                  " AND NOT EXISTS (SELECT 1 FROM tasks t"
+                  " WHERE t.job_id = j.id AND t.lease_until > now())"
+                  " ORDER BY j.finished_at LIMIT $1::int", 1, p, err);
+    if (res == NULL)
+        return SH_EDB;
+    n = PQntuples(res);
+    *jobs = xcalloc((size_t)(n ? n : 1), sizeof **jobs);
+    for (int r = 0; r < n; r++) {
+        snprintf((*jobs)[r].id, sizeof (*jobs)[r].id, "%s",
+                 PQgetvalue(res, r, 0));
+        (*jobs)[r].succeeded = PQgetvalue(res, r, 1)[0] == 't';
+    }
+    PQclear(res);
+    for (int r = 0; r < n; r++) {
+        db_clean   *c = &(*jobs)[r];
+        const char *jp[1] = {c->id};
+
+        if (!c->succeeded)
+            continue;
+        res = db_exec(d, "list result parts to keep",
+                      "SELECT t.output FROM tasks t"
+                      " JOIN jobs j ON j.id = t.job_id"
+                      " WHERE t.job_id = $1"
+                      " AND t.stage = cardinality(j.stage_tasks) - 1"
+                      " AND t.state = 'done' AND t.output IS NOT NULL"
+                      " ORDER BY t.part", 1, jp, err);
+        if (res == NULL) {
+            db_clean_free(*jobs, n);
+            *jobs = NULL;
+            return SH_EDB;
+        }
+        c->n_keep = (size_t)strings_of(res, &c->keep);
+        PQclear(res);
+    }
+    return n;
+}
+
+void
+db_clean_free(db_clean *jobs, int n)
+{
+    for (int i = 0; jobs && i < n; i++)
+        db_strings_free(jobs[i].keep, (int)jobs[i].n_keep);
+    free(jobs);
+}
+
+int
+db_job_cleaned(db *d, const char *id, sh_err *err)
+{
+    const char *p[1] = {id};
+
+    return db_run(d, "record job cleaned",
+                  "UPDATE jobs SET cleaned_at = now() WHERE id = $1",
+                  1, p, err);
 }

@@ -1,6 +1,13 @@
 /*
  * db.h - every SQL statement sheaf runs: migrations, jobs and their tasks,
- * claiming and finishing partition tasks under fenced leases.
+ * claiming and finishing tasks under fenced leases, and the bookkeeping of
+ * the ended jobs whose intermediate files are to be removed.
+ *
+ * A job runs in stages (plan.h): stage 0 has one task per input partition,
+ * each later stage the tasks its combine step asks for (hash buckets, one
+ * merge). A stage's tasks are queued when the stage before has finished;
+ * the job's "partitions" counters in its progress count the tasks of all
+ * stages (partitions_total is the sum of the stages' task counts).
  *
  * A db handle wraps one PostgreSQL connection and is used by one thread at a
  * time. Forked processes never inherit one: each worker process and each
@@ -15,7 +22,7 @@
 #include <stdint.h>
 
 #include "../executor/err.h"
-#include "../executor/pipeline.h"
+#include "../executor/exec.h"
 #include "../executor/plan.h"
 
 typedef struct db db;
@@ -47,8 +54,13 @@ int db_job_submit(db *d, const char *tenant, const plan *p,
                   const char *body_sha256, char id[37], int *created,
                   sh_err *err);
 
-/* The job object of SPEC section 3, or NULL with SH_ENOENT / SH_EDB.
- * The caller owns the result. */
+/*
+ * The job object of SPEC section 3, or NULL with SH_ENOENT / SH_EDB. The
+ * caller owns the result. Its progress: partitions_total is the number of
+ * tasks of all stages, partitions_done/running/failed count tasks of any
+ * stage; rows_in, bytes_in and rows_skipped are those of stage 0 (the
+ * input), rows_out that of the last stage (the result).
+ */
 json_t *db_job_get(db *d, const char *tenant, const char *id, sh_err *err);
 
 /* {"jobs": [...], "next_cursor": "..."|null}, newest first. 'status' and
@@ -57,7 +69,10 @@ json_t *db_job_list(db *d, const char *tenant, const char *status,
                     const char *name, int limit, const char *cursor,
                     sh_err *err);
 
-/* {"tasks": [...]}: one entry per partition task. */
+/* {"tasks": [...]}: one entry per task of every stage queued so far, by
+ * stage then index: stage, partition (the index in its stage), state,
+ * attempts, byte range (stage 0; null later), rows, bytes, spill_bytes,
+ * peak_bytes, worker, error, times. */
 json_t *db_job_tasks(db *d, const char *tenant, const char *id, sh_err *err);
 
 /* One committed output part of a job's result, in order. */
@@ -68,7 +83,8 @@ typedef struct db_part {
 } db_part;
 
 /*
- * The result parts of a succeeded job. Returns 0 with *parts (free with
+ * The result parts of a succeeded job: the committed outputs of the tasks
+ * of its last stage, in task order. Returns 0 with *parts (free with
  * db_parts_free) and *n; SH_ENOENT for no such job; SH_ESTATE when the job
  * has not succeeded (err says its status).
  */
@@ -114,6 +130,28 @@ void db_strings_free(char **v, int n);
  */
 int db_jobs_retire(db *d, int max, char ***ids, sh_err *err);
 
+/* An ended job whose intermediate files have not been removed yet. */
+typedef struct db_clean {
+    char    id[37];
+    int     succeeded; /* the job succeeded: its result parts are kept */
+    char  **keep;      /* succeeded: the committed outputs of the last
+                          stage (absolute paths, owned) */
+    size_t  n_keep;
+} db_clean;
+
+/*
+ * Up to 'max' ended jobs whose files are to be cleaned (cleaned_at NULL),
+ * oldest end first: succeeded ones at once, failed and cancelled ones once
+ * they have been over for 2 s; in either case only once no task of the job
+ * holds a live lease (an attempt that may still write). Returns the count
+ * with *jobs (free with db_clean_free), or SH_EDB.
+ */
+int  db_jobs_to_clean(db *d, int max, db_clean **jobs, sh_err *err);
+void db_clean_free(db_clean *jobs, int n);
+
+/* Record that the files of ended job 'id' have been cleaned. 0 or SH_EDB. */
+int db_job_cleaned(db *d, const char *id, sh_err *err);
+
 /* ---- tasks, for workers ------------------------------------------------ */
 
 /* A claimed task: what a worker needs to run it and to fence its writes. */
@@ -146,7 +184,7 @@ int db_task_claim(db *d, const char *worker, int lease_s, db_task *t,
  * was lost or the job is no longer running (the worker must stop); SH_EDB.
  */
 int db_task_heartbeat(db *d, const db_task *t, int lease_s,
-                      const pipeline_stats *st, sh_err *err);
+                      const exec_stats *st, sh_err *err);
 
 /*
  * Record the task done with output 'out_path', if this attempt still holds
@@ -156,7 +194,7 @@ int db_task_heartbeat(db *d, const db_task *t, int lease_s,
  * must be discarded), or SH_EDB.
  */
 int db_task_finish(db *d, const db_task *t, const char *out_path,
-                   const pipeline_stats *st, int *job_done, sh_err *err);
+                   const exec_stats *st, int *job_done, sh_err *err);
 
 /*
  * Record that the attempt failed with 'message'. When 'retryable' and

@@ -34,6 +34,7 @@
 
 #define API_POOL_SIZE   16   /* database connections for request threads */
 #define CONNECT_WAIT_S  30   /* how long start-up waits for the database */
+#define DB_CONNECT_TIMEOUT_S "5" /* PGCONNECT_TIMEOUT unless set */
 
 static void
 usage(FILE *f)
@@ -41,7 +42,8 @@ usage(FILE *f)
     fputs("usage: sheafd [--role all|worker]\n"
           "  Configuration comes from the environment: SHEAF_LISTEN,\n"
           "  DATABASE_URL, SHEAF_DATA_ROOT, SHEAF_SPOOL, SHEAF_WORKERS,\n"
-          "  SHEAF_MEMORY_MB, SHEAF_TOKENS_FILE, SHEAF_GRACE_S (see README).\n",
+          "  SHEAF_MEMORY_MB, SHEAF_TOKENS_FILE, SHEAF_GRACE_S,\n"
+          "  SHEAF_LEASE_S, SHEAF_SWEEP_S (see README).\n",
           f);
 }
 
@@ -76,6 +78,31 @@ start_private_pg(config *cfg)
     setenv("DATABASE_URL", line, 1);
     log_info("using the private PostgreSQL cluster: %s", line);
     return 0;
+}
+
+/*
+ * Defaults for every libpq connection of this process and of the workers
+ * it starts (they inherit the environment); a setting in DATABASE_URL
+ * still wins. A connect that cannot complete gives up after
+ * DB_CONNECT_TIMEOUT_S, so an API call answers 503 rather than hang while
+ * the database is away. A session that stays inside a transaction longer
+ * than a lease - a worker stopped or cut off between taking a row lock
+ * and committing - is ended by the server, so that its locks cannot stall
+ * the other workers of the job and the reaper for longer than that.
+ */
+static void
+db_session_defaults(const config *cfg)
+{
+    const char *old = getenv("PGOPTIONS");
+    char       *opts;
+
+    setenv("PGCONNECT_TIMEOUT", DB_CONNECT_TIMEOUT_S, 0);
+    /* Ours first: a later -c of the same setting overrides it. */
+    opts = xasprintf("-c idle_in_transaction_session_timeout=%d%s%s",
+                     cfg->lease_s * 1000, old != NULL ? " " : "",
+                     old != NULL ? old : "");
+    setenv("PGOPTIONS", opts, 1);
+    free(opts);
 }
 
 /* Connect, retrying for a while: the database may still be starting. */
@@ -142,6 +169,7 @@ main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (cfg.database_url == NULL && start_private_pg(&cfg) < 0)
         goto done;
+    db_session_defaults(&cfg);
 
     /* Signals are taken by sigtimedwait in the main thread only: block
      * them before any thread starts, so every thread inherits the mask. */

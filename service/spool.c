@@ -4,13 +4,19 @@
 #define _XOPEN_SOURCE 700
 #include "spool.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "../executor/util.h"
+#include "log.h"
+
+#define SPOOL_CLEAN_BATCH 32 /* jobs cleaned by one pass, at most */
 
 char *
 spool_job_dir(const char *spool, const char *id)
@@ -18,14 +24,37 @@ spool_job_dir(const char *spool, const char *id)
     return xasprintf("%s/jobs/%s", spool, id);
 }
 
+/* Non-zero when 'id' could name a directory outside the spool's jobs. */
 static int
-remove_one(const char *path, const struct stat *st, int flag,
-           struct FTW *ftw)
+spool_bad_id(const char *id)
+{
+    return id[0] == '\0' || strchr(id, '/') != NULL || strcmp(id, "..") == 0 ||
+           strcmp(id, ".") == 0;
+}
+
+static int
+remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
     (void)flag;
     (void)ftw;
     return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+/* Remove 'path', a file or a directory tree. Returns 0 or -1 (missing is
+ * fine). */
+static int
+remove_tree(const char *path)
+{
+    struct stat st;
+
+    if (lstat(path, &st) < 0)
+        return errno == ENOENT ? 0 : -1;
+    if (!S_ISDIR(st.st_mode))
+        return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
+    if (nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS) < 0)
+        return errno == ENOENT ? 0 : -1;
+    return 0;
 }
 
 int
@@ -35,8 +64,7 @@ spool_remove_job(const char *spool, const char *id)
     int   rc;
 
     /* Never let a strange id walk out of the spool. */
-    if (id[0] == '\0' || strchr(id, '/') || strcmp(id, "..") == 0 ||
-        strcmp(id, ".") == 0)
+    if (spool_bad_id(id))
         return -1;
     dir = spool_job_dir(spool, id);
     rc = nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
@@ -44,4 +72,143 @@ spool_remove_job(const char *spool, const char *id)
         rc = 0;
     free(dir);
     return rc;
+}
+
+/* The names in directory 'dir' but "." and "..", as a new array of new
+ * strings (free with db_strings_free); NULL with errno when it cannot be
+ * read. */
+static char **
+list_dir(const char *dir, int *n)
+{
+    DIR           *dh = opendir(dir);
+    struct dirent *de;
+    char         **names = NULL;
+
+    *n = 0;
+    if (dh == NULL)
+        return NULL;
+    while ((de = readdir(dh)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        names = xrealloc(names, (size_t)(*n + 1) * sizeof *names);
+        names[(*n)++] = xstrdup(de->d_name);
+    }
+    closedir(dh);
+    if (names == NULL)
+        names = xcalloc(1, sizeof *names);
+    return names;
+}
+
+int
+spool_remove_prefix(const char *prefix)
+{
+    const char *slash = strrchr(prefix, '/');
+    char       *dir;
+    const char *base;
+    size_t      base_len;
+    char      **names;
+    int         n, rc = 0;
+
+    if (slash == NULL || slash[1] == '\0')
+        return -1;
+    dir = xasprintf("%.*s", (int)(slash - prefix), prefix);
+    base = slash + 1;
+    base_len = strlen(base);
+    names = list_dir(dir, &n);
+    if (names == NULL) {
+        rc = errno == ENOENT ? 0 : -1;
+        goto done;
+    }
+    for (int i = 0; i < n; i++) {
+        /* "s1-p00002-l7" and "s1-p00002-l7.b3", never "s1-p00002-l77". */
+        if (strncmp(names[i], base, base_len) != 0 ||
+            (names[i][base_len] != '\0' && names[i][base_len] != '.'))
+            continue;
+        char *path = xasprintf("%s/%s", dir, names[i]);
+        if (remove_tree(path) < 0) {
+            log_warn("removing %s: %s", path, strerror(errno));
+            rc = -1;
+        }
+        free(path);
+    }
+    db_strings_free(names, n);
+done:
+    free(dir);
+    return rc;
+}
+
+/* Non-zero when 'name' is the last component of one of the 'n' paths. */
+static int
+is_kept(const char *name, const char *const *keep, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *slash = strrchr(keep[i], '/');
+        const char *base = slash ? slash + 1 : keep[i];
+
+        if (strcmp(base, name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int
+spool_clean_job(const char *spool, const char *id, const char *const *keep,
+                size_t n_keep)
+{
+    char *dir, **names;
+    int   n, rc = 0;
+
+    if (spool_bad_id(id))
+        return -1;
+    dir = spool_job_dir(spool, id);
+    names = list_dir(dir, &n);
+    if (names == NULL) {
+        rc = errno == ENOENT ? 0 : -1;
+        if (rc < 0)
+            log_warn("cleaning job %s: open %s: %s", id, dir, strerror(errno));
+        free(dir);
+        return rc;
+    }
+    for (int i = 0; i < n; i++) {
+        if (strcmp(names[i], "artifacts") == 0 ||
+            is_kept(names[i], keep, n_keep))
+            continue;
+        char *path = xasprintf("%s/%s", dir, names[i]);
+        if (remove_tree(path) < 0) {
+            log_warn("cleaning job %s: removing %s: %s", id, path,
+                     strerror(errno));
+            rc = -1;
+        }
+        free(path);
+    }
+    db_strings_free(names, n);
+    free(dir);
+    return rc;
+}
+
+int
+spool_clean_ended(db *d, const config *cfg, sh_err *err)
+{
+    db_clean *jobs;
+    int       n, done = 0;
+
+    n = db_jobs_to_clean(d, SPOOL_CLEAN_BATCH, &jobs, err);
+    if (n < 0)
+        return n;
+    for (int i = 0; i < n; i++) {
+        db_clean *c = &jobs[i];
+
+        /* What could not be removed (logged) is not tried again, lest a
+         * stuck directory come back every pass: the job's retention
+         * removes the whole directory in the end. */
+        spool_clean_job(cfg->spool, c->id, (const char *const *)c->keep,
+                        c->n_keep);
+        if (db_job_cleaned(d, c->id, err) < 0) {
+            db_clean_free(jobs, n);
+            return SH_EDB;
+        }
+        done++;
+    }
+    db_clean_free(jobs, n);
+    return done;
 }

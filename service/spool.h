@@ -1,11 +1,30 @@
 /*
- * spool.h - the layout of SHEAF_SPOOL: where a job's partition outputs,
- * partials and spill files live, and their removal.
+ * spool.h - the layout of SHEAF_SPOOL: where a job's task outputs, partials,
+ * spill files, results and artifacts live, and their removal.
  *
- *   SPOOL/jobs/JOB_ID/   every file of one job
+ *   SPOOL/jobs/JOB_ID/                          every file of one job
+ *   SPOOL/jobs/JOB_ID/sS-pNNNNN-lL.csv[.gz]      a result part: task N of
+ *                    (or .jsonl[.gz])           the last stage S, attempt
+ *                                               with lease L
+ *   SPOOL/jobs/JOB_ID/sS-pNNNNN-lL.*            what task N of a stage S
+ *                                               before the last passes on
+ *                                               (the executor's suffixes)
+ *   SPOOL/jobs/JOB_ID/tmp-sS-pNNNNN-lL*         an attempt's spill files
+ *   SPOOL/jobs/JOB_ID/artifacts/NAME            train_naive_bayes' report
+ *                                               and model
+ *
+ * Once a job has ended, everything but its committed result parts (when it
+ * succeeded) and its artifacts goes (spool_clean_ended); deleting the job
+ * or its retention passing removes the whole directory.
  */
 #ifndef SHEAF_SPOOL_H
 #define SHEAF_SPOOL_H
+
+#include <stddef.h>
+
+#include "../executor/err.h"
+#include "config.h"
+#include "db.h"
 
 /* The directory of job 'id' under 'spool'; the caller frees it. */
 char *spool_job_dir(const char *spool, const char *id);
@@ -13,5 +32,31 @@ char *spool_job_dir(const char *spool, const char *id);
 /* Remove the directory of job 'id' and everything in it. Returns 0 or -1
  * (a missing directory is not an error). */
 int spool_remove_job(const char *spool, const char *id);
+
+/*
+ * Remove the files an attempt wrote under 'prefix' (a path): the file
+ * 'prefix' itself and every "<prefix>.<suffix>" beside it (a stage's
+ * outputs, their temporary names). Returns 0, or -1 when one could not be
+ * removed (a missing file is not an error).
+ */
+int spool_remove_prefix(const char *prefix);
+
+/*
+ * Remove everything in the directory of job 'id' except its "artifacts"
+ * directory and the files whose names are those of the 'n_keep' paths of
+ * 'keep' (the committed result parts; may be NULL). Returns 0 or -1 (a
+ * missing directory is not an error).
+ */
+int spool_clean_job(const char *spool, const char *id, const char *const *keep,
+                    size_t n_keep);
+
+/*
+ * One pass over the ended jobs whose files have not been cleaned yet
+ * (db_jobs_to_clean): clean each (spool_clean_job: a succeeded job keeps
+ * its result parts, any job its artifacts) and record it cleaned. Safe to
+ * run from several processes and nodes at once. Returns the number of jobs
+ * cleaned, or SH_EDB with 'err' set.
+ */
+int spool_clean_ended(db *d, const config *cfg, sh_err *err);
 
 #endif

@@ -1,5 +1,10 @@
 /*
  * sweeper.c - a node's housekeeping (see sweeper.h).
+ *
+ * While the database is unreachable the sweeper backs off (doubling from
+ * SWEEP_BACKOFF_MIN_MS to SWEEP_BACKOFF_MAX_MS) instead of trying, and
+ * logging, four times a second; it says once when the database is lost
+ * and once when it answers again.
  */
 #include "sweeper.h"
 
@@ -10,15 +15,19 @@
 #include "log.h"
 #include "spool.h"
 
-#define LEASES_EVERY_MS  1000  /* expired leases back to the queue */
-#define RETIRE_EVERY_MS  60000 /* jobs past their retention */
-#define RETIRE_BATCH     100
+#define LEASES_EVERY_MS      1000 /* expired leases back to the queue */
+#define RETIRE_BATCH         100
+#define SWEEP_BACKOFF_MIN_MS 500
+#define SWEEP_BACKOFF_MAX_MS 4000
 
 struct sweeper {
     const config *cfg;
     supervisor   *sup;
     int64_t       leases_ms;  /* when leases were last reaped */
     int64_t       retire_ms;  /* when jobs were last retired */
+    int64_t       resume_ms;  /* database lost: no pass before this */
+    int           backoff_ms; /* the wait after the next failure; 0 while
+                                 the database answers */
 };
 
 sweeper *
@@ -31,20 +40,39 @@ sweeper_new(const config *cfg, supervisor *sup)
     return s;
 }
 
+/*
+ * Note the outcome 'rc' of a database call made by the pass: SH_EDB
+ * starts (or lengthens) the back-off. Returns non-zero when the pass must
+ * stop here.
+ */
+static int
+sweep_failed(sweeper *s, int rc, const char *what, const sh_err *err)
+{
+    if (rc != SH_EDB)
+        return 0;
+    if (s->backoff_ms == 0) {
+        log_warn("%s: %s; housekeeping pauses until the database answers",
+                 what, err->msg);
+        s->backoff_ms = SWEEP_BACKOFF_MIN_MS;
+    } else if (s->backoff_ms < SWEEP_BACKOFF_MAX_MS) {
+        s->backoff_ms *= 2;
+    }
+    s->resume_ms = now_ms() + s->backoff_ms;
+    return 1;
+}
+
 /* Stop this node's workers that still run an attempt of an ended job:
  * the process is killed (the supervisor replaces it), so a cancel takes
- * effect at once rather than at the worker's next heartbeat. */
-static void
-kill_cancelled(sweeper *s, db *d)
+ * effect at once rather than at the worker's next heartbeat. Returns 0 or
+ * SH_EDB. */
+static int
+kill_cancelled(sweeper *s, db *d, sh_err *err)
 {
     char **workers;
-    sh_err err;
-    int    n = db_tasks_to_kill(d, supervisor_host(s->sup), &workers, &err);
+    int    n = db_tasks_to_kill(d, supervisor_host(s->sup), &workers, err);
 
-    if (n < 0) {
-        log_warn("finding cancelled attempts: %s", err.msg);
-        return;
-    }
+    if (n < 0)
+        return n;
     for (int i = 0; i < n; i++) {
         const char *colon = strrchr(workers[i], ':');
         pid_t       pid = colon ? (pid_t)atol(colon + 1) : 0;
@@ -53,6 +81,27 @@ kill_cancelled(sweeper *s, db *d)
             log_info("stopped worker %ld: its job ended", (long)pid);
     }
     db_strings_free(workers, n);
+    return 0;
+}
+
+/* Remove the jobs past their retention and their files. Returns the
+ * number removed or SH_EDB. */
+static int
+retire(sweeper *s, db *d, sh_err *err)
+{
+    char **ids;
+    int    n = db_jobs_retire(d, RETIRE_BATCH, &ids, err);
+
+    if (n < 0)
+        return n;
+    for (int i = 0; i < n; i++) {
+        if (spool_remove_job(s->cfg->spool, ids[i]) < 0)
+            log_warn("removing files of job %s failed", ids[i]);
+    }
+    if (n > 0)
+        log_info("removed %d job(s) past their retention", n);
+    db_strings_free(ids, n);
+    return n;
 }
 
 void
@@ -62,32 +111,40 @@ sweeper_run(sweeper *s, db *d)
     sh_err  err;
     int     n;
 
-    if ((n = db_jobs_expire(d, &err)) < 0)
+    if (s->backoff_ms > 0 && now < s->resume_ms)
+        return;
+    sh_err_clear(&err);
+    if ((n = db_jobs_expire(d, &err)) < 0) {
+        if (sweep_failed(s, n, "timing out jobs", &err))
+            return;
         log_warn("timing out jobs: %s", err.msg);
-    else if (n > 0)
+    } else if (n > 0) {
         log_info("%d job(s) timed out", n);
-    kill_cancelled(s, d);
+    }
+    if (s->backoff_ms > 0) {
+        log_info("the database answers again; housekeeping resumes");
+        s->backoff_ms = 0;
+    }
+    if ((n = kill_cancelled(s, d, &err)) < 0) {
+        if (sweep_failed(s, n, "finding cancelled attempts", &err))
+            return;
+        log_warn("finding cancelled attempts: %s", err.msg);
+    }
     if (now - s->leases_ms >= LEASES_EVERY_MS) {
         s->leases_ms = now;
-        if ((n = db_tasks_reap(d, NULL, &err)) < 0)
+        if ((n = db_tasks_reap(d, NULL, &err)) < 0) {
+            if (sweep_failed(s, n, "reaping expired leases", &err))
+                return;
             log_warn("reaping expired leases: %s", err.msg);
-        else if (n > 0)
+        } else if (n > 0) {
             log_info("requeued %d task(s) whose lease expired", n);
-    }
-    if (now - s->retire_ms >= RETIRE_EVERY_MS) {
-        char **ids;
-
-        s->retire_ms = now;
-        n = db_jobs_retire(d, RETIRE_BATCH, &ids, &err);
-        if (n < 0)
-            log_warn("retiring jobs: %s", err.msg);
-        for (int i = 0; i < n; i++) {
-            if (spool_remove_job(s->cfg->spool, ids[i]) < 0)
-                log_warn("removing files of job %s failed", ids[i]);
         }
-        if (n > 0)
-            log_info("removed %d job(s) past their retention", n);
-        db_strings_free(ids, n > 0 ? n : 0);
+    }
+    if (now - s->retire_ms >= (int64_t)s->cfg->sweep_s * 1000) {
+        s->retire_ms = now;
+        if ((n = retire(s, d, &err)) < 0 &&
+            !sweep_failed(s, n, "retiring jobs", &err))
+            log_warn("retiring jobs: %s", err.msg);
     }
 }
 

@@ -14,8 +14,12 @@ typedef struct sweeper sweeper;
 
 sweeper *sweeper_new(const config *cfg, supervisor *sup);
 
-/* Do whatever is due; call it every 250 ms or so. Database errors are
- * logged and retried next time. */
+/*
+ * Do whatever is due; call it every 250 ms or so. Leases are reaped every
+ * second, jobs past their retention every cfg->sweep_s seconds. When the
+ * database does not answer, the passes back off (up to 4 s) until it does;
+ * the loss and the return are logged once each.
+ */
 void sweeper_run(sweeper *s, db *d);
 
 void sweeper_free(sweeper *s);

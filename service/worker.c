@@ -1,11 +1,18 @@
 /*
  * worker.c - the worker process's loop (see worker.h).
  *
- * A worker claims one partition task at a time under a lease, streams the
- * partition through the executor into an output file named for this
+ * A worker claims one task at a time under a lease (a partition of stage
+ * 0, or a task of a later stage that reads the outputs of the stage
+ * before), runs it through the executor into outputs named for this
  * attempt's lease (so a worker presumed dead can never overwrite a
  * committed output), renews the lease from the executor's tick callback,
- * and records the outcome with writes fenced by the lease.
+ * and records the outcome with writes fenced by the lease. Outputs of an
+ * attempt that lost its lease are removed at once.
+ *
+ * Between tasks, a worker also removes the intermediate files of ended
+ * jobs (spool_clean_ended): right after it finished a job's last task,
+ * and every CLEAN_EVERY_MS otherwise, which covers failed, cancelled and
+ * timed-out jobs whichever process or node saw them end.
  */
 #include "worker.h"
 
@@ -20,11 +27,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../executor/pipeline.h"
+#include "../executor/exec.h"
 #include "../executor/plan.h"
 #include "../executor/util.h"
 #include "db.h"
 #include "log.h"
+#include "spool.h"
+
+#define CLEAN_EVERY_MS 2000 /* a pass over ended jobs' files, at most */
 
 static volatile sig_atomic_t worker_stop;
 
@@ -46,7 +56,7 @@ typedef struct worker_run {
 
 /* Renew the lease every third of its length; stop when it is lost. */
 static int
-worker_tick(void *ctx, const pipeline_stats *st)
+worker_tick(void *ctx, const exec_stats *st)
 {
     worker_run *run = ctx;
     int64_t     now = now_ms();
@@ -97,70 +107,169 @@ typedef struct plan_cache {
     plan *plan;
 } plan_cache;
 
+/* The words for task 't' in a log line or an error: "partition 3" in
+ * stage 0, "stage 1 task 4" later. */
+static void
+task_name(const db_task *t, char *buf, size_t size)
+{
+    if (t->stage == 0)
+        snprintf(buf, size, "partition %d", t->part);
+    else
+        snprintf(buf, size, "stage %d task %d", t->stage, t->part);
+}
+
+/*
+ * The exec_task of claimed task 't' of plan 'p', its paths under 'dir'
+ * (allocated into *out and *scratch, which the caller frees; the
+ * artifacts directory is 'artifacts'). Returns 0, or -1 with 'msg' set
+ * when the plan and the database disagree on the task.
+ */
+static int
+task_make(const plan *p, const db_task *t, const char *dir,
+          const char *artifacts, uint64_t mem_bytes, exec_task *et,
+          char **out, char **scratch, char *msg, size_t msg_size)
+{
+    size_t stage = (size_t)t->stage;
+
+    *out = *scratch = NULL;
+    if (t->stage < 0 || stage >= p->n_stages || t->part < 0
+        || (size_t)t->part >= p->stages[stage].n_tasks) {
+        snprintf(msg, msg_size, "stage %d task %d: the job's plan has "
+                 "%zu stage(s) and no such task", t->stage, t->part,
+                 p->n_stages);
+        return -1;
+    }
+    if (stage > 0 && t->n_inputs != p->stages[stage - 1].n_tasks) {
+        snprintf(msg, msg_size, "stage %d task %d: %zu committed output(s) "
+                 "of stage %d, expected %zu", t->stage, t->part,
+                 t->n_inputs, t->stage - 1, p->stages[stage - 1].n_tasks);
+        return -1;
+    }
+    /* The last stage writes the result part itself; a stage before it
+     * writes files named "<prefix>.<suffix>", and the prefix is what the
+     * database records and the next stage reads. */
+    if (stage + 1 == p->n_stages)
+        *out = xasprintf("%s/s%d-p%05d-l%" PRId64 ".%s%s", dir, t->stage,
+                         t->part, t->lease,
+                         p->out_format == FMT_JSONL ? "jsonl" : "csv",
+                         p->out_gzip ? ".gz" : "");
+    else
+        *out = xasprintf("%s/s%d-p%05d-l%" PRId64, dir, t->stage, t->part,
+                         t->lease);
+    *scratch = xasprintf("%s/tmp-s%d-p%05d-l%" PRId64, dir, t->stage,
+                         t->part, t->lease);
+    memset(et, 0, sizeof *et);
+    et->stage = stage;
+    et->index = (size_t)t->part;
+    et->inputs = (const char *const *)t->inputs;
+    et->n_inputs = t->n_inputs;
+    et->out = *out;
+    et->scratch = *scratch;
+    et->artifacts = artifacts;
+    et->mem_bytes = mem_bytes;
+    return 0;
+}
+
+/* Remove the ended jobs' intermediate files (see the file's comment).
+ * Returns 0, or SH_EDB when the database failed (logged). */
+static int
+worker_clean(const config *cfg, db *d)
+{
+    sh_err err;
+    int    n = spool_clean_ended(d, cfg, &err);
+
+    if (n < 0) {
+        log_warn("cleaning ended jobs' files: %s", err.msg);
+        return n;
+    }
+    if (n > 0)
+        log_info("removed the intermediate files of %d ended job(s)", n);
+    return 0;
+}
+
 /* Run claimed task 't' and record its outcome. */
 static void
 worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
                 json_t *resolution, plan_cache *cache)
 {
-    worker_run     run = {d, t, cfg, now_ms(), 0};
-    pipeline_stats st = {0};
-    sh_err         err;
-    char          *dir = NULL, *out = NULL;
-    int            rc;
+    worker_run  run = {d, t, cfg, now_ms(), 0};
+    exec_stats  st = {0};
+    exec_task   et;
+    sh_err      err;
+    uint64_t    mem_bytes = (uint64_t)cfg->memory_mb << 20;
+    char       *dir = NULL, *artifacts = NULL, *out = NULL, *scratch = NULL;
+    char        name[64], msg[SH_ERR_MSG_MAX];
+    int         rc, job_done = 0;
 
     sh_err_clear(&err);
+    task_name(t, name, sizeof name);
     if (cache->plan == NULL || strcmp(cache->job_id, t->job_id) != 0) {
         plan_free(cache->plan);
         cache->plan = NULL;
-        plan_env env = {cfg->data_root, cfg->spool,
-                        (uint64_t)cfg->memory_mb << 20};
+        plan_env env = {cfg->data_root, cfg->spool, mem_bytes};
 
         if ((rc = plan_load(spec, resolution, &env, &cache->plan,
                             &err)) < 0) {
-            db_task_fail(d, t, 0, err.msg, &err);
+            cache->plan = NULL;
+            snprintf(msg, sizeof msg, "%s", err.msg);
+            if (db_task_fail(d, t, 0, msg, &err) < 0)
+                log_warn("recording the failure: %s", err.msg);
             return;
         }
         snprintf(cache->job_id, sizeof cache->job_id, "%s", t->job_id);
     }
     const plan *p = cache->plan;
 
-    dir = xasprintf("%s/jobs/%s", cfg->spool, t->job_id);
-    out = xasprintf("%s/s%d-p%05d-l%" PRId64 ".%s%s", dir, t->stage, t->part,
-                    t->lease, p->out_format == FMT_JSONL ? "jsonl" : "csv",
-                    p->out_gzip ? ".gz" : "");
-    if (make_dirs(dir) < 0) {
-        char msg[512];
-        snprintf(msg, sizeof msg, "partition %d: cannot create spool "
-                 "directory %s: %s", t->part, dir, strerror(errno));
-        db_task_fail(d, t, 1, msg, &err);
+    dir = spool_job_dir(cfg->spool, t->job_id);
+    artifacts = xasprintf("%s/artifacts", dir);
+    if (task_make(p, t, dir, artifacts, mem_bytes, &et, &out, &scratch, msg,
+                  sizeof msg) < 0) {
+        log_error("job %s: %s", t->job_id, msg);
+        if (db_task_fail(d, t, 0, msg, &err) < 0)
+            log_warn("recording the failure: %s", err.msg);
         goto done;
     }
-    rc = pipeline_run_part(p, (size_t)t->part, out, worker_tick, &run, &st,
-                           &err);
+    if (make_dirs(artifacts) < 0) {
+        snprintf(msg, sizeof msg, "%s: cannot create spool directory %s: "
+                 "%s", name, artifacts, strerror(errno));
+        if (db_task_fail(d, t, 1, msg, &err) < 0)
+            log_warn("recording the failure: %s", err.msg);
+        goto done;
+    }
+    rc = exec_run_task(p, &et, worker_tick, &run, &st, &err);
     if (rc == 0) {
-        int job_done = 0;
-
         rc = db_task_finish(d, t, out, &st, &job_done, &err);
-        if (rc < 0) {
-            /* Not committed: the output must not stay behind. */
-            unlink(out);
-            log_warn("job %s part %d: %s", t->job_id, t->part, err.msg);
+        if (rc == SH_ESTATE) {
+            /* Another attempt holds the task now, or the job ended: what
+             * this one wrote must not stay behind. */
+            spool_remove_prefix(out);
+            log_info("job %s %s: %s; its output is discarded", t->job_id,
+                     name, err.msg);
+        } else if (rc < 0) {
+            /* The database is away: the commit may or may not have
+             * happened, so the files stay; if it did not, the lease
+             * expires, another attempt runs, and these go with the job's
+             * cleanup. */
+            log_warn("job %s %s: %s", t->job_id, name, err.msg);
         }
     } else if (rc == SH_ECANCELED || run.lost) {
-        log_info("job %s part %d stopped: lease lost or job ended",
-                 t->job_id, t->part);
+        log_info("job %s %s stopped: lease lost or job ended", t->job_id,
+                 name);
     } else {
         /* Bad data and bad values fail the same way every time; only I/O
          * trouble is worth another attempt. */
-        char msg[SH_ERR_MSG_MAX];
         snprintf(msg, sizeof msg, "%s", err.msg);
-        log_warn("job %s part %d attempt %d failed: %s", t->job_id, t->part,
+        log_warn("job %s %s attempt %d failed: %s", t->job_id, name,
                  t->attempt, msg);
         if (db_task_fail(d, t, rc == SH_EIO, msg, &err) < 0)
             log_warn("recording the failure: %s", err.msg);
     }
+    if (job_done)
+        (void)worker_clean(cfg, d);
 done:
+    free(scratch);
     free(out);
+    free(artifacts);
     free(dir);
 }
 
@@ -172,6 +281,7 @@ worker_main(const config *cfg)
     plan_cache cache = {{0}, NULL};
     sh_err     err;
     int        backoff_ms = 100;
+    int64_t    clean_ms = 0; /* when ended jobs' files were last cleaned */
 
     log_set_role("worker");
     /* A worker must not outlive its supervisor (kill -9 of sheafd): the
@@ -204,6 +314,15 @@ worker_main(const config *cfg)
                 continue;
             }
             backoff_ms = 100;
+        }
+        if (now_ms() - clean_ms >= CLEAN_EVERY_MS) {
+            clean_ms = now_ms();
+            if (worker_clean(cfg, d) < 0) {
+                /* The database is away: reconnect as after a claim. */
+                db_close(d);
+                d = NULL;
+                continue;
+            }
         }
         memset(&t, 0, sizeof t);
         rc = db_task_claim(d, name, cfg->lease_s, &t, &spec, &resolution,

@@ -7,6 +7,10 @@ conftest.py - fixtures of sheaf's integration tests (helpers: harness.py).
   private_sheaf  a factory of sheafd instances of the test's own (recovery
                  tests kill them); it stops the session instance first, so
                  that no other sheafd on the same database takes their work.
+  life_sheaf     the same for harness.LifeServer instances: settings of the
+                 test's own (env, --role worker, a shared spool, another
+                 database); make(label, start=True, env=..., role=...,
+                 spool=..., db_url=...).
 """
 
 import subprocess
@@ -18,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import RUN_ID, Server
+from harness import RUN_ID, LifeServer, Server
 
 
 # --------------------------------------------------------------------------
@@ -108,5 +112,33 @@ def private_sheaf(tmp_root, session_server):
             warnings.warn(f"workers {sorted(leftover)} of a sheafd killed with "
                           f"SIGKILL were still alive at the end of the test "
                           f"(killed now)")
+    if errors:
+        pytest.fail("\n".join(errors), pytrace=False)
+
+
+@pytest.fixture
+def life_sheaf(tmp_root, session_server):
+    """A factory of harness.LifeServer instances (see private_sheaf: the
+    session instance is stopped first; every instance made is stopped at
+    the end, and workers of instances killed with SIGKILL are killed)."""
+    session_server.stop()
+    made = []
+
+    def make(label="life", start=True, **kw):
+        srv = LifeServer(tmp_root / f"{label}-{uuid.uuid4().hex[:6]}",
+                         data_root=session_server.data, label=label, **kw)
+        made.append(srv)
+        if start:
+            srv.start()
+        return srv
+
+    yield make
+    errors = []
+    for srv in made:
+        try:
+            srv.stop()
+        except BaseException as e:  # pytest.fail raises BaseException
+            errors.append(str(e))
+        srv.kill_orphans()
     if errors:
         pytest.fail("\n".join(errors), pytrace=False)

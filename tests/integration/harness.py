@@ -656,3 +656,294 @@ def check_exact(body, header, rows, label="result"):
         # a last record without a line end is also RFC 4180
         want = want[:-len(record_terminator(text))]
     assert text == want, f"{label}: not the exact expected text"
+
+
+# --------------------------------------------------------------------------
+# Lifecycle helpers: looking into the database and the spool, freezing
+# workers, sheafd instances with settings of their own (test_lifecycle.py,
+# test_crashloop.py)
+
+_SQL_FS, _SQL_RS, _SQL_NULL = "\x1f", "\x1e", "\x01"
+
+
+def sql(query, url=None, timeout=30):
+    """Run 'query' with psql on the test database (or 'url'); -> its rows,
+    each a list of strings (None for NULL). Only for looking: the tests
+    change nothing behind sheafd's back."""
+    r = subprocess.run(
+        ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+         "-F", _SQL_FS, "-R", _SQL_RS, "-P", f"null={_SQL_NULL}",
+         "-d", url or database_url(), "-c", query],
+        capture_output=True, timeout=timeout, check=False)
+    if r.returncode != 0:
+        raise AssertionError(f"psql failed ({r.returncode}) on {query!r}: "
+                             f"{r.stderr.decode('utf-8', 'replace')}")
+    out = r.stdout.decode("utf-8")
+    if out.endswith("\n"):
+        out = out[:-1]
+    if not out:
+        return []
+    return [[None if v == _SQL_NULL else v for v in rec.split(_SQL_FS)]
+            for rec in out.split(_SQL_RS)]
+
+
+def _uuid(s):
+    return str(uuid.UUID(str(s)))  # also refuses anything but a UUID
+
+
+def db_tasks(job_id, url=None):
+    """The task rows of a job, as the database has them (the API does not
+    show leases and output paths): dicts with stage, part, state, attempts,
+    lease, output, worker, error; by stage then part."""
+    rows = sql("SELECT stage, part, state, attempts, lease, output, worker,"
+               " error FROM tasks WHERE job_id = '" + _uuid(job_id) + "'"
+               " ORDER BY stage, part", url)
+    out = []
+    for st, part, state, att, lease, output, worker, error in rows:
+        out.append({"stage": int(st), "part": int(part), "state": state,
+                    "attempts": int(att),
+                    "lease": None if lease is None else int(lease),
+                    "output": output, "worker": worker, "error": error})
+    return out
+
+
+def db_in_transaction(url=None):
+    """How many other sessions sit inside a transaction. A worker frozen
+    between a row lock and its commit would hold the lock (and whoever waits
+    for it) until it is continued."""
+    rows = sql("SELECT count(*) FROM pg_stat_activity WHERE pid <>"
+               " pg_backend_pid() AND datname = current_database() AND"
+               " state LIKE 'idle in transaction%'", url)
+    return int(rows[0][0])
+
+
+def job_spool_files(spool, job_id):
+    """Names of the files in a job's spool directory (the artifacts
+    directory aside); an empty set when the directory is gone."""
+    d = Path(spool) / "jobs" / _uuid(job_id)
+    try:
+        return {p.name for p in d.iterdir() if p.name != "artifacts"}
+    except FileNotFoundError:
+        return set()
+
+
+def wait_until(pred, timeout, what, interval=0.05):
+    """Call 'pred' until it returns something true; -> that. Fails with
+    'what' (a string, or a callable giving one) after 'timeout' s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            msg = what() if callable(what) else what
+            pytest.fail(f"after {timeout} s: {msg}", pytrace=False)
+        time.sleep(interval)
+
+
+def signal_all(pids, sig):
+    """Send 'sig' to each pid that still exists; -> the pids signalled."""
+    done = []
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+            done.append(pid)
+        except ProcessLookupError:
+            pass
+    return done
+
+
+def worker_pid(worker):
+    """The pid of a worker name 'host:pid', or None."""
+    if not worker or ":" not in worker:
+        return None
+    tail = worker.rsplit(":", 1)[1]
+    return int(tail) if tail.isdigit() else None
+
+
+def writes_for_lease(pid, lease):
+    """Non-zero when process 'pid' has a file of the attempt with lease
+    'lease' open (its output, under its temporary name, or a spill file):
+    it is inside the executor, not claiming or committing."""
+    pat = re.compile(rf"-l{int(lease)}(\.|$)")
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if pat.search(os.readlink(f"/proc/{pid}/fd/{fd}")):
+                return True
+        except OSError:
+            pass
+    return False
+
+
+def freeze_busy_worker(srv, job_id, pids, timeout=15, url=None,
+                       writing=False):
+    """-> (pid, task row of db_tasks): one of 'pids', stopped with SIGSTOP,
+    that holds a running task of the job, caught outside any transaction (so
+    that it holds no row lock, and no commit of its is in flight: the task
+    is really still its own). With 'writing', only one caught while it
+    writes that task's files (so that, continued, it has an output to try to
+    commit). (None, None) if none is caught before the job ends or 'timeout'
+    passes. The caller SIGCONTs or kills it. 'pids' None means whichever
+    workers srv has at each look. Polls the job's tasks over HTTP (psql
+    takes a fifth of a second to start on a busy machine; a task may take
+    less)."""
+    deadline = time.monotonic() + timeout
+    fixed = None if pids is None else set(pids)
+    while time.monotonic() < deadline:
+        pids = fixed if fixed is not None else set(srv.children())
+        r = srv.api("GET", f"/v1/jobs/{job_id}/tasks")
+        rows = r.body.get("tasks", []) if r.status == 200 else []
+        if rows and all(t["state"] in ("done", "failed", "cancelled")
+                        for t in rows):
+            break
+        for t in rows:
+            pid = worker_pid(t["worker"])
+            if t["state"] != "running" or pid not in pids:
+                continue
+            if not signal_all([pid], signal.SIGSTOP):
+                continue
+            time.sleep(0.03)  # a statement already sent reaches its end
+            if db_in_transaction(url) == 0:
+                again = [d for d in db_tasks(job_id, url)
+                         if d["state"] == "running"
+                         and worker_pid(d["worker"]) == pid]
+                if again and (not writing
+                              or writes_for_lease(pid, again[0]["lease"])):
+                    return pid, again[0]
+            signal_all([pid], signal.SIGCONT)
+            break
+        time.sleep(0.005)
+    return None, None
+
+
+def check_committed_once(srv, job_id, timeout=15, url=None, spool=None):
+    """After a job succeeded: every task is done exactly once, with one
+    output named for the lease of its last attempt, and (once the job's
+    cleanup has run: waited for up to 'timeout' s) the job's spool
+    directory holds exactly those outputs: no second copy of a part, no
+    output of a stale attempt, no temporary file. -> the task rows."""
+    tasks = db_tasks(job_id, url)
+    assert tasks, f"job {job_id} has no tasks"
+    bad = [t for t in tasks if t["state"] != "done" or not t["output"]
+           or t["attempts"] < 1 or t["lease"] is None]
+    assert not bad, f"tasks not done exactly once: {bad[:5]}"
+    outputs = [t["output"] for t in tasks]
+    assert len(set(outputs)) == len(outputs), "two tasks share an output"
+    last = max(t["stage"] for t in tasks)
+    for t in tasks:
+        base = os.path.basename(t["output"])
+        stem = f"s{t['stage']}-p{t['part']:05d}-l{t['lease']}"
+        assert base == stem or base.startswith(stem + "."), (
+            f"task {t['stage']}/{t['part']}: output {base!r} is not that "
+            f"of its committed attempt (lease {t['lease']})")
+    want = {os.path.basename(t["output"]) for t in tasks
+            if t["stage"] == last}
+    spool = spool or srv.spool
+
+    def settled():
+        return job_spool_files(spool, job_id) == want
+
+    wait_until(settled, timeout, lambda: (
+        f"job {job_id}'s spool holds {sorted(job_spool_files(spool, job_id))}"
+        f", expected exactly the committed outputs {sorted(want)}"), 0.1)
+    for name in want:
+        p = Path(spool) / "jobs" / _uuid(job_id) / name
+        assert p.is_file(), f"committed output {p} is missing"
+    return tasks
+
+
+class LifeServer(Server):
+    """A sheafd with settings of its own: extra environment ('env'), a role
+    ('worker': no API; start() waits for its workers instead of /healthz), a
+    spool shared with other instances, another database."""
+
+    def __init__(self, root, data_root=None, label="life", env=None,
+                 role=None, spool=None, db_url=None):
+        super().__init__(root, data_root, label)
+        if spool is not None:
+            self.spool = Path(spool)
+            self.spool.mkdir(parents=True, exist_ok=True)
+        self.extra_env = dict(env or {})
+        self.role = role
+        self.db_url = db_url
+
+    def env(self):
+        env = super().env()
+        if self.db_url:
+            env["DATABASE_URL"] = self.db_url
+        env["SHEAF_SPOOL"] = str(self.spool)
+        env.update(self.extra_env)
+        return env
+
+    def n_workers(self):
+        return int(self.env().get("SHEAF_WORKERS", WORKERS))
+
+    def start(self, timeout=20):
+        if self.role != "worker":
+            return super().start(timeout)
+        exe = sheafd_path()
+        self.starts += 1
+        with open(self.log_path, "ab") as logf:
+            logf.write(f"\n==== test harness: start #{self.starts} of "
+                       f"{exe} --role worker ====\n".encode())
+            logf.flush()
+            self.proc = subprocess.Popen(
+                [str(exe), "--role", "worker"], env=self.env(),
+                cwd=str(self.root), stdin=subprocess.DEVNULL, stdout=logf,
+                stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            rc = self.proc.poll()
+            if rc is not None:
+                self.proc = None
+                pytest.fail(f"sheafd --role worker ({self.label}) exited "
+                            f"with status {rc} during start-up; log tail:\n"
+                            f"{self.tail()}", pytrace=False)
+            if len(self.note_children()) >= self.n_workers():
+                return
+            time.sleep(0.05)
+        pytest.fail(f"sheafd --role worker ({self.label}) did not start its "
+                    f"workers within {timeout} s; log tail:\n{self.tail()}",
+                    pytrace=False)
+
+
+class PrivatePg:
+    """A PostgreSQL cluster of one test's own (scripts/pg.sh), for tests that
+    stop and start the database. It lives under /var/tmp (a directory the
+    postgres user can reach when the tests run as root) and is removed by
+    destroy()."""
+
+    def __init__(self, tag):
+        self.dir = Path(f"/var/tmp/sheaf-it-{RUN_ID}-{tag}")
+        self.port = str(5500 + int(uuid.uuid4().int % 400))
+        self.url = None
+
+    def _run(self, *args, timeout=120):
+        env = dict(os.environ, SHEAF_PG_DIR=str(self.dir),
+                   SHEAF_PG_PORT=self.port, SHEAF_PG_DB="sheaf_life")
+        r = subprocess.run([str(REPO / "scripts" / "pg.sh"), *args], env=env,
+                           capture_output=True, timeout=timeout, check=False)
+        if r.returncode != 0:
+            pytest.fail(f"scripts/pg.sh {' '.join(args)} failed "
+                        f"({r.returncode}):\n"
+                        f"{r.stderr.decode('utf-8', 'replace')}",
+                        pytrace=False)
+        return r.stdout.decode().strip()
+
+    def start(self):
+        self.url = self._run("start").splitlines()[-1]
+        return self.url
+
+    def stop(self):
+        self._run("stop")
+
+    def destroy(self):
+        try:
+            if self.dir.exists():
+                self._run("stop")
+        finally:
+            subprocess.run(["rm", "-rf", str(self.dir)], check=False)

@@ -26,7 +26,7 @@
 /* The test hook of csv.c: the block size of the readers made after it. */
 void csv_set_block_bytes_for_test(size_t block_bytes);
 
-static const csv_dialect comma = {',', '"', 0};
+static const csv_dialect comma = {',', '"', 0, 0};
 
 /*
  * Record a CUnit assertion with a message made here (CUnit copies it) and,
@@ -463,8 +463,8 @@ test_bom(void)
 static void
 test_dialects(void)
 {
-    csv_dialect semi = {';', '"', 0}, tab = {'\t', '"', 0};
-    csv_dialect squote = {',', '\'', 0};
+    csv_dialect semi = {';', '"', 0, 0}, tab = {'\t', '"', 0, 0};
+    csv_dialect squote = {',', '\'', 0, 0};
 
     CHECK_CSV("a;b,c;\"d;e\"\n", &semi, "L1 [a][b,c]{d;e}\n");
     CHECK_CSV("a\tb c\t\"x\ty\"\n", &tab, "L1 [a][b c]{x\\x09y}\n");
@@ -524,7 +524,8 @@ test_unterminated_quote(void)
 static void
 test_errors(void)
 {
-    csv_dialect      bad[] = {{'\n', '"', 0}, {',', ',', 0}, {',', '\r', 0}};
+    csv_dialect      bad[] = {{'\n', '"', 0, 0}, {',', ',', 0, 0},
+                              {',', '\r', 0, 0}};
     csv_range       *v = NULL;
     size_t           n = 0;
     sh_err           err;
@@ -1005,7 +1006,8 @@ static void
 test_reference_fuzz(void)
 {
     static const char  alphabet[] = "ab,\"\n\r;'\xC3\xA9";
-    const csv_dialect *dialects[] = {&comma, &(csv_dialect){';', '\'', 0}};
+    const csv_dialect *dialects[] = {&comma,
+                                     &(csv_dialect){';', '\'', 0, 0}};
     uint64_t           st = 42;
     size_t             bad = 0;
 
@@ -1079,6 +1081,235 @@ test_long_fields(void)
     sb_free(&exp);
 }
 
+/* ---- lines mode and the pull reader ------------------------------------ */
+
+static const csv_dialect lines_d = {',', '"', 0, 1};
+
+/*
+ * The reference of lines mode, byte by byte: a BOM at the start skipped,
+ * each LF ends a record of one field (a CR before it dropped), the data's
+ * end after a line end is no record, a CR at the very end is dropped.
+ */
+static char *
+reference_lines(const char *s, size_t n)
+{
+    strbuf   out = {0};
+    size_t   i = 0, from;
+    uint64_t line = 1;
+
+    sb_append(&out, "", 0);
+    if (n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
+        i = 3;
+    while (i < n) {
+        size_t end;
+
+        from = i;
+        while (i < n && s[i] != '\n')
+            i++;
+        end = i;
+        if (end > from && s[end - 1] == '\r')
+            end--;
+        sb_printf(&out, "L%llu [", (unsigned long long)line);
+        render_bytes(&out, s + from, end - from);
+        sb_puts(&out, "]\n");
+        if (i < n)
+            i++; /* the LF */
+        line++;
+    }
+    return out.data;
+}
+
+/* Lines mode against its reference, with small blocks, and every split. */
+static void
+test_lines_mode(void)
+{
+    static const char alphabet[] = "ab,\"\n\r\xEF\xBB\xBF";
+    uint64_t          st = 7;
+    size_t            bad = 0;
+
+    static const struct {
+        const char *in, *exp;
+    } cases[] = {
+        {"a,\"b\nc\"\r\n\nd\r", "L1 [a,\"b]\nL2 [c\"]\nL3 []\nL4 [d]\n"},
+        {"\xEF\xBB\xBFx\n\n", "L1 [x]\nL2 []\n"},
+        {"\r\n", "L1 []\n"},
+        {"\r", "L1 []\n"},
+        {"", ""},
+    };
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n = strlen(cases[i].in);
+        char  *got = render_data(cases[i].in, n, &lines_d);
+        char  *ref = reference_lines(cases[i].in, n);
+
+        CHECK_TEXT(cases[i].in, cases[i].exp, got);
+        CHECK_TEXT(cases[i].in, cases[i].exp, ref);
+        free(got);
+        free(ref);
+    }
+    for (int iter = 0; iter < 2000 && bad < 3; iter++) {
+        size_t n = rnd(&st) % 48;
+        char   data[48];
+        char  *ref, *got;
+
+        for (size_t i = 0; i < n; i++)
+            data[i] = alphabet[rnd(&st) % (sizeof alphabet - 1)];
+        if (iter % 5 == 0 && n >= 3)
+            memcpy(data, "\xEF\xBB\xBF", 3);
+        ref = reference_lines(data, n);
+        csv_set_block_bytes_for_test(1 + (size_t)iter % 4);
+        got = render_data(data, n, &lines_d);
+        csv_set_block_bytes_for_test(0);
+        if (strcmp(ref, got) != 0) {
+            CHECK_TEXT("lines fuzz", ref, got);
+            bad++;
+        }
+        free(ref);
+        free(got);
+        /* Every part size: the same lines, cut at line starts. */
+        if (iter % 50 == 0 && n > 0) {
+            int   fd = temp_file(data, n);
+            char *whole = render_data(data, n, &lines_d);
+
+            CU_ASSERT_FATAL(fd >= 0);
+            for (uint64_t part = 1; part <= n + 1; part++) {
+                got = split_and_read(fd, 0, 1, n, part, &lines_d);
+                if (strcmp(whole, got) != 0 && bad++ < 3)
+                    CHECK_TEXT("lines split", whole, got);
+                free(got);
+            }
+            free(whole);
+            close(fd);
+        }
+    }
+    /* A generated CSV file read as lines: every part size. */
+    {
+        size_t size;
+        char  *data = gen_file(3, 3000, &size);
+        int    fd = temp_file(data, size);
+        char  *whole = render_data(data, size, &lines_d);
+        char  *ref = reference_lines(data, size);
+
+        CU_ASSERT_FATAL(fd >= 0);
+        CHECK_TEXT("generated file as lines", ref, whole);
+        csv_set_block_bytes_for_test(4096);
+        for (uint64_t part = 1; part <= size + 1 && bad < 3; part++) {
+            char *got = split_and_read(fd, 0, 1, size, part, &lines_d);
+
+            if (strcmp(whole, got) != 0) {
+                CHECK_TEXT("generated lines split", whole, got);
+                bad++;
+            }
+            free(got);
+        }
+        csv_set_block_bytes_for_test(0);
+        free(whole);
+        free(ref);
+        free(data);
+        close(fd);
+    }
+    CHECK_INT(0, bad);
+}
+
+/* A stream in memory, given out in short reads of 1..max bytes. */
+typedef struct mem_stream {
+    const char *data;
+    size_t      n, at;
+    size_t      max;    /* most bytes a read gives */
+    uint64_t    st;     /* random state for the read sizes */
+    size_t      fail_at; /* fail with SH_EIO once 'at' reaches this */
+} mem_stream;
+
+static ssize_t
+mem_read(void *ctx, char *buf, size_t n, sh_err *err)
+{
+    mem_stream *m = ctx;
+    size_t      k = 1 + rnd(&m->st) % m->max;
+
+    if (m->at >= m->fail_at)
+        return sh_err_set(err, SH_EIO, NULL, "injected failure");
+    if (k > n)
+        k = n;
+    if (k > m->n - m->at)
+        k = m->n - m->at;
+    memcpy(buf, m->data + m->at, k);
+    m->at += k;
+    return (ssize_t)k;
+}
+
+/* Render a whole stream read through csv_reader_new_fn. */
+static char *
+render_fn(mem_stream *m, const csv_dialect *d)
+{
+    csv_reader      *r = csv_reader_new_fn(mem_read, m, 1, d);
+    const csv_field *f;
+    size_t           n;
+    strbuf           sb = {0};
+    sh_err           err;
+    int              rc;
+
+    sb_append(&sb, "", 0);
+    while ((rc = csv_reader_next(r, &f, &n, &err)) == 1)
+        render_record(&sb, csv_reader_line(r), f, n);
+    if (rc != 0)
+        sb_printf(&sb, "ERROR %s: %s\n", sh_err_name(rc), err.msg);
+    if (rc == 0 && csv_reader_bytes(r) != m->n)
+        sb_printf(&sb, "BYTES %llu of %zu\n",
+                  (unsigned long long)csv_reader_bytes(r), m->n);
+    csv_reader_free(r);
+    return sb.data;
+}
+
+/* The pull reader gives what the file reader gives, whatever the reads. */
+static void
+test_reader_fn(void)
+{
+    size_t size;
+    char  *data = gen_file(4, 20000, &size);
+    char  *whole = render_data(data, size, &comma);
+    char  *lines = render_data(data, size, &lines_d);
+
+    for (size_t max = 1; max <= 4097; max = max * 4 + 1) {
+        for (size_t block = 0; block <= 64; block += 64) {
+            mem_stream m = {data, size, 0, max, max, SIZE_MAX};
+            char      *got;
+
+            csv_set_block_bytes_for_test(block);
+            got = render_fn(&m, &comma);
+            CHECK_TEXT("pull reader", whole, got);
+            free(got);
+            m.at = 0;
+            got = render_fn(&m, &lines_d);
+            CHECK_TEXT("pull reader, lines", lines, got);
+            free(got);
+            csv_set_block_bytes_for_test(0);
+        }
+    }
+    /* An error of the source is the reader's error, and stays. */
+    {
+        mem_stream       m = {data, size, 0, 100, 1, 5000};
+        csv_reader      *r = csv_reader_new_fn(mem_read, &m, 1, &comma);
+        const csv_field *f;
+        size_t           n;
+        sh_err           err;
+        int              rc;
+
+        csv_set_block_bytes_for_test(1000);
+        while ((rc = csv_reader_next(r, &f, &n, &err)) == 1)
+            ;
+        CHECK_INT(SH_EIO, rc);
+        CHECK_TRUE(strcmp(err.msg, "injected failure") == 0, "%s", err.msg);
+        sh_err_clear(&err);
+        CHECK_INT(SH_EIO, csv_reader_next(r, &f, &n, &err));
+        CHECK_TRUE(strcmp(err.msg, "injected failure") == 0, "%s", err.msg);
+        csv_set_block_bytes_for_test(0);
+        csv_reader_free(r);
+    }
+    free(whole);
+    free(lines);
+    free(data);
+}
+
 void
 test_csv_register(void)
 {
@@ -1106,4 +1337,6 @@ test_csv_register(void)
     CU_add_test(s, "reader vs reference parser", test_reference_fuzz);
     CU_add_test(s, "split: files without records", test_split_small);
     CU_add_test(s, "split: every part size", test_split_property);
+    CU_add_test(s, "lines mode", test_lines_mode);
+    CU_add_test(s, "pull reader", test_reader_fn);
 }

@@ -18,12 +18,16 @@ main(void)
         return 2;
     test_util_register();
     test_csv_register();
+    test_input_register();
     test_value_register();
     test_expr_register();
     test_plan_register();
     test_rowfile_register();
     test_sort_register();
     test_agg_register();
+    test_text_register();
+    test_nb_register();
+    test_exec_register();
     CU_basic_set_mode(CU_BRM_NORMAL);
     CU_basic_run_tests();
     failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed();

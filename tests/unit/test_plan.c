@@ -309,8 +309,11 @@ test_spec_errors(void)
                "input.dataset", "not supported yet");
     EXPECT_ERR("{\"input\": {\"dataset\": \"d1\", \"path\": \"a.csv\"}}",
                SH_EINVAL, "input", "not both");
-    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\", \"format\": \"jsonl\"}}",
-               SH_EINVAL, "input.format", "not supported yet");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\", \"format\": \"jsonl\", "
+               "\"csv\": {\"header\": false}}}",
+               SH_EINVAL, "input.csv", "format 'csv' only");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\", \"compression\": \"zip\"}}",
+               SH_EINVAL, "input.compression", "none, gzip");
     EXPECT_ERR("{\"input\": {\"path\": \"a.csv\", \"format\": \"xml\"}}",
                SH_EINVAL, "input.format", "xml");
     EXPECT_ERR("{\"input\": {\"path\": \"a.csv\", \"on_error\": \"ignore\"}}",
@@ -407,14 +410,11 @@ test_spec_errors(void)
                "{\"op\": \"foo\"}]}",
                SH_EINVAL, "steps[2].op",
                "unknown op 'foo'; ops are: filter, select, derive, "
-               "tokenize, groupby, aggregate, distinct, sort, limit, join, "
-               "train_naive_bayes, predict_naive_bayes");
+               "tokenize, join, predict_naive_bayes, groupby, aggregate, "
+               "distinct, sort, limit, train_naive_bayes");
     EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"steps\": "
-               "[{\"op\": \"groupby\", \"by\": [\"name\"]}]}",
-               SH_EINVAL, "steps[0].op", "'groupby' is not supported yet");
-    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"steps\": "
-               "[{\"op\": \"sort\"}]}",
-               SH_EINVAL, "steps[0].op", "'sort' is not supported yet");
+               "[{\"op\": \"grupby\"}]}",
+               SH_EINVAL, "steps[0].op", "did you mean 'groupby'");
     EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"steps\": ["
                "{\"op\": \"filter\", \"where\": \"true\"},"
                "{\"op\": \"filter\", \"wher\": \"true\"}]}",
@@ -888,7 +888,7 @@ test_resolution(void)
         json_t *in = json_object_get(d1, "input");
         json_t *out = json_object_get(d1, "output");
         json_t *st = json_array_get(json_object_get(d1, "stages"), 0);
-        json_t *ops = json_object_get(st, "ops");
+        json_t *ops = json_object_get(st, "steps");
 
         CHECK(json_array_size(json_object_get(in, "files")) == 2
                   && json_integer_value(json_object_get(
@@ -913,13 +913,12 @@ test_resolution(void)
         CHECK(json_integer_value(json_object_get(d1, "partitions"))
                   == (json_int_t)p->n_parts,
               "describe: partitions");
-        CHECK(json_integer_value(json_object_get(st, "stage")) == 0
-                  && strcmp(json_string_value(json_object_get(st, "kind")),
-                            "map") == 0
+        CHECK(json_array_size(json_object_get(d1, "stages")) == 1
+                  && json_integer_value(json_object_get(st, "stage")) == 0
                   && json_array_size(ops) == 2
                   && strcmp(json_string_value(json_array_get(ops, 1)),
                             "derive") == 0
-                  && json_integer_value(json_object_get(st, "partitions"))
+                  && json_integer_value(json_object_get(st, "tasks"))
                          == (json_int_t)p->n_parts,
               "describe: stages wrong");
     }
@@ -1543,6 +1542,846 @@ test_writer_rows(void)
     schema_free(sc);
 }
 
+/* ---- steps and stages ------------------------------------------------- */
+
+#define STEPS_INPUT "{\"input\": {\"path\": \"a.csv\"}, \"steps\": "
+
+/* A spec over a.csv (DATA_A) with the steps 'steps' (a JSON array). */
+static char *
+steps_spec(const char *steps)
+{
+    return xasprintf("%s%s}", STEPS_INPUT, steps);
+}
+
+/* Build a.csv with 'steps'; NULL (and a failed check) when it fails. */
+static plan *
+build_steps_at(int line, const char *steps)
+{
+    char *spec = steps_spec(steps);
+    plan *p = must_build_at(line, spec);
+
+    free(spec);
+    return p;
+}
+#define BUILD_STEPS(steps) build_steps_at(__LINE__, steps)
+
+/* Expect 'steps' over a.csv to fail with SH_EINVAL at 'path'. */
+static void
+expect_step_err_at(int line, const char *steps, const char *path,
+                   const char *word)
+{
+    char *spec = steps_spec(steps);
+
+    expect_err_at(line, spec, SH_EINVAL, path, word);
+    free(spec);
+}
+#define EXPECT_STEP_ERR(steps, path, word) \
+    expect_step_err_at(__LINE__, steps, path, word)
+
+/* Does 'sc' have exactly the columns "name:type,name:type,..."? */
+static void
+check_schema_at(int line, const schema *sc, const char *want)
+{
+    strbuf sb = {0};
+    size_t i;
+
+    for (i = 0; sc && i < sc->n; i++) {
+        sb_printf(&sb, "%s%s:%s", i ? "," : "", sc->names[i],
+                  sh_type_name(sc->types[i]));
+    }
+    check_at(strcmp(sb.data ? sb.data : "", want) == 0, line, "schema",
+             "schema is '%s', want '%s'", sb.data ? sb.data : "", want);
+    sb_free(&sb);
+}
+#define CHECK_SCHEMA(sc, want) check_schema_at(__LINE__, sc, want)
+
+/* The columns of a.csv (DATA_A) as check_schema_at writes them. */
+#define A_COLS "id:int,year:int,name:string,score:float,flag:bool"
+
+/* A job directory with a model artifact under 'spool' for job 'id'. */
+static void
+put_model(const char *spool, const char *id)
+{
+    char *path = xasprintf("%s/jobs", spool);
+    FILE *f;
+
+    mkdir(path, 0755);
+    free(path);
+    path = xasprintf("%s/jobs/%s", spool, id);
+    mkdir(path, 0755);
+    free(path);
+    path = xasprintf("%s/jobs/%s/artifacts", spool, id);
+    mkdir(path, 0755);
+    free(path);
+    path = xasprintf("%s/jobs/%s/artifacts/model", spool, id);
+    f = fopen(path, "w");
+    CHECK(f != NULL, "cannot write %s", path);
+    if (f) {
+        fputs("model", f);
+        fclose(f);
+    }
+    free(path);
+}
+
+#define MODEL_ID "0b6c7f0e-7a1d-4c39-9f51-2f9d3c1e8a42"
+
+/* Each map step compiles to the right fields and output schema. */
+static void
+test_steps_map(void)
+{
+    const char *spool = g_env.spool;
+    plan       *p;
+
+    fresh_dirs();
+    put_file("a.csv", DATA_A);
+    put_file("users.csv", "id,city,pop\n1,x,10\n2,y,20\n");
+
+    p = BUILD_STEPS("[{\"op\": \"tokenize\", \"column\": \"name\"}]");
+    if (p) {
+        CHECK_SCHEMA(p->out_schema, A_COLS ",token:string");
+        CHECK(p->steps[0].src_col == 2 && p->steps[0].col == 5
+                  && p->steps[0].lowercase == 1,
+              "tokenize: src %zu col %zu lowercase %d", p->steps[0].src_col,
+              p->steps[0].col, p->steps[0].lowercase);
+    }
+    plan_free(p);
+    p = BUILD_STEPS("[{\"op\": \"tokenize\", \"column\": \"name\", "
+                    "\"as\": \"name\", \"lowercase\": false}]");
+    if (p) {
+        CHECK_SCHEMA(p->out_schema, A_COLS);
+        CHECK(p->steps[0].col == 2 && p->steps[0].lowercase == 0,
+              "tokenize in place: col %zu lowercase %d", p->steps[0].col,
+              p->steps[0].lowercase);
+    }
+    plan_free(p);
+
+    p = BUILD_STEPS("[{\"op\": \"join\", \"with\": {\"path\": "
+                    "\"users.csv\"}, \"on\": [\"id\"]}]");
+    if (p) {
+        plan_join *j = p->steps[0].join;
+
+        CHECK_SCHEMA(p->out_schema, A_COLS ",city:string,pop:int");
+        CHECK(j != NULL && j->side != NULL && j->left == 0
+                  && p->steps[0].n_cols == 1 && p->steps[0].cols[0] == 0,
+              "join: side or keys missing");
+        if (j && j->side) {
+            CHECK(j->right_on[0] == 0 && j->n_keep == 2
+                      && j->right_keep[0] == 1 && j->right_keep[1] == 2,
+                  "join: right_on %zu, %zu kept", j->right_on[0],
+                  j->n_keep);
+            CHECK(j->side->n_steps == 0 && j->side->n_parts == 1
+                      && j->side->n_files == 1
+                      && strcmp(j->side->files[0].rel, "users.csv") == 0,
+                  "join side: %zu steps %zu parts", j->side->n_steps,
+                  j->side->n_parts);
+            CHECK_SCHEMA(j->side->in_schema, "id:int,city:string,pop:int");
+        }
+    }
+    plan_free(p);
+    p = BUILD_STEPS("[{\"op\": \"join\", \"with\": {\"path\": "
+                    "\"users.csv\", \"columns\": {\"pop\": \"float\"}}, "
+                    "\"on\": [\"id\"], \"how\": \"left\"}]");
+    if (p) {
+        CHECK_SCHEMA(p->out_schema, A_COLS ",city:string,pop:float");
+        CHECK(p->steps[0].join->left == 1, "how left not set");
+    }
+    plan_free(p);
+
+    g_env.spool = g_out;
+    put_model(g_out, MODEL_ID);
+    p = BUILD_STEPS("[{\"op\": \"predict_naive_bayes\", \"model\": "
+                    "\"job:" MODEL_ID "\", \"text\": \"name\"}]");
+    if (p) {
+        char *want = xasprintf("%s/jobs/%s/artifacts/model", g_out,
+                               MODEL_ID);
+
+        CHECK_SCHEMA(p->out_schema, A_COLS ",prediction:string");
+        CHECK(p->steps[0].model && strcmp(p->steps[0].model, want) == 0
+                  && p->steps[0].src_col == 2 && p->steps[0].col == 5,
+              "predict: model '%s', want '%s'",
+              p->steps[0].model ? p->steps[0].model : "(null)", want);
+        free(want);
+    }
+    plan_free(p);
+    p = BUILD_STEPS("[{\"op\": \"predict_naive_bayes\", \"model\": "
+                    "\"job:" MODEL_ID "\", \"text\": \"name\", "
+                    "\"as\": \"flag\"}]");
+    if (p) {
+        CHECK_SCHEMA(p->out_schema, "id:int,year:int,name:string,"
+                                    "score:float,flag:string");
+        CHECK(p->steps[0].col == 4, "predict in place: col %zu",
+              p->steps[0].col);
+    }
+    plan_free(p);
+    g_env.spool = spool;
+}
+
+/* Each combine step compiles to the right fields and output schema. */
+static void
+test_steps_combine(void)
+{
+    plan *p;
+
+    fresh_dirs();
+    put_file("a.csv", DATA_A);
+
+    p = BUILD_STEPS(
+        "[{\"op\": \"groupby\", \"by\": [\"name\", \"flag\"], \"aggs\": ["
+        "{\"as\": \"n\", \"fn\": \"count\"},"
+        "{\"as\": \"s\", \"fn\": \"sum\", \"column\": \"score\"},"
+        "{\"as\": \"m\", \"fn\": \"mean\", \"column\": \"year\"},"
+        "{\"as\": \"mx\", \"fn\": \"max\", \"column\": \"name\"},"
+        "{\"as\": \"d\", \"fn\": \"count_distinct\", \"column\": \"id\"},"
+        "{\"as\": \"sy\", \"fn\": \"sum\", \"column\": \"year\"},"
+        "{\"as\": \"sd\", \"fn\": \"std\", \"column\": \"score\"},"
+        "{\"as\": \"a\", \"fn\": \"approx_count_distinct\", "
+        "\"column\": \"name\"}]}]");
+    if (p) {
+        const plan_step *s = &p->steps[0];
+
+        CHECK_SCHEMA(p->out_schema,
+                     "name:string,flag:bool,n:int,s:float,m:float,"
+                     "mx:string,d:int,sy:int,sd:float,a:int");
+        CHECK(s->n_cols == 2 && s->cols[0] == 2 && s->cols[1] == 4
+                  && s->n_aggs == 8,
+              "groupby: %zu keys, %zu aggs", s->n_cols, s->n_aggs);
+        if (s->n_aggs == 8) {
+            CHECK(s->aggs[0].fn == AGG_COUNT && s->aggs[0].col == -1
+                      && s->aggs[1].fn == AGG_SUM && s->aggs[1].col == 3
+                      && s->aggs[1].in_type == SH_FLOAT
+                      && s->aggs[7].fn == AGG_APPROX_COUNT_DISTINCT
+                      && s->aggs[7].in_type == SH_STRING,
+                  "groupby: agg defs wrong");
+        }
+    }
+    plan_free(p);
+    /* 'as' defaults to fn or fn_column. */
+    p = BUILD_STEPS("[{\"op\": \"groupby\", \"by\": [\"flag\"], \"aggs\": ["
+                    "{\"fn\": \"count\"}, {\"fn\": \"min\", "
+                    "\"column\": \"score\"}]}]");
+    if (p)
+        CHECK_SCHEMA(p->out_schema, "flag:bool,count:int,min_score:float");
+    plan_free(p);
+
+    p = BUILD_STEPS("[{\"op\": \"aggregate\", \"aggs\": ["
+                    "{\"as\": \"n\", \"fn\": \"count\", \"column\": "
+                    "\"name\"}, {\"as\": \"v\", \"fn\": \"var\", "
+                    "\"column\": \"id\"}]}]");
+    if (p) {
+        CHECK_SCHEMA(p->out_schema, "n:int,v:float");
+        CHECK(p->steps[0].n_cols == 0 && p->steps[0].n_aggs == 2
+                  && p->steps[0].aggs[0].col == 2,
+              "aggregate: %zu keys %zu aggs", p->steps[0].n_cols,
+              p->steps[0].n_aggs);
+    }
+    plan_free(p);
+
+    p = BUILD_STEPS("[{\"op\": \"distinct\"}]");
+    if (p) {
+        CHECK_SCHEMA(p->out_schema, A_COLS);
+        CHECK(p->steps[0].n_cols == 5 && p->steps[0].cols[4] == 4,
+              "distinct: %zu columns", p->steps[0].n_cols);
+    }
+    plan_free(p);
+    p = BUILD_STEPS("[{\"op\": \"distinct\", \"columns\": [\"flag\", "
+                    "\"name\"]}]");
+    if (p) {
+        CHECK_SCHEMA(p->out_schema, "flag:bool,name:string");
+        CHECK(p->steps[0].n_cols == 2 && p->steps[0].cols[0] == 4
+                  && p->steps[0].cols[1] == 2,
+              "distinct columns wrong");
+    }
+    plan_free(p);
+
+    p = BUILD_STEPS("[{\"op\": \"sort\", \"by\": [{\"column\": \"year\", "
+                    "\"desc\": true}, \"name\", {\"column\": \"id\", "
+                    "\"desc\": false}]}, {\"op\": \"limit\", \"n\": 7}]");
+    if (p) {
+        const plan_step *s = &p->steps[0];
+
+        CHECK_SCHEMA(p->out_schema, A_COLS);
+        CHECK(s->n_keys == 3 && s->keys[0].col == 1 && s->keys[0].desc == 1
+                  && s->keys[1].col == 2 && s->keys[1].desc == 0
+                  && s->keys[2].col == 0 && s->keys[2].desc == 0,
+              "sort keys wrong (%zu)", s->n_keys);
+        CHECK(s->limit == 7 && p->steps[1].limit == 7,
+              "top-n: sort.limit %llu limit.limit %llu",
+              (unsigned long long)s->limit,
+              (unsigned long long)p->steps[1].limit);
+    }
+    plan_free(p);
+    /* A limit that does not follow a sort leaves the sort alone. */
+    p = BUILD_STEPS("[{\"op\": \"sort\", \"by\": [\"id\"]}, {\"op\": "
+                    "\"filter\", \"where\": \"id > 1\"}, {\"op\": "
+                    "\"limit\", \"n\": 1}]");
+    if (p) {
+        CHECK(p->steps[0].limit == 0 && p->steps[2].limit == 1,
+              "sort.limit %llu", (unsigned long long)p->steps[0].limit);
+    }
+    plan_free(p);
+
+    p = BUILD_STEPS("[{\"op\": \"train_naive_bayes\", \"text\": \"name\", "
+                    "\"label\": \"flag\", \"features\": 1024, "
+                    "\"holdout\": \"id % 5 == 0\"}]");
+    if (p) {
+        const plan_step *s = &p->steps[0];
+
+        CHECK_SCHEMA(p->out_schema, "n_train:int,n_test:int,accuracy:float");
+        CHECK(s->src_col == 2 && s->label_col == 4 && s->features == 1024
+                  && s->e != NULL,
+              "train: src %zu label %zu features %u", s->src_col,
+              s->label_col, s->features);
+    }
+    plan_free(p);
+    p = BUILD_STEPS("[{\"op\": \"train_naive_bayes\", \"text\": \"name\", "
+                    "\"label\": \"year\"}]");
+    if (p) {
+        CHECK(p->steps[0].features == PLAN_NB_FEATURES_DEFAULT
+                  && p->steps[0].e == NULL && p->steps[0].label_col == 1,
+              "train defaults: features %u", p->steps[0].features);
+    }
+    plan_free(p);
+}
+
+/* Check stage k of 'p': {src, map_begin, map_end, sink, n_tasks}. */
+static void
+check_stage_at(int line, const plan *p, size_t k, long src, size_t begin,
+               size_t end, long sink, size_t tasks)
+{
+    const plan_stage *st;
+
+    if (k >= p->n_stages) {
+        check_at(0, line, "stage", "no stage %zu (%zu stages)", k,
+                 p->n_stages);
+        return;
+    }
+    st = &p->stages[k];
+    check_at(st->src == src && st->map_begin == begin && st->map_end == end
+                 && st->sink == sink && st->n_tasks == tasks
+                 && p->stage_tasks[k] == tasks,
+             line, "stage",
+             "stage %zu is {src %ld, map %zu..%zu, sink %ld, %zu tasks "
+             "(db %zu)}, want {src %ld, map %zu..%zu, sink %ld, %zu tasks}",
+             k, st->src, st->map_begin, st->map_end, st->sink, st->n_tasks,
+             p->stage_tasks[k], src, begin, end, sink, tasks);
+}
+#define CHECK_STAGE(p, k, src, begin, end, sink, tasks) \
+    check_stage_at(__LINE__, p, k, src, begin, end, sink, tasks)
+
+/* Build 'steps' over big.csv cut into 'psize' partitions. */
+static plan *
+build_big_at(int line, const char *psize, const char *steps)
+{
+    char *spec = xasprintf("{\"input\": {\"path\": \"big.csv\", "
+                           "\"partition_size\": \"%s\"}, \"steps\": %s}",
+                           psize, steps);
+    plan *p = must_build_at(line, spec);
+
+    free(spec);
+    return p;
+}
+#define BUILD_BIG(psize, steps) build_big_at(__LINE__, psize, steps)
+
+/* The stages of the pipelines SPEC section 2 allows. */
+static void
+test_stages(void)
+{
+    strbuf sb = {0};
+    plan  *p;
+    int    i;
+
+    fresh_dirs();
+    put_file("a.csv", DATA_A);
+    put_file("users.csv", "id,city\n1,x\n");
+    sb_puts(&sb, "id,year,name,score,flag\n");
+    for (i = 0; i < 40; i++)
+        sb_printf(&sb, "%d,%d,n%d,%d.5,true\n", i, 1990 + i, i % 7, i);
+    put_file("big.csv", sb.data);
+    sb_free(&sb);
+
+    /* No step, and map steps only: one stage. */
+    p = BUILD_STEPS("[]");
+    if (p) {
+        CHECK(p->n_stages == 1, "no steps: %zu stages", p->n_stages);
+        CHECK_STAGE(p, 0, -1, 0, 0, -1, p->n_parts);
+    }
+    plan_free(p);
+    p = BUILD_BIG("64", "[{\"op\": \"filter\", \"where\": \"id > 1\"}, "
+                        "{\"op\": \"derive\", \"as\": \"x\", "
+                        "\"expr\": \"1\"}]");
+    if (p) {
+        CHECK(p->n_stages == 1 && p->n_parts > 1,
+              "map only: %zu stages, %zu parts", p->n_stages, p->n_parts);
+        CHECK_STAGE(p, 0, -1, 0, 2, -1, p->n_parts);
+    }
+    plan_free(p);
+
+    /* filter, derive, groupby, sort, limit: parts, buckets, 1. More
+     * partitions than buckets, then fewer. */
+    {
+        static const char *const steps =
+            "[{\"op\": \"filter\", \"where\": \"year > 1991\"},"
+            "{\"op\": \"derive\", \"as\": \"d\", \"expr\": \"year % 10\"},"
+            "{\"op\": \"groupby\", \"by\": [\"d\"], \"aggs\": "
+            "[{\"as\": \"n\", \"fn\": \"count\"}]},"
+            "{\"op\": \"sort\", \"by\": [{\"column\": \"n\", "
+            "\"desc\": true}]},"
+            "{\"op\": \"limit\", \"n\": 3}]";
+
+        p = BUILD_BIG("1", steps);
+        if (p) {
+            CHECK(p->n_parts == 40 && p->n_stages == 3,
+                  "%zu parts %zu stages", p->n_parts, p->n_stages);
+            CHECK_STAGE(p, 0, -1, 0, 2, 2, 40);
+            CHECK_STAGE(p, 1, 2, 3, 3, 3, PLAN_MAX_BUCKETS);
+            CHECK_STAGE(p, 2, 3, 5, 5, -1, 1);
+            CHECK(p->steps[3].limit == 3, "sort.limit %llu",
+                  (unsigned long long)p->steps[3].limit);
+            CHECK_SCHEMA(p->out_schema, "d:int,n:int");
+        }
+        plan_free(p);
+        p = BUILD_BIG("200", steps);
+        if (p) {
+            CHECK(p->n_parts > 1 && p->n_parts < PLAN_MAX_BUCKETS,
+                  "%zu parts", p->n_parts);
+            CHECK_STAGE(p, 0, -1, 0, 2, 2, p->n_parts);
+            CHECK_STAGE(p, 1, 2, 3, 3, 3, p->n_parts);
+            CHECK_STAGE(p, 2, 3, 5, 5, -1, 1);
+        }
+        plan_free(p);
+    }
+
+    /* tokenize, groupby, sort, limit: word counts. */
+    p = BUILD_BIG("1", "[{\"op\": \"tokenize\", \"column\": \"name\"},"
+                       "{\"op\": \"groupby\", \"by\": [\"token\"], "
+                       "\"aggs\": [{\"as\": \"n\", \"fn\": \"count\"}]},"
+                       "{\"op\": \"sort\", \"by\": [{\"column\": \"n\", "
+                       "\"desc\": true}, \"token\"]},"
+                       "{\"op\": \"limit\", \"n\": 10}]");
+    if (p) {
+        CHECK(p->n_stages == 3, "word count: %zu stages", p->n_stages);
+        CHECK_STAGE(p, 0, -1, 0, 1, 1, 40);
+        CHECK_STAGE(p, 1, 1, 2, 2, 2, PLAN_MAX_BUCKETS);
+        CHECK_STAGE(p, 2, 2, 4, 4, -1, 1);
+        CHECK_SCHEMA(p->out_schema, "token:string,n:int");
+    }
+    plan_free(p);
+
+    /* join (a map step), then groupby, then a map step after it. */
+    p = BUILD_STEPS("[{\"op\": \"join\", \"with\": {\"path\": "
+                    "\"users.csv\"}, \"on\": [\"id\"]},"
+                    "{\"op\": \"groupby\", \"by\": [\"city\"]},"
+                    "{\"op\": \"derive\", \"as\": \"one\", "
+                    "\"expr\": \"1\"}]");
+    if (p) {
+        CHECK(p->n_stages == 2, "join, groupby: %zu stages", p->n_stages);
+        CHECK_STAGE(p, 0, -1, 0, 1, 1, p->n_parts);
+        CHECK_STAGE(p, 1, 1, 2, 3, -1, 1);
+        CHECK_SCHEMA(p->out_schema, "city:string,one:int");
+    }
+    plan_free(p);
+
+    /* aggregate, distinct, limit, train_naive_bayes. */
+    p = BUILD_BIG("1", "[{\"op\": \"aggregate\", \"aggs\": "
+                       "[{\"as\": \"n\", \"fn\": \"count\"}]}]");
+    if (p) {
+        CHECK(p->n_stages == 2, "aggregate: %zu stages", p->n_stages);
+        CHECK_STAGE(p, 0, -1, 0, 0, 0, 40);
+        CHECK_STAGE(p, 1, 0, 1, 1, -1, 1);
+    }
+    plan_free(p);
+    p = BUILD_BIG("1", "[{\"op\": \"distinct\", \"columns\": [\"name\"]},"
+                       "{\"op\": \"limit\", \"n\": 2}]");
+    if (p) {
+        CHECK(p->n_stages == 3, "distinct, limit: %zu stages", p->n_stages);
+        CHECK_STAGE(p, 1, 0, 1, 1, 1, PLAN_MAX_BUCKETS);
+        CHECK_STAGE(p, 2, 1, 2, 2, -1, 1);
+    }
+    plan_free(p);
+    p = BUILD_BIG("1", "[{\"op\": \"train_naive_bayes\", \"text\": "
+                       "\"name\", \"label\": \"flag\", \"holdout\": "
+                       "\"id % 4 == 0\"}]");
+    if (p) {
+        CHECK(p->n_stages == 2, "train: %zu stages", p->n_stages);
+        CHECK_STAGE(p, 0, -1, 0, 0, 0, 40);
+        CHECK_STAGE(p, 1, 0, 1, 1, -1, 1);
+    }
+    plan_free(p);
+
+    /* sort, limit, limit: the first limit is the sort's top-n, the second
+     * a combine step of its own. */
+    p = BUILD_BIG("1", "[{\"op\": \"sort\", \"by\": [\"id\"]},"
+                       "{\"op\": \"limit\", \"n\": 5},"
+                       "{\"op\": \"limit\", \"n\": 2}]");
+    if (p) {
+        CHECK(p->n_stages == 3, "sort, limit, limit: %zu stages",
+              p->n_stages);
+        CHECK_STAGE(p, 0, -1, 0, 0, 0, 40);
+        CHECK_STAGE(p, 1, 0, 2, 2, 2, 1);
+        CHECK_STAGE(p, 2, 2, 3, 3, -1, 1);
+    }
+    plan_free(p);
+
+    /* The description lists the stages and the halves they run. */
+    p = BUILD_BIG("1", "[{\"op\": \"filter\", \"where\": \"id > 0\"},"
+                       "{\"op\": \"groupby\", \"by\": [\"name\"]},"
+                       "{\"op\": \"sort\", \"by\": [\"name\"]},"
+                       "{\"op\": \"limit\", \"n\": 4}]");
+    if (p) {
+        json_t *d = plan_describe(p);
+        char   *text = json_dumps(json_object_get(d, "stages"),
+                                  JSON_COMPACT);
+        const char *want =
+            "[{\"stage\":0,\"tasks\":40,\"steps\":[\"filter\","
+            "\"groupby (partial)\"]},{\"stage\":1,\"tasks\":16,\"steps\":"
+            "[\"groupby (final)\",\"sort (partial, top 4)\"]},{\"stage\":2,"
+            "\"tasks\":1,\"steps\":[\"sort (final, top 4)\"]}]";
+
+        CHECK(text && strcmp(text, want) == 0, "stages described as %s",
+              text ? text : "(null)");
+        CHECK(json_array_size(json_object_get(d, "steps")) == 4,
+              "describe: steps");
+        free(text);
+        json_decref(d);
+    }
+    plan_free(p);
+}
+
+/* Every error of a step is a 400 at the field at fault. */
+static void
+test_step_errors(void)
+{
+    const char *spool = g_env.spool;
+    uint64_t    mem = g_env.mem_bytes;
+
+    fresh_dirs();
+    put_file("a.csv", DATA_A);
+    put_file("users.csv", "id,city,name\n1,x,y\n");
+    put_file("codes.csv", "id,code\nA,1\n");
+
+    /* Unknown fields, with a hint. */
+    EXPECT_STEP_ERR("[{\"op\": \"groupby\", \"by\": [\"name\"], "
+                    "\"agg\": []}]",
+                    "steps[0].agg", "did you mean 'aggs'");
+    EXPECT_STEP_ERR("[{\"op\": \"sort\", \"by\": [{\"colum\": \"id\"}]}]",
+                    "steps[0].by[0].colum", "did you mean 'column'");
+
+    /* tokenize. */
+    EXPECT_STEP_ERR("[{\"op\": \"tokenize\"}]", "steps[0].column",
+                    "required");
+    EXPECT_STEP_ERR("[{\"op\": \"tokenize\", \"column\": \"nam\"}]",
+                    "steps[0].column",
+                    "unknown column 'nam'; columns are: id, year, name, "
+                    "score, flag");
+    EXPECT_STEP_ERR("[{\"op\": \"tokenize\", \"column\": \"year\"}]",
+                    "steps[0].column", "needs a string column");
+    EXPECT_STEP_ERR("[{\"op\": \"tokenize\", \"column\": \"name\", "
+                    "\"lowercase\": \"yes\"}]",
+                    "steps[0].lowercase", "true or false");
+    EXPECT_STEP_ERR("[{\"op\": \"tokenize\", \"column\": \"name\", "
+                    "\"as\": \"\"}]",
+                    "steps[0].as", "empty");
+
+    /* groupby and aggregate. */
+    EXPECT_STEP_ERR("[{\"op\": \"groupby\"}]", "steps[0].by", "non-empty");
+    EXPECT_STEP_ERR("[{\"op\": \"groupby\", \"by\": []}]", "steps[0].by",
+                    "non-empty");
+    EXPECT_STEP_ERR("[{\"op\": \"filter\", \"where\": \"true\"}, "
+                    "{\"op\": \"groupby\", \"by\": [\"name\", \"nme\"]}]",
+                    "steps[1].by[1]", "unknown column 'nme'; columns are:");
+    EXPECT_STEP_ERR("[{\"op\": \"groupby\", \"by\": [\"name\", 3]}]",
+                    "steps[0].by[1]", "strings");
+    EXPECT_STEP_ERR("[{\"op\": \"groupby\", \"by\": [\"name\", \"name\"]}]",
+                    "steps[0].by[1]", "twice");
+    EXPECT_STEP_ERR("[{\"op\": \"groupby\", \"by\": [\"name\"], \"aggs\": "
+                    "[{\"as\": \"n\", \"fn\": \"count\"}, {\"as\": \"m\", "
+                    "\"fn\": \"median\", \"column\": \"score\"}]}]",
+                    "steps[0].aggs[1].fn",
+                    "unknown aggregate function 'median'; functions are: "
+                    "count, sum, mean");
+    EXPECT_STEP_ERR("[{\"op\": \"groupby\", \"by\": [\"name\"], \"aggs\": "
+                    "[{\"as\": \"n\"}]}]",
+                    "steps[0].aggs[0].fn", "required");
+    EXPECT_STEP_ERR("[{\"op\": \"groupby\", \"by\": [\"name\"], \"aggs\": "
+                    "[{\"as\": \"m\", \"fn\": \"sum\", \"column\": "
+                    "\"scor\"}]}]",
+                    "steps[0].aggs[0].column", "unknown column 'scor'");
+    EXPECT_STEP_ERR("[{\"op\": \"groupby\", \"by\": [\"flag\"], \"aggs\": "
+                    "[{\"as\": \"m\", \"fn\": \"mean\", \"column\": "
+                    "\"name\"}]}]",
+                    "steps[0].aggs[0].column",
+                    "cannot take the mean of string column 'name'");
+    EXPECT_STEP_ERR("[{\"op\": \"groupby\", \"by\": [\"name\"], \"aggs\": "
+                    "[{\"as\": \"m\", \"fn\": \"sum\", \"column\": "
+                    "\"flag\"}]}]",
+                    "steps[0].aggs[0].column",
+                    "cannot take the sum of bool column 'flag'");
+    EXPECT_STEP_ERR("[{\"op\": \"groupby\", \"by\": [\"name\"], \"aggs\": "
+                    "[{\"as\": \"m\", \"fn\": \"max\"}]}]",
+                    "steps[0].aggs[0].column", "'max' needs a 'column'");
+    EXPECT_STEP_ERR("[{\"op\": \"groupby\", \"by\": [\"name\"], \"aggs\": "
+                    "[{\"as\": \"n\", \"fn\": \"count\"}, {\"as\": \"n\", "
+                    "\"fn\": \"sum\", \"column\": \"id\"}]}]",
+                    "steps[0].aggs[1].as", "already a column");
+    EXPECT_STEP_ERR("[{\"op\": \"groupby\", \"by\": [\"name\"], \"aggs\": "
+                    "[{\"as\": \"name\", \"fn\": \"count\"}]}]",
+                    "steps[0].aggs[0].as", "already a column");
+    EXPECT_STEP_ERR("[{\"op\": \"groupby\", \"by\": [\"name\"], \"aggs\": "
+                    "[\"count\"]}]",
+                    "steps[0].aggs[0]", "object");
+    EXPECT_STEP_ERR("[{\"op\": \"groupby\", \"by\": [\"name\"], \"aggs\": "
+                    "{\"n\": \"count\"}}]",
+                    "steps[0].aggs", "array");
+    /* After a groupby only its columns are known. */
+    EXPECT_STEP_ERR("[{\"op\": \"groupby\", \"by\": [\"name\"], \"aggs\": "
+                    "[{\"as\": \"n\", \"fn\": \"count\"}]}, "
+                    "{\"op\": \"filter\", \"where\": \"year > 1\"}]",
+                    "steps[1].where", "year");
+    EXPECT_STEP_ERR("[{\"op\": \"aggregate\"}]", "steps[0].aggs",
+                    "non-empty");
+    EXPECT_STEP_ERR("[{\"op\": \"aggregate\", \"aggs\": []}]",
+                    "steps[0].aggs", "non-empty");
+    EXPECT_STEP_ERR("[{\"op\": \"aggregate\", \"aggs\": [{\"as\": \"s\", "
+                    "\"fn\": \"std\", \"column\": \"name\"}]}]",
+                    "steps[0].aggs[0].column",
+                    "cannot take the std of string column 'name'");
+
+    /* distinct. */
+    EXPECT_STEP_ERR("[{\"op\": \"distinct\", \"columns\": [\"nope\"]}]",
+                    "steps[0].columns[0]", "unknown column 'nope'");
+    EXPECT_STEP_ERR("[{\"op\": \"distinct\", \"columns\": []}]",
+                    "steps[0].columns", "non-empty");
+
+    /* sort and limit. */
+    EXPECT_STEP_ERR("[{\"op\": \"sort\"}]", "steps[0].by", "non-empty");
+    EXPECT_STEP_ERR("[{\"op\": \"sort\", \"by\": [{\"column\": \"id\"}, "
+                    "{\"column\": \"yeer\", \"desc\": true}]}]",
+                    "steps[0].by[1].column",
+                    "unknown column 'yeer'; columns are: id, year");
+    EXPECT_STEP_ERR("[{\"op\": \"sort\", \"by\": [\"id\", \"yeer\"]}]",
+                    "steps[0].by[1]", "unknown column 'yeer'");
+    EXPECT_STEP_ERR("[{\"op\": \"sort\", \"by\": [{\"column\": \"id\", "
+                    "\"desc\": 1}]}]",
+                    "steps[0].by[0].desc", "true or false");
+    EXPECT_STEP_ERR("[{\"op\": \"sort\", \"by\": [7]}]", "steps[0].by[0]",
+                    "object");
+    EXPECT_STEP_ERR("[{\"op\": \"limit\"}]", "steps[0].n", "required");
+    EXPECT_STEP_ERR("[{\"op\": \"limit\", \"n\": 0}]", "steps[0].n",
+                    "integer >= 1");
+    EXPECT_STEP_ERR("[{\"op\": \"limit\", \"n\": \"5\"}]", "steps[0].n",
+                    "integer");
+
+    /* join. */
+    EXPECT_STEP_ERR("[{\"op\": \"join\", \"on\": [\"id\"]}]",
+                    "steps[0].with", "input object");
+    EXPECT_STEP_ERR("[{\"op\": \"filter\", \"where\": \"true\"}, "
+                    "{\"op\": \"join\", \"with\": {\"path\": \"nope.csv\"}, "
+                    "\"on\": [\"id\"]}]",
+                    "steps[1].with.path", "no such file 'nope.csv'");
+    EXPECT_STEP_ERR("[{\"op\": \"join\", \"with\": {\"pth\": \"u.csv\"}, "
+                    "\"on\": [\"id\"]}]",
+                    "steps[0].with.pth", "did you mean 'path'");
+    EXPECT_STEP_ERR("[{\"op\": \"join\", \"with\": {\"path\": "
+                    "\"users.csv\", \"columns\": {\"idd\": \"int\"}}, "
+                    "\"on\": [\"id\"]}]",
+                    "steps[0].with.columns.idd", "unknown column 'idd'");
+    EXPECT_STEP_ERR("[{\"op\": \"join\", \"with\": {\"path\": "
+                    "\"users.csv\"}}]",
+                    "steps[0].on", "non-empty");
+    EXPECT_STEP_ERR("[{\"op\": \"join\", \"with\": {\"path\": "
+                    "\"users.csv\"}, \"on\": [\"id\", \"year\"]}]",
+                    "steps[0].on[1]",
+                    "key 'year' is not a column of the join side; its "
+                    "columns are: id, city, name");
+    EXPECT_STEP_ERR("[{\"op\": \"join\", \"with\": {\"path\": "
+                    "\"users.csv\"}, \"on\": [\"idd\"]}]",
+                    "steps[0].on[0]", "unknown column 'idd'");
+    EXPECT_STEP_ERR("[{\"op\": \"join\", \"with\": {\"path\": "
+                    "\"codes.csv\"}, \"on\": [\"id\"]}]",
+                    "steps[0].on[0]",
+                    "key 'id' is int on the left but string in the join "
+                    "side");
+    EXPECT_STEP_ERR("[{\"op\": \"join\", \"with\": {\"path\": "
+                    "\"users.csv\"}, \"on\": [\"id\"]}]",
+                    "steps[0].with",
+                    "column 'name' of the join side is also a column of "
+                    "the left rows");
+    EXPECT_STEP_ERR("[{\"op\": \"join\", \"with\": {\"path\": "
+                    "\"codes.csv\"}, \"on\": [\"id\"], \"how\": "
+                    "\"outer\"}]",
+                    "steps[0].how", "inner, left");
+    g_env.mem_bytes = 8;
+    EXPECT_STEP_ERR("[{\"op\": \"join\", \"with\": {\"path\": "
+                    "\"codes.csv\"}, \"on\": [\"id\"]}]",
+                    "steps[0].with",
+                    "over the worker memory budget of 0.0 MB "
+                    "(SHEAF_MEMORY_MB); put the large table on the left");
+    g_env.mem_bytes = mem;
+
+    /* train_naive_bayes. */
+    EXPECT_STEP_ERR("[{\"op\": \"train_naive_bayes\", \"label\": "
+                    "\"flag\"}]",
+                    "steps[0].text", "required");
+    EXPECT_STEP_ERR("[{\"op\": \"train_naive_bayes\", \"text\": \"id\", "
+                    "\"label\": \"flag\"}]",
+                    "steps[0].text", "needs a string column, but 'id' is "
+                    "int");
+    EXPECT_STEP_ERR("[{\"op\": \"train_naive_bayes\", \"text\": \"name\", "
+                    "\"label\": \"flg\"}]",
+                    "steps[0].label", "unknown column 'flg'");
+    EXPECT_STEP_ERR("[{\"op\": \"train_naive_bayes\", \"text\": \"name\", "
+                    "\"label\": \"flag\", \"features\": 0}]",
+                    "steps[0].features", "from 1 to 16777216");
+    EXPECT_STEP_ERR("[{\"op\": \"train_naive_bayes\", \"text\": \"name\", "
+                    "\"label\": \"flag\", \"features\": 16777217}]",
+                    "steps[0].features", "from 1 to 16777216");
+    EXPECT_STEP_ERR("[{\"op\": \"train_naive_bayes\", \"text\": \"name\", "
+                    "\"label\": \"flag\", \"holdout\": \"id % 5\"}]",
+                    "steps[0].holdout",
+                    "holdout needs a bool expression, got int");
+    EXPECT_STEP_ERR("[{\"op\": \"train_naive_bayes\", \"text\": \"name\", "
+                    "\"label\": \"flag\", \"holdout\": \"idd > 1\"}]",
+                    "steps[0].holdout", "idd");
+
+    /* predict_naive_bayes. */
+    g_env.spool = g_out;
+    put_model(g_out, MODEL_ID);
+    EXPECT_STEP_ERR("[{\"op\": \"predict_naive_bayes\", \"text\": "
+                    "\"name\"}]",
+                    "steps[0].model", "required");
+    EXPECT_STEP_ERR("[{\"op\": \"predict_naive_bayes\", \"model\": "
+                    "\"../../etc\", \"text\": \"name\"}]",
+                    "steps[0].model", "must be \"job:ID\"");
+    EXPECT_STEP_ERR("[{\"op\": \"predict_naive_bayes\", \"model\": "
+                    "\"job:11111111-2222-3333-4444-555555555555\", "
+                    "\"text\": \"name\"}]",
+                    "steps[0].model",
+                    "job 11111111-2222-3333-4444-555555555555 has no "
+                    "model: it must be a succeeded job with a "
+                    "train_naive_bayes step");
+    EXPECT_STEP_ERR("[{\"op\": \"predict_naive_bayes\", \"model\": "
+                    "\"job:" MODEL_ID "\", \"text\": \"score\"}]",
+                    "steps[0].text", "needs a string column");
+    g_env.spool = spool;
+}
+
+/* plan_load rebuilds the stages and the join side from the resolution,
+ * without reading the files; the input's format and compression come
+ * from the spec. */
+static void
+test_join_resolution(void)
+{
+    const char *spec_text =
+        "{\"input\": {\"path\": \"a.csv\", \"partition_size\": 16}, "
+        "\"steps\": [{\"op\": \"filter\", \"where\": \"id > 0\"}, "
+        "{\"op\": \"join\", \"with\": {\"path\": \"u/*.csv\", "
+        "\"partition_size\": 8}, \"on\": [\"id\"], \"how\": \"left\"}, "
+        "{\"op\": \"groupby\", \"by\": [\"city\"], \"aggs\": "
+        "[{\"as\": \"n\", \"fn\": \"count\"}]}]}";
+    json_t *spec, *res, *side_res, *d1, *d2;
+    plan   *p = NULL, *q = NULL;
+    sh_err  err = {0};
+    size_t  i;
+    int     rc;
+
+    fresh_dirs();
+    put_file("a.csv", DATA_A);
+    put_file("u/1.csv", "id,city\n1,x\n2,y\n");
+    put_file("u/2.csv", "id,city\n3,z\n");
+    spec = json_loads(spec_text, 0, NULL);
+    rc = plan_build(spec, &g_env, &p, &err);
+    CHECK(rc == 0, "build: %s: %s", err.path, err.msg);
+    if (rc != 0) {
+        json_decref(spec);
+        return;
+    }
+    res = plan_resolution(p);
+    side_res = json_object_get(json_object_get(res, "joins"), "1");
+    CHECK(json_is_object(side_res)
+              && json_array_size(json_object_get(side_res, "files")) == 2,
+          "resolution lacks joins.1");
+
+    /* The side's files change; the plan does not. */
+    put_file("u/1.csv", "other,columns\n");
+    rc = plan_load(spec, res, &g_env, &q, &err);
+    CHECK(rc == 0, "load: %s: %s", err.path, err.msg);
+    if (rc == 0) {
+        const plan *ps = p->steps[1].join->side;
+        const plan *qs = q->steps[1].join->side;
+
+        CHECK(q->n_stages == p->n_stages && q->n_stages == 2,
+              "stages %zu vs %zu", q->n_stages, p->n_stages);
+        for (i = 0; i < p->n_stages && i < q->n_stages; i++) {
+            CHECK(memcmp(&p->stages[i], &q->stages[i], sizeof p->stages[i])
+                      == 0 && p->stage_tasks[i] == q->stage_tasks[i],
+                  "stage %zu differs", i);
+        }
+        CHECK(qs->n_files == 2 && qs->n_parts == ps->n_parts
+                  && ps->n_parts >= 2 && q->steps[1].join->left == 1,
+              "side: %zu files %zu parts (built %zu)", qs->n_files,
+              qs->n_parts, ps->n_parts);
+        for (i = 0; i < ps->n_parts && i < qs->n_parts; i++) {
+            CHECK(memcmp(&ps->parts[i], &qs->parts[i], sizeof ps->parts[i])
+                      == 0,
+                  "side part %zu differs", i);
+        }
+        CHECK_SCHEMA(qs->in_schema, "id:int,city:string");
+        CHECK_SCHEMA(q->out_schema, "city:string,n:int");
+        d1 = plan_describe(p);
+        d2 = plan_describe(q);
+        CHECK(json_equal(d1, d2), "descriptions differ");
+        json_decref(d1);
+        json_decref(d2);
+    }
+    plan_free(q);
+    q = NULL;
+
+    /* Without the side's resolution the stored plan is damaged. */
+    json_object_del(json_object_get(res, "joins"), "1");
+    rc = plan_load(spec, res, &g_env, &q, &err);
+    CHECK(rc == SH_EINVAL && q == NULL && strstr(err.msg, "damaged"),
+          "missing join side accepted: %d %s", rc, err.msg);
+    plan_free(q);
+    q = NULL;
+
+    /* Format and compression are the spec's: a stored resolution is
+     * enough to see them, so no file of those formats is needed here. */
+    json_decref(res);
+    res = plan_resolution(p);
+    {
+        static const struct {
+            const char *input;
+            plan_format fmt;
+            int         gz;
+        } cases[] = {
+            {"{\"path\": \"a.csv.gz\"}", FMT_CSV, 1},
+            {"{\"path\": \"a.csv.gz\", \"compression\": \"none\"}", FMT_CSV,
+             0},
+            {"{\"path\": \"a.jsonl\", \"format\": \"jsonl\"}", FMT_JSONL, 0},
+            {"{\"path\": \"*.txt\", \"format\": \"lines\", \"compression\": "
+             "\"gzip\"}", FMT_LINES, 1},
+        };
+
+        for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            char   *text = xasprintf("{\"input\": %s}", cases[i].input);
+            json_t *s2 = json_loads(text, 0, NULL);
+
+            rc = plan_load(s2, res, &g_env, &q, &err);
+            CHECK(rc == 0 && q->in_format == cases[i].fmt
+                      && q->in_gzip == cases[i].gz && q->n_stages == 1,
+                  "%s: rc %d (%s) format %d gzip %d", text, rc, err.msg,
+                  q ? (int)q->in_format : -1, q ? q->in_gzip : -1);
+            plan_free(q);
+            q = NULL;
+            json_decref(s2);
+            free(text);
+        }
+    }
+    json_decref(res);
+    json_decref(spec);
+    plan_free(p);
+}
+
 void
 test_plan_register(void)
 {
@@ -1556,6 +2395,12 @@ test_plan_register(void)
     CU_add_test(s, "type inference", test_infer);
     CU_add_test(s, "partitions", test_partitions);
     CU_add_test(s, "resolution round trip", test_resolution);
+    CU_add_test(s, "map steps", test_steps_map);
+    CU_add_test(s, "combine steps", test_steps_combine);
+    CU_add_test(s, "stages", test_stages);
+    CU_add_test(s, "step errors", test_step_errors);
+    CU_add_test(s, "join side and formats from the resolution",
+                test_join_resolution);
     CU_add_test(s, "pipeline csv", test_pipeline_csv);
     CU_add_test(s, "pipeline identity", test_pipeline_identity);
     CU_add_test(s, "pipeline bad data", test_pipeline_bad_data);

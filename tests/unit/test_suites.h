@@ -6,11 +6,15 @@
 
 void test_util_register(void);
 void test_csv_register(void);
+void test_input_register(void);
 void test_value_register(void);
 void test_expr_register(void);
 void test_plan_register(void);
 void test_rowfile_register(void);
 void test_sort_register(void);
 void test_agg_register(void);
+void test_text_register(void);
+void test_nb_register(void);
+void test_exec_register(void);
 
 #endif

@@ -1,0 +1,171 @@
+/*
+ * exec_int.h - the private parts of the task runner shared by exec.c (the
+ * driver, stage 0's source and the map steps), exec_src.c (the sources of
+ * later stages), exec_sink.c (the sinks) and exec_join.c (the broadcast
+ * join's hash table). Nothing outside the runner includes it.
+ *
+ * Rows are pushed: a source calls exec_push for each row it makes; the map
+ * steps run in place on the row (fanning out for tokenize and join) and
+ * hand the survivors to the stage's sink. Every function here returns 0,
+ * EXEC_STOP (the sink has all the rows it wants: the source may stop) or
+ * an SH_E* error whose message already carries the task's context, so
+ * callers pass errors up unchanged.
+ */
+#ifndef SHEAF_EXEC_INT_H
+#define SHEAF_EXEC_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "exec.h"
+#include "input.h"
+#include "nb.h"
+#include "plan.h"
+#include "util.h"
+#include "value.h"
+
+/* A sink wants no more rows (a limit is full); not an error. */
+#define EXEC_STOP 1
+
+/* Tick at least this often, in rows and in milliseconds. */
+#define EXEC_TICK_ROWS 65536
+#define EXEC_TICK_MS   100
+
+typedef struct exec_run  exec_run;
+typedef struct exec_sink exec_sink;
+typedef struct exec_join exec_join;
+
+/* What a sink does. Every sink is made by exec_sink_new and owned by the
+ * run. */
+typedef struct exec_sink_ops {
+    /* Take one row (borrowed for the call; width: the sink step's input,
+     * or the output schema). Returns 0, EXEC_STOP or an error. */
+    int (*push)(exec_sink *k, const sh_value *row, sh_err *err);
+    /* Complete every file (fsync, rename). Returns 0 or an error. */
+    int (*finish)(exec_sink *k, sh_err *err);
+    /* Remove every file the sink wrote, finished or not. */
+    void (*discard)(exec_sink *k);
+    /* Bytes the sink holds in memory now (for peak_bytes). */
+    size_t (*held_bytes)(const exec_sink *k);
+    /* Bytes the sink has written so far (for bytes_out). */
+    uint64_t (*bytes_out)(const exec_sink *k);
+    /* Free the sink (its files stay: call discard first to drop them). */
+    void (*free)(exec_sink *k);
+} exec_sink_ops;
+
+/* The common head of every sink. */
+struct exec_sink {
+    const exec_sink_ops *ops;
+    exec_run            *x;     /* the run it belongs to (borrowed) */
+};
+
+/* The state of one task, released in one place (exec_run_task). */
+struct exec_run {
+    const plan       *p;
+    const exec_task  *t;
+    const plan_stage *sg;        /* p->stages[t->stage] */
+    exec_tick_fn      tick;      /* may be NULL */
+    void             *tick_ctx;
+    exec_stats       *st;
+    char              ctx[512];  /* "partition 3 (file a.csv, bytes 0-9)"
+                                    or "stage 1 task 4" */
+    size_t            width;     /* values in every row buffer */
+    sh_value         *row;       /* the row a source fills */
+    sh_value         *tmp;       /* scratch for select */
+    sh_value        **fan;       /* per step: the row buffer of a step that
+                                    makes several rows of one (tokenize,
+                                    join); NULL for the others */
+    exec_join       **joins;     /* per step: the loaded side of a join */
+    nb_model        **models;    /* per step: the model of a prediction */
+    arena            *a;         /* per-row temporaries, reset per row */
+    strbuf            text;      /* scratch for values formatted as text */
+    exec_sink        *sink;
+    input_reader     *in;        /* stage 0: the partition being read */
+    uint64_t          rows_seen; /* rows the source made (for ticks) */
+    uint64_t          tick_rows; /* rows_seen at the last tick */
+    int64_t           tick_ms;   /* time of the last tick */
+    int               at_end;    /* the source is done: no current line */
+    int               wrote_artifacts; /* train_naive_bayes began
+                                          writing t->artifacts */
+    size_t            side_bytes; /* memory of the loaded join sides and
+                                     models */
+};
+
+/* Fill 'err' with 'code' and "<x->ctx>, <message>". Returns 'code'. */
+int exec_fail(const exec_run *x, sh_err *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* The "step K (op)" words of step 'i', for messages, into 'buf'. */
+const char *exec_step_words(const exec_run *x, size_t i, char buf[64]);
+
+/*
+ * Fill 'err' with "<ctx>, step K (op): <e->msg>" and, in stage 0, the line
+ * of the record being run (", line N"). Returns e's code (SH_EIO if none).
+ */
+int exec_step_fail(const exec_run *x, size_t step, const sh_err *e,
+                   sh_err *err);
+
+/*
+ * Push one row made by the source (borrowed; 'n' values) through the map
+ * steps into the sink. The row is copied into the run's buffer; per-row
+ * temporaries are released first. Counts the row and ticks when due.
+ * Returns 0, EXEC_STOP or an error.
+ */
+int exec_push(exec_run *x, const sh_value *row, size_t n, sh_err *err);
+
+/* Call the tick function now (stats refreshed). 0 or SH_ECANCELED. */
+int exec_tick_now(exec_run *x, sh_err *err);
+
+/* Note 'bytes' of operator memory in st->peak_bytes. */
+void exec_note_peak(exec_run *x, size_t bytes);
+
+/* Remove every file in the directory of 'prefix' whose name is the base of
+ * 'prefix' followed by 'tag' and then anything ('tag' "." removes every
+ * "<prefix>.*"). Errors are ignored (best effort cleanup). */
+void exec_remove_prefixed(const char *prefix, const char *tag);
+
+/* fsync the directory holding 'path' (best effort). */
+void exec_sync_dir(const char *path);
+
+/* ---- sources of later stages (exec_src.c) ------------------------------ */
+
+/* Run the final half of step sg->src over t->inputs, pushing every row. */
+int exec_source_combine(exec_run *x, sh_err *err);
+
+/* Remove what a source left behind after a failure (the artifacts of
+ * train_naive_bayes). */
+void exec_source_discard(exec_run *x);
+
+/* ---- sinks (exec_sink.c) ---------------------------------------------- */
+
+/* Make the sink of the run's stage: the output writer (sink -1) or the
+ * partial half of step sg->sink. NULL with an error. */
+exec_sink *exec_sink_new(exec_run *x, sh_err *err);
+
+/* ---- join (exec_join.c) ----------------------------------------------- */
+
+/*
+ * Read every partition of the 'with' side of join step 's' into a hash
+ * table on its keys, refusing a side that needs more than 'mem_bytes'.
+ * Returns 0 and *out, or an error with a message without context.
+ */
+int exec_join_load(const plan_step *s, uint64_t mem_bytes, exec_join **out,
+                   sh_err *err);
+
+/* Bytes the table holds. */
+size_t exec_join_bytes(const exec_join *j);
+
+/*
+ * The first side row whose keys equal the values of 'cols' (n_cols of
+ * them) of 'row', or -1 (always -1 when a key is null). Follow with
+ * exec_join_next; exec_join_keep gives the kept values (n_keep) of one.
+ */
+long exec_join_find(const exec_join *j, const sh_value *row,
+                    const size_t *cols);
+long exec_join_next(const exec_join *j, long it);
+const sh_value *exec_join_keep(const exec_join *j, long it);
+
+void exec_join_free(exec_join *j);
+
+#endif

@@ -1,0 +1,145 @@
+/*
+ * stages.c - the compiled pipeline cut into stages (plan_stage in plan.h)
+ * and their description.
+ *
+ * Stage 0 reads the input partitions (a task per partition) and runs the
+ * map steps up to the first combine step, whose partial half is its sink.
+ * Each combine step C then starts a stage whose source is C's final half;
+ * a sort followed by a limit is one top-n, so that stage also consumes the
+ * limit. A stage after a groupby or distinct has a task per hash bucket
+ * (as many as the tasks of the stage before, 1 to PLAN_MAX_BUCKETS); after
+ * aggregate, sort, limit or train_naive_bayes, one task. The last stage
+ * ends with the output writer.
+ */
+#include "plan_int.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "util.h"
+
+/* Does combine step i consume the limit right after it (a top-n sort)? */
+static int
+takes_limit(const plan *p, size_t i)
+{
+    return p->steps[i].op == OP_SORT && p->steps[i].limit > 0
+           && i + 1 < p->n_steps && p->steps[i + 1].op == OP_LIMIT;
+}
+
+/* Tasks of the stage whose source is combine step 'op', after a stage of
+ * 'before' tasks. */
+static size_t
+tasks_after(plan_op op, size_t before)
+{
+    if (op == OP_GROUPBY || op == OP_DISTINCT) {
+        if (before < 1)
+            before = 1;
+        return before < PLAN_MAX_BUCKETS ? before : PLAN_MAX_BUCKETS;
+    }
+    return 1;
+}
+
+/* How many stages the steps of 'p' make. */
+static size_t
+count_stages(const plan *p)
+{
+    size_t i, n = 1;
+
+    for (i = 0; i < p->n_steps; i++) {
+        if (!plan_op_is_combine(p->steps[i].op))
+            continue;
+        n++;
+        if (takes_limit(p, i))
+            i++;
+    }
+    return n;
+}
+
+void
+plan_cut_stages(plan *p)
+{
+    plan_stage *st;
+    size_t      i, k = 0;
+
+    free(p->stages);
+    free(p->stage_tasks);
+    p->n_stages = count_stages(p);
+    p->stages = xcalloc(p->n_stages, sizeof *p->stages);
+    p->stage_tasks = xcalloc(p->n_stages, sizeof *p->stage_tasks);
+    st = &p->stages[0];
+    st->src = -1;
+    st->map_begin = 0;
+    st->n_tasks = p->n_parts;
+    for (i = 0; i < p->n_steps; i++) {
+        if (!plan_op_is_combine(p->steps[i].op))
+            continue;
+        st->map_end = i;
+        st->sink = (long)i;
+        st = &p->stages[++k];
+        st->src = (long)i;
+        st->n_tasks = tasks_after(p->steps[i].op, p->stages[k - 1].n_tasks);
+        if (takes_limit(p, i))
+            i++;
+        st->map_begin = i + 1;
+    }
+    assert(k + 1 == p->n_stages);
+    st->map_end = p->n_steps;
+    st->sink = -1;
+    for (k = 0; k < p->n_stages; k++)
+        p->stage_tasks[k] = p->stages[k].n_tasks;
+}
+
+/* "sort (final, top 10)", "groupby (partial)", ... for combine step i. */
+static json_t *
+half_name(const plan *p, size_t i, const char *half)
+{
+    const plan_step *s = &p->steps[i];
+    char             buf[96];
+
+    if (s->op == OP_SORT && s->limit > 0) {
+        snprintf(buf, sizeof buf, "sort (%s, top %llu)", half,
+                 (unsigned long long)s->limit);
+    } else {
+        snprintf(buf, sizeof buf, "%s (%s)", plan_op_name(s->op), half);
+    }
+    return json_string(buf);
+}
+
+/*
+ * [{"stage": 0, "tasks": 8, "steps": ["filter", "groupby (partial)"]},
+ *  {"stage": 1, "tasks": 8, "steps": ["groupby (final)",
+ *                                      "sort (partial, top 10)"]},
+ *  {"stage": 2, "tasks": 1, "steps": ["sort (final, top 10)"]}]
+ * The steps of a stage are, in order: the final half of its source (not in
+ * stage 0), its map steps, the partial half of its sink (not in the last
+ * stage, which writes the output).
+ */
+json_t *
+plan_stages_json(const plan *p)
+{
+    json_t *stages = json_array(), *names;
+    size_t  k, i;
+
+    for (k = 0; k < p->n_stages; k++) {
+        const plan_stage *st = &p->stages[k];
+
+        names = json_array();
+        if (st->src >= 0)
+            json_array_append_new(names, half_name(p, (size_t)st->src,
+                                                   "final"));
+        for (i = st->map_begin; i < st->map_end; i++) {
+            json_array_append_new(names,
+                                  json_string(plan_op_name(p->steps[i].op)));
+        }
+        if (st->sink >= 0)
+            json_array_append_new(names, half_name(p, (size_t)st->sink,
+                                                   "partial"));
+        json_array_append_new(stages,
+                              json_pack("{s:I, s:I, s:o}", "stage",
+                                        (json_int_t)k, "tasks",
+                                        (json_int_t)st->n_tasks, "steps",
+                                        names));
+    }
+    return stages;
+}
