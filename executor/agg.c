@@ -1067,6 +1067,20 @@ hashagg_drain_final(hashagg *h, agg_emit_fn emit, void *ctx, sh_err *err)
 
 /* ---- out of core ------------------------------------------------------ */
 
+/* The state of one hashagg_finalize_files call, shared by its levels. */
+typedef struct finalize {
+    hashagg               *h;
+    size_t                 mem_bytes; /* the table's budget */
+    const char            *prefix;    /* of the spill files */
+    agg_emit_fn            emit;
+    agg_tick_fn            tick;      /* may be NULL */
+    void                  *ctx;       /* for emit and tick */
+    hashagg_finalize_stats st;        /* spill_bytes: closed files only */
+    rowfile_writer *const *open_w;    /* the level's spill writers while
+                                         they are open, else NULL */
+    uint64_t               since_tick; /* rows read since the last tick */
+} finalize;
+
 /* Where partial rows go while a level re-partitions. */
 typedef struct spill {
     const hashagg   *h;
@@ -1084,12 +1098,57 @@ spill_emit(void *ctx, const sh_value *row, sh_err *err)
     return rowfile_write(sp->w[x % SPILL_FANOUT], row, err);
 }
 
+/* Notes the table's size in the peak. */
+static void
+note_peak(finalize *f)
+{
+    size_t held = hashagg_bytes(f->h);
+
+    if (held > f->st.peak_bytes)
+        f->st.peak_bytes = held;
+}
+
+/* The stats so far: the closed spill files and the open ones. */
+static hashagg_finalize_stats
+stats_now(const finalize *f)
+{
+    hashagg_finalize_stats st = f->st;
+    size_t                 k;
+
+    if (f->open_w != NULL) {
+        for (k = 0; k < SPILL_FANOUT; k++) {
+            if (f->open_w[k] != NULL)
+                st.spill_bytes += rowfile_bytes(f->open_w[k]);
+        }
+    }
+    return st;
+}
+
+/* Counts one row read; every HASHAGG_TICK_ROWS rows calls the tick
+ * function. Returns 0 or its error. */
+static int
+count_row(finalize *f, sh_err *err)
+{
+    hashagg_finalize_stats st;
+    int                    rc;
+
+    if (++f->since_tick < HASHAGG_TICK_ROWS || f->tick == NULL)
+        return 0;
+    f->since_tick = 0;
+    note_peak(f);
+    st = stats_now(f);
+    rc = f->tick(f->ctx, &st, err);
+    if (rc != 0 && err != NULL && err->code == 0)
+        err->code = rc;
+    return rc;
+}
+
 /* Finishes 'paths' at re-partitioning depth 'level'. */
 static int
-finalize_level(hashagg *h, const char *const *paths, size_t n,
-               size_t mem_bytes, const char *prefix, unsigned level,
-               agg_emit_fn emit, void *ctx, sh_err *err)
+finalize_level(finalize *f, const char *const *paths, size_t n,
+               unsigned level, sh_err *err)
 {
+    hashagg        *h = f->h;
     rowfile_writer *w[SPILL_FANOUT] = {0};
     char           *names[SPILL_FANOUT] = {0};
     spill           sp = {h, w, SEED_SPILL ^ mix64(level + 1)};
@@ -1113,6 +1172,10 @@ finalize_level(hashagg *h, const char *const *paths, size_t n,
             goto done;
         }
         while ((rc = rowfile_next(r, &row, err)) == 1) {
+            if (level == 0)
+                f->st.rows_read++;
+            if ((rc = count_row(f, err)) != 0)
+                goto done;
             if (spilling) {
                 rc = spill_emit(&sp, row, err);
                 if (rc != 0)
@@ -1122,12 +1185,13 @@ finalize_level(hashagg *h, const char *const *paths, size_t n,
             rc = hashagg_merge(h, row, err);
             if (rc != 0)
                 goto done;
-            if (hashagg_bytes(h) > mem_bytes && level < SPILL_LEVELS &&
+            if (hashagg_bytes(h) > f->mem_bytes && level < SPILL_LEVELS &&
                 hashagg_groups(h) > 1) {
                 size_t k;
 
+                note_peak(f);
                 for (k = 0; k < SPILL_FANOUT; k++) {
-                    names[k] = xasprintf("%s.%u.%zu", prefix, level, k);
+                    names[k] = xasprintf("%s.%u.%zu", f->prefix, level, k);
                     w[k] = rowfile_create(names[k], hashagg_partial_cols(h),
                                           err);
                     if (w[k] == NULL) {
@@ -1136,6 +1200,7 @@ finalize_level(hashagg *h, const char *const *paths, size_t n,
                     }
                 }
                 spilling = 1;
+                f->open_w = w;
                 rc = hashagg_drain_partial(h, spill_emit, &sp, err);
                 if (rc != 0)
                     goto done;
@@ -1149,22 +1214,24 @@ finalize_level(hashagg *h, const char *const *paths, size_t n,
     }
 
     if (!spilling) {
-        rc = hashagg_drain_final(h, emit, ctx, err);
+        note_peak(f);
+        rc = hashagg_drain_final(h, f->emit, f->ctx, err);
         goto done;
     }
     for (i = 0; i < SPILL_FANOUT; i++) {
         rowfile_writer *wi = w[i];
 
         w[i] = NULL;
+        f->st.spill_bytes += rowfile_bytes(wi);
         rc = rowfile_close(wi, err);
         if (rc != 0)
             goto done;
     }
+    f->open_w = NULL;
     for (i = 0; i < SPILL_FANOUT; i++) {
         const char *one = names[i];
 
-        rc = finalize_level(h, &one, 1, mem_bytes, prefix, level + 1, emit,
-                            ctx, err);
+        rc = finalize_level(f, &one, 1, level + 1, err);
         if (rc != 0)
             goto done;
         unlink(names[i]);
@@ -1177,12 +1244,16 @@ done:
     if (rc != 0)
         reset_table(h);
     for (i = 0; i < SPILL_FANOUT; i++) {
-        if (w[i] != NULL)
+        if (w[i] != NULL) {
+            f->st.spill_bytes += rowfile_bytes(w[i]);
             rowfile_abort(w[i]);
-        else if (names[i] != NULL)
+        } else if (names[i] != NULL) {
             unlink(names[i]);
+        }
         free(names[i]);
     }
+    if (f->open_w == w)
+        f->open_w = NULL;
     return rc;
 }
 
@@ -1192,15 +1263,29 @@ done:
  * afterwards) while the groups outgrow 'mem_bytes'. After SPILL_LEVELS
  * levels, or when a single group is over the budget, the rest is finished
  * in memory. Returns 0, SH_EIO, SH_EDATA, SH_ERANGE or the first error of
- * 'emit'; 'h' is left empty in every case.
+ * 'emit' or 'tick'; 'h' is left empty and '*st' (may be NULL) filled in
+ * every case.
  */
 int
 hashagg_finalize_files(hashagg *h, const char *const *paths, size_t n,
                        size_t mem_bytes, const char *spill_prefix,
-                       agg_emit_fn emit, void *ctx, sh_err *err)
+                       agg_emit_fn emit, agg_tick_fn tick, void *ctx,
+                       hashagg_finalize_stats *st, sh_err *err)
 {
-    return finalize_level(h, paths, n, mem_bytes, spill_prefix, 0, emit, ctx,
-                          err);
+    finalize f;
+    int      rc;
+
+    memset(&f, 0, sizeof f);
+    f.h = h;
+    f.mem_bytes = mem_bytes;
+    f.prefix = spill_prefix;
+    f.emit = emit;
+    f.tick = tick;
+    f.ctx = ctx;
+    rc = finalize_level(&f, paths, n, 0, err);
+    if (st != NULL)
+        *st = f.st;
+    return rc;
 }
 
 /* Frees 'h' and everything it holds (NULL is fine). */

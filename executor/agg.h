@@ -111,17 +111,39 @@ int hashagg_drain_final(hashagg *h, agg_emit_fn emit, void *ctx,
 uint64_t hashagg_key_hash(const hashagg *h, const sh_value *row,
                           uint64_t salt);
 
+/* What hashagg_finalize_files did (for a task's statistics). */
+typedef struct hashagg_finalize_stats {
+    uint64_t rows_read;   /* partial rows read from the input files (not
+                             counting re-reads of spill files) */
+    uint64_t spill_bytes; /* bytes written to spill files, every level */
+    uint64_t peak_bytes;  /* most bytes the table held (hashagg_bytes) */
+} hashagg_finalize_stats;
+
+/*
+ * Called by hashagg_finalize_files every HASHAGG_TICK_ROWS partial rows it
+ * reads (from the inputs and from spill files), with the stats so far
+ * (borrowed for the call). Returns 0 to go on, or an error code with 'err'
+ * filled (SH_ECANCELED to cancel), which stops the finalize: it cleans up
+ * and returns that code.
+ */
+typedef int (*agg_tick_fn)(void *ctx, const hashagg_finalize_stats *st,
+                           sh_err *err);
+
+#define HASHAGG_TICK_ROWS 65536
+
 /*
  * The final half for one bucket, out of core: merge the partial rows of
  * the row files 'paths' (n of them) and emit each group's final row. When
  * the groups outgrow 'mem_bytes', the partial rows are re-partitioned by
  * another hash into row files "<spill_prefix>.<level>.<i>" that are
  * finished one by one (recursively), and removed afterwards. 'h' must be
- * empty; it is left empty.
+ * empty; it is left empty. 'emit' and 'tick' get 'ctx'; 'tick' may be
+ * NULL. '*st' (may be NULL) is filled in every case, also on error.
  */
 int hashagg_finalize_files(hashagg *h, const char *const *paths, size_t n,
                            size_t mem_bytes, const char *spill_prefix,
-                           agg_emit_fn emit, void *ctx, sh_err *err);
+                           agg_emit_fn emit, agg_tick_fn tick, void *ctx,
+                           hashagg_finalize_stats *st, sh_err *err);
 
 void hashagg_free(hashagg *h);
 

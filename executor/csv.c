@@ -4,7 +4,8 @@
  * (csv_reader_next); CSV records, or lines (csv_dialect.lines).
  *
  * The reader reads the file with pread in blocks of csv_block_bytes (or
- * pulls them from a csv_read_fn, for inflated input) into one buffer, which grows (doubling) only when a single record does not fit, so
+ * pulls them from a csv_read_fn, for inflated input) into one buffer,
+ * which grows (doubling) only when a single record does not fit, so
  * memory is bounded by the largest record whatever the range's size. Fields
  * are slices of that buffer; a quoted field that holds "" or characters after
  * its closing quote is rewritten in place once its record is complete. The

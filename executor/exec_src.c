@@ -69,8 +69,19 @@ typedef struct agg_src {
     hashagg  *h;
     size_t    n_cols;  /* values in a final row */
     uint64_t  emitted; /* final rows pushed */
-    int       pushed_error; /* the error came from exec_push (worded) */
+    int       pushed_error; /* the error came from exec_push or the tick
+                               (worded) */
 } agg_src;
+
+/* Bring the finalize's counters into the task's stats: rows_in counts
+ * the partial rows read. */
+static void
+agg_src_stats(agg_src *a, const hashagg_finalize_stats *fs)
+{
+    a->x->st->rows_in = fs->rows_read;
+    a->x->st->spill_bytes = fs->spill_bytes;
+    exec_note_peak(a->x, fs->peak_bytes);
+}
 
 /* Push one final row (an agg_emit_fn). */
 static int
@@ -82,9 +93,26 @@ agg_src_emit(void *ctx, const sh_value *row, sh_err *err)
     if (a->emitted == 0)
         exec_note_peak(a->x, hashagg_bytes(a->h));
     a->emitted++;
-    a->x->st->rows_in++;
     rc = exec_push(a->x, row, a->n_cols, err);
     if (rc < 0)
+        a->pushed_error = 1;
+    return rc;
+}
+
+/* While partial rows are merged (an agg_tick_fn): the stats so far, and
+ * the run's tick function at most every EXEC_TICK_MS, so a cancel or a
+ * lost lease is noticed during a long merge too. */
+static int
+agg_src_tick(void *ctx, const hashagg_finalize_stats *fs, sh_err *err)
+{
+    agg_src *a = ctx;
+    int      rc;
+
+    agg_src_stats(a, fs);
+    if (now_ms() - a->x->tick_ms < EXEC_TICK_MS)
+        return 0;
+    rc = exec_tick_now(a->x, err);
+    if (rc != 0)
         a->pushed_error = 1;
     return rc;
 }
@@ -105,15 +133,23 @@ empty_aggregate(const plan_step *s, sh_value *row)
     }
 }
 
+/* The budget of the table that merges a bucket: the task's budget. */
+static size_t
+agg_table_budget(uint64_t mem_bytes)
+{
+    return (size_t)mem_bytes;
+}
+
 static int
 source_agg(exec_run *x, const plan_step *s, sh_err *err)
 {
-    const exec_task *t = x->t;
-    size_t           n = t->n_inputs, i, bucket;
-    char           **paths = xcalloc(n ? n : 1, sizeof *paths);
-    agg_src          a;
-    sh_err           e;
-    int              rc;
+    const exec_task       *t = x->t;
+    size_t                 n = t->n_inputs, i, bucket;
+    char                 **paths = xcalloc(n ? n : 1, sizeof *paths);
+    agg_src                a;
+    hashagg_finalize_stats fs;
+    sh_err                 e;
+    int                    rc;
 
     bucket = s->op == OP_AGGREGATE ? 0 : t->index;
     for (i = 0; i < n; i++) {
@@ -125,8 +161,9 @@ source_agg(exec_run *x, const plan_step *s, sh_err *err)
     a.h = hashagg_new(s->cols, s->n_cols, s->aggs, s->n_aggs);
     a.n_cols = hashagg_final_cols(a.h);
     rc = hashagg_finalize_files(a.h, (const char *const *)paths, n,
-                                (size_t)t->mem_bytes, t->scratch,
-                                agg_src_emit, &a, &e);
+                                agg_table_budget(t->mem_bytes), t->scratch,
+                                agg_src_emit, agg_src_tick, &a, &fs, &e);
+    agg_src_stats(&a, &fs);
     if (rc < 0 && a.pushed_error)
         *err = e; /* worded by exec_push */
     else if (rc < 0)
@@ -135,7 +172,6 @@ source_agg(exec_run *x, const plan_step *s, sh_err *err)
         sh_value *row = xcalloc(s->n_aggs + 1, sizeof *row);
 
         empty_aggregate(s, row);
-        x->st->rows_in++;
         rc = exec_push(x, row, s->n_aggs, err);
         free(row);
     }
@@ -164,7 +200,7 @@ merge_into(exec_run *x, const plan_step *s, char *const *paths, size_t n,
     m = merger_new((const char *const *)paths, n, s->keys, s->n_keys, &e);
     if (m == NULL)
         return src_fail(x, err, &e);
-    w = rowfile_create(out, s->out->n, &e);
+    w = rowfile_create_scratch(out, s->out->n, &e);
     if (w == NULL) {
         rc = src_fail(x, err, &e);
         goto done;

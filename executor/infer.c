@@ -365,40 +365,39 @@ infer_json(infer_col *c, const input_json_member *m)
 }
 
 /*
- * jsonl: the column of key 'm' (a new one at the end for a key not seen
- * before). Returns the column's index, or -1 with 'err' filled (a key that
- * cannot be a column name, or too many).
+ * jsonl: the column of key 'm' into *col (a new one at the end for a key
+ * not seen before). Returns 0, or SH_EINVAL with 'err' filled (a key that
+ * cannot be a column name, or too many keys).
  */
-static long
+static int
 json_column(scan *s, const plan *p, size_t fi, uint64_t line,
-            const input_json_member *m, sh_err *err)
+            const input_json_member *m, long *col, sh_err *err)
 {
     long    c = input_names_find(&s->index, m->key, m->key_len);
     json_t *check;
 
+    *col = c;
     if (c >= 0)
-        return c;
+        return 0;
     if (memchr(m->key, '\0', m->key_len) != NULL) {
-        sh_err_set(err, SH_EINVAL, PATH_FIELD,
-                   "'%s' line %llu has a key with a NUL character",
-                   p->files[fi].rel, (unsigned long long)line);
-        return -1;
+        return sh_err_set(err, SH_EINVAL, PATH_FIELD,
+                          "'%s' line %llu has a key with a NUL character",
+                          p->files[fi].rel, (unsigned long long)line);
     }
     check = json_stringn(m->key, m->key_len);
     if (check == NULL) {
-        sh_err_set(err, SH_EINVAL, PATH_FIELD,
-                   "'%s' line %llu has a key that is not valid UTF-8",
-                   p->files[fi].rel, (unsigned long long)line);
-        return -1;
+        return sh_err_set(err, SH_EINVAL, PATH_FIELD,
+                          "'%s' line %llu has a key that is not valid UTF-8",
+                          p->files[fi].rel, (unsigned long long)line);
     }
     json_decref(check);
     if (s->n_names >= JSONL_MAX_COLUMNS) {
-        sh_err_set(err, SH_EINVAL, PATH_FIELD,
-                   "the jsonl sample has more than %d distinct keys (at "
-                   "'%s' line %llu); sheaf reads each key as a column",
-                   JSONL_MAX_COLUMNS, p->files[fi].rel,
-                   (unsigned long long)line);
-        return -1;
+        return sh_err_set(err, SH_EINVAL, PATH_FIELD,
+                          "the jsonl sample has more than %d distinct keys "
+                          "(at '%s' line %llu); sheaf reads each key as a "
+                          "column",
+                          JSONL_MAX_COLUMNS, p->files[fi].rel,
+                          (unsigned long long)line);
     }
     if (s->n_names == s->cap_names) {
         s->cap_names = s->cap_names ? s->cap_names * 2 : 16;
@@ -412,7 +411,8 @@ json_column(scan *s, const plan *p, size_t fi, uint64_t line,
     s->ic[c].float_ok = 1;
     s->ic[c].bool_ok = 1;
     input_names_add(&s->index, s->names[c], m->key_len);
-    return c;
+    *col = c;
+    return 0;
 }
 
 /*
@@ -454,12 +454,10 @@ scan_jsonl(scan *s, const plan *p, size_t fi, csv_reader *r, int *has_data,
             goto done;
         }
         for (i = 0; rc == 0 && i < jp.n; i++) {
-            long c = json_column(s, p, fi, line, &jp.m[i], err);
+            long c;
 
-            if (c < 0) {
-                rc = err->code;
+            if ((rc = json_column(s, p, fi, line, &jp.m[i], &c, err)) != 0)
                 goto done;
-            }
             infer_json(&s->ic[c], &jp.m[i]);
         }
         n_rec++;

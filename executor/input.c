@@ -23,6 +23,10 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "csv.h"
 #include "input_int.h"
 #include "util.h"
@@ -219,7 +223,7 @@ input_gz_free(input_gz *gz)
     free(gz);
 }
 
-/* ---- one jsonl line --------------------------------------------------------- */
+/* ---- one jsonl line ------------------------------------------------------ */
 
 /* Nesting deeper than this is refused. */
 #define JSON_MAX_DEPTH 512
@@ -303,6 +307,36 @@ put_utf8(char *w, unsigned long cp)
 }
 
 /*
+ * The first byte at or after 'q' (before 'end') that ends a run of plain
+ * string bytes: a quote, a backslash or a control character; 'end' if
+ * none. With SSE2, 16 bytes a step while 16 remain (never past 'end').
+ */
+static inline const char *
+str_plain(const char *q, const char *end)
+{
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i bslash = _mm_set1_epi8('\\');
+    const __m128i ctl = _mm_set1_epi8(0x1F);
+
+    while (end - q >= 16) {
+        __m128i  x = _mm_loadu_si128((const __m128i *)(const void *)q);
+        __m128i  hit = _mm_or_si128(
+            _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)),
+            _mm_cmpeq_epi8(_mm_max_epu8(x, ctl), ctl)); /* x <= 0x1F */
+        unsigned m = (unsigned)_mm_movemask_epi8(hit);
+
+        if (m != 0)
+            return q + __builtin_ctz(m);
+        q += 16;
+    }
+#endif
+    while (q < end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20)
+        q++;
+    return q;
+}
+
+/*
  * The string whose opening quote is at c->p. With 'out' non-NULL, *out and
  * *len are its unescaped bytes (in the line if it has no escape, else in
  * the scratch); with 'out' NULL it is only checked. Returns 0 or -1.
@@ -314,9 +348,7 @@ jstring(jcur *c, const char **out, size_t *len)
     char       *w = NULL;
 
     /* The common case: no escape. */
-    while (q < c->end && *q != '"' && *q != '\\'
-           && (unsigned char)*q >= 0x20)
-        q++;
+    q = str_plain(q, c->end);
     if (q < c->end && *q == '"') {
         if (out) {
             *out = open + 1;
@@ -339,9 +371,7 @@ jstring(jcur *c, const char **out, size_t *len)
             return jfail(c, q, "control character in a string");
         if (*q != '\\') {
             run = q;
-            while (q < c->end && *q != '"' && *q != '\\'
-                   && (unsigned char)*q >= 0x20)
-                q++;
+            q = str_plain(q, c->end);
             if (w) {
                 memcpy(w, run, (size_t)(q - run));
                 w += q - run;
@@ -536,7 +566,9 @@ input_json_parse(input_json *jp, const char *s, size_t n)
         return jfail(&c, c.p, "expected '{'");
     if (jp->scratch_cap < n) {
         free(jp->scratch);
-        jp->scratch_cap = n < 256 ? 256 : n;
+        jp->scratch_cap = jp->scratch_cap * 2 > n ? jp->scratch_cap * 2 : n;
+        if (jp->scratch_cap < 256)
+            jp->scratch_cap = 256;
         jp->scratch = xmalloc(jp->scratch_cap);
     }
     c.w = jp->scratch; /* unescaped strings never outgrow their text */
@@ -687,7 +719,7 @@ input_names_free(input_names *ix)
     memset(ix, 0, sizeof *ix);
 }
 
-/* ---- the reader ------------------------------------------------------------ */
+/* ---- the reader ---------------------------------------------------------- */
 
 /* Open the partition's file and check it is the one the plan saw. */
 static int
@@ -758,6 +790,33 @@ parse_csv(input_reader *r, const csv_field *f, sh_err *err)
 }
 
 /*
+ * A line (the lines format) into the row's one column: the line itself
+ * ("" for an empty line), or, when input.columns gave the column another
+ * type, the line parsed as that type (an empty line is then null).
+ * Returns 0, or SH_EDATA with 'err' filled.
+ */
+static int
+parse_line(input_reader *r, const csv_field *f, sh_err *err)
+{
+    sh_type t = r->p->in_schema->types[0];
+    char    snip[64];
+
+    if (!r->need[0]) {
+        r->row[0] = sh_null();
+    } else if (t == SH_STRING) {
+        r->row[0] = sh_str(f->ptr, f->len);
+    } else if (value_parse(t, f->ptr, f->len, &r->row[0]) != 0) {
+        snippet(f->ptr, f->len, snip);
+        return in_fail(r, err, SH_EDATA,
+                       "input: cannot parse '%s' as %s in column %s, "
+                       "line %llu",
+                       snip, sh_type_name(t), r->p->in_schema->names[0],
+                       (unsigned long long)r->line);
+    }
+    return 0;
+}
+
+/*
  * Read the jsonl member 'm' of type 't' into 'out'. Returns 0, or -1 when
  * the value is not of the column's type. A JSON string is read as a CSV
  * field would be ("" is then null, except for a string column); a number,
@@ -810,7 +869,7 @@ parse_jsonl(input_reader *r, const csv_field *f, sh_err *err)
 {
     const schema *sc = r->p->in_schema;
     input_json   *jp = &r->json;
-    size_t        i;
+    size_t        i, guess = 0;
     char          snip[64];
     int           rc;
 
@@ -830,7 +889,17 @@ parse_jsonl(input_reader *r, const csv_field *f, sh_err *err)
         r->row[i] = sh_null();
     for (i = 0; i < jp->n; i++) {
         const input_json_member *m = &jp->m[i];
-        long c = input_names_find(&r->cols, m->key, m->key_len);
+        long                     c = -1;
+
+        /* Lines mostly repeat their keys in the same order: try the
+         * column after the last one first, then the index. */
+        if (guess < r->n_cols && r->cols.lens[guess] == m->key_len
+            && memcmp(r->cols.names[guess], m->key, m->key_len) == 0)
+            c = (long)guess;
+        else
+            c = input_names_find(&r->cols, m->key, m->key_len);
+        if (c >= 0)
+            guess = (size_t)c + 1;
 
         if (c < 0 || !r->need[c])
             continue; /* a key the sample did not have, or not needed */
@@ -856,6 +925,7 @@ input_open(const plan *p, size_t part, const unsigned char *need, sh_err *err)
     input_reader *r;
     csv_dialect   d = p->dialect;
     size_t        i;
+    int           rc = 0;
 
     sh_err_clear(err);
     if (part >= p->n_parts) {
@@ -881,23 +951,24 @@ input_open(const plan *p, size_t part, const unsigned char *need, sh_err *err)
         memset(r->need, 1, r->n_cols);
     r->row = xcalloc(r->n_cols + 1, sizeof *r->row);
     if (p->in_format == FMT_LINES && r->n_cols != 1) {
-        in_fail(r, err, SH_EINVAL, "input: the lines format has one column, "
-                                   "not %zu", r->n_cols);
-        goto fail;
+        rc = in_fail(r, err, SH_EINVAL,
+                     "input: the lines format has one column, not %zu",
+                     r->n_cols);
+        goto done;
     }
-    if (p->in_format == FMT_JSONL) {
-        for (i = 0; i < r->n_cols; i++) {
-            const char *name = p->in_schema->names[i];
-            size_t      len = strlen(name);
+    for (i = 0; p->in_format == FMT_JSONL && i < r->n_cols; i++) {
+        const char *name = p->in_schema->names[i];
+        size_t      len = strlen(name);
 
-            if (input_names_find(&r->cols, name, len) < 0)
-                input_names_add(&r->cols, name, len);
-            else
-                r->need[i] = 0; /* a duplicate name: the first one reads */
+        if (input_names_find(&r->cols, name, len) >= 0) {
+            rc = in_fail(r, err, SH_EINVAL,
+                         "input: the column name '%s' appears twice", name);
+            goto done;
         }
+        input_names_add(&r->cols, name, len); /* gets number i */
     }
-    if (open_file(r, err) != 0)
-        goto fail;
+    if ((rc = open_file(r, err)) != 0)
+        goto done;
     d.lines = p->in_format != FMT_CSV;
     if (p->in_gzip && r->part->start >= r->part->end) {
         /* The empty partition of an input without records: no reader. */
@@ -909,11 +980,13 @@ input_open(const plan *p, size_t part, const unsigned char *need, sh_err *err)
         r->rd = csv_reader_new(r->fd, r->part->start, r->part->end,
                                r->part->line, &d);
     }
-    return r;
 
-fail:
-    input_free(r);
-    return NULL;
+done:
+    if (rc != 0) {
+        input_free(r);
+        r = NULL;
+    }
+    return r;
 }
 
 /*
@@ -927,8 +1000,7 @@ parse_record(input_reader *r, const csv_field *f, size_t nf, sh_err *err)
     switch (r->p->in_format) {
     case FMT_LINES:
         r->line = csv_reader_line(r->rd);
-        r->row[0] = r->need[0] ? sh_str(f->ptr, f->len) : sh_null();
-        return 0;
+        return parse_line(r, f, err);
     case FMT_JSONL:
         return parse_jsonl(r, f, err);
     case FMT_CSV:

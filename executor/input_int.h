@@ -39,7 +39,7 @@ uint64_t input_gz_bytes_in(const input_gz *gz);
 
 void input_gz_free(input_gz *gz);
 
-/* ---- one jsonl line ------------------------------------------------------- */
+/* ---- one jsonl line ------------------------------------------------------ */
 
 /* The JSON type of a member's value. */
 typedef enum input_json_kind {

@@ -84,6 +84,7 @@ struct rowfile_writer {
     uint64_t       rows;        /* rows written */
     uint64_t       flushed;     /* bytes already handed to write(2) */
     int            saved_errno; /* errno of a failed write, 0 if none */
+    int            scratch;     /* 1: no fsync at close (dies with its task) */
 };
 
 struct rowfile_reader {
@@ -295,6 +296,17 @@ rowfile_create(const char *path, size_t n_cols, sh_err *err)
     return w;
 }
 
+/* As rowfile_create, for a file no crash needs to survive. */
+rowfile_writer *
+rowfile_create_scratch(const char *path, size_t n_cols, sh_err *err)
+{
+    rowfile_writer *w = rowfile_create(path, n_cols, err);
+
+    if (w != NULL)
+        w->scratch = 1;
+    return w;
+}
+
 /*
  * Append one row. The fixed part of every value (at most RF_MAX_VALUE
  * bytes) is encoded straight into the buffer; string bytes are copied,
@@ -436,7 +448,7 @@ rowfile_close(rowfile_writer *w, sh_err *err)
         rc = SH_EIO;
         goto done;
     }
-    if (fsync(w->fd) < 0) {
+    if (!w->scratch && fsync(w->fd) < 0) {
         call = "fsync";
         e = errno;
     }
@@ -454,7 +466,7 @@ rowfile_close(rowfile_writer *w, sh_err *err)
                         strerror(e));
         goto done;
     }
-    if (sync_dir(w->path) < 0) {
+    if (!w->scratch && sync_dir(w->path) < 0) {
         rc = sh_err_set(err, SH_EIO, "", "cannot fsync the directory of %s: %s",
                         w->path, strerror(errno));
         unlink(w->path);

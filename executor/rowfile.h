@@ -22,6 +22,13 @@ typedef struct rowfile_writer rowfile_writer;
  * (message names the path and the system error) on failure. */
 rowfile_writer *rowfile_create(const char *path, size_t n_cols, sh_err *err);
 
+/* As rowfile_create, for a scratch file that dies with its task (spill
+ * files, intermediate merges): rowfile_close renames it but neither
+ * fsyncs it nor its directory, which is most of the cost of many small
+ * files. Files another task reads must come from rowfile_create. */
+rowfile_writer *rowfile_create_scratch(const char *path, size_t n_cols,
+                                       sh_err *err);
+
 /* Append one row (n_cols values, borrowed). Returns 0 or SH_EIO. */
 int rowfile_write(rowfile_writer *w, const sh_value *row, sh_err *err);
 

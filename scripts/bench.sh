@@ -161,7 +161,11 @@ table=$VAR/table-$SIZE.md
     "$PY" scripts/bench_table.py --sheaf "$out/sheaf.json" --peers "$peers_md" \
         --out-dir "$out" --csv "$csv" --peer-list "$PEERS"
     echo
-    echo "command: BENCH_SIZE=$SIZE BENCH_RUNS=$RUNS BENCH_PEERS=\"$PEERS\" make bench" \
+    extra=
+    for v in SHEAF_WORKERS SHEAF_MEMORY_MB BENCH_WORKLOADS BENCH_PARTITION_SIZE; do
+        [[ -n "${!v:-}" ]] && extra+="$v=\"${!v}\" "
+    done
+    echo "command: ${extra}BENCH_SIZE=$SIZE BENCH_RUNS=$RUNS BENCH_PEERS=\"$PEERS\" make bench" \
         "($((SECONDS - started)) s in all)"
 } | tee "$table"
 log "table written to $table; outputs in $out"

@@ -243,6 +243,14 @@ def run_once(sd, w, rel, out_path, size, timeout, fresh):
                 f.write(chunk)
         res["wall"] = time.monotonic() - t0
         res["status"] = "ok"
+        # the engine's own account of each task: spill and peak bytes
+        st, raw = http(sd.base, "GET", f"/v1/jobs/{jid}/tasks")
+        if st == 200:
+            tasks = json.loads(raw).get("tasks", [])
+            res["tasks"] = len(tasks)
+            res["spill_bytes"] = sum(t.get("spill_bytes") or 0 for t in tasks)
+            res["task_peak_bytes"] = max(
+                [t.get("peak_bytes") or 0 for t in tasks], default=0)
         http(sd.base, "DELETE", f"/v1/jobs/{jid}")
         return res
     finally:
@@ -307,6 +315,8 @@ def main():
                         [r["wall"] for r in ok]),
                     rss_worker_kb=max(r["rss_worker_kb"] for r in ok),
                     rss_main_kb=max(r["rss_main_kb"] for r in ok),
+                    spill_bytes=max(r.get("spill_bytes", 0) for r in ok),
+                    tasks=ok[-1].get("tasks"),
                     output=str(out_path))
                 with open(out_path, "rb") as f:
                     body = f.read()

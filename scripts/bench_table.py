@@ -109,7 +109,7 @@ def main():
              f"wc -l {base.get('wc -l', '?')} s" if base else "no peers run"))
     print()
     head = (["workload", "sheaf s", "sheaf MB/s",
-             "sheaf peak RSS MB (largest worker / sheafd)"]
+             "sheaf peak RSS MB (largest worker / sheafd)", "sheaf spill MB"]
             + [f"{p}: s · RSS MB · {p}/sheaf" for p in peer_list]
             + ["sheaf output = reference"])
     print("| " + " | ".join(head) + " |")
@@ -122,10 +122,11 @@ def main():
         if s["status"] == "ok":
             row += [fmt_s(s["wall"]), f"{nbytes / 1e6 / s['wall']:.0f}",
                     f"{s['rss_worker_kb'] * 1024 / 1e6:.0f} / "
-                    f"{s['rss_main_kb'] * 1024 / 1e6:.0f}"]
+                    f"{s['rss_main_kb'] * 1024 / 1e6:.0f}",
+                    f"{s.get('spill_bytes', 0) / 1e6:.0f}"]
         else:
             err = (s.get("error") or "")[:100]
-            row += [f"{s['status']}: {err}", "", ""]
+            row += [f"{s['status']}: {err}", "", "", ""]
         for p in peer_list:
             e = peers.get((w, p))
             if e is None:
@@ -143,7 +144,9 @@ def main():
     print("— : the peer does not support the workload (or was not run). "
           "Ratio above 1: sheaf is faster. RSS of a peer: its largest "
           "process (run.sh); of sheaf: the largest worker process / the "
-          "sheafd main process (API, scheduler).")
+          "sheafd main process (API, scheduler). Spill: bytes the job's "
+          "tasks wrote to disk past their memory budget (GET "
+          "/v1/jobs/{id}/tasks, spill_bytes).")
 
 
 if __name__ == "__main__":

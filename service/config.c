@@ -38,8 +38,8 @@ env_int(const char *name, int dflt, int lo, int hi, int *out, sh_err *err)
     n = strtol(v, &end, 10);
     if (errno || *end != '\0' || n < lo || n > hi)
         return sh_err_set(err, SH_EINVAL, name,
-                          "%s must be an integer from %d to %d, got '%s'",
-                          name, lo, hi, v);
+                          "%s must be an integer from %d to %d, got '%s'", name,
+                          lo, hi, v);
     *out = (int)n;
     return 0;
 }
@@ -48,8 +48,8 @@ env_int(const char *name, int dflt, int lo, int hi, int *out, sh_err *err)
 static int
 mkdir_p(const char *path)
 {
-    char  *p = xstrdup(path);
-    int    rc = 0;
+    char *p = xstrdup(path);
+    int   rc = 0;
 
     for (char *s = p + 1; *s; s++) {
         if (*s != '/')
@@ -132,10 +132,10 @@ config_load(config *c, sh_err *err)
         c->database_url = xstrdup(getenv("DATABASE_URL"));
     if (getenv("SHEAF_TOKENS_FILE") && *getenv("SHEAF_TOKENS_FILE"))
         c->tokens_file = xstrdup(getenv("SHEAF_TOKENS_FILE"));
-    c->migrations_dir = getenv("SHEAF_MIGRATIONS") &&
-                                *getenv("SHEAF_MIGRATIONS")
-                            ? xstrdup(getenv("SHEAF_MIGRATIONS"))
-                            : xasprintf("%s/migrations", tree);
+    c->migrations_dir =
+        getenv("SHEAF_MIGRATIONS") && *getenv("SHEAF_MIGRATIONS")
+            ? xstrdup(getenv("SHEAF_MIGRATIONS"))
+            : xasprintf("%s/migrations", tree);
     c->pg_script = xasprintf("%s/scripts/pg.sh", tree);
 
     if ((rc = abs_dir("SHEAF_DATA_ROOT", env_or("SHEAF_DATA_ROOT", "./data"),

@@ -778,10 +778,22 @@ db_task_claim(db *d, const char *worker, int lease_s, db_task *t,
     if (res == NULL)
         return SH_EDB;
     if (PQntuples(res) == 0) {
-        /* The job ended between the claim and now; the lease will be
-         * reaped. */
+        /* The job ended between the claim and now: the task ends with it,
+         * and its lease is let go at once, lest the sweeper kill this
+         * worker for it (db_tasks_to_kill) while it runs another task. */
+        task_keys   k;
+        const char *kp[4] = {t->job_id, k.stage, k.part, k.lease};
+
         PQclear(res);
-        return 0;
+        task_keys_fill(&k, t);
+        if (db_run(d, "let go of a task of an ended job",
+                   "UPDATE tasks SET state = 'cancelled', lease_until = NULL,"
+                   " finished_at = now() WHERE job_id = $1 AND stage = $2"
+                   " AND part = $3 AND lease = $4"
+                   " AND state IN ('running', 'cancelled')", 4, kp,
+                   err) < 0)
+            return SH_EDB;
+        return 2;
     }
     t->max_attempts = atoi(PQgetvalue(res, 0, 0));
     *spec = json_loads(PQgetvalue(res, 0, 1), 0, &jerr);
@@ -1019,6 +1031,15 @@ db_task_fail(db *d, const db_task *t, int retryable, const char *message,
                                " AND status IN ('queued', 'running')",
                                2, jp, err)) < 0)
         goto fail;
+    /* The failed job's other tasks end with it: queued ones are never
+     * claimed, running ones are stopped by their nodes' sweepers
+     * (db_tasks_to_kill). */
+    if (!retry && (rc = db_run(d, "cancel the failed job's tasks",
+                               "UPDATE tasks SET state = 'cancelled',"
+                               " finished_at = now() WHERE job_id = $1"
+                               " AND state IN ('queued', 'running')",
+                               1, jp, err)) < 0)
+        goto fail;
     if (retry && (rc = db_run(d, "notify", "NOTIFY sheaf_tasks", 0, NULL,
                               err)) < 0)
         goto fail;
@@ -1026,6 +1047,26 @@ db_task_fail(db *d, const db_task *t, int retryable, const char *message,
 fail:
     db_rollback(d);
     return rc;
+}
+
+int
+db_task_cancelled(db *d, const db_task *t, sh_err *err)
+{
+    task_keys   k;
+    const char *p[4] = {t->job_id, k.stage, k.part, k.lease};
+    PGresult   *res;
+    int         n;
+
+    task_keys_fill(&k, t);
+    res = db_exec(d, "check cancelled attempt",
+                  "SELECT 1 FROM tasks WHERE job_id = $1 AND stage = $2"
+                  " AND part = $3 AND lease = $4 AND state = 'cancelled'",
+                  4, p, err);
+    if (res == NULL)
+        return SH_EDB;
+    n = PQntuples(res);
+    PQclear(res);
+    return n > 0;
 }
 
 int
@@ -1179,25 +1220,29 @@ db_jobs_expire(db *d, sh_err *err)
     PGresult *res;
     int       n;
 
+    /* One statement, so that no one sees a timed-out job with tasks
+     * still queued or running. Its tasks' update sees the jobs as they
+     * were before the statement: the jobs it times out are named. */
     res = db_exec(d, "time out jobs",
-                  "UPDATE jobs SET status = 'failed', finished_at = now(),"
+                  "WITH expired AS (UPDATE jobs SET status = 'failed',"
+                  " finished_at = now(),"
                   " error = 'timed out: the job ran longer than its timeout_s"
                   " of ' || timeout_s || ' s'"
                   " WHERE status IN ('queued', 'running') AND timeout_s > 0"
                   " AND coalesce(started_at, created_at)"
                   " + make_interval(secs => timeout_s) < now()"
-                  " RETURNING 1", 0, NULL, err);
+                  " RETURNING id),"
+                  " cancelled AS (UPDATE tasks t SET state = 'cancelled',"
+                  " finished_at = now() FROM jobs j"
+                  " WHERE j.id = t.job_id AND t.state IN ('queued', 'running')"
+                  " AND (j.status IN ('succeeded', 'failed', 'cancelled')"
+                  " OR j.id IN (SELECT id FROM expired)) RETURNING 1)"
+                  " SELECT (SELECT count(*) FROM expired),"
+                  " (SELECT count(*) FROM cancelled)", 0, NULL, err);
     if (res == NULL)
         return SH_EDB;
-    n = PQntuples(res);
+    n = atoi(PQgetvalue(res, 0, 0));
     PQclear(res);
-    if (db_run(d, "cancel tasks of ended jobs",
-               "UPDATE tasks t SET state = 'cancelled',"
-               " finished_at = now() FROM jobs j"
-               " WHERE j.id = t.job_id AND t.state IN ('queued', 'running')"
-               " AND j.status IN ('succeeded', 'failed', 'cancelled')",
-               0, NULL, err) < 0)
-        return SH_EDB;
     return n;
 }
 
@@ -1222,14 +1267,24 @@ db_tasks_to_kill(db *d, const char *host, char ***workers, sh_err *err)
 
     *workers = NULL;
     /* lease_until still set marks an attempt nobody has stopped yet. */
+    /* A worker that holds a later lease of a running task has left the
+     * cancelled attempt behind (it runs one task at a time): it is not
+     * killed, lest the task it runs now die with it. */
     res = db_exec(d, "find cancelled attempts",
-                  "UPDATE tasks SET lease_until = NULL"
-                  " WHERE state = 'cancelled' AND lease_until IS NOT NULL"
-                  " AND worker LIKE $1 || ':%' RETURNING worker",
+                  "UPDATE tasks c SET lease_until = NULL"
+                  " WHERE c.state = 'cancelled' AND c.lease_until IS NOT NULL"
+                  " AND c.worker LIKE $1 || ':%'"
+                  " RETURNING c.worker, NOT EXISTS (SELECT 1 FROM tasks r"
+                  " WHERE r.worker = c.worker AND r.state = 'running'"
+                  " AND r.lease > c.lease)",
                   1, p, err);
     if (res == NULL)
         return SH_EDB;
-    n = strings_of(res, workers);
+    *workers = xcalloc((size_t)PQntuples(res) + 1, sizeof **workers);
+    n = 0;
+    for (int r = 0; r < PQntuples(res); r++)
+        if (PQgetvalue(res, r, 1)[0] == 't')
+            (*workers)[n++] = xstrdup(PQgetvalue(res, r, 0));
     PQclear(res);
     return n;
 }

@@ -115,8 +115,9 @@ int db_job_delete(db *d, const char *tenant, const char *id, sh_err *err);
 int db_jobs_expire(db *d, sh_err *err);
 
 /*
- * The workers on 'host' still running an attempt of a cancelled task: each
- * is returned once ("host:pid", malloc'ed array of malloc'ed strings, free
+ * The workers on 'host' still running an attempt of a cancelled task (and
+ * not since on to a later task, which a worker that noticed the end of the
+ * job by itself may be): each is returned once ("host:pid", malloc'ed array of malloc'ed strings, free
  * with db_strings_free) so the node can signal it. Returns the count or
  * SH_EDB.
  */
@@ -174,7 +175,10 @@ void db_task_clear(db_task *t);
  * Claim the next runnable task (highest job priority, then oldest job,
  * then lowest partition) for 'worker', with FOR UPDATE SKIP LOCKED, under a
  * lease of 'lease_s' seconds. Returns 1 with *t, *spec and *resolution (the
- * caller owns both), 0 when there is nothing to run, or SH_EDB.
+ * caller owns both), 0 when there is nothing to run, or SH_EDB. Returns 2
+ * with *t when the job of the task it claimed ended at that moment: the
+ * task is cancelled, this attempt is over before it began (the worker acts
+ * as after any cancelled attempt).
  */
 int db_task_claim(db *d, const char *worker, int lease_s, db_task *t,
                   json_t **spec, json_t **resolution, sh_err *err);
@@ -199,10 +203,18 @@ int db_task_finish(db *d, const db_task *t, const char *out_path,
 /*
  * Record that the attempt failed with 'message'. When 'retryable' and
  * attempts remain, the task is queued again after a backoff with jitter;
- * otherwise the job fails with 'message'. Fenced like db_task_finish.
+ * otherwise the job fails with 'message' and its other open tasks are
+ * cancelled in the same transaction. Fenced like db_task_finish.
  */
 int db_task_fail(db *d, const db_task *t, int retryable, const char *message,
                  sh_err *err);
+
+/*
+ * 1 when this attempt's task was cancelled (its job ended while it ran):
+ * the node's sweeper is then about to kill the worker (db_tasks_to_kill).
+ * 0 when not (another attempt holds the task, say), or SH_EDB.
+ */
+int db_task_cancelled(db *d, const db_task *t, sh_err *err);
 
 /*
  * Return to the queue the running tasks of 'worker' (a worker process that

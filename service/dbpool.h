@@ -16,11 +16,11 @@ void     db_pool_free(db_pool *p);
 
 /*
  * Take a connection, waiting up to 'wait_ms' for one to be free. One that
- * sat idle for a second or more is pinged first and replaced if dead.
+ * sat idle for more than 50 ms is pinged first and replaced if dead.
  * Returns NULL with SH_EDB in 'err' when none can be had or the database
  * does not answer (the API answers 503). Give it back with db_pool_put.
  */
-db  *db_pool_get(db_pool *p, int wait_ms, sh_err *err);
+db *db_pool_get(db_pool *p, int wait_ms, sh_err *err);
 /* Give 'd' back; 'broken' non-zero closes it (the last call saw SH_EDB),
  * and the idle connections with it (a restart of the database kills them
  * all). */

@@ -32,8 +32,8 @@
 #include "sweeper.h"
 #include "worker.h"
 
-#define API_POOL_SIZE   16   /* database connections for request threads */
-#define CONNECT_WAIT_S  30   /* how long start-up waits for the database */
+#define API_POOL_SIZE        16  /* database connections for request threads */
+#define CONNECT_WAIT_S       30  /* how long start-up waits for the database */
 #define DB_CONNECT_TIMEOUT_S "5" /* PGCONNECT_TIMEOUT unless set */
 
 static void
@@ -54,10 +54,10 @@ usage(FILE *f)
 static int
 start_private_pg(config *cfg)
 {
-    char   *cmd = xasprintf("'%s' start", cfg->pg_script);
-    FILE   *f = popen(cmd, "r");
-    char    line[1024] = "";
-    int     status;
+    char *cmd = xasprintf("'%s' start", cfg->pg_script);
+    FILE *f = popen(cmd, "r");
+    char  line[1024] = "";
+    int   status;
 
     free(cmd);
     if (f == NULL) {
@@ -70,7 +70,8 @@ start_private_pg(config *cfg)
     line[strcspn(line, "\n")] = '\0';
     if (status != 0 || line[0] == '\0') {
         log_error("%s start failed (status %d); set DATABASE_URL or see its "
-                  "messages above", cfg->pg_script, status);
+                  "messages above",
+                  cfg->pg_script, status);
         return -1;
     }
     cfg->database_url = xstrdup(line);
@@ -202,8 +203,7 @@ main(int argc, char **argv)
             goto done;
         }
         log_info("listening on http://%s:%d/ (data root %s, %d workers)",
-                 cfg.listen_host, cfg.listen_port, cfg.data_root,
-                 cfg.workers);
+                 cfg.listen_host, cfg.listen_port, cfg.data_root, cfg.workers);
     } else {
         log_info("worker node: %d workers", cfg.workers);
     }
@@ -214,8 +214,7 @@ main(int argc, char **argv)
         int             sig = sigtimedwait(&sigs, NULL, &tick);
 
         if (sig == SIGTERM || sig == SIGINT) {
-            log_info("signal %d: shutting down (grace %d s)", sig,
-                     cfg.grace_s);
+            log_info("signal %d: shutting down (grace %d s)", sig, cfg.grace_s);
             break;
         }
         if (sig == SIGCHLD)

@@ -20,11 +20,11 @@ extern char **environ;
 
 struct supervisor {
     const config *cfg;
-    char         *exe;        /* the sheafd binary (owned) */
-    pid_t        *pids;       /* one slot per worker; 0 = not running */
+    char         *exe;  /* the sheafd binary (owned) */
+    pid_t        *pids; /* one slot per worker; 0 = not running */
     int           n;
     int64_t       last_spawn_ms; /* throttles a crash loop */
-    char          host[128];  /* for worker names "host:pid" */
+    char          host[128];     /* for worker names "host:pid" */
 };
 
 supervisor *

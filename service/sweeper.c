@@ -51,8 +51,8 @@ sweep_failed(sweeper *s, int rc, const char *what, const sh_err *err)
     if (rc != SH_EDB)
         return 0;
     if (s->backoff_ms == 0) {
-        log_warn("%s: %s; housekeeping pauses until the database answers",
-                 what, err->msg);
+        log_warn("%s: %s; housekeeping pauses until the database answers", what,
+                 err->msg);
         s->backoff_ms = SWEEP_BACKOFF_MIN_MS;
     } else if (s->backoff_ms < SWEEP_BACKOFF_MAX_MS) {
         s->backoff_ms *= 2;

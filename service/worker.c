@@ -9,6 +9,12 @@
  * and records the outcome with writes fenced by the lease. Outputs of an
  * attempt that lost its lease are removed at once.
  *
+ * A worker whose attempt was cancelled (its job ended: cancelled, failed
+ * by another task, timed out) exits once it has stopped, and its
+ * supervisor starts another: the node's sweeper kills the workers of
+ * cancelled attempts, and a worker that went on to another task would be
+ * killed in the middle of it.
+ *
  * Between tasks, a worker also removes the intermediate files of ended
  * jobs (spool_clean_ended): right after it finished a job's last task,
  * and every CLEAN_EVERY_MS otherwise, which covers failed, cancelled and
@@ -187,6 +193,39 @@ worker_clean(const config *cfg, db *d)
     return 0;
 }
 
+/*
+ * This attempt of 't' has stopped without being recorded (its lease was
+ * lost or its job ended). When its task was cancelled, the sweeper is
+ * about to kill this worker for it: the worker stops taking tasks and
+ * exits instead (see the file's comment).
+ */
+static void
+worker_stopped(db *d, const db_task *t)
+{
+    sh_err err;
+
+    if (db_task_cancelled(d, t, &err) == 1) {
+        log_info("job %s ended while this worker ran it; the worker exits "
+                 "and is replaced", t->job_id);
+        worker_stop = 1;
+    }
+}
+
+/* Record that this attempt of 't' failed with 'msg' (see db_task_fail). */
+static void
+worker_fail(db *d, const db_task *t, int retryable, const char *msg)
+{
+    sh_err err;
+    int    rc = db_task_fail(d, t, retryable, msg, &err);
+
+    if (rc == SH_ESTATE) {
+        log_info("job %s: %s", t->job_id, err.msg);
+        worker_stopped(d, t);
+    } else if (rc < 0) {
+        log_warn("recording the failure: %s", err.msg);
+    }
+}
+
 /* Run claimed task 't' and record its outcome. */
 static void
 worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
@@ -212,8 +251,7 @@ worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
                             &err)) < 0) {
             cache->plan = NULL;
             snprintf(msg, sizeof msg, "%s", err.msg);
-            if (db_task_fail(d, t, 0, msg, &err) < 0)
-                log_warn("recording the failure: %s", err.msg);
+            worker_fail(d, t, 0, msg);
             return;
         }
         snprintf(cache->job_id, sizeof cache->job_id, "%s", t->job_id);
@@ -225,15 +263,13 @@ worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
     if (task_make(p, t, dir, artifacts, mem_bytes, &et, &out, &scratch, msg,
                   sizeof msg) < 0) {
         log_error("job %s: %s", t->job_id, msg);
-        if (db_task_fail(d, t, 0, msg, &err) < 0)
-            log_warn("recording the failure: %s", err.msg);
+        worker_fail(d, t, 0, msg);
         goto done;
     }
     if (make_dirs(artifacts) < 0) {
         snprintf(msg, sizeof msg, "%s: cannot create spool directory %s: "
                  "%s", name, artifacts, strerror(errno));
-        if (db_task_fail(d, t, 1, msg, &err) < 0)
-            log_warn("recording the failure: %s", err.msg);
+        worker_fail(d, t, 1, msg);
         goto done;
     }
     rc = exec_run_task(p, &et, worker_tick, &run, &st, &err);
@@ -245,6 +281,7 @@ worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
             spool_remove_prefix(out);
             log_info("job %s %s: %s; its output is discarded", t->job_id,
                      name, err.msg);
+            worker_stopped(d, t);
         } else if (rc < 0) {
             /* The database is away: the commit may or may not have
              * happened, so the files stay; if it did not, the lease
@@ -255,14 +292,14 @@ worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
     } else if (rc == SH_ECANCELED || run.lost) {
         log_info("job %s %s stopped: lease lost or job ended", t->job_id,
                  name);
+        worker_stopped(d, t);
     } else {
         /* Bad data and bad values fail the same way every time; only I/O
          * trouble is worth another attempt. */
         snprintf(msg, sizeof msg, "%s", err.msg);
         log_warn("job %s %s attempt %d failed: %s", t->job_id, name,
                  t->attempt, msg);
-        if (db_task_fail(d, t, rc == SH_EIO, msg, &err) < 0)
-            log_warn("recording the failure: %s", err.msg);
+        worker_fail(d, t, rc == SH_EIO, msg);
     }
     if (job_done)
         (void)worker_clean(cfg, d);
@@ -335,6 +372,13 @@ worker_main(const config *cfg)
         }
         if (rc == 0) {
             db_wait_notify(d, 500);
+            continue;
+        }
+        if (rc == 2) {
+            log_info("job %s ended as this worker claimed its %s %d; the "
+                     "worker exits and is replaced", t.job_id,
+                     t.stage == 0 ? "partition" : "task", t.part);
+            worker_stop = 1;
             continue;
         }
         worker_run_task(cfg, d, &t, spec, resolution, &cache);

@@ -36,7 +36,7 @@ pytestmark = pytest.mark.recovery
 ROUNDS = int(os.environ.get("SHEAF_IT_CRASH_ROUNDS", "20"))
 SEED = int(os.environ.get("SHEAF_IT_CRASH_SEED", "0")) or \
     random.SystemRandom().randrange(1, 1 << 31)
-INPUT_MB = 3
+INPUT_MB = 2
 COPIES = 2
 HEADER = ["id", "g", "w"]
 ROUND_TIMEOUT_S = 60  # one round's job, crash and recovery included
@@ -58,7 +58,7 @@ def run_round(srv, inp, rnd, no, log):
     """One round; -> True when the kill hit a job still running."""
     victim = rnd.choice(["worker", "worker", "sheafd"])
     mode = rnd.choice(["frozen", "live"])
-    size = rnd.choice(["32KiB", "64KiB", "100KiB"])
+    size = rnd.choice(["40KiB", "80KiB", "160KiB"])
     spec = {"name": unique_name(f"crash{no}"),
             "input": {"path": inp["glob"], "format": "csv",
                       "partition_size": size},
@@ -77,40 +77,52 @@ def run_round(srv, inp, rnd, no, log):
     wait_until(reached, ROUND_TIMEOUT_S, f"{where}: no progress", 0.005)
 
     kids = srv.children()
-    done_before = {}
+    before = {}
+    pid = rnd.choice(sorted(kids))
     if mode == "frozen":
         signal_all(kids, signal.SIGSTOP)
-        done_before = {(t["stage"], t["part"]): t for t in db_tasks(jid)
-                       if t["state"] == "done"}
+        before = {(t["stage"], t["part"]): t for t in db_tasks(jid)}
     status = srv.get(jid)["status"]
     hit = status not in TERMINAL
     if victim == "worker":
-        pid = rnd.choice(sorted(kids))
         os.kill(pid, signal.SIGKILL)
         signal_all(kids, signal.SIGCONT)
     else:
         orphans = srv.kill9()
         signal_all(orphans, signal.SIGKILL)  # they die with it anyway
         srv.start()
+    t_kill = time.monotonic()
     log.append(f"{where}: killed at {target}/{total} partitions, job "
                f"{status}")
 
     job = srv.wait(jid, timeout=ROUND_TIMEOUT_S)
+    t_end = time.monotonic()
     assert job["status"] == "succeeded", (
         f"{where}: job ended {job['status']}: {job.get('error')!r}")
     check_exact(srv.result(jid), HEADER, inp["expected"], where)
     tasks = check_committed_once(srv, jid)
     assert len(tasks) == total == job["progress"]["partitions_done"], where
     for t in tasks:
-        before = done_before.get((t["stage"], t["part"]))
-        if before is not None:
+        b = before.get((t["stage"], t["part"]))
+        if b is None:
+            continue
+        if b["state"] == "done":
             assert (t["lease"], t["output"], t["attempts"]) == (
-                before["lease"], before["output"], before["attempts"]), (
+                b["lease"], b["output"], b["attempts"]), (
                 f"{where}: partition {t['part']} was done before the kill "
-                f"and ran again: before {before}, after {t}")
+                f"and ran again: before {b}, after {t}")
+        elif b["state"] == "running" and (
+                victim == "sheafd" or b["worker"].endswith(f":{pid}")):
+            # Its attempt died with its worker: another one committed.
+            assert t["attempts"] > b["attempts"] and \
+                t["lease"] != b["lease"], (
+                f"{where}: partition {t['part']} was running in a killed "
+                f"worker, yet its attempt committed: before {b}, after {t}")
     # Every worker slot is filled again.
     wait_until(lambda: len(srv.children()) >= 2, 15,
                f"{where}: workers not replaced")
+    log[-1] += (f"; recovered in {t_end - t_kill:.1f} s, checked in "
+                f"{time.monotonic() - t_end:.1f} s")
     return hit
 
 
@@ -130,5 +142,6 @@ def test_crash_loop(life_sheaf, crash_input):
         print("\n".join(log))
         raise
     took = time.monotonic() - t0
+    print("\n".join(log))
     print(f"crash loop: {hits} of {rounds} rounds interrupted a running "
           f"job, {took:.0f} s, seed {SEED}")

@@ -3,7 +3,8 @@ test_lifecycle.py - no accepted job is ever lost (issue 4), one test per
 point: fencing of a worker presumed dead, retries and a poison partition, a
 worker that segfaults, a restart that resumes from the finished partitions,
 several instances sharing a job, timeout and retention, graceful shutdown,
-a database restart and an unwritable spool, idempotent submission.
+a database restart, an unwritable spool and a full disk, idempotent
+submission.
 
 Tests that kill or freeze processes run sheafd instances of their own
 (conftest.life_sheaf; the shared one is stopped so that it takes none of
@@ -26,7 +27,7 @@ import pytest
 import datagen
 from harness import (TERMINAL, PrivatePg, check_committed_once, check_exact,
                      db_tasks, freeze_busy_worker, job_spool_files,
-                     proc_alive, signal_all, unique_name, wait_until,
+                     proc_alive, signal_all, sql, unique_name, wait_until,
                      worker_pid)
 
 LIFE_MB = int(os.environ.get("SHEAF_IT_LIFE_MB", "8"))
@@ -98,9 +99,12 @@ def where_is(pid):
         wchan = open(f"/proc/{pid}/wchan").read()
     except OSError:
         return "(gone)"
-    bt = subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "bt"],
-                        capture_output=True, text=True, check=False,
-                        timeout=60).stdout
+    try:
+        bt = subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "bt"],
+                            capture_output=True, text=True, check=False,
+                            timeout=60).stdout
+    except (OSError, subprocess.SubprocessError) as e:
+        bt = f"(no backtrace: {e})"
     return f"state {state}, wchan {wchan}\n{bt[-4000:]}"
 
 
@@ -131,6 +135,13 @@ def test_fencing_stale_worker_cannot_commit(life_sheaf, life_input):
                                       writing=True)
     assert victim, f"no worker caught writing a partition of job {jid}"
     part, stale = held["part"], held["lease"]
+    # Had it been frozen inside a transaction instead, the server would end
+    # its session after a lease, so its row locks could not stall the job.
+    with open(f"/proc/{victim}/environ", "rb") as f:
+        environ = f.read().split(b"\0")
+    assert any(e.startswith(b"PGOPTIONS=") and
+               b"idle_in_transaction_session_timeout=2000" in e
+               for e in environ), "workers' sessions have no idle timeout"
     try:
         def taken_over():
             row = [t for t in db_tasks(jid) if t["part"] == part][0]
@@ -370,16 +381,28 @@ def test_retention_removes_job(life_sheaf, life_input):
 # 7. Graceful shutdown
 
 
+HAND_BACK_BUG = (
+    "a partition handed back at shutdown is counted as an attempt its "
+    "worker died on (db_tasks_reap): on its last attempt it fails the job; "
+    "needs db_tasks_hand_back() in db.c (see the issue 4 report)")
+
+
 @pytest.mark.recovery
-def test_sigterm_graceful_then_restart(life_sheaf, life_input):
+@pytest.mark.parametrize("max_attempts", [
+    5, pytest.param(1, marks=pytest.mark.xfail(strict=True,
+                                               reason=HAND_BACK_BUG))])
+def test_sigterm_graceful_then_restart(life_sheaf, life_input, max_attempts):
     """SIGTERM (twice) mid-job, one worker frozen on a partition so that it
     cannot finish within SHEAF_GRACE_S: sheafd exits 0 within the grace (and
     a little), the frozen partition is handed back to the queue, none is
-    left running, and a restarted sheafd finishes the job exactly."""
+    left running, and a restarted sheafd finishes the job exactly. A
+    shutdown is not the partition's fault: handed back on its last attempt
+    (max_attempts 1), it must not fail the job."""
     grace = 3
     srv = life_sheaf("sigterm", env={"SHEAF_GRACE_S": str(grace),
                                      "SHEAF_LEASE_S": "30"})
-    jid = srv.submit(spec_of(life_input, "sigterm"))["id"]
+    spec = spec_of(life_input, "sigterm", max_attempts=max_attempts)
+    jid = srv.submit(spec)["id"]
     until_progress(srv, jid)
     victim, held = freeze_busy_worker(srv, jid, srv.children())
     assert victim, f"no worker caught holding a partition of job {jid}"
@@ -397,7 +420,7 @@ def test_sigterm_graceful_then_restart(life_sheaf, life_input):
     took = time.monotonic() - t0
     srv.proc = None
     assert rc == 0, f"sheafd exited with {rc} after SIGTERM"
-    assert took < grace + 4, f"shutdown took {took:.1f} s (grace {grace} s)"
+    assert took < grace + 5, f"shutdown took {took:.1f} s (grace {grace} s)"
     assert not srv.reap_orphans(grace=5), "workers outlived sheafd"
     assert not srv.sanitizer_reports()
     rows = db_tasks(jid)
@@ -412,7 +435,7 @@ def test_sigterm_graceful_then_restart(life_sheaf, life_input):
     srv.start()
     _, tasks = check_succeeded(srv, jid, life_input["expected"])
     row = [t for t in tasks if t["part"] == held["part"]][0]
-    assert row["attempts"] == held["attempts"] + 1, row
+    assert row["lease"] != held["lease"], row  # it ran again
 
 
 # --------------------------------------------------------------------------
@@ -465,10 +488,11 @@ def test_database_restart_mid_job(life_sheaf, life_input):
         pg.start()
         wait_until(lambda: srv.api("GET", "/readyz").status == 200, 20,
                    "/readyz not 200 after the database came back")
-        outage_log = log_lines(srv)[down_at:]
-        warns = [ln for ln in outage_log if " warn: " in ln]
-        # Backing off: a few lines per process, not one per 250 ms tick.
-        assert len(warns) < 12 * down_for + 20, "\n".join(warns[-30:])
+        # The main loop's housekeeping backs off: it says once that the
+        # database is away, not at each of its 250 ms ticks.
+        warns = [ln for ln in log_lines(srv)[down_at:]
+                 if f"sheafd[{srv.pid}] warn:" in ln]
+        assert len(warns) <= 2 + down_for / 2, "\n".join(warns[-20:])
         check_succeeded(srv, jid, life_input["expected"], url=url)
 
         # A short restart with no request in between: the pool's idle
@@ -547,6 +571,45 @@ def test_unwritable_spool_fails_partition(life_sheaf, life_input):
     t = srv.api("GET", f"/v1/jobs/{jid}/tasks").body["tasks"][0]
     assert t["attempts"] >= 2 and t["error"] is None, t
     assert srv.running()
+
+
+@pytest.mark.recovery
+def test_full_disk_fails_partition(life_sheaf, life_input):
+    """A full disk: the files the attempts of a partition will write (their
+    names follow from the lease sequence) are links to /dev/full, where
+    every write fails with ENOSPC. Each attempt fails with an error that
+    says so, the partition is retried up to max_attempts, the job fails
+    naming the partition, and the service stays healthy and runs the next
+    job."""
+    srv = life_sheaf("full")
+    kids = srv.children()
+    spec = spec_of(life_input, "full", max_attempts=2)
+    spec["input"].update(path=life_input["one"], partition_size="1GiB")
+    signal_all(kids, signal.SIGSTOP)  # nothing is claimed until the trap
+    try:
+        jid = srv.submit(spec)["id"]
+        (last, called), = sql("SELECT last_value, is_called FROM"
+                              " task_lease_seq")
+        first = int(last) + (1 if called == "t" else 0)
+        d = srv.spool / "jobs" / jid
+        d.mkdir(parents=True)
+        for lease in range(first, first + 2):
+            os.symlink("/dev/full", d / f"s0-p00000-l{lease}.csv.tmp")
+    finally:
+        signal_all(kids, signal.SIGCONT)
+    job = srv.wait(jid, timeout=30)
+    assert job["status"] == "failed", job
+    err = job["error"] or ""
+    assert "partition 0" in err and "No space left on device" in err, err
+    t = srv.api("GET", f"/v1/jobs/{jid}/tasks").body["tasks"][0]
+    assert (t["state"], t["attempts"]) == ("failed", 2), t
+    assert os.path.exists("/dev/full") and not os.path.isfile("/dev/full")
+    for path in ("/healthz", "/readyz"):
+        assert srv.api("GET", path).status == 200, path
+    assert len(srv.children()) == 2
+    spec = dict(spec, name=unique_name("full-after"))
+    _, body = srv.run(spec)
+    check_exact(body, HEADER, life_input["expected_one"])
 
 
 # --------------------------------------------------------------------------

@@ -67,8 +67,9 @@ JOB_TIMEOUT = 600
 # 256 KiB: ~19 partitions of the ~4.8 MB file. 4 KiB: ~1170 partitions, a
 # boundary every 5 rows or so.
 BIG, TINY = "256KiB", "4KiB"
-CASES = [(w, BIG) for w in W.ALL] + [("w1", TINY), ("w3", TINY),
-                                     ("w4", TINY)]
+# (Each partition is a task with its own claim, output file and commit:
+# ~1170 of them cost about a minute on 2 cores, hence two workloads only.)
+CASES = [(w, BIG) for w in W.ALL] + [("w1", TINY), ("w3", TINY)]
 
 
 # --------------------------------------------------------------------------
@@ -564,6 +565,12 @@ def test_edge_file_groupby_every_partition_size(sheaf):
     by_cuts = {}
     for size in range(1, len(data) + 1):
         by_cuts.setdefault(predicted_cuts(data_start, recs, size), size)
+    # SHEAF_IT_EDGE_JOBS=N: only N of the partitionings (a quick local run;
+    # the default, every one, is the test)
+    sample_n = int(os.environ.get("SHEAF_IT_EDGE_JOBS", "0") or 0)
+    if 0 < sample_n < len(by_cuts):
+        keep = random.Random(5).sample(sorted(by_cuts), sample_n)
+        by_cuts = {c: by_cuts[c] for c in keep}
     rel = f"edge-gb-{uuid.uuid4().hex[:8]}/edge.csv"
     sheaf.write_data(rel, data)
     want = edge_expected(expected_records)
@@ -611,5 +618,5 @@ def test_edge_file_groupby_every_partition_size(sheaf):
         except AssertionError as e:
             failures.append(str(e)[:1500])
     assert not failures, (
-        f"{len(failures)} of {len(submitted)} partitionings (covering every "
-        f"size 1..{len(data)}) failed:\n" + "\n".join(failures[:10]))
+        f"{len(failures)} of {len(submitted)} partitionings (of sizes "
+        f"1..{len(data)}) failed:\n" + "\n".join(failures[:10]))

@@ -6,7 +6,9 @@
  * pass, var/std stability on 1e6 values with a large offset against a
  * two-pass reference, HyperLogLog error on 1e5 distinct values, and
  * hashagg_finalize_files with a tiny budget equal to the in-memory result
- * (spill files removed).
+ * (spill files removed), its stats (rows read, spill bytes, peak) and its
+ * tick function (called every HASHAGG_TICK_ROWS rows; an error from it,
+ * a cancel, stops the merge and leaves nothing behind).
  *
  * Every check says what it compared and what it got.
  */
@@ -57,6 +59,40 @@ check(int ok, int line, const char *fmt, ...)
         check(e_ == a_, __LINE__, "%s == %s: expected %lld, got %lld", #exp, \
               #act, e_, a_);                                                 \
     } while (0)
+
+/*
+ * Loops of many calls: each call is checked, but a loop reports once.
+ * OK_ALL(f, call) notes in 'f' a call that did not return 0 (the first
+ * one's code, line and message are kept; the message comes from the
+ * sh_err named 'err' in scope), and CHECK_NO_FAILS(f) is the one CUnit
+ * assertion after the loop. A million checked calls are then one
+ * assertion, not a million, which is most of this suite's time under
+ * valgrind.
+ */
+typedef struct fails {
+    size_t n;        /* calls that did not return 0 */
+    int    rc;       /* the first one's return value */
+    int    line;     /* and its line */
+    char   msg[160]; /* and the message it left */
+} fails;
+
+static void
+note_rc(fails *f, int rc, const sh_err *err, int line)
+{
+    if (rc == 0)
+        return;
+    if (f->n++ == 0) {
+        f->rc = rc;
+        f->line = line;
+        snprintf(f->msg, sizeof f->msg, "%.150s", err ? err->msg : "");
+    }
+}
+
+#define OK_ALL(f, call) note_rc(&(f), (call), &err, __LINE__)
+#define CHECK_NO_FAILS(f)                                                 \
+    check((f).n == 0, __LINE__,                                           \
+          "%zu calls failed; the first, at line %d, returned %d: %s",     \
+          (f).n, (f).line, (f).rc, (f).msg)
 
 /* ---- collected rows --------------------------------------------------- */
 
@@ -454,6 +490,7 @@ test_keys(void)
                      sh_float(NAN), sh_float(-NAN), S("1"), sh_bool(1),
                      sh_int(0), sh_bool(0), S(""), sh_float(1.0)};
     rows     rs = {0};
+    fails    adds = {0};
     sh_err   err;
     size_t   i;
 
@@ -489,8 +526,9 @@ test_keys(void)
     for (i = 0; i < 30000; i++) {
         sh_value v = sh_int((int64_t)(i % 10000) * 1000003);
 
-        CHECK_INT(0, hashagg_add(h, &v, &err));
+        OK_ALL(adds, hashagg_add(h, &v, &err));
     }
+    CHECK_NO_FAILS(adds);
     CHECK_INT(10000, hashagg_groups(h));
     drain_final(h, &rs);
     for (i = 0; i < rs.n; i++) {
@@ -617,11 +655,13 @@ static void
 one_pass(sh_value (*in)[RCOLS], size_t n, rows *out)
 {
     hashagg *h = new_rand();
+    fails    adds = {0};
     sh_err   err;
     size_t   i;
 
     for (i = 0; i < n; i++)
-        CHECK_INT(0, hashagg_add(h, in[i], &err));
+        OK_ALL(adds, hashagg_add(h, in[i], &err));
+    CHECK_NO_FAILS(adds);
     drain_final(h, out);
     hashagg_free(h);
 }
@@ -633,19 +673,21 @@ make_partials(sh_value (*in)[RCOLS], size_t n, size_t k, size_t max_groups,
               rows *parts)
 {
     size_t p, i;
+    fails  adds = {0};
     sh_err err;
 
     for (p = 0; p < k; p++) {
         hashagg *h = new_rand();
 
         for (i = p * n / k; i < (p + 1) * n / k; i++) {
-            CHECK_INT(0, hashagg_add(h, in[i], &err));
+            OK_ALL(adds, hashagg_add(h, in[i], &err));
             if (hashagg_groups(h) > max_groups)
                 drain_partial(h, parts);
         }
         drain_partial(h, parts);
         hashagg_free(h);
     }
+    CHECK_NO_FAILS(adds);
 }
 
 static void
@@ -666,6 +708,7 @@ test_splits(void)
         rows     parts = {0}, mid = {0}, out = {0};
         hashagg *f = new_rand();
         hashagg *m = new_rand();
+        fails    merges = {0};
         sh_err   err;
         char     what[64];
         size_t   i;
@@ -674,12 +717,13 @@ test_splits(void)
         /* Tree: the first half of the partials through an intermediate
          * table (drained as partials again), in reverse order. */
         for (i = parts.n / 2; i-- > 0;)
-            CHECK_INT(0, hashagg_merge(m, parts.r[i], &err));
+            OK_ALL(merges, hashagg_merge(m, parts.r[i], &err));
         drain_partial(m, &mid);
         for (i = parts.n / 2; i < parts.n; i++)
-            CHECK_INT(0, hashagg_merge(f, parts.r[i], &err));
+            OK_ALL(merges, hashagg_merge(f, parts.r[i], &err));
         for (i = 0; i < mid.n; i++)
-            CHECK_INT(0, hashagg_merge(f, mid.r[i], &err));
+            OK_ALL(merges, hashagg_merge(f, mid.r[i], &err));
+        CHECK_NO_FAILS(merges);
         drain_final(f, &out);
         snprintf(what, sizeof what, "%zu partitions", ks[t]);
         check_same_rows(&ref, &out, 2, 1e-12, __LINE__, what);
@@ -709,6 +753,7 @@ test_stability(void)
     __int128     num;
     double       mean, var, rel;
     rows         rs = {0}, parts = {0}, out = {0};
+    fails        adds = {0};
     sh_err       err;
     size_t       i;
 
@@ -733,8 +778,9 @@ test_stability(void)
     for (i = 0; i < n; i++) {
         sh_value v = sh_float(x[i]);
 
-        CHECK_INT(0, hashagg_add(h, &v, &err));
+        OK_ALL(adds, hashagg_add(h, &v, &err));
     }
+    CHECK_NO_FAILS(adds);
     drain_final(h, &rs);
     rel = fabs(rs.r[0][0].u.f - var) / var;
     CHECK(rel < 1e-9, "one pass var %.17g vs two-pass %.17g (rel %.3g)",
@@ -748,10 +794,11 @@ test_stability(void)
     for (i = 0; i < n; i++) {
         sh_value v = sh_float(x[i]);
 
-        CHECK_INT(0, hashagg_add(h, &v, &err));
+        OK_ALL(adds, hashagg_add(h, &v, &err));
         if (i == 10 || i == 400000 || i == 400001)
             drain_partial(h, &parts);
     }
+    CHECK_NO_FAILS(adds);
     drain_partial(h, &parts);
     for (i = 0; i < parts.n; i++)
         CHECK_INT(0, hashagg_merge(f, parts.r[i], &err));
@@ -780,6 +827,7 @@ test_hll(void)
     hashagg *b = hashagg_new(NULL, 0, aggs, 3);
     hashagg *f = hashagg_new(NULL, 0, aggs, 3);
     rows     one = {0}, parts = {0}, out = {0};
+    fails    adds = {0};
     sh_err   err;
     char     buf[32];
     size_t   i;
@@ -791,9 +839,10 @@ test_hll(void)
 
         row[0] = sh_int((int64_t)k);
         row[1] = sh_str(buf, (size_t)snprintf(buf, sizeof buf, "key-%zu", k));
-        CHECK_INT(0, hashagg_add(h, row, &err));
-        CHECK_INT(0, hashagg_add(i % 3 ? a : b, row, &err));
+        OK_ALL(adds, hashagg_add(h, row, &err));
+        OK_ALL(adds, hashagg_add(i % 3 ? a : b, row, &err));
     }
+    CHECK_NO_FAILS(adds);
     drain_final(h, &one);
     e = fabs((double)one.r[0][0].u.i - 1e5) / 1e5;
     CHECK(e < 0.02, "HLL of 1e5 ints: %" PRId64 " (error %.4f)",
@@ -922,12 +971,15 @@ test_finalize_files(void)
 {
     const size_t n = 20000, k = 4;
     sh_value (*in)[RCOLS];
-    char        *paths[4];
-    char         prefix[96];
-    rows         ref = {0}, mem = {0}, tiny = {0};
-    hashagg     *h = new_rand();
-    sh_err       err;
-    size_t       p, i;
+    char                  *paths[4];
+    char                   prefix[96];
+    rows                   ref = {0}, mem = {0}, tiny = {0};
+    hashagg               *h = new_rand();
+    hashagg_finalize_stats st;
+    fails                  adds = {0};
+    uint64_t               n_partial = 0;
+    sh_err                 err;
+    size_t                 p, i;
 
     snprintf(g_dir, sizeof g_dir, "/tmp/test_agg.XXXXXX");
     CHECK(mkdtemp(g_dir) != NULL, "mkdtemp");
@@ -943,42 +995,65 @@ test_finalize_files(void)
         w = rowfile_create(paths[p], hashagg_partial_cols(h), &err);
         CHECK(w != NULL, "create %s", paths[p]);
         for (i = p * n / k; i < (p + 1) * n / k; i++) {
-            CHECK_INT(0, hashagg_add(h, in[i], &err));
+            OK_ALL(adds, hashagg_add(h, in[i], &err));
             if (hashagg_groups(h) >= 150)
                 CHECK_INT(0, hashagg_drain_partial(h, write_row, w, &err));
         }
         CHECK_INT(0, hashagg_drain_partial(h, write_row, w, &err));
+        n_partial += rowfile_rows(w);
         CHECK_INT(0, rowfile_close(w, &err));
     }
+    CHECK_NO_FAILS(adds);
 
+    /* In memory: every partial row read once, nothing spilled, the peak
+     * is the whole table. */
     g_cols = hashagg_final_cols(h);
+    memset(&st, 0xff, sizeof st);
     CHECK_INT(0, hashagg_finalize_files(h, (const char *const *)paths, k,
                                         (size_t)1 << 30, prefix, collect,
-                                        &mem, &err));
+                                        NULL, &mem, &st, &err));
     CHECK_INT(0, hashagg_groups(h));
     CHECK_INT(k, count_dir());
     check_same_rows(&ref, &mem, 2, 1e-12, __LINE__, "in memory");
+    CHECK_INT(n_partial, st.rows_read);
+    CHECK_INT(0, st.spill_bytes);
+    CHECK(st.peak_bytes > 64 * 1024 && st.peak_bytes < 64u << 20,
+          "in-memory peak %" PRIu64 " bytes for %zu groups", st.peak_bytes,
+          ref.n);
 
+    /* A 256 KiB budget: two levels of spill files, all removed; rows_read
+     * still counts the inputs' rows only; the peak passes the budget by
+     * at most the table's last growth. */
     g_cols = hashagg_final_cols(h);
     CHECK_INT(0, hashagg_finalize_files(h, (const char *const *)paths, k,
                                         256 * 1024, prefix, collect_spy,
-                                        &tiny, &err));
+                                        NULL, &tiny, &st, &err));
     CHECK(g_max_files >= k + 16 + 16, "re-partitioned twice: %zu files",
           g_max_files);
     CHECK_INT(0, hashagg_groups(h));
     CHECK_INT(k, count_dir());
     check_same_rows(&ref, &tiny, 2, 1e-12, __LINE__, "256 KiB budget");
+    CHECK_INT(n_partial, st.rows_read);
+    CHECK(st.spill_bytes > 0, "spill_bytes %" PRIu64, st.spill_bytes);
+    CHECK(st.peak_bytes > 256 * 1024 && st.peak_bytes < 512 * 1024,
+          "peak %" PRIu64 " bytes with a 256 KiB budget", st.peak_bytes);
 
-    /* A missing file is an I/O error and leaves no spill behind. */
+    /* A missing file is an I/O error and leaves no spill behind; the
+     * stats of what was done are still given. */
     free(paths[3]);
     paths[3] = xasprintf("%s/missing", g_dir);
     g_cols = hashagg_final_cols(h);
     rows_free(&tiny);
+    memset(&st, 0, sizeof st);
     CHECK(hashagg_finalize_files(h, (const char *const *)paths, k, 16 * 1024,
-                                 prefix, collect, &tiny, &err) != 0,
+                                 prefix, collect, NULL, &tiny, &st,
+                                 &err) != 0,
           "missing input fails");
     CHECK_INT(0, hashagg_groups(h));
     CHECK_INT(k, count_dir()); /* part3 is still there */
+    CHECK(st.rows_read > 0 && st.spill_bytes > 0,
+          "stats on error: rows %" PRIu64 " spill %" PRIu64, st.rows_read,
+          st.spill_bytes);
 
     for (p = 0; p < k; p++) {
         unlink(paths[p]);
@@ -990,6 +1065,158 @@ test_finalize_files(void)
     rows_free(&tiny);
     hashagg_free(h);
     free(in);
+}
+
+/* What a tick function saw; it cancels on call 'cancel_at' (0: never). */
+typedef struct ticks {
+    unsigned               calls;
+    unsigned               cancel_at;
+    int                    monotone;  /* rows_read never went back */
+    hashagg_finalize_stats last;      /* the stats of the last call */
+    uint64_t               max_spill; /* most spill_bytes seen */
+    rows                   out;       /* rows emitted */
+} ticks;
+
+static int
+tick_spy(void *ctx, const hashagg_finalize_stats *st, sh_err *err)
+{
+    ticks *t = ctx;
+
+    t->calls++;
+    if (st->rows_read < t->last.rows_read)
+        t->monotone = 0;
+    t->last = *st;
+    if (st->spill_bytes > t->max_spill)
+        t->max_spill = st->spill_bytes;
+    if (t->cancel_at != 0 && t->calls == t->cancel_at)
+        return sh_err_set(err, SH_ECANCELED, "", "cancelled at tick %u",
+                          t->calls);
+    return 0;
+}
+
+static int
+tick_collect(void *ctx, const sh_value *row, sh_err *err)
+{
+    return collect(&((ticks *)ctx)->out, row, err);
+}
+
+/*
+ * The tick function of hashagg_finalize_files: called every
+ * HASHAGG_TICK_ROWS rows read (inputs and spill files) with the stats so
+ * far, and an error it returns stops the merge at once (a cancel during a
+ * long merge is noticed), leaving no spill file and an empty table.
+ */
+static void
+test_finalize_tick(void)
+{
+    const size_t           n = 3 * HASHAGG_TICK_ROWS + 1000;
+    size_t                 key = 0, i;
+    agg_def                cnt = {AGG_COUNT, -1, SH_NULL};
+    hashagg               *h = hashagg_new(&key, 1, &cnt, 1);
+    hashagg_finalize_stats st;
+    const char            *path;
+    char                   prefix[96], *file;
+    rowfile_writer        *w;
+    fails                  adds = {0};
+    ticks                  t;
+    sh_err                 err;
+    int                    rc;
+
+    snprintf(g_dir, sizeof g_dir, "/tmp/test_agg.XXXXXX");
+    CHECK(mkdtemp(g_dir) != NULL, "mkdtemp");
+    snprintf(prefix, sizeof prefix, "%s/spill", g_dir);
+    file = xasprintf("%s/part", g_dir);
+    path = file;
+    /* n partial rows of 5000 distinct keys each batch: key i % 5000. */
+    w = rowfile_create(file, hashagg_partial_cols(h), &err);
+    CHECK(w != NULL, "create %s", file);
+    for (i = 0; i < n; i++) {
+        sh_value v = sh_int((int64_t)(i % 5000));
+
+        OK_ALL(adds, hashagg_add(h, &v, &err));
+        if (hashagg_groups(h) == 5000)
+            OK_ALL(adds, hashagg_drain_partial(h, write_row, w, &err));
+    }
+    OK_ALL(adds, hashagg_drain_partial(h, write_row, w, &err));
+    CHECK_INT(n, rowfile_rows(w));
+    OK_ALL(adds, rowfile_close(w, &err));
+    CHECK_NO_FAILS(adds);
+
+    /* In memory: one call per HASHAGG_TICK_ROWS rows, the stats growing. */
+    memset(&t, 0, sizeof t);
+    t.monotone = 1;
+    g_cols = hashagg_final_cols(h);
+    CHECK_INT(0, hashagg_finalize_files(h, &path, 1, (size_t)1 << 30, prefix,
+                                        tick_collect, tick_spy, &t, &st,
+                                        &err));
+    CHECK_INT(3, t.calls);
+    CHECK(t.monotone, "rows_read went back");
+    CHECK_INT(3 * HASHAGG_TICK_ROWS, t.last.rows_read);
+    CHECK_INT(n, st.rows_read);
+    CHECK_INT(5000, t.out.n);
+    for (i = 0; i < t.out.n; i++) {
+        int64_t want = (int64_t)(n / 5000) + ((size_t)t.out.r[i][0].u.i <
+                                              n % 5000);
+
+        if (t.out.r[i][1].u.i != want) {
+            CHECK_INT(want, t.out.r[i][1].u.i);
+            break;
+        }
+    }
+    rows_free(&t.out);
+
+    /* Spilling (a 64 KiB budget): spill files are read too, so more calls,
+     * and the spill bytes of the open files show while they are written. */
+    memset(&t, 0, sizeof t);
+    t.monotone = 1;
+    g_cols = hashagg_final_cols(h);
+    CHECK_INT(0, hashagg_finalize_files(h, &path, 1, 64 * 1024, prefix,
+                                        tick_collect, tick_spy, &t, &st,
+                                        &err));
+    CHECK(t.calls > 3, "%u calls while spilling", t.calls);
+    CHECK(t.max_spill > 0, "no spill bytes in the ticks");
+    CHECK(st.spill_bytes >= t.max_spill, "spill %" PRIu64 " < %" PRIu64,
+          st.spill_bytes, t.max_spill);
+    CHECK_INT(n, st.rows_read);
+    CHECK_INT(5000, t.out.n);
+    CHECK_INT(1, count_dir());
+    rows_free(&t.out);
+
+    /* Cancelled in memory and while spilling: the tick's error comes
+     * back, nothing is emitted, no spill file remains, 'h' is empty. */
+    for (i = 0; i < 2; i++) {
+        memset(&t, 0, sizeof t);
+        t.cancel_at = 2;
+        memset(&err, 0, sizeof err);
+        rc = hashagg_finalize_files(h, &path, 1,
+                                    i == 0 ? (size_t)1 << 30 : 16 * 1024,
+                                    prefix, tick_collect, tick_spy, &t, &st,
+                                    &err);
+        CHECK(rc == SH_ECANCELED && err.code == SH_ECANCELED
+                  && strstr(err.msg, "cancelled at tick 2") != NULL,
+              "budget %s: rc %d code %d: %s", i ? "16 KiB" : "1 GiB", rc,
+              err.code, err.msg);
+        CHECK_INT(2, t.calls);
+        CHECK_INT(0, t.out.n);
+        CHECK_INT(0, hashagg_groups(h));
+        CHECK_INT(1, count_dir());
+        CHECK(st.rows_read <= 2 * HASHAGG_TICK_ROWS && st.rows_read > 0,
+              "rows_read %" PRIu64 " when cancelled", st.rows_read);
+        rows_free(&t.out);
+    }
+
+    /* A NULL tick and NULL stats are fine. */
+    g_cols = hashagg_final_cols(h);
+    memset(&t, 0, sizeof t);
+    CHECK_INT(0, hashagg_finalize_files(h, &path, 1, 64 * 1024, prefix,
+                                        tick_collect, NULL, &t, NULL, &err));
+    CHECK_INT(5000, t.out.n);
+    rows_free(&t.out);
+
+    unlink(file);
+    free(file);
+    rmdir(g_dir);
+    hashagg_free(h);
 }
 
 /* Registers the agg suite. */
@@ -1009,4 +1236,5 @@ test_agg_register(void)
     CU_add_test(s, "HyperLogLog error and merge", test_hll);
     CU_add_test(s, "count_distinct values and merge", test_count_distinct);
     CU_add_test(s, "finalize_files with a tiny budget", test_finalize_files);
+    CU_add_test(s, "finalize_files ticks and cancel", test_finalize_tick);
 }

@@ -1,7 +1,9 @@
 /*
  * test_plan.c - unit tests of executor/plan (spec checking, path safety,
- * type inference, partitions, the stored resolution), executor/pipeline
- * (one partition end to end) and executor/writer (CSV, JSONL, gzip).
+ * type inference, partitions, the stored resolution), one partition of a
+ * map-only plan end to end through exec_run_task (stage 0, task = the
+ * partition, out = the output file) and executor/writer (CSV, JSONL,
+ * gzip).
  *
  * Every test works in a fresh data root made with mkdtemp; outputs go to a
  * second temporary directory outside the root. Checks print what they got
@@ -21,7 +23,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "../../executor/pipeline.h"
+#include "../../executor/exec.h"
 #include "../../executor/plan.h"
 #include "../../executor/util.h"
 #include "../../executor/writer.h"
@@ -200,22 +202,47 @@ must_build_at(int line, const char *spec)
 #define MUST_BUILD(spec) must_build_at(__LINE__, spec)
 
 /*
+ * Run partition 'part' of map-only plan 'p' into 'out_path': stage 0's
+ * task 'part' through exec_run_task, spilling under "<out_path>.scratch"
+ * with a 256 MiB budget. 'tick' may be NULL; 'st' may be NULL. Returns
+ * exec_run_task's result.
+ */
+static int
+run_part(const plan *p, size_t part, const char *out_path, exec_tick_fn tick,
+         void *ctx, exec_stats *st, sh_err *err)
+{
+    exec_task t;
+    char     *scratch = xasprintf("%s.scratch", out_path);
+    int       rc;
+
+    memset(&t, 0, sizeof t);
+    t.stage = 0;
+    t.index = part;
+    t.out = out_path;
+    t.scratch = scratch;
+    t.mem_bytes = 256u << 20;
+    rc = exec_run_task(p, &t, tick, ctx, st, err);
+    free(scratch);
+    return rc;
+}
+
+/*
  * Run every partition of 'p' into g_out and concatenate the outputs into
  * a new string (the caller frees). 'stats' (may be NULL) sums the stats.
  * Returns NULL when a partition fails (then 'err' says why).
  */
 static char *
-run_all(const plan *p, pipeline_stats *stats, size_t *len, sh_err *err)
+run_all(const plan *p, exec_stats *stats, size_t *len, sh_err *err)
 {
-    strbuf         all = {0};
-    pipeline_stats st, sum;
-    size_t         i, n;
+    strbuf     all = {0};
+    exec_stats st, sum;
+    size_t     i, n;
 
     memset(&sum, 0, sizeof sum);
     for (i = 0; i < p->n_parts; i++) {
         char *out = xasprintf("%s/part-%zu", g_out, i), *text;
 
-        if (pipeline_run_part(p, i, out, NULL, NULL, &st, err) != 0) {
+        if (run_part(p, i, out, NULL, NULL, &st, err) != 0) {
             free(out);
             sb_free(&all);
             return NULL;
@@ -929,7 +956,7 @@ test_resolution(void)
     plan_free(p);
 }
 
-/* ---- the pipeline ----------------------------------------------------- */
+/* ---- one partition of a map-only plan (exec_run_task, stage 0) ------- */
 
 #define PIPE_DATA                 \
     "id,year,name,score\n"        \
@@ -971,10 +998,10 @@ test_pipeline_csv(void)
     fresh_dirs();
     put_file("p.csv", PIPE_DATA);
     for (k = 0; k < 4; k++) {
-        pipeline_stats st;
-        sh_err         err = {0};
-        plan          *p;
-        char          *got;
+        exec_stats st;
+        sh_err     err = {0};
+        plan      *p;
+        char      *got;
 
         snprintf(spec, sizeof spec,
                  "{\"input\": {\"path\": \"p.csv\", \"partition_size\": "
@@ -1069,7 +1096,7 @@ test_pipeline_bad_data(void)
         return;
     out = xasprintf("%s/o.csv", g_out);
     tmp = xasprintf("%s/o.csv.tmp", g_out);
-    rc = pipeline_run_part(p, 0, out, NULL, NULL, NULL, &err);
+    rc = run_part(p, 0, out, NULL, NULL, NULL, &err);
     CHECK(rc == SH_EDATA, "want SH_EDATA, got %d (%s)", rc, err.msg);
     CHECK(strstr(err.msg, "partition 0") != NULL
               && strstr(err.msg, "file bad.csv") != NULL
@@ -1088,7 +1115,7 @@ test_pipeline_bad_data(void)
     p = MUST_BUILD("{\"input\": {\"path\": \"r/*.csv\"}}");
     if (p) {
         CHECK(p->n_parts == 2, "r/*.csv: %zu parts", p->n_parts);
-        rc = pipeline_run_part(p, 1, out, NULL, NULL, NULL, &err);
+        rc = run_part(p, 1, out, NULL, NULL, NULL, &err);
         CHECK(rc == SH_EDATA
                   && strstr(err.msg, "partition 1 (file r/b.csv, bytes 4-")
                   && strstr(err.msg, "line 3 has 3 fields, expected 2"),
@@ -1104,7 +1131,7 @@ test_pipeline_bad_data(void)
     p = MUST_BUILD("{\"input\": {\"path\": \"long.csv\", "
                    "\"columns\": {\"n\": \"int\"}}}");
     if (p) {
-        rc = pipeline_run_part(p, 0, out, NULL, NULL, NULL, &err);
+        rc = run_part(p, 0, out, NULL, NULL, NULL, &err);
         CHECK(rc == SH_EDATA && strstr(err.msg, "zzzz...' as int") != NULL
                   && strstr(err.msg, long_val) == NULL,
               "long value: %s", err.msg);
@@ -1118,7 +1145,7 @@ test_pipeline_bad_data(void)
                    "{\"op\": \"derive\", \"as\": \"m\", "
                    "\"expr\": \"n + 1\"}]}");
     if (p) {
-        rc = pipeline_run_part(p, 0, out, NULL, NULL, NULL, &err);
+        rc = run_part(p, 0, out, NULL, NULL, NULL, &err);
         CHECK(rc == SH_ERANGE && strstr(err.msg, "partition 0 (file "
                                                  "big.csv, bytes 2-")
                   && strstr(err.msg, "step 1 (derive): ")
@@ -1136,10 +1163,10 @@ test_pipeline_bad_data(void)
 static void
 test_pipeline_skip(void)
 {
-    pipeline_stats st;
-    sh_err         err = {0};
-    plan          *p;
-    char          *got;
+    exec_stats st;
+    sh_err     err = {0};
+    plan      *p;
+    char      *got;
 
     fresh_dirs();
     put_file("s.csv", "id,year\n1,2000\n2,abc\n3\n4,2004\n5,x,y\n6,\n");
@@ -1367,7 +1394,7 @@ test_pipeline_changed(void)
         ts[0].tv_nsec = ts[1].tv_nsec = 0;
         CHECK(utimensat(AT_FDCWD, path, ts, 0) == 0, "utimensat: %s",
               strerror(errno));
-        rc = pipeline_run_part(p, 0, out, NULL, NULL, NULL, &err);
+        rc = run_part(p, 0, out, NULL, NULL, NULL, &err);
         CHECK(rc == SH_EDATA
                   && strstr(err.msg, "input file 'c.csv' changed since the "
                                      "job was submitted"),
@@ -1380,7 +1407,7 @@ test_pipeline_changed(void)
     p = MUST_BUILD("{\"input\": {\"path\": \"c.csv\"}}");
     if (p) {
         put_file("c.csv", "a\n1\n2\n3\n");
-        rc = pipeline_run_part(p, 0, out, NULL, NULL, NULL, &err);
+        rc = run_part(p, 0, out, NULL, NULL, NULL, &err);
         CHECK(rc == SH_EDATA && strstr(err.msg, "changed since"),
               "changed size: %d %s", rc, err.msg);
     }
@@ -1390,7 +1417,7 @@ test_pipeline_changed(void)
     p = MUST_BUILD("{\"input\": {\"path\": \"c.csv\"}}");
     if (p) {
         unlink(path);
-        rc = pipeline_run_part(p, 0, out, NULL, NULL, NULL, &err);
+        rc = run_part(p, 0, out, NULL, NULL, NULL, &err);
         CHECK(rc == SH_EDATA && strstr(err.msg, "c.csv"),
               "removed file: %d %s", rc, err.msg);
     }
@@ -1401,7 +1428,7 @@ test_pipeline_changed(void)
 
 /* Tick: called at the end at least; non-zero cancels. */
 static int
-tick_count(void *ctx, const pipeline_stats *st)
+tick_count(void *ctx, const exec_stats *st)
 {
     (void)st;
     (*(int *)ctx)++;
@@ -1409,7 +1436,7 @@ tick_count(void *ctx, const pipeline_stats *st)
 }
 
 static int
-tick_cancel(void *ctx, const pipeline_stats *st)
+tick_cancel(void *ctx, const exec_stats *st)
 {
     (void)ctx;
     (void)st;
@@ -1439,20 +1466,20 @@ test_pipeline_tick(void)
     p = MUST_BUILD("{\"input\": {\"path\": \"t.csv\"}, \"steps\": ["
                    "{\"op\": \"filter\", \"where\": \"a % 2 == 0\"}]}");
     if (p) {
-        pipeline_stats st;
+        exec_stats st;
 
-        rc = pipeline_run_part(p, 0, out, tick_count, &n, &st, &err);
+        rc = run_part(p, 0, out, tick_count, &n, &st, &err);
         CHECK(rc == 0, "run: %s", err.msg);
         CHECK(n >= 4, "tick called %d times for 200000 rows", n);
         CHECK(st.rows_in == 200000 && st.rows_out == 100000,
               "rows in %llu out %llu", (unsigned long long)st.rows_in,
               (unsigned long long)st.rows_out);
         unlink(out);
-        rc = pipeline_run_part(p, 0, out, tick_cancel, NULL, NULL, &err);
+        rc = run_part(p, 0, out, tick_cancel, NULL, NULL, &err);
         CHECK(rc == SH_ECANCELED, "cancel: got %d %s", rc, err.msg);
         CHECK(access(out, F_OK) != 0 && access(tmp, F_OK) != 0,
               "output remains after cancel");
-        rc = pipeline_run_part(p, 5, out, NULL, NULL, NULL, &err);
+        rc = run_part(p, 5, out, NULL, NULL, NULL, &err);
         CHECK(rc == SH_EINVAL, "partition 5 of %zu: %d", p->n_parts, rc);
     }
     plan_free(p);
