@@ -109,17 +109,16 @@ int db_job_delete(db *d, const char *tenant, const char *id, sh_err *err);
 
 /*
  * End the jobs that ran past their timeout_s (failed, with an error that
- * says so), and mark every open task of an ended job cancelled. Returns
- * the number of jobs timed out, or SH_EDB.
+ * says so), and mark every open task of an ended job cancelled, in one
+ * statement. Returns the number of jobs timed out, or SH_EDB.
  */
 int db_jobs_expire(db *d, sh_err *err);
 
 /*
  * The workers on 'host' still running an attempt of a cancelled task (and
- * not since on to a later task, which a worker that noticed the end of the
- * job by itself may be): each is returned once ("host:pid", malloc'ed array of malloc'ed strings, free
- * with db_strings_free) so the node can signal it. Returns the count or
- * SH_EDB.
+ * not since on to a later task): each is returned once ("host:pid",
+ * malloc'ed array of malloc'ed strings, free with db_strings_free) so the
+ * node can signal it. Returns the count or SH_EDB.
  */
 int  db_tasks_to_kill(db *d, const char *host, char ***workers,
                       sh_err *err);
