@@ -1113,6 +1113,29 @@ db_tasks_reap(db *d, const char *worker, sh_err *err)
 }
 
 int
+db_tasks_hand_back(db *d, const char *worker, sh_err *err)
+{
+    const char *p[1] = {worker};
+    PGresult   *res;
+    int         n;
+
+    /* The attempt the claim counted is given back with the task. */
+    res = db_exec(d, "hand back tasks",
+                  "UPDATE tasks SET state = 'queued',"
+                  " attempts = greatest(attempts - 1, 0),"
+                  " lease = NULL, lease_until = NULL, worker = NULL,"
+                  " error = NULL, not_before = now()"
+                  " WHERE worker = $1 AND state = 'running'", 1, p, err);
+    if (res == NULL)
+        return SH_EDB;
+    n = atoi(PQcmdTuples(res));
+    PQclear(res);
+    if (n > 0)
+        PQclear(PQexec(d->conn, "NOTIFY sheaf_tasks"));
+    return n;
+}
+
+int
 db_listen_tasks(db *d, sh_err *err)
 {
     return db_run(d, "listen", "LISTEN sheaf_tasks", 0, NULL, err);
@@ -1258,35 +1281,77 @@ strings_of(PGresult *res, char ***out)
     return n;
 }
 
-int
-db_tasks_to_kill(db *d, const char *host, char ***workers, sh_err *err)
+/* The PostgreSQL array literal of the 'n' strings 'v', every element
+ * quoted. The caller frees it. */
+static char *
+text_array_literal(const char *const *v, int n)
 {
-    const char *p[1] = {host};
+    size_t len = 3;
+    char  *out, *o;
+
+    for (int i = 0; i < n; i++)
+        len += 2 * strlen(v[i]) + 3;
+    o = out = xmalloc(len);
+    *o++ = '{';
+    for (int i = 0; i < n; i++) {
+        if (i > 0)
+            *o++ = ',';
+        *o++ = '"';
+        for (const char *c = v[i]; *c; c++) {
+            if (*c == '"' || *c == '\\')
+                *o++ = '\\';
+            *o++ = *c;
+        }
+        *o++ = '"';
+    }
+    *o++ = '}';
+    *o = '\0';
+    return out;
+}
+
+int
+db_tasks_to_kill(db *d, const char *const *workers, int n_workers,
+                 db_kill **kills, sh_err *err)
+{
+    char       *names;
+    const char *p[1];
     PGresult   *res;
     int         n;
 
-    *workers = NULL;
-    /* lease_until still set marks an attempt nobody has stopped yet. */
-    /* A worker that holds a later lease of a running task has left the
-     * cancelled attempt behind (it runs one task at a time): it is not
-     * killed, lest the task it runs now die with it. */
+    *kills = NULL;
+    if (n_workers <= 0)
+        return 0;
+    names = text_array_literal(workers, n_workers);
+    p[0] = names;
+    /* lease_until still set marks an attempt nobody has stopped yet; the
+     * worker is told which attempt to stop, and ignores it when it has
+     * left that attempt behind (worker.h). Only this node's own workers
+     * are matched: another node on the same host signals its own. */
     res = db_exec(d, "find cancelled attempts",
                   "UPDATE tasks c SET lease_until = NULL"
                   " WHERE c.state = 'cancelled' AND c.lease_until IS NOT NULL"
-                  " AND c.worker LIKE $1 || ':%'"
-                  " RETURNING c.worker, NOT EXISTS (SELECT 1 FROM tasks r"
-                  " WHERE r.worker = c.worker AND r.state = 'running'"
-                  " AND r.lease > c.lease)",
+                  " AND c.worker = ANY ($1::text[])"
+                  " RETURNING c.worker, c.lease",
                   1, p, err);
+    free(names);
     if (res == NULL)
         return SH_EDB;
-    *workers = xcalloc((size_t)PQntuples(res) + 1, sizeof **workers);
-    n = 0;
-    for (int r = 0; r < PQntuples(res); r++)
-        if (PQgetvalue(res, r, 1)[0] == 't')
-            (*workers)[n++] = xstrdup(PQgetvalue(res, r, 0));
+    n = PQntuples(res);
+    *kills = xcalloc((size_t)n + 1, sizeof **kills);
+    for (int r = 0; r < n; r++) {
+        (*kills)[r].worker = xstrdup(PQgetvalue(res, r, 0));
+        (*kills)[r].lease = strtoll(PQgetvalue(res, r, 1), NULL, 10);
+    }
     PQclear(res);
     return n;
+}
+
+void
+db_kills_free(db_kill *kills, int n)
+{
+    for (int i = 0; kills && i < n; i++)
+        free(kills[i].worker);
+    free(kills);
 }
 
 void

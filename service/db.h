@@ -114,14 +114,22 @@ int db_job_delete(db *d, const char *tenant, const char *id, sh_err *err);
  */
 int db_jobs_expire(db *d, sh_err *err);
 
+/* A cancelled attempt still running on one of a node's workers. */
+typedef struct db_kill {
+    char   *worker; /* its worker, "host:pid" (owned) */
+    int64_t lease;  /* its fencing token: the worker stops only if it
+                       still runs this attempt (see worker.h) */
+} db_kill;
+
 /*
- * The workers on 'host' still running an attempt of a cancelled task (and
- * not since on to a later task): each is returned once ("host:pid",
- * malloc'ed array of malloc'ed strings, free with db_strings_free) so the
- * node can signal it. Returns the count or SH_EDB.
+ * The attempts of cancelled tasks still running on one of the 'n_workers'
+ * 'workers' (the "host:pid" names of this node's worker processes): each
+ * is returned once, in *kills (free with db_kills_free), so the node can
+ * signal its worker with the attempt's lease. Returns the count or SH_EDB.
  */
-int  db_tasks_to_kill(db *d, const char *host, char ***workers,
-                      sh_err *err);
+int  db_tasks_to_kill(db *d, const char *const *workers, int n_workers,
+                      db_kill **kills, sh_err *err);
+void db_kills_free(db_kill *kills, int n);
 void db_strings_free(char **v, int n);
 
 /*
@@ -221,6 +229,14 @@ int db_task_cancelled(db *d, const db_task *t, sh_err *err);
  * SH_EDB.
  */
 int db_tasks_reap(db *d, const char *worker, sh_err *err);
+
+/*
+ * Return to the queue the running tasks of 'worker', stopped by this
+ * node's shutdown (not by any fault of the task): the attempt is not
+ * counted, so a task handed back on its last attempt runs again. Returns
+ * the number handed back, or SH_EDB.
+ */
+int db_tasks_hand_back(db *d, const char *worker, sh_err *err);
 
 /* LISTEN on the channel that announces new tasks. */
 int db_listen_tasks(db *d, sh_err *err);

@@ -15,6 +15,7 @@
 
 #include "../executor/util.h"
 #include "log.h"
+#include "worker.h"
 
 extern char **environ;
 
@@ -103,6 +104,25 @@ requeue(supervisor *s, pid_t pid, db *d)
         log_info("requeued %d task(s) of worker %s", n, name);
 }
 
+/* Hand the running tasks of worker 'pid', stopped by the shutdown, back
+ * to the queue without counting the attempt (db_tasks_hand_back). */
+static void
+hand_back(supervisor *s, pid_t pid, db *d)
+{
+    char   name[160];
+    sh_err err;
+    int    n;
+
+    if (d == NULL)
+        return;
+    snprintf(name, sizeof name, "%s:%ld", s->host, (long)pid);
+    n = db_tasks_hand_back(d, name, &err);
+    if (n < 0)
+        log_warn("hand back tasks of worker %s: %s", name, err.msg);
+    else if (n > 0)
+        log_info("handed back %d task(s) of worker %s", n, name);
+}
+
 void
 supervisor_reap(supervisor *s, db *d)
 {
@@ -145,7 +165,7 @@ supervisor_stop(supervisor *s, int grace_s, db *d)
             if (s->pids[i] <= 0)
                 continue;
             if (waitpid(s->pids[i], NULL, WNOHANG) == s->pids[i]) {
-                requeue(s, s->pids[i], d);
+                hand_back(s, s->pids[i], d);
                 s->pids[i] = 0;
             } else {
                 alive++;
@@ -161,18 +181,32 @@ supervisor_stop(supervisor *s, int grace_s, db *d)
                  (long)s->pids[i], grace_s);
         kill(s->pids[i], SIGKILL);
         waitpid(s->pids[i], NULL, 0);
-        requeue(s, s->pids[i], d);
+        hand_back(s, s->pids[i], d);
         s->pids[i] = 0;
     }
 }
 
 int
-supervisor_kill(supervisor *s, pid_t pid)
+supervisor_cancel(supervisor *s, pid_t pid, int64_t lease)
 {
+    union sigval v = {.sival_int = worker_lease_tag(lease)};
+
     for (int i = 0; i < s->n; i++)
         if (s->pids[i] == pid)
-            return kill(pid, SIGKILL) == 0 ? 0 : -1;
+            return sigqueue(pid, WORKER_CANCEL_SIGNAL, v) == 0 ? 0 : -1;
     return -1;
+}
+
+int
+supervisor_worker_names(const supervisor *s, char ***names)
+{
+    int n = 0;
+
+    *names = xcalloc((size_t)s->n + 1, sizeof **names);
+    for (int i = 0; i < s->n; i++)
+        if (s->pids[i] > 0)
+            (*names)[n++] = xasprintf("%s:%ld", s->host, (long)s->pids[i]);
+    return n;
 }
 
 const char *

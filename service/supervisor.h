@@ -6,6 +6,7 @@
 #ifndef SHEAF_SUPERVISOR_H
 #define SHEAF_SUPERVISOR_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "config.h"
@@ -28,16 +29,26 @@ void supervisor_reap(supervisor *s, db *d);
 
 /*
  * SIGTERM every worker, wait up to 'grace_s' for them to finish their
- * partitions, SIGKILL the rest, and hand their tasks back through 'd'.
+ * partitions, SIGKILL the rest, and hand their tasks back through 'd'
+ * (db_tasks_hand_back: a shutdown does not count as an attempt).
  */
 void supervisor_stop(supervisor *s, int grace_s, db *d);
 
 /*
- * Kill worker 'pid' with SIGKILL if it is one of this supervisor's (it is
- * then replaced like any dead worker). Returns 0, or -1 when it is not
- * ours.
+ * Tell worker 'pid', if it is one of this supervisor's, that the attempt
+ * with fencing token 'lease' was cancelled: WORKER_CANCEL_SIGNAL (worker.h)
+ * with the attempt's tag. The worker dies if it still runs that attempt
+ * (it is then replaced like any dead worker) and ignores it otherwise.
+ * Returns 0, or -1 when it is not ours or cannot be signalled.
  */
-int supervisor_kill(supervisor *s, pid_t pid);
+int supervisor_cancel(supervisor *s, pid_t pid, int64_t lease);
+
+/*
+ * The names ("host:pid") of this supervisor's running workers, as a
+ * malloc'ed array of malloc'ed strings (free with db_strings_free).
+ * Returns their count.
+ */
+int supervisor_worker_names(const supervisor *s, char ***names);
 
 /* This node's name, the "host" of worker names "host:pid". */
 const char *supervisor_host(const supervisor *s);

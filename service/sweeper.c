@@ -62,25 +62,32 @@ sweep_failed(sweeper *s, int rc, const char *what, const sh_err *err)
 }
 
 /* Stop this node's workers that still run an attempt of an ended job:
- * the process is killed (the supervisor replaces it), so a cancel takes
- * effect at once rather than at the worker's next heartbeat. Returns 0 or
- * SH_EDB. */
+ * each is signalled with the attempt's lease and, if it still runs that
+ * attempt, dies (the supervisor replaces it), so a cancel takes effect at
+ * once rather than at the worker's next heartbeat; a worker since on to
+ * another task ignores the signal. Returns 0 or SH_EDB. */
 static int
 kill_cancelled(sweeper *s, db *d, sh_err *err)
 {
-    char **workers;
-    int    n = db_tasks_to_kill(d, supervisor_host(s->sup), &workers, err);
+    char   **names;
+    db_kill *kills;
+    int      n_names = supervisor_worker_names(s->sup, &names);
+    int      n =
+        db_tasks_to_kill(d, (const char *const *)names, n_names, &kills, err);
 
+    db_strings_free(names, n_names);
     if (n < 0)
         return n;
     for (int i = 0; i < n; i++) {
-        const char *colon = strrchr(workers[i], ':');
+        const char *colon = strrchr(kills[i].worker, ':');
         pid_t       pid = colon ? (pid_t)atol(colon + 1) : 0;
 
-        if (pid > 0 && supervisor_kill(s->sup, pid) == 0)
-            log_info("stopped worker %ld: its job ended", (long)pid);
+        if (pid > 0 && supervisor_cancel(s->sup, pid, kills[i].lease) == 0)
+            log_info("signalled worker %ld to stop attempt %lld: its job "
+                     "ended",
+                     (long)pid, (long long)kills[i].lease);
     }
-    db_strings_free(workers, n);
+    db_kills_free(kills, n);
     return 0;
 }
 

@@ -11,9 +11,11 @@
  *
  * A worker whose attempt was cancelled (its job ended: cancelled, failed
  * by another task, timed out) exits once it has stopped, and its
- * supervisor starts another: the node's sweeper kills the workers of
- * cancelled attempts, and a worker that went on to another task would be
- * killed in the middle of it.
+ * supervisor starts another. The node's sweeper stops such an attempt at
+ * once with WORKER_CANCEL_SIGNAL carrying the attempt's lease tag (see
+ * worker.h): the worker exits only if it still runs that very attempt, so
+ * a worker that has meanwhile gone on to another task is never stopped
+ * for the one before.
  *
  * Between tasks, a worker also removes the intermediate files of ended
  * jobs (spool_clean_ended): right after it finished a job's last task,
@@ -43,12 +45,36 @@
 #define CLEAN_EVERY_MS 2000 /* a pass over ended jobs' files, at most */
 
 static volatile sig_atomic_t worker_stop;
+/* worker_lease_tag of the attempt running now; 0 between attempts. */
+static volatile sig_atomic_t worker_running_tag;
 
 static void
 on_stop(int sig)
 {
     (void)sig;
     worker_stop = 1;
+}
+
+int
+worker_lease_tag(int64_t lease)
+{
+    int32_t tag = (int32_t)(uint32_t)((uint64_t)lease & 0xffffffffu);
+
+    return tag != 0 ? tag : 1;
+}
+
+/* WORKER_CANCEL_SIGNAL: die at once if it names the attempt in hand (its
+ * task was cancelled; the supervisor reaps this process and replaces it),
+ * otherwise ignore it (a late signal for an attempt already left). */
+static void
+on_cancel(int sig, siginfo_t *si, void *uctx)
+{
+    (void)sig;
+    (void)uctx;
+    if (si->si_code == SI_QUEUE && worker_running_tag != 0 &&
+        si->si_value.sival_int == worker_running_tag) {
+        raise(SIGKILL);
+    }
 }
 
 /* State of the task in hand, seen by the executor's tick callback. */
@@ -329,6 +355,12 @@ worker_main(const config *cfg)
     signal(SIGTERM, on_stop);
     signal(SIGINT, on_stop);
     signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_cancel;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(WORKER_CANCEL_SIGNAL, &sa, NULL);
     if (gethostname(host, sizeof host) < 0)
         snprintf(host, sizeof host, "localhost");
     host[sizeof host - 1] = '\0';
@@ -381,7 +413,9 @@ worker_main(const config *cfg)
             worker_stop = 1;
             continue;
         }
+        worker_running_tag = worker_lease_tag(t.lease);
         worker_run_task(cfg, d, &t, spec, resolution, &cache);
+        worker_running_tag = 0;
         db_task_clear(&t);
         json_decref(spec);
         json_decref(resolution);

@@ -381,16 +381,8 @@ def test_retention_removes_job(life_sheaf, life_input):
 # 7. Graceful shutdown
 
 
-HAND_BACK_BUG = (
-    "a partition handed back at shutdown is counted as an attempt its "
-    "worker died on (db_tasks_reap): on its last attempt it fails the job; "
-    "needs db_tasks_hand_back() in db.c (see the issue 4 report)")
-
-
 @pytest.mark.recovery
-@pytest.mark.parametrize("max_attempts", [
-    5, pytest.param(1, marks=pytest.mark.xfail(strict=True,
-                                               reason=HAND_BACK_BUG))])
+@pytest.mark.parametrize("max_attempts", [5, 1])
 def test_sigterm_graceful_then_restart(life_sheaf, life_input, max_attempts):
     """SIGTERM (twice) mid-job, one worker frozen on a partition so that it
     cannot finish within SHEAF_GRACE_S: sheafd exits 0 within the grace (and

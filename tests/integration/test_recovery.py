@@ -15,7 +15,8 @@ import warnings
 
 import pytest
 
-from harness import TERMINAL, check_exact, proc_alive, unique_name
+from harness import (TERMINAL, check_exact, db_tasks, freeze_busy_worker,
+                     proc_alive, unique_name)
 import datagen
 
 pytestmark = pytest.mark.recovery
@@ -76,40 +77,25 @@ def check_result(srv, jid, big, timeout=90):
     return job, tasks
 
 
-def busy_worker(srv, jid, kids, timeout=10):
-    """-> (pid, True): a child of sheafd, stopped with SIGSTOP, that holds a
-    running task of the job; the caller kills it. A stopped worker cannot
-    finish its task between our look at the tasks and the kill, so the task
-    it holds must run again. (any child, False) if none is caught holding one
-    before the job ends or the timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for pid in sorted(kids):
-            try:
-                os.kill(pid, signal.SIGSTOP)
-            except ProcessLookupError:
-                continue
-            r = srv.api("GET", f"/v1/jobs/{jid}/tasks")
-            held = r.status == 200 and any(
-                t.get("state") == "running" and pid in worker_pids(t)
-                for t in r.body.get("tasks", []))
-            if held:
-                return pid, True
-            os.kill(pid, signal.SIGCONT)
-        if srv.get(jid)["status"] in TERMINAL:
-            break
-    return sorted(kids)[0], False
-
-
 def test_kill_worker_mid_job(private_sheaf, big_input):
     srv = private_sheaf("kill-worker")
     jid = srv.submit(big_spec(big_input))["id"]
     until_running(srv, jid)
     kids = srv.children()
     assert kids, f"sheafd {srv.pid} has no worker processes"
-    victim, was_busy = busy_worker(srv, jid, kids)
+    # Frozen outside any transaction (harness.freeze_busy_worker): no
+    # commit of its can be in flight, so the task it holds is still its own.
+    victim, held = freeze_busy_worker(srv, jid, kids, timeout=10)
+    if victim is None:
+        victim = sorted(kids)[0]
     os.kill(victim, signal.SIGKILL)
     at_kill = srv.get(jid)
+    if held is not None:
+        # What the database says of the victim's task right after the kill:
+        # only an attempt still running then must run again.
+        now = [t for t in db_tasks(jid) if (t["stage"], t["part"]) ==
+               (held["stage"], held["part"])][0]
+        must_rerun = now["state"] != "done"
     p = at_kill["progress"]
     if at_kill["status"] in TERMINAL or \
             p["partitions_done"] == p["partitions_total"]:
@@ -129,9 +115,15 @@ def test_kill_worker_mid_job(private_sheaf, big_input):
                     f"before {sorted(kids)}, now {sorted(srv.children())}")
 
     job, tasks = check_result(srv, jid, big_input)
-    if was_busy:
-        # the task the victim held ran again
-        assert any(t["attempts"] >= 2 for t in tasks), tasks[:5]
+    if held is not None:
+        key = (held["stage"], held["part"])
+        row = [t for t in tasks if (t["stage"], t["partition"]) == key][0]
+        assert row["state"] in ("done", "succeeded"), row
+        if must_rerun:
+            # the task the victim held ran again
+            assert row["attempts"] >= 2, (
+                f"task {key} held by the killed worker (state {now['state']}"
+                f" right after the kill) did not run again: {row}")
     assert srv.running()
 
 
