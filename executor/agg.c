@@ -29,6 +29,7 @@
  */
 #include "agg.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,9 +67,10 @@ typedef struct agg_state {
     union {
         int64_t n;               /* count */
         struct {
-            int     has;         /* a non-null value was added */
-            int64_t i;           /* sum of an int column */
-            double  f;           /* sum of a float column */
+            int      has;        /* a non-null value was added */
+            int64_t  hi;         /* sum of an int column, 128 bits, */
+            uint64_t lo;         /* so order never decides an overflow */
+            double   f;          /* sum of a float column */
         } sum;
         struct {
             int64_t n;           /* values folded */
@@ -653,19 +655,54 @@ bad_type(const agg_def *a, const sh_value *v, sh_err *err)
                       agg_fn_name(a->fn), a->col, sh_type_name(v->type));
 }
 
-/* Adds int 'x' to an int sum state, failing on overflow. */
-static int
-sum_int(const agg_def *a, agg_state *st, int64_t x, sh_err *err)
+/* The 128-bit int sum of 'st'. Partial sums may pass 64 bits (2^62 +
+ * 2^62 - 2^62 is fine in any order); only the final one must fit. */
+static __int128
+sum_get(const agg_state *st)
 {
-    int64_t r;
+    unsigned __int128 u = (unsigned __int128)(uint64_t)st->u.sum.hi << 64;
 
-    if (__builtin_add_overflow(st->u.sum.i, x, &r))
-        return sh_err_set(err, SH_ERANGE, "",
-                          "sum of column %ld overflows a 64-bit int",
-                          a->col);
-    st->u.sum.i = r;
+    return (__int128)(u | st->u.sum.lo);
+}
+
+static void
+sum_set(agg_state *st, __int128 v)
+{
+    unsigned __int128 u = (unsigned __int128)v;
+
+    st->u.sum.hi = (int64_t)(uint64_t)(u >> 64);
+    st->u.sum.lo = (uint64_t)u;
     st->u.sum.has = 1;
+}
+
+/* Adds 'x' to an int sum state. Partial sums are int64 values, or 16-byte
+ * strings (hi, lo) when they pass 64 bits. */
+static int
+sum_int(const agg_def *a, agg_state *st, const sh_value *x, sh_err *err)
+{
+    int64_t  hi;
+    uint64_t lo;
+
+    (void)a;
+    (void)err;
+    if (x->type == SH_INT) {
+        sum_set(st, sum_get(st) + x->u.i);
+        return 0;
+    }
+    memcpy(&hi, x->u.s.ptr, 8);
+    memcpy(&lo, x->u.s.ptr + 8, 8);
+    sum_set(st, sum_get(st) +
+                    (__int128)(((unsigned __int128)(uint64_t)hi << 64) | lo));
     return 0;
+}
+
+/* Does the int sum of 'st' fit 64 bits? */
+static int
+sum_fits(const agg_state *st)
+{
+    __int128 v = sum_get(st);
+
+    return v >= INT64_MIN && v <= INT64_MAX;
 }
 
 /* Folds input value 'v' (the aggregate's column, or ignored for count of
@@ -690,7 +727,7 @@ fold_value(hashagg *h, const agg_def *a, agg_state *st, const sh_value *v,
         if (a->in_type == SH_INT) {
             if (v->type != SH_INT)
                 return bad_type(a, v, err);
-            return sum_int(a, st, v->u.i, err);
+            return sum_int(a, st, v, err);
         }
         if (as_double(v, &x) != 0)
             return bad_type(a, v, err);
@@ -823,9 +860,10 @@ merge_state(hashagg *h, const agg_def *a, agg_state *st, const sh_value *v,
         break;
     case AGG_SUM:
         if (a->in_type == SH_INT) {
-            if (v->type != SH_INT)
+            if (v->type != SH_INT
+                && (v->type != SH_STRING || v->u.s.len != 16))
                 return bad_state(a, err);
-            return sum_int(a, st, v->u.i, err);
+            return sum_int(a, st, v, err);
         }
         if (v->type != SH_FLOAT)
             return bad_state(a, err);
@@ -911,8 +949,13 @@ partial_value(const hashagg *h, const agg_def *a, const agg_state *st,
     case AGG_SUM:
         if (!st->u.sum.has)
             return sh_null();
-        return a->in_type == SH_INT ? sh_int(st->u.sum.i)
-                                    : sh_float(st->u.sum.f);
+        if (a->in_type != SH_INT)
+            return sh_float(st->u.sum.f);
+        if (sum_fits(st))
+            return sh_int((int64_t)sum_get(st));
+        sb_append(sb, &st->u.sum.hi, 8);
+        sb_append(sb, &st->u.sum.lo, 8);
+        return sh_str(sb->data, sb->len);
     case AGG_MEAN:
     case AGG_VAR:
     case AGG_STD:
@@ -968,7 +1011,7 @@ final_value(const agg_def *a, const agg_state *st)
     case AGG_SUM:
         if (!st->u.sum.has)
             return sh_null();
-        return a->in_type == SH_INT ? sh_int(st->u.sum.i)
+        return a->in_type == SH_INT ? sh_int((int64_t)sum_get(st))
                                     : sh_float(st->u.sum.f);
     case AGG_MEAN:
         return st->u.w.n ? sh_float(st->u.w.shift + st->u.w.mean)
@@ -1019,6 +1062,26 @@ reset_table(hashagg *h)
     h->arena_bytes = 0;
 }
 
+/*
+ * Gives back the slot array and the group vector of an empty table, so
+ * that what it holds (hashagg_bytes) starts again from nearly nothing: a
+ * level of re-partitioning must not inherit the size the level before
+ * grew to, or every later table would start over its budget and spill
+ * down to SPILL_LEVELS.
+ */
+static void
+shrink_table(hashagg *h)
+{
+    if (h->cap > 16) {
+        free(h->slots);
+        h->cap = 16;
+        h->slots = xcalloc(h->cap, sizeof *h->slots);
+    }
+    free(h->groups);
+    h->groups = NULL;
+    h->groups_cap = 0;
+}
+
 /* Emits every group, partial (final == 0) or final, then empties the
  * table (also when 'emit' fails). */
 static int
@@ -1032,6 +1095,15 @@ drain(hashagg *h, int final, agg_emit_fn emit, void *ctx, sh_err *err)
 
         for (j = 0; j < h->n_keys; j++)
             h->out[j] = g->keys[j];
+        for (j = 0; final && rc == 0 && j < h->n_aggs; j++) {
+            if (h->aggs[j].fn == AGG_SUM && h->aggs[j].in_type == SH_INT
+                && g->st[j].u.sum.has && !sum_fits(&g->st[j]))
+                rc = sh_err_set(err, SH_ERANGE, "",
+                                "sum of column %ld overflows a 64-bit int",
+                                h->aggs[j].col);
+        }
+        if (rc != 0)
+            break;
         for (j = 0; j < h->n_aggs; j++) {
             h->out[h->n_keys + j] =
                 final ? final_value(&h->aggs[j], &g->st[j])
@@ -1158,6 +1230,8 @@ finalize_level(finalize *f, const char *const *paths, size_t n,
     int             rc = 0;
     size_t          i;
 
+    assert(hashagg_groups(h) == 0);
+    shrink_table(h);
     for (i = 0; i < n && rc == 0; i++) {
         r = rowfile_open(paths[i], err);
         if (r == NULL) {
@@ -1192,8 +1266,8 @@ finalize_level(finalize *f, const char *const *paths, size_t n,
                 note_peak(f);
                 for (k = 0; k < SPILL_FANOUT; k++) {
                     names[k] = xasprintf("%s.%u.%zu", f->prefix, level, k);
-                    w[k] = rowfile_create(names[k], hashagg_partial_cols(h),
-                                          err);
+                    w[k] = rowfile_create_scratch(
+                        names[k], hashagg_partial_cols(h), err);
                     if (w[k] == NULL) {
                         rc = err ? err->code : SH_EIO;
                         goto done;

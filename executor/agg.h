@@ -135,10 +135,15 @@ typedef int (*agg_tick_fn)(void *ctx, const hashagg_finalize_stats *st,
  * The final half for one bucket, out of core: merge the partial rows of
  * the row files 'paths' (n of them) and emit each group's final row. When
  * the groups outgrow 'mem_bytes', the partial rows are re-partitioned by
- * another hash into row files "<spill_prefix>.<level>.<i>" that are
- * finished one by one (recursively), and removed afterwards. 'h' must be
- * empty; it is left empty. 'emit' and 'tick' get 'ctx'; 'tick' may be
- * NULL. '*st' (may be NULL) is filled in every case, also on error.
+ * another hash into row files "<spill_prefix>.<level>.<i>" (scratch
+ * files, never fsync'ed) that are finished one by one (recursively), and
+ * removed afterwards. Each level starts with an empty table and its slot
+ * array given back, so what a level holds never includes what the level
+ * before grew to. Besides the table, it holds a 1 MiB read buffer and,
+ * while re-partitioning, 16 writers of up to 1 MiB each: 'mem_bytes'
+ * bounds the table only. 'h' must be empty; it is left empty. 'emit' and
+ * 'tick' get 'ctx'; 'tick' may be NULL. '*st' (may be NULL) is filled in
+ * every case, also on error.
  */
 int hashagg_finalize_files(hashagg *h, const char *const *paths, size_t n,
                            size_t mem_bytes, const char *spill_prefix,
