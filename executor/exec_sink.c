@@ -434,7 +434,12 @@ sort_new(exec_run *x, size_t step)
     /* Runs of an earlier attempt would be read as this one's: the next
      * stage takes every "<out>.r<N>" from N = 0 up. */
     sort_discard(&s->base);
-    s->so = sorter_new(in->n, st->keys, st->n_keys, (size_t)x->t->mem_bytes,
+    /* A stage that starts with a groupby's final half holds its table too
+     * (half the budget): the sorter gets the other half. */
+    s->so = sorter_new(in->n, st->keys, st->n_keys,
+                       x->p->stages[x->t->stage].src >= 0
+                           ? (size_t)(x->t->mem_bytes / 2)
+                           : (size_t)x->t->mem_bytes,
                        x->t->out, st->limit);
     return &s->base;
 }

@@ -156,7 +156,9 @@ fi
 table=$VAR/table-$SIZE.md
 {
     echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)," \
-        "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+        "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1);" \
+        "disk: $(findmnt -no SOURCE,FSTYPE -T "$VAR" 2>/dev/null | head -1);" \
+        "Linux $(uname -r)"
     echo
     "$PY" scripts/bench_table.py --sheaf "$out/sheaf.json" --peers "$peers_md" \
         --out-dir "$out" --csv "$csv" --peer-list "$PEERS"

@@ -33,7 +33,6 @@ A peer whose Python package is missing skips its tests, saying which
 """
 
 import csv
-import io
 import json
 import os
 import random
@@ -51,7 +50,6 @@ import pytest
 
 import workloads as W
 from harness import REPO, RUN_ID, Approx, check_output, unique_name
-from test_csv_edge import HEADER as EDGE_HEADER
 from test_csv_edge import build_file as build_edge_file
 
 PY = "/usr/bin/python3"
