@@ -16,28 +16,34 @@
 #                  moved past the first's (same rows, same flavour)
 #   2. sheafd  $BUILD/sheafd with SHEAF_WORKERS=2, SHEAF_MEMORY_MB=256,
 #              its own PostgreSQL cluster (DATABASE_URL unset;
-#              SHEAF_PG_DIR=var/bench-mem/pg, SHEAF_PG_PORT=5450), spool
-#              var/bench-mem/spool, listening on 127.0.0.1:18450
+#              SHEAF_PG_DIR=var/bench-mem/pg, SHEAF_PG_PORT=5450, database
+#              sheaf_mem), spool var/bench-mem/spool, listening on
+#              127.0.0.1:18450; started afresh for every run, so that each
+#              run's workers start from nothing (a worker keeps the heap an
+#              earlier job grew: its RSS after a job is not its RSS before)
 #   3. runs    groupby key: count, sum(v), mean(x) over keys-10M and
-#              keys-20M; sort by submitter, id over arxiv-2G and arxiv-4G.
-#              Before each run every worker's VmHWM is reset (5 into
-#              /proc/PID/clear_refs); while it runs, VmHWM and VmRSS of
-#              every process under sheafd are read every 100 ms. Recorded:
-#              wall time (POST to succeeded), each worker's peak RSS, the
-#              spill bytes and operator peaks the tasks report (GET
-#              /v1/jobs/{id}/tasks), and the result checked while it
-#              streams (GET /v1/jobs/{id}/result into mawk): groupby -
-#              one row per key, every count 1, checksums of the keys, of
-#              sum(v) and of mean(x) equal to the input's; sort - every
-#              row, in (submitter, id) order, checksums of id, year and
-#              n_authors equal to the input's.
+#              keys-20M; sort by submitter, id over arxiv-2G and arxiv-4G;
+#              partitions of 64MiB, or the size after '@' in the run's name
+#              (sort-2G@1GiB). While a job runs, VmHWM of sheafd and of
+#              every worker is read every 100 ms (the kernel's own high-
+#              water mark, so nothing between two reads is lost).
+#              Recorded: wall time (POST to succeeded), each worker's peak
+#              RSS, the tasks' intermediate bytes, spill bytes and largest
+#              operator (GET /v1/jobs/{id}/tasks), and the result checked
+#              while it streams (GET /v1/jobs/{id}/result into mawk):
+#              groupby - one row per key, every count 1, checksums of the
+#              keys, of sum(v) and of mean(x) equal to the input's; sort -
+#              every row, in (submitter, id) order, checksums of id, year
+#              and n_authors equal to the input's. The job is then deleted.
 #   4. table   Markdown on stdout and in var/bench-mem/table.md; the raw
 #              figures in var/bench-mem/results.json.
 #
 # Environment:
 #   BUILD            the build directory holding sheafd (default build)
 #   MEM_RUNS         runs to make (default "groupby-10M groupby-20M
-#                    sort-2G sort-4G")
+#                    sort-2G sort-4G"); any groupby-<N>M, groupsort-<N>M
+#                    (the groupby, then a sort by key), sort-2G, sort-4G,
+#                    each optionally @<partition_size>
 #   MEM_VAR          working directory (default var/bench-mem)
 #   MEM_PG_PORT      port of the private cluster (default 5450)
 #   MEM_HTTP_PORT    port of sheafd (default 18450)
@@ -131,28 +137,37 @@ make_arxiv() {
 }
 
 for r in $RUNS; do
-    case $r in
-        groupby-*M) make_keys "$(sed 's/^groupby-//; s/M$//' <<<"$r")" ;;
+    case ${r%%@*} in
+        groupby-*M | groupsort-*M)
+            make_keys "$(sed 's/^group[a-z]*-//; s/M$//' <<<"${r%%@*}")" ;;
         sort-2G | sort-4G) ;;
-        *) die "unknown run '$r' (groupby-<N>M, sort-2G, sort-4G)" ;;
+        *) die "unknown run '$r' (groupby-<N>M, groupsort-<N>M, sort-2G," \
+            "sort-4G, each optionally @<partition_size>)" ;;
     esac
 done
 if [[ $RUNS == *sort-* ]]; then make_arxiv; fi
 
-# --- 2. sheafd ---------------------------------------------------------------
+# --- 2. sheafd, 3. runs, 4. table --------------------------------------------
 
 export SHEAF_PG_DIR=$VAR/pg SHEAF_PG_PORT=$PG_PORT SHEAF_PG_DB=sheaf_mem
+export SHEAF_LISTEN=127.0.0.1:$HTTP_PORT SHEAF_DATA_ROOT=$VAR/data
+export SHEAF_SPOOL=$VAR/spool SHEAF_WORKERS=$WORKERS
+export SHEAF_MEMORY_MB=$MEMORY_MB
 unset DATABASE_URL
-sheafd_pid=
 cleanup() {
-    local rc=$? i
+    local rc=$? pid i
     trap - EXIT INT TERM HUP
-    if [[ -n $sheafd_pid ]] && kill -TERM "$sheafd_pid" 2>/dev/null; then
-        for ((i = 0; i < 300; i++)); do
-            kill -0 "$sheafd_pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$sheafd_pid" 2>/dev/null || true
+    # The helper stops its sheafd; this is for an interrupted helper.
+    if [[ -s $VAR/sheafd.pid ]]; then
+        pid=$(cat "$VAR/sheafd.pid")
+        if kill -TERM "$pid" 2>/dev/null; then
+            for ((i = 0; i < 300; i++)); do
+                kill -0 "$pid" 2>/dev/null || break
+                sleep 0.1
+            done
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+        rm -f "$VAR/sheafd.pid"
     fi
     scripts/pg.sh stop >/dev/null 2>&1 || true
     rm -rf "$VAR/spool"
@@ -163,23 +178,15 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
-rm -rf "$VAR/spool"
-mkdir -p "$VAR/spool"
-log "starting sheafd ($BUILD_DIR/sheafd, $WORKERS workers, ${MEMORY_MB} MiB each)"
-SHEAF_LISTEN=127.0.0.1:$HTTP_PORT SHEAF_DATA_ROOT=$VAR/data \
-    SHEAF_SPOOL=$VAR/spool SHEAF_WORKERS=$WORKERS \
-    SHEAF_MEMORY_MB=$MEMORY_MB \
-    "$BUILD_DIR/sheafd" >"$VAR/sheafd.log" 2>&1 &
-sheafd_pid=$!
+log "$BUILD_DIR/sheafd: $WORKERS workers, ${MEMORY_MB} MiB each, started" \
+    "afresh for every run; runs: $RUNS"
+"$PY" - "$BUILD_DIR/sheafd" "http://127.0.0.1:$HTTP_PORT" "$VAR" \
+    "$MEMORY_MB" "$TIMEOUT_S" "$RUNS" <<'PY'
+import json, os, shutil, signal, subprocess, sys, threading, time
+import urllib.error, urllib.request
 
-# --- 3. runs and 4. table ----------------------------------------------------
-
-"$PY" - "$sheafd_pid" "http://127.0.0.1:$HTTP_PORT" "$VAR" "$MEMORY_MB" \
-    "$TIMEOUT_S" "$RUNS" "$WORKERS" <<'PY'
-import json, os, subprocess, sys, threading, time, urllib.request
-
-pid, base, var, mem_mb, timeout_s, runs, workers = sys.argv[1:8]
-pid, mem_mb, timeout_s, workers = int(pid), int(mem_mb), int(timeout_s), int(workers)
+exe, base, var, mem_mb, timeout_s, runs = sys.argv[1:7]
+mem_mb, timeout_s = int(mem_mb), int(timeout_s)
 budget_kb = mem_mb * 1024
 opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -241,16 +248,17 @@ def status_kb(p):
 
 
 class Sampler(threading.Thread):
-    """VmHWM/VmRSS of sheafd and every worker every 100 ms."""
+    """VmHWM of sheafd and of every worker, every 100 ms."""
 
-    def __init__(self):
+    def __init__(self, pid):
         super().__init__(daemon=True)
+        self.pid = pid
         self.stop = threading.Event()
         self.hwm = {}     # pid -> max VmHWM kB
         self.samples = 0
 
     def sample(self):
-        for p in [pid] + workers_of(pid):
+        for p in [self.pid] + workers_of(self.pid):
             s = status_kb(p)
             if s and "VmHWM" in s:
                 self.hwm[p] = max(self.hwm.get(p, 0), s["VmHWM"])
@@ -262,33 +270,65 @@ class Sampler(threading.Thread):
             self.stop.wait(0.1)
 
 
-def wait_ready():
-    deadline = time.time() + 120
-    while time.time() < deadline:
+class Sheafd:
+    """A fresh sheafd (and fresh workers) for one run."""
+
+    def __init__(self):
+        spool = os.environ["SHEAF_SPOOL"]
+        shutil.rmtree(spool, ignore_errors=True)
+        os.makedirs(spool)
+        self.logf = open(os.path.join(var, "sheafd.log"), "ab")
+        self.proc = subprocess.Popen([exe], stdout=self.logf,
+                                     stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        with open(os.path.join(var, "sheafd.pid"), "w") as f:
+            f.write(str(self.proc.pid))
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"sheafd exited ({self.proc.returncode}); "
+                                 f"see {var}/sheafd.log")
+            try:
+                if http("GET", "/readyz", timeout=5)[0] == 200 and \
+                        len(workers_of(self.proc.pid)) > 0:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise SystemExit(f"sheafd did not become ready; see {var}/sheafd.log")
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
         try:
-            if http("GET", "/readyz", timeout=5)[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit("sheafd did not become ready; see sheafd.log")
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.logf.close()
+        os.unlink(os.path.join(var, "sheafd.pid"))
 
 
 def spec_of(run):
-    kind, size = run.split("-")
-    if kind == "groupby":
+    """'groupby-10M', 'sort-2G', optionally '@<partition_size>'."""
+    name, _, psize = run.partition("@")
+    kind, size = name.split("-")
+    psize = psize or "64MiB"
+    if kind in ("groupby", "groupsort"):
+        steps = [{"op": "groupby", "by": ["key"],
+                  "aggs": [{"as": "n", "fn": "count"},
+                           {"as": "sum_v", "fn": "sum", "column": "v"},
+                           {"as": "mean_x", "fn": "mean", "column": "x"}]}]
+        if kind == "groupsort":
+            steps.append({"op": "sort", "by": [{"column": "key"}]})
         return f"keys-{size}.csv", {
             "name": f"memory {run}",
-            "input": {"path": f"keys-{size}.csv", "partition_size": "64MiB",
+            "input": {"path": f"keys-{size}.csv", "partition_size": psize,
                       "columns": {"key": "string", "v": "int", "x": "float"}},
-            "steps": [{"op": "groupby", "by": ["key"],
-                       "aggs": [{"as": "n", "fn": "count"},
-                                {"as": "sum_v", "fn": "sum", "column": "v"},
-                                {"as": "mean_x", "fn": "mean", "column": "x"}]}],
+            "steps": steps,
             "output": {"format": "csv"}, "timeout_s": timeout_s}
     return f"arxiv-{size}.csv", {
         "name": f"memory {run}",
-        "input": {"path": f"arxiv-{size}.csv", "partition_size": "64MiB"},
+        "input": {"path": f"arxiv-{size}.csv", "partition_size": psize},
         "steps": [{"op": "sort", "by": [{"column": "submitter"},
                                         {"column": "id"}]}],
         "output": {"format": "csv"}, "timeout_s": timeout_s}
@@ -296,17 +336,19 @@ def spec_of(run):
 
 # Checks of the result, streamed through mawk; each prints "ok ..." or
 # "BAD ...". The expected sums come from the .sums file of the input.
-CHECK_GROUPBY = r'''
+CHECK_GROUPBY = r"""
 NR == 1 { if ($0 != "key,n,sum_v,mean_x") { print "BAD header " $0; bad = 1 }; next }
 { rows++; if ($2 != 1) ones++
+  if (ordered && rows > 1 && $1 <= pk) disorder++
+  pk = $1
   sk = (sk + substr($1, 2)) % 1000000000000; sv += $3
   sx += sprintf("%.0f", $4 * 1000) }
 END { if (bad) exit
   split(want, w, " ")
-  ok = rows == w[1] && ones == 0 && sk == w[2] && sv == w[3] && sx == w[4]
-  printf "%s rows %d (want %d), counts != 1: %d, key sum %.0f (want %s), sum_v %.0f (want %s), mean_x sum %.0f (want %s)\n", ok ? "ok" : "BAD", rows, w[1], ones, sk, w[2], sv, w[3], sx, w[4] }
-'''
-CHECK_SORT = r'''
+  ok = rows == w[1] && ones == 0 && sk == w[2] && sv == w[3] && sx == w[4] && disorder == 0
+  printf "%s: %d rows (want %d), %d counts not 1, checksums of key %s, sum_v %s, mean_x %s%s\n", ok ? "ok" : "BAD", rows, w[1], ones, sk == w[2] ? "ok" : "BAD", sv == w[3] ? "ok" : "BAD", sx == w[4] ? "ok" : "BAD", ordered ? sprintf(", %d out of key order", disorder) : "" }
+"""
+CHECK_SORT = r"""
 NR == 1 { if ($0 != "id,category,year,n_authors,citations,submitter,abstract") { print "BAD header " $0; bad = 1 }; next }
 { rows++; id = $1 + 0
   if (rows > 1 && ($6 < ps || ($6 == ps && id <= pid))) disorder++
@@ -314,8 +356,8 @@ NR == 1 { if ($0 != "id,category,year,n_authors,citations,submitter,abstract") {
 END { if (bad) exit
   split(want, w, " ")
   ok = rows == w[1] && disorder == 0 && si == w[2] && sy == w[3] && sa == w[4]
-  printf "%s rows %d (want %d), out of order: %d, id sum %.0f (want %s), year sum %.0f, n_authors sum %.0f\n", ok ? "ok" : "BAD", rows, w[1], disorder, si, w[2], sy, sa }
-'''
+  printf "%s: %d rows (want %d), %d out of (submitter, id) order, checksums of id %s, year %s, n_authors %s\n", ok ? "ok" : "BAD", rows, w[1], disorder + 0, si == w[2] ? "ok" : "BAD", sy == w[3] ? "ok" : "BAD", sa == w[4] ? "ok" : "BAD" }
+"""
 
 
 def run_one(run):
@@ -323,15 +365,17 @@ def run_one(run):
     with open(os.path.join(var, "data", path.replace(".csv", ".sums"))) as f:
         want = f.read().strip()
     in_bytes = os.path.getsize(os.path.join(var, "data", path))
+    d = Sheafd()
+    try:
+        return measure(run, d.proc.pid, spec, want, in_bytes)
+    finally:
+        d.stop()
+
+
+def measure(run, pid, spec, want, in_bytes):
     ws = workers_of(pid)
-    for w in ws:  # reset each worker's high-water mark to its RSS now
-        try:
-            with open(f"/proc/{w}/clear_refs", "w") as f:
-                f.write("5")
-        except OSError as e:
-            log(f"cannot reset VmHWM of {w}: {e}")
     rss0 = {w: (status_kb(w) or {}).get("VmRSS", 0) for w in ws}
-    s = Sampler()
+    s = Sampler(pid)
     s.start()
     t0 = time.time()
     code, job = http("POST", "/v1/jobs", spec)
@@ -339,7 +383,8 @@ def run_one(run):
         s.stop.set()
         return {"run": run, "status": f"submit {code}", "error": job}
     jid = job["id"]
-    log(f"{run}: job {jid} submitted ({in_bytes / 1e6:.0f} MB input)")
+    log(f"{run}: job {jid} ({in_bytes / 1e6:.0f} MB input, partitions of "
+        f"{spec['input']['partition_size']})")
     while job["status"] in ("queued", "running"):
         if time.time() - t0 > timeout_s:
             http("POST", f"/v1/jobs/{jid}/cancel")
@@ -350,44 +395,45 @@ def run_one(run):
     s.join()
     s.sample()
     _, tasks = http("GET", f"/v1/jobs/{jid}/tasks")
-    tasks = tasks["tasks"]
     res = {"run": run, "job": jid, "status": job["status"],
            "error": job.get("error"), "input_bytes": in_bytes,
+           "partition_size": spec["input"]["partition_size"],
            "wall_s": round(wall, 1), "samples": s.samples,
-           "workers": {str(p): {"hwm_kb": kb, "rss_before_kb": rss0.get(p)}
+           "workers": {str(p): {"hwm_kb": kb, "rss_start_kb": rss0.get(p)}
                        for p, kb in s.hwm.items() if p != pid},
-           "sheafd_hwm_kb": s.hwm.get(pid),
-           "stages": {}, "check": None}
-    for t in tasks:
+           "sheafd_hwm_kb": s.hwm.get(pid), "stages": {}, "check": None}
+    for t in tasks["tasks"]:
         st = res["stages"].setdefault(str(t["stage"]), {
-            "tasks": 0, "spill_bytes": 0, "max_peak_bytes": 0,
-            "rows_in": 0, "rows_out": 0, "attempts": 0})
+            "tasks": 0, "attempts": 0, "rows_in": 0, "rows_out": 0,
+            "bytes_out": 0, "spill_bytes": 0, "max_peak_bytes": 0})
         st["tasks"] += 1
-        st["spill_bytes"] += t["spill_bytes"] or 0
+        for k in ("attempts", "rows_in", "rows_out", "bytes_out",
+                  "spill_bytes"):
+            st[k] += t[k] or 0
         st["max_peak_bytes"] = max(st["max_peak_bytes"], t["peak_bytes"] or 0)
-        st["rows_in"] += t["rows_in"] or 0
-        st["rows_out"] += t["rows_out"] or 0
-        st["attempts"] += t["attempts"] or 0
     if job["status"] == "succeeded":
         t1 = time.time()
-        prog = CHECK_GROUPBY if run.startswith("groupby") else CHECK_SORT
+        prog = CHECK_SORT if run.startswith("sort") else CHECK_GROUPBY
+        ordered = 1 if run.startswith("groupsort") else 0
         out = subprocess.run(
             f"curl -sf --noproxy '*' '{base}/v1/jobs/{jid}/result' | "
-            f"mawk -F, -v want='{want}' '{prog}'",
+            f"mawk -F, -v want='{want}' -v ordered={ordered} '{prog}'",
             shell=True, capture_output=True, text=True)
-        res["check"] = (out.stdout.strip() or "BAD no output") + \
+        res["check"] = (out.stdout.strip() or "BAD: no output") + \
             (f" ({out.stderr.strip()})" if out.stderr.strip() else "")
         res["check_s"] = round(time.time() - t1, 1)
     http("DELETE", f"/v1/jobs/{jid}")  # its files go: the disk is shared
-    log(f"{run}: {res['status']} in {res['wall_s']} s; {res['check']}")
+    peaks = sorted((w["hwm_kb"] for w in res["workers"].values()),
+                   reverse=True)
+    log(f"{run}: {res['status']} in {res['wall_s']} s, worker peaks "
+        f"{[round(k / 1024) for k in peaks]} MiB; {res['check']}")
     return res
 
 
-def mib(kb):
-    return f"{kb / 1024:.0f}"
+def mib(n_bytes):
+    return f"{n_bytes / 2**20:,.0f}"
 
 
-wait_ready()
 results = []
 for run in runs.split():
     results.append(run_one(run))
@@ -395,28 +441,36 @@ for run in runs.split():
         json.dump(results, f, indent=1)
 
 lines = [
-    f"| run | input | wall | peak RSS per worker (MiB; budget {mem_mb}) "
-    f"| spill | operator peak | result |",
-    "|---|---|---|---|---|---|---|"]
+    f"| run | input | partitions → tasks | wall | peak RSS of each worker, "
+    f"MiB (budget {mem_mb}) | intermediate files | spilled | largest "
+    f"operator | result |",
+    "|---|---|---|---|---|---|---|---|---|"]
 ok_all = True
 for r in results:
     if "workers" not in r:
-        lines.append(f"| {r['run']} | | | | | | {r['status']}: {r['error']} |")
+        lines.append(f"| {r['run']} | | | | | | | | {r['status']}: "
+                     f"{r['error']} |")
         ok_all = False
         continue
-    peaks = sorted((v["hwm_kb"] for v in r["workers"].values()), reverse=True)
+    peaks = sorted((w["hwm_kb"] for w in r["workers"].values()), reverse=True)
     over = [k for k in peaks if k > budget_kb]
     ok = r["status"] == "succeeded" and not over and \
         (r["check"] or "").startswith("ok")
     ok_all &= ok
-    spill = sum(s["spill_bytes"] for s in r["stages"].values())
-    opk = max(s["max_peak_bytes"] for s in r["stages"].values())
+    stg = r["stages"]
+    shape = " → ".join(str(stg[k]["tasks"]) for k in sorted(stg, key=int))
+    inter = sum(stg[k]["bytes_out"] for k in stg if k != str(len(stg) - 1))
+    spill = sum(v["spill_bytes"] for v in stg.values())
+    opk = max(v["max_peak_bytes"] for v in stg.values())
     verdict = (r["check"] if r["status"] == "succeeded"
                else f"{r['status']}: {r['error']}")
     lines.append(
-        f"| {r['run']} | {r['input_bytes'] / 1e9:.2f} GB | {r['wall_s']:.0f} s "
-        f"| {' / '.join(mib(k) for k in peaks)}{' **OVER**' if over else ''} "
-        f"| {spill / 2**20:.0f} MiB | {opk / 2**20:.0f} MiB | {verdict} |")
+        f"| {r['run']} | {r['input_bytes'] / 1e9:.2f} GB | {shape} "
+        f"| {r['wall_s']:.0f} s "
+        f"| {' / '.join(f'{k / 1024:.0f}' for k in peaks)}"
+        f"{' **over**' if over else ''} "
+        f"| {mib(inter)} MiB | {mib(spill)} MiB | {mib(opk)} MiB "
+        f"| {verdict} |")
 table = "\n".join(lines) + "\n"
 with open(os.path.join(var, "table.md"), "w") as f:
     f.write(table)
