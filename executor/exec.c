@@ -102,24 +102,6 @@ exec_remove_prefixed(const char *prefix, const char *tag)
     free(dir);
 }
 
-void
-exec_sync_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char       *dir;
-    int         fd;
-
-    dir = slash == NULL    ? xstrdup(".")
-          : slash == path ? xstrdup("/")
-                          : xstrndup(path, (size_t)(slash - path));
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd); /* best effort: some file systems refuse it */
-        close(fd);
-    }
-    free(dir);
-}
-
 /* ---- stats and ticks -------------------------------------------------- */
 
 void
@@ -539,6 +521,63 @@ prepare_steps(exec_run *x, sh_err *err)
     return 0;
 }
 
+uint64_t
+exec_reserve_bytes(uint64_t mem_bytes)
+{
+    uint64_t r = mem_bytes / 8;
+
+    if (r < EXEC_RESERVE_MIN)
+        r = EXEC_RESERVE_MIN;
+    if (r > mem_bytes / 2)
+        r = mem_bytes / 2;
+    return r;
+}
+
+/* Does the final half of combine step 'op' hold rows in memory? */
+static int
+source_holds_rows(plan_op op)
+{
+    return op == OP_GROUPBY || op == OP_AGGREGATE || op == OP_DISTINCT;
+}
+
+/* Does the partial half of combine step 'op' hold rows in memory? */
+static int
+sink_holds_rows(plan_op op)
+{
+    return op == OP_GROUPBY || op == OP_AGGREGATE || op == OP_DISTINCT
+        || op == OP_SORT;
+}
+
+/*
+ * Share the task's budget (SHEAF_MEMORY_MB, for the whole worker process)
+ * between the operators that hold rows. Off the top come the reserve
+ * (exec_reserve_bytes) and the join sides and models as loaded; what is
+ * left goes to the source's operator and the sink's, half each when both
+ * hold rows (a groupby's final table feeding a sort), else all to the one
+ * that does. Never less than a sixteenth of the budget each: the planner
+ * refused join sides over the budget, so only a job with several large
+ * sides gets there, and it then spills more.
+ */
+static void
+share_budget(exec_run *x)
+{
+    const plan *p = x->p;
+    uint64_t    mem = x->t->mem_bytes, left, floor = mem / 16;
+    int         src = x->sg->src >= 0
+              && source_holds_rows(p->steps[x->sg->src].op);
+    int         sink = x->sg->sink >= 0
+               && sink_holds_rows(p->steps[x->sg->sink].op);
+
+    left = mem - exec_reserve_bytes(mem);
+    left = left > x->side_bytes ? left - x->side_bytes : 0;
+    if (src && sink)
+        left /= 2;
+    if (left < floor)
+        left = floor;
+    x->src_budget = src ? (size_t)left : 0;
+    x->sink_budget = sink ? (size_t)left : 0;
+}
+
 /* Check the task against the plan and set the run's context words. */
 static int
 check_task(exec_run *x, sh_err *err)
@@ -644,6 +683,7 @@ exec_run_task(const plan *p, const exec_task *t, exec_tick_fn tick,
 
     if ((rc = prepare_steps(&x, err)) != 0)
         goto done;
+    share_budget(&x);
     x.sink = exec_sink_new(&x, err);
     if (x.sink == NULL) {
         rc = err->code ? err->code : SH_EIO;

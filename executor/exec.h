@@ -21,9 +21,13 @@
  * temporary name, fsync'ed and renamed, and all of them are complete when
  * exec_run_task returns 0. On error, nothing the task wrote remains.
  *
- * Memory: no hot path allocates per row; operators that hold rows (the
- * hash tables, the sorter, the join side, the model) hold at most
- * 'mem_bytes' and spill past it.
+ * Memory: 'mem_bytes' is for the whole worker process. No hot path
+ * allocates per row. A reserve (exec_reserve_bytes) is kept for the
+ * process, the readers, the writers and the buffers no operator counts;
+ * the join sides and models take what they need (the planner refuses a
+ * side over the budget); the operators that hold rows (the hash tables,
+ * the sorter) share the rest and spill past their share. peak_bytes in
+ * the stats is what the operators held at most.
  */
 #ifndef SHEAF_EXEC_H
 #define SHEAF_EXEC_H
@@ -77,5 +81,11 @@ typedef struct exec_task {
  */
 int exec_run_task(const plan *p, const exec_task *t, exec_tick_fn tick,
                   void *ctx, exec_stats *st, sh_err *err);
+
+/* The reserve of a task's budget 'mem_bytes' that no operator may use: an
+ * eighth, at least EXEC_RESERVE_MIN, at most half. */
+uint64_t exec_reserve_bytes(uint64_t mem_bytes);
+
+#define EXEC_RESERVE_MIN ((uint64_t)16 << 20)
 
 #endif

@@ -90,6 +90,11 @@ struct exec_run {
                                           writing t->artifacts */
     size_t            side_bytes; /* memory of the loaded join sides and
                                      models */
+    size_t            src_budget;  /* bytes the source's operator may hold
+                                      (a groupby's final table); see
+                                      exec_share_budget */
+    size_t            sink_budget; /* bytes the sink's operator may hold (a
+                                      partial table, a sorter, a top n) */
 };
 
 /* Fill 'err' with 'code' and "<x->ctx>, <message>". Returns 'code'. */
@@ -124,9 +129,6 @@ void exec_note_peak(exec_run *x, size_t bytes);
  * 'prefix' followed by 'tag' and then anything ('tag' "." removes every
  * "<prefix>.*"). Errors are ignored (best effort cleanup). */
 void exec_remove_prefixed(const char *prefix, const char *tag);
-
-/* fsync the directory holding 'path' (best effort). */
-void exec_sync_dir(const char *path);
 
 /* ---- sources of later stages (exec_src.c) ------------------------------ */
 

@@ -134,18 +134,18 @@ empty_aggregate(const plan_step *s, sh_value *row)
 }
 
 /*
- * The budget of the table that merges a bucket: half the task's, as the
- * partial half's table gets in stage 0. The other half holds what the
- * table's bytes do not count: the finalize's buffers (a 1 MiB reader and
- * up to 16 spill writers of 1 MiB while it re-partitions), the slot array
- * while it doubles (old and new at once), the process itself and the
- * stage's sink. With the whole budget for the table, a groupby of 10
- * million keys took workers to 285 MiB of RSS under a 256 MiB budget.
+ * The budget of the table that merges a bucket: half of the source's share
+ * (exec_run.src_budget), as the partial half's table gets half of the
+ * sink's. The table's bytes do not count its slot array while it doubles
+ * (old and new at once) nor the finalize's buffers (a 1 MiB reader and up
+ * to 16 spill writers of 1 MiB while it re-partitions); with the whole
+ * budget for the table, a groupby of 10 million keys took workers to
+ * 285 MiB of RSS under a 256 MiB budget.
  */
 static size_t
-agg_table_budget(uint64_t mem_bytes)
+agg_table_budget(const exec_run *x)
 {
-    return (size_t)(mem_bytes / 2);
+    return x->src_budget / 2;
 }
 
 static int
@@ -169,7 +169,7 @@ source_agg(exec_run *x, const plan_step *s, sh_err *err)
     a.h = hashagg_new(s->cols, s->n_cols, s->aggs, s->n_aggs);
     a.n_cols = hashagg_final_cols(a.h);
     rc = hashagg_finalize_files(a.h, (const char *const *)paths, n,
-                                agg_table_budget(t->mem_bytes), t->scratch,
+                                agg_table_budget(x), t->scratch,
                                 agg_src_emit, agg_src_tick, &a, &fs, &e);
     agg_src_stats(&a, &fs);
     if (rc < 0 && a.pushed_error)

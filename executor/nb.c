@@ -872,9 +872,7 @@ static int
 afile_commit(afile *f, sh_err *err)
 {
     const char *call = NULL;
-    const char *slash;
-    char       *dir;
-    int         e = 0, dfd;
+    int         e = 0;
 
     afile_flush(f);
     if (f->errnum != 0) {
@@ -899,16 +897,7 @@ afile_commit(afile *f, sh_err *err)
         afile_abort(f);
         return SH_EIO;
     }
-    slash = strrchr(f->path, '/');
-    dir = slash == NULL      ? xstrdup(".")
-          : slash == f->path ? xstrdup("/")
-                             : xstrndup(f->path, (size_t)(slash - f->path));
-    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        (void)fsync(dfd); /* best effort: some file systems refuse it */
-        close(dfd);
-    }
-    free(dir);
+    (void)util_sync_dir(f->path); /* best effort: some file systems refuse it */
     afile_release(f);
     return 0;
 }

@@ -398,33 +398,6 @@ writer_free(rowfile_writer *w)
     free(w);
 }
 
-/* fsync the directory holding 'path', so a rename in it is durable. */
-static int
-sync_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char       *dir;
-    int         fd, rc = 0;
-
-    if (slash == NULL)
-        dir = xstrdup(".");
-    else if (slash == path)
-        dir = xstrdup("/");
-    else
-        dir = xstrndup(path, (size_t)(slash - path));
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) < 0)
-        rc = -1;
-    if (fd >= 0) {
-        int e = errno;
-
-        close(fd);
-        errno = e;
-    }
-    free(dir);
-    return rc;
-}
-
 /*
  * Write the trailer, flush, fsync, rename to the final path and fsync the
  * directory. Frees 'w' whatever happens; on failure the temporary file is
@@ -466,7 +439,7 @@ rowfile_close(rowfile_writer *w, sh_err *err)
                         strerror(e));
         goto done;
     }
-    if (!w->scratch && sync_dir(w->path) < 0) {
+    if (!w->scratch && util_sync_dir(w->path) < 0) {
         rc = sh_err_set(err, SH_EIO, "", "cannot fsync the directory of %s: %s",
                         w->path, strerror(errno));
         unlink(w->path);

@@ -1,12 +1,17 @@
 /*
- * util.c - allocation that aborts on exhaustion, strbuf and arena.
+ * util.c - allocation that aborts on exhaustion, strbuf and arena, and the
+ * shared file-system steps (directory fsync, whole-file read, mkdir -p).
  */
 #include "util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static void
 oom(size_t size_bytes)
@@ -260,4 +265,85 @@ now_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+util_sync_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char       *dir;
+    int         fd, rc = 0, e = 0;
+
+    if (slash == NULL)
+        dir = xstrdup(".");
+    else if (slash == path)
+        dir = xstrdup("/");
+    else
+        dir = xstrndup(path, (size_t)(slash - path));
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) < 0) {
+        e = errno;
+        rc = -1;
+    }
+    if (fd >= 0)
+        close(fd);
+    free(dir);
+    if (rc < 0)
+        errno = e;
+    return rc;
+}
+
+char *
+util_read_file(const char *path, size_t *len_out)
+{
+    FILE  *f = fopen(path, "rb");
+    strbuf sb = {0};
+    char   buf[16384];
+    size_t n;
+
+    if (f == NULL)
+        return NULL;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        sb_append(&sb, buf, n);
+    if (ferror(f)) {
+        int e = errno;
+
+        fclose(f);
+        sb_free(&sb);
+        errno = e;
+        return NULL;
+    }
+    fclose(f);
+    if (sb.data == NULL)
+        sb_puts(&sb, "");
+    if (len_out != NULL)
+        *len_out = sb.len;
+    return sb.data;
+}
+
+int
+util_mkdir_p(const char *path, mode_t mode)
+{
+    char *p = xstrdup(path);
+    int   rc = 0, e = 0;
+
+    /* Each '/' after the first byte ends a directory to make first. */
+    for (char *s = p[0] != '\0' ? p + 1 : p; *s != '\0' && rc == 0; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, mode) < 0 && errno != EEXIST) {
+            e = errno;
+            rc = -1;
+        }
+        *s = '/';
+    }
+    if (rc == 0 && mkdir(p, mode) < 0 && errno != EEXIST) {
+        e = errno;
+        rc = -1;
+    }
+    free(p);
+    if (rc < 0)
+        errno = e;
+    return rc;
 }

@@ -1,5 +1,7 @@
 /*
- * util.h - allocation that never fails, growable byte buffers and arenas.
+ * util.h - allocation that never fails, growable byte buffers and arenas,
+ * and the few file-system steps several modules share (directory fsync,
+ * reading a whole file, mkdir -p).
  *
  * Allocation failure aborts the process in one place (xmalloc and friends),
  * so the rest of the code has no untestable NULL branches. Every module of
@@ -11,6 +13,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* malloc/calloc/realloc/strdup that abort with a message on exhaustion. */
 void *xmalloc(size_t size_bytes);
@@ -58,5 +61,30 @@ void   arena_free(arena *a);
 
 /* Monotonic clock in milliseconds. */
 int64_t now_ms(void);
+
+/*
+ * fsync the directory holding 'path' (the part before its last '/'; "."
+ * when there is none), so that a file created or renamed there survives a
+ * crash. 'path' is borrowed. Returns 0, or -1 with errno set by the open(2)
+ * or fsync(2) that failed. Some file systems refuse to fsync a directory:
+ * a caller for which that step is best effort ignores the result.
+ */
+int util_sync_dir(const char *path);
+
+/*
+ * The whole content of the file 'path' with a NUL after it (so text can be
+ * used as a C string; an empty file gives ""), and its length in *len_out
+ * when 'len_out' is not NULL. The caller frees the result. NULL with errno
+ * set when the file cannot be opened or read.
+ */
+char *util_read_file(const char *path, size_t *len_out);
+
+/*
+ * mkdir -p: create 'path' and every missing directory above it with
+ * 'mode' (less the umask). A component that already exists is taken as it
+ * is, so an existing 'path' is a success. Stops at the first mkdir(2) that
+ * fails otherwise and returns -1 with its errno; returns 0 on success.
+ */
+int util_mkdir_p(const char *path, mode_t mode);
 
 #endif

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../executor/util.h"
@@ -44,34 +43,13 @@ env_int(const char *name, int dflt, int lo, int hi, int *out, sh_err *err)
     return 0;
 }
 
-/* mkdir -p 'path' (mode 0755). Returns 0 or -1 with errno. */
-static int
-mkdir_p(const char *path)
-{
-    char *p = xstrdup(path);
-    int   rc = 0;
-
-    for (char *s = p + 1; *s; s++) {
-        if (*s != '/')
-            continue;
-        *s = '\0';
-        if (mkdir(p, 0755) < 0 && errno != EEXIST)
-            rc = -1;
-        *s = '/';
-    }
-    if (rc == 0 && mkdir(p, 0755) < 0 && errno != EEXIST)
-        rc = -1;
-    free(p);
-    return rc;
-}
-
 /* An absolute, existing directory for 'path', created when missing. */
 static int
 abs_dir(const char *var, const char *path, char **out, sh_err *err)
 {
     char buf[PATH_MAX];
 
-    if (mkdir_p(path) < 0)
+    if (util_mkdir_p(path, 0755) < 0)
         return sh_err_set(err, SH_EINVAL, var, "%s: cannot create '%s': %s",
                           var, path, strerror(errno));
     if (realpath(path, buf) == NULL)

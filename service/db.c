@@ -27,6 +27,16 @@ struct db {
     PGconn *conn; /* the connection; reset when it breaks */
 };
 
+/* Server notices ("relation ... already exists, skipping" from the
+ * migrations) are not errors; libpq would print them to stderr. A NULL
+ * processor does not silence them: libpq keeps its default then. */
+static void
+quiet_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 db *
 db_open(const char *url, sh_err *err)
 {
@@ -38,7 +48,7 @@ db_open(const char *url, sh_err *err)
         PQfinish(conn);
         return NULL;
     }
-    PQsetNoticeProcessor(conn, NULL, NULL);
+    PQsetNoticeProcessor(conn, quiet_notice, NULL);
     db *d = xcalloc(1, sizeof *d);
     d->conn = conn;
     return d;
@@ -126,29 +136,12 @@ cmp_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Read the whole file 'path' into a new string, or NULL with errno. */
-static char *
-slurp(const char *path)
-{
-    FILE  *f = fopen(path, "rb");
-    strbuf sb = {0};
-    char   buf[8192];
-    size_t n;
-
-    if (f == NULL)
-        return NULL;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        sb_append(&sb, buf, n);
-    fclose(f);
-    return sb.data ? sb.data : xstrdup("");
-}
-
 /* Apply one migration file in a transaction, recording 'version'. */
 static int
 db_apply(db *d, const char *dir, const char *version, sh_err *err)
 {
     char       *path = xasprintf("%s/%s", dir, version);
-    char       *sql = slurp(path);
+    char       *sql = util_read_file(path, NULL);
     const char *p[1] = {version};
     PGresult   *res;
     int         rc = 0;

@@ -25,6 +25,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -47,6 +48,10 @@
 static volatile sig_atomic_t worker_stop;
 /* worker_lease_tag of the attempt running now; 0 between attempts. */
 static volatile sig_atomic_t worker_running_tag;
+/* The tag of the last cancel that came between attempts: one that lands
+ * after a claim commits and before its tag is set names the attempt about
+ * to start. */
+static volatile sig_atomic_t worker_pending_tag;
 
 static void
 on_stop(int sig)
@@ -64,17 +69,31 @@ worker_lease_tag(int64_t lease)
 }
 
 /* WORKER_CANCEL_SIGNAL: die at once if it names the attempt in hand (its
- * task was cancelled; the supervisor reaps this process and replaces it),
+ * task was cancelled; the supervisor reaps this process and replaces it);
+ * between attempts, keep it for the attempt about to start (worker_begin);
  * otherwise ignore it (a late signal for an attempt already left). */
 static void
 on_cancel(int sig, siginfo_t *si, void *uctx)
 {
     (void)sig;
     (void)uctx;
-    if (si->si_code == SI_QUEUE && worker_running_tag != 0 &&
-        si->si_value.sival_int == worker_running_tag) {
+    if (si->si_code != SI_QUEUE)
+        return;
+    if (worker_running_tag == 0)
+        worker_pending_tag = si->si_value.sival_int;
+    else if (si->si_value.sival_int == worker_running_tag)
         raise(SIGKILL);
-    }
+}
+
+/* Mark the attempt with 'lease' as the one in hand; die as on_cancel does
+ * if its cancel came before this. */
+static void
+worker_begin(int64_t lease)
+{
+    worker_running_tag = worker_lease_tag(lease);
+    if (worker_pending_tag == worker_running_tag)
+        raise(SIGKILL);
+    worker_pending_tag = 0;
 }
 
 /* State of the task in hand, seen by the executor's tick callback. */
@@ -110,27 +129,6 @@ worker_tick(void *ctx, const exec_stats *st)
                  run->task->part, err.msg);
         return 0;
     }
-}
-
-/* mkdir -p for the spool directory of a job. */
-static int
-make_dirs(const char *path)
-{
-    char *p = xstrdup(path);
-    int   rc = 0;
-
-    for (char *s = p + 1; *s && rc == 0; s++) {
-        if (*s == '/') {
-            *s = '\0';
-            if (mkdir(p, 0755) < 0 && errno != EEXIST)
-                rc = -1;
-            *s = '/';
-        }
-    }
-    if (rc == 0 && mkdir(p, 0755) < 0 && errno != EEXIST)
-        rc = -1;
-    free(p);
-    return rc;
 }
 
 /* The plan of the job last run, kept while tasks of that job follow. */
@@ -292,7 +290,7 @@ worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
         worker_fail(d, t, 0, msg);
         goto done;
     }
-    if (make_dirs(artifacts) < 0) {
+    if (util_mkdir_p(artifacts, 0755) < 0) {
         snprintf(msg, sizeof msg, "%s: cannot create spool directory %s: "
                  "%s", name, artifacts, strerror(errno));
         worker_fail(d, t, 1, msg);
@@ -413,9 +411,12 @@ worker_main(const config *cfg)
             worker_stop = 1;
             continue;
         }
-        worker_running_tag = worker_lease_tag(t.lease);
+        worker_begin(t.lease);
         worker_run_task(cfg, d, &t, spec, resolution, &cache);
         worker_running_tag = 0;
+        /* Give back what the task's operators grew: a worker idle after a
+         * large groupby would otherwise keep its peak. */
+        malloc_trim(0);
         db_task_clear(&t);
         json_decref(spec);
         json_decref(resolution);

@@ -10,7 +10,6 @@
 #include <CUnit/Basic.h>
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,6 +22,7 @@
 #include "../../executor/exec.h"
 #include "../../executor/plan.h"
 #include "../../executor/util.h"
+#include "test_helpers.h"
 #include "test_suites.h"
 
 static char g_root[256]; /* the data root of the current test */
@@ -47,44 +47,16 @@ check_at(int cond, int line, const char *func, const char *fmt, ...)
 
 /* ---- directories ------------------------------------------------------ */
 
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void
-rm_tree(const char *dir)
-{
-    if (dir[0])
-        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* Tasks fsync every file they complete; on a memory file system that
  * costs nothing, so the tests use one when there is one. */
 static void
 fresh_dirs(void)
 {
-    struct stat st;
-    const char *base = stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode)
-                               && access("/dev/shm", W_OK) == 0
-                           ? "/dev/shm"
-                           : "/tmp";
+    const char *base = th_tmp_base();
 
-    rm_tree(g_root);
-    rm_tree(g_work);
-    rm_tree(g_scr);
-    snprintf(g_root, sizeof g_root, "%s/sheaf-exec-root-XXXXXX", base);
-    snprintf(g_work, sizeof g_work, "%s/sheaf-exec-work-XXXXXX", base);
-    snprintf(g_scr, sizeof g_scr, "%s/sheaf-exec-scratch-XXXXXX", base);
-    if (mkdtemp(g_root) == NULL || mkdtemp(g_work) == NULL
-        || mkdtemp(g_scr) == NULL) {
-        perror("mkdtemp");
-        abort();
-    }
+    th_fresh_dir(g_root, sizeof g_root, base, "sheaf-exec-root");
+    th_fresh_dir(g_work, sizeof g_work, base, "sheaf-exec-work");
+    th_fresh_dir(g_scr, sizeof g_scr, base, "sheaf-exec-scratch");
 }
 
 static int
@@ -97,9 +69,9 @@ suite_init(void)
 static int
 suite_clean(void)
 {
-    rm_tree(g_root);
-    rm_tree(g_work);
-    rm_tree(g_scr);
+    th_rm_tree(g_root);
+    th_rm_tree(g_work);
+    th_rm_tree(g_scr);
     g_root[0] = g_work[0] = g_scr[0] = '\0';
     return 0;
 }
@@ -108,51 +80,17 @@ suite_clean(void)
 static void
 clear_work(void)
 {
-    rm_tree(g_work);
-    rm_tree(g_scr);
+    th_rm_tree(g_work);
+    th_rm_tree(g_scr);
     mkdir(g_work, 0755);
     mkdir(g_scr, 0755);
 }
 
+/* Write 'text' to 'rel' under the root (aborts on failure). */
 static void
 put_file(const char *rel, const char *text)
 {
-    char *path = xasprintf("%s/%s", g_root, rel);
-    FILE *f = fopen(path, "wb");
-    size_t n = strlen(text);
-
-    if (f == NULL || fwrite(text, 1, n, f) != n || fclose(f) != 0) {
-        perror(path);
-        abort();
-    }
-    free(path);
-}
-
-static char *
-slurp_n(const char *path, size_t *len)
-{
-    FILE  *f = fopen(path, "rb");
-    strbuf sb = {0};
-    char   buf[65536];
-    size_t n;
-
-    if (f == NULL)
-        return NULL;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        sb_append(&sb, buf, n);
-    fclose(f);
-    if (sb.data == NULL)
-        sb_puts(&sb, "");
-    *len = sb.len;
-    return sb.data;
-}
-
-static char *
-slurp(const char *path)
-{
-    size_t len;
-
-    return slurp_n(path, &len);
+    th_put_file(g_root, rel, text, strlen(text));
 }
 
 /* The names in 'dir', sorted, joined by spaces (malloc'ed). */
@@ -191,6 +129,7 @@ typedef struct job_run {
     exec_stats last;      /* stats of the last task run */
     uint64_t   rows_out0; /* rows_out summed over stage 0 */
     uint64_t   spill;     /* spill_bytes summed */
+    uint64_t   peak;      /* peak_bytes, the largest of any task */
     size_t     tasks[8];  /* tasks per stage */
 } job_run;
 
@@ -261,10 +200,12 @@ run_job(const char *spec_text, uint64_t mem_bytes, job_run *r)
             if (s == 0)
                 r->rows_out0 += r->last.rows_out;
             r->spill += r->last.spill_bytes;
+            if (r->last.peak_bytes > r->peak)
+                r->peak = r->last.peak_bytes;
             free(scratch);
             if (r->rc == 0 && last) {
                 size_t len = 0;
-                char  *text = slurp_n(cur[i], &len);
+                char  *text = util_read_file(cur[i], &len);
 
                 CHECK(text != NULL, "output %s is missing", cur[i]);
                 if (text)
@@ -315,10 +256,6 @@ expect_output(const char *spec, uint64_t mem, const char *want, int line)
 static void
 put_people(void)
 {
-    char *dir = xasprintf("%s/p", g_root);
-
-    mkdir(dir, 0755);
-    free(dir);
     put_file("p/p1.csv", "id,name,dept,salary,year\n"
                          "1,Ann,eng,100,2010\n"
                          "2,Bob,eng,80,2012\n"
@@ -605,11 +542,9 @@ test_join_too_big(void)
 static void
 put_gzip(const char *rel, const char *text)
 {
-    char  *path = xasprintf("%s/%s", g_root, rel);
-    gzFile f = gzopen(path, "wb");
+    char *path = xasprintf("%s/%s", g_root, rel);
 
-    if (f == NULL || gzwrite(f, text, (unsigned)strlen(text)) <= 0
-        || gzclose(f) != Z_OK) {
+    if (th_write_gzip(path, text, strlen(text), 1) != 0) {
         perror(path);
         abort();
     }
@@ -621,13 +556,12 @@ static char *
 gunzip(const char *data, size_t n)
 {
     char  *path = xasprintf("%s/gunzip.gz", g_work);
-    FILE  *f = fopen(path, "wb");
     strbuf sb = {0};
     char   buf[4096];
     gzFile g;
     int    k;
 
-    if (f == NULL || fwrite(data, 1, n, f) != n || fclose(f) != 0)
+    if (th_write_file(path, data, n) != 0)
         abort();
     g = gzopen(path, "rb");
     while (g != NULL && (k = gzread(g, buf, sizeof buf)) > 0)
@@ -707,18 +641,15 @@ test_naive_bayes(void)
           "train: %d %s %s", r.rc, r.err.msg, r.out);
     free(r.out);
     path = xasprintf("%s/artifacts/report", g_work);
-    report = slurp(path);
+    report = util_read_file(path, NULL);
     CHECK(report != NULL && strstr(report, "\"n_train\"") != NULL,
           "report: %s", report ? report : "(missing)");
     free(report);
     free(path);
 
     /* predict with that model, as job 'uuid' */
-    dir = xasprintf("%s/jobs", g_work);
-    mkdir(dir, 0755);
-    free(dir);
     dir = xasprintf("%s/jobs/%s", g_work, uuid);
-    mkdir(dir, 0755);
+    util_mkdir_p(dir, 0755);
     path = xasprintf("%s/artifacts", dir);
     {
         char *to = xasprintf("%s/artifacts", dir);
@@ -814,6 +745,15 @@ test_out_of_core(void)
         run_job(specs[i], 1u << 20, &small);
         CHECK(small.rc == 0, "spec %zu, 1 MiB: %s", i, small.err.msg);
         check_clean("1 MiB");
+        /* The budget is the process's: what the operators held stays
+         * under it less the reserve (half of 1 MiB), and is not nothing
+         * (they did hold rows). */
+        CHECK(small.peak > 0 &&
+                  small.peak <= (1u << 20) - exec_reserve_bytes(1u << 20),
+              "spec %zu, 1 MiB: operators held %llu bytes at most, the "
+              "reserve is %llu",
+              i, (unsigned long long)small.peak,
+              (unsigned long long)exec_reserve_bytes(1u << 20));
         CHECK(big.out && small.out && strcmp(big.out, small.out) == 0,
               "spec %zu: 1 MiB and 256 MiB disagree (%zu vs %zu bytes)", i,
               small.out ? strlen(small.out) : 0,

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "../../executor/expr.h"
+#include "test_helpers.h"
 #include "test_suites.h"
 
 #define PATH "steps[1].where"
@@ -123,31 +124,6 @@ check_msg(int ok, unsigned line, const char *fmt, ...)
                             CU_FALSE);
 }
 
-static void
-describe_value(const sh_value *v, char *buf, size_t size)
-{
-    char fbuf[32];
-
-    switch (v->type) {
-    case SH_NULL:
-        snprintf(buf, size, "null");
-        break;
-    case SH_INT:
-        snprintf(buf, size, "int %" PRId64, v->u.i);
-        break;
-    case SH_FLOAT:
-        format_double(v->u.f, fbuf);
-        snprintf(buf, size, "float %s", fbuf);
-        break;
-    case SH_STRING:
-        snprintf(buf, size, "string '%.*s'", (int)v->u.s.len, v->u.s.ptr);
-        break;
-    case SH_BOOL:
-        snprintf(buf, size, "bool %s", v->u.b ? "true" : "false");
-        break;
-    }
-}
-
 /*
  * Compiles and evaluates 'src' on the fixture row against schema 's' and
  * describes the outcome in 'buf'. Also checks the invariants every outcome
@@ -185,7 +161,7 @@ run_on(const schema *s, const sh_value *r, const char *src, char *buf,
         snprintf(buf, size, "static type %s but a %s value",
                  sh_type_name(expr_type(e)), sh_type_name(v.type));
     } else {
-        describe_value(&v, buf, size);
+        th_describe_value(&v, buf, size);
     }
     expr_free(e);
 }

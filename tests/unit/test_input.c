@@ -13,7 +13,6 @@
  */
 #include <CUnit/Basic.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,13 +20,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "../../executor/input.h"
 #include "../../executor/input_int.h"
 #include "../../executor/plan.h"
 #include "../../executor/plan_int.h"
 #include "../../executor/util.h"
+#include "test_helpers.h"
 #include "test_suites.h"
 
 /* The test hook of csv.c: the block size of the readers made after it. */
@@ -65,34 +64,18 @@ check_at(int cond, int line, const char *func, const char *fmt, ...)
 
 /* ---- files -------------------------------------------------------------- */
 
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 /* Remove the last test's directory and make a fresh one. */
 static void
 fresh_dir(void)
 {
-    if (g_dir[0])
-        nftw(g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    snprintf(g_dir, sizeof g_dir, "/tmp/sheaf-input-XXXXXX");
-    if (mkdtemp(g_dir) == NULL) {
-        perror("mkdtemp");
-        abort();
-    }
+    th_fresh_dir(g_dir, sizeof g_dir, "/tmp", "sheaf-input");
 }
 
 /* Suite cleanup: remove the last directory. */
 static int
 suite_clean(void)
 {
-    if (g_dir[0])
-        nftw(g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    th_rm_tree(g_dir);
     g_dir[0] = '\0';
     return 0;
 }
@@ -102,11 +85,8 @@ static void
 put_file(const char *name, const void *data, size_t n)
 {
     char *path = xasprintf("%s/%s", g_dir, name);
-    FILE *f = fopen(path, "wb");
 
-    CU_ASSERT_FATAL(f != NULL);
-    CU_ASSERT_FATAL(fwrite(data, 1, n, f) == n);
-    CU_ASSERT_FATAL(fclose(f) == 0);
+    CU_ASSERT_FATAL(th_write_file(path, data, n) == 0);
     free(path);
 }
 
@@ -117,22 +97,9 @@ put_file(const char *name, const void *data, size_t n)
 static void
 put_gzip(const char *name, const void *data, size_t n, int members)
 {
-    char  *path = xasprintf("%s/%s", g_dir, name);
-    size_t done = 0;
-    int    m;
+    char *path = xasprintf("%s/%s", g_dir, name);
 
-    unlink(path);
-    for (m = 0; m < members; m++) {
-        size_t  piece = m == members - 1 ? n - done : n / (size_t)members;
-        gzFile  g = gzopen(path, m == 0 ? "wb" : "ab");
-
-        CU_ASSERT_FATAL(g != NULL);
-        if (piece > 0)
-            CU_ASSERT_FATAL(gzwrite(g, (const char *)data + done,
-                                    (unsigned)piece) == (int)piece);
-        CU_ASSERT_FATAL(gzclose(g) == Z_OK);
-        done += piece;
-    }
+    CU_ASSERT_FATAL(th_write_gzip(path, data, n, members) == 0);
     free(path);
 }
 

@@ -19,9 +19,7 @@
  * rows, a bad feature count, mismatched partials, corrupt models, finishing
  * twice). Files live in a fresh directory removed by the suite's cleanup.
  */
-#define _XOPEN_SOURCE 700
 #include <CUnit/CUnit.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
@@ -34,6 +32,7 @@
 
 #include "../../executor/nb.h"
 #include "../../executor/util.h"
+#include "test_helpers.h"
 #include "test_suites.h"
 
 static char g_dir[64];
@@ -369,26 +368,16 @@ corpus_doc(int i, strbuf *sb, int *held_out)
 /* ---- helpers ----------------------------------------------------------- */
 
 static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static int
 suite_init(void)
 {
-    snprintf(g_dir, sizeof g_dir, "/tmp/sheaf-test-nb-XXXXXX");
     json_set_alloc_funcs(xmalloc, free);
-    return mkdtemp(g_dir) == NULL ? -1 : 0;
+    return th_temp_dir(g_dir, sizeof g_dir, "/tmp", "sheaf-test-nb");
 }
 
 static int
 suite_cleanup(void)
 {
-    return nftw(g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return th_rm_tree(g_dir);
 }
 
 /* A new directory "<g_dir>/<name>"; the caller frees the path. */
@@ -399,12 +388,6 @@ make_dir(const char *name)
 
     mkdir(p, 0755);
     return p;
-}
-
-static int
-exists(const char *path)
-{
-    return access(path, F_OK) == 0;
 }
 
 /*
@@ -474,24 +457,13 @@ static int
 read_raw_model(const char *dir, raw_model *m)
 {
     char          *path = xasprintf("%s/model", dir);
-    FILE          *f = fopen(path, "rb");
-    unsigned char *d, *p;
-    long           size;
+    size_t         size;
+    unsigned char *d = (unsigned char *)util_read_file(path, &size), *p;
 
     free(path);
     memset(m, 0, sizeof *m);
-    if (f == NULL)
+    if (d == NULL)
         return -1;
-    fseek(f, 0, SEEK_END);
-    size = ftell(f);
-    rewind(f);
-    d = xmalloc((size_t)size);
-    if (fread(d, 1, (size_t)size, f) != (size_t)size) {
-        fclose(f);
-        free(d);
-        return -1;
-    }
-    fclose(f);
     m->data = d;
     CHECK(memcmp(d, "SHNBMDL1", 8) == 0, "model magic");
     m->features = le32(d + 8);
@@ -831,24 +803,6 @@ test_ties(void)
     free(path);
 }
 
-/* The whole file 'path' as a NUL-terminated string, or NULL. */
-static char *
-read_text(const char *path)
-{
-    FILE  *f = fopen(path, "rb");
-    strbuf sb = {0};
-    char   buf[4096];
-    size_t k;
-
-    if (f == NULL)
-        return NULL;
-    sb_puts(&sb, "");
-    while ((k = fread(buf, 1, sizeof buf, f)) > 0)
-        sb_append(&sb, buf, k);
-    fclose(f);
-    return sb.data;
-}
-
 /* Labels with a NUL byte and bytes that are not UTF-8 still make a report
  * that parses, and a model that returns the label's exact bytes. */
 static void
@@ -882,7 +836,7 @@ test_odd_labels(void)
     /* jansson's loader refuses NUL in object keys (other parsers take
      * it), so the test turns \u0000 into \u0001 before parsing. */
     path = xasprintf("%s/report", dir);
-    text = read_text(path);
+    text = util_read_file(path, NULL);
     for (char *q = text; q && (q = strstr(q, "\\u0000")) != NULL; q += 6)
         q[5] = '1';
     r = text ? json_loads(text, 0, &jerr) : NULL;
@@ -925,12 +879,12 @@ static void
 test_errors(void)
 {
     static const char *const held[] = {"?a", "x", "?b", "y"};
+    static const char        foreign[] = "not a model at all, but long enough";
     nb_result                res;
     sh_err                   err = {0};
     nb_partial              *p;
     char                    *path, *pre, *tmp;
     const char              *cp;
-    FILE                    *f;
     int                      rc;
 
     rc = train_rows("notrain", 32, held, N_OF(held), &res, &err);
@@ -948,9 +902,9 @@ test_errors(void)
     CHECK(p != NULL, "new: %s", err.msg);
     nb_partial_add(p, "a", 1, "x", 1, 1, &err);
     tmp = xasprintf("%s.test.tmp", pre);
-    CHECK(exists(tmp), "the test file is written under %s", tmp);
+    CHECK(th_exists(tmp), "the test file is written under %s", tmp);
     nb_partial_free(p);
-    CHECK(!exists(tmp), "%s left by an unfinished partial", tmp);
+    CHECK(!th_exists(tmp), "%s left by an unfinished partial", tmp);
     free(tmp);
 
     /* Partials of 8 features, final of 16. */
@@ -972,14 +926,12 @@ test_errors(void)
     path = xasprintf("%s/nomodel", g_dir);
     CHECK(nb_model_load(path, &err) == NULL && err.code == SH_EIO,
           "missing model: code %d", err.code);
-    f = fopen(path, "wb");
-    fputs("not a model at all, but long enough", f);
-    fclose(f);
+    (void)th_write_file(path, foreign, sizeof foreign - 1);
     CHECK(nb_model_load(path, &err) == NULL && err.code == SH_EDATA,
           "foreign file: code %d", err.code);
     free(path);
     path = xasprintf("%s/ties/model", g_dir); /* made by test_ties */
-    if (exists(path)) {
+    if (th_exists(path)) {
         struct stat st;
 
         stat(path, &st);

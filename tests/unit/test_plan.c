@@ -12,7 +12,6 @@
 #include <CUnit/Basic.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -27,6 +26,7 @@
 #include "../../executor/plan.h"
 #include "../../executor/util.h"
 #include "../../executor/writer.h"
+#include "test_helpers.h"
 #include "test_suites.h"
 
 static char g_root[256]; /* the data root of the current test */
@@ -52,34 +52,12 @@ check_at(int cond, int line, const char *func, const char *fmt, ...)
 
 /* ---- the temporary data root ------------------------------------------ */
 
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void
-rm_tree(const char *dir)
-{
-    if (dir[0])
-        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* Make fresh directories for one test. */
 static void
 fresh_dirs(void)
 {
-    rm_tree(g_root);
-    rm_tree(g_out);
-    snprintf(g_root, sizeof g_root, "/tmp/sheaf-plan-root-XXXXXX");
-    snprintf(g_out, sizeof g_out, "/tmp/sheaf-plan-out-XXXXXX");
-    if (mkdtemp(g_root) == NULL || mkdtemp(g_out) == NULL) {
-        perror("mkdtemp");
-        abort();
-    }
+    th_fresh_dir(g_root, sizeof g_root, "/tmp", "sheaf-plan-root");
+    th_fresh_dir(g_out, sizeof g_out, "/tmp", "sheaf-plan-out");
 }
 
 static int
@@ -92,8 +70,8 @@ suite_init(void)
 static int
 suite_clean(void)
 {
-    rm_tree(g_root);
-    rm_tree(g_out);
+    th_rm_tree(g_root);
+    th_rm_tree(g_out);
     g_root[0] = g_out[0] = '\0';
     return 0;
 }
@@ -102,45 +80,13 @@ suite_clean(void)
 static void
 put_bytes(const char *rel, const char *data, size_t n)
 {
-    char *path = xasprintf("%s/%s", g_root, rel), *p;
-    FILE *f;
-
-    for (p = path + strlen(g_root) + 1; (p = strchr(p, '/')) != NULL; p++) {
-        *p = '\0';
-        mkdir(path, 0755);
-        *p = '/';
-    }
-    f = fopen(path, "wb");
-    if (f == NULL || fwrite(data, 1, n, f) != n || fclose(f) != 0) {
-        perror(path);
-        abort();
-    }
-    free(path);
+    th_put_file(g_root, rel, data, n);
 }
 
 static void
 put_file(const char *rel, const char *text)
 {
     put_bytes(rel, text, strlen(text));
-}
-
-/* The whole content of 'path' (malloc'ed, NUL-terminated), or NULL. */
-static char *
-slurp(const char *path, size_t *n_out)
-{
-    FILE  *f = fopen(path, "rb");
-    strbuf sb = {0};
-    char   buf[4096];
-    size_t n;
-
-    if (f == NULL)
-        return NULL;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        sb_append(&sb, buf, n);
-    fclose(f);
-    if (n_out)
-        *n_out = sb.len;
-    return sb.data ? sb.data : xstrdup("");
 }
 
 /* Build a plan from spec text; NULL on error (then 'err' says why). */
@@ -247,7 +193,7 @@ run_all(const plan *p, exec_stats *stats, size_t *len, sh_err *err)
             sb_free(&all);
             return NULL;
         }
-        text = slurp(out, &n);
+        text = util_read_file(out, &n);
         CHECK(text != NULL, "output %s missing after success", out);
         if (text)
             sb_append(&all, text, n);
@@ -506,13 +452,8 @@ test_symlinks(void)
 
     fresh_dirs();
     put_file("a.csv", DATA_A);
+    th_put_file(g_out, "secret.csv", "s\n1\n", 4);
     outside = xasprintf("%s/secret.csv", g_out);
-    {
-        FILE *f = fopen(outside, "w");
-
-        fputs("s\n1\n", f);
-        fclose(f);
-    }
     link = xasprintf("%s/evil.csv", g_root);
     CHECK(symlink(outside, link) == 0, "symlink: %s", strerror(errno));
     free(link);
@@ -1561,7 +1502,7 @@ test_writer_rows(void)
           (unsigned long long)writer_bytes_out(w));
     writer_free(w);
     close(fd);
-    got = slurp(path, NULL);
+    got = util_read_file(path, NULL);
     CHECK(got && strcmp(got, "x\n\"\"\n0.1\n3\ninf\n\"\"\n") == 0,
           "rows: %s", got ? got : "(none)");
     free(got);
@@ -1629,25 +1570,13 @@ check_schema_at(int line, const schema *sc, const char *want)
 static void
 put_model(const char *spool, const char *id)
 {
-    char *path = xasprintf("%s/jobs", spool);
-    FILE *f;
+    char *dir = xasprintf("%s/jobs/%s/artifacts", spool, id);
+    char *path = xasprintf("%s/model", dir);
 
-    mkdir(path, 0755);
+    util_mkdir_p(dir, 0755);
+    CHECK(th_write_file(path, "model", 5) == 0, "cannot write %s", path);
     free(path);
-    path = xasprintf("%s/jobs/%s", spool, id);
-    mkdir(path, 0755);
-    free(path);
-    path = xasprintf("%s/jobs/%s/artifacts", spool, id);
-    mkdir(path, 0755);
-    free(path);
-    path = xasprintf("%s/jobs/%s/artifacts/model", spool, id);
-    f = fopen(path, "w");
-    CHECK(f != NULL, "cannot write %s", path);
-    if (f) {
-        fputs("model", f);
-        fclose(f);
-    }
-    free(path);
+    free(dir);
 }
 
 #define MODEL_ID "0b6c7f0e-7a1d-4c39-9f51-2f9d3c1e8a42"

@@ -9,7 +9,6 @@
  * directory made by the suite's init and removed by its cleanup.
  */
 #include <CUnit/CUnit.h>
-#include <dirent.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -21,6 +20,7 @@
 
 #include "../../executor/rowfile.h"
 #include "../../executor/util.h"
+#include "test_helpers.h"
 #include "test_suites.h"
 
 static char g_dir[64];
@@ -55,29 +55,13 @@ check(int ok, int line, const char *fmt, ...)
 static int
 suite_init(void)
 {
-    snprintf(g_dir, sizeof g_dir, "/tmp/sheaf-test-rowfile-XXXXXX");
-    return mkdtemp(g_dir) == NULL ? -1 : 0;
+    return th_temp_dir(g_dir, sizeof g_dir, "/tmp", "sheaf-test-rowfile");
 }
 
 static int
 suite_cleanup(void)
 {
-    DIR           *d = opendir(g_dir);
-    struct dirent *e;
-
-    if (d == NULL)
-        return -1;
-    while ((e = readdir(d)) != NULL) {
-        char *p;
-
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        p = xasprintf("%s/%s", g_dir, e->d_name);
-        unlink(p);
-        free(p);
-    }
-    closedir(d);
-    return rmdir(g_dir);
+    return th_rm_tree(g_dir);
 }
 
 /* A path in the suite's directory; the caller frees it. */
@@ -85,12 +69,6 @@ static char *
 path_of(const char *name)
 {
     return xasprintf("%s/%s", g_dir, name);
-}
-
-static int
-exists(const char *path)
-{
-    return access(path, F_OK) == 0;
 }
 
 static long long
@@ -268,14 +246,14 @@ test_every_type(void)
     for (size_t i = 0; i < n_rows; i++)
         CHECK_INT(0, rowfile_write(w, rows[i], &err));
     CHECK_INT(n_rows, rowfile_rows(w));
-    CHECK(exists(tmp) && !exists(path),
+    CHECK(th_exists(tmp) && !th_exists(path),
           "before close: %s exists %d (want 1), %s exists %d (want 0)", tmp,
-          exists(tmp), path, exists(path));
+          th_exists(tmp), path, th_exists(path));
     uint64_t bytes = rowfile_bytes(w);
     CHECK_INT(0, rowfile_close(w, &err));
-    CHECK(!exists(tmp) && exists(path),
+    CHECK(!th_exists(tmp) && th_exists(path),
           "after close: %s exists %d (want 0), %s exists %d (want 1)", tmp,
-          exists(tmp), path, exists(path));
+          th_exists(tmp), path, th_exists(path));
     /* rowfile_bytes counts all but the 9-byte trailer. */
     CHECK_INT(bytes + 9, file_size(path));
     read_and_compare(path, 0, &rows[0][0], n_rows, 4, __LINE__);
@@ -566,8 +544,8 @@ test_io_errors(void)
         rowfile_write(w, &v, &err);
         rowfile_abort(w);
     }
-    CHECK(!exists(tmp) && !exists(path), "after abort: tmp %d, final %d",
-          exists(tmp), exists(path));
+    CHECK(!th_exists(tmp) && !th_exists(path), "after abort: tmp %d, final %d",
+          th_exists(tmp), th_exists(path));
     rowfile_abort(NULL);
     free(tmp);
     free(path);

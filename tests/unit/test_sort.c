@@ -11,7 +11,6 @@
  * Every check says what it compared and what it got.
  */
 #include <CUnit/CUnit.h>
-#include <dirent.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -23,6 +22,7 @@
 #include "../../executor/rowfile.h"
 #include "../../executor/sort.h"
 #include "../../executor/util.h"
+#include "test_helpers.h"
 #include "test_suites.h"
 
 static char g_dir[64];
@@ -54,42 +54,6 @@ check(int ok, int line, const char *fmt, ...)
               #act, e_, a_);                                                 \
     } while (0)
 
-static void
-clean_dir(void)
-{
-    DIR           *d = opendir(g_dir);
-    struct dirent *e;
-
-    if (d == NULL)
-        return;
-    while ((e = readdir(d)) != NULL) {
-        char *p;
-
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        p = xasprintf("%s/%s", g_dir, e->d_name);
-        unlink(p);
-        free(p);
-    }
-    closedir(d);
-}
-
-/* Files in the suite's directory. */
-static int
-count_files(void)
-{
-    DIR           *d = opendir(g_dir);
-    struct dirent *e;
-    int            n = 0;
-
-    if (d == NULL)
-        return -1;
-    while ((e = readdir(d)) != NULL)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n;
-}
-
 /*
  * The runs go to /dev/shm when it can be written (a tmpfs: the many small
  * runs of tiny budgets are not each fsynced to a disk), else to /tmp.
@@ -97,17 +61,13 @@ count_files(void)
 static int
 suite_init(void)
 {
-    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-
-    snprintf(g_dir, sizeof g_dir, "%s/sheaf-test-sort-XXXXXX", base);
-    return mkdtemp(g_dir) == NULL ? -1 : 0;
+    return th_temp_dir(g_dir, sizeof g_dir, th_tmp_base(), "sheaf-test-sort");
 }
 
 static int
 suite_cleanup(void)
 {
-    clean_dir();
-    return rmdir(g_dir);
+    return th_rm_tree(g_dir);
 }
 
 static const char *
@@ -435,9 +395,9 @@ sort_and_check(const sh_value *rows, size_t n, size_t cols,
     check(runs >= 0, line, "sorter_finish: %d (%s)", runs, err.msg);
     if (runs < 0)
         goto done;
-    check(count_files() == runs, line,
+    check(th_count_files(g_dir) == runs, line,
           "%d files in the run directory, expected the %d runs only",
-          count_files(), runs);
+          th_count_files(g_dir), runs);
     if (limit > 0 && n > 0)
         check(runs == 1, line, "top-n wrote %d runs, expected 1", runs);
     if (n == 0)
@@ -460,7 +420,7 @@ done:
     sorter_free(s);
     free(order);
     free(prefix);
-    clean_dir();
+    th_clear_dir(g_dir);
     return runs;
 }
 
@@ -693,7 +653,7 @@ test_top_n_memory(void)
     sorter_free(s);
     free(prefix);
     free(text);
-    clean_dir();
+    th_clear_dir(g_dir);
 }
 
 static void
@@ -709,8 +669,8 @@ test_empty(void)
     for (int limit = 0; limit <= 5; limit += 5) {
         s = sorter_new(1, &k, 1, 1u << 20, prefix, (uint64_t)limit);
         CHECK_INT(0, sorter_finish(s, &err));
-        CHECK(count_files() == 0, "limit %d: no rows, yet %d files", limit,
-              count_files());
+        CHECK(th_count_files(g_dir) == 0, "limit %d: no rows, yet %d files",
+              limit, th_count_files(g_dir));
         sorter_free(s);
     }
     m = merger_new(NULL, 0, &k, 1, &err);
@@ -774,7 +734,7 @@ test_merger_many_files(void)
     free(paths);
     free(order);
     free(rows);
-    clean_dir();
+    th_clear_dir(g_dir);
 }
 
 static void
@@ -811,7 +771,7 @@ test_merger_corrupt_run(void)
     free_paths(paths, runs);
     sorter_free(s);
     free(prefix);
-    clean_dir();
+    th_clear_dir(g_dir);
 }
 
 static void

@@ -1,17 +1,21 @@
 /*
  * test_util.c - unit tests of executor/util: the x* allocators, strbuf
  * growth and printf, xasprintf, the arena (alignment, blocks, large
- * allocations, reset) and now_ms. Failures print both values.
+ * allocations, reset), now_ms, util_mkdir_p, util_sync_dir and
+ * util_read_file. Failures print both values.
  */
 #include <CUnit/CUnit.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "../../executor/util.h"
+#include "test_helpers.h"
 #include "test_suites.h"
 
 /*
@@ -337,6 +341,110 @@ test_now_ms(void)
     CHECK_TRUE(t1 - t0 < 5000);
 }
 
+/* 1 when 'path' is a directory. */
+static int
+is_dir(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static void
+test_mkdir_p(void)
+{
+    char  dir[256];
+    char *deep, *file, *under_file;
+
+    CHECK_INT(0, th_temp_dir(dir, sizeof dir, "/tmp", "sheaf-test-util"));
+    deep = xasprintf("%s/a/b/c", dir);
+    file = xasprintf("%s/f", dir);
+    under_file = xasprintf("%s/f/x/y", dir);
+
+    CHECK_INT(0, util_mkdir_p(deep, 0755));
+    CHECK_TRUE(is_dir(deep));
+    /* Again: every directory exists, which is a success. */
+    CHECK_INT(0, util_mkdir_p(deep, 0755));
+    CHECK_INT(0, util_mkdir_p(dir, 0755));
+
+    /* A component that is a file stops it with that mkdir's errno. */
+    CHECK_INT(0, th_write_file(file, "x", 1));
+    errno = 0;
+    CHECK_INT(-1, util_mkdir_p(under_file, 0755));
+    CHECK_INT(ENOTDIR, errno);
+
+    errno = 0;
+    CHECK_INT(-1, util_mkdir_p("", 0755));
+    CHECK_INT(ENOENT, errno);
+
+    CHECK_INT(0, th_rm_tree(dir));
+    free(deep);
+    free(file);
+    free(under_file);
+}
+
+static void
+test_sync_dir(void)
+{
+    char  dir[256];
+    char *in_dir, *missing;
+
+    CHECK_INT(0, th_temp_dir(dir, sizeof dir, "/tmp", "sheaf-test-util"));
+    in_dir = xasprintf("%s/not-yet-there", dir);
+    missing = xasprintf("%s/gone/x", dir);
+
+    /* Only the directory part counts: the file need not exist. */
+    CHECK_INT(0, util_sync_dir(in_dir));
+    /* A name without '/' is in the working directory. */
+    CHECK_INT(0, util_sync_dir("plain-name"));
+    errno = 0;
+    CHECK_INT(-1, util_sync_dir(missing));
+    CHECK_INT(ENOENT, errno);
+
+    CHECK_INT(0, th_rm_tree(dir));
+    free(in_dir);
+    free(missing);
+}
+
+static void
+test_read_file(void)
+{
+    static const char data[] = "one\0two\nthree";
+    char              dir[256];
+    char             *full, *empty, *missing, *got;
+    size_t            len = 99;
+
+    CHECK_INT(0, th_temp_dir(dir, sizeof dir, "/tmp", "sheaf-test-util"));
+    full = xasprintf("%s/full", dir);
+    empty = xasprintf("%s/empty", dir);
+    missing = xasprintf("%s/missing", dir);
+
+    /* Bytes of any value, with a NUL after them. */
+    CHECK_INT(0, th_write_file(full, data, sizeof data - 1));
+    got = util_read_file(full, &len);
+    CHECK_INT(sizeof data - 1, len);
+    CHECK_TRUE(got != NULL && memcmp(got, data, sizeof data) == 0);
+    free(got);
+
+    CHECK_INT(0, th_write_file(empty, "", 0));
+    got = util_read_file(empty, &len);
+    CHECK_INT(0, len);
+    CHECK_STR("", got);
+    free(got);
+    got = util_read_file(empty, NULL);
+    CHECK_STR("", got);
+    free(got);
+
+    errno = 0;
+    CHECK_TRUE(util_read_file(missing, &len) == NULL);
+    CHECK_INT(ENOENT, errno);
+
+    CHECK_INT(0, th_rm_tree(dir));
+    free(full);
+    free(empty);
+    free(missing);
+}
+
 void
 test_util_register(void)
 {
@@ -354,4 +462,7 @@ test_util_register(void)
     CU_add_test(s, "arena large allocations", test_arena_large);
     CU_add_test(s, "arena strndup and reset", test_arena_strndup_reset);
     CU_add_test(s, "now_ms", test_now_ms);
+    CU_add_test(s, "util_mkdir_p", test_mkdir_p);
+    CU_add_test(s, "util_sync_dir", test_sync_dir);
+    CU_add_test(s, "util_read_file", test_read_file);
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "../../executor/value.h"
+#include "test_helpers.h"
 #include "test_suites.h"
 
 /* Records a CUnit result with a formatted explanation. */
@@ -35,32 +36,6 @@ check_msg(int ok, unsigned line, const char *fmt, ...)
                             CU_FALSE);
 }
 
-/* Describes a value as "type text" ("int 5", "null", "string 'x'"). */
-static void
-describe_value(const sh_value *v, char *buf, size_t size)
-{
-    char fbuf[32];
-
-    switch (v->type) {
-    case SH_NULL:
-        snprintf(buf, size, "null");
-        break;
-    case SH_INT:
-        snprintf(buf, size, "int %" PRId64, v->u.i);
-        break;
-    case SH_FLOAT:
-        format_double(v->u.f, fbuf);
-        snprintf(buf, size, "float %s", fbuf);
-        break;
-    case SH_STRING:
-        snprintf(buf, size, "string '%.*s'", (int)v->u.s.len, v->u.s.ptr);
-        break;
-    case SH_BOOL:
-        snprintf(buf, size, "bool %s", v->u.b ? "true" : "false");
-        break;
-    }
-}
-
 /* Parses 'text' as 't' and compares the outcome with 'expect' ("reject"
  * when value_parse must fail). */
 static void
@@ -72,7 +47,7 @@ parse_case(sh_type t, const char *text, const char *expect, unsigned line)
     if (value_parse(t, text, strlen(text), &v) != 0)
         snprintf(got, sizeof got, "reject");
     else
-        describe_value(&v, got, sizeof got);
+        th_describe_value(&v, got, sizeof got);
     check_msg(strcmp(got, expect) == 0, line,
               "value_parse(%s, \"%s\") gave %s, expected %s",
               sh_type_name(t), text, got, expect);
@@ -390,8 +365,8 @@ cmp_case(sh_value a, sh_value b, int expect, unsigned line)
     int  c = value_cmp(&a, &b), r = value_cmp(&b, &a);
     int  sc = (c > 0) - (c < 0), sr = (r > 0) - (r < 0);
 
-    describe_value(&a, da, sizeof da);
-    describe_value(&b, db, sizeof db);
+    th_describe_value(&a, da, sizeof da);
+    th_describe_value(&b, db, sizeof db);
     check_msg(sc == expect && sr == -expect, line,
               "value_cmp(%s, %s) = %d and reversed %d, expected sign %d",
               da, db, c, r, expect);

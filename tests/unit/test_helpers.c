@@ -1,0 +1,193 @@
+/*
+ * test_helpers.c - temporary directories, whole files and values in words
+ * for the unit-test suites (see test_helpers.h).
+ */
+#include "test_helpers.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "../../executor/util.h"
+
+/* ---- temporary directories ----------------------------------------------- */
+
+const char *
+th_tmp_base(void)
+{
+    struct stat st;
+
+    return stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) &&
+                   access("/dev/shm", W_OK) == 0
+               ? "/dev/shm"
+               : "/tmp";
+}
+
+int
+th_temp_dir(char *dir, size_t size, const char *base, const char *name)
+{
+    snprintf(dir, size, "%s/%s-XXXXXX", base, name);
+    return mkdtemp(dir) == NULL ? -1 : 0;
+}
+
+void
+th_fresh_dir(char *dir, size_t size, const char *base, const char *name)
+{
+    th_rm_tree(dir);
+    if (th_temp_dir(dir, size, base, name) != 0) {
+        perror("mkdtemp");
+        abort();
+    }
+}
+
+/* nftw callback: remove every entry (children come first: FTW_DEPTH). */
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* nftw callback: remove every entry but the top directory. */
+static int
+rm_below(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    return ftw->level == 0 ? 0 : remove(path);
+}
+
+int
+th_rm_tree(const char *dir)
+{
+    if (dir[0] == '\0')
+        return 0;
+    return nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void
+th_clear_dir(const char *dir)
+{
+    (void)nftw(dir, rm_below, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int
+th_count_files(const char *dir)
+{
+    DIR           *d = opendir(dir);
+    struct dirent *e;
+    int            n = 0;
+
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+int
+th_exists(const char *path)
+{
+    return access(path, F_OK) == 0;
+}
+
+/* ---- whole files --------------------------------------------------------- */
+
+int
+th_write_file(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    int   rc = 0, e = 0;
+
+    if (f == NULL)
+        return -1;
+    if (fwrite(data, 1, n, f) != n) {
+        e = errno;
+        rc = -1;
+    }
+    if (fclose(f) != 0 && rc == 0) {
+        e = errno;
+        rc = -1;
+    }
+    if (rc != 0)
+        errno = e;
+    return rc;
+}
+
+void
+th_put_file(const char *dir, const char *rel, const void *data, size_t n)
+{
+    char       *path = xasprintf("%s/%s", dir, rel);
+    const char *slash = strrchr(rel, '/');
+
+    if (slash != NULL) {
+        char *parent = xasprintf("%s/%.*s", dir, (int)(slash - rel), rel);
+
+        (void)util_mkdir_p(parent, 0755); /* the write says if it failed */
+        free(parent);
+    }
+    if (th_write_file(path, data, n) != 0) {
+        perror(path);
+        abort();
+    }
+    free(path);
+}
+
+int
+th_write_gzip(const char *path, const void *data, size_t n, int members)
+{
+    size_t done = 0;
+
+    unlink(path);
+    for (int m = 0; m < members; m++) {
+        size_t piece = m == members - 1 ? n - done : n / (size_t)members;
+        gzFile g = gzopen(path, m == 0 ? "wb" : "ab");
+        int    ok;
+
+        if (g == NULL)
+            return -1;
+        ok = piece == 0 || gzwrite(g, (const char *)data + done,
+                                   (unsigned)piece) == (int)piece;
+        if (gzclose(g) != Z_OK || !ok)
+            return -1;
+        done += piece;
+    }
+    return 0;
+}
+
+/* ---- values in words ----------------------------------------------------- */
+
+void
+th_describe_value(const sh_value *v, char *buf, size_t size)
+{
+    char fbuf[32];
+
+    switch (v->type) {
+    case SH_NULL:
+        snprintf(buf, size, "null");
+        break;
+    case SH_INT:
+        snprintf(buf, size, "int %" PRId64, v->u.i);
+        break;
+    case SH_FLOAT:
+        format_double(v->u.f, fbuf);
+        snprintf(buf, size, "float %s", fbuf);
+        break;
+    case SH_STRING:
+        snprintf(buf, size, "string '%.*s'", (int)v->u.s.len, v->u.s.ptr);
+        break;
+    case SH_BOOL:
+        snprintf(buf, size, "bool %s", v->u.b ? "true" : "false");
+        break;
+    }
+}

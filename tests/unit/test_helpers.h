@@ -1,0 +1,89 @@
+/*
+ * test_helpers.h - what several unit-test suites need besides CUnit:
+ * temporary directories (made, emptied, removed), whole files written
+ * (plain and gzip), and values described in words for messages. Reading a
+ * whole file back is util_read_file (executor/util.h).
+ *
+ * These are test code: they allocate through xmalloc and friends, and a
+ * failure is either returned (for the suite to report as it likes) or, where
+ * the comment says so, ends the run with a message (a test cannot go on
+ * without its input files).
+ */
+#ifndef SHEAF_TEST_HELPERS_H
+#define SHEAF_TEST_HELPERS_H
+
+#include <stddef.h>
+
+#include "../../executor/value.h"
+
+/* ---- temporary directories ----------------------------------------------- */
+
+/*
+ * The directory to make test directories in: "/dev/shm" when it is a
+ * writable directory (a memory file system, where the fsyncs of executor
+ * files cost nothing), else "/tmp". A static string.
+ */
+const char *th_tmp_base(void);
+
+/*
+ * Make a new directory "<base>/<name>-XXXXXX" (mkdtemp) and leave its path
+ * in 'dir' ('size' bytes). Returns 0, or -1 with errno set.
+ */
+int th_temp_dir(char *dir, size_t size, const char *base, const char *name);
+
+/*
+ * Remove the tree at 'dir' when 'dir' is not empty (a test's last
+ * directory), then make a new one as th_temp_dir does. A failure to make
+ * it prints "mkdtemp" and the reason and aborts.
+ */
+void th_fresh_dir(char *dir, size_t size, const char *base, const char *name);
+
+/*
+ * Remove 'dir' and everything below it (symbolic links are removed, not
+ * followed). An empty 'dir' names nothing: returns 0. Otherwise returns 0,
+ * or -1 when 'dir' could not be walked or an entry not removed.
+ */
+int th_rm_tree(const char *dir);
+
+/* Remove everything below 'dir', keeping 'dir' itself. */
+void th_clear_dir(const char *dir);
+
+/* The entries of 'dir' whose names do not start with '.', or -1 when
+ * 'dir' cannot be opened. */
+int th_count_files(const char *dir);
+
+/* 1 when 'path' exists (whatever it is), else 0. */
+int th_exists(const char *path);
+
+/* ---- whole files --------------------------------------------------------- */
+
+/*
+ * Write 'n' bytes of 'data' to 'path', created or truncated. Returns 0, or
+ * -1 with errno set when it cannot be opened, written or closed.
+ */
+int th_write_file(const char *path, const void *data, size_t n);
+
+/*
+ * Write 'n' bytes of 'data' to "<dir>/<rel>", making the directories 'rel'
+ * names on the way (mode 0755). A failure prints the path and the reason
+ * and aborts.
+ */
+void th_put_file(const char *dir, const char *rel, const void *data, size_t n);
+
+/*
+ * Write 'n' bytes of 'data' gzip-compressed to 'path' as 'members' (at least
+ * 1) concatenated gzip members: the data cut into that many pieces, the
+ * last taking what is left. Returns 0 or -1.
+ */
+int th_write_gzip(const char *path, const void *data, size_t n, int members);
+
+/* ---- values in words ----------------------------------------------------- */
+
+/*
+ * Describe 'v' as "type text" into 'buf' ('size' bytes): "null", "int 5",
+ * "float 0.5" (shortest round-trip form, format_double), "string 'x'",
+ * "bool true".
+ */
+void th_describe_value(const sh_value *v, char *buf, size_t size);
+
+#endif
