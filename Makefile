@@ -54,7 +54,8 @@ $(BUILD)/%.o: %.c
 deps:
 	@scripts/deps.sh
 
-run: deps all
+run: deps
+	@$(MAKE) --no-print-directory -j$$(nproc) all
 	@scripts/run.sh
 
 # The whole suite: unit tests and the integration tests, both against the
@@ -73,7 +74,8 @@ asan:
 
 # W1-W6 of ../shared/bench through sheafd beside the peers; one table
 # (BENCH_SIZE, BENCH_RUNS, BENCH_PEERS: see scripts/bench.sh).
-bench: deps all
+bench: deps
+	@$(MAKE) --no-print-directory -j$$(nproc) all
 	@BUILD=$(abspath $(BUILD)) scripts/bench.sh
 
 pg-start:

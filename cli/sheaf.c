@@ -29,7 +29,7 @@ static const cli_cmd cli_cmds[] = {
      B(OPT_NAME) | B(OPT_WAIT) | B(OPT_TIMEOUT) | B(OPT_IDEM_KEY) |
          B(OPT_OUTPUT),
      1, 1,
-     "submit SPEC.json|- [--name N] [--wait] [--timeout S] "
+     "submit SPEC.json|- [--name N] [--wait] [--timeout DURATION] "
      "[--idempotency-key K] [-o OUT]",
      "Submit the job spec in SPEC.json ('-': stdin) and print the job's id\n"
      "alone on stdout, so that ID=$(sheaf submit job.json) works.\n"
@@ -37,8 +37,9 @@ static const cli_cmd cli_cmds[] = {
      "  --name N              use N as the job's name (overrides spec.name)\n"
      "  --wait                wait for the job to end; the exit status tells\n"
      "                        how it ended (see 'sheaf --help')\n"
-     "  --timeout S           stop waiting after S (90, 90s, 15m, 2h) and\n"
-     "                        exit 5; the job keeps running\n"
+     "  --timeout DURATION    stop waiting after DURATION (e.g. 90, 30m,\n"
+     "                        2h; seconds without a unit) and exit 5; the\n"
+     "                        job keeps running\n"
      "  --idempotency-key K   submitting again with the same K and spec gives\n"
      "                        the same job; this also lets sheaf retry the\n"
      "                        request on a connection error\n"
@@ -49,14 +50,14 @@ static const cli_cmd cli_cmds[] = {
      "out, and its error if it failed. Exits 0 whenever it could ask.\n"
      "\n"
      "  --json   print the whole job object instead\n"},
-    {"wait", cli_cmd_wait, B(OPT_TIMEOUT), 1, 1, "wait ID [--timeout S]",
+    {"wait", cli_cmd_wait, B(OPT_TIMEOUT), 1, 1, "wait ID [--timeout DURATION]",
      "Wait until the job ends and exit with its outcome: 0 succeeded, 1\n"
      "failed or cancelled (the error goes to stderr), 5 timed out.\n"
      "Progress goes to stderr: a live line on a terminal, else a line per\n"
      "change of state.\n"
      "\n"
-     "  --timeout S   stop waiting after S (90, 90s, 15m, 2h); the job keeps\n"
-     "                running\n"},
+     "  --timeout DURATION   stop waiting after DURATION (e.g. 90, 30m, 2h;\n"
+     "                       seconds without a unit); the job keeps running\n"},
     {"result", cli_cmd_result, B(OPT_OUTPUT), 1, 1, "result ID [-o FILE]",
      "Download the output of a succeeded job, streamed. With -o it is\n"
      "written to FILE.part and renamed to FILE once complete, so FILE is\n"
@@ -85,8 +86,10 @@ static const cli_cmd cli_cmds[] = {
      "\n"
      "  --json   print the plan as the server returned it\n"},
     {"datasets", cli_cmd_datasets, B(OPT_NAME) | B(OPT_JSON), 0, 2,
-     "datasets [ls | upload FILE [--name N] | show ID | rm ID]",
+     "datasets [ls | upload FILE [--name N] | show ID | rm ID]  (not yet)",
      "Manage uploaded datasets (a job's input.dataset names one).\n"
+     "Not yet: the service does not implement datasets and answers\n"
+     "not_implemented (exit 3).\n"
      "\n"
      "  ls                        list them (the default; --json: one per\n"
      "                            line)\n"

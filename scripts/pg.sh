@@ -23,7 +23,9 @@
 # Environment:
 #   SHEAF_PG_DIR   cluster directory (default: <repo>/var/pg); holds data/,
 #                  run/ (the socket) and log/ (postgresql.log)
-#   SHEAF_PG_PORT  port number, used only to name the socket (default 5433)
+#   SHEAF_PG_PORT  port number, used only to name the socket (default 5433);
+#                  a cluster already running on another port is an error
+#                  (start, psql), so stop it before changing the port
 #   SHEAF_PG_DB    database to create (default sheaf)
 #   SHEAF_PG_BIN   PostgreSQL bin directory (default: the newest
 #                  /usr/lib/postgresql/*/bin, or the one matching an existing
@@ -197,6 +199,29 @@ pg_status() {
     return "$rc"
 }
 
+# The port a running cluster was started with (line 4 of postmaster.pid), or
+# nothing when it cannot be read (not running, or the file is being written).
+running_port() {
+    local port
+    port=$(sed -n 4p "$DATA/postmaster.pid" 2>/dev/null) || return 0
+    [[ "$port" =~ ^[0-9]+$ ]] && printf '%s\n' "$port"
+    return 0
+}
+
+# Fail when the cluster runs on another port than SHEAF_PG_PORT: its socket
+# is named after that port, so connecting through $PORT would fail with a
+# bare "No such file or directory", and sheaf.conf must not be rewritten
+# under a running server.
+check_running_port() {
+    local port
+    port=$(running_port)
+    [[ -z "$port" || "$port" == "$PORT" ]] ||
+        die "the cluster in $CL is already running on port $port, not" \
+            "SHEAF_PG_PORT=$PORT. Set SHEAF_PG_PORT=$port to use it, or" \
+            "stop it first ('scripts/pg.sh stop' or 'make pg-stop') to" \
+            "restart it on port $PORT"
+}
+
 # Serialise start and stop of one cluster: two `make` runs at once must not
 # both initdb. The lock fd (9) is closed for anything long-lived we start.
 lock_cluster() {
@@ -308,10 +333,12 @@ cmd_start() {
     [[ -f "$DATA/PG_VERSION" ]] || init_cluster
     # Re-resolve the binaries: a fresh cluster now has a PG_VERSION.
     find_bin
-    write_config
     if pg_status; then
+        check_running_port
+        write_config
         log "already running ($CL)"
     else
+        write_config
         start_server
     fi
     create_database
@@ -332,12 +359,20 @@ cmd_stop() {
 }
 
 cmd_status() {
-    local rc=0
+    local rc=0 port
     resolve_dir
     find_bin
     pg_status || rc=$?
     case $rc in
-        0) echo "running: $CL ($(conninfo))" ;;
+        0)
+            port=$(running_port)
+            if [[ -n "$port" && "$port" != "$PORT" ]]; then
+                echo "running: $CL on port $port, not SHEAF_PG_PORT=$PORT" \
+                     "(set SHEAF_PG_PORT=$port to use it)"
+            else
+                echo "running: $CL ($(conninfo))"
+            fi
+            ;;
         4) echo "no cluster in $CL" ;;
         *) echo "stopped: $CL" ;;
     esac
@@ -352,6 +387,9 @@ cmd_url() {
 cmd_psql() {
     resolve_dir
     find_bin
+    if pg_status; then
+        check_running_port
+    fi
     as_pg "$BIN/psql" -X -d "$(conninfo)" "$@"
 }
 

@@ -8,7 +8,9 @@
 # passed on to sheafd.
 #
 # Environment: DATABASE_URL, SHEAF_LISTEN, SHEAF_DATA_ROOT and the rest of
-# sheafd's variables (SPEC.md section 1) pass through unchanged.
+# sheafd's variables (the "Configuration" section of README.md) pass through
+# unchanged; SHEAF_PG_PORT, SHEAF_PG_DIR and SHEAF_PG_DB go to scripts/pg.sh
+# (README.md, "make run settings").
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -90,7 +92,7 @@ esac
 base="http://$host:$port"
 
 cat <<EOF
-sheafd listening on $listen
+starting sheafd on $listen (it logs "listening on ..." once it is ready)
   data root: $data_root  (job input paths are relative to it)
   database:  $DATABASE_URL
   try:       curl -s $base/healthz
