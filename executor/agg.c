@@ -2,13 +2,20 @@
  * agg.c - aggregate functions and hash aggregation with partial states.
  *
  * The table is open addressing with linear probing over slots that hold a
- * group's full hash and a pointer to it; groups also sit in a vector in
- * insertion order, which is the order they are drained in. A group is one
- * arena block: its header, its keys (strings copied into the arena) and one
- * state per aggregate. Folding a row allocates nothing unless it makes a
- * new group, a new distinct value, a longer min/max string or a first
- * HyperLogLog register array; draining resets the arena and keeps its
- * memory for the next batch.
+ * group's full hash (str_hash for a single string key, else keys_hash) and
+ * a pointer to it; groups also sit in a vector in insertion order, which is
+ * the order they are drained in. A group is one arena block: its keys, one
+ * state per aggregate and the bytes of its string keys, so a short key and
+ * its count share one or two cache lines. Folding a row allocates nothing
+ * unless it makes a new group, a new distinct value, a longer min/max
+ * string or a first HyperLogLog register array; draining resets the arena
+ * and keeps its memory for the next batch.
+ *
+ * A table of counts only (W2's word count, distinct) may take its rows in
+ * batches (hashagg_queue, hashagg_flush): a batch's keys are hashed as they
+ * come and their slots prefetched, and each group is prefetched some rows
+ * before it is folded, so that the cache misses of a table larger than the
+ * caches overlap. Counts cannot fail, so a batch changes no error.
  *
  * Partial states (one value per aggregate):
  *   count                 int
@@ -87,14 +94,21 @@ typedef struct agg_state {
     } u;
 } agg_state;
 
-/* One group; its keys and states follow the header in the same block. */
-typedef struct group {
-    uint64_t   hash;  /* hash of the keys with SEED_TABLE */
-    sh_value  *keys;  /* n_keys values, strings in the arena */
-    agg_state *st;    /* n_aggs states */
-} group;
+/*
+ * One group, one arena block: its n_keys key values, its n_aggs states,
+ * then the bytes of its string keys, so that a lookup of a short string
+ * key touches one or two cache lines (group_keys, group_states). Its hash
+ * is in its slot.
+ */
+typedef struct group group;
 
-/* A slot of the open-addressing table. */
+/* The key values of group 'g'. */
+static inline sh_value *
+group_keys(group *g)
+{
+    return (sh_value *)(void *)g;
+}
+
 typedef struct slot {
     uint64_t hash;    /* the group's hash (valid when g != NULL) */
     group   *g;       /* NULL when empty */
@@ -116,6 +130,19 @@ struct hashagg {
     sh_value *out;         /* the row being emitted */
     strbuf   *blobs;       /* one buffer per aggregate for state blobs */
     sh_value *keybuf;      /* the keys of the row being folded */
+    int       queue_ok;    /* every aggregate is count: rows may be
+                              queued (hashagg_queue) */
+    int       queue_rows;  /* ... and counts rows (no column): every
+                              queued row counts, qcount is not used */
+    size_t    n_queued;    /* rows queued, not folded yet */
+    sh_value *qkeys;       /* HASHAGG_BATCH rows of n_keys key values;
+                              a string's bytes are at qoff in qbytes
+                              (its pointer is set by hashagg_flush) */
+    size_t   *qoff;        /* offset in qbytes of each queued key */
+    uint8_t  *qcount;      /* HASHAGG_BATCH rows of n_aggs flags: 1 when
+                              the row counts for the aggregate */
+    uint64_t *qhash;       /* table_hash of each queued row's keys */
+    strbuf    qbytes;      /* bytes of the queued string keys */
 };
 
 static const struct {
@@ -256,8 +283,67 @@ value_hash(const sh_value *v, uint64_t seed)
     return h;
 }
 
+/*
+ * Are n bytes at 'a' and 'b' equal? Keys are mostly short: up to 16 bytes
+ * take two overlapping loads from each, never past the n bytes, and no
+ * call.
+ */
+static inline int
+bytes_equal(const char *a, const char *b, size_t n)
+{
+    uint32_t x, y, x2, y2;
+    uint64_t u, v, u2, v2;
+
+    if (n > 16)
+        return memcmp(a, b, n) == 0;
+    if (n >= 8) {
+        memcpy(&u, a, 8);
+        memcpy(&v, b, 8);
+        memcpy(&u2, a + n - 8, 8);
+        memcpy(&v2, b + n - 8, 8);
+        return ((u ^ v) | (u2 ^ v2)) == 0;
+    }
+    if (n >= 4) {
+        memcpy(&x, a, 4);
+        memcpy(&y, b, 4);
+        memcpy(&x2, a + n - 4, 4);
+        memcpy(&y2, b + n - 4, 4);
+        return ((x ^ y) | (x2 ^ y2)) == 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (a[i] != b[i])
+            return 0;
+    }
+    return 1;
+}
+
+/* Copies n bytes, up to 16 with two overlapping moves and no call. */
+static inline void
+copy_bytes(char *dst, const char *src, size_t n)
+{
+    uint64_t u, u2;
+    uint32_t x, x2;
+
+    if (n > 16) {
+        memcpy(dst, src, n);
+    } else if (n >= 8) {
+        memcpy(&u, src, 8);
+        memcpy(&u2, src + n - 8, 8);
+        memcpy(dst, &u, 8);
+        memcpy(dst + n - 8, &u2, 8);
+    } else if (n >= 4) {
+        memcpy(&x, src, 4);
+        memcpy(&x2, src + n - 4, 4);
+        memcpy(dst, &x, 4);
+        memcpy(dst + n - 4, &x2, 4);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            dst[i] = src[i];
+    }
+}
+
 /* Equal as keys: same type and value (floats as value_cmp_double). */
-static int
+static inline int
 values_equal(const sh_value *a, const sh_value *b)
 {
     if (a->type != b->type)
@@ -273,8 +359,7 @@ values_equal(const sh_value *a, const sh_value *b)
         return a->u.b == b->u.b;
     case SH_STRING:
         return a->u.s.len == b->u.s.len &&
-               (a->u.s.len == 0 ||
-                memcmp(a->u.s.ptr, b->u.s.ptr, a->u.s.len) == 0);
+               bytes_equal(a->u.s.ptr, b->u.s.ptr, a->u.s.len);
     }
     return 0;
 }
@@ -289,6 +374,88 @@ keys_hash(const sh_value *keys, size_t n, uint64_t seed)
     for (i = 0; i < n; i++)
         h = value_hash(&keys[i], h);
     return h;
+}
+
+/* 64x64 -> 128-bit multiply, folded: wyhash's mixing step. */
+static inline uint64_t
+mum(uint64_t a, uint64_t b)
+{
+    unsigned __int128 r = (unsigned __int128)a * b;
+
+    return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+static inline uint64_t
+load64(const char *p)
+{
+    uint64_t x;
+
+    memcpy(&x, p, 8);
+    return x;
+}
+
+static inline uint64_t
+load32(const char *p)
+{
+    uint32_t x;
+
+    memcpy(&x, p, 4);
+    return x;
+}
+
+/*
+ * A fast 64-bit hash of 'n' bytes under 'seed', after wyhash (public
+ * domain): short strings, the usual keys, take two multiplies. Only the
+ * table's slots use it (table_hash); the byte order of the host changes
+ * its values, which never leave the process.
+ */
+static uint64_t
+str_hash(const char *p, size_t n, uint64_t seed)
+{
+    const uint64_t k0 = 0xa0761d6478bd642fULL, k1 = 0xe7037ed1a0b428dbULL;
+    uint64_t       a, b;
+
+    seed ^= mum(seed ^ k0, k1);
+    if (n <= 16) {
+        if (n >= 4) {
+            size_t m = (n >> 3) << 2;
+
+            a = (load32(p) << 32) | load32(p + m);
+            b = (load32(p + n - 4) << 32) | load32(p + n - 4 - m);
+        } else if (n > 0) {
+            const unsigned char *u = (const unsigned char *)p;
+
+            a = ((uint64_t)u[0] << 16) | ((uint64_t)u[n >> 1] << 8)
+                | u[n - 1];
+            b = 0;
+        } else {
+            a = b = 0;
+        }
+    } else {
+        size_t i = n;
+
+        while (i > 16) {
+            seed = mum(load64(p) ^ k1, load64(p + 8) ^ seed);
+            p += 16;
+            i -= 16;
+        }
+        a = load64(p + i - 16);
+        b = load64(p + i - 8);
+    }
+    return mum(k1 ^ n, mum(a ^ k1, b ^ seed));
+}
+
+/*
+ * The hash of the slots: str_hash for a single string key (the common
+ * case of word counts and string groupbys), keys_hash otherwise. Equal
+ * keys hash alike, as values_equal needs.
+ */
+static inline uint64_t
+table_hash(const hashagg *h, const sh_value *keys)
+{
+    if (h->n_keys == 1 && keys[0].type == SH_STRING)
+        return str_hash(keys[0].u.s.ptr, keys[0].u.s.len, SEED_TABLE);
+    return keys_hash(keys, h->n_keys, SEED_TABLE);
 }
 
 /* Hash of the first n_keys values of 'row' for choosing a bucket. */
@@ -349,15 +516,31 @@ hashagg_new(const size_t *key_cols, size_t n_keys, const agg_def *aggs,
     h->out = xcalloc(n_out ? n_out : 1, sizeof *h->out);
     h->blobs = xcalloc(n_aggs ? n_aggs : 1, sizeof *h->blobs);
     h->keybuf = xcalloc(n_keys ? n_keys : 1, sizeof *h->keybuf);
+    h->queue_ok = h->queue_rows = 1;
+    for (size_t i = 0; i < n_aggs; i++) {
+        if (aggs[i].fn != AGG_COUNT)
+            h->queue_ok = 0;
+        if (aggs[i].col >= 0)
+            h->queue_rows = 0;
+    }
+    if (h->queue_ok) {
+        h->qkeys = xcalloc(HASHAGG_BATCH * (n_keys ? n_keys : 1),
+                           sizeof *h->qkeys);
+        h->qoff = xcalloc(HASHAGG_BATCH * (n_keys ? n_keys : 1),
+                          sizeof *h->qoff);
+        h->qcount = xcalloc(HASHAGG_BATCH * (n_aggs ? n_aggs : 1), 1);
+        h->qhash = xcalloc(HASHAGG_BATCH, sizeof *h->qhash);
+    }
     return h;
 }
 
-/* Bytes held by the table: arena, slots, group vector and sets. */
+/* Bytes held by the table: arena, slots, group vector, sets and the
+ * buffer of queued keys. */
 size_t
 hashagg_bytes(const hashagg *h)
 {
     return h->arena_bytes + h->set_bytes + h->cap * sizeof(slot) +
-           h->groups_cap * sizeof(group *);
+           h->groups_cap * sizeof(group *) + h->qbytes.cap;
 }
 
 /* Number of groups held. */
@@ -404,51 +587,75 @@ grow_table(hashagg *h)
     h->cap = cap;
 }
 
+/* Are the n_keys values at 'a' and 'b' equal as keys? A string key, the
+ * common case, is compared without a call. */
+static inline int
+keys_equal(const hashagg *h, const sh_value *a, const sh_value *b)
+{
+    size_t i;
+
+    if (h->n_keys == 1 && a->type == SH_STRING && b->type == SH_STRING)
+        return a->u.s.len == b->u.s.len
+               && bytes_equal(a->u.s.ptr, b->u.s.ptr, a->u.s.len);
+    for (i = 0; i < h->n_keys; i++) {
+        if (!values_equal(&a[i], &b[i]))
+            return 0;
+    }
+    return 1;
+}
+
+/* The aggregate states of group 'g', after its keys. */
+static inline agg_state *
+group_states(const hashagg *h, group *g)
+{
+    return (agg_state *)(void *)((char *)g + h->n_keys * sizeof(sh_value));
+}
+
 /* Sets the initial state of every aggregate of 'g'. */
 static void
 init_states(hashagg *h, group *g)
 {
-    size_t i;
+    agg_state *st = group_states(h, g);
+    size_t     i;
 
-    memset(g->st, 0, h->n_aggs * sizeof *g->st);
+    memset(st, 0, h->n_aggs * sizeof *st);
     for (i = 0; i < h->n_aggs; i++) {
         if (h->aggs[i].fn == AGG_MIN || h->aggs[i].fn == AGG_MAX)
-            g->st[i].u.mm.v = sh_null();
+            st[i].u.mm.v = sh_null();
     }
 }
 
-/* The group with keys 'keys' (borrowed), made if it does not exist. */
-static group *
-find_group(hashagg *h, const sh_value *keys)
+/*
+ * Makes the group of 'keys' (borrowed; table_hash 'hash') in empty slot
+ * 'j': one block with its keys, states and string bytes. Kept out of line
+ * so that the probe of find_group_hashed stays small.
+ */
+__attribute__((noinline)) static group *
+new_group(hashagg *h, const sh_value *keys, uint64_t hash, size_t j)
 {
-    uint64_t hash = keys_hash(keys, h->n_keys, SEED_TABLE);
-    size_t   j = hash & (h->cap - 1);
-    group   *g;
-    size_t   i;
+    size_t    head = h->n_keys * sizeof(sh_value)
+                  + h->n_aggs * sizeof(agg_state);
+    size_t    i, str_bytes = 0;
+    group    *g;
+    sh_value *gk;
+    char     *p;
 
-    for (;;) {
-        slot *s = &h->slots[j];
-
-        if (s->g == NULL)
-            break;
-        if (s->hash == hash) {
-            for (i = 0; i < h->n_keys; i++) {
-                if (!values_equal(&s->g->keys[i], &keys[i]))
-                    break;
-            }
-            if (i == h->n_keys)
-                return s->g;
-        }
-        j = (j + 1) & (h->cap - 1);
+    for (i = 0; i < h->n_keys; i++) {
+        if (keys[i].type == SH_STRING)
+            str_bytes += keys[i].u.s.len;
     }
-
-    g = agg_alloc(h, sizeof *g + h->n_keys * sizeof(sh_value) +
-                         h->n_aggs * sizeof(agg_state));
-    g->hash = hash;
-    g->keys = (sh_value *)(g + 1);
-    g->st = (agg_state *)(g->keys + h->n_keys);
-    for (i = 0; i < h->n_keys; i++)
-        g->keys[i] = copy_value(h, &keys[i]);
+    g = agg_alloc(h, head + (str_bytes ? str_bytes : 1));
+    gk = group_keys(g);
+    p = (char *)g + head;
+    for (i = 0; i < h->n_keys; i++) {
+        gk[i] = keys[i];
+        if (keys[i].type == SH_STRING) {
+            if (keys[i].u.s.len)
+                memcpy(p, keys[i].u.s.ptr, keys[i].u.s.len);
+            gk[i].u.s.ptr = p;
+            p += keys[i].u.s.len;
+        }
+    }
     init_states(h, g);
 
     h->slots[j].hash = hash;
@@ -461,6 +668,31 @@ find_group(hashagg *h, const sh_value *keys)
     if (h->n_groups * 10 > h->cap * 7)
         grow_table(h);
     return g;
+}
+
+/* The group with keys 'keys' (borrowed) and table_hash 'hash', made if it
+ * does not exist. */
+static inline group *
+find_group_hashed(hashagg *h, const sh_value *keys, uint64_t hash)
+{
+    size_t j = hash & (h->cap - 1);
+
+    for (;;) {
+        const slot *s = &h->slots[j];
+
+        if (s->g == NULL)
+            return new_group(h, keys, hash, j);
+        if (s->hash == hash && keys_equal(h, group_keys(s->g), keys))
+            return s->g;
+        j = (j + 1) & (h->cap - 1);
+    }
+}
+
+/* The group with keys 'keys' (borrowed), made if it does not exist. */
+static group *
+find_group(hashagg *h, const sh_value *keys)
+{
+    return find_group_hashed(h, keys, table_hash(h, keys));
 }
 
 /* ---- states ----------------------------------------------------------- */
@@ -770,6 +1002,7 @@ hashagg_add(hashagg *h, const sh_value *row, sh_err *err)
     size_t i;
     int    rc;
 
+    assert(h->n_queued == 0);
     for (i = 0; i < h->n_keys; i++)
         h->keybuf[i] = row[h->key_cols[i]];
     g = find_group(h, h->keybuf);
@@ -777,10 +1010,139 @@ hashagg_add(hashagg *h, const sh_value *row, sh_err *err)
         const agg_def  *a = &h->aggs[i];
         const sh_value *v = a->col >= 0 ? &row[a->col] : &null_value;
 
-        rc = fold_value(h, a, &g->st[i], v, err);
+        rc = fold_value(h, a, &group_states(h, g)[i], v, err);
         if (rc != 0)
             return rc;
     }
+    return 0;
+}
+
+/* 1 when rows may be queued: every aggregate is count (or none is). */
+int
+hashagg_can_queue(const hashagg *h)
+{
+    return h->queue_ok;
+}
+
+/*
+ * Queues one input row (borrowed for the call): its keys, string bytes
+ * copied, and whether it counts for each aggregate. The keys are hashed
+ * now, while their bytes are in the cache, and the slot where their probe
+ * starts is prefetched for hashagg_flush. Returns the number of rows
+ * queued; the caller flushes at HASHAGG_BATCH.
+ */
+size_t
+hashagg_queue(hashagg *h, const sh_value *row)
+{
+    size_t    k = h->n_queued, nk = h->n_keys, i;
+    sh_value *keys = &h->qkeys[k * nk];
+    uint8_t  *cnt = &h->qcount[k * h->n_aggs];
+    uint64_t  hash;
+
+    assert(h->queue_ok && k < HASHAGG_BATCH);
+    for (i = 0; i < nk; i++)
+        keys[i] = row[h->key_cols[i]];
+    hash = table_hash(h, keys);
+    h->qhash[k] = hash;
+    __builtin_prefetch(&h->slots[hash & (h->cap - 1)]);
+    for (i = 0; i < nk; i++) {
+        size_t len = keys[i].u.s.len;
+        char  *dst;
+
+        if (keys[i].type != SH_STRING)
+            continue;
+        /* room for the bytes and a NUL, as sb_reserve keeps */
+        if (h->qbytes.cap - h->qbytes.len <= len)
+            sb_reserve(&h->qbytes, len);
+        dst = h->qbytes.data + h->qbytes.len;
+        copy_bytes(dst, keys[i].u.s.ptr, len);
+        h->qoff[k * nk + i] = h->qbytes.len;
+        h->qbytes.len += len;
+        dst[len] = '\0';
+        keys[i].u.s.ptr = NULL; /* set by hashagg_flush */
+    }
+    for (i = 0; !h->queue_rows && i < h->n_aggs; i++) {
+        long col = h->aggs[i].col;
+
+        cnt[i] = col < 0 || row[col].type != SH_NULL;
+    }
+    return ++h->n_queued;
+}
+
+/*
+ * At most what folding the queued rows adds to hashagg_bytes, slot and
+ * vector doublings aside: a new group per row (its block, rounded up by
+ * the arena, and its place in the group vector) with the row's key bytes.
+ */
+size_t
+hashagg_queued_bytes(const hashagg *h)
+{
+    size_t head = h->n_keys * sizeof(sh_value)
+                  + h->n_aggs * sizeof(agg_state);
+
+    return h->n_queued * (head + 16 + sizeof(group *)) + h->qbytes.len;
+}
+
+/*
+ * Prefetches the group in the slot where 'hv' starts probing in table
+ * 'tab': its keys, states and the first bytes of a string key, which
+ * take one or two cache lines. A macro: GCC drops a function whose only
+ * effect is a prefetch.
+ */
+#define PREFETCH_GROUP(tab, hv)                                  \
+    do {                                                         \
+        const slot *s_ = &(tab)->slots[(hv) & ((tab)->cap - 1)]; \
+                                                                 \
+        if (s_->g != NULL && s_->hash == (hv)) {                 \
+            const char *g_ = (const char *)s_->g;                \
+                                                                 \
+            __builtin_prefetch(g_);                              \
+            __builtin_prefetch(g_ + 63);                         \
+        }                                                        \
+    } while (0)
+
+/* How many rows ahead hashagg_flush prefetches groups. */
+#define PREFETCH_AHEAD 32
+
+/*
+ * Folds every queued row into its group. The slots were prefetched as the
+ * rows were queued; each row's group is prefetched PREFETCH_AHEAD rows
+ * before it is folded, so the cache misses of a table larger than the
+ * caches overlap instead of following each other. Returns 0: counts
+ * cannot fail.
+ */
+int
+hashagg_flush(hashagg *h, sh_err *err)
+{
+    size_t n = h->n_queued, nk = h->n_keys, r, i;
+
+    (void)err;
+    if (n == 0)
+        return 0;
+    for (r = 0; r < PREFETCH_AHEAD && r < n; r++)
+        PREFETCH_GROUP(h, h->qhash[r]);
+    for (r = 0; r < n; r++) {
+        const uint8_t *cnt = &h->qcount[r * h->n_aggs];
+        sh_value      *keys = &h->qkeys[r * nk];
+        agg_state     *st;
+
+        if (r + PREFETCH_AHEAD < n)
+            PREFETCH_GROUP(h, h->qhash[r + PREFETCH_AHEAD]);
+        for (i = 0; i < nk; i++) {
+            if (keys[i].type == SH_STRING)
+                keys[i].u.s.ptr = h->qbytes.data + h->qoff[r * nk + i];
+        }
+        st = group_states(h, find_group_hashed(h, keys, h->qhash[r]));
+        if (h->queue_rows) {
+            for (i = 0; i < h->n_aggs; i++)
+                st[i].u.n++;
+        } else {
+            for (i = 0; i < h->n_aggs; i++)
+                st[i].u.n += cnt[i];
+        }
+    }
+    h->n_queued = 0;
+    sb_reset(&h->qbytes);
     return 0;
 }
 
@@ -919,12 +1281,14 @@ merge_state(hashagg *h, const agg_def *a, agg_state *st, const sh_value *v,
 int
 hashagg_merge(hashagg *h, const sh_value *partial, sh_err *err)
 {
-    group *g = find_group(h, partial);
-    size_t i;
-    int    rc;
+    agg_state *st;
+    size_t     i;
+    int        rc;
 
+    assert(h->n_queued == 0);
+    st = group_states(h, find_group(h, partial));
     for (i = 0; i < h->n_aggs; i++) {
-        rc = merge_state(h, &h->aggs[i], &g->st[i], &partial[h->n_keys + i],
+        rc = merge_state(h, &h->aggs[i], &st[i], &partial[h->n_keys + i],
                          err);
         if (rc != 0)
             return rc;
@@ -1048,7 +1412,7 @@ reset_table(hashagg *h)
 
             if (h->aggs[j].fn != AGG_COUNT_DISTINCT)
                 continue;
-            s = h->groups[i]->st[j].u.set;
+            s = group_states(h, h->groups[i])[j].u.set;
             if (s != NULL) {
                 free(s->hashes);
                 free(s->vals);
@@ -1091,13 +1455,14 @@ drain(hashagg *h, int final, agg_emit_fn emit, void *ctx, sh_err *err)
     int    rc = 0;
 
     for (i = 0; i < h->n_groups && rc == 0; i++) {
-        group *g = h->groups[i];
+        group     *g = h->groups[i];
+        agg_state *st = group_states(h, g);
 
         for (j = 0; j < h->n_keys; j++)
-            h->out[j] = g->keys[j];
+            h->out[j] = group_keys(g)[j];
         for (j = 0; final && rc == 0 && j < h->n_aggs; j++) {
             if (h->aggs[j].fn == AGG_SUM && h->aggs[j].in_type == SH_INT
-                && g->st[j].u.sum.has && !sum_fits(&g->st[j]))
+                && st[j].u.sum.has && !sum_fits(&st[j]))
                 rc = sh_err_set(err, SH_ERANGE, "",
                                 "sum of column %ld overflows a 64-bit int",
                                 h->aggs[j].col);
@@ -1106,9 +1471,8 @@ drain(hashagg *h, int final, agg_emit_fn emit, void *ctx, sh_err *err)
             break;
         for (j = 0; j < h->n_aggs; j++) {
             h->out[h->n_keys + j] =
-                final ? final_value(&h->aggs[j], &g->st[j])
-                      : partial_value(h, &h->aggs[j], &g->st[j],
-                                      &h->blobs[j]);
+                final ? final_value(&h->aggs[j], &st[j])
+                      : partial_value(h, &h->aggs[j], &st[j], &h->blobs[j]);
         }
         rc = emit(ctx, h->out, err);
     }
@@ -1123,7 +1487,9 @@ drain(hashagg *h, int final, agg_emit_fn emit, void *ctx, sh_err *err)
 int
 hashagg_drain_partial(hashagg *h, agg_emit_fn emit, void *ctx, sh_err *err)
 {
-    return drain(h, 0, emit, ctx, err);
+    int rc = hashagg_flush(h, err);
+
+    return rc != 0 ? rc : drain(h, 0, emit, ctx, err);
 }
 
 /*
@@ -1134,7 +1500,9 @@ hashagg_drain_partial(hashagg *h, agg_emit_fn emit, void *ctx, sh_err *err)
 int
 hashagg_drain_final(hashagg *h, agg_emit_fn emit, void *ctx, sh_err *err)
 {
-    return drain(h, 1, emit, ctx, err);
+    int rc = hashagg_flush(h, err);
+
+    return rc != 0 ? rc : drain(h, 1, emit, ctx, err);
 }
 
 /* ---- out of core ------------------------------------------------------ */
@@ -1144,6 +1512,7 @@ typedef struct finalize {
     hashagg               *h;
     size_t                 mem_bytes; /* the table's budget */
     const char            *prefix;    /* of the spill files */
+    long                   section;   /* of the level-0 files; -1: whole */
     agg_emit_fn            emit;
     agg_tick_fn            tick;      /* may be NULL */
     void                  *ctx;       /* for emit and tick */
@@ -1233,7 +1602,10 @@ finalize_level(finalize *f, const char *const *paths, size_t n,
     assert(hashagg_groups(h) == 0);
     shrink_table(h);
     for (i = 0; i < n && rc == 0; i++) {
-        r = rowfile_open(paths[i], err);
+        r = level == 0 && f->section >= 0
+                ? rowfile_open_section(paths[i], (size_t)f->section,
+                                       ROWFILE_BUF_BYTES, err)
+                : rowfile_open(paths[i], err);
         if (r == NULL) {
             rc = err ? err->code : SH_EIO;
             goto done;
@@ -1332,7 +1704,8 @@ done:
 }
 
 /*
- * Merges the partial rows of the row files 'paths' and emits each group's
+ * Merges the partial rows of the row files 'paths' (section 'section' of
+ * each, or the whole files when it is < 0) and emits each group's
  * final row, re-partitioning into "<spill_prefix>.<level>.<i>" (removed
  * afterwards) while the groups outgrow 'mem_bytes'. After SPILL_LEVELS
  * levels, or when a single group is over the budget, the rest is finished
@@ -1342,8 +1715,9 @@ done:
  */
 int
 hashagg_finalize_files(hashagg *h, const char *const *paths, size_t n,
-                       size_t mem_bytes, const char *spill_prefix,
-                       agg_emit_fn emit, agg_tick_fn tick, void *ctx,
+                       long section, size_t mem_bytes,
+                       const char *spill_prefix, agg_emit_fn emit,
+                       agg_tick_fn tick, void *ctx,
                        hashagg_finalize_stats *st, sh_err *err)
 {
     finalize f;
@@ -1353,6 +1727,7 @@ hashagg_finalize_files(hashagg *h, const char *const *paths, size_t n,
     f.h = h;
     f.mem_bytes = mem_bytes;
     f.prefix = spill_prefix;
+    f.section = section;
     f.emit = emit;
     f.tick = tick;
     f.ctx = ctx;
@@ -1379,6 +1754,11 @@ hashagg_free(hashagg *h)
     free(h->out);
     free(h->blobs);
     free(h->keybuf);
+    free(h->qkeys);
+    free(h->qoff);
+    free(h->qcount);
+    free(h->qhash);
+    sb_free(&h->qbytes);
     free(h->key_cols);
     free(h->aggs);
     free(h);

@@ -79,6 +79,36 @@ hashagg *hashagg_new(const size_t *key_cols, size_t n_keys,
  * SH_ERANGE (int sum overflow; the message names the column). */
 int hashagg_add(hashagg *h, const sh_value *row, sh_err *err);
 
+/* Rows hashagg_queue holds before the caller must call hashagg_flush. */
+#define HASHAGG_BATCH 256
+
+/* 1 when every aggregate is count (or there is none): folding cannot fail,
+ * so rows may be queued with hashagg_queue and folded in batches. */
+int hashagg_can_queue(const hashagg *h);
+
+/*
+ * Queue one input row (borrowed for the call: its keys are copied) of a
+ * table where hashagg_can_queue. Returns the number of rows queued; when
+ * it reaches HASHAGG_BATCH the caller must call hashagg_flush before
+ * queueing more. Queued rows are not in the table yet: hashagg_bytes and
+ * hashagg_groups count them once flushed. Do not mix with hashagg_add or
+ * hashagg_merge without a flush between.
+ */
+size_t hashagg_queue(hashagg *h, const sh_value *row);
+
+/* At most the bytes that folding the queued rows adds to hashagg_bytes
+ * (besides the doubling of the slot array or the group vector, which a
+ * single row may cause too). */
+size_t hashagg_queued_bytes(const hashagg *h);
+
+/*
+ * Fold every queued row, all hashed first and their slots and groups
+ * prefetched, which hides most of the memory latency of a table larger
+ * than the caches. Returns 0 (counts cannot fail). The drains flush
+ * first.
+ */
+int hashagg_flush(hashagg *h, sh_err *err);
+
 /* Fold one partial row (keys, then states) made by a hashagg_drain_partial
  * of a table with the same keys and aggs. */
 int hashagg_merge(hashagg *h, const sh_value *partial, sh_err *err);
@@ -133,7 +163,8 @@ typedef int (*agg_tick_fn)(void *ctx, const hashagg_finalize_stats *st,
 
 /*
  * The final half for one bucket, out of core: merge the partial rows of
- * the row files 'paths' (n of them) and emit each group's final row. When
+ * the row files 'paths' (n of them; section 'section' of each sectioned
+ * file, or the whole plain files when 'section' < 0) and emit each group's final row. When
  * the groups outgrow 'mem_bytes', the partial rows are re-partitioned by
  * another hash into row files "<spill_prefix>.<level>.<i>" (scratch
  * files, never fsync'ed) that are finished one by one (recursively), and
@@ -146,7 +177,7 @@ typedef int (*agg_tick_fn)(void *ctx, const hashagg_finalize_stats *st,
  * every case, also on error.
  */
 int hashagg_finalize_files(hashagg *h, const char *const *paths, size_t n,
-                           size_t mem_bytes, const char *spill_prefix,
+                           long section, size_t mem_bytes, const char *spill_prefix,
                            agg_emit_fn emit, agg_tick_fn tick, void *ctx,
                            hashagg_finalize_stats *st, sh_err *err);
 

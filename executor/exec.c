@@ -182,7 +182,13 @@ value_text(exec_run *x, const sh_value *v, size_t *len)
     return p;
 }
 
-/* tokenize: one row per token of the text column, at s->col. */
+/*
+ * tokenize: one row per token of the text column, at s->col. The text is
+ * lowercased once, into the arena, and every token points into that copy.
+ * When tokenize is the stage's last map step the sink only reads the row,
+ * so the row is copied once and only the token changes; otherwise the
+ * steps after it may change the row in place and it is copied per token.
+ */
 static int
 run_tokenize(exec_run *x, size_t i, const sh_value *row, size_t n,
              sh_err *err)
@@ -190,28 +196,39 @@ run_tokenize(exec_run *x, size_t i, const sh_value *row, size_t n,
     const plan_step *s = &x->p->steps[i];
     sh_value        *out = x->fan[i];
     size_t           n_out = s->col == n ? n + 1 : n;
-    size_t           len, pos = 0, start, tl;
+    size_t           len, pos = 0, n_sp, k;
+    int              last = i + 1 == x->sg->map_end;
     const char      *text;
+    text_span        sp[64];
     int              rc;
 
     if (row[s->src_col].type == SH_NULL)
         return 0;
     text = value_text(x, &row[s->src_col], &len);
-    while ((tl = text_token_next(text, len, &pos, s->lowercase, &start))
-           > 0) {
-        const char *tok = text + start;
+    if (s->lowercase && len > 0) {
+        char *low = arena_alloc(x->a, len);
 
-        if (s->lowercase) {
-            char *low = arena_alloc(x->a, tl);
-
-            text_lower(low, tok, tl);
-            tok = low;
-        }
+        text_lower(low, text, len);
+        text = low;
+    }
+    if (last)
         memcpy(out, row, n * sizeof *row);
-        out[s->col] = sh_str(tok, tl);
-        rc = run_steps(x, i + 1, out, n_out, err);
-        if (rc != 0)
-            return rc;
+    while ((n_sp = text_token_spans(text, len, &pos, sp, 64)) > 0) {
+        for (k = 0; k < n_sp; k++) {
+            const char *tok = text + sp[k].start;
+
+            if (last) {
+                out[s->col] = sh_str(tok, sp[k].len);
+                x->st->rows_out++;
+                rc = x->sink->ops->push(x->sink, out, err);
+            } else {
+                memcpy(out, row, n * sizeof *row);
+                out[s->col] = sh_str(tok, sp[k].len);
+                rc = run_steps(x, i + 1, out, n_out, err);
+            }
+            if (rc != 0)
+                return rc;
+        }
     }
     return 0;
 }

@@ -188,9 +188,10 @@ typedef struct agg_sink {
     hashagg         *h;
     size_t           budget;    /* drain past this many bytes */
     size_t           n_buckets; /* tasks of the next stage */
-    rowfile_writer **w;         /* one per bucket; NULL once closed */
-    char           **paths;     /* "<out>.b<i>" (owned) */
-    uint64_t         closed_bytes; /* bytes of the closed files */
+    rowfile_sections *sf;       /* "<out>.b": a section per bucket; NULL
+                                   once closed */
+    char            *path;      /* "<out>.b" (owned) */
+    uint64_t         closed_bytes; /* bytes of the closed file */
     size_t           peak;
 } agg_sink;
 
@@ -204,16 +205,19 @@ agg_emit(void *ctx, const sh_value *row, sh_err *err)
                                  % a->n_buckets)
                       : 0;
 
-    return rowfile_write(a->w[b], row, err);
+    return rowfile_write(rowfile_sections_writer(a->sf, b), row, err);
 }
 
 /* Drain the table into the buckets. */
 static int
 agg_drain(agg_sink *a, sh_err *err)
 {
-    size_t held = hashagg_bytes(a->h);
+    size_t held;
     sh_err e;
 
+    if (hashagg_flush(a->h, &e) != 0)
+        return step_fail(a->base.x, a->step, err, &e);
+    held = hashagg_bytes(a->h);
     if (held > a->peak)
         a->peak = held;
     if (hashagg_drain_partial(a->h, agg_emit, a, &e) != 0)
@@ -227,8 +231,18 @@ agg_push(exec_sink *k, const sh_value *row, sh_err *err)
     agg_sink *a = (agg_sink *)k;
     sh_err    e;
 
-    if (hashagg_add(a->h, row, &e) != 0)
+    /* Counts cannot fail: their rows are folded in batches (agg.h), and
+     * early when the batch might take the table past the budget, so it
+     * passes it by no more than one row's group, as row by row. */
+    if (hashagg_can_queue(a->h)) {
+        if (hashagg_queue(a->h, row) < HASHAGG_BATCH
+            && hashagg_bytes(a->h) + hashagg_queued_bytes(a->h) <= a->budget)
+            return 0;
+        if (hashagg_flush(a->h, &e) != 0)
+            return step_fail(k->x, a->step, err, &e);
+    } else if (hashagg_add(a->h, row, &e) != 0) {
         return step_fail(k->x, a->step, err, &e);
+    }
     if (hashagg_bytes(a->h) > a->budget)
         return agg_drain(a, err);
     return 0;
@@ -237,22 +251,17 @@ agg_push(exec_sink *k, const sh_value *row, sh_err *err)
 static int
 agg_finish(exec_sink *k, sh_err *err)
 {
-    agg_sink *a = (agg_sink *)k;
-    sh_err    e;
-    size_t    i;
-    int       rc;
+    agg_sink         *a = (agg_sink *)k;
+    rowfile_sections *sf = a->sf;
+    sh_err            e;
+    int               rc;
 
     if ((rc = agg_drain(a, err)) != 0)
         return rc;
-    for (i = 0; i < a->n_buckets; i++) {
-        rowfile_writer *w = a->w[i];
-        uint64_t        n = rowfile_bytes(w);
-
-        a->w[i] = NULL;
-        if (rowfile_close(w, &e) != 0)
-            return step_fail(k->x, a->step, err, &e);
-        a->closed_bytes += n;
-    }
+    a->closed_bytes = rowfile_sections_bytes(sf);
+    a->sf = NULL;
+    if (rowfile_sections_close(sf, &e) != 0)
+        return step_fail(k->x, a->step, err, &e);
     return 0;
 }
 
@@ -260,15 +269,12 @@ static void
 agg_discard(exec_sink *k)
 {
     agg_sink *a = (agg_sink *)k;
-    size_t    i;
 
-    for (i = 0; i < a->n_buckets; i++) {
-        if (a->w[i] != NULL) {
-            rowfile_abort(a->w[i]);
-            a->w[i] = NULL;
-        } else if (a->paths[i] != NULL) {
-            (void)unlink(a->paths[i]);
-        }
+    if (a->sf != NULL) {
+        rowfile_sections_abort(a->sf);
+        a->sf = NULL;
+    } else if (a->path != NULL) {
+        (void)unlink(a->path);
     }
 }
 
@@ -285,29 +291,17 @@ static uint64_t
 agg_bytes(const exec_sink *k)
 {
     const agg_sink *a = (const agg_sink *)k;
-    uint64_t        n = a->closed_bytes;
-    size_t          i;
 
-    for (i = 0; i < a->n_buckets; i++) {
-        if (a->w[i] != NULL)
-            n += rowfile_bytes(a->w[i]);
-    }
-    return n;
+    return a->sf != NULL ? rowfile_sections_bytes(a->sf) : a->closed_bytes;
 }
 
 static void
 agg_free(exec_sink *k)
 {
     agg_sink *a = (agg_sink *)k;
-    size_t    i;
 
-    for (i = 0; i < a->n_buckets; i++) {
-        if (a->w[i] != NULL)
-            rowfile_abort(a->w[i]);
-        free(a->paths[i]);
-    }
-    free(a->w);
-    free(a->paths);
+    rowfile_sections_abort(a->sf);
+    free(a->path);
     hashagg_free(a->h);
     free(a);
 }
@@ -321,7 +315,6 @@ agg_new(exec_run *x, size_t step, sh_err *err)
     const plan_step *s = &x->p->steps[step];
     agg_sink        *a = xcalloc(1, sizeof *a);
     sh_err           e;
-    size_t           i;
 
     a->base.ops = &agg_ops;
     a->base.x = x;
@@ -334,20 +327,13 @@ agg_new(exec_run *x, size_t step, sh_err *err)
     a->n_buckets = x->p->stages[x->t->stage + 1].n_tasks;
     if (a->n_buckets == 0)
         a->n_buckets = 1;
-    a->w = xcalloc(a->n_buckets, sizeof *a->w);
-    a->paths = xcalloc(a->n_buckets, sizeof *a->paths);
-    for (i = 0; i < a->n_buckets; i++) {
-        a->paths[i] = xasprintf("%s.b%zu", x->t->out, i);
-        a->w[i] = rowfile_create(a->paths[i], hashagg_partial_cols(a->h),
-                                 &e);
-        if (a->w[i] == NULL) {
-            step_fail(x, step, err, &e);
-            free(a->paths[i]);
-            a->paths[i] = NULL;
-            agg_discard(&a->base);
-            agg_free(&a->base);
-            return NULL;
-        }
+    a->path = xasprintf("%s.b", x->t->out);
+    a->sf = rowfile_sections_create(a->path, hashagg_partial_cols(a->h),
+                                    a->n_buckets, &e);
+    if (a->sf == NULL) {
+        step_fail(x, step, err, &e);
+        agg_free(&a->base);
+        return NULL;
     }
     return &a->base;
 }

@@ -3,7 +3,8 @@
  * of the combine step that ended the stage before, over the files its
  * tasks wrote (t->inputs, their prefixes, in task order).
  *
- *   groupby, distinct  bucket t->index: "<input>.b<index>" of every input
+ *   groupby, distinct  bucket t->index: that section of "<input>.b" of
+ *                      every input
  *                      merged (hashagg_finalize_files, spilling under
  *                      t->scratch past the budget), one row per group
  *   aggregate          the same over "<input>.b0"; with no rows at all,
@@ -161,15 +162,15 @@ source_agg(exec_run *x, const plan_step *s, sh_err *err)
 
     bucket = s->op == OP_AGGREGATE ? 0 : t->index;
     for (i = 0; i < n; i++) {
-        paths[i] = xasprintf("%s.b%zu", t->inputs[i], bucket);
-        x->st->bytes_in += file_bytes(paths[i]);
+        paths[i] = xasprintf("%s.b", t->inputs[i]);
+        x->st->bytes_in += rowfile_section_bytes(paths[i], bucket);
     }
     memset(&a, 0, sizeof a);
     a.x = x;
     a.h = hashagg_new(s->cols, s->n_cols, s->aggs, s->n_aggs);
     a.n_cols = hashagg_final_cols(a.h);
     rc = hashagg_finalize_files(a.h, (const char *const *)paths, n,
-                                agg_table_budget(x), t->scratch,
+                                (long)bucket, agg_table_budget(x), t->scratch,
                                 agg_src_emit, agg_src_tick, &a, &fs, &e);
     agg_src_stats(&a, &fs);
     if (rc < 0 && a.pushed_error)

@@ -31,6 +31,22 @@
  * that exists under its final name is complete and durable (a task commits
  * its outputs only after closing them).
  *
+ * A sectioned file (version 2) holds several streams of rows in one file,
+ * so a task that hashes its rows into 16 buckets makes one file, fsynced
+ * once, not 16 (one fsync of a small file costs a journal commit: 16 of
+ * them took 30-55 ms per task here, one 2-9 ms). Each section is written
+ * through its own buffer; whenever a buffer is written out, its bytes go
+ * at the end of the file as a chunk of that section's stream. A
+ * section's stream is a row file's body: its rows, then its trailer.
+ *
+ *   header   "SHRF", 2, n_cols (4 bytes)
+ *   chunks   byte runs of the sections' streams, in the order written
+ *   index    per chunk: section (4 bytes), offset (8), length (8)
+ *   footer   offset of the index (8), chunks (8), sections (4), "SHRX"
+ *
+ * A section reader reads the header and then its section's chunks in
+ * order, as one stream: everything else about reading is the same.
+ *
  * The reader refills a 1 MiB buffer (or the size given to rowfile_open_buf;
  * never more than the file needs) and decodes a row in place: string values
  * point into the buffer. A row cut by the end of the buffer is moved to the
@@ -43,6 +59,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,8 +70,12 @@
 
 #define RF_MAGIC        "SHRF"
 #define RF_VERSION      1
+#define RF_VERSION_SECT 2  /* a sectioned file */
+#define RF_FOOTER_MAGIC "SHRX"
+#define RF_FOOTER_BYTES 24 /* index offset, chunks, sections, magic */
+#define RF_INDEX_ENTRY  20 /* section, offset, length */
 #define RF_HEADER_BYTES 9
-#define RF_BUF_BYTES    (1u << 20)
+#define RF_BUF_BYTES    ROWFILE_BUF_BYTES
 #define RF_MIN_BUF      4096u
 #define RF_WRITE_START  (64u << 10) /* first size of a writer's buffer */
 /* The most bytes a value takes besides a string's bytes: tag + varint. */
@@ -73,18 +94,43 @@ enum {
     TAG_SHORT_STR = 0x80  /* 0x80 + n for a string of n < 128 bytes */
 };
 
+/* A byte run of one section's stream in a sectioned file. */
+typedef struct rf_chunk {
+    uint32_t section;
+    uint64_t off;
+    uint64_t len;
+} rf_chunk;
+
+/* The file under a writer: its own for a plain file, shared by the
+ * sections' writers of a sectioned one. */
+typedef struct rf_file {
+    int       fd;          /* the temporary file, or -1 */
+    char     *path;        /* final path (owned) */
+    char     *tmp_path;    /* "<path>.tmp" (owned) */
+    uint64_t  size;        /* bytes handed to write(2) */
+    int       saved_errno; /* errno of a failed write, 0 if none */
+    int       scratch;     /* 1: no fsync at close (dies with its task) */
+    int       sectioned;   /* 1: writes are recorded as chunks */
+    rf_chunk *chunks;      /* sectioned: every chunk, in file order */
+    size_t    n_chunks;
+    size_t    cap_chunks;
+} rf_file;
+
 struct rowfile_writer {
-    int            fd;          /* the temporary file, or -1 */
-    char          *path;        /* final path (owned) */
-    char          *tmp_path;    /* "<path>.tmp" (owned) */
+    rf_file       *f;           /* owned when plain */
+    uint32_t       section;     /* sectioned: the stream this writes */
     size_t         n_cols;      /* values per row */
     unsigned char *buf;         /* encoded bytes not yet written */
     size_t         len;         /* bytes in 'buf' */
     size_t         cap;         /* size of 'buf' */
     uint64_t       rows;        /* rows written */
-    uint64_t       flushed;     /* bytes already handed to write(2) */
-    int            saved_errno; /* errno of a failed write, 0 if none */
-    int            scratch;     /* 1: no fsync at close (dies with its task) */
+    uint64_t       flushed;     /* bytes of this stream already written */
+};
+
+struct rowfile_sections {
+    rf_file          f;
+    rowfile_writer **w;         /* one per section */
+    size_t           n;
 };
 
 struct rowfile_reader {
@@ -96,7 +142,14 @@ struct rowfile_reader {
     size_t         end;       /* bytes valid in 'buf' */
     size_t         cap;       /* size of 'buf' */
     uint64_t       base;      /* file offset of buf[0] */
-    uint64_t       file_size; /* size at open, to bound lengths */
+    uint64_t       file_size; /* bytes of the stream (the file, or the
+                                 header and a section's chunks), to bound
+                                 lengths */
+    rf_chunk      *ranges;    /* a section's stream: the header, then its
+                                 chunks; NULL for a plain file */
+    size_t         n_ranges;
+    size_t         range_i;   /* the range being read */
+    uint64_t       range_pos; /* bytes of it read */
     uint64_t       rows;      /* rows returned */
     sh_value      *row;       /* the current row (n_cols values) */
     int            eof;       /* read(2) returned 0 */
@@ -176,33 +229,77 @@ unzigzag(uint64_t u)
     return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
 }
 
-/* Write all 'n' bytes at 'p'; returns 0, or -1 with w->saved_errno set. */
+/* Write all 'n' bytes at 'p' at the end of 'f'; returns 0, or -1 with
+ * f->saved_errno set. */
 static int
-write_all(rowfile_writer *w, const void *p, size_t n)
+file_write(rf_file *f, const void *p, size_t n)
 {
     const char *c = p;
 
     while (n > 0) {
-        ssize_t k = write(w->fd, c, n);
+        ssize_t k = write(f->fd, c, n);
 
         if (k < 0) {
             if (errno == EINTR)
                 continue;
-            w->saved_errno = errno;
+            f->saved_errno = errno;
             return -1;
         }
         c += k;
         n -= (size_t)k;
-        w->flushed += (uint64_t)k;
+        f->size += (uint64_t)k;
     }
     return 0;
+}
+
+/* Note that 'n' bytes of section 'sec' were written at 'off'. */
+static void
+add_chunk(rf_file *f, uint32_t sec, uint64_t off, uint64_t n)
+{
+    rf_chunk *last = f->n_chunks ? &f->chunks[f->n_chunks - 1] : NULL;
+
+    if (last != NULL && last->section == sec && last->off + last->len == off) {
+        last->len += n;
+        return;
+    }
+    if (f->n_chunks == f->cap_chunks) {
+        f->cap_chunks = f->cap_chunks ? f->cap_chunks * 2 : 64;
+        f->chunks = xrealloc(f->chunks, f->cap_chunks * sizeof *f->chunks);
+    }
+    f->chunks[f->n_chunks].section = sec;
+    f->chunks[f->n_chunks].off = off;
+    f->chunks[f->n_chunks].len = n;
+    f->n_chunks++;
+}
+
+/* Write 'n' bytes of w's stream; returns 0, or -1 with saved_errno set. */
+static int
+write_all(rowfile_writer *w, const void *p, size_t n)
+{
+    rf_file *f = w->f;
+    uint64_t off = f->size;
+
+    if (n == 0)
+        return 0;
+    if (file_write(f, p, n) < 0)
+        return -1;
+    w->flushed += (uint64_t)n;
+    if (f->sectioned)
+        add_chunk(f, w->section, off, (uint64_t)n);
+    return 0;
+}
+
+static int
+file_write_failed(const rf_file *f, sh_err *err)
+{
+    return sh_err_set(err, SH_EIO, "", "cannot write %s: %s", f->tmp_path,
+                      strerror(f->saved_errno));
 }
 
 static int
 write_failed(rowfile_writer *w, sh_err *err)
 {
-    return sh_err_set(err, SH_EIO, "", "cannot write %s: %s", w->tmp_path,
-                      strerror(w->saved_errno));
+    return file_write_failed(w->f, err);
 }
 
 static int
@@ -258,40 +355,77 @@ append_bytes(rowfile_writer *w, const void *p, size_t n, sh_err *err)
     return 0;
 }
 
+/* Create "<path>.tmp" into 'f'. 0, or SH_EIO with 'err' filled. */
+static int
+file_create(rf_file *f, const char *path, size_t n_cols, sh_err *err)
+{
+    memset(f, 0, sizeof *f);
+    f->fd = -1;
+    if (n_cols > UINT32_MAX)
+        return sh_err_set(err, SH_EIO, "", "cannot create %s: %zu columns",
+                          path, n_cols);
+    f->path = xstrdup(path);
+    f->tmp_path = xasprintf("%s.tmp", path);
+    f->fd = open(f->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (f->fd < 0) {
+        sh_err_set(err, SH_EIO, "", "cannot create %s: %s", f->tmp_path,
+                   strerror(errno));
+        free(f->path);
+        free(f->tmp_path);
+        f->path = f->tmp_path = NULL;
+        return SH_EIO;
+    }
+    return 0;
+}
+
+/* The header of a file of 'n_cols' columns, version 'version'. */
+static void
+put_header(unsigned char *p, unsigned version, size_t n_cols)
+{
+    memcpy(p, RF_MAGIC, 4);
+    p[4] = (unsigned char)version;
+    for (int i = 0; i < 4; i++)
+        p[5 + i] = (unsigned char)(n_cols >> (8 * i));
+}
+
+static void
+file_release(rf_file *f)
+{
+    if (f->fd >= 0)
+        close(f->fd);
+    f->fd = -1;
+    free(f->chunks);
+    free(f->path);
+    free(f->tmp_path);
+}
+
+static rowfile_writer *
+writer_new(rf_file *f, size_t n_cols)
+{
+    rowfile_writer *w = xcalloc(1, sizeof *w);
+
+    w->f = f;
+    w->n_cols = n_cols;
+    w->cap = RF_WRITE_START;
+    w->buf = xmalloc(w->cap);
+    return w;
+}
+
 /*
  * Create "<path>.tmp" and a writer for it. The header goes to the buffer.
  */
 rowfile_writer *
 rowfile_create(const char *path, size_t n_cols, sh_err *err)
 {
+    rf_file        *f = xcalloc(1, sizeof *f);
     rowfile_writer *w;
-    unsigned char  *p;
 
-    if (n_cols > UINT32_MAX) {
-        sh_err_set(err, SH_EIO, "", "cannot create %s: %zu columns", path,
-                   n_cols);
+    if (file_create(f, path, n_cols, err) != 0) {
+        free(f);
         return NULL;
     }
-    w = xcalloc(1, sizeof *w);
-    w->path = xstrdup(path);
-    w->tmp_path = xasprintf("%s.tmp", path);
-    w->n_cols = n_cols;
-    w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (w->fd < 0) {
-        sh_err_set(err, SH_EIO, "", "cannot create %s: %s", w->tmp_path,
-                   strerror(errno));
-        free(w->path);
-        free(w->tmp_path);
-        free(w);
-        return NULL;
-    }
-    w->cap = RF_WRITE_START;
-    w->buf = xmalloc(w->cap);
-    p = w->buf;
-    memcpy(p, RF_MAGIC, 4);
-    p[4] = RF_VERSION;
-    for (int i = 0; i < 4; i++)
-        p[5 + i] = (unsigned char)(n_cols >> (8 * i));
+    w = writer_new(f, n_cols);
+    put_header(w->buf, RF_VERSION, n_cols);
     w->len = RF_HEADER_BYTES;
     return w;
 }
@@ -303,7 +437,7 @@ rowfile_create_scratch(const char *path, size_t n_cols, sh_err *err)
     rowfile_writer *w = rowfile_create(path, n_cols, err);
 
     if (w != NULL)
-        w->scratch = 1;
+        w->f->scratch = 1;
     return w;
 }
 
@@ -315,7 +449,7 @@ rowfile_create_scratch(const char *path, size_t n_cols, sh_err *err)
 int
 rowfile_write(rowfile_writer *w, const sh_value *row, sh_err *err)
 {
-    if (w->saved_errno != 0)
+    if (w->f->saved_errno != 0)
         return write_failed(w, err);
     if (w->n_cols == 0) {
         w->rows++;
@@ -380,22 +514,77 @@ rowfile_rows(const rowfile_writer *w)
     return w->rows;
 }
 
-/* Bytes of the file so far, buffered ones included (not the trailer). */
+/* Bytes of the stream so far, buffered ones included (not the trailer). */
 uint64_t
 rowfile_bytes(const rowfile_writer *w)
 {
     return w->flushed + w->len;
 }
 
+/* Free 'w' and, for a plain file, its file. */
 static void
 writer_free(rowfile_writer *w)
 {
-    if (w->fd >= 0)
-        close(w->fd);
+    if (!w->f->sectioned) {
+        file_release(w->f);
+        free(w->f);
+    }
     free(w->buf);
-    free(w->path);
-    free(w->tmp_path);
     free(w);
+}
+
+/*
+ * fsync 'f' (unless scratch), close it, rename it to its final path and
+ * fsync the directory (unless scratch). On failure the temporary file is
+ * removed and SH_EIO returned; 'f' is left to release.
+ */
+static int
+file_commit(rf_file *f, sh_err *err)
+{
+    const char *call = NULL;
+    int         e = 0;
+
+    if (!f->scratch && fsync(f->fd) < 0) {
+        call = "fsync";
+        e = errno;
+    }
+    if (close(f->fd) < 0 && call == NULL) {
+        call = "close";
+        e = errno;
+    }
+    f->fd = -1;
+    if (call == NULL && rename(f->tmp_path, f->path) < 0) {
+        call = "rename";
+        e = errno;
+    }
+    if (call != NULL) {
+        unlink(f->tmp_path);
+        return sh_err_set(err, SH_EIO, "", "cannot %s %s: %s", call,
+                          f->tmp_path, strerror(e));
+    }
+    if (!f->scratch && util_sync_dir(f->path) < 0) {
+        sh_err_set(err, SH_EIO, "", "cannot fsync the directory of %s: %s",
+                   f->path, strerror(errno));
+        unlink(f->path);
+        return SH_EIO;
+    }
+    return 0;
+}
+
+/* Append w's trailer to its stream and write out its buffer. */
+static int
+finish_stream(rowfile_writer *w, sh_err *err)
+{
+    unsigned char trailer[9];
+
+    if (w->f->saved_errno != 0)
+        return write_failed(w, err);
+    trailer[0] = TAG_END;
+    put_le64(trailer + 1, w->rows);
+    if (append_bytes(w, trailer, sizeof trailer, err) < 0 ||
+        flush(w, err) < 0)
+        return SH_EIO;
+    return 0;
 }
 
 /*
@@ -406,50 +595,12 @@ writer_free(rowfile_writer *w)
 int
 rowfile_close(rowfile_writer *w, sh_err *err)
 {
-    unsigned char trailer[9];
-    const char   *call = NULL;
-    int           rc = 0, e = 0;
+    int rc = finish_stream(w, err);
 
-    if (w->saved_errno != 0) {
-        rc = write_failed(w, err);
-        goto done;
-    }
-    trailer[0] = TAG_END;
-    put_le64(trailer + 1, w->rows);
-    if (append_bytes(w, trailer, sizeof trailer, err) < 0 ||
-        flush(w, err) < 0) {
-        rc = SH_EIO;
-        goto done;
-    }
-    if (!w->scratch && fsync(w->fd) < 0) {
-        call = "fsync";
-        e = errno;
-    }
-    if (close(w->fd) < 0 && call == NULL) {
-        call = "close";
-        e = errno;
-    }
-    w->fd = -1;
-    if (call == NULL && rename(w->tmp_path, w->path) < 0) {
-        call = "rename";
-        e = errno;
-    }
-    if (call != NULL) {
-        rc = sh_err_set(err, SH_EIO, "", "cannot %s %s: %s", call, w->tmp_path,
-                        strerror(e));
-        goto done;
-    }
-    if (!w->scratch && util_sync_dir(w->path) < 0) {
-        rc = sh_err_set(err, SH_EIO, "", "cannot fsync the directory of %s: %s",
-                        w->path, strerror(errno));
-        unlink(w->path);
-        goto done;
-    }
-    writer_free(w);
-    return 0;
-
-done:
-    unlink(w->tmp_path);
+    if (rc == 0)
+        rc = file_commit(w->f, err);
+    else
+        unlink(w->f->tmp_path);
     writer_free(w);
     return rc;
 }
@@ -459,8 +610,127 @@ rowfile_abort(rowfile_writer *w)
 {
     if (w == NULL)
         return;
-    unlink(w->tmp_path);
+    unlink(w->f->tmp_path);
     writer_free(w);
+}
+
+/* ---- sectioned files ---------------------------------------------------- */
+
+rowfile_sections *
+rowfile_sections_create(const char *path, size_t n_cols, size_t n_sections,
+                        sh_err *err)
+{
+    rowfile_sections *s;
+    unsigned char     head[RF_HEADER_BYTES];
+
+    if (n_sections == 0 || n_sections > UINT32_MAX) {
+        sh_err_set(err, SH_EIO, "", "cannot create %s: %zu sections", path,
+                   n_sections);
+        return NULL;
+    }
+    s = xcalloc(1, sizeof *s);
+    if (file_create(&s->f, path, n_cols, err) != 0) {
+        free(s);
+        return NULL;
+    }
+    s->f.sectioned = 1;
+    put_header(head, RF_VERSION_SECT, n_cols);
+    if (file_write(&s->f, head, sizeof head) < 0) {
+        file_write_failed(&s->f, err);
+        unlink(s->f.tmp_path);
+        file_release(&s->f);
+        free(s);
+        return NULL;
+    }
+    s->n = n_sections;
+    s->w = xcalloc(n_sections, sizeof *s->w);
+    for (size_t i = 0; i < n_sections; i++) {
+        s->w[i] = writer_new(&s->f, n_cols);
+        s->w[i]->section = (uint32_t)i;
+    }
+    return s;
+}
+
+rowfile_writer *
+rowfile_sections_writer(rowfile_sections *s, size_t i)
+{
+    assert(i < s->n);
+    return s->w[i];
+}
+
+uint64_t
+rowfile_sections_bytes(const rowfile_sections *s)
+{
+    uint64_t n = RF_HEADER_BYTES;
+
+    for (size_t i = 0; i < s->n; i++)
+        n += rowfile_bytes(s->w[i]);
+    return n;
+}
+
+static void
+sections_free(rowfile_sections *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        writer_free(s->w[i]);
+    free(s->w);
+    file_release(&s->f);
+    free(s);
+}
+
+/* Write the index of every chunk and the footer after the chunks. */
+static int
+write_index(rowfile_sections *s, sh_err *err)
+{
+    rf_file       *f = &s->f;
+    uint64_t       at = f->size;
+    unsigned char *buf = xmalloc(f->n_chunks * RF_INDEX_ENTRY +
+                                 RF_FOOTER_BYTES);
+    unsigned char *p = buf;
+    int            rc = 0;
+
+    for (size_t i = 0; i < f->n_chunks; i++) {
+        for (int k = 0; k < 4; k++)
+            p[k] = (unsigned char)(f->chunks[i].section >> (8 * k));
+        p = put_le64(p + 4, f->chunks[i].off);
+        p = put_le64(p, f->chunks[i].len);
+    }
+    p = put_le64(p, at);
+    p = put_le64(p, (uint64_t)f->n_chunks);
+    for (int k = 0; k < 4; k++)
+        p[k] = (unsigned char)((uint64_t)s->n >> (8 * k));
+    memcpy(p + 4, RF_FOOTER_MAGIC, 4);
+    p += 8;
+    if (file_write(f, buf, (size_t)(p - buf)) < 0)
+        rc = file_write_failed(f, err);
+    free(buf);
+    return rc;
+}
+
+int
+rowfile_sections_close(rowfile_sections *s, sh_err *err)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < s->n && rc == 0; i++)
+        rc = finish_stream(s->w[i], err);
+    if (rc == 0)
+        rc = write_index(s, err);
+    if (rc == 0)
+        rc = file_commit(&s->f, err);
+    else
+        unlink(s->f.tmp_path);
+    sections_free(s);
+    return rc;
+}
+
+void
+rowfile_sections_abort(rowfile_sections *s)
+{
+    if (s == NULL)
+        return;
+    unlink(s->f.tmp_path);
+    sections_free(s);
 }
 
 static int
@@ -491,6 +761,34 @@ corrupt(rowfile_reader *r, const unsigned char *at, const char *what,
 }
 
 /*
+ * Read up to 'n' bytes of the stream: the file itself, or for a section
+ * the header and then its chunks one after the other. 0 at the end.
+ */
+static ssize_t
+stream_read(rowfile_reader *r, void *p, size_t n)
+{
+    const rf_chunk *g;
+    ssize_t         k;
+
+    if (r->ranges == NULL)
+        return read(r->fd, p, n);
+    while (r->range_i < r->n_ranges &&
+           r->range_pos == r->ranges[r->range_i].len) {
+        r->range_i++;
+        r->range_pos = 0;
+    }
+    if (r->range_i == r->n_ranges)
+        return 0;
+    g = &r->ranges[r->range_i];
+    if (n > g->len - r->range_pos)
+        n = (size_t)(g->len - r->range_pos);
+    k = pread(r->fd, p, n, (off_t)(g->off + r->range_pos));
+    if (k > 0)
+        r->range_pos += (uint64_t)k;
+    return k;
+}
+
+/*
  * Make at least 'need' bytes from r->pos available in the buffer, or as
  * many as the file has: moves the unread bytes to the front, grows the
  * buffer when 'need' exceeds it, then reads until it holds 'need' bytes
@@ -512,7 +810,7 @@ refill(rowfile_reader *r, size_t need, sh_err *err)
         r->cap = cap;
     }
     while (r->end < need && !r->eof) {
-        ssize_t k = read(r->fd, r->buf + r->end, r->cap - r->end);
+        ssize_t k = stream_read(r, r->buf + r->end, r->cap - r->end);
 
         if (k < 0) {
             if (errno == EINTR)
@@ -532,16 +830,109 @@ rowfile_open(const char *path, sh_err *err)
     return rowfile_open_buf(path, RF_BUF_BYTES, err);
 }
 
+static int
+index_bad(rowfile_reader *r, const char *what, sh_err *err)
+{
+    return sh_err_set(err, SH_EDATA, "",
+                      "sectioned row file %s is corrupt: %s", r->path, what);
+}
+
+/* Read exactly 'n' bytes at 'off'. 0, SH_EIO, or SH_EDATA when short. */
+static int
+pread_all(rowfile_reader *r, void *p, size_t n, uint64_t off, sh_err *err)
+{
+    char *c = p;
+
+    while (n > 0) {
+        ssize_t k = pread(r->fd, c, n, (off_t)off);
+
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return read_failed(r, err);
+        if (k == 0)
+            return index_bad(r, "it ends inside its index", err);
+        c += k;
+        n -= (size_t)k;
+        off += (uint64_t)k;
+    }
+    return 0;
+}
+
+/*
+ * Read the footer and index of a sectioned file and keep section 'sec's
+ * stream: the header, then the section's chunks in order. Sets
+ * r->file_size to the stream's length.
+ */
+static int
+load_section(rowfile_reader *r, size_t sec, uint64_t size, sh_err *err)
+{
+    unsigned char  foot[RF_FOOTER_BYTES], *idx = NULL;
+    uint64_t       at, n, i, total = RF_HEADER_BYTES;
+    uint32_t       n_sec = 0;
+    int            rc;
+
+    if (size < RF_HEADER_BYTES + RF_FOOTER_BYTES)
+        return index_bad(r, "too short for its footer", err);
+    if ((rc = pread_all(r, foot, sizeof foot, size - sizeof foot, err)) != 0)
+        return rc;
+    if (memcmp(foot + 20, RF_FOOTER_MAGIC, 4) != 0)
+        return index_bad(r, "no footer (cut short?)", err);
+    at = get_le64(foot);
+    n = get_le64(foot + 8);
+    for (int k = 0; k < 4; k++)
+        n_sec |= (uint32_t)foot[16 + k] << (8 * k);
+    if (at < RF_HEADER_BYTES || n > (size - at) / RF_INDEX_ENTRY ||
+        at + n * RF_INDEX_ENTRY + RF_FOOTER_BYTES != size)
+        return index_bad(r, "its footer does not match its size", err);
+    if (sec >= n_sec)
+        return sh_err_set(err, SH_EINVAL, "",
+                          "row file %s has %u sections, not %zu", r->path,
+                          n_sec, sec + 1);
+    idx = xmalloc(n * RF_INDEX_ENTRY + 1);
+    if ((rc = pread_all(r, idx, (size_t)(n * RF_INDEX_ENTRY), at, err)) != 0)
+        goto done;
+    r->ranges = xcalloc((size_t)n + 1, sizeof *r->ranges);
+    r->ranges[0].off = 0;
+    r->ranges[0].len = RF_HEADER_BYTES;
+    r->n_ranges = 1;
+    for (i = 0; i < n; i++) {
+        const unsigned char *e = idx + i * RF_INDEX_ENTRY;
+        uint32_t             s = 0;
+        rf_chunk             c;
+
+        for (int k = 0; k < 4; k++)
+            s |= (uint32_t)e[k] << (8 * k);
+        c.section = s;
+        c.off = get_le64(e + 4);
+        c.len = get_le64(e + 12);
+        if (c.off < RF_HEADER_BYTES || c.off > at || c.len > at - c.off) {
+            rc = index_bad(r, "a chunk outside the file", err);
+            goto done;
+        }
+        if (s == sec) {
+            r->ranges[r->n_ranges++] = c;
+            total += c.len;
+        }
+    }
+    r->file_size = total;
+done:
+    free(idx);
+    return rc;
+}
+
 /*
  * Open 'path' reading through a buffer of 'buf_bytes' (at least 4 KiB; it
- * grows for a row that does not fit). Reads and checks the header.
+ * grows for a row that does not fit): the whole file (section < 0), or
+ * section 'section' of a sectioned file. Reads and checks the header.
  */
-rowfile_reader *
-rowfile_open_buf(const char *path, size_t buf_bytes, sh_err *err)
+static rowfile_reader *
+open_stream(const char *path, long section, size_t buf_bytes, sh_err *err)
 {
     rowfile_reader *r = xcalloc(1, sizeof *r);
     struct stat     st;
     uint32_t        n_cols = 0;
+    unsigned        version = section < 0 ? RF_VERSION : RF_VERSION_SECT;
 
     r->path = xstrdup(path);
     r->fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -551,7 +942,10 @@ rowfile_open_buf(const char *path, size_t buf_bytes, sh_err *err)
         goto fail;
     }
     r->file_size = (uint64_t)st.st_size;
-    /* No bigger than the file (plus one byte, to see its end at once). */
+    if (section >= 0 &&
+        load_section(r, (size_t)section, r->file_size, err) != 0)
+        goto fail;
+    /* No bigger than the stream (plus one byte, to see its end at once). */
     if (buf_bytes > r->file_size + 1)
         buf_bytes = (size_t)r->file_size + 1;
     r->cap = buf_bytes < RF_MIN_BUF ? RF_MIN_BUF : buf_bytes;
@@ -562,9 +956,13 @@ rowfile_open_buf(const char *path, size_t buf_bytes, sh_err *err)
         sh_err_set(err, SH_EDATA, "", "%s is not a sheaf row file", path);
         goto fail;
     }
-    if (r->buf[4] != RF_VERSION) {
-        sh_err_set(err, SH_EDATA, "", "row file %s has version %u, not %u",
-                   path, r->buf[4], RF_VERSION);
+    if (r->buf[4] != version) {
+        sh_err_set(err, SH_EDATA, "",
+                   r->buf[4] == RF_VERSION_SECT
+                       ? "row file %s is sectioned (version %u): open one "
+                         "of its sections, not the whole file (version %u)"
+                       : "row file %s has version %u, not %u",
+                   path, r->buf[4], version);
         goto fail;
     }
     for (int i = 0; i < 4; i++)
@@ -577,6 +975,35 @@ rowfile_open_buf(const char *path, size_t buf_bytes, sh_err *err)
 fail:
     rowfile_free(r);
     return NULL;
+}
+
+rowfile_reader *
+rowfile_open_buf(const char *path, size_t buf_bytes, sh_err *err)
+{
+    return open_stream(path, -1, buf_bytes, err);
+}
+
+rowfile_reader *
+rowfile_open_section(const char *path, size_t section, size_t buf_bytes,
+                     sh_err *err)
+{
+    if (section > LONG_MAX) {
+        sh_err_set(err, SH_EINVAL, "", "row file %s: no section %zu", path,
+                   section);
+        return NULL;
+    }
+    return open_stream(path, (long)section, buf_bytes, err);
+}
+
+uint64_t
+rowfile_section_bytes(const char *path, size_t section)
+{
+    sh_err          err;
+    rowfile_reader *r = rowfile_open_section(path, section, RF_MIN_BUF, &err);
+    uint64_t        n = r != NULL ? r->file_size : 0;
+
+    rowfile_free(r);
+    return n;
 }
 
 /* What decode_row found. */
@@ -792,6 +1219,7 @@ rowfile_free(rowfile_reader *r)
         close(r->fd);
     free(r->buf);
     free(r->row);
+    free(r->ranges);
     free(r->path);
     free(r);
 }

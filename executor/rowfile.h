@@ -45,10 +45,41 @@ int rowfile_close(rowfile_writer *w, sh_err *err);
 /* Remove the temporary file and free 'w'. NULL-safe. */
 void rowfile_abort(rowfile_writer *w);
 
+/*
+ * A sectioned row file: 'n_sections' streams of rows in one file, so a
+ * task that splits its rows among buckets writes (and fsyncs) one file.
+ * Each section is written through its own writer (rowfile_sections_writer:
+ * rowfile_write only; never close or abort it) and read back, in the order
+ * written, with rowfile_open_section.
+ */
+typedef struct rowfile_sections rowfile_sections;
+
+/* Create "<path>.tmp" for 'n_sections' (>= 1) streams of rows of 'n_cols'
+ * values. NULL with SH_EIO on failure. */
+rowfile_sections *rowfile_sections_create(const char *path, size_t n_cols,
+                                          size_t n_sections, sh_err *err);
+
+/* The writer of section 'i' (< n_sections), owned by 's'. */
+rowfile_writer *rowfile_sections_writer(rowfile_sections *s, size_t i);
+
+/* Bytes of the file so far, buffered ones included (not the trailers and
+ * the index). */
+uint64_t rowfile_sections_bytes(const rowfile_sections *s);
+
+/* As rowfile_close, for every section at once: one fsync, one rename.
+ * Frees 's' whatever happens. Returns 0 or SH_EIO. */
+int rowfile_sections_close(rowfile_sections *s, sh_err *err);
+
+/* Remove the temporary file and free 's'. NULL-safe. */
+void rowfile_sections_abort(rowfile_sections *s);
+
 typedef struct rowfile_reader rowfile_reader;
 
+/* The read buffer of rowfile_open. */
+#define ROWFILE_BUF_BYTES ((size_t)1 << 20)
+
 /* Open 'path' for reading. NULL with SH_EIO on failure (SH_EDATA when it
- * is not a row file). Reads through a 1 MiB buffer. */
+ * is not a row file). Reads through a ROWFILE_BUF_BYTES buffer. */
 rowfile_reader *rowfile_open(const char *path, sh_err *err);
 
 /* As rowfile_open, with a read buffer of 'buf_bytes' (at least 4 KiB; it
@@ -56,6 +87,17 @@ rowfile_reader *rowfile_open(const char *path, sh_err *err);
  * to bound its memory. */
 rowfile_reader *rowfile_open_buf(const char *path, size_t buf_bytes,
                                  sh_err *err);
+
+/* Open section 'section' of the sectioned file 'path' for reading, with a
+ * read buffer of 'buf_bytes' as rowfile_open_buf. NULL with SH_EIO,
+ * SH_EDATA (not a sectioned row file, a corrupt index) or SH_EINVAL (no
+ * such section). */
+rowfile_reader *rowfile_open_section(const char *path, size_t section,
+                                     size_t buf_bytes, sh_err *err);
+
+/* Bytes of section 'section' of 'path' (its header, rows and trailer), or
+ * 0 when it cannot be read. */
+uint64_t rowfile_section_bytes(const char *path, size_t section);
 
 /*
  * Read the next row. Returns 1 with *row (n_cols values; strings point into

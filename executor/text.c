@@ -17,6 +17,10 @@
 
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 /* 1 for the bytes of [A-Za-z0-9], 0 for every other byte. */
 static const unsigned char tok_char[256] = {
     ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,
@@ -58,12 +62,124 @@ text_token_next(const char *s, size_t n, size_t *pos, int lowercase,
     return i - b;
 }
 
-/* Copy 'n' bytes of 'src' to 'dst' with A-Z lowercased; other bytes as
- * they are. 'dst' may equal 'src'. */
+/* Bit j set when byte j of the 64 at 'u' is a token byte. */
+static inline uint64_t
+token_mask64(const unsigned char *u)
+{
+#if defined(__SSE2__)
+    /* Signed compares: bytes >= 0x80 are negative and match neither. */
+    const __m128i d0 = _mm_set1_epi8('0' - 1), d9 = _mm_set1_epi8('9' + 1);
+    const __m128i la = _mm_set1_epi8('a' - 1), lz = _mm_set1_epi8('z' + 1);
+    const __m128i bit5 = _mm_set1_epi8(0x20);
+    uint64_t      m = 0;
+
+    for (int q = 0; q < 4; q++) {
+        __m128i v =
+            _mm_loadu_si128((const __m128i *)(const void *)(u + 16 * q));
+        __m128i l = _mm_or_si128(v, bit5); /* A-Z to a-z */
+        __m128i d = _mm_and_si128(_mm_cmpgt_epi8(v, d0), _mm_cmplt_epi8(v, d9));
+        __m128i a = _mm_and_si128(_mm_cmpgt_epi8(l, la), _mm_cmplt_epi8(l, lz));
+
+        m |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_or_si128(d, a))
+             << (16 * q);
+    }
+    return m;
+#else
+    uint64_t m = 0;
+
+    for (int j = 0; j < 64; j++)
+        m |= (uint64_t)tok_char[u[j]] << j;
+    return m;
+#endif
+}
+
+/*
+ * Up to 'max' tokens from *pos. Each window of up to 64 bytes becomes a
+ * mask (bit j set when byte j is a token byte); a token starts at the
+ * lowest set bit and ends at the lowest clear bit above it, and one that
+ * reaches the end of the window goes on in the next ('open'). *pos always
+ * ends just past a token or at n, so a call needs no state of the last.
+ */
+size_t
+text_token_spans(const char *s, size_t n, size_t *pos, text_span *out,
+                 size_t max)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t               i = *pos, k = 0, start = 0;
+    int                  open = 0; /* a token began at 'start' */
+
+    while (i < n) {
+        size_t   w = n - i < 64 ? n - i : 64, j;
+        uint64_t valid = w == 64 ? ~(uint64_t)0 : ((uint64_t)1 << w) - 1;
+        uint64_t m = 0, rest;
+
+        if (w == 64) {
+            m = token_mask64(u + i);
+        } else {
+            for (j = 0; j < w; j++)
+                m |= (uint64_t)tok_char[u[i + j]] << j;
+        }
+        for (;;) {
+            unsigned e;
+
+            if (!open) {
+                unsigned z;
+
+                if (m == 0)
+                    break;
+                z = (unsigned)__builtin_ctzll(m);
+                start = i + z;
+                open = 1;
+                m |= ((uint64_t)1 << z) - 1; /* nothing ends below z */
+            }
+            rest = ~m & valid;
+            if (rest == 0)
+                break; /* the token goes on in the next window */
+            e = (unsigned)__builtin_ctzll(rest);
+            out[k].start = start;
+            out[k].len = i + e - start;
+            open = 0;
+            m &= ~(uint64_t)0 << e;
+            if (++k == max) {
+                *pos = i + e;
+                return k;
+            }
+        }
+        i += w;
+    }
+    if (open) {
+        out[k].start = start;
+        out[k].len = n - start;
+        k++;
+    }
+    *pos = n;
+    return k;
+}
+
+/*
+ * Copy 'n' bytes of 'src' to 'dst' with A-Z lowercased; other bytes as
+ * they are. 'dst' may equal 'src'. Eight bytes at a time: in each byte
+ * of t (the low 7 bits), t + 0x3f carries into bit 7 when t >= 'A' and
+ * t + 0x25 when t > 'Z'; bytes with bit 7 set are left alone. The 0x80
+ * of an upper-case byte shifted right by 2 is its 0x20.
+ */
 void
 text_lower(char *dst, const char *src, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
+    const uint64_t low7 = 0x7f7f7f7f7f7f7f7fULL, high = 0x8080808080808080ULL;
+    size_t         i = 0;
+
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x, t, up;
+
+        memcpy(&x, src + i, 8);
+        t = x & low7;
+        up = (t + 0x3f3f3f3f3f3f3f3fULL) & ~(t + 0x2525252525252525ULL) & ~x &
+             high;
+        x |= up >> 2;
+        memcpy(dst + i, &x, 8);
+    }
+    for (; i < n; i++) {
         unsigned char c = (unsigned char)src[i];
 
         /* c - 'A' < 26 only for A-Z; the subtraction wraps for the rest. */

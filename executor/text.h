@@ -29,6 +29,21 @@
 size_t text_token_next(const char *s, size_t n, size_t *pos, int lowercase,
                        size_t *start);
 
+/* A token of a text: its offset and its length, in bytes. */
+typedef struct text_span {
+    size_t start;
+    size_t len;
+} text_span;
+
+/*
+ * Up to 'max' (>= 1) next tokens of s[0..n) at or after *pos, into 'out':
+ * returns how many (0 when none is left) and moves *pos past the last.
+ * The tokens of text_token_next, found 64 bytes at a time from a bit mask
+ * of the token bytes, without a branch per byte.
+ */
+size_t text_token_spans(const char *s, size_t n, size_t *pos, text_span *out,
+                        size_t max);
+
 /* Copy 'n' bytes of 'src' to 'dst' with A-Z lowercased. */
 void text_lower(char *dst, const char *src, size_t n);
 

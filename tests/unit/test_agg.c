@@ -18,6 +18,7 @@
  * split, two levels of re-partitioning) are taken.
  */
 #include <CUnit/CUnit.h>
+#include <assert.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -1030,7 +1031,7 @@ test_finalize_files(void)
      * is the whole table. */
     g_cols = hashagg_final_cols(h);
     memset(&st, 0xff, sizeof st);
-    CHECK_INT(0, hashagg_finalize_files(h, (const char *const *)paths, k,
+    CHECK_INT(0, hashagg_finalize_files(h, (const char *const *)paths, k, -1,
                                         (size_t)1 << 30, prefix, collect,
                                         NULL, &mem, &st, &err));
     CHECK_INT(0, hashagg_groups(h));
@@ -1046,7 +1047,7 @@ test_finalize_files(void)
      * still counts the inputs' rows only; the peak passes the budget by
      * at most the table's last growth. */
     g_cols = hashagg_final_cols(h);
-    CHECK_INT(0, hashagg_finalize_files(h, (const char *const *)paths, k,
+    CHECK_INT(0, hashagg_finalize_files(h, (const char *const *)paths, k, -1,
                                         256 * 1024, prefix, collect_spy,
                                         NULL, &tiny, &st, &err));
     CHECK(g_max_files >= k + 16 + 16, "re-partitioned twice: %zu files",
@@ -1066,7 +1067,7 @@ test_finalize_files(void)
     g_cols = hashagg_final_cols(h);
     rows_free(&tiny);
     memset(&st, 0, sizeof st);
-    CHECK(hashagg_finalize_files(h, (const char *const *)paths, k, 16 * 1024,
+    CHECK(hashagg_finalize_files(h, (const char *const *)paths, k, -1, 16 * 1024,
                                  prefix, collect, NULL, &tiny, &st,
                                  &err) != 0,
           "missing input fails");
@@ -1167,7 +1168,7 @@ test_finalize_tick(void)
     memset(&t, 0, sizeof t);
     t.monotone = 1;
     g_cols = hashagg_final_cols(h);
-    CHECK_INT(0, hashagg_finalize_files(h, &path, 1, (size_t)1 << 30, prefix,
+    CHECK_INT(0, hashagg_finalize_files(h, &path, 1, -1, (size_t)1 << 30, prefix,
                                         tick_collect, tick_spy, &t, &st,
                                         &err));
     CHECK_INT(3, t.calls);
@@ -1191,7 +1192,7 @@ test_finalize_tick(void)
     memset(&t, 0, sizeof t);
     t.monotone = 1;
     g_cols = hashagg_final_cols(h);
-    CHECK_INT(0, hashagg_finalize_files(h, &path, 1, 64 * 1024, prefix,
+    CHECK_INT(0, hashagg_finalize_files(h, &path, 1, -1, 64 * 1024, prefix,
                                         tick_collect, tick_spy, &t, &st,
                                         &err));
     CHECK(t.calls > 3, "%u calls while spilling", t.calls);
@@ -1215,7 +1216,7 @@ test_finalize_tick(void)
         memset(&t, 0, sizeof t);
         t.cancel_at = 2;
         memset(&err, 0, sizeof err);
-        rc = hashagg_finalize_files(h, &path, 1,
+        rc = hashagg_finalize_files(h, &path, 1, -1,
                                     i == 0 ? (size_t)1 << 30 : 16 * 1024,
                                     prefix, tick_collect, tick_spy, &t, &st,
                                     &err);
@@ -1235,7 +1236,7 @@ test_finalize_tick(void)
     /* A NULL tick and NULL stats are fine. */
     g_cols = hashagg_final_cols(h);
     memset(&t, 0, sizeof t);
-    CHECK_INT(0, hashagg_finalize_files(h, &path, 1, 64 * 1024, prefix,
+    CHECK_INT(0, hashagg_finalize_files(h, &path, 1, -1, 64 * 1024, prefix,
                                         tick_collect, NULL, &t, NULL, &err));
     CHECK_INT(5000, t.out.n);
     rows_free(&t.out);
@@ -1243,6 +1244,499 @@ test_finalize_tick(void)
     unlink(file);
     free(file);
     rmdir(g_dir);
+    hashagg_free(h);
+}
+
+/* ---- queued counts ---------------------------------------------------- */
+
+/* Columns of the queue tests' rows: 0 a key, mostly a string (else null,
+ * int, float or bool); 1 an int or null; 2 an int key or null; 3 a
+ * string or null. */
+#define QCOLS 4
+
+/* The string keys of the queue tests (see make_queue_keys). */
+#define MAX_QKEYS 256
+static char   g_qkey[MAX_QKEYS][104];
+static size_t g_qlen[MAX_QKEYS];
+static size_t g_nqkeys;
+
+/* Adds key s[0..n) to the pool. */
+static void
+add_qkey(const char *s, size_t n)
+{
+    assert(g_nqkeys < MAX_QKEYS && n <= sizeof g_qkey[0]);
+    memcpy(g_qkey[g_nqkeys], s, n);
+    g_qlen[g_nqkeys++] = n;
+}
+
+/*
+ * The pool of string keys: the empty string; prefixes of one text at every
+ * length around the branches of the key compare (0-3, 4-7, 8-16 and more
+ * than 16 bytes, so 16 and 17 too), each in variants that differ only in
+ * their last byte (a letter, another letter, upper case, NUL, 0xff), their
+ * first or their middle byte; and for 9, 16 and 17 bytes a variant that
+ * differs at each position. Prefixes of each other are different keys.
+ */
+static void
+make_queue_keys(void)
+{
+    static const size_t lens[] = {1,  2,  3,  4,  5,  7,  8,  9,  12, 15,
+                                  16, 17, 18, 24, 31, 32, 33, 64, 100};
+    static const char   last[] = {'a', 'b', 'A', '\0', (char)0xff};
+    static const char   text[] =
+        "the quick brown fox jumps over the lazy dog; THE QUICK BROWN FOX "
+        "JUMPS OVER THE LAZY DOG 0123456789 \x80\xfe";
+    char   k[104];
+    size_t i, j, n;
+
+    g_nqkeys = 0;
+    add_qkey("", 0);
+    for (i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        n = lens[i];
+        memcpy(k, text, n);
+        for (j = 0; j < sizeof last; j++) {
+            k[n - 1] = last[j];
+            add_qkey(k, n);
+        }
+        memcpy(k, text, n);
+        k[0] = '#';
+        if (n > 1)
+            add_qkey(k, n);
+        memcpy(k, text, n);
+        k[n / 2] = '~';
+        if (n > 2)
+            add_qkey(k, n);
+    }
+    for (i = 0; i < 3; i++) {
+        n = i == 0 ? 9 : i == 1 ? 16 : 17;
+        for (j = 0; j < n; j++) {
+            memcpy(k, text, n);
+            k[j] = '|';
+            add_qkey(k, n);
+        }
+    }
+}
+
+/* The bytes of the string values of the row being made: every row
+ * overwrites them, so a table that kept a pointer instead of copying
+ * would see another row's key. */
+static char g_qscratch[2][104];
+
+/*
+ * Makes the next row of the queue tests into 'row': many duplicate keys
+ * (half of the string keys come from the first 24 of the pool), null keys
+ * and keys of other types in column 0, nulls in the counted columns.
+ */
+static void
+make_queue_row(sh_value *row)
+{
+    uint64_t r = rnd() % 100;
+    size_t   k;
+
+    if (r < 4) {
+        row[0] = sh_null();
+    } else if (r < 7) {
+        row[0] = sh_int((int64_t)(rnd() % 5));
+    } else if (r < 8) {
+        row[0] = sh_float(rnd() % 2 ? 1.0 : -0.0);
+    } else if (r < 9) {
+        row[0] = sh_bool((int)(rnd() & 1));
+    } else {
+        k = rnd() % 2 ? (size_t)(rnd() % 24) : (size_t)(rnd() % g_nqkeys);
+        memcpy(g_qscratch[0], g_qkey[k], g_qlen[k]);
+        row[0] = sh_str(g_qscratch[0], g_qlen[k]);
+    }
+    row[1] = rnd() % 10 < 3 ? sh_null() : sh_int((int64_t)(rnd() % 1000));
+    row[2] = rnd() % 10 == 0 ? sh_null() : sh_int((int64_t)(rnd() % 7));
+    r = rnd() % 10;
+    memcpy(g_qscratch[1], "value", 5);
+    row[3] = r < 4 ? sh_null() : sh_str(g_qscratch[1], r < 6 ? 0 : 5);
+}
+
+/* Scribbles over the bytes of the last row's strings. */
+static void
+clobber_queue_row(void)
+{
+    memset(g_qscratch, 0x5a, sizeof g_qscratch);
+}
+
+/* The tables of the queue tests: every aggregate is count (or there is
+ * none: distinct). */
+typedef struct queue_case {
+    const char *what;
+    size_t      keys[2];
+    size_t      n_keys;
+    agg_def     aggs[3];
+    size_t      n_aggs;
+} queue_case;
+
+static const queue_case queue_cases[] = {
+    {"groupby col 0: count()", {0, 0}, 1, {{AGG_COUNT, -1, SH_NULL}}, 1},
+    {"groupby col 0: count(), count(col 1), count(col 3)",
+     {0, 0},
+     1,
+     {{AGG_COUNT, -1, SH_NULL},
+      {AGG_COUNT, 1, SH_INT},
+      {AGG_COUNT, 3, SH_STRING}},
+     3},
+    {"distinct col 0", {0, 0}, 1, {{AGG_COUNT, -1, SH_NULL}}, 0},
+    {"distinct cols 0, 2", {0, 2}, 2, {{AGG_COUNT, -1, SH_NULL}}, 0},
+    {"groupby col 2 (ints and nulls): count(col 3)",
+     {2, 0},
+     1,
+     {{AGG_COUNT, 3, SH_STRING}},
+     1},
+    {"groupby cols 2, 0: count(), count(col 1)",
+     {2, 0},
+     2,
+     {{AGG_COUNT, -1, SH_NULL}, {AGG_COUNT, 1, SH_INT}},
+     2},
+    {"no keys: count(), count(col 1)",
+     {0, 0},
+     0,
+     {{AGG_COUNT, -1, SH_NULL}, {AGG_COUNT, 1, SH_INT}},
+     2},
+};
+
+static hashagg *
+new_queue_case(const queue_case *c)
+{
+    return hashagg_new(c->keys, c->n_keys, c->aggs, c->n_aggs);
+}
+
+/*
+ * What feeding rows by hashagg_queue did wrong, counted over a loop and
+ * reported once: a queue count that was not the rows queued since the
+ * last flush, groups that changed before a flush, a flush that failed.
+ */
+typedef struct queue_log {
+    size_t bad_count;   /* hashagg_queue returned the wrong count */
+    size_t want, got;   /* ... the first time */
+    size_t early;       /* groups changed while rows were only queued */
+    size_t flush_fails; /* hashagg_flush did not return 0 */
+} queue_log;
+
+/*
+ * Queues row 'row' into 'h', 'nq' rows being queued before it; flushes
+ * when hashagg_queue says the batch is full, or when 'flush_now'. Notes
+ * what went wrong in 'log'.
+ */
+static void
+queue_row(hashagg *h, const sh_value *row, size_t *nq, int flush_now,
+          queue_log *log)
+{
+    size_t groups = hashagg_groups(h), got = hashagg_queue(h, row);
+    sh_err err;
+
+    clobber_queue_row();
+    if (got != *nq + 1 && log->bad_count++ == 0) {
+        log->want = *nq + 1;
+        log->got = got;
+    }
+    *nq = got;
+    if (hashagg_groups(h) != groups)
+        log->early++;
+    if (got >= HASHAGG_BATCH || flush_now) {
+        if (hashagg_flush(h, &err) != 0)
+            log->flush_fails++;
+        *nq = 0;
+    }
+}
+
+static void
+check_queue_log(const queue_log *log, int line, const char *what)
+{
+    check(log->bad_count == 0, line,
+          "%s: hashagg_queue returned a wrong count %zu times; the first "
+          "time %zu, expected %zu",
+          what, log->bad_count, log->got, log->want);
+    check(log->early == 0, line,
+          "%s: hashagg_groups changed %zu times while rows were only "
+          "queued",
+          what, log->early);
+    check(log->flush_fails == 0, line, "%s: hashagg_flush failed %zu times",
+          what, log->flush_fails);
+}
+
+/*
+ * For each count-only table, the same rows fed by hashagg_add and by
+ * hashagg_queue (flushed when a batch is full and at the end; and, the
+ * second time, also at random points) give the same groups and counts.
+ */
+static void
+test_queue_equals_add(void)
+{
+    const size_t n = RUNNING_ON_VALGRIND ? 5000 : 20000;
+    size_t       c, i;
+    int          early;
+
+    make_queue_keys();
+    for (c = 0; c < sizeof queue_cases / sizeof queue_cases[0]; c++) {
+        for (early = 0; early < 2; early++) {
+            const queue_case *qc = &queue_cases[c];
+            hashagg          *a = new_queue_case(qc), *q = new_queue_case(qc);
+            rows              ra = {0}, rq = {0};
+            fails             adds = {0};
+            queue_log         log = {0};
+            sh_err            err;
+            char              what[160];
+            size_t            nq = 0, min_groups;
+
+            snprintf(what, sizeof what, "%s, flushed %s", qc->what,
+                     early ? "at random too" : "per batch");
+            CHECK(hashagg_can_queue(q), "%s: hashagg_can_queue is 0", what);
+            g_rng = 1000 + c;
+            for (i = 0; i < n; i++) {
+                sh_value row[QCOLS];
+
+                make_queue_row(row);
+                OK_ALL(adds, hashagg_add(a, row, &err));
+                queue_row(q, row, &nq, early && rnd() % 37 == 0, &log);
+            }
+            CHECK_NO_FAILS(adds);
+            CHECK_INT(0, hashagg_flush(q, &err));
+            check_queue_log(&log, __LINE__, what);
+            CHECK(hashagg_groups(q) == hashagg_groups(a),
+                  "%s: %zu groups queued, %zu added", what,
+                  hashagg_groups(q), hashagg_groups(a));
+            /* Every string key of the pool, or the 8 of column 2. */
+            min_groups = qc->n_keys == 0    ? 1
+                         : qc->keys[0] == 0 ? g_nqkeys
+                                            : 8;
+            CHECK(hashagg_groups(a) >= min_groups,
+                  "%s: only %zu groups (the rows should make %zu or more)",
+                  what, hashagg_groups(a), min_groups);
+            drain_final(a, &ra);
+            drain_final(q, &rq);
+            check_same_rows(&ra, &rq, qc->n_keys, 0, __LINE__, what);
+            rows_free(&ra);
+            rows_free(&rq);
+            hashagg_free(a);
+            hashagg_free(q);
+        }
+    }
+}
+
+/* hashagg_can_queue: 1 for counts (with or without a column) and for no
+ * aggregate at all; 0 as soon as one aggregate is not count. */
+static void
+test_can_queue(void)
+{
+    static const agg_fn others[] = {
+        AGG_SUM, AGG_MEAN, AGG_MIN, AGG_MAX, AGG_VAR,
+        AGG_STD, AGG_COUNT_DISTINCT, AGG_APPROX_COUNT_DISTINCT};
+    agg_def  aggs[3] = {{AGG_COUNT, -1, SH_NULL},
+                        {AGG_COUNT, 1, SH_INT},
+                        {AGG_COUNT, 0, SH_INT}};
+    size_t   key = 0, i, pos;
+    hashagg *h;
+
+    h = hashagg_new(&key, 1, aggs, 2);
+    CHECK(hashagg_can_queue(h) == 1, "count(), count(col 1): can_queue %d",
+          hashagg_can_queue(h));
+    hashagg_free(h);
+    h = hashagg_new(&key, 1, NULL, 0);
+    CHECK(hashagg_can_queue(h) == 1, "distinct: can_queue %d",
+          hashagg_can_queue(h));
+    hashagg_free(h);
+    h = hashagg_new(NULL, 0, aggs, 1);
+    CHECK(hashagg_can_queue(h) == 1, "count() without keys: can_queue %d",
+          hashagg_can_queue(h));
+    hashagg_free(h);
+
+    for (i = 0; i < sizeof others / sizeof others[0]; i++) {
+        for (pos = 0; pos < 3; pos++) {
+            agg_def mix[3] = {{AGG_COUNT, -1, SH_NULL},
+                              {AGG_COUNT, 1, SH_INT},
+                              {AGG_COUNT, 0, SH_INT}};
+
+            mix[pos].fn = others[i];
+            mix[pos].col = 1;
+            mix[pos].in_type = SH_INT;
+            h = hashagg_new(&key, 1, mix, pos == 0 ? 1 : 3);
+            CHECK(hashagg_can_queue(h) == 0,
+                  "%s as aggregate %zu of %zu (the rest count): "
+                  "can_queue %d, expected 0",
+                  agg_fn_name(others[i]), pos, pos == 0 ? (size_t)1 : 3,
+                  hashagg_can_queue(h));
+            hashagg_free(h);
+        }
+    }
+}
+
+/*
+ * The drains flush first: rows still queued are in the drained rows, once.
+ * Final and partial drains of a table with rows queued since its last
+ * flush (fewer than a batch, and a whole batch) equal the same rows
+ * added; after the drain the queue is empty, so the next drain holds only
+ * the rows queued after it.
+ */
+static void
+test_queue_drain(void)
+{
+    static const size_t pending[] = {1, 100, HASHAGG_BATCH};
+    const queue_case   *qc = &queue_cases[1]; /* three counts */
+    size_t              t, i;
+    int                 partial;
+
+    make_queue_keys();
+    for (t = 0; t < sizeof pending / sizeof pending[0]; t++) {
+        for (partial = 0; partial < 2; partial++) {
+            hashagg  *a = new_queue_case(qc), *q = new_queue_case(qc);
+            hashagg  *f = new_queue_case(qc);
+            rows      ra = {0}, rq = {0}, parts = {0};
+            fails     adds = {0};
+            queue_log log = {0};
+            sh_err    err;
+            char      what[128];
+            size_t    nq = 0, groups, round;
+
+            g_rng = 77 + t;
+            for (round = 0; round < 2; round++) {
+                /* Round 0: 1000 rows flushed per batch, then 'pending'
+                 * more left queued; round 1 (after the drain): only
+                 * 'pending' rows queued. */
+                size_t flushed = round == 0 ? 1000 : 0;
+
+                snprintf(what, sizeof what,
+                         "%s drain with %zu rows queued, round %zu",
+                         partial ? "partial" : "final", pending[t], round);
+                for (i = 0; i < flushed + pending[t]; i++) {
+                    sh_value row[QCOLS];
+
+                    if (i == flushed && flushed > 0) {
+                        CHECK_INT(0, hashagg_flush(q, &err));
+                        nq = 0;
+                    }
+                    make_queue_row(row);
+                    OK_ALL(adds, hashagg_add(a, row, &err));
+                    if (i < flushed) {
+                        queue_row(q, row, &nq, 0, &log);
+                    } else {
+                        CHECK_INT(i - flushed + 1, hashagg_queue(q, row));
+                        clobber_queue_row();
+                    }
+                }
+                CHECK_NO_FAILS(adds);
+                check_queue_log(&log, __LINE__, what);
+                groups = hashagg_groups(q);
+                CHECK(hashagg_queued_bytes(q) > 0,
+                      "%s: hashagg_queued_bytes is 0", what);
+                if (partial) {
+                    drain_partial(q, &parts);
+                    for (i = 0; i < parts.n; i++)
+                        CHECK_INT(0, hashagg_merge(f, parts.r[i], &err));
+                    rows_free(&parts);
+                    drain_final(f, &rq);
+                } else {
+                    drain_final(q, &rq);
+                }
+                drain_final(a, &ra);
+                CHECK(rq.n >= groups,
+                      "%s: %zu rows drained, fewer than the %zu groups "
+                      "before it",
+                      what, rq.n, groups);
+                check_same_rows(&ra, &rq, qc->n_keys, 0, __LINE__, what);
+                CHECK_INT(0, hashagg_groups(q));
+                CHECK_INT(0, hashagg_queued_bytes(q));
+                rows_free(&ra);
+                rows_free(&rq);
+                nq = 0;
+            }
+            hashagg_free(a);
+            hashagg_free(q);
+            hashagg_free(f);
+        }
+    }
+}
+
+/*
+ * hashagg_queued_bytes: 0 with nothing queued; grows with every row
+ * queued; and bounds what the flush adds to hashagg_bytes. The table is
+ * first grown to 1024 groups and drained, so its slots and group vector
+ * (kept for reuse) hold the 200 new groups without doubling, which the
+ * bound leaves out; the keys are long, so their bytes count.
+ */
+/* Key 'i' of test_queued_bytes: "<i>-kkk...", 40 to 100 bytes, in 'buf'
+ * (128 bytes). */
+static sh_value
+long_key(char *buf, size_t i)
+{
+    size_t len = 40 + i % 61;
+
+    memset(buf, 'k', len);
+    buf[snprintf(buf, 128, "%zu", i)] = '-';
+    return sh_str(buf, len);
+}
+
+static void
+test_queued_bytes(void)
+{
+    size_t   key = 0;
+    agg_def  cnt = {AGG_COUNT, -1, SH_NULL};
+    hashagg *h = hashagg_new(&key, 1, &cnt, 1);
+    rows     rs = {0};
+    sh_err   err;
+    char     buf[128];
+    size_t   i, q, prev, before, after, grew = 0;
+
+    CHECK_INT(0, hashagg_queued_bytes(h));
+    for (i = 0; i < 1024; i++) {
+        sh_value v = sh_str(buf, (size_t)snprintf(buf, sizeof buf,
+                                                  "warm-up %zu", i));
+
+        if (hashagg_queue(h, &v) == HASHAGG_BATCH)
+            CHECK_INT(0, hashagg_flush(h, &err));
+    }
+    CHECK_INT(0, hashagg_flush(h, &err));
+    CHECK_INT(1024, hashagg_groups(h));
+    drain_final(h, &rs);
+    rows_free(&rs);
+
+    prev = 0;
+    for (i = 0; i < 200; i++) {
+        sh_value v = long_key(buf, i);
+
+        CHECK_INT(i + 1, hashagg_queue(h, &v));
+        q = hashagg_queued_bytes(h);
+        grew += q > prev;
+        prev = q;
+    }
+    CHECK(grew == 200, "hashagg_queued_bytes grew on %zu of 200 rows queued",
+          grew);
+    CHECK(q >= 200 * 40, "200 rows of 40-100 byte keys queued: "
+                         "hashagg_queued_bytes is %zu",
+          q);
+    CHECK_INT(0, hashagg_groups(h));
+    before = hashagg_bytes(h);
+    CHECK_INT(0, hashagg_flush(h, &err));
+    after = hashagg_bytes(h);
+    CHECK_INT(200, hashagg_groups(h));
+    CHECK_INT(0, hashagg_queued_bytes(h));
+    CHECK(after > before && after - before <= q,
+          "folding 200 new groups took hashagg_bytes from %zu to %zu "
+          "(%zu more); hashagg_queued_bytes said at most %zu",
+          before, after, after > before ? after - before : 0, q);
+
+    /* The same keys again: they add no group and no byte. */
+    for (i = 0; i < 200; i++) {
+        sh_value v = long_key(buf, i);
+
+        CHECK_INT(i + 1, hashagg_queue(h, &v));
+    }
+    before = hashagg_bytes(h);
+    CHECK_INT(0, hashagg_flush(h, &err));
+    CHECK_INT(200, hashagg_groups(h));
+    CHECK(hashagg_bytes(h) == before,
+          "folding 200 known keys took hashagg_bytes from %zu to %zu",
+          before, hashagg_bytes(h));
+    drain_final(h, &rs);
+    for (i = 0; i < rs.n && rs.r[i][1].u.i == 2; i++)
+        ;
+    CHECK(rs.n == 200 && i == rs.n,
+          "200 keys queued twice: %zu groups, group %zu counted %" PRId64,
+          rs.n, i, i < rs.n ? rs.r[i][1].u.i : (int64_t)0);
+    rows_free(&rs);
     hashagg_free(h);
 }
 
@@ -1264,4 +1758,8 @@ test_agg_register(void)
     CU_add_test(s, "count_distinct values and merge", test_count_distinct);
     CU_add_test(s, "finalize_files with a tiny budget", test_finalize_files);
     CU_add_test(s, "finalize_files ticks and cancel", test_finalize_tick);
+    CU_add_test(s, "queued counts equal added rows", test_queue_equals_add);
+    CU_add_test(s, "can_queue only for counts", test_can_queue);
+    CU_add_test(s, "drains include queued rows", test_queue_drain);
+    CU_add_test(s, "queued_bytes bounds a flush", test_queued_bytes);
 }

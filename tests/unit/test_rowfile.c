@@ -24,6 +24,8 @@
 #include "test_suites.h"
 
 static char g_dir[64];
+/* The strings of write_sections' rows, kept until they are compared. */
+static char *g_sect_text;
 
 /* Record a CUnit result with a formatted explanation (printed on failure). */
 static void check(int ok, int line, const char *fmt, ...)
@@ -172,14 +174,20 @@ write_rows(const char *path, const sh_value *rows, size_t n_rows, size_t n_cols)
     return 0;
 }
 
-/* Read 'path' back (buffer 'buf_bytes', 0 for the default) and compare. */
+/* Read 'path' back (buffer 'buf_bytes', 0 for the default; section
+ * 'section' of a sectioned file, or the whole file when < 0) and compare. */
 static void
-read_and_compare(const char *path, size_t buf_bytes, const sh_value *rows,
-                 size_t n_rows, size_t n_cols, int line)
+read_stream_and_compare(const char *path, long section, size_t buf_bytes,
+                        const sh_value *rows, size_t n_rows, size_t n_cols,
+                        int line)
 {
     sh_err          err = {0};
-    rowfile_reader *r = buf_bytes ? rowfile_open_buf(path, buf_bytes, &err)
-                                  : rowfile_open(path, &err);
+    rowfile_reader *r =
+        section >= 0 ? rowfile_open_section(path, (size_t)section,
+                                            buf_bytes ? buf_bytes : 1u << 20,
+                                            &err)
+        : buf_bytes  ? rowfile_open_buf(path, buf_bytes, &err)
+                     : rowfile_open(path, &err);
     const sh_value *row;
     size_t          got = 0;
     int             rc;
@@ -205,6 +213,13 @@ read_and_compare(const char *path, size_t buf_bytes, const sh_value *rows,
         check(rowfile_next(r, &row, &err) == 0, line,
               "rowfile_next after the end did not return 0");
     rowfile_free(r);
+}
+
+static void
+read_and_compare(const char *path, size_t buf_bytes, const sh_value *rows,
+                 size_t n_rows, size_t n_cols, int line)
+{
+    read_stream_and_compare(path, -1, buf_bytes, rows, n_rows, n_cols, line);
 }
 
 static void
@@ -551,6 +566,176 @@ test_io_errors(void)
     free(path);
 }
 
+/* ---- sectioned files ------------------------------------------------- */
+
+#define N_SEC 4
+
+/*
+ * Rows dealt among N_SEC sections (section 2 stays empty) in an order that
+ * interleaves them, with strings past the 1 MiB buffers, written to one
+ * sectioned file; each section must read back as its rows in order,
+ * whatever the read buffer. Returns 0 when the file was written.
+ */
+static int
+write_sections(const char *path, sh_value **want, size_t *n_want)
+{
+    size_t            n = 60000, cols = 3, i;
+    char             *text = pattern(3u << 20, 5);
+    sh_err            err = {0};
+    rowfile_sections *s = rowfile_sections_create(path, cols, N_SEC, &err);
+    uint64_t          x = 88172645463325252ull;
+    int               rc = 0;
+
+    for (i = 0; i < N_SEC; i++) {
+        want[i] = xmalloc(n * cols * sizeof *want[i]);
+        n_want[i] = 0;
+    }
+    if (s == NULL) {
+        check(0, __LINE__, "rowfile_sections_create(%s): %s", path, err.msg);
+        g_sect_text = text;
+        return -1;
+    }
+    for (i = 0; i < n && rc == 0; i++) {
+        size_t    sec, len;
+        sh_value *r;
+
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        sec = (size_t)(x % 3);
+        sec = sec == 2 ? 3 : sec;
+        len = i % 20000 == 7 ? (3u << 20) - (i % 5) : (size_t)(x >> 50) % 90;
+        r = want[sec] + n_want[sec]++ * cols;
+        r[0] = sh_int((int64_t)i);
+        r[1] = sh_str(text + (len > 1000 ? 0 : x % 1000), len);
+        r[2] = (x & 7) == 0 ? sh_null() : sh_float((double)x / 3.0);
+        rc = rowfile_write(rowfile_sections_writer(s, sec), r, &err);
+    }
+    CHECK(rc == 0, "rowfile_write: %s", err.msg);
+    /* 'want' points into the pattern: keep it until the rows are read
+     * back (test_sections frees it). */
+    g_sect_text = text;
+    if (rc != 0) {
+        rowfile_sections_abort(s);
+        return -1;
+    }
+    rc = rowfile_sections_close(s, &err);
+    CHECK(rc == 0, "rowfile_sections_close: %s", err.msg);
+    return rc;
+}
+
+static void
+test_sections(void)
+{
+    char     *path = path_of("sect.rf"), *tmp = xasprintf("%s.tmp", path);
+    sh_value *want[N_SEC];
+    size_t    n_want[N_SEC], i;
+    sh_err    err = {0};
+
+    if (write_sections(path, want, n_want) == 0) {
+        CHECK(n_want[2] == 0 && n_want[0] > 0 && n_want[3] > 0,
+              "sections hold %zu %zu %zu %zu rows", n_want[0], n_want[1],
+              n_want[2], n_want[3]);
+        CHECK(file_size(tmp) < 0, "the temporary file %s is left", tmp);
+        for (i = 0; i < N_SEC; i++) {
+            read_stream_and_compare(path, (long)i, 0, want[i], n_want[i], 3,
+                                    __LINE__);
+            read_stream_and_compare(path, (long)i, 4096, want[i], n_want[i],
+                                    3, __LINE__);
+        }
+        /* The whole file is not a plain row file; no section 4. */
+        CHECK(rowfile_open(path, &err) == NULL && err.code == SH_EDATA &&
+                  strstr(err.msg, "sectioned") != NULL,
+              "rowfile_open of a sectioned file: %s", err.msg);
+        CHECK(rowfile_open_section(path, N_SEC, 4096, &err) == NULL &&
+                  err.code == SH_EINVAL,
+              "section %d of %d: %s", N_SEC, N_SEC, err.msg);
+    }
+    for (i = 0; i < N_SEC; i++)
+        free(want[i]);
+    free(g_sect_text);
+    g_sect_text = NULL;
+    free(path);
+    free(tmp);
+}
+
+/* Read section 'sec' of 'path' to the end; the first error code or 0. */
+static int
+read_section(const char *path, size_t sec, sh_err *err)
+{
+    rowfile_reader *r = rowfile_open_section(path, sec, 4096, err);
+    const sh_value *row;
+    int             rc;
+
+    if (r == NULL)
+        return err->code;
+    while ((rc = rowfile_next(r, &row, err)) == 1)
+        ;
+    rowfile_free(r);
+    return rc;
+}
+
+static void
+test_sections_damaged(void)
+{
+    /* Every cut of a small sectioned file, and a section plain files
+     * cannot be opened as, is an error naming the file. */
+    char             *path = path_of("sect-small.rf"), *cut = path_of("c.rf");
+    char             *plain = path_of("plain.rf");
+    sh_value          row[2] = {sh_int(5), sh_str("five", 4)};
+    sh_err            err = {0};
+    rowfile_sections *s = rowfile_sections_create(path, 2, 3, &err);
+    long long         size;
+    int               wrong = 0;
+
+    if (s == NULL) {
+        check(0, __LINE__, "rowfile_sections_create: %s", err.msg);
+        goto done;
+    }
+    for (int i = 0; i < 5; i++)
+        (void)rowfile_write(rowfile_sections_writer(s, (size_t)i % 3), row,
+                            &err);
+    if (rowfile_sections_close(s, &err) != 0) {
+        check(0, __LINE__, "rowfile_sections_close: %s", err.msg);
+        goto done;
+    }
+    CHECK_INT(0, read_section(path, 1, &err));
+    size = file_size(path);
+    for (long long n = 0; n < size; n++) {
+        copy_prefix(path, cut, n);
+        for (size_t sec = 0; sec < 3; sec++) {
+            int rc = read_section(cut, sec, &err);
+
+            if (rc != SH_EDATA || strstr(err.msg, cut) == NULL) {
+                if (wrong++ < 5)
+                    check(0, __LINE__,
+                          "cut to %lld of %lld bytes, section %zu: code %d "
+                          "(%s), expected SH_EDATA naming the file",
+                          n, size, sec, rc, err.msg);
+            }
+        }
+    }
+    CHECK(wrong == 0, "%d cuts were not detected", wrong);
+    /* A plain row file has no sections. */
+    if (write_rows(plain, row, 1, 2) == 0) {
+        CHECK_INT(SH_EDATA, read_section(plain, 0, &err));
+    }
+    /* An aborted file leaves nothing. */
+    s = rowfile_sections_create(cut, 2, 2, &err);
+    if (s != NULL) {
+        char *tmp = xasprintf("%s.tmp", cut);
+
+        unlink(cut);
+        (void)rowfile_write(rowfile_sections_writer(s, 1), row, &err);
+        rowfile_sections_abort(s);
+        CHECK(file_size(tmp) < 0 && file_size(cut) < 0,
+              "abort left %s or %s", tmp, cut);
+        free(tmp);
+    }
+done:
+    free(path);
+    free(cut);
+    free(plain);
+}
+
 void
 test_rowfile_register(void)
 {
@@ -564,4 +749,8 @@ test_rowfile_register(void)
     CU_add_test(s, "every truncation detected", test_truncated);
     CU_add_test(s, "corrupt files detected", test_corrupt);
     CU_add_test(s, "create, open and abort errors", test_io_errors);
+    CU_add_test(s, "sectioned files: every section in order",
+                test_sections);
+    CU_add_test(s, "sectioned files: cuts and misuse detected",
+                test_sections_damaged);
 }
