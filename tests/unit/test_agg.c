@@ -10,12 +10,21 @@
  * tick function (called every HASHAGG_TICK_ROWS rows; an error from it,
  * a cancel, stops the merge and leaves nothing behind).
  *
+ * Count-only tables fed in batches (hashagg_queue, hashagg_flush) against
+ * the same rows through hashagg_add: duplicate, null, empty, long and
+ * 16/17-byte keys, keys equal but for one byte, keys of other types; only
+ * counts may be queued; the drains fold rows still queued, once;
+ * hashagg_queued_bytes bounds what a flush adds. Keys made to collide in
+ * the table's hashes stay apart (the only way the key compare sees two
+ * different keys).
+ *
  * Every check says what it compared and what it got.
  *
  * Under valgrind the two slowest tests (splits, and finalize_files, whose
  * partial rows carry 16 KiB HyperLogLog registers) run over a quarter of
  * the rows; the same groups and the same checks, so the same paths (every
- * split, two levels of re-partitioning) are taken.
+ * split, two levels of re-partitioning) are taken. So does the comparison
+ * of queued and added rows, still reaching every key of its pool.
  */
 #include <CUnit/CUnit.h>
 #include <assert.h>
@@ -1497,12 +1506,10 @@ test_queue_equals_add(void)
             CHECK_INT(0, hashagg_flush(q, &err));
             check_queue_log(&log, __LINE__, what);
             CHECK(hashagg_groups(q) == hashagg_groups(a),
-                  "%s: %zu groups queued, %zu added", what,
-                  hashagg_groups(q), hashagg_groups(a));
+                  "%s: %zu groups queued, %zu added", what, hashagg_groups(q),
+                  hashagg_groups(a));
             /* Every string key of the pool, or the 8 of column 2. */
-            min_groups = qc->n_keys == 0    ? 1
-                         : qc->keys[0] == 0 ? g_nqkeys
-                                            : 8;
+            min_groups = qc->n_keys == 0 ? 1 : qc->keys[0] == 0 ? g_nqkeys : 8;
             CHECK(hashagg_groups(a) >= min_groups,
                   "%s: only %zu groups (the rows should make %zu or more)",
                   what, hashagg_groups(a), min_groups);
@@ -1522,14 +1529,19 @@ test_queue_equals_add(void)
 static void
 test_can_queue(void)
 {
-    static const agg_fn others[] = {
-        AGG_SUM, AGG_MEAN, AGG_MIN, AGG_MAX, AGG_VAR,
-        AGG_STD, AGG_COUNT_DISTINCT, AGG_APPROX_COUNT_DISTINCT};
-    agg_def  aggs[3] = {{AGG_COUNT, -1, SH_NULL},
-                        {AGG_COUNT, 1, SH_INT},
-                        {AGG_COUNT, 0, SH_INT}};
-    size_t   key = 0, i, pos;
-    hashagg *h;
+    static const agg_fn others[] = {AGG_SUM,
+                                    AGG_MEAN,
+                                    AGG_MIN,
+                                    AGG_MAX,
+                                    AGG_VAR,
+                                    AGG_STD,
+                                    AGG_COUNT_DISTINCT,
+                                    AGG_APPROX_COUNT_DISTINCT};
+    agg_def             aggs[3] = {{AGG_COUNT, -1, SH_NULL},
+                                   {AGG_COUNT, 1, SH_INT},
+                                   {AGG_COUNT, 0, SH_INT}};
+    size_t              key = 0, i, pos;
+    hashagg            *h;
 
     h = hashagg_new(&key, 1, aggs, 2);
     CHECK(hashagg_can_queue(h) == 1, "count(), count(col 1): can_queue %d",
@@ -1682,8 +1694,8 @@ test_queued_bytes(void)
 
     CHECK_INT(0, hashagg_queued_bytes(h));
     for (i = 0; i < 1024; i++) {
-        sh_value v = sh_str(buf, (size_t)snprintf(buf, sizeof buf,
-                                                  "warm-up %zu", i));
+        sh_value v =
+            sh_str(buf, (size_t)snprintf(buf, sizeof buf, "warm-up %zu", i));
 
         if (hashagg_queue(h, &v) == HASHAGG_BATCH)
             CHECK_INT(0, hashagg_flush(h, &err));
@@ -1704,8 +1716,9 @@ test_queued_bytes(void)
     }
     CHECK(grew == 200, "hashagg_queued_bytes grew on %zu of 200 rows queued",
           grew);
-    CHECK(q >= 200 * 40, "200 rows of 40-100 byte keys queued: "
-                         "hashagg_queued_bytes is %zu",
+    CHECK(q >= 200 * 40,
+          "200 rows of 40-100 byte keys queued: "
+          "hashagg_queued_bytes is %zu",
           q);
     CHECK_INT(0, hashagg_groups(h));
     before = hashagg_bytes(h);
@@ -1728,16 +1741,309 @@ test_queued_bytes(void)
     CHECK_INT(0, hashagg_flush(h, &err));
     CHECK_INT(200, hashagg_groups(h));
     CHECK(hashagg_bytes(h) == before,
-          "folding 200 known keys took hashagg_bytes from %zu to %zu",
-          before, hashagg_bytes(h));
+          "folding 200 known keys took hashagg_bytes from %zu to %zu", before,
+          hashagg_bytes(h));
     drain_final(h, &rs);
     for (i = 0; i < rs.n && rs.r[i][1].u.i == 2; i++)
         ;
     CHECK(rs.n == 200 && i == rs.n,
-          "200 keys queued twice: %zu groups, group %zu counted %" PRId64,
-          rs.n, i, i < rs.n ? rs.r[i][1].u.i : (int64_t)0);
+          "200 keys queued twice: %zu groups, group %zu counted %" PRId64, rs.n,
+          i, i < rs.n ? rs.r[i][1].u.i : (int64_t)0);
     rows_free(&rs);
     hashagg_free(h);
+}
+
+/*
+ * Keys that differ but have the same table hash. The group lookup compares
+ * two keys' values (bytes_equal for strings) only when its slot holds the
+ * same 64-bit hash, so different keys reach the compare only through a
+ * collision, which these pairs make on purpose from agg.c's definitions of
+ * its hashes (constants copied below). If those change, the pairs are
+ * merely different keys: a correct table still passes, but the test no
+ * longer reaches the compare (the byte order of the host matters too: the
+ * hashes load bytes little-endian).
+ */
+#define WY_K0          0xa0761d6478bd642fULL
+#define WY_K1          0xe7037ed1a0b428dbULL
+#define AGG_SEED_TABLE 0x2f5a1c9e7b3d4e61ULL
+#define AGG_GOLDEN     0x9e3779b97f4a7c15ULL
+#define AGG_BYTES_MUL  0x9fb21c651e98df25ULL
+#define AGG_KEYS_SEED  0x510e527fade682d1ULL
+
+/* Pairs 2i, 2i + 1 of colliding keys; a key is a string and an int. */
+#define N_COLL  18
+#define N_COLL2 16
+
+typedef struct coll_key {
+    char    s[32];
+    size_t  len;
+    int64_t i; /* the int key of two-key tables */
+} coll_key;
+
+/* wyhash's mixing step, as str_hash has it. */
+static uint64_t
+wy_mum(uint64_t a, uint64_t b)
+{
+    unsigned __int128 r = (unsigned __int128)a * b;
+
+    return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+/* Stores the low 32 bits of 'v' little-endian. */
+static void
+put32(char *p, uint64_t v)
+{
+    uint32_t x = (uint32_t)v;
+
+    memcpy(p, &x, 4);
+}
+
+/*
+ * Colliding 16- and 32-byte keys of str_hash, the hash of a single string
+ * key. Its last step is wy_mum(x, y) with x and y two 8-byte loads of the
+ * key XORed with constants, and x * y = x' * y' gives the same hash. With
+ * x = d u, x' = d v, y = c v, y' = c u (u = 2^32 - 2, v = u + 1) the
+ * choice of d and c decides which bytes the two keys share: three pairs
+ * of 16 bytes equal in their first 8 bytes, three of 16 bytes equal in
+ * their last 8, three of 32 bytes equal but for bytes 16-19 and 28-31.
+ */
+static void
+make_str_collisions(coll_key *keys)
+{
+    static const uint64_t ds[] = {0x12345678, 0x6b8b4567, 0x327b23c6};
+    const uint64_t        u = 0xfffffffeULL, v = 0xffffffffULL;
+    const uint64_t s0 = AGG_SEED_TABLE ^ wy_mum(AGG_SEED_TABLE ^ WY_K0, WY_K1);
+    size_t         i, j, e, k = 0;
+
+    for (i = 0; i < 3; i++) {
+        uint64_t d = ds[i];
+        uint64_t xy[3][2][2] = {
+            {{d * u, v << 32}, {d * v, u << 32}},
+            {{u << 32, d * v}, {v << 32, d * u}},
+            {{d * u, v << 32}, {d * v, u << 32}},
+        };
+
+        for (j = 0; j < 3; j++) {
+            for (e = 0; e < 2; e++, k++) {
+                uint64_t a = xy[j][e][0] ^ WY_K1, b, seed = s0, f0, f1;
+                char    *p = keys[k].s;
+
+                keys[k].i = 0;
+                if (j < 2) {
+                    /* 16 bytes: a = bytes 0-3 : 8-11, b = 12-15 : 4-7 */
+                    b = xy[j][e][1] ^ seed;
+                    put32(p, a >> 32);
+                    put32(p + 8, a);
+                    put32(p + 12, b >> 32);
+                    put32(p + 4, b);
+                    keys[k].len = 16;
+                } else {
+                    /* 32 bytes: the first 16 fold into the seed, then
+                     * a = bytes 16-23, b = bytes 24-31 */
+                    memcpy(p, "sixteen bytes!!!", 16);
+                    memcpy(&f0, p, 8);
+                    memcpy(&f1, p + 8, 8);
+                    seed = wy_mum(f0 ^ WY_K1, f1 ^ seed);
+                    b = xy[j][e][1] ^ seed;
+                    memcpy(p + 16, &a, 8);
+                    memcpy(p + 24, &b, 8);
+                    keys[k].len = 32;
+                }
+            }
+        }
+    }
+}
+
+/* agg.c's mix64 (MurmurHash3's finaliser) and its inverse. */
+static uint64_t
+coll_mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+/* The inverse of odd 'c' modulo 2^64 (Newton's iteration). */
+static uint64_t
+inverse64(uint64_t c)
+{
+    uint64_t x = c;
+
+    for (int i = 0; i < 6; i++)
+        x *= 2 - c * x;
+    return x;
+}
+
+static uint64_t
+coll_unmix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= inverse64(0xc4ceb9fe1a85ec53ULL);
+    x ^= x >> 33;
+    x *= inverse64(0xff51afd7ed558ccdULL);
+    x ^= x >> 33;
+    return x;
+}
+
+/*
+ * The state of agg.c's value_hash of an n-byte string under 'seed' after
+ * its first 'blocks' 8-byte blocks (hash_bytes: the type, then the length,
+ * then each block mixed in).
+ */
+static uint64_t
+coll_blocks_state(const char *p, size_t n, size_t blocks, uint64_t seed)
+{
+    uint64_t h = coll_mix64(seed ^ ((uint64_t)SH_STRING * AGG_GOLDEN));
+    uint64_t w;
+
+    h ^= (uint64_t)n * AGG_GOLDEN;
+    for (size_t j = 0; j < blocks; j++) {
+        memcpy(&w, p + 8 * j, 8);
+        h = (h ^ coll_mix64(w)) * AGG_BYTES_MUL;
+    }
+    return h;
+}
+
+/*
+ * Colliding (string, int) keys of keys_hash, the hash of other keys, equal
+ * but for their strings. A string's hash folds in one 8-byte block after
+ * another, h = (h ^ mix64(w)) * m, and mix64 is a bijection: for a string
+ * whose block j differs, block j + 1 can be solved to bring h back to
+ * the first string's, and the rest is the same. The strings are of 16 to
+ * 33 bytes, differ in two neighbouring blocks (so some share their first
+ * 8 or 16 bytes), and the ints of a pair are equal.
+ */
+static void
+make_keys_collisions(coll_key *keys)
+{
+    static const size_t nj[][2] = {{16, 0}, {17, 0}, {20, 0}, {24, 0},
+                                   {24, 1}, {32, 1}, {32, 2}, {33, 2}};
+    static const char   text[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+    const uint64_t      h0 = coll_mix64(AGG_SEED_TABLE ^ AGG_KEYS_SEED);
+    size_t              k = 0;
+
+    for (size_t i = 0; i < sizeof nj / sizeof nj[0]; i++) {
+        size_t    n = nj[i][0], j = nj[i][1];
+        coll_key *a = &keys[k++], *b = &keys[k++];
+        uint64_t  ha, hb, wa, wb;
+
+        memcpy(a->s, text, n);
+        memcpy(b->s, text, n);
+        a->len = b->len = n;
+        a->i = b->i = (int64_t)i;
+        b->s[8 * j + 3] ^= 0x01;
+        ha = coll_blocks_state(a->s, n, j + 1, h0);
+        hb = coll_blocks_state(b->s, n, j + 1, h0);
+        memcpy(&wa, a->s + 8 * (j + 1), 8);
+        wb = coll_unmix64(ha ^ hb ^ coll_mix64(wa));
+        memcpy(b->s + 8 * (j + 1), &wb, 8);
+    }
+    assert(k == N_COLL2);
+}
+
+/*
+ * Feeds the 'n' keys (key k k % 5 + 1 times, interleaved) into a count
+ * table keyed by their string, or by their string and int, by hashagg_add
+ * or by hashagg_queue; checks that each key is its own group with its own
+ * count. (The two paths share the lookup, so each is checked against the
+ * counts, not against the other.)
+ */
+static void
+check_collisions(const coll_key *keys, size_t n, size_t n_keys, int queue,
+                 const char *what, int line)
+{
+    static const size_t cols[] = {0, 1};
+    agg_def             cnt = {AGG_COUNT, -1, SH_NULL};
+    hashagg            *h = hashagg_new(cols, n_keys, &cnt, 1);
+    rows                rs = {0};
+    sh_err              err;
+    int    seen[N_COLL > N_COLL2 ? N_COLL : N_COLL2] = {0}, bad = 0;
+    size_t round, k, i;
+
+    assert(n <= sizeof seen / sizeof seen[0]);
+
+    for (k = 0; k + 1 < n; k += 2)
+        check(keys[k].len == keys[k + 1].len &&
+                  (memcmp(keys[k].s, keys[k + 1].s, keys[k].len) != 0 ||
+                   keys[k].i != keys[k + 1].i),
+              line, "%s: colliding pair %zu: the keys should differ", what,
+              k / 2);
+    for (round = 0; round < 5; round++) {
+        for (k = 0; k < n; k++) {
+            sh_value row[2];
+
+            if (round > k % 5)
+                continue;
+            memcpy(g_qscratch[0], keys[k].s, keys[k].len);
+            row[0] = sh_str(g_qscratch[0], keys[k].len);
+            row[1] = sh_int(keys[k].i);
+            if (!queue)
+                check(hashagg_add(h, row, &err) == 0, line, "%s: add", what);
+            else if (hashagg_queue(h, row) == HASHAGG_BATCH)
+                check(hashagg_flush(h, &err) == 0, line, "%s: flush", what);
+            clobber_queue_row();
+        }
+    }
+    drain_final(h, &rs);
+    check(rs.n == n, line, "%s: %zu colliding keys made %zu groups", what, n,
+          rs.n);
+    for (i = 0; i < rs.n && bad < 3; i++) {
+        const sh_value *r = rs.r[i];
+
+        for (k = 0; k < n; k++) {
+            if (r[0].u.s.len == keys[k].len &&
+                memcmp(r[0].u.s.ptr, keys[k].s, keys[k].len) == 0 &&
+                (n_keys < 2 || r[1].u.i == keys[k].i))
+                break;
+        }
+        if (k == n) {
+            check(0, line,
+                  "%s: group %zu (a %zu-byte string) is none of the keys", what,
+                  i, r[0].u.s.len);
+            bad++;
+        } else if (seen[k]++ || r[n_keys].u.i != (int64_t)(k % 5 + 1)) {
+            check(0, line,
+                  "%s: key %zu (of colliding pair %zu, %zu bytes) is in "
+                  "group %zu%s, counted %" PRId64 ", expected %zu",
+                  what, k, k / 2, keys[k].len, i,
+                  seen[k] > 1 ? " and in another" : "", r[n_keys].u.i,
+                  k % 5 + 1);
+            bad++;
+        }
+    }
+    rows_free(&rs);
+    hashagg_free(h);
+}
+
+/*
+ * Keys whose table hashes collide stay apart, by hashagg_add and by
+ * hashagg_queue: strings of 16 and 32 bytes as the only key (the string
+ * compare of the lookup's fast path), and (string, int) keys equal but
+ * for strings of 16 to 33 bytes (the compare of values_equal).
+ *
+ * No pair differs only in bytes that a broken short compare (under 16
+ * bytes) would skip: no such pair collides in these hashes, so those
+ * branches of bytes_equal cannot change a result through the table.
+ */
+static void
+test_hash_collisions(void)
+{
+    coll_key one[N_COLL], two[N_COLL2];
+    char     what[96];
+
+    make_str_collisions(one);
+    make_keys_collisions(two);
+    for (int q = 0; q < 2; q++) {
+        const char *path = q ? "hashagg_queue" : "hashagg_add";
+
+        snprintf(what, sizeof what, "%s, string keys", path);
+        check_collisions(one, N_COLL, 1, q, what, __LINE__);
+        snprintf(what, sizeof what, "%s, (string, int) keys", path);
+        check_collisions(two, N_COLL2, 2, q, what, __LINE__);
+    }
 }
 
 /* Registers the agg suite. */
@@ -1762,4 +2068,6 @@ test_agg_register(void)
     CU_add_test(s, "can_queue only for counts", test_can_queue);
     CU_add_test(s, "drains include queued rows", test_queue_drain);
     CU_add_test(s, "queued_bytes bounds a flush", test_queued_bytes);
+    CU_add_test(s, "keys with colliding hashes stay apart",
+                test_hash_collisions);
 }

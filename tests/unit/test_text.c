@@ -5,6 +5,13 @@
  * tokens whose hash is INT32_MIN), the token scanner and lowercasing, and
  * text_buckets against the token-by-token path.
  *
+ * text_token_spans (64-byte windows of bit masks), text_token_next and the
+ * word-at-a-time text_lower are checked against plain byte loops: tokens
+ * planted at every position near the 16- and 64-byte window edges, and a
+ * fuzz of random strings (a fixed xorshift seed, so a failure repeats).
+ * Under valgrind the fuzz runs over a tenth of the strings: the same
+ * kinds of strings, so the same paths.
+ *
  * The expected values come from scikit-learn (murmurhash3_32,
  * HashingVectorizer, re.findall of its token pattern on lowercased text),
  * computed offline by tests/unit/data/nb_oracle.py and pasted below.
@@ -16,7 +23,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#else
+#define RUNNING_ON_VALGRIND 0
+#endif
+
 #include "../../executor/text.h"
+#include "../../executor/util.h"
 #include "test_suites.h"
 
 /* Record a CUnit result with a formatted explanation (printed on failure). */
@@ -378,6 +392,457 @@ test_scan_edges(void)
     CHECK(memcmp(src, low, 256) == 0, "text_lower in place differs");
 }
 
+/* ---- text_token_spans and text_lower against byte loops ---------------- */
+
+/* The longest string the window and fuzz tests make. */
+#define MAX_TEXT 300
+/* The most tokens text_token_spans is asked for at once. */
+#define MAX_SPANS 64
+
+/* A token byte, tested the plain way: [0-9A-Za-z]. */
+static int
+ref_is_tok(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
+           (c >= 'a' && c <= 'z');
+}
+
+/* The tokens of s[0..n) at or after 'pos' (a token 'pos' is inside
+ * counts from 'pos'), one byte at a time, into 'out'. Returns how many. */
+static size_t
+ref_tokens(const unsigned char *s, size_t n, size_t pos, text_span *out)
+{
+    size_t k = 0, i = pos;
+
+    while (i < n) {
+        if (!ref_is_tok(s[i])) {
+            i++;
+            continue;
+        }
+        out[k].start = i;
+        while (i < n && ref_is_tok(s[i]))
+            i++;
+        out[k].len = i - out[k].start;
+        k++;
+    }
+    return k;
+}
+
+/* 'n' bytes of 'src' with A-Z lowercased, one byte at a time. */
+static void
+ref_lower(unsigned char *dst, const unsigned char *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = src[i] >= 'A' && src[i] <= 'Z' ? src[i] + 32 : src[i];
+}
+
+/*
+ * The first difference a loop of checks found, described, and how many
+ * there were: a fuzz of 200000 strings is one CUnit assertion, not
+ * millions, and the message says what was compared.
+ */
+typedef struct diffs {
+    size_t n;        /* strings with a difference */
+    char   msg[900]; /* the first one, in words */
+} diffs;
+
+static void note_diff(diffs *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Counts a difference; the words of the first one are kept. */
+static void
+note_diff(diffs *d, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (d->n++ > 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(d->msg, sizeof d->msg, fmt, ap);
+    va_end(ap);
+}
+
+/* Up to 24 bytes of s[0..n) in hex, from 8 before 'at': "@off xx xx...". */
+static const char *
+hex_near(const unsigned char *s, size_t n, size_t at, char *buf, size_t size)
+{
+    size_t from = at > 8 ? at - 8 : 0, len = 0;
+
+    len += (size_t)snprintf(buf, size, "@%zu", from);
+    for (size_t i = from; i < n && i < from + 24 && len + 4 < size; i++)
+        len += (size_t)snprintf(buf + len, size - len, " %02x", s[i]);
+    return buf;
+}
+
+/*
+ * Compares text_token_next and text_token_spans (at most 'max' tokens a
+ * call) from 'pos' with ref_tokens, on the 'n' bytes at 's'; 'what' names
+ * the string in the message. Each call of text_token_spans must return at
+ * most 'max' tokens, the next ones in order, and leave *pos past the last
+ * and not past the next; the tokens end with a call that returns 0 and
+ * leaves *pos at n. Returns 0, or 1 with the first difference in 'd'.
+ */
+static int
+compare_scanners(const unsigned char *s, size_t n, size_t pos, size_t max,
+                 const char *what, diffs *d)
+{
+    text_span   want[MAX_TEXT / 2 + 2], got[MAX_SPANS + 1];
+    const char *cs = (const char *)s;
+    char        hex[128];
+    size_t      n_want = ref_tokens(s, n, pos, want), k, len, start;
+    size_t      p = pos, seen = 0, calls;
+
+    for (k = 0;; k++) {
+        len = text_token_next(cs, n, &p, (int)(k & 1), &start);
+        if (len == 0)
+            break;
+        if (k >= n_want || start != want[k].start || len != want[k].len) {
+            note_diff(d,
+                      "%s from %zu: text_token_next token %zu is [%zu, "
+                      "+%zu), the byte loop's %s; bytes %s",
+                      what, pos, k, start, len,
+                      k >= n_want ? "has ended" : "differs",
+                      hex_near(s, n, start, hex, sizeof hex));
+            return 1;
+        }
+    }
+    if (k != n_want || p != n) {
+        note_diff(d,
+                  "%s from %zu: text_token_next found %zu tokens and "
+                  "left pos %zu, the byte loop %zu tokens, end %zu",
+                  what, pos, k, p, n_want, n);
+        return 1;
+    }
+
+    p = pos;
+    for (calls = 0; calls <= n_want + 1; calls++) {
+        size_t last_end, next;
+
+        k = text_token_spans(cs, n, &p, got, max);
+        if (k > max) {
+            note_diff(d, "%s: text_token_spans returned %zu > max %zu", what, k,
+                      max);
+            return 1;
+        }
+        if (k == 0)
+            break;
+        for (size_t j = 0; j < k; j++, seen++) {
+            if (seen >= n_want || got[j].start != want[seen].start ||
+                got[j].len != want[seen].len) {
+                note_diff(d,
+                          "%s from %zu, max %zu: text_token_spans token "
+                          "%zu is [%zu, +%zu), the byte loop's %s [%zu, "
+                          "+%zu); bytes %s",
+                          what, pos, max, seen, got[j].start, got[j].len,
+                          seen >= n_want ? "has ended, no" : "is",
+                          seen < n_want ? want[seen].start : 0,
+                          seen < n_want ? want[seen].len : 0,
+                          hex_near(s, n, got[j].start, hex, sizeof hex));
+                return 1;
+            }
+        }
+        last_end = want[seen - 1].start + want[seen - 1].len;
+        next = seen < n_want ? want[seen].start : n;
+        if (p < last_end || p > next) {
+            note_diff(d,
+                      "%s from %zu, max %zu: after token %zu (ends at %zu) "
+                      "pos is %zu, not in [%zu, %zu]",
+                      what, pos, max, seen - 1, last_end, p, last_end, next);
+            return 1;
+        }
+    }
+    if (seen != n_want || p != n) {
+        note_diff(d,
+                  "%s from %zu, max %zu: text_token_spans found %zu tokens "
+                  "in %zu calls and left pos %zu, the byte loop %zu tokens, "
+                  "end %zu",
+                  what, pos, max, seen, calls, p, n_want, n);
+        return 1;
+    }
+    return 0;
+}
+
+/*
+ * Compares text_lower of the 'n' bytes at 's' with ref_lower: into
+ * another buffer (whose bytes around the n must stay as they were) and in
+ * place. Returns 0, or 1 with the first difference in 'd'.
+ */
+static int
+compare_lower(const unsigned char *s, size_t n, const char *what, diffs *d)
+{
+    unsigned char want[MAX_TEXT], got[MAX_TEXT + 16], copy[MAX_TEXT];
+    char          hex[128];
+    size_t        off = n % 8, i;
+
+    ref_lower(want, s, n);
+    memset(got, 0xa5, sizeof got);
+    text_lower((char *)got + off, (const char *)s, n);
+    for (i = 0; i < off + n + 8; i++) {
+        int inside = i >= off && i < off + n;
+
+        if (inside ? got[i] != want[i - off] : got[i] != 0xa5)
+            break;
+    }
+    if (i < off + n + 8) {
+        note_diff(d,
+                  "%s: text_lower to another buffer: its byte %zu (the "
+                  "%zu bytes start at %zu) is 0x%02x, expected 0x%02x; "
+                  "source bytes %s",
+                  what, i, n, off, got[i],
+                  i >= off && i < off + n ? want[i - off] : 0xa5,
+                  hex_near(s, n, i >= off ? i - off : 0, hex, sizeof hex));
+        return 1;
+    }
+    memcpy(copy, s, n);
+    text_lower((char *)copy, (const char *)copy, n);
+    for (i = 0; i < n && copy[i] == want[i]; i++)
+        ;
+    if (i < n) {
+        note_diff(d,
+                  "%s: text_lower in place: byte %zu is 0x%02x, expected "
+                  "0x%02x; source bytes %s",
+                  what, i, copy[i], want[i],
+                  hex_near(s, n, i, hex, sizeof hex));
+        return 1;
+    }
+    return 0;
+}
+
+/*
+ * Tokens at every position near the window edges: for lengths around 16,
+ * 64 and 128 bytes, a token [a, b) for every a and b in a set of positions
+ * next to multiples of 16 and 64, and a second token from b + 1 to the
+ * end; also all token bytes but one. The string ends where its heap block
+ * ends, so a read past it is an error under ASan and valgrind.
+ */
+static void
+test_span_windows(void)
+{
+    static const size_t lens[] = {1,  2,  15, 16,  17,  31,  32,  63,
+                                  64, 65, 66, 127, 128, 129, 130, 193};
+    static const size_t at[] = {0,  1,  2,  14,  15,  16,  17,  31, 32,
+                                33, 47, 48, 62,  63,  64,  65,  66, 79,
+                                80, 95, 96, 127, 128, 129, 191, 192};
+    static const char   tok[] = "zZaA09mM";
+    static const char   sep[] = {' ',        '\0',       '@',        '[',
+                                 '`',        '{',        '/',        ':',
+                                 (char)0x80, (char)0xc1, (char)0xe1, (char)0xff};
+    unsigned char      *buf = xmalloc(MAX_TEXT);
+    diffs               d = {0};
+    size_t              strings = 0;
+    char                what[96];
+
+    for (size_t li = 0; li < N_OF(lens); li++) {
+        size_t         n = lens[li];
+        unsigned char *s = buf + MAX_TEXT - n;
+
+        for (size_t ai = 0; ai < N_OF(at) && at[ai] < n; ai++) {
+            for (size_t bi = ai; bi <= N_OF(at); bi++) {
+                size_t a = at[ai], b = bi < N_OF(at) ? at[bi] : n;
+
+                if (b <= a || b > n || (bi < N_OF(at) && b == n))
+                    continue;
+                for (size_t i = 0; i < n; i++)
+                    s[i] = (unsigned char)sep[(i + a + b) % sizeof sep];
+                for (size_t i = a; i < b; i++)
+                    s[i] = (unsigned char)tok[(i + b) % (sizeof tok - 1)];
+                for (size_t i = b + 1; i < n && (a + b) % 2; i++)
+                    s[i] = (unsigned char)tok[i % (sizeof tok - 1)];
+                snprintf(what, sizeof what, "%zu bytes, token [%zu, %zu)%s", n,
+                         a, b, (a + b) % 2 ? " and to the end" : "");
+                compare_scanners(s, n, 0, 1 + (a + b) % 3, what, &d);
+                compare_scanners(s, n, a, MAX_SPANS, what, &d);
+                compare_scanners(s, n, a + 1 < b ? a + 1 : a, 2, what, &d);
+                strings++;
+            }
+        }
+        /* Every byte a token byte but the one at 'a'. */
+        for (size_t ai = 0; ai < N_OF(at) && at[ai] < n; ai++) {
+            for (size_t i = 0; i < n; i++)
+                s[i] = (unsigned char)tok[i % (sizeof tok - 1)];
+            s[at[ai]] = (unsigned char)sep[ai % sizeof sep];
+            snprintf(what, sizeof what, "%zu bytes, one separator at %zu", n,
+                     at[ai]);
+            compare_scanners(s, n, 0, 1, what, &d);
+            compare_scanners(s, n, 0, MAX_SPANS, what, &d);
+            compare_lower(s, n, what, &d);
+            strings++;
+        }
+    }
+    CHECK(d.n == 0,
+          "%zu of %zu strings with tokens at window edges differ from the "
+          "byte loops; the first: %s",
+          d.n, strings, d.msg);
+    CHECK(strings > 2000, "only %zu window strings were made", strings);
+    free(buf);
+}
+
+/* ---- fuzz ------------------------------------------------------------- */
+
+/* The state of the fuzz's xorshift64 generator (never 0). */
+static uint64_t g_xs;
+
+static uint64_t
+xs_next(void)
+{
+    g_xs ^= g_xs << 13;
+    g_xs ^= g_xs >> 7;
+    g_xs ^= g_xs << 17;
+    return g_xs;
+}
+
+/* A number in [0, n). */
+static size_t
+xs_below(size_t n)
+{
+    return (size_t)(xs_next() % n);
+}
+
+/*
+ * Bytes next to the edges of the token classes: '/' ':' '@' '[' '`' '{'
+ * just outside them, '0' '9' 'A' 'Z' 'a' 'z' at their ends, and bytes
+ * >= 0x80 whose low 7 bits, or whose value | 0x20, are a letter or digit
+ * (0xb0, 0xc1, 0xda, 0xe1, 0xfa), which a signed or masked compare could
+ * take for one.
+ */
+static const unsigned char edge_bytes[] = {
+    '/',  '0',  '9',  ':',  '@',  'A',  'Z',  '[',  '`',  'a',
+    'z',  '{',  ' ',  '\0', '\t', '\n', '_',  '-',  0x7f, 0x80,
+    0xb0, 0xb9, 0xc1, 0xda, 0xdf, 0xe1, 0xfa, 0xfb, 0xff};
+
+/* Separators: punctuation, spaces, NUL and bytes >= 0x80. */
+static const unsigned char sep_bytes[] = {' ',  ' ',  ',',  '.', '-',  '\0',
+                                          '@',  '[',  '`',  '{', 0x80, 0xc1,
+                                          0xe9, 0xff, '\n', '/', ':'};
+
+/* ASCII punctuation. */
+static const char punct[] = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+
+/* A random token byte: a lower or upper case letter or a digit. */
+static unsigned char
+rand_tok_byte(void)
+{
+    size_t r = xs_below(62);
+
+    return (unsigned char)(r < 26   ? 'a' + r
+                           : r < 52 ? 'A' + r - 26
+                                    : '0' + r - 52);
+}
+
+/* Run lengths that end tokens on and next to the window edges. */
+static const size_t run_lens[] = {1,  1,  2,  3,  7,  8,  9,  15,  16,
+                                  17, 31, 32, 33, 63, 64, 65, 127, 128};
+
+/*
+ * Fills s[0..n) in way 'mode': 0 any byte; 1 the edge bytes; 2 a mix of
+ * letters (either case), digits, spaces, punctuation, NUL and bytes >=
+ * 0x80; 3 runs of token bytes and of separators, with the lengths of
+ * run_lens or random ones, starting with either; 4 long words; 5 sparse
+ * one- and two-byte tokens.
+ */
+static void
+fill_random(unsigned char *s, size_t n, int mode)
+{
+    size_t i = 0;
+    int    in_tok = (int)(xs_next() & 1);
+
+    while (i < n) {
+        size_t r = xs_below(100), run, j;
+
+        switch (mode) {
+        case 0:
+            s[i++] = (unsigned char)xs_next();
+            break;
+        case 1:
+            s[i++] = edge_bytes[xs_below(sizeof edge_bytes)];
+            break;
+        case 2:
+            s[i++] = r < 30   ? (unsigned char)('a' + xs_below(26))
+                     : r < 50 ? (unsigned char)('A' + xs_below(26))
+                     : r < 60 ? (unsigned char)('0' + xs_below(10))
+                     : r < 75 ? ' '
+                     : r < 85 ? punct[xs_below(sizeof punct - 1)]
+                     : r < 95 ? (unsigned char)(0x80 + xs_below(128))
+                              : '\0';
+            break;
+        case 3:
+            run =
+                r < 60 ? run_lens[xs_below(N_OF(run_lens))] : 1 + xs_below(100);
+            for (j = 0; j < run && i < n; j++)
+                s[i++] = in_tok ? rand_tok_byte()
+                                : sep_bytes[xs_below(sizeof sep_bytes)];
+            in_tok = !in_tok;
+            break;
+        case 4:
+            s[i++] =
+                r < 3 ? sep_bytes[xs_below(sizeof sep_bytes)] : rand_tok_byte();
+            break;
+        default:
+            s[i++] =
+                r < 6 ? rand_tok_byte() : sep_bytes[xs_below(sizeof sep_bytes)];
+            break;
+        }
+    }
+}
+
+/*
+ * Random strings of 0 to 300 bytes, each made in one of fill_random's
+ * ways, scanned by text_token_next and text_token_spans (from 0 and from
+ * a random position, 1 to 8 or 64 tokens a call) and lowercased by
+ * text_lower, all against the byte loops. Each string ends where its heap
+ * block ends, at every alignment.
+ */
+static void
+test_spans_fuzz(void)
+{
+    const size_t   n_strings = RUNNING_ON_VALGRIND ? 20000 : 200000;
+    unsigned char *buf = xmalloc(MAX_TEXT);
+    diffs          scan = {0}, lower = {0};
+    size_t         tokens = 0, long_tokens = 0, mode_n[6] = {0};
+    char           what[96];
+
+    g_xs = 0x2545f4914f6cdd1dULL;
+    for (size_t it = 0; it < n_strings; it++) {
+        size_t         n = xs_below(MAX_TEXT + 1), max, pos;
+        int            mode = (int)xs_below(6);
+        unsigned char *s = buf + MAX_TEXT - n;
+        text_span      all[MAX_TEXT / 2 + 2];
+        size_t         k;
+
+        fill_random(s, n, mode);
+        mode_n[mode]++;
+        k = ref_tokens(s, n, 0, all);
+        tokens += k;
+        for (size_t j = 0; j < k; j++)
+            long_tokens += all[j].len > 64;
+        max = xs_below(4) == 0 ? MAX_SPANS : 1 + xs_below(8);
+        pos = xs_below(2) ? 0 : xs_below(n + 1);
+        snprintf(what, sizeof what, "string %zu (%zu bytes, way %d)", it, n,
+                 mode);
+        if (compare_scanners(s, n, 0, max, what, &scan) == 0 && pos > 0)
+            compare_scanners(s, n, pos, 1 + xs_below(3), what, &scan);
+        compare_lower(s, n, what, &lower);
+    }
+    CHECK(scan.n == 0,
+          "%zu of %zu random strings tokenise differently from the byte "
+          "loop; the first: %s",
+          scan.n, n_strings, scan.msg);
+    CHECK(lower.n == 0,
+          "%zu of %zu random strings lowercase differently from the byte "
+          "loop; the first: %s",
+          lower.n, n_strings, lower.msg);
+    /* The fuzz reaches what it is for: many tokens, some longer than a
+     * window, every way of making strings. */
+    CHECK(tokens > n_strings * 10 && long_tokens > n_strings / 100,
+          "the fuzz made %zu tokens, %zu of them over 64 bytes, in %zu "
+          "strings",
+          tokens, long_tokens, n_strings);
+    for (int m = 0; m < 6; m++)
+        CHECK(mode_n[m] > n_strings / 10, "way %d made %zu of %zu strings", m,
+              mode_n[m], n_strings);
+    free(buf);
+}
+
 void
 test_text_register(void)
 {
@@ -387,4 +852,7 @@ test_text_register(void)
     CU_add_test(s, "bucket", test_bucket);
     CU_add_test(s, "tokens", test_tokens);
     CU_add_test(s, "scan edges", test_scan_edges);
+    CU_add_test(s, "token spans at window edges", test_span_windows);
+    CU_add_test(s, "token spans and lower against byte loops, fuzzed",
+                test_spans_fuzz);
 }
