@@ -7,7 +7,7 @@
  *                      every input
  *                      merged (hashagg_finalize_files, spilling under
  *                      t->scratch past the budget), one row per group
- *   aggregate          the same over "<input>.b0"; with no rows at all,
+ *   aggregate          the same over section 0; with no rows at all,
  *                      the one row of an empty aggregate
  *   sort               a k-way merge of the runs "<input>.r0", ".r1", ...
  *                      of every input in task order (stable); with more
