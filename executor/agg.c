@@ -222,18 +222,6 @@ agg_result_type(agg_fn fn, sh_type in_type, int has_col)
 
 /* ---- hashing ---------------------------------------------------------- */
 
-/* MurmurHash3's 64-bit finaliser: a bijection with full avalanche. */
-static uint64_t
-mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
 /* A 64-bit hash of 'n' bytes under 'seed'. */
 static uint64_t
 hash_bytes(const char *p, size_t n, uint64_t seed)
@@ -243,14 +231,14 @@ hash_bytes(const char *p, size_t n, uint64_t seed)
 
     while (n >= 8) {
         memcpy(&w, p, 8);
-        h = (h ^ mix64(w)) * 0x9fb21c651e98df25ULL;
+        h = (h ^ util_mix64(w)) * 0x9fb21c651e98df25ULL;
         p += 8;
         n -= 8;
     }
     w = 0;
     memcpy(&w, p, n);
-    h = (h ^ mix64(w ^ n)) * 0x9fb21c651e98df25ULL;
-    return mix64(h);
+    h = (h ^ util_mix64(w ^ n)) * 0x9fb21c651e98df25ULL;
+    return util_mix64(h);
 }
 
 /* A hash of 'v' by type and value, consistent with values_equal: -0 and 0,
@@ -258,7 +246,7 @@ hash_bytes(const char *p, size_t n, uint64_t seed)
 static uint64_t
 value_hash(const sh_value *v, uint64_t seed)
 {
-    uint64_t h = mix64(seed ^ ((uint64_t)v->type * 0x9e3779b97f4a7c15ULL));
+    uint64_t h = util_mix64(seed ^ ((uint64_t)v->type * 0x9e3779b97f4a7c15ULL));
     uint64_t bits;
     double   d;
 
@@ -266,7 +254,7 @@ value_hash(const sh_value *v, uint64_t seed)
     case SH_NULL:
         return h;
     case SH_INT:
-        return mix64(h ^ mix64((uint64_t)v->u.i));
+        return util_mix64(h ^ util_mix64((uint64_t)v->u.i));
     case SH_FLOAT:
         d = v->u.f;
         if (d == 0)
@@ -274,9 +262,9 @@ value_hash(const sh_value *v, uint64_t seed)
         if (d != d)
             d = NAN;
         memcpy(&bits, &d, 8);
-        return mix64(h ^ mix64(bits));
+        return util_mix64(h ^ util_mix64(bits));
     case SH_BOOL:
-        return mix64(h ^ (uint64_t)(v->u.b + 1));
+        return util_mix64(h ^ (uint64_t)(v->u.b + 1));
     case SH_STRING:
         return hash_bytes(v->u.s.ptr, v->u.s.len, h);
     }
@@ -368,7 +356,7 @@ values_equal(const sh_value *a, const sh_value *b)
 static uint64_t
 keys_hash(const sh_value *keys, size_t n, uint64_t seed)
 {
-    uint64_t h = mix64(seed ^ 0x510e527fade682d1ULL);
+    uint64_t h = util_mix64(seed ^ 0x510e527fade682d1ULL);
     size_t   i;
 
     for (i = 0; i < n; i++)
@@ -1592,7 +1580,7 @@ finalize_level(finalize *f, const char *const *paths, size_t n,
     hashagg        *h = f->h;
     rowfile_writer *w[SPILL_FANOUT] = {0};
     char           *names[SPILL_FANOUT] = {0};
-    spill           sp = {h, w, SEED_SPILL ^ mix64(level + 1)};
+    spill           sp = {h, w, SEED_SPILL ^ util_mix64(level + 1)};
     rowfile_reader *r = NULL;
     const sh_value *row;
     int             spilling = 0;

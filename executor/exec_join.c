@@ -43,17 +43,6 @@ struct exec_join {
     size_t   n_used;      /* slots in use */
 };
 
-static inline uint64_t
-mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
 /* A hash of 'n' bytes, eight at a time. */
 static uint64_t
 bytes_hash(const char *p, size_t n, uint64_t h)
@@ -63,14 +52,14 @@ bytes_hash(const char *p, size_t n, uint64_t h)
     h ^= n * 0x9e3779b97f4a7c15ULL;
     while (n >= 8) {
         memcpy(&w, p, 8);
-        h = mix64(h ^ w) + 0x2545f4914f6cdd1dULL;
+        h = util_mix64(h ^ w) + 0x2545f4914f6cdd1dULL;
         p += 8;
         n -= 8;
     }
     if (n > 0) {
         w = 0;
         memcpy(&w, p, n);
-        h = mix64(h ^ w ^ ((uint64_t)n << 59));
+        h = util_mix64(h ^ w ^ ((uint64_t)n << 59));
     }
     return h;
 }
@@ -93,11 +82,11 @@ value_hash(const sh_value *v, uint64_t h)
             bits = 0x7ff8000000000000ULL;
         else
             memcpy(&bits, &d, 8);
-        return mix64(h ^ bits ^ 0x1111);
+        return util_mix64(h ^ bits ^ 0x1111);
     case SH_STRING:
         return bytes_hash(v->u.s.ptr, v->u.s.len, h ^ 0x2222);
     case SH_BOOL:
-        return mix64(h ^ (uint64_t)(v->u.b + 0x3333));
+        return util_mix64(h ^ (uint64_t)(v->u.b + 0x3333));
     default:
         return h;
     }

@@ -87,4 +87,17 @@ char *util_read_file(const char *path, size_t *len_out);
  */
 int util_mkdir_p(const char *path, mode_t mode);
 
+/* MurmurHash3's 64-bit finaliser: a bijection with full avalanche. The
+ * hash tables (agg.c, exec_join.c) build on it. */
+static inline uint64_t
+util_mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
 #endif

@@ -1854,18 +1854,6 @@ make_str_collisions(coll_key *keys)
     }
 }
 
-/* agg.c's mix64 (MurmurHash3's finaliser) and its inverse. */
-static uint64_t
-coll_mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
 /* The inverse of odd 'c' modulo 2^64 (Newton's iteration). */
 static uint64_t
 inverse64(uint64_t c)
@@ -1877,6 +1865,7 @@ inverse64(uint64_t c)
     return x;
 }
 
+/* The inverse of util_mix64 (MurmurHash3's finaliser, as agg.c uses it). */
 static uint64_t
 coll_unmix64(uint64_t x)
 {
@@ -1896,13 +1885,13 @@ coll_unmix64(uint64_t x)
 static uint64_t
 coll_blocks_state(const char *p, size_t n, size_t blocks, uint64_t seed)
 {
-    uint64_t h = coll_mix64(seed ^ ((uint64_t)SH_STRING * AGG_GOLDEN));
+    uint64_t h = util_mix64(seed ^ ((uint64_t)SH_STRING * AGG_GOLDEN));
     uint64_t w;
 
     h ^= (uint64_t)n * AGG_GOLDEN;
     for (size_t j = 0; j < blocks; j++) {
         memcpy(&w, p + 8 * j, 8);
-        h = (h ^ coll_mix64(w)) * AGG_BYTES_MUL;
+        h = (h ^ util_mix64(w)) * AGG_BYTES_MUL;
     }
     return h;
 }
@@ -1922,7 +1911,7 @@ make_keys_collisions(coll_key *keys)
     static const size_t nj[][2] = {{16, 0}, {17, 0}, {20, 0}, {24, 0},
                                    {24, 1}, {32, 1}, {32, 2}, {33, 2}};
     static const char   text[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-    const uint64_t      h0 = coll_mix64(AGG_SEED_TABLE ^ AGG_KEYS_SEED);
+    const uint64_t      h0 = util_mix64(AGG_SEED_TABLE ^ AGG_KEYS_SEED);
     size_t              k = 0;
 
     for (size_t i = 0; i < sizeof nj / sizeof nj[0]; i++) {
@@ -1938,7 +1927,7 @@ make_keys_collisions(coll_key *keys)
         ha = coll_blocks_state(a->s, n, j + 1, h0);
         hb = coll_blocks_state(b->s, n, j + 1, h0);
         memcpy(&wa, a->s + 8 * (j + 1), 8);
-        wb = coll_unmix64(ha ^ hb ^ coll_mix64(wa));
+        wb = coll_unmix64(ha ^ hb ^ util_mix64(wa));
         memcpy(b->s + 8 * (j + 1), &wb, 8);
     }
     assert(k == N_COLL2);
