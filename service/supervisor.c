@@ -86,9 +86,13 @@ supervisor_fill(supervisor *s)
     return running;
 }
 
-/* Hand the running tasks of dead worker 'pid' back to the queue. */
+/*
+ * Hand the running tasks of worker 'pid' back to the queue: a worker that
+ * died has its attempt counted (db_tasks_reap), one the shutdown stopped
+ * does not (db_tasks_hand_back).
+ */
 static void
-requeue(supervisor *s, pid_t pid, db *d)
+release_tasks(supervisor *s, pid_t pid, db *d, int died)
 {
     char   name[160];
     sh_err err;
@@ -97,30 +101,14 @@ requeue(supervisor *s, pid_t pid, db *d)
     if (d == NULL)
         return;
     snprintf(name, sizeof name, "%s:%ld", s->host, (long)pid);
-    n = db_tasks_reap(d, name, &err);
+    n = died ? db_tasks_reap(d, name, &err)
+             : db_tasks_hand_back(d, name, &err);
     if (n < 0)
-        log_warn("requeue tasks of worker %s: %s", name, err.msg);
+        log_warn("%s tasks of worker %s: %s",
+                 died ? "requeue" : "hand back", name, err.msg);
     else if (n > 0)
-        log_info("requeued %d task(s) of worker %s", n, name);
-}
-
-/* Hand the running tasks of worker 'pid', stopped by the shutdown, back
- * to the queue without counting the attempt (db_tasks_hand_back). */
-static void
-hand_back(supervisor *s, pid_t pid, db *d)
-{
-    char   name[160];
-    sh_err err;
-    int    n;
-
-    if (d == NULL)
-        return;
-    snprintf(name, sizeof name, "%s:%ld", s->host, (long)pid);
-    n = db_tasks_hand_back(d, name, &err);
-    if (n < 0)
-        log_warn("hand back tasks of worker %s: %s", name, err.msg);
-    else if (n > 0)
-        log_info("handed back %d task(s) of worker %s", n, name);
+        log_info("%s %d task(s) of worker %s",
+                 died ? "requeued" : "handed back", n, name);
 }
 
 void
@@ -140,7 +128,7 @@ supervisor_reap(supervisor *s, db *d)
             else
                 log_warn("worker %ld exited with status %d", (long)pid,
                          WEXITSTATUS(status));
-            requeue(s, pid, d);
+            release_tasks(s, pid, d, 1);
         }
     }
     /* Replace the dead, but not faster than once every 100 ms, so a worker
@@ -165,7 +153,7 @@ supervisor_stop(supervisor *s, int grace_s, db *d)
             if (s->pids[i] <= 0)
                 continue;
             if (waitpid(s->pids[i], NULL, WNOHANG) == s->pids[i]) {
-                hand_back(s, s->pids[i], d);
+                release_tasks(s, s->pids[i], d, 0);
                 s->pids[i] = 0;
             } else {
                 alive++;
@@ -181,7 +169,7 @@ supervisor_stop(supervisor *s, int grace_s, db *d)
                  (long)s->pids[i], grace_s);
         kill(s->pids[i], SIGKILL);
         waitpid(s->pids[i], NULL, 0);
-        hand_back(s, s->pids[i], d);
+        release_tasks(s, s->pids[i], d, 0);
         s->pids[i] = 0;
     }
 }
