@@ -185,6 +185,9 @@ log "$BUILD_DIR/sheafd: $WORKERS workers, ${MEMORY_MB} MiB each, started" \
 import json, os, shutil, signal, subprocess, sys, threading, time
 import urllib.error, urllib.request
 
+sys.path.insert(0, "scripts")  # run from the repository's root
+from bench_sheaf import children_of  # noqa: E402  (/proc walking, shared)
+
 exe, base, var, mem_mb, timeout_s, runs = sys.argv[1:7]
 mem_mb, timeout_s = int(mem_mb), int(timeout_s)
 budget_kb = mem_mb * 1024
@@ -206,24 +209,11 @@ def http(method, path, body=None, timeout=120):
         return e.code, json.loads(e.read() or b"null")
 
 
-def children(ppid):
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == ppid:
-                        out.append(int(d))
-            except (OSError, ValueError, IndexError):
-                pass
-    return out
-
-
 def workers_of(root):
     """Worker processes under sheafd (cmdline has --worker-process)."""
     found, todo = [], [root]
     while todo:
-        for c in children(todo.pop()):
+        for c in children_of(todo.pop()):
             todo.append(c)
             try:
                 with open(f"/proc/{c}/cmdline", "rb") as f:
