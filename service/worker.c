@@ -44,6 +44,7 @@
 #include "spool.h"
 
 #define CLEAN_EVERY_MS 2000 /* a pass over ended jobs' files, at most */
+#define TRIM_FREE_BYTES ((size_t)16 << 20) /* free heap worth a trim */
 
 static volatile sig_atomic_t worker_stop;
 /* worker_lease_tag of the attempt running now; 0 between attempts. */
@@ -414,9 +415,11 @@ worker_main(const config *cfg)
         worker_begin(t.lease);
         worker_run_task(cfg, d, &t, spec, resolution, &cache);
         worker_running_tag = 0;
-        /* Give back what the task's operators grew: a worker idle after a
-         * large groupby would otherwise keep its peak. */
-        malloc_trim(0);
+        /* Give back what the task's operators grew (a worker idle after a
+         * large groupby would otherwise keep its peak); only then: a trim
+         * walks the heap, and small tasks leave nothing worth it. */
+        if (mallinfo2().fordblks > TRIM_FREE_BYTES)
+            malloc_trim(0);
         db_task_clear(&t);
         json_decref(spec);
         json_decref(resolution);
