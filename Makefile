@@ -19,6 +19,7 @@ override CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \
 LDFLAGS += -fsanitize=address,undefined
 endif
 
+LIB_SRC  := $(wildcard lib/*.c)
 EXEC_SRC := $(wildcard executor/*.c)
 SVC_SRC  := $(filter-out service/main.c,$(wildcard service/*.c))
 API_SRC  := $(wildcard api/*.c)
@@ -27,6 +28,7 @@ UNIT_SRC := $(wildcard tests/unit/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
+LIB_OBJ  := $(call obj,$(LIB_SRC))
 EXEC_OBJ := $(call obj,$(EXEC_SRC))
 SVC_OBJ  := $(call obj,$(SVC_SRC))
 API_OBJ  := $(call obj,$(API_SRC))
@@ -38,13 +40,14 @@ UNIT_OBJ := $(call obj,$(UNIT_SRC))
 
 all: $(BUILD)/sheafd $(BUILD)/sheaf $(BUILD)/unit_tests
 
-$(BUILD)/sheafd: $(call obj,service/main.c) $(API_OBJ) $(SVC_OBJ) $(EXEC_OBJ)
+$(BUILD)/sheafd: $(call obj,service/main.c) $(API_OBJ) $(SVC_OBJ) $(EXEC_OBJ) \
+                 $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/sheaf: $(CLI_OBJ) $(EXEC_OBJ)
+$(BUILD)/sheaf: $(CLI_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/unit_tests: $(UNIT_OBJ) $(EXEC_OBJ)
+$(BUILD)/unit_tests: $(UNIT_OBJ) $(EXEC_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs $(CUNIT))
 
 $(BUILD)/%.o: %.c
@@ -84,7 +87,7 @@ pg-start:
 pg-stop:
 	@scripts/pg.sh stop
 
-FORMAT_SRC = $(wildcard executor/*.[ch] service/*.[ch] api/*.[ch] cli/*.[ch] tests/unit/*.[ch])
+FORMAT_SRC = $(wildcard lib/*.[ch] executor/*.[ch] service/*.[ch] api/*.[ch] cli/*.[ch] tests/unit/*.[ch])
 
 format:
 	clang-format -i $(FORMAT_SRC)

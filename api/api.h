@@ -5,7 +5,7 @@
 #ifndef SHEAF_API_H
 #define SHEAF_API_H
 
-#include "../executor/err.h"
+#include "../lib/err.h"
 #include "../service/config.h"
 #include "../service/dbpool.h"
 

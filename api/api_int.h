@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #include "api.h"
-#include "../executor/util.h"
+#include "../lib/util.h"
 
 #define API_BODY_MAX     (1024 * 1024) /* bytes of a JSON request body */
 #define API_HEADERS_MAX  8             /* reply headers a handler may add */

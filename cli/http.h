@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "../executor/util.h"
+#include "../lib/util.h"
 
 #define HTTP_ERR_MAX 512 /* bytes of an error message, with the NUL */
 

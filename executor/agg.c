@@ -44,7 +44,7 @@
 #include <unistd.h>
 
 #include "rowfile.h"
-#include "util.h"
+#include "../lib/util.h"
 
 #define HLL_BITS      14
 #define HLL_REGS      (1u << HLL_BITS)

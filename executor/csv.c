@@ -54,7 +54,7 @@
 #include <emmintrin.h>
 #endif
 
-#include "util.h"
+#include "../lib/util.h"
 
 /* The default size of a read, and of the buffer until a record outgrows it. */
 #define CSV_BLOCK_BYTES_DEFAULT ((size_t)1 << 20)

@@ -30,7 +30,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "err.h"
+#include "../lib/err.h"
 
 typedef struct csv_dialect {
     char delim;  /* field separator, default ',' */

@@ -17,12 +17,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
+#include "../lib/err.h"
 #include "exec.h"
 #include "input.h"
 #include "nb.h"
 #include "plan.h"
-#include "util.h"
+#include "../lib/util.h"
 #include "value.h"
 
 /* A sink wants no more rows (a limit is full); not an error. */

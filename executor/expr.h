@@ -33,8 +33,8 @@
 #ifndef SHEAF_EXPR_H
 #define SHEAF_EXPR_H
 
-#include "err.h"
-#include "util.h"
+#include "../lib/err.h"
+#include "../lib/util.h"
 #include "value.h"
 
 typedef struct expr expr;

@@ -38,7 +38,7 @@
 
 #include "csv.h"
 #include "input_int.h"
-#include "util.h"
+#include "../lib/util.h"
 #include "value.h"
 
 #define PATH_FIELD "input.path"

@@ -29,7 +29,7 @@
 
 #include "csv.h"
 #include "input_int.h"
-#include "util.h"
+#include "../lib/util.h"
 #include "value.h"
 
 /* Bad values are quoted in messages up to this many bytes. */

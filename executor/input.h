@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
+#include "../lib/err.h"
 #include "plan.h"
 #include "value.h"
 

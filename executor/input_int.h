@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "err.h"
+#include "../lib/err.h"
 
 /* ---- gzip ---------------------------------------------------------------- */
 

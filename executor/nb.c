@@ -67,7 +67,7 @@
 
 #include "rowfile.h"
 #include "text.h"
-#include "util.h"
+#include "../lib/util.h"
 
 #define NB_COUNTS_MAGIC "nb-counts-1"
 #define NB_MODEL_MAGIC  "SHNBMDL1"

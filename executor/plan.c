@@ -25,7 +25,7 @@
 #include <strings.h>
 
 #include "plan_int.h"
-#include "util.h"
+#include "../lib/util.h"
 
 #define DEFAULT_PARTITION_BYTES (64ull << 20)
 #define MAX_PARTITION_BYTES     (1ull << 50)

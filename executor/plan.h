@@ -18,7 +18,7 @@
 
 #include "agg.h"
 #include "csv.h"
-#include "err.h"
+#include "../lib/err.h"
 #include "expr.h"
 #include "sort.h"
 #include "value.h"

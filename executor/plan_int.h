@@ -12,9 +12,9 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "err.h"
+#include "../lib/err.h"
 #include "plan.h"
-#include "util.h"
+#include "../lib/util.h"
 
 /* More files than this in one input is refused at submission. */
 #define PLAN_MAX_FILES 100000

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "util.h"
+#include "../lib/util.h"
 
 #define PATH_FIELD "input.path"
 

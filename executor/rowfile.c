@@ -66,7 +66,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "../lib/util.h"
 
 #define RF_MAGIC        "SHRF"
 #define RF_VERSION      1

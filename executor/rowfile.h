@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
+#include "../lib/err.h"
 #include "value.h"
 
 typedef struct rowfile_writer rowfile_writer;

@@ -51,7 +51,7 @@
 #include <unistd.h>
 
 #include "rowfile.h"
-#include "util.h"
+#include "../lib/util.h"
 
 #define SORT_BLOCK_MAX    (1u << 20)
 #define SORT_BLOCK_MIN    (4u << 10)

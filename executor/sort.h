@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
+#include "../lib/err.h"
 #include "value.h"
 
 typedef struct sort_key {

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "../lib/util.h"
 
 void
 plan_path_fmt(char buf[SH_ERR_PATH_MAX], const char *fmt, ...)

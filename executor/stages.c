@@ -17,7 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "util.h"
+#include "../lib/util.h"
 
 /* Does combine step i consume the limit right after it (a top-n sort)? */
 static int

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "util.h"
+#include "../lib/util.h"
 
 /* The fields of each op, in plan_op order. */
 static const char *const filter_fields[] = {"op", "where", NULL};

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "util.h"
+#include "../lib/util.h"
 
 /* Column and value types. A value of type SH_NULL is the null value. */
 typedef enum sh_type {

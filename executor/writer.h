@@ -23,8 +23,8 @@
 
 #include <stdint.h>
 
-#include "err.h"
-#include "util.h"
+#include "../lib/err.h"
+#include "../lib/util.h"
 #include "value.h"
 
 typedef enum writer_format {

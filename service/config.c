@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../executor/util.h"
+#include "../lib/util.h"
 
 /* The value of 'name', or 'dflt' when unset or empty. */
 static const char *

@@ -4,7 +4,7 @@
 #ifndef SHEAF_CONFIG_H
 #define SHEAF_CONFIG_H
 
-#include "../executor/err.h"
+#include "../lib/err.h"
 
 typedef struct config {
     char *listen_host;    /* SHEAF_LISTEN host part, default 127.0.0.1 */

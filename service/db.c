@@ -19,7 +19,7 @@
 #include <sys/select.h>
 #include <uuid/uuid.h>
 
-#include "../executor/util.h"
+#include "../lib/util.h"
 
 #define MIGRATION_LOCK 0x73686561 /* "shea": advisory lock of migrations */
 

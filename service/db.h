@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../executor/err.h"
+#include "../lib/err.h"
 #include "../executor/exec.h"
 #include "../executor/plan.h"
 

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "../executor/util.h"
+#include "../lib/util.h"
 
 #define POOL_CHECK_IDLE_MS 50 /* idle longer: pinged before use */
 

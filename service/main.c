@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "../api/api.h"
-#include "../executor/util.h"
+#include "../lib/util.h"
 #include "config.h"
 #include "db.h"
 #include "dbpool.h"

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../executor/util.h"
+#include "../lib/util.h"
 #include "log.h"
 
 #define SPOOL_CLEAN_BATCH 32 /* jobs cleaned by one pass, at most */

@@ -22,7 +22,7 @@
 
 #include <stddef.h>
 
-#include "../executor/err.h"
+#include "../lib/err.h"
 #include "config.h"
 #include "db.h"
 

@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../executor/util.h"
+#include "../lib/util.h"
 #include "log.h"
 #include "worker.h"
 

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../executor/util.h"
+#include "../lib/util.h"
 #include "log.h"
 #include "spool.h"
 

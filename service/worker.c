@@ -38,7 +38,7 @@
 
 #include "../executor/exec.h"
 #include "../executor/plan.h"
-#include "../executor/util.h"
+#include "../lib/util.h"
 #include "db.h"
 #include "log.h"
 #include "spool.h"

@@ -44,7 +44,7 @@
 
 #include "../../executor/agg.h"
 #include "../../executor/rowfile.h"
-#include "../../executor/util.h"
+#include "../../lib/util.h"
 #include "test_helpers.h"
 #include "test_suites.h"
 

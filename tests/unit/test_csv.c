@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "../../executor/csv.h"
-#include "../../executor/util.h"
+#include "../../lib/util.h"
 #include "test_suites.h"
 
 /* The test hook of csv.c: the block size of the readers made after it. */

@@ -21,7 +21,7 @@
 
 #include "../../executor/exec.h"
 #include "../../executor/plan.h"
-#include "../../executor/util.h"
+#include "../../lib/util.h"
 #include "test_helpers.h"
 #include "test_suites.h"
 

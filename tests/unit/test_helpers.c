@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "../../executor/util.h"
+#include "../../lib/util.h"
 
 /* ---- temporary directories ----------------------------------------------- */
 

@@ -2,7 +2,7 @@
  * test_helpers.h - what several unit-test suites need besides CUnit:
  * temporary directories (made, emptied, removed), whole files written
  * (plain and gzip), and values described in words for messages. Reading a
- * whole file back is util_read_file (executor/util.h).
+ * whole file back is util_read_file (lib/util.h).
  *
  * These are test code: they allocate through xmalloc and friends, and a
  * failure is either returned (for the suite to report as it likes) or, where

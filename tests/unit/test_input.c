@@ -25,7 +25,7 @@
 #include "../../executor/input_int.h"
 #include "../../executor/plan.h"
 #include "../../executor/plan_int.h"
-#include "../../executor/util.h"
+#include "../../lib/util.h"
 #include "test_helpers.h"
 #include "test_suites.h"
 

@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #include "../../executor/nb.h"
-#include "../../executor/util.h"
+#include "../../lib/util.h"
 #include "test_helpers.h"
 #include "test_suites.h"
 

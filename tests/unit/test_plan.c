@@ -24,7 +24,7 @@
 
 #include "../../executor/exec.h"
 #include "../../executor/plan.h"
-#include "../../executor/util.h"
+#include "../../lib/util.h"
 #include "../../executor/writer.h"
 #include "test_helpers.h"
 #include "test_suites.h"

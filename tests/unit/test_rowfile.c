@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "../../executor/rowfile.h"
-#include "../../executor/util.h"
+#include "../../lib/util.h"
 #include "test_helpers.h"
 #include "test_suites.h"
 

@@ -21,7 +21,7 @@
 
 #include "../../executor/rowfile.h"
 #include "../../executor/sort.h"
-#include "../../executor/util.h"
+#include "../../lib/util.h"
 #include "test_helpers.h"
 #include "test_suites.h"
 

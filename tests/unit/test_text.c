@@ -30,7 +30,7 @@
 #endif
 
 #include "../../executor/text.h"
-#include "../../executor/util.h"
+#include "../../lib/util.h"
 #include "test_suites.h"
 
 /* Record a CUnit result with a formatted explanation (printed on failure). */

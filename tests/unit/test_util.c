@@ -1,5 +1,5 @@
 /*
- * test_util.c - unit tests of executor/util: the x* allocators, strbuf
+ * test_util.c - unit tests of lib/util: the x* allocators, strbuf
  * growth and printf, xasprintf, the arena (alignment, blocks, large
  * allocations, reset), now_ms, util_mkdir_p, util_sync_dir and
  * util_read_file. Failures print both values.
@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "../../executor/util.h"
+#include "../../lib/util.h"
 #include "test_helpers.h"
 #include "test_suites.h"
 
