@@ -25,9 +25,14 @@
 #define API_HEADERS_MAX  8             /* reply headers a handler may add */
 #define API_NAME_MAX     129           /* a {name} path segment, with NUL */
 #define API_POOL_WAIT_MS 5000          /* wait for a database connection */
+#define API_LOG_PATH_MAX 200           /* bytes of a path in the access log */
+#define API_RESERVE_CONNS 16           /* connections past the limit kept
+                                          for /healthz and /readyz */
 
 typedef struct api_tokens api_tokens;
 typedef struct api_req    api_req;
+typedef struct api_guard  api_guard;
+typedef struct api_conn   api_conn;
 
 /* The server: what api_start made. */
 struct api {
@@ -35,6 +40,7 @@ struct api {
     db_pool           *pool;     /* borrowed from the caller */
     api_tokens        *tokens;   /* bearer tokens, NULL: no authentication */
     struct MHD_Daemon *mhd;      /* the daemon, NULL until started */
+    api_guard         *guard;    /* deadlines of arriving requests */
     atomic_int         stopping; /* set by api_stop: long polls end early */
     atomic_int         polling;  /* long polls in flight */
 };
@@ -44,7 +50,8 @@ typedef int (*api_handler)(api_req *r);
 
 /* Route flags. */
 enum {
-    API_BODY = 1 /* the request has a JSON body, read up to API_BODY_MAX */
+    API_BODY = 1,  /* the request has a JSON body, read up to API_BODY_MAX */
+    API_HEALTH = 2 /* served also to connections in the reserve */
 };
 
 /* One line of the route table. */
@@ -67,6 +74,7 @@ typedef struct api_header {
 struct api_req {
     api                   *a;          /* the server */
     struct MHD_Connection *conn;       /* the connection (MHD's) */
+    api_conn              *guarded;    /* the guard's record of it */
     const char            *method;     /* MHD's, valid for the request */
     const char            *url;        /* the path, unescaped, MHD's */
     const api_route       *route;      /* the matched route, or NULL */
@@ -155,6 +163,51 @@ void api_utf8_clean(char *s);
  * to 'wait_ms' for that to happen, so it doubles as a polling sleep.
  */
 int api_client_gone(api_req *r, int wait_ms);
+
+/* ---- guard.c: deadlines for arriving requests --------------------------- */
+
+/*
+ * Start the watchdog. Connections opened while 'soft_limit' are open go to
+ * the reserve. A connection's first request must arrive (head and body)
+ * within 'request_timeout_s', a later one within 'keepalive_s' of the
+ * reply before it. Call before the daemon starts, after the workers were
+ * forked (it starts a thread). Returns NULL with 'err' set on failure.
+ */
+api_guard *api_guard_new(unsigned soft_limit, int request_timeout_s,
+                         int keepalive_s, sh_err *err);
+
+/* Stop the watchdog and free the guard (after the daemon stopped). */
+void api_guard_free(api_guard *g);
+
+/* A connection on socket 'fd' was accepted: its record (owned by the
+ * guard until api_guard_close). */
+api_conn *api_guard_open(api_guard *g, int fd);
+
+/* The connection closed: forget and free its record ('c' may be NULL). */
+void api_guard_close(api_guard *g, api_conn *c);
+
+/* The current request of 'c' has fully arrived: no deadline until the
+ * reply is sent. */
+void api_guard_arrived(api_guard *g, api_conn *c);
+
+/* The reply of 'c' was sent: the next request has the keep-alive
+ * deadline. */
+void api_guard_replied(api_guard *g, api_conn *c);
+
+/* Non-zero when 'c' was accepted past the soft limit. */
+int api_guard_in_reserve(const api_conn *c);
+
+/* Note the request line's 'uri' (as received) on 'c': its path for the
+ * access log and whether it holds a control character. */
+void api_guard_request_line(api_conn *c, const char *uri);
+
+/* Non-zero when the path of the current request of 'c' holds a control
+ * character (raw or escaped). */
+int api_guard_bad_path(const api_conn *c);
+
+/* The path of the current request of 'c' as received (control bytes as
+ * '?', at most API_LOG_PATH_MAX bytes), or NULL when unknown. */
+const char *api_guard_raw_path(const api_conn *c);
 
 /* ---- auth.c -------------------------------------------------------------- */
 

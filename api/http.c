@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,9 +22,10 @@
 
 #include "../service/log.h"
 
-#define HTTP_CONNECTION_LIMIT 256
-#define HTTP_TIMEOUT_S        330  /* long polls wait up to 300 s */
-#define HTTP_LOG_PATH_MAX     200  /* bytes of a path in the access log */
+#define HTTP_TIMEOUT_S 330 /* idle time of a reply: long polls wait up to
+                              300 s (arriving requests have the guard's
+                              much shorter deadlines) */
+#define HTTP_STACK_BYTES (256 * 1024) /* a connection thread's stack */
 
 /* ---- replies ------------------------------------------------------------- */
 
@@ -306,6 +308,105 @@ http_needs_auth(const char *path)
     return strncmp(path, "/v1", 3) == 0 && (path[3] == '/' || path[3] == '\0');
 }
 
+/* Non-zero when the request announces a body. */
+static int
+http_has_body(api_req *r)
+{
+    const char *len_s = api_header_get(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+    if (api_header_get(r, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL)
+        return 1;
+    return len_s != NULL && strspn(len_s, " 0") != strlen(len_s);
+}
+
+/* Count the request headers named 'cls' (a header name). */
+static enum MHD_Result
+http_count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                  const char *value)
+{
+    struct {
+        const char *name;
+        int         n;
+    } *c = cls;
+
+    (void)kind;
+    (void)value;
+    if (strcasecmp(key, c->name) == 0)
+        c->n++;
+    return MHD_YES;
+}
+
+/*
+ * Refuse a request whose framing is ambiguous: two Content-Length headers
+ * (a proxy and sheafd could disagree on where the body ends), or one with
+ * Transfer-Encoding beside it. Returns 0 or the status of the reply.
+ */
+static int
+http_check_framing(api_req *r)
+{
+    struct {
+        const char *name;
+        int         n;
+    } cl = {MHD_HTTP_HEADER_CONTENT_LENGTH, 0};
+
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, http_count_header,
+                              &cl);
+    if (cl.n > 1)
+        return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "",
+                         "the request has %d Content-Length headers; send "
+                         "one",
+                         cl.n);
+    if (cl.n == 1
+        && api_header_get(r, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL)
+        return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "",
+                         "the request has both Content-Length and "
+                         "Transfer-Encoding; send one");
+    return 0;
+}
+
+/* Non-zero when the Content-Type value 'ct' is application/json (any
+ * parameters, such as a charset, allowed). */
+static int
+http_is_json_type(const char *ct)
+{
+    size_t n = strlen("application/json");
+
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    if (strncasecmp(ct, "application/json", n) != 0)
+        return 0;
+    ct += n;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    return *ct == '\0' || *ct == ';';
+}
+
+/*
+ * A request that changes something (POST, PUT, PATCH, DELETE) must not
+ * carry a body of another type than JSON: a web page can make a browser
+ * send a form or text cross-origin without asking, but not JSON. So a
+ * Content-Type other than application/json is 415, and so is a body with
+ * no Content-Type on a route that reads one. Returns 0 or the status.
+ */
+static int
+http_check_body_type(api_req *r)
+{
+    const char *ct = api_header_get(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+
+    if (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0
+        || strcmp(r->method, "OPTIONS") == 0)
+        return 0;
+    if (ct != NULL ? http_is_json_type(ct)
+                   : !(r->route->flags & API_BODY) || !http_has_body(r))
+        return 0;
+    return api_error(r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                     "unsupported_media_type", "",
+                     "send the body as JSON with 'Content-Type: "
+                     "application/json'%s%s%s",
+                     ct != NULL ? " (it was '" : "", ct != NULL ? ct : "",
+                     ct != NULL ? "')" : "");
+}
+
 /*
  * What the first callback decides from the headers alone: the tenant, the
  * route, a body announced too large. Returns 0 to go on reading the
@@ -318,8 +419,16 @@ http_begin(api_req *r)
     char        allow[80];
     char       *end;
     unsigned long long len;
+    int         status;
 
     r->tenant = "default";
+    if (api_guard_bad_path(r->guarded))
+        return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "",
+                         "the path holds a control character (such as "
+                         "%%00); it was: %s",
+                         api_guard_raw_path(r->guarded));
+    if ((status = http_check_framing(r)) != 0)
+        return status;
     if (r->a->tokens != NULL && http_needs_auth(r->url)) {
         r->tenant = api_tokens_tenant(r->a->tokens,
                                       api_header_get(r, "Authorization"));
@@ -344,6 +453,16 @@ http_begin(api_req *r)
                          "%s is not allowed on %s; allowed: %s", r->method,
                          r->url, allow);
     }
+    if (api_guard_in_reserve(r->guarded) && !(r->route->flags & API_HEALTH)) {
+        api_header_set(r, MHD_HTTP_HEADER_CONNECTION, "close");
+        return api_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "",
+                         "the server is at its connection limit (%d); only "
+                         "/healthz and /readyz are served to connections "
+                         "past it",
+                         r->a->cfg->max_connections);
+    }
+    if ((status = http_check_body_type(r)) != 0)
+        return status;
     if (r->route->flags & API_BODY) {
         len_s = api_header_get(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (len_s != NULL) {
@@ -358,17 +477,6 @@ http_begin(api_req *r)
                          "the request body is larger than %d bytes",
                          API_BODY_MAX);
     return 0;
-}
-
-/* Non-zero when the request announces a body. */
-static int
-http_has_body(api_req *r)
-{
-    const char *len_s = api_header_get(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
-
-    if (api_header_get(r, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL)
-        return 1;
-    return len_s != NULL && strspn(len_s, " 0") != strlen(len_s);
 }
 
 /* Take 'n' bytes of the body: keep them if the route reads a body and
@@ -399,12 +507,17 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url,
 
     (void)version;
     if (r == NULL) {
+        const union MHD_ConnectionInfo *ci;
+
         r = xcalloc(1, sizeof *r);
         r->a = a;
         r->conn = conn;
         r->method = method;
         r->url = url;
         r->started_ms = now_ms();
+        ci = MHD_get_connection_info(conn,
+                                     MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        r->guarded = ci != NULL ? ci->socket_context : NULL;
         *con_cls = r;
         r->early_status = http_begin(r);
         /* A request with a body is answered at once (libmicrohttpd then
@@ -423,6 +536,9 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url,
         *upload_data_size = 0;
         return MHD_YES;
     }
+    /* The whole request has arrived: from here on the connection may
+     * stay open as long as its reply needs. */
+    api_guard_arrived(a->guard, r->guarded);
     if (r->early_status != 0)
         status = r->early_status;
     else if (r->too_large)
@@ -434,15 +550,15 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url,
     return http_send(r, status);
 }
 
-/* Copy at most HTTP_LOG_PATH_MAX bytes of 'path' with control bytes
- * replaced, so that a request cannot forge log records. */
+/* Copy at most 'out_size' - 1 bytes of 's' with control bytes replaced,
+ * so that a request cannot forge log records. */
 static void
-http_log_path(char *out, size_t out_size, const char *path)
+http_log_copy(char *out, size_t out_size, const char *s)
 {
     size_t i;
 
-    for (i = 0; path[i] != '\0' && i + 1 < out_size; i++) {
-        unsigned char c = (unsigned char)path[i];
+    for (i = 0; s[i] != '\0' && i + 1 < out_size; i++) {
+        unsigned char c = (unsigned char)s[i];
 
         out[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
     }
@@ -454,16 +570,20 @@ static void
 http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                enum MHD_RequestTerminationCode toe)
 {
-    api_req *r = *con_cls;
-    char     path[HTTP_LOG_PATH_MAX + 1], method[16];
-    size_t   i;
+    api        *a = cls;
+    api_req    *r = *con_cls;
+    char        path[API_LOG_PATH_MAX + 1], method[16];
+    const char *raw;
+    size_t      i;
 
-    (void)cls;
     (void)conn;
     if (r == NULL)
         return;
-    http_log_path(path, sizeof path, r->url);
-    http_log_path(method, sizeof method, r->method);
+    api_guard_replied(a->guard, r->guarded);
+    /* The path as the client sent it, escapes and all. */
+    raw = api_guard_raw_path(r->guarded);
+    http_log_copy(path, sizeof path, raw != NULL ? raw : r->url);
+    http_log_copy(method, sizeof method, r->method);
     if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
         log_info("%s %s %d %lldms", method, path, r->status,
                  (long long)(now_ms() - r->started_ms));
@@ -481,19 +601,105 @@ http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
-/* libmicrohttpd's error log, to ours. */
+/* libmicrohttpd's error log, to ours, at most HTTP_LOG_BURST records of
+ * one kind (its format) every HTTP_LOG_WINDOW_MS: a flood of refused
+ * connections must not flood the log. How many were dropped is said with
+ * the first record of the next window. */
+#define HTTP_LOG_KINDS     16
+#define HTTP_LOG_BURST     5
+#define HTTP_LOG_WINDOW_MS 10000
+
+static struct {
+    const char *fmt;       /* the kind; NULL: a free slot */
+    int64_t     window_ms; /* start of its window */
+    unsigned    n;         /* records in the window */
+} http_log_kinds[HTTP_LOG_KINDS];
+static pthread_mutex_t http_log_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Whether a record of kind 'fmt' may be written now; *dropped gets how
+ * many of its kind the last window dropped. */
+static int
+http_log_allow(const char *fmt, unsigned *dropped)
+{
+    int64_t now = now_ms();
+    size_t  i, pick = 0;
+    int     ok;
+
+    pthread_mutex_lock(&http_log_mu);
+    for (i = 0; i < HTTP_LOG_KINDS; i++) {
+        if (http_log_kinds[i].fmt == fmt)
+            break;
+        if (http_log_kinds[i].window_ms < http_log_kinds[pick].window_ms)
+            pick = i;
+    }
+    if (i == HTTP_LOG_KINDS) {
+        i = pick;
+        http_log_kinds[i].fmt = fmt;
+        http_log_kinds[i].window_ms = now;
+        http_log_kinds[i].n = 0;
+    }
+    *dropped = 0;
+    if (now - http_log_kinds[i].window_ms >= HTTP_LOG_WINDOW_MS) {
+        if (http_log_kinds[i].n > HTTP_LOG_BURST)
+            *dropped = http_log_kinds[i].n - HTTP_LOG_BURST;
+        http_log_kinds[i].window_ms = now;
+        http_log_kinds[i].n = 0;
+    }
+    ok = ++http_log_kinds[i].n <= HTTP_LOG_BURST;
+    pthread_mutex_unlock(&http_log_mu);
+    return ok;
+}
+
 static void
 http_log(void *cls, const char *fmt, va_list ap)
 {
-    char   line[1024];
-    size_t n;
+    char     line[1024];
+    size_t   n;
+    unsigned dropped;
 
     (void)cls;
+    if (!http_log_allow(fmt, &dropped))
+        return;
+    if (dropped > 0)
+        log_warn("http: (%u more like the next were not logged)", dropped);
     vsnprintf(line, sizeof line, fmt, ap);
     n = strlen(line);
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
     log_warn("http: %s", line);
+}
+
+/* A connection opened or closed: the guard's record of it. */
+static void
+http_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+            enum MHD_ConnectionNotificationCode toe)
+{
+    api                            *a = cls;
+    const union MHD_ConnectionInfo *ci;
+
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context =
+            ci != NULL ? api_guard_open(a->guard, ci->connect_fd) : NULL;
+    } else {
+        api_guard_close(a->guard, *socket_context);
+        *socket_context = NULL;
+    }
+}
+
+/* The request line has arrived: note its path as received (before
+ * libmicrohttpd unescapes it). Returns NULL: the access handler makes the
+ * request's state. */
+static void *
+http_request_line(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci;
+
+    (void)cls;
+    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (ci != NULL)
+        api_guard_request_line(ci->socket_context, uri);
+    return NULL;
 }
 
 /* ---- the daemon ---------------------------------------------------------- */
@@ -552,6 +758,10 @@ api_start(const config *cfg, db_pool *pool, sh_err *err)
     }
     if (http_resolve(cfg->listen_host, cfg->listen_port, &ai, err) != 0)
         goto fail;
+    a->guard = api_guard_new((unsigned)cfg->max_connections,
+                             cfg->request_timeout_s, cfg->keepalive_s, err);
+    if (a->guard == NULL)
+        goto fail;
     /* poll(), not select(): a busy daemon can hold descriptors past
      * FD_SETSIZE (workers, database connections, result files). */
     flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD
@@ -563,8 +773,14 @@ api_start(const config *cfg, db_pool *pool, sh_err *err)
         flags, (uint16_t)cfg->listen_port, NULL, NULL, http_access, a,
         MHD_OPTION_EXTERNAL_LOGGER, http_log, a, /* first, to log the rest */
         MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_CONNECTION_LIMIT,
+        MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)(cfg->max_connections + API_RESERVE_CONNS),
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned int)cfg->max_connections_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_TIMEOUT_S,
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_STACK_BYTES,
+        MHD_OPTION_NOTIFY_CONNECTION, http_notify, a,
+        MHD_OPTION_URI_LOG_CALLBACK, http_request_line, a,
         MHD_OPTION_NOTIFY_COMPLETED, http_completed, a,
         MHD_OPTION_END);
     saved = errno;
@@ -580,6 +796,7 @@ api_start(const config *cfg, db_pool *pool, sh_err *err)
 fail:
     if (ai != NULL)
         freeaddrinfo(ai);
+    api_guard_free(a->guard);
     api_tokens_free(a->tokens);
     free(a);
     return NULL;
@@ -601,6 +818,7 @@ api_stop(api *a)
         poll(NULL, 0, 50);
     if (a->mhd != NULL)
         MHD_stop_daemon(a->mhd);
+    api_guard_free(a->guard);
     api_tokens_free(a->tokens);
     free(a);
 }

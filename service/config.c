@@ -134,6 +134,18 @@ config_load(config *c, sh_err *err)
         goto done;
     if ((rc = env_int("SHEAF_SWEEP_S", 60, 1, 86400, &c->sweep_s, err)) < 0)
         goto done;
+    if ((rc = env_int("SHEAF_MAX_CONNECTIONS", 512, 4, 100000,
+                      &c->max_connections, err)) < 0)
+        goto done;
+    if ((rc = env_int("SHEAF_MAX_CONNECTIONS_PER_IP", 64, 1, 100000,
+                      &c->max_connections_per_ip, err)) < 0)
+        goto done;
+    if ((rc = env_int("SHEAF_REQUEST_TIMEOUT_S", 10, 1, 3600,
+                      &c->request_timeout_s, err)) < 0)
+        goto done;
+    if ((rc = env_int("SHEAF_KEEPALIVE_S", 30, 1, 3600, &c->keepalive_s,
+                      err)) < 0)
+        goto done;
     rc = 0;
 done:
     free(tree);

@@ -19,6 +19,14 @@ typedef struct config {
     int   lease_s;        /* SHEAF_LEASE_S, task lease, default 30 */
     int   sweep_s;        /* SHEAF_SWEEP_S, how often jobs past their
                              retention_s are removed, default 60 */
+    int   max_connections; /* SHEAF_MAX_CONNECTIONS, default 512: past it
+                              only /healthz and /readyz are served */
+    int   max_connections_per_ip; /* SHEAF_MAX_CONNECTIONS_PER_IP, default
+                                     64 */
+    int   request_timeout_s; /* SHEAF_REQUEST_TIMEOUT_S, default 10: a
+                                request's head and body must arrive in it */
+    int   keepalive_s;    /* SHEAF_KEEPALIVE_S, default 30: an idle kept-
+                             alive connection is closed after it */
     char *migrations_dir; /* SHEAF_MIGRATIONS, default <exe>/../migrations */
     char *pg_script;      /* scripts/pg.sh beside the binary's tree */
 } config;

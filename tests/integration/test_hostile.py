@@ -1,0 +1,226 @@
+"""
+test_hostile.py - hostile and careless clients against a real sheafd
+(issue 9): slow clients that try to hold every connection, paths with
+control characters, bodies of the wrong type, ambiguous framing.
+
+Every attack here is bounded (a fixed number of sockets, a few seconds)
+and goes to 127.0.0.0/8 only: the slow clients bind source addresses such
+as 127.0.0.2 so that the per-address limit can be told from the total one.
+"""
+
+import socket
+import time
+
+import pytest
+
+from harness import http, raw_request
+
+# A request line that never ends: the slowloris client sends it a byte at
+# a time.
+SLOW_LINE = b"GET /v1/jobs?" + b"a" * 4000
+
+
+def slow_socket(port, src, timeout=5):
+    """A connection from source address 'src' that has sent the start of a
+    request line; None when the server refused or closed it at once."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.bind((src, 0))
+        s.connect(("127.0.0.1", port))
+        s.sendall(SLOW_LINE[:5])
+    except OSError:
+        s.close()
+        return None
+    return s
+
+
+def dribble(socks, i):
+    """Send one more byte on every socket; returns the ones still open."""
+    alive = []
+    for s in socks:
+        try:
+            s.sendall(SLOW_LINE[5 + i:6 + i])
+            alive.append(s)
+        except OSError:
+            s.close()
+    return alive
+
+
+def closed_by_server(s, timeout=0.2):
+    s.settimeout(timeout)
+    try:
+        return s.recv(1) == b""
+    except socket.timeout:
+        return False
+    except OSError:
+        return True
+
+
+def health_ms(base):
+    t0 = time.monotonic()
+    r = http(base, "GET", "/healthz", timeout=5)
+    assert r.status == 200, r
+    return (time.monotonic() - t0) * 1000
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_slowloris_one_address_cannot_hold_the_server(life_sheaf):
+    srv = life_sheaf("slowloris", env={
+        "SHEAF_MAX_CONNECTIONS_PER_IP": "16",
+        "SHEAF_REQUEST_TIMEOUT_S": "3",
+    })
+    rss0 = rss_kb(srv.pid)
+    socks = []
+    try:
+        # 60 slow connections from one address: 16 are let in, the rest
+        # refused at once.
+        for _ in range(60):
+            s = slow_socket(srv.port, "127.0.0.2")
+            if s is not None:
+                socks.append(s)
+        socks = dribble(socks, 0)
+        time.sleep(0.3)
+        still = [s for s in socks if not closed_by_server(s, 0.05)]
+        assert len(still) <= 16, f"{len(still)} slow connections open"
+        # Others are served at once, the API included.
+        assert health_ms(srv.base) < 1000
+        r = srv.api("GET", "/v1/jobs?limit=1")
+        assert r.status == 200, r
+        # The slow ones are cut when their deadline passes, however often
+        # they send a byte.
+        deadline = time.monotonic() + 8
+        while still and time.monotonic() < deadline:
+            still = dribble(still, 1)
+            still = [s for s in still if not closed_by_server(s)]
+            time.sleep(0.5)
+        assert not still, (f"{len(still)} slow connections still open 8 s "
+                           f"after a 3 s deadline")
+    finally:
+        for s in socks:
+            s.close()
+    assert health_ms(srv.base) < 1000
+    grown = rss_kb(srv.pid) - rss0
+    assert grown < 50 * 1024, f"sheafd grew by {grown} kB"
+    # Refused connections are logged a few times, not once each.
+    log = srv.log_path.read_text(errors="replace")
+    refused = [ln for ln in log.splitlines()
+               if "http:" in ln and "limit" in ln.lower()]
+    assert len(refused) <= 12, "\n".join(refused[:20])
+
+
+def test_reserve_keeps_health_answering_when_full(life_sheaf):
+    srv = life_sheaf("reserve", env={
+        "SHEAF_MAX_CONNECTIONS": "12",
+        "SHEAF_MAX_CONNECTIONS_PER_IP": "6",
+        "SHEAF_REQUEST_TIMEOUT_S": "20",
+    })
+    socks = []
+    try:
+        # Four addresses, six slow connections each: more than the limit.
+        for a in range(2, 6):
+            for _ in range(6):
+                s = slow_socket(srv.port, f"127.0.0.{a}")
+                if s is not None:
+                    socks.append(s)
+        socks = dribble(socks, 0)
+        time.sleep(0.3)
+        # The reserve answers health checks within a second...
+        for _ in range(5):
+            assert health_ms(srv.base) < 1000
+        r = http(srv.base, "GET", "/readyz", timeout=5)
+        assert r.status == 200, r
+        # ... and refuses the API with a clear 503 while full.
+        r = http(srv.base, "GET", "/v1/jobs", timeout=5)
+        assert r.status == 503, r
+        assert r.body["error"]["code"] == "unavailable"
+        assert "connection limit" in r.body["error"]["message"]
+    finally:
+        for s in socks:
+            s.close()
+    # Once the slow clients are gone, the API answers again.
+    deadline = time.monotonic() + 5
+    while True:
+        r = http(srv.base, "GET", "/v1/jobs", timeout=5)
+        if r.status == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert r.status == 200, r
+
+
+def test_escaped_nul_in_path_is_refused(sheaf):
+    sheaf.write_data("hostile/nul.csv", "a\n1\n")
+    job, _ = sheaf.run({"input": {"path": "hostile/nul.csv"}})
+    jid = job["id"]
+    # Once this deleted the whole job: the path was cut at the NUL.
+    for method, path in [("DELETE", f"/v1/jobs/{jid}%00/artifacts/report"),
+                         ("GET", f"/v1/jobs/{jid}%00/anything"),
+                         ("DELETE", f"/v1/jobs/{jid}%0a"),
+                         ("GET", "/healthz%1f")]:
+        r = sheaf.api(method, path)
+        assert r.status == 400, (method, path, r)
+        assert r.body["error"]["code"] == "bad_request"
+        assert "control character" in r.body["error"]["message"]
+    assert sheaf.api("GET", f"/v1/jobs/{jid}").status == 200
+    # A spec sent to a cancel path with a NUL does not create a job.
+    before = sheaf.api("GET", "/v1/jobs?limit=1000").body["jobs"]
+    r = sheaf.api("POST", "/v1/jobs/%00/cancel",
+                  {"input": {"path": "hostile/nul.csv"}})
+    assert r.status == 400, r
+    after = sheaf.api("GET", "/v1/jobs?limit=1000").body["jobs"]
+    assert len(after) == len(before)
+    # The access log shows the path as it was received.
+    assert f"/v1/jobs/{jid}%00/artifacts/report" in sheaf.log_path.read_text(
+        errors="replace")
+
+
+@pytest.mark.parametrize("ctype", [
+    "text/plain", "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=x"])
+def test_body_that_is_not_json_is_415(sheaf, ctype):
+    sheaf.write_data("hostile/ct.csv", "a\n1\n")
+    spec = '{"input": {"path": "hostile/ct.csv"}}'
+    r = sheaf.api("POST", "/v1/jobs", spec, headers={"Content-Type": ctype})
+    assert r.status == 415, r
+    assert r.body["error"]["code"] == "unsupported_media_type"
+    assert ctype.split(";")[0] in r.body["error"]["message"]
+    r = sheaf.api("POST", "/v1/jobs/validate", spec,
+                  headers={"Content-Type": ctype})
+    assert r.status == 415, r
+    # A cancel a web page could send as a form.
+    job, _ = sheaf.run({"input": {"path": "hostile/ct.csv"}})
+    r = sheaf.api("POST", f"/v1/jobs/{job['id']}/cancel", "x=1",
+                  headers={"Content-Type": ctype})
+    assert r.status == 415, r
+    # JSON with a charset is JSON.
+    r = sheaf.api("POST", "/v1/jobs/validate", spec,
+                  headers={"Content-Type": "application/json; charset=utf-8"})
+    assert r.status == 200, r
+
+
+def test_body_without_content_type_is_415(sheaf):
+    body = b'{"input": {"path": "x.csv"}}'
+    status, reply = raw_request(
+        sheaf.port,
+        b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body), body)
+    assert status == 415, reply
+    assert b'"unsupported_media_type"' in reply
+
+
+def test_two_content_lengths_are_400(sheaf):
+    body = b'{"input": {"path": "x.csv"}}'
+    status, reply = raw_request(
+        sheaf.port,
+        b"POST /v1/jobs/validate HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"Content-Type: application/json\r\n"
+        b"Content-Length: %d\r\nContent-Length: 5\r\n\r\n" % len(body), body)
+    assert status == 400, reply
+    assert b"Content-Length" in reply and b'"bad_request"' in reply
