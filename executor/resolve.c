@@ -1,16 +1,16 @@
 /*
  * resolve.c - turning input.path into files under the data root, safely.
  *
- * The pattern must be relative and free of "..". It is expanded with
- * glob(3) below the real path of the data root (whose own glob
- * metacharacters are escaped), and every match is resolved with realpath(3)
- * and must stay inside the root: a symlink that leads out of it is refused,
- * not followed. Matches that resolve to the same file are read once.
+ * The pattern must be relative and free of "..". It is expanded beneath
+ * the real path of the data root by our own walker (pathglob.h: it never
+ * matches "." or "..", never leaves the root and stops at caps), and every
+ * match is resolved with realpath(3) and must stay inside the root: a
+ * symlink that leads out of it is refused, not followed. Matches that
+ * resolve to the same file are read once.
  */
 #include "plan_int.h"
 
 #include <errno.h>
-#include <glob.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "../lib/util.h"
+#include "pathglob.h"
 
 #define PATH_FIELD "input.path"
 
@@ -78,23 +79,6 @@ utf8_ok(const char *s)
     return j != NULL;
 }
 
-/* Append 's' to 'sb' with glob metacharacters escaped by a backslash. */
-static void
-append_escaped(strbuf *sb, const char *s)
-{
-    for (; *s; s++) {
-        if (strchr("*?[]\\", *s))
-            sb_putc(sb, '\\');
-        sb_putc(sb, *s);
-    }
-}
-
-static int
-cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int
 cmp_match_real(const void *a, const void *b)
 {
@@ -129,9 +113,9 @@ int
 plan_resolve_files(const char *root_real, const char *pattern, size_t len,
                    plan_file **files, size_t *n_files, sh_err *err)
 {
-    strbuf     full = {0};
-    glob_t     g;
-    int        glob_done = 0, rc = 0, grc;
+    char     **found = NULL;
+    size_t     n_found = 0;
+    int        rc = 0;
     size_t     root_len = strlen(root_real), skip, i, n = 0;
     match     *m = NULL;
     plan_file *out = NULL;
@@ -158,15 +142,12 @@ plan_resolve_files(const char *root_real, const char *pattern, size_t len,
                           "under the data root", pattern);
     }
 
-    append_escaped(&full, root_real);
-    if (!(root_len == 1 && root_real[0] == '/'))
-        sb_putc(&full, '/');
-    sb_puts(&full, pattern);
     skip = root_len == 1 ? 1 : root_len + 1;
-
-    grc = glob(full.data, GLOB_NOSORT, NULL, &g);
-    glob_done = 1;
-    if (grc == GLOB_NOMATCH || (grc == 0 && g.gl_pathc == 0)) {
+    rc = pathglob_expand(root_real, pattern, PLAN_MAX_FILES, PATH_FIELD,
+                         &found, &n_found, err);
+    if (rc != 0)
+        goto done;
+    if (n_found == 0) {
         if (has_glob_meta(pattern)) {
             rc = sh_err_set(err, SH_EINVAL, PATH_FIELD,
                             "no file matches '%s' under the data root",
@@ -178,30 +159,17 @@ plan_resolve_files(const char *root_real, const char *pattern, size_t len,
         }
         goto done;
     }
-    if (grc != 0) {
-        rc = sh_err_set(err, SH_EIO, PATH_FIELD,
-                        "cannot expand '%s' under the data root: %s",
-                        pattern, grc == GLOB_NOSPACE ? "out of memory"
-                                                     : "read error");
-        goto done;
-    }
-    if (g.gl_pathc > PLAN_MAX_FILES) {
-        rc = sh_err_set(err, SH_EINVAL, PATH_FIELD,
-                        "'%s' matches %zu files; at most %d are allowed",
-                        pattern, (size_t)g.gl_pathc, PLAN_MAX_FILES);
-        goto done;
-    }
-    /* Byte order, whatever the locale's collation says. */
-    qsort(g.gl_pathv, g.gl_pathc, sizeof g.gl_pathv[0], cmp_str);
 
-    m = xcalloc(g.gl_pathc, sizeof *m);
-    for (i = 0; i < g.gl_pathc; i++) {
-        const char *shown = g.gl_pathv[i];
+    m = xcalloc(n_found, sizeof *m);
+    for (i = 0; i < n_found; i++) {
+        const char *shown = found[i];
+        char       *full = root_len == 1
+                               ? xasprintf("/%s", found[i])
+                               : xasprintf("%s/%s", root_real, found[i]);
         struct stat st;
 
-        if (strlen(shown) > skip)
-            shown += skip;
-        m[n].real = realpath(g.gl_pathv[i], NULL);
+        m[n].real = realpath(full, NULL);
+        free(full);
         if (m[n].real == NULL) {
             int e = errno;
 
@@ -283,8 +251,8 @@ done:
         free(m);
     }
     free(out);
-    if (glob_done)
-        globfree(&g);
-    sb_free(&full);
+    for (i = 0; i < n_found; i++)
+        free(found[i]);
+    free(found);
     return rc;
 }

@@ -224,3 +224,40 @@ def test_two_content_lengths_are_400(sheaf):
         b"Content-Length: %d\r\nContent-Length: 5\r\n\r\n" % len(body), body)
     assert status == 400, reply
     assert b"Content-Length" in reply and b'"bad_request"' in reply
+
+
+def test_glob_cannot_climb_out_of_the_data_root(sheaf):
+    sheaf.write_data("hostile/glob/a.csv", "a\n1\n")
+    # Bracket expressions once matched "..": names of files anywhere on the
+    # disk came back in the reply.
+    for pattern in [".[.]/.[.]/.[.]/etc/[q-z]*", "hostile/.[.]/.[.]/*",
+                    "hostile/glob/.?/*.csv", ".*/*"]:
+        r = sheaf.api("POST", "/v1/jobs/validate",
+                      {"input": {"path": pattern}})
+        assert r.status == 400, (pattern, r)
+        err = r.body["error"]
+        assert err["path"] == "input.path", r
+        assert err["message"] in (
+            f"no file matches '{pattern}' under the data root",
+            "'hostile/glob/..' resolves outside the data root"), r
+        for outside in ("passwd", "shadow", "resolv", "hostname"):
+            assert outside not in err["message"], r
+
+
+def test_deep_glob_is_bounded(sheaf):
+    # 11 x 11 x 11 directories and a pattern deeper than the tree: the
+    # walker opens each directory once and holds no list of every path
+    # (its caps on directories, entries and matches: test_pathglob.c).
+    base = sheaf.data / "hostile" / "deep"
+    for i in range(11):
+        for j in range(11):
+            for k in range(11):
+                (base / f"{i}" / f"{j}" / f"{k}").mkdir(parents=True,
+                                                         exist_ok=True)
+    pid = sheaf.pid
+    rss0 = rss_kb(pid)
+    r = sheaf.api("POST", "/v1/jobs/validate",
+                  {"input": {"path": "hostile/deep/*/*/*/*/*/*/*/x.csv"}})
+    assert r.status == 400, r
+    assert "no file matches" in r.body["error"]["message"], r
+    assert rss_kb(pid) - rss0 < 50 * 1024
