@@ -54,6 +54,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "../lib/fsys.h"
 #include "../lib/util.h"
 
 /* The default size of a read, and of the buffer until a record outgrows it. */
@@ -385,7 +386,8 @@ reader_fill(csv_reader *r, size_t keep, sh_err *err)
             return (int)n;
     } else {
         do
-            n = want ? pread(r->fd, r->buf + r->len, want, (off_t)at) : 0;
+            n = want ? fsys_pread(r->fd, r->buf + r->len, want, (off_t)at)
+                     : 0;
         while (n < 0 && errno == EINTR);
     }
     if (n < 0)

@@ -38,6 +38,7 @@
 
 #include "csv.h"
 #include "input_int.h"
+#include "../lib/fsys.h"
 #include "../lib/util.h"
 #include "value.h"
 
@@ -516,7 +517,7 @@ scan_file(scan *s, plan *p, size_t fi, sh_err *err)
     struct stat st;
     int         fd, rc = 0, has_data = 0;
 
-    fd = open(f->path, O_RDONLY | O_CLOEXEC);
+    fd = fsys_open(f->path, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0) {
         int e = errno;
 
@@ -594,7 +595,7 @@ done:
     free(rg);
     csv_reader_free(r);
     input_gz_free(gz);
-    close(fd);
+    (void)fsys_close(fd);
     return rc;
 }
 

@@ -29,6 +29,7 @@
 
 #include "csv.h"
 #include "input_int.h"
+#include "../lib/fsys.h"
 #include "../lib/util.h"
 #include "value.h"
 
@@ -159,7 +160,8 @@ input_gz_read(void *ctx, char *buf, size_t n, sh_err *err)
             ssize_t k;
 
             do
-                k = pread(gz->fd, gz->in, GZ_IN_BYTES, (off_t)gz->off);
+                k = fsys_pread(gz->fd, gz->in, GZ_IN_BYTES,
+                                (off_t)gz->off);
             while (k < 0 && errno == EINTR);
             if (k < 0) {
                 int e = errno;
@@ -728,7 +730,7 @@ open_file(input_reader *r, sh_err *err)
     struct stat st;
     int64_t     mtime_ns;
 
-    r->fd = open(r->file->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    r->fd = fsys_open(r->file->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
     if (r->fd < 0) {
         int e = errno;
 
@@ -1104,7 +1106,7 @@ input_free(input_reader *r)
     input_json_free(&r->json);
     input_names_free(&r->cols);
     if (r->fd >= 0)
-        close(r->fd);
+        (void)fsys_close(r->fd);
     free(r->need);
     free(r->row);
     free(r);

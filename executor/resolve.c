@@ -69,16 +69,6 @@ plan_path_has_dotdot(const char *s)
     return 0;
 }
 
-/* Is 's' valid UTF-8 (so it can be named in JSON)? */
-static int
-utf8_ok(const char *s)
-{
-    json_t *j = json_string(s);
-
-    json_decref(j);
-    return j != NULL;
-}
-
 static int
 cmp_match_real(const void *a, const void *b)
 {
@@ -199,7 +189,8 @@ plan_resolve_files(const char *root_real, const char *pattern, size_t len,
             n++;
             goto done;
         }
-        if (!utf8_ok(m[n].real + skip)) {
+        if (!util_utf8_valid(m[n].real + skip,
+                             strlen(m[n].real + skip))) {
             rc = sh_err_set(err, SH_EINVAL, PATH_FIELD,
                             "the name of '%s' is not valid UTF-8; rename "
                             "the file", shown);

@@ -66,6 +66,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../lib/fsys.h"
 #include "../lib/util.h"
 
 #define RF_MAGIC        "SHRF"
@@ -237,12 +238,12 @@ file_write(rf_file *f, const void *p, size_t n)
     const char *c = p;
 
     while (n > 0) {
-        ssize_t k = write(f->fd, c, n);
+        ssize_t k = fsys_write(f->fd, c, n);
 
-        if (k < 0) {
-            if (errno == EINTR)
+        if (k <= 0) {
+            if (k < 0 && errno == EINTR)
                 continue;
-            f->saved_errno = errno;
+            f->saved_errno = k < 0 ? errno : ENOSPC;
             return -1;
         }
         c += k;
@@ -366,7 +367,8 @@ file_create(rf_file *f, const char *path, size_t n_cols, sh_err *err)
                           path, n_cols);
     f->path = xstrdup(path);
     f->tmp_path = xasprintf("%s.tmp", path);
-    f->fd = open(f->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    f->fd = fsys_open(f->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                      0644);
     if (f->fd < 0) {
         sh_err_set(err, SH_EIO, "", "cannot create %s: %s", f->tmp_path,
                    strerror(errno));
@@ -392,7 +394,7 @@ static void
 file_release(rf_file *f)
 {
     if (f->fd >= 0)
-        close(f->fd);
+        (void)fsys_close(f->fd);
     f->fd = -1;
     free(f->chunks);
     free(f->path);
@@ -534,41 +536,18 @@ writer_free(rowfile_writer *w)
 }
 
 /*
- * fsync 'f' (unless scratch), close it, rename it to its final path and
- * fsync the directory (unless scratch). On failure the temporary file is
- * removed and SH_EIO returned; 'f' is left to release.
+ * Commit 'f' (fsys_commit: fsync unless scratch, close, rename to its
+ * final path, fsync the directory unless scratch). On failure nothing of
+ * it is left on disk and SH_EIO returned; 'f' is left to release.
  */
 static int
 file_commit(rf_file *f, sh_err *err)
 {
-    const char *call = NULL;
-    int         e = 0;
+    int fd = f->fd;
 
-    if (!f->scratch && fsync(f->fd) < 0) {
-        call = "fsync";
-        e = errno;
-    }
-    if (close(f->fd) < 0 && call == NULL) {
-        call = "close";
-        e = errno;
-    }
     f->fd = -1;
-    if (call == NULL && rename(f->tmp_path, f->path) < 0) {
-        call = "rename";
-        e = errno;
-    }
-    if (call != NULL) {
-        unlink(f->tmp_path);
-        return sh_err_set(err, SH_EIO, "", "cannot %s %s: %s", call,
-                          f->tmp_path, strerror(e));
-    }
-    if (!f->scratch && util_sync_dir(f->path) < 0) {
-        sh_err_set(err, SH_EIO, "", "cannot fsync the directory of %s: %s",
-                   f->path, strerror(errno));
-        unlink(f->path);
-        return SH_EIO;
-    }
-    return 0;
+    return fsys_commit(fd, f->tmp_path, f->path,
+                       f->scratch ? FSYS_NOSYNC : 0, err);
 }
 
 /* Append w's trailer to its stream and write out its buffer. */
@@ -600,7 +579,7 @@ rowfile_close(rowfile_writer *w, sh_err *err)
     if (rc == 0)
         rc = file_commit(w->f, err);
     else
-        unlink(w->f->tmp_path);
+        (void)fsys_unlink(w->f->tmp_path);
     writer_free(w);
     return rc;
 }
@@ -610,7 +589,7 @@ rowfile_abort(rowfile_writer *w)
 {
     if (w == NULL)
         return;
-    unlink(w->f->tmp_path);
+    (void)fsys_unlink(w->f->tmp_path);
     writer_free(w);
 }
 
@@ -637,7 +616,7 @@ rowfile_sections_create(const char *path, size_t n_cols, size_t n_sections,
     put_header(head, RF_VERSION_SECT, n_cols);
     if (file_write(&s->f, head, sizeof head) < 0) {
         file_write_failed(&s->f, err);
-        unlink(s->f.tmp_path);
+        (void)fsys_unlink(s->f.tmp_path);
         file_release(&s->f);
         free(s);
         return NULL;
@@ -719,7 +698,7 @@ rowfile_sections_close(rowfile_sections *s, sh_err *err)
     if (rc == 0)
         rc = file_commit(&s->f, err);
     else
-        unlink(s->f.tmp_path);
+        (void)fsys_unlink(s->f.tmp_path);
     sections_free(s);
     return rc;
 }
@@ -729,7 +708,7 @@ rowfile_sections_abort(rowfile_sections *s)
 {
     if (s == NULL)
         return;
-    unlink(s->f.tmp_path);
+    (void)fsys_unlink(s->f.tmp_path);
     sections_free(s);
 }
 
@@ -771,7 +750,7 @@ stream_read(rowfile_reader *r, void *p, size_t n)
     ssize_t         k;
 
     if (r->ranges == NULL)
-        return read(r->fd, p, n);
+        return fsys_read(r->fd, p, n);
     while (r->range_i < r->n_ranges &&
            r->range_pos == r->ranges[r->range_i].len) {
         r->range_i++;
@@ -782,7 +761,7 @@ stream_read(rowfile_reader *r, void *p, size_t n)
     g = &r->ranges[r->range_i];
     if (n > g->len - r->range_pos)
         n = (size_t)(g->len - r->range_pos);
-    k = pread(r->fd, p, n, (off_t)(g->off + r->range_pos));
+    k = fsys_pread(r->fd, p, n, (off_t)(g->off + r->range_pos));
     if (k > 0)
         r->range_pos += (uint64_t)k;
     return k;
@@ -844,7 +823,7 @@ pread_all(rowfile_reader *r, void *p, size_t n, uint64_t off, sh_err *err)
     char *c = p;
 
     while (n > 0) {
-        ssize_t k = pread(r->fd, c, n, (off_t)off);
+        ssize_t k = fsys_pread(r->fd, c, n, (off_t)off);
 
         if (k < 0 && errno == EINTR)
             continue;
@@ -935,7 +914,7 @@ open_stream(const char *path, long section, size_t buf_bytes, sh_err *err)
     unsigned        version = section < 0 ? RF_VERSION : RF_VERSION_SECT;
 
     r->path = xstrdup(path);
-    r->fd = open(path, O_RDONLY | O_CLOEXEC);
+    r->fd = fsys_open(path, O_RDONLY | O_CLOEXEC, 0);
     if (r->fd < 0 || fstat(r->fd, &st) < 0) {
         sh_err_set(err, SH_EIO, "", "cannot open %s: %s", path,
                    strerror(errno));
@@ -1216,7 +1195,7 @@ rowfile_free(rowfile_reader *r)
     if (r == NULL)
         return;
     if (r->fd >= 0)
-        close(r->fd);
+        (void)fsys_close(r->fd);
     free(r->buf);
     free(r->row);
     free(r->ranges);

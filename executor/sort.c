@@ -51,6 +51,7 @@
 #include <unistd.h>
 
 #include "rowfile.h"
+#include "../lib/fsys.h"
 #include "../lib/util.h"
 
 #define SORT_BLOCK_MAX    (1u << 20)
@@ -890,7 +891,7 @@ reduce_runs(sorter *s, size_t group, size_t target, sh_err *err)
                              s->n_keys, s->limit, out, err);
             for (size_t i = lo; i < hi; i++) {
                 if (rc == 0)
-                    unlink(paths[i - lo]);
+                    (void)fsys_unlink(paths[i - lo]);
                 free(paths[i - lo]);
             }
             free(paths);
@@ -903,7 +904,7 @@ reduce_runs(sorter *s, size_t group, size_t target, sh_err *err)
         for (size_t g = 0; g < groups; g++) {
             char *from = xasprintf("%s.m%zu", s->prefix, g);
             char *to = xasprintf("%s.r%zu", s->prefix, g);
-            int   rc = rename(from, to);
+            int   rc = fsys_rename(from, to);
 
             if (rc < 0)
                 sh_err_set(err, SH_EIO, "", "cannot rename %s to %s: %s", from,

@@ -15,6 +15,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "../lib/fsys.h"
+
 #define WRITER_FLUSH_BYTES (64u * 1024)
 #define WRITER_ZOUT_BYTES  (64u * 1024)
 /*
@@ -37,27 +39,21 @@ struct writer {
     int            finished;  /* writer_finish was called */
 };
 
-/* Write all 'n' bytes of 'p' to the fd. */
+/* Write all 'n' bytes of 'p' to the fd; an error names the file. */
 static int
 write_all(writer *w, const void *p, size_t n, sh_err *err)
 {
-    const char *c = p;
+    char name[512];
 
-    while (n > 0) {
-        ssize_t k = write(w->fd, c, n);
+    if (fsys_write_all(w->fd, p, n) < 0) {
+        int e = errno;
 
-        if (k < 0) {
-            int e = errno;
-
-            if (e == EINTR)
-                continue;
-            return sh_err_set(err, SH_EIO, "", "cannot write the output: %s",
-                              strerror(e));
-        }
-        c += k;
-        n -= (size_t)k;
-        w->bytes_out += (uint64_t)k;
+        return sh_err_set(err, SH_EIO, "", "cannot write the output %s: %s",
+                          fsys_fd_path(w->fd, name, sizeof name)
+                              ? name : "file",
+                          strerror(e));
     }
+    w->bytes_out += (uint64_t)n;
     return 0;
 }
 
@@ -157,33 +153,6 @@ writer_csv_field(strbuf *sb, const char *s, size_t n)
     sb_putc(sb, '"');
 }
 
-/* Length of the valid UTF-8 sequence at 'p' ('n' bytes left), or 0. */
-static size_t
-utf8_seq(const unsigned char *p, size_t n)
-{
-    unsigned c = p[0];
-
-    if (c < 0x80)
-        return 1;
-    if (c < 0xC2 || c > 0xF4)
-        return 0;
-    if (c < 0xE0)
-        return n >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (c < 0xF0) {
-        if (n < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80)
-            return 0;
-        if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0))
-            return 0; /* overlong, or a surrogate */
-        return 3;
-    }
-    if (n < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80
-        || (p[3] & 0xC0) != 0x80)
-        return 0;
-    if ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90))
-        return 0; /* overlong, or past U+10FFFF */
-    return 4;
-}
-
 void
 writer_json_string(strbuf *sb, const char *s, size_t n)
 {
@@ -203,7 +172,7 @@ writer_json_string(strbuf *sb, const char *s, size_t n)
         if (i == n)
             break;
         if (p[i] >= 0x80) {
-            size_t k = utf8_seq(p + i, n - i);
+            size_t k = util_utf8_seq(p + i, n - i);
 
             if (k == 0) {
                 sb_append(sb, "\xEF\xBF\xBD", 3); /* U+FFFD */

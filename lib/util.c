@@ -1,9 +1,11 @@
 /*
- * util.c - allocation that aborts on exhaustion, strbuf and arena, and the
- * shared file-system steps (directory fsync, whole-file read, mkdir -p).
+ * util.c - allocation that aborts on exhaustion, strbuf and arena, the
+ * shared file-system steps (directory fsync, whole-file read, file size,
+ * mkdir -p) and the shared text checks (UTF-8, UUIDs).
  */
 #include "util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -12,6 +14,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "fsys.h"
 
 static void
 oom(size_t size_bytes)
@@ -270,50 +274,36 @@ now_ms(void)
 int
 util_sync_dir(const char *path)
 {
-    const char *slash = strrchr(path, '/');
-    char       *dir;
-    int         fd, rc = 0, e = 0;
-
-    if (slash == NULL)
-        dir = xstrdup(".");
-    else if (slash == path)
-        dir = xstrdup("/");
-    else
-        dir = xstrndup(path, (size_t)(slash - path));
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) < 0) {
-        e = errno;
-        rc = -1;
-    }
-    if (fd >= 0)
-        close(fd);
-    free(dir);
-    if (rc < 0)
-        errno = e;
-    return rc;
+    return fsys_sync_dir(path);
 }
 
 char *
 util_read_file(const char *path, size_t *len_out)
 {
-    FILE  *f = fopen(path, "rb");
-    strbuf sb = {0};
-    char   buf[16384];
-    size_t n;
+    int     fd = fsys_open(path, O_RDONLY | O_CLOEXEC, 0);
+    strbuf  sb = {0};
+    char    buf[16384];
+    ssize_t n;
 
-    if (f == NULL)
+    if (fd < 0)
         return NULL;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        sb_append(&sb, buf, n);
-    if (ferror(f)) {
+    for (;;) {
+        n = fsys_read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        sb_append(&sb, buf, (size_t)n);
+    }
+    if (n < 0) {
         int e = errno;
 
-        fclose(f);
+        (void)fsys_close(fd);
         sb_free(&sb);
         errno = e;
         return NULL;
     }
-    fclose(f);
+    (void)fsys_close(fd); /* read only: nothing to lose */
     if (sb.data == NULL)
         sb_puts(&sb, "");
     if (len_out != NULL)
@@ -332,13 +322,13 @@ util_mkdir_p(const char *path, mode_t mode)
         if (*s != '/')
             continue;
         *s = '\0';
-        if (mkdir(p, mode) < 0 && errno != EEXIST) {
+        if (fsys_mkdir(p, mode) < 0 && errno != EEXIST) {
             e = errno;
             rc = -1;
         }
         *s = '/';
     }
-    if (rc == 0 && mkdir(p, mode) < 0 && errno != EEXIST) {
+    if (rc == 0 && fsys_mkdir(p, mode) < 0 && errno != EEXIST) {
         e = errno;
         rc = -1;
     }
@@ -346,4 +336,81 @@ util_mkdir_p(const char *path, mode_t mode)
     if (rc < 0)
         errno = e;
     return rc;
+}
+
+uint64_t
+util_file_bytes(const char *path)
+{
+    struct stat sb;
+
+    return stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+}
+
+size_t
+util_utf8_seq(const unsigned char *p, size_t n)
+{
+    unsigned char c = p[0];
+    unsigned char lo = 0x80, hi = 0xBF;
+    size_t        len, i;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF)
+        len = 3;
+    else if (c >= 0xF0 && c <= 0xF4)
+        len = 4;
+    else
+        return 0;
+    if (n < len)
+        return 0;
+    /* The second byte's range rules out overlong forms, surrogates and
+     * code points past U+10FFFF. */
+    if (c == 0xE0)
+        lo = 0xA0;
+    else if (c == 0xED)
+        hi = 0x9F;
+    else if (c == 0xF0)
+        lo = 0x90;
+    else if (c == 0xF4)
+        hi = 0x8F;
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    for (i = 2; i < len; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;
+    return len;
+}
+
+int
+util_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t               i = 0, k;
+
+    while (i < n) {
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        if ((k = util_utf8_seq(p + i, n - i)) == 0)
+            return 0;
+        i += k;
+    }
+    return 1;
+}
+
+int
+util_is_uuid(const char *s, size_t n)
+{
+    if (n != 36)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        int dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+        if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+            return 0;
+    }
+    return 1;
 }

@@ -1,7 +1,9 @@
 /*
  * util.h - allocation that never fails, growable byte buffers and arenas,
- * and the few file-system steps several modules share (directory fsync,
- * reading a whole file, mkdir -p).
+ * the few file-system steps several modules share (directory fsync,
+ * reading a whole file, a file's size, mkdir -p; their system calls go
+ * through fsys.h's table) and the text checks several layers share (UTF-8,
+ * UUIDs).
  *
  * Allocation failure aborts the process in one place (xmalloc and friends),
  * so the rest of the code has no untestable NULL branches. Every module of
@@ -63,11 +65,9 @@ void   arena_free(arena *a);
 int64_t now_ms(void);
 
 /*
- * fsync the directory holding 'path' (the part before its last '/'; "."
- * when there is none), so that a file created or renamed there survives a
- * crash. 'path' is borrowed. Returns 0, or -1 with errno set by the open(2)
- * or fsync(2) that failed. Some file systems refuse to fsync a directory:
- * a caller for which that step is best effort ignores the result.
+ * fsync the directory holding 'path': fsys_sync_dir (fsys.h), for the
+ * callers that do not commit through fsys_commit yet. Returns 0, or -1
+ * with errno set by the call that failed.
  */
 int util_sync_dir(const char *path);
 
@@ -86,6 +86,26 @@ char *util_read_file(const char *path, size_t *len_out);
  * fails otherwise and returns -1 with its errno; returns 0 on success.
  */
 int util_mkdir_p(const char *path, mode_t mode);
+
+/* The size in bytes of the file at 'path', or 0 when it cannot be stat'ed
+ * (for statistics, where a missing file counts nothing). */
+uint64_t util_file_bytes(const char *path);
+
+/*
+ * The length (1 to 4) of the valid UTF-8 sequence at 'p', which has 'n'
+ * bytes left (n > 0), or 0 when it is not valid: overlong forms,
+ * surrogates, code points past U+10FFFF and sequences cut by the end are
+ * all invalid (RFC 3629).
+ */
+size_t util_utf8_seq(const unsigned char *p, size_t n);
+
+/* Non-zero when the 'n' bytes at 's' are valid UTF-8 (NUL bytes are
+ * valid: U+0000). */
+int util_utf8_valid(const char *s, size_t n);
+
+/* Non-zero when the 'n' bytes at 's' are a UUID in text form: 8-4-4-4-12
+ * hex digits, either case. */
+int util_is_uuid(const char *s, size_t n);
 
 /* MurmurHash3's 64-bit finaliser: a bijection with full avalanche. The
  * hash tables (agg.c, exec_join.c) build on it. */

@@ -17,5 +17,6 @@ void test_text_register(void);
 void test_nb_register(void);
 void test_exec_register(void);
 void test_pathglob_register(void);
+void test_faults_register(void);
 
 #endif

@@ -1,8 +1,9 @@
 /*
  * test_util.c - unit tests of lib/util: the x* allocators, strbuf
  * growth and printf, xasprintf, the arena (alignment, blocks, large
- * allocations, reset), now_ms, util_mkdir_p, util_sync_dir and
- * util_read_file. Failures print both values.
+ * allocations, reset), now_ms, util_mkdir_p, util_sync_dir,
+ * util_read_file, util_file_bytes, the UTF-8 check and the UUID check.
+ * Failures print both values.
  */
 #include <CUnit/CUnit.h>
 #include <errno.h>
@@ -445,6 +446,93 @@ test_read_file(void)
     free(missing);
 }
 
+static void
+test_file_bytes(void)
+{
+    char  dir[256];
+    char *f, *missing;
+
+    CHECK_INT(0, th_temp_dir(dir, sizeof dir, "/tmp", "sheaf-test-util"));
+    f = xasprintf("%s/f", dir);
+    missing = xasprintf("%s/missing", dir);
+    CHECK_INT(0, th_write_file(f, "12345", 5));
+    CHECK_INT(5, util_file_bytes(f));
+    CHECK_INT(0, th_write_file(f, "", 0));
+    CHECK_INT(0, util_file_bytes(f));
+    CHECK_INT(0, util_file_bytes(missing));
+    CHECK_INT(0, th_rm_tree(dir));
+    free(f);
+    free(missing);
+}
+
+/* Each case: bytes, their count, and whether they are valid UTF-8. */
+static const struct {
+    const char *s;
+    size_t      n;
+    int         valid;
+} utf8_cases[] = {
+    {"", 0, 1},
+    {"plain ascii", 11, 1},
+    {"a\0b", 3, 1},                         /* U+0000 is valid */
+    {"caf\xC3\xA9", 5, 1},                   /* U+00E9 */
+    {"\xE2\x82\xAC", 3, 1},                  /* U+20AC */
+    {"\xF0\x9F\x98\x80", 4, 1},              /* U+1F600 */
+    {"\xF4\x8F\xBF\xBF", 4, 1},              /* U+10FFFF, the last */
+    {"\xED\x9F\xBF", 3, 1},                  /* U+D7FF, before surrogates */
+    {"\xC3", 1, 0},                          /* cut short */
+    {"\xE2\x82", 2, 0},                      /* cut short */
+    {"\x80", 1, 0},                          /* a lone continuation */
+    {"\xC0\xAF", 2, 0},                      /* overlong '/' */
+    {"\xC1\xBF", 2, 0},                      /* overlong */
+    {"\xE0\x9F\xBF", 3, 0},                  /* overlong */
+    {"\xF0\x8F\xBF\xBF", 4, 0},              /* overlong */
+    {"\xED\xA0\x80", 3, 0},                  /* U+D800, a surrogate */
+    {"\xF4\x90\x80\x80", 4, 0},              /* U+110000 */
+    {"\xF5\x80\x80\x80", 4, 0},              /* no such lead byte */
+    {"\xFF", 1, 0},
+    {"ok\xC3\xA9\xC3", 5, 0},                 /* good, then cut short */
+    {"\xC3\x28", 2, 0},                      /* not a continuation */
+};
+
+static void
+test_utf8(void)
+{
+    for (size_t i = 0; i < sizeof utf8_cases / sizeof utf8_cases[0]; i++) {
+        const char *s = utf8_cases[i].s;
+        size_t      n = utf8_cases[i].n;
+
+        check(util_utf8_valid(s, n) == utf8_cases[i].valid, __FILE__,
+              __LINE__, "case %zu: util_utf8_valid gave %d", i,
+              util_utf8_valid(s, n));
+    }
+    /* The length of one sequence, bounded by the bytes left. */
+    CHECK_INT(1, util_utf8_seq((const unsigned char *)"a", 1));
+    CHECK_INT(2, util_utf8_seq((const unsigned char *)"\xC3\xA9x", 3));
+    CHECK_INT(3, util_utf8_seq((const unsigned char *)"\xE2\x82\xAC", 3));
+    CHECK_INT(4, util_utf8_seq((const unsigned char *)"\xF0\x9F\x98\x80", 4));
+    CHECK_INT(0, util_utf8_seq((const unsigned char *)"\xF0\x9F\x98\x80", 3));
+    CHECK_INT(0, util_utf8_seq((const unsigned char *)"\xED\xA0\x80", 3));
+}
+
+static void
+test_uuid(void)
+{
+    const char *good = "6f1c2a3b-0d4e-4f5a-8b6c-7d8e9f0a1b2c";
+    const char *upper = "6F1C2A3B-0D4E-4F5A-8B6C-7D8E9F0A1B2C";
+
+    CHECK_TRUE(util_is_uuid(good, strlen(good)));
+    CHECK_TRUE(util_is_uuid(upper, strlen(upper)));
+    /* The length is the caller's: a prefix of a longer string counts. */
+    CHECK_TRUE(util_is_uuid("6f1c2a3b-0d4e-4f5a-8b6c-7d8e9f0a1b2c/result",
+                            36));
+    CHECK_TRUE(!util_is_uuid(good, 35));
+    CHECK_TRUE(!util_is_uuid("", 0));
+    CHECK_TRUE(!util_is_uuid("6f1c2a3b-0d4e-4f5a-8b6c-7d8e9f0a1b2g", 36));
+    CHECK_TRUE(!util_is_uuid("6f1c2a3b00d4e-4f5a-8b6c-7d8e9f0a1b2c", 36));
+    CHECK_TRUE(!util_is_uuid("6f1c2a3b-0d4e-4f5a-8b6c-7d8e9f0a1b2c0", 37));
+    CHECK_TRUE(!util_is_uuid("../../../../../../../../etc/passwd.xx", 36));
+}
+
 void
 test_util_register(void)
 {
@@ -465,4 +553,7 @@ test_util_register(void)
     CU_add_test(s, "util_mkdir_p", test_mkdir_p);
     CU_add_test(s, "util_sync_dir", test_sync_dir);
     CU_add_test(s, "util_read_file", test_read_file);
+    CU_add_test(s, "util_file_bytes", test_file_bytes);
+    CU_add_test(s, "UTF-8 check", test_utf8);
+    CU_add_test(s, "UUID check", test_uuid);
 }
