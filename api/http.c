@@ -29,67 +29,26 @@
 
 /* ---- replies ------------------------------------------------------------- */
 
-/* The length of the UTF-8 sequence at 's', or 0 if it is not valid. */
-static size_t
-utf8_seq_len(const unsigned char *s)
-{
-    unsigned char c = s[0];
-    unsigned char lo = 0x80, hi = 0xBF;
-    size_t        n, i;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF)
-        n = 3;
-    else if (c >= 0xF0 && c <= 0xF4)
-        n = 4;
-    else
-        return 0;
-    /* The second byte's range rules out overlong forms, surrogates and
-     * code points past U+10FFFF. */
-    if (c == 0xE0)
-        lo = 0xA0;
-    else if (c == 0xED)
-        hi = 0x9F;
-    else if (c == 0xF0)
-        lo = 0x90;
-    else if (c == 0xF4)
-        hi = 0x8F;
-    if (s[1] < lo || s[1] > hi)
-        return 0;
-    for (i = 2; i < n; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    return n;
-}
-
 int
 api_utf8_valid(const char *s)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t               n;
-
-    while (*p != '\0') {
-        if ((n = utf8_seq_len(p)) == 0)
-            return 0;
-        p += n;
-    }
-    return 1;
+    return util_utf8_valid(s, strlen(s));
 }
 
 void
 api_utf8_clean(char *s)
 {
     unsigned char *p = (unsigned char *)s;
-    size_t         n;
+    size_t         left = strlen(s), n;
 
-    while (*p != '\0') {
-        if ((n = utf8_seq_len(p)) == 0)
+    while (left > 0) {
+        if ((n = util_utf8_seq(p, left)) == 0) {
             *p++ = '?';
-        else
+            left--;
+        } else {
             p += n;
+            left -= n;
+        }
     }
 }
 
