@@ -72,6 +72,16 @@ enum {
 #define FIELD_FIXUP 2
 
 static size_t csv_block_bytes = CSV_BLOCK_BYTES_DEFAULT;
+static size_t csv_max_record = CSV_MAX_RECORD_BYTES_DEFAULT;
+static size_t csv_max_columns = CSV_MAX_COLUMNS_DEFAULT;
+
+void
+csv_set_limits(size_t max_record_bytes, size_t max_columns)
+{
+    csv_max_record =
+        max_record_bytes ? max_record_bytes : CSV_MAX_RECORD_BYTES_DEFAULT;
+    csv_max_columns = max_columns ? max_columns : CSV_MAX_COLUMNS_DEFAULT;
+}
 
 struct csv_reader {
     int         fd;         /* borrowed; -1 when 'read_fn' gives the bytes */
@@ -175,6 +185,30 @@ find_or_lf(const char *p, char a)
         p++;
     return p;
 #endif
+}
+
+/* The errors of a record past the limits; the record starts at
+ * buf[pos]. Return SH_EDATA. */
+static int
+too_long(const csv_reader *r, sh_err *err)
+{
+    return sh_err_set(err, SH_EDATA, NULL,
+                      "the record on line %llu (byte offset %llu) is longer "
+                      "than %zu bytes, the limit (SHEAF_MAX_RECORD_BYTES)",
+                      (unsigned long long)r->line,
+                      (unsigned long long)(r->buf_off + r->pos),
+                      csv_max_record);
+}
+
+static int
+too_wide(const csv_reader *r, sh_err *err)
+{
+    return sh_err_set(err, SH_EDATA, NULL,
+                      "the record on line %llu (byte offset %llu) has more "
+                      "than %zu columns, the limit (SHEAF_MAX_COLUMNS)",
+                      (unsigned long long)r->line,
+                      (unsigned long long)(r->buf_off + r->pos),
+                      csv_max_columns);
 }
 
 /* Make room for at least one more field; returns the (moved) array. */
@@ -292,8 +326,11 @@ scan_record(csv_reader *r, size_t *n_fields, size_t *n_fixup, size_t *next,
         }
         if (t == lim && !r->eof)
             return SCAN_MORE;
-        if (nf == r->fields_cap)
+        if (nf == r->fields_cap) {
+            if (nf >= csv_max_columns)
+                return too_wide(r, err);
             fv = fields_grow(r);
+        }
         if (t != lim && *t == delim) {
             nfix += field_set(&fv[nf++], p, close, doubled, t);
             p = t + 1;
@@ -371,7 +408,10 @@ reader_fill(csv_reader *r, size_t keep, sh_err *err)
         r->buf_off += keep;
     }
     if (r->len == r->cap) {
-        r->cap *= 2;
+        /* One record fills the buffer (it starts at buf[0] now). */
+        if (r->cap >= csv_max_record)
+            return too_long(r, err);
+        r->cap = r->cap * 2 < csv_max_record ? r->cap * 2 : csv_max_record;
         r->buf = xrealloc(r->buf, r->cap + CSV_PAD_BYTES);
     }
     at = r->buf_off + r->len;
@@ -503,6 +543,15 @@ reader_next(csv_reader *r, size_t *n_fields, sh_err *err)
         if (rc < 0)
             goto done;
         break;
+    }
+    /* The limits hold exactly, not just when the buffer must grow. */
+    if (next - r->pos > csv_max_record) {
+        rc = too_long(r, err);
+        goto done;
+    }
+    if (*n_fields > csv_max_columns) {
+        rc = too_wide(r, err);
+        goto done;
     }
     r->rec_start = r->buf_off + r->pos;
     r->rec_end = r->buf_off + next;

@@ -32,6 +32,19 @@
 
 #include "../lib/err.h"
 
+/* Limits on what one record may be (SPEC: a record 16 MiB and 10,000
+ * columns); a record past them fails with SH_EDATA naming its line, byte
+ * offset and the limit, instead of growing the reader's memory. */
+#define CSV_MAX_RECORD_BYTES_DEFAULT ((size_t)16 << 20)
+#define CSV_MAX_COLUMNS_DEFAULT      10000
+
+/*
+ * Set the limits of the readers made from now on in this process (0 keeps
+ * a default). sheafd calls it at start from SHEAF_MAX_RECORD_BYTES and
+ * SHEAF_MAX_COLUMNS; not thread-safe against readers being made.
+ */
+void csv_set_limits(size_t max_record_bytes, size_t max_columns);
+
 typedef struct csv_dialect {
     char delim;  /* field separator, default ',' */
     char quote;  /* quote character, default '"' */

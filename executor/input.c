@@ -111,8 +111,18 @@ snippet(const char *s, size_t n, char *buf)
 /* Compressed bytes read at a time. */
 #define GZ_IN_BYTES ((size_t)256 << 10)
 
+static unsigned input_gzip_ratio = INPUT_GZIP_RATIO_DEFAULT;
+
+void
+input_set_limits(unsigned gzip_ratio)
+{
+    input_gzip_ratio = gzip_ratio ? gzip_ratio : INPUT_GZIP_RATIO_DEFAULT;
+}
+
 struct input_gz {
     int            fd;        /* borrowed */
+    uint64_t       out;       /* inflated bytes given so far */
+    uint64_t       out_max;   /* the most it may inflate to */
     z_stream       zs;        /* the inflater (windowBits 15 + 32) */
     unsigned char *in;        /* GZ_IN_BYTES of compressed input */
     uint64_t       off;       /* file offset of the next read */
@@ -127,8 +137,16 @@ input_gz_new(int fd)
 {
     input_gz *gz = xcalloc(1, sizeof *gz);
 
+    struct stat st;
+
     gz->fd = fd;
     gz->in = xmalloc(GZ_IN_BYTES);
+    /* A zip bomb stops at the ratio, not at the memory or disk it fills;
+     * a tiny file may still inflate to a block of a few MiB. */
+    gz->out_max = (uint64_t)input_gzip_ratio
+                  * (fstat(fd, &st) == 0 && st.st_size > 4096
+                         ? (uint64_t)st.st_size
+                         : 4096);
     if (inflateInit2(&gz->zs, 15 + 32) != Z_OK) {
         fprintf(stderr, "sheaf: inflateInit2 failed: out of memory\n");
         abort();
@@ -193,7 +211,17 @@ input_gz_read(void *ctx, char *buf, size_t n, sh_err *err)
         gz->zs.next_out = (unsigned char *)buf + got;
         gz->zs.avail_out = (uInt)(n - got > UINT_MAX ? UINT_MAX : n - got);
         zrc = inflate(&gz->zs, Z_NO_FLUSH);
+        gz->out += (uint64_t)((char *)gz->zs.next_out - (buf + got));
         got = (size_t)((char *)gz->zs.next_out - buf);
+        if (gz->out > gz->out_max)
+            return sh_err_set(err, SH_EDATA, NULL,
+                              "the gzip data inflates to more than %u times "
+                              "its compressed size (%llu bytes from %llu "
+                              "compressed bytes), the limit "
+                              "(SHEAF_MAX_GZIP_RATIO)",
+                              input_gzip_ratio,
+                              (unsigned long long)gz->out,
+                              (unsigned long long)input_gz_bytes_in(gz));
         if (zrc == Z_STREAM_END) {
             gz->member_end = 1;
             gz->members++;

@@ -22,6 +22,18 @@
 
 typedef struct input_reader input_reader;
 
+/* The most a gzip input may inflate to, as a multiple of its compressed
+ * size (SPEC: 1000); past it the read fails with SH_EDATA. */
+#define INPUT_GZIP_RATIO_DEFAULT 1000
+
+/*
+ * Set the limits of the readers made from now on in this process: the
+ * inflation ratio of gzip input (0 keeps the default). sheafd calls it at
+ * start from SHEAF_MAX_GZIP_RATIO. The record limits are csv.h's
+ * (csv_set_limits).
+ */
+void input_set_limits(unsigned gzip_ratio);
+
 /*
  * Open partition 'part' of 'p' (p->parts[part]), checking that its file is
  * the one the plan saw (size and mtime). 'need' has one entry per column of

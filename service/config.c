@@ -146,6 +146,17 @@ config_load(config *c, sh_err *err)
     if ((rc = env_int("SHEAF_KEEPALIVE_S", 30, 1, 3600, &c->keepalive_s,
                       err)) < 0)
         goto done;
+    int record_bytes;
+    if ((rc = env_int("SHEAF_MAX_RECORD_BYTES", 16 << 20, 4096, 1 << 30,
+                      &record_bytes, err)) < 0)
+        goto done;
+    c->max_record_bytes = record_bytes;
+    if ((rc = env_int("SHEAF_MAX_COLUMNS", 10000, 1, 1000000,
+                      &c->max_columns, err)) < 0)
+        goto done;
+    if ((rc = env_int("SHEAF_MAX_GZIP_RATIO", 1000, 1, 1000000,
+                      &c->max_gzip_ratio, err)) < 0)
+        goto done;
     rc = 0;
 done:
     free(tree);

@@ -27,6 +27,9 @@ typedef struct config {
                                 request's head and body must arrive in it */
     int   keepalive_s;    /* SHEAF_KEEPALIVE_S, default 30: an idle kept-
                              alive connection is closed after it */
+    long  max_record_bytes; /* SHEAF_MAX_RECORD_BYTES, default 16 MiB */
+    int   max_columns;    /* SHEAF_MAX_COLUMNS, default 10,000 */
+    int   max_gzip_ratio; /* SHEAF_MAX_GZIP_RATIO, default 1000 */
     char *migrations_dir; /* SHEAF_MIGRATIONS, default <exe>/../migrations */
     char *pg_script;      /* scripts/pg.sh beside the binary's tree */
 } config;

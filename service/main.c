@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include "../api/api.h"
+#include "../executor/csv.h"
+#include "../executor/input.h"
 #include "../lib/util.h"
 #include "config.h"
 #include "db.h"
@@ -162,6 +164,10 @@ main(int argc, char **argv)
         fprintf(stderr, "sheafd: %s\n", err.msg);
         return 2;
     }
+    /* The input limits hold in this process and in the workers alike (the
+     * API samples inputs at submit). */
+    csv_set_limits((size_t)cfg.max_record_bytes, (size_t)cfg.max_columns);
+    input_set_limits((unsigned)cfg.max_gzip_ratio);
     if (worker_process) {
         rc = cfg.database_url ? worker_main(&cfg) : 2;
         config_free(&cfg);

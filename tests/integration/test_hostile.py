@@ -261,3 +261,55 @@ def test_deep_glob_is_bounded(sheaf):
     assert r.status == 400, r
     assert "no file matches" in r.body["error"]["message"], r
     assert rss_kb(pid) - rss0 < 50 * 1024
+
+
+def test_record_and_column_limits(life_sheaf):
+    import gzip
+    srv = life_sheaf("limits", env={
+        "SHEAF_MAX_RECORD_BYTES": str(1 << 20),
+        "SHEAF_MAX_COLUMNS": "100",
+        "SHEAF_MAX_GZIP_RATIO": "20",
+    })
+    rss0 = rss_kb(srv.pid)
+    # A line with no end, 3 MiB: refused at submit while sampling.
+    srv.write_data("limits/long.csv", "a,b\n1,2\n" + "x" * (3 << 20))
+    srv.write_data("limits/late.csv",
+                   "a,b\n" + "1,2\n" * 50000 + "3," + "y" * (2 << 20) + "\n")
+    r = srv.api("POST", "/v1/jobs", {"input": {"path": "limits/long.csv"}})
+    if r.status == 201:
+        job = srv.wait(r.body["id"])
+        assert job["status"] == "failed", job
+        msg = job["error"]
+    else:
+        assert r.status == 400 and r.body["error"]["code"] == "bad_data", r
+        msg = r.body["error"]["message"]
+    assert "longer than 1048576 bytes" in msg and "long.csv" in msg, msg
+    assert "byte offset 8" in msg, msg
+    # A long record past the sample: the splitter meets it at submit.
+    r = srv.api("POST", "/v1/jobs", {"input": {
+        "path": "limits/late.csv", "partition_size": "64KiB"}})
+    assert r.status == 400 and r.body["error"]["code"] == "bad_data", r
+    msg = r.body["error"]["message"]
+    assert "longer than 1048576 bytes" in msg, msg
+    assert "line 50002 (byte offset 200004)" in msg, msg
+    # A header of 1000 columns.
+    srv.write_data("limits/wide.csv", ",".join(f"c{i}" for i in range(1000))
+                   + "\n" + ",".join("1" for _ in range(1000)) + "\n")
+    r = srv.api("POST", "/v1/jobs", {"input": {"path": "limits/wide.csv"}})
+    assert r.status == 400, r
+    assert r.body["error"]["code"] == "bad_data", r
+    assert "more than 100 columns" in r.body["error"]["message"], r
+    # A gzip that inflates 500 times: the job stops at 20.
+    raw = b"a\n" + b"0\n" * (2 << 20)
+    (srv.data / "limits").mkdir(exist_ok=True)
+    (srv.data / "limits" / "bomb.csv.gz").write_bytes(gzip.compress(raw, 9))
+    r = srv.api("POST", "/v1/jobs", {"input": {"path": "limits/bomb.csv.gz"}})
+    if r.status == 201:
+        job = srv.wait(r.body["id"])
+        assert job["status"] == "failed", job
+        msg = job["error"]
+    else:
+        assert r.status == 400, r
+        msg = r.body["error"]["message"]
+    assert "inflates to more than 20 times" in msg, msg
+    assert rss_kb(srv.pid) - rss0 < 50 * 1024

@@ -1311,6 +1311,38 @@ test_reader_fn(void)
     free(data);
 }
 
+/* A record past the length limit, or with too many fields, is an error
+ * that names its line and offset; the reader never grows past the limit. */
+static void
+test_limits(void)
+{
+    static const csv_dialect comma = {',', '"', 0, 0};
+    strbuf   data = {0};
+    char    *got;
+    size_t   i;
+
+    csv_set_limits(4096, 3);
+    sb_puts(&data, "a,b,c\n1,2,3\n");
+    for (i = 0; i < 5000; i++)
+        sb_putc(&data, 'x');
+    sb_puts(&data, "\n");
+    got = render_data(data.data, data.len, &comma);
+    CHECK_TRUE(strstr(got, "ERROR bad_data: the record on line 3 (byte offset "
+                      "12) is longer than 4096 bytes") != NULL,
+          "long record: %s", got);
+    free(got);
+    got = render_data("a,b,c\n1,2,3,4\n", 14, &comma);
+    CHECK_TRUE(strstr(got, "ERROR bad_data: the record on line 2 (byte offset "
+                      "6) has more than 3 columns") != NULL,
+          "wide record: %s", got);
+    free(got);
+    csv_set_limits(0, 0);
+    got = render_data(data.data, data.len, &comma);
+    CHECK_TRUE(strstr(got, "ERROR") == NULL, "defaults: %s", got);
+    free(got);
+    sb_free(&data);
+}
+
 void
 test_csv_register(void)
 {
@@ -1340,4 +1372,5 @@ test_csv_register(void)
     CU_add_test(s, "split: every part size", test_split_property);
     CU_add_test(s, "lines mode", test_lines_mode);
     CU_add_test(s, "pull reader", test_reader_fn);
+    CU_add_test(s, "record and column limits", test_limits);
 }
