@@ -1,7 +1,8 @@
 /*
  * expr.c - sheaf's expression language: the recursive-descent parser that
- * type-checks as it builds a typed tree, constant folding, and the public
- * compile/free calls. The lexer is expr_lex.c, the function library
+ * type-checks as it builds a typed tree, constant folding, the public
+ * compile/free calls, and the walk that lists the columns a compiled tree
+ * reads (expr_columns). The lexer is expr_lex.c, the function library
  * expr_fn.c, the evaluator expr_eval.c; expr_int.h holds what they share.
  *
  * Compilation resolves every column to its index and every operator to a
@@ -609,3 +610,30 @@ expr_free(expr *e)
     free(e);
 }
 
+/* Marks in 'used' the columns subtree 'n' reads; see expr_columns. */
+static size_t
+mark_columns(const node *n, unsigned char *used, size_t ncols)
+{
+    size_t i, marked = 0;
+
+    if (n->op == EX_COL) {
+        if (n->col < ncols && !used[n->col]) {
+            used[n->col] = 1;
+            return 1;
+        }
+        return 0;
+    }
+    for (i = 0; i < n->nkids; i++)
+        marked += mark_columns(n->kids[i], used, ncols);
+    return marked;
+}
+
+/*
+ * Sets used[k] to 1 for each column k < ncols that 'e''s compiled tree
+ * reads (see expr.h). Returns how many entries went from 0 to 1.
+ */
+size_t
+expr_columns(const expr *e, unsigned char *used, size_t ncols)
+{
+    return mark_columns(e->root, used, ncols);
+}
