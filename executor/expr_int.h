@@ -107,7 +107,6 @@ typedef struct parser {
     strbuf        sb;       /* scratch for unescaping */
 } parser;
 
-
 /* A function of the language (expr_fn.c). */
 typedef struct fn_def fn_def;
 
