@@ -17,8 +17,6 @@
 
 /* ---- little-endian encoding ---------------------------------------- */
 
-/* ---- little-endian encoding ---------------------------------------- */
-
 static inline void
 put_le32(unsigned char *p, uint32_t x)
 {

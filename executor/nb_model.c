@@ -435,6 +435,8 @@ fail:
     return NULL;
 }
 
+/* ---- merging the partials into a model ----------------------------- */
+
 /* qsort order of two lrefs: label_cmp of their bytes. */
 int
 nb_lref_cmp(const void *a, const void *b)
