@@ -61,6 +61,22 @@ sh_type expr_type(const expr *e);
 int expr_eval(const expr *e, const sh_value *row, arena *a, sh_value *out,
               sh_err *err);
 
+/*
+ * Mark the input columns that evaluating 'e' reads: for each column index
+ * k that a column reference of the compiled tree names, set used[k] to 1.
+ * 'used' has 'ncols' entries (the columns of the schema 'e' was compiled
+ * against; an index at or past 'ncols' is not marked); other entries are
+ * left as they are, so one array can collect the columns of several
+ * expressions. The walk sees the tree after constant folding, so a
+ * column that folding removed is not read and not marked: in "x + null"
+ * (always null) or "if(false, x, y)" only y. A column read several times
+ * is marked once; a constant expression marks nothing. Returns the number
+ * of entries it changed from 0 to 1. 'e' is only read (thread-safe like
+ * expr_eval).
+ */
+size_t expr_columns(const expr *e, unsigned char *used, size_t ncols);
+
+/* Frees 'e' (NULL is fine). */
 void expr_free(expr *e);
 
 #endif

@@ -1757,11 +1757,11 @@ test_queued_bytes(void)
  * Keys that differ but have the same table hash. The group lookup compares
  * two keys' values (bytes_equal for strings) only when its slot holds the
  * same 64-bit hash, so different keys reach the compare only through a
- * collision, which these pairs make on purpose from agg.c's definitions of
- * its hashes (constants copied below). If those change, the pairs are
- * merely different keys: a correct table still passes, but the test no
- * longer reaches the compare (the byte order of the host matters too: the
- * hashes load bytes little-endian).
+ * collision, which these pairs make on purpose from agg_table.c's
+ * definitions of its hashes (constants copied below). If those change,
+ * the pairs are merely different keys: a correct table still passes, but
+ * the test no longer reaches the compare (the byte order of the host
+ * matters too: the hashes load bytes little-endian).
  */
 #define WY_K0          0xa0761d6478bd642fULL
 #define WY_K1          0xe7037ed1a0b428dbULL
@@ -1865,7 +1865,8 @@ inverse64(uint64_t c)
     return x;
 }
 
-/* The inverse of util_mix64 (MurmurHash3's finaliser, as agg.c uses it). */
+/* The inverse of util_mix64 (MurmurHash3's finaliser, as agg_table.c
+ * uses it). */
 static uint64_t
 coll_unmix64(uint64_t x)
 {
@@ -1878,9 +1879,9 @@ coll_unmix64(uint64_t x)
 }
 
 /*
- * The state of agg.c's value_hash of an n-byte string under 'seed' after
- * its first 'blocks' 8-byte blocks (hash_bytes: the type, then the length,
- * then each block mixed in).
+ * The state of agg_table.c's agg_value_hash of an n-byte string under
+ * 'seed' after its first 'blocks' 8-byte blocks (hash_bytes: the type,
+ * then the length, then each block mixed in).
  */
 static uint64_t
 coll_blocks_state(const char *p, size_t n, size_t blocks, uint64_t seed)

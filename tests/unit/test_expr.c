@@ -1139,6 +1139,151 @@ test_no_schema(void)
                                     "input has no columns");
 }
 
+/*
+ * The names of the columns expr_columns marks for 'src' (in schema order,
+ * joined by ','), which must be 'expect'; it must also return 'n_new'.
+ */
+static void
+check_columns(unsigned line, const char *src, const char *expect,
+              size_t n_new)
+{
+    unsigned char used[N_COLS];
+    char          got[512] = "";
+    size_t        i, n;
+    sh_err        err;
+    expr         *e = expr_compile(src, sc, PATH, &err);
+
+    if (e == NULL) {
+        check_msg(0, line, "%s: does not compile: %s", src, err.msg);
+        return;
+    }
+    memset(used, 0, sizeof used);
+    n = expr_columns(e, used, N_COLS);
+    for (i = 0; i < N_COLS; i++) {
+        if (used[i] == 1) {
+            strcat(got, *got ? "," : "");
+            strcat(got, cols[i].name);
+        } else if (used[i] != 0) {
+            check_msg(0, line, "%s: used[%zu] is %d", src, i, used[i]);
+        }
+    }
+    check_msg(strcmp(got, expect) == 0, line,
+              "%s: columns \"%s\", expected \"%s\"", src, got, expect);
+    check_msg(n == n_new, line, "%s: returned %zu, expected %zu", src, n,
+              n_new);
+    expr_free(e);
+}
+
+/* expr_columns walks the compiled tree to the columns it reads. */
+static void
+test_columns_used(void)
+{
+    check_columns(__LINE__, "i + j", "i,j", 2);
+    check_columns(__LINE__, "i * i + i - i", "i", 1);
+    check_columns(__LINE__, "length(upper(concat(s, str(abs(k))))) > z",
+                  "k,z,s", 3);
+    check_columns(__LINE__, "round(sqrt(float(j)), int(num))", "j,num", 2);
+    check_columns(__LINE__, "if(t, i, f)", "i,f,t", 3);
+    check_columns(__LINE__, "if(i > 0, s, if(fl, e, ns))", "i,s,ns,e,fl",
+                  5);
+    check_columns(__LINE__, "coalesce(n, j, 3)", "j,n", 2);
+    check_columns(__LINE__, "coalesce(nf, f, i, 1.5)", "i,f,nf", 3);
+    check_columns(__LINE__, "not (t and fl) or is_null(nb)", "t,fl,nb", 3);
+    check_columns(__LINE__, "\"odd name\" == 'x' or \"quote\"\"d\" > 1",
+                  "odd name,quote\"d", 2);
+    check_columns(__LINE__, "hash(i) % 10 == hash(i) % 10", "i", 1);
+    check_columns(__LINE__, "substr(s, j, length(s))", "j,s", 2);
+    /* constants read no column */
+    check_columns(__LINE__, "1 + 2 * 3", "", 0);
+    check_columns(__LINE__, "'abc'", "", 0);
+    check_columns(__LINE__, "null", "", 0);
+    check_columns(__LINE__, "upper('x') == 'X'", "", 0);
+    /* what constant folding removes is not read */
+    check_columns(__LINE__, "i + null", "", 0);
+    check_columns(__LINE__, "if(false, i, j)", "j", 1);
+    check_columns(__LINE__, "if(true, i, j)", "i", 1);
+    check_columns(__LINE__, "coalesce(null, null)", "", 0);
+    check_columns(__LINE__, "nullcol", "", 0);
+}
+
+/*
+ * expr_columns adds to the marks already set and returns only the new
+ * ones; it marks no index at or past 'ncols'.
+ */
+static void
+test_columns_used_marks(void)
+{
+    unsigned char used[N_COLS];
+    sh_err        err;
+    expr         *e = expr_compile("i + z + j", sc, PATH, &err);
+    expr         *c = expr_compile("3", sc, PATH, &err);
+    size_t        i;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    memset(used, 0, sizeof used);
+    used[0] = 1;
+    used[5] = 1;
+    CU_ASSERT_EQUAL(expr_columns(e, used, N_COLS), 2);
+    for (i = 0; i < N_COLS; i++)
+        CU_ASSERT_EQUAL(used[i], i == 0 || i == 1 || i == 3 || i == 5);
+    CU_ASSERT_EQUAL(expr_columns(e, used, N_COLS), 0);
+    CU_ASSERT_EQUAL(expr_columns(c, used, N_COLS), 0);
+
+    memset(used, 0, sizeof used);
+    CU_ASSERT_EQUAL(expr_columns(e, used, 2), 2); /* i and j; z is 3 */
+    for (i = 0; i < N_COLS; i++)
+        CU_ASSERT_EQUAL(used[i], i < 2);
+    expr_free(e);
+    expr_free(c);
+}
+
+/*
+ * Where folding removes nothing, expr_columns marks exactly the columns
+ * without which the text no longer compiles (what the executor found by
+ * recompiling with each column hidden).
+ */
+static void
+test_columns_used_as_hiding(void)
+{
+    static const char *srcs[] = {
+        "i + j * k > z",
+        "contains(lower(s), 'x') and not fl",
+        "if(t, coalesce(n, i), j) + abs(k)",
+        "coalesce(ns, e, concat(s, \"odd name\"))",
+        "round(f * g, 2) >= float(num) or is_null(nb)",
+        "\"h\xc3\xa9llo w\xc3\xb6rld\" == str(\"and\" + x53)",
+    };
+    size_t i, k;
+
+    for (i = 0; i < sizeof srcs / sizeof srcs[0]; i++) {
+        unsigned char used[N_COLS] = {0};
+        sh_err        err;
+        schema       *copy = schema_copy(sc);
+        expr         *e = expr_compile(srcs[i], sc, PATH, &err);
+
+        CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+        expr_columns(e, used, N_COLS);
+        expr_free(e);
+        for (k = 0; k < N_COLS; k++) {
+            char  *saved = copy->names[k];
+            char   hidden[] = "\x01 hidden";
+            expr  *h;
+            int    needed;
+
+            copy->names[k] = hidden;
+            h = expr_compile(srcs[i], copy, PATH, &err);
+            copy->names[k] = saved;
+            needed = h == NULL;
+            expr_free(h);
+            check_msg(used[k] == needed, __LINE__,
+                      "%s: column %s marked %d, needed %d", srcs[i],
+                      cols[k].name, used[k], needed);
+        }
+        schema_free(copy);
+    }
+}
+
 void
 test_expr_register(void)
 {
@@ -1166,4 +1311,7 @@ test_expr_register(void)
     CU_add_test(s, "evaluation", test_evaluation);
     CU_add_test(s, "no schema", test_no_schema);
     CU_add_test(s, "random input", test_random_input);
+    CU_add_test(s, "columns used", test_columns_used);
+    CU_add_test(s, "columns used: marks", test_columns_used_marks);
+    CU_add_test(s, "columns used: as hiding them", test_columns_used_as_hiding);
 }

@@ -436,7 +436,7 @@ train_corpus(uint32_t features, int nparts, const char *name, nb_result *res,
     return rc;
 }
 
-/* The raw contents of a model file, as nb.c documents its format. */
+/* The raw contents of a model file, as nb_model.c documents its format. */
 typedef struct raw_model {
     uint32_t features, k;
     char     labels[N_CLASSES][16];

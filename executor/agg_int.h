@@ -1,0 +1,233 @@
+/*
+ * agg_int.h - the private parts of aggregation shared by its files: the
+ * group, state and table layout, the hash of a value, and the calls
+ * between the aggregate states (agg.c), HyperLogLog (agg_hll.c), the hash
+ * table (agg_table.c) and its spill (agg_spill.c). Helpers on the fold's
+ * hot path are static inline here, as they were in the one file. Nothing
+ * outside those files includes it.
+ */
+#ifndef SHEAF_AGG_INT_H
+#define SHEAF_AGG_INT_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "agg.h"
+#include "../lib/util.h"
+
+#define HLL_BITS      14
+#define HLL_REGS      (1u << HLL_BITS)
+#define WELFORD_BYTES 32
+#define ARENA_BLOCK   (64 * 1024)
+
+/* Seeds that keep the table's hash, HyperLogLog's hash and the buckets a
+ * caller chooses with hashagg_key_hash independent of each other. */
+#define SEED_TABLE    0x2f5a1c9e7b3d4e61ULL
+#define SEED_VALUE    0x6a09e667f3bcc909ULL
+#define SEED_HLL      0xbb67ae8584caa73bULL
+#define SEED_SPILL    0x3c6ef372fe94f82bULL
+
+/* A set of distinct non-null values (count_distinct); open addressing. */
+typedef struct dset {
+    size_t    cap;    /* slots, a power of two (0 before the first add) */
+    size_t    n;      /* values held */
+    uint64_t *hashes; /* hash of each slot's value */
+    sh_value *vals;   /* the values; type SH_NULL marks an empty slot */
+} dset;
+
+/* The running state of one aggregate of one group. */
+typedef struct agg_state {
+    union {
+        int64_t n;               /* count */
+        struct {
+            int      has;        /* a non-null value was added */
+            int64_t  hi;         /* sum of an int column, 128 bits, */
+            uint64_t lo;         /* so order never decides an overflow */
+            double   f;          /* sum of a float column */
+        } sum;
+        struct {
+            int64_t n;           /* values folded */
+            double  shift;       /* the first value, subtracted from all */
+            double  mean;        /* mean of x - shift */
+            double  m2;          /* sum of squared deviations from it */
+        } w;
+        struct {
+            sh_value v;          /* current min or max; SH_NULL when none */
+            size_t   cap;        /* bytes allocated for a string value */
+        } mm;
+        dset    *set;            /* count_distinct; NULL while empty */
+        uint8_t *hll;            /* approx: registers; NULL while empty */
+    } u;
+} agg_state;
+
+/*
+ * One group, one arena block: its n_keys key values, its n_aggs states,
+ * then the bytes of its string keys, so that a lookup of a short string
+ * key touches one or two cache lines (group_keys, group_states). Its hash
+ * is in its slot.
+ */
+typedef struct group group;
+
+/* The key values of group 'g'. */
+static inline sh_value *
+group_keys(group *g)
+{
+    return (sh_value *)(void *)g;
+}
+
+typedef struct slot {
+    uint64_t hash;    /* the group's hash (valid when g != NULL) */
+    group   *g;       /* NULL when empty */
+} slot;
+
+struct hashagg {
+    size_t   *key_cols;    /* input column of each key */
+    size_t    n_keys;
+    agg_def  *aggs;        /* the aggregates */
+    size_t    n_aggs;
+    arena    *mem;         /* groups, key strings, min/max strings, HLL */
+    size_t    arena_bytes; /* bytes taken from 'mem' since the last reset */
+    size_t    set_bytes;   /* bytes of count_distinct sets */
+    slot     *slots;       /* the table */
+    size_t    cap;         /* slots, a power of two */
+    group   **groups;      /* groups in insertion order */
+    size_t    n_groups;
+    size_t    groups_cap;
+    sh_value *out;         /* the row being emitted */
+    strbuf   *blobs;       /* one buffer per aggregate for state blobs */
+    sh_value *keybuf;      /* the keys of the row being folded */
+    int       queue_ok;    /* every aggregate is count: rows may be
+                              queued (hashagg_queue) */
+    int       queue_rows;  /* ... and counts rows (no column): every
+                              queued row counts, qcount is not used */
+    size_t    n_queued;    /* rows queued, not folded yet */
+    sh_value *qkeys;       /* HASHAGG_BATCH rows of n_keys key values;
+                              a string's bytes are at qoff in qbytes
+                              (its pointer is set by hashagg_flush) */
+    size_t   *qoff;        /* offset in qbytes of each queued key */
+    uint8_t  *qcount;      /* HASHAGG_BATCH rows of n_aggs flags: 1 when
+                              the row counts for the aggregate */
+    uint64_t *qhash;       /* table_hash of each queued row's keys */
+    strbuf    qbytes;      /* bytes of the queued string keys */
+};
+
+/* The aggregate states of group 'g', after its keys. */
+static inline agg_state *
+group_states(const hashagg *h, group *g)
+{
+    return (agg_state *)(void *)((char *)g + h->n_keys * sizeof(sh_value));
+}
+
+/*
+ * Are n bytes at 'a' and 'b' equal? Keys are mostly short: up to 16 bytes
+ * take two overlapping loads from each, never past the n bytes, and no
+ * call.
+ */
+static inline int
+bytes_equal(const char *a, const char *b, size_t n)
+{
+    uint32_t x, y, x2, y2;
+    uint64_t u, v, u2, v2;
+
+    if (n > 16)
+        return memcmp(a, b, n) == 0;
+    if (n >= 8) {
+        memcpy(&u, a, 8);
+        memcpy(&v, b, 8);
+        memcpy(&u2, a + n - 8, 8);
+        memcpy(&v2, b + n - 8, 8);
+        return ((u ^ v) | (u2 ^ v2)) == 0;
+    }
+    if (n >= 4) {
+        memcpy(&x, a, 4);
+        memcpy(&y, b, 4);
+        memcpy(&x2, a + n - 4, 4);
+        memcpy(&y2, b + n - 4, 4);
+        return ((x ^ y) | (x2 ^ y2)) == 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (a[i] != b[i])
+            return 0;
+    }
+    return 1;
+}
+
+/* Equal as keys: same type and value (floats as value_cmp_double). */
+static inline int
+values_equal(const sh_value *a, const sh_value *b)
+{
+    if (a->type != b->type)
+        return 0;
+    switch (a->type) {
+    case SH_NULL:
+        return 1;
+    case SH_INT:
+        return a->u.i == b->u.i;
+    case SH_FLOAT:
+        return value_cmp_double(a->u.f, b->u.f) == 0;
+    case SH_BOOL:
+        return a->u.b == b->u.b;
+    case SH_STRING:
+        return a->u.s.len == b->u.s.len &&
+               bytes_equal(a->u.s.ptr, b->u.s.ptr, a->u.s.len);
+    }
+    return 0;
+}
+
+/* Arena allocation that keeps the byte count. */
+static inline void *
+agg_alloc(hashagg *h, size_t size_bytes)
+{
+    h->arena_bytes += (size_bytes + 15) & ~(size_t)15;
+    return arena_alloc(h->mem, size_bytes);
+}
+
+/* ---- the hash table (agg_table.c) -------------------------------------- */
+
+/* A hash of 'v' by type and value, consistent with values_equal: -0 and 0,
+ * and all NaNs, hash alike. */
+uint64_t agg_value_hash(const sh_value *v, uint64_t seed);
+
+/* The group with keys 'keys' (borrowed), made if it does not exist. */
+group *agg_find_group(hashagg *h, const sh_value *keys);
+
+/* Empties the table, keeping its slot array and arena memory. */
+void agg_reset_table(hashagg *h);
+
+/* Gives back the slot array and group vector of an empty table. */
+void agg_shrink_table(hashagg *h);
+
+/* ---- HyperLogLog (agg_hll.c) --------------------------------------------- */
+
+/* The HyperLogLog estimate of registers 'regs' (NULL: 0). */
+int64_t agg_hll_estimate(const uint8_t *regs);
+
+/* Merges HLL_REGS registers 'src' into 'regs': the larger of each pair. */
+void agg_hll_merge(uint8_t *regs, const uint8_t *src);
+
+/* The HyperLogLog registers of a state, made (zeroed) on first use. */
+static inline uint8_t *
+hll_regs(hashagg *h, agg_state *st)
+{
+    if (st->u.hll == NULL) {
+        st->u.hll = agg_alloc(h, HLL_REGS);
+        memset(st->u.hll, 0, HLL_REGS);
+    }
+    return st->u.hll;
+}
+
+/* Adds non-null 'v' to a HyperLogLog. */
+static inline void
+hll_add(hashagg *h, agg_state *st, const sh_value *v)
+{
+    uint8_t *regs = hll_regs(h, st);
+    uint64_t x = agg_value_hash(v, SEED_HLL);
+    size_t   idx = (size_t)(x >> (64 - HLL_BITS));
+    uint64_t w = (x << HLL_BITS) | ((uint64_t)1 << (HLL_BITS - 1));
+    uint8_t  rank = (uint8_t)(__builtin_clzll(w) + 1);
+
+    if (regs[idx] < rank)
+        regs[idx] = rank;
+}
+
+#endif
