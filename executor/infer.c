@@ -517,7 +517,10 @@ scan_file(scan *s, plan *p, size_t fi, sh_err *err)
     struct stat st;
     int         fd, rc = 0, has_data = 0;
 
-    fd = fsys_open(f->path, O_RDONLY | O_CLOEXEC, 0);
+    /* f->path is a real path just resolved; O_NONBLOCK so that a FIFO
+     * renamed over it since cannot hang the API (S_ISREG below). */
+    fd = fsys_open(f->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+                   0);
     if (fd < 0) {
         int e = errno;
 
@@ -529,6 +532,11 @@ scan_file(scan *s, plan *p, size_t fi, sh_err *err)
 
         rc = sh_err_set(err, SH_EIO, PATH_FIELD, "cannot stat '%s': %s",
                         f->rel, strerror(e));
+        goto done;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = sh_err_set(err, SH_EINVAL, PATH_FIELD,
+                        "'%s' is not a regular file", f->rel);
         goto done;
     }
     f->size_bytes = (uint64_t)st.st_size;

@@ -751,6 +751,31 @@ input_names_free(input_names *ix)
 
 /* ---- the reader ---------------------------------------------------------- */
 
+/*
+ * Open plan file 'f' with 'flags': its relative path beneath the data
+ * root (f->path is the root's real path, a '/', then f->rel). Returns the
+ * descriptor or -1 with errno (fsys_open_beneath).
+ */
+static int
+open_input(const plan_file *f, int flags)
+{
+    size_t path_len = strlen(f->path), rel_len = strlen(f->rel);
+    char  *root;
+    int    fd, e;
+
+    if (rel_len + 1 > path_len || f->path[path_len - rel_len - 1] != '/'
+        || strcmp(f->path + path_len - rel_len, f->rel) != 0)
+        return fsys_open(f->path, flags | O_CLOEXEC | O_NOFOLLOW, 0);
+    root = path_len - rel_len - 1 == 0
+               ? xstrdup("/")
+               : xstrndup(f->path, path_len - rel_len - 1);
+    fd = fsys_open_beneath(root, f->rel, flags);
+    e = errno;
+    free(root);
+    errno = e;
+    return fd;
+}
+
 /* Open the partition's file and check it is the one the plan saw. */
 static int
 open_file(input_reader *r, sh_err *err)
@@ -758,7 +783,10 @@ open_file(input_reader *r, sh_err *err)
     struct stat st;
     int64_t     mtime_ns;
 
-    r->fd = fsys_open(r->file->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+    /* Beneath the data root, no symlink on the way (a directory swapped
+     * for a link since submit is refused), not blocking (a FIFO swapped in
+     * does not hang the worker: fstat below refuses it). */
+    r->fd = open_input(r->file, O_RDONLY | O_NONBLOCK);
     if (r->fd < 0) {
         int e = errno;
 
@@ -766,6 +794,13 @@ open_file(input_reader *r, sh_err *err)
             return in_fail(r, err, SH_EDATA,
                            "input file '%s' no longer exists; it was "
                            "there when the job was submitted",
+                           r->file->rel);
+        }
+        if (e == ELOOP || e == EXDEV) {
+            return in_fail(r, err, SH_EDATA,
+                           "input file '%s' is now reached through a "
+                           "symbolic link; it was not when the job was "
+                           "submitted",
                            r->file->rel);
         }
         return in_fail(r, err, SH_EIO, "cannot open input file '%s': %s",

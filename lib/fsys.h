@@ -168,6 +168,17 @@ char *fsys_fd_path(int fd, char *buf, size_t size);
  */
 int fsys_sync_dir(const char *path);
 
+/*
+ * Open 'rel' (a relative path) beneath the directory 'root' without
+ * following a symbolic link in any of its parts and without leaving
+ * 'root': openat2 with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS where the
+ * kernel has it (Linux 5.6), else a walk part by part with O_NOFOLLOW.
+ * 'flags' are open(2)'s (O_CLOEXEC is added). Returns the descriptor, or
+ * -1 with errno: ELOOP for a symlink on the way, EXDEV for a path that
+ * would leave 'root', ENOENT and the others as open(2).
+ */
+int fsys_open_beneath(const char *root, const char *rel, int flags);
+
 /* ---- durable files ------------------------------------------------------- */
 
 /* Flags of fsys_commit and fsys_file_create. */
