@@ -28,6 +28,10 @@ static const char *const groupby_fields[] = {"op", "by", "aggs", NULL};
 static const char *const aggregate_fields[] = {"op", "aggs", NULL};
 static const char *const distinct_fields[] = {"op", "columns", NULL};
 static const char *const agg_fields[] = {"as", "fn", "column", NULL};
+/* What the partial half writes after the task's prefix, a section per
+ * bucket, and the final half reads after each input's. */
+#define AGG_FILE ".b"
+
 static const char *const agg_fns[] = {
     "count", "sum", "mean", "min", "max", "var", "std", "count_distinct",
     "approx_count_distinct", NULL};
@@ -222,8 +226,6 @@ compile_distinct(const plan_step_in *c, sh_err *err)
     return 0;
 }
 
-/* One sort key: {column, desc?}, or a bare column name. */
-
 /* ---- the partial half: partial aggregates into buckets ------------------ */
 
 typedef struct agg_sink {
@@ -371,7 +373,7 @@ agg_new(exec_run *x, size_t step, sh_err *err)
     a->n_buckets = x->p->stages[x->t->stage + 1].n_tasks;
     if (a->n_buckets == 0)
         a->n_buckets = 1;
-    a->path = xasprintf("%s.b", x->t->out);
+    a->path = xasprintf("%s" AGG_FILE, x->t->out);
     a->sf = rowfile_sections_create(a->path, hashagg_partial_cols(a->h),
                                     a->n_buckets, &e);
     if (a->sf == NULL) {
@@ -381,7 +383,6 @@ agg_new(exec_run *x, size_t step, sh_err *err)
     }
     return &a->base;
 }
-
 
 /* ---- the final half: a bucket merged ------------------------------------ */
 
@@ -482,7 +483,7 @@ source_agg(exec_run *x, const plan_step *s, sh_err *err)
 
     bucket = s->op == OP_AGGREGATE ? 0 : t->index;
     for (i = 0; i < n; i++) {
-        paths[i] = xasprintf("%s.b", t->inputs[i]);
+        paths[i] = xasprintf("%s" AGG_FILE, t->inputs[i]);
         x->st->bytes_in += rowfile_section_bytes(paths[i], bucket);
     }
     memset(&a, 0, sizeof a);
@@ -508,7 +509,6 @@ source_agg(exec_run *x, const plan_step *s, sh_err *err)
     exec_free_paths(paths, n);
     return rc;
 }
-
 
 /* ---- the rows of the table ---------------------------------------------- */
 

@@ -157,7 +157,6 @@ limit_new(exec_run *x, size_t step, sh_err *err)
 
 /* ---- the final half: the first n rows of the inputs --------------------- */
 
-
 static int
 source_limit(exec_run *x, const plan_step *s, sh_err *err)
 {
@@ -178,7 +177,8 @@ source_limit(exec_run *x, const plan_step *s, sh_err *err)
             return exec_step_fail(x, (size_t)x->sg->src, &e, err);
         if (rowfile_cols(r) != s->out->n) {
             rc = exec_fail(x, err, SH_EDATA,
-                           "%s" LIMIT_FILE " has rows of %zu values, expected %zu",
+                           "%s" LIMIT_FILE " has rows of %zu values, "
+                           "expected %zu",
                            t->inputs[i], rowfile_cols(r), s->out->n);
             rowfile_free(r);
             return rc;

@@ -35,8 +35,8 @@ compile_train(const plan_step_in *c, sh_err *err)
     long long  features;
     int        rc;
 
-    rc = plan_get_string_column(c, "text", "train_naive_bayes", &s->src_col,
-                           err);
+    rc = plan_get_string_column(c, "text", "train_naive_bayes",
+                                &s->src_col, err);
     if (rc == 0)
         rc = plan_get_column(c->st, "label", s->path, c->in, &s->label_col,
                              err);
@@ -192,7 +192,6 @@ nb_new(exec_run *x, size_t step, sh_err *err)
 }
 
 /* ---- the final half: the model trained and evaluated -------------------- */
-
 
 static int
 source_nb(exec_run *x, const plan_step *s, sh_err *err)

@@ -81,7 +81,6 @@ compile_sort(const plan_step_in *c, sh_err *err)
     return 0;
 }
 
-
 /* ---- the partial half: sorted runs -------------------------------------- */
 
 typedef struct sort_sink {
@@ -174,7 +173,6 @@ sort_new(exec_run *x, size_t step, sh_err *err)
 }
 
 /* ---- the final half: the runs merged ------------------------------------ */
-
 
 /*
  * Merge 'paths' (in order) into one row file 'out', keeping the first

@@ -129,7 +129,6 @@ parse_output(plan *p, json_t *spec, sh_err *err)
 
 /* ---- building ----------------------------------------------------------- */
 
-
 /*
  * The one path for plan_build ('resolution' NULL: read the input) and
  * plan_load ('resolution' given: read nothing).
@@ -319,6 +318,26 @@ plan_describe(const plan *p)
         "steps", steps, "stages", plan_stages_json(p));
 }
 
+/* Free what step 's' owns (its fields; not 's'). */
+static void
+plan_step_clear(plan_step *s)
+{
+    if (s->e)
+        expr_free(s->e);
+    free(s->cols);
+    free(s->aggs);
+    free(s->keys);
+    free(s->model);
+    if (s->join) {
+        plan_free(s->join->side);
+        free(s->join->right_on);
+        free(s->join->right_keep);
+        free(s->join);
+    }
+    schema_free(s->out);
+    memset(s, 0, sizeof *s);
+}
+
 void
 plan_free(plan *p)
 {
@@ -341,23 +360,4 @@ plan_free(plan *p)
     free(p->name);
     json_decref(p->spec);
     free(p);
-}
-
-void
-plan_step_clear(plan_step *s)
-{
-    if (s->e)
-        expr_free(s->e);
-    free(s->cols);
-    free(s->aggs);
-    free(s->keys);
-    free(s->model);
-    if (s->join) {
-        plan_free(s->join->side);
-        free(s->join->right_on);
-        free(s->join->right_keep);
-        free(s->join);
-    }
-    schema_free(s->out);
-    memset(s, 0, sizeof *s);
 }

@@ -223,10 +223,6 @@ typedef struct plan_step_in {
 
 /* steps.c: what the compilers of every operator share. */
 
-/* Write column 'name' of type 't' into 'out': replace the column of that
- * name in place (keeping its position) or append it. Returns its index. */
-size_t plan_put_column(schema *out, const char *name, sh_type t);
-
 /* st[key], a column of c->in that must hold strings: its index. 'use'
  * says what the step does with it, for the message. */
 int plan_get_string_column(const plan_step_in *c, const char *key,
@@ -236,9 +232,6 @@ int plan_get_string_column(const plan_step_in *c, const char *key,
  * the step); it must be bool. 'what' names the step for the message. */
 int plan_compile_bool_expr(const plan_step_in *c, const char *key,
                            const char *what, expr **out, sh_err *err);
-
-/* plan.c: free what step 's' owns (its fields; not 's'). */
-void plan_step_clear(plan_step *s);
 
 /* stages.c */
 

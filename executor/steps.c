@@ -32,8 +32,12 @@ static const char *const predict_fields[] = {"op", "model", "text", "as",
 
 /* ---- helpers of compilation ------------------------------------------- */
 
-size_t
-plan_put_column(schema *out, const char *name, sh_type t)
+/*
+ * Write column 'name' of type 't' into 'out': replace the column of that
+ * name in place (keeping its position) or append it. Returns its index.
+ */
+static size_t
+put_column(schema *out, const char *name, sh_type t)
 {
     long idx = schema_find(out, name);
 
@@ -183,7 +187,7 @@ compile_derive(const plan_step_in *c, sh_err *err)
     if (t == SH_NULL)
         t = SH_STRING; /* always null: typed string, as an empty column */
     s->out = schema_copy(c->in);
-    s->col = plan_put_column(s->out, as, t);
+    s->col = put_column(s->out, as, t);
     return 0;
 }
 
@@ -225,7 +229,7 @@ compile_tokenize(const plan_step_in *c, sh_err *err)
     if (rc != 0)
         return rc;
     s->out = schema_copy(c->in);
-    s->col = plan_put_column(s->out, as ? as : "token", SH_STRING);
+    s->col = put_column(s->out, as ? as : "token", SH_STRING);
     return 0;
 }
 
@@ -449,8 +453,8 @@ compile_predict(const plan_step_in *c, sh_err *err)
     const char *as;
     int         rc;
 
-    rc = plan_get_string_column(c, "text", "predict_naive_bayes", &s->src_col,
-                           err);
+    rc = plan_get_string_column(c, "text", "predict_naive_bayes",
+                                &s->src_col, err);
     if (rc == 0) {
         rc = plan_get_name(c->st, "as", s->path, 0,
                            "the name of the prediction column (default "
@@ -461,7 +465,7 @@ compile_predict(const plan_step_in *c, sh_err *err)
     if (rc != 0)
         return rc;
     s->out = schema_copy(c->in);
-    s->col = plan_put_column(s->out, as ? as : "prediction", SH_STRING);
+    s->col = put_column(s->out, as ? as : "prediction", SH_STRING);
     return 0;
 }
 
