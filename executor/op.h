@@ -26,8 +26,8 @@
  *   2. write op_<name>.c: its compile function and, for a combine
  *      operator, its sink (an exec_sink with its exec_sink_ops) and its
  *      source, and one `const op_def op_<name> = {...};` filled in;
- *   3. declare that op_def below and add it to the table in op_table.c, at its
- *      plan_op index.
+ *   3. declare that op_def below and add it to the table in op_table.c,
+ *      at its plan_op index.
  * A map step also needs its case in run_steps (exec_run.c) and in
  * needed_columns (exec.c).
  */
