@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "../service/log.h"
+#include "../service/model.h"
 #include "../service/spool.h"
 
 #define JOBS_KEY_MAX        200     /* bytes of an Idempotency-Key */
@@ -160,7 +161,7 @@ jobs_plan(api_req *r, json_t **spec, plan **p, char sha[65])
         api_sha256_hex(canon.data, canon.len, sha);
     }
     sh_err_clear(&err);
-    plan_env env = {r->a->cfg->data_root, r->a->cfg->spool,
+    plan_env env = {r->a->cfg->data_root, model_resolve, r->a->cfg->spool,
                     (uint64_t)r->a->cfg->memory_mb << 20};
 
     if (plan_build(*spec, &env, p, &err) != 0) {

@@ -1,14 +1,13 @@
 /*
- * exec.c - running one task of a plan: the driver of exec_run_task, the
- * source of stage 0 (one input partition), and the map steps.
+ * exec.c - running one task of a plan (exec.h): the driver of
+ * exec_run_task, and the source of stage 0 (one input partition).
  *
- * A task is a source, the stage's map steps and a sink (exec.h). Sources
- * push rows one at a time (exec_push); the map steps work in place on one
- * reused row buffer, and a step that makes several rows of one (tokenize,
- * join) writes each into a buffer of its own before passing it on, so the
- * row it reads stays intact. Strings that expressions and steps make live
- * in an arena reset before every source row: no map step allocates per
- * row.
+ * A task is a source, the stage's map steps and a sink. Stage 0's source
+ * reads a partition; a later stage's source is the final half of the
+ * combine step that ended the stage before, and a stage's sink is the
+ * partial half of the combine step that ends it, or the output writer:
+ * both come from the step's operator (op.h). Rows go from the source
+ * through the map steps into the sink with exec_push (exec_run.c).
  *
  * Stage 0 parses only the input columns that some step or the output
  * reads (a column dropped by a select, or never referenced before a
@@ -21,329 +20,15 @@
  */
 #include "exec.h"
 
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "exec_int.h"
 #include "expr.h"
 #include "input.h"
 #include "nb.h"
-#include "text.h"
-
-/* ---- messages --------------------------------------------------------- */
-
-int
-exec_fail(const exec_run *x, sh_err *err, int code, const char *fmt, ...)
-{
-    char    msg[SH_ERR_MSG_MAX];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return sh_err_set(err, code, "", "%s, %s", x->ctx, msg);
-}
-
-const char *
-exec_step_words(const exec_run *x, size_t i, char buf[64])
-{
-    snprintf(buf, 64, "step %zu (%s)", i, plan_op_name(x->p->steps[i].op));
-    return buf;
-}
-
-int
-exec_step_fail(const exec_run *x, size_t step, const sh_err *e, sh_err *err)
-{
-    char words[64], line[40] = "";
-
-    if (x->in != NULL && !x->at_end) {
-        snprintf(line, sizeof line, ", line %llu",
-                 (unsigned long long)input_line(x->in));
-    }
-    return exec_fail(x, err, e->code ? e->code : SH_EIO, "%s: %s%s",
-                     exec_step_words(x, step, words), e->msg, line);
-}
-
-/* ---- files ------------------------------------------------------------ */
-
-void
-exec_remove_prefixed(const char *prefix, const char *tag)
-{
-    const char    *slash = strrchr(prefix, '/');
-    char          *dir, *start;
-    DIR           *d;
-    struct dirent *de;
-    size_t         n_start;
-
-    dir = slash == NULL    ? xstrdup(".")
-          : slash == prefix ? xstrdup("/")
-                            : xstrndup(prefix, (size_t)(slash - prefix));
-    start = xasprintf("%s%s", slash ? slash + 1 : prefix, tag);
-    n_start = strlen(start);
-    d = opendir(dir);
-    if (d != NULL) {
-        while ((de = readdir(d)) != NULL) {
-            if (strncmp(de->d_name, start, n_start) == 0) {
-                char *path = xasprintf("%s/%s", dir, de->d_name);
-
-                (void)unlink(path);
-                free(path);
-            }
-        }
-        closedir(d);
-    }
-    free(start);
-    free(dir);
-}
-
-/* ---- stats and ticks -------------------------------------------------- */
-
-void
-exec_note_peak(exec_run *x, size_t bytes)
-{
-    if (bytes > x->st->peak_bytes)
-        x->st->peak_bytes = bytes;
-}
-
-/* Bring the counters the readers and the sink keep into the stats. */
-static void
-refresh_stats(exec_run *x)
-{
-    exec_stats *st = x->st;
-
-    if (x->in != NULL) {
-        st->rows_in = input_rows(x->in);
-        st->rows_skipped = input_skipped(x->in);
-        st->bytes_in = input_bytes(x->in);
-    }
-    if (x->sink != NULL) {
-        st->bytes_out = x->sink->ops->bytes_out(x->sink);
-        exec_note_peak(x, x->sink->ops->held_bytes(x->sink) + x->side_bytes);
-    }
-}
-
-int
-exec_tick_now(exec_run *x, sh_err *err)
-{
-    refresh_stats(x);
-    x->tick_rows = x->rows_seen;
-    x->tick_ms = now_ms();
-    if (x->tick == NULL || x->tick(x->tick_ctx, x->st) == 0)
-        return 0;
-    return exec_fail(x, err, SH_ECANCELED, "cancelled");
-}
-
-/* Tick when EXEC_TICK_ROWS rows or EXEC_TICK_MS have passed; the clock is
- * read every 1024 rows. */
-static inline int
-tick_maybe(exec_run *x, sh_err *err)
-{
-    if ((++x->rows_seen & 1023) != 0)
-        return 0;
-    if (x->rows_seen - x->tick_rows >= EXEC_TICK_ROWS
-        || now_ms() - x->tick_ms >= EXEC_TICK_MS)
-        return exec_tick_now(x, err);
-    return 0;
-}
-
-/* ---- map steps -------------------------------------------------------- */
-
-static int run_steps(exec_run *x, size_t i, sh_value *row, size_t n,
-                     sh_err *err);
-
-/*
- * The text of value 'v' for tokenize and naive Bayes: a string's bytes, a
- * null's nothing, any other value formatted (into the arena).
- */
-static const char *
-value_text(exec_run *x, const sh_value *v, size_t *len)
-{
-    char *p;
-
-    if (v->type == SH_STRING) {
-        *len = v->u.s.len;
-        return v->u.s.ptr;
-    }
-    if (v->type == SH_NULL) {
-        *len = 0;
-        return "";
-    }
-    sb_reset(&x->text);
-    value_format(v, &x->text);
-    p = arena_alloc(x->a, x->text.len + 1);
-    memcpy(p, x->text.data, x->text.len);
-    *len = x->text.len;
-    return p;
-}
-
-/*
- * tokenize: one row per token of the text column, at s->col. The text is
- * lowercased once, into the arena, and every token points into that copy.
- * When tokenize is the stage's last map step the sink only reads the row,
- * so the row is copied once and only the token changes; otherwise the
- * steps after it may change the row in place and it is copied per token.
- */
-static int
-run_tokenize(exec_run *x, size_t i, const sh_value *row, size_t n,
-             sh_err *err)
-{
-    const plan_step *s = &x->p->steps[i];
-    sh_value        *out = x->fan[i];
-    size_t           n_out = s->col == n ? n + 1 : n;
-    size_t           len, pos = 0, n_sp, k;
-    int              last = i + 1 == x->sg->map_end;
-    const char      *text;
-    text_span        sp[64];
-    int              rc;
-
-    if (row[s->src_col].type == SH_NULL)
-        return 0;
-    text = value_text(x, &row[s->src_col], &len);
-    if (s->lowercase && len > 0) {
-        char *low = arena_alloc(x->a, len);
-
-        text_lower(low, text, len);
-        text = low;
-    }
-    if (last)
-        memcpy(out, row, n * sizeof *row);
-    while ((n_sp = text_token_spans(text, len, &pos, sp, 64)) > 0) {
-        for (k = 0; k < n_sp; k++) {
-            const char *tok = text + sp[k].start;
-
-            if (last) {
-                out[s->col] = sh_str(tok, sp[k].len);
-                x->st->rows_out++;
-                rc = x->sink->ops->push(x->sink, out, err);
-            } else {
-                memcpy(out, row, n * sizeof *row);
-                out[s->col] = sh_str(tok, sp[k].len);
-                rc = run_steps(x, i + 1, out, n_out, err);
-            }
-            if (rc != 0)
-                return rc;
-        }
-    }
-    return 0;
-}
-
-/* join: one row per matching side row; a left join keeps a row without
- * match with nulls. */
-static int
-run_join(exec_run *x, size_t i, const sh_value *row, size_t n, sh_err *err)
-{
-    const plan_step *s = &x->p->steps[i];
-    const plan_join *jn = s->join;
-    const exec_join *j = x->joins[i];
-    sh_value        *out = x->fan[i];
-    long             it = exec_join_find(j, row, s->cols);
-    size_t           k;
-    int              rc;
-
-    if (it < 0) {
-        if (!jn->left)
-            return 0;
-        memcpy(out, row, n * sizeof *row);
-        for (k = 0; k < jn->n_keep; k++)
-            out[n + k] = sh_null();
-        return run_steps(x, i + 1, out, n + jn->n_keep, err);
-    }
-    for (; it >= 0; it = exec_join_next(j, it)) {
-        memcpy(out, row, n * sizeof *row);
-        if (jn->n_keep > 0) {
-            memcpy(out + n, exec_join_keep(j, it),
-                   jn->n_keep * sizeof *out);
-        }
-        rc = run_steps(x, i + 1, out, n + jn->n_keep, err);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
-}
-
-/*
- * Run the map steps from 'i' to the stage's last on 'row' ('n' values;
- * changed in place), then push it into the sink. Returns 0 (also for a
- * row filtered out), EXEC_STOP or an error.
- */
-static int
-run_steps(exec_run *x, size_t i, sh_value *row, size_t n, sh_err *err)
-{
-    const plan *p = x->p;
-    size_t      end = x->sg->map_end, j, len, cl;
-    const char *text, *cls;
-    sh_value    v;
-    sh_err      e;
-    char        words[64];
-
-    for (; i < end; i++) {
-        const plan_step *s = &p->steps[i];
-
-        switch (s->op) {
-        case OP_FILTER:
-            if (expr_eval(s->e, row, x->a, &v, &e) != 0)
-                return exec_step_fail(x, i, &e, err);
-            if (v.type != SH_BOOL || !v.u.b)
-                return 0;
-            break;
-        case OP_DERIVE:
-            if (expr_eval(s->e, row, x->a, &v, &e) != 0)
-                return exec_step_fail(x, i, &e, err);
-            row[s->col] = v;
-            if (s->col == n)
-                n++;
-            break;
-        case OP_SELECT:
-            for (j = 0; j < s->n_cols; j++)
-                x->tmp[j] = row[s->cols[j]];
-            memcpy(row, x->tmp, s->n_cols * sizeof *row);
-            n = s->n_cols;
-            break;
-        case OP_TOKENIZE:
-            return run_tokenize(x, i, row, n, err);
-        case OP_JOIN:
-            return run_join(x, i, row, n, err);
-        case OP_PREDICT_NB:
-            text = value_text(x, &row[s->src_col], &len);
-            cls = nb_model_predict(x->models[i], text, len, &cl);
-            row[s->col] = sh_str(cls, cl);
-            if (s->col == n)
-                n++;
-            break;
-        default:
-            return exec_fail(x, err, SH_EINVAL,
-                             "%s: not a map step; the plan is inconsistent",
-                             exec_step_words(x, i, words));
-        }
-    }
-    x->st->rows_out++;
-    return x->sink->ops->push(x->sink, row, err);
-}
-
-int
-exec_push(exec_run *x, const sh_value *row, size_t n, sh_err *err)
-{
-    int rc;
-
-    if (n >= x->width) {
-        return exec_fail(x, err, SH_EDATA,
-                         "a row of %zu values; the plan's rows have at "
-                         "most %zu",
-                         n, x->width - 1);
-    }
-    arena_reset(x->a);
-    memcpy(x->row, row, n * sizeof *row);
-    rc = run_steps(x, x->sg->map_begin, x->row, n, err);
-    if (rc != 0)
-        return rc;
-    return tick_maybe(x, err);
-}
+#include "op.h"
 
 /* ---- which input columns are read ------------------------------------- */
 
@@ -497,7 +182,7 @@ source_input(exec_run *x, sh_err *err)
         if (rc != 0)
             break;
     }
-    refresh_stats(x);
+    exec_refresh_stats(x);
     return rc;
 }
 
@@ -550,21 +235,6 @@ exec_reserve_bytes(uint64_t mem_bytes)
     return r;
 }
 
-/* Does the final half of combine step 'op' hold rows in memory? */
-static int
-source_holds_rows(plan_op op)
-{
-    return op == OP_GROUPBY || op == OP_AGGREGATE || op == OP_DISTINCT;
-}
-
-/* Does the partial half of combine step 'op' hold rows in memory? */
-static int
-sink_holds_rows(plan_op op)
-{
-    return op == OP_GROUPBY || op == OP_AGGREGATE || op == OP_DISTINCT
-        || op == OP_SORT;
-}
-
 /*
  * Share the task's budget (SHEAF_MEMORY_MB, for the whole worker process)
  * between the operators that hold rows. Off the top come the reserve
@@ -581,9 +251,9 @@ share_budget(exec_run *x)
     const plan *p = x->p;
     uint64_t    mem = x->t->mem_bytes, left, floor = mem / 16;
     int         src = x->sg->src >= 0
-              && source_holds_rows(p->steps[x->sg->src].op);
+              && (p->steps[x->sg->src].def->holds & OP_HOLDS_FINAL);
     int         sink = x->sg->sink >= 0
-               && sink_holds_rows(p->steps[x->sg->sink].op);
+               && (p->steps[x->sg->sink].def->holds & OP_HOLDS_PARTIAL);
 
     left = mem - exec_reserve_bytes(mem);
     left = left > x->side_bytes ? left - x->side_bytes : 0;
@@ -667,14 +337,70 @@ plan_width(const plan *p)
     return w + 1;
 }
 
+/*
+ * The operators of the run's stage: *src the one whose final half is its
+ * source (NULL in stage 0: the input), *sink the one whose partial half
+ * is its sink (op_output in the last stage). SH_EINVAL when the plan's
+ * stages and steps disagree.
+ */
+static int
+stage_ops(exec_run *x, const op_def **src, const op_def **sink,
+          sh_err *err)
+{
+    const plan *p = x->p;
+    long        s = x->sg->src, k = x->sg->sink;
+    char        words[64];
+
+    *src = NULL;
+    if (x->t->stage > 0) {
+        if (s < 0 || (size_t)s >= p->n_steps) {
+            return exec_fail(x, err, SH_EINVAL,
+                             "stage %zu has no source step; the plan is "
+                             "inconsistent",
+                             x->t->stage);
+        }
+        *src = p->steps[s].def;
+        if ((*src)->final_source == NULL) {
+            return exec_fail(x, err, SH_EINVAL,
+                             "%s cannot start a stage; the plan is "
+                             "inconsistent",
+                             exec_step_words(x, (size_t)s, words));
+        }
+    }
+    if (k < 0) {
+        if (x->t->stage + 1 != p->n_stages) {
+            return exec_fail(x, err, SH_EINVAL,
+                             "only the last stage writes the output; the "
+                             "plan is inconsistent");
+        }
+        *sink = &op_output;
+        return 0;
+    }
+    if ((size_t)k >= p->n_steps || x->t->stage + 1 >= p->n_stages) {
+        return exec_fail(x, err, SH_EINVAL,
+                         "stage %zu ends with step %ld, which does not "
+                         "exist or has no stage after it; the plan is "
+                         "inconsistent",
+                         x->t->stage, k);
+    }
+    *sink = p->steps[k].def;
+    if ((*sink)->partial_sink == NULL) {
+        return exec_fail(x, err, SH_EINVAL,
+                         "%s cannot end a stage; the plan is inconsistent",
+                         exec_step_words(x, (size_t)k, words));
+    }
+    return 0;
+}
+
 int
 exec_run_task(const plan *p, const exec_task *t, exec_tick_fn tick,
               void *ctx, exec_stats *st, sh_err *err)
 {
-    exec_stats local;
-    exec_run   x;
-    size_t     i;
-    int        rc;
+    exec_stats    local;
+    exec_run      x;
+    const op_def *src = NULL, *sink = NULL;
+    size_t        i;
+    int           rc;
 
     if (st == NULL)
         st = &local;
@@ -701,13 +427,16 @@ exec_run_task(const plan *p, const exec_task *t, exec_tick_fn tick,
     if ((rc = prepare_steps(&x, err)) != 0)
         goto done;
     share_budget(&x);
-    x.sink = exec_sink_new(&x, err);
+    if ((rc = stage_ops(&x, &src, &sink, err)) != 0)
+        goto done;
+    x.sink = sink->partial_sink(&x, sink == &op_output ? 0 : (size_t)x.sg->sink,
+                                err);
     if (x.sink == NULL) {
         rc = err->code ? err->code : SH_EIO;
         goto done;
     }
-    rc = t->stage == 0 ? source_input(&x, err)
-                       : exec_source_combine(&x, err);
+    rc = src == NULL ? source_input(&x, err)
+                     : src->final_source(&x, &p->steps[x.sg->src], err);
     if (rc == EXEC_STOP)
         rc = 0;
     if (rc != 0)
@@ -716,14 +445,14 @@ exec_run_task(const plan *p, const exec_task *t, exec_tick_fn tick,
     if ((rc = exec_tick_now(&x, err)) != 0)
         goto done;
     rc = x.sink->ops->finish(x.sink, err);
-    refresh_stats(&x);
+    exec_refresh_stats(&x);
 
 done:
     if (rc != 0) {
         if (x.sink != NULL)
             x.sink->ops->discard(x.sink);
-        if (t->stage > 0)
-            exec_source_discard(&x);
+        if (src != NULL && src->final_discard != NULL)
+            src->final_discard(&x);
     }
     if (x.sink != NULL)
         x.sink->ops->free(x.sink);

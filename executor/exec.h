@@ -4,19 +4,15 @@
  *
  * Sources: stage 0 reads one input partition (input.h); a later stage runs
  * the final half of the combine step that ended the stage before over that
- * stage's outputs: a groupby/distinct bucket merged (hashagg_finalize_files,
- * spilling past the budget), the aggregate's one row, the k-way merge of
- * every sorted run (a top-n when a limit follows the sort), the first n
- * rows of the partial limits in task order, the naive Bayes model trained
- * and evaluated.
- *
- * Sinks: the output writer (last stage: CSV or JSONL, gzip, header in task
- * 0), or the partial half of the next combine step: partial aggregates
- * hashed into one row file per bucket of the next stage, sorted runs, the
- * first n rows, naive Bayes counts and held-out rows.
+ * stage's outputs. Sinks: the output writer (last stage: CSV or JSONL,
+ * gzip, header in task 0), or the partial half of the combine step that
+ * ends the stage. Each operator's halves are in its own file; op.h lists
+ * them and says what each writes and reads (a groupby's partial
+ * aggregates, for one, are one sectioned row file per task with a
+ * section per task of the next stage: rowfile.h rowfile_sections_*).
  *
  * Files: a task of a stage that is not the last writes files whose names
- * begin with its 'out' prefix ("<out>.b3", "<out>.r0", ...); the next stage
+ * begin with its 'out' prefix ("<out>.b", "<out>.r0", ...); the next stage
  * gets those prefixes as its 'inputs'. Every file is written under a
  * temporary name, fsync'ed and renamed, and all of them are complete when
  * exec_run_task returns 0. On error, nothing the task wrote remains.

@@ -1,8 +1,9 @@
 /*
  * exec_int.h - the private parts of the task runner shared by exec.c (the
- * driver, stage 0's source and the map steps), exec_src.c (the sources of
- * later stages), exec_sink.c (the sinks) and exec_join.c (the broadcast
- * join's hash table). Nothing outside the runner includes it.
+ * driver and stage 0's source), exec_run.c (what every part of a run
+ * calls, and the map steps), the operators' files (their sinks and
+ * sources; op.h) and exec_join.c (the broadcast join's hash table).
+ * Nothing outside the runner includes it.
  *
  * Rows are pushed: a source calls exec_push for each row it makes; the map
  * steps run in place on the row (fanning out for tokenize and join) and
@@ -36,8 +37,8 @@ typedef struct exec_run  exec_run;
 typedef struct exec_sink exec_sink;
 typedef struct exec_join exec_join;
 
-/* What a sink does. Every sink is made by exec_sink_new and owned by the
- * run. */
+/* What a sink does. Every sink is made by an operator's partial_sink
+ * (op.h) and owned by the run. */
 typedef struct exec_sink_ops {
     /* Take one row (borrowed for the call; width: the sink step's input,
      * or the output schema). Returns 0, EXEC_STOP or an error. */
@@ -97,6 +98,8 @@ struct exec_run {
                                       partial table, a sorter, a top n) */
 };
 
+/* ---- exec_run.c ------------------------------------------------------- */
+
 /* Fill 'err' with 'code' and "<x->ctx>, <message>". Returns 'code'. */
 int exec_fail(const exec_run *x, sh_err *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -125,25 +128,19 @@ int exec_tick_now(exec_run *x, sh_err *err);
 /* Note 'bytes' of operator memory in st->peak_bytes. */
 void exec_note_peak(exec_run *x, size_t bytes);
 
+/* Bring the counters the reader and the sink keep into the stats. */
+void exec_refresh_stats(exec_run *x);
+
+/* Size of the file at 'path', or 0 when it cannot be read. */
+uint64_t exec_file_bytes(const char *path);
+
+/* Free 'n' malloc'ed paths and the array that holds them. */
+void exec_free_paths(char **paths, size_t n);
+
 /* Remove every file in the directory of 'prefix' whose name is the base of
  * 'prefix' followed by 'tag' and then anything ('tag' "." removes every
  * "<prefix>.*"). Errors are ignored (best effort cleanup). */
 void exec_remove_prefixed(const char *prefix, const char *tag);
-
-/* ---- sources of later stages (exec_src.c) ------------------------------ */
-
-/* Run the final half of step sg->src over t->inputs, pushing every row. */
-int exec_source_combine(exec_run *x, sh_err *err);
-
-/* Remove what a source left behind after a failure (the artifacts of
- * train_naive_bayes). */
-void exec_source_discard(exec_run *x);
-
-/* ---- sinks (exec_sink.c) ---------------------------------------------- */
-
-/* Make the sink of the run's stage: the output writer (sink -1) or the
- * partial half of step sg->sink. NULL with an error. */
-exec_sink *exec_sink_new(exec_run *x, sh_err *err);
 
 /* ---- join (exec_join.c) ----------------------------------------------- */
 

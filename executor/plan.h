@@ -30,7 +30,8 @@ typedef enum plan_format {
 } plan_format;
 
 /* Map steps stream row by row inside a stage; combine steps end a stage
- * (their partial half) and start the next (their final half). */
+ * (their partial half) and start the next (their final half). Each op is
+ * a row of the operator table (op.h), in this order. */
 typedef enum plan_op {
     OP_FILTER = 0,
     OP_SELECT,
@@ -38,18 +39,17 @@ typedef enum plan_op {
     OP_TOKENIZE,
     OP_JOIN,
     OP_PREDICT_NB,
-    OP_GROUPBY,  /* first combine op: plan_op_is_combine relies on it */
+    OP_GROUPBY,
     OP_AGGREGATE,
     OP_DISTINCT,
     OP_SORT,
     OP_LIMIT,
-    OP_TRAIN_NB
+    OP_TRAIN_NB,
+    OP_N_OPS     /* not an op: the number of ops */
 } plan_op;
 
-/* The spec's name of 'op' ("filter", "train_naive_bayes", ...). */
-const char *plan_op_name(plan_op op);
-/* 1 for groupby, aggregate, distinct, sort, limit, train_naive_bayes. */
-int plan_op_is_combine(plan_op op);
+/* An operator's row of the operator table (op.h; opaque here). */
+typedef struct op_def op_def;
 
 /* Default of train_naive_bayes.features: 2^18, as scikit-learn's. */
 #define PLAN_NB_FEATURES_DEFAULT 262144u
@@ -90,6 +90,7 @@ typedef struct plan_join {
  * plan's in_schema); every step has its 'out'. */
 typedef struct plan_step {
     plan_op  op;
+    const op_def *def;  /* its operator (op.h): name, halves, ... */
     char     path[32];  /* "steps[2]", for error messages */
     expr    *e;         /* filter: 'where'; derive: 'expr';
                            train_naive_bayes: 'holdout' (NULL: none)
@@ -115,7 +116,8 @@ typedef struct plan_step {
                            it (a top-n), 0 for none */
     uint32_t features;  /* train_naive_bayes: hash buckets */
     char    *model;     /* predict_naive_bayes: path of the model file
-                           (the artifact of the job 'model' names) */
+                           (plan_env.resolve_model's answer for the job
+                           'model' names) */
     plan_join *join;    /* join (owned) */
     schema  *out;       /* the row schema after this step (owned) */
 } plan_step;
@@ -183,14 +185,23 @@ typedef struct plan {
     int64_t     retention_s;  /* default 604800 */
 } plan;
 
+/*
+ * Find the model file that job 'job_id' trained (predict_naive_bayes's
+ * "model": "job:<job_id>"), for the caller's 'ctx'. Returns 0 and
+ * *path_out (malloc'ed; the planner owns it), SH_ENOENT when that job has
+ * no model (the planner words the 400), or another error with its message
+ * in 'err'.
+ */
+typedef int (*plan_model_fn)(const void *ctx, const char *job_id,
+                             char **path_out, sh_err *err);
+
 /* What a plan is built against: the service's configuration. */
 typedef struct plan_env {
-    const char *data_root; /* SHEAF_DATA_ROOT */
-    const char *spool;     /* SHEAF_SPOOL: predict_naive_bayes finds the
-                              model of job ID at
-                              <spool>/jobs/<ID>/artifacts/model */
-    uint64_t    mem_bytes; /* SHEAF_MEMORY_MB: a join side larger than
-                              this is refused */
+    const char   *data_root;     /* SHEAF_DATA_ROOT */
+    plan_model_fn resolve_model; /* NULL: no job has a model */
+    const void   *model_ctx;     /* passed to resolve_model */
+    uint64_t      mem_bytes;     /* SHEAF_MEMORY_MB: a join side larger
+                                    than this is refused */
 } plan_env;
 
 /*

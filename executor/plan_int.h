@@ -1,10 +1,11 @@
 /*
  * plan_int.h - the private parts of the planner shared by plan.c (the job
- * spec, the input and the stored resolution), spec.c (reading JSON fields
- * with errors that name them), steps.c (compiling the steps), stages.c
- * (cutting the pipeline into stages), resolve.c (input.path under the data
- * root) and infer.c (headers, type inference and partitions). Nothing
- * outside the planner includes it.
+ * spec, the stored resolution, the description), plan_input.c (an input
+ * object), spec.c (reading JSON fields with errors that name them), op_table.c
+ * and the operators' files (checking and compiling the steps; op.h),
+ * stages.c (cutting the pipeline into stages), resolve.c (input.path under
+ * the data root) and infer.c (headers, type inference and partitions).
+ * Nothing outside the planner and the operators includes it.
  */
 #ifndef SHEAF_PLAN_INT_H
 #define SHEAF_PLAN_INT_H
@@ -71,7 +72,7 @@ void plan_list_columns(const schema *sc, strbuf *sb);
 /* ---- spec.c: reading the spec's JSON -------------------------------- */
 
 /* Number of ops: plan_op values are 0 .. PLAN_N_OPS - 1. */
-#define PLAN_N_OPS ((int)OP_TRAIN_NB + 1)
+#define PLAN_N_OPS ((int)OP_N_OPS)
 
 /* printf a JSON path into 'buf' (cut short if it is too long). */
 void plan_path_fmt(char buf[SH_ERR_PATH_MAX], const char *fmt, ...)
@@ -151,7 +152,7 @@ int plan_get_columns(json_t *obj, const char *key, const char *base,
  * that prefix ("input.path" -> "steps[3].with.path"). */
 void plan_err_rebase(sh_err *err, const char *from, const char *to);
 
-/* ---- plan.c, steps.c, stages.c -------------------------------------- */
+/* ---- building a plan ------------------------------------------------ */
 
 /* What building a plan needs besides the spec. */
 typedef struct plan_ctx {
@@ -161,34 +162,78 @@ typedef struct plan_ctx {
                                    (borrowed); plan_build: NULL */
 } plan_ctx;
 
+/* plan_input.c: an input object. */
+
 /*
- * Fill the input of 'p' (format, dialect, files, schema, partitions) from
- * the input object 'in' (borrowed) found at JSON path 'base' ("input", or
- * "steps[3].with" for a join side): read from the disk, or from
- * 'resolution' (that input's stored resolution) when it is not NULL. Sets
+ * Check the input object 'in' (borrowed) at JSON path 'base' ("input", or
+ * "steps[3].with" for a join side) as far as it can be without reading
+ * files; fill p's format, compression, dialect, partition size and
+ * on_error. *pattern (borrowed from 'in') and *len are its path.
+ */
+int plan_input_parse(plan *p, json_t *in, const char *base,
+                     const char **pattern, size_t *len, sh_err *err);
+
+/*
+ * The files, schema and partitions of the input that plan_input_parse
+ * checked: from the disk, or from 'resolution' (that input's stored
+ * resolution) when it is not NULL; then 'base.columns' applied. Sets
  * p->out_schema to p->in_schema. Errors name fields under 'base'.
  */
+int plan_input_read(plan *p, json_t *in, const char *base,
+                    const char *pattern, size_t len, const plan_ctx *ctx,
+                    json_t *resolution, sh_err *err);
+
+/* plan_input_parse and plan_input_read of a join side's 'with' into the
+ * step-less plan 'p', which gets one stage (a task per partition). */
 int plan_input_make(plan *p, json_t *in, const char *base,
                     const plan_ctx *ctx, json_t *resolution, sh_err *err);
 
+/* The spec's word for format 'f' ("csv", "jsonl", "lines"). */
+const char *plan_format_name(plan_format f);
+
+/* op_table.c: the steps, through the operator table. */
+
 /*
  * steps: check the shape of every step before the input is read (each is
- * an object with a known op and only that op's fields; the fields of
- * filter, select and derive are strings). Allocates p->steps and sets each
- * step's op and path.
+ * an object with a known op and only that op's fields, and what its
+ * operator's check adds). Allocates p->steps and sets each step's op, def
+ * and path.
  */
 int plan_check_steps(plan *p, json_t *spec, sh_err *err);
 
 /*
- * Compile every step of 'spec' (checked by plan_check_steps) against the
- * schema the step before made, p->in_schema for the first; sets
- * p->out_schema. Returns 0 or SH_EINVAL with err->path naming the field.
+ * Compile every step of 'spec' (checked by plan_check_steps) with its
+ * operator's compile, against the schema the step before made
+ * (p->in_schema for the first); sets p->out_schema. Returns 0 or
+ * SH_EINVAL with err->path naming the field.
  */
 int plan_compile_steps(plan *p, json_t *spec, const plan_ctx *ctx,
                        sh_err *err);
 
-/* Free what step 's' owns (its fields; not 's'). */
-void plan_step_clear(plan_step *s);
+/* Everything a step's compile gets: the plan, which step, its JSON and
+ * the schema of its input rows. */
+typedef struct plan_step_in {
+    plan           *p;
+    size_t          i;   /* index of the step */
+    plan_step      *s;   /* &p->steps[i] */
+    json_t         *st;  /* the step's JSON (borrowed) */
+    const schema   *in;  /* the rows the step reads (borrowed) */
+    const plan_ctx *ctx;
+} plan_step_in;
+
+/* steps.c: what the compilers of every operator share. */
+
+/* st[key], a column of c->in that must hold strings: its index. 'use'
+ * says what the step does with it, for the message. */
+int plan_get_string_column(const plan_step_in *c, const char *key,
+                           const char *use, size_t *out, sh_err *err);
+
+/* Compile the expression text st[key] against c->in into *out (owned by
+ * the step); it must be bool. 'what' names the step for the message. */
+int plan_compile_bool_expr(const plan_step_in *c, const char *key,
+                           const char *what, expr **out, sh_err *err);
+
+/* stages.c */
 
 /* Cut the compiled steps of 'p' into stages: p->stages, p->n_stages,
  * p->stage_tasks (see plan_stage in plan.h). */

@@ -1,6 +1,7 @@
 /*
  * spec.c - reading the job spec's JSON field by field, for the planner
- * (plan.c, steps.c): typed getters whose errors name the field's JSON path
+ * (plan.c, plan_input.c, steps.c and the operators' compilers): typed
+ * getters whose errors name the field's JSON path
  * ("steps[2].by[1].column") and say what to write instead, a strict check
  * of an object's keys that suggests the closest field for a typo, and
  * column look-ups that list the columns there are.

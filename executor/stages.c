@@ -1,17 +1,15 @@
 /*
  * stages.c - the compiled pipeline cut into stages (plan_stage in plan.h)
- * and their description.
+ * and their description, from what each step's operator says (op.h).
  *
  * Stage 0 reads the input partitions (a task per partition) and runs the
  * map steps up to the first combine step, whose partial half is its sink.
- * Each combine step C then starts a stage whose source is C's final half;
- * a sort followed by a limit is one top-n, so that stage also consumes the
- * limit. A stage after a groupby or distinct has a task per hash bucket
- * (as many as the tasks of the stage before, 1 to PLAN_MAX_BUCKETS); after
- * aggregate, sort, limit or train_naive_bayes, one task. The last stage
- * ends with the output writer.
+ * Each combine step C then starts a stage whose source is C's final half,
+ * with as many tasks as C's final_tasks says; when C absorbs the step
+ * after it (a sort followed by a limit is one top-n), that stage also
+ * consumes that step. The last stage ends with the output writer.
  */
-#include "plan_int.h"
+#include "op.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -19,25 +17,20 @@
 
 #include "../lib/util.h"
 
-/* Does combine step i consume the limit right after it (a top-n sort)? */
+/* Is step i a combine step (one with a partial and a final half)? */
 static int
-takes_limit(const plan *p, size_t i)
+is_combine(const plan *p, size_t i)
 {
-    return p->steps[i].op == OP_SORT && p->steps[i].limit > 0
-           && i + 1 < p->n_steps && p->steps[i + 1].op == OP_LIMIT;
+    return p->steps[i].def->final_source != NULL;
 }
 
-/* Tasks of the stage whose source is combine step 'op', after a stage of
- * 'before' tasks. */
-static size_t
-tasks_after(plan_op op, size_t before)
+/* Does combine step i consume the step right after it? */
+static int
+takes_next(const plan *p, size_t i)
 {
-    if (op == OP_GROUPBY || op == OP_DISTINCT) {
-        if (before < 1)
-            before = 1;
-        return before < PLAN_MAX_BUCKETS ? before : PLAN_MAX_BUCKETS;
-    }
-    return 1;
+    const op_def *d = p->steps[i].def;
+
+    return d->absorbs_next != NULL && d->absorbs_next(p, i);
 }
 
 /* How many stages the steps of 'p' make. */
@@ -47,10 +40,10 @@ count_stages(const plan *p)
     size_t i, n = 1;
 
     for (i = 0; i < p->n_steps; i++) {
-        if (!plan_op_is_combine(p->steps[i].op))
+        if (!is_combine(p, i))
             continue;
         n++;
-        if (takes_limit(p, i))
+        if (takes_next(p, i))
             i++;
     }
     return n;
@@ -72,14 +65,14 @@ plan_cut_stages(plan *p)
     st->map_begin = 0;
     st->n_tasks = p->n_parts;
     for (i = 0; i < p->n_steps; i++) {
-        if (!plan_op_is_combine(p->steps[i].op))
+        if (!is_combine(p, i))
             continue;
         st->map_end = i;
         st->sink = (long)i;
         st = &p->stages[++k];
         st->src = (long)i;
-        st->n_tasks = tasks_after(p->steps[i].op, p->stages[k - 1].n_tasks);
-        if (takes_limit(p, i))
+        st->n_tasks = p->steps[i].def->final_tasks(p->stages[k - 1].n_tasks);
+        if (takes_next(p, i))
             i++;
         st->map_begin = i + 1;
     }
@@ -97,12 +90,10 @@ half_name(const plan *p, size_t i, const char *half)
     const plan_step *s = &p->steps[i];
     char             buf[96];
 
-    if (s->op == OP_SORT && s->limit > 0) {
-        snprintf(buf, sizeof buf, "sort (%s, top %llu)", half,
-                 (unsigned long long)s->limit);
-    } else {
-        snprintf(buf, sizeof buf, "%s (%s)", plan_op_name(s->op), half);
-    }
+    if (s->def->half_words != NULL)
+        s->def->half_words(s, half, buf, sizeof buf);
+    else
+        snprintf(buf, sizeof buf, "%s (%s)", s->def->name, half);
     return json_string(buf);
 }
 
@@ -130,7 +121,7 @@ plan_stages_json(const plan *p)
                                                    "final"));
         for (i = st->map_begin; i < st->map_end; i++) {
             json_array_append_new(names,
-                                  json_string(plan_op_name(p->steps[i].op)));
+                                  json_string(p->steps[i].def->name));
         }
         if (st->sink >= 0)
             json_array_append_new(names, half_name(p, (size_t)st->sink,

@@ -41,6 +41,7 @@
 #include "../lib/util.h"
 #include "db.h"
 #include "log.h"
+#include "model.h"
 #include "spool.h"
 
 #define CLEAN_EVERY_MS 2000 /* a pass over ended jobs' files, at most */
@@ -270,7 +271,8 @@ worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
     if (cache->plan == NULL || strcmp(cache->job_id, t->job_id) != 0) {
         plan_free(cache->plan);
         cache->plan = NULL;
-        plan_env env = {cfg->data_root, cfg->spool, mem_bytes};
+        plan_env env = {cfg->data_root, model_resolve, cfg->spool,
+                        mem_bytes};
 
         if ((rc = plan_load(spec, resolution, &env, &cache->plan,
                             &err)) < 0) {

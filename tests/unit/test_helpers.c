@@ -165,6 +165,25 @@ th_write_gzip(const char *path, const void *data, size_t n, int members)
     return 0;
 }
 
+/* ---- models -------------------------------------------------------------- */
+
+int
+th_model_resolve(const void *spool, const char *job_id, char **path_out,
+                 sh_err *err)
+{
+    char       *file = xasprintf("%s/jobs/%s/artifacts/model",
+                                 spool ? (const char *)spool : ".", job_id);
+    struct stat sb;
+
+    *path_out = NULL;
+    if (stat(file, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        free(file);
+        return sh_err_set(err, SH_ENOENT, "", "job %s has no model", job_id);
+    }
+    *path_out = file;
+    return 0;
+}
+
 /* ---- values in words ----------------------------------------------------- */
 
 void

@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include "../../executor/value.h"
+#include "../../lib/err.h"
 
 /* ---- temporary directories ----------------------------------------------- */
 
@@ -76,6 +77,16 @@ void th_put_file(const char *dir, const char *rel, const void *data, size_t n);
  * last taking what is left. Returns 0 or -1.
  */
 int th_write_gzip(const char *path, const void *data, size_t n, int members);
+
+/* ---- models -------------------------------------------------------------- */
+
+/*
+ * A plan_model_fn (plan.h) as the service's: the model of job 'job_id' is
+ * the file <spool>/jobs/<job_id>/artifacts/model, 'spool' a const char *.
+ * Returns 0 and *path_out (malloc'ed), or SH_ENOENT.
+ */
+int th_model_resolve(const void *spool, const char *job_id, char **path_out,
+                     sh_err *err);
 
 /* ---- values in words ----------------------------------------------------- */
 

@@ -30,7 +30,7 @@
 #include "test_suites.h"
 
 static char g_root[256]; /* the data root of the current test */
-static plan_env g_env = {g_root, "/tmp", 256u << 20};
+static plan_env g_env = {g_root, th_model_resolve, "/tmp", 256u << 20};
 static char g_out[256];  /* where outputs go (outside the root) */
 
 /* ---- checking with words ---------------------------------------------- */
@@ -1585,7 +1585,7 @@ put_model(const char *spool, const char *id)
 static void
 test_steps_map(void)
 {
-    const char *spool = g_env.spool;
+    const void *spool = g_env.model_ctx;
     plan       *p;
 
     fresh_dirs();
@@ -1643,7 +1643,7 @@ test_steps_map(void)
     }
     plan_free(p);
 
-    g_env.spool = g_out;
+    g_env.model_ctx = g_out;
     put_model(g_out, MODEL_ID);
     p = BUILD_STEPS("[{\"op\": \"predict_naive_bayes\", \"model\": "
                     "\"job:" MODEL_ID "\", \"text\": \"name\"}]");
@@ -1669,7 +1669,7 @@ test_steps_map(void)
               p->steps[0].col);
     }
     plan_free(p);
-    g_env.spool = spool;
+    g_env.model_ctx = spool;
 }
 
 /* Each combine step compiles to the right fields and output schema. */
@@ -2007,7 +2007,7 @@ test_stages(void)
 static void
 test_step_errors(void)
 {
-    const char *spool = g_env.spool;
+    const void *spool = g_env.model_ctx;
     uint64_t    mem = g_env.mem_bytes;
 
     fresh_dirs();
@@ -2200,7 +2200,7 @@ test_step_errors(void)
                     "steps[0].holdout", "idd");
 
     /* predict_naive_bayes. */
-    g_env.spool = g_out;
+    g_env.model_ctx = g_out;
     put_model(g_out, MODEL_ID);
     EXPECT_STEP_ERR("[{\"op\": \"predict_naive_bayes\", \"text\": "
                     "\"name\"}]",
@@ -2218,7 +2218,7 @@ test_step_errors(void)
     EXPECT_STEP_ERR("[{\"op\": \"predict_naive_bayes\", \"model\": "
                     "\"job:" MODEL_ID "\", \"text\": \"score\"}]",
                     "steps[0].text", "needs a string column");
-    g_env.spool = spool;
+    g_env.model_ctx = spool;
 }
 
 /* plan_load rebuilds the stages and the join side from the resolution,
