@@ -32,60 +32,6 @@
 
 /* ---- which input columns are read ------------------------------------- */
 
-/* The expression text of step 'i' (filter, derive, train_naive_bayes's
- * holdout) from the spec, or NULL. */
-static const char *
-step_source(const plan *p, size_t i)
-{
-    const plan_step *s = &p->steps[i];
-    json_t          *st;
-    size_t           k = i;
-
-    if (sscanf(s->path, "steps[%zu]", &k) != 1)
-        k = i;
-    st = json_array_get(json_object_get(p->spec, "steps"), k);
-    return json_string_value(json_object_get(
-        st, s->op == OP_FILTER   ? "where"
-            : s->op == OP_DERIVE ? "expr"
-                                 : "holdout"));
-}
-
-/*
- * Mark in 'live' (one entry per column of 'sc') the columns the expression
- * of step 'i' reads: it no longer compiles without them.
- */
-static void
-mark_refs(const plan *p, size_t i, const schema *sc, unsigned char *live)
-{
-    const char *src = step_source(p, i);
-    schema     *copy;
-    size_t      k;
-
-    if (src == NULL) {
-        if (p->steps[i].e != NULL)
-            memset(live, 1, sc->n);
-        return;
-    }
-    copy = schema_copy(sc);
-    for (k = 0; k < sc->n; k++) {
-        char   *saved = copy->names[k];
-        char    hidden[] = "\x01\x02 hidden column";
-        sh_err  e;
-        expr   *ex;
-
-        if (live[k])
-            continue;
-        copy->names[k] = hidden;
-        ex = expr_compile(src, copy, "", &e);
-        copy->names[k] = saved;
-        if (ex == NULL)
-            live[k] = 1;
-        else
-            expr_free(ex);
-    }
-    schema_free(copy);
-}
-
 /*
  * Which input columns stage 0 must parse: those live at the input, going
  * back from the output (all of whose columns are live) through every
@@ -118,7 +64,7 @@ needed_columns(const plan *p, size_t width, unsigned char *need)
             for (j = 0; s->op == OP_SORT && j < s->n_keys; j++)
                 before[s->keys[j].col] = 1;
             if (s->op == OP_FILTER)
-                mark_refs(p, i, in, before);
+                expr_columns(s->e, before, in->n);
             break;
         case OP_DERIVE:
         case OP_TOKENIZE:
@@ -127,7 +73,7 @@ needed_columns(const plan *p, size_t width, unsigned char *need)
             for (k = 0; k < in->n; k++)
                 before[k] = (k == s->col && s->op != OP_JOIN) ? 0 : live[k];
             if (s->op == OP_DERIVE)
-                mark_refs(p, i, in, before);
+                expr_columns(s->e, before, in->n);
             else if (s->op == OP_JOIN)
                 for (j = 0; j < s->n_cols; j++)
                     before[s->cols[j]] = 1;
@@ -147,7 +93,7 @@ needed_columns(const plan *p, size_t width, unsigned char *need)
         case OP_TRAIN_NB:
             before[s->src_col] = before[s->label_col] = 1;
             if (s->e != NULL)
-                mark_refs(p, i, in, before);
+                expr_columns(s->e, before, in->n);
             break;
         default:
             memset(before, 1, in->n);
