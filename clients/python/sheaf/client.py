@@ -478,6 +478,9 @@ class Job:
                     for block in iter(lambda: resp.read(CHUNK), b""):
                         f.write(block)
                         pos += len(block)
+                    # http.client ends a body cut short quietly.
+                    if getattr(resp, "length", None):
+                        raise http_client.IncompleteRead(b"", resp.length)
                     return
             except SheafError as e:
                 if e.status != 416 or pos == 0:
