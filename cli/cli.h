@@ -174,10 +174,15 @@ typedef struct sse_parser {
     strbuf       line;     /* the line being read */
     strbuf       data;     /* the data lines of the event being read */
     char         event[64];    /* its type, "" for the default */
-    char         last_id[256]; /* the last id set; kept across events */
+    char         id_buf[256];  /* the id the event being read set */
+    char         last_id[256]; /* the id as of the last event dispatched
+                                  (a blank line): what resumes */
     int          has_data;     /* a data line came */
     int          after_cr;     /* the last byte was a CR ending a line */
     int          started;      /* past a leading byte-order mark */
+    int          after_blank;  /* the last line ended was blank */
+    size_t       blank_end;    /* in the last sse_feed: the offset just
+                                  past its last blank line, or 0 */
     sse_event_fn fn;           /* receives the events */
     void        *ud;           /* ... with this */
 } sse_parser;

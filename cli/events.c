@@ -26,6 +26,7 @@ sse_line(sse_parser *p, const char *s, size_t len)
     int         rc = 0;
 
     if (len == 0) {
+        memcpy(p->last_id, p->id_buf, sizeof p->last_id);
         if (p->has_data)
             rc = p->fn(p->ud, p->event[0] ? p->event : "message",
                        p->data.data ? p->data.data : "", p->last_id);
@@ -53,7 +54,7 @@ sse_line(sse_parser *p, const char *s, size_t len)
         snprintf(p->event, sizeof p->event, "%.*s", (int)value_len, value);
     } else if (name_len == 2 && memcmp(s, "id", 2) == 0 &&
                memchr(value, '\0', value_len) == NULL) {
-        snprintf(p->last_id, sizeof p->last_id, "%.*s", (int)value_len,
+        snprintf(p->id_buf, sizeof p->id_buf, "%.*s", (int)value_len,
                  value);
     }
     return 0; /* "retry" and unknown fields are ignored */
@@ -65,6 +66,7 @@ sse_feed(sse_parser *p, const char *buf, size_t len)
     size_t i;
     int    rc;
 
+    p->blank_end = 0;
     for (i = 0; i < len; i++) {
         char ch = buf[i];
 
@@ -83,10 +85,15 @@ sse_feed(sse_parser *p, const char *buf, size_t len)
         }
         if (ch == '\n' && p->after_cr) {
             p->after_cr = 0; /* the LF of a CRLF */
+            if (p->after_blank)
+                p->blank_end = i + 1;
             continue;
         }
         p->after_cr = ch == '\r';
         if (ch == '\n' || ch == '\r') {
+            p->after_blank = p->line.len == 0;
+            if (p->after_blank)
+                p->blank_end = i + 1;
             rc = sse_line(p, p->line.data ? p->line.data : "", p->line.len);
             sb_reset(&p->line);
             if (rc != 0)
@@ -119,6 +126,8 @@ typedef struct events_run {
     sse_parser sse;        /* the parser; its last_id resumes */
     int        ended;      /* a terminal event came */
     FILE      *raw;        /* the events command: copy the bytes here */
+    strbuf     pending;    /* ... those past the last blank line, held
+                              until their event is complete */
     int        as_json;    /* ... or one JSON object per event */
     void (*fn)(void *ud, const json_t *data); /* wait: each event's data */
     void *ud;                                  /* ... with this */
@@ -154,13 +163,23 @@ static int
 events_on_chunk(void *ud, const char *p, size_t len)
 {
     events_run *r = ud;
+    size_t      upto;
 
-    if (r->raw != NULL) {
-        if (fwrite(p, 1, len, r->raw) != len)
-            return 1;
-        fflush(r->raw);
-    }
     sse_feed(&r->sse, p, len);
+    if (r->raw != NULL) {
+        /* Copy whole events only: a connection that breaks inside one
+         * is resumed from the event before, so the copy stays valid. */
+        sb_append(&r->pending, p, len);
+        if (r->sse.blank_end > 0) {
+            upto = r->pending.len - len + r->sse.blank_end;
+            if (fwrite(r->pending.data, 1, upto, r->raw) != upto)
+                return 1;
+            fflush(r->raw);
+            memmove(r->pending.data, r->pending.data + upto,
+                    r->pending.len - upto);
+            r->pending.len -= upto;
+        }
+    }
     return r->ended;
 }
 
@@ -202,8 +221,18 @@ events_follow(cli *c, const char *eid, events_run *r, int64_t deadline_ms,
             }
         }
         sr.last_event_id = r->sse.last_id[0] ? r->sse.last_id : NULL;
+        /* A new connection starts a new event: drop a broken one. */
+        sb_reset(&r->pending);
+        sb_reset(&r->sse.line);
+        sb_reset(&r->sse.data);
+        r->sse.has_data = 0;
+        r->sse.event[0] = '\0';
+        r->sse.after_cr = 0;
+        memcpy(r->sse.id_buf, r->sse.last_id, sizeof r->sse.id_buf);
         http_reply_free(rep);
         hrc = http_stream(c->http, &sr, rep, msg);
+        if (rep->status == 200)
+            opened = 1;
         if (r->ended) {
             rc = 0;
         } else if (rep->status != 0 && rep->status != 200) {
@@ -222,14 +251,11 @@ events_follow(cli *c, const char *eid, events_run *r, int64_t deadline_ms,
              * broken too often: say so, or let the caller poll. */
             rc = loud ? cli_fail_transport(hrc, msg) : -1;
         } else if (hrc == HTTP_OK) {
-            opened = 1;
             failures = 0;
             /* The stream ended before the job: reopen it. A service that
              * ends it at once every time gets a pause between. */
         }
         if (rc == -2) {
-            if (rep->status == 200)
-                opened = 1;
             if (loud && hrc != HTTP_OK)
                 fprintf(stderr, "sheaf: %s; reconnecting%s%s\n", msg,
                         r->sse.last_id[0] ? " after event " : "",
@@ -277,6 +303,7 @@ cli_follow_events(cli *c, const char *id, int64_t deadline_ms,
         rc = -1; /* whatever went wrong, polling will say it */
     http_reply_free(&rep);
     sse_free(&r.sse);
+    sb_free(&r.pending);
     free(eid);
     return rc;
 }
@@ -299,8 +326,10 @@ cli_cmd_events(cli *c)
         return CLI_EXIT_USAGE;
     }
     memset(&r, 0, sizeof r);
-    if (from != NULL)
+    if (from != NULL) {
         snprintf(r.sse.last_id, sizeof r.sse.last_id, "%s", from);
+        memcpy(r.sse.id_buf, r.sse.last_id, sizeof r.sse.id_buf);
+    }
     r.as_json = c->args.val[OPT_JSON] != NULL;
     r.raw = r.as_json ? NULL : stdout;
     rc = events_follow(c, eid, &r, -1, 1, &rep);
@@ -312,6 +341,7 @@ cli_cmd_events(cli *c)
     }
     http_reply_free(&rep);
     sse_free(&r.sse);
+    sb_free(&r.pending);
     free(eid);
     return rc;
 }
