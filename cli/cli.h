@@ -25,7 +25,8 @@ enum {
     CLI_EXIT_REFUSED = 3,     /* the server refused the request (4xx, 501) */
     CLI_EXIT_UNREACHABLE = 4, /* no connection, a 5xx, or no reply in time */
     CLI_EXIT_TIMEOUT = 5,     /* --timeout passed; the job keeps running */
-    CLI_EXIT_LOCAL = 6        /* a local file could not be written */
+    CLI_EXIT_LOCAL = 6        /* a local file could not be written, or a
+                                 download does not match its manifest */
 };
 
 /* The options, as indexes of cli_args.val. */
@@ -69,8 +70,6 @@ typedef struct cli {
     cli_args     args;    /* the command line */
     int          err_tty; /* stderr is a terminal: show live progress */
 } cli;
-
-
 
 /* ---- args.c -------------------------------------------------------------- */
 
@@ -171,20 +170,20 @@ typedef int (*sse_event_fn)(void *ud, const char *event, const char *data,
 
 /* A parser of text/event-stream (the WHATWG HTML standard's format). */
 typedef struct sse_parser {
-    strbuf       line;     /* the line being read */
-    strbuf       data;     /* the data lines of the event being read */
-    char         event[64];    /* its type, "" for the default */
-    char         id_buf[256];  /* the id the event being read set */
-    char         last_id[256]; /* the id as of the last event dispatched
-                                  (a blank line): what resumes */
-    int          has_data;     /* a data line came */
-    int          after_cr;     /* the last byte was a CR ending a line */
-    int          started;      /* past a leading byte-order mark */
-    int          after_blank;  /* the last line ended was blank */
-    size_t       blank_end;    /* in the last sse_feed: the offset just
-                                  past its last blank line, or 0 */
-    sse_event_fn fn;           /* receives the events */
-    void        *ud;           /* ... with this */
+    strbuf line;         /* the line being read */
+    strbuf data;         /* the data lines of the event being read */
+    char   event[64];    /* its type, "" for the default */
+    char   id_buf[256];  /* the id the event being read set */
+    char   last_id[256]; /* the id as of the last event dispatched
+                            (a blank line): what resumes */
+    int    has_data;     /* a data line came */
+    int    after_cr;     /* the last byte was a CR ending a line */
+    int    started;      /* past a leading byte-order mark */
+    int    after_blank;  /* the last line ended was blank */
+    size_t blank_end;    /* in the last sse_feed: the offset just
+                            past its last blank line, or 0 */
+    sse_event_fn fn;     /* receives the events */
+    void        *ud;     /* ... with this */
 } sse_parser;
 
 /* Feed 'len' bytes of the stream; calls p->fn per event. Returns what a

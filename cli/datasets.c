@@ -79,8 +79,8 @@ upload_draw(upload_view *v, uint64_t sent, uint64_t total)
     cli_put_duration(&sb, el);
     if (sent > 0 && sent < total) {
         sb_puts(&sb, ", ETA ");
-        cli_put_duration(&sb, (int64_t)((double)el * (double)(total - sent) /
-                                        (double)sent));
+        cli_put_duration(
+            &sb, (int64_t)((double)el * (double)(total - sent) / (double)sent));
     }
     fprintf(stderr, "\r\033[K%s", sb.data);
     fflush(stderr);
@@ -169,8 +169,9 @@ datasets_upload(cli *c, const char *file)
     }
     got = cli_json_str(rep.json, "sha256", NULL);
     if (got != NULL && strcasecmp(got, hex) != 0) {
-        fprintf(stderr, "sheaf: the service stored SHA-256 %.64s, %s has "
-                        "%s\n",
+        fprintf(stderr,
+                "sheaf: the service stored SHA-256 %.64s, %s has "
+                "%s\n",
                 got, file, hex);
         rc = CLI_EXIT_UNREACHABLE;
         goto done;

@@ -12,10 +12,10 @@
 #include <string.h>
 #include <time.h>
 
-#define EVENTS_IDLE_S      60 /* a stream silent this long is reopened */
-#define EVENTS_TRIES       5  /* connections in a row that may fail */
-#define EVENTS_RETRY_MS    1000
-#define EVENTS_ACCEPT      "text/event-stream"
+#define EVENTS_IDLE_S   60 /* a stream silent this long is reopened */
+#define EVENTS_TRIES    5  /* connections in a row that may fail */
+#define EVENTS_RETRY_MS 1000
+#define EVENTS_ACCEPT   "text/event-stream"
 
 /* Take one complete line (without its end) of the stream. */
 static int
@@ -54,8 +54,7 @@ sse_line(sse_parser *p, const char *s, size_t len)
         snprintf(p->event, sizeof p->event, "%.*s", (int)value_len, value);
     } else if (name_len == 2 && memcmp(s, "id", 2) == 0 &&
                memchr(value, '\0', value_len) == NULL) {
-        snprintf(p->id_buf, sizeof p->id_buf, "%.*s", (int)value_len,
-                 value);
+        snprintf(p->id_buf, sizeof p->id_buf, "%.*s", (int)value_len, value);
     }
     return 0; /* "retry" and unknown fields are ignored */
 }
@@ -72,8 +71,8 @@ sse_feed(sse_parser *p, const char *buf, size_t len)
 
         if (!p->started) {
             /* Skip a UTF-8 byte-order mark at the very start. */
-            if (p->line.len < 3 && (unsigned char)ch == "\xEF\xBB\xBF"
-                                                           [p->line.len]) {
+            if (p->line.len < 3 &&
+                (unsigned char)ch == "\xEF\xBB\xBF"[p->line.len]) {
                 sb_putc(&p->line, ch);
                 if (p->line.len == 3) {
                     sb_reset(&p->line);
@@ -123,14 +122,14 @@ cli_event_terminal(const char *event, const json_t *data)
 
 /* One following of the stream, over its connections. */
 typedef struct events_run {
-    sse_parser sse;        /* the parser; its last_id resumes */
-    int        ended;      /* a terminal event came */
-    FILE      *raw;        /* the events command: copy the bytes here */
-    strbuf     pending;    /* ... those past the last blank line, held
-                              until their event is complete */
-    int        as_json;    /* ... or one JSON object per event */
+    sse_parser sse;     /* the parser; its last_id resumes */
+    int        ended;   /* a terminal event came */
+    FILE      *raw;     /* the events command: copy the bytes here */
+    strbuf     pending; /* ... those past the last blank line, held
+                           until their event is complete */
+    int as_json;        /* ... or one JSON object per event */
     void (*fn)(void *ud, const json_t *data); /* wait: each event's data */
-    void *ud;                                  /* ... with this */
+    void *ud;                                 /* ... with this */
 } events_run;
 
 /* sse_event_fn: note the end, hand the data on. */
@@ -142,9 +141,9 @@ events_on_event(void *ud, const char *event, const char *data, const char *id)
     json_t      *j = json_loads(data, JSON_DECODE_ANY, &jerr);
 
     if (r->as_json) {
-        json_t *line = json_pack("{s:s, s:s, s:o}", "id", id, "event", event,
-                                 "data", j ? json_incref(j)
-                                           : json_string(data));
+        json_t *line =
+            json_pack("{s:s, s:s, s:o}", "id", id, "event", event, "data",
+                      j ? json_incref(j) : json_string(data));
 
         cli_print_json(line, JSON_COMPACT);
         fflush(stdout);
@@ -205,9 +204,11 @@ events_follow(cli *c, const char *eid, events_run *r, int64_t deadline_ms,
 {
     char           *path = xasprintf("/v1/jobs/%s/events", eid);
     char            msg[HTTP_ERR_MAX];
-    http_stream_req sr = {.path = path, .accept = EVENTS_ACCEPT,
+    http_stream_req sr = {.path = path,
+                          .accept = EVENTS_ACCEPT,
                           .idle_s = EVENTS_IDLE_S,
-                          .on_chunk = events_on_chunk, .ud = r};
+                          .on_chunk = events_on_chunk,
+                          .ud = r};
     int             rc = -2, hrc, failures = 0, opened = 0;
 
     r->sse.fn = events_on_event;
@@ -311,11 +312,11 @@ cli_follow_events(cli *c, const char *id, int64_t deadline_ms,
 int
 cli_cmd_events(cli *c)
 {
-    char      *eid = cli_job_path_id(c->args.pos[0]);
+    char       *eid = cli_job_path_id(c->args.pos[0]);
     const char *from = c->args.val[OPT_LAST_ID];
-    events_run r;
-    http_reply rep = {0};
-    int        rc;
+    events_run  r;
+    http_reply  rep = {0};
+    int         rc;
 
     if (eid == NULL)
         return CLI_EXIT_USAGE;

@@ -40,32 +40,32 @@ struct http_client {
 
 /* One exchange, over all its attempts. */
 typedef struct http_xfer {
-    http_client    *c;             /* the client */
-    const http_req *rq;            /* the request */
-    const char     *body;          /* the request body (JSON), or NULL */
-    size_t          body_len;      /* its length in bytes */
-    http_reply     *reply;         /* where the reply goes */
-    FILE           *src;           /* upload: the body's source, or NULL */
-    const char     *src_type;      /* upload: its Content-Type */
-    uint64_t        src_bytes;     /* upload: bytes to send */
-    int             src_errno;     /* upload: a read failed */
-    FILE           *sink;          /* download: where a 200 body goes */
-    int             sink_rewind;   /* the sink may be truncated to restart */
-    uint64_t        sink_bytes;    /* bytes in the sink, over all attempts */
-    int             sink_errno;    /* a write to the sink failed */
-    char            etag[128];     /* the ETag of the bytes in the sink */
-    uint64_t        range_start;   /* this attempt asks for bytes from here */
-    int64_t         cr_start;      /* Content-Range start received, or -1 */
-    int             decided;       /* this attempt's body has a destination */
-    int             to_sink;       /* ... and it is the sink */
-    int             bad_restart;   /* the body cannot continue the sink */
-    double          retry_after_s; /* Retry-After of this reply, or 0 */
-    int             truncated;     /* the kept body passed its limit */
-    const char     *extra_header;  /* one more header line, or NULL */
-    http_progress_fn progress;     /* upload: told of the bytes sent */
-    void           *progress_ud;   /* ... with this */
-    const http_stream_req *stream; /* a streamed GET, or NULL */
-    int             stopped;       /* the stream's reader ended it */
+    http_client     *c;             /* the client */
+    const http_req  *rq;            /* the request */
+    const char      *body;          /* the request body (JSON), or NULL */
+    size_t           body_len;      /* its length in bytes */
+    http_reply      *reply;         /* where the reply goes */
+    FILE            *src;           /* upload: the body's source, or NULL */
+    const char      *src_type;      /* upload: its Content-Type */
+    uint64_t         src_bytes;     /* upload: bytes to send */
+    int              src_errno;     /* upload: a read failed */
+    FILE            *sink;          /* download: where a 200 body goes */
+    int              sink_rewind;   /* the sink may be truncated to restart */
+    uint64_t         sink_bytes;    /* bytes in the sink, over all attempts */
+    int              sink_errno;    /* a write to the sink failed */
+    char             etag[128];     /* the ETag of the bytes in the sink */
+    uint64_t         range_start;   /* this attempt asks for bytes from here */
+    int64_t          cr_start;      /* Content-Range start received, or -1 */
+    int              decided;       /* this attempt's body has a destination */
+    int              to_sink;       /* ... and it is the sink */
+    int              bad_restart;   /* the body cannot continue the sink */
+    double           retry_after_s; /* Retry-After of this reply, or 0 */
+    int              truncated;     /* the kept body passed its limit */
+    const char      *extra_header;  /* one more header line, or NULL */
+    http_progress_fn progress;      /* upload: told of the bytes sent */
+    void            *progress_ud;   /* ... with this */
+    const http_stream_req *stream;  /* a streamed GET, or NULL */
+    int                    stopped; /* the stream's reader ended it */
 } http_xfer;
 
 http_client *
@@ -622,9 +622,8 @@ http_download(http_client *c, const char *path, FILE *sink, http_reply *out,
 }
 
 int
-http_download_at(http_client *c, const char *path, FILE *sink,
-                 uint64_t start, const char *etag, http_reply *out,
-                 char err[HTTP_ERR_MAX])
+http_download_at(http_client *c, const char *path, FILE *sink, uint64_t start,
+                 const char *etag, http_reply *out, char err[HTTP_ERR_MAX])
 {
     http_req    rq = {.method = "GET", .path = path, .retry = 1};
     http_xfer   x;

@@ -137,9 +137,9 @@ typedef struct http_stream_req {
 /*
  * GET sr->path and hand a 200 body to sr->on_chunk as it arrives; another
  * status's body goes to out->body (and out->json). Never retried (the
- * caller reconnects, with Last-Event-ID). Returns 0 when a reply arrived and ended (or
- * on_chunk ended it), HTTP_ENET when the connection failed, broke, went
- * idle or passed its time limit (out->status is set when a reply had
+ * caller reconnects, with Last-Event-ID). Returns 0 when a reply arrived and
+ * ended (or on_chunk ended it), HTTP_ENET when the connection failed, broke,
+ * went idle or passed its time limit (out->status is set when a reply had
  * begun).
  */
 int http_stream(http_client *c, const http_stream_req *sr, http_reply *out,

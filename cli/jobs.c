@@ -1,7 +1,7 @@
 /*
  * jobs.c - the commands about jobs: submit, status, wait, cancel, ls,
- * tasks and validate (result is in result.c). Each reads its arguments from the cli context, calls
- * the HTTP API (SPEC section 3) and returns the exit code.
+ * tasks and validate (result is in result.c). Each reads its arguments from the
+ * cli context, calls the HTTP API (SPEC section 3) and returns the exit code.
  *
  * stdout carries only what a script would capture (a job id, a table, a
  * result, JSON); everything said to a person goes to stderr.

@@ -21,11 +21,11 @@
 int
 cli_sha256(FILE *f, uint64_t len, unsigned char md[32])
 {
-    EVP_MD_CTX   *ctx = EVP_MD_CTX_new();
+    EVP_MD_CTX    *ctx = EVP_MD_CTX_new();
     unsigned char *buf = xmalloc(RESULT_BUF);
-    unsigned int  md_len = 0;
-    size_t        n;
-    int           rc = -1;
+    unsigned int   md_len = 0;
+    size_t         n;
+    int            rc = -1;
 
     if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
         goto done;
@@ -93,8 +93,9 @@ result_check_parts(const json_t *manifest, const char *path, uint64_t size)
     if (json_is_integer(json_object_get(manifest, "bytes")) &&
         (uint64_t)cli_json_int(manifest, "bytes") != sum &&
         json_array_size(parts) > 0) {
-        fprintf(stderr, "sheaf: the manifest's parts add up to %llu bytes, "
-                        "not its %lld\n",
+        fprintf(stderr,
+                "sheaf: the manifest's parts add up to %llu bytes, "
+                "not its %lld\n",
                 (unsigned long long)sum,
                 (long long)cli_json_int(manifest, "bytes"));
         rc = CLI_EXIT_UNREACHABLE;
@@ -103,8 +104,9 @@ result_check_parts(const json_t *manifest, const char *path, uint64_t size)
     if (json_array_size(parts) == 0)
         sum = (uint64_t)cli_json_int(manifest, "bytes");
     if (sum != size) {
-        fprintf(stderr, "sheaf: the download has %llu bytes, the manifest "
-                        "says %llu\n",
+        fprintf(stderr,
+                "sheaf: the download has %llu bytes, the manifest "
+                "says %llu\n",
                 (unsigned long long)size, (unsigned long long)sum);
         rc = CLI_EXIT_LOCAL;
         goto done;
@@ -119,8 +121,9 @@ result_check_parts(const json_t *manifest, const char *path, uint64_t size)
             goto done;
         }
         if (want != NULL && strcasecmp(want, hex) != 0) {
-            fprintf(stderr, "sheaf: part %zu of the download has SHA-256 %s, "
-                            "the manifest says %.64s\n",
+            fprintf(stderr,
+                    "sheaf: part %zu of the download has SHA-256 %s, "
+                    "the manifest says %.64s\n",
                     i, hex, want);
             rc = CLI_EXIT_LOCAL;
             goto done;
@@ -130,8 +133,9 @@ result_check_parts(const json_t *manifest, const char *path, uint64_t size)
         rewind(f);
         if (result_sha256(f, size, hex) != 0 ||
             strcasecmp(cli_json_str(manifest, "sha256", ""), hex) != 0) {
-            fprintf(stderr, "sheaf: the download's SHA-256 is %s, the "
-                            "manifest says %.64s\n",
+            fprintf(stderr,
+                    "sheaf: the download's SHA-256 is %s, the "
+                    "manifest says %.64s\n",
                     hex, cli_json_str(manifest, "sha256", ""));
             rc = CLI_EXIT_LOCAL;
         }
@@ -175,11 +179,12 @@ cli_verify_result(cli *c, const char *eid, const char *path)
     if (result_get(c, url, &rep) != 200)
         goto done; /* nothing to check against */
     want = cli_json_int(json_object_get(rep.json, "result"), "bytes");
-    if (json_is_integer(json_object_get(json_object_get(rep.json, "result"),
-                                        "bytes")) &&
+    if (json_is_integer(
+            json_object_get(json_object_get(rep.json, "result"), "bytes")) &&
         want != (int64_t)st.st_size) {
-        fprintf(stderr, "sheaf: the download has %lld bytes, the job's "
-                        "result %lld\n",
+        fprintf(stderr,
+                "sheaf: the download has %lld bytes, the job's "
+                "result %lld\n",
                 (long long)st.st_size, (long long)want);
         rc = CLI_EXIT_LOCAL;
     }
@@ -276,8 +281,9 @@ cli_fetch_result(cli *c, const char *id, const char *out)
         keep = rc == HTTP_ENET && part != NULL && rep.etag[0] != '\0';
         if (keep) {
             result_write_etag(tag, rep.etag);
-            fprintf(stderr, "sheaf: kept what arrived in %s; the same "
-                            "command resumes it\n",
+            fprintf(stderr,
+                    "sheaf: kept what arrived in %s; the same "
+                    "command resumes it\n",
                     part);
         }
         rc = cli_fail_transport(rc, msg);
@@ -316,8 +322,9 @@ cli_fetch_result(cli *c, const char *id, const char *out)
     fp = NULL;
     if ((rc = cli_verify_result(c, eid, part)) != 0) {
         if (rc == CLI_EXIT_LOCAL)
-            fprintf(stderr, "sheaf: %s does not match the job's result; "
-                            "removed\n",
+            fprintf(stderr,
+                    "sheaf: %s does not match the job's result; "
+                    "removed\n",
                     part);
         goto done;
     }

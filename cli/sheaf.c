@@ -130,9 +130,8 @@ static const cli_cmd cli_cmds[] = {
      "field at fault.\n"
      "\n"
      "  --json   print the plan as the server returned it\n"},
-    {"datasets", cli_cmd_datasets,
-     B(OPT_NAME) | B(OPT_JSON) | B(OPT_QUIET), 0, 2,
-     "datasets [ls | upload FILE [--name N] | show ID | rm ID]",
+    {"datasets", cli_cmd_datasets, B(OPT_NAME) | B(OPT_JSON) | B(OPT_QUIET), 0,
+     2, "datasets [ls | upload FILE [--name N] | show ID | rm ID]",
      "Manage uploaded datasets (a job's input.dataset names one).\n"
      "A service without datasets answers not_implemented (exit 3).\n"
      "\n"
@@ -156,7 +155,8 @@ static const char cli_exit_help[] =
     "  4  the server could not be reached, failed (HTTP 5xx) or did not\n"
     "     answer in time\n"
     "  5  --timeout passed while waiting; the job is left running\n"
-    "  6  a local file could not be written (the downloaded result)\n";
+    "  6  a local file could not be written, or the downloaded result\n"
+    "     does not match the job's manifest\n";
 
 /* Print the general help on 'f'. */
 static void

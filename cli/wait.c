@@ -23,24 +23,25 @@
 #define WAIT_OUTAGE_MS     60000
 #define WAIT_OUTAGE_GAP_MS 2000
 #define WAIT_LOG_EVERY_MS  30000 /* a log line while running, at most */
-#define WAIT_STAGES_MAX    1000 /* tasks counted per stage at each poll
-                                   of a live line, for jobs this small */
-#define WAIT_STAGES_SHOWN  4
-#define WAIT_BAR_WIDTH     20
+#define WAIT_STAGES_MAX                          \
+    1000 /* tasks counted per stage at each poll \
+            of a live line, for jobs this small */
+#define WAIT_STAGES_SHOWN 4
+#define WAIT_BAR_WIDTH    20
 
 /* What the progress line shows, and what it showed last. */
 typedef struct wait_view {
     cli    *c;
-    int     live;         /* a live line on a terminal */
-    json_t *job;          /* the job as last heard of (owned) */
-    char    last[32];     /* the state last shown */
-    int64_t start_ms;     /* when waiting began */
-    int64_t first_ms;     /* when bytes_in was first seen, or -1 */
-    int64_t first_bytes;  /* ... and its value then */
-    int64_t line_ms;      /* when a log line was last written */
-    int64_t line_done;    /* partitions done then */
-    strbuf  stages;       /* "stage 0 16/16, stage 1 3/16", or empty */
-    int     drawn;        /* the live line is on the screen */
+    int     live;        /* a live line on a terminal */
+    json_t *job;         /* the job as last heard of (owned) */
+    char    last[32];    /* the state last shown */
+    int64_t start_ms;    /* when waiting began */
+    int64_t first_ms;    /* when bytes_in was first seen, or -1 */
+    int64_t first_bytes; /* ... and its value then */
+    int64_t line_ms;     /* when a log line was last written */
+    int64_t line_done;   /* partitions done then */
+    strbuf  stages;      /* "stage 0 16/16, stage 1 3/16", or empty */
+    int     drawn;       /* the live line is on the screen */
 } wait_view;
 
 /* Sleep 'ms' milliseconds, resuming after signals. */
@@ -105,8 +106,8 @@ wait_count_stages(wait_view *v, const char *eid)
     int           n_stages = 0;
     json_int_t    st;
 
-    if (!v->live || json_is_array(json_object_get(p, "stages")) ||
-        total <= 0 || total > WAIT_STAGES_MAX)
+    if (!v->live || json_is_array(json_object_get(p, "stages")) || total <= 0 ||
+        total > WAIT_STAGES_MAX)
         return;
     path = xasprintf("/v1/jobs/%s/tasks", eid);
     rq.path = path;
@@ -203,11 +204,11 @@ wait_show(wait_view *v)
 {
     const char *status = cli_json_str(v->job, "status", "?");
     const char *id = cli_json_str(v->job, "id", "?");
-    int64_t     done = cli_json_int(json_object_get(v->job, "progress"),
-                                    "partitions_done");
-    strbuf      sb = {0}, head = {0};
-    int         cols, changed = strcmp(status, v->last) != 0;
-    size_t      tail;
+    int64_t     done =
+        cli_json_int(json_object_get(v->job, "progress"), "partitions_done");
+    strbuf sb = {0}, head = {0};
+    int    cols, changed = strcmp(status, v->last) != 0;
+    size_t tail;
 
     if (v->live) {
         cols = cli_term_cols();
@@ -227,9 +228,9 @@ wait_show(wait_view *v)
         fprintf(stderr, "\r\033[K%s %s", sb.data, status);
         v->drawn = 1;
     } else {
-        if (!changed && !(strcmp(status, "running") == 0 &&
-                          done != v->line_done &&
-                          now_ms() - v->line_ms >= WAIT_LOG_EVERY_MS))
+        if (!changed &&
+            !(strcmp(status, "running") == 0 && done != v->line_done &&
+              now_ms() - v->line_ms >= WAIT_LOG_EVERY_MS))
             goto done;
         sb_printf(&sb, "job %.64s %.32s: ", id, status);
         wait_put_progress(v, &sb, 0, 0);
@@ -282,9 +283,9 @@ wait_on_event(void *ud, const json_t *data)
         if (json_is_object(p))
             json_object_set(v->job, "progress", (json_t *)p);
     }
-    wait_stages_from(&v->stages,
-                     json_object_get(json_object_get(v->job, "progress"),
-                                     "stages"));
+    wait_stages_from(
+        &v->stages,
+        json_object_get(json_object_get(v->job, "progress"), "stages"));
     wait_show(v);
 }
 
@@ -367,8 +368,7 @@ wait_poll(wait_view *v, const char *id, const char *eid, int64_t timeout_ms)
         if (hrc == HTTP_OK && rep.status >= 400 && rep.status < 500) {
             rc = cli_fail_reply(&rep);
         } else if (!answered || now_ms() - outage_since >= WAIT_OUTAGE_MS ||
-                   (timeout_ms >= 0 &&
-                    now_ms() - v->start_ms >= timeout_ms)) {
+                   (timeout_ms >= 0 && now_ms() - v->start_ms >= timeout_ms)) {
             if (hrc != HTTP_OK) {
                 rc = cli_fail_transport(hrc, msg);
             } else if (rep.status >= 200 && rep.status < 300) {
@@ -408,9 +408,9 @@ cli_wait_job(cli *c, const char *id, int64_t timeout_ms)
     v.job = json_pack("{s:s, s:s}", "id", id, "status", "queued");
     /* The event stream when there is one; then (or else) the long polls,
      * which also fetch the final job object for its error. */
-    rc = cli_follow_events(
-        c, id, timeout_ms >= 0 ? v.start_ms + timeout_ms : -1,
-        wait_on_event, &v);
+    rc =
+        cli_follow_events(c, id, timeout_ms >= 0 ? v.start_ms + timeout_ms : -1,
+                          wait_on_event, &v);
     if (rc != CLI_EXIT_TIMEOUT)
         rc = wait_poll(&v, id, eid, timeout_ms);
     wait_end_line(&v);
