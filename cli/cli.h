@@ -152,6 +152,15 @@ void cli_put_duration(strbuf *sb, int64_t ms);
 /* Print 'j' as JSON on stdout with the jansson 'flags', and a newline. */
 void cli_print_json(const json_t *j, size_t flags);
 
+/* Sleep 'ms' milliseconds (nothing when not positive), resuming after
+ * signals. */
+void cli_sleep_ms(int64_t ms);
+
+#define CLI_BAR_WIDTH 20 /* characters between the brackets of a bar */
+
+/* Append a bar "[#####---------------] " of 'done' out of 'total'. */
+void cli_put_bar(strbuf *sb, uint64_t done, uint64_t total);
+
 /* Non-zero when live progress goes to stderr: a terminal, no --quiet. */
 int cli_live(const cli *c);
 

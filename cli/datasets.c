@@ -67,12 +67,10 @@ upload_draw(upload_view *v, uint64_t sent, uint64_t total)
 {
     strbuf  sb = {0};
     int64_t el = now_ms() - v->start_ms;
-    int     i, fill = total ? (int)(sent * 20 / total) : 20;
 
-    sb_printf(&sb, "upload %.40s [", v->name);
-    for (i = 0; i < 20; i++)
-        sb_putc(&sb, i < fill ? '#' : '-');
-    sb_printf(&sb, "] %.1f/%.1f MB", (double)sent / 1e6, (double)total / 1e6);
+    sb_printf(&sb, "upload %.40s ", v->name);
+    cli_put_bar(&sb, total ? sent : 1, total ? total : 1);
+    sb_printf(&sb, "%.1f/%.1f MB", (double)sent / 1e6, (double)total / 1e6);
     if (el > 0)
         sb_printf(&sb, ", %.1f MB/s", (double)sent / 1e3 / (double)el);
     sb_puts(&sb, ", ");

@@ -6,11 +6,9 @@
  */
 #include "cli.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define EVENTS_IDLE_S   60 /* a stream silent this long is reopened */
 #define EVENTS_TRIES    5  /* connections in a row that may fail */
@@ -182,16 +180,6 @@ events_on_chunk(void *ud, const char *p, size_t len)
     return r->ended;
 }
 
-/* Sleep 'ms' milliseconds. */
-static void
-events_sleep_ms(int64_t ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-
-    while (ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 /*
  * Follow the stream of job 'eid' (escaped) with 'r' until the job ends.
  * Returns 0 when it ended, CLI_EXIT_TIMEOUT past 'deadline_ms', -1 when
@@ -262,9 +250,9 @@ events_follow(cli *c, const char *eid, events_run *r, int64_t deadline_ms,
                         r->sse.last_id[0] ? " after event " : "",
                         r->sse.last_id);
             if (hrc != HTTP_OK || rep->status != 200 || failures > 0)
-                events_sleep_ms(EVENTS_RETRY_MS);
+                cli_sleep_ms(EVENTS_RETRY_MS);
             else
-                events_sleep_ms(EVENTS_RETRY_MS / 4);
+                cli_sleep_ms(EVENTS_RETRY_MS / 4);
             /* In between, the job may have ended without a last event. */
             if (opened && hrc == HTTP_OK) {
                 http_req   rq = {.method = "GET", .retry = 1};

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #define REPORT_SNIPPET_MAX 200 /* bytes of a non-JSON error body shown */
@@ -282,4 +283,30 @@ cli_term_cols(void)
     if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) != 0)
         return 0;
     return ws.ws_col;
+}
+
+void
+cli_sleep_ms(int64_t ms)
+{
+    struct timespec ts;
+
+    if (ms <= 0)
+        return;
+    ts.tv_sec = (time_t)(ms / 1000);
+    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+void
+cli_put_bar(strbuf *sb, uint64_t done, uint64_t total)
+{
+    int i, fill = total > 0
+                      ? (int)((double)done * CLI_BAR_WIDTH / (double)total)
+                      : 0;
+
+    sb_putc(sb, '[');
+    for (i = 0; i < CLI_BAR_WIDTH; i++)
+        sb_putc(sb, i < fill ? '#' : '-');
+    sb_puts(sb, "] ");
 }

@@ -8,11 +8,9 @@
  */
 #include "cli.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* Polls: long polls of 30 s when stderr is a log, of 1 s with a live line
  * so that it moves; at most one a second whatever the server does. Once
@@ -27,7 +25,6 @@
     1000 /* tasks counted per stage at each poll \
             of a live line, for jobs this small */
 #define WAIT_STAGES_SHOWN 4
-#define WAIT_BAR_WIDTH    20
 
 /* What the progress line shows, and what it showed last. */
 typedef struct wait_view {
@@ -43,20 +40,6 @@ typedef struct wait_view {
     strbuf  stages;      /* "stage 0 16/16, stage 1 3/16", or empty */
     int     drawn;       /* the live line is on the screen */
 } wait_view;
-
-/* Sleep 'ms' milliseconds, resuming after signals. */
-static void
-wait_sleep_ms(int64_t ms)
-{
-    struct timespec ts;
-
-    if (ms <= 0)
-        return;
-    ts.tv_sec = (time_t)(ms / 1000);
-    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
 
 /* Append 'n' as 1234, 12.3k, 4.5M. */
 static void
@@ -155,7 +138,6 @@ wait_put_progress(wait_view *v, strbuf *sb, int bar, int stages)
     int64_t       total = cli_json_int(p, "partitions_total");
     int64_t       bytes = cli_json_int(p, "bytes_in");
     int64_t       now = now_ms(), el = now - v->start_ms;
-    int           i, fill;
 
     if (v->first_ms < 0) {
         /* The rate counts from the first look: from 0 bytes when the job
@@ -163,13 +145,8 @@ wait_put_progress(wait_view *v, strbuf *sb, int bar, int stages)
         v->first_ms = now;
         v->first_bytes = bytes;
     }
-    if (bar) {
-        fill = total > 0 ? (int)(done * WAIT_BAR_WIDTH / total) : 0;
-        sb_putc(sb, '[');
-        for (i = 0; i < WAIT_BAR_WIDTH; i++)
-            sb_putc(sb, i < fill ? '#' : '-');
-        sb_puts(sb, "] ");
-    }
+    if (bar)
+        cli_put_bar(sb, (uint64_t)done, (uint64_t)total);
     sb_printf(sb, "%lld/%lld partitions", (long long)done, (long long)total);
     if (stages && v->stages.len > 0)
         sb_printf(sb, " (%s)", v->stages.data);
@@ -356,7 +333,7 @@ wait_poll(wait_view *v, const char *id, const char *eid, int64_t timeout_ms)
                 wait_end_line(v);
                 rc = wait_outcome(rep.json, id);
             } else {
-                wait_sleep_ms(WAIT_MIN_GAP_MS - (now_ms() - t0));
+                cli_sleep_ms(WAIT_MIN_GAP_MS - (now_ms() - t0));
             }
             continue;
         }
@@ -383,7 +360,7 @@ wait_poll(wait_view *v, const char *id, const char *eid, int64_t timeout_ms)
         } else {
             fprintf(stderr, "sheaf: %s; still waiting for job %s\n",
                     hrc != HTTP_OK ? msg : "the server is unavailable", id);
-            wait_sleep_ms(WAIT_OUTAGE_GAP_MS);
+            cli_sleep_ms(WAIT_OUTAGE_GAP_MS);
         }
     }
     http_reply_free(&rep);
