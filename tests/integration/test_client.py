@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -402,9 +403,18 @@ class Fake(http.server.BaseHTTPRequestHandler):
         path = "/v1/" + path.split("?")[0]
         base = f"/v1/jobs/{FAKE_ID}"
         if path == base:
+            if prefix == "/silent":
+                return self.send(200, fake_job("running", 1))
             if prefix == "/ev" and not Fake.events_done:
                 return self.send(200, fake_job("running", 0))
             return self.send(200, fake_job("succeeded", 3))
+        if path == base + "/events" and prefix == "/silent":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            self.close_connection = True
+            time.sleep(3)  # a stream that says nothing
+            return
         if path == base + "/events":
             return self.events()
         if path == base + "/manifest":
@@ -558,3 +568,10 @@ def test_upload_sends_the_sha256(fake, tmp_path):
     assert ds["bytes"] == 8
     with pytest.raises(IntegrityError):
         Sheaf(fake + "/damage").upload(f)
+
+
+def test_wait_on_a_silent_stream_times_out(fake):
+    job = Sheaf(fake + "/silent").job(FAKE_ID)
+    with pytest.raises(TimeoutError):
+        job.wait(timeout=1, progress=False)
+    assert job.status == "running"

@@ -279,6 +279,12 @@ class Job:
         it ends, reconnecting with Last-Event-ID after a broken or silent
         connection. Raises SheafError (not_implemented) when the service
         has no event stream."""
+        return self._event_stream(last_event_id, idle_timeout, None)
+
+    def _event_stream(self, last_event_id: Optional[str],
+                      idle_timeout: float,
+                      deadline: Optional[float]) -> Iterator[Event]:
+        """events(), raising TimeoutError past 'deadline' (monotonic)."""
         http = self.sheaf.http
         failures = 0
         while True:
@@ -311,6 +317,7 @@ class Job:
                 return
             # The stream ended or went silent before the end: reopen it
             # (the job may have ended in between; the caller checks).
+            self._left(deadline)
             self.refresh()
             if self.done:
                 return
@@ -352,7 +359,7 @@ class Job:
             left = self._left(deadline)
             if left is not None:
                 idle = max(min(idle, left), 0.5)
-            for ev in self.events(idle_timeout=idle):
+            for ev in self._event_stream(None, idle, deadline):
                 d = ev.json()
                 if isinstance(d, dict):
                     if "id" in d and "status" in d and d["id"] == self.id:
@@ -363,6 +370,8 @@ class Job:
                         self.data["progress"] = d["progress"]
                     bar.update(d)
                 self._left(deadline)
+        except SheafConnectionError:
+            return False  # broken too often: the long polls ride it out
         except SheafError as e:
             if e.status in (404, 405, 406, 501) or e.not_implemented:
                 if e.status == 404 and e.code != "not_implemented":
