@@ -228,9 +228,10 @@ int cli_follow_events(cli *c, const char *id, int64_t deadline_ms,
  */
 int cli_verify_result(cli *c, const char *eid, const char *path);
 
-/* The SHA-256 of the next 'len' bytes of 'f' into 'md'. Returns 0, or -1
- * when the file ends first or cannot be read. */
-int cli_sha256(FILE *f, uint64_t len, unsigned char md[32]);
+/* The SHA-256 of the next 'len' bytes of 'f' into 'md', and as 64
+ * lower-case hex digits into 'hex' unless NULL. Returns 0, or -1 when the
+ * file ends first or cannot be read. */
+int cli_sha256(FILE *f, uint64_t len, unsigned char md[32], char hex[65]);
 
 /* ---- wait.c -------------------------------------------------------------- */
 

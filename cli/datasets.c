@@ -113,7 +113,7 @@ datasets_upload(cli *c, const char *file)
     http_reply    rep = {0};
     upload_view   v = {.live = cli_live(c), .drawn_ms = -1};
     const char   *got;
-    int           rc, i;
+    int           rc;
 
     f = fopen(file, "rb");
     if (f == NULL || fstat(fileno(f), &st) != 0) {
@@ -131,14 +131,12 @@ datasets_upload(cli *c, const char *file)
         name = basename(copy);
     }
     /* Hashed first, so the service can refuse a body damaged on the way. */
-    if (cli_sha256(f, (uint64_t)st.st_size, md) != 0 ||
+    if (cli_sha256(f, (uint64_t)st.st_size, md, hex) != 0 ||
         fseeko(f, 0, SEEK_SET) != 0) {
         fprintf(stderr, "sheaf: cannot read %s: %s\n", file, strerror(errno));
         rc = CLI_EXIT_USAGE;
         goto done;
     }
-    for (i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
     EVP_EncodeBlock((unsigned char *)b64, md, 32);
     digest = xasprintf("Content-Digest: sha-256=:%s:", b64);
     ename = http_escape(name);

@@ -19,11 +19,11 @@
 #define RESULT_BUF 65536
 
 int
-cli_sha256(FILE *f, uint64_t len, unsigned char md[32])
+cli_sha256(FILE *f, uint64_t len, unsigned char md[32], char hex[65])
 {
     EVP_MD_CTX    *ctx = EVP_MD_CTX_new();
     unsigned char *buf = xmalloc(RESULT_BUF);
-    unsigned int   md_len = 0;
+    unsigned int   md_len = 0, i;
     size_t         n;
     int            rc = -1;
 
@@ -38,26 +38,14 @@ cli_sha256(FILE *f, uint64_t len, unsigned char md[32])
     }
     if (EVP_DigestFinal_ex(ctx, md, &md_len) != 1 || md_len != 32)
         goto done;
+    for (i = 0; hex != NULL && i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
     rc = 0;
 
 done:
     EVP_MD_CTX_free(ctx);
     free(buf);
     return rc;
-}
-
-/* cli_sha256 as 64 lower-case hex digits in 'hex'. */
-static int
-result_sha256(FILE *f, uint64_t len, char hex[65])
-{
-    unsigned char md[32];
-    int           i;
-
-    if (cli_sha256(f, len, md) != 0)
-        return -1;
-    for (i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    return 0;
 }
 
 /* GET 'path' into 'rep'. Returns the HTTP status (0: no reply). */
@@ -80,6 +68,7 @@ result_check_parts(const json_t *manifest, const char *path, uint64_t size)
     FILE         *f = fopen(path, "rb");
     uint64_t      sum = 0, len;
     char          hex[65];
+    unsigned char md[32];
     const char   *want;
     size_t        i;
     int           rc = 0;
@@ -115,7 +104,7 @@ result_check_parts(const json_t *manifest, const char *path, uint64_t size)
         p = json_array_get(parts, i);
         len = (uint64_t)cli_json_int(p, "bytes");
         want = cli_json_str(p, "sha256", NULL);
-        if (result_sha256(f, len, hex) != 0) {
+        if (cli_sha256(f, len, md, hex) != 0) {
             fprintf(stderr, "sheaf: cannot read %s\n", path);
             rc = CLI_EXIT_LOCAL;
             goto done;
@@ -131,7 +120,7 @@ result_check_parts(const json_t *manifest, const char *path, uint64_t size)
     }
     if (cli_json_str(manifest, "sha256", NULL) != NULL) {
         rewind(f);
-        if (result_sha256(f, size, hex) != 0 ||
+        if (cli_sha256(f, size, md, hex) != 0 ||
             strcasecmp(cli_json_str(manifest, "sha256", ""), hex) != 0) {
             fprintf(stderr,
                     "sheaf: the download's SHA-256 is %s, the "

@@ -13,7 +13,6 @@ them are skipped with the reason while they answer 501.
 import base64
 import fcntl
 import hashlib
-import http.server
 import json
 import os
 import pty
@@ -24,14 +23,13 @@ import socket
 import struct
 import subprocess
 import termios
-import threading
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from harness import REPO, unique_name
+from harness import REPO, FakeHandler, fake_service, unique_name
 from test_cli import cli_bin, explain, run  # noqa: F401 (a fixture)
 
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # all but \t and \n
@@ -270,28 +268,13 @@ def job_obj(status, done, total=4):
                        "bytes": len(RESULT), "rows": 4000}}
 
 
-class Fake(http.server.BaseHTTPRequestHandler):
+class Fake(FakeHandler):
     """/poll: a job moving 0/4, 2/4, 4/4 over three GETs, no events;
     /sse: its events, cut once mid-event, then resumed; /bad: a manifest
     that disagrees; /damage: an upload stored wrong."""
-    protocol_version = "HTTP/1.1"
     gets = {}
     log = []
     sse_done = False
-
-    def log_message(self, *a):
-        pass
-
-    def send(self, status, body, ctype="application/json", headers=()):
-        if not isinstance(body, bytes):
-            body = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        for k, v in headers:
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def not_found(self):
         self.send(404, {"error": {"code": "not_found", "message": "no",
@@ -385,12 +368,8 @@ class Fake(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def fake():
     Fake.gets, Fake.log, Fake.sse_done = {}, [], False
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Fake)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield "http://127.0.0.1:%d" % srv.server_address[1]
-    srv.shutdown()
-    srv.server_close()
+    with fake_service(Fake) as url:
+        yield url
 
 
 def test_polled_progress_on_a_tty_per_stage(cli_bin, fake):

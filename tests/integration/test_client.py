@@ -10,7 +10,6 @@ reason while it answers 501.
 
 import base64
 import hashlib
-import http.server
 import io
 import json
 import os
@@ -18,14 +17,14 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from harness import REPO, read_csv_rows, unique_name
+from harness import (REPO, FakeHandler, fake_service, read_csv_rows,
+                     unique_name)
 
 # Importable from the repo without installing.
 sys.path.insert(0, str(REPO / "clients" / "python"))
@@ -374,27 +373,12 @@ def fake_job(status, done):
             "spec": {"input": {"path": "x.csv"}}}
 
 
-class Fake(http.server.BaseHTTPRequestHandler):
+class Fake(FakeHandler):
     """Serves a job whose events break once mid-stream, a manifest (right,
     or with one wrong SHA-256 under /bad), a result cut once (under
     /cut), and uploads."""
-    protocol_version = "HTTP/1.1"
     log = []
     events_done = False
-
-    def log_message(self, *a):
-        pass
-
-    def send(self, status, body, ctype="application/json", headers=()):
-        if not isinstance(body, bytes):
-            body = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        for k, v in headers:
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_GET(self):
         Fake.log.append((self.path, {k.lower(): v for k, v
@@ -501,12 +485,8 @@ class Fake(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def fake():
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Fake)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield "http://127.0.0.1:%d" % srv.server_address[1]
-    srv.shutdown()
-    srv.server_close()
+    with fake_service(Fake) as url:
+        yield url
 
 
 def test_sse_parser():
