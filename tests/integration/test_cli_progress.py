@@ -475,6 +475,8 @@ def test_upload_sends_its_sha256_with_a_byte_bar(cli_bin, fake, tmp_path):
     p = run(cli_bin, fake, "upload", str(f), "--name", "other", "--json")
     assert p.returncode == 0 and json.loads(p.stdout)["id"] == "ds1"
     assert not CONTROL.search(p.stderr)
+    p = run(cli_bin, fake, "datasets", "upload", str(f))  # the same
+    assert p.returncode == 0 and p.stdout.strip() == "ds1", explain(p)
     p = run(cli_bin, fake + "/damage", "upload", str(f))
     assert p.returncode == 4 and "SHA-256" in p.stderr, explain(p)
     p = run(cli_bin, fake, "upload", str(tmp_path / "missing.csv"))

@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -188,6 +189,45 @@ def test_result_to_a_file_resumes_a_part(sh, data, tmp_path, sheaf):
         Path(str(out) + ".part.etag").write_text(etag)
         with pytest.raises(IntegrityError):
             job.result(out)
+
+
+def test_progress_bar_on_a_terminal(sheaf, data):
+    """Job.wait's plain bar (no tqdm here) under a real pseudo-terminal:
+    one line redrawn with carriage returns, ending with the state."""
+    import pty
+    spec = spec_of(data, input={"path": data + "/big.csv",
+                                "partition_size": "8KiB"},
+                   steps=[{"op": "groupby", "by": ["k"],
+                           "aggs": [{"as": "n", "fn": "count"}]}])
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "from sheaf import Sheaf\n"
+            "job = Sheaf(%r).submit(%r, wait=True)\n"
+            "print('END', job.status, job.progress['partitions_total'])\n"
+            % (str(REPO / "clients" / "python"), sheaf.base, spec))
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(sys.executable, [sys.executable, "-c", code])
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: the child's side closed
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    text = out.decode("utf-8", "replace").replace("\r\n", "\n")
+    assert os.WEXITSTATUS(status) == 0, text
+    m = re.search(r"END succeeded (\d+)", text)
+    assert m, text
+    total = int(m.group(1))
+    draws = [d.split("\n")[0] for d in text.split("\r")[1:]]
+    assert len(draws) >= 2, text
+    assert draws[-1].rstrip().endswith("succeeded"), draws
+    assert f"{total}/{total} partitions" in draws[-1], draws
+    assert draws[0].rstrip().endswith(("queued", "running")), draws
 
 
 def test_errors_carry_code_message_and_path(sh, data):
