@@ -318,6 +318,7 @@ class Job:
             # The stream ended or went silent before the end: reopen it
             # (the job may have ended in between; the caller checks).
             self._left(deadline)
+            time.sleep(0.25)  # a stream that ends at once is not hammered
             self.refresh()
             if self.done:
                 return
@@ -379,8 +380,7 @@ class Job:
                     self.refresh()
                 return False
             raise
-        if not self.done or self.data.get("progress") is None:
-            self.refresh()
+        self.refresh()  # the final object: its error, its result's bytes
         return True
 
     def _poll(self, bar: Any, deadline: Optional[float],
