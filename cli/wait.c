@@ -81,6 +81,7 @@ wait_count_stages(wait_view *v, const char *eid)
     const json_t *p = json_object_get(v->job, "progress");
     int64_t       total = cli_json_int(p, "partitions_total");
     int64_t       done[WAIT_STAGES_SHOWN] = {0}, all[WAIT_STAGES_SHOWN] = {0};
+    int64_t       done_rest = 0;
     http_req      rq = {.method = "GET", .retry = 0, .timeout_s = 10};
     http_reply    rep = {0};
     char          msg[HTTP_ERR_MAX], *path;
@@ -100,8 +101,10 @@ wait_count_stages(wait_view *v, const char *eid)
         for (i = 0; i < json_array_size(tasks); i++) {
             t = json_array_get(tasks, i);
             st = json_integer_value(json_object_get(t, "stage"));
-            if (st < 0 || st >= WAIT_STAGES_SHOWN)
+            if (st < 0 || st >= WAIT_STAGES_SHOWN) {
+                done_rest += strcmp(cli_json_str(t, "state", ""), "done") == 0;
                 continue;
+            }
             all[st]++;
             done[st] += strcmp(cli_json_str(t, "state", ""), "done") == 0;
             if (st + 1 > n_stages)
@@ -113,10 +116,11 @@ wait_count_stages(wait_view *v, const char *eid)
                       (long long)st, (long long)done[st], (long long)all[st]);
             total -= all[st];
         }
-        /* The tasks of later stages may not exist yet, but are counted. */
+        /* The tasks of later stages (past those shown, or not made yet:
+         * the total counts them) together. */
         if (n_stages > 0 && total > 0)
-            sb_printf(&v->stages, ", stage %d+ 0/%lld", n_stages,
-                      (long long)total);
+            sb_printf(&v->stages, ", stage %d+ %lld/%lld", n_stages,
+                      (long long)done_rest, (long long)total);
         if (n_stages == 1 && total <= 0)
             sb_reset(&v->stages); /* one stage: the totals say it all */
     }
