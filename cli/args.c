@@ -29,10 +29,12 @@ static const cli_opt_def cli_opt_defs[] = {
     {OPT_TIMEOUT, "timeout", 0, 1},          /* submit, wait */
     {OPT_IDEM_KEY, "idempotency-key", 0, 1}, /* submit */
     {OPT_OUTPUT, "output", 'o', 1},          /* submit, result */
-    {OPT_JSON, "json", 0, 0},                /* status, ls, validate */
+    {OPT_JSON, "json", 0, 0},                /* the commands that read */
     {OPT_STATUS, "status", 0, 1},            /* ls */
     {OPT_LIMIT, "limit", 0, 1},              /* ls */
     {OPT_ALL, "all", 0, 0},                  /* ls */
+    {OPT_QUIET, "quiet", 'q', 0},            /* submit, wait, upload */
+    {OPT_LAST_ID, "last-event-id", 0, 1},    /* events */
 };
 
 #define N_OPT_DEFS (sizeof cli_opt_defs / sizeof cli_opt_defs[0])

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "http.h"
 
@@ -24,7 +25,8 @@ enum {
     CLI_EXIT_REFUSED = 3,     /* the server refused the request (4xx, 501) */
     CLI_EXIT_UNREACHABLE = 4, /* no connection, a 5xx, or no reply in time */
     CLI_EXIT_TIMEOUT = 5,     /* --timeout passed; the job keeps running */
-    CLI_EXIT_LOCAL = 6        /* a local file could not be written */
+    CLI_EXIT_LOCAL = 6        /* a local file could not be written, or a
+                                 download does not match its manifest */
 };
 
 /* The options, as indexes of cli_args.val. */
@@ -42,6 +44,8 @@ typedef enum cli_opt {
     OPT_STATUS,
     OPT_LIMIT,
     OPT_ALL,
+    OPT_QUIET,
+    OPT_LAST_ID,
     OPT_COUNT
 } cli_opt;
 
@@ -139,6 +143,96 @@ void cli_job_summary(const json_t *job, strbuf *sb);
  * why when 'id' is empty or too long. The caller frees the result. */
 char *cli_job_path_id(const char *id);
 
+/* Non-zero when 'status' ends a job: succeeded, failed, cancelled. */
+int cli_is_terminal(const char *status);
+
+/* Append 'ms' as "42s", "3m05s" or "1h02m". */
+void cli_put_duration(strbuf *sb, int64_t ms);
+
+/* Print 'j' as JSON on stdout with the jansson 'flags', and a newline. */
+void cli_print_json(const json_t *j, size_t flags);
+
+/* Sleep 'ms' milliseconds (nothing when not positive), resuming after
+ * signals. */
+void cli_sleep_ms(int64_t ms);
+
+#define CLI_BAR_WIDTH 20 /* characters between the brackets of a bar */
+
+/* Append a bar "[#####---------------] " of 'done' out of 'total'. */
+void cli_put_bar(strbuf *sb, uint64_t done, uint64_t total);
+
+/* Non-zero when live progress goes to stderr: a terminal, no --quiet. */
+int cli_live(const cli *c);
+
+/* The width of the terminal on stderr in columns, or 0 when unknown. */
+int cli_term_cols(void);
+
+/* ---- events.c ------------------------------------------------------------ */
+
+/*
+ * Called for each complete server-sent event: its type ("message" when
+ * the stream named none), its data (data lines joined by newlines), and
+ * the last id the stream set ("" when none). Return non-zero to stop.
+ */
+typedef int (*sse_event_fn)(void *ud, const char *event, const char *data,
+                            const char *id);
+
+/* A parser of text/event-stream (the WHATWG HTML standard's format). */
+typedef struct sse_parser {
+    strbuf line;         /* the line being read */
+    strbuf data;         /* the data lines of the event being read */
+    char   event[64];    /* its type, "" for the default */
+    char   id_buf[256];  /* the id the event being read set */
+    char   last_id[256]; /* the id as of the last event dispatched
+                            (a blank line): what resumes */
+    int    has_data;     /* a data line came */
+    int    after_cr;     /* the last byte was a CR ending a line */
+    int    started;      /* past a leading byte-order mark */
+    int    after_blank;  /* the last line ended was blank */
+    size_t blank_end;    /* in the last sse_feed: the offset just
+                            past its last blank line, or 0 */
+    sse_event_fn fn;     /* receives the events */
+    void        *ud;     /* ... with this */
+} sse_parser;
+
+/* Feed 'len' bytes of the stream; calls p->fn per event. Returns what a
+ * non-zero fn returned (the rest of the bytes unread), else 0. */
+int sse_feed(sse_parser *p, const char *buf, size_t len);
+
+/* Free what 'p' holds (not p). */
+void sse_free(sse_parser *p);
+
+/* Non-zero when the event (type, data parsed or NULL) says the job has
+ * ended: a terminal "status", or the type "end" or "done". */
+int cli_event_terminal(const char *event, const json_t *data);
+
+/*
+ * Follow job 'id' on its event stream until it ends or 'deadline_ms'
+ * (now_ms() clock; negative: none) passes, calling 'fn' with each
+ * event's data that is a JSON object (borrowed) and 'ud'. Reconnects with
+ * Last-Event-ID after a broken connection. Returns 0 when the job ended,
+ * CLI_EXIT_TIMEOUT, or -1 when there is no event stream to follow (the
+ * service answers 501, 404 or 405, or it broke too often): poll instead.
+ */
+int cli_follow_events(cli *c, const char *id, int64_t deadline_ms,
+                      void (*fn)(void *ud, const json_t *data), void *ud);
+
+/* ---- result.c ------------------------------------------------------------ */
+
+/*
+ * Check the file 'path' (the result of job 'eid', escaped) against the
+ * job's manifest: each part's length and SHA-256, in order. Without a
+ * manifest (501, 404), against the job's result bytes. Returns 0, or
+ * CLI_EXIT_LOCAL after printing the mismatch, or another exit code when
+ * a request failed.
+ */
+int cli_verify_result(cli *c, const char *eid, const char *path);
+
+/* The SHA-256 of the next 'len' bytes of 'f' into 'md', and as 64
+ * lower-case hex digits into 'hex' unless NULL. Returns 0, or -1 when the
+ * file ends first or cannot be read. */
+int cli_sha256(FILE *f, uint64_t len, unsigned char md[32], char hex[65]);
+
 /* ---- wait.c -------------------------------------------------------------- */
 
 /*
@@ -150,13 +244,15 @@ char *cli_job_path_id(const char *id);
  */
 int cli_wait_job(cli *c, const char *id, int64_t timeout_ms);
 
-/* ---- jobs.c: the commands ------------------------------------------------ */
-
 /*
  * Download the result of job 'id' to 'out' (written as 'out'.part, then
- * renamed) or, when 'out' is NULL or "-", to stdout. Returns an exit code.
+ * checked and renamed; an 'out'.part left by a broken download is resumed)
+ * or, when 'out' is NULL or "-", to stdout. Returns an exit code. In
+ * result.c.
  */
 int cli_fetch_result(cli *c, const char *id, const char *out);
+
+/* ---- jobs.c: the commands ------------------------------------------------ */
 
 /* Each command returns its exit code. */
 int cli_cmd_submit(cli *c);
@@ -166,6 +262,9 @@ int cli_cmd_result(cli *c);
 int cli_cmd_cancel(cli *c);
 int cli_cmd_ls(cli *c);
 int cli_cmd_validate(cli *c);
+int cli_cmd_tasks(cli *c);
 int cli_cmd_datasets(cli *c); /* datasets.c */
+int cli_cmd_upload(cli *c);   /* datasets.c */
+int cli_cmd_events(cli *c);   /* events.c */
 
 #endif

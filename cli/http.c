@@ -40,27 +40,32 @@ struct http_client {
 
 /* One exchange, over all its attempts. */
 typedef struct http_xfer {
-    http_client    *c;             /* the client */
-    const http_req *rq;            /* the request */
-    const char     *body;          /* the request body (JSON), or NULL */
-    size_t          body_len;      /* its length in bytes */
-    http_reply     *reply;         /* where the reply goes */
-    FILE           *src;           /* upload: the body's source, or NULL */
-    const char     *src_type;      /* upload: its Content-Type */
-    uint64_t        src_bytes;     /* upload: bytes to send */
-    int             src_errno;     /* upload: a read failed */
-    FILE           *sink;          /* download: where a 200 body goes */
-    int             sink_rewind;   /* the sink may be truncated to restart */
-    uint64_t        sink_bytes;    /* bytes in the sink, over all attempts */
-    int             sink_errno;    /* a write to the sink failed */
-    char            etag[128];     /* the ETag of the bytes in the sink */
-    uint64_t        range_start;   /* this attempt asks for bytes from here */
-    int64_t         cr_start;      /* Content-Range start received, or -1 */
-    int             decided;       /* this attempt's body has a destination */
-    int             to_sink;       /* ... and it is the sink */
-    int             bad_restart;   /* the body cannot continue the sink */
-    double          retry_after_s; /* Retry-After of this reply, or 0 */
-    int             truncated;     /* the kept body passed its limit */
+    http_client     *c;             /* the client */
+    const http_req  *rq;            /* the request */
+    const char      *body;          /* the request body (JSON), or NULL */
+    size_t           body_len;      /* its length in bytes */
+    http_reply      *reply;         /* where the reply goes */
+    FILE            *src;           /* upload: the body's source, or NULL */
+    const char      *src_type;      /* upload: its Content-Type */
+    uint64_t         src_bytes;     /* upload: bytes to send */
+    int              src_errno;     /* upload: a read failed */
+    FILE            *sink;          /* download: where a 200 body goes */
+    int              sink_rewind;   /* the sink may be truncated to restart */
+    uint64_t         sink_bytes;    /* bytes in the sink, over all attempts */
+    int              sink_errno;    /* a write to the sink failed */
+    char             etag[128];     /* the ETag of the bytes in the sink */
+    uint64_t         range_start;   /* this attempt asks for bytes from here */
+    int64_t          cr_start;      /* Content-Range start received, or -1 */
+    int              decided;       /* this attempt's body has a destination */
+    int              to_sink;       /* ... and it is the sink */
+    int              bad_restart;   /* the body cannot continue the sink */
+    double           retry_after_s; /* Retry-After of this reply, or 0 */
+    int              truncated;     /* the kept body passed its limit */
+    const char      *extra_header;  /* one more header line, or NULL */
+    http_progress_fn progress;      /* upload: told of the bytes sent */
+    void            *progress_ud;   /* ... with this */
+    const http_stream_req *stream;  /* a streamed GET, or NULL */
+    int                    stopped; /* the stream's reader ended it */
 } http_xfer;
 
 http_client *
@@ -223,14 +228,19 @@ http_sink_decide(http_xfer *x)
     if (x->decided)
         return;
     x->decided = 1;
-    if (x->sink == NULL)
+    if (x->sink == NULL && x->stream == NULL)
         return;
     curl_easy_getinfo(x->c->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (x->stream != NULL) {
+        x->to_sink = status == 200;
+        return;
+    }
     if (status == 200) {
         if (x->sink_bytes > 0 && !http_sink_restart(x)) {
             x->bad_restart = 1;
             return;
         }
+        x->range_start = 0; /* the whole body: keep its ETag */
         x->to_sink = 1;
     } else if (status == 206) {
         if (x->range_start == 0 || x->cr_start < 0 ||
@@ -253,6 +263,13 @@ http_on_body(char *p, size_t size, size_t n, void *ud)
     http_sink_decide(x);
     if (x->bad_restart)
         return 0; /* aborts the transfer */
+    if (x->to_sink && x->stream != NULL) {
+        if (x->stream->on_chunk(x->stream->ud, p, len) != 0) {
+            x->stopped = 1;
+            return 0; /* ends the transfer */
+        }
+        return len;
+    }
     if (x->to_sink) {
         if (fwrite(p, 1, len, x->sink) != len) {
             x->sink_errno = errno != 0 ? errno : EIO;
@@ -282,11 +299,26 @@ http_on_read(char *p, size_t size, size_t n, void *ud)
     return got;
 }
 
+/* libcurl's progress callback: tell an upload's caller. */
+static int
+http_on_progress(void *ud, curl_off_t dl_total, curl_off_t dl_now,
+                 curl_off_t ul_total, curl_off_t ul_now)
+{
+    http_xfer *x = ud;
+
+    (void)dl_total;
+    (void)dl_now;
+    (void)ul_total;
+    return x->progress(x->progress_ud, (uint64_t)ul_now, x->src_bytes);
+}
+
 /* Non-zero when an attempt that ended with 'cc' and 'status' may be sent
  * again. A refused connection never reached the server, so it always may. */
 static int
 http_retryable(const http_xfer *x, CURLcode cc, long status)
 {
+    if (x->stream != NULL)
+        return 0; /* its caller reconnects, resuming the stream */
     switch (cc) {
     case CURLE_OK:
         return x->rq->retry && (status == 429 || status == 502 ||
@@ -357,7 +389,15 @@ http_setup(http_xfer *x, const char *url, char *errbuf,
     curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, http_on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
-    if (x->sink != NULL || x->src != NULL) {
+    if (x->stream != NULL) {
+        if (x->stream->idle_s > 0) {
+            curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+            curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, x->stream->idle_s);
+        }
+        if (x->stream->timeout_ms > 0)
+            curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
+                             (long)x->stream->timeout_ms);
+    } else if (x->sink != NULL || x->src != NULL) {
         curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
         curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)HTTP_STALL_S);
     } else {
@@ -366,8 +406,22 @@ http_setup(http_xfer *x, const char *url, char *errbuf,
     }
 
     /* A download takes whatever the result is (CSV, JSON lines, gzip). */
-    *hdrs = curl_slist_append(
-        *hdrs, x->sink != NULL ? "Accept: */*" : "Accept: application/json");
+    if (x->stream != NULL) {
+        line = xasprintf("Accept: %s", x->stream->accept);
+        *hdrs = curl_slist_append(*hdrs, line);
+        free(line);
+        if (x->stream->last_event_id != NULL) {
+            line = xasprintf("Last-Event-ID: %s", x->stream->last_event_id);
+            *hdrs = curl_slist_append(*hdrs, line);
+            free(line);
+        }
+    } else {
+        *hdrs = curl_slist_append(*hdrs, x->sink != NULL
+                                             ? "Accept: */*"
+                                             : "Accept: application/json");
+    }
+    if (x->extra_header != NULL)
+        *hdrs = curl_slist_append(*hdrs, x->extra_header);
     if (x->c->auth != NULL)
         *hdrs = curl_slist_append(*hdrs, x->c->auth);
     if (rq->idem_key != NULL) {
@@ -384,6 +438,12 @@ http_setup(http_xfer *x, const char *url, char *errbuf,
         line = xasprintf("Content-Type: %s", x->src_type);
         *hdrs = curl_slist_append(*hdrs, line);
         free(line);
+        *hdrs = curl_slist_append(*hdrs, "Expect:");
+        if (x->progress != NULL) {
+            curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+            curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, http_on_progress);
+            curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
+        }
     } else if (strcmp(rq->method, "POST") == 0) {
         curl_easy_setopt(h, CURLOPT_POST, 1L);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, x->body ? x->body : "");
@@ -457,6 +517,8 @@ http_run(http_xfer *x, char err[HTTP_ERR_MAX])
         curl_slist_free_all(hdrs);
         hdrs = NULL;
         curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+        if (x->stopped)
+            cc = CURLE_OK; /* the stream's reader had what it wanted */
         if (cc == CURLE_OK)
             http_sink_decide(x);
         if (x->to_sink && x->reply->etag[0] != '\0' && x->range_start == 0)
@@ -556,6 +618,13 @@ int
 http_download(http_client *c, const char *path, FILE *sink, http_reply *out,
               char err[HTTP_ERR_MAX])
 {
+    return http_download_at(c, path, sink, 0, NULL, out, err);
+}
+
+int
+http_download_at(http_client *c, const char *path, FILE *sink, uint64_t start,
+                 const char *etag, http_reply *out, char err[HTTP_ERR_MAX])
+{
     http_req    rq = {.method = "GET", .path = path, .retry = 1};
     http_xfer   x;
     struct stat st;
@@ -570,7 +639,13 @@ http_download(http_client *c, const char *path, FILE *sink, http_reply *out,
      * so starting over can never cut off what was there before. */
     flags = fcntl(fileno(sink), F_GETFL);
     x.sink_rewind = fstat(fileno(sink), &st) == 0 && S_ISREG(st.st_mode) &&
-                    flags >= 0 && !(flags & O_APPEND) && ftello(sink) == 0;
+                    flags >= 0 && !(flags & O_APPEND) &&
+                    ftello(sink) == (off_t)start;
+    if (start > 0 && etag != NULL && x.sink_rewind) {
+        x.sink_bytes = start;
+        x.range_start = start;
+        snprintf(x.etag, sizeof x.etag, "%s", etag);
+    }
     rc = http_run(&x, err);
     if (rc == HTTP_OK) {
         if (out->status == 206 && x.to_sink)
@@ -583,7 +658,9 @@ http_download(http_client *c, const char *path, FILE *sink, http_reply *out,
 
 int
 http_upload(http_client *c, const char *path, FILE *src, uint64_t size_bytes,
-            const char *content_type, http_reply *out, char err[HTTP_ERR_MAX])
+            const char *content_type, const char *header,
+            http_progress_fn progress, void *ud, http_reply *out,
+            char err[HTTP_ERR_MAX])
 {
     http_req  rq = {.method = "POST", .path = path, .retry = 0};
     http_xfer x;
@@ -596,8 +673,36 @@ http_upload(http_client *c, const char *path, FILE *src, uint64_t size_bytes,
     x.reply = out;
     x.src = src;
     x.src_bytes = size_bytes;
+    x.extra_header = header;
+    x.progress = progress;
+    x.progress_ud = ud;
     rc = http_run(&x, err);
     if (rc == HTTP_OK)
         http_parse_json(out, x.truncated);
+    return rc;
+}
+
+int
+http_stream(http_client *c, const http_stream_req *sr, http_reply *out,
+            char err[HTTP_ERR_MAX])
+{
+    http_req  rq = {.method = "GET", .path = sr->path, .retry = 0};
+    http_xfer x;
+    int       rc;
+
+    memset(&x, 0, sizeof x);
+    x.c = c;
+    x.rq = &rq;
+    x.reply = out;
+    x.stream = sr;
+    rc = http_run(&x, err);
+    if (rc == HTTP_OK && !x.to_sink)
+        http_parse_json(out, x.truncated);
+    if (rc != HTTP_OK && out->status == 0) {
+        long status = 0;
+
+        curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+        out->status = status;
+    }
     return rc;
 }

@@ -85,13 +85,64 @@ int http_download(http_client *c, const char *path, FILE *sink, http_reply *out,
                   char err[HTTP_ERR_MAX]);
 
 /*
+ * http_download for a sink that already holds the first 'start' bytes of
+ * the body, which came with the ETag 'etag': asks for the rest with Range
+ * and If-Range. When the server sends the whole body instead (200: the
+ * ETag changed), the sink is started again from its beginning. With
+ * 'start' 0 and 'etag' NULL it is http_download. A 416 reply (nothing
+ * past 'start') comes back as out->status 416 with the sink untouched.
+ */
+int http_download_at(http_client *c, const char *path, FILE *sink,
+                     uint64_t start, const char *etag, http_reply *out,
+                     char err[HTTP_ERR_MAX]);
+
+/*
+ * Called with the bytes sent so far and the total while an upload runs;
+ * 'ud' is the caller's. Return 0 to go on.
+ */
+typedef int (*http_progress_fn)(void *ud, uint64_t sent_bytes,
+                                uint64_t total_bytes);
+
+/*
  * POST the 'size_bytes' bytes of 'src' (borrowed, read from its current
- * position) to 'path' as the raw body, streamed, with 'content_type'.
- * Only a refused connection is retried. Returns 0 when a reply arrived,
- * HTTP_ENET, or HTTP_EREAD when 'src' could not be read.
+ * position) to 'path' as the raw body, streamed, with 'content_type' and,
+ * when not NULL, the extra header line 'header' ("Name: value"). Calls
+ * 'progress' (NULL: none) as bytes go out. Only a refused connection is
+ * retried. Returns 0 when a reply arrived, HTTP_ENET, or HTTP_EREAD when
+ * 'src' could not be read.
  */
 int http_upload(http_client *c, const char *path, FILE *src,
-                uint64_t size_bytes, const char *content_type, http_reply *out,
+                uint64_t size_bytes, const char *content_type,
+                const char *header, http_progress_fn progress, void *ud,
+                http_reply *out, char err[HTTP_ERR_MAX]);
+
+/*
+ * Called with each piece of a streamed 200 body, in order; 'ud' is the
+ * caller's. Return 0 to go on, non-zero to end the exchange there (which
+ * is not a failure).
+ */
+typedef int (*http_chunk_fn)(void *ud, const char *p, size_t len);
+
+/* A streamed GET (an event stream). Zero-initialise, then fill. */
+typedef struct http_stream_req {
+    const char   *path;          /* appended to the base URL */
+    const char   *accept;        /* the Accept header */
+    const char   *last_event_id; /* the Last-Event-ID header, or NULL */
+    long          idle_s;        /* give up when nothing arrives this long */
+    int64_t       timeout_ms;    /* limit of the whole exchange; <= 0: none */
+    http_chunk_fn on_chunk;      /* receives a 200 body */
+    void         *ud;            /* passed to on_chunk */
+} http_stream_req;
+
+/*
+ * GET sr->path and hand a 200 body to sr->on_chunk as it arrives; another
+ * status's body goes to out->body (and out->json). Never retried (the
+ * caller reconnects, with Last-Event-ID). Returns 0 when a reply arrived and
+ * ended (or on_chunk ended it), HTTP_ENET when the connection failed, broke,
+ * went idle or passed its time limit (out->status is set when a reply had
+ * begun).
+ */
+int http_stream(http_client *c, const http_stream_req *sr, http_reply *out,
                 char err[HTTP_ERR_MAX]);
 
 /* Free what 'r' holds and zero it, so it can be used again. */

@@ -1,7 +1,7 @@
 /*
- * jobs.c - the commands about jobs: submit, status, wait, result, cancel,
- * ls and validate. Each reads its arguments from the cli context, calls
- * the HTTP API (SPEC section 3) and returns the exit code.
+ * jobs.c - the commands about jobs: submit, status, wait, cancel, ls,
+ * tasks and validate (result is in result.c). Each reads its arguments from the
+ * cli context, calls the HTTP API (SPEC section 3) and returns the exit code.
  *
  * stdout carries only what a script would capture (a job id, a table, a
  * result, JSON); everything said to a person goes to stderr.
@@ -25,17 +25,6 @@ jobs_timeout(const cli *c, int64_t *out_ms)
     if (c->args.val[OPT_TIMEOUT] == NULL)
         return 0;
     return cli_parse_duration("--timeout", c->args.val[OPT_TIMEOUT], out_ms);
-}
-
-/* Print 'j' as indented JSON on stdout. */
-static void
-jobs_print_json(const json_t *j, size_t flags)
-{
-    char *text = json_dumps(j, flags | JSON_ENCODE_ANY);
-
-    if (text != NULL)
-        printf("%s\n", text);
-    free(text);
 }
 
 int
@@ -98,7 +87,10 @@ cli_cmd_submit(cli *c)
         goto done;
     }
     id_copy = xstrdup(id);
-    printf("%s\n", id_copy);
+    if (c->args.val[OPT_JSON] == NULL)
+        printf("%s\n", id_copy);
+    else if (c->args.val[OPT_WAIT] == NULL && out == NULL)
+        cli_print_json(rep.json, JSON_INDENT(2));
     fflush(stdout);
     if (rep.status == 200 && key != NULL && c->err_tty)
         fprintf(stderr, "sheaf: the job submitted before with this "
@@ -149,7 +141,7 @@ cli_cmd_status(cli *c)
     if ((rc = jobs_get(c, &rep)) != 0)
         goto done;
     if (c->args.val[OPT_JSON] != NULL) {
-        jobs_print_json(rep.json, JSON_INDENT(2));
+        cli_print_json(rep.json, JSON_INDENT(2));
     } else {
         cli_job_summary(rep.json, &sb);
         printf("%s\n", sb.data);
@@ -170,94 +162,6 @@ cli_cmd_wait(cli *c)
     if ((rc = jobs_timeout(c, &timeout_ms)) != 0)
         return rc;
     return cli_wait_job(c, c->args.pos[0], timeout_ms);
-}
-
-int
-cli_fetch_result(cli *c, const char *id, const char *out)
-{
-    char      *eid = cli_job_path_id(id), *path = NULL, *part = NULL;
-    char       msg[HTTP_ERR_MAX];
-    FILE      *fp = NULL;
-    http_reply rep = {0};
-    int        rc, to_stdout = out == NULL || strcmp(out, "-") == 0;
-    long       size_bytes;
-
-    if (eid == NULL)
-        return CLI_EXIT_USAGE;
-    path = xasprintf("/v1/jobs/%s/result", eid);
-    if (to_stdout) {
-        fp = stdout;
-    } else {
-        part = xasprintf("%s.part", out);
-        fp = fopen(part, "wb");
-        if (fp == NULL) {
-            fprintf(stderr, "sheaf: cannot write %s: %s\n", part,
-                    strerror(errno));
-            rc = CLI_EXIT_LOCAL;
-            goto done;
-        }
-    }
-    rc = http_download(c->http, path, fp, &rep, msg);
-    if (rc != HTTP_OK) {
-        rc = cli_fail_transport(rc, msg);
-        goto done;
-    }
-    if (rep.status >= 200 && rep.status < 300 && rep.status != 200) {
-        fprintf(stderr, "sheaf: the result came back as HTTP %ld, not 200\n",
-                rep.status);
-        rc = CLI_EXIT_UNREACHABLE;
-        goto done;
-    }
-    if (rep.status != 200) {
-        rc = cli_fail_reply(&rep);
-        goto done;
-    }
-    if (to_stdout) {
-        if (fflush(stdout) != 0) {
-            fprintf(stderr, "sheaf: writing the result to stdout: %s\n",
-                    strerror(errno));
-            rc = CLI_EXIT_LOCAL;
-        }
-        goto done;
-    }
-    size_bytes = ftell(fp);
-    if (fflush(fp) != 0 || fsync(fileno(fp)) != 0) {
-        fprintf(stderr, "sheaf: writing %s: %s\n", part, strerror(errno));
-        rc = CLI_EXIT_LOCAL;
-        goto done;
-    }
-    if (fclose(fp) != 0) {
-        fp = NULL;
-        fprintf(stderr, "sheaf: writing %s: %s\n", part, strerror(errno));
-        rc = CLI_EXIT_LOCAL;
-        goto done;
-    }
-    fp = NULL;
-    if (rename(part, out) != 0) {
-        fprintf(stderr, "sheaf: renaming %s to %s: %s\n", part, out,
-                strerror(errno));
-        rc = CLI_EXIT_LOCAL;
-        goto done;
-    }
-    if (c->err_tty)
-        fprintf(stderr, "sheaf: wrote %ld bytes to %s\n", size_bytes, out);
-
-done:
-    if (fp != NULL && !to_stdout)
-        fclose(fp);
-    if (rc != 0 && part != NULL)
-        unlink(part);
-    http_reply_free(&rep);
-    free(part);
-    free(path);
-    free(eid);
-    return rc;
-}
-
-int
-cli_cmd_result(cli *c)
-{
-    return cli_fetch_result(c, c->args.pos[0], c->args.val[OPT_OUTPUT]);
 }
 
 int
@@ -364,7 +268,7 @@ cli_cmd_ls(cli *c)
         header = 0;
         for (i = 0; i < json_array_size(jobs); i++) {
             if (as_json)
-                jobs_print_json(json_array_get(jobs, i), JSON_COMPACT);
+                cli_print_json(json_array_get(jobs, i), JSON_COMPACT);
             else
                 jobs_ls_row(json_array_get(jobs, i));
         }
@@ -436,7 +340,7 @@ jobs_print_plan(const json_t *plan)
     char         *text;
 
     if (!json_is_object(plan)) {
-        jobs_print_json(plan, JSON_INDENT(2));
+        cli_print_json(plan, JSON_INDENT(2));
         return;
     }
     for (it = json_object_iter((json_t *)plan); it != NULL;
@@ -491,12 +395,93 @@ cli_cmd_validate(cli *c)
     if ((rc = cli_call(c, &rq, &rep)) != 0)
         goto done;
     if (c->args.val[OPT_JSON] != NULL)
-        jobs_print_json(rep.json, JSON_INDENT(2));
+        cli_print_json(rep.json, JSON_INDENT(2));
     else
         jobs_print_plan(rep.json);
 
 done:
     http_reply_free(&rep);
     json_decref(spec);
+    return rc;
+}
+
+/* Print one row of the task table. */
+static void
+jobs_tasks_row(const json_t *t)
+{
+    strbuf      err = {0};
+    const char *e = cli_json_str(t, "error", "");
+    const char *worker = cli_json_str(t, "worker", "-");
+
+    /* Errors are the engine's words: keep them on one line. */
+    for (; *e != '\0' && err.len < 200; e++)
+        sb_putc(&err, (unsigned char)*e < 0x20 ? ' ' : *e);
+    printf("%5lld %9lld  %-9s %8lld %12lld %12lld %14lld  %-16s %s\n",
+           (long long)cli_json_int(t, "stage"),
+           (long long)cli_json_int(t, "partition"),
+           cli_json_str(t, "state", "?"),
+           (long long)cli_json_int(t, "attempts"),
+           (long long)cli_json_int(t, "rows_in"),
+           (long long)cli_json_int(t, "rows_out"),
+           (long long)cli_json_int(t, "bytes_in"), worker ? worker : "-",
+           err.data ? err.data : "");
+    sb_free(&err);
+}
+
+int
+cli_cmd_tasks(cli *c)
+{
+    char         *eid = cli_job_path_id(c->args.pos[0]), *cursor = NULL, *v;
+    int           as_json = c->args.val[OPT_JSON] != NULL;
+    strbuf        path = {0};
+    http_reply    rep = {0};
+    http_req      rq = {.method = "GET", .retry = 1};
+    const json_t *tasks, *next;
+    size_t        i;
+    int           rc = 0;
+
+    if (eid == NULL)
+        return CLI_EXIT_USAGE;
+    if (!as_json)
+        printf("%5s %9s  %-9s %8s %12s %12s %14s  %-16s %s\n", "STAGE",
+               "PARTITION", "STATE", "ATTEMPTS", "ROWS_IN", "ROWS_OUT",
+               "BYTES_IN", "WORKER", "ERROR");
+    /* Pages, when the service pages the list (limit, cursor). */
+    for (;;) {
+        sb_reset(&path);
+        sb_printf(&path, "/v1/jobs/%s/tasks", eid);
+        if (cursor != NULL) {
+            v = http_escape(cursor);
+            sb_printf(&path, "?cursor=%s", v);
+            free(v);
+        }
+        rq.path = path.data;
+        http_reply_free(&rep);
+        if ((rc = cli_call(c, &rq, &rep)) != 0)
+            break;
+        tasks = json_object_get(rep.json, "tasks");
+        if (!json_is_array(tasks)) {
+            fprintf(stderr, "sheaf: the server's task list has no "
+                            "'tasks'\n");
+            rc = CLI_EXIT_UNREACHABLE;
+            break;
+        }
+        for (i = 0; i < json_array_size(tasks); i++) {
+            if (as_json)
+                cli_print_json(json_array_get(tasks, i), JSON_COMPACT);
+            else
+                jobs_tasks_row(json_array_get(tasks, i));
+        }
+        next = json_object_get(rep.json, "next_cursor");
+        if (!json_is_string(next) || json_string_length(next) == 0 ||
+            (cursor != NULL && strcmp(cursor, json_string_value(next)) == 0))
+            break;
+        free(cursor);
+        cursor = xstrdup(json_string_value(next));
+    }
+    http_reply_free(&rep);
+    sb_free(&path);
+    free(cursor);
+    free(eid);
     return rc;
 }

@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
 
 #define REPORT_SNIPPET_MAX 200 /* bytes of a non-JSON error body shown */
 #define REPORT_ID_MAX      128 /* bytes of a job id we send */
@@ -234,4 +237,76 @@ cli_job_path_id(const char *id)
         return NULL;
     }
     return http_escape(id);
+}
+
+int
+cli_is_terminal(const char *status)
+{
+    return strcmp(status, "succeeded") == 0 || strcmp(status, "failed") == 0 ||
+           strcmp(status, "cancelled") == 0;
+}
+
+void
+cli_put_duration(strbuf *sb, int64_t ms)
+{
+    long long s = (long long)(ms / 1000);
+
+    if (s < 60)
+        sb_printf(sb, "%llds", s);
+    else if (s < 3600)
+        sb_printf(sb, "%lldm%02llds", s / 60, s % 60);
+    else
+        sb_printf(sb, "%lldh%02lldm", s / 3600, (s / 60) % 60);
+}
+
+void
+cli_print_json(const json_t *j, size_t flags)
+{
+    char *text = json_dumps(j, flags | JSON_ENCODE_ANY);
+
+    if (text != NULL)
+        printf("%s\n", text);
+    free(text);
+}
+
+int
+cli_live(const cli *c)
+{
+    return c->err_tty && c->args.val[OPT_QUIET] == NULL;
+}
+
+int
+cli_term_cols(void)
+{
+    struct winsize ws;
+
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) != 0)
+        return 0;
+    return ws.ws_col;
+}
+
+void
+cli_sleep_ms(int64_t ms)
+{
+    struct timespec ts;
+
+    if (ms <= 0)
+        return;
+    ts.tv_sec = (time_t)(ms / 1000);
+    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+void
+cli_put_bar(strbuf *sb, uint64_t done, uint64_t total)
+{
+    int i, fill = total > 0
+                      ? (int)((double)done * CLI_BAR_WIDTH / (double)total)
+                      : 0;
+
+    sb_putc(sb, '[');
+    for (i = 0; i < CLI_BAR_WIDTH; i++)
+        sb_putc(sb, i < fill ? '#' : '-');
+    sb_puts(sb, "] ");
 }

@@ -27,10 +27,10 @@ typedef struct cli_cmd {
 static const cli_cmd cli_cmds[] = {
     {"submit", cli_cmd_submit,
      B(OPT_NAME) | B(OPT_WAIT) | B(OPT_TIMEOUT) | B(OPT_IDEM_KEY) |
-         B(OPT_OUTPUT),
+         B(OPT_OUTPUT) | B(OPT_QUIET) | B(OPT_JSON),
      1, 1,
      "submit SPEC.json|- [--name N] [--wait] [--timeout DURATION] "
-     "[--idempotency-key K] [-o OUT]",
+     "[--idempotency-key K] [-o OUT] [--quiet] [--json]",
      "Submit the job spec in SPEC.json ('-': stdin) and print the job's id\n"
      "alone on stdout, so that ID=$(sheaf submit job.json) works.\n"
      "\n"
@@ -44,29 +44,74 @@ static const cli_cmd cli_cmds[] = {
      "                        the same job; this also lets sheaf retry the\n"
      "                        request on a connection error\n"
      "  -o, --output OUT      after the job succeeds, download its result to\n"
-     "                        OUT (implies --wait)\n"},
+     "                        OUT (implies --wait; checked as 'sheaf result'\n"
+     "                        checks it)\n"
+     "  -q, --quiet           plain progress lines, also on a terminal\n"
+     "  --json                print the job object instead of its id (the\n"
+     "                        final one with --wait)\n"
+     "\n"
+     "While it waits, a terminal shows a live line: partitions done/total\n"
+     "(per stage when known), rows, MB/s, elapsed time, ETA and the state,\n"
+     "from the job's event stream (or polls where the service has none).\n"
+     "Piped, or with --quiet, plain lines without control characters: one\n"
+     "per change of state, and one at most every 30 s while it runs.\n"},
     {"status", cli_cmd_status, B(OPT_JSON), 1, 1, "status ID [--json]",
      "Print one line about the job: its status, partitions done, rows in and\n"
      "out, and its error if it failed. Exits 0 whenever it could ask.\n"
      "\n"
      "  --json   print the whole job object instead\n"},
-    {"wait", cli_cmd_wait, B(OPT_TIMEOUT), 1, 1, "wait ID [--timeout DURATION]",
+    {"wait", cli_cmd_wait, B(OPT_TIMEOUT) | B(OPT_QUIET) | B(OPT_JSON), 1, 1,
+     "wait ID [--timeout DURATION] [--quiet] [--json]",
      "Wait until the job ends and exit with its outcome: 0 succeeded, 1\n"
      "failed or cancelled (the error goes to stderr), 5 timed out.\n"
-     "Progress goes to stderr: a live line on a terminal, else a line per\n"
-     "change of state.\n"
+     "Progress goes to stderr: on a terminal a live line (partitions\n"
+     "done/total, per stage when known, rows, MB/s, elapsed, ETA, the\n"
+     "state) from the job's event stream, or from polls where the service\n"
+     "has none; piped or with --quiet, plain lines without control\n"
+     "characters: one per change of state, one at most every 30 s while it\n"
+     "runs.\n"
      "\n"
      "  --timeout DURATION   stop waiting after DURATION (e.g. 90, 30m, 2h;\n"
-     "                       seconds without a unit); the job keeps running\n"},
+     "                       seconds without a unit); the job keeps running\n"
+     "  -q, --quiet          plain lines, also on a terminal\n"
+     "  --json               print the final job object on stdout\n"},
     {"result", cli_cmd_result, B(OPT_OUTPUT), 1, 1, "result ID [-o FILE]",
      "Download the output of a succeeded job, streamed. With -o it is\n"
-     "written to FILE.part and renamed to FILE once complete, so FILE is\n"
-     "never half-written; without, it goes to stdout. A job that has not\n"
-     "succeeded is an error (exit 3).\n"
+     "written to FILE.part, checked against the job's manifest (each\n"
+     "part's SHA-256; where the service has no manifest, the result's\n"
+     "length) and renamed to FILE once complete and right, so FILE is\n"
+     "never half-written or wrong: a mismatch exits 6. A broken download\n"
+     "is resumed with Range, also by running the same command again (the\n"
+     ".part and its ETag in FILE.part.etag are kept). Without -o it goes\n"
+     "to stdout. A job that has not succeeded is an error (exit 3).\n"
      "\n"
      "  -o, --output FILE   write to FILE ('-': stdout)\n"},
     {"cancel", cli_cmd_cancel, 0, 1, 1, "cancel ID",
      "Ask the service to stop the job; it ends 'cancelled'.\n"},
+    {"tasks", cli_cmd_tasks, B(OPT_JSON), 1, 1, "tasks ID [--json]",
+     "Print the job's tasks as a table, one per partition of each stage:\n"
+     "stage, partition, state, attempts, rows in and out, bytes in, the\n"
+     "worker and the error.\n"
+     "\n"
+     "  --json   one task object per line instead of the table\n"},
+    {"events", cli_cmd_events, B(OPT_JSON) | B(OPT_LAST_ID), 1, 1,
+     "events ID [--last-event-id N] [--json]",
+     "Print the job's server-sent events (text/event-stream) as they come,\n"
+     "until the job ends; a broken connection is resumed with\n"
+     "Last-Event-ID.\n"
+     "\n"
+     "  --last-event-id N   start after event N (resume an earlier run)\n"
+     "  --json              one JSON object per event: {id, event, data}\n"},
+    {"upload", cli_cmd_upload, B(OPT_NAME) | B(OPT_QUIET) | B(OPT_JSON), 1, 1,
+     "upload FILE [--name N] [--quiet] [--json]",
+     "Upload FILE as a dataset, streamed, and print its id (a job's\n"
+     "input.dataset names it). Its SHA-256 goes with it (Content-Digest)\n"
+     "and is checked against the one the service stored. A terminal shows\n"
+     "a byte bar: MB sent, MB/s, elapsed, ETA.\n"
+     "\n"
+     "  --name N     the dataset's name (default: FILE's base name)\n"
+     "  -q, --quiet  no bar\n"
+     "  --json       print the dataset object instead of its id\n"},
     {"ls", cli_cmd_ls,
      B(OPT_STATUS) | B(OPT_NAME) | B(OPT_LIMIT) | B(OPT_ALL) | B(OPT_JSON), 0,
      0, "ls [--status S] [--name N] [--limit N] [--all] [--json]",
@@ -85,16 +130,14 @@ static const cli_cmd cli_cmds[] = {
      "field at fault.\n"
      "\n"
      "  --json   print the plan as the server returned it\n"},
-    {"datasets", cli_cmd_datasets, B(OPT_NAME) | B(OPT_JSON), 0, 2,
-     "datasets [ls | upload FILE [--name N] | show ID | rm ID]  (not yet)",
+    {"datasets", cli_cmd_datasets, B(OPT_NAME) | B(OPT_JSON) | B(OPT_QUIET), 0,
+     2, "datasets [ls | upload FILE [--name N] | show ID | rm ID]",
      "Manage uploaded datasets (a job's input.dataset names one).\n"
-     "Not yet: the service does not implement datasets and answers\n"
-     "not_implemented (exit 3).\n"
+     "A service without datasets answers not_implemented (exit 3).\n"
      "\n"
      "  ls                        list them (the default; --json: one per\n"
      "                            line)\n"
-     "  upload FILE [--name N]    upload FILE, streamed, and print its id;\n"
-     "                            the name defaults to FILE's base name\n"
+     "  upload FILE [--name N]    as 'sheaf upload FILE'\n"
      "  show ID                   print one as JSON\n"
      "  rm ID                     remove one\n"},
 };
@@ -112,7 +155,8 @@ static const char cli_exit_help[] =
     "  4  the server could not be reached, failed (HTTP 5xx) or did not\n"
     "     answer in time\n"
     "  5  --timeout passed while waiting; the job is left running\n"
-    "  6  a local file could not be written (the downloaded result)\n";
+    "  6  a local file could not be written, or the downloaded result\n"
+    "     does not match the job's manifest\n";
 
 /* Print the general help on 'f'. */
 static void

@@ -21,6 +21,8 @@ PACKAGES=(
     # the workload tests' reference answers (tests/integration/test_workloads.py):
     # pandas for W1-W5, scikit-learn for W6 (~42 MB to fetch, ~300 MB installed)
     python3-pandas python3-sklearn
+    # the CI recipes' check (tests/integration/test_cli_progress.py)
+    python3-yaml
 )
 
 log() { printf 'deps: %s\n' "$*" >&2; }

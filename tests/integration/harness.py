@@ -12,9 +12,11 @@ Environment:
 
 """
 
+import contextlib
 import csv
 import io
 import json
+import threading
 import os
 import re
 import select
@@ -25,6 +27,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -947,3 +950,43 @@ class PrivatePg:
                 self._run("stop")
         finally:
             subprocess.run(["rm", "-rf", str(self.dir)], check=False)
+
+
+# --------------------------------------------------------------------------
+# Fake services: a server misbehaving on purpose, or serving routes the
+# real one does not serve yet (test_cli.py, test_client.py,
+# test_cli_progress.py)
+
+
+class FakeHandler(BaseHTTPRequestHandler):
+    """The base of a fake service's handler: HTTP/1.1, quiet, send()."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def send(self, status, body, ctype="application/json", headers=()):
+        """Reply 'status' with 'body' (bytes, or a value sent as JSON)."""
+        if not isinstance(body, bytes):
+            body = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@contextlib.contextmanager
+def fake_service(handler):
+    """Serve 'handler' (a request handler class) on a free port of
+    127.0.0.1 in a thread; -> its base URL, and stop it at the end."""
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield "http://127.0.0.1:%d" % srv.server_address[1]
+    finally:
+        srv.shutdown()
+        srv.server_close()

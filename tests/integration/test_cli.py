@@ -20,12 +20,11 @@ import os
 import re
 import socket
 import subprocess
-import threading
 import uuid
 
 import pytest
 
-from harness import unique_name
+from harness import fake_service, unique_name
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -379,12 +378,8 @@ class Fake(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def fake():
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Fake)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield "http://127.0.0.1:%d" % srv.server_address[1]
-    srv.shutdown()
-    srv.server_close()
+    with fake_service(Fake) as url:
+        yield url
 
 
 def test_wait_timeout_exits_5_and_leaves_the_job(cli_bin, fake):
