@@ -313,3 +313,51 @@ def test_record_and_column_limits(life_sheaf):
         msg = r.body["error"]["message"]
     assert "inflates to more than 20 times" in msg, msg
     assert rss_kb(srv.pid) - rss0 < 50 * 1024
+
+
+def _stopped_workers(srv):
+    import signal
+    from harness import signal_all
+    pids = list(srv.children())
+    assert pids, "no workers"
+    signal_all(pids, signal.SIGSTOP)
+    return pids
+
+
+def test_swaps_after_submit_are_refused(life_sheaf, tmp_path):
+    import os
+    import signal
+    from harness import signal_all
+    srv = life_sheaf("swaps", env={"SHEAF_WORKERS": "1"})
+    srv.write_data("swap/dir/a.csv", "a\n1\n2\n")
+    srv.write_data("swap/fifo.csv", "a\n1\n2\n")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    pids = _stopped_workers(srv)
+    try:
+        j1 = srv.submit({"input": {"path": "swap/dir/a.csv"}})
+        j2 = srv.submit({"input": {"path": "swap/fifo.csv"}})
+        # The folder becomes a symlink to a folder outside the data root
+        # holding a file that looks the same (size and time).
+        d = srv.data / "swap" / "dir"
+        st = (d / "a.csv").stat()
+        (outside / "a.csv").write_text("a\n9\n9\n")
+        os.utime(outside / "a.csv", ns=(st.st_atime_ns, st.st_mtime_ns))
+        os.rename(d, srv.data / "swap" / "dir.old")
+        os.symlink(outside, d)
+        # A FIFO renamed over an input.
+        f = srv.data / "swap" / "fifo.csv"
+        os.mkfifo(srv.data / "swap" / "fifo.new")
+        os.rename(srv.data / "swap" / "fifo.new", f)
+    finally:
+        signal_all(pids, signal.SIGCONT)
+    done1 = srv.wait(j1["id"], timeout=30)
+    assert done1["status"] == "failed", done1
+    assert "symbolic link" in done1["error"], done1
+    done2 = srv.wait(j2["id"], timeout=30)
+    assert done2["status"] == "failed", done2
+    assert "changed since the job was submitted" in done2["error"], done2
+    # The worker was not stuck on the FIFO: the next job runs.
+    srv.write_data("swap/ok.csv", "a\n5\n")
+    job, out = srv.run({"input": {"path": "swap/ok.csv"}})
+    assert out.decode().split() == ["a", "5"]
