@@ -28,6 +28,7 @@ main(void)
     test_text_register();
     test_nb_register();
     test_exec_register();
+    test_parquet_register();
     CU_basic_set_mode(CU_BRM_NORMAL);
     CU_basic_run_tests();
     failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed();

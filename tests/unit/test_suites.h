@@ -16,5 +16,6 @@ void test_agg_register(void);
 void test_text_register(void);
 void test_nb_register(void);
 void test_exec_register(void);
+void test_parquet_register(void);
 
 #endif
