@@ -68,5 +68,9 @@ FROM t ORDER BY id`;
   // several row groups (DuckDB cuts them at 2048-row vectors at least)
   await con.run(`COPY (SELECT range::BIGINT AS id, 'k' || (range % 100) AS k FROM range(10000))
     TO ${q(path.join(dir, "rowgroups.parquet"))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 2048)`);
+  // nested columns between flat ones: only id and s can be read
+  await con.run(`COPY (SELECT range::INTEGER AS id, [range, range + 1] AS l,
+      {'a': range, 'b': 'b' || range} AS st, 's' || range AS s FROM range(100))
+    TO ${q(path.join(dir, "nested.parquet"))} (FORMAT parquet, COMPRESSION snappy)`);
   await con.run(`COPY (${EXPECT}) TO ${q(path.join(dir, "expected.csv.gz"))} (FORMAT csv, HEADER, COMPRESSION gzip)`);
 })().catch((e) => { console.error(e); process.exit(1); });
