@@ -353,7 +353,7 @@ test_row_groups(void)
     int64_t start, end, prev_end = 0, want;
     pq_minmax mm;
     sh_err err;
-    int fd, rc, ok = 1;
+    int fd, rc = 0, ok = 1;
 
     snprintf(path, sizeof(path), "%s/rowgroups.parquet", g_data);
     f = open_file(path, &fd, &err);
@@ -408,7 +408,7 @@ test_nested(void)
     unsigned char need[4] = { 1, 0, 0, 1 }, need_l[4] = { 0, 1, 0, 0 };
     size_t rg = 0, n = 0;
     sh_err err;
-    int fd, rc, ok = 1;
+    int fd, rc = 0, ok = 1;
 
     snprintf(path, sizeof(path), "%s/nested.parquet", g_data);
     f = open_file(path, &fd, &err);
@@ -553,7 +553,7 @@ test_round_trip(void)
     memset(g_long, 'L', sizeof(g_long));
     for (k = 0; k < 4; k++) {
         char path[PATH_MAX + 64], buf[128];
-        int codec = -1, fd, rc;
+        int codec = -1, fd, rc = 0;
         pq_file *f = NULL;
         pq_reader *r = NULL;
         size_t nrg, *rgs = NULL, n = 0, bad = 0;
