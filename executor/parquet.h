@@ -106,6 +106,36 @@ void    pq_rg_range(const pq_file *f, size_t rg, int64_t *start,
 void    pq_rg_minmax(const pq_file *f, size_t rg, size_t col,
                      pq_minmax *out);
 
+/* A comparison of a column with a constant, for pruning row groups. */
+typedef enum pq_cmp {
+    PQ_CMP_EQ = 0, PQ_CMP_NE, PQ_CMP_LT, PQ_CMP_LE, PQ_CMP_GT, PQ_CMP_GE,
+    PQ_CMP_IS_NULL, PQ_CMP_NOT_NULL
+} pq_cmp;
+
+/*
+ * 0 when the statistics of row group 'rg' prove that no row of it has
+ * "column 'col' OP 'v'" true, 1 when some row may ('v' is ignored for the
+ * null tests). Follows the SPEC: a comparison with null is false, ints and
+ * floats compare numerically, strings by bytes. Conservative: without
+ * statistics, for mixed types, for NaN, and for the comparisons a float
+ * column's NaN could satisfy (NE, GT, GE: statistics leave NaN out), it
+ * answers 1. A filter that is an AND of such comparisons lets the planner
+ * skip a row group when any of them answers 0.
+ */
+int pq_rg_may_match(const pq_file *f, size_t rg, size_t col, pq_cmp op,
+                    const sh_value *v);
+
+/*
+ * Cut row groups rgs[0..nrg) into partitions of about 'target_bytes'
+ * (compressed bytes of the row groups' column chunks): consecutive small
+ * row groups share a partition, a large one has its own (it is read page
+ * by page, so its size does not bound memory). Returns the partition
+ * count; *starts (the caller frees it) gets, for each partition, the
+ * index in 'rgs' where it begins (it ends where the next begins).
+ */
+size_t pq_partition(const pq_file *f, const size_t *rgs, size_t nrg,
+                    int64_t target_bytes, size_t **starts);
+
 /*
  * Check that the columns with need[i] != 0 (every column when 'need' is
  * NULL) can be read: 0, or SH_EINVAL naming the first that cannot (nested,

@@ -582,3 +582,77 @@ pq_check_columns(const pq_file *f, const unsigned char *need, sh_err *err)
     }
     return 0;
 }
+
+/* See parquet.h. */
+int
+pq_rg_may_match(const pq_file *f, size_t rg, size_t col, pq_cmp op,
+                const sh_value *v)
+{
+    pq_minmax mm;
+    int64_t rows;
+    int lo, hi, numeric;
+
+    if (rg >= f->meta.nrgs || col >= f->ncols)
+        return 1;
+    rows = f->meta.rgs[rg].num_rows;
+    if (rows == 0)
+        return 0;
+    pq_rg_minmax(f, rg, col, &mm);
+    if (op == PQ_CMP_IS_NULL)
+        return !(mm.has_nulls && mm.null_count == 0);
+    if (op == PQ_CMP_NOT_NULL)
+        return !(mm.has_nulls && mm.null_count >= rows);
+    if (v->type == SH_NULL)
+        return 0; /* a comparison with null is false */
+    if (mm.has_nulls && mm.null_count >= rows)
+        return 0; /* every value is null */
+    if (!mm.has_minmax)
+        return 1;
+    numeric = (v->type == SH_INT || v->type == SH_FLOAT) &&
+              (mm.min.type == SH_INT || mm.min.type == SH_FLOAT);
+    if (!numeric && v->type != mm.min.type)
+        return 1;
+    if (v->type == SH_FLOAT && v->u.f != v->u.f)
+        return 1;
+    if (mm.min.type == SH_FLOAT &&
+        (op == PQ_CMP_NE || op == PQ_CMP_GT || op == PQ_CMP_GE))
+        return 1;
+    lo = value_cmp(&mm.min, v);  /* min ? v */
+    hi = value_cmp(&mm.max, v);  /* max ? v */
+    switch (op) {
+    case PQ_CMP_EQ:
+        return lo <= 0 && hi >= 0;
+    case PQ_CMP_NE:
+        return !(lo == 0 && hi == 0);
+    case PQ_CMP_LT:
+        return lo < 0;
+    case PQ_CMP_LE:
+        return lo <= 0;
+    case PQ_CMP_GT:
+        return hi > 0;
+    case PQ_CMP_GE:
+        return hi >= 0;
+    default:
+        return 1;
+    }
+}
+
+/* See parquet.h. */
+size_t
+pq_partition(const pq_file *f, const size_t *rgs, size_t nrg,
+             int64_t target_bytes, size_t **starts)
+{
+    size_t *st = xmalloc((nrg ? nrg : 1) * sizeof(*st)), n = 0, i;
+    int64_t acc = 0, s, e;
+
+    for (i = 0; i < nrg; i++) {
+        pq_rg_range(f, rgs[i], &s, &e);
+        if (n == 0 || acc + (e - s) > target_bytes) {
+            st[n++] = i;
+            acc = 0;
+        }
+        acc += e - s;
+    }
+    *starts = st;
+    return n;
+}

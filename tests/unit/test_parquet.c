@@ -381,6 +381,36 @@ test_row_groups(void)
               mm.max.u.s.len == 3 && memcmp(mm.max.u.s.ptr, "k99", 3) == 0,
               "row group %zu: k statistics", g);
     }
+    /* pruning by statistics: id in [2048g, 2048g + 2047] */
+    {
+        sh_value v5000 = sh_int(5000), vf = sh_float(4095.5),
+                 vk = sh_str("k5", 2), vz = sh_str("zz", 2),
+                 vnull = sh_null();
+        size_t all[5] = { 0, 1, 2, 3, 4 }, *starts = NULL, np;
+
+        CHECK(pq_rg_may_match(f, 2, 0, PQ_CMP_EQ, &v5000) == 1 &&
+              pq_rg_may_match(f, 1, 0, PQ_CMP_EQ, &v5000) == 0 &&
+              pq_rg_may_match(f, 0, 0, PQ_CMP_GT, &v5000) == 0 &&
+              pq_rg_may_match(f, 3, 0, PQ_CMP_GT, &v5000) == 1 &&
+              pq_rg_may_match(f, 3, 0, PQ_CMP_LT, &v5000) == 0 &&
+              pq_rg_may_match(f, 2, 0, PQ_CMP_LE, &v5000) == 1 &&
+              pq_rg_may_match(f, 1, 0, PQ_CMP_GE, &vf) == 0 &&
+              pq_rg_may_match(f, 2, 0, PQ_CMP_GE, &vf) == 1 &&
+              pq_rg_may_match(f, 2, 0, PQ_CMP_NE, &v5000) == 1 &&
+              pq_rg_may_match(f, 2, 0, PQ_CMP_EQ, &vnull) == 0 &&
+              pq_rg_may_match(f, 2, 0, PQ_CMP_IS_NULL, NULL) == 0 &&
+              pq_rg_may_match(f, 2, 0, PQ_CMP_NOT_NULL, NULL) == 1 &&
+              pq_rg_may_match(f, 2, 1, PQ_CMP_EQ, &vk) == 1 &&
+              pq_rg_may_match(f, 2, 1, PQ_CMP_EQ, &vz) == 0 &&
+              pq_rg_may_match(f, 2, 1, PQ_CMP_EQ, &v5000) == 1,
+              "pruning by statistics");
+        np = pq_partition(f, all, 5, INT64_MAX, &starts);
+        CHECK(np == 1 && starts[0] == 0, "one partition");
+        free(starts);
+        np = pq_partition(f, all, 5, 1, &starts);
+        CHECK(np == 5 && starts[4] == 4, "a partition a row group");
+        free(starts);
+    }
     r = pq_reader_new(f, rgs, 2, need, &err);
     CHECK(r != NULL, "%s", err.msg);
     while (r != NULL && (rc = pq_reader_next(r, &row, &err)) == 1) {
