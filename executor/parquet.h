@@ -161,6 +161,10 @@ pq_reader *pq_reader_new(pq_file *f, const size_t *rgs, size_t nrg,
  */
 int pq_reader_next(pq_reader *r, const sh_value **row, sh_err *err);
 
+/* "file a.parquet, row groups 2-4" (the first and last of the reader's
+ * list), for messages; valid until pq_reader_free. */
+const char *pq_reader_context(const pq_reader *r);
+
 /* Rows returned so far, compressed bytes read so far. */
 uint64_t pq_reader_rows(const pq_reader *r);
 uint64_t pq_reader_bytes(const pq_reader *r);

@@ -87,6 +87,7 @@ struct pq_reader {
     int64_t     i64b[PQ_BATCH];
     sh_value    tmp[PQ_BATCH];
     uint64_t    nrows, nbytes;
+    char       *context;      /* owned: pq_reader_context's text */
 };
 
 /* Set 'err' to SH_EDATA (or 'code') with the file, row group and column. */
@@ -872,6 +873,13 @@ pq_reader_new(pq_file *f, const size_t *rgs, size_t nrg,
         r->rows[k] = sh_null();
     r->ar = arena_new(64 * 1024);
     r->codecs = pq_codecs_new();
+    if (nrg == 0)
+        r->context = xasprintf("file %s, no row groups", f->name);
+    else if (nrg == 1)
+        r->context = xasprintf("file %s, row group %zu", f->name, rgs[0]);
+    else
+        r->context = xasprintf("file %s, row groups %zu-%zu", f->name,
+                               rgs[0], rgs[nrg - 1]);
     return r;
 }
 
@@ -906,6 +914,13 @@ pq_reader_next(pq_reader *r, const sh_value **row, sh_err *err)
     r->bpos = 1;
     r->nrows++;
     return 1;
+}
+
+/* See parquet.h. */
+const char *
+pq_reader_context(const pq_reader *r)
+{
+    return r->context;
 }
 
 /* See parquet.h. */
@@ -954,6 +969,7 @@ pq_reader_free(pq_reader *r)
     free(r->rows);
     sb_free(&r->cbuf);
     sb_free(&r->hbuf);
+    free(r->context);
     arena_free(r->ar);
     pq_codecs_free(r->codecs);
     free(r);

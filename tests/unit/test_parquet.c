@@ -30,6 +30,7 @@
 
 #include "../../executor/parquet.h"
 #include "../../executor/parquet_write.h"
+#include "../../executor/thrift.h"
 #include "../../lib/util.h"
 #include "test_helpers.h"
 #include "test_suites.h"
@@ -413,6 +414,8 @@ test_row_groups(void)
     }
     r = pq_reader_new(f, rgs, 2, need, &err);
     CHECK(r != NULL, "%s", err.msg);
+    CHECK(r != NULL && strstr(pq_reader_context(r), "row groups 3-1"),
+          "context %s", r ? pq_reader_context(r) : "");
     while (r != NULL && (rc = pq_reader_next(r, &row, &err)) == 1) {
         want = n < 2048 ? 3 * 2048 + (int64_t)n : 2048 + (int64_t)n - 2048;
         if (row[0].type != SH_INT || row[0].u.i != want ||
@@ -422,6 +425,8 @@ test_row_groups(void)
     }
     CHECK(r == NULL || rc == 0, "%s", err.msg);
     CHECK(n == 4096 && ok, "subset: %zu rows, ok %d", n, ok);
+    CHECK(r != NULL && pq_reader_rows(r) == 4096 && pq_reader_bytes(r) > 0,
+          "rows and bytes");
     pq_reader_free(r);
     pq_close(f);
     close(fd);
@@ -774,6 +779,201 @@ test_mutations(void)
     }
 }
 
+/* ---- a file built by hand: DELTA_BYTE_ARRAY, REQUIRED columns ------------ */
+
+static void
+put_uvarint(strbuf *sb, uint64_t v)
+{
+    while (v >= 0x80) {
+        sb_putc(sb, (char)(v | 0x80));
+        v >>= 7;
+    }
+    sb_putc(sb, (char)v);
+}
+
+/* DELTA_BINARY_PACKED of v[0..n): blocks of 128, 4 miniblocks of 32. */
+static void
+dbp_encode(strbuf *sb, const int64_t *v, size_t n)
+{
+    size_t b, m, k;
+
+    put_uvarint(sb, 128);
+    put_uvarint(sb, 4);
+    put_uvarint(sb, n);
+    put_uvarint(sb, ((uint64_t)v[0] << 1) ^ (uint64_t)(v[0] >> 63));
+    for (b = 1; b < n; b += 128) {
+        size_t nb = n - b < 128 ? n - b : 128;
+        int64_t min = INT64_MAX;
+        uint64_t d[128] = { 0 };
+        int widths[4] = { 0 };
+
+        for (k = 0; k < nb; k++) {
+            int64_t dl = (int64_t)((uint64_t)v[b + k] - (uint64_t)v[b + k - 1]);
+
+            d[k] = (uint64_t)dl;
+            if (dl < min)
+                min = dl;
+        }
+        for (k = 0; k < nb; k++)
+            d[k] -= (uint64_t)min;
+        put_uvarint(sb, ((uint64_t)min << 1) ^ (uint64_t)(min >> 63));
+        for (m = 0; m < 4; m++) {
+            for (k = m * 32; k < m * 32 + 32 && k < nb; k++)
+                while (widths[m] < 64 && (d[k] >> widths[m]) != 0)
+                    widths[m]++;
+            sb_putc(sb, (char)widths[m]);
+        }
+        for (m = 0; m < 4 && m * 32 < nb; m++) {
+            uint8_t buf[32 * 8] = { 0 };
+            size_t bit = 0, j;
+
+            for (k = m * 32; k < m * 32 + 32; k++, bit += (size_t)widths[m])
+                for (j = 0; j < (size_t)widths[m]; j++)
+                    if ((d[k] >> j) & 1)
+                        buf[(bit + j) >> 3] |= (uint8_t)(1u << ((bit + j) & 7));
+            sb_append(sb, buf, (size_t)widths[m] * 4);
+        }
+    }
+}
+
+static void
+test_hand_built(void)
+{
+    enum { N = 1000 };
+    strbuf file = { 0 }, page = { 0 }, hdr = { 0 }, foot = { 0 };
+    int64_t pre[N], suf[N], big[N];
+    char strs[N][40], path[PATH_MAX + 64];
+    pq_schema_elem se[3];
+    pq_row_group rg;
+    pq_chunk ch[2];
+    pq_file_meta m;
+    pq_page_header h;
+    pq_file *f;
+    pq_reader *r;
+    const sh_value *row;
+    size_t i, rg0 = 0, n = 0, bad = 0;
+    uint32_t flen;
+    sh_err err;
+    int fd, rc = 0;
+
+    for (i = 0; i < N; i++) {
+        size_t p = 0;
+
+        snprintf(strs[i], sizeof(strs[i]), "key/%04zu/%s", i / 7,
+                 i % 3 ? "tail" : "");
+        if (i > 0)
+            while (strs[i][p] && strs[i][p] == strs[i - 1][p])
+                p++;
+        pre[i] = (int64_t)p;
+        suf[i] = (int64_t)(strlen(strs[i]) - p);
+        big[i] = i % 5 == 0 ? INT64_MIN + (int64_t)i
+                 : i % 5 == 1 ? INT64_MAX - (int64_t)i
+                              : (int64_t)(i * i) - 4000;
+    }
+    sb_append(&file, "PAR1", 4);
+    memset(ch, 0, sizeof(ch));
+    /* column s: DELTA_BYTE_ARRAY */
+    dbp_encode(&page, pre, N);
+    dbp_encode(&page, suf, N);
+    for (i = 0; i < N; i++)
+        sb_append(&page, strs[i] + pre[i], (size_t)suf[i]);
+    memset(&h, 0, sizeof(h));
+    h.type = PQ_P_DATA;
+    h.num_values = N;
+    h.encoding = PQ_E_DELTA_BYTE_ARRAY;
+    h.def_encoding = h.rep_encoding = PQ_E_RLE;
+    h.uncompressed_size = h.compressed_size = (int32_t)page.len;
+    thr_encode_page_header(&hdr, &h);
+    ch[0].meta.type = PQ_T_BYTE_ARRAY;
+    ch[0].meta.data_page_offset = (int64_t)file.len;
+    ch[0].meta.dictionary_page_offset = -1;
+    ch[0].meta.num_values = N;
+    ch[0].meta.total_compressed_size = ch[0].meta.total_uncompressed_size =
+        (int64_t)(hdr.len + page.len);
+    ch[0].meta.encodings = 1u << PQ_E_DELTA_BYTE_ARRAY;
+    sb_append(&file, hdr.data, hdr.len);
+    sb_append(&file, page.data, page.len);
+    /* column big: DELTA_BINARY_PACKED with wrapping deltas */
+    sb_reset(&page);
+    sb_reset(&hdr);
+    dbp_encode(&page, big, N);
+    h.encoding = PQ_E_DELTA_BINARY_PACKED;
+    h.uncompressed_size = h.compressed_size = (int32_t)page.len;
+    thr_encode_page_header(&hdr, &h);
+    ch[1].meta = ch[0].meta;
+    ch[1].meta.type = PQ_T_INT64;
+    ch[1].meta.data_page_offset = (int64_t)file.len;
+    ch[1].meta.total_compressed_size = ch[1].meta.total_uncompressed_size =
+        (int64_t)(hdr.len + page.len);
+    ch[1].meta.encodings = 1u << PQ_E_DELTA_BINARY_PACKED;
+    sb_append(&file, hdr.data, hdr.len);
+    sb_append(&file, page.data, page.len);
+    /* footer */
+    memset(se, 0, sizeof(se));
+    se[0] = (pq_schema_elem){ .type = -1, .repetition = -1, .name = "schema",
+                              .name_len = 6, .num_children = 2,
+                              .converted = -1 };
+    se[1] = (pq_schema_elem){ .type = PQ_T_BYTE_ARRAY,
+                              .repetition = PQ_R_REQUIRED, .name = "s",
+                              .name_len = 1, .converted = PQ_CT_UTF8 };
+    se[2] = (pq_schema_elem){ .type = PQ_T_INT64,
+                              .repetition = PQ_R_REQUIRED, .name = "big",
+                              .name_len = 3, .converted = -1 };
+    memset(&rg, 0, sizeof(rg));
+    rg.cols = ch;
+    rg.ncols = 2;
+    rg.num_rows = N;
+    memset(&m, 0, sizeof(m));
+    m.version = 1;
+    m.schema = se;
+    m.nschema = 3;
+    m.num_rows = N;
+    m.rgs = &rg;
+    m.nrgs = 1;
+    thr_encode_file_meta(&foot, &m);
+    sb_append(&file, foot.data, foot.len);
+    flen = (uint32_t)foot.len;
+    sb_append(&file, &flen, 4);
+    sb_append(&file, "PAR1", 4);
+    snprintf(path, sizeof(path), "%s/hand.parquet", g_tmp);
+    CHECK(th_write_file(path, file.data, file.len) == 0, "write %s", path);
+    f = open_file(path, &fd, &err);
+    CHECK(f != NULL, "%s", err.msg);
+    if (f == NULL)
+        goto done;
+    CHECK(!pq_col_at(f, 0)->optional && pq_col_at(f, 0)->type == SH_STRING,
+          "column s");
+    r = pq_reader_new(f, &rg0, 1, NULL, &err);
+    CHECK(r != NULL, "%s", err.msg);
+    while (r != NULL && (rc = pq_reader_next(r, &row, &err)) == 1) {
+        if (row[0].type != SH_STRING || row[0].u.s.len != strlen(strs[n]) ||
+            memcmp(row[0].u.s.ptr, strs[n], row[0].u.s.len) != 0 ||
+            row[1].type != SH_INT || row[1].u.i != big[n])
+            if (bad++ < 3)
+                CHECK(0, "row %zu differs", n);
+        n++;
+    }
+    CHECK(rc == 0, "%s", err.msg);
+    CHECK(n == N && bad == 0, "%zu rows, %zu bad", n, bad);
+    pq_reader_free(r);
+    pq_close(f);
+    close(fd);
+    /* and every truncation of its data pages, under the same footer */
+    for (i = 4; i < file.len - 8 - foot.len; i += 3) {
+        char *copy = xmalloc(file.len);
+
+        memcpy(copy, file.data, file.len);
+        memset(copy + i, 0xee, (file.len - 8 - foot.len) - i);
+        pq_fuzz_one((const uint8_t *)copy, file.len);
+        free(copy);
+    }
+done:
+    sb_free(&file);
+    sb_free(&page);
+    sb_free(&hdr);
+    sb_free(&foot);
+}
+
 void
 test_parquet_register(void)
 {
@@ -785,6 +985,8 @@ test_parquet_register(void)
                 test_nested);
     CU_add_test(s, "round trips: every type and codec", test_round_trip);
     CU_add_test(s, "writer: type mismatches", test_write_errors);
+    CU_add_test(s, "DELTA_BYTE_ARRAY, wrapping deltas, REQUIRED",
+                test_hand_built);
     CU_add_test(s, "truncated and flipped files", test_truncated);
     CU_add_test(s, "mutated DuckDB files", test_mutations);
 }
