@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define PQ_MAX_FOOTER (256u << 20)
+#define PQ_MAX_FOOTER (64u << 20)
 
 /* Encodings the reader decodes (BIT_PACKED only as a listed level
  * encoding, which flat columns do not use). */

@@ -23,6 +23,9 @@
 #include <unistd.h>
 
 #define PQ_BATCH 1024
+/* Pages larger than this once decompressed are refused: a corrupt header
+ * cannot make a huge allocation. */
+#define PQ_MAX_PAGE_BYTES (1u << 30)
 
 /* How a column's raw values become sheaf values. */
 enum {
@@ -461,11 +464,19 @@ load_dictionary(pq_reader *r, colrd *cr, const pq_page_header *h,
                        "dictionary page in encoding %d", h->encoding);
     if (cr->dict != NULL)
         return col_err(r, cr, SH_EDATA, err, "a second dictionary page");
+    if (usize > PQ_MAX_PAGE_BYTES)
+        return col_err(r, cr, SH_EDATA, err,
+                       "a dictionary page of %zu bytes (more than 1 GiB)",
+                       usize);
     cr->dict_buf = xmalloc(usize ? usize : 1);
     if (read_body(r, cr, h, cr->dict_buf, usize, 0, 1, err) < 0)
         return err->code;
-    /* every plain value takes a byte at least, but booleans (bits) */
-    if ((size_t)h->num_values > usize * 8 + 8)
+    /* every plain value takes its width (4 bytes of length for strings),
+     * booleans a bit */
+    if ((size_t)h->num_values >
+        (cr->kind == K_BOOL ? usize * 8 + 8
+                            : usize / (size_t)(cr->width > 0 ? cr->width
+                                                             : 4) + 1))
         return col_err(r, cr, SH_EDATA, err,
                        "dictionary of %d values in %zu bytes",
                        h->num_values, usize);
@@ -603,6 +614,10 @@ next_page(pq_reader *r, colrd *cr, sh_err *err)
         }
         break;
     }
+    if (h.uncompressed_size > (int32_t)PQ_MAX_PAGE_BYTES)
+        return col_err(r, cr, SH_EDATA, err,
+                       "a page of %d bytes (more than 1 GiB)",
+                       h.uncompressed_size);
     if (h.num_values > cr->values_left)
         return col_err(r, cr, SH_EDATA, err,
                        "pages hold more values than the chunk's %lld",

@@ -125,6 +125,23 @@ rd_list(rd *r, int *etype)
 
 static void rd_skip(rd *r, int type);
 
+/* Make room for element 'i' of an array of 'cap' elements of 'size'
+ * bytes, zeroing new ones. Arrays grow as elements are decoded, so memory
+ * follows the bytes actually read, not a count the bytes claim. */
+static void *
+rd_grow(void *p, uint32_t i, uint32_t *cap, size_t size)
+{
+    uint32_t n;
+
+    if (i < *cap)
+        return p;
+    n = *cap ? 2 * *cap : 16;
+    p = xrealloc(p, (size_t)n * size);
+    memset((char *)p + (size_t)*cap * size, 0, (size_t)(n - *cap) * size);
+    *cap = n;
+    return p;
+}
+
 /* Enter a struct: 0 when nesting is too deep. */
 static int
 rd_enter(rd *r)
@@ -558,7 +575,7 @@ static void
 rd_row_group(rd *r, pq_row_group *g)
 {
     int last = 0, id, type, et;
-    uint32_t i, n;
+    uint32_t i, n, cap = 0;
 
     if (!rd_enter(r))
         return;
@@ -569,10 +586,17 @@ rd_row_group(rd *r, pq_row_group *g)
                 rd_bad(r, "row group columns are not structs");
                 break;
             }
-            g->cols = xcalloc(n ? n : 1, sizeof(*g->cols));
-            for (i = 0; i < n && rd_ok(r); i++)
+            g->cols = rd_grow(NULL, 0, &cap, sizeof(*g->cols));
+            for (i = 0; i < n && rd_ok(r); i++) {
+                g->cols = rd_grow(g->cols, i, &cap, sizeof(*g->cols));
+                g->ncols = i + 1;
                 rd_chunk(r, &g->cols[i]);
-            g->ncols = i;
+                if (rd_ok(r) && (!g->cols[i].has_meta ||
+                                 g->cols[i].meta.type < 0 ||
+                                 g->cols[i].meta.data_page_offset < 0))
+                    rd_bad(r, "a column chunk without its metadata "
+                              "(encrypted or in another file)");
+            }
         } else if (id == 2) {
             g->total_byte_size = rd_int_field(r, type);
         } else if (id == 3) {
@@ -591,7 +615,7 @@ thr_decode_file_meta(const uint8_t *p, size_t n, pq_file_meta *out,
 {
     rd r = { p, p + n, 0, 0, 0, NULL };
     int last = 0, id, type, et;
-    uint32_t i, cnt;
+    uint32_t i, cnt, cap = 0;
 
     memset(out, 0, sizeof(*out));
     while (rd_field(&r, &last, &id, &type)) {
@@ -603,9 +627,13 @@ thr_decode_file_meta(const uint8_t *p, size_t n, pq_file_meta *out,
                 rd_bad(&r, "schema elements are not structs");
                 break;
             }
-            out->schema = xcalloc(cnt ? cnt : 1, sizeof(*out->schema));
-            for (i = 0; i < cnt && rd_ok(&r); i++)
+            cap = 0;
+            out->schema = rd_grow(NULL, 0, &cap, sizeof(*out->schema));
+            for (i = 0; i < cnt && rd_ok(&r); i++) {
+                out->schema = rd_grow(out->schema, i, &cap,
+                                      sizeof(*out->schema));
                 rd_schema_elem(&r, &out->schema[i]);
+            }
             out->nschema = i;
         } else if (id == 3) {
             out->num_rows = rd_int_field(&r, type);
@@ -615,10 +643,13 @@ thr_decode_file_meta(const uint8_t *p, size_t n, pq_file_meta *out,
                 rd_bad(&r, "row groups are not structs");
                 break;
             }
-            out->rgs = xcalloc(cnt ? cnt : 1, sizeof(*out->rgs));
-            out->nrgs = cnt;
-            for (i = 0; i < cnt && rd_ok(&r); i++)
+            cap = 0;
+            out->rgs = rd_grow(NULL, 0, &cap, sizeof(*out->rgs));
+            for (i = 0; i < cnt && rd_ok(&r); i++) {
+                out->rgs = rd_grow(out->rgs, i, &cap, sizeof(*out->rgs));
+                out->nrgs = i + 1;
                 rd_row_group(&r, &out->rgs[i]);
+            }
         } else if (id == 6 && type == CT_BINARY) {
             out->created_by = (const char *)rd_binary(&r,
                                                       &out->created_by_len);
