@@ -313,13 +313,15 @@ read_body(pq_reader *r, colrd *cr, const pq_page_header *h, uint8_t *dst,
         rc = read_at(r, cr, r->cbuf.data, csize, cr->pos, err);
         if (rc == 0) {
             memcpy(dst, r->cbuf.data, skip);
-            if (pq_decompress(r->codecs, cr->codec,
+            /* an empty values section (all nulls) may be stored as is */
+            if (usize > skip &&
+                pq_decompress(r->codecs, cr->codec,
                               (const uint8_t *)r->cbuf.data + skip,
                               csize - skip, dst + skip, usize - skip,
                               &why) < 0)
-                rc = col_err(r, cr, SH_EDATA, err, "%s (%s page at byte %lld)",
-                             why, pq_codec_name(cr->codec),
-                             (long long)cr->pos);
+                rc = col_err(r, cr, SH_EDATA, err,
+                             "%s (%s page at byte %lld)", why,
+                             pq_codec_name(cr->codec), (long long)cr->pos);
         }
     }
     cr->pos += (int64_t)csize;
