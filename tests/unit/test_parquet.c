@@ -958,6 +958,59 @@ test_hand_built(void)
     pq_reader_free(r);
     pq_close(f);
     close(fd);
+    /* the same file, its second column said to be LZ4: a clear refusal */
+    {
+        strbuf f2 = { 0 }, foot2 = { 0 };
+        unsigned char need_s[2] = { 1, 0 };
+        uint32_t len2;
+
+        ch[1].meta.codec = PQ_C_LZ4;
+        thr_encode_file_meta(&foot2, &m);
+        ch[1].meta.codec = PQ_C_UNCOMPRESSED;
+        sb_append(&f2, file.data, file.len - 8 - foot.len);
+        sb_append(&f2, foot2.data, foot2.len);
+        len2 = (uint32_t)foot2.len;
+        sb_append(&f2, &len2, 4);
+        sb_append(&f2, "PAR1", 4);
+        snprintf(path, sizeof(path), "%s/lz4.parquet", g_tmp);
+        CHECK(th_write_file(path, f2.data, f2.len) == 0, "write %s", path);
+        f = open_file(path, &fd, &err);
+        CHECK(f != NULL, "%s", err.msg);
+        if (f != NULL) {
+            CHECK(pq_check_columns(f, NULL, &err) == SH_EINVAL &&
+                  strstr(err.msg, "column 'big'") &&
+                  strstr(err.msg, "codec"), "lz4: %s", err.msg);
+            CHECK(pq_check_columns(f, need_s, &err) == 0, "%s", err.msg);
+            pq_close(f);
+            close(fd);
+        }
+        sb_free(&f2);
+        sb_free(&foot2);
+    }
+    /* pages overwritten under an intact footer: the error names them */
+    {
+        char *copy = xmalloc(file.len);
+
+        memcpy(copy, file.data, file.len);
+        memset(copy + 4, 0xee, file.len - 8 - foot.len - 4);
+        snprintf(path, sizeof(path), "%s/bad.parquet", g_tmp);
+        CHECK(th_write_file(path, copy, file.len) == 0, "write %s", path);
+        free(copy);
+        f = open_file(path, &fd, &err);
+        CHECK(f != NULL, "%s", err.msg);
+        r = f ? pq_reader_new(f, &rg0, 1, NULL, &err) : NULL;
+        CHECK(r != NULL, "%s", err.msg);
+        if (r != NULL) {
+            rc = pq_reader_next(r, &row, &err);
+            CHECK(rc == SH_EDATA && strstr(err.msg, "bad.parquet") &&
+                  strstr(err.msg, "row group 0, column 's'"),
+                  "corrupt page: %d %s", rc, err.msg);
+        }
+        pq_reader_free(r);
+        pq_close(f);
+        if (f != NULL)
+            close(fd);
+    }
     /* and every truncation of its data pages, under the same footer */
     for (i = 4; i < file.len - 8 - foot.len; i += 3) {
         char *copy = xmalloc(file.len);
