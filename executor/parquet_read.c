@@ -151,25 +151,38 @@ kind_of(const pq_col *c, double *scale, int *width)
 
 /* ---- page buffers ------------------------------------------------------- */
 
-/* A buffer of at least 'n' bytes, held until the next batch. */
+/* A buffer of at least 'n' bytes, held until the next batch: the
+ * smallest spare that fits, else the largest grown (with some slack, as
+ * page sizes vary), else a new one. */
 static uint8_t *
 buf_take(pq_reader *r, size_t n, size_t *cap)
 {
     uint8_t *b;
-    size_t c = 0;
+    size_t c = 0, i, best = SIZE_MAX, big = 0;
 
-    if (r->nspare > 0) {
+    for (i = 0; i < r->nspare; i++) {
+        if (r->spare_cap[i] >= n &&
+            (best == SIZE_MAX || r->spare_cap[i] < r->spare_cap[best]))
+            best = i;
+        if (r->spare_cap[i] > r->spare_cap[big])
+            big = i;
+    }
+    if (best == SIZE_MAX && r->nspare > 0)
+        best = big;
+    if (best != SIZE_MAX) {
+        b = r->spare[best];
+        c = r->spare_cap[best];
         r->nspare--;
-        b = r->spare[r->nspare];
-        c = r->spare_cap[r->nspare];
+        r->spare[best] = r->spare[r->nspare];
+        r->spare_cap[best] = r->spare_cap[r->nspare];
         if (c < n) {
             free(b);
-            b = xmalloc(n ? n : 1);
-            c = n;
+            c = n + n / 4;
+            b = xmalloc(c ? c : 1);
         }
     } else {
-        b = xmalloc(n ? n : 1);
-        c = n;
+        c = n + n / 4;
+        b = xmalloc(c ? c : 1);
     }
     if (r->nheld == r->capheld) {
         r->capheld = r->capheld ? 2 * r->capheld : 8;
