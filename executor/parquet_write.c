@@ -829,3 +829,109 @@ pq_writer_free(pq_writer *w)
     pq_codecs_free(w->codecs);
     free(w);
 }
+
+/* The same columns: names, physical types, repetition. */
+static int
+same_schema(const pq_file_meta *a, const pq_file_meta *b)
+{
+    uint32_t i;
+
+    if (a->nschema != b->nschema)
+        return 0;
+    for (i = 0; i < a->nschema; i++) {
+        const pq_schema_elem *x = &a->schema[i], *y = &b->schema[i];
+
+        if (x->type != y->type || x->repetition != y->repetition ||
+            x->num_children != y->num_children ||
+            x->name_len != y->name_len ||
+            memcmp(x->name, y->name, x->name_len) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* See parquet_write.h. */
+int
+pq_merge(const int *fds, const char *const *names, size_t n,
+         int64_t *data_end, strbuf *tail, sh_err *err)
+{
+    pq_file **fs = xcalloc(n ? n : 1, sizeof(*fs));
+    pq_row_group *rgs = NULL;
+    pq_file_meta m;
+    size_t i, nrgs = 0, k = 0;
+    int64_t pos = 4, shift, rows = 0;
+    uint32_t g, c, len;
+    strbuf foot = { 0 };
+    int rc = 0;
+
+    if (n == 0) {
+        rc = sh_err_set(err, SH_EDATA, NULL, "no parts to merge");
+        goto done;
+    }
+    for (i = 0; i < n; i++) {
+        if ((fs[i] = pq_open(fds[i], names[i], err)) == NULL) {
+            rc = err->code;
+            goto done;
+        }
+        if (!same_schema(&fs[0]->meta, &fs[i]->meta)) {
+            rc = sh_err_set(err, SH_EDATA, NULL,
+                            "file %s: its schema differs from %s's",
+                            names[i], names[0]);
+            goto done;
+        }
+        nrgs += fs[i]->meta.nrgs;
+        rows += fs[i]->meta.num_rows;
+    }
+    rgs = xcalloc(nrgs ? nrgs : 1, sizeof(*rgs));
+    for (i = 0; i < n; i++) {
+        const pq_file_meta *pm = &fs[i]->meta;
+
+        data_end[i] = fs[i]->data_end;
+        shift = pos - 4;
+        for (g = 0; g < pm->nrgs; g++, k++) {
+            rgs[k] = pm->rgs[g];
+            rgs[k].cols = xmalloc((pm->rgs[g].ncols ? pm->rgs[g].ncols : 1) *
+                                  sizeof(pq_chunk));
+            memcpy(rgs[k].cols, pm->rgs[g].cols,
+                   pm->rgs[g].ncols * sizeof(pq_chunk));
+            for (c = 0; c < rgs[k].ncols; c++) {
+                pq_chunk *ch = &rgs[k].cols[c];
+
+                ch->file_offset += shift;
+                ch->meta.data_page_offset += shift;
+                if (ch->meta.dictionary_page_offset >= 0)
+                    ch->meta.dictionary_page_offset += shift;
+            }
+        }
+        pos += fs[i]->data_end - 4;
+    }
+    memset(&m, 0, sizeof(m));
+    m.version = 1;
+    m.schema = fs[0]->meta.schema;
+    m.nschema = fs[0]->meta.nschema;
+    m.num_rows = rows;
+    m.rgs = rgs;
+    m.nrgs = (uint32_t)nrgs;
+    m.created_by = "sheaf";
+    m.created_by_len = 5;
+    m.column_orders = 1;
+    thr_encode_file_meta(&foot, &m);
+    sb_append(tail, foot.data, foot.len);
+    len = (uint32_t)foot.len;
+    {
+        uint8_t b[4] = { (uint8_t)len, (uint8_t)(len >> 8),
+                         (uint8_t)(len >> 16), (uint8_t)(len >> 24) };
+
+        sb_append(tail, b, 4);
+    }
+    sb_append(tail, "PAR1", 4);
+done:
+    for (i = 0; rgs != NULL && i < nrgs; i++)
+        free(rgs[i].cols);
+    free(rgs);
+    for (i = 0; i < n; i++)
+        pq_close(fs[i]);
+    free(fs);
+    sb_free(&foot);
+    return rc;
+}

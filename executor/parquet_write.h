@@ -66,4 +66,18 @@ uint64_t pq_writer_rows(const pq_writer *w);
 
 void pq_writer_free(pq_writer *w);
 
+/*
+ * Several Parquet files of one schema (each made by a pq_writer: the
+ * parts of a result) served as one file without copying their data: the
+ * whole is "PAR1", then bytes [4, data_end[i]) of each part i in order,
+ * then 'tail' (a footer listing every part's row groups at their shifted
+ * offsets, its length, "PAR1"). 'fds' (borrowed, read with pread) and
+ * 'names' (for messages) have 'n' >= 1 entries; data_end gets n values;
+ * 'tail' is appended to. Returns 0, SH_EDATA (a part is not Parquet, or
+ * its schema differs from the first's) or SH_EIO, with 'err' naming the
+ * part.
+ */
+int pq_merge(const int *fds, const char *const *names, size_t n,
+             int64_t *data_end, strbuf *tail, sh_err *err);
+
 #endif

@@ -1027,6 +1027,108 @@ done:
     sb_free(&foot);
 }
 
+/* Parts written apart (codecs and row groups differ, one is empty),
+ * merged without copying their data, read back as one file. */
+static void
+test_merge(void)
+{
+    static const size_t from[3] = { 0, 2000, 2100 }, to[3] = { 2000, 2100,
+                                                               2100 };
+    static const char *codecs[3] = { "zstd", "snappy", "none" };
+    schema *sc = rt_schema();
+    char paths[3][PATH_MAX + 64], path[PATH_MAX + 64], buf[128];
+    const char *names[3];
+    int fds[3], codec, fd, rc = 0;
+    int64_t data_end[3];
+    strbuf whole = { 0 }, tail = { 0 };
+    size_t i, j, n = 0, bad = 0, nrg, *rgs = NULL;
+    sh_value row[7];
+    const sh_value *got;
+    pq_file *f;
+    pq_reader *r = NULL;
+    sh_err err;
+
+    for (i = 0; i < 3; i++) {
+        pq_writer *w;
+
+        snprintf(paths[i], sizeof(paths[i]), "%s/part%zu.parquet", g_tmp, i);
+        names[i] = paths[i];
+        fd = open(paths[i], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        pq_codec_parse(codecs[i], &codec);
+        w = pq_writer_new(fd, sc, codec, 700);
+        for (j = from[i]; j < to[i]; j++) {
+            rt_row(j, row, buf, sizeof(buf));
+            pq_writer_row(w, row, &err);
+        }
+        CHECK(pq_writer_finish(w, &err) == 0, "%s", err.msg);
+        pq_writer_free(w);
+        close(fd);
+        fds[i] = open(paths[i], O_RDONLY);
+    }
+    rc = pq_merge(fds, names, 3, data_end, &tail, &err);
+    CHECK(rc == 0, "merge: %s", err.msg);
+    sb_append(&whole, "PAR1", 4);
+    for (i = 0; i < 3; i++) {
+        size_t len;
+        char *part = util_read_file(paths[i], &len);
+
+        if (rc == 0 && part != NULL)
+            sb_append(&whole, part + 4, (size_t)data_end[i] - 4);
+        free(part);
+        close(fds[i]);
+    }
+    sb_append(&whole, tail.data, tail.len);
+    snprintf(path, sizeof(path), "%s/merged.parquet", g_tmp);
+    CHECK(th_write_file(path, whole.data, whole.len) == 0, "write");
+    f = open_file(path, &fd, &err);
+    CHECK(f != NULL, "%s", err.msg);
+    if (f == NULL)
+        goto done;
+    CHECK(pq_num_rows(f) == 2100 && pq_num_row_groups(f) == 4,
+          "%" PRId64 " rows, %zu row groups", pq_num_rows(f),
+          pq_num_row_groups(f));
+    rgs = all_rgs(f, &nrg);
+    r = pq_reader_new(f, rgs, nrg, NULL, &err);
+    CHECK(r != NULL, "%s", err.msg);
+    while (r != NULL && (rc = pq_reader_next(r, &got, &err)) == 1) {
+        rt_row(n, row, buf, sizeof(buf));
+        for (i = 0; i < sc->n; i++)
+            if (!same_value(&got[i], &row[i]))
+                bad++;
+        n++;
+    }
+    CHECK(rc == 0, "%s", err.msg);
+    CHECK(n == 2100 && bad == 0, "%zu rows, %zu bad values", n, bad);
+    pq_reader_free(r);
+    pq_close(f);
+    close(fd);
+    /* a part of another schema is refused */
+    {
+        schema *other = schema_new();
+        pq_writer *w;
+
+        schema_add(other, "zz", SH_INT);
+        fd = open(paths[2], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        w = pq_writer_new(fd, other, PQ_C_UNCOMPRESSED, 0);
+        CHECK(pq_writer_finish(w, &err) == 0, "%s", err.msg);
+        pq_writer_free(w);
+        close(fd);
+        schema_free(other);
+        for (i = 0; i < 3; i++)
+            fds[i] = open(paths[i], O_RDONLY);
+        sb_reset(&tail);
+        CHECK(pq_merge(fds, names, 3, data_end, &tail, &err) == SH_EDATA &&
+              strstr(err.msg, "part2.parquet"), "%s", err.msg);
+        for (i = 0; i < 3; i++)
+            close(fds[i]);
+    }
+done:
+    free(rgs);
+    sb_free(&whole);
+    sb_free(&tail);
+    schema_free(sc);
+}
+
 void
 test_parquet_register(void)
 {
@@ -1038,6 +1140,7 @@ test_parquet_register(void)
                 test_nested);
     CU_add_test(s, "round trips: every type and codec", test_round_trip);
     CU_add_test(s, "writer: type mismatches", test_write_errors);
+    CU_add_test(s, "parts merged into one file", test_merge);
     CU_add_test(s, "DELTA_BYTE_ARRAY, wrapping deltas, REQUIRED",
                 test_hand_built);
     CU_add_test(s, "truncated and flipped files", test_truncated);
