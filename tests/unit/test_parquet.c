@@ -843,9 +843,9 @@ test_hand_built(void)
     strbuf file = { 0 }, page = { 0 }, hdr = { 0 }, foot = { 0 };
     int64_t pre[N], suf[N], big[N];
     char strs[N][40], path[PATH_MAX + 64];
-    pq_schema_elem se[3];
+    pq_schema_elem se[5];
     pq_row_group rg;
-    pq_chunk ch[2];
+    pq_chunk ch[4];
     pq_file_meta m;
     pq_page_header h;
     pq_file *f;
@@ -908,10 +908,48 @@ test_hand_built(void)
     ch[1].meta.encodings = 1u << PQ_E_DELTA_BINARY_PACKED;
     sb_append(&file, hdr.data, hdr.len);
     sb_append(&file, page.data, page.len);
+    /* column ts: INT96 (days since the Julian epoch, nanoseconds), PLAIN */
+    sb_reset(&page);
+    sb_reset(&hdr);
+    for (i = 0; i < N; i++) {
+        uint64_t ns = (uint64_t)i * 3600000000123ULL;
+        uint32_t jd = 2440588 + (uint32_t)i;
+
+        sb_append(&page, &ns, 8);
+        sb_append(&page, &jd, 4);
+    }
+    h.encoding = PQ_E_PLAIN;
+    h.uncompressed_size = h.compressed_size = (int32_t)page.len;
+    thr_encode_page_header(&hdr, &h);
+    ch[2].meta = ch[1].meta;
+    ch[2].meta.type = PQ_T_INT96;
+    ch[2].meta.data_page_offset = (int64_t)file.len;
+    ch[2].meta.total_compressed_size = ch[2].meta.total_uncompressed_size =
+        (int64_t)(hdr.len + page.len);
+    ch[2].meta.encodings = 1u << PQ_E_PLAIN;
+    sb_append(&file, hdr.data, hdr.len);
+    sb_append(&file, page.data, page.len);
+    /* column u: INT32 annotated UINT_32, PLAIN */
+    sb_reset(&page);
+    sb_reset(&hdr);
+    for (i = 0; i < N; i++) {
+        uint32_t u = 4294967295u - (uint32_t)i;
+
+        sb_append(&page, &u, 4);
+    }
+    h.uncompressed_size = h.compressed_size = (int32_t)page.len;
+    thr_encode_page_header(&hdr, &h);
+    ch[3].meta = ch[2].meta;
+    ch[3].meta.type = PQ_T_INT32;
+    ch[3].meta.data_page_offset = (int64_t)file.len;
+    ch[3].meta.total_compressed_size = ch[3].meta.total_uncompressed_size =
+        (int64_t)(hdr.len + page.len);
+    sb_append(&file, hdr.data, hdr.len);
+    sb_append(&file, page.data, page.len);
     /* footer */
     memset(se, 0, sizeof(se));
     se[0] = (pq_schema_elem){ .type = -1, .repetition = -1, .name = "schema",
-                              .name_len = 6, .num_children = 2,
+                              .name_len = 6, .num_children = 4,
                               .converted = -1 };
     se[1] = (pq_schema_elem){ .type = PQ_T_BYTE_ARRAY,
                               .repetition = PQ_R_REQUIRED, .name = "s",
@@ -919,14 +957,20 @@ test_hand_built(void)
     se[2] = (pq_schema_elem){ .type = PQ_T_INT64,
                               .repetition = PQ_R_REQUIRED, .name = "big",
                               .name_len = 3, .converted = -1 };
+    se[3] = (pq_schema_elem){ .type = PQ_T_INT96,
+                              .repetition = PQ_R_REQUIRED, .name = "ts",
+                              .name_len = 2, .converted = -1 };
+    se[4] = (pq_schema_elem){ .type = PQ_T_INT32,
+                              .repetition = PQ_R_REQUIRED, .name = "u",
+                              .name_len = 1, .converted = PQ_CT_UINT_32 };
     memset(&rg, 0, sizeof(rg));
     rg.cols = ch;
-    rg.ncols = 2;
+    rg.ncols = 4;
     rg.num_rows = N;
     memset(&m, 0, sizeof(m));
     m.version = 1;
     m.schema = se;
-    m.nschema = 3;
+    m.nschema = 5;
     m.num_rows = N;
     m.rgs = &rg;
     m.nrgs = 1;
@@ -948,7 +992,11 @@ test_hand_built(void)
     while (r != NULL && (rc = pq_reader_next(r, &row, &err)) == 1) {
         if (row[0].type != SH_STRING || row[0].u.s.len != strlen(strs[n]) ||
             memcmp(row[0].u.s.ptr, strs[n], row[0].u.s.len) != 0 ||
-            row[1].type != SH_INT || row[1].u.i != big[n])
+            row[1].type != SH_INT || row[1].u.i != big[n] ||
+            row[2].type != SH_INT ||
+            row[2].u.i != (int64_t)n * (86400000000000LL + 3600000000123LL) ||
+            row[3].type != SH_INT ||
+            row[3].u.i != (int64_t)(4294967295u - (uint32_t)n))
             if (bad++ < 3)
                 CHECK(0, "row %zu differs", n);
         n++;
