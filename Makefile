@@ -5,13 +5,14 @@
 
 BUILD   ?= build
 CC      ?= cc
-PKGS    := libmicrohttpd jansson libpq uuid libcurl libcrypto zlib
+PKGS    := libmicrohttpd jansson libpq uuid libcurl libcrypto zlib libzstd
 CUNIT   := cunit
 
 OPT     ?= -O2 -g
 override CFLAGS += $(OPT) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
+# snappy has no .pc on Debian
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lsnappy -lm -lpthread
 
 ifeq ($(SAN),1)
 override CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \

@@ -14,6 +14,8 @@ PACKAGES=(
     build-essential pkg-config
     libmicrohttpd-dev libjansson-dev libpq-dev uuid-dev libcunit1-dev
     libcurl4-openssl-dev libssl-dev zlib1g-dev
+    # Parquet's codecs (executor/parquet_page.c)
+    libsnappy-dev libzstd-dev
     # run: the private PostgreSQL cluster (scripts/pg.sh)
     postgresql postgresql-client
     # test and tools

@@ -1,0 +1,109 @@
+/*
+ * parquet_int.h - the private parts shared by the Parquet reader's files:
+ * the open file (parquet_meta.c), the value decoders and codecs
+ * (parquet_page.c) that the row reader (parquet_read.c) drives, and the
+ * codecs the writer (parquet_write.c) also uses. Nothing outside the
+ * Parquet code includes it.
+ */
+#ifndef SHEAF_PARQUET_INT_H
+#define SHEAF_PARQUET_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../lib/err.h"
+#include "parquet.h"
+#include "thrift.h"
+
+struct pq_file {
+    int           fd;        /* borrowed */
+    char         *name;      /* owned */
+    int64_t       size;      /* bytes of the file */
+    uint8_t      *footer;    /* owned: the metadata's bytes */
+    pq_file_meta  meta;      /* borrows from 'footer' */
+    pq_col       *cols;      /* owned, 'ncols' */
+    size_t        ncols;
+    uint32_t      nleaves;   /* column chunks per row group */
+    int64_t       data_end;  /* where the footer starts */
+};
+
+/* The byte range of column chunk 'leaf' of row group 'rg': 0, or SH_EDATA
+ * when it lies outside the file's data. */
+int pq_chunk_range(const pq_file *f, size_t rg, uint32_t leaf,
+                   int64_t *start, int64_t *end);
+
+/* 10^k as a double, k in 0..38. */
+double pq_pow10(int k);
+
+/* A big-endian two's complement integer of 'n' bytes (1..16) as a double. */
+double pq_be_to_double(const uint8_t *p, size_t n);
+
+/* ---- RLE / bit-packed hybrid ------------------------------------------- */
+
+typedef struct pq_rle {
+    const uint8_t *p, *end;  /* the runs not yet started */
+    int            bw;       /* bit width, 0..32 */
+    uint32_t       rle_left; /* values left in the current RLE run */
+    uint32_t       rle_val;
+    uint32_t       bp_left;  /* values left in the current bit-packed run */
+    const uint8_t *bp;       /* its bytes */
+    const uint8_t *bp_end;
+    uint64_t       bp_bit;   /* bit offset of the next value in 'bp' */
+} pq_rle;
+
+void pq_rle_init(pq_rle *d, const uint8_t *p, const uint8_t *end, int bw);
+
+/* Decode 'n' values into 'out'. Returns 0, or -1 when the runs end early
+ * or are malformed. */
+int pq_rle_get(pq_rle *d, uint32_t *out, size_t n);
+
+/* ---- DELTA_BINARY_PACKED ------------------------------------------------ */
+
+#define PQ_DBP_MAX_MINI 4096  /* values a miniblock may hold at most */
+
+typedef struct pq_dbp {
+    const uint8_t *p, *end;
+    uint64_t block_size, mini_count, mini_size;
+    uint64_t left;           /* values not yet returned */
+    int      first;          /* the first value is still to return */
+    uint64_t last;           /* the previous value (wrapping arithmetic) */
+    uint64_t min_delta;
+    uint8_t  widths[256];
+    uint32_t mini_idx;       /* next miniblock of the block */
+    uint32_t buf_pos, buf_len;
+    int64_t  *buf;           /* the decoded miniblock (owned) */
+} pq_dbp;
+
+/* Start decoding the stream at 'p'. Returns 0, or -1 when its header is
+ * malformed. Free with pq_dbp_free. */
+int  pq_dbp_init(pq_dbp *d, const uint8_t *p, const uint8_t *end);
+/* Values in the stream (its header's total). */
+uint64_t pq_dbp_total(const pq_dbp *d);
+/* Decode 'n' values. Returns 0, or -1 (malformed, too few). */
+int  pq_dbp_get(pq_dbp *d, int64_t *out, size_t n);
+/* Where the stream ends (walking its blocks without decoding), or NULL
+ * when it is malformed. 'd' must be freshly initialised. */
+const uint8_t *pq_dbp_end(const pq_dbp *d);
+void pq_dbp_free(pq_dbp *d);
+
+/* ---- codecs ------------------------------------------------------------- */
+
+typedef struct pq_codecs pq_codecs;
+
+pq_codecs *pq_codecs_new(void);
+void pq_codecs_free(pq_codecs *c);
+
+/* Decompress 'n' bytes at 'src' with 'codec' (PQ_C_*) into exactly 'dn'
+ * bytes at 'dst'. Returns 0, or -1 with a static reason in *why. */
+int pq_decompress(pq_codecs *c, int codec, const uint8_t *src, size_t n,
+                  uint8_t *dst, size_t dn, const char **why);
+
+/* Append the compression of 'n' bytes at 'src' to 'out'. Returns 0 or -1
+ * (an unknown codec). 'level' 0 is the codec's default. */
+int pq_compress(pq_codecs *c, int codec, const uint8_t *src, size_t n,
+                strbuf *out);
+
+/* "snappy", "gzip", ... for messages. */
+const char *pq_codec_name(int codec);
+
+#endif
