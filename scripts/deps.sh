@@ -21,9 +21,22 @@ PACKAGES=(
     # the workload tests' reference answers (tests/integration/test_workloads.py):
     # pandas for W1-W5, scikit-learn for W6 (~42 MB to fetch, ~300 MB installed)
     python3-pandas python3-sklearn
+    # the OpenAPI checks: replies validated against api/openapi.yaml
+    # (tests/integration/openapi_check.py); Redocly CLI from npm
+    # (scripts/tools.sh) lints it
+    python3-yaml python3-jsonschema
 )
+# Node and npm only when the machine has no npm of its own.
+if ! command -v npm >/dev/null 2>&1; then
+    PACKAGES+=(nodejs npm)
+fi
 
 log() { printf 'deps: %s\n' "$*" >&2; }
+
+# The npm tools of `make test` (scripts/tools.sh), once the packages are in.
+npm_tools() {
+    "$(dirname "${BASH_SOURCE[0]}")/tools.sh"
+}
 
 if [[ "${SHEAF_SKIP_DEPS:-0}" == 1 ]]; then
     log "SHEAF_SKIP_DEPS=1: not checking packages"
@@ -34,6 +47,9 @@ if ! command -v dpkg >/dev/null 2>&1; then
     log "no dpkg: not a Debian system, cannot check packages."
     log "sheaf needs the equivalents of: ${PACKAGES[*]}"
     log "continuing; the build will tell what is missing"
+    if command -v npm >/dev/null 2>&1; then
+        npm_tools
+    fi
     exit 0
 fi
 
@@ -52,6 +68,7 @@ for pkg in "${PACKAGES[@]}"; do
 done
 
 if ((${#missing[@]} == 0)); then
+    npm_tools
     exit 0
 fi
 
@@ -94,3 +111,4 @@ if ((${#still[@]} > 0)); then
     exit 1
 fi
 log "done"
+npm_tools

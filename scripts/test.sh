@@ -4,13 +4,15 @@
 #   1. deps          scripts/deps.sh (install what is missing)
 #   2. build         make all                        -> build/
 #   3. build-asan    make asan (ASan + UBSan)        -> build-asan/
-#   4. unit-asan     build-asan/unit_tests
-#   5. unit-valgrind valgrind build/unit_tests       (SHEAF_SKIP_VALGRIND=1 skips)
-#   6. integration   scripts/integration.sh with SHEAF_BIN=build-asan
+#   4. openapi-lint  scripts/lint_openapi.sh (Redocly CLI on api/openapi.yaml)
+#   5. unit-asan     build-asan/unit_tests
+#   6. unit-valgrind valgrind build/unit_tests       (SHEAF_SKIP_VALGRIND=1 skips)
+#   7. integration   scripts/integration.sh with SHEAF_BIN=build-asan; every
+#                    reply is checked against api/openapi.yaml
 #
 # Stops at the first failing stage ("FAILED: <stage>") and always ends with a
 # summary of the stages and their times. Runs from the repo root wherever it
-# is invoked from. Extra arguments go to pytest (stage 6).
+# is invoked from. Extra arguments go to pytest (stage 7).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -85,6 +87,7 @@ integration() (
 run_stage deps scripts/deps.sh
 run_stage build make -j"$JOBS" all
 run_stage build-asan make -j"$JOBS" asan
+run_stage openapi-lint scripts/lint_openapi.sh
 run_stage unit-asan unit_asan
 if [[ "${SHEAF_SKIP_VALGRIND:-0}" == 1 ]]; then
     skip_stage unit-valgrind "SHEAF_SKIP_VALGRIND=1"
