@@ -23,7 +23,7 @@ PACKAGES=(
     python3-pandas python3-sklearn
     # the OpenAPI checks: replies validated against api/openapi.yaml
     # (tests/integration/openapi_check.py); Redocly CLI from npm
-    # (scripts/tools.sh) lints it
+    # (scripts/openapi_tools.sh) lints it
     python3-yaml python3-jsonschema
 )
 # Node and npm only when the machine has no npm of its own.
@@ -33,9 +33,9 @@ fi
 
 log() { printf 'deps: %s\n' "$*" >&2; }
 
-# The npm tools of `make test` (scripts/tools.sh), once the packages are in.
+# The npm tool that lints api/openapi.yaml, once the packages are in.
 npm_tools() {
-    "$(dirname "${BASH_SOURCE[0]}")/tools.sh"
+    "$(dirname "${BASH_SOURCE[0]}")/openapi_tools.sh"
 }
 
 if [[ "${SHEAF_SKIP_DEPS:-0}" == 1 ]]; then

@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
-# tools.sh - install the npm tools `make test` uses (tools/package.json:
-# Redocly CLI, which lints api/openapi.yaml) into tools/node_modules, with
-# `npm ci` at the exact versions of tools/package-lock.json.
+# openapi_tools.sh - install the npm tool that lints api/openapi.yaml in
+# `make test` (tools/openapi/package.json: Redocly CLI) into
+# tools/openapi/node_modules, with `npm ci` at the exact versions of
+# tools/openapi/package-lock.json.
 #
-# Run by scripts/deps.sh. Skipped when tools/node_modules already holds that
+# Run by scripts/deps.sh. Skipped when node_modules already holds that
 # lock file's packages (a stamp records the lock's SHA-256), so a second run
 # is instant and needs no network. Needs node and npm (deps.sh installs
 # Debian's when npm is missing).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-TOOLS=$ROOT/tools
+TOOLS=$ROOT/tools/openapi
 STAMP=$TOOLS/node_modules/.sheaf-lock-sha256
 
-log() { printf 'tools: %s\n' "$*" >&2; }
+log() { printf 'openapi-tools: %s\n' "$*" >&2; }
 
 want=$(sha256sum "$TOOLS/package-lock.json" | cut -d' ' -f1)
 if [[ -x $TOOLS/node_modules/.bin/redocly && -f $STAMP
@@ -25,8 +26,8 @@ if ! command -v npm >/dev/null 2>&1; then
     exit 1
 fi
 
-log "npm ci in tools/ (tools/package-lock.json)"
-npm_log=$(mktemp "${TMPDIR:-/tmp}/sheaf-tools.XXXXXX")
+log "npm ci in tools/openapi (Redocly CLI)"
+npm_log=$(mktemp "${TMPDIR:-/tmp}/sheaf-openapi-tools.XXXXXX")
 trap 'rm -f "$npm_log"' EXIT
 if ! (cd "$TOOLS" && npm ci --no-audit --no-fund) >"$npm_log" 2>&1; then
     log "npm ci failed:"
