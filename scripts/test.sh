@@ -4,15 +4,17 @@
 #   1. deps          scripts/deps.sh (install what is missing)
 #   2. build         make all                        -> build/
 #   3. build-asan    make asan (ASan + UBSan)        -> build-asan/
-#   4. openapi-lint  scripts/lint_openapi.sh (Redocly CLI on api/openapi.yaml)
-#   5. unit-asan     build-asan/unit_tests
-#   6. unit-valgrind valgrind build/unit_tests       (SHEAF_SKIP_VALGRIND=1 skips)
-#   7. integration   scripts/integration.sh with SHEAF_BIN=build-asan; every
-#                    reply is checked against api/openapi.yaml
+#   4. unit-asan     build-asan/unit_tests
+#   5. unit-valgrind valgrind build/unit_tests       (SHEAF_SKIP_VALGRIND=1 skips)
+#   6. integration   scripts/integration.sh with SHEAF_BIN=build-asan
 #
 # Stops at the first failing stage ("FAILED: <stage>") and always ends with a
 # summary of the stages and their times. Runs from the repo root wherever it
-# is invoked from. Extra arguments go to pytest (stage 7).
+# is invoked from. Extra arguments go to pytest (stage 6).
+#
+# After build-asan, the openapi-lint stage runs scripts/lint_openapi.sh
+# (Redocly CLI on api/openapi.yaml); the integration stage checks every
+# reply the tests get against that document.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
