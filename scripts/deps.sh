@@ -18,25 +18,22 @@ PACKAGES=(
     postgresql postgresql-client
     # test and tools
     python3 python3-pytest curl valgrind time ca-certificates
+    # the OpenAPI checks: replies validated against api/openapi.yaml
+    # (tests/integration/openapi_check.py)
+    python3-yaml python3-jsonschema
     # the workload tests' reference answers (tests/integration/test_workloads.py):
     # pandas for W1-W5, scikit-learn for W6 (~42 MB to fetch, ~300 MB installed)
     python3-pandas python3-sklearn
-    # the OpenAPI checks: replies validated against api/openapi.yaml
-    # (tests/integration/openapi_check.py); Redocly CLI from npm
-    # (scripts/openapi_tools.sh) lints it
-    python3-yaml python3-jsonschema
 )
-# Node and npm only when the machine has no npm of its own.
-if ! command -v npm >/dev/null 2>&1; then
-    PACKAGES+=(nodejs npm)
-fi
 
 log() { printf 'deps: %s\n' "$*" >&2; }
 
-# The npm tool that lints api/openapi.yaml, once the packages are in.
-npm_tools() {
-    "$(dirname "${BASH_SOURCE[0]}")/openapi_tools.sh"
-}
+# Node and npm for Redocly CLI, the lint of api/openapi.yaml
+# (scripts/openapi_tools.sh, run last), when the machine has no npm.
+if ! command -v npm >/dev/null 2>&1; then
+    PACKAGES+=(nodejs npm)
+fi
+openapi_tools() { "$(dirname "${BASH_SOURCE[0]}")/openapi_tools.sh"; }
 
 if [[ "${SHEAF_SKIP_DEPS:-0}" == 1 ]]; then
     log "SHEAF_SKIP_DEPS=1: not checking packages"
@@ -48,7 +45,7 @@ if ! command -v dpkg >/dev/null 2>&1; then
     log "sheaf needs the equivalents of: ${PACKAGES[*]}"
     log "continuing; the build will tell what is missing"
     if command -v npm >/dev/null 2>&1; then
-        npm_tools
+        openapi_tools
     fi
     exit 0
 fi
@@ -68,7 +65,7 @@ for pkg in "${PACKAGES[@]}"; do
 done
 
 if ((${#missing[@]} == 0)); then
-    npm_tools
+    openapi_tools
     exit 0
 fi
 
@@ -111,4 +108,4 @@ if ((${#still[@]} > 0)); then
     exit 1
 fi
 log "done"
-npm_tools
+openapi_tools

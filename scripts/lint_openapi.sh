@@ -9,9 +9,10 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REDOCLY=$ROOT/tools/openapi/node_modules/.bin/redocly
 
+# scripts/deps.sh installs it; a tree where that did not happen installs
+# it now (npm ci, exact versions).
 if [[ ! -x $REDOCLY ]]; then
-    echo "lint_openapi: no $REDOCLY; run scripts/openapi_tools.sh (or make deps)" >&2
-    exit 1
+    "$ROOT/scripts/openapi_tools.sh"
 fi
 # No usage reports or update checks: the tool runs offline.
 export REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true
