@@ -18,9 +18,6 @@ PACKAGES=(
     postgresql postgresql-client
     # test and tools
     python3 python3-pytest curl valgrind time ca-certificates
-    # the OpenAPI checks: replies validated against api/openapi.yaml
-    # (tests/integration/openapi_check.py)
-    python3-yaml python3-jsonschema
     # the workload tests' reference answers (tests/integration/test_workloads.py):
     # pandas for W1-W5, scikit-learn for W6 (~42 MB to fetch, ~300 MB installed)
     python3-pandas python3-sklearn
@@ -28,8 +25,11 @@ PACKAGES=(
 
 log() { printf 'deps: %s\n' "$*" >&2; }
 
-# Node and npm for Redocly CLI, the lint of api/openapi.yaml
-# (scripts/openapi_tools.sh, run last), when the machine has no npm.
+# The OpenAPI checks: every reply of the integration tests is validated
+# against api/openapi.yaml (tests/integration/openapi_check.py), which
+# Redocly CLI lints (scripts/openapi_tools.sh installs it from npm, last;
+# Debian's node and npm come only when the machine has no npm).
+PACKAGES+=(python3-yaml python3-jsonschema)
 if ! command -v npm >/dev/null 2>&1; then
     PACKAGES+=(nodejs npm)
 fi
