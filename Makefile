@@ -55,6 +55,9 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# The OpenAPI description is built into sheafd (.incbin in api/openapi.c).
+$(BUILD)/api/openapi.o: api/openapi.yaml
+
 deps:
 	@scripts/deps.sh
 

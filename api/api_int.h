@@ -233,6 +233,7 @@ void api_sha256_hex(const void *p, size_t n, char hex[65]);
 
 int api_healthz(api_req *r);      /* health.c */
 int api_readyz(api_req *r);
+int api_openapi(api_req *r);      /* openapi.c: GET /openapi.yaml */
 
 int api_job_submit(api_req *r);   /* jobs.c */
 int api_job_validate(api_req *r);

@@ -35,7 +35,7 @@ static const api_route api_routes[] = {
     {"GET",    "/v1/datasets/{id}",       LATER("showing a dataset")},
     {"DELETE", "/v1/datasets/{id}",       LATER("deleting a dataset")},
     {"GET",    "/metrics",                LATER("serving metrics")},
-    {"GET",    "/openapi.yaml",           LATER("the OpenAPI description")},
+    {"GET",    "/openapi.yaml",           api_openapi,      0,        NULL},
 };
 
 #define N_ROUTES (sizeof api_routes / sizeof api_routes[0])

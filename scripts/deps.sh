@@ -29,6 +29,16 @@ PACKAGES=(
 
 log() { printf 'deps: %s\n' "$*" >&2; }
 
+# The OpenAPI checks: every reply of the integration tests is validated
+# against api/openapi.yaml (tests/integration/openapi_check.py), which
+# Redocly CLI lints (scripts/openapi_tools.sh installs it from npm, last;
+# Debian's node and npm come only when the machine has no npm).
+PACKAGES+=(python3-yaml python3-jsonschema)
+if ! command -v npm >/dev/null 2>&1; then
+    PACKAGES+=(nodejs npm)
+fi
+openapi_tools() { "$(dirname "${BASH_SOURCE[0]}")/openapi_tools.sh"; }
+
 if [[ "${SHEAF_SKIP_DEPS:-0}" == 1 ]]; then
     log "SHEAF_SKIP_DEPS=1: not checking packages"
     exit 0
@@ -38,6 +48,9 @@ if ! command -v dpkg >/dev/null 2>&1; then
     log "no dpkg: not a Debian system, cannot check packages."
     log "sheaf needs the equivalents of: ${PACKAGES[*]}"
     log "continuing; the build will tell what is missing"
+    if command -v npm >/dev/null 2>&1; then
+        openapi_tools
+    fi
     exit 0
 fi
 
@@ -56,6 +69,7 @@ for pkg in "${PACKAGES[@]}"; do
 done
 
 if ((${#missing[@]} == 0)); then
+    openapi_tools
     exit 0
 fi
 
@@ -98,3 +112,4 @@ if ((${#still[@]} > 0)); then
     exit 1
 fi
 log "done"
+openapi_tools

@@ -11,6 +11,10 @@
 # Stops at the first failing stage ("FAILED: <stage>") and always ends with a
 # summary of the stages and their times. Runs from the repo root wherever it
 # is invoked from. Extra arguments go to pytest (stage 6).
+#
+# After build-asan, the openapi-lint stage runs scripts/lint_openapi.sh
+# (Redocly CLI on api/openapi.yaml); the integration stage checks every
+# reply the tests get against that document.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -85,6 +89,7 @@ integration() (
 run_stage deps scripts/deps.sh
 run_stage build make -j"$JOBS" all
 run_stage build-asan make -j"$JOBS" asan
+run_stage openapi-lint scripts/lint_openapi.sh
 run_stage unit-asan unit_asan
 if [[ "${SHEAF_SKIP_VALGRIND:-0}" == 1 ]]; then
     skip_stage unit-valgrind "SHEAF_SKIP_VALGRIND=1"

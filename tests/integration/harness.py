@@ -32,6 +32,8 @@ from pathlib import Path
 
 import pytest
 
+import openapi_check
+
 REPO = Path(__file__).resolve().parents[2]
 RUN_ID = uuid.uuid4().hex[:10]
 TERMINAL = ("succeeded", "failed", "cancelled")
@@ -120,13 +122,16 @@ def http(base, method, path, body=None, headers=None, timeout=30):
                                  headers=hdrs)
     try:
         with _OPENER.open(req, timeout=timeout) as resp:
-            return Response(resp.status, resp.headers, resp.read())
+            r = Response(resp.status, resp.headers, resp.read())
     except urllib.error.HTTPError as e:
         try:
             raw = e.read()
         except OSError:
             raw = b""
-        return Response(e.code, e.headers, raw)
+        r = Response(e.code, e.headers, raw)
+    # Every reply must be as api/openapi.yaml describes it.
+    openapi_check.check(method, path, r.status, r.headers, r.raw)
+    return r
 
 
 def raw_request(port, head, body=b"", timeout=20):

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# openapi_tools.sh - install the npm tool that lints api/openapi.yaml in
+# `make test` (tools/openapi/package.json: Redocly CLI) into
+# tools/openapi/node_modules, with `npm ci` at the exact versions of
+# tools/openapi/package-lock.json.
+#
+# Run by scripts/deps.sh. Skipped when node_modules already holds that
+# lock file's packages (a stamp records the lock's SHA-256), so a second run
+# is instant and needs no network. Needs node and npm (deps.sh installs
+# Debian's when npm is missing).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TOOLS=$ROOT/tools/openapi
+STAMP=$TOOLS/node_modules/.sheaf-lock-sha256
+
+log() { printf 'openapi-tools: %s\n' "$*" >&2; }
+
+want=$(sha256sum "$TOOLS/package-lock.json" | cut -d' ' -f1)
+if [[ -x $TOOLS/node_modules/.bin/redocly && -f $STAMP
+      && "$(cat "$STAMP")" == "$want" ]]; then
+    exit 0
+fi
+if ! command -v npm >/dev/null 2>&1; then
+    log "npm is missing: install Debian's nodejs and npm (scripts/deps.sh)"
+    exit 1
+fi
+
+log "npm ci in tools/openapi (Redocly CLI)"
+npm_log=$(mktemp "${TMPDIR:-/tmp}/sheaf-openapi-tools.XXXXXX")
+trap 'rm -f "$npm_log"' EXIT
+if ! (cd "$TOOLS" && npm ci --no-audit --no-fund) >"$npm_log" 2>&1; then
+    log "npm ci failed:"
+    tail -n 40 "$npm_log" >&2
+    exit 1
+fi
+echo "$want" >"$STAMP"
+log "done"
