@@ -162,7 +162,8 @@ jobs_plan(api_req *r, json_t **spec, plan **p, char sha[65])
     }
     sh_err_clear(&err);
     plan_env env = {r->a->cfg->data_root, model_resolve, r->a->cfg->spool,
-                    (uint64_t)r->a->cfg->memory_mb << 20};
+                    (uint64_t)r->a->cfg->memory_mb << 20,
+                    (uint64_t)r->a->cfg->max_partitions};
 
     if (plan_build(*spec, &env, p, &err) != 0) {
         *p = NULL;

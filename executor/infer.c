@@ -513,7 +513,7 @@ scan_file(scan *s, plan *p, size_t fi, sh_err *err)
     csv_dialect d = p->dialect;
     const csv_field *fields;
     size_t      nf, n_rg = 0;
-    uint64_t    data_start = 0, line = 1, estimate;
+    uint64_t    data_start = 0, line = 1, estimate, max_parts;
     struct stat st;
     int         fd, rc = 0, has_data = 0;
 
@@ -583,12 +583,16 @@ scan_file(scan *s, plan *p, size_t fi, sh_err *err)
     }
     estimate = (f->size_bytes - data_start + p->partition_bytes - 1)
                / p->partition_bytes;
-    if (s->n_parts + estimate > PLAN_MAX_PARTS) {
+    max_parts = p->max_parts ? p->max_parts : PLAN_MAX_PARTITIONS;
+    if (s->n_parts + estimate > max_parts) {
         rc = sh_err_set(err, SH_EINVAL, "input.partition_size",
                         "a partition_size of %llu bytes cuts the input into "
-                        "more than %d partitions; use a larger one",
+                        "about %llu partitions; at most %llu are allowed "
+                        "(SHEAF_MAX_PARTITIONS). A bare number is bytes: "
+                        "write \"64MiB\" for 64 MiB",
                         (unsigned long long)p->partition_bytes,
-                        PLAN_MAX_PARTS);
+                        (unsigned long long)(s->n_parts + estimate),
+                        (unsigned long long)max_parts);
         goto done;
     }
     rc = csv_split(fd, data_start, line, f->size_bytes, &d,

@@ -48,12 +48,19 @@ parse_options(plan *p, json_t *spec, sh_err *err)
                          &name, err);
     if (rc != 0)
         return rc;
+    if (name != NULL && util_utf8_chars(name) > PLAN_NAME_MAX_CHARS)
+        return sh_err_set(err, SH_EINVAL, "name",
+                          "'name' has %zu characters; at most %d are "
+                          "allowed",
+                          util_utf8_chars(name), PLAN_NAME_MAX_CHARS);
     p->name = xstrdup(name ? name : "");
-    rc = plan_get_int(spec, "max_attempts", "", 1, 100, 3, &n, err);
+    rc = plan_get_int(spec, "max_attempts", "", 1, PLAN_MAX_ATTEMPTS_MAX, 3,
+                      &n, err);
     if (rc != 0)
         return rc;
     p->max_attempts = (int)n;
-    rc = plan_get_int(spec, "timeout_s", "", 0, INT_MAX, 0, &n, err);
+    rc = plan_get_int(spec, "timeout_s", "", 0, PLAN_TIMEOUT_S_MAX, 0, &n,
+                      err);
     if (rc != 0)
         return rc;
     p->timeout_s = (int)n;
@@ -61,7 +68,8 @@ parse_options(plan *p, json_t *spec, sh_err *err)
     if (rc != 0)
         return rc;
     p->priority = (int)n;
-    rc = plan_get_int(spec, "retention_s", "", 0, LLONG_MAX, 604800, &n, err);
+    rc = plan_get_int(spec, "retention_s", "", 0, PLAN_RETENTION_S_MAX,
+                      604800, &n, err);
     if (rc != 0)
         return rc;
     p->retention_s = n;
@@ -148,6 +156,8 @@ plan_make(json_t *spec, const plan_env *env, json_t *resolution,
     *out = NULL;
     sh_err_clear(err);
     p->spec = json_incref(spec);
+    p->max_parts = env->max_partitions ? env->max_partitions
+                                       : PLAN_MAX_PARTITIONS;
     if (!json_is_object(spec)) {
         rc = sh_err_set(err, SH_EINVAL, "",
                         "the job spec must be a JSON object");

@@ -145,6 +145,16 @@ typedef struct plan_stage {
  * it in parallel. */
 #define PLAN_MAX_BUCKETS 16
 
+/* The default cap on the partitions of one job (SPEC: 100,000;
+ * SHEAF_MAX_PARTITIONS), and on a job's name (SPEC: 256 characters). */
+#define PLAN_MAX_PARTITIONS 100000
+#define PLAN_NAME_MAX_CHARS 256
+/* The ranges of the job options (SPEC section 1): at most 20 attempts,
+ * 30 days of run time, 10 years of retention. */
+#define PLAN_MAX_ATTEMPTS_MAX 20
+#define PLAN_TIMEOUT_S_MAX    (30LL * 86400)
+#define PLAN_RETENTION_S_MAX  (3650LL * 86400)
+
 typedef struct plan {
     json_t     *spec;        /* the job spec (a reference is held) */
     char       *name;        /* spec.name or "" (owned) */
@@ -157,6 +167,8 @@ typedef struct plan {
     schema     *in_schema;   /* columns of the input, typed (owned) */
     int         on_error_skip; /* input.on_error == "skip" */
     uint64_t    partition_bytes;
+    uint64_t    max_parts;   /* refuse an input cut into more partitions
+                                (env->max_partitions; 0: the default) */
 
     plan_file  *files;       /* owned array */
     size_t      n_files;
@@ -202,6 +214,8 @@ typedef struct plan_env {
     const void   *model_ctx;     /* passed to resolve_model */
     uint64_t      mem_bytes;     /* SHEAF_MEMORY_MB: a join side larger
                                     than this is refused */
+    uint64_t      max_partitions; /* SHEAF_MAX_PARTITIONS; 0: the
+                                     default, PLAN_MAX_PARTITIONS */
 } plan_env;
 
 /*

@@ -20,12 +20,6 @@
 /* More files than this in one input is refused at submission. */
 #define PLAN_MAX_FILES 100000
 
-/*
- * More partitions than this is refused at submission (the estimate, bytes
- * over partition_size, is checked before a file is cut): each is a task.
- */
-#define PLAN_MAX_PARTS 1000000
-
 /* Type inference reads at most this many records, or this many bytes. */
 #define PLAN_SAMPLE_RECORDS 10000
 #define PLAN_SAMPLE_BYTES   (8u << 20)

@@ -414,3 +414,13 @@ util_is_uuid(const char *s, size_t n)
     }
     return 1;
 }
+
+size_t
+util_utf8_chars(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s != '\0'; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}

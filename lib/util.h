@@ -103,6 +103,10 @@ size_t util_utf8_seq(const unsigned char *p, size_t n);
  * valid: U+0000). */
 int util_utf8_valid(const char *s, size_t n);
 
+/* The characters of the UTF-8 string 's' (bytes that do not continue a
+ * sequence). */
+size_t util_utf8_chars(const char *s);
+
 /* Non-zero when the 'n' bytes at 's' are a UUID in text form: 8-4-4-4-12
  * hex digits, either case. */
 int util_is_uuid(const char *s, size_t n);

@@ -157,6 +157,9 @@ config_load(config *c, sh_err *err)
     if ((rc = env_int("SHEAF_MAX_GZIP_RATIO", 1000, 1, 1000000,
                       &c->max_gzip_ratio, err)) < 0)
         goto done;
+    if ((rc = env_int("SHEAF_MAX_PARTITIONS", 100000, 1, 10000000,
+                      &c->max_partitions, err)) < 0)
+        goto done;
     rc = 0;
 done:
     free(tree);

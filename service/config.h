@@ -30,6 +30,7 @@ typedef struct config {
     long  max_record_bytes; /* SHEAF_MAX_RECORD_BYTES, default 16 MiB */
     int   max_columns;    /* SHEAF_MAX_COLUMNS, default 10,000 */
     int   max_gzip_ratio; /* SHEAF_MAX_GZIP_RATIO, default 1000 */
+    int   max_partitions; /* SHEAF_MAX_PARTITIONS, default 100,000 */
     char *migrations_dir; /* SHEAF_MIGRATIONS, default <exe>/../migrations */
     char *pg_script;      /* scripts/pg.sh beside the binary's tree */
 } config;

@@ -272,7 +272,7 @@ worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
         plan_free(cache->plan);
         cache->plan = NULL;
         plan_env env = {cfg->data_root, model_resolve, cfg->spool,
-                        mem_bytes};
+                        mem_bytes, (uint64_t)cfg->max_partitions};
 
         if ((rc = plan_load(spec, resolution, &env, &cache->plan,
                             &err)) < 0) {

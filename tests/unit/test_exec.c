@@ -151,7 +151,7 @@ count_tick(void *ctx, const exec_stats *st)
 static void
 run_job(const char *spec_text, uint64_t mem_bytes, job_run *r)
 {
-    plan_env     env = {g_root, th_model_resolve, g_work, mem_bytes};
+    plan_env     env = {g_root, th_model_resolve, g_work, mem_bytes, 0};
     json_error_t jerr;
     json_t      *spec = json_loads(spec_text, 0, &jerr);
     plan        *p = NULL;

@@ -30,7 +30,7 @@
 #include "test_suites.h"
 
 static char g_root[256]; /* the data root of the current test */
-static plan_env g_env = {g_root, th_model_resolve, "/tmp", 256u << 20};
+static plan_env g_env = {g_root, th_model_resolve, "/tmp", 256u << 20, 0};
 static char g_out[256];  /* where outputs go (outside the root) */
 
 /* ---- checking with words ---------------------------------------------- */
@@ -246,11 +246,18 @@ test_spec_errors(void)
     EXPECT_ERR("{\"name\": 5, \"input\": {\"path\": \"a.csv\"}}", SH_EINVAL,
                "name", "string");
     EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"max_attempts\": 0}",
-               SH_EINVAL, "max_attempts", "1 to 100");
+               SH_EINVAL, "max_attempts", "1 to 20");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"max_attempts\": 21}",
+               SH_EINVAL, "max_attempts", "1 to 20");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"timeout_s\": 2592001}",
+               SH_EINVAL, "timeout_s", "0 to 2592000");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, "
+               "\"retention_s\": 9223372036854775807}",
+               SH_EINVAL, "retention_s", "0 to 315360000");
     EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"max_attempts\": 2.5}",
                SH_EINVAL, "max_attempts", "integer");
     EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"timeout_s\": -1}",
-               SH_EINVAL, "timeout_s", ">= 0");
+               SH_EINVAL, "timeout_s", "0 to 2592000");
     EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"priority\": 1001}",
                SH_EINVAL, "priority", "-1000 to 1000");
     EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"retention_s\": \"1d\"}",
@@ -1401,9 +1408,13 @@ test_pipeline_tick(void)
     sb_free(&sb);
     out = xasprintf("%s/o.csv", g_out);
     tmp = xasprintf("%s/o.csv.tmp", g_out);
-    /* A million one-byte partitions is refused before the file is cut. */
+    /* A million one-byte partitions is refused before the file is cut,
+     * saying how many the size gives and that a bare number is bytes. */
     EXPECT_ERR("{\"input\": {\"path\": \"t.csv\", \"partition_size\": 1}}",
-               SH_EINVAL, "input.partition_size", "larger");
+               SH_EINVAL, "input.partition_size",
+               "about 1288890 partitions; at most 100000");
+    EXPECT_ERR("{\"input\": {\"path\": \"t.csv\", \"partition_size\": 1}}",
+               SH_EINVAL, "input.partition_size", "A bare number is bytes");
     p = MUST_BUILD("{\"input\": {\"path\": \"t.csv\"}, \"steps\": ["
                    "{\"op\": \"filter\", \"where\": \"a % 2 == 0\"}]}");
     if (p) {
