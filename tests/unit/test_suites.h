@@ -16,5 +16,7 @@ void test_agg_register(void);
 void test_text_register(void);
 void test_nb_register(void);
 void test_exec_register(void);
+void test_api_register(void);
+void test_service_register(void);
 
 #endif
