@@ -98,8 +98,8 @@ struct api_req {
 /*
  * Find the route of 'method' and 'path' (one trailing slash is ignored) and
  * store the {id} and {name} it captured in 'r'. Returns the route; or NULL
- * with 'allow' holding the methods the path accepts ("GET, HEAD, POST"),
- * which is "" when no route has that path.
+ * with 'allow' holding the methods the path accepts, in table order
+ * ("POST, GET, HEAD"), which is "" when no route has that path.
  */
 const api_route *api_route_find(api_req *r, const char *method,
                                 const char *path, char allow[80]);
