@@ -173,12 +173,23 @@ jobs_json_with_artifacts(api_req *r, const db_job *job)
 {
     json_t *out = api_job_json(job), *names;
 
-    if (strcmp(job->status, "succeeded") != 0)
+    if (out == NULL || strcmp(job->status, "succeeded") != 0)
         return out;
     names = api_artifact_names(r->a->cfg, job->id);
     if (names != NULL)
         json_object_set_new(out, "artifacts", names);
     return out;
+}
+
+/* Reply with 'status' and the job object 'job' (ownership taken); a job
+ * that cannot be encoded (text that is not UTF-8) is a 500. */
+static int
+jobs_reply(api_req *r, int status, json_t *job)
+{
+    if (job == NULL)
+        return api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "",
+                         "cannot encode the job");
+    return api_reply(r, status, job);
 }
 
 /*
@@ -237,8 +248,8 @@ api_job_submit(api_req *r)
         api_job_url(location, id, "");
         api_header_set(r, MHD_HTTP_HEADER_LOCATION, location);
     }
-    status = api_reply(r, created ? MHD_HTTP_CREATED : MHD_HTTP_OK,
-                       api_job_json(&job));
+    status = jobs_reply(r, created ? MHD_HTTP_CREATED : MHD_HTTP_OK,
+                        api_job_json(&job));
 
 done:
     db_job_clear(&job);
@@ -356,7 +367,7 @@ api_job_get(api_req *r)
     if (rc < 0 && rc != SH_EDB)
         rc = api_error_sh(r, &err, 0);
     else
-        rc = api_reply(r, MHD_HTTP_OK, jobs_json_with_artifacts(r, &job));
+        rc = jobs_reply(r, MHD_HTTP_OK, jobs_json_with_artifacts(r, &job));
     db_job_clear(&job);
     return rc;
 }
@@ -403,7 +414,7 @@ api_job_cancel(api_req *r)
         return api_error_sh(r, &err, 0);
     /* The job is cancelled now; its running partitions are stopped by
      * their nodes' sweepers within a fraction of a second. */
-    rc = api_reply(r, MHD_HTTP_ACCEPTED, api_job_json(&job));
+    rc = jobs_reply(r, MHD_HTTP_ACCEPTED, api_job_json(&job));
     db_job_clear(&job);
     return rc;
 }
