@@ -94,7 +94,7 @@ route_of(api_req *r, const char *method, const char *path, char allow[80])
 static void
 test_route_match(void)
 {
-    api_req r;
+    api_req r = {0};
     char    allow[80];
 
     req_reset(&r);
@@ -119,7 +119,7 @@ test_route_match(void)
 static void
 test_route_captures(void)
 {
-    api_req          r;
+    api_req          r = {0};
     char             allow[80];
     const api_route *rt;
 
@@ -151,7 +151,7 @@ test_route_captures(void)
 static void
 test_route_methods(void)
 {
-    api_req          r;
+    api_req          r = {0};
     char             allow[80];
     const api_route *rt;
 
@@ -177,7 +177,7 @@ test_route_methods(void)
 static void
 test_route_later(void)
 {
-    api_req          r;
+    api_req          r = {0};
     char             allow[80];
     const api_route *rt;
 
@@ -282,7 +282,7 @@ test_error_mapping(void)
         {SH_EDB, 0, 503, "unavailable"},
         {SH_EIO, 0, 500, "internal"},
     };
-    api_req r;
+    api_req r = {0};
     sh_err  e;
 
     memset(&r, 0, sizeof r);
@@ -309,7 +309,7 @@ test_error_mapping(void)
 static void
 test_error_body(void)
 {
-    api_req     r;
+    api_req     r = {0};
     sh_err      e;
     const char *msg;
 
