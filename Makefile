@@ -48,7 +48,9 @@ $(BUILD)/sheafd: $(call obj,service/main.c) $(API_OBJ) $(SVC_OBJ) $(EXEC_OBJ) \
 $(BUILD)/sheaf: $(CLI_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/unit_tests: $(UNIT_OBJ) $(EXEC_OBJ) $(LIB_OBJ)
+# The unit tests link api/ and service/ too (not service/main.c, which
+# holds sheafd's main()).
+$(BUILD)/unit_tests: $(UNIT_OBJ) $(API_OBJ) $(SVC_OBJ) $(EXEC_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs $(CUNIT))
 
 $(BUILD)/%.o: %.c

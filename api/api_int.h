@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "api.h"
+#include "../service/db.h"
 #include "../lib/util.h"
 
 #define API_BODY_MAX     (1024 * 1024) /* bytes of a JSON request body */
@@ -28,6 +29,7 @@
 #define API_LOG_PATH_MAX 200           /* bytes of a path in the access log */
 #define API_RESERVE_CONNS 16           /* connections past the limit kept
                                           for /healthz and /readyz */
+#define API_URL_MAX      96            /* bytes of a job's URL, with NUL */
 
 typedef struct api_tokens api_tokens;
 typedef struct api_req    api_req;
@@ -59,9 +61,9 @@ typedef struct api_route {
     const char *method;  /* "GET", "POST", "DELETE"; GET also serves HEAD */
     const char *pattern; /* "/v1/jobs/{id}/result": literal segments, {id}
                             a UUID, {name} any non-empty segment */
-    api_handler handler;
+    api_handler handler; /* NULL: the feature comes later (501) */
     int         flags;   /* API_BODY or 0 */
-    const char *feature; /* for api_not_implemented: what is missing */
+    const char *feature; /* handler NULL: what is missing, for the 501 */
 } api_route;
 
 /* One reply header. */
@@ -104,14 +106,11 @@ struct api_req {
 /*
  * Find the route of 'method' and 'path' (one trailing slash is ignored) and
  * store the {id} and {name} it captured in 'r'. Returns the route; or NULL
- * with 'allow' holding the methods the path accepts ("GET, HEAD, POST"),
- * which is "" when no route has that path.
+ * with 'allow' holding the methods the path accepts, in table order
+ * ("POST, GET, HEAD"), which is "" when no route has that path.
  */
 const api_route *api_route_find(api_req *r, const char *method,
                                 const char *path, char allow[80]);
-
-/* The handler of routes whose feature comes later: 501 not_implemented. */
-int api_not_implemented(api_req *r);
 
 /* ---- http.c: replies and request helpers --------------------------------- */
 
@@ -154,9 +153,6 @@ const char *api_query(api_req *r, const char *key);
 
 /* Non-zero when 's' is valid UTF-8. */
 int api_utf8_valid(const char *s);
-
-/* Replace each byte of 's' that is not part of valid UTF-8 with '?'. */
-void api_utf8_clean(char *s);
 
 /*
  * Non-zero when the client has closed its side of the connection. Waits up
@@ -208,6 +204,24 @@ int api_guard_bad_path(const api_conn *c);
 /* The path of the current request of 'c' as received (control bytes as
  * '?', at most API_LOG_PATH_MAX bytes), or NULL when unknown. */
 const char *api_guard_raw_path(const api_conn *c);
+/* ---- result.c ------------------------------------------------------------ */
+
+/* What a Range header asks of a result. */
+enum {
+    API_RANGE_NONE = 0,   /* absent, invalid or several ranges: send all */
+    API_RANGE_OK,         /* one satisfiable range */
+    API_RANGE_UNSATISFIED /* 416 */
+};
+
+/*
+ * Parse the Range header 'h' for a result of 'size' bytes: one of
+ * "bytes=a-b", "bytes=a-", "bytes=-n". Returns API_RANGE_OK with the first
+ * and last byte in *first and *last, API_RANGE_UNSATISFIED, or
+ * API_RANGE_NONE when the header is to be ignored (invalid, or several
+ * ranges).
+ */
+int api_range_parse(const char *h, uint64_t size, uint64_t *first,
+                    uint64_t *last);
 
 /* ---- auth.c -------------------------------------------------------------- */
 
@@ -228,6 +242,24 @@ const char *api_tokens_tenant(const api_tokens *t, const char *authorization);
 
 /* SHA-256 of 'n' bytes at 'p' as 64 lower-case hex digits and a NUL. */
 void api_sha256_hex(const void *p, size_t n, char hex[65]);
+
+/* ---- job_json.c: what clients see of jobs ------------------------------ */
+
+/* The path of job 'id' followed by 'suffix' ("" or "/result", say):
+ * "/v1/jobs/ID/result". */
+void api_job_url(char url[API_URL_MAX], const char *id, const char *suffix);
+
+/* The job object of SPEC section 3 for 'j', new (the caller owns it). */
+json_t *api_job_json(const db_job *j);
+
+/* {"jobs": [...], "next_cursor": "..."|null} for the 'n' jobs of a page
+ * of db_job_list; 'more' as it set it. New. */
+json_t *api_job_list_json(const db_job *jobs, size_t n, int more);
+
+/* {"tasks": [...]} for the 'n' tasks of db_job_tasks: stage, partition,
+ * state, attempts, byte range (stage 0; null later), counters, worker,
+ * error and times. New. */
+json_t *api_tasks_json(const db_task_row *tasks, size_t n);
 
 /* ---- handlers ------------------------------------------------------------ */
 

@@ -41,17 +41,6 @@ artifact_name_ok(const char *s)
     return i > 0;
 }
 
-/* The artifacts directory of job 'id'; the caller frees it. */
-static char *
-artifact_dir(const config *cfg, const char *id)
-{
-    char *job = spool_job_dir(cfg->spool, id);
-    char *dir = xasprintf("%s/artifacts", job);
-
-    free(job);
-    return dir;
-}
-
 static int
 cmp_by_name(const void *a, const void *b)
 {
@@ -69,7 +58,7 @@ cmp_by_name(const void *a, const void *b)
 static json_t *
 artifact_list(const config *cfg, const char *id)
 {
-    char          *dir = artifact_dir(cfg, id);
+    char          *dir = spool_artifacts_dir(cfg->spool, id);
     DIR           *dh = opendir(dir);
     struct dirent *de;
     json_t       **items = NULL, *out = json_array();
@@ -127,26 +116,24 @@ api_artifact_names(const config *cfg, const char *id)
 static int
 artifact_job_check(api_req *r)
 {
-    db         *d;
-    json_t     *job;
-    const char *status;
-    sh_err      err;
-    int         rc = 0;
+    db    *d;
+    db_job job;
+    sh_err err;
+    int    rc;
 
     sh_err_clear(&err);
     d = db_pool_get(r->a->pool, API_POOL_WAIT_MS, &err);
     if (d == NULL)
         return api_error_sh(r, &err, 0);
-    job = db_job_get(d, r->tenant, r->id, &err);
-    db_pool_put(r->a->pool, d, job == NULL && err.code == SH_EDB);
-    if (job == NULL)
+    rc = db_job_get(d, r->tenant, r->id, &job, &err);
+    db_pool_put(r->a->pool, d, rc == SH_EDB);
+    if (rc < 0)
         return api_error_sh(r, &err, 0);
-    status = json_string_value(json_object_get(job, "status"));
-    if (status == NULL || strcmp(status, "succeeded") != 0)
+    if (strcmp(job.status, "succeeded") != 0)
         rc = api_error(r, MHD_HTTP_CONFLICT, "wrong_state", "",
                        "job %s is %s; its artifacts can be fetched once it "
-                       "has succeeded", r->id, status ? status : "unknown");
-    json_decref(job);
+                       "has succeeded", r->id, job.status);
+    db_job_clear(&job);
     return rc;
 }
 
@@ -190,15 +177,14 @@ api_job_artifact(api_req *r)
 {
     struct MHD_Response *resp;
     struct stat          st;
-    char                *dir = NULL, *path = NULL, disp[API_NAME_MAX + 48];
+    char                *path = NULL, disp[API_NAME_MAX + 48];
     int                  status, fd = -1;
 
     if ((status = artifact_job_check(r)) != 0)
         return status;
     if (!artifact_name_ok(r->name))
         return artifact_not_found(r);
-    dir = artifact_dir(r->a->cfg, r->id);
-    path = xasprintf("%s/%s", dir, r->name);
+    path = spool_artifact_path(r->a->cfg->spool, r->id, r->name);
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         if (fd < 0 && errno != ENOENT && errno != ELOOP)
@@ -228,6 +214,5 @@ done:
     if (fd >= 0)
         close(fd);
     free(path);
-    free(dir);
     return status;
 }

@@ -35,8 +35,9 @@ api_utf8_valid(const char *s)
     return util_utf8_valid(s, strlen(s));
 }
 
-void
-api_utf8_clean(char *s)
+/* Replace each byte of 's' that is not part of valid UTF-8 with '?'. */
+static void
+http_utf8_clean(char *s)
 {
     unsigned char *p = (unsigned char *)s;
     size_t         left = strlen(s), n;
@@ -81,8 +82,8 @@ api_error(api_req *r, int status, const char *code, const char *path,
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '
                      || msg[n - 1] == '\t'))
         msg[--n] = '\0';
-    api_utf8_clean(msg);
-    api_utf8_clean(where);
+    http_utf8_clean(msg);
+    http_utf8_clean(where);
     if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
         api_header_set(r, "Retry-After", "1");
     return api_reply(r, status,
@@ -504,6 +505,9 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url,
         status = api_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", "",
                            "the request body is larger than %d bytes",
                            API_BODY_MAX);
+    else if (r->route->handler == NULL)
+        status = api_error(r, MHD_HTTP_NOT_IMPLEMENTED, "not_implemented", "",
+                           "not implemented yet: %s", r->route->feature);
     else
         status = r->route->handler(r);
     return http_send(r, status);

@@ -40,17 +40,6 @@ jobs_is_status(const char *s)
     return 0;
 }
 
-/* Non-zero when the job object 'job' is succeeded, failed or cancelled. */
-static int
-jobs_is_terminal(const json_t *job)
-{
-    const char *s = json_string_value(json_object_get(job, "status"));
-
-    return s != NULL
-           && (strcmp(s, "succeeded") == 0 || strcmp(s, "failed") == 0
-               || strcmp(s, "cancelled") == 0);
-}
-
 /* Parse the decimal integer 's' in [lo, hi]. Returns 0, or -1. */
 static int
 jobs_parse_int(const char *s, int lo, int hi, int *out)
@@ -179,37 +168,49 @@ done:
     return status;
 }
 
-/* Add "artifacts": ["model", "report"] to the job object 'job' of r->id
- * when it has succeeded and has any. */
-static void
-jobs_add_artifacts(api_req *r, json_t *job)
+/* The job object of 'job', with "artifacts": ["model", "report"] when it
+ * has succeeded and has any. New. */
+static json_t *
+jobs_json_with_artifacts(api_req *r, const db_job *job)
 {
-    const char *s = json_string_value(json_object_get(job, "status"));
-    json_t     *names;
+    json_t *out = api_job_json(job), *names;
 
-    if (s == NULL || strcmp(s, "succeeded") != 0)
-        return;
-    names = api_artifact_names(r->a->cfg, r->id);
+    if (out == NULL || strcmp(job->status, "succeeded") != 0)
+        return out;
+    names = api_artifact_names(r->a->cfg, job->id);
     if (names != NULL)
-        json_object_set_new(job, "artifacts", names);
+        json_object_set_new(out, "artifacts", names);
+    return out;
+}
+
+/* Reply with 'status' and the job object 'job' (ownership taken); a job
+ * that cannot be encoded (text that is not UTF-8) is a 500. */
+static int
+jobs_reply(api_req *r, int status, json_t *job)
+{
+    if (job == NULL)
+        return api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "",
+                         "cannot encode the job");
+    return api_reply(r, status, job);
 }
 
 /*
- * Fetch the job object of r->id with a connection taken within 'wait_ms'.
- * Returns it (the caller owns it), or NULL with 'err' set.
+ * Read job r->id into *job (db_job_clear it) with a connection taken
+ * within 'wait_ms'. Returns 0, or an SH_E* code with 'err' set.
  */
-static json_t *
-jobs_fetch(api_req *r, int wait_ms, sh_err *err)
+static int
+jobs_fetch(api_req *r, int wait_ms, db_job *job, sh_err *err)
 {
-    db     *d;
-    json_t *job;
+    db *d;
+    int rc;
 
+    memset(job, 0, sizeof *job);
     d = db_pool_get(r->a->pool, wait_ms, err);
     if (d == NULL)
-        return NULL;
-    job = db_job_get(d, r->tenant, r->id, err);
-    db_pool_put(r->a->pool, d, job == NULL && err->code == SH_EDB);
-    return job;
+        return err->code;
+    rc = db_job_get(d, r->tenant, r->id, job, err);
+    db_pool_put(r->a->pool, d, rc == SH_EDB);
+    return rc;
 }
 
 int
@@ -217,11 +218,12 @@ api_job_submit(api_req *r)
 {
     db_pool    *pool = r->a->pool;
     const char *key = api_header_get(r, "Idempotency-Key");
-    json_t     *spec = NULL, *resolution = NULL, *job = NULL;
+    json_t     *spec = NULL, *resolution = NULL;
     plan       *p = NULL;
     db         *d = NULL;
-    char        sha[65], id[37], location[64];
-    int         created = 0, broken = 0, status;
+    db_job      job = {0};
+    char        sha[65], id[37], location[API_URL_MAX];
+    int         created = 0, broken = 0, status, rc;
     sh_err      err;
 
     if (key != NULL && (status = jobs_check_key(r, key)) != 0)
@@ -235,21 +237,24 @@ api_job_submit(api_req *r)
         status = api_error_sh(r, &err, 0);
         goto done;
     }
-    if (db_job_submit(d, r->tenant, p, resolution, key, sha, id, &created,
-                      &err) == 0)
-        job = db_job_get(d, r->tenant, id, &err);
-    if (job == NULL) {
+    rc = db_job_submit(d, r->tenant, p, resolution, key, sha, id, &created,
+                       &err);
+    if (rc == 0)
+        rc = db_job_get(d, r->tenant, id, &job, &err);
+    if (rc < 0) {
         broken = err.code == SH_EDB;
         status = api_error_sh(r, &err, 1);
         goto done;
     }
     if (created) {
-        snprintf(location, sizeof location, "/v1/jobs/%s", id);
+        api_job_url(location, id, "");
         api_header_set(r, MHD_HTTP_HEADER_LOCATION, location);
     }
-    status = api_reply(r, created ? MHD_HTTP_CREATED : MHD_HTTP_OK, job);
+    status = jobs_reply(r, created ? MHD_HTTP_CREATED : MHD_HTTP_OK,
+                        api_job_json(&job));
 
 done:
+    db_job_clear(&job);
     if (d != NULL)
         db_pool_put(pool, d, broken);
     json_decref(resolution);
@@ -280,10 +285,11 @@ api_job_list(api_req *r)
     const char *name = api_query(r, "name");
     const char *limit_s = api_query(r, "limit");
     const char *cursor = api_query(r, "cursor");
-    json_t     *list;
+    db_job     *jobs = NULL;
+    size_t      n = 0;
     db         *d;
     sh_err      err;
-    int         limit = JOBS_LIMIT_DEFAULT;
+    int         limit = JOBS_LIMIT_DEFAULT, more = 0, rc;
 
     if (status != NULL && !jobs_is_status(status))
         return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "status",
@@ -310,20 +316,24 @@ api_job_list(api_req *r)
     d = db_pool_get(r->a->pool, API_POOL_WAIT_MS, &err);
     if (d == NULL)
         return api_error_sh(r, &err, 0);
-    list = db_job_list(d, r->tenant, status, name, limit, cursor, &err);
-    db_pool_put(r->a->pool, d, list == NULL && err.code == SH_EDB);
-    if (list == NULL)
+    rc = db_job_list(d, r->tenant, status, name, limit, cursor, &jobs, &n,
+                     &more, &err);
+    db_pool_put(r->a->pool, d, rc == SH_EDB);
+    if (rc < 0)
         return api_error_sh(r, &err, 0);
-    return api_reply(r, MHD_HTTP_OK, list);
+    rc = api_reply(r, MHD_HTTP_OK, api_job_list_json(jobs, n, more));
+    db_jobs_free(jobs, n);
+    return rc;
 }
 
 int
 api_job_get(api_req *r)
 {
     const char *wait_s = api_query(r, "wait");
-    json_t     *job, *next;
+    db_job      job, next;
     int64_t     wait_ms = 0, deadline_ms, left_ms;
     sh_err      err;
+    int         rc;
 
     if (wait_s != NULL && jobs_parse_wait(wait_s, &wait_ms) != 0)
         return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "wait",
@@ -331,63 +341,68 @@ api_job_get(api_req *r)
                          JOBS_WAIT_MAX_S);
     deadline_ms = now_ms() + wait_ms;
     sh_err_clear(&err);
-    job = jobs_fetch(r, API_POOL_WAIT_MS, &err);
-    if (job == NULL)
+    if (jobs_fetch(r, API_POOL_WAIT_MS, &job, &err) < 0)
         return api_error_sh(r, &err, 0);
 
     /* The long poll: no connection is held while it sleeps. It ends early
      * when the client hangs up or the server stops; a database outage in
      * the middle only delays the next look. */
     atomic_fetch_add(&r->a->polling, 1);
-    while (!jobs_is_terminal(job) && !atomic_load(&r->a->stopping)) {
+    rc = 0;
+    while (!db_job_status_ended(job.status)
+           && !atomic_load(&r->a->stopping)) {
         left_ms = deadline_ms - now_ms();
         if (left_ms <= 0)
             break;
         if (api_client_gone(r, (int)(left_ms < JOBS_POLL_MS ? left_ms
                                                             : JOBS_POLL_MS)))
             break;
-        next = jobs_fetch(r, JOBS_POLL_WAIT_MS, &err);
-        if (next != NULL) {
-            json_decref(job);
+        rc = jobs_fetch(r, JOBS_POLL_WAIT_MS, &next, &err);
+        if (rc == 0) {
+            db_job_clear(&job);
             job = next;
-        } else if (err.code != SH_EDB) {
-            json_decref(job);
-            job = NULL;
+        } else if (rc != SH_EDB) {
             break;
         }
     }
     atomic_fetch_sub(&r->a->polling, 1);
-    if (job == NULL)
-        return api_error_sh(r, &err, 0);
-    jobs_add_artifacts(r, job);
-    return api_reply(r, MHD_HTTP_OK, job);
+    if (rc < 0 && rc != SH_EDB)
+        rc = api_error_sh(r, &err, 0);
+    else
+        rc = jobs_reply(r, MHD_HTTP_OK, jobs_json_with_artifacts(r, &job));
+    db_job_clear(&job);
+    return rc;
 }
 
 int
 api_job_tasks(api_req *r)
 {
-    json_t *tasks;
-    db     *d;
-    sh_err  err;
+    db_task_row *tasks;
+    size_t       n;
+    db          *d;
+    sh_err       err;
+    int          rc;
 
     sh_err_clear(&err);
     d = db_pool_get(r->a->pool, API_POOL_WAIT_MS, &err);
     if (d == NULL)
         return api_error_sh(r, &err, 0);
-    tasks = db_job_tasks(d, r->tenant, r->id, &err);
-    db_pool_put(r->a->pool, d, tasks == NULL && err.code == SH_EDB);
-    if (tasks == NULL)
+    rc = db_job_tasks(d, r->tenant, r->id, &tasks, &n, &err);
+    db_pool_put(r->a->pool, d, rc == SH_EDB);
+    if (rc < 0)
         return api_error_sh(r, &err, 0);
-    return api_reply(r, MHD_HTTP_OK, tasks);
+    rc = api_reply(r, MHD_HTTP_OK, api_tasks_json(tasks, n));
+    db_task_rows_free(tasks, n);
+    return rc;
 }
 
 int
 api_job_cancel(api_req *r)
 {
-    json_t *job = NULL;
-    db     *d;
-    sh_err  err;
-    int     rc;
+    db_job job = {0};
+    db    *d;
+    sh_err err;
+    int    rc;
 
     sh_err_clear(&err);
     d = db_pool_get(r->a->pool, API_POOL_WAIT_MS, &err);
@@ -395,13 +410,15 @@ api_job_cancel(api_req *r)
         return api_error_sh(r, &err, 0);
     rc = db_job_cancel(d, r->tenant, r->id, &err);
     if (rc == 0)
-        job = db_job_get(d, r->tenant, r->id, &err);
+        rc = db_job_get(d, r->tenant, r->id, &job, &err);
     db_pool_put(r->a->pool, d, err.code == SH_EDB);
-    if (rc < 0 || job == NULL)
+    if (rc < 0)
         return api_error_sh(r, &err, 0);
     /* The job is cancelled now; its running partitions are stopped by
      * their nodes' sweepers within a fraction of a second. */
-    return api_reply(r, MHD_HTTP_ACCEPTED, job);
+    rc = jobs_reply(r, MHD_HTTP_ACCEPTED, api_job_json(&job));
+    db_job_clear(&job);
+    return rc;
 }
 
 int

@@ -33,13 +33,6 @@ typedef struct result_reader {
     int      fd;       /* parts[cur] open for reading, or -1 */
 } result_reader;
 
-/* What a Range header asks of a result. */
-enum {
-    RANGE_NONE = 0,    /* absent, invalid or several ranges: send it all */
-    RANGE_OK,          /* one satisfiable range */
-    RANGE_UNSATISFIED  /* 416 */
-};
-
 /* Close the open part, if any. */
 static void
 reader_close(result_reader *rd)
@@ -127,14 +120,8 @@ range_digits(const char **s, uint64_t *v)
     return n;
 }
 
-/*
- * Parse the Range header 'h' for a result of 'size' bytes: one of
- * "bytes=a-b", "bytes=a-", "bytes=-n". Returns RANGE_OK with the first and
- * last byte in *first and *last, RANGE_UNSATISFIED, or RANGE_NONE when the
- * header is to be ignored (invalid, or several ranges).
- */
-static int
-range_parse(const char *h, uint64_t size, uint64_t *first, uint64_t *last)
+int
+api_range_parse(const char *h, uint64_t size, uint64_t *first, uint64_t *last)
 {
     const char *s = h;
     uint64_t    a = 0, b = 0;
@@ -143,35 +130,35 @@ range_parse(const char *h, uint64_t size, uint64_t *first, uint64_t *last)
     while (*s == ' ' || *s == '\t')
         s++;
     if (strncasecmp(s, "bytes", 5) != 0)
-        return RANGE_NONE;
+        return API_RANGE_NONE;
     s += 5;
     while (*s == ' ' || *s == '\t')
         s++;
     if (*s++ != '=' || strchr(s, ',') != NULL)
-        return RANGE_NONE;
+        return API_RANGE_NONE;
     while (*s == ' ' || *s == '\t')
         s++;
     na = range_digits(&s, &a);
     if (*s++ != '-')
-        return RANGE_NONE;
+        return API_RANGE_NONE;
     nb = range_digits(&s, &b);
     while (*s == ' ' || *s == '\t')
         s++;
     if (*s != '\0' || (na == 0 && nb == 0) || (na > 0 && nb > 0 && b < a))
-        return RANGE_NONE;
+        return API_RANGE_NONE;
     if (na == 0) {
         /* The last b bytes. */
         if (b == 0 || size == 0)
-            return RANGE_UNSATISFIED;
+            return API_RANGE_UNSATISFIED;
         *first = b >= size ? 0 : size - b;
         *last = size - 1;
-        return RANGE_OK;
+        return API_RANGE_OK;
     }
     if (a >= size)
-        return RANGE_UNSATISFIED;
+        return API_RANGE_UNSATISFIED;
     *first = a;
     *last = nb == 0 || b >= size ? size - 1 : b;
-    return RANGE_OK;
+    return API_RANGE_OK;
 }
 
 /* Non-zero when the If-None-Match value 'h' lists 'etag' or is "*"
@@ -211,10 +198,9 @@ etag_listed(const char *h, const char *etag)
  * CSV or JSON lines, gzip-compressed or not.
  */
 static void
-result_set_type(api_req *r, const json_t *job)
+result_set_type(api_req *r, const json_t *spec)
 {
-    const json_t *out = json_object_get(json_object_get(job, "spec"),
-                                        "output");
+    const json_t *out = json_object_get(spec, "output");
     const char   *format = json_string_value(json_object_get(out, "format"));
     const char   *comp = json_string_value(json_object_get(out,
                                                            "compression"));
@@ -241,24 +227,24 @@ api_job_result(api_req *r)
     db_pool             *pool = r->a->pool;
     const char          *range_h, *if_range, *inm;
     db                  *d;
-    json_t              *job = NULL;
+    db_job               job = {0};
+    json_t              *spec = NULL;
     db_part             *parts = NULL;
     size_t               n_parts = 0, i;
     uint64_t             size = 0, first = 0, last = 0;
     result_reader       *rd;
     struct MHD_Response *resp = NULL;
     char                 etag[64], buf[96];
-    int                  rc, range = RANGE_NONE, status;
+    int                  rc, range = API_RANGE_NONE, status;
     sh_err               err;
 
     sh_err_clear(&err);
     d = db_pool_get(pool, API_POOL_WAIT_MS, &err);
     if (d == NULL)
         return api_error_sh(r, &err, 0);
-    job = db_job_get(d, r->tenant, r->id, &err);
-    rc = job != NULL ? db_job_result(d, r->tenant, r->id, &parts, &n_parts,
-                                     &err)
-                     : err.code;
+    rc = db_job_get(d, r->tenant, r->id, &job, &err);
+    if (rc == 0)
+        rc = db_job_result(d, r->tenant, r->id, &parts, &n_parts, &err);
     db_pool_put(pool, d, rc == SH_EDB);
     if (rc != 0) {
         status = api_error_sh(r, &err, 0);
@@ -281,8 +267,8 @@ api_job_result(api_req *r)
     /* If-Range with another tag (or a date: we give no Last-Modified)
      * means the client's copy is stale: send the whole result. */
     if (range_h != NULL && (if_range == NULL || strcmp(if_range, etag) == 0))
-        range = range_parse(range_h, size, &first, &last);
-    if (range == RANGE_UNSATISFIED) {
+        range = api_range_parse(range_h, size, &first, &last);
+    if (range == API_RANGE_UNSATISFIED) {
         snprintf(buf, sizeof buf, "bytes */%" PRIu64, size);
         api_header_set(r, MHD_HTTP_HEADER_CONTENT_RANGE, buf);
         status = api_error(r, MHD_HTTP_RANGE_NOT_SATISFIABLE,
@@ -290,7 +276,7 @@ api_job_result(api_req *r)
                            "the result has %" PRIu64 " bytes", size);
         goto done;
     }
-    if (range == RANGE_OK) {
+    if (range == API_RANGE_OK) {
         snprintf(buf, sizeof buf, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64,
                  first, last, size);
         api_header_set(r, MHD_HTTP_HEADER_CONTENT_RANGE, buf);
@@ -323,13 +309,15 @@ api_job_result(api_req *r)
                            "cannot make the response");
         goto done;
     }
-    result_set_type(r, job);
+    spec = json_loads(job.spec, 0, NULL);
+    result_set_type(r, spec);
     api_reply(r, status, NULL);
     r->reply = resp;
 
 done:
     if (parts != NULL)
         db_parts_free(parts, n_parts);
-    json_decref(job);
+    json_decref(spec);
+    db_job_clear(&job);
     return status;
 }

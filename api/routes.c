@@ -3,7 +3,9 @@
  * matcher that picks a line of it for a method and path.
  *
  * Adding an endpoint is one line here and its handler in the file of its
- * resource. Routes whose feature comes in a later issue answer 501.
+ * resource. Routes whose feature comes in a later issue have no handler:
+ * http.c answers them 501. This file only matches: the replies, errors
+ * included, are made by http.c and the handlers.
  */
 #include "api_int.h"
 
@@ -11,7 +13,7 @@
 #include <string.h>
 
 /* The handler, flags and feature of a route that comes in a later issue. */
-#define LATER(feature) api_not_implemented, 0, (feature)
+#define LATER(feature) NULL, 0, (feature)
 
 static const api_route api_routes[] = {
     /* method   pattern                   handler           flags  feature */
@@ -156,11 +158,4 @@ api_route_find(api_req *r, const char *method, const char *path,
             route_allow_add(allow, "HEAD");
     }
     return NULL;
-}
-
-int
-api_not_implemented(api_req *r)
-{
-    return api_error(r, 501, "not_implemented", "",
-                     "not implemented yet: %s", r->route->feature);
 }

@@ -1,7 +1,11 @@
 /*
- * db.h - every SQL statement sheaf runs: migrations, jobs and their tasks,
- * claiming and finishing tasks under fenced leases, and the bookkeeping of
- * the ended jobs whose intermediate files are to be removed.
+ * db.h - the database layer: every SQL statement sheaf runs, by concern.
+ * db.c holds the connection, db_migrate.c the schema, db_jobs.c jobs (for
+ * the API), db_tasks.c claiming and recording tasks under fenced leases
+ * (for workers), db_sweep.c the housekeeping of ended jobs (for every
+ * node's sweeper). No statement, PGresult or JSON that clients see leaves
+ * this layer: jobs come back as C structs, and api/ builds what clients
+ * see.
  *
  * A job runs in stages (plan.h): stage 0 has one task per input partition,
  * each later stage the tasks its combine step asks for (hash buckets, one
@@ -54,26 +58,99 @@ int db_job_submit(db *d, const char *tenant, const plan *p,
                   const char *body_sha256, char id[37], int *created,
                   sh_err *err);
 
+/* Job statuses are "queued", "running", "succeeded", "failed" and
+ * "cancelled"; task states "queued", "running", "done", "failed" and
+ * "cancelled". Timestamps are RFC 3339 UTC text with milliseconds
+ * ("2026-01-02T03:04:05.678Z"), "" when NULL. */
+#define DB_TS_MAX 32
+
 /*
- * The job object of SPEC section 3, or NULL with SH_ENOENT / SH_EDB. The
- * caller owns the result. Its progress: partitions_total is the number of
- * tasks of all stages, partitions_done/running/failed count tasks of any
- * stage; rows_in, bytes_in and rows_skipped are those of stage 0 (the
- * input), rows_out that of the last stage (the result).
+ * A job as the API shows it (SPEC section 3). Its progress: partitions_total
+ * is the number of tasks of all stages, partitions_done/running/failed
+ * count tasks of any stage; rows_in, bytes_in and rows_skipped are those
+ * of stage 0 (the input), rows_out that of the last stage (the result).
  */
-json_t *db_job_get(db *d, const char *tenant, const char *id, sh_err *err);
+typedef struct db_job {
+    char     id[37];
+    char    *name;         /* owned */
+    char     status[16];
+    char     created_at[DB_TS_MAX];
+    char     started_at[DB_TS_MAX];  /* "" until it starts */
+    char     finished_at[DB_TS_MAX]; /* "" until it ends */
+    char    *error;        /* owned; NULL when none */
+    char    *spec;         /* the spec as submitted, JSON text (owned) */
+    int64_t  seq;          /* listing order: a cursor is one */
+    int      priority;
+    int      max_attempts;
+    int      has_result;   /* result_bytes and result_rows are set */
+    int64_t  result_bytes;
+    int64_t  result_rows;
+    int64_t  partitions_total;
+    int64_t  partitions_done;
+    int64_t  partitions_running;
+    int64_t  partitions_failed;
+    int64_t  rows_in;
+    int64_t  bytes_in;
+    int64_t  rows_out;
+    int64_t  rows_skipped;
+} db_job;
 
-/* {"jobs": [...], "next_cursor": "..."|null}, newest first. 'status' and
- * 'name' may be NULL; 'cursor' is a previous next_cursor or NULL. */
-json_t *db_job_list(db *d, const char *tenant, const char *status,
-                    const char *name, int limit, const char *cursor,
-                    sh_err *err);
+/* Free what 'j' owns; it may then be filled again. */
+void db_job_clear(db_job *j);
+/* Clear each of the 'n' jobs of 'jobs' and free the array. */
+void db_jobs_free(db_job *jobs, size_t n);
 
-/* {"tasks": [...]}: one entry per task of every stage queued so far, by
- * stage then index: stage, partition (the index in its stage), state,
- * attempts, byte range (stage 0; null later), rows, bytes, spill_bytes,
- * peak_bytes, worker, error, times. */
-json_t *db_job_tasks(db *d, const char *tenant, const char *id, sh_err *err);
+/* Non-zero when 'status' is an end: succeeded, failed or cancelled. */
+int db_job_status_ended(const char *status);
+
+/*
+ * Read job 'id' of 'tenant' into *job (db_job_clear it). Returns 0,
+ * SH_ENOENT or SH_EDB.
+ */
+int db_job_get(db *d, const char *tenant, const char *id, db_job *job,
+               sh_err *err);
+
+/*
+ * The jobs of 'tenant', newest first, at most 'limit': *jobs (free with
+ * db_jobs_free) and *n; *more is set when more follow, the next page then
+ * starting after (*jobs)[*n - 1].seq. 'status' and 'name' may be NULL;
+ * 'cursor' is the decimal seq of the last job of the page before, or NULL
+ * (anything else is SH_EINVAL). Returns 0 or SH_EINVAL / SH_EDB.
+ */
+int db_job_list(db *d, const char *tenant, const char *status,
+                const char *name, int limit, const char *cursor,
+                db_job **jobs, size_t *n, int *more, sh_err *err);
+
+/* One task of a job, as the API shows it. */
+typedef struct db_task_row {
+    int      stage;
+    int      part;         /* the index in its stage */
+    char     state[16];
+    int      attempts;
+    int      has_bytes;    /* stage 0: byte_start and byte_end are set */
+    int64_t  byte_start;
+    int64_t  byte_end;
+    int64_t  rows_in;
+    int64_t  bytes_in;
+    int64_t  rows_out;
+    int64_t  bytes_out;
+    int64_t  rows_skipped;
+    int64_t  spill_bytes;
+    int64_t  peak_bytes;
+    char    *worker;       /* owned; NULL when none */
+    char    *error;        /* owned; NULL when none */
+    char     started_at[DB_TS_MAX];  /* "" when NULL */
+    char     finished_at[DB_TS_MAX]; /* "" when NULL */
+} db_task_row;
+
+/*
+ * The tasks of job 'id' of every stage queued so far, by stage then index,
+ * into *tasks (free with db_task_rows_free) and *n. Returns 0, SH_ENOENT
+ * or SH_EDB.
+ */
+int  db_job_tasks(db *d, const char *tenant, const char *id,
+                  db_task_row **tasks, size_t *n, sh_err *err);
+void db_task_rows_free(db_task_row *tasks, size_t n);
 
 /* One committed output part of a job's result, in order. */
 typedef struct db_part {
@@ -130,11 +207,14 @@ typedef struct db_kill {
 int  db_tasks_to_kill(db *d, const char *const *workers, int n_workers,
                       db_kill **kills, sh_err *err);
 void db_kills_free(db_kill *kills, int n);
+
+/* Free the 'n' strings of 'v' and 'v' (either may be NULL). */
 void db_strings_free(char **v, int n);
 
 /*
- * Delete up to 'max' ended jobs whose retention_s has passed; their ids are
- * returned (as db_tasks_to_kill does) so the caller removes their files.
+ * Delete up to 'max' ended jobs whose retention_s has passed. Returns how
+ * many, with their ids in *ids (free with db_strings_free) so the caller
+ * removes their files; or SH_EDB.
  */
 int db_jobs_retire(db *d, int max, char ***ids, sh_err *err);
 
@@ -178,14 +258,22 @@ typedef struct db_task {
 /* Free what a claimed task owns (its inputs). */
 void db_task_clear(db_task *t);
 
+/* What db_task_claim did (a negative SH_E* code is a failure). */
+typedef enum db_claim_result {
+    DB_CLAIM_NONE = 0,   /* nothing is runnable now */
+    DB_CLAIM_TASK = 1,   /* a task was claimed: run it */
+    DB_CLAIM_ENDED = 2   /* the task claimed belongs to a job that ended
+                            at that moment: the task is cancelled and this
+                            attempt is over before it began (the worker
+                            acts as after any cancelled attempt) */
+} db_claim_result;
+
 /*
  * Claim the next runnable task (highest job priority, then oldest job,
- * then lowest partition) for 'worker', with FOR UPDATE SKIP LOCKED, under a
- * lease of 'lease_s' seconds. Returns 1 with *t, *spec and *resolution (the
- * caller owns both), 0 when there is nothing to run, or SH_EDB. Returns 2
- * with *t when the job of the task it claimed ended at that moment: the
- * task is cancelled, this attempt is over before it began (the worker acts
- * as after any cancelled attempt).
+ * then earliest stage and lowest index) for 'worker', under a lease of
+ * 'lease_s' seconds (the claim query is documented in db_tasks.c).
+ * Returns DB_CLAIM_TASK with *t, *spec and *resolution (the caller owns
+ * both), DB_CLAIM_NONE, DB_CLAIM_ENDED with *t, or SH_EDB.
  */
 int db_task_claim(db *d, const char *worker, int lease_s, db_task *t,
                   json_t **spec, json_t **resolution, sh_err *err);

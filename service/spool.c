@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,37 @@ char *
 spool_job_dir(const char *spool, const char *id)
 {
     return xasprintf("%s/jobs/%s", spool, id);
+}
+
+char *
+spool_artifacts_dir(const char *spool, const char *id)
+{
+    return xasprintf("%s/jobs/%s/artifacts", spool, id);
+}
+
+char *
+spool_artifact_path(const char *spool, const char *id, const char *name)
+{
+    return xasprintf("%s/jobs/%s/artifacts/%s", spool, id, name);
+}
+
+char *
+spool_task_output(const char *spool, const char *id, int stage, int part,
+                  int64_t lease, const char *ext)
+{
+    if (ext == NULL)
+        return xasprintf("%s/jobs/%s/s%d-p%05d-l%" PRId64, spool, id, stage,
+                         part, lease);
+    return xasprintf("%s/jobs/%s/s%d-p%05d-l%" PRId64 ".%s", spool, id,
+                     stage, part, lease, ext);
+}
+
+char *
+spool_task_scratch(const char *spool, const char *id, int stage, int part,
+                   int64_t lease)
+{
+    return xasprintf("%s/jobs/%s/tmp-s%d-p%05d-l%" PRId64, spool, id, stage,
+                     part, lease);
 }
 
 /* Non-zero when 'id' could name a directory outside the spool's jobs. */

@@ -1,6 +1,7 @@
 /*
  * spool.h - the layout of SHEAF_SPOOL: where a job's task outputs, partials,
- * spill files, results and artifacts live, and their removal.
+ * spill files, results and artifacts live, and their removal. Every path
+ * under the spool is built here, and nowhere else.
  *
  *   SPOOL/jobs/JOB_ID/                          every file of one job
  *   SPOOL/jobs/JOB_ID/sS-pNNNNN-lL.csv[.gz]      a result part: task N of
@@ -21,6 +22,7 @@
 #define SHEAF_SPOOL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../lib/err.h"
 #include "config.h"
@@ -28,6 +30,29 @@
 
 /* The directory of job 'id' under 'spool'; the caller frees it. */
 char *spool_job_dir(const char *spool, const char *id);
+
+/* The artifacts directory of job 'id'; the caller frees it. */
+char *spool_artifacts_dir(const char *spool, const char *id);
+
+/* The path of artifact 'name' of job 'id' ('name' is one path segment,
+ * checked by the caller); the caller frees it. */
+char *spool_artifact_path(const char *spool, const char *id,
+                          const char *name);
+
+/*
+ * What the attempt with lease 'lease' of task 'part' of stage 'stage' of
+ * job 'id' writes: with 'ext' ("csv", "jsonl.gz"...), the result part
+ * "sS-pNNNNN-lL.EXT" of the last stage; with 'ext' NULL, the prefix
+ * "sS-pNNNNN-lL" of the files an earlier stage passes on. The caller
+ * frees it.
+ */
+char *spool_task_output(const char *spool, const char *id, int stage,
+                        int part, int64_t lease, const char *ext);
+
+/* The prefix "tmp-sS-pNNNNN-lL" of that attempt's spill files; the caller
+ * frees it. */
+char *spool_task_scratch(const char *spool, const char *id, int stage,
+                         int part, int64_t lease);
 
 /* Remove the directory of job 'id' and everything in it. Returns 0 or -1
  * (a missing directory is not an error). */

@@ -197,12 +197,6 @@ supervisor_worker_names(const supervisor *s, char ***names)
     return n;
 }
 
-const char *
-supervisor_host(const supervisor *s)
-{
-    return s->host;
-}
-
 void
 supervisor_free(supervisor *s)
 {

@@ -50,9 +50,6 @@ int supervisor_cancel(supervisor *s, pid_t pid, int64_t lease);
  */
 int supervisor_worker_names(const supervisor *s, char ***names);
 
-/* This node's name, the "host" of worker names "host:pid". */
-const char *supervisor_host(const supervisor *s);
-
 void supervisor_free(supervisor *s);
 
 #endif

@@ -26,7 +26,6 @@
 
 #include <errno.h>
 #include <malloc.h>
-#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,17 +150,18 @@ task_name(const db_task *t, char *buf, size_t size)
 }
 
 /*
- * The exec_task of claimed task 't' of plan 'p', its paths under 'dir'
+ * The exec_task of claimed task 't' of plan 'p', its paths under 'spool'
  * (allocated into *out and *scratch, which the caller frees; the
  * artifacts directory is 'artifacts'). Returns 0, or -1 with 'msg' set
  * when the plan and the database disagree on the task.
  */
 static int
-task_make(const plan *p, const db_task *t, const char *dir,
+task_make(const plan *p, const db_task *t, const char *spool,
           const char *artifacts, uint64_t mem_bytes, exec_task *et,
           char **out, char **scratch, char *msg, size_t msg_size)
 {
     size_t stage = (size_t)t->stage;
+    char   ext[16];
 
     *out = *scratch = NULL;
     if (t->stage < 0 || stage >= p->n_stages || t->part < 0
@@ -180,16 +180,13 @@ task_make(const plan *p, const db_task *t, const char *dir,
     /* The last stage writes the result part itself; a stage before it
      * writes files named "<prefix>.<suffix>", and the prefix is what the
      * database records and the next stage reads. */
-    if (stage + 1 == p->n_stages)
-        *out = xasprintf("%s/s%d-p%05d-l%" PRId64 ".%s%s", dir, t->stage,
-                         t->part, t->lease,
-                         p->out_format == FMT_JSONL ? "jsonl" : "csv",
-                         p->out_gzip ? ".gz" : "");
-    else
-        *out = xasprintf("%s/s%d-p%05d-l%" PRId64, dir, t->stage, t->part,
-                         t->lease);
-    *scratch = xasprintf("%s/tmp-s%d-p%05d-l%" PRId64, dir, t->stage,
-                         t->part, t->lease);
+    snprintf(ext, sizeof ext, "%s%s",
+             p->out_format == FMT_JSONL ? "jsonl" : "csv",
+             p->out_gzip ? ".gz" : "");
+    *out = spool_task_output(spool, t->job_id, t->stage, t->part, t->lease,
+                             stage + 1 == p->n_stages ? ext : NULL);
+    *scratch = spool_task_scratch(spool, t->job_id, t->stage, t->part,
+                                  t->lease);
     memset(et, 0, sizeof *et);
     et->stage = stage;
     et->index = (size_t)t->part;
@@ -262,7 +259,7 @@ worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
     exec_task   et;
     sh_err      err;
     uint64_t    mem_bytes = (uint64_t)cfg->memory_mb << 20;
-    char       *dir = NULL, *artifacts = NULL, *out = NULL, *scratch = NULL;
+    char       *artifacts = NULL, *out = NULL, *scratch = NULL;
     char        name[64], msg[SH_ERR_MSG_MAX];
     int         rc, job_done = 0;
 
@@ -285,9 +282,8 @@ worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
     }
     const plan *p = cache->plan;
 
-    dir = spool_job_dir(cfg->spool, t->job_id);
-    artifacts = xasprintf("%s/artifacts", dir);
-    if (task_make(p, t, dir, artifacts, mem_bytes, &et, &out, &scratch, msg,
+    artifacts = spool_artifacts_dir(cfg->spool, t->job_id);
+    if (task_make(p, t, cfg->spool, artifacts, mem_bytes, &et, &out, &scratch, msg,
                   sizeof msg) < 0) {
         log_error("job %s: %s", t->job_id, msg);
         worker_fail(d, t, 0, msg);
@@ -334,7 +330,6 @@ done:
     free(scratch);
     free(out);
     free(artifacts);
-    free(dir);
 }
 
 int
@@ -403,11 +398,11 @@ worker_main(const config *cfg)
             d = NULL;
             continue;
         }
-        if (rc == 0) {
+        if (rc == DB_CLAIM_NONE) {
             db_wait_notify(d, 500);
             continue;
         }
-        if (rc == 2) {
+        if (rc == DB_CLAIM_ENDED) {
             log_info("job %s ended as this worker claimed its %s %d; the "
                      "worker exits and is replaced", t.job_id,
                      t.stage == 0 ? "partition" : "task", t.part);

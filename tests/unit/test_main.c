@@ -2,8 +2,8 @@
  * test_main.c - the one registry of CUnit suites; runs them all.
  *
  * Each tests/unit/test_X.c defines test_X_register(), which adds its suite.
- * Exit status is non-zero when any test fails. With an argument, runs only
- * the suite of that name ("unit_tests faults").
+ * With arguments, runs only the suites named ("unit_tests api service").
+ * Exit status is non-zero when any test fails or a named suite is unknown.
  */
 #include <CUnit/Basic.h>
 #include <stdio.h>
@@ -13,8 +13,7 @@
 int
 main(int argc, char **argv)
 {
-    unsigned  failed;
-    CU_pSuite only = NULL;
+    unsigned failed, unknown = 0;
 
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 2;
@@ -33,17 +32,23 @@ main(int argc, char **argv)
     test_pathglob_register();
     test_faults_register();
     test_parquet_register();
+    test_api_register();
+    test_service_register();
     CU_basic_set_mode(CU_BRM_NORMAL);
-    if (argc > 1 && (only = CU_get_suite(argv[1])) == NULL) {
-        fprintf(stderr, "no suite named '%s'\n", argv[1]);
-        CU_cleanup_registry();
-        return 2;
-    }
-    if (only != NULL)
-        CU_basic_run_suite(only);
-    else
+    if (argc < 2)
         CU_basic_run_tests();
-    failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
+    for (int i = 1; i < argc; i++) {
+        CU_pSuite s = CU_get_suite(argv[i]);
+
+        if (s == NULL) {
+            fprintf(stderr, "unit_tests: no suite '%s'\n", argv[i]);
+            unknown++;
+        } else {
+            CU_basic_run_suite(s);
+        }
+    }
+    failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed()
+           + unknown;
     CU_cleanup_registry();
     return failed ? 1 : 0;
 }

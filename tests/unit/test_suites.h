@@ -19,5 +19,7 @@ void test_exec_register(void);
 void test_pathglob_register(void);
 void test_faults_register(void);
 void test_parquet_register(void);
+void test_api_register(void);
+void test_service_register(void);
 
 #endif
