@@ -42,25 +42,6 @@ static const api_route api_routes[] = {
 
 #define N_ROUTES (sizeof api_routes / sizeof api_routes[0])
 
-/* Non-zero when the 'n' bytes at 's' are a UUID: 8-4-4-4-12 hex digits. */
-static int
-route_is_uuid(const char *s, size_t n)
-{
-    size_t i;
-
-    if (n != 36)
-        return 0;
-    for (i = 0; i < n; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-')
-                return 0;
-        } else if (!isxdigit((unsigned char)s[i])) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 /*
  * Match the 'path_len' bytes of 'path' against 'pattern'. On a match,
  * returns 1 with the {id} (lower case) and {name} segments copied out.
@@ -87,7 +68,7 @@ route_match(const char *pattern, const char *path, size_t path_len,
         p_len = (size_t)(pe - p);
         s_len = (size_t)(se - s);
         if (p_len == 4 && memcmp(p, "{id}", 4) == 0) {
-            if (!route_is_uuid(s, s_len))
+            if (!util_is_uuid(s, s_len))
                 return 0;
             for (i = 0; i < s_len; i++)
                 id[i] = (char)tolower((unsigned char)s[i]);

@@ -387,23 +387,6 @@ compile_join(const plan_step_in *c, sh_err *err)
 
 /* ---- naive Bayes ------------------------------------------------------ */
 
-/* Is 's' a UUID in text form (8-4-4-4-12 hex digits)? */
-static int
-is_uuid(const char *s)
-{
-    size_t i;
-
-    if (strlen(s) != 36)
-        return 0;
-    for (i = 0; i < 36; i++) {
-        int dash = i == 8 || i == 13 || i == 18 || i == 23;
-
-        if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
-            return 0;
-    }
-    return 1;
-}
-
 /*
  * predict_naive_bayes.model: "job:<uuid>", a job whose model the
  * environment's resolver finds (the planner never turns an id into a path
@@ -424,7 +407,7 @@ find_model(const plan_step_in *c, char **out, sh_err *err)
     if (rc != 0)
         return rc;
     plan_path_join(path, c->s->path, "model");
-    if (strncmp(model, "job:", 4) != 0 || !is_uuid(model + 4)) {
+    if (strncmp(model, "job:", 4) != 0 || !util_is_uuid(model + 4, strlen(model + 4))) {
         return sh_err_set(err, SH_EINVAL, path,
                           "'model' must be \"job:ID\" with the id of a job "
                           "that ran train_naive_bayes, got '%s'", model);

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
-#include <uuid/uuid.h>
 
 #include "../lib/util.h"
 
@@ -177,14 +176,6 @@ db_strings_free(char **v, int n)
     for (int i = 0; v && i < n; i++)
         free(v[i]);
     free(v);
-}
-
-int
-db_is_uuid(const char *s)
-{
-    uuid_t uu;
-
-    return strlen(s) == 36 && uuid_parse(s, uu) == 0;
 }
 
 int

@@ -68,8 +68,5 @@ int db_notify_tasks(db *d, sh_err *err);
  * db_strings_free; never NULL). Returns the count. */
 int db_strings_of(PGresult *res, char ***out);
 
-/* Non-zero when 's' is a UUID: an id that is not cannot name a job, and
- * PostgreSQL would reject the cast. */
-int db_is_uuid(const char *s);
 
 #endif

@@ -285,7 +285,7 @@ db_job_get(db *d, const char *tenant, const char *id, db_job *job,
     int         rc = 0;
 
     memset(job, 0, sizeof *job);
-    if (!db_is_uuid(id))
+    if (!util_is_uuid(id, strlen(id)))
         return sh_err_set(err, SH_ENOENT, NULL, "no job %s", id);
     res = db_exec(d, "get job", JOB_SELECT
                   "WHERE j.id = $1 AND j.tenant = $2", 2, p, err);
@@ -349,7 +349,7 @@ job_status(db *d, const char *tenant, const char *id, char *status,
     PGresult   *res;
     int         rc = 0;
 
-    if (!db_is_uuid(id))
+    if (!util_is_uuid(id, strlen(id)))
         return sh_err_set(err, SH_ENOENT, NULL, "no job %s", id);
     res = db_exec(d, "get job status", "SELECT status FROM jobs"
                   " WHERE id = $1 AND tenant = $2", 2, p, err);
