@@ -85,8 +85,13 @@ for t in "${targets[@]}"; do
     if ((rc != 0)); then
         unit=$(sed -n 's/.*Test unit written to //p' "$log" | tail -1)
         echo "FAILED: fuzz $t after ${took}s (exit $rc): ${unit:-no input saved}"
-        echo "--- end of $log"
-        grep -v '^#[0-9]' "$log" | tail -n 60
+        # The report: from the first error line to libFuzzer's SUMMARY,
+        # without ASan's shadow-memory map.
+        echo "--- $log (report)"
+        awk '/ERROR|runtime error|FUZZ PROPERTY FAILED/ { p = 1 }
+             /^Shadow bytes around|^Shadow byte legend/ { s = 1 }
+             /^SUMMARY/ { s = 0 }
+             p && !s' "$log" | head -n 80
         echo "---"
         echo "reproduce: $BIN/fuzz_$t ${unit:-}"
         failed+=("$t: ${unit:-exit $rc, see $log}")
