@@ -125,7 +125,7 @@ pg-start:
 pg-stop:
 	@scripts/pg.sh stop
 
-FORMAT_SRC = $(wildcard lib/*.[ch] executor/*.[ch] service/*.[ch] api/*.[ch] cli/*.[ch] tests/unit/*.[ch])
+FORMAT_SRC = $(wildcard lib/*.[ch] executor/*.[ch] service/*.[ch] api/*.[ch] cli/*.[ch] tests/unit/*.[ch] tests/fuzz/*.[ch])
 
 format:
 	clang-format -i $(FORMAT_SRC)

@@ -29,8 +29,7 @@
 #include "../../api/result.c"
 #include "fuzz_common.h"
 
-static const char *const methods[] = {"GET", "HEAD", "POST", "DELETE",
-                                      "PUT"};
+static const char *const methods[] = {"GET", "HEAD", "POST", "DELETE", "PUT"};
 
 /* Check the route found for 'method' and 'path' into 'r'. */
 static const api_route *
@@ -52,10 +51,9 @@ route(api_req *r, const char *method, const char *path, char allow[80])
                 fz_fail("allow '%s' for %s %s", allow, method, path);
         return NULL;
     }
-    if (strcmp(rt->method, method) != 0
-        && !(strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0))
-        fz_fail("%s %s routed to %s %s", method, path, rt->method,
-                rt->pattern);
+    if (strcmp(rt->method, method) != 0 &&
+        !(strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0))
+        fz_fail("%s %s routed to %s %s", method, path, rt->method, rt->pattern);
     len = strnlen(r->id, sizeof r->id);
     if (len == sizeof r->id)
         fz_fail("the id of %s is not terminated", path);
@@ -108,12 +106,11 @@ fuzz_route(fz_src *s)
     if (len == 0 || path[len - 1] != '/') {
         slashed = xasprintf("%s/", path);
         b = route(&r2, method, slashed, allow2);
-        if (a != b || strcmp(allow1, allow2) != 0
-            || (a != NULL && (strcmp(r1.id, r2.id) != 0
-                              || strcmp(r1.name, r2.name) != 0)))
-            fz_fail("%s '%s' and '%s' route differently (%s, %s)", method,
-                    path, slashed, a ? a->pattern : "none",
-                    b ? b->pattern : "none");
+        if (a != b || strcmp(allow1, allow2) != 0 ||
+            (a != NULL &&
+             (strcmp(r1.id, r2.id) != 0 || strcmp(r1.name, r2.name) != 0)))
+            fz_fail("%s '%s' and '%s' route differently (%s, %s)", method, path,
+                    slashed, a ? a->pattern : "none", b ? b->pattern : "none");
         free(slashed);
     }
     free(method);
@@ -125,18 +122,26 @@ static void
 fuzz_headers(fz_src *s)
 {
     static const char etag[] = "\"0123456789abcdef\"";
-    uint8_t     how = fz_byte(s);
-    uint64_t    size = 0, first = 7, last = 7, f2, l2;
-    const char *nul;
-    char       *h;
-    size_t      len;
-    int         rc;
+    uint8_t           how = fz_byte(s);
+    uint64_t          size = 0, first = 7, last = 7, f2, l2;
+    const char       *nul;
+    char             *h;
+    size_t            len;
+    int               rc;
 
     switch (how % 5) {
-    case 0: size = 0; break;
-    case 1: size = 1; break;
-    case 2: size = how; break;
-    case 3: size = UINT64_MAX - how; break;
+    case 0:
+        size = 0;
+        break;
+    case 1:
+        size = 1;
+        break;
+    case 2:
+        size = how;
+        break;
+    case 3:
+        size = UINT64_MAX - how;
+        break;
     default:
         for (int i = 0; i < 8; i++)
             size = size << 8 | fz_byte(s);
@@ -153,8 +158,8 @@ fuzz_headers(fz_src *s)
         fz_fail("range '%s' of a %llu-byte result: bytes %llu-%llu", h,
                 (unsigned long long)size, (unsigned long long)first,
                 (unsigned long long)last);
-    if (rc == RANGE_OK && size < UINT64_MAX
-        && range_parse(h, size + 1, &f2, &l2) != RANGE_OK)
+    if (rc == RANGE_OK && size < UINT64_MAX &&
+        range_parse(h, size + 1, &f2, &l2) != RANGE_OK)
         fz_fail("range '%s' fits %llu bytes but not one more", h,
                 (unsigned long long)size);
 

@@ -66,8 +66,8 @@ fz_root(void)
 
     if (fz_root_dir[0] != '\0')
         return fz_root_dir;
-    if (stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode)
-        && access("/dev/shm", W_OK) == 0)
+    if (stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) &&
+        access("/dev/shm", W_OK) == 0)
         base = "/dev/shm";
     else if (base == NULL || base[0] == '\0')
         base = "/tmp";
@@ -244,10 +244,9 @@ fz_read_all(const plan *p, strbuf *sb)
         }
         while ((rc = input_next(r, &row, &err)) == 1)
             fz_row_text(sb, input_line(r), row, p->in_schema->n);
-        if (rc < 0 && strncmp(err.msg, input_context(r),
-                              strlen(input_context(r))) != 0)
-            fz_fail("input error without the partition's context: %s",
-                    err.msg);
+        if (rc < 0 &&
+            strncmp(err.msg, input_context(r), strlen(input_context(r))) != 0)
+            fz_fail("input error without the partition's context: %s", err.msg);
         rows += input_rows(r);
         skipped += input_skipped(r);
         input_free(r);
@@ -287,9 +286,10 @@ fz_fail_diff(const char *what, const char *a_name, const char *a,
             line++;
         i++;
     }
-    fprintf(stderr, "\nFUZZ PROPERTY FAILED: %s (first difference at line "
-            "%zu, byte %zu)\n--- %s\n%s\n--- %s\n%s\n---\n", what, line, i,
-            a_name, a, b_name, b);
+    fprintf(stderr,
+            "\nFUZZ PROPERTY FAILED: %s (first difference at line "
+            "%zu, byte %zu)\n--- %s\n%s\n--- %s\n%s\n---\n",
+            what, line, i, a_name, a, b_name, b);
     abort();
 }
 

@@ -79,8 +79,8 @@ int fz_outcome(json_t *spec, strbuf *sb);
  * (reading the partitions in turn). Aborts with both texts when not.
  * Returns the code of the build with one partition.
  */
-int fz_check_parts(json_t *input, const char *rel, const void *data,
-                   size_t n, uint64_t part_bytes);
+int fz_check_parts(json_t *input, const char *rel, const void *data, size_t n,
+                   uint64_t part_bytes);
 
 /* Append 'n' bytes to 'sb' with '\\', control bytes and bytes >= 0x7f as
  * \xHH, so that texts print and compare as C strings. */
@@ -109,8 +109,7 @@ int fz_read_all(const plan *p, strbuf *sb);
  * abort (libFuzzer saves the input).
  */
 void fz_fail_diff(const char *what, const char *a_name, const char *a,
-                  const char *b_name, const char *b)
-    __attribute__((noreturn));
+                  const char *b_name, const char *b) __attribute__((noreturn));
 
 /* Print the printf-style message and abort. */
 void fz_fail(const char *fmt, ...)

@@ -32,9 +32,9 @@
 /* The test hook of csv.c: the block size of the readers made after it. */
 void csv_set_block_bytes_for_test(size_t block_bytes);
 
-static const char delims[] = {',', ';', '\t', '|'};
-static const char quotes[] = {'"', '\''};
-static const size_t blocks[] = {0, 1, 2, 3, 5, 16, 64, 4096};
+static const char        delims[] = {',', ';', '\t', '|'};
+static const char        quotes[] = {'"', '\''};
+static const size_t      blocks[] = {0, 1, 2, 3, 5, 16, 64, 4096};
 static const char *const types[] = {"int", "float", "bool", "string"};
 
 /* A stream over bytes in memory, read in pieces of varying sizes. */
@@ -79,13 +79,13 @@ records_text(csv_reader *r, strbuf *sb)
 
     sb_puts(sb, "");
     while ((rc = csv_reader_next(r, &f, &nf, &err)) == 1) {
-        sb_printf(sb, "L%llu@%llu-%llu:",
-                  (unsigned long long)csv_reader_line(r),
+        sb_printf(sb,
+                  "L%llu@%llu-%llu:", (unsigned long long)csv_reader_line(r),
                   (unsigned long long)csv_reader_record_start(r),
                   (unsigned long long)csv_reader_offset(r));
         for (size_t i = 0; i < nf; i++) {
-            sb_printf(sb, "%s%c%zu:", i ? "," : "",
-                      f[i].quoted ? 'Q' : 'U', f[i].len);
+            sb_printf(sb, "%s%c%zu:", i ? "," : "", f[i].quoted ? 'Q' : 'U',
+                      f[i].len);
             fz_bytes_text(sb, f[i].ptr, f[i].len);
         }
         sb_putc(sb, '\n');
@@ -113,8 +113,8 @@ check_stream(int fd, const uint8_t *data, size_t n, const csv_dialect *d,
     r = csv_reader_new_fn(stream_read, &s, 1, d);
     records_text(r, &b);
     csv_reader_free(r);
-    fz_same("a stream read in pieces gives other records than pread",
-            "pread", &a, "stream", &b);
+    fz_same("a stream read in pieces gives other records than pread", "pread",
+            &a, "stream", &b);
     sb_free(&a);
     sb_free(&b);
 }
@@ -142,8 +142,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     n = src.n;
 
     /* The scanner. */
-    if (ftruncate(fd, 0) != 0
-        || (n > 0 && pwrite(fd, src.p, n, 0) != (ssize_t)n))
+    if (ftruncate(fd, 0) != 0 ||
+        (n > 0 && pwrite(fd, src.p, n, 0) != (ssize_t)n))
         fz_fail("cannot write the memfd");
     csv_set_block_bytes_for_test(blocks[(flags >> 5) & 7]);
     d.lines = how >> 7;

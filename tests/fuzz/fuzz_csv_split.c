@@ -30,8 +30,8 @@
 /* The test hook of csv.c: the block size of the readers made after it. */
 void csv_set_block_bytes_for_test(size_t block_bytes);
 
-static const char delims[] = {',', ';', '\t', '|'};
-static const char quotes[] = {'"', '\''};
+static const char   delims[] = {',', ';', '\t', '|'};
+static const char   quotes[] = {'"', '\''};
 static const size_t blocks[] = {0, 1, 2, 3, 5, 7, 16, 64};
 
 /* Append the text of the record 'r' just returned ('f', 'nf'). */
@@ -151,8 +151,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     n = src.n;
     part_bytes = n > 0 ? 1 + part_choice % n : 1;
 
-    if (ftruncate(fd, 0) != 0
-        || (n > 0 && pwrite(fd, src.p, n, 0) != (ssize_t)n))
+    if (ftruncate(fd, 0) != 0 ||
+        (n > 0 && pwrite(fd, src.p, n, 0) != (ssize_t)n))
         fz_fail("cannot write the memfd");
 
     /* One pass over the whole file. */
@@ -163,8 +163,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* The split, then a reader per range. */
     if (!data_start_after(fd, n, &d, skip, &data_start, &line))
         goto done; /* no data record: the planner does not split */
-    rc_split = csv_split(fd, data_start, line, n, &d, part_bytes, &rg, &n_rg,
-                         &err);
+    rc_split =
+        csv_split(fd, data_start, line, n, &d, part_bytes, &rg, &n_rg, &err);
     if (rc_split != 0) {
         if (rc_split != err.code || err.msg[0] == '\0')
             fz_fail("csv_split error %d with err.code %d, message '%s'",
@@ -174,12 +174,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     err.msg);
         /* The one pass's error, its last line, is the split's. */
         sb_printf(&split, "error %d\n", rc_split);
-        if (one.len < split.len
-            || memcmp(one.data + one.len - split.len, split.data, split.len)
-            || (one.len > split.len
-                && one.data[one.len - split.len - 1] != '\n'))
-            fz_fail_diff("csv_split and one pass fail differently",
-                         "one pass", one.data, "split", split.data);
+        if (one.len < split.len ||
+            memcmp(one.data + one.len - split.len, split.data, split.len) ||
+            (one.len > split.len && one.data[one.len - split.len - 1] != '\n'))
+            fz_fail_diff("csv_split and one pass fail differently", "one pass",
+                         one.data, "split", split.data);
         goto done;
     }
     if (rc_one != 0)
@@ -191,17 +190,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < n_rg; i++) {
         uint64_t want = i == 0 ? data_start : rg[i - 1].end;
 
-        if (rg[i].start != want || rg[i].end <= rg[i].start
-            || (i == n_rg - 1 && rg[i].end != n))
+        if (rg[i].start != want || rg[i].end <= rg[i].start ||
+            (i == n_rg - 1 && rg[i].end != n))
             fz_fail("range %zu of %zu is %llu-%llu (want start %llu, file "
-                    "size %zu)", i, n_rg, (unsigned long long)rg[i].start,
-                    (unsigned long long)rg[i].end, (unsigned long long)want,
-                    n);
+                    "size %zu)",
+                    i, n_rg, (unsigned long long)rg[i].start,
+                    (unsigned long long)rg[i].end, (unsigned long long)want, n);
         if (i > 0 && rg[i].line < rg[i - 1].line)
-            fz_fail("range %zu starts at line %llu, before range %zu",
-                    i, (unsigned long long)rg[i].line, i - 1);
-        if (read_range(fd, rg[i].start, rg[i].end, rg[i].line, &d, 0,
-                       &split) != 0)
+            fz_fail("range %zu starts at line %llu, before range %zu", i,
+                    (unsigned long long)rg[i].line, i - 1);
+        if (read_range(fd, rg[i].start, rg[i].end, rg[i].line, &d, 0, &split) !=
+            0)
             break;
     }
     fz_same("the ranges of csv_split read other records than one pass",

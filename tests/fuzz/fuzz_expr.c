@@ -24,7 +24,7 @@
 #include "../../executor/expr.h"
 #include "fuzz_common.h"
 
-#define PATH "steps[0].where"
+#define PATH   "steps[0].where"
 #define N_COLS 7
 #define N_ROWS 5
 
@@ -36,14 +36,13 @@ static sh_value rows[N_ROWS][N_COLS];
 static void
 setup(void)
 {
-    static const char bad_utf8[] = "\xff\xfe\xc3";
     const sh_value fixed[N_ROWS - 1][N_COLS] = {
         {sh_int(7), sh_float(2.5), sh_str("Hello, W\xc3\xb6rld", 13),
          sh_bool(1), sh_null(), sh_str("x y", 3), sh_str("", 0)},
         {sh_int(INT64_MIN), sh_float(-0.0), sh_str("", 0), sh_bool(0),
          sh_int(INT64_MAX), sh_null(),
          sh_str("\xc3\x9f\xe2\x82\xac\xf0\x9d\x84\x9e", 9)},
-        {sh_int(INT64_MAX), sh_float(NAN), sh_str(bad_utf8, 3), sh_null(),
+        {sh_int(INT64_MAX), sh_float(NAN), sh_str("\xff\xfe\xc3", 3), sh_null(),
          sh_int(-1), sh_str("%s%n", 4), sh_str("''", 2)},
         {sh_int(0), sh_float(-INFINITY), sh_null(), sh_bool(1), sh_int(0),
          sh_str("1e308", 5), sh_str("abc", 3)},
@@ -73,14 +72,14 @@ same_value(const sh_value *a, const sh_value *b)
     case SH_INT:
         return a->u.i == b->u.i;
     case SH_FLOAT:
-        return memcmp(&a->u.f, &b->u.f, sizeof a->u.f) == 0
-               || (isnan(a->u.f) && isnan(b->u.f));
+        return memcmp(&a->u.f, &b->u.f, sizeof a->u.f) == 0 ||
+               (isnan(a->u.f) && isnan(b->u.f));
     case SH_BOOL:
         return a->u.b == b->u.b;
     case SH_STRING:
-        return a->u.s.len == b->u.s.len
-               && (a->u.s.len == 0
-                   || memcmp(a->u.s.ptr, b->u.s.ptr, a->u.s.len) == 0);
+        return a->u.s.len == b->u.s.len &&
+               (a->u.s.len == 0 ||
+                memcmp(a->u.s.ptr, b->u.s.ptr, a->u.s.len) == 0);
     }
     return 0;
 }
@@ -96,10 +95,10 @@ eval_row(const expr *e, const char *src, size_t r)
     sh_err_clear(&err);
     rc = expr_eval(e, rows[r], ar, &v, &err);
     if (rc != 0) {
-        if (rc != SH_ERANGE || err.code != rc || strcmp(err.path, PATH) != 0
-            || err.msg[0] == '\0')
-            fz_fail("'%s' on row %zu: error %d, code %d, path '%s': %s", src,
-                    r, rc, err.code, err.path, err.msg);
+        if (rc != SH_ERANGE || err.code != rc || strcmp(err.path, PATH) != 0 ||
+            err.msg[0] == '\0')
+            fz_fail("'%s' on row %zu: error %d, code %d, path '%s': %s", src, r,
+                    rc, err.code, err.path, err.msg);
     } else {
         if (v.type != SH_NULL && v.type != expr_type(e))
             fz_fail("'%s' on row %zu: static type %s, a %s value", src, r,
@@ -157,8 +156,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sh_err_clear(&err);
     e = expr_compile(src, sc, PATH, &err);
     if (e == NULL) {
-        if (err.code != SH_EINVAL || strcmp(err.path, PATH) != 0
-            || err.msg[0] == '\0')
+        if (err.code != SH_EINVAL || strcmp(err.path, PATH) != 0 ||
+            err.msg[0] == '\0')
             fz_fail("'%s' does not compile with code %d, path '%s': %s", src,
                     err.code, err.path, err.msg);
     } else {

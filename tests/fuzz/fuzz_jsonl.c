@@ -20,7 +20,7 @@
 /* The test hook of csv.c: the block size of the readers made after it. */
 void csv_set_block_bytes_for_test(size_t block_bytes);
 
-static const size_t blocks[] = {0, 1, 2, 3, 5, 16, 64, 4096};
+static const size_t      blocks[] = {0, 1, 2, 3, 5, 16, 64, 4096};
 static const char *const types[] = {NULL, "int", "float", "bool", "string"};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

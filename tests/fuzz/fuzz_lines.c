@@ -19,7 +19,7 @@
 /* The test hook of csv.c: the block size of the readers made after it. */
 void csv_set_block_bytes_for_test(size_t block_bytes);
 
-static const size_t blocks[] = {0, 1, 2, 3, 5, 16, 64, 4096};
+static const size_t      blocks[] = {0, 1, 2, 3, 5, 16, 64, 4096};
 static const char *const types[] = {NULL, "int", "float", "bool", "string"};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -39,8 +39,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     in = json_pack("{s:s, s:s}", "format", "lines", "on_error",
                    (flags >> 3) & 1 ? "skip" : "fail");
     if (types[(flags >> 4) % 5] != NULL)
-        json_object_set_new(in, "columns", json_pack("{s:s}", "line",
-                                                     types[(flags >> 4) % 5]));
+        json_object_set_new(
+            in, "columns", json_pack("{s:s}", "line", types[(flags >> 4) % 5]));
     fz_check_parts(in, "in.txt", src.p, n, n > 0 ? 1 + part_choice % n : 1);
     json_decref(in);
     csv_set_block_bytes_for_test(0);

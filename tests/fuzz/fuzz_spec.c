@@ -106,8 +106,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         verbose = getenv("FUZZ_SPEC_VERBOSE") != NULL;
         ready = 1;
     }
-    spec = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES,
-                      &jerr);
+    spec = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &jerr);
     if (spec == NULL || !json_is_object(spec))
         goto done;
     p = fz_build(spec, &err);
@@ -115,8 +114,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fprintf(stderr, "spec: %s\n", p ? "built" : err.msg);
     if (p == NULL) {
         if (err.msg[0] == '\0')
-            fz_fail("plan_build failed with code %d and no message",
-                    err.code);
+            fz_fail("plan_build failed with code %d and no message", err.code);
         goto done;
     }
     d1 = plan_describe(p);
@@ -135,8 +133,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char *a = json_dumps(d1, JSON_INDENT(1) | JSON_SORT_KEYS);
         char *b = json_dumps(d2, JSON_INDENT(1) | JSON_SORT_KEYS);
 
-        fz_fail_diff("the loaded plan describes itself differently",
-                     "built", a, "loaded", b);
+        fz_fail_diff("the loaded plan describes itself differently", "built", a,
+                     "loaded", b);
     }
 
 done:
