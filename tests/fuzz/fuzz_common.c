@@ -118,11 +118,35 @@ fz_build(json_t *spec, sh_err *err)
     return p;
 }
 
-int
-fz_outcome(json_t *spec, strbuf *sb)
+/*
+ * The projection check of fz_outcome: every column read vs. the columns of
+ * 'need_bits' read (the others read as null).
+ */
+static void
+check_need(const plan *p, uint32_t need_bits)
 {
-    sh_err err;
-    plan  *p = fz_build(spec, &err);
+    size_t         n = p->in_schema->n;
+    unsigned char *need = xcalloc(n + 1, 1);
+    strbuf         a = {0}, b = {0};
+
+    for (size_t c = 0; c < n; c++)
+        need[c] = (need_bits >> (c % 32)) & 1;
+    fz_read_all(p, NULL, need, &a, NULL);
+    fz_read_all(p, need, NULL, &b, NULL);
+    fz_same("reading only the needed columns gives other rows",
+            "every column (others shown null)", &a, "needed columns", &b);
+    sb_free(&a);
+    sb_free(&b);
+    free(need);
+}
+
+int
+fz_outcome(json_t *spec, uint32_t need_bits, strbuf *sb)
+{
+    sh_err   err;
+    plan    *p = fz_build(spec, &err);
+    uint64_t skipped = 0;
+    int      rc;
 
     sb_puts(sb, "");
     if (p == NULL) {
@@ -139,14 +163,16 @@ fz_outcome(json_t *spec, strbuf *sb)
     sb_putc(sb, '\n');
     if (p->n_parts == 0)
         fz_fail("a plan without partitions");
-    fz_read_all(p, sb);
+    rc = fz_read_all(p, NULL, NULL, sb, &skipped);
+    if (need_bits != 0 && rc == 0 && skipped == 0)
+        check_need(p, need_bits);
     plan_free(p);
     return 0;
 }
 
 int
 fz_check_parts(json_t *input, const char *rel, const void *data, size_t n,
-               uint64_t part_bytes)
+               uint64_t part_bytes, uint32_t need_bits)
 {
     json_t *one = json_deep_copy(input), *parts = json_deep_copy(input);
     json_t *s_one, *s_parts;
@@ -160,8 +186,8 @@ fz_check_parts(json_t *input, const char *rel, const void *data, size_t n,
                         json_integer((json_int_t)part_bytes));
     s_one = json_pack("{s:o}", "input", one);
     s_parts = json_pack("{s:o}", "input", parts);
-    rc = fz_outcome(s_one, &a);
-    fz_outcome(s_parts, &b);
+    rc = fz_outcome(s_one, need_bits, &a);
+    fz_outcome(s_parts, 0, &b);
     if (a.len != b.len || memcmp(a.data, b.data, a.len) != 0) {
         char *what = xasprintf("partitions of %llu bytes read other rows "
                                "than one partition",
@@ -227,34 +253,44 @@ fz_row_text(strbuf *sb, uint64_t line, const sh_value *row, size_t n)
 }
 
 int
-fz_read_all(const plan *p, strbuf *sb)
+fz_read_all(const plan *p, const unsigned char *need, const unsigned char *mask,
+            strbuf *sb, uint64_t *skipped)
 {
-    uint64_t rows = 0, skipped = 0;
-    int      rc = 0;
+    static const sh_value null_value = {SH_NULL, {0}};
+    size_t                n_cols = p->in_schema->n;
+    sh_value             *shown = xcalloc(n_cols + 1, sizeof *shown);
+    uint64_t              rows = 0, n_skipped = 0;
+    int                   rc = 0;
 
     sb_puts(sb, "");
     for (size_t i = 0; i < p->n_parts && rc == 0; i++) {
         sh_err          err;
         const sh_value *row;
-        input_reader   *r = input_open(p, i, NULL, &err);
+        input_reader   *r = input_open(p, i, need, &err);
 
         if (r == NULL) {
             rc = err.code ? err.code : -100;
             break;
         }
-        while ((rc = input_next(r, &row, &err)) == 1)
-            fz_row_text(sb, input_line(r), row, p->in_schema->n);
+        while ((rc = input_next(r, &row, &err)) == 1) {
+            for (size_t c = 0; c < n_cols; c++)
+                shown[c] = mask && !mask[c] ? null_value : row[c];
+            fz_row_text(sb, input_line(r), shown, n_cols);
+        }
         if (rc < 0 &&
             strncmp(err.msg, input_context(r), strlen(input_context(r))) != 0)
             fz_fail("input error without the partition's context: %s", err.msg);
         rows += input_rows(r);
-        skipped += input_skipped(r);
+        n_skipped += input_skipped(r);
         input_free(r);
     }
     if (rc != 0)
         sb_printf(sb, "error %d\n", rc);
     sb_printf(sb, "rows %llu skipped %llu\n", (unsigned long long)rows,
-              (unsigned long long)skipped);
+              (unsigned long long)n_skipped);
+    if (skipped != NULL)
+        *skipped = n_skipped;
+    free(shown);
     return rc;
 }
 

@@ -67,8 +67,14 @@ plan *fz_build(json_t *spec, sh_err *err);
  * Build 'spec' and read every row of its plan: appends to 'sb' either
  * "build error <code>\n", or the input schema ("schema a:int,b:string\n")
  * and then what fz_read_all appends. Returns the build's code (0: built).
+ *
+ * With 'need_bits' not 0, also the column projection: when every row
+ * reads without an error or a skipped record, reading again with the
+ * input_open 'need' of those bits (column c is needed when bit c % 32 is
+ * set) must give the same rows with the other columns null. Aborts when
+ * not.
  */
-int fz_outcome(json_t *spec, strbuf *sb);
+int fz_outcome(json_t *spec, uint32_t need_bits, strbuf *sb);
 
 /*
  * The partition property of a plain (not gzip) input: write the 'n' bytes
@@ -76,11 +82,12 @@ int fz_outcome(json_t *spec, strbuf *sb);
  * borrowed: an input object; its "path" is set to 'rel') twice: with one
  * partition, and with partition_size 'part_bytes'. Both must give the same
  * outcome (fz_outcome): the same build error, or the same schema and rows
- * (reading the partitions in turn). Aborts with both texts when not.
+ * (reading the partitions in turn). Aborts with both texts when not. The
+ * plan of one partition is also checked with 'need_bits' (fz_outcome).
  * Returns the code of the build with one partition.
  */
 int fz_check_parts(json_t *input, const char *rel, const void *data, size_t n,
-                   uint64_t part_bytes);
+                   uint64_t part_bytes, uint32_t need_bits);
 
 /* Append 'n' bytes to 'sb' with '\\', control bytes and bytes >= 0x7f as
  * \xHH, so that texts print and compare as C strings. */
@@ -93,13 +100,16 @@ void fz_bytes_text(strbuf *sb, const char *p, size_t n);
 void fz_row_text(strbuf *sb, uint64_t line, const sh_value *row, size_t n);
 
 /*
- * Read every partition of 'p' in turn with input_open / input_next and
- * append each row's text to 'sb'; stop at the first error, which appends
- * "error <code>\n". At the end appends "rows <n> skipped <n>\n" (the sums
- * of input_rows and input_skipped over the partitions read). Returns 0 or
- * the error's code.
+ * Read every partition of 'p' in turn with input_open ('need' passed on:
+ * NULL parses every column) and input_next, and append each row's text to
+ * 'sb', columns whose 'mask' entry is 0 written as null ('mask' NULL:
+ * none); stop at the first error, which appends "error <code>\n". At the
+ * end appends "rows <n> skipped <n>\n" (the sums of input_rows and
+ * input_skipped over the partitions read) and sets *skipped (may be NULL)
+ * to the second. Returns 0 or the error's code.
  */
-int fz_read_all(const plan *p, strbuf *sb);
+int fz_read_all(const plan *p, const unsigned char *need,
+                const unsigned char *mask, strbuf *sb, uint64_t *skipped);
 
 /* ---- failures ----------------------------------------------------------- */
 

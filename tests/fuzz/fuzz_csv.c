@@ -4,8 +4,10 @@
  *
  * Input: byte 0 chooses the delimiter, the quote, header or not, on_error
  * fail or skip, and the reader's block size (the test hook of csv.c);
- * byte 1 how a stream hands out its bytes (the sizes of its reads) and
- * whether the scanner reads lines instead of CSV records; bytes 2-3 the
+ * byte 1 how a stream hands out its bytes (the sizes of its reads),
+ * whether the scanner reads lines instead of CSV records, and the columns
+ * read (the need of input_open: column c < 6 when bit c is set, none
+ * checked when no bit is); bytes 2-3 the
  * partition size; byte 4 a type forced on a column (input.columns, when
  * there is no header: the columns are then column_1, column_2, ...). The
  * rest is the file.
@@ -17,7 +19,8 @@
  *   or the same error;
  * - the plan of the file cut into partitions of that size reads the same
  *   rows (values, lines, skipped records) as the plan of one partition, or
- *   both fail the same way (fz_check_parts).
+ *   both fail the same way; reading only some columns gives the same rows
+ *   with the others null (fz_check_parts).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -163,7 +166,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         json_object_set_new(in, "columns",
                             json_pack("{s:s}", name, types[force & 3]));
     }
-    fz_check_parts(in, "in.csv", src.p, n, n > 0 ? 1 + part_choice % n : 1);
+    fz_check_parts(in, "in.csv", src.p, n, n > 0 ? 1 + part_choice % n : 1,
+                   how & 0x3f);
     json_decref(in);
     csv_set_block_bytes_for_test(0);
     return 0;

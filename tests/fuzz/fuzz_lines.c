@@ -4,8 +4,9 @@
  *
  * Input: byte 0 chooses the reader's block size (the test hook of csv.c)
  * and the type forced on "line" (input.columns: a line that is no such
- * value is bad data), and on_error fail or skip; bytes 1-2 the partition
- * size. The rest is the file.
+ * value is bad data), on_error fail or skip, and whether "line" is read
+ * at all (the need of input_open); bytes 1-2 the partition size. The rest is
+ * the file.
  *
  * Property: the plan of the file cut into partitions of that size reads
  * the same rows (lines and their numbers, skipped records) as the plan of
@@ -41,7 +42,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (types[(flags >> 4) % 5] != NULL)
         json_object_set_new(
             in, "columns", json_pack("{s:s}", "line", types[(flags >> 4) % 5]));
-    fz_check_parts(in, "in.txt", src.p, n, n > 0 ? 1 + part_choice % n : 1);
+    fz_check_parts(in, "in.txt", src.p, n, n > 0 ? 1 + part_choice % n : 1,
+                   flags >> 7 ? 2 : 0);
     json_decref(in);
     csv_set_block_bytes_for_test(0);
     return 0;
