@@ -2,6 +2,7 @@
 #   make run    install what is missing, build, start PostgreSQL and sheafd
 #   make test   install what is missing, build, run the whole suite
 #   make all | deps | unit | integration | asan | bench | format | clean
+#   make fuzz       libFuzzer harnesses (tests/fuzz), FUZZ_S seconds each
 
 BUILD   ?= build
 CC      ?= cc
@@ -20,12 +21,22 @@ override CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \
 LDFLAGS += -fsanitize=address,undefined
 endif
 
+# The fuzz build (make fuzz-build): clang, every object instrumented for
+# libFuzzer's coverage and checked by ASan and UBSan; the harnesses link
+# libFuzzer's main.
+ifeq ($(SAN),fuzz)
+override CFLAGS += -fsanitize=fuzzer-no-link,address,undefined \
+           -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=fuzzer,address,undefined
+endif
+
 LIB_SRC  := $(wildcard lib/*.c)
 EXEC_SRC := $(wildcard executor/*.c)
 SVC_SRC  := $(filter-out service/main.c,$(wildcard service/*.c))
 API_SRC  := $(wildcard api/*.c)
 CLI_SRC  := $(wildcard cli/*.c)
 UNIT_SRC := $(wildcard tests/unit/*.c)
+FUZZ_SRC := $(filter-out tests/fuzz/fuzz_common.c,$(wildcard tests/fuzz/fuzz_*.c))
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
@@ -36,8 +47,12 @@ API_OBJ  := $(call obj,$(API_SRC))
 CLI_OBJ  := $(call obj,$(CLI_SRC))
 UNIT_OBJ := $(call obj,$(UNIT_SRC))
 
+# One harness a target: tests/fuzz/fuzz_<target>.c -> $(BUILD)/fuzz_<target>.
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/%,$(FUZZ_SRC))
+FUZZ_S   ?= 60
+
 .PHONY: all deps run test unit integration asan bench format format-check \
-        clean pg-start pg-stop
+        clean pg-start pg-stop fuzz fuzz-build fuzz-bins
 
 all: $(BUILD)/sheafd $(BUILD)/sheaf $(BUILD)/unit_tests
 
@@ -81,6 +96,29 @@ integration: all
 asan:
 	$(MAKE) BUILD=build-asan SAN=1 OPT="-O1 -g" all
 
+# The libFuzzer harnesses (tests/fuzz/fuzz_*.c) and the engine, built with
+# clang under ASan and UBSan into build-fuzz/.
+fuzz-build:
+	$(MAKE) BUILD=build-fuzz CC=clang SAN=fuzz OPT="-O1 -g" fuzz-bins
+
+# Every harness for FUZZ_S seconds (default 60), one after the other; what
+# they learn is kept in build-fuzz/corpus/, crashes in build-fuzz/crashes/.
+# scripts/fuzz.sh runs chosen targets: scripts/fuzz.sh csv expr.
+fuzz: fuzz-build
+	@FUZZ_S=$(FUZZ_S) FUZZ_KEEP=1 scripts/fuzz.sh
+
+fuzz-bins: $(FUZZ_BIN)
+
+# The harnesses link what they use from one archive of everything but main.
+$(BUILD)/libsheaf_fuzz.a: $(API_OBJ) $(SVC_OBJ) $(EXEC_OBJ) $(LIB_OBJ) \
+                          $(call obj,tests/unit/test_helpers.c \
+                                     tests/fuzz/fuzz_common.c)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/libsheaf_fuzz.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # W1-W6 of ../shared/bench through sheafd beside the peers; one table
 # (BENCH_SIZE, BENCH_RUNS, BENCH_PEERS: see scripts/bench.sh).
 bench: deps
@@ -93,7 +131,7 @@ pg-start:
 pg-stop:
 	@scripts/pg.sh stop
 
-FORMAT_SRC = $(wildcard lib/*.[ch] executor/*.[ch] service/*.[ch] api/*.[ch] cli/*.[ch] tests/unit/*.[ch])
+FORMAT_SRC = $(wildcard lib/*.[ch] executor/*.[ch] service/*.[ch] api/*.[ch] cli/*.[ch] tests/unit/*.[ch] tests/fuzz/*.[ch])
 
 format:
 	clang-format -i $(FORMAT_SRC)
@@ -102,6 +140,6 @@ format-check:
 	clang-format --dry-run --Werror $(FORMAT_SRC)
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

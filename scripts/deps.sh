@@ -20,6 +20,9 @@ PACKAGES=(
     postgresql postgresql-client
     # test and tools
     python3 python3-pytest curl valgrind time ca-certificates
+    # the fuzz harnesses (make fuzz): clang and its libFuzzer runtime
+    # (libclang_rt.fuzzer, not a dependency of clang-14 on Debian 12)
+    clang libclang-rt-14-dev
     # the workload tests' reference answers (tests/integration/test_workloads.py):
     # pandas for W1-W5, scikit-learn for W6 (~42 MB to fetch, ~300 MB installed)
     python3-pandas python3-sklearn

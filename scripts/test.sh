@@ -6,7 +6,11 @@
 #   3. build-asan    make asan (ASan + UBSan)        -> build-asan/
 #   4. unit-asan     build-asan/unit_tests
 #   5. unit-valgrind valgrind build/unit_tests       (SHEAF_SKIP_VALGRIND=1 skips)
-#   6. integration   scripts/integration.sh with SHEAF_BIN=build-asan
+#   6. build-fuzz    make fuzz-build (clang, libFuzzer) -> build-fuzz/
+#   7. fuzz          scripts/fuzz.sh: every harness for FUZZ_S=10 seconds,
+#                    from its seeds, new inputs in a temporary directory
+#                    (SHEAF_SKIP_FUZZ=1 skips 6 and 7)
+#   8. integration   scripts/integration.sh with SHEAF_BIN=build-asan
 #
 # Stops at the first failing stage ("FAILED: <stage>") and always ends with a
 # summary of the stages and their times. Runs from the repo root wherever it
@@ -76,6 +80,12 @@ unit_valgrind() {
         --errors-for-leak-kinds=definite -q build/unit_tests
 }
 
+# Each harness for 10 s: a regression in a parser shows here. The tree is
+# not written: the seeds are read only, crashes go to build-fuzz/crashes/.
+fuzz_short() {
+    FUZZ_S=10 FUZZ_KEEP=0 scripts/fuzz.sh
+}
+
 # In a subshell, so that the exports stay in it.
 integration() (
     # For the sheafd processes the tests start: leaks are not checked (a
@@ -95,6 +105,13 @@ if [[ "${SHEAF_SKIP_VALGRIND:-0}" == 1 ]]; then
     skip_stage unit-valgrind "SHEAF_SKIP_VALGRIND=1"
 else
     run_stage unit-valgrind unit_valgrind
+fi
+if [[ "${SHEAF_SKIP_FUZZ:-0}" == 1 ]]; then
+    skip_stage build-fuzz "SHEAF_SKIP_FUZZ=1"
+    skip_stage fuzz "SHEAF_SKIP_FUZZ=1"
+else
+    run_stage build-fuzz make -j"$JOBS" fuzz-build
+    run_stage fuzz fuzz_short
 fi
 run_stage integration integration "$@"
 
