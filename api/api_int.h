@@ -223,6 +223,10 @@ enum {
 int api_range_parse(const char *h, uint64_t size, uint64_t *first,
                     uint64_t *last);
 
+/* Non-zero when the If-None-Match value 'h' lists 'etag' or is "*"
+ * (weak comparison: a W/ prefix is ignored). */
+int api_etag_listed(const char *h, const char *etag);
+
 /* ---- auth.c -------------------------------------------------------------- */
 
 /*

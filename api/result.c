@@ -161,10 +161,8 @@ api_range_parse(const char *h, uint64_t size, uint64_t *first, uint64_t *last)
     return API_RANGE_OK;
 }
 
-/* Non-zero when the If-None-Match value 'h' lists 'etag' or is "*"
- * (weak comparison: a W/ prefix is ignored). */
-static int
-etag_listed(const char *h, const char *etag)
+int
+api_etag_listed(const char *h, const char *etag)
 {
     size_t      len = strlen(etag), n;
     const char *s = h, *end;
@@ -258,7 +256,7 @@ api_job_result(api_req *r)
     api_header_set(r, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
 
     inm = api_header_get(r, MHD_HTTP_HEADER_IF_NONE_MATCH);
-    if (inm != NULL && etag_listed(inm, etag)) {
+    if (inm != NULL && api_etag_listed(inm, etag)) {
         status = api_reply(r, MHD_HTTP_NOT_MODIFIED, NULL);
         goto done;
     }

@@ -3,11 +3,6 @@
  * request line and headers: URL routing (api_route_find, routes.c) and the
  * Range and If-None-Match headers of GET /v1/jobs/{id}/result.
  *
- * range_parse and etag_listed are static in api/result.c, so this file
- * includes result.c itself (its api_job_result then comes from here, and
- * the archive's result.o is never linked). When api/ exports them (for
- * instance in api_int.h), call them directly and drop the include.
- *
  * Input: byte 0 chooses routing (even) or the headers (odd).
  * - Routing: byte 1 the method (GET, HEAD, POST, DELETE, PUT, or the next
  *   bytes up to a NUL); the rest, up to a NUL, the path. Properties: a
@@ -26,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../api/result.c"
+#include "../../api/api_int.h"
 #include "fuzz_common.h"
 
 static const char *const methods[] = {"GET", "HEAD", "POST", "DELETE", "PUT"};
@@ -150,21 +145,21 @@ fuzz_headers(fz_src *s)
     len = nul ? (size_t)(nul - (const char *)s->p) : s->n;
     h = xstrndup((const char *)s->p, len);
 
-    rc = range_parse(h, size, &first, &last);
-    if (rc != RANGE_NONE && rc != RANGE_OK && rc != RANGE_UNSATISFIED)
-        fz_fail("range_parse('%s', %llu) = %d", h, (unsigned long long)size,
+    rc = api_range_parse(h, size, &first, &last);
+    if (rc != API_RANGE_NONE && rc != API_RANGE_OK && rc != API_RANGE_UNSATISFIED)
+        fz_fail("api_range_parse('%s', %llu) = %d", h, (unsigned long long)size,
                 rc);
-    if (rc == RANGE_OK && (first > last || last >= size))
+    if (rc == API_RANGE_OK && (first > last || last >= size))
         fz_fail("range '%s' of a %llu-byte result: bytes %llu-%llu", h,
                 (unsigned long long)size, (unsigned long long)first,
                 (unsigned long long)last);
-    if (rc == RANGE_OK && size < UINT64_MAX &&
-        range_parse(h, size + 1, &f2, &l2) != RANGE_OK)
+    if (rc == API_RANGE_OK && size < UINT64_MAX &&
+        api_range_parse(h, size + 1, &f2, &l2) != API_RANGE_OK)
         fz_fail("range '%s' fits %llu bytes but not one more", h,
                 (unsigned long long)size);
 
-    etag_listed(h, etag);
-    if (!etag_listed("*", etag) || !etag_listed(etag, etag))
+    api_etag_listed(h, etag);
+    if (!api_etag_listed("*", etag) || !api_etag_listed(etag, etag))
         fz_fail("etag_listed misses '*' or the ETag itself");
     free(h);
 }
