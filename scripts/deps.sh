@@ -21,6 +21,13 @@ PACKAGES=(
     # the workload tests' reference answers (tests/integration/test_workloads.py):
     # pandas for W1-W5, scikit-learn for W6 (~42 MB to fetch, ~300 MB installed)
     python3-pandas python3-sklearn
+    # the dashboard's browser test (tests/integration/test_dashboard.py):
+    # headless chromium (~100 MB) driven by puppeteer-core, which
+    # scripts/tools.sh installs from tools/package.json with Node.js
+    chromium nodejs
+    # the notebook (examples/arxiv.ipynb) and its test: nbclient runs it in
+    # an ipykernel; matplotlib draws its plots
+    python3-nbclient python3-ipykernel python3-matplotlib
 )
 
 log() { printf 'deps: %s\n' "$*" >&2; }
@@ -51,8 +58,11 @@ for pkg in "${PACKAGES[@]}"; do
     installed "$pkg" || missing+=("$pkg")
 done
 
+# The Node tools of the tests come after the Debian packages they need.
+tools() { exec "$(dirname "${BASH_SOURCE[0]}")/tools.sh"; }
+
 if ((${#missing[@]} == 0)); then
-    exit 0
+    tools
 fi
 
 if ((EUID != 0)); then
@@ -94,3 +104,4 @@ if ((${#still[@]} > 0)); then
     exit 1
 fi
 log "done"
+tools

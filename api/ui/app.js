@@ -344,7 +344,7 @@
                 stages.set(t.stage, s);
             }
             s.n++;
-            if (t.state === 'succeeded')
+            if (t.state === 'done' || t.state === 'succeeded')
                 s.done++;
             else if (t.state === 'running')
                 s.running++;
