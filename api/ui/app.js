@@ -234,8 +234,10 @@
                                    text: job.name || job.id })),
             el('td', { class: 'state' }, statusBadge(job.status)),
             progressCell(job),
-            el('td', { class: 'num', text: num((job.progress || {}).rows_in) }),
-            el('td', { class: 'num', text: num(job.result && job.result.rows) }),
+            el('td', { class: 'num',
+                       text: num((job.progress || {}).rows_in) }),
+            el('td', { class: 'num',
+                       text: num(job.result && job.result.rows) }),
             el('td', { class: 'muted', text: when(job.created_at) }),
             el('td', { class: 'muted', text: job.started_at
                 ? seconds(job.started_at, job.finished_at) : '' }));
@@ -319,6 +321,9 @@
                 if (signal.aborted)
                     return;
                 notice('cannot list jobs: ' + e.message);
+                /* Saving a token renders the list again. */
+                if (e instanceof ApiError && e.status === 401)
+                    return;
             }
             nap = new AbortController();
             const stop = () => nap.abort();
@@ -468,7 +473,8 @@
         const out = (job.spec && job.spec.output) || {};
         const jsonl = out.format === 'jsonl';
         const gz = out.compression === 'gzip';
-        const fname = 'result.' + (jsonl ? 'jsonl' : 'csv') + (gz ? '.gz' : '');
+        const fname = 'result.' + (jsonl ? 'jsonl' : 'csv') +
+            (gz ? '.gz' : '');
         const url = `/v1/jobs/${job.id}/result`;
         const sec = el('section', { id: 'result' },
             el('h2', { text: 'Result' }),
@@ -512,7 +518,8 @@
             el('h2', { text: 'Naive Bayes report' }),
             el('dl', { class: 'kv' },
                el('dt', { text: 'accuracy' }),
-               el('dd', { id: 'report-accuracy', text: fixed(rep.accuracy, 4) }),
+               el('dd', { id: 'report-accuracy',
+                          text: fixed(rep.accuracy, 4) }),
                el('dt', { text: 'trained on' }),
                el('dd', { text: num(rep.n_train) + ' rows' }),
                el('dt', { text: 'tested on' }),

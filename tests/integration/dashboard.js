@@ -11,6 +11,10 @@
  *           followed until it succeeds
  *   cancel  a running job: opened in a second tab and cancelled there
  *   report  a finished naive Bayes job: its report table is read
+ * With "token": T (a service with tokens on) it runs the token walk
+ * instead: the page asks for the token, keeps it for the tab, lists and
+ * opens "watch" (a finished job) and downloads its result with the
+ * token into DIR/downloads.
  *
  * Screenshots go to DIR/*.png. Console errors, page errors, failed requests
  * and replies >= 400 are collected in "problems" (the one reply expected to
@@ -32,10 +36,15 @@ const puppeteer = createRequire(path.join(ROOT, 'tools', 'package.json'))(
 const cfg = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 const STEP_MS = 120000; /* a step that waits longer has hung */
 
-/* A reply that may fail: the event stream, until the service has one. */
+/* Set while the token walk waits for the page to ask for a token. */
+let tokenAsked = false;
+
+/* A reply that may fail: the event stream, until the service has one;
+ * the first listing of the token walk, before the token is entered. */
 function expectedFailure(url, status) {
-    return status === 501 && /\/v1\/jobs\/[^/]+\/events$/.test(
-        new URL(url).pathname);
+    const p = new URL(url).pathname;
+    return (status === 501 && /^\/v1\/jobs\/[^/]+\/events$/.test(p))
+        || (status === 401 && tokenAsked && p === '/v1/jobs');
 }
 
 function watchPage(page, tag, problems) {
@@ -44,8 +53,8 @@ function watchPage(page, tag, problems) {
             return;
         const loc = msg.location() || {};
         /* Chromium logs each reply >= 400 as a console error too. */
-        if (loc.url && /status of 501/.test(msg.text())
-            && expectedFailure(loc.url, 501))
+        const st = /status of (\d+)/.exec(msg.text());
+        if (loc.url && st && expectedFailure(loc.url, Number(st[1])))
             return;
         problems.push(`${tag}: console error: ${msg.text()} ` +
                       `(${loc.url || ''})`);
@@ -97,9 +106,45 @@ function jobView(page) {
     });
 }
 
+/* The token walk (see the head of the file). */
+async function tokenWalk(browser, out) {
+    const page = await browser.newPage();
+    page.setDefaultTimeout(STEP_MS);
+    watchPage(page, 'token', out.problems);
+    tokenAsked = true;
+    await page.goto(cfg.url + '/', { waitUntil: 'load' });
+    await page.waitForSelector('#token-box:not([hidden])');
+    out.asked = await page.$eval('#token-msg', (e) => e.textContent);
+    await shot(page, '1-token-asked', out.shots);
+    await page.type('#token-input', cfg.token);
+    await page.click('#token-save');
+    await page.waitForSelector('#view[data-loaded]');
+    tokenAsked = false;
+    out.stored = await page.evaluate(() =>
+        sessionStorage.getItem('sheaf.token'));
+    await page.waitForSelector(`#jobs tr.job[data-id="${cfg.watch}"]`);
+    /* Entered once: a reload lists the jobs without asking again. */
+    await page.reload({ waitUntil: 'load' });
+    await page.waitForSelector(`#jobs tr.job[data-id="${cfg.watch}"]`);
+    out.asked_again = await page.$eval('#token-box', (e) => !e.hidden);
+    await page.click(`#jobs tr.job[data-id="${cfg.watch}"] a.job-link`);
+    await page.waitForSelector('#result-link');
+    out.status = await page.$eval('#job-status', (e) => e.dataset.status);
+    const dir = path.join(cfg.out, 'downloads');
+    fs.mkdirSync(dir, { recursive: true });
+    const cdp = await page.createCDPSession();
+    await cdp.send('Browser.setDownloadBehavior',
+                   { behavior: 'allow', downloadPath: dir });
+    await page.click('#result-link');
+    const file = path.join(dir, 'result.csv');
+    for (let i = 0; i < 600 && !fs.existsSync(file); i++)
+        await new Promise((r) => setTimeout(r, 100));
+    out.download = fs.existsSync(file) ? file : null;
+    await shot(page, '2-token-job', out.shots);
+}
+
 async function main() {
     const out = { problems: [], shots: [] };
-    const problems = out.problems;
     const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'sheaf-chromium-'));
     const browser = await puppeteer.launch({
         executablePath: cfg.chromium || '/usr/bin/chromium',
@@ -113,123 +158,10 @@ async function main() {
         protocolTimeout: STEP_MS,
     });
     try {
-        const page = await browser.newPage();
-        page.setDefaultTimeout(STEP_MS);
-        watchPage(page, 'main', problems);
-
-        /* 1. The list, filtered down to this test's jobs. */
-        const resp = await page.goto(cfg.url + '/', { waitUntil: 'load' });
-        out.index = { status: resp.status(),
-                      csp: resp.headers()['content-security-policy'] || '' };
-        await page.waitForSelector('#view[data-loaded]');
-        await page.type('#filter-name', cfg.filter);
-        await page.waitForFunction((ids) => ids.every((id) =>
-            document.querySelector(`#jobs tr.job[data-id="${id}"]`)),
-            {}, [cfg.watch, cfg.cancel, cfg.report]);
-        out.list = await page.$$eval('#jobs tr.job', (rows) => rows.map(
-            (tr) => ({ id: tr.dataset.id, status: tr.dataset.status,
-                       name: tr.querySelector('.job-link').textContent,
-                       count: tr.querySelector('.count').textContent })));
-        out.count = await page.$eval('#job-count', (e) => e.textContent);
-        /* The state filter asks the API again. */
-        await page.select('#filter-status', 'succeeded');
-        await page.waitForFunction((id) =>
-            document.querySelector(`#jobs tr.job[data-id="${id}"]`)
-            && [...document.querySelectorAll('#jobs tr.job')].every(
-                (tr) => tr.dataset.status === 'succeeded'), {}, cfg.report);
-        out.list_succeeded = await page.$$eval('#jobs tr.job',
-            (rows) => rows.map((tr) => tr.dataset.id));
-        await page.select('#filter-status', '');
-        await page.waitForFunction((id) => document.querySelector(
-            `#jobs tr.job[data-id="${id}"]`), {}, cfg.cancel);
-        await shot(page, '1-list', out.shots);
-
-        /* 2. The job to watch: open it from the list; it waits behind the
-         * one to cancel. */
-        await page.click(`#jobs tr.job[data-id="${cfg.watch}"] a.job-link`);
-        await page.waitForSelector('#job-status[data-status]');
-        out.watch_first = await jobView(page);
-        await shot(page, '2-job-waiting', out.shots);
-
-        /* 3. The running job, in a second tab: see it progress, cancel. */
-        const other = await browser.newPage();
-        other.setDefaultTimeout(STEP_MS);
-        watchPage(other, 'cancel-tab', problems);
-        await other.goto(`${cfg.url}/#/jobs/${cfg.cancel}`,
-                         { waitUntil: 'load' });
-        await other.waitForSelector('#job-status[data-status="running"]');
-        const before = await jobView(other);
-        await other.waitForFunction((v) => document.querySelector(
-            '#job-progress').value > v, {}, before.value);
-        out.cancel_running = [before, await jobView(other)];
-        await other.waitForFunction(() => document.querySelectorAll(
-            '#timeline .tl-bar').length > 0);
-        await shot(other, '3-job-running', out.shots);
-        await other.click('#cancel');
-        await other.waitForSelector('#view[data-settled]');
-        out.cancel_after = await jobView(other);
-        await shot(other, '4-job-cancelled', out.shots);
-        await other.close();
-
-        /* 4. Back to the watched job: it runs now; follow it to the end,
-         * noting each state and progress value the page shows. */
-        await page.bringToFront();
-        out.watch_seen = [];
-        for (;;) {
-            const v = await jobView(page);
-            const last = out.watch_seen[out.watch_seen.length - 1];
-            if (!last || last.status !== v.status || last.value !== v.value)
-                out.watch_seen.push(v);
-            if (v.settled)
-                break;
-            await page.waitForFunction((s, val) => {
-                const b = document.querySelector('#job-progress');
-                return document.querySelector('#view').dataset.settled
-                    || document.querySelector('#job-status').dataset.status
-                        !== s || b.value !== val;
-            }, { polling: 50 }, v.status, v.value);
-        }
-        await page.waitForSelector('#result-link');
-        out.watch_final = await jobView(page);
-        out.result_href = await page.$eval('#result-link',
-                                           (a) => a.getAttribute('href'));
-        out.preview_rows = await page.$$eval('#preview tbody tr',
-                                             (rows) => rows.length);
-        await shot(page, '5-job-succeeded', out.shots);
-
-        /* 5. Follow the result link: its bytes as the browser gets them. */
-        out.result_text = await page.evaluate(async (href) => {
-            const r = await fetch(href);
-            return r.ok ? await r.text() : `HTTP ${r.status}`;
-        }, out.result_href);
-
-        /* 6. The naive Bayes job: its report table. */
-        await page.goto(`${cfg.url}/#/jobs/${cfg.report}`);
-        await page.waitForSelector('#report-confusion');
-        out.report = await page.evaluate(() => ({
-            accuracy: document.querySelector('#report-accuracy').textContent,
-            classes: [...document.querySelectorAll(
-                '#report-classes tr.class-row td:first-child')].map(
-                (td) => td.textContent),
-            confusion_rows: document.querySelectorAll(
-                '#report-confusion tbody tr').length,
-            artifacts: [...document.querySelectorAll('#artifacts li a')].map(
-                (a) => a.getAttribute('href')),
-        }));
-        await shot(page, '6-job-report', out.shots);
-
-        /* 7. The list again (the name filter is kept): the states as they
-         * are now. */
-        await page.goto(`${cfg.url}/#/`);
-        await page.waitForSelector('#view[data-loaded]');
-        out.filter_kept = await page.$eval('#filter-name', (e) => e.value);
-        await page.waitForFunction((id) => {
-            const tr = document.querySelector(`#jobs tr.job[data-id="${id}"]`);
-            return tr && tr.dataset.status === 'cancelled';
-        }, {}, cfg.cancel);
-        out.list_after = await page.$$eval('#jobs tr.job', (rows) => rows.map(
-            (tr) => ({ id: tr.dataset.id, status: tr.dataset.status })));
-        await shot(page, '7-list-after', out.shots);
+        if (cfg.token)
+            await tokenWalk(browser, out);
+        else
+            await mainWalk(browser, out);
     } catch (e) {
         out.error = String(e && e.stack || e);
     } finally {
@@ -237,6 +169,128 @@ async function main() {
         fs.rmSync(profile, { recursive: true, force: true });
     }
     process.stdout.write(JSON.stringify(out) + '\n');
+}
+
+/* The main walk (see the head of the file). */
+async function mainWalk(browser, out) {
+    const problems = out.problems;
+    const page = await browser.newPage();
+    page.setDefaultTimeout(STEP_MS);
+    watchPage(page, 'main', problems);
+
+    /* 1. The list, filtered down to this test's jobs. */
+    const resp = await page.goto(cfg.url + '/', { waitUntil: 'load' });
+    out.index = { status: resp.status(),
+                  csp: resp.headers()['content-security-policy'] || '' };
+    await page.waitForSelector('#view[data-loaded]');
+    await page.type('#filter-name', cfg.filter);
+    await page.waitForFunction((ids) => ids.every((id) =>
+        document.querySelector(`#jobs tr.job[data-id="${id}"]`)),
+        {}, [cfg.watch, cfg.cancel, cfg.report]);
+    out.list = await page.$$eval('#jobs tr.job', (rows) => rows.map(
+        (tr) => ({ id: tr.dataset.id, status: tr.dataset.status,
+                   name: tr.querySelector('.job-link').textContent,
+                   count: tr.querySelector('.count').textContent })));
+    out.count = await page.$eval('#job-count', (e) => e.textContent);
+    /* The state filter asks the API again. */
+    await page.select('#filter-status', 'succeeded');
+    await page.waitForFunction((id) =>
+        document.querySelector(`#jobs tr.job[data-id="${id}"]`)
+        && [...document.querySelectorAll('#jobs tr.job')].every(
+            (tr) => tr.dataset.status === 'succeeded'), {}, cfg.report);
+    out.list_succeeded = await page.$$eval('#jobs tr.job',
+        (rows) => rows.map((tr) => tr.dataset.id));
+    await page.select('#filter-status', '');
+    await page.waitForFunction((id) => document.querySelector(
+        `#jobs tr.job[data-id="${id}"]`), {}, cfg.cancel);
+    await shot(page, '1-list', out.shots);
+
+    /* 2. The job to watch: open it from the list; it waits behind the
+     * one to cancel. */
+    await page.click(`#jobs tr.job[data-id="${cfg.watch}"] a.job-link`);
+    await page.waitForSelector('#job-status[data-status]');
+    out.watch_first = await jobView(page);
+    await shot(page, '2-job-waiting', out.shots);
+
+    /* 3. The running job, in a second tab: see it progress, cancel. */
+    const other = await browser.newPage();
+    other.setDefaultTimeout(STEP_MS);
+    watchPage(other, 'cancel-tab', problems);
+    await other.goto(`${cfg.url}/#/jobs/${cfg.cancel}`,
+                     { waitUntil: 'load' });
+    await other.waitForSelector('#job-status[data-status="running"]');
+    const before = await jobView(other);
+    await other.waitForFunction((v) => document.querySelector(
+        '#job-progress').value > v, {}, before.value);
+    out.cancel_running = [before, await jobView(other)];
+    await other.waitForFunction(() => document.querySelectorAll(
+        '#timeline .tl-bar').length > 0);
+    await shot(other, '3-job-running', out.shots);
+    await other.click('#cancel');
+    await other.waitForSelector('#view[data-settled]');
+    out.cancel_after = await jobView(other);
+    await shot(other, '4-job-cancelled', out.shots);
+    await other.close();
+
+    /* 4. Back to the watched job: it runs now; follow it to the end,
+     * noting each state and progress value the page shows. */
+    await page.bringToFront();
+    out.watch_seen = [];
+    for (;;) {
+        const v = await jobView(page);
+        const last = out.watch_seen[out.watch_seen.length - 1];
+        if (!last || last.status !== v.status || last.value !== v.value)
+            out.watch_seen.push(v);
+        if (v.settled)
+            break;
+        await page.waitForFunction((s, val) => {
+            const b = document.querySelector('#job-progress');
+            return document.querySelector('#view').dataset.settled
+                || document.querySelector('#job-status').dataset.status
+                    !== s || b.value !== val;
+        }, { polling: 50 }, v.status, v.value);
+    }
+    await page.waitForSelector('#result-link');
+    out.watch_final = await jobView(page);
+    out.result_href = await page.$eval('#result-link',
+                                       (a) => a.getAttribute('href'));
+    out.preview_rows = await page.$$eval('#preview tbody tr',
+                                         (rows) => rows.length);
+    await shot(page, '5-job-succeeded', out.shots);
+
+    /* 5. Follow the result link: its bytes as the browser gets them. */
+    out.result_text = await page.evaluate(async (href) => {
+        const r = await fetch(href);
+        return r.ok ? await r.text() : `HTTP ${r.status}`;
+    }, out.result_href);
+
+    /* 6. The naive Bayes job: its report table. */
+    await page.goto(`${cfg.url}/#/jobs/${cfg.report}`);
+    await page.waitForSelector('#report-confusion');
+    out.report = await page.evaluate(() => ({
+        accuracy: document.querySelector('#report-accuracy').textContent,
+        classes: [...document.querySelectorAll(
+            '#report-classes tr.class-row td:first-child')].map(
+            (td) => td.textContent),
+        confusion_rows: document.querySelectorAll(
+            '#report-confusion tbody tr').length,
+        artifacts: [...document.querySelectorAll('#artifacts li a')].map(
+            (a) => a.getAttribute('href')),
+    }));
+    await shot(page, '6-job-report', out.shots);
+
+    /* 7. The list again (the name filter is kept): the states as they
+     * are now. */
+    await page.goto(`${cfg.url}/#/`);
+    await page.waitForSelector('#view[data-loaded]');
+    out.filter_kept = await page.$eval('#filter-name', (e) => e.value);
+    await page.waitForFunction((id) => {
+        const tr = document.querySelector(`#jobs tr.job[data-id="${id}"]`);
+        return tr && tr.dataset.status === 'cancelled';
+    }, {}, cfg.cancel);
+    out.list_after = await page.$$eval('#jobs tr.job', (rows) => rows.map(
+        (tr) => ({ id: tr.dataset.id, status: tr.dataset.status })));
+    await shot(page, '7-list-after', out.shots);
 }
 
 main().catch((e) => {

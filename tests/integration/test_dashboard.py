@@ -242,3 +242,48 @@ def test_dashboard_in_a_browser(sheaf, tmp_path):
     states = {r["id"]: r["status"] for r in out["list_after"]}
     assert states == {nb["id"]: "succeeded", big["id"]: "cancelled",
                       watch["id"]: "succeeded"}, states
+
+
+def test_dashboard_with_a_token(life_sheaf, tmp_path):
+    """With tokens on: the page needs none, asks for one when the API
+    answers 401, keeps it in the tab's session storage (a reload does not
+    ask again), and downloads the result with it."""
+    why = browser_missing()
+    if why:
+        pytest.skip(why)
+    tokens = tmp_path / "tokens"
+    tokens.write_text("dash-secret-token tenant-dash\n")
+    srv = life_sheaf("token", env={"SHEAF_TOKENS_FILE": str(tokens)})
+    auth = {"Authorization": "Bearer dash-secret-token"}
+    assert srv.api("GET", "/").status == 200
+    assert srv.api("GET", "/ui/app.js").status == 200
+    assert srv.api("GET", "/v1/jobs").status == 401
+    tag = unique_name("dash-token")
+    srv.write_data(f"{tag}/small.csv", arxiv_like(300, 3))
+    job = srv.submit(word_count_spec(f"{tag}-job", f"{tag}/small.csv",
+                                     "16KiB", 0), headers=auth)
+    r = srv.api("GET", f"/v1/jobs/{job['id']}?wait=60", headers=auth,
+                timeout=90)
+    assert r.status == 200 and r.body["status"] == "succeeded", r
+    want = srv.api("GET", f"/v1/jobs/{job['id']}/result", headers=auth).raw
+
+    out_dir = tmp_path / "screenshots"
+    out_dir.mkdir()
+    cfg = tmp_path / "dashboard.json"
+    cfg.write_text(json.dumps({
+        "url": srv.base, "out": str(out_dir), "chromium": CHROMIUM,
+        "token": "dash-secret-token", "watch": job["id"]}))
+    proc = subprocess.run(["node", str(DRIVER), str(cfg)],
+                          capture_output=True, text=True, timeout=600,
+                          cwd=str(REPO))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout)
+    print(f"screenshots: {out_dir}")
+    assert "error" not in out, out["error"]
+    assert out["problems"] == [], out["problems"]
+    assert "token" in out["asked"], out["asked"]
+    assert out["stored"] == "dash-secret-token"
+    assert out["asked_again"] is False
+    assert out["status"] == "succeeded"
+    assert out["download"], "the result link saved no file"
+    assert Path(out["download"]).read_bytes() == want
