@@ -766,6 +766,8 @@
             if (eventsWork !== false) {
                 live.textContent = 'live: event stream';
                 const got = await followEvents(id, (d) => {
+                    live.dataset.events = String(
+                        Number(live.dataset.events || 0) + 1);
                     if (d.id && d.id !== id)
                         return;
                     const j = {};
@@ -784,6 +786,7 @@
                 if (got.how === 'aborted')
                     return;
                 lastId = got.lastId || lastId;
+                live.dataset.lastId = lastId || '';
                 if (got.how === 'none')
                     eventsWork = false;
                 if (got.how === 'terminal' || got.how === 'ended' ||

@@ -36,6 +36,13 @@ const puppeteer = createRequire(path.join(ROOT, 'tools', 'package.json'))(
 const cfg = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 const STEP_MS = 120000; /* a step that waits longer has hung */
 
+/* A made-up event stream: a comment, an event with data on two lines, one
+ * with CRLF line ends and no space after the colons. */
+const SSE_BODY = ': hello\n\n' +
+    'id: e1\nevent: progress\ndata: {"status": "running"}\n\n' +
+    'id: e2\nevent: progress\ndata: {"status":\ndata:  "running"}\n\n' +
+    'id:e3\r\nevent:progress\r\ndata:{"status":"running"}\r\n\r\n';
+
 /* Set while the token walk waits for the page to ask for a token. */
 let tokenAsked = false;
 
@@ -216,6 +223,18 @@ async function mainWalk(browser, out) {
     const other = await browser.newPage();
     other.setDefaultTimeout(STEP_MS);
     watchPage(other, 'cancel-tab', problems);
+    /* This tab gets an event stream: a made-up one, for the page's parser
+     * (the service answers 501 until it has one). Each request's
+     * Last-Event-ID is noted. */
+    out.sse_requests = [];
+    await other.setRequestInterception(true);
+    other.on('request', (req) => {
+        if (!/\/v1\/jobs\/[^/]+\/events$/.test(new URL(req.url()).pathname))
+            return req.continue();
+        out.sse_requests.push(req.headers()['last-event-id'] || null);
+        return req.respond({ status: 200, contentType: 'text/event-stream',
+                             body: SSE_BODY });
+    });
     await other.goto(`${cfg.url}/#/jobs/${cfg.cancel}`,
                      { waitUntil: 'load' });
     await other.waitForSelector('#job-status[data-status="running"]');
@@ -225,6 +244,13 @@ async function mainWalk(browser, out) {
     out.cancel_running = [before, await jobView(other)];
     await other.waitForFunction(() => document.querySelectorAll(
         '#timeline .tl-bar').length > 0);
+    await other.waitForFunction(() => document.querySelector('#live')
+        .dataset.lastId === 'e3');
+    out.sse = await other.$eval('#live', (e) => ({
+        events: Number(e.dataset.events), lastId: e.dataset.lastId }));
+    /* The stream ended: the page opens it again, from the last id. */
+    for (let i = 0; i < STEP_MS / 100 && out.sse_requests.length < 2; i++)
+        await new Promise((r) => setTimeout(r, 100));
     await shot(other, '3-job-running', out.shots);
     await other.click('#cancel');
     await other.waitForSelector('#view[data-settled]');

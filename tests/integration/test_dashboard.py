@@ -199,6 +199,12 @@ def test_dashboard_in_a_browser(sheaf, tmp_path):
     assert after["value"] > before["value"]
     assert after["bars"] > 0 and after["stages"] >= 1
     assert out["cancel_after"]["settled"] == "cancelled"
+    # Its tab read a (made-up) event stream: every event parsed, the last
+    # id kept and sent back when the stream was opened again.
+    assert out["sse"]["events"] >= 3, out["sse"]
+    assert out["sse"]["lastId"] == "e3"
+    assert out["sse_requests"][0] is None
+    assert set(out["sse_requests"][1:]) == {"e3"}, out["sse_requests"]
     assert sheaf.get(big["id"])["status"] == "cancelled"
 
     # The watched job: waiting first, then its progress only grows, to
