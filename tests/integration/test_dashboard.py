@@ -250,6 +250,7 @@ def test_dashboard_in_a_browser(sheaf, tmp_path):
                       watch["id"]: "succeeded"}, states
 
 
+@pytest.mark.recovery  # stops the session sheafd: run with the last ones
 def test_dashboard_with_a_token(life_sheaf, tmp_path):
     """With tokens on: the page needs none, asks for one when the API
     answers 401, keeps it in the tab's session storage (a reload does not
