@@ -22,15 +22,22 @@ PACKAGES=(
     # pandas for W1-W5, scikit-learn for W6 (~42 MB to fetch, ~300 MB installed)
     python3-pandas python3-sklearn
     # the dashboard's browser test (tests/integration/test_dashboard.py):
-    # headless chromium (~100 MB) driven by puppeteer-core, which
-    # scripts/tools.sh installs from tools/package.json with Node.js
-    chromium nodejs
-    # the notebook (examples/arxiv.ipynb) and its test: nbclient runs it in
-    # an ipykernel; matplotlib draws its plots
+    # Debian's chromium (~100 MB), driven by puppeteer-core from npm
+    chromium
+    # the notebook examples/arxiv.ipynb and its test: nbclient runs it in an
+    # ipykernel; matplotlib draws its plots
     python3-nbclient python3-ipykernel python3-matplotlib
 )
 
 log() { printf 'deps: %s\n' "$*" >&2; }
+
+# puppeteer-core for the dashboard's test (scripts/browser_tools.sh installs
+# it from npm, last; Debian's node and npm come only when the machine has no
+# npm).
+if ! command -v npm >/dev/null 2>&1; then
+    PACKAGES+=(nodejs npm)
+fi
+browser_tools() { "$(dirname "${BASH_SOURCE[0]}")/browser_tools.sh"; }
 
 if [[ "${SHEAF_SKIP_DEPS:-0}" == 1 ]]; then
     log "SHEAF_SKIP_DEPS=1: not checking packages"
@@ -41,6 +48,9 @@ if ! command -v dpkg >/dev/null 2>&1; then
     log "no dpkg: not a Debian system, cannot check packages."
     log "sheaf needs the equivalents of: ${PACKAGES[*]}"
     log "continuing; the build will tell what is missing"
+    if command -v npm >/dev/null 2>&1; then
+        browser_tools
+    fi
     exit 0
 fi
 
@@ -58,11 +68,9 @@ for pkg in "${PACKAGES[@]}"; do
     installed "$pkg" || missing+=("$pkg")
 done
 
-# The Node tools of the tests come after the Debian packages they need.
-tools() { exec "$(dirname "${BASH_SOURCE[0]}")/tools.sh"; }
-
 if ((${#missing[@]} == 0)); then
-    tools
+    browser_tools
+    exit 0
 fi
 
 if ((EUID != 0)); then
@@ -104,4 +112,4 @@ if ((${#still[@]} > 0)); then
     exit 1
 fi
 log "done"
-tools
+browser_tools

@@ -30,8 +30,8 @@ const path = require('path');
 const { createRequire } = require('module');
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const puppeteer = createRequire(path.join(ROOT, 'tools', 'package.json'))(
-    'puppeteer-core');
+const puppeteer = createRequire(
+    path.join(ROOT, 'tools', 'browser', 'package.json'))('puppeteer-core');
 
 const cfg = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 const STEP_MS = 120000; /* a step that waits longer has hung */

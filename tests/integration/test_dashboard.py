@@ -14,8 +14,9 @@ are kept under the test's tmp dir; any console error, page error, failed
 request or reply >= 400 fails the test (except the event stream's 501 while
 the service has none: the page falls back to long polls).
 
-Skipped, with the reason, when chromium, node or tools/node_modules is
-missing (scripts/deps.sh installs them; CI runs it).
+Skipped, with the reason, when chromium, node or puppeteer-core
+(tools/browser/node_modules) is missing (scripts/deps.sh installs them; CI
+runs it).
 """
 
 import json
@@ -110,9 +111,10 @@ def browser_missing():
         return f"no chromium at {CHROMIUM} (scripts/deps.sh installs it)"
     if shutil.which("node") is None:
         return "no node (scripts/deps.sh installs nodejs)"
-    if not (REPO / "tools" / "node_modules" / "puppeteer-core").is_dir():
-        return ("no tools/node_modules/puppeteer-core (scripts/deps.sh "
-                "runs scripts/tools.sh, which installs it)")
+    if not (REPO / "tools" / "browser" / "node_modules" /
+            "puppeteer-core").is_dir():
+        return ("no tools/browser/node_modules/puppeteer-core (scripts/"
+                "deps.sh runs scripts/browser_tools.sh, which installs it)")
     return None
 
 
