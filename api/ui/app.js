@@ -335,6 +335,7 @@
 
     /* ---- a job's page -------------------------------------------------- */
 
+    const TIMELINE_MAX = 500; /* rows of the timeline */
     const TASK_COLS = ['stage', 'partition', 'state', 'attempts', 'worker',
                        'started', 'finished', 'time', 'rows in', 'rows out',
                        'spill', 'error'];
@@ -394,7 +395,8 @@
         const t1 = Math.max(...started.map((t) =>
             t.finished_at ? Date.parse(t.finished_at) : Date.now()));
         const span = Math.max(t1 - t0, 1);
-        const rows = started.map((t) => {
+        const shown = started.slice(0, TIMELINE_MAX);
+        const rows = shown.map((t) => {
             const s = Date.parse(t.started_at);
             const e = t.finished_at ? Date.parse(t.finished_at) : Date.now();
             const bar = el('div', { class: 'tl-bar ' + t.state,
@@ -409,14 +411,31 @@
         });
         return el('div', { id: 'timeline' },
             el('div', { class: 'timeline' }, rows),
+            started.length > shown.length ? el('p', { class: 'muted', text:
+                `the first ${shown.length} of ${started.length} started ` +
+                'tasks' }) : null,
             el('div', { class: 'tl-axis' }, el('span', { text: '0 s' }),
                el('span', { text: (span / 1000).toFixed(2) + ' s' })));
     }
 
-    function tasksTable(tasks) {
-        return el('details', { id: 'tasks-details' },
-            el('summary', { text: `${tasks.length} tasks` }),
-            el('table', { id: 'tasks' },
+    /* The task table in a <details>: its rows are made only while it is
+     * open (a job may have thousands of tasks). */
+    function tasksTable(tasks, open) {
+        const d = el('details', { id: 'tasks-details' },
+            el('summary', { text: `${tasks.length} tasks` }));
+        if (open) {
+            d.open = true;
+            d.append(tasksRows(tasks));
+        }
+        d.addEventListener('toggle', () => {
+            if (d.open && !d.querySelector('table'))
+                d.append(tasksRows(tasks));
+        });
+        return d;
+    }
+
+    function tasksRows(tasks) {
+        return el('table', { id: 'tasks' },
                el('thead', {}, el('tr', {}, TASK_COLS.map((h) =>
                    el('th', { text: h })))),
                el('tbody', {}, tasks.map((t) => el('tr', { class: 'task' },
@@ -432,7 +451,7 @@
                    el('td', { class: 'num', text: num(t.rows_in) }),
                    el('td', { class: 'num', text: num(t.rows_out) }),
                    el('td', { class: 'num', text: bytes(t.spill_bytes) }),
-                   el('td', { class: 'error', text: t.error || '' }))))));
+                   el('td', { class: 'error', text: t.error || '' })))));
     }
 
     /* A small CSV parser (RFC 4180) for the preview. */
@@ -745,10 +764,8 @@
             const open = tasksBox.querySelector('details');
             stages.replaceChildren(stagesTable(body.tasks));
             tl.replaceChildren(timeline(body.tasks));
-            const t = tasksTable(body.tasks);
-            if (open && open.open)
-                t.open = true;
-            tasksBox.replaceChildren(t);
+            tasksBox.replaceChildren(tasksTable(body.tasks,
+                                                open && open.open));
         }
 
         let woken = null;

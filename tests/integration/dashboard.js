@@ -277,6 +277,9 @@ async function mainWalk(browser, out) {
         }, { polling: 50 }, v.status, v.value);
     }
     await page.waitForSelector('#result-link');
+    /* The task table is made when opened. */
+    await page.click('#tasks-details summary');
+    await page.waitForSelector('#tasks tr.task');
     out.watch_final = await jobView(page);
     out.result_href = await page.$eval('#result-link',
                                        (a) => a.getAttribute('href'));
