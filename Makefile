@@ -68,6 +68,10 @@ $(BUILD)/sheaf: $(CLI_OBJ) $(LIB_OBJ)
 $(BUILD)/unit_tests: $(UNIT_OBJ) $(API_OBJ) $(SVC_OBJ) $(EXEC_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs $(CUNIT))
 
+# The dashboard's files are embedded in ui.o with .incbin (api/ui.c).
+UI_FILES := $(wildcard api/ui/*)
+$(call obj,api/ui.c): $(UI_FILES)
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<

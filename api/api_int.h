@@ -284,6 +284,11 @@ int api_job_delete(api_req *r);
 
 int api_job_result(api_req *r);   /* result.c */
 
+/* ui.c: GET / serves the dashboard page, GET /ui/{name} its files (404
+ * for another name); no token needed. */
+int api_ui_index(api_req *r);
+int api_ui_asset(api_req *r);
+
 /* artifacts.c: GET /v1/jobs/{id}/artifacts lists them, GET
  * /v1/jobs/{id}/artifacts/{name} serves one; 404 for an unknown job or
  * artifact, 409 until the job has succeeded. */

@@ -19,6 +19,8 @@ static const api_route api_routes[] = {
     /* method   pattern                   handler           flags  feature */
     {"GET",    "/healthz",                api_healthz,      API_HEALTH, NULL},
     {"GET",    "/readyz",                 api_readyz,       API_HEALTH, NULL},
+    {"GET",    "/",                       api_ui_index,     0,        NULL},
+    {"GET",    "/ui/{name}",              api_ui_asset,     0,        NULL},
     {"POST",   "/v1/jobs",                api_job_submit,   API_BODY, NULL},
     {"GET",    "/v1/jobs",                api_job_list,     0,        NULL},
     {"POST",   "/v1/jobs/validate",       api_job_validate, API_BODY, NULL},

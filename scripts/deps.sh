@@ -28,19 +28,28 @@ PACKAGES=(
     python3-pandas python3-sklearn
     # the CI recipes' check (tests/integration/test_cli_progress.py)
     python3-yaml
+    # the dashboard's browser test (tests/integration/test_dashboard.py):
+    # Debian's chromium (~100 MB), driven by puppeteer-core from npm
+    chromium
+    # the notebook examples/arxiv.ipynb and its test: nbclient runs it in an
+    # ipykernel; matplotlib draws its plots
+    python3-nbclient python3-ipykernel python3-matplotlib
 )
 
 log() { printf 'deps: %s\n' "$*" >&2; }
 
 # The OpenAPI checks: every reply of the integration tests is validated
 # against api/openapi.yaml (tests/integration/openapi_check.py), which
-# Redocly CLI lints (scripts/openapi_tools.sh installs it from npm, last;
-# Debian's node and npm come only when the machine has no npm).
+# Redocly CLI lints (scripts/openapi_tools.sh); puppeteer-core drives the
+# dashboard's browser test (scripts/browser_tools.sh). Both come from npm,
+# installed last; Debian's node and npm come only when the machine has no
+# npm.
 PACKAGES+=(python3-yaml python3-jsonschema)
 if ! command -v npm >/dev/null 2>&1; then
     PACKAGES+=(nodejs npm)
 fi
 openapi_tools() { "$(dirname "${BASH_SOURCE[0]}")/openapi_tools.sh"; }
+browser_tools() { "$(dirname "${BASH_SOURCE[0]}")/browser_tools.sh"; }
 
 if [[ "${SHEAF_SKIP_DEPS:-0}" == 1 ]]; then
     log "SHEAF_SKIP_DEPS=1: not checking packages"
@@ -53,6 +62,7 @@ if ! command -v dpkg >/dev/null 2>&1; then
     log "continuing; the build will tell what is missing"
     if command -v npm >/dev/null 2>&1; then
         openapi_tools
+        browser_tools
     fi
     exit 0
 fi
@@ -73,6 +83,7 @@ done
 
 if ((${#missing[@]} == 0)); then
     openapi_tools
+    browser_tools
     exit 0
 fi
 
@@ -116,3 +127,4 @@ if ((${#still[@]} > 0)); then
 fi
 log "done"
 openapi_tools
+browser_tools
