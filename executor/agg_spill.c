@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../lib/fsys.h"
 #include "rowfile.h"
 
 /* Fan-out and depth of re-partitioning in hashagg_finalize_files. */
@@ -192,7 +193,7 @@ finalize_level(finalize *f, const char *const *paths, size_t n,
         rc = finalize_level(f, &one, 1, level + 1, err);
         if (rc != 0)
             goto done;
-        unlink(names[i]);
+        fsys_unlink(names[i]);
         free(names[i]);
         names[i] = NULL;
     }
@@ -206,7 +207,7 @@ done:
             f->st.spill_bytes += rowfile_bytes(w[i]);
             rowfile_abort(w[i]);
         } else if (names[i] != NULL) {
-            unlink(names[i]);
+            fsys_unlink(names[i]);
         }
         free(names[i]);
     }

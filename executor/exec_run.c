@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../lib/fsys.h"
 #include "expr.h"
 #include "input.h"
 #include "nb.h"
@@ -82,7 +83,7 @@ exec_remove_prefixed(const char *prefix, const char *tag)
             if (strncmp(de->d_name, start, n_start) == 0) {
                 char *path = xasprintf("%s/%s", dir, de->d_name);
 
-                (void)unlink(path);
+                (void)fsys_unlink(path);
                 free(path);
             }
         }

@@ -38,6 +38,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../lib/fsys.h"
 #include "rowfile.h"
 #include "text.h"
 #include "../lib/util.h"
@@ -542,7 +543,7 @@ nb_partial_finish(nb_partial *np, sh_err *err)
         return rc;
     rc = partial_write_counts(np, err);
     if (rc != 0)
-        unlink(np->test_path);
+        fsys_unlink(np->test_path);
     return rc;
 }
 

@@ -45,8 +45,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "rowfile.h"
+#include "../lib/fsys.h"
 #include "../lib/util.h"
+#include "rowfile.h"
 
 #define NB_MODEL_MAGIC  "SHNBMDL1"
 #define NB_IO_BYTES     (1u << 16)    /* buffer of model and report I/O */
@@ -139,7 +140,7 @@ nb_afile_open(afile *f, const char *path, sh_err *err)
     memset(f, 0, sizeof *f);
     f->path = xstrdup(path);
     f->tmp = xasprintf("%s.tmp", path);
-    f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    f->fd = fsys_open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (f->fd < 0) {
         int e = errno;
 
@@ -158,7 +159,7 @@ afile_flush(afile *f)
     size_t off = 0;
 
     while (off < f->len && f->errnum == 0) {
-        ssize_t k = write(f->fd, f->buf + off, f->len - off);
+        ssize_t k = fsys_write(f->fd, f->buf + off, f->len - off);
 
         if (k < 0) {
             if (errno != EINTR)
@@ -192,7 +193,7 @@ static void
 afile_release(afile *f)
 {
     if (f->fd >= 0)
-        close(f->fd);
+        fsys_close(f->fd);
     free(f->path);
     free(f->tmp);
     free(f->buf);
@@ -206,47 +207,32 @@ static void
 afile_abort(afile *f)
 {
     if (f->tmp != NULL)
-        unlink(f->tmp);
+        fsys_unlink(f->tmp);
     afile_release(f);
 }
 
 /*
- * Flush, fsync, close, rename into place and fsync the directory. Frees
- * 'f' whatever happens; on failure the temporary file is removed. Returns
- * 0 or SH_EIO naming the call that failed.
+ * Flush, then commit with fsys_commit (fsync, close, rename, fsync of the
+ * directory: any failure is an error). Frees 'f' whatever happens; on
+ * failure nothing is left on disk. Returns 0 or SH_EIO naming the call
+ * that failed.
  */
 int
 nb_afile_commit(afile *f, sh_err *err)
 {
-    const char *call = NULL;
-    int         e = 0;
+    int rc;
 
     afile_flush(f);
     if (f->errnum != 0) {
-        call = "write";
-        e = f->errnum;
-    } else if (fsync(f->fd) != 0) {
-        call = "fsync";
-        e = errno;
-    }
-    if (close(f->fd) != 0 && call == NULL) {
-        call = "close";
-        e = errno;
-    }
-    f->fd = -1;
-    if (call == NULL && rename(f->tmp, f->path) != 0) {
-        call = "rename";
-        e = errno;
-    }
-    if (call != NULL) {
-        sh_err_set(err, SH_EIO, "", "cannot %s %s: %s", call, f->tmp,
-                   strerror(e));
+        sh_err_set(err, SH_EIO, "", "cannot write %s: %s", f->tmp,
+                   strerror(f->errnum));
         afile_abort(f);
         return SH_EIO;
     }
-    (void)util_sync_dir(f->path); /* best effort: some file systems refuse it */
+    rc = fsys_commit(f->fd, f->tmp, f->path, 0, err);
+    f->fd = -1;
     afile_release(f);
-    return 0;
+    return rc;
 }
 
 /* Append n doubles, little-endian. */

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../lib/fsys.h"
 #include "agg.h"
 #include "rowfile.h"
 
@@ -320,7 +321,7 @@ agg_discard(exec_sink *k)
         rowfile_sections_abort(a->sf);
         a->sf = NULL;
     } else if (a->path != NULL) {
-        (void)unlink(a->path);
+        (void)fsys_unlink(a->path);
     }
 }
 

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../lib/fsys.h"
 #include "rowfile.h"
 
 static const char *const limit_fields[] = {"op", "n", NULL};
@@ -98,7 +99,7 @@ limit_discard(exec_sink *k)
         rowfile_abort(l->w);
         l->w = NULL;
     } else {
-        (void)unlink(l->path);
+        (void)fsys_unlink(l->path);
     }
 }
 

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../lib/fsys.h"
 #include "expr.h"
 #include "nb.h"
 
@@ -234,10 +235,10 @@ source_nb_discard(exec_run *x)
     if (!x->wrote_artifacts || x->t->artifacts == NULL)
         return;
     path = xasprintf("%s/report", x->t->artifacts);
-    (void)unlink(path);
+    (void)fsys_unlink(path);
     free(path);
     path = xasprintf("%s/model", x->t->artifacts);
-    (void)unlink(path);
+    (void)fsys_unlink(path);
     free(path);
 }
 

@@ -1,7 +1,8 @@
 /*
  * op_output.c - the output writer (op.h), the sink of the last stage:
  * "<out>", CSV or JSONL, maybe gzip (writer.h), the header in task 0;
- * written as "<out>.tmp", fsync'ed and renamed.
+ * written as "<out>.tmp" and committed with fsys_commit (fsync, rename,
+ * fsync of the directory).
  */
 #include "op.h"
 
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../lib/fsys.h"
 #include "writer.h"
 
 typedef struct out_sink {
@@ -44,29 +46,13 @@ out_finish(exec_sink *k, sh_err *err)
 
     if ((rc = writer_finish(o->w, &e)) != 0)
         return exec_fail(k->x, err, rc, "output: %s", e.msg);
-    if (fsync(o->fd) != 0) {
-        int en = errno;
-
-        return exec_fail(k->x, err, SH_EIO, "output: cannot sync '%s': %s",
-                         o->tmp_path, strerror(en));
-    }
-    rc = close(o->fd);
+    /* The one durable commit (lib/fsys.h): a failed fsync of the file or
+     * of its directory fails the task, and leaves nothing behind. */
+    rc = fsys_commit(o->fd, o->tmp_path, path, 0, &e);
     o->fd = -1;
-    if (rc != 0) {
-        int en = errno;
-
-        return exec_fail(k->x, err, SH_EIO, "output: cannot close '%s': %s",
-                         o->tmp_path, strerror(en));
-    }
-    if (rename(o->tmp_path, path) != 0) {
-        int en = errno;
-
-        return exec_fail(k->x, err, SH_EIO,
-                         "output: cannot rename '%s' to '%s': %s",
-                         o->tmp_path, path, strerror(en));
-    }
+    if (rc != 0)
+        return exec_fail(k->x, err, rc, "output: %s", e.msg);
     o->renamed = 1;
-    (void)util_sync_dir(path); /* best effort: some file systems refuse it */
     return 0;
 }
 
@@ -76,10 +62,10 @@ out_discard(exec_sink *k)
     out_sink *o = (out_sink *)k;
 
     if (o->fd >= 0) {
-        close(o->fd);
+        fsys_close(o->fd);
         o->fd = -1;
     }
-    (void)unlink(o->renamed ? k->x->t->out : o->tmp_path);
+    (void)fsys_unlink(o->renamed ? k->x->t->out : o->tmp_path);
     o->renamed = 0;
 }
 
@@ -103,7 +89,7 @@ out_free(exec_sink *k)
 
     writer_free(o->w);
     if (o->fd >= 0)
-        close(o->fd);
+        fsys_close(o->fd);
     free(o->tmp_path);
     free(o);
 }
@@ -122,8 +108,8 @@ out_new(exec_run *x, size_t step, sh_err *err)
     o->base.ops = &out_ops;
     o->base.x = x;
     o->tmp_path = xasprintf("%s.tmp", x->t->out);
-    o->fd = open(o->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                 0644);
+    o->fd = fsys_open(o->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                      0644);
     if (o->fd < 0) {
         int en = errno;
 

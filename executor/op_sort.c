@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../lib/fsys.h"
 #include "rowfile.h"
 #include "sort.h"
 
@@ -250,7 +251,7 @@ reduce_runs(exec_run *x, const plan_step *s, char ***paths, size_t *n,
         }
         if (round > 0) {
             for (g = 0; g < *n; g++)
-                (void)unlink((*paths)[g]);
+                (void)fsys_unlink((*paths)[g]);
         }
         exec_free_paths(*paths, *n);
         *paths = next;

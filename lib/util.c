@@ -271,12 +271,6 @@ now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int
-util_sync_dir(const char *path)
-{
-    return fsys_sync_dir(path);
-}
-
 char *
 util_read_file(const char *path, size_t *len_out)
 {

@@ -64,12 +64,6 @@ void   arena_free(arena *a);
 /* Monotonic clock in milliseconds. */
 int64_t now_ms(void);
 
-/*
- * fsync the directory holding 'path': fsys_sync_dir (fsys.h), for the
- * callers that do not commit through fsys_commit yet. Returns 0, or -1
- * with errno set by the call that failed.
- */
-int util_sync_dir(const char *path);
 
 /*
  * The whole content of the file 'path' with a NUL after it (so text can be

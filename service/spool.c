@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../lib/fsys.h"
 #include "../lib/util.h"
 #include "log.h"
 
@@ -83,7 +84,7 @@ remove_tree(const char *path)
     if (lstat(path, &st) < 0)
         return errno == ENOENT ? 0 : -1;
     if (!S_ISDIR(st.st_mode))
-        return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
+        return fsys_unlink(path) < 0 && errno != ENOENT ? -1 : 0;
     if (nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS) < 0)
         return errno == ENOENT ? 0 : -1;
     return 0;

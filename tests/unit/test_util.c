@@ -1,7 +1,7 @@
 /*
  * test_util.c - unit tests of lib/util: the x* allocators, strbuf
  * growth and printf, xasprintf, the arena (alignment, blocks, large
- * allocations, reset), now_ms, util_mkdir_p, util_sync_dir,
+ * allocations, reset), now_ms, util_mkdir_p, fsys_sync_dir,
  * util_read_file, util_file_bytes, the UTF-8 check and the UUID check.
  * Failures print both values.
  */
@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "../../lib/fsys.h"
 #include "../../lib/util.h"
 #include "test_helpers.h"
 #include "test_suites.h"
@@ -395,11 +396,11 @@ test_sync_dir(void)
     missing = xasprintf("%s/gone/x", dir);
 
     /* Only the directory part counts: the file need not exist. */
-    CHECK_INT(0, util_sync_dir(in_dir));
+    CHECK_INT(0, fsys_sync_dir(in_dir));
     /* A name without '/' is in the working directory. */
-    CHECK_INT(0, util_sync_dir("plain-name"));
+    CHECK_INT(0, fsys_sync_dir("plain-name"));
     errno = 0;
-    CHECK_INT(-1, util_sync_dir(missing));
+    CHECK_INT(-1, fsys_sync_dir(missing));
     CHECK_INT(ENOENT, errno);
 
     CHECK_INT(0, th_rm_tree(dir));
@@ -551,7 +552,7 @@ test_util_register(void)
     CU_add_test(s, "arena strndup and reset", test_arena_strndup_reset);
     CU_add_test(s, "now_ms", test_now_ms);
     CU_add_test(s, "util_mkdir_p", test_mkdir_p);
-    CU_add_test(s, "util_sync_dir", test_sync_dir);
+    CU_add_test(s, "fsys_sync_dir", test_sync_dir);
     CU_add_test(s, "util_read_file", test_read_file);
     CU_add_test(s, "util_file_bytes", test_file_bytes);
     CU_add_test(s, "UTF-8 check", test_utf8);
