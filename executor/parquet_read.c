@@ -407,10 +407,18 @@ plain_values(colrd *cr, const uint8_t **pp, const uint8_t *end,
         for (i = 0; i < n; i++, p += 12) {
             uint32_t jd;
 
+            int64_t ns;
+
             memcpy(&i64, p, 8);
             memcpy(&jd, p + 8, 4);
-            out[i] = sh_int(((int64_t)jd - 2440588) * 86400000000000LL +
-                            i64);
+            /* Nanoseconds since 1970 hold about 292 years either side: a
+             * day outside that is null, not a wrapped number. */
+            if (__builtin_mul_overflow((int64_t)jd - 2440588,
+                                       86400000000000LL, &ns) ||
+                __builtin_add_overflow(ns, i64, &ns))
+                out[i] = sh_null();
+            else
+                out[i] = sh_int(ns);
         }
         break;
     case K_DECBYTES:
