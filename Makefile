@@ -5,7 +5,7 @@
 
 BUILD   ?= build
 CC      ?= cc
-PKGS    := libmicrohttpd jansson libpq uuid libcurl libcrypto zlib
+PKGS    := libmicrohttpd jansson libpq uuid libcurl libcrypto zlib libpcre2-8
 CUNIT   := cunit
 
 OPT     ?= -O2 -g
