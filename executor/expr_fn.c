@@ -443,9 +443,9 @@ expr_as_time(parser *p, node *n, sh_type to, unsigned pos)
             return expr_const_node(p, sh_date(v), n->pos);
         if (to == SH_TIMESTAMP && dt_parse_timestamp(s, len, &v) == 0)
             return expr_const_node(p, sh_timestamp(v), n->pos);
-        return expr_perr(p, "'%.*s' is not a %s (ISO 8601) at position %u",
-                         expr_quote_len(s, len, QUOTE_BYTES), s,
-                         sh_type_name(to), pos);
+        return expr_perr(p, "'%.*s' is not an ISO 8601 date or timestamp "
+                            "at position %u",
+                         expr_quote_len(s, len, QUOTE_BYTES), s, pos);
     }
     return expr_perr(p, "expected a date or timestamp, got %s at position %u",
                      sh_type_name(n->type), pos);
