@@ -390,6 +390,9 @@ test_regex(void)
     V("regexp_replace(s, '(\\S+) (\\S+)', '$2 $1')",
       "string world h\xc3\xa9llo");
     V("regexp_replace(s, 'q', 'x')", "string h\xc3\xa9llo world");
+    V("regexp_replace('aaa', 'a*', 'X')", "string XX"); /* PCRE2, not RE2 */
+    V("regexp_replace('abc', '', '-')", "string -a-b-c-");
+    V("regexp_replace('a.b', '\\.', '$$')", "string a$b");
     V("regexp_replace(s, 'l+', '${0}!')", "string h\xc3\xa9ll!o worl!d");
     V("regexp_matches(nd, 'x')", "compile error: argument 1 of "
                                  "regexp_matches must be a string, got date "
