@@ -16,7 +16,8 @@
  *   scaling when that is provably the same, else on the text); d < 0
  *   rounds to tens, hundreds...; round of an int gives an int;
  * - hash(x) is 64-bit FNV-1a over one type byte (1 int, 2 float, 3 string,
- *   4 bool) and the value's bytes (ints and floats as 8 little-endian
+ *   4 bool, 5 date, 6 timestamp) and the value's bytes (ints, dates,
+ *   timestamps and floats as 8 little-endian
  *   bytes of the int or the IEEE-754 bits, -0.0 as 0.0 and every NaN as
  *   0x7ff8000000000000; a string's UTF-8 bytes; a bool as one byte 0 or 1),
  *   masked with INT64_MAX; so hash(1) != hash(1.0);
@@ -512,7 +513,8 @@ eval2(const node *n, evalctx *c, sh_value *out)
     int         rc;
     const char *gp;
     size_t      gn;
-    strbuf      sb = {0};
+    /* strftime's scratch, kept for the thread's life: no malloc per row */
+    static __thread strbuf fmt_buf;
 
     switch (n->op) {
     case EX_DATE_S:
@@ -565,10 +567,11 @@ eval2(const node *n, evalctx *c, sh_value *out)
     case EX_STRFTIME:
         EVN(0, a);
         EVN(1, b);
-        dt_strftime(a.u.i, b.u.s.ptr, b.u.s.len, &sb);
-        *out = sh_str(arena_strndup(c->a, sb.data ? sb.data : "", sb.len),
-                      sb.len);
-        sb_free(&sb);
+        sb_reset(&fmt_buf);
+        dt_strftime(a.u.i, b.u.s.ptr, b.u.s.len, &fmt_buf);
+        *out = sh_str(arena_strndup(c->a, fmt_buf.data ? fmt_buf.data : "",
+                                    fmt_buf.len),
+                      fmt_buf.len);
         return 0;
     case EX_STRPTIME:
         EVN(0, a);

@@ -6,6 +6,9 @@
  * the replaced text. Every match runs under a match limit and a depth
  * limit, so a pathological pattern fails instead of hanging a worker.
  *
+ * SHEAF_REGEX_JIT=0 in the environment turns the JIT off (for valgrind,
+ * which cannot follow JIT code).
+ *
  * A compiled regex is not thread-safe (its match data is reused); sheaf
  * compiles expressions per task, in one thread.
  */
