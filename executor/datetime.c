@@ -13,6 +13,9 @@
 
 /* Years beyond this (either sign) are out of range for arithmetic. */
 #define DT_MAX_YEAR 290000
+/* Timestamps date_add may make: within 290,000 years of 1970 (so that
+ * truncation and field arithmetic on them cannot overflow int64). */
+#define DT_LIMIT_US (INT64_C(290000) * 365 * DT_US_PER_DAY)
 
 static const char *const day_names[7] = {
     "Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
@@ -409,7 +412,8 @@ dt_add(int64_t us, int64_t n, dt_unit unit, int64_t *out)
                : unit == DT_DAY    ? DT_US_PER_DAY
                                    : 7 * DT_US_PER_DAY;
         if (__builtin_mul_overflow(n, step, &step)
-            || __builtin_add_overflow(us, step, out))
+            || __builtin_add_overflow(us, step, out)
+            || *out > DT_LIMIT_US || *out < -DT_LIMIT_US)
             return -1;
         return 0;
     case DT_MONTH:
@@ -430,6 +434,8 @@ dt_add(int64_t us, int64_t n, dt_unit unit, int64_t *out)
         if (d > md)
             d = md;
         *out = dt_days_from_civil(y, m, d) * DT_US_PER_DAY + rem;
+        if (*out > DT_LIMIT_US || *out < -DT_LIMIT_US)
+            return -1;
         return 0;
     }
     return -1;

@@ -88,7 +88,7 @@ int64_t dt_diff(dt_unit unit, int64_t a_us, int64_t b_us);
 
 /*
  * date_add: 'us' plus 'n' units. Returns 0 and sets *out, or -1 when the
- * result is out of range (years outside -290000..290000).
+ * result is out of range (more than 290,000 * 365 days from 1970).
  */
 int dt_add(int64_t us, int64_t n, dt_unit unit, int64_t *out);
 

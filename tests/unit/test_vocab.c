@@ -350,6 +350,11 @@ test_trunc_diff_add(void)
     V("date_add(nd, 1, 'day')", "null");
     VH("date_add(d, 9223372036854775807, 'second')",
        "out_of_range: date_add at position 1");
+    VH("date_add(d, -9200000000000, 'second')",
+       "out_of_range: date_add at position 1");
+    VH("date_add(d, 3480000, 'month')", "out_of_range: date_add");
+    V("date_trunc('year', date_add(d, -9000000000000, 'second'))",
+      "timestamp -283175-01-01T00:00:00Z");
     VH("date_add(d, 1.5, 'day')", "argument 2 of date_add must be an int");
 }
 
