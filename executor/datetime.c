@@ -474,7 +474,8 @@ dt_strftime(int64_t us, const char *fmt, size_t flen, strbuf *sb)
         case 'f': sb_printf(sb, "%06d", (int)(rem % DT_US_PER_SEC)); break;
         case 'p': sb_puts(sb, h < 12 ? "AM" : "PM"); break;
         case 'j':
-            sb_printf(sb, "%03d", (int)(days - dt_days_from_civil(y, 1, 1) + 1));
+            sb_printf(sb, "%03d",
+                      (int)(days - dt_days_from_civil(y, 1, 1) + 1));
             break;
         case 'a': sb_append(sb, day_names[dow], 3); break;
         case 'A': sb_puts(sb, day_names[dow]); break;
@@ -496,7 +497,9 @@ dt_strftime(int64_t us, const char *fmt, size_t flen, strbuf *sb)
         case 'R': dt_strftime(us, "%H:%M", 5, sb); break;
         case 'z': sb_puts(sb, "+0000"); break;
         case 'Z': sb_puts(sb, "UTC"); break;
-        case 's': sb_printf(sb, "%" PRId64, dt_floordiv(us, DT_US_PER_SEC)); break;
+        case 's':
+            sb_printf(sb, "%" PRId64, dt_floordiv(us, DT_US_PER_SEC));
+            break;
         case '%': sb_putc(sb, '%'); break;
         default:
             sb_putc(sb, '%');

@@ -91,18 +91,21 @@ rx_free(rx *r)
     free(r);
 }
 
+/* The number of capture groups. */
 unsigned
 rx_groups(const rx *r)
 {
     return r->ngroups;
 }
 
+/* The pattern's text, owned by 'r'. */
 const char *
 rx_pattern(const rx *r)
 {
     return r->pattern;
 }
 
+/* The last RX_EFAIL's message, owned by 'r'. */
 const char *
 rx_error(const rx *r)
 {
@@ -194,7 +197,8 @@ rx_replace(rx *r, const char *s, size_t n, const char *repl, size_t rlen,
     return RX_MATCH;
 }
 
-/* Checks a replacement on an empty subject with a pattern-free check. */
+/* Checks that every $n of a replacement names a group of 'r'; returns 0,
+ * or -1 with the message in 'msg'. */
 int
 rx_check_replacement(rx *r, const char *repl, size_t rlen, char *msg,
                      size_t size)
