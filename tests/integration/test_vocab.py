@@ -487,6 +487,18 @@ def test_sort_groupby_min_max(sheaf, data):
     assert duck == expect
 
 
+def test_distinct_dates_and_truncated_timestamps(sheaf, data):
+    spec = {"input": {"path": data["rel"], "format": "csv"},
+            "steps": [{"op": "derive", "as": "m",
+                       "expr": "date_trunc('month', ts)"},
+                      {"op": "distinct", "columns": ["m"]},
+                      {"op": "sort", "by": [{"column": "m"}]}]}
+    got = [canon(g["m"]) for g in run_jsonl(sheaf, spec)]
+    months = sorted({datetime(r["ts"].year, r["ts"].month, 1)
+                     for r in ROWS if r["ts"] is not None})
+    assert got == months + [None]
+
+
 def test_declared_types_bad_value_fails_or_skips(sheaf, session_server):
     rel = f"vocab-bad-{uuid.uuid4().hex[:8]}.csv"
     session_server.write_data(rel, "id,d\n1,2024-01-31\n2,2024-02-30\n"
