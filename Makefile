@@ -6,7 +6,8 @@
 
 BUILD   ?= build
 CC      ?= cc
-PKGS    := libmicrohttpd jansson libpq uuid libcurl libcrypto zlib libzstd
+PKGS    := libmicrohttpd jansson libpq uuid libcurl libcrypto zlib libzstd \
+           libpcre2-8
 CUNIT   := cunit
 
 OPT     ?= -O2 -g

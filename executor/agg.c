@@ -417,6 +417,8 @@ merge_set(hashagg *h, const agg_def *a, agg_state *st, const char *p,
         switch (tag) {
         case SH_INT:
         case SH_FLOAT:
+        case SH_DATE:
+        case SH_TIMESTAMP:
             if (end - p < 8)
                 return bad_state(a, err);
             v.type = (sh_type)tag;
@@ -579,7 +581,8 @@ partial_value(const hashagg *h, const agg_def *a, const agg_state *st,
             if (v->type == SH_NULL)
                 continue;
             sb_putc(sb, tag);
-            if (v->type == SH_INT || v->type == SH_FLOAT) {
+            if (v->type == SH_INT || v->type == SH_FLOAT
+                || v->type == SH_DATE || v->type == SH_TIMESTAMP) {
                 sb_append(sb, &v->u.i, 8);
             } else if (v->type == SH_BOOL) {
                 b = (char)v->u.b;

@@ -162,6 +162,8 @@ values_equal(const sh_value *a, const sh_value *b)
     case SH_NULL:
         return 1;
     case SH_INT:
+    case SH_DATE:
+    case SH_TIMESTAMP:
         return a->u.i == b->u.i;
     case SH_FLOAT:
         return value_cmp_double(a->u.f, b->u.f) == 0;

@@ -60,6 +60,9 @@ agg_value_hash(const sh_value *v, uint64_t seed)
         return h;
     case SH_INT:
         return util_mix64(h ^ util_mix64((uint64_t)v->u.i));
+    case SH_DATE:
+    case SH_TIMESTAMP:
+        return util_mix64(h ^ util_mix64((uint64_t)v->u.i ^ v->type));
     case SH_FLOAT:
         d = v->u.f;
         if (d == 0)

@@ -87,6 +87,9 @@ value_hash(const sh_value *v, uint64_t h)
         return bytes_hash(v->u.s.ptr, v->u.s.len, h ^ 0x2222);
     case SH_BOOL:
         return util_mix64(h ^ (uint64_t)(v->u.b + 0x3333));
+    case SH_DATE:
+    case SH_TIMESTAMP:
+        return util_mix64(h ^ util_mix64((uint64_t)v->u.i) ^ v->type);
     default:
         return h;
     }

@@ -15,6 +15,7 @@
  */
 #include "expr.h"
 #include "expr_int.h"
+#include "datetime.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +99,20 @@ expr_make(parser *p, ex_op op, sh_type type, unsigned pos, size_t nkids,
 
     if (nkids)
         memcpy(n->kids, kids, nkids * sizeof kids[0]);
+    return finish(p, n);
+}
+
+/* Builds a node with a parameter and a pattern, then finishes it. */
+node *
+expr_make_x(parser *p, ex_op op, sh_type type, unsigned pos, size_t nkids,
+            node **kids, int64_t arg, rx *re)
+{
+    node *n = node_new(p, op, type, pos, nkids);
+
+    if (nkids)
+        memcpy(n->kids, kids, nkids * sizeof kids[0]);
+    n->arg = arg;
+    n->re = re;
     return finish(p, n);
 }
 
@@ -196,7 +211,25 @@ make_cmp(parser *p, const tok *t, node *l, node *r)
         op = EX_CMP_S;
     else if (l->type == SH_BOOL && r->type == SH_BOOL)
         op = EX_CMP_B;
-    else
+    else if (is_time(l->type) || is_time(r->type)) {
+        /* dates and timestamps: a date meets a timestamp as its midnight,
+         * a string constant is read as the other side's type */
+        sh_type to = l->type == SH_TIMESTAMP || r->type == SH_TIMESTAMP
+                         ? SH_TIMESTAMP : SH_DATE;
+
+        if (to == SH_DATE && (l->type == SH_STRING || r->type == SH_STRING)) {
+            const node *s = l->type == SH_STRING ? l : r;
+            int64_t     v;
+
+            if (s->op == EX_CONST
+                && dt_parse_date(s->k.u.s.ptr, s->k.u.s.len, &v) != 0)
+                to = SH_TIMESTAMP;
+        }
+        if ((kids[0] = expr_as_time(p, l, to, t->pos)) == NULL
+            || (kids[1] = expr_as_time(p, r, to, t->pos)) == NULL)
+            return NULL;
+        op = EX_CMP_I;
+    } else
         return expr_perr(p, "cannot compare %s with %s at position %u",
                          sh_type_name(l->type), sh_type_name(r->type), t->pos);
     n = node_new(p, op, SH_BOOL, t->pos, 2);
@@ -604,8 +637,13 @@ expr_type(const expr *e)
 void
 expr_free(expr *e)
 {
+    size_t i;
+
     if (e == NULL)
         return;
+    for (i = 0; i < e->nrx; i++)
+        rx_free(e->rxs[i]);
+    free(e->rxs);
     arena_free(e->mem);
     free(e);
 }

@@ -25,10 +25,18 @@
  * substr()/length() count UTF-8 characters; substr starts at 1.
  * Functions: lower upper length substr(s,start[,len]) contains starts_with
  * ends_with concat(a, ...) abs round(x[,digits]) floor ceil sqrt ln exp int
- * float str coalesce(a, ...) is_null if(cond, then, else) hash.
+ * float str coalesce(a, ...) is_null if(cond, then, else) hash; dates and
+ * timestamps (datetime.h): date timestamp strptime strftime year month day
+ * hour minute second dow doy week date_trunc date_diff date_add; regexes
+ * (regex.h, constant patterns): regexp_matches regexp_extract
+ * regexp_replace; strings: trim ltrim rtrim replace split_part strpos lpad
+ * rpad reverse. The README gives their semantics.
  *
- * A compiled expression is read-only during evaluation and can be shared by
- * threads; evaluation state lives in the caller's arena.
+ * Evaluation state lives in the caller's arena, except that a regular
+ * expression reuses the match data it was compiled with (once per task):
+ * a compiled expression that calls a regexp_ function must not be
+ * evaluated by two threads at once (sheaf evaluates in one thread per
+ * process).
  */
 #ifndef SHEAF_EXPR_H
 #define SHEAF_EXPR_H

@@ -16,7 +16,8 @@
  *   scaling when that is provably the same, else on the text); d < 0
  *   rounds to tens, hundreds...; round of an int gives an int;
  * - hash(x) is 64-bit FNV-1a over one type byte (1 int, 2 float, 3 string,
- *   4 bool) and the value's bytes (ints and floats as 8 little-endian
+ *   4 bool, 5 date, 6 timestamp) and the value's bytes (ints, dates,
+ *   timestamps and floats as 8 little-endian
  *   bytes of the int or the IEEE-754 bits, -0.0 as 0.0 and every NaN as
  *   0x7ff8000000000000; a string's UTF-8 bytes; a bool as one byte 0 or 1),
  *   masked with INT64_MAX; so hash(1) != hash(1.0);
@@ -25,6 +26,7 @@
  */
 #include "expr.h"
 #include "expr_int.h"
+#include "datetime.h"
 
 #include <float.h>
 #include <inttypes.h>
@@ -42,6 +44,7 @@ typedef struct evalctx {
 } evalctx;
 
 static int eval(const node *n, evalctx *c, sh_value *out);
+static int eval2(const node *n, evalctx *c, sh_value *out);
 
 /*
  * Sets an integer overflow error for node 'n': "in '+' ...: a + b" for an
@@ -152,7 +155,7 @@ substr_chars(sh_value s, int64_t start, int has_len, int64_t len)
 static sh_value
 to_text(sh_value v, arena *a)
 {
-    char   buf[32];
+    char   buf[32], buf48[48];
     size_t n;
 
     switch (v.type) {
@@ -164,6 +167,12 @@ to_text(sh_value v, arena *a)
         break;
     case SH_BOOL:
         return v.u.b ? sh_str("true", 4) : sh_str("false", 5);
+    case SH_DATE:
+        n = dt_format_date_buf(v.u.i, buf48);
+        return sh_str(arena_strndup(a, buf48, n), n);
+    case SH_TIMESTAMP:
+        n = dt_format_timestamp_buf(v.u.i, buf48);
+        return sh_str(arena_strndup(a, buf48, n), n);
     default:
         return v;
     }
@@ -409,6 +418,8 @@ hash_value(sh_value v)
     h = fnv1a(h, &tag, 1);
     switch (v.type) {
     case SH_INT:
+    case SH_DATE:
+    case SH_TIMESTAMP:
         bits = (uint64_t)v.u.i;
         break;
     case SH_FLOAT:
@@ -459,6 +470,186 @@ bad_column(const node *n, evalctx *c, sh_type got)
             return 0;                                                      \
         }                                                                  \
     } while (0)
+
+/* Reports a regular expression that failed on a row. */
+static int
+regex_failed(const node *n, evalctx *c, int rc)
+{
+    if (rc == RX_ELIMIT)
+        return sh_err_set(c->err, SH_ERANGE, c->path,
+                          "the regular expression '%.*s' at position %u hit "
+                          "its match limit (%d steps, depth %d): simplify "
+                          "the pattern (nested repetition such as (a+)+ "
+                          "backtracks exponentially)",
+                          expr_quote_len(rx_pattern(n->re),
+                                         strlen(rx_pattern(n->re)),
+                                         QUOTE_BYTES),
+                          rx_pattern(n->re), n->pos, RX_MATCH_LIMIT,
+                          RX_DEPTH_LIMIT);
+    return sh_err_set(c->err, SH_EDATA, c->path,
+                      "the regular expression '%.*s' at position %u failed: "
+                      "%s",
+                      expr_quote_len(rx_pattern(n->re),
+                                     strlen(rx_pattern(n->re)), QUOTE_BYTES),
+                      rx_pattern(n->re), n->pos, rx_error(n->re));
+}
+
+/* A timestamp result out of range. */
+static int
+time_range(const node *n, evalctx *c)
+{
+    return sh_err_set(c->err, SH_ERANGE, c->path,
+                      "date_add at position %u: the result is out of range",
+                      n->pos);
+}
+
+/* The operations added with dates, regexes and more strings: kept out of
+ * eval so that its hot cases stay compact. */
+static int
+eval2(const node *n, evalctx *c, sh_value *out)
+{
+    sh_value    a, b, d;
+    int64_t     r;
+    int         rc;
+    const char *gp;
+    size_t      gn;
+    /* strftime's scratch, kept for the thread's life: no malloc per row */
+    static __thread strbuf fmt_buf;
+
+    switch (n->op) {
+    case EX_DATE_S:
+        EVN(0, a);
+        a = trim(a);
+        if (dt_parse_date(a.u.s.ptr, a.u.s.len, &r) == 0)
+            *out = sh_date(r);
+        else if (dt_parse_timestamp(a.u.s.ptr, a.u.s.len, &r) == 0)
+            *out = sh_date(dt_ts_days(r));
+        else
+            *out = sh_null();
+        return 0;
+    case EX_DATE_T:
+        EVN(0, a);
+        *out = sh_date(dt_ts_days(a.u.i));
+        return 0;
+    case EX_TS_S:
+        EVN(0, a);
+        a = trim(a);
+        *out = dt_parse_timestamp(a.u.s.ptr, a.u.s.len, &r) == 0
+                   ? sh_timestamp(r) : sh_null();
+        return 0;
+    case EX_TS_D:
+        EVN(0, a);
+        if (__builtin_mul_overflow(a.u.i, DT_US_PER_DAY, &r))
+            return time_range(n, c);
+        *out = sh_timestamp(r);
+        return 0;
+    case EX_DT_PART:
+        EVN(0, a);
+        *out = sh_int(dt_field(a.u.i, (dt_part)n->arg));
+        return 0;
+    case EX_DT_TRUNC:
+        EVN(0, a);
+        r = dt_trunc(a.u.i, (dt_unit)n->arg);
+        *out = n->type == SH_DATE ? sh_date(dt_ts_days(r)) : sh_timestamp(r);
+        return 0;
+    case EX_DT_DIFF:
+        EVN(0, a);
+        EVN(1, b);
+        *out = sh_int(dt_diff((dt_unit)n->arg, a.u.i, b.u.i));
+        return 0;
+    case EX_DT_ADD:
+        EVN(0, a);
+        EVN(1, b);
+        if (dt_add(a.u.i, b.u.i, (dt_unit)n->arg, &r) != 0)
+            return time_range(n, c);
+        *out = n->type == SH_DATE ? sh_date(dt_ts_days(r)) : sh_timestamp(r);
+        return 0;
+    case EX_STRFTIME:
+        EVN(0, a);
+        EVN(1, b);
+        sb_reset(&fmt_buf);
+        dt_strftime(a.u.i, b.u.s.ptr, b.u.s.len, &fmt_buf);
+        *out = sh_str(arena_strndup(c->a, fmt_buf.data ? fmt_buf.data : "",
+                                    fmt_buf.len),
+                      fmt_buf.len);
+        return 0;
+    case EX_STRPTIME:
+        EVN(0, a);
+        EVN(1, b);
+        *out = dt_strptime(a.u.s.ptr, a.u.s.len, b.u.s.ptr, b.u.s.len, &r) == 0
+                   ? sh_timestamp(r) : sh_null();
+        return 0;
+    case EX_RE_MATCH:
+        EVN(0, a);
+        rc = rx_search(n->re, a.u.s.ptr, a.u.s.len);
+        if (rc < 0)
+            return regex_failed(n, c, rc);
+        *out = sh_bool(rc == RX_MATCH);
+        return 0;
+    case EX_RE_EXTRACT:
+        EVN(0, a);
+        rc = rx_extract(n->re, a.u.s.ptr, a.u.s.len, (unsigned)n->arg, &gp,
+                        &gn);
+        if (rc < 0)
+            return regex_failed(n, c, rc);
+        *out = rc == RX_MATCH ? sh_str(gp, gn) : sh_str(a.u.s.ptr, 0);
+        return 0;
+    case EX_RE_REPLACE:
+        EVN(0, a);
+        EVN(1, b);
+        rc = rx_replace(n->re, a.u.s.ptr, a.u.s.len, b.u.s.ptr, b.u.s.len,
+                        c->a, &gp, &gn);
+        if (rc < 0)
+            return regex_failed(n, c, rc);
+        *out = sh_str(gp, gn);
+        return 0;
+    case EX_TRIM:
+        EVN(0, a);
+        if (n->nkids == 2) {
+            EVN(1, b);
+            *out = expr_str_trim(a, &b, (int)n->arg);
+        } else {
+            *out = expr_str_trim(a, NULL, (int)n->arg);
+        }
+        return 0;
+    case EX_REPLACE:
+        EVN(0, a);
+        EVN(1, b);
+        EVN(2, d);
+        *out = expr_str_replace(a, b, d, c->a);
+        return 0;
+    case EX_SPLIT_PART:
+        EVN(0, a);
+        EVN(1, b);
+        EVN(2, d);
+        *out = expr_str_split_part(a, b, d.u.i);
+        return 0;
+    case EX_STRPOS:
+        EVN(0, a);
+        EVN(1, b);
+        *out = sh_int(expr_str_strpos(a, b));
+        return 0;
+    case EX_LPAD:
+    case EX_RPAD:
+        EVN(0, a);
+        EVN(1, b);
+        if (n->nkids == 3) {
+            EVN(2, d);
+            *out = expr_str_pad(a, b.u.i, &d, n->op == EX_LPAD, c->a);
+        } else {
+            *out = expr_str_pad(a, b.u.i, NULL, n->op == EX_LPAD, c->a);
+        }
+        return 0;
+    case EX_REVERSE:
+        EVN(0, a);
+        *out = expr_str_reverse(a, c->a);
+        return 0;
+    default:
+        break;
+    }
+    return sh_err_set(c->err, SH_ERANGE, c->path,
+                      "internal error: unknown expression node %d", n->op);
+}
 
 /*
  * Evaluates node 'n' into *out: one switch over the typed operations.
@@ -748,6 +939,8 @@ eval(const node *n, evalctx *c, sh_value *out)
         EVN(0, a);
         *out = sh_int(hash_value(a));
         return 0;
+    default:
+        return eval2(n, c, out);
     }
     return sh_err_set(c->err, SH_ERANGE, c->path,
                       "internal error: unknown expression node %d", n->op);

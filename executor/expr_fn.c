@@ -8,6 +8,8 @@
  */
 #include "expr_int.h"
 
+#include "datetime.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +20,13 @@ typedef enum fn_id {
     FN_LOWER, FN_UPPER, FN_LENGTH, FN_SUBSTR, FN_CONTAINS, FN_STARTS_WITH,
     FN_ENDS_WITH, FN_CONCAT, FN_ABS, FN_ROUND, FN_FLOOR, FN_CEIL, FN_SQRT,
     FN_LN, FN_EXP, FN_INT, FN_FLOAT, FN_STR, FN_COALESCE, FN_IS_NULL, FN_IF,
-    FN_HASH
+    FN_HASH,
+    FN_DATE, FN_TIMESTAMP, FN_STRPTIME, FN_STRFTIME, FN_YEAR, FN_MONTH,
+    FN_DAY, FN_HOUR, FN_MINUTE, FN_SECOND, FN_DOW, FN_DOY, FN_WEEK,
+    FN_DATE_TRUNC, FN_DATE_DIFF, FN_DATE_ADD,
+    FN_RE_MATCHES, FN_RE_EXTRACT, FN_RE_REPLACE,
+    FN_TRIM, FN_LTRIM, FN_RTRIM, FN_REPLACE, FN_SPLIT_PART, FN_STRPOS,
+    FN_LPAD, FN_RPAD, FN_REVERSE
 } fn_id;
 
 /* A function of the language: its name and how many arguments it takes. */
@@ -52,6 +60,34 @@ static const fn_def fns[] = {
     {"is_null", FN_IS_NULL, 1, 1},
     {"if", FN_IF, 3, 3},
     {"hash", FN_HASH, 1, 1},
+    {"date", FN_DATE, 1, 1},
+    {"timestamp", FN_TIMESTAMP, 1, 1},
+    {"strptime", FN_STRPTIME, 2, 2},
+    {"strftime", FN_STRFTIME, 2, 2},
+    {"year", FN_YEAR, 1, 1},
+    {"month", FN_MONTH, 1, 1},
+    {"day", FN_DAY, 1, 1},
+    {"hour", FN_HOUR, 1, 1},
+    {"minute", FN_MINUTE, 1, 1},
+    {"second", FN_SECOND, 1, 1},
+    {"dow", FN_DOW, 1, 1},
+    {"doy", FN_DOY, 1, 1},
+    {"week", FN_WEEK, 1, 1},
+    {"date_trunc", FN_DATE_TRUNC, 2, 2},
+    {"date_diff", FN_DATE_DIFF, 3, 3},
+    {"date_add", FN_DATE_ADD, 3, 3},
+    {"regexp_matches", FN_RE_MATCHES, 2, 2},
+    {"regexp_extract", FN_RE_EXTRACT, 2, 3},
+    {"regexp_replace", FN_RE_REPLACE, 3, 3},
+    {"trim", FN_TRIM, 1, 2},
+    {"ltrim", FN_LTRIM, 1, 2},
+    {"rtrim", FN_RTRIM, 1, 2},
+    {"replace", FN_REPLACE, 3, 3},
+    {"split_part", FN_SPLIT_PART, 3, 3},
+    {"strpos", FN_STRPOS, 2, 2},
+    {"lpad", FN_LPAD, 2, 3},
+    {"rpad", FN_RPAD, 2, 3},
+    {"reverse", FN_REVERSE, 1, 1},
 };
 #define N_FNS (sizeof fns / sizeof fns[0])
 
@@ -173,7 +209,8 @@ enum {
     WANT_STRING = 1 << SH_STRING,
     WANT_NUMBER = 1 << SH_INT | 1 << SH_FLOAT,
     WANT_INT    = 1 << SH_INT,
-    WANT_BOOL   = 1 << SH_BOOL
+    WANT_BOOL   = 1 << SH_BOOL,
+    WANT_TIME   = 1 << SH_DATE | 1 << SH_TIMESTAMP
 };
 
 /*
@@ -186,7 +223,8 @@ want(parser *p, const fn_def *f, size_t i, node **args,
 {
     const char *what = want == WANT_STRING ? "a string"
                        : want == WANT_NUMBER ? "a number"
-                       : want == WANT_INT ? "an int" : "a bool";
+                       : want == WANT_INT ? "an int"
+                       : want == WANT_TIME ? "a date or timestamp" : "a bool";
 
     if (args[i]->type == SH_NULL || (want & (1u << args[i]->type)))
         return 0;
@@ -374,7 +412,286 @@ expr_make_call(parser *p, const fn_def *f, const tok *t, node **args,
                             : f->id == FN_LN ? EX_LN
                                              : EX_EXP,
                          any_null ? SH_NULL : SH_FLOAT, t->pos, 1, args);
+    default:
+        return expr_make_call2(p, f, t, args, nargs, argpos);
     }
     return expr_perr(p, "internal error: function %s not built", f->name);
 }
 
+
+/* ---- dates, timestamps, regular expressions, more strings ------------- */
+
+/*
+ * 'n' as a value of time type 'to' (SH_TIMESTAMP, or SH_DATE when 'n' is
+ * a date or a date text): a date becomes its midnight, a constant string
+ * is parsed now. Anything else is an error at 'pos'. NULL on error.
+ */
+node *
+expr_as_time(parser *p, node *n, sh_type to, unsigned pos)
+{
+    int64_t v;
+
+    if (n->type == to || n->type == SH_NULL)
+        return n;
+    if (n->type == SH_DATE && to == SH_TIMESTAMP)
+        return expr_make(p, EX_TS_D, SH_TIMESTAMP, n->pos, 1, &n);
+    if (n->type == SH_STRING && n->op == EX_CONST) {
+        const char *s = n->k.u.s.ptr;
+        size_t      len = n->k.u.s.len;
+
+        if (to == SH_DATE && dt_parse_date(s, len, &v) == 0)
+            return expr_const_node(p, sh_date(v), n->pos);
+        if (to == SH_TIMESTAMP && dt_parse_timestamp(s, len, &v) == 0)
+            return expr_const_node(p, sh_timestamp(v), n->pos);
+        return expr_perr(p, "'%.*s' is not an ISO 8601 date or timestamp "
+                            "at position %u",
+                         expr_quote_len(s, len, QUOTE_BYTES), s, pos);
+    }
+    return expr_perr(p, "expected a date or timestamp, got %s at position %u",
+                     sh_type_name(n->type), pos);
+}
+
+/* Argument 'i' as a timestamp (a date, a timestamp or a constant text). */
+static node *
+time_arg(parser *p, const fn_def *f, node **args, const unsigned *argpos,
+         size_t i)
+{
+    if (args[i]->type == SH_STRING && args[i]->op == EX_CONST)
+        return args[i] = expr_as_time(p, args[i], SH_TIMESTAMP, argpos[i]);
+    if (want(p, f, i, args, argpos, WANT_TIME) != 0)
+        return NULL;
+    return args[i] = expr_as_time(p, args[i], SH_TIMESTAMP, argpos[i]);
+}
+
+/* A constant unit argument 'i'; returns 0 or sets the error. */
+static int
+unit_arg(parser *p, const fn_def *f, node **args, const unsigned *argpos,
+         size_t i, dt_unit *unit)
+{
+    const node *n = args[i];
+
+    if (n->op != EX_CONST || n->type != SH_STRING) {
+        expr_perr(p, "argument %zu of %s must be a constant unit ('second', "
+                     "'minute', 'hour', 'day', 'week', 'month', 'quarter' or "
+                     "'year') at position %u",
+                  i + 1, f->name, argpos[i]);
+        return -1;
+    }
+    if (dt_unit_parse(n->k.u.s.ptr, n->k.u.s.len, unit) != 0) {
+        expr_perr(p, "unknown unit '%.*s' for %s at position %u; units are "
+                     "second, minute, hour, day, week, month, quarter, year",
+                  expr_quote_len(n->k.u.s.ptr, n->k.u.s.len, QUOTE_BYTES),
+                  n->k.u.s.ptr, f->name, argpos[i]);
+        return -1;
+    }
+    return 0;
+}
+
+/* Compiles the constant pattern argument 'i' into *re (owned by the
+ * expression). Sets *re NULL when the pattern is the null constant. */
+static int
+pattern_arg(parser *p, const fn_def *f, node **args, const unsigned *argpos,
+            size_t i, rx **re)
+{
+    const node *n = args[i];
+    char        msg[160];
+    size_t      at;
+
+    *re = NULL;
+    if (n->type == SH_NULL)
+        return 0;
+    if (n->op != EX_CONST || n->type != SH_STRING) {
+        expr_perr(p, "argument %zu of %s must be a constant pattern (a string "
+                     "literal) at position %u",
+                  i + 1, f->name, argpos[i]);
+        return -1;
+    }
+    *re = rx_compile(n->k.u.s.ptr, n->k.u.s.len, msg, sizeof msg, &at);
+    if (*re == NULL) {
+        expr_perr(p, "invalid regular expression '%.*s' at position %u: %s "
+                     "at character %zu of the pattern",
+                  expr_quote_len(n->k.u.s.ptr, n->k.u.s.len, QUOTE_BYTES),
+                  n->k.u.s.ptr, argpos[i], msg, at + 1);
+        return -1;
+    }
+    p->e->rxs = xrealloc(p->e->rxs, (p->e->nrx + 1) * sizeof p->e->rxs[0]);
+    p->e->rxs[p->e->nrx++] = *re;
+    return 0;
+}
+
+/* The type checks of the date, regex and string functions. */
+node *
+expr_make_call2(parser *p, const fn_def *f, const tok *t, node **args,
+                size_t nargs, const unsigned *argpos)
+{
+    static const dt_part parts[] = {DT_P_YEAR, DT_P_MONTH, DT_P_DAY,
+                                    DT_P_HOUR, DT_P_MINUTE, DT_P_SECOND,
+                                    DT_P_DOW, DT_P_DOY, DT_P_WEEK};
+    sh_type t0 = args[0]->type, rt;
+    dt_unit unit;
+    rx     *re;
+    size_t  i;
+    int     any_null = 0;
+    char    msg[160];
+
+    for (i = 0; i < nargs; i++)
+        any_null |= args[i]->type == SH_NULL;
+    switch (f->id) {
+    case FN_DATE:
+        if (t0 == SH_DATE || t0 == SH_NULL)
+            return args[0];
+        if (t0 == SH_STRING)
+            return expr_make(p, EX_DATE_S, SH_DATE, t->pos, 1, args);
+        if (t0 == SH_TIMESTAMP)
+            return expr_make(p, EX_DATE_T, SH_DATE, t->pos, 1, args);
+        return expr_perr(p, "argument 1 of date must be a string, date or "
+                            "timestamp, got %s at position %u",
+                         sh_type_name(t0), argpos[0]);
+    case FN_TIMESTAMP:
+        if (t0 == SH_TIMESTAMP || t0 == SH_NULL)
+            return args[0];
+        if (t0 == SH_STRING)
+            return expr_make(p, EX_TS_S, SH_TIMESTAMP, t->pos, 1, args);
+        if (t0 == SH_DATE)
+            return expr_make(p, EX_TS_D, SH_TIMESTAMP, t->pos, 1, args);
+        return expr_perr(p, "argument 1 of timestamp must be a string, date "
+                            "or timestamp, got %s at position %u",
+                         sh_type_name(t0), argpos[0]);
+    case FN_STRPTIME:
+        if (want(p, f, 0, args, argpos, WANT_STRING) != 0
+            || want(p, f, 1, args, argpos, WANT_STRING) != 0)
+            return NULL;
+        return expr_make(p, EX_STRPTIME, any_null ? SH_NULL : SH_TIMESTAMP,
+                         t->pos, 2, args);
+    case FN_STRFTIME:
+        if (time_arg(p, f, args, argpos, 0) == NULL
+            || want(p, f, 1, args, argpos, WANT_STRING) != 0)
+            return NULL;
+        return expr_make(p, EX_STRFTIME, any_null ? SH_NULL : SH_STRING,
+                         t->pos, 2, args);
+    case FN_YEAR: case FN_MONTH: case FN_DAY: case FN_HOUR: case FN_MINUTE:
+    case FN_SECOND: case FN_DOW: case FN_DOY: case FN_WEEK:
+        if (time_arg(p, f, args, argpos, 0) == NULL)
+            return NULL;
+        return expr_make_x(p, EX_DT_PART, any_null ? SH_NULL : SH_INT, t->pos,
+                           1, args, parts[f->id - FN_YEAR], NULL);
+    case FN_DATE_TRUNC:
+        if (unit_arg(p, f, args, argpos, 0, &unit) != 0)
+            return NULL;
+        rt = args[1]->type;
+        if (rt == SH_DATE && unit < DT_DAY)
+            return args[1];
+        if (time_arg(p, f, args, argpos, 1) == NULL)
+            return NULL;
+        rt = rt == SH_DATE ? SH_DATE : SH_TIMESTAMP;
+        return expr_make_x(p, EX_DT_TRUNC, args[1]->type == SH_NULL ? SH_NULL
+                                           : rt,
+                           t->pos, 1, args + 1, unit, NULL);
+    case FN_DATE_DIFF:
+        if (unit_arg(p, f, args, argpos, 0, &unit) != 0
+            || time_arg(p, f, args, argpos, 1) == NULL
+            || time_arg(p, f, args, argpos, 2) == NULL)
+            return NULL;
+        return expr_make_x(p, EX_DT_DIFF, any_null ? SH_NULL : SH_INT, t->pos,
+                           2, args + 1, unit, NULL);
+    case FN_DATE_ADD:
+        if (unit_arg(p, f, args, argpos, 2, &unit) != 0
+            || want(p, f, 1, args, argpos, WANT_INT) != 0)
+            return NULL;
+        rt = t0 == SH_DATE && unit >= DT_DAY ? SH_DATE : SH_TIMESTAMP;
+        if (time_arg(p, f, args, argpos, 0) == NULL)
+            return NULL;
+        return expr_make_x(p, EX_DT_ADD, any_null ? SH_NULL : rt, t->pos, 2,
+                           args, unit, NULL);
+    case FN_RE_MATCHES:
+    case FN_RE_EXTRACT:
+    case FN_RE_REPLACE:
+        if (want(p, f, 0, args, argpos, WANT_STRING) != 0
+            || want(p, f, 1, args, argpos, WANT_STRING) != 0
+            || (f->id == FN_RE_REPLACE
+                && want(p, f, 2, args, argpos, WANT_STRING) != 0)
+            || (f->id == FN_RE_EXTRACT && nargs == 3
+                && want(p, f, 2, args, argpos, WANT_INT) != 0))
+            return NULL;
+        if (pattern_arg(p, f, args, argpos, 1, &re) != 0)
+            return NULL;
+        if (f->id == FN_RE_MATCHES)
+            return expr_make_x(p, EX_RE_MATCH, any_null ? SH_NULL : SH_BOOL,
+                               t->pos, 1, args, 0, re);
+        if (f->id == FN_RE_EXTRACT) {
+            int64_t group = 0;
+
+            if (nargs == 3) {
+                if (args[2]->op != EX_CONST)
+                    return expr_perr(p, "argument 3 of regexp_extract must be "
+                                        "a constant group number at "
+                                        "position %u", argpos[2]);
+                group = args[2]->type == SH_INT ? args[2]->k.u.i : 0;
+            }
+            if (re != NULL && (group < 0 || group > (int64_t)rx_groups(re)))
+                return expr_perr(p, "regexp_extract group %lld does not exist "
+                                    "at position %u: the pattern has %u "
+                                    "group%s",
+                                 (long long)group, argpos[2], rx_groups(re),
+                                 rx_groups(re) == 1 ? "" : "s");
+            return expr_make_x(p, EX_RE_EXTRACT, any_null ? SH_NULL
+                                                          : SH_STRING,
+                               t->pos, 1, args, group, re);
+        }
+        if (re != NULL && args[2]->op == EX_CONST
+            && args[2]->type == SH_STRING
+            && rx_check_replacement(re, args[2]->k.u.s.ptr,
+                                    args[2]->k.u.s.len, msg, sizeof msg) != 0)
+            return expr_perr(p, "bad replacement of regexp_replace at position "
+                                "%u: %s", argpos[2], msg);
+        args[1] = args[2];
+        return expr_make_x(p, EX_RE_REPLACE, any_null ? SH_NULL : SH_STRING,
+                           t->pos, 2, args, 0, re);
+    case FN_TRIM:
+    case FN_LTRIM:
+    case FN_RTRIM:
+        if (want(p, f, 0, args, argpos, WANT_STRING) != 0
+            || (nargs == 2 && want(p, f, 1, args, argpos, WANT_STRING) != 0))
+            return NULL;
+        return expr_make_x(p, EX_TRIM, any_null ? SH_NULL : SH_STRING, t->pos,
+                           nargs, args,
+                           f->id == FN_LTRIM ? 1 : f->id == FN_RTRIM ? 2 : 3,
+                           NULL);
+    case FN_REPLACE:
+        for (i = 0; i < 3; i++) {
+            if (want(p, f, i, args, argpos, WANT_STRING) != 0)
+                return NULL;
+        }
+        return expr_make(p, EX_REPLACE, any_null ? SH_NULL : SH_STRING, t->pos,
+                         3, args);
+    case FN_SPLIT_PART:
+        if (want(p, f, 0, args, argpos, WANT_STRING) != 0
+            || want(p, f, 1, args, argpos, WANT_STRING) != 0
+            || want(p, f, 2, args, argpos, WANT_INT) != 0)
+            return NULL;
+        return expr_make(p, EX_SPLIT_PART, any_null ? SH_NULL : SH_STRING,
+                         t->pos, 3, args);
+    case FN_STRPOS:
+        if (want(p, f, 0, args, argpos, WANT_STRING) != 0
+            || want(p, f, 1, args, argpos, WANT_STRING) != 0)
+            return NULL;
+        return expr_make(p, EX_STRPOS, any_null ? SH_NULL : SH_INT, t->pos, 2,
+                         args);
+    case FN_LPAD:
+    case FN_RPAD:
+        if (want(p, f, 0, args, argpos, WANT_STRING) != 0
+            || want(p, f, 1, args, argpos, WANT_INT) != 0
+            || (nargs == 3 && want(p, f, 2, args, argpos, WANT_STRING) != 0))
+            return NULL;
+        return expr_make(p, f->id == FN_LPAD ? EX_LPAD : EX_RPAD,
+                         any_null ? SH_NULL : SH_STRING, t->pos, nargs, args);
+    case FN_REVERSE:
+        if (want(p, f, 0, args, argpos, WANT_STRING) != 0)
+            return NULL;
+        return expr_make(p, EX_REVERSE, any_null ? SH_NULL : SH_STRING, t->pos,
+                         1, args);
+    default:
+        break;
+    }
+    return expr_perr(p, "internal error: function %s not built", f->name);
+}

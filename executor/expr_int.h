@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "expr.h"
+#include "regex.h"
 
 /* Parentheses, calls and unary operators nest at most this deep. */
 #define MAX_NEST       200
@@ -39,7 +40,22 @@ typedef enum ex_op {
     EX_ABS_I, EX_ABS_F, EX_ROUND_I, EX_ROUND_F, EX_FLOOR, EX_CEIL,
     EX_SQRT, EX_LN, EX_EXP,
     EX_INT_F, EX_INT_S, EX_INT_B, EX_FLOAT_S, EX_FLOAT_B, EX_STR,
-    EX_COALESCE, EX_IS_NULL, EX_IF, EX_HASH
+    EX_COALESCE, EX_IS_NULL, EX_IF, EX_HASH,
+    /* dates and timestamps (datetime.h); 'arg' holds a dt_part/dt_unit */
+    EX_DATE_S,    /* date(string) */
+    EX_DATE_T,    /* date(timestamp) */
+    EX_TS_S,      /* timestamp(string) */
+    EX_TS_D,      /* timestamp(date): midnight */
+    EX_DT_PART,   /* year()...week() of a timestamp */
+    EX_DT_TRUNC,  /* date_trunc(unit, ts); a date result if type is date */
+    EX_DT_DIFF,   /* date_diff(unit, ts, ts) */
+    EX_DT_ADD,    /* date_add(ts, n, unit); a date result if type is date */
+    EX_STRFTIME, EX_STRPTIME,
+    /* regular expressions: 're' holds the compiled pattern */
+    EX_RE_MATCH, EX_RE_EXTRACT, EX_RE_REPLACE,
+    /* more strings; 'arg' of EX_TRIM: 1 left, 2 right, 3 both */
+    EX_TRIM, EX_REPLACE, EX_SPLIT_PART, EX_STRPOS, EX_LPAD, EX_RPAD,
+    EX_REVERSE
 } ex_op;
 
 /* The relation of a comparison node. */
@@ -57,6 +73,8 @@ typedef struct node {
     size_t       col;    /* EX_COL: column index */
     const char  *name;   /* EX_COL: column name (in the expr arena) */
     sh_value     k;      /* EX_CONST: the value (strings in the arena) */
+    int64_t      arg;    /* a parameter of some operations (see ex_op) */
+    rx          *re;     /* EX_RE_*: the pattern (owned by the expr) */
     size_t       nkids;  /* number of operands */
     struct node *kids[]; /* the operands, in order */
 } node;
@@ -64,6 +82,8 @@ typedef struct node {
 struct expr {
     node  *root; /* the typed tree */
     arena *mem;  /* nodes and constant strings */
+    rx   **rxs;  /* owned: the compiled patterns of the tree */
+    size_t nrx;
     char   path[SH_ERR_PATH_MAX]; /* spec field of the text, for errors */
 };
 
@@ -116,6 +136,12 @@ is_num(sh_type t)
     return t == SH_INT || t == SH_FLOAT;
 }
 
+static inline int
+is_time(sh_type t)
+{
+    return t == SH_DATE || t == SH_TIMESTAMP;
+}
+
 /* Is 'c' a UTF-8 continuation byte? */
 static inline int
 is_cont(unsigned char c)
@@ -159,6 +185,11 @@ node *expr_const_node(parser *p, sh_value v, unsigned pos);
 node *expr_make(parser *p, ex_op op, sh_type type, unsigned pos,
                 size_t nkids, node **kids);
 
+/* As expr_make, with the parameter 'arg' and pattern 're' set on the node
+ * before it is folded. */
+node *expr_make_x(parser *p, ex_op op, sh_type type, unsigned pos,
+                  size_t nkids, node **kids, int64_t arg, rx *re);
+
 /* 'n' as a float: itself, or an int-to-float cast of it (NULL: error). */
 node *expr_to_float(parser *p, node *n);
 
@@ -181,6 +212,24 @@ int expr_check_arity(parser *p, const fn_def *f, const tok *t,
  */
 node *expr_make_call(parser *p, const fn_def *f, const tok *t, node **args,
                      size_t nargs, const unsigned *argpos);
+
+/* The dates, regex and string functions' part of expr_make_call. */
+node *expr_make_call2(parser *p, const fn_def *f, const tok *t, node **args,
+                      size_t nargs, const unsigned *argpos);
+
+/* 'n' as type 'to' (SH_DATE or SH_TIMESTAMP): a date as its midnight, a
+ * constant string parsed now. NULL (error set) otherwise. */
+node *expr_as_time(parser *p, node *n, sh_type to, unsigned pos);
+
+/* ---- the string functions (expr_str.c) ---------------------------------- */
+
+sh_value expr_str_trim(sh_value s, const sh_value *set, int which);
+sh_value expr_str_replace(sh_value s, sh_value from, sh_value to, arena *a);
+sh_value expr_str_split_part(sh_value s, sh_value sep, int64_t k);
+int64_t  expr_str_strpos(sh_value s, sh_value sub);
+sh_value expr_str_pad(sh_value s, int64_t width, const sh_value *fill,
+                      int left, arena *a);
+sh_value expr_str_reverse(sh_value s, arena *a);
 
 /* ---- the evaluator (expr_eval.c) ----------------------------------------- */
 

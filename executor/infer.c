@@ -7,13 +7,15 @@
  * is the first PLAN_SAMPLE_RECORDS records (or PLAN_SAMPLE_BYTES) of the
  * first file that has data. A column whose non-empty values all parse as
  * int is int; else, all as float, float; else, all true/false (any case),
- * bool; else string. A column with no non-empty value in the sample is
- * string.
+ * bool; else, all ISO 8601 dates (YYYY-MM-DD), date; else, all ISO 8601
+ * timestamps or dates (datetime.h), timestamp; else string. A column with
+ * no non-empty value in the sample is string.
  *
  * jsonl: the sample is the first records (as above) of every file; the
  * columns are the keys seen in the samples, in order of first appearance;
  * a column is int when all its non-null values are JSON integers that fit
- * 64 bits, float when they are all numbers, bool when all true/false, else
+ * 64 bits, float when they are all numbers, bool when all true/false,
+ * date or timestamp when all are strings of those forms (as for csv), else
  * (strings, objects, arrays, mixed types) string.
  *
  * lines: one string column, "line".
@@ -41,6 +43,7 @@
 #include "../lib/fsys.h"
 #include "../lib/util.h"
 #include "value.h"
+#include "datetime.h"
 
 #define PATH_FIELD "input.path"
 
@@ -53,6 +56,8 @@ typedef struct infer_col {
     int      int_ok;   /* every non-empty value parsed as int */
     int      float_ok; /* ... as float */
     int      bool_ok;  /* ... as true/false */
+    int      date_ok;  /* ... as an ISO 8601 date */
+    int      ts_ok;    /* ... as an ISO 8601 timestamp (or date) */
 } infer_col;
 
 /* The scan's state, freed in one place. */
@@ -109,6 +114,18 @@ is_bool_word(const char *p, size_t n)
            || (n == 5 && strncasecmp(p, "false", 5) == 0);
 }
 
+/* Let a non-empty text vote on date and timestamp. */
+static void
+infer_time(infer_col *c, const char *p, size_t n)
+{
+    int64_t v;
+
+    if (c->date_ok && dt_parse_date(p, n, &v) != 0)
+        c->date_ok = 0;
+    if (c->ts_ok && !c->date_ok && dt_parse_timestamp(p, n, &v) != 0)
+        c->ts_ok = 0;
+}
+
 /* Let one sample value vote on its column's type. */
 static void
 infer_update(infer_col *c, const csv_field *f)
@@ -125,6 +142,7 @@ infer_update(infer_col *c, const csv_field *f)
         c->float_ok = 0;
     if (c->bool_ok && !is_bool_word(f->ptr, f->len))
         c->bool_ok = 0;
+    infer_time(c, f->ptr, f->len);
 }
 
 static sh_type
@@ -138,6 +156,10 @@ infer_type(const infer_col *c)
         return SH_FLOAT;
     if (c->bool_ok)
         return SH_BOOL;
+    if (c->date_ok)
+        return SH_DATE;
+    if (c->ts_ok)
+        return SH_TIMESTAMP;
     return SH_STRING;
 }
 
@@ -206,6 +228,8 @@ take_columns(scan *s, const plan *p, size_t fi, const csv_field *fields,
         s->ic[i].int_ok = 1;
         s->ic[i].float_ok = 1;
         s->ic[i].bool_ok = 1;
+        s->ic[i].date_ok = 1;
+        s->ic[i].ts_ok = 1;
     }
     return rc;
 }
@@ -363,6 +387,10 @@ infer_json(infer_col *c, const input_json_member *m)
         c->bool_ok = 0;
         break;
     }
+    if (m->kind == IJ_STRING)
+        infer_time(c, m->val, m->val_len);
+    else
+        c->date_ok = c->ts_ok = 0;
 }
 
 /*
@@ -411,6 +439,8 @@ json_column(scan *s, const plan *p, size_t fi, uint64_t line,
     s->ic[c].int_ok = 1;
     s->ic[c].float_ok = 1;
     s->ic[c].bool_ok = 1;
+    s->ic[c].date_ok = 1;
+    s->ic[c].ts_ok = 1;
     input_names_add(&s->index, s->names[c], m->key_len);
     *col = c;
     return 0;

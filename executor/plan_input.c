@@ -23,7 +23,7 @@ static const char *const input_fields[] = {
 static const char *const csv_fields[] = {"header", "delimiter", "quote",
                                          NULL};
 static const char *const type_names[] = {"int", "float", "string", "bool",
-                                         NULL};
+                                         "date", "timestamp", NULL};
 static const char *const format_names[] = {"csv", "jsonl", "lines", NULL};
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -185,7 +185,7 @@ check_column_types(json_t *in, const char *base, sh_err *err)
             || plan_list_find(type_names, json_string_value(v)) < 0) {
             return sh_err_set(err, SH_EINVAL, path,
                               "bad type %s%s%s for column '%s'; types are: "
-                              "int, float, string, bool",
+                              "int, float, string, bool, date, timestamp",
                               json_is_string(v) ? "'" : "",
                               json_is_string(v) ? json_string_value(v)
                                                 : "(not a string)",

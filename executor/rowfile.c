@@ -89,6 +89,8 @@ enum {
     TAG_INT = 0x03,
     TAG_FLOAT = 0x04,
     TAG_STR = 0x05,
+    TAG_DATE = 0x06,      /* zigzag varint days */
+    TAG_TS = 0x07,        /* zigzag varint microseconds */
     TAG_ROW = 0x3e,       /* a row of zero columns */
     TAG_END = 0x3f,       /* the trailer */
     TAG_SMALL_INT = 0x40, /* 0x40 + v for an int v in 0..63 */
@@ -479,6 +481,11 @@ rowfile_write(rowfile_writer *w, const sh_value *row, sh_err *err)
                 *p++ = TAG_INT;
                 p = put_varint(p, zigzag(v->u.i));
             }
+            break;
+        case SH_DATE:
+        case SH_TIMESTAMP:
+            *p++ = v->type == SH_DATE ? TAG_DATE : TAG_TS;
+            p = put_varint(p, zigzag(v->u.i));
             break;
         case SH_FLOAT: {
             uint64_t bits;
@@ -1062,6 +1069,14 @@ decode_row(rowfile_reader *r, size_t *need, const unsigned char **bad_at,
             if (p == NULL)
                 goto varint;
             v->type = SH_INT;
+            v->u.i = unzigzag(x);
+            break;
+        case TAG_DATE:
+        case TAG_TS:
+            p = get_varint(p, end, &x, &bad);
+            if (p == NULL)
+                goto varint;
+            v->type = tag == TAG_DATE ? SH_DATE : SH_TIMESTAMP;
             v->u.i = unzigzag(x);
             break;
         case TAG_FLOAT:

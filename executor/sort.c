@@ -201,8 +201,9 @@ encode_prefixes(srec *recs, size_t n, int key, size_t col, int desc,
     unsigned nonnull = kinds & ~(1u << SH_NULL);
     int      enc, exact = 1;
 
-    if (nonnull == 1u << SH_INT)
-        enc = ENC_INT;
+    if (nonnull == 1u << SH_INT || nonnull == 1u << SH_DATE
+        || nonnull == 1u << SH_TIMESTAMP)
+        enc = ENC_INT; /* dates and timestamps: their int64 payload */
     else if (nonnull == 1u << SH_FLOAT)
         enc = ENC_FLOAT;
     else if (nonnull == ((1u << SH_INT) | (1u << SH_FLOAT)))

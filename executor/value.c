@@ -8,6 +8,8 @@
  */
 #include "value.h"
 
+#include "datetime.h"
+
 #include <float.h>
 #include <inttypes.h>
 #include <math.h>
@@ -29,6 +31,8 @@ sh_type_name(sh_type t)
     case SH_FLOAT:  return "float";
     case SH_STRING: return "string";
     case SH_BOOL:   return "bool";
+    case SH_DATE:   return "date";
+    case SH_TIMESTAMP: return "timestamp";
     }
     return "unknown";
 }
@@ -45,6 +49,8 @@ sh_type_parse(const char *name, sh_type *out)
         {"float", SH_FLOAT},
         {"string", SH_STRING},
         {"bool", SH_BOOL},
+        {"date", SH_DATE},
+        {"timestamp", SH_TIMESTAMP},
     };
     size_t i;
 
@@ -279,6 +285,16 @@ value_parse(sh_type t, const char *p, size_t n, sh_value *out)
             return 0;
         }
         return -1;
+    case SH_DATE:
+        if (dt_parse_date(p, n, &i) != 0)
+            return -1;
+        *out = sh_date(i);
+        return 0;
+    case SH_TIMESTAMP:
+        if (dt_parse_timestamp(p, n, &i) != 0)
+            return -1;
+        *out = sh_timestamp(i);
+        return 0;
     case SH_NULL:
         break;
     }
@@ -354,6 +370,12 @@ value_format(const sh_value *v, strbuf *sb)
     case SH_BOOL:
         sb_puts(sb, v->u.b ? "true" : "false");
         break;
+    case SH_DATE:
+        dt_format_date(v->u.i, sb);
+        break;
+    case SH_TIMESTAMP:
+        dt_format_timestamp(v->u.i, sb);
+        break;
     }
 }
 
@@ -404,6 +426,22 @@ value_cmp(const sh_value *a, const sh_value *b)
     }
     if (a->type == SH_BOOL && b->type == SH_BOOL)
         return (a->u.b > b->u.b) - (a->u.b < b->u.b);
+    if ((a->type == SH_DATE || a->type == SH_TIMESTAMP)
+        && (b->type == SH_DATE || b->type == SH_TIMESTAMP)) {
+        int64_t x = a->u.i, y = b->u.i;
+
+        if (a->type != b->type) { /* a date is its midnight */
+            if (a->type == SH_DATE)
+                x = x > INT64_MAX / DT_US_PER_DAY ? INT64_MAX
+                    : x < INT64_MIN / DT_US_PER_DAY ? INT64_MIN
+                    : x * DT_US_PER_DAY;
+            else
+                y = y > INT64_MAX / DT_US_PER_DAY ? INT64_MAX
+                    : y < INT64_MIN / DT_US_PER_DAY ? INT64_MIN
+                    : y * DT_US_PER_DAY;
+        }
+        return (x > y) - (x < y);
+    }
     /* Different kinds (callers should not ask): order by type. */
     return (a->type > b->type) - (a->type < b->type);
 }

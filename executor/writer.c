@@ -250,6 +250,8 @@ put_scalar(strbuf *sb, const sh_value *v)
         break;
     case SH_NULL:
     case SH_STRING:
+    case SH_DATE:
+    case SH_TIMESTAMP:
         value_format(v, sb);
         break;
     }
@@ -302,6 +304,12 @@ jsonl_row(writer *w, const sh_value *row)
             break;
         case SH_STRING:
             writer_json_string(&w->buf, v->u.s.ptr, v->u.s.len);
+            break;
+        case SH_DATE:
+        case SH_TIMESTAMP:
+            sb_putc(&w->buf, '"');
+            put_scalar(&w->buf, v);
+            sb_putc(&w->buf, '"');
             break;
         case SH_INT:
         case SH_BOOL:

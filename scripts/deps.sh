@@ -13,7 +13,7 @@ PACKAGES=(
     # build
     build-essential pkg-config
     libmicrohttpd-dev libjansson-dev libpq-dev uuid-dev libcunit1-dev
-    libcurl4-openssl-dev libssl-dev zlib1g-dev
+    libcurl4-openssl-dev libssl-dev zlib1g-dev libpcre2-dev
     # Parquet's codecs (executor/parquet_page.c)
     libsnappy-dev libzstd-dev
     # run: the private PostgreSQL cluster (scripts/pg.sh)

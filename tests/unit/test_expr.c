@@ -832,7 +832,12 @@ test_type_errors(void)
                        "position 1; functions are: lower, upper, length, "
                        "substr, contains, starts_with, ends_with, concat, "
                        "abs, round, floor, ceil, sqrt, ln, exp, int, float, "
-                       "str, coalesce, is_null, if, hash");
+                       "str, coalesce, is_null, if, hash, date, timestamp, "
+                       "strptime, strftime, year, month, day, hour, minute, "
+                       "second, dow, doy, week, date_trunc, date_diff, "
+                       "date_add, regexp_matches, regexp_extract, "
+                       "regexp_replace, trim, ltrim, rtrim, replace, "
+                       "split_part, strpos, lpad, rpad, reverse");
     X("substr(s)", "compile error: substr takes 2 or 3 arguments, got 1 at "
                    "position 1");
     X("lower(s, s)", "compile error: lower takes 1 argument, got 2 at "

@@ -208,5 +208,11 @@ th_describe_value(const sh_value *v, char *buf, size_t size)
     case SH_BOOL:
         snprintf(buf, size, "bool %s", v->u.b ? "true" : "false");
         break;
+    case SH_DATE:
+        snprintf(buf, size, "date %" PRId64, v->u.i);
+        break;
+    case SH_TIMESTAMP:
+        snprintf(buf, size, "timestamp %" PRId64, v->u.i);
+        break;
     }
 }

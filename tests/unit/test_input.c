@@ -197,6 +197,11 @@ row_text(strbuf *sb, uint64_t line, const sh_value *row, size_t n)
         case SH_BOOL:
             sb_printf(sb, "b%d", v->u.b);
             break;
+        case SH_DATE:
+        case SH_TIMESTAMP:
+            sb_printf(sb, "%c%lld", v->type == SH_DATE ? 'd' : 't',
+                      (long long)v->u.i);
+            break;
         case SH_STRING:
             sb_puts(sb, "s[");
             for (size_t k = 0; k < v->u.s.len; k++) {

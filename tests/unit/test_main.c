@@ -34,6 +34,7 @@ main(int argc, char **argv)
     test_parquet_register();
     test_api_register();
     test_service_register();
+    test_vocab_register();
     CU_basic_set_mode(CU_BRM_NORMAL);
     if (argc < 2)
         CU_basic_run_tests();

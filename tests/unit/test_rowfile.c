@@ -118,6 +118,8 @@ same_value(const sh_value *a, const sh_value *b)
     case SH_NULL:
         return 1;
     case SH_INT:
+    case SH_DATE:
+    case SH_TIMESTAMP:
         return a->u.i == b->u.i;
     case SH_FLOAT:
         return memcmp(&a->u.f, &b->u.f, sizeof(double)) == 0;
@@ -243,6 +245,9 @@ test_every_type(void)
         {sh_str(bin, sizeof bin), sh_str("\0", 1), sh_str(s127, 127),
          sh_str(s128, 128)},
         {sh_str(s300, 300), sh_str("x", 1), sh_bool(1), sh_int(5)},
+        {sh_date(0), sh_date(-719162), sh_timestamp(INT64_MIN),
+         sh_timestamp(1706704496123456LL)},
+        {sh_timestamp(-1), sh_date(2932896), sh_null(), sh_timestamp(0)},
     };
     size_t n_rows = sizeof rows / sizeof rows[0];
     sh_err err = {0};

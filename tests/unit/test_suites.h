@@ -21,5 +21,6 @@ void test_faults_register(void);
 void test_parquet_register(void);
 void test_api_register(void);
 void test_service_register(void);
+void test_vocab_register(void);
 
 #endif
