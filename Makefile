@@ -38,13 +38,17 @@ UNIT_OBJ := $(call obj,$(UNIT_SRC))
 .PHONY: all deps run test unit integration asan bench format format-check \
         clean pg-start pg-stop
 
-all: $(BUILD)/sheafd $(BUILD)/sheaf $(BUILD)/unit_tests
+all: $(BUILD)/sheafd $(BUILD)/sheaf $(BUILD)/unit_tests $(BUILD)/s3_tool
 
 $(BUILD)/sheafd: $(call obj,service/main.c) $(API_OBJ) $(SVC_OBJ) $(EXEC_OBJ) \
                  $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/sheaf: $(CLI_OBJ) $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The integration tests' driver of lib/s3 (tests/integration/test_s3.py).
+$(BUILD)/s3_tool: $(call obj,tests/tools/s3_tool.c) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/unit_tests: $(UNIT_OBJ) $(EXEC_OBJ) $(LIB_OBJ)

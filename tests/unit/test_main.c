@@ -32,6 +32,7 @@ main(int argc, char **argv)
     test_exec_register();
     test_pathglob_register();
     test_faults_register();
+    test_s3_register();
     CU_basic_set_mode(CU_BRM_NORMAL);
     if (argc > 1 && (only = CU_get_suite(argv[1])) == NULL) {
         fprintf(stderr, "no suite named '%s'\n", argv[1]);

@@ -18,5 +18,6 @@ void test_nb_register(void);
 void test_exec_register(void);
 void test_pathglob_register(void);
 void test_faults_register(void);
+void test_s3_register(void);
 
 #endif
