@@ -247,8 +247,8 @@ api_job_result(api_req *r)
     uint64_t             size = 0, first = 0, last = 0;
     result_reader       *rd;
     struct MHD_Response *resp = NULL;
-    char                 etag[64], buf[96];
-    int                  rc, range = RANGE_NONE, status;
+    char                 etag[64], buf[96], *store_etag = NULL;
+    int                  rc, range = RANGE_NONE, status, in_store;
     sh_err               err;
 
     sh_err_clear(&err);
@@ -276,6 +276,10 @@ api_job_result(api_req *r)
         status = api_reply(r, MHD_HTTP_NOT_MODIFIED, NULL);
         goto done;
     }
+    /* SHEAF_STORE: served from object storage once it is there. */
+    in_store = size > 0 && api_result_store_find(r->id, size, &store_etag);
+    if (in_store && (status = api_result_store_redirect(r, r->id)) != 0)
+        goto done;
     range_h = api_header_get(r, MHD_HTTP_HEADER_RANGE);
     if_range = api_header_get(r, MHD_HTTP_HEADER_IF_RANGE);
     /* If-Range with another tag (or a date: we give no Last-Modified)
@@ -304,6 +308,8 @@ api_job_result(api_req *r)
     if (size == 0) {
         resp = MHD_create_response_from_buffer(0, NULL,
                                                MHD_RESPMEM_PERSISTENT);
+    } else if (in_store) {
+        resp = api_result_store_stream(r->id, store_etag, first, last);
     } else {
         rd = xcalloc(1, sizeof *rd);
         rd->parts = parts;
@@ -330,6 +336,7 @@ api_job_result(api_req *r)
 done:
     if (parts != NULL)
         db_parts_free(parts, n_parts);
+    free(store_etag);
     json_decref(job);
     return status;
 }
