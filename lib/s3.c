@@ -860,6 +860,8 @@ struct s3_stream {
     char               *if_match; /* owned, or NULL */
     char               *name;     /* "s3://b/k", for messages (owned) */
     uint64_t            pos;      /* next object byte to receive */
+    uint64_t            req_start; /* where the request in flight began */
+    int                 ignored;  /* the server ignored our Range */
     uint64_t            end;      /* one past the last byte wanted */
     CURLM              *multi;
     CURL               *easy;     /* the request in flight, or NULL */
@@ -889,6 +891,11 @@ stream_on_body(char *p, size_t size, size_t n, void *ctx)
         if (s->ans.body.len < S3_ERRBODY_MAX)
             sb_append(&s->ans.body, p, len);
         return len;
+    }
+    if (s->status == 200 && s->req_start > 0) {
+        /* The whole object, not the range asked for: stop. */
+        s->ignored = 1;
+        return 0;
     }
     if (s->buf_off > 0 && S3_STREAM_BUF - s->buf_len < len) {
         memmove(s->buf, s->buf + s->buf_off, s->buf_len - s->buf_off);
@@ -974,6 +981,7 @@ stream_start(s3_stream *s)
     curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, s);
     sb_reset(&s->ans.body);
     s->ans.has_total = 0;
+    s->req_start = s->pos;
     s->status = 0;
     s->got = 0;
     s->requests++;
@@ -991,6 +999,12 @@ stream_ended(s3_stream *s, CURLcode rc, sh_err *err)
     int  ret;
 
     curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (s->ignored) {
+        stream_drop(s);
+        return sh_err_set(err, SH_EDATA, "",
+                          "%s: the server ignored the byte range asked "
+                          "for (HTTP 200 instead of 206)", s->name);
+    }
     if (rc == CURLE_OK && (status == 200 || status == 206)) {
         if (s->ans.has_total && s->ans.total < s->end)
             s->end = s->ans.total;

@@ -153,6 +153,12 @@ class Faulty(http.server.BaseHTTPRequestHandler):
         rng = self.headers.get("Range", "")
         type(self).seen.append(rng)
         what = type(self).PLAN.pop(0) if type(self).PLAN else "ok"
+        if what == "norange":
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(self.DATA)))
+            self.end_headers()
+            self.wfile.write(self.DATA)
+            return
         if what == "503":
             body = (b"<Error><Code>SlowDown</Code><Message>Please reduce "
                     b"your request rate.</Message></Error>")
@@ -217,3 +223,12 @@ def test_get_gives_up_after_retries(faulty):
     assert p.returncode == 1
     assert b"HTTP 503 SlowDown: Please reduce your request rate." in p.stderr
     assert len(Faulty.seen) == 3
+
+
+def test_get_refuses_an_ignored_range(faulty):
+    Faulty.PLAN = ["norange"]
+    p = tool(faulty_env(faulty, 2), "get", "bkt", "k", "10", "20",
+             check=False)
+    assert p.returncode == 1
+    assert b"ignored the byte range" in p.stderr
+    assert p.stdout == b""
