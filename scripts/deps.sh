@@ -24,34 +24,8 @@ PACKAGES=(
     # the CI recipes' check (tests/integration/test_cli_progress.py)
     python3-yaml
 )
-# The object-storage tests' S3 server and client (npm: tools/package.json)
-# need node and npm; the manifests' check (deploy/k8s) needs kubectl. A
-# machine that has them from elsewhere (NodeSource's nodejs, which holds
-# npm; Google's kubectl) keeps them: Debian's packages would conflict.
-command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
-command -v kubectl >/dev/null 2>&1 || PACKAGES+=(kubernetes-client)
 
 log() { printf 'deps: %s\n' "$*" >&2; }
-
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-
-# The npm tools of the tests (tools/package.json, pinned by its lock file):
-# npm ci when node_modules is missing or older than the lock file.
-npm_tools() {
-    local lock=$ROOT/tools/package-lock.json
-    [[ -f "$lock" ]] || return 0
-    if [[ -d "$ROOT/tools/node_modules" \
-          && "$ROOT/tools/node_modules" -nt "$lock" ]]; then
-        return 0
-    fi
-    if ! command -v npm >/dev/null 2>&1; then
-        log "no npm: cannot install the test tools of tools/package.json"
-        return 1
-    fi
-    log "installing the test tools (npm ci in tools/)"
-    (cd "$ROOT/tools" && npm ci --no-audit --no-fund --loglevel=error) >&2
-    touch "$ROOT/tools/node_modules"
-}
 
 if [[ "${SHEAF_SKIP_DEPS:-0}" == 1 ]]; then
     log "SHEAF_SKIP_DEPS=1: not checking packages"
@@ -64,6 +38,14 @@ if ! command -v dpkg >/dev/null 2>&1; then
     log "continuing; the build will tell what is missing"
     exit 0
 fi
+
+# Object storage and Kubernetes tests (test_s3*.py, test_k8s.py): node and
+# npm for tools/it (scripts/it_tools.sh), kubectl for `kubectl kustomize`.
+# A machine that has them from elsewhere (NodeSource's nodejs holds npm;
+# Google's kubectl) keeps them: Debian's packages would conflict.
+command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
+command -v kubectl >/dev/null 2>&1 || PACKAGES+=(kubernetes-client)
+it_tools() { "$(dirname "${BASH_SOURCE[0]}")/it_tools.sh"; }
 
 # A package counts as present only when it is fully installed ("install ok
 # installed"); a removed package whose config files remain is missing.
@@ -80,7 +62,7 @@ for pkg in "${PACKAGES[@]}"; do
 done
 
 if ((${#missing[@]} == 0)); then
-    npm_tools
+    it_tools
     exit 0
 fi
 
@@ -122,5 +104,5 @@ if ((${#still[@]} > 0)); then
     log "still missing after install: ${still[*]}"
     exit 1
 fi
-npm_tools
 log "done"
+it_tools

@@ -1,8 +1,8 @@
 """
 s3fixture.py - an S3-compatible server for the object-storage tests: npm's
-s3rver (installed under tools/ by scripts/deps.sh: npm ci) started on
+s3rver (installed under tools/it by scripts/it_tools.sh: npm ci) started on
 127.0.0.1 on a free port with a temporary directory and one bucket, stopped
-by its pid; and npm's minio client (tools/s3check.js) to check what sheaf
+by its pid; and npm's minio client (tools/it/s3check.js) to check what sheaf
 writes independently of lib/s3.
 
 s3rver accepts any well-formed SigV4 signature without checking it, and
@@ -22,13 +22,22 @@ import pytest
 
 from harness import REPO, free_port
 
-TOOLS = REPO / "tools"
+TOOLS = REPO / "tools" / "it"
 S3RVER = TOOLS / "node_modules" / "s3rver" / "bin" / "s3rver.js"
 S3CHECK = TOOLS / "s3check.js"
 BUCKET = "sheaf-test"
 # s3rver's built-in account.
 ACCESS_KEY = "S3RVER"
 SECRET_KEY = "S3RVER"
+
+
+def ensure_tools():
+    """Install tools/it's npm packages when they are missing (deps.sh
+    normally has: scripts/it_tools.sh is instant then)."""
+    p = subprocess.run([str(REPO / "scripts" / "it_tools.sh")],
+                       capture_output=True, text=True, timeout=600)
+    if p.returncode != 0:
+        pytest.fail(f"scripts/it_tools.sh failed: {p.stderr}", pytrace=False)
 
 
 class S3Server:
@@ -53,9 +62,10 @@ class S3Server:
         }
 
     def start(self, timeout=20):
+        ensure_tools()
         if not S3RVER.exists():
-            pytest.fail(f"no s3rver at {S3RVER}: run scripts/deps.sh (it "
-                        f"runs npm ci in tools/)", pytrace=False)
+            pytest.fail(f"no s3rver at {S3RVER}: run scripts/it_tools.sh",
+                        pytrace=False)
         with open(self.log_path, "ab") as logf:
             self.proc = subprocess.Popen(
                 ["node", str(S3RVER), "-d", str(self.dir), "-a", "127.0.0.1",
@@ -89,7 +99,7 @@ class S3Server:
     # -- the independent client (npm minio) ------------------------------
 
     def check(self, *args, data=False):
-        """Run tools/s3check.js; its stdout (bytes when 'data')."""
+        """Run tools/it/s3check.js; its stdout (bytes when 'data')."""
         env = dict(os.environ)
         env.update(self.env())
         p = subprocess.run(["node", str(S3CHECK), *args], env=env,

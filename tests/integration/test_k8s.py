@@ -2,7 +2,7 @@
 test_k8s.py - deploy/k8s (issue 14, point 4) and the image it runs:
 
 * `kubectl kustomize` renders the base and overlays/local;
-* tools/k8s_check.mjs checks every object against the Kubernetes OpenAPI
+* tools/it/k8s_check.mjs checks every object against the Kubernetes OpenAPI
   schema (npm's kubernetes-models) and sheaf's rules (non-root, read-only
   root, requests = SHEAF_WORKERS x SHEAF_MEMORY_MB + 128 MiB, grace period
   above SHEAF_GRACE_S, probes, PDBs, references); broken copies of the
@@ -21,9 +21,10 @@ import pytest
 import yaml
 
 from harness import REPO
+from s3fixture import ensure_tools
 
 K8S = REPO / "deploy" / "k8s"
-CHECK = REPO / "tools" / "k8s_check.mjs"
+CHECK = REPO / "tools" / "it" / "k8s_check.mjs"
 
 
 def kustomize(path):
@@ -37,9 +38,7 @@ def kustomize(path):
 
 
 def check(text, *flags):
-    if not (REPO / "tools" / "node_modules" / "kubernetes-models").exists():
-        pytest.fail("no tools/node_modules: run scripts/deps.sh (npm ci)",
-                    pytrace=False)
+    ensure_tools()
     p = subprocess.run(["node", str(CHECK), *flags, "-"], input=text,
                        capture_output=True, text=True, timeout=120)
     return p.returncode, p.stdout + p.stderr

@@ -1,7 +1,7 @@
 """
 test_s3.py - lib/s3 against a real S3-compatible server (s3rver), through
 the driver build/s3_tool, with what it writes checked by an independent
-client (npm's minio, tools/s3check.js); and its retries against a faulty
+client (npm's minio, tools/it/s3check.js); and its retries against a faulty
 server of our own that answers 503 and cuts a body short.
 """
 

@@ -18,6 +18,7 @@ main(int argc, char **argv)
 
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 2;
+    test_s3_register();
     test_util_register();
     test_csv_register();
     test_input_register();
@@ -32,7 +33,6 @@ main(int argc, char **argv)
     test_exec_register();
     test_pathglob_register();
     test_faults_register();
-    test_s3_register();
     CU_basic_set_mode(CU_BRM_NORMAL);
     if (argc > 1 && (only = CU_get_suite(argv[1])) == NULL) {
         fprintf(stderr, "no suite named '%s'\n", argv[1]);
