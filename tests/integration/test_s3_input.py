@@ -110,3 +110,29 @@ def test_bad_s3_paths(s3_sheaf, path, words):
     assert r.status == 400, r
     assert r.body["error"]["path"] == "input.path", r.body
     assert words in r.body["error"]["message"], r.body
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "lines"])
+def test_line_formats_s3_equal_local(s3_sheaf, s3_server, fmt):
+    if fmt == "jsonl":
+        body = "".join(f'{{"k": "g{i % 7}", "v": {i}}}\n' for i in range(5000))
+        steps = [{"op": "groupby", "by": ["k"],
+                  "aggs": [{"as": "n", "fn": "count"},
+                           {"as": "s", "fn": "sum", "column": "v"}]},
+                 {"op": "sort", "by": [{"column": "k"}]}]
+    else:
+        body = "".join(f"line {i}\n" for i in range(5000)) + "\n\nlast"
+        steps = [{"op": "filter", "where": "line != ''"}]
+    rel = f"fmt-{RUN_ID}/in.{fmt}"
+    put_local_and_s3(s3_sheaf, s3_server, rel, rel, body.encode())
+
+    def spec(path):
+        return {"name": unique_name(fmt),
+                "input": {"path": path, "format": fmt,
+                          "partition_size": "4KiB"},
+                "steps": steps, "output": {"format": "csv"}}
+
+    _, local = s3_sheaf.run(spec(rel))
+    _, remote = s3_sheaf.run(spec(f"s3://{BUCKET}/{rel}"))
+    assert remote == local
+    assert local.count(b"\n") == (8 if fmt == "jsonl" else 5002)
