@@ -44,11 +44,11 @@ $(BUILD)/sheafd: $(call obj,service/main.c) $(API_OBJ) $(SVC_OBJ) $(EXEC_OBJ) \
                  $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/sheaf: $(CLI_OBJ) $(LIB_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-
 # The integration tests' driver of lib/s3 (tests/integration/test_s3.py).
 $(BUILD)/s3_tool: $(call obj,tests/tools/s3_tool.c) $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/sheaf: $(CLI_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/unit_tests: $(UNIT_OBJ) $(EXEC_OBJ) $(LIB_OBJ)

@@ -247,9 +247,11 @@ api_job_result(api_req *r)
     uint64_t             size = 0, first = 0, last = 0;
     result_reader       *rd;
     struct MHD_Response *resp = NULL;
-    char                 etag[64], buf[96], *store_etag = NULL;
-    int                  rc, range = RANGE_NONE, status, in_store;
+    char                 etag[64], buf[96];
+    int                  rc, range = RANGE_NONE, status;
     sh_err               err;
+    char                *store_etag = NULL; /* SHEAF_STORE: the object's */
+    int                  in_store;
 
     sh_err_clear(&err);
     d = db_pool_get(pool, API_POOL_WAIT_MS, &err);
@@ -334,9 +336,9 @@ api_job_result(api_req *r)
     r->reply = resp;
 
 done:
+    free(store_etag);
     if (parts != NULL)
         db_parts_free(parts, n_parts);
-    free(store_etag);
     json_decref(job);
     return status;
 }
