@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../lib/util.h"
+#include "spool.h"
 
 #define STORE_PIECE_BYTES (8u << 20) /* S3 wants parts of >= 5 MiB */
 
@@ -110,12 +111,12 @@ list_parts(const char *dir, int stage, char ***out)
 }
 
 int
-store_publish_result(const char *dir, const char *job_id, int stage,
+store_publish_result(const char *spool, const char *job_id, int stage,
                      size_t n_parts, sh_err *err)
 {
     const s3_config *c;
     const char      *bucket;
-    char           **names = NULL, *key = NULL, *buf = NULL;
+    char           **names = NULL, *key = NULL, *buf = NULL, *dir;
     s3_upload       *u = NULL;
     size_t           i, fill = 0, sent = 0;
     long             n;
@@ -123,10 +124,13 @@ store_publish_result(const char *dir, const char *job_id, int stage,
 
     if (!store_get(&c, &bucket, NULL))
         return 0;
+    dir = spool_job_dir(spool, job_id);
     n = list_parts(dir, stage, &names);
     if (n < 0) {
-        return sh_err_set(err, SH_EIO, "", "cannot list %s: %s", dir,
-                          strerror(errno));
+        rc = sh_err_set(err, SH_EIO, "", "cannot list %s: %s", dir,
+                        strerror(errno));
+        free(dir);
+        return rc;
     }
     /* Exactly one file per part, numbered 0 to n_parts - 1. */
     if ((size_t)n != n_parts)
@@ -199,5 +203,6 @@ done:
     free(names);
     free(buf);
     free(key);
+    free(dir);
     return rc;
 }

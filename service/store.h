@@ -32,7 +32,7 @@ int store_get(const s3_config **cfg, const char **bucket,
 char *store_result_key(const char *job_id);
 
 /*
- * Upload the result of job 'job_id' from its spool directory 'dir': the
+ * Upload the result of job 'job_id' from its directory in 'spool': the
  * files "s<stage>-pNNNNN-*" of its last stage 'stage', which must be
  * exactly one per part for parts 0 to n_parts - 1 (the job's files already
  * cleaned to its committed outputs), concatenated in part order, as one
@@ -40,7 +40,7 @@ char *store_result_key(const char *job_id);
  * store is off); SH_ESTATE when the files are not one per part (nothing
  * sent); or the upload's error, after aborting it.
  */
-int store_publish_result(const char *dir, const char *job_id, int stage,
+int store_publish_result(const char *spool, const char *job_id, int stage,
                          size_t n_parts, sh_err *err);
 
 #endif

@@ -332,7 +332,7 @@ worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
     if (job_done) {
         (void)worker_clean(cfg, d);
         /* SHEAF_STORE: the result goes to object storage (store.h). */
-        if (store_publish_result(dir, t->job_id, t->stage,
+        if (store_publish_result(cfg->spool, t->job_id, t->stage,
                                  p->stages[p->n_stages - 1].n_tasks,
                                  &err) != 0)
             log_warn("job %s: result not stored: %s", t->job_id, err.msg);
