@@ -55,10 +55,14 @@ FUZZ_S   ?= 60
 .PHONY: all deps run test unit integration asan bench format format-check \
         clean pg-start pg-stop fuzz fuzz-build fuzz-bins
 
-all: $(BUILD)/sheafd $(BUILD)/sheaf $(BUILD)/unit_tests
+all: $(BUILD)/sheafd $(BUILD)/sheaf $(BUILD)/unit_tests $(BUILD)/s3_tool
 
 $(BUILD)/sheafd: $(call obj,service/main.c) $(API_OBJ) $(SVC_OBJ) $(EXEC_OBJ) \
                  $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The integration tests' driver of lib/s3 (tests/integration/test_s3.py).
+$(BUILD)/s3_tool: $(call obj,tests/tools/s3_tool.c) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/sheaf: $(CLI_OBJ) $(LIB_OBJ)

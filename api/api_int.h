@@ -302,4 +302,12 @@ int api_job_artifact(api_req *r);
  */
 json_t *api_artifact_names(const config *cfg, const char *id);
 
+/* ---- result_store.c: results in object storage (SHEAF_STORE) ----------- */
+
+int api_result_store_find(const char *id, uint64_t size, char **etag);
+int api_result_store_redirect(api_req *r, const char *id);
+struct MHD_Response *api_result_store_stream(const char *id,
+                                             const char *etag,
+                                             uint64_t first, uint64_t last);
+
 #endif

@@ -235,6 +235,8 @@ api_job_result(api_req *r)
     char                 etag[64], buf[96];
     int                  rc, range = API_RANGE_NONE, status;
     sh_err               err;
+    char                *store_etag = NULL; /* SHEAF_STORE: the object's */
+    int                  in_store;
 
     sh_err_clear(&err);
     d = db_pool_get(pool, API_POOL_WAIT_MS, &err);
@@ -260,6 +262,10 @@ api_job_result(api_req *r)
         status = api_reply(r, MHD_HTTP_NOT_MODIFIED, NULL);
         goto done;
     }
+    /* SHEAF_STORE: served from object storage once it is there. */
+    in_store = size > 0 && api_result_store_find(r->id, size, &store_etag);
+    if (in_store && (status = api_result_store_redirect(r, r->id)) != 0)
+        goto done;
     range_h = api_header_get(r, MHD_HTTP_HEADER_RANGE);
     if_range = api_header_get(r, MHD_HTTP_HEADER_IF_RANGE);
     /* If-Range with another tag (or a date: we give no Last-Modified)
@@ -288,6 +294,8 @@ api_job_result(api_req *r)
     if (size == 0) {
         resp = MHD_create_response_from_buffer(0, NULL,
                                                MHD_RESPMEM_PERSISTENT);
+    } else if (in_store) {
+        resp = api_result_store_stream(r->id, store_etag, first, last);
     } else {
         rd = xcalloc(1, sizeof *rd);
         rd->parts = parts;
@@ -313,6 +321,7 @@ api_job_result(api_req *r)
     r->reply = resp;
 
 done:
+    free(store_etag);
     if (parts != NULL)
         db_parts_free(parts, n_parts);
     json_decref(spec);

@@ -608,6 +608,21 @@ csv_reader_new_fn(csv_read_fn fn, void *ctx, uint64_t line,
 }
 
 /*
+ * A reader of the records starting in ['start', 'end') of the stream 'fn'
+ * reads from 'start' on; see csv.h.
+ */
+csv_reader *
+csv_reader_new_range_fn(csv_read_fn fn, void *ctx, uint64_t start,
+                        uint64_t end, uint64_t line, const csv_dialect *d)
+{
+    csv_reader *r = reader_new(-1, start, end, UINT64_MAX, line, d, false);
+
+    r->read_fn = fn;
+    r->read_ctx = ctx;
+    return r;
+}
+
+/*
  * The next record of the range: 1 with *fields (owned by the reader, valid
  * until the next call) and *n_fields, 0 at the end, or SH_EIO, SH_EDATA or
  * SH_EINVAL (a bad dialect) with 'err' filled. After an error, later calls
@@ -686,10 +701,10 @@ next_cut(uint64_t base, uint64_t part_bytes, uint64_t off)
  * start, so the cuts are exactly where readers of the ranges begin. Also
  * fails with SH_EINVAL for a bad dialect or 'part_bytes' 0.
  */
-int
-csv_split(int fd, uint64_t data_start, uint64_t first_line, uint64_t file_size,
-          const csv_dialect *d, uint64_t part_bytes, csv_range **out,
-          size_t *n_out, sh_err *err)
+static int
+split(int fd, csv_read_fn fn, void *ctx, uint64_t data_start,
+      uint64_t first_line, uint64_t file_size, const csv_dialect *d,
+      uint64_t part_bytes, csv_range **out, size_t *n_out, sh_err *err)
 {
     csv_reader *r = NULL;
     csv_range  *v = NULL;
@@ -710,6 +725,8 @@ csv_split(int fd, uint64_t data_start, uint64_t first_line, uint64_t file_size,
     if (data_start >= file_size)
         goto done;
     r = reader_new(fd, data_start, file_size, file_size, first_line, d, true);
+    r->read_fn = fn;
+    r->read_ctx = ctx;
     while ((rc = reader_next(r, &n_fields, err)) == 1) {
         uint64_t at = r->rec_start;
 
@@ -747,4 +764,24 @@ done:
     csv_reader_free(r);
     free(v);
     return rc;
+}
+
+int
+csv_split(int fd, uint64_t data_start, uint64_t first_line, uint64_t file_size,
+          const csv_dialect *d, uint64_t part_bytes, csv_range **out,
+          size_t *n_out, sh_err *err)
+{
+    return split(fd, NULL, NULL, data_start, first_line, file_size, d,
+                 part_bytes, out, n_out, err);
+}
+
+/* csv_split over a stream read from 'data_start' on; see csv.h. */
+int
+csv_split_fn(csv_read_fn fn, void *ctx, uint64_t data_start,
+             uint64_t first_line, uint64_t file_size, const csv_dialect *d,
+             uint64_t part_bytes, csv_range **out, size_t *n_out,
+             sh_err *err)
+{
+    return split(-1, fn, ctx, data_start, first_line, file_size, d,
+                 part_bytes, out, n_out, err);
 }

@@ -110,6 +110,26 @@ csv_reader *csv_reader_new_fn(csv_read_fn fn, void *ctx, uint64_t line,
                               const csv_dialect *d);
 
 /*
+ * csv_reader_new over a stream: the records that start in bytes ['start',
+ * 'end') of a file whose bytes from 'start' on 'fn' reads in order ('ctx'
+ * borrowed). The last record may run past 'end' (the stream must then go
+ * on past it). For byte sources that are not file descriptors (s3://
+ * objects, executor/source.h).
+ */
+csv_reader *csv_reader_new_range_fn(csv_read_fn fn, void *ctx,
+                                    uint64_t start, uint64_t end,
+                                    uint64_t line, const csv_dialect *d);
+
+/*
+ * csv_split over a stream: 'fn' reads the file's bytes from 'data_start'
+ * on, in order ('ctx' borrowed); otherwise as csv_split.
+ */
+int csv_split_fn(csv_read_fn fn, void *ctx, uint64_t data_start,
+                 uint64_t first_line, uint64_t file_size,
+                 const csv_dialect *d, uint64_t part_bytes, csv_range **out,
+                 size_t *n_out, sh_err *err);
+
+/*
  * Read the next record. Returns 1 and sets *fields (an array owned by the
  * reader, valid until the next call) and *n_fields; 0 at the end of the
  * range; SH_EIO or SH_EDATA (unterminated quote) with 'err' filled.

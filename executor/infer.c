@@ -42,6 +42,7 @@
 #include "input_int.h"
 #include "../lib/fsys.h"
 #include "../lib/util.h"
+#include "source.h"
 #include "value.h"
 #include "datetime.h"
 
@@ -532,6 +533,14 @@ add_parts(scan *s, size_t fi, const csv_range *rg, size_t n)
  * Scan one file: its header (csv) or keys (jsonl), the sample, and its
  * partitions: byte ranges at record starts, or the whole file for gzip.
  */
+/* An error of source_open, as an error of input.path. */
+static int
+rc_field(sh_err *err)
+{
+    snprintf(err->path, sizeof err->path, "%s", PATH_FIELD);
+    return err->code != 0 ? err->code : SH_EINVAL;
+}
+
 static int
 scan_file(scan *s, plan *p, size_t fi, sh_err *err)
 {
@@ -545,8 +554,22 @@ scan_file(scan *s, plan *p, size_t fi, sh_err *err)
     size_t      nf, n_rg = 0;
     uint64_t    data_start = 0, line = 1, estimate, max_parts;
     struct stat st;
-    int         fd, rc = 0, has_data = 0;
+    int         fd = -1, rc = 0, has_data = 0;
+    source     *src = NULL;
 
+    if (source_is_remote(f)) {
+        /* An s3:// object: size and ETag come from the listing. */
+        if (p->in_gzip) {
+            return sh_err_set(err, SH_EINVAL, PATH_FIELD,
+                              "gzip input from object storage is not "
+                              "supported yet ('%s')", f->rel);
+        }
+        if (f->size_bytes == 0)
+            return 0;
+        if ((src = source_open(f, 0, f->size_bytes, err)) == NULL)
+            return rc_field(err);
+        goto opened;
+    }
     /* f->path is a real path just resolved; O_NONBLOCK so that a FIFO
      * renamed over it since cannot hang the API (S_ISREG below). */
     fd = fsys_open(f->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
@@ -575,8 +598,12 @@ scan_file(scan *s, plan *p, size_t fi, sh_err *err)
     if (f->size_bytes == 0)
         goto done;
 
+opened:
     d.lines = p->in_format != FMT_CSV;
-    if (p->in_gzip) {
+    if (src != NULL) {
+        r = csv_reader_new_range_fn(source_read, src, 0, f->size_bytes, 1,
+                                    &d);
+    } else if (p->in_gzip) {
         gz = input_gz_new(fd);
         r = csv_reader_new_fn(input_gz_read, gz, 1, &d);
     } else {
@@ -625,8 +652,18 @@ scan_file(scan *s, plan *p, size_t fi, sh_err *err)
                         (unsigned long long)max_parts);
         goto done;
     }
-    rc = csv_split(fd, data_start, line, f->size_bytes, &d,
-                   p->partition_bytes, &rg, &n_rg, err);
+    if (src != NULL) {
+        /* A second pass over the object, from the first record on. */
+        source_free(src);
+        src = source_open(f, data_start, f->size_bytes, err);
+        rc = src ? csv_split_fn(source_read, src, data_start, line,
+                                f->size_bytes, &d, p->partition_bytes, &rg,
+                                &n_rg, err)
+                 : SH_EINVAL;
+    } else {
+        rc = csv_split(fd, data_start, line, f->size_bytes, &d,
+                       p->partition_bytes, &rg, &n_rg, err);
+    }
     if (rc != 0) {
         rc = file_err(err, f->rel);
         goto done;
@@ -637,7 +674,9 @@ done:
     free(rg);
     csv_reader_free(r);
     input_gz_free(gz);
-    (void)fsys_close(fd);
+    source_free(src);
+    if (fd >= 0)
+        (void)fsys_close(fd);
     return rc;
 }
 

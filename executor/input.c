@@ -31,6 +31,7 @@
 #include "input_int.h"
 #include "../lib/fsys.h"
 #include "../lib/util.h"
+#include "source.h"
 #include "value.h"
 
 /* Bad values are quoted in messages up to this many bytes. */
@@ -43,6 +44,7 @@ struct input_reader {
     char             ctx[512]; /* "partition 3 (file a.csv, bytes 0-9)" */
     int              fd;       /* the input file, or -1 */
     input_gz        *gz;       /* gzip input: the inflater, else NULL */
+    source          *src;      /* an s3:// file's byte stream, else NULL */
     csv_reader      *rd;       /* records (csv) or lines (lines, jsonl) */
     input_json       json;     /* jsonl: the line parser */
     input_names      cols;     /* jsonl: column numbers by name */
@@ -1032,9 +1034,27 @@ input_open(const plan *p, size_t part, const unsigned char *need, sh_err *err)
         }
         input_names_add(&r->cols, name, len); /* gets number i */
     }
+    d.lines = p->in_format != FMT_CSV;
+    if (source_is_remote(r->file)) {
+        /* Ranged GETs; If-Match on the plan's ETag notices a change. */
+        if (p->in_gzip) {
+            rc = in_fail(r, err, SH_EINVAL, "gzip input from object "
+                         "storage is not supported yet");
+            goto done;
+        }
+        r->src = source_open(r->file, r->part->start, r->part->end, err);
+        if (r->src == NULL) {
+            rc = in_fail(r, err, err->code ? err->code : SH_EINVAL, "%s",
+                         err->msg);
+            goto done;
+        }
+        r->rd = csv_reader_new_range_fn(source_read, r->src,
+                                        r->part->start, r->part->end,
+                                        r->part->line, &d);
+        goto done;
+    }
     if ((rc = open_file(r, err)) != 0)
         goto done;
-    d.lines = p->in_format != FMT_CSV;
     if (p->in_gzip && r->part->start >= r->part->end) {
         /* The empty partition of an input without records: no reader. */
     } else if (p->in_gzip) {
@@ -1166,6 +1186,7 @@ input_free(input_reader *r)
         return;
     csv_reader_free(r->rd);
     input_gz_free(r->gz);
+    source_free(r->src);
     input_json_free(&r->json);
     input_names_free(&r->cols);
     if (r->fd >= 0)

@@ -249,10 +249,13 @@ plan_resolution(const plan *p)
     char    key[32];
 
     for (i = 0; i < p->n_files; i++) {
-        json_array_append_new(
-            files, json_pack("{s:s, s:I, s:I}", "path", p->files[i].rel,
-                             "size", (json_int_t)p->files[i].size_bytes,
-                             "mtime_ns", (json_int_t)p->files[i].mtime_ns));
+        json_t *f = json_pack("{s:s, s:I, s:I}", "path", p->files[i].rel,
+                              "size", (json_int_t)p->files[i].size_bytes,
+                              "mtime_ns", (json_int_t)p->files[i].mtime_ns);
+
+        if (p->files[i].etag != NULL)
+            json_object_set_new(f, "etag", json_string(p->files[i].etag));
+        json_array_append_new(files, f);
     }
     for (i = 0; i < p->n_parts; i++) {
         const plan_part *pt = &p->parts[i];
@@ -361,6 +364,7 @@ plan_free(plan *p)
     for (i = 0; i < p->n_files; i++) {
         free(p->files[i].path);
         free(p->files[i].rel);
+        free(p->files[i].etag);
     }
     free(p->files);
     free(p->parts);

@@ -56,10 +56,12 @@ typedef struct op_def op_def;
 
 /* One input file, as resolved at submission. */
 typedef struct plan_file {
-    char    *path;     /* absolute path, owned */
-    char    *rel;      /* path relative to the data root, owned */
+    char    *path;     /* absolute path, owned; or "s3://bucket/key" */
+    char    *rel;      /* path relative to the data root, owned; or the
+                          s3:// URL again */
     uint64_t size_bytes;
     int64_t  mtime_ns; /* modification time, to notice a changed file */
+    char    *etag;     /* an s3:// object's ETag (owned), else NULL */
 } plan_file;
 
 /* One partition: a byte range of one file that begins at a record start. */

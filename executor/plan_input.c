@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../lib/s3.h"
 #include "../lib/util.h"
 
 #define DEFAULT_PARTITION_BYTES (64ull << 20)
@@ -382,19 +383,25 @@ load_resolution(plan *p, json_t *res, const char *root, sh_err *err)
     p->files = xcalloc(p->n_files ? p->n_files : 1, sizeof *p->files);
     json_array_foreach(files, i, v) {
         const char *rel = json_string_value(json_object_get(v, "path"));
+        const char *etag = json_string_value(json_object_get(v, "etag"));
         long long   size = nonneg(json_object_get(v, "size"));
         json_t     *mt = json_object_get(v, "mtime_ns");
+        int         remote = s3_is_url(rel);
 
         if (rel == NULL || rel[0] == '\0' || rel[0] == '/'
-            || plan_path_has_dotdot(rel) || size < 0
+            || (!remote && plan_path_has_dotdot(rel)) || size < 0
             || !json_is_integer(mt)) {
             what = "a file entry is not {path, size, mtime_ns}";
             goto done;
         }
         p->files[i].rel = xstrdup(rel);
-        p->files[i].path = strcmp(root, "/") == 0
-                               ? xasprintf("/%s", rel)
-                               : xasprintf("%s/%s", root, rel);
+        if (remote)
+            p->files[i].path = xstrdup(rel);
+        else
+            p->files[i].path = strcmp(root, "/") == 0
+                                   ? xasprintf("/%s", rel)
+                                   : xasprintf("%s/%s", root, rel);
+        p->files[i].etag = remote && etag ? xstrdup(etag) : NULL;
         p->files[i].size_bytes = (uint64_t)size;
         p->files[i].mtime_ns = json_integer_value(mt);
     }
@@ -463,8 +470,11 @@ plan_input_read(plan *p, json_t *in, const char *base, const char *pattern,
     if (resolution != NULL) {
         rc = load_resolution(p, resolution, ctx->root, err);
     } else {
-        rc = plan_resolve_files(ctx->root, pattern, len, &p->files,
-                                &p->n_files, err);
+        if (s3_is_url(pattern))
+            rc = plan_resolve_s3(pattern, len, &p->files, &p->n_files, err);
+        else
+            rc = plan_resolve_files(ctx->root, pattern, len, &p->files,
+                                    &p->n_files, err);
         if (rc == 0)
             rc = plan_scan_input(p, err);
         if (rc != 0 && strcmp(base, "input") != 0)

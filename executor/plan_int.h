@@ -47,6 +47,18 @@ int plan_resolve_files(const char *root_real, const char *pattern,
                        sh_err *err);
 
 /*
+ * plan_resolve_files for an s3:// pattern (resolve_s3.c): "s3://b/key", or
+ * a glob in the key ("s3://b/logs/2024-*.csv": '*', '?' and '[...]' match
+ * within one '/'-separated part, as fnmatch(3) with FNM_PATHNAME and
+ * FNM_PERIOD), listed with ListObjectsV2 by the key's prefix before its
+ * first metacharacter. Each file's path and rel are the object's URL, with
+ * its size and ETag (mtime_ns 0). Errors as plan_resolve_files (SH_EIO for
+ * S3 failures, message from S3).
+ */
+int plan_resolve_s3(const char *pattern, size_t len, plan_file **files,
+                    size_t *n_files, sh_err *err);
+
+/*
  * Read the header of every file of 'p' (p->files, p->dialect and
  * p->partition_bytes set), check that the files agree on it, infer the
  * column types from a sample and cut the files into partitions. Sets

@@ -67,6 +67,14 @@ if ! command -v dpkg >/dev/null 2>&1; then
     exit 0
 fi
 
+# Object storage and Kubernetes tests (test_s3*.py, test_k8s.py): node and
+# npm for tools/it (scripts/it_tools.sh), kubectl for `kubectl kustomize`.
+# A machine that has them from elsewhere (NodeSource's nodejs holds npm;
+# Google's kubectl) keeps them: Debian's packages would conflict.
+command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
+command -v kubectl >/dev/null 2>&1 || PACKAGES+=(kubernetes-client)
+it_tools() { "$(dirname "${BASH_SOURCE[0]}")/it_tools.sh"; }
+
 # A package counts as present only when it is fully installed ("install ok
 # installed"); a removed package whose config files remain is missing.
 # (Captured first: piping into grep -q could SIGPIPE dpkg under pipefail.)
@@ -84,6 +92,7 @@ done
 if ((${#missing[@]} == 0)); then
     openapi_tools
     browser_tools
+    it_tools
     exit 0
 fi
 
@@ -128,3 +137,4 @@ fi
 log "done"
 openapi_tools
 browser_tools
+it_tools

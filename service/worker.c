@@ -42,6 +42,7 @@
 #include "log.h"
 #include "model.h"
 #include "spool.h"
+#include "store.h"
 
 #define CLEAN_EVERY_MS 2000 /* a pass over ended jobs' files, at most */
 #define TRIM_FREE_BYTES ((size_t)16 << 20) /* free heap worth a trim */
@@ -324,8 +325,14 @@ worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
                  t->attempt, msg);
         worker_fail(d, t, rc == SH_EIO, msg);
     }
-    if (job_done)
+    if (job_done) {
         (void)worker_clean(cfg, d);
+        /* SHEAF_STORE: the result goes to object storage (store.h). */
+        if (store_publish_result(cfg->spool, t->job_id, t->stage,
+                                 p->stages[p->n_stages - 1].n_tasks,
+                                 &err) != 0)
+            log_warn("job %s: result not stored: %s", t->job_id, err.msg);
+    }
 done:
     free(scratch);
     free(out);

@@ -142,3 +142,14 @@ def life_sheaf(tmp_root, session_server):
         srv.kill_orphans()
     if errors:
         pytest.fail("\n".join(errors), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_root):
+    """An s3rver on 127.0.0.1 with one bucket (s3fixture.py)."""
+    from s3fixture import S3Server
+
+    srv = S3Server(tmp_root / "s3")
+    srv.start()
+    yield srv
+    srv.stop()

@@ -1343,6 +1343,62 @@ test_limits(void)
     sb_free(&data);
 }
 
+/*
+ * csv_split_fn and csv_reader_new_range_fn (s3:// inputs read a stream
+ * from a range's start) cut and read exactly as csv_split and
+ * csv_reader_new over the same file.
+ */
+static void
+test_split_fn_matches_fd(void)
+{
+    size_t      size;
+    char       *data = gen_file(3, 20000, &size);
+    int         fd = temp_file(data, size);
+    uint64_t    parts[] = {1, 7, 100, 1000, 4096, 1 << 20};
+    size_t      k;
+
+    CU_ASSERT_FATAL(fd >= 0);
+    for (k = 0; k < sizeof parts / sizeof parts[0]; k++) {
+        csv_range *a = NULL, *b = NULL;
+        size_t     na = 0, nb = 0, i;
+        mem_stream m = {data, size, 0, 333, 1, SIZE_MAX};
+        sh_err     err;
+
+        CHECK_INT(0, csv_split(fd, 0, 1, size, &comma, parts[k], &a, &na,
+                               &err));
+        CHECK_INT(0, csv_split_fn(mem_read, &m, 0, 1, size, &comma,
+                                  parts[k], &b, &nb, &err));
+        CHECK_TRUE(na == nb && memcmp(a, b, na * sizeof *a) == 0,
+                   "part %llu: %zu ranges by fd, %zu by stream",
+                   (unsigned long long)parts[k], na, nb);
+        for (i = 0; i < na && i < 40; i++) {
+            strbuf           want = {0}, got = {0};
+            mem_stream       ms = {data, size, a[i].start, 4096, 2, SIZE_MAX};
+            csv_reader      *r;
+            const csv_field *f;
+            size_t           n;
+            int              rc;
+
+            render_range(fd, a[i].start, a[i].end, a[i].line, &comma, &want);
+            r = csv_reader_new_range_fn(mem_read, &ms, a[i].start, a[i].end,
+                                        a[i].line, &comma);
+            while ((rc = csv_reader_next(r, &f, &n, &err)) == 1)
+                render_record(&got, csv_reader_line(r), f, n);
+            CHECK_INT(0, rc);
+            csv_reader_free(r);
+            sb_append(&want, "", 0);
+            sb_append(&got, "", 0);
+            CHECK_TEXT("range by stream", want.data, got.data);
+            sb_free(&want);
+            sb_free(&got);
+        }
+        free(a);
+        free(b);
+    }
+    close(fd);
+    free(data);
+}
+
 void
 test_csv_register(void)
 {
@@ -1370,6 +1426,7 @@ test_csv_register(void)
     CU_add_test(s, "reader vs reference parser", test_reference_fuzz);
     CU_add_test(s, "split: files without records", test_split_small);
     CU_add_test(s, "split: every part size", test_split_property);
+    CU_add_test(s, "split and read over a stream", test_split_fn_matches_fd);
     CU_add_test(s, "lines mode", test_lines_mode);
     CU_add_test(s, "pull reader", test_reader_fn);
     CU_add_test(s, "record and column limits", test_limits);

@@ -17,6 +17,7 @@ main(int argc, char **argv)
 
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 2;
+    test_s3_register();
     test_util_register();
     test_csv_register();
     test_input_register();

@@ -4,6 +4,7 @@
 #ifndef SHEAF_TEST_SUITES_H
 #define SHEAF_TEST_SUITES_H
 
+void test_s3_register(void);
 void test_util_register(void);
 void test_csv_register(void);
 void test_input_register(void);
