@@ -459,6 +459,15 @@ open_beneath_walk(int dir_fd, const char *rel, int flags)
                      (next != NULL ? O_RDONLY | O_DIRECTORY : flags)
                          | O_NOFOLLOW | O_CLOEXEC);
         e = sub < 0 ? errno : 0;
+        /* O_DIRECTORY | O_NOFOLLOW on a symlink says ENOTDIR: say what
+         * openat2 says, ELOOP. */
+        if (e == ENOTDIR) {
+            struct stat st;
+
+            if (fstatat(fd, part, &st, AT_SYMLINK_NOFOLLOW) == 0
+                && S_ISLNK(st.st_mode))
+                e = ELOOP;
+        }
         close(fd);
         fd = sub;
         part = next;
@@ -476,8 +485,11 @@ open_beneath_walk(int dir_fd, const char *rel, int flags)
 int
 fsys_open_beneath(const char *root, const char *rel, int flags)
 {
+    /* Set once openat2 is known missing (an old kernel, or valgrind):
+     * the walk from then on. A race only costs one more try. */
+    static int      no_openat2;
     struct open_how how;
-    int             root_fd, fd, e;
+    int             root_fd, fd = -1, e;
 
     root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (root_fd < 0)
@@ -486,8 +498,12 @@ fsys_open_beneath(const char *root, const char *rel, int flags)
     how.flags = (uint64_t)(flags | O_CLOEXEC);
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS
                   | RESOLVE_NO_MAGICLINKS;
-    fd = (int)syscall(SYS_openat2, root_fd, rel, &how, sizeof how);
-    if (fd < 0 && (errno == ENOSYS || errno == EPERM))
+    if (!no_openat2) {
+        fd = (int)syscall(SYS_openat2, root_fd, rel, &how, sizeof how);
+        if (fd < 0 && (errno == ENOSYS || errno == EPERM))
+            no_openat2 = 1;
+    }
+    if (no_openat2)
         fd = open_beneath_walk(root_fd, rel, flags);
     e = errno;
     close(root_fd);

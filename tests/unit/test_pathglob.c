@@ -6,6 +6,7 @@
  */
 #include <CUnit/CUnit.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "../../executor/pathglob.h"
+#include "../../lib/fsys.h"
 #include "../../lib/util.h"
 #include "test_helpers.h"
 #include "test_suites.h"
@@ -161,6 +163,40 @@ test_caps(void)
     g_dir[0] = '\0';
 }
 
+/* fsys_open_beneath: no symlink on the way, never out of the root. */
+static void
+test_open_beneath(void)
+{
+    char *link;
+    int   fd;
+
+    fresh();
+    th_put_file(g_root, "in/a.csv", "x", 1);
+    th_put_file(g_out, "secret.csv", "s", 1);
+    link = xasprintf("%s/evil", g_root);
+    CU_ASSERT(symlink(g_out, link) == 0);
+    free(link);
+    link = xasprintf("%s/in/alias.csv", g_root);
+    CU_ASSERT(symlink("a.csv", link) == 0);
+    free(link);
+    fd = fsys_open_beneath(g_root, "in/a.csv", O_RDONLY);
+    CU_ASSERT(fd >= 0);
+    if (fd >= 0)
+        close(fd);
+    errno = 0;
+    CU_ASSERT(fsys_open_beneath(g_root, "evil/secret.csv", O_RDONLY) < 0);
+    CU_ASSERT(errno == ELOOP || errno == EXDEV);
+    errno = 0;
+    CU_ASSERT(fsys_open_beneath(g_root, "in/alias.csv", O_RDONLY) < 0);
+    CU_ASSERT(errno == ELOOP);
+    errno = 0;
+    CU_ASSERT(fsys_open_beneath(g_root, "../out/secret.csv", O_RDONLY) < 0);
+    CU_ASSERT(errno == EXDEV);
+    errno = 0;
+    CU_ASSERT(fsys_open_beneath(g_root, "in/none.csv", O_RDONLY) < 0);
+    CU_ASSERT(errno == ENOENT);
+}
+
 void
 test_pathglob_register(void)
 {
@@ -170,4 +206,5 @@ test_pathglob_register(void)
     CU_add_test(s, "never . or ..", test_never_dot_or_dotdot);
     CU_add_test(s, "symlinked directories", test_symlinked_dirs_stay_inside);
     CU_add_test(s, "caps", test_caps);
+    CU_add_test(s, "fsys_open_beneath", test_open_beneath);
 }
