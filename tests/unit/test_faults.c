@@ -414,6 +414,7 @@ test_rowfile(void)
         long   n;
         int    rc;
 
+        sh_err_clear(&err);
         fsys_reset();
         CHECK(write_rows(path, ROWS_V1, &err) == 0, "v1: %s", err.msg);
         /* 200000 rows of about 60 bytes: several buffers of 1 MiB */
