@@ -42,7 +42,7 @@ static void
 needed_columns(const plan *p, size_t width, unsigned char *need)
 {
     unsigned char *live = xcalloc(width, 1), *before = xcalloc(width, 1);
-    size_t         i, j, k;
+    size_t         i;
 
     memset(live, 1, p->out_schema->n);
     for (i = p->n_steps; i-- > 0;) {
@@ -50,55 +50,10 @@ needed_columns(const plan *p, size_t width, unsigned char *need)
         const schema    *in = i ? p->steps[i - 1].out : p->in_schema;
 
         memset(before, 0, width);
-        switch (s->op) {
-        case OP_SELECT:
-            for (j = 0; j < s->n_cols; j++) {
-                if (live[j])
-                    before[s->cols[j]] = 1;
-            }
-            break;
-        case OP_FILTER:
-        case OP_SORT:
-        case OP_LIMIT:
-            memcpy(before, live, in->n);
-            for (j = 0; s->op == OP_SORT && j < s->n_keys; j++)
-                before[s->keys[j].col] = 1;
-            if (s->op == OP_FILTER)
-                expr_columns(s->e, before, in->n);
-            break;
-        case OP_DERIVE:
-        case OP_TOKENIZE:
-        case OP_PREDICT_NB:
-        case OP_JOIN:
-            for (k = 0; k < in->n; k++)
-                before[k] = (k == s->col && s->op != OP_JOIN) ? 0 : live[k];
-            if (s->op == OP_DERIVE)
-                expr_columns(s->e, before, in->n);
-            else if (s->op == OP_JOIN)
-                for (j = 0; j < s->n_cols; j++)
-                    before[s->cols[j]] = 1;
-            else
-                before[s->src_col] = 1;
-            break;
-        case OP_GROUPBY:
-        case OP_AGGREGATE:
-        case OP_DISTINCT:
-            for (j = 0; j < s->n_cols; j++)
-                before[s->cols[j]] = 1;
-            for (j = 0; j < s->n_aggs; j++) {
-                if (s->aggs[j].col >= 0)
-                    before[s->aggs[j].col] = 1;
-            }
-            break;
-        case OP_TRAIN_NB:
-            before[s->src_col] = before[s->label_col] = 1;
-            if (s->e != NULL)
-                expr_columns(s->e, before, in->n);
-            break;
-        default:
+        if (s->def->reads != NULL)
+            s->def->reads(s, in->n, live, before);
+        else
             memset(before, 1, in->n);
-            break;
-        }
         memcpy(live, before, width);
     }
     memcpy(need, live, p->in_schema->n);

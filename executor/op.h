@@ -28,8 +28,8 @@
  *      source, and one `const op_def op_<name> = {...};` filled in;
  *   3. declare that op_def below and add it to the table in op_table.c,
  *      at its plan_op index.
- * A map step also needs its case in run_steps (exec_run.c) and in
- * needed_columns (exec.c).
+ * A map step also needs its case in run_steps (exec_run.c), on the hot
+ * path.
  */
 #ifndef SHEAF_OP_H
 #define SHEAF_OP_H
@@ -64,6 +64,16 @@ struct op_def {
      */
     int (*compile)(const plan_step_in *c, sh_err *err);
 
+    /*
+     * The input columns step 's' reads, given which of its output
+     * columns are read after it: set before[k] for each column k of its
+     * input ('n_in' of them) that it needs, when 'live' marks its needed
+     * output columns ('before' comes zeroed). Stage 0 parses only what the
+     * first step needs this way. NULL: every input column.
+     */
+    void (*reads)(const plan_step *s, size_t n_in,
+                  const unsigned char *live, unsigned char *before);
+
     /* ---- combine operators only; NULL for the map steps ---------- */
 
     /* Tasks of the stage its final half starts, after a stage of
@@ -97,6 +107,14 @@ struct op_def {
      * a failure (the artifacts of train_naive_bayes); NULL: nothing. */
     void (*final_discard)(exec_run *x);
 };
+
+/* For op_def.reads: the output columns are the input's, all read where
+ * needed after (filter, sort, limit). */
+void op_reads_same(const plan_step *s, size_t n_in, const unsigned char *live,
+                   unsigned char *before);
+
+/* For op_def.reads: 'keys' (n) columns of the input. */
+void op_reads_cols(const size_t *keys, size_t n, unsigned char *before);
 
 /* The rows, each defined in its operator's file. */
 extern const op_def op_filter, op_select, op_derive, op_tokenize, op_join,

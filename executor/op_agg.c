@@ -531,6 +531,23 @@ one_task(size_t before)
     return 1;
 }
 
+/* op_def.reads: the keys and the aggregated columns, whatever is read
+ * after (the output is made of them). */
+static void
+reads_agg(const plan_step *s, size_t n_in, const unsigned char *live,
+          unsigned char *before)
+{
+    size_t j;
+
+    (void)n_in;
+    (void)live;
+    op_reads_cols(s->cols, s->n_cols, before);
+    for (j = 0; j < s->n_aggs; j++) {
+        if (s->aggs[j].col >= 0)
+            before[s->aggs[j].col] = 1;
+    }
+}
+
 const op_def op_groupby = {
     .op = OP_GROUPBY,
     .name = "groupby",
@@ -540,6 +557,7 @@ const op_def op_groupby = {
     .holds = OP_HOLDS_PARTIAL | OP_HOLDS_FINAL,
     .partial_sink = agg_new,
     .final_source = source_agg,
+    .reads = reads_agg,
 };
 
 const op_def op_aggregate = {
@@ -551,6 +569,7 @@ const op_def op_aggregate = {
     .holds = OP_HOLDS_PARTIAL | OP_HOLDS_FINAL,
     .partial_sink = agg_new,
     .final_source = source_agg,
+    .reads = reads_agg,
 };
 
 const op_def op_distinct = {
@@ -562,4 +581,5 @@ const op_def op_distinct = {
     .holds = OP_HOLDS_PARTIAL | OP_HOLDS_FINAL,
     .partial_sink = agg_new,
     .final_source = source_agg,
+    .reads = reads_agg,
 };

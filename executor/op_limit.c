@@ -222,4 +222,5 @@ const op_def op_limit = {
     .final_tasks = one_task,
     .partial_sink = limit_new,
     .final_source = source_limit,
+    .reads = op_reads_same,
 };

@@ -252,6 +252,17 @@ one_task(size_t before)
     return 1;
 }
 
+/* op_def.reads: the text, the label and what the holdout reads. */
+static void
+reads_train(const plan_step *s, size_t n_in, const unsigned char *live,
+            unsigned char *before)
+{
+    (void)live;
+    before[s->src_col] = before[s->label_col] = 1;
+    if (s->e != NULL)
+        expr_columns(s->e, before, n_in);
+}
+
 const op_def op_train_nb = {
     .op = OP_TRAIN_NB,
     .name = "train_naive_bayes",
@@ -261,4 +272,5 @@ const op_def op_train_nb = {
     .partial_sink = nb_new,
     .final_source = source_nb,
     .final_discard = source_nb_discard,
+    .reads = reads_train,
 };

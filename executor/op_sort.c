@@ -352,6 +352,18 @@ half_words(const plan_step *s, const char *half, char *buf, size_t len)
     }
 }
 
+/* op_def.reads: what is read after, and the keys. */
+static void
+reads_sort(const plan_step *s, size_t n_in, const unsigned char *live,
+           unsigned char *before)
+{
+    size_t j;
+
+    op_reads_same(s, n_in, live, before);
+    for (j = 0; j < s->n_keys; j++)
+        before[s->keys[j].col] = 1;
+}
+
 const op_def op_sort = {
     .op = OP_SORT,
     .name = "sort",
@@ -363,4 +375,5 @@ const op_def op_sort = {
     .holds = OP_HOLDS_PARTIAL,
     .partial_sink = sort_new,
     .final_source = source_sort,
+    .reads = reads_sort,
 };

@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../lib/util.h"
 
@@ -138,4 +139,23 @@ plan_compile_steps(plan *p, json_t *spec, const plan_ctx *ctx, sh_err *err)
     }
     p->out_schema = c.in;
     return 0;
+}
+
+/* ---- columns read ------------------------------------------------------ */
+
+void
+op_reads_same(const plan_step *s, size_t n_in, const unsigned char *live,
+              unsigned char *before)
+{
+    (void)s;
+    memcpy(before, live, n_in);
+}
+
+void
+op_reads_cols(const size_t *keys, size_t n, unsigned char *before)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        before[keys[i]] = 1;
 }

@@ -454,12 +454,76 @@ compile_predict(const plan_step_in *c, sh_err *err)
 
 /* ---- the rows of the table -------------------------------------------- */
 
+/* ---- columns read (op_def.reads) ------------------------------------- */
+
+/* filter: what is read after it, and what its condition reads. */
+static void
+reads_filter(const plan_step *s, size_t n_in, const unsigned char *live,
+             unsigned char *before)
+{
+    memcpy(before, live, n_in);
+    expr_columns(s->e, before, n_in);
+}
+
+/* select: the input columns of the output columns read after it. */
+static void
+reads_select(const plan_step *s, size_t n_in, const unsigned char *live,
+             unsigned char *before)
+{
+    size_t j;
+
+    (void)n_in;
+    for (j = 0; j < s->n_cols; j++) {
+        if (live[j])
+            before[s->cols[j]] = 1;
+    }
+}
+
+/* The steps that make column s->col (derive, tokenize, predict): what is
+ * read after them but that column, which they make. */
+static void
+reads_but_made(const plan_step *s, size_t n_in, const unsigned char *live,
+               unsigned char *before)
+{
+    size_t k;
+
+    for (k = 0; k < n_in; k++)
+        before[k] = k != s->col && live[k];
+}
+
+static void
+reads_derive(const plan_step *s, size_t n_in, const unsigned char *live,
+             unsigned char *before)
+{
+    reads_but_made(s, n_in, live, before);
+    expr_columns(s->e, before, n_in);
+}
+
+/* tokenize and predict_naive_bayes: their text column too. */
+static void
+reads_from_src(const plan_step *s, size_t n_in, const unsigned char *live,
+               unsigned char *before)
+{
+    reads_but_made(s, n_in, live, before);
+    before[s->src_col] = 1;
+}
+
+/* join: the input's columns read after it, and its keys. */
+static void
+reads_join(const plan_step *s, size_t n_in, const unsigned char *live,
+           unsigned char *before)
+{
+    memcpy(before, live, n_in);
+    op_reads_cols(s->cols, s->n_cols, before);
+}
+
 const op_def op_filter = {
     .op = OP_FILTER,
     .name = "filter",
     .fields = filter_fields,
     .check = check_filter,
     .compile = compile_filter,
+    .reads = reads_filter,
 };
 
 const op_def op_select = {
@@ -468,6 +532,7 @@ const op_def op_select = {
     .fields = select_fields,
     .check = check_select,
     .compile = compile_select,
+    .reads = reads_select,
 };
 
 const op_def op_derive = {
@@ -476,6 +541,7 @@ const op_def op_derive = {
     .fields = derive_fields,
     .check = check_derive,
     .compile = compile_derive,
+    .reads = reads_derive,
 };
 
 const op_def op_tokenize = {
@@ -483,6 +549,7 @@ const op_def op_tokenize = {
     .name = "tokenize",
     .fields = tokenize_fields,
     .compile = compile_tokenize,
+    .reads = reads_from_src,
 };
 
 const op_def op_join = {
@@ -490,6 +557,7 @@ const op_def op_join = {
     .name = "join",
     .fields = join_fields,
     .compile = compile_join,
+    .reads = reads_join,
 };
 
 const op_def op_predict_nb = {
@@ -497,4 +565,5 @@ const op_def op_predict_nb = {
     .name = "predict_naive_bayes",
     .fields = predict_fields,
     .compile = compile_predict,
+    .reads = reads_from_src,
 };
