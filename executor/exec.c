@@ -30,82 +30,6 @@
 #include "nb.h"
 #include "op.h"
 
-/* ---- which input columns are read ------------------------------------- */
-
-/*
- * Which input columns stage 0 must parse: those live at the input, going
- * back from the output (all of whose columns are live) through every
- * step of the plan. 'need' has p->in_schema->n entries; 'width' is the
- * widest schema.
- */
-static void
-needed_columns(const plan *p, size_t width, unsigned char *need)
-{
-    unsigned char *live = xcalloc(width, 1), *before = xcalloc(width, 1);
-    size_t         i, j, k;
-
-    memset(live, 1, p->out_schema->n);
-    for (i = p->n_steps; i-- > 0;) {
-        const plan_step *s = &p->steps[i];
-        const schema    *in = i ? p->steps[i - 1].out : p->in_schema;
-
-        memset(before, 0, width);
-        switch (s->op) {
-        case OP_SELECT:
-            for (j = 0; j < s->n_cols; j++) {
-                if (live[j])
-                    before[s->cols[j]] = 1;
-            }
-            break;
-        case OP_FILTER:
-        case OP_SORT:
-        case OP_LIMIT:
-            memcpy(before, live, in->n);
-            for (j = 0; s->op == OP_SORT && j < s->n_keys; j++)
-                before[s->keys[j].col] = 1;
-            if (s->op == OP_FILTER)
-                expr_columns(s->e, before, in->n);
-            break;
-        case OP_DERIVE:
-        case OP_TOKENIZE:
-        case OP_PREDICT_NB:
-        case OP_JOIN:
-            for (k = 0; k < in->n; k++)
-                before[k] = (k == s->col && s->op != OP_JOIN) ? 0 : live[k];
-            if (s->op == OP_DERIVE)
-                expr_columns(s->e, before, in->n);
-            else if (s->op == OP_JOIN)
-                for (j = 0; j < s->n_cols; j++)
-                    before[s->cols[j]] = 1;
-            else
-                before[s->src_col] = 1;
-            break;
-        case OP_GROUPBY:
-        case OP_AGGREGATE:
-        case OP_DISTINCT:
-            for (j = 0; j < s->n_cols; j++)
-                before[s->cols[j]] = 1;
-            for (j = 0; j < s->n_aggs; j++) {
-                if (s->aggs[j].col >= 0)
-                    before[s->aggs[j].col] = 1;
-            }
-            break;
-        case OP_TRAIN_NB:
-            before[s->src_col] = before[s->label_col] = 1;
-            if (s->e != NULL)
-                expr_columns(s->e, before, in->n);
-            break;
-        default:
-            memset(before, 1, in->n);
-            break;
-        }
-        memcpy(live, before, width);
-    }
-    memcpy(need, live, p->in_schema->n);
-    free(live);
-    free(before);
-}
-
 /* ---- stage 0's source ------------------------------------------------- */
 
 /* Read partition t->index and push every row. */
@@ -113,12 +37,12 @@ static int
 source_input(exec_run *x, sh_err *err)
 {
     const plan     *p = x->p;
-    unsigned char  *need = xcalloc(x->width, 1);
+    unsigned char  *need = xcalloc(p->in_schema->n + 1, 1);
     const sh_value *row;
     size_t          n_in = p->in_schema->n;
     int             rc;
 
-    needed_columns(p, x->width, need);
+    plan_needed_columns(p, need);
     x->in = input_open(p, x->t->index, need, err);
     free(need);
     if (x->in == NULL)
