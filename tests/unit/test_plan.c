@@ -265,8 +265,19 @@ test_spec_errors(void)
                "\"callback\": {\"secret\": \"s\"}}",
                SH_EINVAL, "callback.url", "required");
     EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, "
-               "\"output\": {\"format\": \"parquet\"}}",
+               "\"output\": {\"format\": \"avro\"}}",
                SH_EINVAL, "output.format", "parquet");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, "
+               "\"output\": {\"format\": \"parquet\", "
+               "\"compression\": \"lz4\"}}",
+               SH_EINVAL, "output.compression", "zstd");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, "
+               "\"output\": {\"format\": \"parquet\", "
+               "\"row_group_rows\": 0}}",
+               SH_EINVAL, "output.row_group_rows", "");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, "
+               "\"output\": {\"row_group_rows\": 10}}",
+               SH_EINVAL, "output.row_group_rows", "parquet");
     EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, "
                "\"output\": {\"compression\": \"zip\"}}",
                SH_EINVAL, "output.compression", "gzip");
