@@ -199,13 +199,15 @@ job_preds(const plan *p, expr_pred *out, size_t max)
         size_t           got;
 
         if (s->op == OP_FILTER) {
-            got = expr_and_preds(s->e, out + n, max - n);
+            size_t base = n;
+
+            got = expr_and_preds(s->e, out + base, max - base);
             for (j = 0; j < got; j++) {
-                if (map[out[n + j].col] >= 0) {
-                    out[n].col = (size_t)map[out[n + j].col];
-                    out[n].rel = out[n + j].rel;
-                    out[n].k = out[n + j].k;
-                    n++;
+                expr_pred pr = out[base + j]; /* n <= base + j */
+
+                if (map[pr.col] >= 0) {
+                    pr.col = (size_t)map[pr.col];
+                    out[n++] = pr;
                 }
             }
         } else if (s->op == OP_SELECT) {
