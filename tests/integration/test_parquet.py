@@ -112,7 +112,7 @@ TABLE = f"""CREATE TABLE t AS SELECT
   i::BIGINT AS id,
   'k' || (i * 7 % 23) AS k,
   CASE WHEN i % 7 = 3 THEN NULL ELSE (i * 37 % 1000 - 500)::INTEGER END AS n,
-  CASE WHEN i % 9 = 2 THEN NULL ELSE i * 0.25 - 1234.5 END AS v,
+  CASE WHEN i % 9 = 2 THEN NULL ELSE (i * 0.25 - 1234.5)::DOUBLE END AS v,
   CASE WHEN i % 5 = 1 THEN NULL ELSE i % 3 = 0 END AS b,
   CASE WHEN i % 8 = 1 THEN NULL ELSE 'row ' || i || repeat('z', i % 13) END
     AS s,
@@ -171,6 +171,17 @@ def pqdata(session_server, duck):
         f"(FORMAT parquet)")
     stmts.append("SELECT 1")
     duck.sql(*stmts)
+    # the files hold what the tests mean to read: dictionary, plain and
+    # delta encodings, data pages v1 and v2, several row groups
+    _, enc = duck.sql(
+        f"SELECT DISTINCT unnest(string_split(encodings, ', ')) FROM "
+        f"parquet_metadata({q(str(d) + '/all_*.parquet')})")
+    enc = {e[0] for e in enc}
+    for want in ("PLAIN", "RLE_DICTIONARY", "DELTA_BINARY_PACKED"):
+        assert want in enc, (want, enc)
+    _, rgs = duck.sql(f"SELECT max(row_group_id) FROM parquet_metadata("
+                      f"{q(d / 'all_v1_zstd.parquet')})")
+    assert rgs[0][0] >= 5, rgs
     files["nested"] = f"{rel}/nested/n.parquet"
     files["dir"] = rel
     files["abs"] = d
