@@ -247,6 +247,11 @@ int api_job_cancel(api_req *r);
 int api_job_delete(api_req *r);
 
 int api_job_result(api_req *r);   /* result.c */
+/* A succeeded job with Parquet output: set its "result.bytes" to the
+ * length the result endpoint serves (the parts merged), not the parts'
+ * total. Leaves 'job' as it is otherwise, or when the parts cannot be
+ * read (result.c). */
+void api_result_fix_bytes(api_req *r, json_t *job);
 
 /* artifacts.c: GET /v1/jobs/{id}/artifacts lists them, GET
  * /v1/jobs/{id}/artifacts/{name} serves one; 404 for an unknown job or

@@ -359,6 +359,7 @@ api_job_get(api_req *r)
     if (job == NULL)
         return api_error_sh(r, &err, 0);
     jobs_add_artifacts(r, job);
+    api_result_fix_bytes(r, job);
     return api_reply(r, MHD_HTTP_OK, job);
 }
 

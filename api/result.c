@@ -287,6 +287,40 @@ result_parquet(db_part *parts, size_t n, strbuf *tail, sh_err *err)
     return rc;
 }
 
+void
+api_result_fix_bytes(api_req *r, json_t *job)
+{
+    const char *st = json_string_value(json_object_get(job, "status"));
+    json_t     *res = json_object_get(job, "result");
+    db_part    *parts = NULL;
+    size_t      n_parts = 0, i;
+    uint64_t    size = PQ_HEAD_LEN;
+    strbuf      tail = {0};
+    db         *d;
+    sh_err      err;
+    int         rc;
+
+    if (st == NULL || strcmp(st, "succeeded") != 0 || !json_is_object(res)
+        || !result_is_parquet(job))
+        return;
+    sh_err_clear(&err);
+    d = db_pool_get(r->a->pool, API_POOL_WAIT_MS, &err);
+    if (d == NULL)
+        return;
+    rc = db_job_result(d, r->tenant, r->id, &parts, &n_parts, &err);
+    db_pool_put(r->a->pool, d, rc == SH_EDB);
+    if (rc == 0 && n_parts > 0
+        && result_parquet(parts, n_parts, &tail, &err) == 0) {
+        for (i = 0; i < n_parts; i++)
+            size += parts[i].size_bytes;
+        json_object_set_new(res, "bytes",
+                            json_integer((json_int_t)(size + tail.len)));
+    }
+    if (parts != NULL)
+        db_parts_free(parts, n_parts);
+    sb_free(&tail);
+}
+
 /*
  * Set Content-Type and Content-Disposition from the job's spec.output:
  * CSV or JSON lines, gzip-compressed or not, or Parquet.

@@ -474,6 +474,8 @@ def test_parquet_output(sheaf, duck, pqdata, codec, tmp_path):
     assert head.headers["Content-Type"] == "application/vnd.apache.parquet"
     assert whole[:4] == b"PAR1" and whole[-4:] == b"PAR1"
     assert len(whole) == int(head.headers["Content-Length"])
+    # the job says the length the endpoint serves (the parts merged)
+    assert sheaf.get(jid)["result"]["bytes"] == len(whole)
     etag = head.headers["ETag"]
     parts = get_ranges(sheaf, jid, len(whole), 5)
     assert parts == whole
