@@ -287,6 +287,8 @@ result_parquet(db_part *parts, size_t n, strbuf *tail, sh_err *err)
     return rc;
 }
 
+/* The merged length of a Parquet result as its result.bytes; see
+ * api_int.h. */
 void
 api_result_fix_bytes(api_req *r, json_t *job)
 {

@@ -137,6 +137,7 @@ same_schema(const schema *a, const char *first, const schema *b,
     return 0;
 }
 
+/* The schema of the files; see plan_int.h. */
 int
 plan_pq_scan(plan *p, sh_err *err)
 {
@@ -253,6 +254,7 @@ push_part(plan *p, size_t *cap, size_t file, size_t start, size_t end)
     pt->line = 1;
 }
 
+/* Check, prune and cut the row groups; see plan_int.h. */
 int
 plan_pq_cut(plan *p, const unsigned char *need, sh_err *err)
 {
@@ -332,6 +334,8 @@ done:
     return rc;
 }
 
+/* The row groups for the resolution (the caller owns it); see
+ * plan_int.h. */
 json_t *
 plan_pq_resolution(const plan *p)
 {
@@ -345,6 +349,7 @@ plan_pq_resolution(const plan *p)
                      (json_int_t)p->pq_rg_skipped);
 }
 
+/* The row groups from the resolution; see plan_int.h. */
 int
 plan_pq_load(plan *p, json_t *rgs)
 {
