@@ -506,3 +506,32 @@ def test_parquet_output(sheaf, duck, pqdata, codec, tmp_path):
     want_codec = {"zstd": "ZSTD", "snappy": "SNAPPY", "gzip": "GZIP",
                   "none": "UNCOMPRESSED"}[codec]
     assert all(m[2] == want_codec for m in meta), meta
+
+
+def test_parquet_join_side(sheaf, duck, pqdata):
+    """A Parquet file as the side of a join (read whole, every column),
+    joined to a Parquet input; the answer is DuckDB's join."""
+    side = pqdata["abs"] / "side" / "labels.parquet"
+    side.parent.mkdir(exist_ok=True)
+    duck.sql(f"COPY (SELECT 'k' || range AS k, range * 10 AS weight, "
+             f"CASE WHEN range % 4 = 0 THEN NULL ELSE 'L' || range END "
+             f"AS label FROM range(20)) TO {q(side)} (FORMAT parquet)",
+             "SELECT 1")
+    rel = pqdata[("V2", "zstd")]
+    f = q(pqdata["abs"] / os.path.basename(rel))
+    s = spec(rel, [
+        {"op": "join", "with": {"path": f"{pqdata['dir']}/side/"
+                                        "labels.parquet"},
+         "on": ["k"], "how": "left"},
+        {"op": "groupby", "by": ["k", "label"],
+         "aggs": [{"fn": "count", "as": "c"},
+                  {"fn": "sum", "column": "weight", "as": "w"}]}],
+        partition_size=1)
+    [(job, body)] = run_all(sheaf, [s])
+    _, got = csv_rows(body, {"k": "string", "label": "string", "c": "int",
+                             "w": "int"})
+    _, want = duck.sql(
+        f"SELECT t.k, s.label, count(*), sum(s.weight) FROM "
+        f"read_parquet({f}) t LEFT JOIN read_parquet({q(side)}) s "
+        f"USING (k) GROUP BY ALL")
+    check_rows(got, want, "join", ordered=False)
