@@ -162,10 +162,19 @@ check_task(exec_run *x, sh_err *err)
                               t->index, p->n_parts);
         }
         pt = &p->parts[t->index];
-        snprintf(x->ctx, sizeof x->ctx,
-                 "partition %zu (file %s, bytes %llu-%llu)", t->index,
-                 p->files[pt->file].rel, (unsigned long long)pt->start,
-                 (unsigned long long)pt->end);
+        if (p->in_format == FMT_PARQUET && pt->end > pt->start
+            && pt->end <= p->n_pq_rgs) {
+            /* Parquet: row groups, not bytes (as input_context says) */
+            snprintf(x->ctx, sizeof x->ctx,
+                     "partition %zu (file %s, row groups %zu-%zu)",
+                     t->index, p->files[pt->file].rel,
+                     p->pq_rgs[pt->start], p->pq_rgs[pt->end - 1]);
+        } else {
+            snprintf(x->ctx, sizeof x->ctx,
+                     "partition %zu (file %s, bytes %llu-%llu)", t->index,
+                     p->files[pt->file].rel, (unsigned long long)pt->start,
+                     (unsigned long long)pt->end);
+        }
     } else {
         if (t->index >= x->sg->n_tasks) {
             return sh_err_set(err, SH_EINVAL, "",

@@ -535,3 +535,20 @@ def test_parquet_join_side(sheaf, duck, pqdata):
         f"read_parquet({f}) t LEFT JOIN read_parquet({q(side)}) s "
         f"USING (k) GROUP BY ALL")
     check_rows(got, want, "join", ordered=False)
+
+
+def test_parquet_step_error_names_row(sheaf, pqdata):
+    """A step failing on a Parquet row names the partition's file and row
+    groups and the row's number in the partition (there are no lines)."""
+    rel = pqdata[("V1", "gzip")]
+    job = sheaf.submit(spec(rel, [
+        {"op": "filter", "where": "id == 5000"},
+        {"op": "derive", "as": "big", "expr": "id * 9223372036854775807"}],
+        partition_size=1))
+    done = sheaf.wait(job["id"], 120)
+    assert done["status"] == "failed", done
+    msg = done["error"] if isinstance(done["error"], str) else json.dumps(
+        done["error"])
+    # 5000 is row 905 (1-based) of row group 2 (rows 4096-6143)
+    assert f"(file {rel}, row groups 2-2)" in msg, msg
+    assert "step 1 (derive)" in msg and ", row 905" in msg, msg
