@@ -552,3 +552,28 @@ def test_parquet_step_error_names_row(sheaf, pqdata):
     # 5000 is row 905 (1-based) of row group 2 (rows 4096-6143)
     assert f"(file {rel}, row groups 2-2)" in msg, msg
     assert "step 1 (derive)" in msg and ", row 905" in msg, msg
+
+
+def test_parquet_output_empty_parts(sheaf, duck, pqdata, tmp_path):
+    """Parts without rows (a filter that keeps rows of a few partitions
+    only, or of none: every row group pruned) still merge into a Parquet
+    file DuckDB reads."""
+    rel = pqdata[("V2", "gzip")]
+    out = {"format": "parquet", "compression": "zstd"}
+    (j1, some), (j2, none) = run_all(sheaf, [
+        spec(rel, [{"op": "filter", "where": "id % 7000 == 3"}], out,
+             partition_size=1),
+        spec(rel, [{"op": "filter", "where": "id < 0"},
+                   {"op": "select", "columns": ["id", "s"]}], out,
+             partition_size=1)])
+    assert j1["progress"]["partitions_total"] >= N_ROWS // RG_ROWS
+    for name, body, want in [("some", some, [3, 7003, 14003]),
+                             ("none", none, [])]:
+        path = tmp_path / f"{name}.parquet"
+        path.write_bytes(body)
+        _, rows = duck.sql(f"SELECT id FROM read_parquet({q(path)}) "
+                           f"ORDER BY id")
+        assert [r[0] for r in rows] == want, (name, rows)
+    cols, _ = duck.sql(
+        f"SELECT * FROM read_parquet({q(tmp_path / 'none.parquet')})")
+    assert cols == ["id", "s"], cols
