@@ -283,6 +283,11 @@ int api_job_cancel(api_req *r);
 int api_job_delete(api_req *r);
 
 int api_job_result(api_req *r);   /* result.c */
+/* A succeeded job with Parquet output: set its "result.bytes" to the
+ * length the result endpoint serves (the parts merged), not the parts'
+ * total. Leaves 'job' as it is otherwise, or when the parts cannot be
+ * read (result.c). */
+void api_result_fix_bytes(api_req *r, json_t *job);
 
 /* ui.c: GET / serves the dashboard page, GET /ui/{name} its files (404
  * for another name); no token needed. */

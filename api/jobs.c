@@ -366,10 +366,15 @@ api_job_get(api_req *r)
         }
     }
     atomic_fetch_sub(&r->a->polling, 1);
-    if (rc < 0 && rc != SH_EDB)
+    if (rc < 0 && rc != SH_EDB) {
         rc = api_error_sh(r, &err, 0);
-    else
-        rc = jobs_reply(r, MHD_HTTP_OK, jobs_json_with_artifacts(r, &job));
+    } else {
+        json_t *out = jobs_json_with_artifacts(r, &job);
+
+        if (out != NULL)
+            api_result_fix_bytes(r, out);
+        rc = jobs_reply(r, MHD_HTTP_OK, out);
+    }
     db_job_clear(&job);
     return rc;
 }

@@ -6,7 +6,10 @@
  * The parts are opened one at a time, as the stream reaches them, and read
  * with pread at the offset libmicrohttpd asks for; nothing of the result is
  * held in memory. Concatenated gzip members are a valid gzip stream, so
- * compressed results are served the same way.
+ * compressed results are served the same way. Parquet parts do not
+ * concatenate: a Parquet result is served as "PAR1", then bytes
+ * [4, data_end) of each part, then the footer pq_merge makes (every
+ * part's row groups at their shifted offsets), its length known up front.
  */
 #include "api_int.h"
 
@@ -19,6 +22,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "../executor/parquet_write.h"
 #include "../service/log.h"
 
 #define RESULT_BLOCK_BYTES (64 * 1024)
@@ -31,7 +35,15 @@ typedef struct result_reader {
     size_t   cur;      /* index of the part being read */
     uint64_t cur_base; /* offset in the whole result of parts[cur] */
     int      fd;       /* parts[cur] open for reading, or -1 */
+    uint64_t skip;     /* parquet: bytes of each part not sent (its
+                          magic), else 0 */
+    strbuf   tail;     /* parquet: the bytes after the parts (the merged
+                          footer); "PAR1" goes before them */
 } result_reader;
+
+/* What a Parquet result sends before its parts. */
+#define PQ_HEAD     "PAR1"
+#define PQ_HEAD_LEN 4
 
 /* Close the open part, if any. */
 static void
@@ -53,6 +65,16 @@ reader_read(void *cls, uint64_t pos, char *buf, size_t max)
     ssize_t        n;
     int            saved;
 
+    if (rd->skip > 0) {
+        /* Parquet: the magic first; then offsets within the parts. */
+        if (at < PQ_HEAD_LEN) {
+            want = PQ_HEAD_LEN - at < max ? (size_t)(PQ_HEAD_LEN - at) : max;
+            memcpy(buf, PQ_HEAD + at, want);
+            return (ssize_t)want;
+        }
+        at -= PQ_HEAD_LEN;
+    }
+
     if (at < rd->cur_base) {
         /* libmicrohttpd reads forward; start over if it ever does not. */
         reader_close(rd);
@@ -64,6 +86,12 @@ reader_read(void *cls, uint64_t pos, char *buf, size_t max)
         reader_close(rd);
         rd->cur_base += rd->parts[rd->cur].size_bytes;
         rd->cur++;
+    }
+    if (rd->cur == rd->n_parts && at - rd->cur_base < rd->tail.len) {
+        at -= rd->cur_base;
+        want = rd->tail.len - at < max ? (size_t)(rd->tail.len - at) : max;
+        memcpy(buf, rd->tail.data + at, want);
+        return (ssize_t)want;
     }
     if (rd->cur == rd->n_parts)
         return MHD_CONTENT_READER_END_OF_STREAM;
@@ -79,7 +107,8 @@ reader_read(void *cls, uint64_t pos, char *buf, size_t max)
     part_end = rd->cur_base + rd->parts[rd->cur].size_bytes;
     want = part_end - at < max ? (size_t)(part_end - at) : max;
     do {
-        n = pread(rd->fd, buf, want, (off_t)(at - rd->cur_base));
+        n = pread(rd->fd, buf, want,
+                  (off_t)(at - rd->cur_base + rd->skip));
     } while (n < 0 && errno == EINTR);
     if (n <= 0) {
         saved = errno;
@@ -99,6 +128,7 @@ reader_free(void *cls)
 
     reader_close(rd);
     db_parts_free(rd->parts, rd->n_parts);
+    sb_free(&rd->tail);
     free(rd);
 }
 
@@ -191,9 +221,95 @@ api_etag_listed(const char *h, const char *etag)
     return 0;
 }
 
+/* Is the job spec's output.format "parquet"? */
+static int
+result_is_parquet(const json_t *spec)
+{
+    const json_t *out = json_object_get(spec, "output");
+    const char   *format = json_string_value(json_object_get(out, "format"));
+
+    return format != NULL && strcmp(format, "parquet") == 0;
+}
+
+/*
+ * A Parquet result: the merged footer of the parts into *tail, and each
+ * part's size set to the bytes it sends, [4, data_end). Returns 0, or an
+ * error (a part is missing, not Parquet, of another schema) with 'err'.
+ */
+static int
+result_parquet(db_part *parts, size_t n, strbuf *tail, sh_err *err)
+{
+    int         *fds = xcalloc(n, sizeof *fds);
+    const char **names = xcalloc(n, sizeof *names);
+    int64_t     *data_end = xcalloc(n, sizeof *data_end);
+    size_t       i;
+    int          rc = 0;
+
+    for (i = 0; i < n; i++)
+        fds[i] = -1;
+    for (i = 0; i < n && rc == 0; i++) {
+        names[i] = parts[i].path;
+        fds[i] = open(parts[i].path, O_RDONLY | O_CLOEXEC);
+        if (fds[i] < 0) {
+            int e = errno;
+
+            rc = sh_err_set(err, SH_EIO, "", "cannot open result part "
+                            "'%s': %s", parts[i].path, strerror(e));
+        }
+    }
+    if (rc == 0)
+        rc = pq_merge(fds, names, n, data_end, tail, err);
+    for (i = 0; rc == 0 && i < n; i++)
+        parts[i].size_bytes = (uint64_t)data_end[i] - PQ_HEAD_LEN;
+    for (i = 0; i < n; i++) {
+        if (fds[i] >= 0)
+            close(fds[i]);
+    }
+    free(fds);
+    free(names);
+    free(data_end);
+    return rc;
+}
+
+/* The merged length of a Parquet result as its result.bytes; see
+ * api_int.h. */
+void
+api_result_fix_bytes(api_req *r, json_t *job)
+{
+    const char *st = json_string_value(json_object_get(job, "status"));
+    json_t     *res = json_object_get(job, "result");
+    db_part    *parts = NULL;
+    size_t      n_parts = 0, i;
+    uint64_t    size = PQ_HEAD_LEN;
+    strbuf      tail = {0};
+    db         *d;
+    sh_err      err;
+    int         rc;
+
+    if (st == NULL || strcmp(st, "succeeded") != 0 || !json_is_object(res)
+        || !result_is_parquet(json_object_get(job, "spec")))
+        return;
+    sh_err_clear(&err);
+    d = db_pool_get(r->a->pool, API_POOL_WAIT_MS, &err);
+    if (d == NULL)
+        return;
+    rc = db_job_result(d, r->tenant, r->id, &parts, &n_parts, &err);
+    db_pool_put(r->a->pool, d, rc == SH_EDB);
+    if (rc == 0 && n_parts > 0
+        && result_parquet(parts, n_parts, &tail, &err) == 0) {
+        for (i = 0; i < n_parts; i++)
+            size += parts[i].size_bytes;
+        json_object_set_new(res, "bytes",
+                            json_integer((json_int_t)(size + tail.len)));
+    }
+    if (parts != NULL)
+        db_parts_free(parts, n_parts);
+    sb_free(&tail);
+}
+
 /*
  * Set Content-Type and Content-Disposition from the job's spec.output:
- * CSV or JSON lines, gzip-compressed or not.
+ * CSV or JSON lines, gzip-compressed or not, or Parquet.
  */
 static void
 result_set_type(api_req *r, const json_t *spec)
@@ -206,6 +322,13 @@ result_set_type(api_req *r, const json_t *spec)
     int           gzip = comp != NULL && strcmp(comp, "gzip") == 0;
     char          disp[64];
 
+    if (result_is_parquet(spec)) {
+        api_header_set(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                       "application/vnd.apache.parquet");
+        api_header_set(r, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
+                       "attachment; filename=\"result.parquet\"");
+        return;
+    }
     if (gzip)
         api_header_set(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/gzip");
     else if (jsonl)
@@ -233,7 +356,8 @@ api_job_result(api_req *r)
     result_reader       *rd;
     struct MHD_Response *resp = NULL;
     char                 etag[64], buf[96];
-    int                  rc, range = API_RANGE_NONE, status;
+    int                  rc, range = API_RANGE_NONE, status, parquet;
+    strbuf               tail = {0};
     sh_err               err;
     char                *store_etag = NULL; /* SHEAF_STORE: the object's */
     int                  in_store;
@@ -251,8 +375,18 @@ api_job_result(api_req *r)
         goto done;
     }
 
+    spec = json_loads(job.spec, 0, NULL);
+    parquet = result_is_parquet(spec) && n_parts > 0;
+    if (parquet && result_parquet(parts, n_parts, &tail, &err) != 0) {
+        log_error("result: job %s: %s", r->id, err.msg);
+        status = api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "",
+                           "cannot read the result's parts: %s", err.msg);
+        goto done;
+    }
     for (i = 0; i < n_parts; i++)
         size += parts[i].size_bytes;
+    if (parquet)
+        size += PQ_HEAD_LEN + tail.len;
     snprintf(etag, sizeof etag, "\"%s-%" PRIu64 "\"", r->id, size);
     api_header_set(r, MHD_HTTP_HEADER_ETAG, etag);
     api_header_set(r, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
@@ -302,6 +436,9 @@ api_job_result(api_req *r)
         rd->n_parts = n_parts;
         rd->start = first;
         rd->fd = -1;
+        rd->skip = parquet ? PQ_HEAD_LEN : 0;
+        rd->tail = tail;
+        memset(&tail, 0, sizeof tail);
         parts = NULL; /* the reader owns them now */
         resp = MHD_create_response_from_callback(last - first + 1,
                                                  RESULT_BLOCK_BYTES,
@@ -315,7 +452,6 @@ api_job_result(api_req *r)
                            "cannot make the response");
         goto done;
     }
-    spec = json_loads(job.spec, 0, NULL);
     result_set_type(r, spec);
     api_reply(r, status, NULL);
     r->reply = resp;
@@ -324,6 +460,7 @@ done:
     free(store_etag);
     if (parts != NULL)
         db_parts_free(parts, n_parts);
+    sb_free(&tail);
     json_decref(spec);
     db_job_clear(&job);
     return status;

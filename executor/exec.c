@@ -30,37 +30,6 @@
 #include "nb.h"
 #include "op.h"
 
-/* ---- which input columns are read ------------------------------------- */
-
-/*
- * Which input columns stage 0 must parse: those live at the input, going
- * back from the output (all of whose columns are live) through every
- * step of the plan. 'need' has p->in_schema->n entries; 'width' is the
- * widest schema.
- */
-static void
-needed_columns(const plan *p, size_t width, unsigned char *need)
-{
-    unsigned char *live = xcalloc(width, 1), *before = xcalloc(width, 1);
-    size_t         i;
-
-    memset(live, 1, p->out_schema->n);
-    for (i = p->n_steps; i-- > 0;) {
-        const plan_step *s = &p->steps[i];
-        const schema    *in = i ? p->steps[i - 1].out : p->in_schema;
-
-        memset(before, 0, width);
-        if (s->def->reads != NULL)
-            s->def->reads(s, in->n, live, before);
-        else
-            memset(before, 1, in->n);
-        memcpy(live, before, width);
-    }
-    memcpy(need, live, p->in_schema->n);
-    free(live);
-    free(before);
-}
-
 /* ---- stage 0's source ------------------------------------------------- */
 
 /* Read partition t->index and push every row. */
@@ -68,12 +37,12 @@ static int
 source_input(exec_run *x, sh_err *err)
 {
     const plan     *p = x->p;
-    unsigned char  *need = xcalloc(x->width, 1);
+    unsigned char  *need = xcalloc(p->in_schema->n + 1, 1);
     const sh_value *row;
     size_t          n_in = p->in_schema->n;
     int             rc;
 
-    needed_columns(p, x->width, need);
+    plan_needed_columns(p, need);
     x->in = input_open(p, x->t->index, need, err);
     free(need);
     if (x->in == NULL)
@@ -193,10 +162,19 @@ check_task(exec_run *x, sh_err *err)
                               t->index, p->n_parts);
         }
         pt = &p->parts[t->index];
-        snprintf(x->ctx, sizeof x->ctx,
-                 "partition %zu (file %s, bytes %llu-%llu)", t->index,
-                 p->files[pt->file].rel, (unsigned long long)pt->start,
-                 (unsigned long long)pt->end);
+        if (p->in_format == FMT_PARQUET && pt->end > pt->start
+            && pt->end <= p->n_pq_rgs) {
+            /* Parquet: row groups, not bytes (as input_context says) */
+            snprintf(x->ctx, sizeof x->ctx,
+                     "partition %zu (file %s, row groups %zu-%zu)",
+                     t->index, p->files[pt->file].rel,
+                     p->pq_rgs[pt->start], p->pq_rgs[pt->end - 1]);
+        } else {
+            snprintf(x->ctx, sizeof x->ctx,
+                     "partition %zu (file %s, bytes %llu-%llu)", t->index,
+                     p->files[pt->file].rel, (unsigned long long)pt->start,
+                     (unsigned long long)pt->end);
+        }
     } else {
         if (t->index >= x->sg->n_tasks) {
             return sh_err_set(err, SH_EINVAL, "",

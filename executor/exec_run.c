@@ -51,10 +51,12 @@ exec_step_words(const exec_run *x, size_t i, char buf[64])
 int
 exec_step_fail(const exec_run *x, size_t step, const sh_err *e, sh_err *err)
 {
-    char words[64], line[40] = "";
+    char words[64], line[48] = "";
 
     if (x->in != NULL && !x->at_end) {
-        snprintf(line, sizeof line, ", line %llu",
+        /* Parquet has no lines: the row's number in the partition. */
+        snprintf(line, sizeof line, ", %s %llu",
+                 x->p->in_format == FMT_PARQUET ? "row" : "line",
                  (unsigned long long)input_line(x->in));
     }
     return exec_fail(x, err, e->code ? e->code : SH_EIO, "%s: %s%s",

@@ -675,3 +675,80 @@ expr_columns(const expr *e, unsigned char *used, size_t ncols)
 {
     return mark_columns(e->root, used, ncols);
 }
+
+/* The column index of 'n' when it is a bare column reference, or -1. */
+static long
+pred_col(const node *n)
+{
+    return n->op == EX_COL ? (long)n->col : -1;
+}
+
+/* Adds the predicates of conjunct 'n' to out[*got..max); see
+ * expr_and_preds. */
+static void
+and_preds(const node *n, expr_pred *out, size_t max, size_t *got)
+{
+    /* "k < x" is "x > k": the relation seen from the other side. */
+    static const expr_rel flip[] = {EXPR_EQ, EXPR_NE, EXPR_GT, EXPR_GE,
+                                    EXPR_LT, EXPR_LE};
+    const node *a, *b;
+    size_t      i;
+
+    if (*got >= max)
+        return;
+    switch (n->op) {
+    case EX_AND:
+        for (i = 0; i < n->nkids; i++)
+            and_preds(n->kids[i], out, max, got);
+        return;
+    case EX_IS_NULL:
+        if (pred_col(n->kids[0]) >= 0) {
+            out[*got].col = n->kids[0]->col;
+            out[*got].rel = EXPR_IS_NULL;
+            out[*got].k = sh_null();
+            (*got)++;
+        }
+        return;
+    case EX_NOT:
+        a = n->kids[0];
+        if (a->op == EX_IS_NULL && pred_col(a->kids[0]) >= 0) {
+            out[*got].col = a->kids[0]->col;
+            out[*got].rel = EXPR_NOT_NULL;
+            out[*got].k = sh_null();
+            (*got)++;
+        }
+        return;
+    case EX_CMP_I:
+    case EX_CMP_F:
+    case EX_CMP_N:
+    case EX_CMP_S:
+    case EX_CMP_B:
+        a = n->kids[0];
+        b = n->kids[1];
+        if (a->op == EX_COL && b->op == EX_CONST && b->k.type != SH_NULL) {
+            out[*got].col = a->col;
+            out[*got].rel = (expr_rel)n->rel;
+            out[*got].k = b->k;
+            (*got)++;
+        } else if (b->op == EX_COL && a->op == EX_CONST
+                   && a->k.type != SH_NULL) {
+            out[*got].col = b->col;
+            out[*got].rel = flip[n->rel];
+            out[*got].k = a->k;
+            (*got)++;
+        }
+        return;
+    default:
+        return;
+    }
+}
+
+/* The top-level AND comparisons of 'e' with constants; see expr.h. */
+size_t
+expr_and_preds(const expr *e, expr_pred *out, size_t max)
+{
+    size_t got = 0;
+
+    and_preds(e->root, out, max, &got);
+    return got;
+}

@@ -84,6 +84,31 @@ int expr_eval(const expr *e, const sh_value *row, arena *a, sh_value *out,
  */
 size_t expr_columns(const expr *e, unsigned char *used, size_t ncols);
 
+/* The relation of a predicate expr_and_preds finds. */
+typedef enum expr_rel {
+    EXPR_EQ = 0, EXPR_NE, EXPR_LT, EXPR_LE, EXPR_GT, EXPR_GE,
+    EXPR_IS_NULL, EXPR_NOT_NULL
+} expr_rel;
+
+/* "column REL constant" (or a null test of the column). */
+typedef struct expr_pred {
+    size_t   col; /* column index in the schema 'e' was compiled against */
+    expr_rel rel;
+    sh_value k;   /* the constant, never null (borrowed from 'e'); unset
+                     for the null tests */
+} expr_pred;
+
+/*
+ * The top-level conjuncts of 'e' that compare a column with a constant
+ * ("x > 3", "3 < x" turned round, "name == 'a'"), test it for null
+ * ("is_null(x)", "not is_null(x)"): a row for which 'e' is true makes
+ * every one of them true. Other conjuncts are left out. Writes up to
+ * 'max' into 'out' and returns how many it wrote. For pruning input (a
+ * Parquet row group whose statistics rule out one of them holds no row
+ * the filter keeps). 'e' is only read.
+ */
+size_t expr_and_preds(const expr *e, expr_pred *out, size_t max);
+
 /* Frees 'e' (NULL is fine). */
 void expr_free(expr *e);
 

@@ -616,6 +616,8 @@ opened:
     case FMT_JSONL:
         rc = scan_jsonl(s, p, fi, r, &has_data, err);
         break;
+    case FMT_PARQUET: /* plan_parquet.c reads it, not this scan */
+        break;
     case FMT_LINES:
         rc = csv_reader_next(r, &fields, &nf, err); /* any line? */
         if (rc < 0) {

@@ -46,6 +46,7 @@ struct input_reader {
     input_gz        *gz;       /* gzip input: the inflater, else NULL */
     source          *src;      /* an s3:// file's byte stream, else NULL */
     csv_reader      *rd;       /* records (csv) or lines (lines, jsonl) */
+    input_pq        *pq;       /* parquet: the row groups (input_pq.c) */
     input_json       json;     /* jsonl: the line parser */
     input_names      cols;     /* jsonl: column numbers by name */
     unsigned char   *need;     /* per input column: 1 to parse it (owned) */
@@ -982,6 +983,25 @@ parse_jsonl(input_reader *r, const csv_field *f, sh_err *err)
     return 0;
 }
 
+/* The context of parquet partition 'part': "partition 3 (file
+ * a.parquet, row groups 2-4)" (the first and last of its list). */
+static void
+input_pq_context(input_reader *r, size_t part)
+{
+    const plan_part *pt = r->part;
+
+    if (pt->end <= pt->start || pt->end > r->p->n_pq_rgs) {
+        snprintf(r->ctx, sizeof r->ctx,
+                 "partition %zu (file %s, no row group)", part,
+                 r->file->rel);
+        return;
+    }
+    snprintf(r->ctx, sizeof r->ctx,
+             "partition %zu (file %s, row groups %zu-%zu)", part,
+             r->file->rel, r->p->pq_rgs[pt->start],
+             r->p->pq_rgs[pt->end - 1]);
+}
+
 /*
  * Open partition 'part' of 'p'; see input.h. The file is opened and
  * checked here; nothing is read until the first input_next.
@@ -1008,9 +1028,13 @@ input_open(const plan *p, size_t part, const unsigned char *need, sh_err *err)
     r->fd = -1;
     r->n_cols = p->in_schema->n;
     r->line = r->part->line;
-    snprintf(r->ctx, sizeof r->ctx, "partition %zu (file %s, bytes %llu-%llu)",
-             part, r->file->rel, (unsigned long long)r->part->start,
-             (unsigned long long)r->part->end);
+    if (p->in_format == FMT_PARQUET)
+        input_pq_context(r, part);
+    else
+        snprintf(r->ctx, sizeof r->ctx,
+                 "partition %zu (file %s, bytes %llu-%llu)", part,
+                 r->file->rel, (unsigned long long)r->part->start,
+                 (unsigned long long)r->part->end);
     r->need = xmalloc(r->n_cols + 1);
     if (need != NULL)
         memcpy(r->need, need, r->n_cols);
@@ -1055,6 +1079,15 @@ input_open(const plan *p, size_t part, const unsigned char *need, sh_err *err)
     }
     if ((rc = open_file(r, err)) != 0)
         goto done;
+    if (p->in_format == FMT_PARQUET) {
+        sh_err e;
+
+        r->pq = input_pq_open(p, part, r->fd, r->need, &e);
+        if (r->pq == NULL)
+            rc = in_fail(r, err, e.code ? e.code : SH_EDATA, "input: %s",
+                         e.msg);
+        goto done;
+    }
     if (p->in_gzip && r->part->start >= r->part->end) {
         /* The empty partition of an input without records: no reader. */
     } else if (p->in_gzip) {
@@ -1089,6 +1122,7 @@ parse_record(input_reader *r, const csv_field *f, size_t nf, sh_err *err)
     case FMT_JSONL:
         return parse_jsonl(r, f, err);
     case FMT_CSV:
+    case FMT_PARQUET: /* input_pq.c */
         break;
     }
     r->line = csv_reader_line(r->rd);
@@ -1113,6 +1147,14 @@ input_next(input_reader *r, const sh_value **row, sh_err *err)
     sh_err           e;
     int              rc;
 
+    if (r->pq != NULL) {
+        rc = input_pq_next(r->pq, row, &e);
+        if (rc < 0)
+            return in_fail(r, err, rc, "input: %s", e.msg);
+        r->rows += (uint64_t)rc;
+        r->line = r->rows;
+        return rc;
+    }
     if (r->rd == NULL)
         return 0;
     for (;;) {
@@ -1173,6 +1215,8 @@ input_skipped(const input_reader *r)
 uint64_t
 input_bytes(const input_reader *r)
 {
+    if (r->pq != NULL)
+        return input_pq_bytes(r->pq);
     if (r->gz != NULL)
         return input_gz_bytes_in(r->gz);
     return r->rd ? csv_reader_bytes(r->rd) : 0;
@@ -1187,6 +1231,7 @@ input_free(input_reader *r)
     csv_reader_free(r->rd);
     input_gz_free(r->gz);
     source_free(r->src);
+    input_pq_free(r->pq); /* before its fd is closed */
     input_json_free(&r->json);
     input_names_free(&r->cols);
     if (r->fd >= 0)

@@ -54,7 +54,8 @@ int input_next(input_reader *r, const sh_value **row, sh_err *err);
 /* "partition 3 (file a.csv, bytes 0-9)", for messages. */
 const char *input_context(const input_reader *r);
 
-/* 1-based line number of the record input_next returned last. */
+/* 1-based line number of the record input_next returned last (Parquet:
+ * the row's number in the partition). */
 uint64_t input_line(const input_reader *r);
 
 /* Records read (skipped ones included), records skipped, bytes consumed

@@ -12,6 +12,8 @@
 #include <sys/types.h>
 
 #include "../lib/err.h"
+#include "plan.h"
+#include "value.h"
 
 /* ---- gzip ---------------------------------------------------------------- */
 
@@ -90,6 +92,27 @@ int input_json_parse(input_json *jp, const char *s, size_t n);
 
 /* Free the parser's arrays (not 'jp'); it may be used again after. */
 void input_json_free(input_json *jp);
+
+/* ---- parquet (input_pq.c) ----------------------------------------------- */
+
+typedef struct input_pq input_pq;
+
+/*
+ * The rows of Parquet partition 'part' of 'p' from the file open on 'fd'
+ * (borrowed: close it after input_pq_free), columns with need[i] == 0 (or
+ * all when 'need' is NULL) read as null. Returns NULL with 'err' set
+ * (not Parquet, a column that cannot be read).
+ */
+input_pq *input_pq_open(const plan *p, size_t part, int fd,
+                        const unsigned char *need, sh_err *err);
+
+/* The next row: 1 with *row, 0 at the end, or SH_EDATA / SH_EIO with a
+ * message naming file, row group and column. */
+int input_pq_next(input_pq *q, const sh_value **row, sh_err *err);
+
+uint64_t input_pq_rows(const input_pq *q);
+uint64_t input_pq_bytes(const input_pq *q);
+void     input_pq_free(input_pq *q);
 
 /* ---- column names ------------------------------------------------------- */
 

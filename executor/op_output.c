@@ -1,8 +1,9 @@
 /*
  * op_output.c - the output writer (op.h), the sink of the last stage:
- * "<out>", CSV or JSONL, maybe gzip (writer.h), the header in task 0;
- * written as "<out>.tmp" and committed with fsys_commit (fsync, rename,
- * fsync of the directory).
+ * "<out>", CSV or JSONL, maybe gzip (writer.h), the header in task 0; or
+ * a whole Parquet file per task (parquet_write.h: the result endpoint
+ * merges the parts); written as "<out>.tmp" and committed with
+ * fsys_commit (fsync, rename, fsync of the directory).
  */
 #include "op.h"
 
@@ -14,13 +15,15 @@
 #include <unistd.h>
 
 #include "../lib/fsys.h"
+#include "parquet_write.h"
 #include "writer.h"
 
 typedef struct out_sink {
     exec_sink base;
     char     *tmp_path; /* "<out>.tmp" (owned) */
     int       fd;
-    writer   *w;
+    writer   *w;        /* csv, jsonl; or NULL and ... */
+    pq_writer *pw;      /* ... parquet */
     int       renamed;  /* the file is in place under its final name */
 } out_sink;
 
@@ -30,7 +33,8 @@ out_push(exec_sink *k, const sh_value *row, sh_err *err)
     out_sink *o = (out_sink *)k;
     sh_err    e;
 
-    if (writer_row(o->w, row, &e) != 0)
+    if (o->pw != NULL ? pq_writer_row(o->pw, row, &e) != 0
+                      : writer_row(o->w, row, &e) != 0)
         return exec_fail(k->x, err, e.code ? e.code : SH_EIO, "output: %s",
                          e.msg);
     return 0;
@@ -44,7 +48,9 @@ out_finish(exec_sink *k, sh_err *err)
     sh_err      e;
     int         rc;
 
-    if ((rc = writer_finish(o->w, &e)) != 0)
+    rc = o->pw != NULL ? pq_writer_finish(o->pw, &e)
+                       : writer_finish(o->w, &e);
+    if (rc != 0)
         return exec_fail(k->x, err, rc, "output: %s", e.msg);
     /* The one durable commit (lib/fsys.h): a failed fsync of the file or
      * of its directory fails the task, and leaves nothing behind. */
@@ -79,7 +85,10 @@ out_held(const exec_sink *k)
 static uint64_t
 out_bytes(const exec_sink *k)
 {
-    return writer_bytes_out(((const out_sink *)k)->w);
+    const out_sink *o = (const out_sink *)k;
+
+    return o->pw != NULL ? pq_writer_bytes_out(o->pw)
+                         : writer_bytes_out(o->w);
 }
 
 static void
@@ -88,6 +97,7 @@ out_free(exec_sink *k)
     out_sink *o = (out_sink *)k;
 
     writer_free(o->w);
+    pq_writer_free(o->pw);
     if (o->fd >= 0)
         fsys_close(o->fd);
     free(o->tmp_path);
@@ -118,6 +128,12 @@ out_new(exec_run *x, size_t step, sh_err *err)
         free(o->tmp_path);
         free(o);
         return NULL;
+    }
+    if (p->out_format == FMT_PARQUET) {
+        /* A whole file per part: no header, nothing written yet. */
+        o->pw = pq_writer_new(o->fd, p->out_schema, p->out_codec,
+                              (size_t)p->out_rg_rows);
+        return &o->base;
     }
     o->w = writer_new(o->fd,
                       p->out_format == FMT_JSONL ? WRITER_JSONL : WRITER_CSV,

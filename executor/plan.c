@@ -24,13 +24,16 @@
 
 #include "expr.h"
 #include "op.h"
+#include "parquet_write.h"
 #include "plan_int.h"
+#include "thrift.h"
 #include "../lib/util.h"
 
 static const char *const top_fields[] = {
     "name", "input", "steps", "output", "max_attempts", "timeout_s",
     "priority", "retention_s", "callback", NULL};
-static const char *const output_fields[] = {"format", "compression", NULL};
+static const char *const output_fields[] = {"format", "compression",
+                                            "row_group_rows", NULL};
 static const char *const callback_fields[] = {"url", "secret", NULL};
 
 /* ---- the parts of the spec -------------------------------------------- */
@@ -106,16 +109,55 @@ parse_options(plan *p, json_t *spec, sh_err *err)
                            "the key that signs the callback", &secret, err);
 }
 
-/* output: format and compression. */
+/* The codec name of a parquet output, for the description. */
+static const char *
+codec_name(int codec)
+{
+    switch (codec) {
+    case PQ_C_ZSTD:   return "zstd";
+    case PQ_C_SNAPPY: return "snappy";
+    case PQ_C_GZIP:   return "gzip";
+    default:          return "none";
+    }
+}
+
+/* output of format parquet: compression (a codec) and row_group_rows. */
+static int
+parse_parquet_output(plan *p, json_t *o, sh_err *err)
+{
+    const char *comp;
+    long long   n;
+    int         rc;
+
+    rc = plan_get_string(o, "compression", "output", 0,
+                         "one of zstd, snappy, gzip, none", &comp, err);
+    if (rc != 0)
+        return rc;
+    if (comp != NULL && pq_codec_parse(comp, &p->out_codec) != 0) {
+        return sh_err_set(err, SH_EINVAL, "output.compression",
+                          "unknown compression '%s' for parquet output; "
+                          "use one of: zstd, snappy, gzip, none", comp);
+    }
+    rc = plan_get_int(o, "row_group_rows", "output", 1, 1LL << 40,
+                      PQW_DEFAULT_ROW_GROUP_ROWS, &n, err);
+    if (rc != 0)
+        return rc;
+    p->out_rg_rows = (uint64_t)n;
+    return 0;
+}
+
+/* output: format and compression (and row_group_rows for parquet). */
 static int
 parse_output(plan *p, json_t *spec, sh_err *err)
 {
-    static const char *const formats[] = {"csv", "jsonl", NULL};
+    static const char *const formats[] = {"csv", "jsonl", "parquet", NULL};
     static const char *const compressions[] = {"none", "gzip", NULL};
     json_t *o = plan_opt(spec, "output");
     int     fmt, gz, rc;
 
     p->out_format = FMT_CSV;
+    p->out_codec = PQ_C_SNAPPY;
+    p->out_rg_rows = PQW_DEFAULT_ROW_GROUP_ROWS;
     if (o == NULL)
         return 0;
     if (!json_is_object(o)) {
@@ -127,6 +169,15 @@ parse_output(plan *p, json_t *spec, sh_err *err)
         return rc;
     if ((rc = plan_get_choice(o, "format", "output", formats, 0, &fmt, err)))
         return rc;
+    if (fmt == 2) {
+        p->out_format = FMT_PARQUET;
+        return parse_parquet_output(p, o, err);
+    }
+    if (plan_opt(o, "row_group_rows") != NULL) {
+        return sh_err_set(err, SH_EINVAL, "output.row_group_rows",
+                          "'row_group_rows' applies to format 'parquet' "
+                          "only; remove it");
+    }
     if ((rc = plan_get_choice(o, "compression", "output", compressions, 0,
                               &gz, err)))
         return rc;
@@ -190,6 +241,15 @@ plan_make(json_t *spec, const plan_env *env, json_t *resolution,
         goto done;
     if ((rc = plan_compile_steps(p, spec, &ctx, err)) != 0)
         goto done;
+    if (resolution == NULL && p->in_format == FMT_PARQUET) {
+        unsigned char *need = xcalloc(p->in_schema->n + 1, 1);
+
+        plan_needed_columns(p, need);
+        rc = plan_pq_cut(p, need, err);
+        free(need);
+        if (rc != 0)
+            goto done;
+    }
     plan_cut_stages(p);
     *out = p;
     p = NULL;
@@ -275,6 +335,8 @@ plan_resolution(const plan *p)
         json_object_set_new(joins, key,
                             plan_resolution(p->steps[i].join->side));
     }
+    if (p->in_format == FMT_PARQUET)
+        json_object_set_new(res, "row_groups", plan_pq_resolution(p));
     if (json_object_size(joins) > 0)
         json_object_set_new(res, "joins", joins);
     else
@@ -282,11 +344,12 @@ plan_resolution(const plan *p)
     return res;
 }
 
-/* The "input" of a description: files, format, compression, schema. */
+/* The "input" of a description: files, format, compression, schema;
+ * for parquet input "row_groups": {total, read, skipped}. */
 static json_t *
 input_json(const plan *p)
 {
-    json_t *files = json_array();
+    json_t *files = json_array(), *in;
     size_t  i;
 
     for (i = 0; i < p->n_files; i++) {
@@ -294,11 +357,20 @@ input_json(const plan *p)
             files, json_pack("{s:s, s:I}", "path", p->files[i].rel, "bytes",
                              (json_int_t)p->files[i].size_bytes));
     }
-    return json_pack("{s:o, s:s, s:s, s:o, s:I}", "files", files, "format",
-                     plan_format_name(p->in_format), "compression",
-                     p->in_gzip ? "gzip" : "none", "schema",
-                     schema_json(p->in_schema), "partitions",
-                     (json_int_t)p->n_parts);
+    in = json_pack("{s:o, s:s, s:s, s:o, s:I}", "files", files, "format",
+                   plan_format_name(p->in_format), "compression",
+                   p->in_gzip ? "gzip" : "none", "schema",
+                   schema_json(p->in_schema), "partitions",
+                   (json_int_t)p->n_parts);
+    if (p->in_format == FMT_PARQUET) {
+        json_object_set_new(
+            in, "row_groups",
+            json_pack("{s:I, s:I, s:I}", "total",
+                      (json_int_t)p->pq_rg_total, "read",
+                      (json_int_t)p->n_pq_rgs, "skipped",
+                      (json_int_t)p->pq_rg_skipped));
+    }
+    return in;
 }
 
 /*
@@ -325,10 +397,53 @@ plan_describe(const plan *p)
     }
     return json_pack(
         "{s:o, s:{s:s, s:s, s:o}, s:I, s:o, s:o}", "input", input_json(p),
-        "output", "format", p->out_format == FMT_JSONL ? "jsonl" : "csv",
-        "compression", p->out_gzip ? "gzip" : "none", "schema",
-        schema_json(p->out_schema), "partitions", (json_int_t)p->n_parts,
-        "steps", steps, "stages", plan_stages_json(p));
+        "output", "format", plan_format_name(p->out_format),
+        "compression",
+        p->out_format == FMT_PARQUET ? codec_name(p->out_codec)
+        : p->out_gzip                ? "gzip"
+                                     : "none",
+        "schema", schema_json(p->out_schema), "partitions",
+        (json_int_t)p->n_parts, "steps", steps, "stages",
+        plan_stages_json(p));
+}
+
+/* ---- which input columns are read ------------------------------------- */
+
+/*
+ * Which input columns stage 0 must read (see plan.h): the live columns,
+ * from the output back through every step, each operator saying what it
+ * reads (op_def.reads). The planner uses it too: a Parquet input checks
+ * only the columns a job reads.
+ */
+void
+plan_needed_columns(const plan *p, unsigned char *need)
+{
+    unsigned char *live, *before;
+    size_t         i, width = p->in_schema->n;
+
+    for (i = 0; i < p->n_steps; i++) {
+        if (p->steps[i].out->n > width)
+            width = p->steps[i].out->n;
+    }
+    width += 1;
+    live = xcalloc(width, 1);
+    before = xcalloc(width, 1);
+
+    memset(live, 1, p->out_schema->n);
+    for (i = p->n_steps; i-- > 0;) {
+        const plan_step *s = &p->steps[i];
+        const schema    *in = i ? p->steps[i - 1].out : p->in_schema;
+
+        memset(before, 0, width);
+        if (s->def->reads != NULL)
+            s->def->reads(s, in->n, live, before);
+        else
+            memset(before, 1, in->n);
+        memcpy(live, before, width);
+    }
+    memcpy(need, live, p->in_schema->n);
+    free(live);
+    free(before);
 }
 
 /* Free what step 's' owns (its fields; not 's'). */
@@ -368,6 +483,7 @@ plan_free(plan *p)
     }
     free(p->files);
     free(p->parts);
+    free(p->pq_rgs);
     free(p->stages);
     free(p->stage_tasks);
     schema_free(p->in_schema);

@@ -26,7 +26,9 @@
 typedef enum plan_format {
     FMT_CSV = 0,
     FMT_JSONL,
-    FMT_LINES
+    FMT_LINES,
+    FMT_PARQUET  /* input: row groups of Parquet files (plan_parquet.c);
+                    output: one Parquet file per part, merged when served */
 } plan_format;
 
 /* Map steps stream row by row inside a stage; combine steps end a stage
@@ -64,11 +66,15 @@ typedef struct plan_file {
     char    *etag;     /* an s3:// object's ETag (owned), else NULL */
 } plan_file;
 
-/* One partition: a byte range of one file that begins at a record start. */
+/*
+ * One partition: a byte range of one file that begins at a record start.
+ * Parquet input: row groups of one file, plan.pq_rgs[start .. end) (then
+ * 'line' is 1).
+ */
 typedef struct plan_part {
     size_t   file;     /* index into plan.files */
-    uint64_t start;    /* first byte */
-    uint64_t end;      /* one past the last byte */
+    uint64_t start;    /* first byte (parquet: first index in pq_rgs) */
+    uint64_t end;      /* one past the last byte (parquet: index) */
     uint64_t line;     /* 1-based line number of the first record */
 } plan_part;
 
@@ -176,6 +182,13 @@ typedef struct plan {
     size_t      n_files;
     plan_part  *parts;       /* owned array, in input order */
     size_t      n_parts;
+    size_t     *pq_rgs;      /* parquet: the row groups read, file by file
+                                (indices in their file), that the parts
+                                cut into ranges (owned) */
+    size_t      n_pq_rgs;
+    uint64_t    pq_rg_total;   /* parquet: row groups in the files */
+    uint64_t    pq_rg_skipped; /* parquet: row groups the first filter's
+                                  comparisons ruled out by statistics */
 
     /* Stages: the pipeline cut at combine steps; at least one. Stage 0
      * has a task per partition; each later stage reads the outputs of the
@@ -190,8 +203,10 @@ typedef struct plan {
     const schema *out_schema; /* the result's schema (borrowed from the
                                  last step, or in_schema) */
 
-    plan_format out_format;  /* FMT_CSV or FMT_JSONL */
-    int         out_gzip;    /* output.compression == "gzip" */
+    plan_format out_format;  /* FMT_CSV, FMT_JSONL or FMT_PARQUET */
+    int         out_gzip;    /* output.compression == "gzip" (csv, jsonl) */
+    int         out_codec;   /* parquet: PQ_C_* of output.compression */
+    uint64_t    out_rg_rows; /* parquet: output.row_group_rows */
 
     int         max_attempts; /* per partition, 1..100, default 3 */
     int         timeout_s;    /* 0 = none */
@@ -254,6 +269,13 @@ int plan_load(json_t *spec, json_t *resolution, const plan_env *env,
  * plan.c and stages.c for the exact shape. The caller owns the result.
  */
 json_t *plan_describe(const plan *p);
+
+/*
+ * Which input columns stage 0 must read: those live at the input, going
+ * back from the output (all of whose columns are live) through every step.
+ * 'need' gets p->in_schema->n entries (1: read it).
+ */
+void plan_needed_columns(const plan *p, unsigned char *need);
 
 void plan_free(plan *p);
 

@@ -25,7 +25,8 @@ static const char *const csv_fields[] = {"header", "delimiter", "quote",
                                          NULL};
 static const char *const type_names[] = {"int", "float", "string", "bool",
                                          "date", "timestamp", NULL};
-static const char *const format_names[] = {"csv", "jsonl", "lines", NULL};
+static const char *const format_names[] = {"csv", "jsonl", "lines",
+                                           "parquet", NULL};
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -273,6 +274,41 @@ ends_with(const char *s, const char *suffix)
 }
 
 /*
+ * The input fields that do not apply to Parquet: gzip (Parquet compresses
+ * its pages itself), 'columns' (the file gives the types), on_error skip
+ * (corrupt data fails the job).
+ */
+static int
+parquet_refusals(const plan *p, json_t *in, const char *base, sh_err *err)
+{
+    char path[SH_ERR_PATH_MAX];
+
+    if (p->in_gzip) {
+        plan_path_join(path, base, "compression");
+        return sh_err_set(err, SH_EINVAL, path,
+                          "parquet input cannot be gzip-compressed (its "
+                          "pages are compressed inside the file); remove "
+                          "'compression'");
+    }
+    if (plan_opt(in, "columns") != NULL) {
+        plan_path_join(path, base, "columns");
+        return sh_err_set(err, SH_EINVAL, path,
+                          "'columns' does not apply to parquet input: the "
+                          "types are the file's; remove it");
+    }
+    if (plan_opt(in, "on_error") != NULL
+        && json_is_string(plan_opt(in, "on_error"))
+        && strcmp(json_string_value(plan_opt(in, "on_error")), "skip")
+               == 0) {
+        plan_path_join(path, base, "on_error");
+        return sh_err_set(err, SH_EINVAL, path,
+                          "on_error 'skip' does not apply to parquet "
+                          "input: corrupt data fails the job");
+    }
+    return 0;
+}
+
+/*
  * An input object at JSON path 'base' ("input", "steps[3].with"):
  * everything that can be checked without reading files. *pattern
  * (borrowed from 'in') and *len are its path.
@@ -299,7 +335,10 @@ plan_input_parse(plan *p, json_t *in, const char *base,
         return rc;
     if ((rc = parse_input_path(in, base, pattern, len, err)) != 0)
         return rc;
-    rc = plan_get_choice(in, "format", base, format_names, 0, &fmt, err);
+    rc = plan_get_choice(in, "format", base, format_names,
+                         ends_with(*pattern, ".parquet") ? FMT_PARQUET
+                                                         : FMT_CSV,
+                         &fmt, err);
     if (rc != 0)
         return rc;
     p->in_format = (plan_format)fmt;
@@ -308,6 +347,9 @@ plan_input_parse(plan *p, json_t *in, const char *base,
     if (rc != 0)
         return rc;
     p->in_gzip = gz == 1;
+    if (p->in_format == FMT_PARQUET
+        && (rc = parquet_refusals(p, in, base, err)) != 0)
+        return rc;
     if ((rc = parse_csv_dialect(p, in, base, err)) != 0)
         return rc;
     if ((rc = check_column_types(in, base, err)) != 0)
@@ -370,6 +412,7 @@ load_resolution(plan *p, json_t *res, const char *root, sh_err *err)
     json_t     *files = json_object_get(res, "files");
     json_t     *sc = json_object_get(res, "schema");
     json_t     *parts = json_object_get(res, "parts");
+    json_t     *rgs = json_object_get(res, "row_groups");
     json_t     *v;
     const char *what = NULL;
     size_t      i;
@@ -405,14 +448,22 @@ load_resolution(plan *p, json_t *res, const char *root, sh_err *err)
         p->files[i].size_bytes = (uint64_t)size;
         p->files[i].mtime_ns = json_integer_value(mt);
     }
+    if (p->in_format == FMT_PARQUET && plan_pq_load(p, rgs) != 0) {
+        what = "row_groups is not {list, total, skipped}";
+        goto done;
+    }
     p->in_schema = schema_new();
     json_array_foreach(sc, i, v) {
         const char *name = json_string_value(json_object_get(v, "name"));
-        sh_type     t;
+        const char *type = json_string_value(json_object_get(v, "type"));
+        sh_type     t = SH_NULL;
 
+        /* A Parquet column sheaf cannot read is typed null (the job does
+         * not read it). */
         if (name == NULL
-            || sh_type_parse(json_string_value(json_object_get(v, "type")),
-                             &t) != 0) {
+            || ((p->in_format != FMT_PARQUET || type == NULL
+                 || strcmp(type, "null") != 0)
+                && sh_type_parse(type, &t) != 0)) {
             what = "a schema entry is not {name, type}";
             goto done;
         }
@@ -428,7 +479,10 @@ load_resolution(plan *p, json_t *res, const char *root, sh_err *err)
 
         if (!json_is_array(v) || json_array_size(v) != 4 || f < 0
             || (size_t)f >= p->n_files || start < 0 || end < start
-            || (uint64_t)end > p->files[f].size_bytes || line < 1) {
+            || (uint64_t)end > (p->in_format == FMT_PARQUET
+                                    ? p->n_pq_rgs
+                                    : p->files[f].size_bytes)
+            || line < 1) {
             what = "a part is not [file, start, end, line]";
             goto done;
         }
@@ -476,7 +530,8 @@ plan_input_read(plan *p, json_t *in, const char *base, const char *pattern,
             rc = plan_resolve_files(ctx->root, pattern, len, &p->files,
                                     &p->n_files, err);
         if (rc == 0)
-            rc = plan_scan_input(p, err);
+            rc = p->in_format == FMT_PARQUET ? plan_pq_scan(p, err)
+                                             : plan_scan_input(p, err);
         if (rc != 0 && strcmp(base, "input") != 0)
             plan_err_rebase(err, "input", base);
     }
@@ -514,6 +569,12 @@ plan_input_make(plan *p, json_t *in, const char *base, const plan_ctx *ctx,
     if (rc == 0)
         rc = plan_input_read(p, in, base, pattern, len, ctx, resolution,
                              err);
+    if (rc == 0 && resolution == NULL && p->in_format == FMT_PARQUET) {
+        /* A join side is read whole: every column. */
+        rc = plan_pq_cut(p, NULL, err);
+        if (rc != 0 && strcmp(base, "input") != 0)
+            plan_err_rebase(err, "input", base);
+    }
     if (rc == 0)
         one_stage(p);
     return rc;

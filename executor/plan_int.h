@@ -197,6 +197,32 @@ int plan_input_make(plan *p, json_t *in, const char *base,
 /* The spec's word for format 'f' ("csv", "jsonl", "lines"). */
 const char *plan_format_name(plan_format f);
 
+/* plan_parquet.c: Parquet input. */
+
+/*
+ * The schema of the Parquet files of 'p' (p->files resolved) from their
+ * footers, which must agree; refreshes each file's size and mtime. Sets
+ * p->in_schema. Errors (not Parquet, the files differ) name input.path.
+ */
+int plan_pq_scan(plan *p, sh_err *err);
+
+/*
+ * Cut the Parquet files of 'p' (after plan_pq_scan and, for the main
+ * input, the compiled steps): check that the columns with need[i] != 0
+ * (every one when 'need' is NULL) can be read (SH_EINVAL at input.path
+ * naming the column), skip the row groups the job's first filters rule
+ * out by statistics (p->pq_rg_skipped), and cut the rest into partitions
+ * of about p->partition_bytes (p->parts, p->pq_rgs).
+ */
+int plan_pq_cut(plan *p, const unsigned char *need, sh_err *err);
+
+/* The row groups of a parquet plan for its stored resolution:
+ * {"list": [...], "total": N, "skipped": N}. The caller owns it. */
+json_t *plan_pq_resolution(const plan *p);
+
+/* Read back what plan_pq_resolution stored. Returns 0 or -1 (damaged). */
+int plan_pq_load(plan *p, json_t *rgs);
+
 /* op_table.c: the steps, through the operator table. */
 
 /*

@@ -16,13 +16,19 @@
 #   4. peers   ../shared/bench/run.sh on the same file
 #   5. table   scripts/bench_table.py -> stdout and var/bench/table-$BENCH_SIZE.md
 #
+# W7 (only when BENCH_WORKLOADS names it): W1 read from a Parquet copy of
+# the file, which DuckDB makes once (scripts/bench_parquet.js copy, cached
+# as var/bench/data/arxiv-$BENCH_SIZE.parquet); the peer is DuckDB reading
+# the same Parquet file (bench_parquet.js w7, timed here as run.sh times
+# its peers). MB/s is still over the CSV's size.
+#
 # Environment:
 #   BENCH_SIZE       file size for gen_arxiv.py --size (default 1G)
 #   BENCH_RUNS       runs of each workload, sheaf and peers; the median is
 #                    shown (default 1)
 #   BENCH_PEERS      peers to run (default "duckdb polars pandas dask sklearn
 #                    awk"; "" for none). DuckDB is the reference.
-#   BENCH_WORKLOADS  default "w1 w2 w3 w4 w5 w6"
+#   BENCH_WORKLOADS  default "w1 w2 w3 w4 w5 w6 w7"
 #   BENCH_NODE_MODULES  where setup.sh puts the node peers (default
 #                    /tmp/bench-peers; run.sh's BENCH_PEERS)
 #   BENCH_TIMEOUT    seconds per run, sheaf and peers (default 1800)
@@ -46,7 +52,7 @@ if [[ "${BENCH_PEERS-}" == */* ]]; then
     unset BENCH_PEERS
 fi
 PEERS=${BENCH_PEERS-duckdb polars pandas dask sklearn awk}
-WORKLOADS=${BENCH_WORKLOADS:-w1 w2 w3 w4 w5 w6}
+WORKLOADS=${BENCH_WORKLOADS:-w1 w2 w3 w4 w5 w6 w7}
 NODE_MODULES=${BENCH_NODE_MODULES:-/tmp/bench-peers}
 TIMEOUT=${BENCH_TIMEOUT:-1800}
 PSIZE=${BENCH_PARTITION_SIZE:-64MiB}
@@ -81,6 +87,20 @@ else
     log "using cached $csv"
 fi
 bytes=$(stat -c %s "$csv")
+parquet=$VAR/data/$name.parquet
+w7=0
+[[ " $WORKLOADS " == *" w7 "* ]] && w7=1
+if ((w7)) && [[ ! -s $parquet ]]; then
+    log "W7: DuckDB copies $csv to $parquet"
+    if BENCH_PEERS=$NODE_MODULES node scripts/bench_parquet.js copy "$csv" "$parquet.tmp"; then
+        mv "$parquet.tmp" "$parquet"
+    else
+        log "W7 skipped: DuckDB (@duckdb/node-api in $NODE_MODULES) could not make the Parquet copy"
+        rm -f "$parquet.tmp"
+        w7=0
+        WORKLOADS=$(printf '%s\n' $WORKLOADS | { grep -vx w7 || true; } | tr '\n' ' ')
+    fi
+fi
 
 # --- 2. peers ----------------------------------------------------------------
 
@@ -150,8 +170,35 @@ rm -rf "$VAR/spool"
 peers_md=$out/peers.md
 if [[ -n "${PEERS// /}" ]]; then
     log "peers: $PEERS (run.sh, RUNS=$RUNS)"
-    BENCH_DATA=$VAR BENCH_PEERS=$NODE_MODULES RUNS=$RUNS TIMEOUT=$TIMEOUT \
-        bash "$SHARED/run.sh" "$csv" "$PEERS" "$WORKLOADS" >"$peers_md"
+    shared_w=$(printf '%s\n' $WORKLOADS | { grep -vx w7 || true; } | tr '\n' ' ')
+    : >"$peers_md"
+    if [[ -n "${shared_w// /}" ]]; then
+        BENCH_DATA=$VAR BENCH_PEERS=$NODE_MODULES RUNS=$RUNS TIMEOUT=$TIMEOUT \
+            bash "$SHARED/run.sh" "$csv" "$PEERS" "$shared_w" >"$peers_md"
+    fi
+    if ((w7)) && [[ " $PEERS " == *" duckdb "* ]]; then
+        # W7's peer, in run.sh's row format: DuckDB over the Parquet copy
+        walls=() rss=0 status=ok
+        for ((i = 1; i <= RUNS; i++)); do
+            if ! BENCH_PEERS=$NODE_MODULES /usr/bin/time -v -o "$out/time-w7.txt" \
+                timeout "$TIMEOUT" node scripts/bench_parquet.js w7 "$parquet" \
+                "$out/duckdb-w7.csv" 2>"$out/duckdb-w7.err"; then
+                status="failed"
+                break
+            fi
+            walls+=("$(awk -F': ' '/Elapsed/ { n = split($2, p, ":"); s = 0; for (j = 1; j <= n; j++) s = s * 60 + p[j]; print s }' "$out/time-w7.txt")")
+            kb=$(awk -F': ' '/Maximum resident/ { print $2 }' "$out/time-w7.txt")
+            ((kb * 1024 / 1000000 > rss)) && rss=$((kb * 1024 / 1000000))
+        done
+        if [[ $status == ok ]]; then
+            wall=$(printf '%s\n' "${walls[@]}" | sort -g | sed -n "$(((RUNS + 1) / 2))p")
+            printf '| w7 | duckdb | %.2f | %s | %d | reference |\n' "$wall" \
+                "$(awk -v b="$bytes" -v w="$wall" 'BEGIN { if (w > 0) printf "%.0f", b / 1e6 / w; else print "-" }')" \
+                "$rss" >>"$peers_md"
+        else
+            printf '| w7 | duckdb | %s | | | - |\n' "$status" >>"$peers_md"
+        fi
+    fi
 else
     : >"$peers_md"
 fi

@@ -120,7 +120,7 @@ def main():
             + ["sheaf output = reference"])
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
-    for w in W.ALL:
+    for w in W.BENCH_ALL:
         s = sh["workloads"].get(w)
         if s is None:
             continue

@@ -1,5 +1,6 @@
 """
 workloads.py - the benchmark workloads W1-W6 of ../shared/bench/README.md
+(and sheaf's own W7: W1 read from a Parquet copy of the file)
 as sheaf job specs, and sheaf's output turned into the bench's canonical
 text, so that it can be diffed with the peers' files.
 
@@ -95,6 +96,12 @@ STEPS = {
     ],
 }
 
+# W7 groupby (parquet): W1 over the Parquet copy of the file that DuckDB
+# makes (scripts/bench_parquet.js); not one of the shared bench's, so not
+# in ALL: scripts/bench.sh times DuckDB's read of the same Parquet file.
+STEPS["w7"] = copy.deepcopy(STEPS["w1"])
+PARQUET = {"w7"}
+
 HEADERS = {
     "w1": ["category", "count", "mean_citations", "max_n_authors"],
     "w2": ["token", "count"],
@@ -129,12 +136,30 @@ NAMES = {
 }
 
 ALL = ["w1", "w2", "w3", "w4", "w5", "w6"]
+BENCH_ALL = ALL + ["w7"]
+
+for _t in (HEADERS, FLOATS, INTS):
+    _t["w7"] = _t["w1"]
+NAMES["w7"] = "groupby (parquet)"
+
+
+def parquet_path(path):
+    """The Parquet copy of the bench file 'path' (x.csv -> x.parquet)."""
+    return (path[:-4] if path.endswith(".csv") else path) + ".parquet"
 
 
 def spec(workload, path, partition_size="64MiB", name=None,
          output_format="csv"):
     """The sheaf job spec of 'workload' ("w1".."w6") over 'path' (relative
-    to the data root)."""
+    to the data root). W7 reads the Parquet copy of 'path'."""
+    if workload in PARQUET:
+        return {
+            "name": name or f"bench-{workload}",
+            "input": {"path": parquet_path(path), "format": "parquet",
+                      "partition_size": partition_size},
+            "steps": copy.deepcopy(STEPS[workload]),
+            "output": {"format": output_format},
+        }
     return {
         "name": name or f"bench-{workload}",
         "input": {

@@ -23,6 +23,7 @@
 #include <zlib.h>
 
 #include "../../executor/exec.h"
+#include "../../executor/input.h"
 #include "../../executor/plan.h"
 #include "../../lib/util.h"
 #include "../../executor/writer.h"
@@ -272,8 +273,19 @@ test_spec_errors(void)
                "\"callback\": {\"secret\": \"s\"}}",
                SH_EINVAL, "callback.url", "required");
     EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, "
-               "\"output\": {\"format\": \"parquet\"}}",
+               "\"output\": {\"format\": \"avro\"}}",
                SH_EINVAL, "output.format", "parquet");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, "
+               "\"output\": {\"format\": \"parquet\", "
+               "\"compression\": \"lz4\"}}",
+               SH_EINVAL, "output.compression", "zstd");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, "
+               "\"output\": {\"format\": \"parquet\", "
+               "\"row_group_rows\": 0}}",
+               SH_EINVAL, "output.row_group_rows", "");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, "
+               "\"output\": {\"row_group_rows\": 10}}",
+               SH_EINVAL, "output.row_group_rows", "parquet");
     EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, "
                "\"output\": {\"compression\": \"zip\"}}",
                SH_EINVAL, "output.compression", "gzip");
@@ -2349,6 +2361,162 @@ test_join_resolution(void)
     plan_free(p);
 }
 
+/* ---- parquet input ------------------------------------------------------ */
+
+/* Copy tests/unit/data/parquet/'name' (DuckDB-written, see gen.js) into
+ * the root; 0, or -1 when the fixture is not found from here. */
+static int
+put_parquet(const char *name)
+{
+    char  *path = xasprintf("tests/unit/data/parquet/%s", name);
+    FILE  *f = fopen(path, "rb");
+    strbuf sb = {0};
+    char   buf[8192];
+    size_t n;
+
+    free(path);
+    if (f == NULL)
+        return -1;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        sb_append(&sb, buf, n);
+    fclose(f);
+    put_bytes(name, sb.data, sb.len);
+    sb_free(&sb);
+    return 0;
+}
+
+/* Rows of every partition of 'p' read with input_open (the columns the
+ * steps need). */
+static uint64_t
+count_rows(const plan *p)
+{
+    uint64_t        rows = 0;
+    const sh_value *row;
+    sh_err          err;
+    size_t          i;
+
+    unsigned char  *need = xcalloc(p->in_schema->n + 1, 1);
+
+    plan_needed_columns(p, need); /* as the worker reads them */
+    for (i = 0; i < p->n_parts; i++) {
+        input_reader *r = input_open(p, i, need, &err);
+        int           rc;
+
+        CHECK(r != NULL, "input_open %zu: %s", i, err.msg);
+        if (r == NULL)
+            continue;
+        while ((rc = input_next(r, &row, &err)) == 1)
+            rows++;
+        CHECK(rc == 0, "input_next: %s", err.msg);
+        input_free(r);
+    }
+    free(need);
+    return rows;
+}
+
+/*
+ * Parquet input: the schema from the footer, a partition per row group at
+ * a small partition_size, row groups skipped by the first filter's
+ * comparisons (not after a limit), the list stored in the resolution and
+ * read back by plan_load, nested columns refused when read.
+ */
+static void
+test_parquet_input(void)
+{
+    const char *pruned = "{\"input\": {\"path\": \"rowgroups.parquet\", "
+                         "\"partition_size\": 1}, \"steps\": [{\"op\": "
+                         "\"filter\", \"where\": \"id >= 9000 and k != "
+                         "'zz'\"}]}";
+    json_t     *spec, *res, *d;
+    plan       *p, *p2;
+    sh_err      err;
+    int         rc;
+
+    fresh_dirs();
+    if (put_parquet("rowgroups.parquet") != 0
+        || put_parquet("nested.parquet") != 0) {
+        CHECK(0, "tests/unit/data/parquet not found from the working "
+                 "directory");
+        return;
+    }
+    p = build("{\"input\": {\"path\": \"rowgroups.parquet\", "
+              "\"partition_size\": 1}}", &err, &rc);
+    CHECK(p != NULL, "build: %s", err.msg);
+    if (p == NULL)
+        return;
+    CHECK(p->in_format == FMT_PARQUET && p->in_schema->n == 2
+              && p->in_schema->types[0] == SH_INT
+              && p->in_schema->types[1] == SH_STRING,
+          "schema from the footer");
+    CHECK(p->pq_rg_total == 5 && p->pq_rg_skipped == 0 && p->n_parts == 5,
+          "a partition per row group: %zu parts of %llu", p->n_parts,
+          (unsigned long long)p->pq_rg_total);
+    CHECK(count_rows(p) == 10000, "every row read");
+    plan_free(p);
+
+    p = build(pruned, &err, &rc);
+    CHECK(p != NULL, "build: %s", err.msg);
+    if (p == NULL)
+        return;
+    CHECK(p->pq_rg_skipped == 4 && p->n_parts == 1 && p->n_pq_rgs == 1
+              && p->pq_rgs[0] == 4,
+          "skipped %llu of %llu, %zu parts",
+          (unsigned long long)p->pq_rg_skipped,
+          (unsigned long long)p->pq_rg_total, p->n_parts);
+    d = plan_describe(p);
+    CHECK(json_integer_value(json_object_get(json_object_get(
+              json_object_get(d, "input"), "row_groups"), "skipped")) == 4,
+          "the description counts the skipped row groups");
+    json_decref(d);
+    res = plan_resolution(p);
+    spec = json_loads(pruned, 0, NULL);
+    rc = plan_load(spec, res, &g_env, &p2, &err);
+    CHECK(rc == 0, "plan_load: %s", err.msg);
+    if (rc == 0) {
+        CHECK(p2->n_parts == 1 && p2->n_pq_rgs == 1 && p2->pq_rgs[0] == 4
+                  && p2->pq_rg_skipped == 4,
+              "the row groups come back from the resolution");
+        CHECK(count_rows(p2) == 10000 - 4 * 2048, "the last row group");
+        plan_free(p2);
+    }
+    json_object_del(res, "row_groups");
+    rc = plan_load(spec, res, &g_env, &p2, &err);
+    CHECK(rc == SH_EINVAL && strstr(err.msg, "row_groups"),
+          "a resolution without row_groups is damaged: %s", err.msg);
+    json_decref(res);
+    json_decref(spec);
+    plan_free(p);
+
+    /* a limit before the filter: every row group counts */
+    p = build("{\"input\": {\"path\": \"rowgroups.parquet\"}, \"steps\": "
+              "[{\"op\": \"limit\", \"n\": 3}, {\"op\": \"filter\", "
+              "\"where\": \"id >= 9000\"}]}", &err, &rc);
+    CHECK(p != NULL && p->pq_rg_skipped == 0, "no pruning after a limit");
+    plan_free(p);
+    /* a select before the filter maps its columns back */
+    p = build("{\"input\": {\"path\": \"rowgroups.parquet\"}, \"steps\": "
+              "[{\"op\": \"select\", \"columns\": [\"k\", \"id\"]}, "
+              "{\"op\": \"filter\", \"where\": \"2048 > id\"}]}", &err,
+              &rc);
+    CHECK(p != NULL && p->pq_rg_skipped == 4, "pruning through a select");
+    plan_free(p);
+
+    p = build("{\"input\": {\"path\": \"nested.parquet\"}, \"steps\": "
+              "[{\"op\": \"select\", \"columns\": [\"id\", \"l\"]}]}", &err,
+              &rc);
+    CHECK(p == NULL && rc == SH_EINVAL && strcmp(err.path, "input.path") == 0
+              && strstr(err.msg, "'l'"),
+          "a nested column read: %s: %s", err.path, err.msg);
+    plan_free(p);
+    p = build("{\"input\": {\"path\": \"nested.parquet\"}, \"steps\": "
+              "[{\"op\": \"select\", \"columns\": [\"s\", \"id\"]}]}", &err,
+              &rc);
+    CHECK(p != NULL, "the flat columns: %s", err.msg);
+    if (p != NULL)
+        CHECK(count_rows(p) == 100, "100 rows");
+    plan_free(p);
+}
+
 void
 test_plan_register(void)
 {
@@ -2357,6 +2525,7 @@ test_plan_register(void)
     if (s == NULL)
         return;
     CU_add_test(s, "spec errors", test_spec_errors);
+    CU_add_test(s, "parquet input", test_parquet_input);
     CU_add_test(s, "symlinks", test_symlinks);
     CU_add_test(s, "globs", test_glob);
     CU_add_test(s, "type inference", test_infer);

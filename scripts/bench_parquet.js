@@ -1,0 +1,46 @@
+// bench_parquet.js - W7 of `make bench` (scripts/bench.sh): the W1 groupby
+// read from a Parquet copy of the bench file, with DuckDB as the peer.
+//
+//   node scripts/bench_parquet.js copy CSV PARQUET
+//       DuckDB reads CSV with the bench's column types (as its peer does:
+//       ../shared/bench/peers/duckdb.js) and writes PARQUET (snappy,
+//       DuckDB's default row groups): the file sheaf and DuckDB then read.
+//   node scripts/bench_parquet.js w7 PARQUET [OUT]
+//       W1's query over PARQUET, in the bench's canonical form (floats as
+//       %.6g), to OUT (default stdout): the peer's run that bench.sh times.
+//
+// @duckdb/node-api comes from $BENCH_PEERS (default /tmp/bench-peers).
+const path = require("path");
+const peers = process.env.BENCH_PEERS || "/tmp/bench-peers";
+const { DuckDBInstance } = require("module").createRequire(
+  path.join(peers, "x.js"))("@duckdb/node-api");
+const fs = require("fs");
+
+const [cmd, src, out = "/dev/stdout"] = process.argv.slice(2);
+const q = (s) => `'${s.replace(/'/g, "''")}'`;
+
+(async () => {
+  const con = await (await DuckDBInstance.create(":memory:")).connect();
+  if (cmd === "copy") {
+    await con.run(`COPY (SELECT * FROM read_csv(${q(src)}, header = true,
+        quote = '"', escape = '"',
+        columns = {'id': 'BIGINT', 'category': 'VARCHAR', 'year': 'INTEGER',
+                   'n_authors': 'INTEGER', 'citations': 'DOUBLE',
+                   'submitter': 'VARCHAR', 'abstract': 'VARCHAR'}))
+      TO ${q(out)} (FORMAT parquet, COMPRESSION snappy)`);
+    return;
+  }
+  if (cmd !== "w7") {
+    console.error("usage: bench_parquet.js copy CSV PARQUET | w7 PARQUET [OUT]");
+    process.exit(2);
+  }
+  const r = await con.runAndReadAll(`SELECT category, count(*) AS count,
+      printf('%.6g', avg(citations)) AS mean_citations,
+      max(n_authors) AS max_n_authors
+    FROM read_parquet(${q(src)}) WHERE year >= 2010
+    GROUP BY category ORDER BY category`);
+  const lines = [r.columnNames().join(",")];
+  for (const row of r.getRows())
+    lines.push(row.map((v) => (v === null ? "" : String(v))).join(","));
+  fs.writeFileSync(out, lines.join("\n") + "\n");
+})().catch((e) => { console.error(String(e)); process.exit(1); });
