@@ -69,7 +69,7 @@ reader_read(void *cls, uint64_t pos, char *buf, size_t max)
         /* Parquet: the magic first; then offsets within the parts. */
         if (at < PQ_HEAD_LEN) {
             want = PQ_HEAD_LEN - at < max ? (size_t)(PQ_HEAD_LEN - at) : max;
-            memcpy(buf, PQ_HEAD + at, want);
+            memcpy(buf, &PQ_HEAD[at], want);
             return (ssize_t)want;
         }
         at -= PQ_HEAD_LEN;

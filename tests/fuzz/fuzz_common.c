@@ -233,6 +233,12 @@ fz_row_text(strbuf *sb, uint64_t line, const sh_value *row, size_t n)
         case SH_INT:
             sb_printf(sb, "i%lld", (long long)v->u.i);
             break;
+        case SH_DATE:
+            sb_printf(sb, "d%lld", (long long)v->u.i);
+            break;
+        case SH_TIMESTAMP:
+            sb_printf(sb, "t%lld", (long long)v->u.i);
+            break;
         case SH_FLOAT:
             format_double(v->u.f, fbuf);
             sb_printf(sb, "f%s", fbuf);

@@ -70,6 +70,8 @@ same_value(const sh_value *a, const sh_value *b)
     case SH_NULL:
         return 1;
     case SH_INT:
+    case SH_DATE:
+    case SH_TIMESTAMP:
         return a->u.i == b->u.i;
     case SH_FLOAT:
         return memcmp(&a->u.f, &b->u.f, sizeof a->u.f) == 0 ||
