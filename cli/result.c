@@ -212,17 +212,139 @@ result_write_etag(const char *path, const char *etag)
     fclose(f);
 }
 
+/*
+ * Open 'part' to download into: resumed at its end (its length in *start)
+ * when a broken download left it with the ETag of its bytes in 'tag' (read
+ * into 'etag'), else empty. Returns the open file, or NULL after saying
+ * why on stderr.
+ */
+static FILE *
+result_open_part(const cli *c, const char *part, const char *tag,
+                 char etag[128], uint64_t *start)
+{
+    FILE       *fp = NULL;
+    struct stat st;
+
+    /* A .part a broken download left, with the ETag of its bytes. */
+    result_read_etag(tag, etag);
+    if (etag[0] != '\0' && stat(part, &st) == 0 && S_ISREG(st.st_mode) &&
+        st.st_size > 0 && (fp = fopen(part, "r+b")) != NULL &&
+        fseeko(fp, 0, SEEK_END) == 0) {
+        *start = (uint64_t)st.st_size;
+    } else {
+        if (fp != NULL)
+            fclose(fp);
+        fp = fopen(part, "wb");
+    }
+    if (fp == NULL) {
+        fprintf(stderr, "sheaf: cannot write %s: %s\n", part,
+                strerror(errno));
+        return NULL;
+    }
+    if (*start > 0 && c->err_tty)
+        fprintf(stderr, "sheaf: resuming %s after %llu bytes\n", part,
+                (unsigned long long)*start);
+    return fp;
+}
+
+/*
+ * Download the result at 'path' into 'fp' from byte 'start' (checked
+ * against 'etag' when resuming; from the start again if the server says
+ * the range is past the end). 'part' and 'tag' are the file and its ETag
+ * file, NULL for stdout. On a broken transfer *keep says that the bytes
+ * were kept for the next run. Returns 0 for a 200, else a CLI_EXIT_* code
+ * (said on stderr); the reply is in 'rep' (freed by the caller).
+ */
+static int
+result_download(cli *c, const char *path, FILE *fp, const char *part,
+                const char *tag, uint64_t start, const char *etag,
+                http_reply *rep, int *keep)
+{
+    char msg[HTTP_ERR_MAX];
+    int  rc;
+
+    rc = http_download_at(c->http, path, fp, start, start ? etag : NULL, rep,
+                          msg);
+    if (rc == HTTP_OK && rep->status == 416 && start > 0) {
+        /* The .part is as long as the result or longer: start over. */
+        http_reply_free(rep);
+        if (ftruncate(fileno(fp), 0) != 0 || fseeko(fp, 0, SEEK_SET) != 0) {
+            fprintf(stderr, "sheaf: writing %s: %s\n", part, strerror(errno));
+            return CLI_EXIT_LOCAL;
+        }
+        rc = http_download(c->http, path, fp, rep, msg);
+    }
+    if (rc != HTTP_OK) {
+        /* Keep what came for the next run, with the ETag it came with. */
+        *keep = rc == HTTP_ENET && part != NULL && rep->etag[0] != '\0';
+        if (*keep) {
+            result_write_etag(tag, rep->etag);
+            fprintf(stderr,
+                    "sheaf: kept what arrived in %s; the same "
+                    "command resumes it\n",
+                    part);
+        }
+        return cli_fail_transport(rc, msg);
+    }
+    if (rep->status >= 200 && rep->status < 300 && rep->status != 200) {
+        fprintf(stderr, "sheaf: the result came back as HTTP %ld, not 200\n",
+                rep->status);
+        return CLI_EXIT_UNREACHABLE;
+    }
+    if (rep->status != 200)
+        return cli_fail_reply(rep);
+    return 0;
+}
+
+/*
+ * Make the downloaded 'part' durable, close it (*fp becomes NULL), check
+ * it against job 'eid''s result and rename it to 'out'. Returns 0, or a
+ * CLI_EXIT_* code (said on stderr).
+ */
+static int
+result_finish_file(cli *c, const char *eid, FILE **fp, const char *part,
+                   const char *out)
+{
+    long size_bytes = ftell(*fp);
+    int  rc;
+
+    if (fflush(*fp) != 0 || fsync(fileno(*fp)) != 0) {
+        fprintf(stderr, "sheaf: writing %s: %s\n", part, strerror(errno));
+        return CLI_EXIT_LOCAL;
+    }
+    if (fclose(*fp) != 0) {
+        *fp = NULL;
+        fprintf(stderr, "sheaf: writing %s: %s\n", part, strerror(errno));
+        return CLI_EXIT_LOCAL;
+    }
+    *fp = NULL;
+    if ((rc = cli_verify_result(c, eid, part)) != 0) {
+        if (rc == CLI_EXIT_LOCAL)
+            fprintf(stderr,
+                    "sheaf: %s does not match the job's result; "
+                    "removed\n",
+                    part);
+        return rc;
+    }
+    if (rename(part, out) != 0) {
+        fprintf(stderr, "sheaf: renaming %s to %s: %s\n", part, out,
+                strerror(errno));
+        return CLI_EXIT_LOCAL;
+    }
+    if (c->err_tty)
+        fprintf(stderr, "sheaf: wrote %ld bytes to %s\n", size_bytes, out);
+    return 0;
+}
+
 int
 cli_fetch_result(cli *c, const char *id, const char *out)
 {
-    char       *eid = cli_job_path_id(id), *path = NULL, *part = NULL;
-    char       *tag = NULL, msg[HTTP_ERR_MAX], etag[128] = "";
-    FILE       *fp = NULL;
-    http_reply  rep = {0};
-    int         rc, keep = 0, to_stdout = out == NULL || strcmp(out, "-") == 0;
-    struct stat st;
-    uint64_t    start = 0;
-    long        size_bytes;
+    char      *eid = cli_job_path_id(id), *path = NULL, *part = NULL;
+    char      *tag = NULL, etag[128] = "";
+    FILE      *fp = NULL;
+    http_reply rep = {0};
+    int        rc, keep = 0, to_stdout = out == NULL || strcmp(out, "-") == 0;
+    uint64_t   start = 0;
 
     if (eid == NULL)
         return CLI_EXIT_USAGE;
@@ -232,62 +354,15 @@ cli_fetch_result(cli *c, const char *id, const char *out)
     } else {
         part = xasprintf("%s.part", out);
         tag = xasprintf("%s.part.etag", out);
-        /* A .part a broken download left, with the ETag of its bytes. */
-        result_read_etag(tag, etag);
-        if (etag[0] != '\0' && stat(part, &st) == 0 && S_ISREG(st.st_mode) &&
-            st.st_size > 0 && (fp = fopen(part, "r+b")) != NULL &&
-            fseeko(fp, 0, SEEK_END) == 0) {
-            start = (uint64_t)st.st_size;
-        } else {
-            if (fp != NULL)
-                fclose(fp);
-            fp = fopen(part, "wb");
-        }
+        fp = result_open_part(c, part, tag, etag, &start);
         if (fp == NULL) {
-            fprintf(stderr, "sheaf: cannot write %s: %s\n", part,
-                    strerror(errno));
             rc = CLI_EXIT_LOCAL;
             goto done;
         }
-        if (start > 0 && c->err_tty)
-            fprintf(stderr, "sheaf: resuming %s after %llu bytes\n", part,
-                    (unsigned long long)start);
     }
-    rc = http_download_at(c->http, path, fp, start, start ? etag : NULL, &rep,
-                          msg);
-    if (rc == HTTP_OK && rep.status == 416 && start > 0) {
-        /* The .part is as long as the result or longer: start over. */
-        http_reply_free(&rep);
-        if (ftruncate(fileno(fp), 0) != 0 || fseeko(fp, 0, SEEK_SET) != 0) {
-            fprintf(stderr, "sheaf: writing %s: %s\n", part, strerror(errno));
-            rc = CLI_EXIT_LOCAL;
-            goto done;
-        }
-        rc = http_download(c->http, path, fp, &rep, msg);
-    }
-    if (rc != HTTP_OK) {
-        /* Keep what came for the next run, with the ETag it came with. */
-        keep = rc == HTTP_ENET && part != NULL && rep.etag[0] != '\0';
-        if (keep) {
-            result_write_etag(tag, rep.etag);
-            fprintf(stderr,
-                    "sheaf: kept what arrived in %s; the same "
-                    "command resumes it\n",
-                    part);
-        }
-        rc = cli_fail_transport(rc, msg);
+    rc = result_download(c, path, fp, part, tag, start, etag, &rep, &keep);
+    if (rc != 0)
         goto done;
-    }
-    if (rep.status >= 200 && rep.status < 300 && rep.status != 200) {
-        fprintf(stderr, "sheaf: the result came back as HTTP %ld, not 200\n",
-                rep.status);
-        rc = CLI_EXIT_UNREACHABLE;
-        goto done;
-    }
-    if (rep.status != 200) {
-        rc = cli_fail_reply(&rep);
-        goto done;
-    }
     if (to_stdout) {
         if (fflush(stdout) != 0) {
             fprintf(stderr, "sheaf: writing the result to stdout: %s\n",
@@ -296,35 +371,7 @@ cli_fetch_result(cli *c, const char *id, const char *out)
         }
         goto done;
     }
-    size_bytes = ftell(fp);
-    if (fflush(fp) != 0 || fsync(fileno(fp)) != 0) {
-        fprintf(stderr, "sheaf: writing %s: %s\n", part, strerror(errno));
-        rc = CLI_EXIT_LOCAL;
-        goto done;
-    }
-    if (fclose(fp) != 0) {
-        fp = NULL;
-        fprintf(stderr, "sheaf: writing %s: %s\n", part, strerror(errno));
-        rc = CLI_EXIT_LOCAL;
-        goto done;
-    }
-    fp = NULL;
-    if ((rc = cli_verify_result(c, eid, part)) != 0) {
-        if (rc == CLI_EXIT_LOCAL)
-            fprintf(stderr,
-                    "sheaf: %s does not match the job's result; "
-                    "removed\n",
-                    part);
-        goto done;
-    }
-    if (rename(part, out) != 0) {
-        fprintf(stderr, "sheaf: renaming %s to %s: %s\n", part, out,
-                strerror(errno));
-        rc = CLI_EXIT_LOCAL;
-        goto done;
-    }
-    if (c->err_tty)
-        fprintf(stderr, "sheaf: wrote %ld bytes to %s\n", size_bytes, out);
+    rc = result_finish_file(c, eid, &fp, part, out);
 
 done:
     if (fp != NULL && !to_stdout)

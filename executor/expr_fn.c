@@ -519,23 +519,18 @@ pattern_arg(parser *p, const fn_def *f, node **args, const unsigned *argpos,
     return 0;
 }
 
-/* The type checks of the date, regex and string functions. */
-node *
-expr_make_call2(parser *p, const fn_def *f, const tok *t, node **args,
-                size_t nargs, const unsigned *argpos)
+/* The type checks of the date and time functions (date, timestamp,
+ * strptime, strftime, the parts, date_trunc, date_diff, date_add). */
+static node *
+make_date_call(parser *p, const fn_def *f, const tok *t, node **args,
+               const unsigned *argpos, int any_null)
 {
     static const dt_part parts[] = {DT_P_YEAR, DT_P_MONTH, DT_P_DAY,
                                     DT_P_HOUR, DT_P_MINUTE, DT_P_SECOND,
                                     DT_P_DOW, DT_P_DOY, DT_P_WEEK};
     sh_type t0 = args[0]->type, rt;
     dt_unit unit;
-    rx     *re;
-    size_t  i;
-    int     any_null = 0;
-    char    msg[160];
 
-    for (i = 0; i < nargs; i++)
-        any_null |= args[i]->type == SH_NULL;
     switch (f->id) {
     case FN_DATE:
         if (t0 == SH_DATE || t0 == SH_NULL)
@@ -603,50 +598,81 @@ expr_make_call2(parser *p, const fn_def *f, const tok *t, node **args,
             return NULL;
         return expr_make_x(p, EX_DT_ADD, any_null ? SH_NULL : rt, t->pos, 2,
                            args, unit, NULL);
-    case FN_RE_MATCHES:
-    case FN_RE_EXTRACT:
-    case FN_RE_REPLACE:
-        if (want(p, f, 0, args, argpos, WANT_STRING) != 0
-            || want(p, f, 1, args, argpos, WANT_STRING) != 0
-            || (f->id == FN_RE_REPLACE
-                && want(p, f, 2, args, argpos, WANT_STRING) != 0)
-            || (f->id == FN_RE_EXTRACT && nargs == 3
-                && want(p, f, 2, args, argpos, WANT_INT) != 0))
-            return NULL;
-        if (pattern_arg(p, f, args, argpos, 1, &re) != 0)
-            return NULL;
-        if (f->id == FN_RE_MATCHES)
-            return expr_make_x(p, EX_RE_MATCH, any_null ? SH_NULL : SH_BOOL,
-                               t->pos, 1, args, 0, re);
-        if (f->id == FN_RE_EXTRACT) {
-            int64_t group = 0;
+    default:
+        break;
+    }
+    return expr_perr(p, "internal error: function %s not built", f->name);
+}
 
-            if (nargs == 3) {
-                if (args[2]->op != EX_CONST)
-                    return expr_perr(p, "argument 3 of regexp_extract must be "
-                                        "a constant group number at "
-                                        "position %u", argpos[2]);
-                group = args[2]->type == SH_INT ? args[2]->k.u.i : 0;
-            }
-            if (re != NULL && (group < 0 || group > (int64_t)rx_groups(re)))
-                return expr_perr(p, "regexp_extract group %lld does not exist "
-                                    "at position %u: the pattern has %u "
-                                    "group%s",
-                                 (long long)group, argpos[2], rx_groups(re),
-                                 rx_groups(re) == 1 ? "" : "s");
-            return expr_make_x(p, EX_RE_EXTRACT, any_null ? SH_NULL
-                                                          : SH_STRING,
-                               t->pos, 1, args, group, re);
-        }
-        if (re != NULL && args[2]->op == EX_CONST
-            && args[2]->type == SH_STRING
-            && rx_check_replacement(re, args[2]->k.u.s.ptr,
-                                    args[2]->k.u.s.len, msg, sizeof msg) != 0)
-            return expr_perr(p, "bad replacement of regexp_replace at position "
-                                "%u: %s", argpos[2], msg);
-        args[1] = args[2];
-        return expr_make_x(p, EX_RE_REPLACE, any_null ? SH_NULL : SH_STRING,
-                           t->pos, 2, args, 0, re);
+/* The rest of regexp_extract's checks, once its pattern 're' (NULL for a
+ * NULL pattern) is compiled: a constant group the pattern has. */
+static node *
+make_re_extract(parser *p, const tok *t, node **args, size_t nargs,
+                const unsigned *argpos, int any_null, rx *re)
+{
+    int64_t group = 0;
+
+    if (nargs == 3) {
+        if (args[2]->op != EX_CONST)
+            return expr_perr(p, "argument 3 of regexp_extract must be "
+                                "a constant group number at "
+                                "position %u", argpos[2]);
+        group = args[2]->type == SH_INT ? args[2]->k.u.i : 0;
+    }
+    if (re != NULL && (group < 0 || group > (int64_t)rx_groups(re)))
+        return expr_perr(p, "regexp_extract group %lld does not exist "
+                            "at position %u: the pattern has %u "
+                            "group%s",
+                         (long long)group, argpos[2], rx_groups(re),
+                         rx_groups(re) == 1 ? "" : "s");
+    return expr_make_x(p, EX_RE_EXTRACT, any_null ? SH_NULL
+                                                  : SH_STRING,
+                       t->pos, 1, args, group, re);
+}
+
+/* The type checks of regexp_matches, regexp_extract and regexp_replace;
+ * their pattern is compiled here, once. */
+static node *
+make_regex_call(parser *p, const fn_def *f, const tok *t, node **args,
+                size_t nargs, const unsigned *argpos, int any_null)
+{
+    rx  *re;
+    char msg[160];
+
+    if (want(p, f, 0, args, argpos, WANT_STRING) != 0
+        || want(p, f, 1, args, argpos, WANT_STRING) != 0
+        || (f->id == FN_RE_REPLACE
+            && want(p, f, 2, args, argpos, WANT_STRING) != 0)
+        || (f->id == FN_RE_EXTRACT && nargs == 3
+            && want(p, f, 2, args, argpos, WANT_INT) != 0))
+        return NULL;
+    if (pattern_arg(p, f, args, argpos, 1, &re) != 0)
+        return NULL;
+    if (f->id == FN_RE_MATCHES)
+        return expr_make_x(p, EX_RE_MATCH, any_null ? SH_NULL : SH_BOOL,
+                           t->pos, 1, args, 0, re);
+    if (f->id == FN_RE_EXTRACT)
+        return make_re_extract(p, t, args, nargs, argpos, any_null, re);
+    if (re != NULL && args[2]->op == EX_CONST
+        && args[2]->type == SH_STRING
+        && rx_check_replacement(re, args[2]->k.u.s.ptr,
+                                args[2]->k.u.s.len, msg, sizeof msg) != 0)
+        return expr_perr(p, "bad replacement of regexp_replace at position "
+                            "%u: %s", argpos[2], msg);
+    args[1] = args[2];
+    return expr_make_x(p, EX_RE_REPLACE, any_null ? SH_NULL : SH_STRING,
+                       t->pos, 2, args, 0, re);
+}
+
+/* The type checks of the string functions (trim, ltrim, rtrim, replace,
+ * split_part, strpos, lpad, rpad, reverse). */
+static node *
+make_string_call(parser *p, const fn_def *f, const tok *t, node **args,
+                 size_t nargs, const unsigned *argpos, int any_null)
+{
+    size_t i;
+
+    switch (f->id) {
     case FN_TRIM:
     case FN_LTRIM:
     case FN_RTRIM:
@@ -690,6 +716,36 @@ expr_make_call2(parser *p, const fn_def *f, const tok *t, node **args,
             return NULL;
         return expr_make(p, EX_REVERSE, any_null ? SH_NULL : SH_STRING, t->pos,
                          1, args);
+    default:
+        break;
+    }
+    return expr_perr(p, "internal error: function %s not built", f->name);
+}
+
+/* The type checks of the date, regex and string functions. */
+node *
+expr_make_call2(parser *p, const fn_def *f, const tok *t, node **args,
+                size_t nargs, const unsigned *argpos)
+{
+    size_t i;
+    int    any_null = 0;
+
+    for (i = 0; i < nargs; i++)
+        any_null |= args[i]->type == SH_NULL;
+    switch (f->id) {
+    case FN_DATE: case FN_TIMESTAMP: case FN_STRPTIME: case FN_STRFTIME:
+    case FN_YEAR: case FN_MONTH: case FN_DAY: case FN_HOUR: case FN_MINUTE:
+    case FN_SECOND: case FN_DOW: case FN_DOY: case FN_WEEK:
+    case FN_DATE_TRUNC: case FN_DATE_DIFF: case FN_DATE_ADD:
+        return make_date_call(p, f, t, args, argpos, any_null);
+    case FN_RE_MATCHES:
+    case FN_RE_EXTRACT:
+    case FN_RE_REPLACE:
+        return make_regex_call(p, f, t, args, nargs, argpos, any_null);
+    case FN_TRIM: case FN_LTRIM: case FN_RTRIM: case FN_REPLACE:
+    case FN_SPLIT_PART: case FN_STRPOS: case FN_LPAD: case FN_RPAD:
+    case FN_REVERSE:
+        return make_string_call(p, f, t, args, nargs, argpos, any_null);
     default:
         break;
     }

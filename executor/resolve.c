@@ -99,19 +99,11 @@ inside_root(const char *root, size_t root_len, const char *real)
     return strncmp(real, root, root_len) == 0 && real[root_len] == '/';
 }
 
-int
-plan_resolve_files(const char *root_real, const char *pattern, size_t len,
-                   plan_file **files, size_t *n_files, sh_err *err)
+/* Is 'pattern' of 'len' bytes a pattern we expand: not empty, no NUL, not
+ * absolute, no ".."? Returns 0 or SH_EINVAL (message in 'err'). */
+static int
+check_pattern(const char *pattern, size_t len, sh_err *err)
 {
-    char     **found = NULL;
-    size_t     n_found = 0;
-    int        rc = 0;
-    size_t     root_len = strlen(root_real), skip, i, n = 0;
-    match     *m = NULL;
-    plan_file *out = NULL;
-
-    *files = NULL;
-    *n_files = 0;
     if (len == 0) {
         return sh_err_set(err, SH_EINVAL, PATH_FIELD,
                           "input.path is empty; give a file or a glob "
@@ -131,6 +123,117 @@ plan_resolve_files(const char *root_real, const char *pattern, size_t len,
                           "input.path '%s' contains '..'; input must stay "
                           "under the data root", pattern);
     }
+    return 0;
+}
+
+/*
+ * Resolve the match 'shown' (relative to 'root_real', 'root_len' bytes;
+ * 'skip' bytes of a real path are the root and its slash) into 'mt': its
+ * real path, which must be a regular file inside the root with a UTF-8
+ * name. mt->real is set (owned by the caller) even when this fails, unless
+ * realpath itself failed. Returns 0, SH_EINVAL or SH_EIO (message in
+ * 'err').
+ */
+static int
+resolve_match(const char *root_real, size_t root_len, size_t skip,
+              const char *shown, match *mt, sh_err *err)
+{
+    char       *full = root_len == 1 ? xasprintf("/%s", shown)
+                                     : xasprintf("%s/%s", root_real, shown);
+    struct stat st;
+
+    mt->real = realpath(full, NULL);
+    free(full);
+    if (mt->real == NULL) {
+        int e = errno;
+
+        return sh_err_set(err, SH_EINVAL, PATH_FIELD,
+                          "cannot resolve '%s' under the data root: %s",
+                          shown, strerror(e));
+    }
+    if (strcmp(mt->real, root_real) == 0) {
+        return sh_err_set(err, SH_EINVAL, PATH_FIELD,
+                          "'%s' is the data root itself, not a file", shown);
+    }
+    if (!inside_root(root_real, root_len, mt->real)) {
+        return sh_err_set(err, SH_EINVAL, PATH_FIELD,
+                          "'%s' resolves outside the data root", shown);
+    }
+    if (stat(mt->real, &st) != 0) {
+        int e = errno;
+
+        return sh_err_set(err, SH_EIO, PATH_FIELD, "cannot stat '%s': %s",
+                          shown, strerror(e));
+    }
+    if (!util_utf8_valid(mt->real + skip, strlen(mt->real + skip))) {
+        return sh_err_set(err, SH_EINVAL, PATH_FIELD,
+                          "the name of '%s' is not valid UTF-8; rename "
+                          "the file", shown);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return sh_err_set(err, SH_EINVAL, PATH_FIELD,
+                          "'%s' is not a regular file%s", shown,
+                          S_ISDIR(st.st_mode) ? " (it is a directory)" : "");
+    }
+    return 0;
+}
+
+/* Mark every match but the first (in match order) that leads to a file
+ * already matched, so that a file is read once; 'm' keeps its order. */
+static void
+mark_duplicates(match *m, size_t n)
+{
+    size_t i;
+
+    qsort(m, n, sizeof *m, cmp_match_real);
+    for (i = 1; i < n; i++)
+        m[i].dup = strcmp(m[i].real, m[i - 1].real) == 0;
+    qsort(m, n, sizeof *m, cmp_match_order);
+}
+
+/* The plan files (a new array, owned by the caller) of the 'n' matches
+ * 'm' that are not duplicates, with their sizes and mtimes; their count in
+ * *n_files. 'skip' bytes of a real path are the root and its slash. */
+static plan_file *
+make_files(const match *m, size_t n, size_t skip, size_t *n_files)
+{
+    plan_file *out = xcalloc(n, sizeof *out);
+    size_t     i;
+
+    *n_files = 0;
+    for (i = 0; i < n; i++) {
+        plan_file  *f;
+        struct stat st;
+
+        if (m[i].dup)
+            continue;
+        f = &out[(*n_files)++];
+        f->path = xstrdup(m[i].real);
+        f->rel = xstrdup(m[i].real + skip);
+        if (stat(f->path, &st) == 0) {
+            f->size_bytes = (uint64_t)st.st_size;
+            f->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000
+                          + st.st_mtim.tv_nsec;
+        }
+    }
+    return out;
+}
+
+int
+plan_resolve_files(const char *root_real, const char *pattern, size_t len,
+                   plan_file **files, size_t *n_files, sh_err *err)
+{
+    char **found = NULL;
+    size_t n_found = 0;
+    int    rc = 0;
+    size_t root_len = strlen(root_real), skip, i, n = 0;
+    match *m = NULL;
+
+    *files = NULL;
+    *n_files = 0;
+    rc = check_pattern(pattern, len, err);
+    if (rc != 0)
+        return rc;
 
     skip = root_len == 1 ? 1 : root_len + 1;
     rc = pathglob_expand(root_real, pattern, PLAN_MAX_FILES, PATH_FIELD,
@@ -152,88 +255,17 @@ plan_resolve_files(const char *root_real, const char *pattern, size_t len,
 
     m = xcalloc(n_found, sizeof *m);
     for (i = 0; i < n_found; i++) {
-        const char *shown = found[i];
-        char       *full = root_len == 1
-                               ? xasprintf("/%s", found[i])
-                               : xasprintf("%s/%s", root_real, found[i]);
-        struct stat st;
-
-        m[n].real = realpath(full, NULL);
-        free(full);
-        if (m[n].real == NULL) {
-            int e = errno;
-
-            rc = sh_err_set(err, SH_EINVAL, PATH_FIELD,
-                            "cannot resolve '%s' under the data root: %s",
-                            shown, strerror(e));
-            goto done;
-        }
-        if (strcmp(m[n].real, root_real) == 0) {
-            rc = sh_err_set(err, SH_EINVAL, PATH_FIELD,
-                            "'%s' is the data root itself, not a file",
-                            shown);
+        rc = resolve_match(root_real, root_len, skip, found[i], &m[n], err);
+        if (m[n].real != NULL)
             n++;
+        if (rc != 0)
             goto done;
-        }
-        if (!inside_root(root_real, root_len, m[n].real)) {
-            rc = sh_err_set(err, SH_EINVAL, PATH_FIELD,
-                            "'%s' resolves outside the data root", shown);
-            n++;
-            goto done;
-        }
-        if (stat(m[n].real, &st) != 0) {
-            int e = errno;
-
-            rc = sh_err_set(err, SH_EIO, PATH_FIELD, "cannot stat '%s': %s",
-                            shown, strerror(e));
-            n++;
-            goto done;
-        }
-        if (!util_utf8_valid(m[n].real + skip,
-                             strlen(m[n].real + skip))) {
-            rc = sh_err_set(err, SH_EINVAL, PATH_FIELD,
-                            "the name of '%s' is not valid UTF-8; rename "
-                            "the file", shown);
-            n++;
-            goto done;
-        }
-        if (!S_ISREG(st.st_mode)) {
-            rc = sh_err_set(err, SH_EINVAL, PATH_FIELD,
-                            "'%s' is not a regular file%s", shown,
-                            S_ISDIR(st.st_mode) ? " (it is a directory)"
-                                                : "");
-            n++;
-            goto done;
-        }
-        m[n].order = i;
-        n++;
+        m[n - 1].order = i;
     }
 
     /* Read a file once, however many matches lead to it. */
-    qsort(m, n, sizeof *m, cmp_match_real);
-    for (i = 1; i < n; i++)
-        m[i].dup = strcmp(m[i].real, m[i - 1].real) == 0;
-    qsort(m, n, sizeof *m, cmp_match_order);
-
-    out = xcalloc(n, sizeof *out);
-    *n_files = 0;
-    for (i = 0; i < n; i++) {
-        plan_file  *f;
-        struct stat st;
-
-        if (m[i].dup)
-            continue;
-        f = &out[(*n_files)++];
-        f->path = xstrdup(m[i].real);
-        f->rel = xstrdup(m[i].real + skip);
-        if (stat(f->path, &st) == 0) {
-            f->size_bytes = (uint64_t)st.st_size;
-            f->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000
-                          + st.st_mtim.tv_nsec;
-        }
-    }
-    *files = out;
-    out = NULL;
+    mark_duplicates(m, n);
+    *files = make_files(m, n, skip, n_files);
 
 done:
     if (m) {
@@ -241,7 +273,6 @@ done:
             free(m[i].real);
         free(m);
     }
-    free(out);
     for (i = 0; i < n_found; i++)
         free(found[i]);
     free(found);

@@ -1,6 +1,6 @@
 /*
  * test_parquet.c - unit tests of the Parquet reader and writer
- * (executor/parquet*.c, thrift.c):
+ * (executor/parquet*.c, thrift_dec.c, thrift_enc.c):
  *
  *  - files DuckDB wrote (tests/unit/data/parquet/, made by gen.js): every
  *    codec, data pages v1 and v2, every type sheaf maps, nulls in every
