@@ -26,6 +26,18 @@ spool_job_dir(const char *spool, const char *id)
 }
 
 char *
+spool_datasets_dir(const char *spool)
+{
+    return xasprintf("%s/datasets", spool);
+}
+
+char *
+spool_dataset_path(const char *spool, const char *file)
+{
+    return xasprintf("%s/datasets/%s", spool, file);
+}
+
+char *
 spool_artifacts_dir(const char *spool, const char *id)
 {
     return xasprintf("%s/jobs/%s/artifacts", spool, id);

@@ -268,11 +268,14 @@ worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
     if (cache->plan == NULL || strcmp(cache->job_id, t->job_id) != 0) {
         plan_free(cache->plan);
         cache->plan = NULL;
+        char    *datasets = spool_datasets_dir(cfg->spool);
         plan_env env = {cfg->data_root, model_resolve, cfg->spool,
-                        mem_bytes, (uint64_t)cfg->max_partitions};
+                        mem_bytes, (uint64_t)cfg->max_partitions, datasets,
+                        NULL, NULL};
 
-        if ((rc = plan_load(spec, resolution, &env, &cache->plan,
-                            &err)) < 0) {
+        rc = plan_load(spec, resolution, &env, &cache->plan, &err);
+        free(datasets);
+        if (rc < 0) {
             cache->plan = NULL;
             snprintf(msg, sizeof msg, "%s", err.msg);
             worker_fail(d, t, 0, msg);

@@ -30,7 +30,8 @@
 #include "test_suites.h"
 
 static char g_root[256]; /* the data root of the current test */
-static plan_env g_env = {g_root, th_model_resolve, "/tmp", 256u << 20, 0};
+static plan_env g_env = {g_root, th_model_resolve, "/tmp", 256u << 20,
+                         0, NULL, NULL, NULL};
 static char g_out[256];  /* where outputs go (outside the root) */
 
 /* ---- checking with words ---------------------------------------------- */
