@@ -262,11 +262,15 @@ def test_job_reads_a_dataset_like_a_path(sheaf):
     r = sheaf.api("POST", "/v1/jobs", job_spec("e", {"dataset": ""}))
     assert r.status == 400 and r.body["error"]["path"] == "input.dataset"
     bad = upload(sheaf, unique_name("bad") + ".csv", b"a,b\n1\n").body
+    r = sheaf.api("POST", "/v1/jobs", job_spec("e", {"dataset": bad["id"]}))
+    assert r.status == 400 and r.body["error"]["code"] == "bad_data", r
+    assert r.body["error"]["path"] == "input.dataset"
+    good = upload(sheaf, unique_name("ok") + ".csv", b"a,b\n1,2\n").body
     r = sheaf.api("POST", "/v1/jobs",
-                  job_spec("e", {"dataset": bad["id"],
+                  job_spec("e", {"dataset": good["id"],
                                  "columns": {"zz": "int"}}))
-    assert r.status == 400 and r.body["error"]["path"].startswith(
-        "input.columns")
+    assert r.status == 400, r
+    assert r.body["error"]["path"].startswith("input.columns"), r
 
 
 def test_gzip_dataset(sheaf):
@@ -386,7 +390,7 @@ def test_result_types_and_names(sheaf):
     r = sheaf.api("GET", f"/v1/jobs/{job['id']}/result")
     assert r.headers["Content-Type"] == "text/csv; charset=utf-8"
     assert r.headers["Content-Disposition"] == \
-        'attachment; filename="Sales_report_2026__.csv"'
+        'attachment; filename="Sales_report_2026___.csv"'
     assert "Content-Encoding" not in r.headers
     job, _ = sheaf.run({"input": {"path": "dsjob/types.csv"},
                         "output": {"format": "jsonl"}})
