@@ -208,6 +208,32 @@ ds_piece(api_req *r, const char *data, size_t n)
     return 0;
 }
 
+/* Non-zero when the Content-Type value 'ct' is one a web page's form can
+ * send cross-origin without asking (application/x-www-form-urlencoded,
+ * multipart/form-data, text/plain): refused, as JSON routes refuse any
+ * type but JSON, so that a page cannot make a browser upload. */
+static int
+ds_form_type(const char *ct)
+{
+    static const char *const forms[] = {
+        "application/x-www-form-urlencoded", "multipart/form-data",
+        "text/plain"
+    };
+
+    if (ct == NULL)
+        return 0;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        size_t n = strlen(forms[i]);
+
+        if (strncasecmp(ct, forms[i], n) == 0
+            && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' '))
+            return 1;
+    }
+    return 0;
+}
+
 /* The route's 'begin' of POST /v1/datasets: check what the headers say
  * and open the temporary file. */
 static int
@@ -223,6 +249,13 @@ ds_begin(api_req *r)
     sh_err      err;
     int         status;
 
+    if (ds_form_type(api_header_get(r, MHD_HTTP_HEADER_CONTENT_TYPE)))
+        return api_error(r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                         "unsupported_media_type", "",
+                         "send the file with 'Content-Type: "
+                         "application/octet-stream' (or its own type); "
+                         "form types are refused (curl --data-binary sends "
+                         "one unless told)");
     if (name == NULL || name[0] == '\0')
         return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "name",
                          "the query parameter 'name' is required: POST "

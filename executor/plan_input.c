@@ -482,15 +482,16 @@ read_dataset(plan *p, json_t *in, const char *base, const char *ref,
         || (resolution == NULL && env->resolve_dataset == NULL))
         return sh_err_set(err, SH_EINVAL, field,
                           "uploaded datasets are not available here");
-    root = plan_root_real(env->datasets_root, err);
-    if (root == NULL)
-        return err && err->code ? err->code : SH_EIO;
     if (resolution != NULL) {
+        root = plan_root_real(env->datasets_root, err);
+        if (root == NULL)
+            return err && err->code ? err->code : SH_EIO;
         rc = load_resolution(p, resolution, root, err);
         if (rc == 0 && !explicit_comp && p->n_files == 1)
             p->in_gzip = ends_with(p->files[0].rel, ".gz");
         goto done;
     }
+    /* The dataset first: its directory exists once one was uploaded. */
     rc = env->resolve_dataset(env->dataset_ctx, ref, &file, err);
     if (rc == SH_ENOENT) {
         rc = sh_err_set(err, SH_EINVAL, field,
@@ -505,6 +506,11 @@ read_dataset(plan *p, json_t *in, const char *base, const char *ref,
     }
     if (!explicit_comp)
         p->in_gzip = ends_with(file, ".gz");
+    root = plan_root_real(env->datasets_root, err);
+    if (root == NULL) {
+        rc = err && err->code ? err->code : SH_EIO;
+        goto done;
+    }
     rc = plan_resolve_files(root, file, strlen(file), &p->files, &p->n_files,
                             err);
     if (rc == 0)

@@ -113,6 +113,11 @@ def test_bad_inputs(sheaf):
     r = http(sheaf.base, "POST", "/v1/datasets", b"a\n1\n",
              {"Content-Type": "text/csv"})
     assert r.status == 400 and r.body["error"]["path"] == "name"
+    for ct in ("application/x-www-form-urlencoded", "text/plain; charset=x",
+               "multipart/form-data; boundary=b"):
+        r = upload(sheaf, "x", b"a\n1\n", {"Content-Type": ct})
+        assert r.status == 415, (ct, r)
+        assert r.body["error"]["code"] == "unsupported_media_type"
     r = upload(sheaf, "", b"a\n1\n")
     assert r.status == 400 and r.body["error"]["path"] == "name"
     r = upload(sheaf, "x", b"a\n1\n", query="&compression=zstd")
@@ -296,6 +301,9 @@ def test_tenants_and_delete_while_used(life_sheaf, tmp_path):
                                      "SHEAF_WORKERS": "1"})
     A = {"Authorization": "Bearer tok-a"}
     B = {"Authorization": "Bearer tok-b"}
+    # No dataset uploaded yet (no datasets directory): a 400, not a 500.
+    r = srv.api("POST", "/v1/jobs", job_spec("x", {"dataset": "none"}), A)
+    assert r.status == 400 and r.body["error"]["path"] == "input.dataset"
     name = unique_name("t") + ".csv"
     ds = upload(srv, name, make_csv(100), token="tok-a").body
     r = upload(srv, name, make_csv(10), token=None)
