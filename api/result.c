@@ -9,8 +9,8 @@
  * compressed results are served the same way.
  *
  * Also GET /v1/jobs/{id}/manifest: the parts with the bytes, rows and
- * SHA-256 of each (hashed on the first request, then cached in the tasks
- * table), whose concatenation is exactly what /result serves.
+ * SHA-256 of each (recorded by the worker that committed the part; one
+ * missing is hashed here and recorded), whose concatenation is exactly what /result serves.
  */
 #include "api_int.h"
 
@@ -23,9 +23,8 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "../service/log.h"
+#include "../service/spool.h"
 
 #define RESULT_BLOCK_BYTES (64 * 1024)
 
@@ -417,59 +416,6 @@ done:
     return status;
 }
 
-/* SHA-256 of the file 'path' ('size' bytes expected) as hex. Returns 0,
- * or SH_EIO with 'err' set. */
-static int
-manifest_hash_file(const char *path, uint64_t size, char hex[65],
-                   sh_err *err)
-{
-    static const char digits[] = "0123456789abcdef";
-    unsigned char     md[32];
-    unsigned int      md_len = 0;
-    EVP_MD_CTX       *ctx = EVP_MD_CTX_new();
-    char             *buf = xmalloc(RESULT_BLOCK_BYTES);
-    uint64_t          total = 0;
-    ssize_t           n;
-    int               fd, rc = 0;
-
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || ctx == NULL
-        || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-        rc = sh_err_set(err, SH_EIO, NULL, "cannot read result part %s: %s",
-                        path, strerror(errno));
-        goto done;
-    }
-    while ((n = read(fd, buf, RESULT_BLOCK_BYTES)) != 0) {
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = sh_err_set(err, SH_EIO, NULL, "cannot read result part "
-                            "%s: %s", path, strerror(errno));
-            goto done;
-        }
-        EVP_DigestUpdate(ctx, buf, (size_t)n);
-        total += (uint64_t)n;
-    }
-    if (total != size) {
-        rc = sh_err_set(err, SH_EIO, NULL, "result part %s has %" PRIu64
-                        " bytes, %" PRIu64 " recorded", path, total, size);
-        goto done;
-    }
-    EVP_DigestFinal_ex(ctx, md, &md_len);
-    for (size_t i = 0; i < 32; i++) {
-        hex[2 * i] = digits[md[i] >> 4];
-        hex[2 * i + 1] = digits[md[i] & 15];
-    }
-    hex[64] = '\0';
-
-done:
-    if (fd >= 0)
-        close(fd);
-    EVP_MD_CTX_free(ctx);
-    free(buf);
-    return rc;
-}
-
 int
 api_job_manifest(api_req *r)
 {
@@ -480,7 +426,7 @@ api_job_manifest(api_req *r)
     size_t      n_parts = 0, i;
     char      (*shas)[65] = NULL;
     json_t     *arr = NULL, *spec = NULL;
-    uint64_t    size = 0, rows = 0;
+    uint64_t    size = 0, rows = 0, got;
     result_type t;
     char        etag[64], url[API_URL_MAX];
     int         rc, status;
@@ -506,8 +452,11 @@ api_job_manifest(api_req *r)
     for (i = 0; i < n_parts; i++) {
         if (shas[i][0] != '\0')
             continue;
-        if (manifest_hash_file(parts[i].path, parts[i].size_bytes, shas[i],
-                               &err) != 0) {
+        if (spool_file_sha256(parts[i].path, &got, shas[i], &err) != 0
+            || (got != parts[i].size_bytes
+                && sh_err_set(&err, SH_EIO, NULL, "result part %s has %"
+                              PRIu64 " bytes, %" PRIu64 " recorded",
+                              parts[i].path, got, parts[i].size_bytes))) {
             status = api_error_sh(r, &err, 0);
             goto done;
         }

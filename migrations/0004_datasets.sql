@@ -29,5 +29,7 @@ CREATE INDEX jobs_dataset_ids ON jobs USING gin (dataset_ids)
     WHERE status IN ('queued', 'running');
 
 ALTER TABLE tasks
-    ADD COLUMN sha256 text;                    -- of the committed output,
-                                               -- computed once when asked
+    ADD COLUMN sha256 text;                    -- of a committed result part:
+                                               -- set by its worker after
+                                               -- the commit (or by the
+                                               -- first manifest request)

@@ -41,6 +41,14 @@ char *spool_datasets_dir(const char *spool);
  * the caller frees it. */
 char *spool_dataset_path(const char *spool, const char *file);
 
+/*
+ * The SHA-256 of the file 'path' as 64 lower-case hex digits, read in
+ * blocks; *bytes gets its size as read. Returns 0, or SH_EIO with 'err'
+ * naming the file.
+ */
+int spool_file_sha256(const char *path, uint64_t *bytes, char hex[65],
+                      sh_err *err);
+
 /* The artifacts directory of job 'id'; the caller frees it. */
 char *spool_artifacts_dir(const char *spool, const char *id);
 

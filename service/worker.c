@@ -260,7 +260,8 @@ worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
     sh_err      err;
     uint64_t    mem_bytes = (uint64_t)cfg->memory_mb << 20;
     char       *artifacts = NULL, *out = NULL, *scratch = NULL;
-    char        name[64], msg[SH_ERR_MSG_MAX];
+    char        name[64], msg[SH_ERR_MSG_MAX], sha[65];
+    uint64_t    hashed;
     int         rc, job_done = 0;
 
     sh_err_clear(&err);
@@ -300,7 +301,19 @@ worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
     }
     rc = exec_run_task(p, &et, worker_tick, &run, &st, &err);
     if (rc == 0) {
+        /* A result part: its SHA-256 for the manifest, from the page
+         * cache, recorded once the part is committed (the manifest hashes
+         * a part whose hash is missing). */
+        sha[0] = '\0';
+        if ((size_t)t->stage + 1 == p->n_stages
+            && spool_file_sha256(out, &hashed, sha, &err) != 0) {
+            log_warn("job %s %s: %s", t->job_id, name, err.msg);
+            sha[0] = '\0';
+        }
         rc = db_task_finish(d, t, out, &st, &job_done, &err);
+        if (rc == 0 && sha[0] != '\0'
+            && db_part_set_sha256(d, t->job_id, out, sha, &err) != 0)
+            log_warn("job %s %s: %s", t->job_id, name, err.msg);
         if (rc == SH_ESTATE) {
             /* Another attempt holds the task now, or the job ended: what
              * this one wrote must not stay behind. */

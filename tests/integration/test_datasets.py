@@ -12,6 +12,7 @@ import hashlib
 import os
 import signal
 import socket
+import subprocess
 import time
 
 import pytest
@@ -355,6 +356,12 @@ def test_manifest_and_ranged_download(sheaf):
                                       "partition_size": "64KB"},
                             "output": {"format": "csv"}})
     jid = job["id"]
+    # The workers hashed the parts they committed (the manifest reads the
+    # hashes, it does not compute them again).
+    wait_until(lambda: sql(f"SELECT count(*) FILTER (WHERE sha256 IS NULL),"
+                           f" count(*) FROM tasks WHERE job_id = '{jid}'"
+                           f" AND state = 'done'")[0][0] == "0", 10,
+               "result parts without a recorded SHA-256")
     r = sheaf.api("GET", f"/v1/jobs/{jid}/manifest")
     assert r.status == 200, r
     m = r.body
@@ -428,6 +435,23 @@ def test_result_types_and_names(sheaf):
     assert m["etag"] == plain.headers["ETag"]
     assert m["bytes"] == len(plain.raw)
     assert gzip.decompress(plain.raw).startswith(HEADER.encode())
+
+
+def test_curl_saves_the_result_under_its_name(sheaf, tmp_path):
+    sheaf.write_data("dsjob/curl.csv", make_csv(300))
+    for out, fname in (({"format": "csv"}, "curl_me.csv"),
+                       ({"format": "csv", "compression": "gzip"},
+                        "curl_me.csv.gz")):
+        job, body = sheaf.run({"name": "curl me",
+                               "input": {"path": "dsjob/curl.csv"},
+                               "output": out})
+        d = tmp_path / fname.replace(".", "-")
+        d.mkdir()
+        subprocess.run(["curl", "-s", "-f", "-O", "-J",
+                        f"{sheaf.base}/v1/jobs/{job['id']}/result"],
+                       cwd=d, check=True, timeout=60)
+        assert os.listdir(d) == [fname]
+        assert (d / fname).read_bytes() == body
 
 
 def test_pandas_reads_result_urls(sheaf):
