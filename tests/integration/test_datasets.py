@@ -473,3 +473,22 @@ def test_pandas_reads_result_urls(sheaf):
     for df in (pd.read_csv(url, storage_options={"Accept-Encoding": "gzip"}),
                pd.read_csv(url, compression="gzip")):
         assert len(df) == 3000 and df["id"].sum() == sum(range(3000))
+
+
+def test_duckdb_reads_result_url(sheaf):
+    """Where DuckDB and its httpfs extension load (no Debian package here:
+    skipped then): read_csv on the result URL as it is (HEAD, then
+    ranged GETs)."""
+    duckdb = pytest.importorskip("duckdb")
+    con = duckdb.connect()
+    try:
+        con.execute("LOAD httpfs")
+    except Exception as e:  # not installed and not installable offline
+        pytest.skip(f"DuckDB's httpfs does not load here: {e}")
+    sheaf.write_data("dsjob/duck.csv", make_csv(1000))
+    job, _ = sheaf.run({"input": {"path": "dsjob/duck.csv"},
+                        "output": {"format": "csv"}})
+    url = f"{sheaf.base}/v1/jobs/{job['id']}/result"
+    n, total = con.execute(
+        f"SELECT count(*), sum(id) FROM read_csv('{url}')").fetchone()
+    assert (n, total) == (1000, sum(range(1000)))
