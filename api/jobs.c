@@ -247,8 +247,19 @@ api_job_submit(api_req *r)
     }
     rc = db_job_submit(d, r->tenant, p, resolution, key, sha, id, &created,
                        &err);
-    if (rc == 0 && created && refs.n > 0)
+    if (rc == 0 && created && refs.n > 0) {
         rc = db_job_set_datasets(d, id, refs.ids, refs.n, &err);
+        if (rc >= 0 && (size_t)rc < refs.n) {
+            /* A dataset went between the plan and now: the job could not
+             * run; it ends cancelled and the client is told. */
+            (void)db_job_cancel(d, r->tenant, id, &err);
+            rc = sh_err_set(&err, SH_ECONFLICT, "input.dataset",
+                            "a dataset of the job was deleted while it was "
+                            "submitted; job %s was cancelled", id);
+        } else if (rc > 0) {
+            rc = 0;
+        }
+    }
     if (rc == 0)
         rc = db_job_get(d, r->tenant, id, &job, &err);
     if (rc < 0) {

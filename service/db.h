@@ -382,7 +382,12 @@ int db_dataset_list(db *d, const char *tenant, const char *name, int limit,
 int db_dataset_delete(db *d, const char *tenant, const char *id,
                       char **file, sh_err *err);
 
-/* Record that job 'job_id' reads the 'n' datasets 'ids'. 0 or SH_EDB. */
+/*
+ * Record that job 'job_id' reads the 'n' datasets 'ids' (locking them
+ * against a concurrent delete). Returns how many of them still exist
+ * (fewer than 'n': one was deleted since the job's plan was made), or
+ * SH_EDB.
+ */
 int db_job_set_datasets(db *d, const char *job_id, char (*ids)[37],
                         size_t n, sh_err *err);
 

@@ -146,38 +146,57 @@ db_dataset_delete(db *d, const char *tenant, const char *id, char **file,
                   sh_err *err)
 {
     const char *p[2] = {id, tenant};
-    PGresult   *res;
-    int         rc = 0;
+    PGresult   *res = NULL;
+    int         rc;
 
     *file = NULL;
     if (!util_is_uuid(id, strlen(id)))
         return sh_err_set(err, SH_ENOENT, NULL, "no dataset %s", id);
-    /* One statement: the check and the delete see the same snapshot of
-     * the jobs, and the row lock orders it after a concurrent submit's
-     * db_job_set_datasets. */
-    res = db_exec(d, "delete dataset",
-                  "WITH ds AS (SELECT id, file FROM datasets"
-                  " WHERE id = $1 AND tenant = $2 FOR UPDATE),"
-                  " busy AS (SELECT j.id FROM jobs j, ds"
-                  " WHERE j.status IN ('queued', 'running')"
-                  " AND j.dataset_ids @> ARRAY[ds.id] LIMIT 1),"
-                  " del AS (DELETE FROM datasets WHERE id IN"
-                  " (SELECT id FROM ds) AND NOT EXISTS (SELECT 1 FROM busy)"
-                  " RETURNING file)"
-                  " SELECT (SELECT file FROM ds), (SELECT id FROM busy),"
-                  " (SELECT file FROM del)", 2, p, err);
-    if (res == NULL)
-        return SH_EDB;
-    if (PQgetisnull(res, 0, 0))
+    if ((rc = db_begin(d, err)) < 0)
+        return rc;
+    /* The row lock first: a submit recording that a job reads this
+     * dataset holds it shared (db_job_set_datasets), so the look at the
+     * jobs below, a statement of its own, sees that job. */
+    res = db_exec(d, "lock dataset", "SELECT file FROM datasets"
+                  " WHERE id = $1 AND tenant = $2 FOR UPDATE", 2, p, err);
+    if (res == NULL) {
+        rc = SH_EDB;
+        goto fail;
+    }
+    if (PQntuples(res) == 0) {
         rc = sh_err_set(err, SH_ENOENT, NULL, "no dataset %s", id);
-    else if (!PQgetisnull(res, 0, 1))
+        goto fail;
+    }
+    *file = xstrdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    res = db_exec(d, "jobs reading dataset", "SELECT id FROM jobs"
+                  " WHERE status IN ('queued', 'running')"
+                  " AND dataset_ids @> ARRAY[$1::uuid] LIMIT 1", 1, p, err);
+    if (res == NULL) {
+        rc = SH_EDB;
+        goto fail;
+    }
+    if (PQntuples(res) > 0) {
         rc = sh_err_set(err, SH_ESTATE, NULL,
                         "dataset %s is read by job %s, which is queued or "
                         "running; cancel it or wait for it to end", id,
-                        PQgetvalue(res, 0, 1));
-    else
-        *file = xstrdup(PQgetvalue(res, 0, 2));
+                        PQgetvalue(res, 0, 0));
+        goto fail;
+    }
     PQclear(res);
+    res = NULL;
+    if ((rc = db_run(d, "delete dataset", "DELETE FROM datasets"
+                     " WHERE id = $1", 1, p, err)) < 0)
+        goto fail;
+    if ((rc = db_commit(d, err)) < 0)
+        goto fail;
+    return 0;
+
+fail:
+    PQclear(res);
+    db_rollback(d);
+    free(*file);
+    *file = NULL;
     return rc;
 }
 
@@ -187,7 +206,8 @@ db_job_set_datasets(db *d, const char *job_id, char (*ids)[37], size_t n,
 {
     strbuf      arr = {0};
     const char *p[2];
-    int         rc;
+    PGresult   *res;
+    int         found;
 
     sb_putc(&arr, '{');
     for (size_t i = 0; i < n; i++) {
@@ -198,11 +218,21 @@ db_job_set_datasets(db *d, const char *job_id, char (*ids)[37], size_t n,
     sb_putc(&arr, '}');
     p[0] = job_id;
     p[1] = arr.data;
-    rc = db_run(d, "record datasets of job",
-                "UPDATE jobs SET dataset_ids = $2::uuid[] WHERE id = $1", 2,
-                p, err);
+    /* FOR SHARE: a delete of one of them waits for this, then sees the
+     * job (db_dataset_delete). */
+    res = db_exec(d, "record datasets of job",
+                  "WITH ds AS (SELECT id FROM datasets"
+                  " WHERE id = ANY($2::uuid[]) FOR SHARE),"
+                  " u AS (UPDATE jobs SET dataset_ids = $2::uuid[]"
+                  " WHERE id = $1 RETURNING 1)"
+                  " SELECT (SELECT count(*) FROM ds), (SELECT count(*) FROM u)",
+                  2, p, err);
     sb_free(&arr);
-    return rc;
+    if (res == NULL)
+        return SH_EDB;
+    found = atoi(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return found;
 }
 
 int
