@@ -30,6 +30,8 @@
 #define API_RESERVE_CONNS 16           /* connections past the limit kept
                                           for /healthz and /readyz */
 #define API_URL_MAX      96            /* bytes of a job's URL, with NUL */
+#define API_STREAM_MIN_RATE (16 * 1024) /* bytes a second a streamed body
+                                           (an upload) must keep up */
 
 typedef struct api_tokens api_tokens;
 typedef struct api_req    api_req;
@@ -52,8 +54,11 @@ typedef int (*api_handler)(api_req *r);
 
 /* Route flags. */
 enum {
-    API_BODY = 1,  /* the request has a JSON body, read up to API_BODY_MAX */
-    API_HEALTH = 2 /* served also to connections in the reserve */
+    API_BODY = 1,   /* the request has a JSON body, read up to API_BODY_MAX */
+    API_HEALTH = 2, /* served also to connections in the reserve */
+    API_STREAM = 4  /* the request has a raw body of any size, passed in
+                       pieces to the sink the route's 'begin' set up; the
+                       guard's arrival deadline becomes a minimum rate */
 };
 
 /* One line of the route table. */
@@ -62,7 +67,7 @@ typedef struct api_route {
     const char *pattern; /* "/v1/jobs/{id}/result": literal segments, {id}
                             a UUID, {name} any non-empty segment */
     api_handler handler; /* NULL: the feature comes later (501) */
-    int         flags;   /* API_BODY or 0 */
+    int         flags;   /* API_BODY, API_HEALTH, API_STREAM or 0 */
     const char *feature; /* handler NULL: what is missing, for the 501 */
 } api_route;
 
@@ -92,6 +97,17 @@ struct api_req {
     int                    early_status; /* a status decided from the
                                             headers alone, or 0 */
     int                    queued;     /* a reply has been queued */
+
+    /* API_STREAM: the sink of the body, set up by the route's 'begin'. */
+    void                  *stream;     /* the handler's state, or NULL */
+    /* Take 'n' bytes of the body; 0, or the status of a reply to send
+     * once the body has been read (the rest is dropped). */
+    int                  (*stream_piece)(api_req *r, const char *data,
+                                         size_t n);
+    /* Release r->stream, undoing what an unfinished upload left (called
+     * in the completion callback when r->stream is not NULL). */
+    void                 (*stream_free)(api_req *r);
+    int                    stream_status; /* stream_piece's refusal, or 0 */
     int                    status;     /* the status queued, for the log */
 
     json_t                *reply_json; /* the reply body (owned), or NULL */
@@ -111,6 +127,14 @@ struct api_req {
  */
 const api_route *api_route_find(api_req *r, const char *method,
                                 const char *path, char allow[80]);
+
+/*
+ * The 'begin' of an API_STREAM route: called once the headers are in, to
+ * set up the sink of the body (api_req.stream*); it returns 0 to read the
+ * body, or a status to answer at once (without reading it). NULL for
+ * other routes.
+ */
+api_handler api_route_begin(const api_route *route);
 
 /* ---- http.c: replies and request helpers --------------------------------- */
 
@@ -190,6 +214,17 @@ void api_guard_arrived(api_guard *g, api_conn *c);
  * deadline. */
 void api_guard_replied(api_guard *g, api_conn *c);
 
+/*
+ * The current request of 'c' streams a large body (API_STREAM): instead
+ * of one deadline for the whole request, the body must keep arriving at
+ * 'min_bytes_per_s' or more, measured over windows of the request
+ * deadline; api_guard_progress counts what arrived.
+ */
+void api_guard_streaming(api_guard *g, api_conn *c, int64_t min_bytes_per_s);
+
+/* 'n' more bytes of a streamed body arrived on 'c'. */
+void api_guard_progress(api_guard *g, api_conn *c, size_t n);
+
 /* Non-zero when 'c' was accepted past the soft limit. */
 int api_guard_in_reserve(const api_conn *c);
 
@@ -265,6 +300,26 @@ json_t *api_job_list_json(const db_job *jobs, size_t n, int more);
  * error and times. New. */
 json_t *api_tasks_json(const db_task_row *tasks, size_t n);
 
+/* ---- datasets.c ---------------------------------------------------------- */
+
+#define API_DS_REFS_MAX 16 /* datasets one job may read */
+
+/* The datasets a spec named, as api_dataset_resolve found them. */
+typedef struct api_ds_refs {
+    api_req *r;                       /* the request (its tenant, pool) */
+    char     ids[API_DS_REFS_MAX][37]; /* their ids, each once */
+    size_t   n;
+} api_ds_refs;
+
+/*
+ * plan_env.resolve_dataset of the API: the dataset 'ref' (id or name) of
+ * the tenant of ((api_ds_refs *)ctx)->r, read with a pooled connection;
+ * *file_out gets its file name under SPOOL/datasets and its id is added
+ * to the refs. Returns 0, SH_ENOENT, or SH_EDB / SH_EINVAL with 'err'.
+ */
+int api_dataset_resolve(void *ctx, const char *ref, char **file_out,
+                        sh_err *err);
+
 /* ---- handlers ------------------------------------------------------------ */
 
 int api_healthz(api_req *r);      /* health.c */
@@ -288,6 +343,17 @@ int api_job_result(api_req *r);   /* result.c */
  * total. Leaves 'job' as it is otherwise, or when the parts cannot be
  * read (result.c). */
 void api_result_fix_bytes(api_req *r, json_t *job);
+/* GET /v1/jobs/{id}/manifest: the result's parts with bytes, rows and
+ * SHA-256 each (computed once, then cached in the tasks table). */
+int api_job_manifest(api_req *r);
+
+/* datasets.c: POST /v1/datasets?name=N (a streamed body: API_STREAM),
+ * GET /v1/datasets, GET and DELETE /v1/datasets/{id}. */
+int api_dataset_begin(api_req *r);
+int api_dataset_upload(api_req *r);
+int api_dataset_list(api_req *r);
+int api_dataset_get(api_req *r);
+int api_dataset_delete(api_req *r);
 
 /* ui.c: GET / serves the dashboard page, GET /ui/{name} its files (404
  * for another name); no token needed. */

@@ -13,6 +13,12 @@
  * arrived the connection has no deadline: long polls, event streams and
  * downloads may stay open as long as they need.
  *
+ * A request with a streamed body (a dataset upload: gigabytes) cannot be
+ * held to one deadline; api_guard_streaming turns its deadline into a
+ * minimum rate: from then on, each window of request_timeout_s must bring
+ * at least min_bytes_per_s times its length, else the connection is cut
+ * like a slow one.
+ *
  * Deadlines: the first request of a connection must arrive within
  * request_timeout_s of the accept; a later request on a kept-alive
  * connection within keepalive_s of the reply before it. A connection
@@ -48,6 +54,9 @@ struct api_conn {
     int64_t   deadline_ms; /* shut down when now passes it; 0: none */
     int       reserve;     /* accepted past the soft limit */
     int       cut;         /* the watchdog shut it down */
+    int64_t   rate;        /* streaming: bytes a second at least; 0: not */
+    int64_t   win_ms;      /* streaming: start of the current window */
+    int64_t   win_bytes;   /* streaming: bytes arrived in it */
     /* Of the request being read (the connection's own thread only): */
     int       bad_path;    /* its path holds a control character */
     char      raw_path[API_LOG_PATH_MAX + 1]; /* its path as received,
@@ -201,11 +210,46 @@ api_guard_close(api_guard *g, api_conn *c)
 }
 
 void
+api_guard_streaming(api_guard *g, api_conn *c, int64_t min_bytes_per_s)
+{
+    int64_t now = now_ms();
+
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&g->mu);
+    c->rate = min_bytes_per_s;
+    c->win_ms = now;
+    c->win_bytes = 0;
+    c->deadline_ms = now + g->first_ms;
+    pthread_mutex_unlock(&g->mu);
+}
+
+void
+api_guard_progress(api_guard *g, api_conn *c, size_t n)
+{
+    int64_t now;
+
+    if (c == NULL || c->rate == 0)
+        return;
+    now = now_ms();
+    pthread_mutex_lock(&g->mu);
+    c->win_bytes += (int64_t)n;
+    /* The window brought its due: a new window, with a new deadline. */
+    if (c->win_bytes >= c->rate * (g->first_ms / 1000)) {
+        c->win_ms = now;
+        c->win_bytes = 0;
+        c->deadline_ms = now + g->first_ms;
+    }
+    pthread_mutex_unlock(&g->mu);
+}
+
+void
 api_guard_arrived(api_guard *g, api_conn *c)
 {
     if (c == NULL)
         return;
     pthread_mutex_lock(&g->mu);
+    c->rate = 0;
     c->deadline_ms = 0;
     pthread_mutex_unlock(&g->mu);
 }

@@ -243,9 +243,13 @@ http_send(api_req *r, int status)
             return MHD_NO;
     }
     for (i = 0; i < r->n_headers; i++) {
-        /* A JSON reply (an error, say) keeps its own Content-Type. */
+        /* A JSON reply (an error, say) keeps its own Content-Type and
+         * is not coded nor a download. */
         if (r->reply_json != NULL
-            && strcasecmp(r->headers[i].name, "Content-Type") == 0)
+            && (strcasecmp(r->headers[i].name, "Content-Type") == 0
+                || strcasecmp(r->headers[i].name, "Content-Encoding") == 0
+                || strcasecmp(r->headers[i].name, "Content-Disposition")
+                       == 0))
             continue;
         MHD_add_response_header(resp, r->headers[i].name,
                                 r->headers[i].value);
@@ -421,6 +425,16 @@ http_begin(api_req *r)
                          "past it",
                          r->a->cfg->max_connections);
     }
+    if (r->route->flags & API_STREAM) {
+        api_handler begin = api_route_begin(r->route);
+
+        if (r->route->handler == NULL || begin == NULL)
+            return 0; /* answered 501 once the request is in */
+        if ((status = begin(r)) != 0)
+            return status;
+        api_guard_streaming(r->a->guard, r->guarded, API_STREAM_MIN_RATE);
+        return 0;
+    }
     if ((status = http_check_body_type(r)) != 0)
         return status;
     if (r->route->flags & API_BODY) {
@@ -444,6 +458,12 @@ http_begin(api_req *r)
 static void
 http_take_body(api_req *r, const char *data, size_t n)
 {
+    if (r->route != NULL && (r->route->flags & API_STREAM)) {
+        api_guard_progress(r->a->guard, r->guarded, n);
+        if (r->stream_piece != NULL && r->stream_status == 0)
+            r->stream_status = r->stream_piece(r, data, n);
+        return;
+    }
     if (r->route == NULL || !(r->route->flags & API_BODY) || r->too_large)
         return;
     if (n > API_BODY_MAX - r->body.len) {
@@ -501,6 +521,8 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url,
     api_guard_arrived(a->guard, r->guarded);
     if (r->early_status != 0)
         status = r->early_status;
+    else if (r->stream_status != 0)
+        status = r->stream_status;
     else if (r->too_large)
         status = api_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", "",
                            "the request body is larger than %d bytes",
@@ -554,6 +576,8 @@ http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         log_info("%s %s %d %lldms, connection ended early (%d)", method,
                  path, r->status, (long long)(now_ms() - r->started_ms),
                  (int)toe);
+    if (r->stream != NULL && r->stream_free != NULL)
+        r->stream_free(r);
     json_decref(r->reply_json);
     if (r->reply != NULL)
         MHD_destroy_response(r->reply);

@@ -121,13 +121,14 @@ jobs_check_key(api_req *r, const char *key)
  * or the status of the error reply.
  */
 static int
-jobs_plan(api_req *r, json_t **spec, plan **p, char sha[65])
+jobs_plan(api_req *r, json_t **spec, plan **p, char sha[65],
+          api_ds_refs *refs)
 {
     const char  *data = r->body.data != NULL ? r->body.data : "";
     json_error_t jerr;
     strbuf       canon = {0};
     sh_err       err;
-    int          status = 0;
+    int          status = 0, rc;
 
     *p = NULL;
     *spec = json_loadb(data, r->body.len, JSON_REJECT_DUPLICATES, &jerr);
@@ -150,11 +151,17 @@ jobs_plan(api_req *r, json_t **spec, plan **p, char sha[65])
         api_sha256_hex(canon.data, canon.len, sha);
     }
     sh_err_clear(&err);
+    char    *datasets = spool_datasets_dir(r->a->cfg->spool);
     plan_env env = {r->a->cfg->data_root, model_resolve, r->a->cfg->spool,
                     (uint64_t)r->a->cfg->memory_mb << 20,
-                    (uint64_t)r->a->cfg->max_partitions};
+                    (uint64_t)r->a->cfg->max_partitions, datasets,
+                    api_dataset_resolve, refs};
 
-    if (plan_build(*spec, &env, p, &err) != 0) {
+    refs->r = r;
+    refs->n = 0;
+    rc = plan_build(*spec, &env, p, &err);
+    free(datasets);
+    if (rc != 0) {
         *p = NULL;
         status = api_error_sh(r, &err, 1);
     }
@@ -225,10 +232,11 @@ api_job_submit(api_req *r)
     char        sha[65], id[37], location[API_URL_MAX];
     int         created = 0, broken = 0, status, rc;
     sh_err      err;
+    api_ds_refs refs;
 
     if (key != NULL && (status = jobs_check_key(r, key)) != 0)
         return status;
-    if ((status = jobs_plan(r, &spec, &p, sha)) != 0)
+    if ((status = jobs_plan(r, &spec, &p, sha, &refs)) != 0)
         return status;
     resolution = plan_resolution(p);
     sh_err_clear(&err);
@@ -239,6 +247,19 @@ api_job_submit(api_req *r)
     }
     rc = db_job_submit(d, r->tenant, p, resolution, key, sha, id, &created,
                        &err);
+    if (rc == 0 && created && refs.n > 0) {
+        rc = db_job_set_datasets(d, id, refs.ids, refs.n, &err);
+        if (rc >= 0 && (size_t)rc < refs.n) {
+            /* A dataset went between the plan and now: the job could not
+             * run; it ends cancelled and the client is told. */
+            (void)db_job_cancel(d, r->tenant, id, &err);
+            rc = sh_err_set(&err, SH_ECONFLICT, "input.dataset",
+                            "a dataset of the job was deleted while it was "
+                            "submitted; job %s was cancelled", id);
+        } else if (rc > 0) {
+            rc = 0;
+        }
+    }
     if (rc == 0)
         rc = db_job_get(d, r->tenant, id, &job, &err);
     if (rc < 0) {
@@ -266,11 +287,12 @@ done:
 int
 api_job_validate(api_req *r)
 {
-    json_t *spec = NULL;
-    plan   *p = NULL;
-    int     status;
+    json_t     *spec = NULL;
+    plan       *p = NULL;
+    int         status;
+    api_ds_refs refs;
 
-    if ((status = jobs_plan(r, &spec, &p, NULL)) != 0)
+    if ((status = jobs_plan(r, &spec, &p, NULL, &refs)) != 0)
         return status;
     status = api_reply(r, MHD_HTTP_OK, plan_describe(p));
     plan_free(p);

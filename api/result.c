@@ -10,6 +10,11 @@
  * concatenate: a Parquet result is served as "PAR1", then bytes
  * [4, data_end) of each part, then the footer pq_merge makes (every
  * part's row groups at their shifted offsets), its length known up front.
+ *
+ * Also GET /v1/jobs/{id}/manifest: the parts with the bytes, rows and
+ * SHA-256 of each (recorded by the worker that committed the part; one
+ * missing is hashed here and recorded), whose concatenation is exactly
+ * what /result serves (CSV and JSON lines results).
  */
 #include "api_int.h"
 
@@ -24,6 +29,7 @@
 
 #include "../executor/parquet_write.h"
 #include "../service/log.h"
+#include "../service/spool.h"
 
 #define RESULT_BLOCK_BYTES (64 * 1024)
 
@@ -307,38 +313,126 @@ api_result_fix_bytes(api_req *r, json_t *job)
     sb_free(&tail);
 }
 
+/* What a result is served as. */
+typedef struct result_type {
+    const char *ctype;     /* the Content-Type of the stored bytes */
+    int         gzip;      /* the parts are gzip members */
+    char        file[160]; /* the file name of Content-Disposition */
+} result_type;
+
 /*
- * Set Content-Type and Content-Disposition from the job's spec.output:
- * CSV or JSON lines, gzip-compressed or not, or Parquet.
+ * The type of job 'job's result from its spec.output (CSV or JSON lines,
+ * gzip or not, or Parquet) and its file name: the job's name (else its
+ * id) with the bytes a file name should not hold replaced by '_', and
+ * ".csv", ".jsonl" (".gz" after either for gzip) or ".parquet".
  */
 static void
-result_set_type(api_req *r, const json_t *spec)
+result_type_of(const db_job *job, const json_t *spec, result_type *t)
 {
     const json_t *out = json_object_get(spec, "output");
     const char   *format = json_string_value(json_object_get(out, "format"));
     const char   *comp = json_string_value(json_object_get(out,
                                                            "compression"));
+    const char   *base = job->name != NULL && job->name[0] != '\0'
+                             ? job->name : job->id;
     int           jsonl = format != NULL && strcmp(format, "jsonl") == 0;
-    int           gzip = comp != NULL && strcmp(comp, "gzip") == 0;
-    char          disp[64];
+    int           parquet = format != NULL && strcmp(format, "parquet") == 0;
+    size_t        i, n = 0;
 
-    if (result_is_parquet(spec)) {
-        api_header_set(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                       "application/vnd.apache.parquet");
-        api_header_set(r, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
-                       "attachment; filename=\"result.parquet\"");
-        return;
+    /* Parquet compresses inside the file: its "compression" is a codec. */
+    t->gzip = !parquet && comp != NULL && strcmp(comp, "gzip") == 0;
+    t->ctype = parquet ? "application/vnd.apache.parquet"
+             : t->gzip ? "application/gzip"
+             : jsonl   ? "application/x-ndjson"
+                       : "text/csv; charset=utf-8";
+    for (i = 0; base[i] != '\0' && n < 100; i++) {
+        char c = base[i];
+        int  ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+               || (c >= '0' && c <= '9') || c == '-' || c == '_'
+               || (c == '.' && n > 0);
+
+        t->file[n++] = ok ? c : '_';
     }
-    if (gzip)
-        api_header_set(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/gzip");
-    else if (jsonl)
-        api_header_set(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                       "application/x-ndjson");
-    else
-        api_header_set(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                       "text/csv; charset=utf-8");
-    snprintf(disp, sizeof disp, "attachment; filename=\"result.%s%s\"",
-             jsonl ? "jsonl" : "csv", gzip ? ".gz" : "");
+    snprintf(t->file + n, sizeof t->file - n, ".%s%s",
+             parquet ? "parquet" : jsonl ? "jsonl" : "csv",
+             t->gzip ? ".gz" : "");
+}
+
+/* Non-zero when the Accept-Encoding value 'h' accepts gzip (listed, or
+ * "*", without q=0). */
+static int
+result_accepts_gzip(const char *h)
+{
+    const char *s = h;
+
+    while (s != NULL && *s != '\0') {
+        const char *end = strchr(s, ',');
+        size_t      n = end != NULL ? (size_t)(end - s) : strlen(s);
+        char        item[64];
+        char       *q;
+
+        while (n > 0 && (*s == ' ' || *s == '\t')) {
+            s++;
+            n--;
+        }
+        snprintf(item, sizeof item, "%.*s", (int)(n < 63 ? n : 63), s);
+        q = strchr(item, ';');
+        if (q != NULL)
+            *q++ = '\0';
+        item[strcspn(item, " \t")] = '\0';
+        if (strcasecmp(item, "gzip") == 0 || strcmp(item, "*") == 0) {
+            while (q != NULL && (*q == ' ' || *q == '\t'))
+                q++;
+            if (q == NULL || strncasecmp(q, "q=", 2) != 0
+                || strtod(q + 2, NULL) > 0)
+                return 1;
+        }
+        s = end != NULL ? end + 1 : NULL;
+    }
+    return 0;
+}
+
+/*
+ * Set Content-Type, Content-Disposition and, for a gzip result, the
+ * coding. A gzip result is stored as gzip; it is served as what it is
+ * (Content-Type application/gzip, a ".csv.gz" file) unless the client
+ * accepts gzip as a content coding (Accept-Encoding: gzip: browsers,
+ * requests, curl --compressed, pandas with that header), which gets the
+ * same bytes as "Content-Encoding: gzip" of text/csv (or NDJSON), to be
+ * decoded transparently, named ".csv". Either way the bytes, and so Range
+ * and the manifest, are those of the stored gzip: nothing is recoded. The
+ * coded variant has its own ETag ('etag' gets "-gzip" inside the quotes).
+ */
+static void
+result_set_type(api_req *r, const db_job *job, const json_t *spec,
+                char etag[64])
+{
+    result_type t;
+    const char *ae = api_header_get(r, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+    char        disp[224];
+    size_t      n;
+
+    result_type_of(job, spec, &t);
+    if (t.gzip) {
+        api_header_set(r, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+        if (ae != NULL && result_accepts_gzip(ae)) {
+            const json_t *out = json_object_get(spec, "output");
+            const char   *format =
+                json_string_value(json_object_get(out, "format"));
+
+            t.ctype = format != NULL && strcmp(format, "jsonl") == 0
+                          ? "application/x-ndjson"
+                          : "text/csv; charset=utf-8";
+            n = strlen(t.file);
+            t.file[n - 3] = '\0'; /* drop ".gz": the client decodes */
+            api_header_set(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+            n = strlen(etag);
+            if (n > 1 && n + 5 < 64)
+                snprintf(etag + n - 1, 64 - (n - 1), "-gzip\"");
+        }
+    }
+    api_header_set(r, MHD_HTTP_HEADER_CONTENT_TYPE, t.ctype);
+    snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", t.file);
     api_header_set(r, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
 }
 
@@ -388,6 +482,7 @@ api_job_result(api_req *r)
     if (parquet)
         size += PQ_HEAD_LEN + tail.len;
     snprintf(etag, sizeof etag, "\"%s-%" PRIu64 "\"", r->id, size);
+    result_set_type(r, &job, spec, etag);
     api_header_set(r, MHD_HTTP_HEADER_ETAG, etag);
     api_header_set(r, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
 
@@ -452,7 +547,6 @@ api_job_result(api_req *r)
                            "cannot make the response");
         goto done;
     }
-    result_set_type(r, spec);
     api_reply(r, status, NULL);
     r->reply = resp;
 
@@ -462,6 +556,96 @@ done:
         db_parts_free(parts, n_parts);
     sb_free(&tail);
     json_decref(spec);
+    db_job_clear(&job);
+    return status;
+}
+
+int
+api_job_manifest(api_req *r)
+{
+    db_pool    *pool = r->a->pool;
+    db         *d;
+    db_job      job = {0};
+    db_part    *parts = NULL;
+    size_t      n_parts = 0, i;
+    char      (*shas)[65] = NULL;
+    json_t     *arr = NULL, *spec = NULL;
+    uint64_t    size = 0, rows = 0, got;
+    result_type t;
+    char        etag[64], url[API_URL_MAX];
+    int         rc, status;
+    sh_err      err;
+
+    sh_err_clear(&err);
+    d = db_pool_get(pool, API_POOL_WAIT_MS, &err);
+    if (d == NULL)
+        return api_error_sh(r, &err, 0);
+    rc = db_job_get(d, r->tenant, r->id, &job, &err);
+    if (rc == 0)
+        rc = db_job_result(d, r->tenant, r->id, &parts, &n_parts, &err);
+    if (rc == 0) {
+        shas = xcalloc(n_parts ? n_parts : 1, sizeof *shas);
+        rc = db_parts_sha256(d, r->id, parts, n_parts, shas, &err);
+    }
+    db_pool_put(pool, d, rc == SH_EDB);
+    if (rc != 0) {
+        status = api_error_sh(r, &err, 0);
+        goto done;
+    }
+    spec = json_loads(job.spec, 0, NULL);
+    if (result_is_parquet(spec)) {
+        status = api_error(r, MHD_HTTP_CONFLICT, "wrong_state", "",
+                           "a Parquet result is one merged file, not its "
+                           "parts: check a download against its ETag and "
+                           "its footer (the manifest lists the parts of "
+                           "CSV and JSON lines results)");
+        goto done;
+    }
+    /* Hash the parts not hashed yet (no connection held meanwhile). */
+    for (i = 0; i < n_parts; i++) {
+        if (shas[i][0] != '\0')
+            continue;
+        if (spool_file_sha256(parts[i].path, &got, shas[i], &err) != 0
+            || (got != parts[i].size_bytes
+                && sh_err_set(&err, SH_EIO, NULL, "result part %s has %"
+                              PRIu64 " bytes, %" PRIu64 " recorded",
+                              parts[i].path, got, parts[i].size_bytes))) {
+            status = api_error_sh(r, &err, 0);
+            goto done;
+        }
+        d = db_pool_get(pool, API_POOL_WAIT_MS, &err);
+        if (d != NULL) {
+            /* A cache: a failure only costs hashing again next time. */
+            rc = db_part_set_sha256(d, r->id, parts[i].path, shas[i], &err);
+            db_pool_put(pool, d, rc == SH_EDB);
+        }
+    }
+    arr = json_array();
+    for (i = 0; i < n_parts; i++) {
+        json_array_append_new(
+            arr, json_pack("{s:I, s:I, s:I, s:s}", "offset", (json_int_t)size,
+                           "bytes", (json_int_t)parts[i].size_bytes, "rows",
+                           (json_int_t)parts[i].rows, "sha256", shas[i]));
+        size += parts[i].size_bytes;
+        rows += parts[i].rows;
+    }
+    snprintf(etag, sizeof etag, "\"%s-%" PRIu64 "\"", r->id, size);
+    result_type_of(&job, spec, &t);
+    api_job_url(url, r->id, "/result");
+    status = api_reply(
+        r, MHD_HTTP_OK,
+        json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:o}", "job_id",
+                  r->id, "url", url, "bytes", (json_int_t)size, "rows",
+                  (json_int_t)rows, "content_type", t.ctype, "filename",
+                  t.file, "etag", etag, "parts", arr));
+    arr = NULL;
+
+done:
+    json_decref(arr);
+    json_decref(spec);
+    free(shas);
+    if (parts != NULL)
+        db_parts_free(parts, n_parts);
     db_job_clear(&job);
     return status;
 }

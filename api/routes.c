@@ -33,11 +33,11 @@ static const api_route api_routes[] = {
     {"DELETE", "/v1/jobs/{id}",           api_job_delete,   0,        NULL},
     {"POST",   "/v1/jobs/{id}/cancel",    api_job_cancel,   0,        NULL},
     {"GET",    "/v1/jobs/{id}/events",    LATER("the event stream of a job")},
-    {"GET",    "/v1/jobs/{id}/manifest",  LATER("the result manifest")},
-    {"POST",   "/v1/datasets",            LATER("uploading a dataset")},
-    {"GET",    "/v1/datasets",            LATER("listing datasets")},
-    {"GET",    "/v1/datasets/{id}",       LATER("showing a dataset")},
-    {"DELETE", "/v1/datasets/{id}",       LATER("deleting a dataset")},
+    {"GET",    "/v1/jobs/{id}/manifest",  api_job_manifest, 0,        NULL},
+    {"POST",   "/v1/datasets",            api_dataset_upload, API_STREAM, NULL},
+    {"GET",    "/v1/datasets",            api_dataset_list, 0,        NULL},
+    {"GET",    "/v1/datasets/{id}",       api_dataset_get,  0,        NULL},
+    {"DELETE", "/v1/datasets/{id}",       api_dataset_delete, 0,      NULL},
     {"GET",    "/metrics",                LATER("serving metrics")},
     {"GET",    "/openapi.yaml",           api_openapi,      0,        NULL},
 };
@@ -110,6 +110,26 @@ route_allow_add(char allow[80], const char *method)
         len += 2;
     }
     memcpy(allow + len, method, m_len + 1);
+}
+
+/* The 'begin' of each API_STREAM route, by its handler. */
+static const struct {
+    api_handler handler;
+    api_handler begin;
+} api_stream_begins[] = {
+    {api_dataset_upload, api_dataset_begin},
+};
+
+api_handler
+api_route_begin(const api_route *route)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof api_stream_begins / sizeof api_stream_begins[0];
+         i++)
+        if (route->handler == api_stream_begins[i].handler)
+            return api_stream_begins[i].begin;
+    return NULL;
 }
 
 const api_route *

@@ -224,6 +224,17 @@ typedef struct plan {
 typedef int (*plan_model_fn)(const void *ctx, const char *job_id,
                              char **path_out, sh_err *err);
 
+/*
+ * Find the uploaded dataset 'ref' (its id or name: "input": {"dataset":
+ * ref}) for the caller's 'ctx'. Returns 0 and *file_out (malloc'ed; the
+ * planner owns it), the dataset's file name relative to
+ * plan_env.datasets_root; SH_ENOENT when there is no such dataset (the
+ * planner words the 400), or another error with its message in 'err'.
+ * The executor knows nothing of where datasets are recorded.
+ */
+typedef int (*plan_dataset_fn)(void *ctx, const char *ref, char **file_out,
+                               sh_err *err);
+
 /* What a plan is built against: the service's configuration. */
 typedef struct plan_env {
     const char   *data_root;     /* SHEAF_DATA_ROOT */
@@ -233,6 +244,11 @@ typedef struct plan_env {
                                     than this is refused */
     uint64_t      max_partitions; /* SHEAF_MAX_PARTITIONS; 0: the
                                      default, PLAN_MAX_PARTITIONS */
+    const char   *datasets_root;  /* where dataset files are (an input
+                                     with "dataset" reads a file under it);
+                                     NULL: no datasets */
+    plan_dataset_fn resolve_dataset; /* plan_build only; NULL: none */
+    void         *dataset_ctx;    /* passed to resolve_dataset */
 } plan_env;
 
 /*

@@ -247,10 +247,18 @@ parse_input_path(json_t *in, const char *base, const char **pattern,
                           "give either path or dataset, not both");
     }
     if (dataset) {
-        plan_path_join(fpath, base, "dataset");
-        return sh_err_set(err, SH_EINVAL, fpath,
-                          "uploaded datasets are not supported yet; give "
-                          "'path', a file or glob under the data root");
+        /* Resolved to a file under the datasets root by plan_input_read. */
+        if (dataset[0] == '\0'
+            || strlen(dataset)
+                   != json_string_length(json_object_get(in, "dataset"))) {
+            plan_path_join(fpath, base, "dataset");
+            return sh_err_set(err, SH_EINVAL, fpath,
+                              "'dataset' must be an uploaded dataset's id "
+                              "or name");
+        }
+        *pattern = dataset;
+        *len = strlen(dataset);
+        return 0;
     }
     if (path == NULL) {
         /* A path with a NUL was refused above; "" is checked later. */
@@ -514,6 +522,72 @@ plan_format_name(plan_format f)
  * of resolve.c and infer.c name "input..."; for a join side they are
  * moved under 'base'.
  */
+/*
+ * The file of an uploaded dataset ('ref' is "base.dataset"): resolved by
+ * the caller's env->resolve_dataset to a file under env->datasets_root,
+ * then read as a path would be; errors name 'base.dataset'. A file whose
+ * name ends in ".gz" is gzip unless 'base.compression' says otherwise.
+ */
+static int
+read_dataset(plan *p, json_t *in, const char *base, const char *ref,
+             const plan_ctx *ctx, json_t *resolution, sh_err *err)
+{
+    const plan_env *env = ctx->env;
+    char           *root = NULL, *file = NULL;
+    char            field[SH_ERR_PATH_MAX];
+    int             explicit_comp = json_object_get(in, "compression") != NULL;
+    int             rc;
+
+    plan_path_join(field, base, "dataset");
+    if (env->datasets_root == NULL
+        || (resolution == NULL && env->resolve_dataset == NULL))
+        return sh_err_set(err, SH_EINVAL, field,
+                          "uploaded datasets are not available here");
+    if (resolution != NULL) {
+        root = plan_root_real(env->datasets_root, err);
+        if (root == NULL)
+            return err && err->code ? err->code : SH_EIO;
+        rc = load_resolution(p, resolution, root, err);
+        if (rc == 0 && !explicit_comp && p->n_files == 1)
+            p->in_gzip = ends_with(p->files[0].rel, ".gz");
+        goto done;
+    }
+    /* The dataset first: its directory exists once one was uploaded. */
+    rc = env->resolve_dataset(env->dataset_ctx, ref, &file, err);
+    if (rc == SH_ENOENT) {
+        rc = sh_err_set(err, SH_EINVAL, field,
+                        "no dataset '%s': give the id or name of a dataset "
+                        "uploaded with POST /v1/datasets", ref);
+        goto done;
+    }
+    if (rc != 0) {
+        if (err != NULL && err->path[0] == '\0')
+            snprintf(err->path, sizeof err->path, "%s", field);
+        goto done;
+    }
+    if (!explicit_comp)
+        p->in_gzip = ends_with(file, ".gz");
+    root = plan_root_real(env->datasets_root, err);
+    if (root == NULL) {
+        rc = err && err->code ? err->code : SH_EIO;
+        goto done;
+    }
+    rc = plan_resolve_files(root, file, strlen(file), &p->files, &p->n_files,
+                            err);
+    if (rc == 0)
+        rc = plan_scan_input(p, err);
+    if (rc != 0) {
+        plan_err_rebase(err, "input.path", field);
+        if (strcmp(base, "input") != 0)
+            plan_err_rebase(err, "input", base);
+    }
+
+done:
+    free(file);
+    free(root);
+    return rc;
+}
+
 int
 plan_input_read(plan *p, json_t *in, const char *base, const char *pattern,
                 size_t len, const plan_ctx *ctx, json_t *resolution,
@@ -521,7 +595,9 @@ plan_input_read(plan *p, json_t *in, const char *base, const char *pattern,
 {
     int rc;
 
-    if (resolution != NULL) {
+    if (json_object_get(in, "dataset") != NULL) {
+        rc = read_dataset(p, in, base, pattern, ctx, resolution, err);
+    } else if (resolution != NULL) {
         rc = load_resolution(p, resolution, ctx->root, err);
     } else {
         if (s3_is_url(pattern))

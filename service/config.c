@@ -43,6 +43,30 @@ env_int(const char *name, int dflt, int lo, int hi, int *out, sh_err *err)
     return 0;
 }
 
+/* Parse env 'name' as a 64-bit integer in [lo, hi] into *out ('dflt'
+ * when unset). */
+static int
+env_int64(const char *name, int64_t dflt, int64_t lo, int64_t hi,
+          int64_t *out, sh_err *err)
+{
+    const char *v = getenv(name);
+    char       *end;
+    long long   n;
+
+    if (v == NULL || *v == '\0') {
+        *out = dflt;
+        return 0;
+    }
+    errno = 0;
+    n = strtoll(v, &end, 10);
+    if (errno || *end != '\0' || n < lo || n > hi)
+        return sh_err_set(err, SH_EINVAL, name,
+                          "%s must be an integer from %lld to %lld, got "
+                          "'%s'", name, (long long)lo, (long long)hi, v);
+    *out = n;
+    return 0;
+}
+
 /* An absolute, existing directory for 'path', created when missing. */
 static int
 abs_dir(const char *var, const char *path, char **out, sh_err *err)
@@ -159,6 +183,9 @@ config_load(config *c, sh_err *err)
         goto done;
     if ((rc = env_int("SHEAF_MAX_PARTITIONS", 100000, 1, 10000000,
                       &c->max_partitions, err)) < 0)
+        goto done;
+    if ((rc = env_int64("SHEAF_MAX_UPLOAD_BYTES", (int64_t)10 << 30, 1,
+                        (int64_t)1 << 50, &c->max_upload_bytes, err)) < 0)
         goto done;
     rc = 0;
 done:

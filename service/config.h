@@ -4,6 +4,7 @@
 #ifndef SHEAF_CONFIG_H
 #define SHEAF_CONFIG_H
 
+#include <stdint.h>
 #include "../lib/err.h"
 
 typedef struct config {
@@ -31,6 +32,8 @@ typedef struct config {
     int   max_columns;    /* SHEAF_MAX_COLUMNS, default 10,000 */
     int   max_gzip_ratio; /* SHEAF_MAX_GZIP_RATIO, default 1000 */
     int   max_partitions; /* SHEAF_MAX_PARTITIONS, default 100,000 */
+    int64_t max_upload_bytes; /* SHEAF_MAX_UPLOAD_BYTES, default 10 GiB:
+                                 a larger dataset upload is a 413 */
     char *migrations_dir; /* SHEAF_MIGRATIONS, default <exe>/../migrations */
     char *pg_script;      /* scripts/pg.sh beside the binary's tree */
 } config;

@@ -331,4 +331,77 @@ int db_listen_tasks(db *d, sh_err *err);
 /* Wait up to 'timeout_ms' for a notification; 1 if one came, 0 if not. */
 int db_wait_notify(db *d, int timeout_ms);
 
+/* ---- datasets and manifests, for the API (db_datasets.c) -------------- */
+
+/* An uploaded dataset as the API shows it. */
+typedef struct db_dataset {
+    char     id[37];
+    char    *name;          /* owned */
+    char    *file;          /* its file's name under SPOOL/datasets (owned) */
+    int64_t  bytes;
+    char     sha256[65];    /* lower-case hex */
+    char     compression[8]; /* "none" or "gzip" */
+    char     created_at[DB_TS_MAX];
+    int64_t  seq;           /* listing order: a cursor is one */
+} db_dataset;
+
+/* Free what 'ds' owns; it may then be filled again. */
+void db_dataset_clear(db_dataset *ds);
+/* Clear each of the 'n' datasets of 'v' and free the array. */
+void db_datasets_free(db_dataset *v, size_t n);
+
+/*
+ * Record dataset 'ds' (its id, name, file, bytes, sha256 and compression
+ * set by the caller, whose file is complete) for 'tenant'; fills its
+ * created_at and seq. Returns 0 or SH_EDB.
+ */
+int db_dataset_insert(db *d, const char *tenant, db_dataset *ds,
+                      sh_err *err);
+
+/*
+ * Read the dataset of 'tenant' named by 'ref' into *ds (db_dataset_clear
+ * it): its id when 'ref' is a UUID, else the newest with that name.
+ * Returns 0, SH_ENOENT or SH_EDB.
+ */
+int db_dataset_get(db *d, const char *tenant, const char *ref,
+                   db_dataset *ds, sh_err *err);
+
+/*
+ * The datasets of 'tenant', newest first, paged like db_job_list ('name'
+ * may be NULL). Returns 0 or SH_EINVAL / SH_EDB.
+ */
+int db_dataset_list(db *d, const char *tenant, const char *name, int limit,
+                    const char *cursor, db_dataset **out, size_t *n,
+                    int *more, sh_err *err);
+
+/*
+ * Delete dataset 'id' of 'tenant'; *file gets the name of its file (the
+ * caller frees it and removes the file). Returns 0, SH_ENOENT, SH_ESTATE
+ * (a queued or running job reads it; err names the job) or SH_EDB.
+ */
+int db_dataset_delete(db *d, const char *tenant, const char *id,
+                      char **file, sh_err *err);
+
+/*
+ * Record that job 'job_id' reads the 'n' datasets 'ids' (locking them
+ * against a concurrent delete). Returns how many of them still exist
+ * (fewer than 'n': one was deleted since the job's plan was made), or
+ * SH_EDB.
+ */
+int db_job_set_datasets(db *d, const char *job_id, char (*ids)[37],
+                        size_t n, sh_err *err);
+
+/*
+ * The cached SHA-256 of each of the 'n' result parts of job 'job_id'
+ * (db_job_result's, by path) into shas[i], "" when not computed yet.
+ * Returns 0 or SH_EDB.
+ */
+int db_parts_sha256(db *d, const char *job_id, const db_part *parts,
+                    size_t n, char (*shas)[65], sh_err *err);
+
+/* Cache 'sha' as the SHA-256 of the result part 'path' of job 'job_id'.
+ * Returns 0 or SH_EDB. */
+int db_part_set_sha256(db *d, const char *job_id, const char *path,
+                       const char *sha, sh_err *err);
+
 #endif

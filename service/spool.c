@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -14,16 +15,77 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "../lib/fsys.h"
 #include "../lib/util.h"
 #include "log.h"
 
 #define SPOOL_CLEAN_BATCH 32 /* jobs cleaned by one pass, at most */
+#define SPOOL_HASH_BLOCK (64 * 1024) /* bytes read at a time to hash */
 
 char *
 spool_job_dir(const char *spool, const char *id)
 {
     return xasprintf("%s/jobs/%s", spool, id);
+}
+
+char *
+spool_datasets_dir(const char *spool)
+{
+    return xasprintf("%s/datasets", spool);
+}
+
+char *
+spool_dataset_path(const char *spool, const char *file)
+{
+    return xasprintf("%s/datasets/%s", spool, file);
+}
+
+int
+spool_file_sha256(const char *path, uint64_t *bytes, char hex[65],
+                  sh_err *err)
+{
+    static const char digits[] = "0123456789abcdef";
+    unsigned char     md[32];
+    unsigned int      md_len = 0;
+    EVP_MD_CTX       *ctx = EVP_MD_CTX_new();
+    char             *buf = xmalloc(SPOOL_HASH_BLOCK);
+    ssize_t           n;
+    int               fd, rc = 0;
+
+    *bytes = 0;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || ctx == NULL
+        || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+        rc = sh_err_set(err, SH_EIO, NULL, "cannot read %s: %s", path,
+                        strerror(errno));
+        goto done;
+    }
+    while ((n = read(fd, buf, SPOOL_HASH_BLOCK)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = sh_err_set(err, SH_EIO, NULL, "cannot read %s: %s", path,
+                            strerror(errno));
+            goto done;
+        }
+        EVP_DigestUpdate(ctx, buf, (size_t)n);
+        *bytes += (uint64_t)n;
+    }
+    EVP_DigestFinal_ex(ctx, md, &md_len);
+    for (size_t i = 0; i < 32; i++) {
+        hex[2 * i] = digits[md[i] >> 4];
+        hex[2 * i + 1] = digits[md[i] & 15];
+    }
+    hex[64] = '\0';
+
+done:
+    if (fd >= 0)
+        close(fd);
+    EVP_MD_CTX_free(ctx);
+    free(buf);
+    return rc;
 }
 
 char *

@@ -13,6 +13,8 @@
  *   SPOOL/jobs/JOB_ID/tmp-sS-pNNNNN-lL*         an attempt's spill files
  *   SPOOL/jobs/JOB_ID/artifacts/NAME            train_naive_bayes' report
  *                                               and model
+ *   SPOOL/datasets/ID[.gz]                      an uploaded dataset
+ *   SPOOL/datasets/ID[.gz].tmp                  one being uploaded
  *
  * Once a job has ended, everything but its committed result parts (when it
  * succeeded) and its artifacts goes (spool_clean_ended); deleting the job
@@ -30,6 +32,22 @@
 
 /* The directory of job 'id' under 'spool'; the caller frees it. */
 char *spool_job_dir(const char *spool, const char *id);
+
+/* The directory of uploaded datasets (the "datasets root" jobs read them
+ * under); the caller frees it. */
+char *spool_datasets_dir(const char *spool);
+
+/* The path of dataset file 'file' (one path segment, from the database);
+ * the caller frees it. */
+char *spool_dataset_path(const char *spool, const char *file);
+
+/*
+ * The SHA-256 of the file 'path' as 64 lower-case hex digits, read in
+ * blocks; *bytes gets its size as read. Returns 0, or SH_EIO with 'err'
+ * naming the file.
+ */
+int spool_file_sha256(const char *path, uint64_t *bytes, char hex[65],
+                      sh_err *err);
 
 /* The artifacts directory of job 'id'; the caller frees it. */
 char *spool_artifacts_dir(const char *spool, const char *id);

@@ -261,7 +261,8 @@ worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
     sh_err      err;
     uint64_t    mem_bytes = (uint64_t)cfg->memory_mb << 20;
     char       *artifacts = NULL, *out = NULL, *scratch = NULL;
-    char        name[64], msg[SH_ERR_MSG_MAX];
+    char        name[64], msg[SH_ERR_MSG_MAX], sha[65];
+    uint64_t    hashed;
     int         rc, job_done = 0;
 
     sh_err_clear(&err);
@@ -269,11 +270,14 @@ worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
     if (cache->plan == NULL || strcmp(cache->job_id, t->job_id) != 0) {
         plan_free(cache->plan);
         cache->plan = NULL;
+        char    *datasets = spool_datasets_dir(cfg->spool);
         plan_env env = {cfg->data_root, model_resolve, cfg->spool,
-                        mem_bytes, (uint64_t)cfg->max_partitions};
+                        mem_bytes, (uint64_t)cfg->max_partitions, datasets,
+                        NULL, NULL};
 
-        if ((rc = plan_load(spec, resolution, &env, &cache->plan,
-                            &err)) < 0) {
+        rc = plan_load(spec, resolution, &env, &cache->plan, &err);
+        free(datasets);
+        if (rc < 0) {
             cache->plan = NULL;
             snprintf(msg, sizeof msg, "%s", err.msg);
             worker_fail(d, t, 0, msg);
@@ -298,7 +302,19 @@ worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
     }
     rc = exec_run_task(p, &et, worker_tick, &run, &st, &err);
     if (rc == 0) {
+        /* A result part: its SHA-256 for the manifest, from the page
+         * cache, recorded once the part is committed (the manifest hashes
+         * a part whose hash is missing). */
+        sha[0] = '\0';
+        if ((size_t)t->stage + 1 == p->n_stages
+            && spool_file_sha256(out, &hashed, sha, &err) != 0) {
+            log_warn("job %s %s: %s", t->job_id, name, err.msg);
+            sha[0] = '\0';
+        }
         rc = db_task_finish(d, t, out, &st, &job_done, &err);
+        if (rc == 0 && sha[0] != '\0'
+            && db_part_set_sha256(d, t->job_id, out, sha, &err) != 0)
+            log_warn("job %s %s: %s", t->job_id, name, err.msg);
         if (rc == SH_ESTATE) {
             /* Another attempt holds the task now, or the job ended: what
              * this one wrote must not stay behind. */

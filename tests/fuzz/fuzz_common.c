@@ -102,7 +102,7 @@ fz_put_gzip(const char *rel, const void *data, size_t n, int members)
 plan *
 fz_build(json_t *spec, sh_err *err)
 {
-    plan_env env = {fz_root(), NULL, NULL, 64u << 20, 0};
+    plan_env env = {fz_root(), NULL, NULL, 64u << 20, 0, NULL, NULL, NULL};
     plan    *p = NULL;
 
     sh_err_clear(err);

@@ -96,7 +96,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_error_t jerr;
     json_t      *spec, *res = NULL, *spec2 = NULL, *res2 = NULL;
     json_t      *d1 = NULL, *d2 = NULL;
-    plan_env     env = {fz_root(), NULL, NULL, 64u << 20, 0};
+    plan_env     env = {fz_root(), NULL, NULL, 64u << 20, 0, NULL, NULL, NULL};
     plan        *p = NULL, *q = NULL;
     sh_err       err;
     int          rc;

@@ -151,7 +151,8 @@ count_tick(void *ctx, const exec_stats *st)
 static void
 run_job(const char *spec_text, uint64_t mem_bytes, job_run *r)
 {
-    plan_env     env = {g_root, th_model_resolve, g_work, mem_bytes, 0};
+    plan_env     env = {g_root, th_model_resolve, g_work, mem_bytes,
+                        0, NULL, NULL, NULL};
     json_error_t jerr;
     json_t      *spec = json_loads(spec_text, 0, &jerr);
     plan        *p = NULL;

@@ -544,7 +544,8 @@ test_sort_spill(void)
 static int
 run_job(const char *spec_text, uint64_t mem_bytes, char **out, sh_err *err)
 {
-    plan_env     env = {g_root, th_model_resolve, g_work, mem_bytes, 0};
+    plan_env     env = {g_root, th_model_resolve, g_work, mem_bytes,
+                        0, NULL, NULL, NULL};
     json_error_t jerr;
     json_t      *spec = json_loads(spec_text, 0, &jerr);
     plan        *p = NULL;

@@ -971,7 +971,8 @@ test_plan_build(void)
         {"{\"input\": {\"path\": \"c.csv.gz\"}}", "n:int,s:string",
          "L2:i1|s[one]\nL3:i2|-\n", 1},
     };
-    plan_env env = {g_dir, th_model_resolve, "/tmp", 64u << 20, 0};
+    plan_env env = {g_dir, th_model_resolve, "/tmp", 64u << 20,
+                    0, NULL, NULL, NULL};
 
     fresh_dir();
     put_file("a.jsonl", a, sizeof a - 1);

@@ -31,7 +31,8 @@
 #include "test_suites.h"
 
 static char g_root[256]; /* the data root of the current test */
-static plan_env g_env = {g_root, th_model_resolve, "/tmp", 256u << 20, 0};
+static plan_env g_env = {g_root, th_model_resolve, "/tmp", 256u << 20,
+                         0, NULL, NULL, NULL};
 static char g_out[256];  /* where outputs go (outside the root) */
 
 /* ---- checking with words ---------------------------------------------- */
@@ -298,7 +299,7 @@ test_spec_errors(void)
                "unknown field 'pth'");
     EXPECT_ERR("{\"input\": {}}", SH_EINVAL, "input.path", "required");
     EXPECT_ERR("{\"input\": {\"dataset\": \"d1\"}}", SH_EINVAL,
-               "input.dataset", "not supported yet");
+               "input.dataset", "not available");
     EXPECT_ERR("{\"input\": {\"dataset\": \"d1\", \"path\": \"a.csv\"}}",
                SH_EINVAL, "input", "not both");
     EXPECT_ERR("{\"input\": {\"path\": \"a.csv\", \"format\": \"jsonl\", "
@@ -2517,6 +2518,107 @@ test_parquet_input(void)
     plan_free(p);
 }
 
+/* ---- datasets ("input": {"dataset": ...}) -------------------------- */
+
+/* plan_env.resolve_dataset of the tests: "one" and its id are d1.csv,
+ * "gz" is d2.gz, "boom" fails, anything else is unknown. */
+static int
+ds_resolve(void *ctx, const char *ref, char **file_out, sh_err *err)
+{
+    int *calls = ctx;
+
+    (*calls)++;
+    if (strcmp(ref, "one") == 0
+        || strcmp(ref, "0b7e0000-0000-4000-8000-000000000001") == 0)
+        *file_out = xstrdup("d1.csv");
+    else if (strcmp(ref, "gz") == 0)
+        *file_out = xstrdup("d2.gz");
+    else if (strcmp(ref, "boom") == 0)
+        return sh_err_set(err, SH_EDB, NULL, "the database is away");
+    else
+        return SH_ENOENT;
+    return 0;
+}
+
+static void
+test_datasets(void)
+{
+    plan_env saved = g_env;
+    int      calls = 0;
+    char     path[512];
+    gzFile   gz;
+    plan    *p, *q;
+    json_t  *res, *spec;
+    sh_err   err = {0};
+
+    fresh_dirs();
+    put_file("same.csv", "id,v\n1,a\n2,b\n");
+    th_put_file(g_out, "d1.csv", "id,v\n1,a\n2,b\n", 13);
+    snprintf(path, sizeof path, "%s/d2.gz", g_out);
+    gz = gzopen(path, "wb");
+    gzputs(gz, "id,v\n1,a\n");
+    gzclose(gz);
+
+    /* Without a resolver (or a datasets root): refused at input.dataset. */
+    EXPECT_ERR("{\"input\": {\"dataset\": \"one\"}}", SH_EINVAL,
+               "input.dataset", "not available");
+    g_env.datasets_root = g_out;
+    g_env.resolve_dataset = ds_resolve;
+    g_env.dataset_ctx = &calls;
+
+    p = must_build_at(__LINE__, "{\"input\": {\"dataset\": \"one\"}}");
+    if (p != NULL) {
+        CHECK(p->n_files == 1 && strstr(p->files[0].path, g_out) != NULL
+                  && strcmp(p->files[0].rel, "d1.csv") == 0,
+              "dataset file: %s", p->n_files ? p->files[0].path : "none");
+        CHECK(!p->in_gzip, "d1.csv is not gzip");
+        /* The stored resolution loads without the resolver. */
+        res = plan_resolution(p);
+        spec = json_loads("{\"input\": {\"dataset\": \"one\"}}", 0,
+                          NULL);
+        g_env.resolve_dataset = NULL;
+        q = NULL;
+        CHECK(plan_load(spec, res, &g_env, &q, &err) == 0 && q != NULL
+                  && q->n_parts == p->n_parts
+                  && strcmp(q->files[0].path, p->files[0].path) == 0,
+              "plan_load of a dataset job: %s", err.msg);
+        g_env.resolve_dataset = ds_resolve;
+        plan_free(q);
+        json_decref(spec);
+        json_decref(res);
+        plan_free(p);
+    }
+    p = must_build_at(__LINE__, "{\"input\": {\"dataset\": "
+                                "\"0b7e0000-0000-4000-8000-000000000001\"}}");
+    plan_free(p);
+    /* gzip by the file's name, unless the spec says otherwise. */
+    p = must_build_at(__LINE__, "{\"input\": {\"dataset\": \"gz\"}}");
+    CHECK(p != NULL && p->in_gzip, "d2.gz is read as gzip");
+    plan_free(p);
+
+    EXPECT_ERR("{\"input\": {\"dataset\": \"nope\"}}", SH_EINVAL,
+               "input.dataset", "no dataset 'nope'");
+    EXPECT_ERR("{\"input\": {\"dataset\": \"boom\"}}", SH_EDB,
+               "input.dataset", "away");
+    EXPECT_ERR("{\"input\": {\"dataset\": \"\"}}", SH_EINVAL,
+               "input.dataset", NULL);
+    EXPECT_ERR("{\"input\": {\"dataset\": 3}}", SH_EINVAL,
+               "input.dataset", NULL);
+    EXPECT_ERR("{\"input\": {\"dataset\": \"one\", \"path\": "
+               "\"same.csv\"}}", SH_EINVAL, "input", "either");
+    EXPECT_ERR("{\"input\": {\"path\": \"same.csv\"}, \"steps\": [{\"op\": "
+               "\"join\", \"with\": {\"dataset\": \"nope\"}, \"on\": "
+               "[\"id\"]}]}", SH_EINVAL, "steps[0].with.dataset",
+               "no dataset");
+    p = must_build_at(__LINE__, "{\"input\": {\"path\": \"same.csv\"}, "
+                                "\"steps\": [{\"op\": \"join\", \"with\": "
+                                "{\"dataset\": \"one\"}, "
+                                "\"on\": [\"id\", \"v\"]}]}");
+    plan_free(p);
+    CHECK(calls >= 6, "the resolver was called %d times", calls);
+    g_env = saved;
+}
+
 void
 test_plan_register(void)
 {
@@ -2547,4 +2649,5 @@ test_plan_register(void)
     CU_add_test(s, "pipeline tick", test_pipeline_tick);
     CU_add_test(s, "writer fields", test_writer_fields);
     CU_add_test(s, "writer rows", test_writer_rows);
+    CU_add_test(s, "datasets", test_datasets);
 }
