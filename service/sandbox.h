@@ -1,0 +1,36 @@
+/*
+ * sandbox.h - the limits a worker process puts on itself when it starts:
+ * its address space (so that a runaway allocation fails inside the worker,
+ * which then fails its task, instead of waking the machine's OOM killer),
+ * no core files, and no new privileges.
+ */
+#ifndef SHEAF_SANDBOX_H
+#define SHEAF_SANDBOX_H
+
+#include <stdint.h>
+
+#include "../lib/err.h"
+#include "config.h"
+
+/* Address space a worker may map beyond SHEAF_MEMORY_MB: its code, the
+ * libraries (libpq, libcurl, OpenSSL), thread stacks and malloc's arenas.
+ * An idle worker maps about 150 MiB; one running a task a few tens more
+ * than its memory budget. */
+#define SANDBOX_MARGIN_BYTES ((uint64_t)768 << 20)
+
+/*
+ * The worker's address-space limit for configuration 'cfg', in bytes:
+ * SHEAF_MEMORY_MB plus SANDBOX_MARGIN_BYTES; 0 when this build sets none
+ * (AddressSanitizer reserves terabytes of shadow address space).
+ */
+uint64_t sandbox_as_limit(const config *cfg);
+
+/*
+ * Limit the calling process: RLIMIT_AS to sandbox_as_limit (soft and
+ * hard), RLIMIT_CORE to 0, PR_SET_NO_NEW_PRIVS. Returns 0, or SH_EIO with
+ * the step that failed in 'err' (the worker then runs unlimited and says
+ * so).
+ */
+int sandbox_worker(const config *cfg, sh_err *err);
+
+#endif
