@@ -609,3 +609,72 @@ def test_model_of_another_tenant_is_unknown(life_sheaf, tmp_path):
                    "text": "text"}]}, headers=hb)
     assert r.status == 400, r
     assert srv.api("GET", f"/v1/jobs/{trained}", headers=hb).status == 404
+
+
+# --------------------------------------------------------------------------
+# Issue 9, point 11: workers as a sandbox.
+
+def _proc_field(pid, name):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(name + ":"):
+                return line.split(":", 1)[1].strip()
+    return None
+
+
+def _proc_limit(pid, name):
+    with open(f"/proc/{pid}/limits") as f:
+        for line in f:
+            if line.startswith(name):
+                return line[len(name):].split()[0]
+    return None
+
+
+def test_worker_limits_and_a_runaway_allocation(life_sheaf):
+    import uuid as uuidm
+    from harness import sheafd_path, wait_until
+    if "asan" in str(sheafd_path()):
+        pytest.skip("AddressSanitizer builds set no address-space limit")
+    mem_mb = 64
+    srv = life_sheaf("sandbox", env={"SHEAF_MEMORY_MB": str(mem_mb),
+                                     "SHEAF_WORKERS": "1"})
+    wait_until(lambda: srv.children(), 10, "a worker")
+    pid = list(srv.children())[0]
+    limit = (mem_mb + 768) << 20
+    wait_until(lambda: _proc_limit(pid, "Max address space") == str(limit),
+               10, "the worker's address-space limit")
+    assert _proc_limit(pid, "Max core file size") == "0"
+    assert _proc_field(pid, "NoNewPrivs") == "1"
+    # The supervisor itself is not limited.
+    assert _proc_limit(srv.pid, "Max address space") == "unlimited"
+
+    # A normal job runs within the limit.
+    rel = f"sandbox-{uuidm.uuid4().hex[:8]}"
+    srv.write_data(f"{rel}/ok.csv", "a,b\n" + "".join(
+        f"{i},{i % 7}\n" for i in range(20000)))
+    job, _ = srv.run({"input": {"path": f"{rel}/ok.csv"},
+                      "steps": [{"op": "groupby", "by": ["b"],
+                                 "aggs": [{"as": "n", "fn": "count"}]}]})
+    peak_kb = int(_proc_field(list(srv.children())[0], "VmPeak").split()[0])
+    assert peak_kb * 1024 < limit, (peak_kb, limit)
+
+    # One 8 MiB field concatenated 120 times: ~1 GB in one allocation.
+    srv.write_data(f"{rel}/big.csv", "s\n" + "x" * (8 << 20) + "\n")
+    before = set(srv.children())
+    r = srv.api("POST", "/v1/jobs", {
+        "input": {"path": f"{rel}/big.csv", "columns": {"s": "string"}},
+        "max_attempts": 3,
+        "steps": [{"op": "derive", "as": "t",
+                   "expr": "concat(" + ", ".join(["s"] * 120) + ")"}]})
+    assert r.status == 201, r
+    done = srv.wait(r.body["id"], timeout=120)
+    assert done["status"] == "failed", done
+    assert "out of memory" in done["error"], done["error"]
+    assert f"{(limit >> 20)} MiB" in done["error"], done["error"]
+    tasks = srv.api("GET", f"/v1/jobs/{r.body['id']}/tasks").body["tasks"]
+    assert [t["attempts"] for t in tasks] == [1], tasks  # not retried
+    # The worker that failed was replaced, and the next job runs.
+    wait_until(lambda: srv.children() and set(srv.children()) != before,
+               20, "a new worker")
+    job, _ = srv.run({"input": {"path": f"{rel}/ok.csv"}})
+    assert job["status"] == "succeeded"
