@@ -227,6 +227,14 @@ int api_range_parse(const char *h, uint64_t size, uint64_t *first,
  * (weak comparison: a W/ prefix is ignored). */
 int api_etag_listed(const char *h, const char *etag);
 
+/*
+ * For DELETE of job 'id', once its row is gone: non-zero when a download
+ * of its result is in progress in this process; its files are then kept
+ * and removed (spool_remove_job) when the last such download ends. Zero:
+ * the caller removes them now.
+ */
+int api_result_hold_files(const char *id);
+
 /* ---- auth.c -------------------------------------------------------------- */
 
 /*

@@ -474,7 +474,9 @@ api_job_delete(api_req *r)
     db_pool_put(r->a->pool, d, rc == SH_EDB);
     if (rc < 0)
         return api_error_sh(r, &err, 0);
-    if (spool_remove_job(r->a->cfg->spool, r->id) < 0)
+    /* A download in progress keeps the files until it ends (result.c). */
+    if (!api_result_hold_files(r->id)
+        && spool_remove_job(r->a->cfg->spool, r->id) < 0)
         log_warn("job %s deleted, but removing its files failed", r->id);
     return api_reply(r, MHD_HTTP_NO_CONTENT, NULL);
 }

@@ -678,3 +678,41 @@ def test_worker_limits_and_a_runaway_allocation(life_sheaf):
                20, "a new worker")
     job, _ = srv.run({"input": {"path": f"{rel}/ok.csv"}})
     assert job["status"] == "succeeded"
+
+
+# --------------------------------------------------------------------------
+# Issue 9, point 10: a DELETE during a download.
+
+def test_delete_during_download_keeps_the_files_until_it_ends(sheaf):
+    import http.client
+    import uuid as uuidm
+    from urllib.parse import urlparse
+    from harness import job_spool_files, wait_until
+    rel = f"dl-{uuidm.uuid4().hex[:8]}/big.csv"
+    row = "y" * 200
+    sheaf.write_data(rel, "i,s\n" + "".join(
+        f"{i},{row}\n" for i in range(150000)))  # ~30 MB
+    job, full = sheaf.run({"input": {"path": rel,
+                                     "partition_size": "1MiB"}},
+                          timeout=180)
+    assert len(full) > 20 << 20 and job["progress"]["partitions_total"] > 20
+    u = urlparse(sheaf.base)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+    try:
+        conn.request("GET", f"/v1/jobs/{job['id']}/result")
+        resp = conn.getresponse()
+        assert resp.status == 200
+        assert int(resp.getheader("Content-Length")) == len(full)
+        head = resp.read(4096)
+        r = sheaf.api("DELETE", f"/v1/jobs/{job['id']}")
+        assert r.status == 204, r
+        assert sheaf.api("GET", f"/v1/jobs/{job['id']}").status == 404
+        # The files stay while the download goes on...
+        assert job_spool_files(sheaf.spool, job["id"])
+        rest = resp.read()
+    finally:
+        conn.close()
+    assert head + rest == full
+    # ... and go once it has ended.
+    wait_until(lambda: not job_spool_files(sheaf.spool, job["id"]), 10,
+               "the deleted job's files to be removed")
