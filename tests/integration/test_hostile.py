@@ -8,6 +8,7 @@ and goes to 127.0.0.0/8 only: the slow clients bind source addresses such
 as 127.0.0.2 so that the per-address limit can be told from the total one.
 """
 
+import re
 import socket
 import time
 
@@ -716,3 +717,43 @@ def test_delete_during_download_keeps_the_files_until_it_ends(sheaf):
     # ... and go once it has ended.
     wait_until(lambda: not job_spool_files(sheaf.spool, job["id"]), 10,
                "the deleted job's files to be removed")
+
+
+# --------------------------------------------------------------------------
+# Issue 9, point 10: over-long request lines and headers get JSON errors.
+
+def _json_error(raw):
+    import json
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert re.search(rb"(?im)^content-type:\s*application/json", head), raw[:400]
+    return json.loads(body)["error"]
+
+
+def test_long_uri_and_headers_are_json_errors(sheaf):
+    port = int(sheaf.base.rsplit(":", 1)[1])
+    # A target of 20 KB: over the 8192-byte limit, well inside the buffer.
+    for target in ("/v1/jobs?name=" + "a" * 20000,
+                   "/v1/" + "b" * 20000):
+        status, raw = raw_request(
+            port, f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert status == 414, raw[:300]
+        err = _json_error(raw)
+        assert err["code"] == "too_large" and "8192" in err["message"], err
+    # 24 KB of headers in 12 fields.
+    fields = "".join(f"X-Pad-{i}: {'c' * 2000}\r\n" for i in range(12))
+    status, raw = raw_request(
+        port, f"GET /v1/jobs HTTP/1.1\r\nHost: x\r\n{fields}\r\n".encode())
+    assert status == 431, raw[:300]
+    err = _json_error(raw)
+    assert err["code"] == "too_large" and "16384" in err["message"], err
+    # Under the limits, the same requests are served.
+    status, raw = raw_request(
+        port, b"GET /v1/jobs?limit=1&name=" + b"a" * 1000
+        + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert status == 200, raw[:300]
+    # Past libmicrohttpd's buffer (96 KiB), libmicrohttpd answers itself:
+    # the status is still 414 or 431 (its body is HTML).
+    status, raw = raw_request(
+        port, f"GET /v1/jobs?name={'a' * 200000} HTTP/1.1\r\n"
+              f"Host: x\r\n\r\n".encode())
+    assert status in (414, 431), raw[:300]
