@@ -757,3 +757,29 @@ def test_long_uri_and_headers_are_json_errors(sheaf):
         port, f"GET /v1/jobs?name={'a' * 200000} HTTP/1.1\r\n"
               f"Host: x\r\n\r\n".encode())
     assert status in (414, 431), raw[:300]
+
+
+# --------------------------------------------------------------------------
+# Issue 9, point 10: invalid UTF-8 in the input; the result is UTF-8.
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_invalid_utf8_input_gives_utf8_result(sheaf, fmt):
+    import json
+    import uuid as uuidm
+    rel = f"latin1-{uuidm.uuid4().hex[:8]}.csv"
+    p = sheaf.data / rel
+    p.write_bytes(b"id,s\n1,caf\xe9\n2,na\xefve,\n3,ok\xc3\xa9\n4,\xff\xfe\n"
+                  .replace(b"ve,\n", b"ve\n"))
+    job, body = sheaf.run({"input": {"path": rel,
+                                     "columns": {"id": "int", "s": "string"}},
+                           "output": {"format": fmt}})
+    r = sheaf.api("GET", f"/v1/jobs/{job['id']}/result")
+    if fmt == "csv":
+        assert r.headers["Content-Type"] == "text/csv; charset=utf-8"
+    text = body.decode("utf-8")  # strict: fails on any invalid byte
+    if fmt == "csv":
+        rows = [line.split(",", 1) for line in text.splitlines()[1:]]
+        vals = [v for _, v in rows]
+    else:
+        vals = [json.loads(line)["s"] for line in text.splitlines()]
+    assert vals == ["caf\ufffd", "na\ufffdve", "ok\u00e9", "\ufffd\ufffd"]
