@@ -13,9 +13,10 @@
 #include "config.h"
 
 /* Address space a worker may map beyond SHEAF_MEMORY_MB: its code, the
- * libraries (libpq, libcurl, OpenSSL), thread stacks and malloc's arenas.
- * An idle worker maps about 150 MiB; one running a task a few tens more
- * than its memory budget. */
+ * libraries (libpq, libcurl, OpenSSL), the stack, malloc's arenas, and
+ * what the operators hold past their budget (a record buffer of up to
+ * SHEAF_MAX_RECORD_BYTES, output buffers). An idle worker maps about 23
+ * MiB (VmPeak); the margin is generous so that only a runaway fails. */
 #define SANDBOX_MARGIN_BYTES ((uint64_t)768 << 20)
 
 /*
