@@ -262,6 +262,14 @@ int api_range_parse(const char *h, uint64_t size, uint64_t *first,
  * (weak comparison: a W/ prefix is ignored). */
 int api_etag_listed(const char *h, const char *etag);
 
+/*
+ * For DELETE of job 'id', once its row is gone: non-zero when a download
+ * of its result is in progress in this process; its files are then kept
+ * and removed (spool_remove_job) when the last such download ends. Zero:
+ * the caller removes them now.
+ */
+int api_result_hold_files(const char *id);
+
 /* ---- auth.c -------------------------------------------------------------- */
 
 /*
@@ -288,17 +296,20 @@ void api_sha256_hex(const void *p, size_t n, char hex[65]);
  * "/v1/jobs/ID/result". */
 void api_job_url(char url[API_URL_MAX], const char *id, const char *suffix);
 
-/* The job object of SPEC section 3 for 'j', new (the caller owns it). */
+/* The job object of SPEC section 3 for 'j', new (the caller owns it): with
+ * its spec (callback secret masked) when 'j' has one, as db_job_get reads
+ * it; without, as a list item (db_job_list). */
 json_t *api_job_json(const db_job *j);
 
 /* {"jobs": [...], "next_cursor": "..."|null} for the 'n' jobs of a page
  * of db_job_list; 'more' as it set it. New. */
 json_t *api_job_list_json(const db_job *jobs, size_t n, int more);
 
-/* {"tasks": [...]} for the 'n' tasks of db_job_tasks: stage, partition,
- * state, attempts, byte range (stage 0; null later), counters, worker,
- * error and times. New. */
-json_t *api_tasks_json(const db_task_row *tasks, size_t n);
+/* {"tasks": [...], "next_cursor": "STAGE.PART"|null} for the 'n' tasks of
+ * a page of db_job_tasks ('more' as it set it): stage, partition, state,
+ * attempts, byte range (stage 0; null later), counters, worker, error and
+ * times. New. */
+json_t *api_tasks_json(const db_task_row *tasks, size_t n, int more);
 
 /* ---- datasets.c ---------------------------------------------------------- */
 

@@ -26,6 +26,14 @@
                               300 s (arriving requests have the guard's
                               much shorter deadlines) */
 #define HTTP_STACK_BYTES (256 * 1024) /* a connection thread's stack */
+/* libmicrohttpd's buffer of one connection (its default is 32 KiB): the
+ * request line and the header fields must fit in it, or libmicrohttpd
+ * answers 414 or 431 itself, with an HTML body. Raised so that requests a
+ * good deal larger than the limits below still reach http_check_sizes,
+ * which answers them in the JSON error shape. */
+#define HTTP_POOL_BYTES (96 * 1024)
+#define HTTP_URI_MAX     8192  /* bytes of a request target: 414 past it */
+#define HTTP_HEADERS_MAX 16384 /* bytes of the header fields: 431 past it */
 
 /* ---- replies ------------------------------------------------------------- */
 
@@ -371,6 +379,47 @@ http_check_body_type(api_req *r)
                      ct != NULL ? "')" : "");
 }
 
+/* MHD_KeyValueIterator: add the bytes of one field (with ": " and CRLF,
+ * or "=" and "&") to the size_t at 'cls'. */
+static enum MHD_Result
+http_count_field(void *cls, enum MHD_ValueKind kind, const char *key,
+                 const char *value)
+{
+    size_t *n = cls;
+
+    *n += strlen(key) + (value != NULL ? strlen(value) : 0)
+          + (kind == MHD_HEADER_KIND ? 4 : 2);
+    return MHD_YES;
+}
+
+/* A request target longer than HTTP_URI_MAX is a 414, header fields past
+ * HTTP_HEADERS_MAX a 431, in the JSON error shape. Returns 0 or that
+ * status. (The target is counted decoded: path and query arguments.) */
+static int
+http_check_sizes(api_req *r)
+{
+    size_t uri = strlen(r->url), headers = 0;
+
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND,
+                              http_count_field, &uri);
+    if (uri > HTTP_URI_MAX) {
+        api_header_set(r, MHD_HTTP_HEADER_CONNECTION, "close");
+        return api_error(r, MHD_HTTP_URI_TOO_LONG, "too_large", "",
+                         "the request target is longer than %d bytes",
+                         HTTP_URI_MAX);
+    }
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, http_count_field,
+                              &headers);
+    if (headers > HTTP_HEADERS_MAX) {
+        api_header_set(r, MHD_HTTP_HEADER_CONNECTION, "close");
+        return api_error(r, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
+                         "too_large", "",
+                         "the header fields are larger than %d bytes",
+                         HTTP_HEADERS_MAX);
+    }
+    return 0;
+}
+
 /*
  * What the first callback decides from the headers alone: the tenant, the
  * route, a body announced too large. Returns 0 to go on reading the
@@ -386,6 +435,8 @@ http_begin(api_req *r)
     int         status;
 
     r->tenant = "default";
+    if ((status = http_check_sizes(r)) != 0)
+        return status;
     if (api_guard_bad_path(r->guarded))
         return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "",
                          "the path holds a control character (such as "
@@ -766,6 +817,7 @@ api_start(const config *cfg, db_pool *pool, sh_err *err)
         (unsigned int)cfg->max_connections_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_TIMEOUT_S,
         MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_STACK_BYTES,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_POOL_BYTES,
         MHD_OPTION_NOTIFY_CONNECTION, http_notify, a,
         MHD_OPTION_URI_LOG_CALLBACK, http_request_line, a,
         MHD_OPTION_NOTIFY_COMPLETED, http_completed, a,

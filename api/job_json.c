@@ -33,17 +33,38 @@ api_job_url(char url[API_URL_MAX], const char *id, const char *suffix)
     snprintf(url, API_URL_MAX, "/v1/jobs/%s%s", id, suffix);
 }
 
+/*
+ * The spec of 'j' as a job's own GET shows it, new, or NULL when 'j' has
+ * none (a list item). A callback's secret is never shown (SPEC section 3:
+ * "without the callback's secret"): it reads "***".
+ */
+static json_t *
+job_json_spec(const db_job *j)
+{
+    json_t *spec, *cb;
+
+    if (j->spec == NULL)
+        return NULL;
+    spec = json_loads(j->spec, 0, NULL);
+    if (spec == NULL)
+        return json_null();
+    cb = json_object_get(spec, "callback");
+    if (json_is_object(cb) && json_object_get(cb, "secret") != NULL)
+        json_object_set_new(cb, "secret", json_string("***"));
+    return spec;
+}
+
 json_t *
 api_job_json(const db_job *j)
 {
-    json_t *spec = json_loads(j->spec, 0, NULL);
+    json_t *spec = job_json_spec(j), *out;
     char    url[API_URL_MAX];
 
     api_job_url(url, j->id, "/result");
-    return json_pack(
+    out = json_pack(
         "{s:s, s:s, s:s, s:o, s:o, s:o,"
         " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I},"
-        " s:o, s:{s:s, s:o, s:o}, s:i, s:i, s:o}",
+        " s:o, s:{s:s, s:o, s:o}, s:i, s:i}",
         "id", j->id, "name", j->name, "status", j->status,
         "created_at", job_json_ts(j->created_at),
         "started_at", job_json_ts(j->started_at),
@@ -62,8 +83,10 @@ api_job_json(const db_job *j)
         "bytes", job_json_int(j->has_result, j->result_bytes),
         "rows", job_json_int(j->has_result, j->result_rows),
         "priority", j->priority,
-        "max_attempts", j->max_attempts,
-        "spec", spec != NULL ? spec : json_null());
+        "max_attempts", j->max_attempts);
+    if (spec != NULL)
+        json_object_set_new(out, "spec", spec);
+    return out;
 }
 
 json_t *
@@ -104,11 +127,16 @@ job_task_json(const db_task_row *t)
 }
 
 json_t *
-api_tasks_json(const db_task_row *tasks, size_t n)
+api_tasks_json(const db_task_row *tasks, size_t n, int more)
 {
     json_t *arr = json_array();
+    char    cursor[32];
 
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, job_task_json(&tasks[i]));
-    return json_pack("{s:o}", "tasks", arr);
+    if (more && n > 0)
+        snprintf(cursor, sizeof cursor, "%d.%d", tasks[n - 1].stage,
+                 tasks[n - 1].part);
+    return json_pack("{s:o, s:o}", "tasks", arr, "next_cursor",
+                     more && n > 0 ? json_string(cursor) : json_null());
 }

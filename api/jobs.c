@@ -4,8 +4,9 @@
  * is in result.c.
  *
  * A database connection is taken from the pool only for the database
- * calls, never while a spec is checked against its files, and given back
- * (closed after SH_EDB) before the reply is sent.
+ * calls, never while a spec is checked against its files (a model's job is
+ * looked up on a connection of its own, given back at once), and given
+ * back (closed after SH_EDB) before the reply is sent.
  */
 #include "api_int.h"
 
@@ -114,6 +115,32 @@ jobs_check_key(api_req *r, const char *key)
 }
 
 /*
+ * The API's plan_model_fn ('ctx' is the api_req): the model of job
+ * 'job_id' only when that job is the caller's tenant's. Another tenant's
+ * job is SH_ENOENT as an unknown one is, so the planner's 400 is the same
+ * for both and tells nothing of other tenants' ids. A connection is taken
+ * for the look-up alone.
+ */
+static int
+jobs_resolve_model(const void *ctx, const char *job_id, char **path_out,
+                   sh_err *err)
+{
+    const api_req *r = ctx;
+    db            *d;
+    int            rc;
+
+    *path_out = NULL;
+    d = db_pool_get(r->a->pool, API_POOL_WAIT_MS, err);
+    if (d == NULL)
+        return err->code;
+    rc = db_job_owned(d, r->tenant, job_id, err);
+    db_pool_put(r->a->pool, d, rc == SH_EDB);
+    if (rc < 0)
+        return rc;
+    return model_resolve(r->a->cfg->spool, job_id, path_out, err);
+}
+
+/*
  * Parse the body of 'r' as a job spec and build its plan. With 'sha', also
  * store the SHA-256 of the spec's canonical form (compact, sorted keys), so
  * that a retry with the same spec, however it is spaced or ordered, matches
@@ -152,7 +179,7 @@ jobs_plan(api_req *r, json_t **spec, plan **p, char sha[65],
     }
     sh_err_clear(&err);
     char    *datasets = spool_datasets_dir(r->a->cfg->spool);
-    plan_env env = {r->a->cfg->data_root, model_resolve, r->a->cfg->spool,
+    plan_env env = {r->a->cfg->data_root, jobs_resolve_model, r,
                     (uint64_t)r->a->cfg->memory_mb << 20,
                     (uint64_t)r->a->cfg->max_partitions, datasets,
                     api_dataset_resolve, refs};
@@ -404,21 +431,32 @@ api_job_get(api_req *r)
 int
 api_job_tasks(api_req *r)
 {
+    const char  *limit_s = api_query(r, "limit");
+    const char  *cursor = api_query(r, "cursor");
     db_task_row *tasks;
     size_t       n;
     db          *d;
     sh_err       err;
-    int          rc;
+    int          rc, more, limit = JOBS_LIMIT_MAX;
 
+    if (limit_s != NULL
+        && jobs_parse_int(limit_s, 1, JOBS_LIMIT_MAX, &limit) != 0)
+        return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "limit",
+                         "limit must be an integer from 1 to %d",
+                         JOBS_LIMIT_MAX);
+    if (cursor != NULL && !jobs_param_ok(cursor))
+        return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "cursor",
+                         "cursor is not one this service returned");
     sh_err_clear(&err);
     d = db_pool_get(r->a->pool, API_POOL_WAIT_MS, &err);
     if (d == NULL)
         return api_error_sh(r, &err, 0);
-    rc = db_job_tasks(d, r->tenant, r->id, &tasks, &n, &err);
+    rc = db_job_tasks(d, r->tenant, r->id, limit, cursor, &tasks, &n, &more,
+                      &err);
     db_pool_put(r->a->pool, d, rc == SH_EDB);
     if (rc < 0)
         return api_error_sh(r, &err, 0);
-    rc = api_reply(r, MHD_HTTP_OK, api_tasks_json(tasks, n));
+    rc = api_reply(r, MHD_HTTP_OK, api_tasks_json(tasks, n, more));
     db_task_rows_free(tasks, n);
     return rc;
 }
@@ -463,7 +501,9 @@ api_job_delete(api_req *r)
     db_pool_put(r->a->pool, d, rc == SH_EDB);
     if (rc < 0)
         return api_error_sh(r, &err, 0);
-    if (spool_remove_job(r->a->cfg->spool, r->id) < 0)
+    /* A download in progress keeps the files until it ends (result.c). */
+    if (!api_result_hold_files(r->id)
+        && spool_remove_job(r->a->cfg->spool, r->id) < 0)
         log_warn("job %s deleted, but removing its files failed", r->id);
     return api_reply(r, MHD_HTTP_NO_CONTENT, NULL);
 }

@@ -15,12 +15,21 @@
  * SHA-256 of each (recorded by the worker that committed the part; one
  * missing is hashed here and recorded), whose concatenation is exactly
  * what /result serves (CSV and JSON lines results).
+ *
+ * A DELETE of the job while its result is downloaded does not cut the
+ * download short after a 200 that announced the full length: every
+ * download is registered (result_reading) from before it reads the
+ * job's parts until its response is freed, and a DELETE that finds one
+ * leaves the files to the last download to remove. This holds within one
+ * process: a DELETE on another node sharing the spool removes the files at
+ * once.
  */
 #include "api_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +42,87 @@
 
 #define RESULT_BLOCK_BYTES (64 * 1024)
 
+/* A job whose result is being downloaded: how many downloads, and whether
+ * the job was deleted meanwhile (its files then go with the last one). */
+typedef struct result_reading {
+    char                   id[37];
+    int                    n;
+    int                    deleted;
+    struct result_reading *next;
+} result_reading;
+
+/* The downloads in progress in this process, under reading_mu. */
+static pthread_mutex_t reading_mu = PTHREAD_MUTEX_INITIALIZER;
+static result_reading *reading_list;
+
+/* The entry of job 'id', or NULL. Under reading_mu. */
+static result_reading **
+reading_find(const char *id)
+{
+    result_reading **p = &reading_list;
+
+    while (*p != NULL && strcmp((*p)->id, id) != 0)
+        p = &(*p)->next;
+    return p;
+}
+
+/* A download of job 'id''s result begins. */
+static void
+reading_add(const char *id)
+{
+    result_reading **p;
+
+    pthread_mutex_lock(&reading_mu);
+    p = reading_find(id);
+    if (*p == NULL) {
+        *p = xcalloc(1, sizeof **p);
+        snprintf((*p)->id, sizeof (*p)->id, "%s", id);
+    }
+    (*p)->n++;
+    pthread_mutex_unlock(&reading_mu);
+}
+
+/* A download of job 'id''s result ended; the last one after a DELETE
+ * removes the job's files. */
+static void
+reading_done(const char *id, const char *spool)
+{
+    result_reading **p, *e;
+    int              remove = 0;
+
+    pthread_mutex_lock(&reading_mu);
+    p = reading_find(id);
+    e = *p;
+    if (e != NULL && --e->n == 0) {
+        remove = e->deleted;
+        *p = e->next;
+        free(e);
+    }
+    pthread_mutex_unlock(&reading_mu);
+    if (remove && spool_remove_job(spool, id) < 0)
+        log_warn("job %s deleted, but removing its files failed", id);
+}
+
+int
+api_result_hold_files(const char *id)
+{
+    result_reading **p;
+    int              held = 0;
+
+    pthread_mutex_lock(&reading_mu);
+    p = reading_find(id);
+    if (*p != NULL) {
+        (*p)->deleted = 1;
+        held = 1;
+    }
+    pthread_mutex_unlock(&reading_mu);
+    return held;
+}
+
 /* The state of one result stream, owned by its MHD response. */
 typedef struct result_reader {
+    char        id[37];   /* the job, registered with reading_add */
+    const char *spool;    /* the configuration's, for reading_done */
     db_part *parts;    /* owned, freed with db_parts_free */
     size_t   n_parts;
     uint64_t start;    /* offset in the whole result of the first byte sent */
@@ -135,6 +223,7 @@ reader_free(void *cls)
     reader_close(rd);
     db_parts_free(rd->parts, rd->n_parts);
     sb_free(&rd->tail);
+    reading_done(rd->id, rd->spool);
     free(rd);
 }
 
@@ -450,7 +539,7 @@ api_job_result(api_req *r)
     result_reader       *rd;
     struct MHD_Response *resp = NULL;
     char                 etag[64], buf[96];
-    int                  rc, range = API_RANGE_NONE, status, parquet;
+    int                  rc, range = API_RANGE_NONE, status, parquet, held;
     strbuf               tail = {0};
     sh_err               err;
     char                *store_etag = NULL; /* SHEAF_STORE: the object's */
@@ -460,6 +549,12 @@ api_job_result(api_req *r)
     d = db_pool_get(pool, API_POOL_WAIT_MS, &err);
     if (d == NULL)
         return api_error_sh(r, &err, 0);
+    /* Registered before the parts are read: a DELETE that commits after
+     * this sees the download and leaves the files; one that committed
+     * before it leaves no job to read. The stream's reader_free, or the
+     * end of this function, ends the registration. */
+    reading_add(r->id);
+    held = 1;
     rc = db_job_get(d, r->tenant, r->id, &job, &err);
     if (rc == 0)
         rc = db_job_result(d, r->tenant, r->id, &parts, &n_parts, &err);
@@ -527,6 +622,9 @@ api_job_result(api_req *r)
         resp = api_result_store_stream(r->id, store_etag, first, last);
     } else {
         rd = xcalloc(1, sizeof *rd);
+        snprintf(rd->id, sizeof rd->id, "%s", r->id);
+        rd->spool = r->a->cfg->spool;
+        held = 0; /* the reader's now, even if freed just below */
         rd->parts = parts;
         rd->n_parts = n_parts;
         rd->start = first;
@@ -555,6 +653,8 @@ done:
     if (parts != NULL)
         db_parts_free(parts, n_parts);
     sb_free(&tail);
+    if (held)
+        reading_done(r->id, r->a->cfg->spool);
     json_decref(spec);
     db_job_clear(&job);
     return status;

@@ -366,7 +366,23 @@ double_fits_int(double f)
     return f >= -9223372036854775808.0 && f < 9223372036854775808.0;
 }
 
-/* int(s): an int text, or a float text truncated; null otherwise. */
+/* Is 's' an optionally signed run of decimal digits? */
+static int
+is_int_text(sh_value s)
+{
+    size_t i = s.u.s.len > 0 && (s.u.s.ptr[0] == '-' || s.u.s.ptr[0] == '+');
+
+    if (i == s.u.s.len)
+        return 0;
+    for (; i < s.u.s.len; i++)
+        if (s.u.s.ptr[i] < '0' || s.u.s.ptr[i] > '9')
+            return 0;
+    return 1;
+}
+
+/* int(s): an int text, or a float text truncated; null otherwise. An int
+ * text out of range is null on both sides: read as a float, it would round
+ * to -2^63 ('-9223372036854775809' to INT64_MIN) but not to +2^63. */
 static sh_value
 string_to_int(sh_value s)
 {
@@ -375,6 +391,8 @@ string_to_int(sh_value s)
     s = trim(s);
     if (value_parse(SH_INT, s.u.s.ptr, s.u.s.len, &v) == 0)
         return v;
+    if (is_int_text(s))
+        return sh_null();
     if (value_parse(SH_FLOAT, s.u.s.ptr, s.u.s.len, &v) == 0
         && v.type == SH_FLOAT && double_fits_int(v.u.f))
         return sh_int((int64_t)v.u.f);

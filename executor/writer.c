@@ -120,17 +120,50 @@ writer_new(int fd, writer_format fmt, int gzip, const schema *sc)
     return w;
 }
 
+/* 's' of 'n' bytes, not valid UTF-8, into 'out' with every byte that
+ * starts no valid sequence replaced by U+FFFD (as writer_json_string
+ * does). */
+static void
+csv_utf8_fix(strbuf *out, const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t               i = 0, k;
+
+    while (i < n) {
+        k = p[i] < 0x80 ? 1 : util_utf8_seq(p + i, n - i);
+        if (k == 0) {
+            sb_append(out, "\xEF\xBF\xBD", 3);
+            i++;
+        } else {
+            sb_append(out, s + i, k);
+            i += k;
+        }
+    }
+}
+
 void
 writer_csv_field(strbuf *sb, const char *s, size_t n)
 {
     size_t i;
     int    quote = n == 0; /* "" is the empty string; nothing is null */
+    int    high = 0;
 
-    for (i = 0; i < n && !quote; i++) {
+    for (i = 0; i < n; i++) {
         char c = s[i];
 
         if (c == ',' || c == '"' || c == '\n' || c == '\r')
             quote = 1;
+        high |= (unsigned char)c >= 0x80;
+    }
+    /* The result is served as UTF-8: invalid bytes of the input (a Latin-1
+     * file, say) become U+FFFD, as in JSON lines. */
+    if (high && !util_utf8_valid(s, n)) {
+        strbuf fixed = {0};
+
+        csv_utf8_fix(&fixed, s, n);
+        writer_csv_field(sb, fixed.data, fixed.len);
+        sb_free(&fixed);
+        return;
     }
     if (!quote) {
         sb_append(sb, s, n);

@@ -17,11 +17,25 @@
 
 #include "fsys.h"
 
+static void (*oom_handler)(size_t size_bytes);
+
+void
+util_set_oom_handler(void (*fn)(size_t size_bytes))
+{
+    oom_handler = fn;
+}
+
 static void
 oom(size_t size_bytes)
 {
+    static int in_oom; /* an allocation failing inside the handler */
+
     fprintf(stderr, "sheaf: out of memory allocating %zu bytes\n",
             size_bytes);
+    if (oom_handler != NULL && !in_oom) {
+        in_oom = 1;
+        oom_handler(size_bytes);
+    }
     abort();
 }
 

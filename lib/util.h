@@ -23,6 +23,12 @@ void *xcalloc(size_t n, size_t size_bytes);
 void *xrealloc(void *ptr, size_t size_bytes);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
+/*
+ * Call 'fn' with the size asked for when an allocation of x* fails, before
+ * the process aborts; fn may end the process itself (a worker fails its
+ * task first). NULL: none. One per process, set at its start.
+ */
+void util_set_oom_handler(void (*fn)(size_t size_bytes));
 /* printf into a new string; the caller frees it. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -78,7 +78,8 @@ typedef struct db_job {
     char     started_at[DB_TS_MAX];  /* "" until it starts */
     char     finished_at[DB_TS_MAX]; /* "" until it ends */
     char    *error;        /* owned; NULL when none */
-    char    *spec;         /* the spec as submitted, JSON text (owned) */
+    char    *spec;         /* the spec as submitted, JSON text (owned);
+                            * NULL in the items of db_job_list */
     int64_t  seq;          /* listing order: a cursor is one */
     int      priority;
     int      max_attempts;
@@ -121,6 +122,13 @@ int db_job_list(db *d, const char *tenant, const char *status,
                 const char *name, int limit, const char *cursor,
                 db_job **jobs, size_t *n, int *more, sh_err *err);
 
+/*
+ * 0 when job 'id' exists and is 'tenant''s; SH_ENOENT when it does not
+ * exist or is another tenant's (the caller must not tell them apart), or
+ * SH_EDB.
+ */
+int db_job_owned(db *d, const char *tenant, const char *id, sh_err *err);
+
 /* One task of a job, as the API shows it. */
 typedef struct db_task_row {
     int      stage;
@@ -145,11 +153,14 @@ typedef struct db_task_row {
 
 /*
  * The tasks of job 'id' of every stage queued so far, by stage then index,
- * into *tasks (free with db_task_rows_free) and *n. Returns 0, SH_ENOENT
- * or SH_EDB.
+ * at most 'limit', into *tasks (free with db_task_rows_free) and *n; *more
+ * is set when more follow, the next page then starting after the last
+ * one's "STAGE.PART" (its cursor). 'cursor' is such a text or NULL
+ * (anything else is SH_EINVAL). Returns 0, SH_EINVAL, SH_ENOENT or SH_EDB.
  */
-int  db_job_tasks(db *d, const char *tenant, const char *id,
-                  db_task_row **tasks, size_t *n, sh_err *err);
+int  db_job_tasks(db *d, const char *tenant, const char *id, int limit,
+                  const char *cursor, db_task_row **tasks, size_t *n,
+                  int *more, sh_err *err);
 void db_task_rows_free(db_task_row *tasks, size_t n);
 
 /* One committed output part of a job's result, in order. */

@@ -174,11 +174,14 @@ done:
  * "partitions" of the progress are the tasks of every stage: the total is
  * the sum of the stages' task counts (later stages' rows exist only once
  * queued); the input counters are stage 0's, rows_out the last stage's.
+ * 'SPEC' is the spec's column: "j.spec::text" for one job, "NULL" for a
+ * list (list items leave the spec out, and a page of specs of up to 1 MiB
+ * each is memory a client could make sheafd hold).
  */
-#define JOB_SELECT                                                          \
+#define JOB_SELECT_WITH(SPEC)                                               \
     "SELECT j.id, j.name, j.status, " DB_TS("j.created_at") ", "            \
     DB_TS("j.started_at") ", " DB_TS("j.finished_at") ", j.error,"          \
-    " j.result_bytes, j.result_rows, j.spec::text,"                         \
+    " j.result_bytes, j.result_rows, " SPEC ","                             \
     " (SELECT coalesce(sum(n), 0) FROM unnest(j.stage_tasks) AS n),"        \
     " p.done, p.running, p.failed, p.rows_in, p.bytes_in, p.rows_out,"      \
     " p.skipped, j.seq, j.priority, j.max_attempts"                         \
@@ -223,7 +226,7 @@ col_dup(PGresult *res, int r, int c)
     return PQgetisnull(res, r, c) ? NULL : xstrdup(PQgetvalue(res, r, c));
 }
 
-/* Fill 'j' from row 'r' of a JOB_SELECT. */
+/* Fill 'j' from row 'r' of a JOB_SELECT_WITH. */
 static void
 job_from_row(PGresult *res, int r, db_job *j)
 {
@@ -235,7 +238,7 @@ job_from_row(PGresult *res, int r, db_job *j)
     col_copy(res, r, JC_STARTED, j->started_at, sizeof j->started_at);
     col_copy(res, r, JC_FINISHED, j->finished_at, sizeof j->finished_at);
     j->error = col_dup(res, r, JC_ERROR);
-    j->spec = xstrdup(PQgetvalue(res, r, JC_SPEC));
+    j->spec = col_dup(res, r, JC_SPEC);
     j->seq = col_i64(res, r, JC_SEQ);
     j->priority = (int)col_i64(res, r, JC_PRIORITY);
     j->max_attempts = (int)col_i64(res, r, JC_ATTEMPTS);
@@ -287,7 +290,7 @@ db_job_get(db *d, const char *tenant, const char *id, db_job *job,
     memset(job, 0, sizeof *job);
     if (!util_is_uuid(id, strlen(id)))
         return sh_err_set(err, SH_ENOENT, NULL, "no job %s", id);
-    res = db_exec(d, "get job", JOB_SELECT
+    res = db_exec(d, "get job", JOB_SELECT_WITH("j.spec::text")
                   "WHERE j.id = $1 AND j.tenant = $2", 2, p, err);
     if (res == NULL)
         return SH_EDB;
@@ -321,7 +324,7 @@ db_job_list(db *d, const char *tenant, const char *status, const char *name,
     p[2] = name;
     p[3] = cursor && *cursor ? cursor : NULL;
     p[4] = lim;
-    res = db_exec(d, "list jobs", JOB_SELECT
+    res = db_exec(d, "list jobs", JOB_SELECT_WITH("NULL")
                   "WHERE j.tenant = $1"
                   " AND ($2::text IS NULL OR j.status = $2)"
                   " AND ($3::text IS NULL OR j.name = $3)"
@@ -363,6 +366,12 @@ job_status(db *d, const char *tenant, const char *id, char *status,
     return rc;
 }
 
+int
+db_job_owned(db *d, const char *tenant, const char *id, sh_err *err)
+{
+    return job_status(d, tenant, id, NULL, err);
+}
+
 /* The columns of a task, in the order task_from_row reads them. */
 enum {
     TC_STAGE, TC_PART, TC_STATE, TC_ATTEMPTS, TC_BSTART, TC_BEND,
@@ -395,18 +404,46 @@ task_from_row(PGresult *res, int r, db_task_row *t)
     t->peak_bytes = col_i64(res, r, TC_PEAK);
 }
 
-int
-db_job_tasks(db *d, const char *tenant, const char *id, db_task_row **tasks,
-             size_t *n, sh_err *err)
+/* Parse a tasks cursor "STAGE.PART" into its two numbers: 0, or -1 when
+ * 'cursor' is not one db_job_tasks' pages give out. */
+static int
+tasks_cursor(const char *cursor, char stage[16], char part[16])
 {
-    const char *p[1] = {id};
+    long long   a, b;
+    char        tail;
+
+    if (strlen(cursor) > 24 || strspn(cursor, "0123456789.") != strlen(cursor)
+        || sscanf(cursor, "%lld.%lld%c", &a, &b, &tail) != 2
+        || a > INT32_MAX || b > INT32_MAX)
+        return -1;
+    snprintf(stage, 16, "%d", (int)a);
+    snprintf(part, 16, "%d", (int)b);
+    return 0;
+}
+
+int
+db_job_tasks(db *d, const char *tenant, const char *id, int limit,
+             const char *cursor, db_task_row **tasks, size_t *n, int *more,
+             sh_err *err)
+{
+    char        lim[16], stage[16], part[16];
+    const char *p[4] = {id, NULL, NULL, lim};
     PGresult   *res;
-    int         rc;
+    int         rc, rows;
 
     *tasks = NULL;
     *n = 0;
+    *more = 0;
+    if (cursor != NULL && *cursor != '\0') {
+        if (tasks_cursor(cursor, stage, part) < 0)
+            return sh_err_set(err, SH_EINVAL, "cursor", "cursor '%.40s' is "
+                              "not one this service gave out", cursor);
+        p[1] = stage;
+        p[2] = part;
+    }
     if ((rc = job_status(d, tenant, id, NULL, err)) < 0)
         return rc;
+    snprintf(lim, sizeof lim, "%d", limit + 1);
     res = db_exec(d, "list tasks",
                   "SELECT stage, part, state, attempts,"
                   " CASE WHEN stage = 0 THEN byte_start END,"
@@ -414,11 +451,15 @@ db_job_tasks(db *d, const char *tenant, const char *id, db_task_row **tasks,
                   " rows_in, bytes_in, rows_out, bytes_out, rows_skipped,"
                   " worker, error, " DB_TS("started_at") ", "
                   DB_TS("finished_at") ", spill_bytes, peak_bytes"
-                  " FROM tasks WHERE job_id = $1 ORDER BY stage, part",
-                  1, p, err);
+                  " FROM tasks WHERE job_id = $1"
+                  " AND ($2::int IS NULL OR (stage, part) > ($2::int, $3::int))"
+                  " ORDER BY stage, part LIMIT $4::int",
+                  4, p, err);
     if (res == NULL)
         return SH_EDB;
-    *n = (size_t)PQntuples(res);
+    rows = PQntuples(res);
+    *more = rows > limit;
+    *n = (size_t)(rows < limit ? rows : limit);
     *tasks = xcalloc(*n ? *n : 1, sizeof **tasks);
     for (size_t r = 0; r < *n; r++)
         task_from_row(res, (int)r, &(*tasks)[r]);

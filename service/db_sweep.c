@@ -11,6 +11,20 @@
 #include <string.h>
 
 #include "../lib/util.h"
+#include "../executor/plan.h"
+#include "log.h"
+
+/*
+ * SQL that is true when more than SECS seconds have passed since the
+ * timestamp TS, and never fails: a row whose values no timestamp can hold
+ * (a retention_s of 2^63 - 1 seconds, an infinite time written by hand)
+ * is not past, instead of an "out of range" error that would stop the
+ * whole statement, and with it the sweeper, at every pass. The difference
+ * of two finite timestamps always fits an interval.
+ */
+#define SWEEP_PAST(TS, SECS)                                                \
+    "(isfinite(" TS ") AND " TS " <= now()"                                 \
+    " AND extract(epoch FROM now() - " TS ") > " SECS ")"
 
 int
 db_jobs_expire(db *d, sh_err *err)
@@ -25,8 +39,8 @@ db_jobs_expire(db *d, sh_err *err)
                          " timeout_s of ' || timeout_s || ' s'"
                          " WHERE status IN ('queued', 'running')"
                          " AND timeout_s > 0"
-                         " AND coalesce(started_at, created_at)"
-                         " + make_interval(secs => timeout_s) < now()"
+                         " AND " SWEEP_PAST("coalesce(started_at,"
+                         " created_at)", "timeout_s")
                          " RETURNING id),"
                          " cancelled AS (UPDATE tasks t"
                          " SET state = 'cancelled',"
@@ -113,6 +127,36 @@ db_kills_free(db_kill *kills, int n)
     free(kills);
 }
 
+/* Log the ended jobs (a few) that the retirement passes over because
+ * their values are outside what the API lets in (retention_s from 0 to
+ * PLAN_RETENTION_S_MAX, a finite finish): written behind the API's back,
+ * they stay until deleted by hand, and the other jobs are retired. */
+static void
+retire_log_skipped(db *d)
+{
+    char        max[24];
+    const char *p[1] = {max};
+    PGresult   *res;
+    sh_err      err;
+
+    snprintf(max, sizeof max, "%lld", (long long)PLAN_RETENTION_S_MAX);
+    res = db_exec(d, "find jobs that cannot be retired",
+                  "SELECT id, retention_s, finished_at FROM jobs"
+                  " WHERE status IN ('succeeded', 'failed', 'cancelled')"
+                  " AND (NOT isfinite(finished_at) OR retention_s < 0"
+                  " OR retention_s > $1::bigint) LIMIT 5", 1, p, &err);
+    if (res == NULL) {
+        log_warn("finding jobs that cannot be retired: %s", err.msg);
+        return;
+    }
+    for (int r = 0; r < PQntuples(res); r++)
+        log_warn("job %s: retention_s %s after finishing at %s is out of "
+                 "range; the sweeper skips it (delete it by hand)",
+                 PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
+                 PQgetvalue(res, r, 2));
+    PQclear(res);
+}
+
 int
 db_jobs_retire(db *d, int max, char ***ids, sh_err *err)
 {
@@ -126,12 +170,14 @@ db_jobs_retire(db *d, int max, char ***ids, sh_err *err)
     res = db_exec(d, "retire jobs",
                   "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs"
                   " WHERE status IN ('succeeded', 'failed', 'cancelled')"
-                  " AND finished_at + make_interval(secs => retention_s)"
-                  " < now() LIMIT $1::int) RETURNING id", 1, p, err);
+                  " AND " SWEEP_PAST("finished_at", "retention_s")
+                  " LIMIT $1::int) RETURNING id", 1, p, err);
     if (res == NULL)
         return SH_EDB;
     n = db_strings_of(res, ids);
     PQclear(res);
+    if (n < max)
+        retire_log_skipped(d);
     return n;
 }
 

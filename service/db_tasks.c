@@ -107,16 +107,34 @@ task_inputs(db *d, db_task *t, sh_err *err)
  *
  * - The CTE picks one runnable task: queued, past its retry backoff
  *   (not_before), of a job still queued or running. The order is the
- *   scheduling policy: the job's priority (highest first), then its age
- *   (seq: first submitted, first served), then the earliest stage and the
- *   lowest index, so a job's input partitions go out in file order.
+ *   scheduling policy: the job's priority (highest first), then, among the
+ *   jobs of one priority, the one whose task was claimed longest ago
+ *   (claimed_at, stamped by claim_start_job; never claimed first, then the
+ *   oldest): the jobs take turns, so a small job submitted after a huge
+ *   one gets workers without waiting for it to drain. Within the job, the
+ *   earliest stage and the lowest index, so a job's input partitions go
+ *   out in file order.
  *
- * - FOR UPDATE OF t SKIP LOCKED: many workers claim at once; each locks
- *   the task row it picks, and a worker that meets a row another has
- *   locked passes over it instead of waiting on it (and then finding it
- *   running). Without SKIP LOCKED every worker would queue behind the
- *   first; without the lock two could claim the same task. Only the task
- *   row is locked, never the job's: finishers lock the job (task_lock_job).
+ * - Its cost does not grow with the queue (migration 0003): the open jobs
+ *   come in order first (the index jobs_claim: priority DESC, claimed_at
+ *   NULLS FIRST, seq; or a sort of the open jobs, a few rows, when the
+ *   planner finds that cheaper); for each, the LATERAL subquery takes the
+ *   first task of the index tasks_queued (job_id, stage, part, of queued
+ *   tasks only); the nested loop keeps the jobs' order, so the outer
+ *   ORDER BY costs nothing and the LIMIT stops at the first job that has
+ *   a task. The jobs are ordered in a subquery of their own (its ORDER BY
+ *   keeps it from being merged into the join): ordered after the join,
+ *   the planner may run the LATERAL for every open job, locking the first
+ *   task of each. No sort of the queued tasks, ever
+ *   (tests/integration/test_hostile.py checks the plan).
+ *
+ * - FOR UPDATE OF t SKIP LOCKED, inside the subquery: many workers claim
+ *   at once; each locks the task row it picks, and a worker that meets a
+ *   row another has locked passes over it (to the job's next task, or the
+ *   next job) instead of waiting on it (and then finding it running).
+ *   Without SKIP LOCKED every worker would queue behind the first; without
+ *   the lock two could claim the same task. Only the task row is locked,
+ *   never the job's: finishers lock the job (task_lock_job).
  *
  * - The UPDATE marks the task running for 'worker', counts the attempt,
  *   and gives it a new lease from task_lease_seq: the fencing token that
@@ -125,16 +143,21 @@ task_inputs(db *d, db_task *t, sh_err *err)
  *   reaped) nothing this one writes counts. lease_until, renewed by
  *   heartbeats, is when the reaper may take the task back.
  *
- * The job is then marked running in a second statement; when it has ended
- * in between (cancelled, failed, timed out), the task is let go at once.
+ * The job is then marked running (and its claimed_at stamped) in a second
+ * statement; when it has ended in between (cancelled, failed, timed out),
+ * the task is let go at once.
  */
 #define CLAIM_SQL                                                        \
-    "WITH c AS (SELECT t.job_id, t.stage, t.part"                         \
-    " FROM tasks t JOIN jobs j ON j.id = t.job_id"                        \
-    " WHERE t.state = 'queued' AND t.not_before <= now()"                 \
-    " AND j.status IN ('queued', 'running')"                              \
-    " ORDER BY j.priority DESC, j.seq, t.stage, t.part"                   \
-    " LIMIT 1 FOR UPDATE OF t SKIP LOCKED)"                               \
+    "WITH c AS (SELECT q.job_id, q.stage, q.part"                         \
+    " FROM (SELECT id, priority, claimed_at, seq FROM jobs"               \
+    " WHERE status IN ('queued', 'running')"                              \
+    " ORDER BY priority DESC, claimed_at NULLS FIRST, seq) j"             \
+    " CROSS JOIN LATERAL (SELECT t.job_id, t.stage, t.part"               \
+    " FROM tasks t WHERE t.job_id = j.id AND t.state = 'queued'"          \
+    " AND t.not_before <= now() ORDER BY t.stage, t.part"                 \
+    " LIMIT 1 FOR UPDATE OF t SKIP LOCKED) q"                             \
+    " ORDER BY j.priority DESC, j.claimed_at NULLS FIRST, j.seq"          \
+    " LIMIT 1)"                                                           \
     " UPDATE tasks t SET state = 'running',"                              \
     " attempts = t.attempts + 1,"                                         \
     " lease = nextval('task_lease_seq'),"                                 \
@@ -177,7 +200,8 @@ claim_start_job(db *d, db_task *t, json_t **spec, json_t **resolution,
 
     res = db_exec(d, "start job",
                   "UPDATE jobs SET status = 'running',"
-                  " started_at = coalesce(started_at, now())"
+                  " started_at = coalesce(started_at, now()),"
+                  " claimed_at = clock_timestamp()"
                   " WHERE id = $1 AND status IN ('queued', 'running')"
                   " RETURNING max_attempts, spec::text, resolution::text",
                   1, jp, err);

@@ -41,6 +41,7 @@
 #include "db.h"
 #include "log.h"
 #include "model.h"
+#include "sandbox.h"
 #include "spool.h"
 #include "store.h"
 
@@ -250,6 +251,34 @@ worker_fail(db *d, const db_task *t, int retryable, const char *msg)
     }
 }
 
+/* The attempt running now, for worker_oom; NULL between attempts. */
+static worker_run *worker_in_hand;
+
+/*
+ * util_set_oom_handler's hook in a worker: an allocation failed, most
+ * likely at the address-space limit (sandbox.h). The attempt in hand
+ * fails with a message saying so (not retried: the same input would fail
+ * the same way), and the worker exits; its supervisor starts another.
+ */
+static void
+worker_oom(size_t size_bytes)
+{
+    worker_run *run = worker_in_hand;
+    char        msg[256];
+
+    if (run != NULL) {
+        snprintf(msg, sizeof msg, "out of memory: an allocation of %zu "
+                 "bytes failed; a worker may map %llu MiB (SHEAF_MEMORY_MB "
+                 "%d plus a margin)", size_bytes,
+                 (unsigned long long)(sandbox_as_limit(run->cfg) >> 20),
+                 run->cfg->memory_mb);
+        log_error("job %s part %d: %s", run->task->job_id, run->task->part,
+                  msg);
+        worker_fail(run->db, run->task, 0, msg);
+    }
+    _exit(70);
+}
+
 /* Run claimed task 't' and record its outcome. */
 static void
 worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
@@ -300,7 +329,9 @@ worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
         worker_fail(d, t, 1, msg);
         goto done;
     }
+    worker_in_hand = &run;
     rc = exec_run_task(p, &et, worker_tick, &run, &st, &err);
+    worker_in_hand = NULL;
     if (rc == 0) {
         /* A result part: its SHA-256 for the manifest, from the page
          * cache, recorded once the part is committed (the manifest hashes
@@ -385,6 +416,9 @@ worker_main(const config *cfg)
     host[sizeof host - 1] = '\0';
     snprintf(name, sizeof name, "%s:%ld", host, (long)getpid());
     srandom((unsigned)(time(NULL) ^ getpid()));
+    if (sandbox_worker(cfg, &err) < 0)
+        log_warn("worker limits not set: %s", err.msg);
+    util_set_oom_handler(worker_oom);
 
     while (!worker_stop) {
         db_task t;

@@ -758,14 +758,22 @@
             if (!force && Date.now() - lastTasks < 1000)
                 return;
             lastTasks = Date.now();
-            const body = await getJson(`/v1/jobs/${id}/tasks`, { signal });
-            if (gen !== generation)
-                return;
+            /* The list comes in pages of up to 1000 tasks. */
+            let tasks = [], cursor = null;
+            do {
+                const q = cursor ? `?cursor=${encodeURIComponent(cursor)}`
+                                 : '';
+                const body = await getJson(`/v1/jobs/${id}/tasks${q}`,
+                                           { signal });
+                if (gen !== generation)
+                    return;
+                tasks = tasks.concat(body.tasks);
+                cursor = body.next_cursor;
+            } while (cursor);
             const open = tasksBox.querySelector('details');
-            stages.replaceChildren(stagesTable(body.tasks));
-            tl.replaceChildren(timeline(body.tasks));
-            tasksBox.replaceChildren(tasksTable(body.tasks,
-                                                open && open.open));
+            stages.replaceChildren(stagesTable(tasks));
+            tl.replaceChildren(timeline(tasks));
+            tasksBox.replaceChildren(tasksTable(tasks, open && open.open));
         }
 
         let woken = null;

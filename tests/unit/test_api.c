@@ -427,6 +427,21 @@ test_job_json(void)
     CHECK_INT(7, json_integer_value(json_object_get(res, "rows")));
     json_decref(o);
 
+    /* A callback's secret is masked; a list item (no spec) has none. */
+    free(j.spec);
+    j.spec = xstrdup("{\"callback\": {\"url\": \"http://h/\","
+                     " \"secret\": \"s3cret\"}}");
+    o = api_job_json(&j);
+    CHECK_STR("***", json_string_value(json_object_get(json_object_get(
+                         json_object_get(o, "spec"), "callback"), "secret")));
+    json_decref(o);
+    free(j.spec);
+    j.spec = NULL;
+    o = api_job_json(&j);
+    CHECK_TRUE(json_object_get(o, "spec") == NULL);
+    CHECK_INT(11, json_object_size(o));
+    json_decref(o);
+
     api_job_url(url, UUID_LOWER, "");
     CHECK_STR("/v1/jobs/" UUID_LOWER, url);
     db_job_clear(&j);
@@ -472,7 +487,7 @@ test_tasks_json(void)
     t[1].part = 3;
     snprintf(t[1].state, sizeof t[1].state, "queued");
     t[1].error = xstrdup("boom");
-    o = api_tasks_json(t, 2);
+    o = api_tasks_json(t, 2, 1);
     a = json_array_get(json_object_get(o, "tasks"), 0);
     b = json_array_get(json_object_get(o, "tasks"), 1);
     CHECK_INT(17, json_object_size(a));
@@ -481,6 +496,7 @@ test_tasks_json(void)
     CHECK_TRUE(json_is_null(json_object_get(a, "error")));
     CHECK_TRUE(json_is_null(json_object_get(a, "finished_at")));
     CHECK_INT(3, json_integer_value(json_object_get(b, "partition")));
+    CHECK_STR("1.3", json_string_value(json_object_get(o, "next_cursor")));
     CHECK_TRUE(json_is_null(json_object_get(b, "byte_start")));
     CHECK_TRUE(json_is_null(json_object_get(b, "worker")));
     CHECK_STR("boom", json_string_value(json_object_get(b, "error")));

@@ -1475,6 +1475,17 @@ test_writer_fields(void)
           "csv fields: %s", sb.data);
     sb_reset(&sb);
 
+    /* CSV output is UTF-8: invalid bytes are U+FFFD, valid ones kept. */
+    writer_csv_field(&sb, "caf\xe9", 4);
+    sb_putc(&sb, '|');
+    writer_csv_field(&sb, "\xff,\"x", 4);
+    sb_putc(&sb, '|');
+    writer_csv_field(&sb, "caf\xc3\xa9", 5);
+    CHECK(strcmp(sb.data, "caf\xEF\xBF\xBD|\"\xEF\xBF\xBD,\"\"x\"|"
+                          "caf\xc3\xa9") == 0,
+          "csv fields, UTF-8: %s", sb.data);
+    sb_reset(&sb);
+
     /* Overlong, surrogate, truncated and past-U+10FFFF bytes are U+FFFD. */
     writer_json_string(&sb, "a\"\\\x1f\x7f\xC0\xAF\xED\xA0\x80\xF4\x90\x80"
                             "\x80\xE2\x82\xAC\xF0\x9F\x98\x80\xE2\x82",

@@ -578,8 +578,18 @@ class Job:
 
     def tasks(self) -> List[Dict[str, Any]]:
         """One entry per partition task: stage, partition, state, attempts,
-        rows, bytes, times, worker, error."""
-        return self.sheaf.http.json("GET", self._path("/tasks"))["tasks"]
+        rows, bytes, times, worker, error. Follows the list's pages."""
+        out: List[Dict[str, Any]] = []
+        cursor = None
+        while True:
+            path = self._path("/tasks")
+            if cursor is not None:
+                path += "?cursor=" + quote(cursor, safe="")
+            page = self.sheaf.http.json("GET", path)
+            out.extend(page["tasks"])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return out
 
     def artifacts(self) -> List[Any]:
         """The names (and sizes) of the job's extra outputs."""
