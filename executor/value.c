@@ -201,6 +201,42 @@ float_syntax_ok(const char *p, size_t n)
     return i == n;
 }
 
+/* Exact powers of ten: 1e0 .. 1e22 are all doubles. */
+static const double pow10_exact[23] = {
+    1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/*
+ * The common float without strtod: [-]digits[.digits], at most 15 digits
+ * in all. Both the digits as an integer (below 2^53) and the power of ten
+ * are exact doubles, so one division, rounded as IEEE rounds, gives the
+ * nearest double, as strtod would. Returns -1 for anything else.
+ */
+static int
+parse_float_fast(const char *p, size_t n, double *out)
+{
+    size_t   i = 0, digits = 0, frac = 0;
+    uint64_t m = 0;
+    int      neg = 0;
+    double   d;
+
+    if (n > 0 && p[0] == '-') {
+        neg = 1;
+        i = 1;
+    }
+    for (; i < n && is_digit(p[i]); i++, digits++)
+        m = m * 10 + (uint64_t)(p[i] - '0');
+    if (i < n && p[i] == '.') {
+        for (i++; i < n && is_digit(p[i]); i++, digits++, frac++)
+            m = m * 10 + (uint64_t)(p[i] - '0');
+    }
+    if (i != n || digits == 0 || digits > 15)
+        return -1;
+    d = (double)m / pow10_exact[frac];
+    *out = neg ? -d : d;
+    return 0;
+}
+
 /*
  * Parses a float from exactly 'n' bytes. Magnitudes past DBL_MAX become
  * +-inf, tiny ones 0 or a subnormal (as Python's float() does).
@@ -213,6 +249,8 @@ parse_float(const char *p, size_t n, double *out)
     int    rc = -1;
     double d;
 
+    if (parse_float_fast(p, n, out) == 0)
+        return 0;
     if (!float_syntax_ok(p, n))
         return -1;
     if (n >= sizeof stack_buf)
@@ -286,6 +324,49 @@ value_parse(sh_type t, const char *p, size_t n, sh_value *out)
 }
 
 /*
+ * format_double for a non-integral 'd' with 1e-4 <= |d| < 1e15 that the
+ * fewest decimals k of d * 10^k = m (m below 10^15, so 15 digits at most)
+ * give exactly: m / 10^k, both exact doubles and the division rounded as
+ * IEEE rounds, equal to d means the text reads back as d. %.15g prints it
+ * the same: it rounds d, within half an ulp of m / 10^k, to the same 15
+ * digits and drops the trailing zeros. Returns the length, or 0 to leave
+ * 'd' to the general path.
+ */
+static size_t
+format_double_fast(double d, char *buf)
+{
+    double   a = fabs(d);
+    uint64_t m = 0;
+    int      k, len = 0, i;
+    char     dig[24];
+
+    if (!(a >= 1e-4 && a < 1e15))
+        return 0;
+    for (k = 1; k <= 19; k++) {
+        double x = a * pow10_exact[k];
+
+        if (x >= 1e15)
+            return 0;
+        m = (uint64_t)llround(x);
+        if ((double)m / pow10_exact[k] == a)
+            break;
+    }
+    if (k > 19)
+        return 0;
+    for (i = 0; m > 0 || i <= k; i++, m /= 10)
+        dig[i] = (char)('0' + m % 10); /* reversed, at least k + 1 */
+    if (d < 0)
+        buf[len++] = '-';
+    while (i > 0) {
+        if (i == k)
+            buf[len++] = '.';
+        buf[len++] = dig[--i];
+    }
+    buf[len] = '\0';
+    return (size_t)len;
+}
+
+/*
  * Writes the shortest text that strtod reads back as 'd' into 'buf' (32
  * bytes suffice) and returns its length: "0.1", "3", "1e+16", "-0",
  * "nan", "inf", "-inf".
@@ -315,6 +396,8 @@ format_double(double d, char *buf)
      * give the same text); this is the common case and needs no check. */
     if (fabs(d) < 1e15 && d == trunc(d))
         return (size_t)snprintf(buf, 32, "%" PRId64, (int64_t)d);
+    if ((n = (int)format_double_fast(d, buf)) > 0)
+        return (size_t)n;
     /*
      * For a normal double, if a text of 15 or fewer significant digits
      * reads back to it, %.15g is that text (the double's precision is
