@@ -147,7 +147,8 @@ parse_int(const char *p, size_t n, int64_t *out)
         if (!is_digit(p[i]))
             return -1;
         d = (unsigned)(p[i] - '0');
-        if (mag > (limit - d) / 10)
+        /* 18 digits cannot overflow: test (with a division) past them */
+        if (mag >= (uint64_t)100000000000000000 && mag > (limit - d) / 10)
             return -1;
         mag = mag * 10 + d;
     }
