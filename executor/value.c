@@ -368,6 +368,117 @@ format_double_fast(double d, char *buf)
 }
 
 /*
+ * format_double for a normal 'd' with 1e-4 <= |d| < 1e15, in integers: as
+ * %.15g, %.16g and %.17g print it, the first that reads back as d, with
+ * no printf and no strtod. d = M * 2^E exactly (M of 53 bits, -67 < E <
+ * 0), so d * 10^k = M * 10^k / 2^-E fits in 128 bits for k <= 20; m, the
+ * P significant digits, is that rounded to an integer (ties to even, as
+ * printf rounds the exact value). m / 10^k reads back as d when it is
+ * within half an ulp of d (a quarter below d when M is 2^52, where the
+ * gap below is half as wide; a tie goes to the even M). Returns the
+ * length, or 0 to leave 'd' to the general path.
+ */
+static size_t
+format_double_exact(double d, char *buf)
+{
+    typedef unsigned __int128 u128;
+    double   a = fabs(d);
+    int      e2, x, p, k, sh, len = 0, i, nd;
+    uint64_t big, m = 0;
+    u128     num, q, rem, half, ten_k, diff, lhs;
+    char     dig[24];
+
+    if (!(a >= 1e-4 && a < 1e15))
+        return 0;
+    (void)frexp(a, &e2);            /* a = f * 2^e2, 0.5 <= f < 1 */
+    big = (uint64_t)ldexp(a, 53 - e2); /* M, exact */
+    sh = 53 - e2;                   /* -E */
+    if (sh <= 0 || sh > 100)
+        return 0;
+    x = (int)floor(log10(a));       /* may be off by one: fixed below */
+    for (p = 15; p <= 17; p++) {
+        int xx = x;
+
+        for (int tries = 0; tries < 3; tries++) {
+            k = p - 1 - xx;
+            if (k < 0 || k > 22)
+                return 0;
+            ten_k = 1;
+            for (i = 0; i < k; i++)
+                ten_k *= 10;
+            num = (u128)big * ten_k;
+            q = num >> sh; /* a * 10^k rounded down: p digits? */
+            if (q >= (u128)pow10_exact[p]) {
+                xx++;
+                continue;
+            }
+            if (q < (u128)pow10_exact[p - 1]) {
+                xx--;
+                continue;
+            }
+            break;
+        }
+        if (q >= (u128)pow10_exact[p] || q < (u128)pow10_exact[p - 1])
+            return 0;
+        rem = num - (q << sh);
+        half = (u128)1 << (sh - 1);
+        if (rem > half || (rem == half && (q & 1)))
+            q++;
+        if (q == (u128)pow10_exact[p]) {
+            /* rounded up to 10^p: %g's exponent is one more */
+            q = (u128)pow10_exact[p - 1];
+            xx++;
+            k--;
+            ten_k /= 10;
+            num = (u128)big * ten_k;
+        }
+        if (xx >= p || xx < -4)
+            return 0; /* %g would use an exponent */
+        m = (uint64_t)q;
+        /* 2 * |m * 2^sh - M * 10^k| against 10^k (or 10^k / 2 below a
+         * power of two) */
+        lhs = (u128)m << sh;
+        diff = lhs > num ? lhs - num : num - lhs;
+        if (big == ((uint64_t)1 << 52) && lhs < num) {
+            if (diff * 4 < ten_k || (diff * 4 == ten_k))
+                break;
+        } else if (diff * 2 < ten_k || (diff * 2 == ten_k && !(big & 1))) {
+            break;
+        }
+    }
+    if (p > 17)
+        return 0;
+    /* m has p digits; the point goes k digits from the right */
+    for (nd = 0; nd < p; nd++, m /= 10)
+        dig[nd] = (char)('0' + m % 10);
+    i = 0;
+    while (i < k && dig[i] == '0')
+        i++; /* trailing zeros of the fraction go */
+    if (d < 0)
+        buf[len++] = '-';
+    if (k >= nd) {
+        buf[len++] = '0';
+        if (i < k) {
+            buf[len++] = '.';
+            for (int z = k; z > nd; z--)
+                buf[len++] = '0';
+        }
+        for (int j = nd - 1; j >= i; j--)
+            buf[len++] = dig[j];
+    } else {
+        for (int j = nd - 1; j >= k; j--)
+            buf[len++] = dig[j];
+        if (i < k) {
+            buf[len++] = '.';
+            for (int j = k - 1; j >= i; j--)
+                buf[len++] = dig[j];
+        }
+    }
+    buf[len] = '\0';
+    return (size_t)len;
+}
+
+/*
  * Writes the shortest text that strtod reads back as 'd' into 'buf' (32
  * bytes suffice) and returns its length: "0.1", "3", "1e+16", "-0",
  * "nan", "inf", "-inf".
@@ -397,7 +508,8 @@ format_double(double d, char *buf)
      * give the same text); this is the common case and needs no check. */
     if (fabs(d) < 1e15 && d == trunc(d))
         return (size_t)snprintf(buf, 32, "%" PRId64, (int64_t)d);
-    if ((n = (int)format_double_fast(d, buf)) > 0)
+    if ((n = (int)format_double_fast(d, buf)) > 0
+        || (n = (int)format_double_exact(d, buf)) > 0)
         return (size_t)n;
     /*
      * For a normal double, if a text of 15 or fewer significant digits
