@@ -348,7 +348,7 @@ format_double_fast(double d, char *buf)
 
         if (x >= 1e15)
             return 0;
-        m = (uint64_t)llround(x);
+        m = (uint64_t)(x + 0.5); /* a wrong m fails the test below */
         if ((double)m / pow10_exact[k] == a)
             break;
     }
@@ -384,18 +384,20 @@ format_double_exact(double d, char *buf)
     typedef unsigned __int128 u128;
     double   a = fabs(d);
     int      e2, x, p, k, sh, len = 0, i, nd;
-    uint64_t big, m = 0;
+    uint64_t big, bits, m = 0;
     u128     num, q, rem, half, ten_k, diff, lhs;
     char     dig[24];
 
     if (!(a >= 1e-4 && a < 1e15))
         return 0;
-    (void)frexp(a, &e2);            /* a = f * 2^e2, 0.5 <= f < 1 */
-    big = (uint64_t)ldexp(a, 53 - e2); /* M, exact */
+    memcpy(&bits, &a, 8);
+    e2 = (int)(bits >> 52) - 1022;  /* a = f * 2^e2, 0.5 <= f < 1 */
+    big = (bits & (((uint64_t)1 << 52) - 1)) | ((uint64_t)1 << 52); /* M */
     sh = 53 - e2;                   /* -E */
     if (sh <= 0 || sh > 100)
         return 0;
-    x = (int)floor(log10(a));       /* may be off by one: fixed below */
+    /* floor(log10(a)) or one less (2^(e2-1) <= a): fixed below */
+    x = (int)floor((e2 - 1) * 0.30102999566398120);
     for (p = 15; p <= 17; p++) {
         int xx = x;
 
