@@ -1539,7 +1539,8 @@ test_count_strs_equals_add(void)
     agg_def      cnt[2] = {{AGG_COUNT, -1, SH_NULL}, {AGG_COUNT, -1, SH_NULL}};
     agg_def      cnt_col = {AGG_COUNT, 0, SH_NULL};
     size_t       keys2[2] = {0, 1}, col = 99, i, done, got;
-    hashagg     *a = hashagg_new(&key, 1, cnt, 2), *c = hashagg_new(&key, 1, cnt, 2);
+    hashagg     *a = hashagg_new(&key, 1, cnt, 2);
+    hashagg     *c = hashagg_new(&key, 1, cnt, 2);
     hashagg     *other;
     rows         ra = {0}, rc = {0};
     fails        adds = {0};
