@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "../lib/err.h"
+#include "text.h"
 #include "value.h"
 
 typedef enum agg_fn {
@@ -108,6 +109,24 @@ size_t hashagg_queued_bytes(const hashagg *h);
  * first.
  */
 int hashagg_flush(hashagg *h, sh_err *err);
+
+/*
+ * 1 when the table counts rows by one key and nothing else (every
+ * aggregate is a count of rows, no column): hashagg_count_strs may fold
+ * its rows. *col is then the key's input column.
+ */
+int hashagg_counts_key(const hashagg *h, size_t *col);
+
+/*
+ * Fold rows whose key (where hashagg_counts_key) is the string of each of
+ * the n spans 'sp' of 'base' (borrowed for the call), in order, as many
+ * hashagg_add calls would; nothing may be queued (hashagg_flush first).
+ * The spans are hashed first and their slots prefetched. Stops after the
+ * span whose new group takes hashagg_bytes past 'limit', so that the
+ * caller may drain; returns the number of spans folded.
+ */
+size_t hashagg_count_strs(hashagg *h, const char *base, const text_span *sp,
+                          size_t n, size_t limit);
 
 /* Fold one partial row (keys, then states) made by a hashagg_drain_partial
  * of a table with the same keys and aggs. */

@@ -23,6 +23,7 @@
 #include "input.h"
 #include "nb.h"
 #include "plan.h"
+#include "text.h"
 #include "../lib/util.h"
 #include "value.h"
 
@@ -53,6 +54,13 @@ typedef struct exec_sink_ops {
     uint64_t (*bytes_out)(const exec_sink *k);
     /* Free the sink (its files stay: call discard first to drop them). */
     void (*free)(exec_sink *k);
+    /* Optional (NULL: push each row): take n rows that are 'row' with
+     * value 'col' set in turn to the string of each span 'sp' of 'base'
+     * (all borrowed for the call), as n calls of push would. For
+     * tokenize, the stage's last map step. */
+    int (*push_spans)(exec_sink *k, sh_value *row, size_t col,
+                      const char *base, const text_span *sp, size_t n,
+                      sh_err *err);
 } exec_sink_ops;
 
 /* The common head of every sink. */

@@ -224,6 +224,14 @@ run_tokenize(exec_run *x, size_t i, const sh_value *row, size_t n,
     if (last)
         memcpy(out, row, n * sizeof *row);
     while ((n_sp = text_token_spans(text, len, &pos, sp, 64)) > 0) {
+        if (last && x->sink->ops->push_spans != NULL) {
+            x->st->rows_out += n_sp;
+            rc = x->sink->ops->push_spans(x->sink, out, s->col, text, sp,
+                                          n_sp, err);
+            if (rc != 0)
+                return rc;
+            continue;
+        }
         for (k = 0; k < n_sp; k++) {
             const char *tok = text + sp[k].start;
 

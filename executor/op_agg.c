@@ -295,6 +295,36 @@ agg_push(exec_sink *k, const sh_value *row, sh_err *err)
     return 0;
 }
 
+/*
+ * Take the rows of a tokenize (exec_sink_ops.push_spans): a table that
+ * counts rows by the token alone folds the spans as they are
+ * (hashagg_count_strs), with no row and no copy of a token it has seen;
+ * any other goes row by row.
+ */
+static int
+agg_push_spans(exec_sink *k, sh_value *row, size_t col, const char *base,
+               const text_span *sp, size_t n, sh_err *err)
+{
+    agg_sink *a = (agg_sink *)k;
+    size_t    kc, i = 0;
+    int       rc;
+
+    if (!hashagg_counts_key(a->h, &kc) || kc != col) {
+        for (; i < n; i++) {
+            row[col] = sh_str(base + sp[i].start, sp[i].len);
+            if ((rc = agg_push(k, row, err)) != 0)
+                return rc;
+        }
+        return 0;
+    }
+    while (i < n) {
+        i += hashagg_count_strs(a->h, base, sp + i, n - i, a->budget);
+        if (hashagg_bytes(a->h) > a->budget && (rc = agg_drain(a, err)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
 static int
 agg_finish(exec_sink *k, sh_err *err)
 {
@@ -353,8 +383,9 @@ agg_free(exec_sink *k)
     free(a);
 }
 
-static const exec_sink_ops agg_ops = {agg_push, agg_finish, agg_discard,
-                                      agg_held, agg_bytes, agg_free};
+static const exec_sink_ops agg_ops = {agg_push,  agg_finish, agg_discard,
+                                      agg_held,  agg_bytes,  agg_free,
+                                      agg_push_spans};
 
 static exec_sink *
 agg_new(exec_run *x, size_t step, sh_err *err)

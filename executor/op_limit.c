@@ -131,7 +131,7 @@ limit_free(exec_sink *k)
 
 static const exec_sink_ops limit_ops = {limit_push,  limit_finish,
                                         limit_discard, limit_held,
-                                        limit_bytes, limit_free};
+                                        limit_bytes, limit_free, NULL};
 
 static exec_sink *
 limit_new(exec_run *x, size_t step, sh_err *err)

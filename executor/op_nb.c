@@ -172,7 +172,7 @@ nb_free(exec_sink *k)
 }
 
 static const exec_sink_ops nb_ops = {nb_push, nb_finish, nb_discard,
-                                     nb_held, nb_bytes, nb_free};
+                                     nb_held, nb_bytes, nb_free, NULL};
 
 static exec_sink *
 nb_new(exec_run *x, size_t step, sh_err *err)

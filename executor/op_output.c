@@ -105,7 +105,7 @@ out_free(exec_sink *k)
 }
 
 static const exec_sink_ops out_ops = {out_push, out_finish, out_discard,
-                                      out_held, out_bytes, out_free};
+                                      out_held, out_bytes, out_free, NULL};
 
 static exec_sink *
 out_new(exec_run *x, size_t step, sh_err *err)

@@ -152,7 +152,8 @@ sort_free(exec_sink *k)
 }
 
 static const exec_sink_ops sort_ops = {sort_push, sort_finish, sort_discard,
-                                       sort_held, sort_bytes, sort_free};
+                                       sort_held, sort_bytes, sort_free,
+                                       NULL};
 
 static exec_sink *
 sort_new(exec_run *x, size_t step, sh_err *err)

@@ -153,7 +153,8 @@ parse_int(const char *p, size_t n, int64_t *out)
         if (!is_digit(p[i]))
             return -1;
         d = (unsigned)(p[i] - '0');
-        if (mag > (limit - d) / 10)
+        /* 18 digits cannot overflow: test (with a division) past them */
+        if (mag >= (uint64_t)100000000000000000 && mag > (limit - d) / 10)
             return -1;
         mag = mag * 10 + d;
     }
@@ -207,6 +208,42 @@ float_syntax_ok(const char *p, size_t n)
     return i == n;
 }
 
+/* Exact powers of ten: 1e0 .. 1e22 are all doubles. */
+static const double pow10_exact[23] = {
+    1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/*
+ * The common float without strtod: [-]digits[.digits], at most 15 digits
+ * in all. Both the digits as an integer (below 2^53) and the power of ten
+ * are exact doubles, so one division, rounded as IEEE rounds, gives the
+ * nearest double, as strtod would. Returns -1 for anything else.
+ */
+static int
+parse_float_fast(const char *p, size_t n, double *out)
+{
+    size_t   i = 0, digits = 0, frac = 0;
+    uint64_t m = 0;
+    int      neg = 0;
+    double   d;
+
+    if (n > 0 && p[0] == '-') {
+        neg = 1;
+        i = 1;
+    }
+    for (; i < n && is_digit(p[i]); i++, digits++)
+        m = m * 10 + (uint64_t)(p[i] - '0');
+    if (i < n && p[i] == '.') {
+        for (i++; i < n && is_digit(p[i]); i++, digits++, frac++)
+            m = m * 10 + (uint64_t)(p[i] - '0');
+    }
+    if (i != n || digits == 0 || digits > 15)
+        return -1;
+    d = (double)m / pow10_exact[frac];
+    *out = neg ? -d : d;
+    return 0;
+}
+
 /*
  * Parses a float from exactly 'n' bytes. Magnitudes past DBL_MAX become
  * +-inf, tiny ones 0 or a subnormal (as Python's float() does).
@@ -219,6 +256,8 @@ parse_float(const char *p, size_t n, double *out)
     int    rc = -1;
     double d;
 
+    if (parse_float_fast(p, n, out) == 0)
+        return 0;
     if (!float_syntax_ok(p, n))
         return -1;
     if (n >= sizeof stack_buf)
@@ -302,6 +341,162 @@ value_parse(sh_type t, const char *p, size_t n, sh_value *out)
 }
 
 /*
+ * format_double for a non-integral 'd' with 1e-4 <= |d| < 1e15 that the
+ * fewest decimals k of d * 10^k = m (m below 10^15, so 15 digits at most)
+ * give exactly: m / 10^k, both exact doubles and the division rounded as
+ * IEEE rounds, equal to d means the text reads back as d. %.15g prints it
+ * the same: it rounds d, within half an ulp of m / 10^k, to the same 15
+ * digits and drops the trailing zeros. Returns the length, or 0 to leave
+ * 'd' to the general path.
+ */
+static size_t
+format_double_fast(double d, char *buf)
+{
+    double   a = fabs(d);
+    uint64_t m = 0;
+    int      k, len = 0, i;
+    char     dig[24];
+
+    if (!(a >= 1e-4 && a < 1e15))
+        return 0;
+    for (k = 1; k <= 19; k++) {
+        double x = a * pow10_exact[k];
+
+        if (x >= 1e15)
+            return 0;
+        m = (uint64_t)(x + 0.5); /* a wrong m fails the test below */
+        if ((double)m / pow10_exact[k] == a)
+            break;
+    }
+    if (k > 19)
+        return 0;
+    for (i = 0; m > 0 || i <= k; i++, m /= 10)
+        dig[i] = (char)('0' + m % 10); /* reversed, at least k + 1 */
+    if (d < 0)
+        buf[len++] = '-';
+    while (i > 0) {
+        if (i == k)
+            buf[len++] = '.';
+        buf[len++] = dig[--i];
+    }
+    buf[len] = '\0';
+    return (size_t)len;
+}
+
+/*
+ * format_double for a normal 'd' with 1e-4 <= |d| < 1e15, in integers: as
+ * %.15g, %.16g and %.17g print it, the first that reads back as d, with
+ * no printf and no strtod. d = M * 2^E exactly (M of 53 bits, -67 < E <
+ * 0), so d * 10^k = M * 10^k / 2^-E fits in 128 bits for k <= 20; m, the
+ * P significant digits, is that rounded to an integer (ties to even, as
+ * printf rounds the exact value). m / 10^k reads back as d when it is
+ * within half an ulp of d (a quarter below d when M is 2^52, where the
+ * gap below is half as wide; a tie goes to the even M). Returns the
+ * length, or 0 to leave 'd' to the general path.
+ */
+static size_t
+format_double_exact(double d, char *buf)
+{
+    typedef unsigned __int128 u128;
+    double   a = fabs(d);
+    int      e2, x, p, k, sh, len = 0, i, nd;
+    uint64_t big, bits, m = 0;
+    u128     num, q, rem, half, ten_k, diff, lhs;
+    char     dig[24];
+
+    if (!(a >= 1e-4 && a < 1e15))
+        return 0;
+    memcpy(&bits, &a, 8);
+    e2 = (int)(bits >> 52) - 1022;  /* a = f * 2^e2, 0.5 <= f < 1 */
+    big = (bits & (((uint64_t)1 << 52) - 1)) | ((uint64_t)1 << 52); /* M */
+    sh = 53 - e2;                   /* -E */
+    if (sh <= 0 || sh > 100)
+        return 0;
+    /* floor(log10(a)) or one less (2^(e2-1) <= a): fixed below */
+    x = (int)floor((e2 - 1) * 0.30102999566398120);
+    for (p = 15; p <= 17; p++) {
+        int xx = x;
+
+        for (int tries = 0; tries < 3; tries++) {
+            k = p - 1 - xx;
+            if (k < 0 || k > 22)
+                return 0;
+            ten_k = 1;
+            for (i = 0; i < k; i++)
+                ten_k *= 10;
+            num = (u128)big * ten_k;
+            q = num >> sh; /* a * 10^k rounded down: p digits? */
+            if (q >= (u128)pow10_exact[p]) {
+                xx++;
+                continue;
+            }
+            if (q < (u128)pow10_exact[p - 1]) {
+                xx--;
+                continue;
+            }
+            break;
+        }
+        if (q >= (u128)pow10_exact[p] || q < (u128)pow10_exact[p - 1])
+            return 0;
+        rem = num - (q << sh);
+        half = (u128)1 << (sh - 1);
+        if (rem > half || (rem == half && (q & 1)))
+            q++;
+        if (q == (u128)pow10_exact[p]) {
+            /* rounded up to 10^p: %g's exponent is one more */
+            q = (u128)pow10_exact[p - 1];
+            xx++;
+            k--;
+            ten_k /= 10;
+            num = (u128)big * ten_k;
+        }
+        if (xx >= p || xx < -4)
+            return 0; /* %g would use an exponent */
+        m = (uint64_t)q;
+        /* 2 * |m * 2^sh - M * 10^k| against 10^k (or 10^k / 2 below a
+         * power of two) */
+        lhs = (u128)m << sh;
+        diff = lhs > num ? lhs - num : num - lhs;
+        if (big == ((uint64_t)1 << 52) && lhs < num) {
+            if (diff * 4 < ten_k || (diff * 4 == ten_k))
+                break;
+        } else if (diff * 2 < ten_k || (diff * 2 == ten_k && !(big & 1))) {
+            break;
+        }
+    }
+    if (p > 17)
+        return 0;
+    /* m has p digits; the point goes k digits from the right */
+    for (nd = 0; nd < p; nd++, m /= 10)
+        dig[nd] = (char)('0' + m % 10);
+    i = 0;
+    while (i < k && dig[i] == '0')
+        i++; /* trailing zeros of the fraction go */
+    if (d < 0)
+        buf[len++] = '-';
+    if (k >= nd) {
+        buf[len++] = '0';
+        if (i < k) {
+            buf[len++] = '.';
+            for (int z = k; z > nd; z--)
+                buf[len++] = '0';
+        }
+        for (int j = nd - 1; j >= i; j--)
+            buf[len++] = dig[j];
+    } else {
+        for (int j = nd - 1; j >= k; j--)
+            buf[len++] = dig[j];
+        if (i < k) {
+            buf[len++] = '.';
+            for (int j = k - 1; j >= i; j--)
+                buf[len++] = dig[j];
+        }
+    }
+    buf[len] = '\0';
+    return (size_t)len;
+}
+
+/*
  * Writes the shortest text that strtod reads back as 'd' into 'buf' (32
  * bytes suffice) and returns its length: "0.1", "3", "1e+16", "-0",
  * "nan", "inf", "-inf".
@@ -331,6 +526,9 @@ format_double(double d, char *buf)
      * give the same text); this is the common case and needs no check. */
     if (fabs(d) < 1e15 && d == trunc(d))
         return (size_t)snprintf(buf, 32, "%" PRId64, (int64_t)d);
+    if ((n = (int)format_double_fast(d, buf)) > 0
+        || (n = (int)format_double_exact(d, buf)) > 0)
+        return (size_t)n;
     /*
      * For a normal double, if a text of 15 or fewer significant digits
      * reads back to it, %.15g is that text (the double's precision is

@@ -1524,6 +1524,91 @@ test_queue_equals_add(void)
     }
 }
 
+/*
+ * hashagg_count_strs (a tokenize's spans) against the same tokens through
+ * hashagg_add: tokens of 1 to 40 bytes from a pool (every branch of
+ * bytes_equal), fed in runs of 1 to 64 spans; the limit stops a run just
+ * after the new group that passes it, and only then; hashagg_counts_key
+ * is 1 only for a single key counted by rows.
+ */
+static void
+test_count_strs_equals_add(void)
+{
+    const size_t n = RUNNING_ON_VALGRIND ? 5000 : 30000;
+    const size_t key = 0;
+    agg_def      cnt[2] = {{AGG_COUNT, -1, SH_NULL}, {AGG_COUNT, -1, SH_NULL}};
+    agg_def      cnt_col = {AGG_COUNT, 0, SH_NULL};
+    size_t       keys2[2] = {0, 1}, col = 99, i, done, got;
+    hashagg     *a = hashagg_new(&key, 1, cnt, 2);
+    hashagg     *c = hashagg_new(&key, 1, cnt, 2);
+    hashagg     *other;
+    rows         ra = {0}, rc = {0};
+    fails        adds = {0};
+    strbuf       text = {0};
+    text_span   *sp = xcalloc(n, sizeof *sp);
+    sh_err       err;
+    size_t       before;
+
+    CHECK(hashagg_counts_key(c, &col) && col == 0, "counts_key: col %zu", col);
+    other = hashagg_new(&key, 1, &cnt_col, 1);
+    CHECK(!hashagg_counts_key(other, &col), "count(col) counts by rows");
+    hashagg_free(other);
+    other = hashagg_new(keys2, 2, cnt, 1);
+    CHECK(!hashagg_counts_key(other, &col), "two keys counted by rows");
+    hashagg_free(other);
+
+    g_rng = 4242;
+    for (i = 0; i < n; i++) {
+        size_t pick = rnd() % 500, len = 1 + pick % 40, j;
+
+        sp[i].start = text.len;
+        sp[i].len = len;
+        for (j = 0; j < len; j++)
+            sb_putc(&text, (char)('a' + (pick * 7 + j * (pick % 5 + 1)) % 26));
+        sb_putc(&text, ' ');
+    }
+    for (i = 0; i < n; i++) {
+        sh_value v = sh_str(text.data + sp[i].start, sp[i].len);
+
+        OK_ALL(adds, hashagg_add(a, &v, &err));
+    }
+    CHECK_NO_FAILS(adds);
+    for (done = 0; done < n; done += got) {
+        size_t run = 1 + rnd() % 64;
+
+        if (run > n - done)
+            run = n - done;
+        got = hashagg_count_strs(c, text.data, sp + done, run, SIZE_MAX);
+        CHECK_INT(run, got);
+        if (got != run)
+            break;
+    }
+    CHECK_INT(hashagg_groups(a), hashagg_groups(c));
+    drain_final(a, &ra);
+    drain_final(c, &rc);
+    check_same_rows(&ra, &rc, 1, 0, __LINE__, "count_strs");
+    rows_free(&ra);
+    rows_free(&rc);
+
+    /* The limit: spans of seen tokens never stop a run; the first new
+     * group past it does, and is counted. */
+    CHECK_INT(0, hashagg_groups(c));
+    CHECK_INT(1, hashagg_count_strs(c, text.data, sp, 10, 0));
+    CHECK_INT(1, hashagg_groups(c));
+    before = hashagg_bytes(c);
+    for (i = 0; i < 10 && sp[i].len == sp[0].len
+                && memcmp(text.data + sp[i].start, text.data + sp[0].start,
+                          sp[0].len) == 0;
+         i++)
+        ;
+    CHECK_INT(i, hashagg_count_strs(c, text.data, sp, i, 0));
+    CHECK_INT(before, hashagg_bytes(c));
+    hashagg_free(a);
+    hashagg_free(c);
+    sb_free(&text);
+    free(sp);
+}
+
 /* hashagg_can_queue: 1 for counts (with or without a column) and for no
  * aggregate at all; 0 as soon as one aggregate is not count. */
 static void
@@ -2056,6 +2141,7 @@ test_agg_register(void)
     CU_add_test(s, "finalize_files ticks and cancel", test_finalize_tick);
     CU_add_test(s, "queued counts equal added rows", test_queue_equals_add);
     CU_add_test(s, "can_queue only for counts", test_can_queue);
+    CU_add_test(s, "count_strs equals added rows", test_count_strs_equals_add);
     CU_add_test(s, "drains include queued rows", test_queue_drain);
     CU_add_test(s, "queued_bytes bounds a flush", test_queued_bytes);
     CU_add_test(s, "keys with colliding hashes stay apart",
