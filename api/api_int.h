@@ -20,6 +20,7 @@
 
 #include "api.h"
 #include "../service/db.h"
+#include "../service/jobwatch.h"
 #include "../lib/util.h"
 
 #define API_BODY_MAX     (1024 * 1024) /* bytes of a JSON request body */
@@ -44,7 +45,10 @@ struct api {
     struct MHD_Daemon *mhd;      /* the daemon, NULL until started */
     api_guard         *guard;    /* deadlines of arriving requests */
     atomic_int         stopping; /* set by api_stop: long polls end early */
-    atomic_int         polling;  /* long polls in flight */
+    atomic_int         polling;  /* long polls and event streams in
+                                    flight */
+    jobwatch          *watch;    /* wakes long polls and event streams
+                                    when a job changes (may be NULL) */
 };
 
 /* A handler: fills the reply of 'r' and returns its HTTP status. */
@@ -283,6 +287,9 @@ int api_job_cancel(api_req *r);
 int api_job_delete(api_req *r);
 
 int api_job_result(api_req *r);   /* result.c */
+
+/* events.c: GET /v1/jobs/{id}/events, the job's server-sent events. */
+int api_job_events(api_req *r);
 
 /* ui.c: GET / serves the dashboard page, GET /ui/{name} its files (404
  * for another name); no token needed. */

@@ -721,6 +721,8 @@ api_start(const config *cfg, db_pool *pool, sh_err *err)
     }
     if (http_resolve(cfg->listen_host, cfg->listen_port, &ai, err) != 0)
         goto fail;
+    /* The listener thread that wakes long polls and event streams. */
+    a->watch = jobwatch_start(cfg->database_url);
     a->guard = api_guard_new((unsigned)cfg->max_connections,
                              cfg->request_timeout_s, cfg->keepalive_s, err);
     if (a->guard == NULL)
@@ -759,6 +761,7 @@ api_start(const config *cfg, db_pool *pool, sh_err *err)
 fail:
     if (ai != NULL)
         freeaddrinfo(ai);
+    jobwatch_stop(a->watch);
     api_guard_free(a->guard);
     api_tokens_free(a->tokens);
     free(a);
@@ -773,6 +776,7 @@ api_stop(api *a)
     if (a == NULL)
         return;
     atomic_store(&a->stopping, 1);
+    jobwatch_wake_all(a->watch);
     /* Long polls notice 'stopping' within JOBS_POLL_MS: give them a moment
      * to answer with the job as it is, rather than cutting them off. */
     for (i = 0; i < 20 && atomic_load(&a->polling) > 0; i++)
@@ -781,6 +785,7 @@ api_stop(api *a)
         poll(NULL, 0, 50);
     if (a->mhd != NULL)
         MHD_stop_daemon(a->mhd);
+    jobwatch_stop(a->watch);
     api_guard_free(a->guard);
     api_tokens_free(a->tokens);
     free(a);

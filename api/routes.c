@@ -32,7 +32,7 @@ static const api_route api_routes[] = {
 
     {"DELETE", "/v1/jobs/{id}",           api_job_delete,   0,        NULL},
     {"POST",   "/v1/jobs/{id}/cancel",    api_job_cancel,   0,        NULL},
-    {"GET",    "/v1/jobs/{id}/events",    LATER("the event stream of a job")},
+    {"GET",    "/v1/jobs/{id}/events",    api_job_events,   0,        NULL},
     {"GET",    "/v1/jobs/{id}/manifest",  LATER("the result manifest")},
     {"POST",   "/v1/datasets",            LATER("uploading a dataset")},
     {"GET",    "/v1/datasets",            LATER("listing datasets")},

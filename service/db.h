@@ -182,6 +182,28 @@ int db_job_cancel(db *d, const char *tenant, const char *id, sh_err *err);
  */
 int db_job_delete(db *d, const char *tenant, const char *id, sh_err *err);
 
+/* ---- events, for GET /v1/jobs/{id}/events (db_events.c) --------------- */
+
+/* One event of a job (written by the triggers of 0005_events.sql). */
+typedef struct db_event {
+    int64_t seq;       /* the job's event counter: 1, 2, ... */
+    char    kind[16];  /* "state" or "progress" */
+    char   *data;      /* JSON text: {"status", "progress"} or
+                          {"progress"} (owned) */
+    int     terminal;  /* a state event of an end: the stream's last */
+} db_event;
+
+/*
+ * Up to 'max' events of job 'id' from seq 'after' on (that one
+ * included, so that a reader resuming after the last event learns it was
+ * the last), in order, into
+ * *events (free with db_events_free) and *n. The caller has checked that
+ * the job is its tenant's. Returns 0 or SH_EDB.
+ */
+int  db_job_events(db *d, const char *id, int64_t after, int max,
+                   db_event **events, size_t *n, sh_err *err);
+void db_events_free(db_event *events, size_t n);
+
 /* ---- housekeeping, for every node's sweeper ---------------------------- */
 
 /*
@@ -330,5 +352,17 @@ int db_tasks_hand_back(db *d, const char *worker, sh_err *err);
 int db_listen_tasks(db *d, sh_err *err);
 /* Wait up to 'timeout_ms' for a notification; 1 if one came, 0 if not. */
 int db_wait_notify(db *d, int timeout_ms);
+
+/* LISTEN on 'channel' (a name, not quoted: a constant of the caller).
+ * Returns 0 or SH_EDB. */
+int db_listen(db *d, const char *channel, sh_err *err);
+
+/*
+ * Wait up to 'timeout_ms' for the next notification of a LISTEN and copy
+ * its payload into 'payload' of 'size' bytes. Returns 1 when one came, 0
+ * when none did, SH_EDB when the connection is broken (db_ping
+ * reconnects; LISTEN again then: a new connection listens to nothing).
+ */
+int db_notify_next(db *d, int timeout_ms, char *payload, size_t size);
 
 #endif
