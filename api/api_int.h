@@ -36,6 +36,7 @@ typedef struct api_tokens api_tokens;
 typedef struct api_req    api_req;
 typedef struct api_guard  api_guard;
 typedef struct api_conn   api_conn;
+typedef struct api_metrics api_metrics;
 
 /* The server: what api_start made. */
 struct api {
@@ -49,6 +50,7 @@ struct api {
                                     flight */
     jobwatch          *watch;    /* wakes long polls and event streams
                                     when a job changes (may be NULL) */
+    api_metrics       *metrics;  /* this process's HTTP figures */
 };
 
 /* A handler: fills the reply of 'r' and returns its HTTP status. */
@@ -115,6 +117,24 @@ struct api_req {
  */
 const api_route *api_route_find(api_req *r, const char *method,
                                 const char *path, char allow[80]);
+
+/* The number of routes of the table, the route at index 'i', and the index
+ * of route 'rt' (a pointer api_route_find returned). */
+size_t           api_route_count(void);
+const api_route *api_route_at(size_t i);
+size_t           api_route_index(const api_route *rt);
+
+/* ---- metrics.c ----------------------------------------------------------- */
+
+/* The HTTP figures of this process (free with api_metrics_free). */
+api_metrics *api_metrics_new(void);
+void         api_metrics_free(api_metrics *m);
+/* Count a reply of 'status' to a request of route 'rt' (NULL: none
+ * matched) that took 'ms' milliseconds. */
+void api_metrics_record(api_metrics *m, const api_route *rt, int status,
+                        int64_t ms);
+/* GET /metrics. */
+int api_metrics_get(api_req *r);
 
 /* ---- http.c: replies and request helpers --------------------------------- */
 

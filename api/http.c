@@ -547,6 +547,8 @@ http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     raw = api_guard_raw_path(r->guarded);
     http_log_copy(path, sizeof path, raw != NULL ? raw : r->url);
     http_log_copy(method, sizeof method, r->method);
+    api_metrics_record(a->metrics, r->route, r->status,
+                       now_ms() - r->started_ms);
     if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
         log_info("%s %s %d %lldms", method, path, r->status,
                  (long long)(now_ms() - r->started_ms));
@@ -721,6 +723,7 @@ api_start(const config *cfg, db_pool *pool, sh_err *err)
     }
     if (http_resolve(cfg->listen_host, cfg->listen_port, &ai, err) != 0)
         goto fail;
+    a->metrics = api_metrics_new();
     /* The listener thread that wakes long polls and event streams. */
     a->watch = jobwatch_start(cfg->database_url);
     a->guard = api_guard_new((unsigned)cfg->max_connections,
@@ -762,6 +765,7 @@ fail:
     if (ai != NULL)
         freeaddrinfo(ai);
     jobwatch_stop(a->watch);
+    api_metrics_free(a->metrics);
     api_guard_free(a->guard);
     api_tokens_free(a->tokens);
     free(a);
@@ -786,6 +790,7 @@ api_stop(api *a)
     if (a->mhd != NULL)
         MHD_stop_daemon(a->mhd);
     jobwatch_stop(a->watch);
+    api_metrics_free(a->metrics);
     api_guard_free(a->guard);
     api_tokens_free(a->tokens);
     free(a);

@@ -38,11 +38,29 @@ static const api_route api_routes[] = {
     {"GET",    "/v1/datasets",            LATER("listing datasets")},
     {"GET",    "/v1/datasets/{id}",       LATER("showing a dataset")},
     {"DELETE", "/v1/datasets/{id}",       LATER("deleting a dataset")},
-    {"GET",    "/metrics",                LATER("serving metrics")},
+    {"GET",    "/metrics",                api_metrics_get,  API_HEALTH, NULL},
     {"GET",    "/openapi.yaml",           api_openapi,      0,        NULL},
 };
 
 #define N_ROUTES (sizeof api_routes / sizeof api_routes[0])
+
+size_t
+api_route_count(void)
+{
+    return N_ROUTES;
+}
+
+const api_route *
+api_route_at(size_t i)
+{
+    return i < N_ROUTES ? &api_routes[i] : NULL;
+}
+
+size_t
+api_route_index(const api_route *rt)
+{
+    return (size_t)(rt - api_routes);
+}
 
 /*
  * Match the 'path_len' bytes of 'path' against 'pattern'. On a match,

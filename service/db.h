@@ -204,6 +204,36 @@ int  db_job_events(db *d, const char *id, int64_t after, int max,
                    db_event **events, size_t *n, sh_err *err);
 void db_events_free(db_event *events, size_t n);
 
+/* ---- figures for GET /metrics (db_events.c) ----------------------------- */
+
+#define DB_N_STATUSES       5
+#define DB_DURATION_BUCKETS 12
+
+/* The statuses of jobs and states of tasks, in the order of db_metrics. */
+extern const char *const db_job_statuses[DB_N_STATUSES];
+extern const char *const db_task_states[DB_N_STATUSES];
+/* The upper bounds (seconds) of the task duration histogram's buckets. */
+extern const double db_duration_le[DB_DURATION_BUCKETS];
+
+/* What PostgreSQL knows of all nodes' work, read at a scrape. The sums
+ * and the histogram cover the tasks of the jobs still retained. */
+typedef struct db_metrics {
+    int64_t jobs[DB_N_STATUSES];   /* by db_job_statuses */
+    int64_t tasks[DB_N_STATUSES];  /* by db_task_states */
+    int64_t queue_depth;           /* runnable queued tasks */
+    double  oldest_queued_s;       /* how long the oldest has waited */
+    int64_t rows_in, bytes_in, rows_out, bytes_out, spill_bytes;
+    int64_t duration_le[DB_DURATION_BUCKETS]; /* cumulative, done tasks */
+    int64_t duration_count;
+    double  duration_sum;
+    int64_t callbacks_pending, callbacks_delivered, callbacks_given_up;
+} db_metrics;
+
+/* Read *m: five aggregate statements (one pass over the tasks for the
+ * counts and sums, one for durations; the queue from the partial index
+ * of queued tasks). Returns 0 or SH_EDB. */
+int db_metrics_read(db *d, db_metrics *m, sh_err *err);
+
 /* ---- housekeeping, for every node's sweeper ---------------------------- */
 
 /*

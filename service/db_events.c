@@ -52,3 +52,113 @@ db_events_free(db_event *events, size_t n)
         free(events[i].data);
     free(events);
 }
+
+/* The thresholds of the task duration histogram, seconds. */
+const double db_duration_le[DB_DURATION_BUCKETS] = {
+    0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300
+};
+
+/* The index of 'word' in 'words' of 'n', or -1. */
+static int
+word_index(const char *const *words, int n, const char *word)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(words[i], word) == 0)
+            return i;
+    return -1;
+}
+
+const char *const db_job_statuses[DB_N_STATUSES] = {
+    "queued", "running", "succeeded", "failed", "cancelled"
+};
+const char *const db_task_states[DB_N_STATUSES] = {
+    "queued", "running", "done", "failed", "cancelled"
+};
+
+int
+db_metrics_read(db *d, db_metrics *m, sh_err *err)
+{
+    PGresult *res;
+    int       i, k;
+
+    memset(m, 0, sizeof *m);
+    res = db_exec(d, "count jobs", "SELECT status, count(*) FROM jobs"
+                  " GROUP BY status", 0, NULL, err);
+    if (res == NULL)
+        return SH_EDB;
+    for (i = 0; i < PQntuples(res); i++)
+        if ((k = word_index(db_job_statuses, DB_N_STATUSES,
+                            PQgetvalue(res, i, 0))) >= 0)
+            m->jobs[k] = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+    PQclear(res);
+
+    /* One pass over the tasks for the counts and sums by state. */
+    res = db_exec(d, "count tasks",
+                  "SELECT state, count(*), coalesce(sum(rows_in), 0),"
+                  " coalesce(sum(bytes_in), 0), coalesce(sum(rows_out), 0),"
+                  " coalesce(sum(bytes_out), 0),"
+                  " coalesce(sum(spill_bytes), 0)"
+                  " FROM tasks GROUP BY state", 0, NULL, err);
+    if (res == NULL)
+        return SH_EDB;
+    for (i = 0; i < PQntuples(res); i++) {
+        if ((k = word_index(db_task_states, DB_N_STATUSES,
+                            PQgetvalue(res, i, 0))) >= 0)
+            m->tasks[k] = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+        m->rows_in += strtoll(PQgetvalue(res, i, 2), NULL, 10);
+        m->bytes_in += strtoll(PQgetvalue(res, i, 3), NULL, 10);
+        m->rows_out += strtoll(PQgetvalue(res, i, 4), NULL, 10);
+        m->bytes_out += strtoll(PQgetvalue(res, i, 5), NULL, 10);
+        m->spill_bytes += strtoll(PQgetvalue(res, i, 6), NULL, 10);
+    }
+    PQclear(res);
+
+    /* The runnable queue, from the partial index tasks_runnable. */
+    res = db_exec(d, "read the queue",
+                  "SELECT count(*), coalesce(extract(epoch FROM"
+                  " now() - min(not_before)), 0)::float8"
+                  " FROM tasks WHERE state = 'queued'"
+                  " AND not_before <= now()", 0, NULL, err);
+    if (res == NULL)
+        return SH_EDB;
+    m->queue_depth = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    m->oldest_queued_s = strtod(PQgetvalue(res, 0, 1), NULL);
+    PQclear(res);
+
+    res = db_exec(d, "task durations",
+                  "SELECT width_bucket(s, ARRAY[0.01, 0.05, 0.1, 0.25, 0.5,"
+                  " 1, 2.5, 5, 10, 30, 60, 300]::float8[]), count(*),"
+                  " sum(s) FROM (SELECT extract(epoch FROM finished_at"
+                  " - started_at)::float8 AS s FROM tasks"
+                  " WHERE state = 'done' AND started_at IS NOT NULL"
+                  " AND finished_at IS NOT NULL) t GROUP BY 1",
+                  0, NULL, err);
+    if (res == NULL)
+        return SH_EDB;
+    for (i = 0; i < PQntuples(res); i++) {
+        int     b = atoi(PQgetvalue(res, i, 0));
+        int64_t c = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+
+        /* Bucket b holds durations at or past threshold b - 1: each
+         * cumulative bucket from b on counts them. */
+        for (k = b; k < DB_DURATION_BUCKETS; k++)
+            m->duration_le[k] += c;
+        m->duration_count += c;
+        m->duration_sum += strtod(PQgetvalue(res, i, 2), NULL);
+    }
+    PQclear(res);
+
+    res = db_exec(d, "count callbacks",
+                  "SELECT count(*) FILTER (WHERE delivered_at IS NULL"
+                  " AND given_up_at IS NULL),"
+                  " count(*) FILTER (WHERE delivered_at IS NOT NULL),"
+                  " count(*) FILTER (WHERE given_up_at IS NOT NULL)"
+                  " FROM callback_outbox", 0, NULL, err);
+    if (res == NULL)
+        return SH_EDB;
+    m->callbacks_pending = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    m->callbacks_delivered = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    m->callbacks_given_up = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+    PQclear(res);
+    return 0;
+}
