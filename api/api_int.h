@@ -37,6 +37,7 @@ typedef struct api_req    api_req;
 typedef struct api_guard  api_guard;
 typedef struct api_conn   api_conn;
 typedef struct api_metrics api_metrics;
+typedef struct api_callbacks api_callbacks;
 
 /* The server: what api_start made. */
 struct api {
@@ -51,6 +52,7 @@ struct api {
     jobwatch          *watch;    /* wakes long polls and event streams
                                     when a job changes (may be NULL) */
     api_metrics       *metrics;  /* this process's HTTP figures */
+    api_callbacks     *callbacks; /* the callback delivery thread */
 };
 
 /* A handler: fills the reply of 'r' and returns its HTTP status. */
@@ -123,6 +125,21 @@ const api_route *api_route_find(api_req *r, const char *method,
 size_t           api_route_count(void);
 const api_route *api_route_at(size_t i);
 size_t           api_route_index(const api_route *rt);
+
+/* ---- callback.c ---------------------------------------------------------- */
+
+/* Check the callback URL of 'spec', if any: http(s), resolving to public
+ * addresses only (unless SHEAF_CALLBACK_ALLOW_PRIVATE=1). Returns 0, or
+ * the status of the 400 reply. */
+int api_callback_check(api_req *r, const json_t *spec);
+
+/* Add "callback": {url, state, attempts, last_status, last_error,
+ * delivered_at} to the job object 'job' when its spec has a callback. */
+void api_callback_annotate(api_req *r, json_t *job);
+
+/* Start and stop the delivery thread (after the workers were forked). */
+api_callbacks *api_callbacks_start(api *a);
+void           api_callbacks_stop(api_callbacks *cs);
 
 /* ---- metrics.c ----------------------------------------------------------- */
 

@@ -759,6 +759,7 @@ api_start(const config *cfg, db_pool *pool, sh_err *err)
         goto fail;
     }
     freeaddrinfo(ai);
+    a->callbacks = api_callbacks_start(a);
     return a;
 
 fail:
@@ -787,6 +788,7 @@ api_stop(api *a)
         poll(NULL, 0, 50);
     if (i > 0)
         poll(NULL, 0, 50);
+    api_callbacks_stop(a->callbacks);
     if (a->mhd != NULL)
         MHD_stop_daemon(a->mhd);
     jobwatch_stop(a->watch);

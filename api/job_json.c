@@ -39,6 +39,10 @@ api_job_json(const db_job *j)
     json_t *spec = json_loads(j->spec, 0, NULL);
     char    url[API_URL_MAX];
 
+    /* The callback's secret is the client's and the delivery's alone:
+     * never shown. */
+    json_object_del(json_object_get(spec, "callback"), "secret");
+
     api_job_url(url, j->id, "/result");
     return json_pack(
         "{s:s, s:s, s:s, s:o, s:o, s:o,"

@@ -231,6 +231,8 @@ api_job_submit(api_req *r)
         return status;
     if ((status = jobs_plan(r, &spec, &p, sha)) != 0)
         return status;
+    if ((status = api_callback_check(r, spec)) != 0)
+        goto done;
     resolution = plan_resolution(p);
     sh_err_clear(&err);
     d = db_pool_get(pool, API_POOL_WAIT_MS, &err);
@@ -376,10 +378,15 @@ api_job_get(api_req *r)
     }
     jobwatch_remove(r->a->watch, &wt);
     atomic_fetch_sub(&r->a->polling, 1);
-    if (rc < 0 && rc != SH_EDB)
+    if (rc < 0 && rc != SH_EDB) {
         rc = api_error_sh(r, &err, 0);
-    else
-        rc = jobs_reply(r, MHD_HTTP_OK, jobs_json_with_artifacts(r, &job));
+    } else {
+        json_t *obj = jobs_json_with_artifacts(r, &job);
+
+        if (obj != NULL)
+            api_callback_annotate(r, obj);
+        rc = jobs_reply(r, MHD_HTTP_OK, obj);
+    }
     db_job_clear(&job);
     return rc;
 }

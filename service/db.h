@@ -204,6 +204,49 @@ int  db_job_events(db *d, const char *id, int64_t after, int max,
                    db_event **events, size_t *n, sh_err *err);
 void db_events_free(db_event *events, size_t n);
 
+/* ---- the callback outbox (db_events.c) --------------------------------- */
+
+/* A job's end-of-job callback (its outbox row, queued by the trigger that
+ * ends the job: 0005_events.sql). */
+typedef struct db_callback {
+    char    job_id[37];
+    char    tenant[256];
+    char   *url;          /* owned */
+    char   *secret;       /* owned; NULL when the spec has none. Only the
+                             delivery reads it: never shown or logged */
+    int     attempts;     /* made so far (a claim counts one) */
+    double  age_s;        /* since the job ended */
+    int     last_status;  /* HTTP status of the last attempt; 0: none */
+    char   *last_error;   /* owned; NULL when none */
+    char    state[16];    /* "pending", "delivered", "given_up" */
+    char    delivered_at[DB_TS_MAX];
+} db_callback;
+
+/* Free what 'cb' owns. */
+void db_callback_clear(db_callback *cb);
+
+/*
+ * Claim one due callback for delivery (FOR UPDATE SKIP LOCKED: several
+ * nodes never take the same one), counting the attempt; it becomes due
+ * again after 'lease_s' unless recorded before. Returns 1 with *cb, 0
+ * when none is due, SH_EDB.
+ */
+int db_callback_claim(db *d, int lease_s, db_callback *cb, sh_err *err);
+
+/*
+ * Record the attempt just made on the callback of 'job_id': delivered when
+ * 'error' is NULL; else failed ('status' the HTTP status, 0 for none),
+ * due again in 'retry_s' seconds, or given up when 'give_up'. 0 or SH_EDB.
+ */
+int db_callback_record(db *d, const char *job_id, int status,
+                       const char *error, double retry_s, int give_up,
+                       sh_err *err);
+
+/* Read the callback state of job 'job_id' (not its secret) into *cb.
+ * Returns 1, 0 when it has none (yet), or SH_EDB. */
+int db_callback_get(db *d, const char *job_id, db_callback *cb,
+                    sh_err *err);
+
 /* ---- figures for GET /metrics (db_events.c) ----------------------------- */
 
 #define DB_N_STATUSES       5

@@ -162,3 +162,107 @@ db_metrics_read(db *d, db_metrics *m, sh_err *err)
     PQclear(res);
     return 0;
 }
+
+void
+db_callback_clear(db_callback *cb)
+{
+    free(cb->url);
+    free(cb->secret);
+    free(cb->last_error);
+    memset(cb, 0, sizeof *cb);
+}
+
+int
+db_callback_claim(db *d, int lease_s, db_callback *cb, sh_err *err)
+{
+    char        lease[16];
+    const char *p[1] = {lease};
+    PGresult   *res;
+
+    memset(cb, 0, sizeof *cb);
+    snprintf(lease, sizeof lease, "%d", lease_s);
+    /* The claimed row's next_at moves past the lease: a node that dies
+     * while delivering leaves it due again then (at least once). */
+    res = db_exec(d, "claim a callback",
+                  "UPDATE callback_outbox o SET attempts = o.attempts + 1,"
+                  " next_at = now() + make_interval(secs => $1::int)"
+                  " FROM jobs j WHERE j.id = o.job_id AND o.job_id ="
+                  " (SELECT job_id FROM callback_outbox"
+                  " WHERE delivered_at IS NULL AND given_up_at IS NULL"
+                  " AND next_at <= now() ORDER BY next_at LIMIT 1"
+                  " FOR UPDATE SKIP LOCKED)"
+                  " RETURNING o.job_id, j.tenant, o.url,"
+                  " j.spec->'callback'->>'secret', o.attempts,"
+                  " extract(epoch FROM now() - o.first_at)::float8",
+                  1, p, err);
+    if (res == NULL)
+        return SH_EDB;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return 0;
+    }
+    snprintf(cb->job_id, sizeof cb->job_id, "%s", PQgetvalue(res, 0, 0));
+    snprintf(cb->tenant, sizeof cb->tenant, "%s", PQgetvalue(res, 0, 1));
+    cb->url = xstrdup(PQgetvalue(res, 0, 2));
+    cb->secret = PQgetisnull(res, 0, 3) ? NULL
+                                        : xstrdup(PQgetvalue(res, 0, 3));
+    cb->attempts = atoi(PQgetvalue(res, 0, 4));
+    cb->age_s = strtod(PQgetvalue(res, 0, 5), NULL);
+    PQclear(res);
+    return 1;
+}
+
+int
+db_callback_record(db *d, const char *job_id, int status, const char *error,
+                   double retry_s, int give_up, sh_err *err)
+{
+    char        st[16], delay[32];
+    const char *p[5] = {job_id, st, error, delay, give_up ? "t" : "f"};
+
+    snprintf(st, sizeof st, "%d", status);
+    snprintf(delay, sizeof delay, "%.3f", retry_s);
+    if (status == 0)
+        p[1] = NULL;
+    return db_run(d, "record a callback attempt",
+                  "UPDATE callback_outbox SET last_status = $2::int,"
+                  " last_error = $3::text,"
+                  " delivered_at = CASE WHEN $3::text IS NULL"
+                  " THEN now() END,"
+                  " given_up_at = CASE WHEN $3::text IS NOT NULL AND $5::bool"
+                  " THEN now() END,"
+                  " next_at = now() + make_interval(secs => $4::float8)"
+                  " WHERE job_id = $1", 5, p, err);
+}
+
+int
+db_callback_get(db *d, const char *job_id, db_callback *cb, sh_err *err)
+{
+    const char *p[1] = {job_id};
+    PGresult   *res;
+    int         found;
+
+    memset(cb, 0, sizeof *cb);
+    res = db_exec(d, "read a callback",
+                  "SELECT url, attempts, last_status, last_error,"
+                  " CASE WHEN delivered_at IS NOT NULL THEN 'delivered'"
+                  " WHEN given_up_at IS NOT NULL THEN 'given_up'"
+                  " ELSE 'pending' END, " DB_TS("delivered_at")
+                  " FROM callback_outbox WHERE job_id = $1", 1, p, err);
+    if (res == NULL)
+        return SH_EDB;
+    found = PQntuples(res) > 0;
+    if (found) {
+        snprintf(cb->job_id, sizeof cb->job_id, "%s", job_id);
+        cb->url = xstrdup(PQgetvalue(res, 0, 0));
+        cb->attempts = atoi(PQgetvalue(res, 0, 1));
+        cb->last_status = PQgetisnull(res, 0, 2)
+                          ? 0 : atoi(PQgetvalue(res, 0, 2));
+        cb->last_error = PQgetisnull(res, 0, 3)
+                         ? NULL : xstrdup(PQgetvalue(res, 0, 3));
+        snprintf(cb->state, sizeof cb->state, "%s", PQgetvalue(res, 0, 4));
+        snprintf(cb->delivered_at, sizeof cb->delivered_at, "%s",
+                 PQgetvalue(res, 0, 5));
+    }
+    PQclear(res);
+    return found;
+}
