@@ -165,9 +165,11 @@ callback_check_url(const char *url, int allow_private, char *pin,
         }
     }
     if (pin != NULL) {
+        const struct sockaddr_in  *v4 = (void *)res->ai_addr;
+        const struct sockaddr_in6 *v6 = (void *)res->ai_addr;
         const void *src = res->ai_family == AF_INET
-            ? (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr
-            : (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr;
+                              ? (const void *)&v4->sin_addr
+                              : (const void *)&v6->sin6_addr;
 
         inet_ntop(res->ai_family, src, addr, sizeof addr);
         if (res->ai_family == AF_INET6)
@@ -201,7 +203,7 @@ api_callback_check(api_req *r, const json_t *spec)
     return 0;
 }
 
-/* ---- the job object ------------------------------------------------------- */
+/* ---- the job object ---------------------------------------------------- */
 
 void
 api_callback_annotate(api_req *r, json_t *job)
