@@ -86,6 +86,14 @@ LANGUAGE sql STABLE AS $$
                    FROM sg))
 $$;
 
+-- Jobs submitted before this migration: their present state is their
+-- first event, so that a stream of an ended one ends.
+UPDATE jobs SET event_seq = 1;
+INSERT INTO job_events (job_id, seq, kind, data)
+SELECT id, 1, 'state', jsonb_build_object('status', status,
+                                          'progress', sheaf_job_progress(id))
+  FROM jobs;
+
 -- BEFORE INSERT OR UPDATE OF status: the new state's seq.
 CREATE FUNCTION sheaf_job_seq() RETURNS trigger
 LANGUAGE plpgsql AS $$

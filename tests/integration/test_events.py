@@ -9,13 +9,14 @@ nothing, also across a restart of sheafd; 400 and 404.
 
 import http.client
 import json
+import signal
 import uuid
 
 import pytest
 
 import datagen
 import openapi_check
-from harness import TERMINAL, sql, unique_name
+from harness import TERMINAL, signal_all, sql, unique_name
 
 PART = "128KiB"
 
@@ -171,6 +172,34 @@ def test_resume_across_restart(life_sheaf, ev_input):
     assert [(e[0], e[1]) for e in events] == table_events(job["id"])
 
 
+def test_heartbeat(life_sheaf, ev_input):
+    """A job that cannot start (its one worker is stopped): after its first
+    event the stream only sends a heartbeat comment (15 s), then goes on
+    once the worker does."""
+    srv = life_sheaf("events-heartbeat", env={"SHEAF_WORKERS": "1"})
+    workers = list(srv.children())
+    assert len(workers) == 1
+    signal_all(workers, signal.SIGSTOP)
+    try:
+        job = srv.submit(spec_of(ev_input, "events-heartbeat"))
+        s = Stream(srv, job["id"])
+        it = s.events()
+        first = next(it)
+        assert first[:2] == (1, "state") and first[2]["status"] == "queued"
+        # Read raw lines until the first comment: nothing else may come.
+        while True:
+            line = s.resp.readline().decode().rstrip("\r\n")
+            if line.startswith(":"):
+                assert line == ": heartbeat"
+                break
+            assert line == "", f"an event while the job cannot run: {line}"
+    finally:
+        signal_all(workers, signal.SIGCONT)
+    rest = list(Stream(srv, job["id"], last_id=1).events())
+    assert rest[-1][2]["status"] == "succeeded"
+    s.close()
+
+
 def test_errors(sheaf, ev_input):
     s = Stream(sheaf, str(uuid.uuid4()))
     assert s.resp.status == 404
@@ -181,3 +210,38 @@ def test_errors(sheaf, ev_input):
         assert s.resp.status == 400, bad
         s.close()
     assert sheaf.wait(job["id"], timeout=60)["status"] == "succeeded"
+
+
+def test_jobs_before_the_migration(sheaf):
+    """Jobs that existed before 0005_events.sql get their present state as
+    event 1 (so a stream of an ended one ends); later changes follow."""
+    from harness import REPO, database_url
+    import subprocess
+    base = database_url()
+    name = "sheaf_ev_" + uuid.uuid4().hex[:12]
+
+    def psql(url, q=None, f=None):
+        args = ["psql", url, "-XAtq", "-v", "ON_ERROR_STOP=1"]
+        args += ["-c", q] if q else ["-f", str(f)]
+        return subprocess.run(args, check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    psql(base, f"CREATE DATABASE {name}")
+    url = f"{base} dbname={name}"
+    try:
+        for m in ("0001_jobs.sql", "0002_stages.sql"):
+            psql(url, f=REPO / "migrations" / m)
+        jid = str(uuid.uuid4())
+        psql(url, "INSERT INTO jobs (id, tenant, spec, resolution, "
+                  "stage_tasks, status) VALUES "
+                  f"('{jid}', 't', '{{}}', '{{}}', '{{2}}', 'succeeded');"
+                  "INSERT INTO tasks (job_id, stage, part, state) VALUES "
+                  f"('{jid}', 0, 0, 'done'), ('{jid}', 0, 1, 'done')")
+        psql(url, f=REPO / "migrations" / "0005_events.sql")
+        row = psql(url, "SELECT seq, kind, data->>'status', "
+                        "data->'progress'->>'partitions_done' "
+                        f"FROM job_events WHERE job_id = '{jid}'")
+        assert row == "1|state|succeeded|2", row
+        assert psql(url, "SELECT event_seq FROM jobs") == "1"
+    finally:
+        psql(base, f"DROP DATABASE {name}")
