@@ -172,6 +172,22 @@ def test_resume_across_restart(life_sheaf, ev_input):
     assert [(e[0], e[1]) for e in events] == table_events(job["id"])
 
 
+def test_cancelled_ends_the_stream(sheaf, ev_input):
+    job = sheaf.submit(spec_of(ev_input, "events-cancel"))
+    s = Stream(sheaf, job["id"])
+    it = s.events()
+    assert next(it)[2]["status"] == "queued"
+    r = sheaf.api("POST", f"/v1/jobs/{job['id']}/cancel")
+    if r.status == 409:
+        pytest.skip("the job ended before it could be cancelled")
+    assert r.status == 202, r
+    rest = list(it)
+    s.close()
+    states = [e[2]["status"] for e in rest if e[1] == "state"]
+    assert states[-1] == "cancelled" and "succeeded" not in states, states
+    assert rest[-1][1] == "state"
+
+
 def test_heartbeat(life_sheaf, ev_input):
     """A job that cannot start (its one worker is stopped): after its first
     event the stream only sends a heartbeat comment (15 s), then goes on
