@@ -43,9 +43,11 @@
 #include "../service/log.h"
 
 #define CALLBACK_IDLE_MS        250   /* look for due callbacks this often */
-#define CALLBACK_LEASE_S        120   /* a claim's hold on its row */
 #define CALLBACK_CONNECT_S      5
 #define CALLBACK_TIMEOUT_S      15
+/* A claim's hold on its row: past any attempt's end, so that the row of a
+ * node that died while delivering is due again soon after. */
+#define CALLBACK_LEASE_S        (CALLBACK_TIMEOUT_S + 5)
 #define CALLBACK_BACKOFF_MAX_S  3600.0
 #define CALLBACK_MAX_S_DEFAULT  86400
 

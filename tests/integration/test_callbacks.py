@@ -186,3 +186,34 @@ def test_callbacks(life_sheaf, receiver):
     assert listing.status == 200
     assert SECRET.encode() not in listing.raw
     assert SECRET not in srv.log_path.read_text(errors="replace")
+
+
+def test_delivery_survives_a_crash(life_sheaf, receiver):
+    """sheafd is killed (SIGKILL) while the receiver holds the first
+    attempt: the restarted sheafd delivers it from the outbox."""
+    srv = life_sheaf("callbacks-crash",
+                     env={"SHEAF_CALLBACK_ALLOW_PRIVATE": "1"})
+    hold = threading.Event()
+    receiver.hold["/crash"] = hold
+    job = srv.submit(small_spec(srv, "cb-crash",
+                                {"url": receiver.url("/crash"),
+                                 "secret": SECRET}))
+    wait_until(lambda: receiver.posts("/crash"), 60,
+               "the first attempt", 0.05)
+    orphans = srv.kill9()
+    del receiver.hold["/crash"]
+    hold.set()
+    srv.start()
+    # The killed attempt's claim lapses (CALLBACK_LEASE_S, 20 s), then
+    # the new sheafd delivers it.
+    final = wait_until(
+        lambda: (lambda j: j if j["callback"]["state"] == "delivered"
+                 else None)(srv.get(job["id"])),
+        90, "the callback delivered after the restart", 0.2)
+    assert final["callback"]["attempts"] == 2
+    posts = receiver.posts("/crash")
+    assert len(posts) == 2
+    for _, h, b in posts:
+        assert verify(SECRET, h["Sheaf-Signature"], b)
+        assert json.loads(b)["id"] == job["id"]
+    assert orphans is not None
