@@ -84,6 +84,10 @@ $(BUILD)/%.o: %.c
 # The OpenAPI description is built into sheafd (.incbin in api/openapi.c).
 $(BUILD)/api/openapi.o: api/openapi.yaml
 
+# GET /metrics reports the git commit built (sheaf_build_info).
+GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+$(call obj,api/metrics.c): override CFLAGS += -DSHEAF_COMMIT='"$(GIT_COMMIT)"'
+
 deps:
 	@scripts/deps.sh
 

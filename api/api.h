@@ -19,6 +19,9 @@ typedef struct api api;
  */
 api *api_start(const config *cfg, db_pool *pool, sh_err *err);
 
+/* Note the worker processes alive on this node, for GET /metrics. */
+void api_set_workers_alive(api *a, int n);
+
 /* Stop accepting, finish or abort requests in flight, free. */
 void api_stop(api *a);
 

@@ -20,6 +20,7 @@
 
 #include "api.h"
 #include "../service/db.h"
+#include "../service/jobwatch.h"
 #include "../lib/util.h"
 
 #define API_BODY_MAX     (1024 * 1024) /* bytes of a JSON request body */
@@ -37,6 +38,8 @@ typedef struct api_tokens api_tokens;
 typedef struct api_req    api_req;
 typedef struct api_guard  api_guard;
 typedef struct api_conn   api_conn;
+typedef struct api_metrics api_metrics;
+typedef struct api_callbacks api_callbacks;
 
 /* The server: what api_start made. */
 struct api {
@@ -46,7 +49,12 @@ struct api {
     struct MHD_Daemon *mhd;      /* the daemon, NULL until started */
     api_guard         *guard;    /* deadlines of arriving requests */
     atomic_int         stopping; /* set by api_stop: long polls end early */
-    atomic_int         polling;  /* long polls in flight */
+    atomic_int         polling;  /* long polls and event streams in
+                                    flight */
+    jobwatch          *watch;    /* wakes long polls and event streams
+                                    when a job changes (may be NULL) */
+    api_metrics       *metrics;  /* this process's HTTP figures */
+    api_callbacks     *callbacks; /* the callback delivery thread */
 };
 
 /* A handler: fills the reply of 'r' and returns its HTTP status. */
@@ -135,6 +143,39 @@ const api_route *api_route_find(api_req *r, const char *method,
  * other routes.
  */
 api_handler api_route_begin(const api_route *route);
+
+/* The number of routes of the table, the route at index 'i', and the index
+ * of route 'rt' (a pointer api_route_find returned). */
+size_t           api_route_count(void);
+const api_route *api_route_at(size_t i);
+size_t           api_route_index(const api_route *rt);
+
+/* ---- callback.c ---------------------------------------------------------- */
+
+/* Check the callback URL of 'spec', if any: http(s), resolving to public
+ * addresses only (unless SHEAF_CALLBACK_ALLOW_PRIVATE=1). Returns 0, or
+ * the status of the 400 reply. */
+int api_callback_check(api_req *r, const json_t *spec);
+
+/* Add "callback": {url, state, attempts, last_status, last_error,
+ * delivered_at} to the job object 'job' when its spec has a callback. */
+void api_callback_annotate(api_req *r, json_t *job);
+
+/* Start and stop the delivery thread (after the workers were forked). */
+api_callbacks *api_callbacks_start(api *a);
+void           api_callbacks_stop(api_callbacks *cs);
+
+/* ---- metrics.c ----------------------------------------------------------- */
+
+/* The HTTP figures of this process (free with api_metrics_free). */
+api_metrics *api_metrics_new(void);
+void         api_metrics_free(api_metrics *m);
+/* Count a reply of 'status' to a request of route 'rt' (NULL: none
+ * matched) that took 'ms' milliseconds. */
+void api_metrics_record(api_metrics *m, const api_route *rt, int status,
+                        int64_t ms);
+/* GET /metrics. */
+int api_metrics_get(api_req *r);
 
 /* ---- http.c: replies and request helpers --------------------------------- */
 
@@ -365,6 +406,9 @@ int api_dataset_upload(api_req *r);
 int api_dataset_list(api_req *r);
 int api_dataset_get(api_req *r);
 int api_dataset_delete(api_req *r);
+
+/* events.c: GET /v1/jobs/{id}/events, the job's server-sent events. */
+int api_job_events(api_req *r);
 
 /* ui.c: GET / serves the dashboard page, GET /ui/{name} its files (404
  * for another name); no token needed. */

@@ -620,6 +620,8 @@ http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     raw = api_guard_raw_path(r->guarded);
     http_log_copy(path, sizeof path, raw != NULL ? raw : r->url);
     http_log_copy(method, sizeof method, r->method);
+    api_metrics_record(a->metrics, r->route, r->status,
+                       now_ms() - r->started_ms);
     if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
         log_info("%s %s %d %lldms", method, path, r->status,
                  (long long)(now_ms() - r->started_ms));
@@ -796,6 +798,9 @@ api_start(const config *cfg, db_pool *pool, sh_err *err)
     }
     if (http_resolve(cfg->listen_host, cfg->listen_port, &ai, err) != 0)
         goto fail;
+    a->metrics = api_metrics_new();
+    /* The listener thread that wakes long polls and event streams. */
+    a->watch = jobwatch_start(cfg->database_url);
     a->guard = api_guard_new((unsigned)cfg->max_connections,
                              cfg->request_timeout_s, cfg->keepalive_s, err);
     if (a->guard == NULL)
@@ -830,11 +835,14 @@ api_start(const config *cfg, db_pool *pool, sh_err *err)
         goto fail;
     }
     freeaddrinfo(ai);
+    a->callbacks = api_callbacks_start(a);
     return a;
 
 fail:
     if (ai != NULL)
         freeaddrinfo(ai);
+    jobwatch_stop(a->watch);
+    api_metrics_free(a->metrics);
     api_guard_free(a->guard);
     api_tokens_free(a->tokens);
     free(a);
@@ -849,14 +857,18 @@ api_stop(api *a)
     if (a == NULL)
         return;
     atomic_store(&a->stopping, 1);
+    jobwatch_wake_all(a->watch);
     /* Long polls notice 'stopping' within JOBS_POLL_MS: give them a moment
      * to answer with the job as it is, rather than cutting them off. */
     for (i = 0; i < 20 && atomic_load(&a->polling) > 0; i++)
         poll(NULL, 0, 50);
     if (i > 0)
         poll(NULL, 0, 50);
+    api_callbacks_stop(a->callbacks);
     if (a->mhd != NULL)
         MHD_stop_daemon(a->mhd);
+    jobwatch_stop(a->watch);
+    api_metrics_free(a->metrics);
     api_guard_free(a->guard);
     api_tokens_free(a->tokens);
     free(a);

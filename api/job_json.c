@@ -36,7 +36,8 @@ api_job_url(char url[API_URL_MAX], const char *id, const char *suffix)
 /*
  * The spec of 'j' as a job's own GET shows it, new, or NULL when 'j' has
  * none (a list item). A callback's secret is never shown (SPEC section 3:
- * "without the callback's secret"): it reads "***".
+ * "without the callback's secret"): it is the client's and the
+ * delivery's alone.
  */
 static json_t *
 job_json_spec(const db_job *j)
@@ -49,8 +50,8 @@ job_json_spec(const db_job *j)
     if (spec == NULL)
         return json_null();
     cb = json_object_get(spec, "callback");
-    if (json_is_object(cb) && json_object_get(cb, "secret") != NULL)
-        json_object_set_new(cb, "secret", json_string("***"));
+    if (json_is_object(cb))
+        json_object_del(cb, "secret");
     return spec;
 }
 

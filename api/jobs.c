@@ -22,7 +22,8 @@
 #define JOBS_LIMIT_DEFAULT  100
 #define JOBS_LIMIT_MAX      1000
 #define JOBS_WAIT_MAX_S     300
-#define JOBS_POLL_MS        100
+#define JOBS_POLL_MS        1000    /* re-read without a notification:
+                                       what a lost one costs at most */
 #define JOBS_POLL_WAIT_MS   1000    /* pool wait inside a long poll */
 
 static const char *const jobs_statuses[] = {
@@ -265,6 +266,8 @@ api_job_submit(api_req *r)
         return status;
     if ((status = jobs_plan(r, &spec, &p, sha, &refs)) != 0)
         return status;
+    if ((status = api_callback_check(r, spec)) != 0)
+        goto done;
     resolution = plan_resolution(p);
     sh_err_clear(&err);
     d = db_pool_get(pool, API_POOL_WAIT_MS, &err);
@@ -380,6 +383,7 @@ api_job_get(api_req *r)
 {
     const char *wait_s = api_query(r, "wait");
     db_job      job, next;
+    jobwatch_waiter wt;
     int64_t     wait_ms = 0, deadline_ms, left_ms;
     sh_err      err;
     int         rc;
@@ -390,12 +394,18 @@ api_job_get(api_req *r)
                          JOBS_WAIT_MAX_S);
     deadline_ms = now_ms() + wait_ms;
     sh_err_clear(&err);
-    if (jobs_fetch(r, API_POOL_WAIT_MS, &job, &err) < 0)
+    /* Registered before the first read, so that a change committed after
+     * it wakes the long poll below (jobwatch.h). */
+    jobwatch_add(r->a->watch, &wt, r->id);
+    if (jobs_fetch(r, API_POOL_WAIT_MS, &job, &err) < 0) {
+        jobwatch_remove(r->a->watch, &wt);
         return api_error_sh(r, &err, 0);
+    }
 
-    /* The long poll: no connection is held while it sleeps. It ends early
-     * when the client hangs up or the server stops; a database outage in
-     * the middle only delays the next look. */
+    /* The long poll: no connection is held while it sleeps. It wakes
+     * when the job's change is announced, re-reads at least every
+     * JOBS_POLL_MS, and ends early when the client hangs up or the server
+     * stops; a database outage in the middle only delays the next look. */
     atomic_fetch_add(&r->a->polling, 1);
     rc = 0;
     while (!db_job_status_ended(job.status)
@@ -403,8 +413,9 @@ api_job_get(api_req *r)
         left_ms = deadline_ms - now_ms();
         if (left_ms <= 0)
             break;
-        if (api_client_gone(r, (int)(left_ms < JOBS_POLL_MS ? left_ms
-                                                            : JOBS_POLL_MS)))
+        jobwatch_wait(r->a->watch, &wt, (int)(left_ms < JOBS_POLL_MS
+                                              ? left_ms : JOBS_POLL_MS));
+        if (api_client_gone(r, 0))
             break;
         rc = jobs_fetch(r, JOBS_POLL_WAIT_MS, &next, &err);
         if (rc == 0) {
@@ -414,14 +425,17 @@ api_job_get(api_req *r)
             break;
         }
     }
+    jobwatch_remove(r->a->watch, &wt);
     atomic_fetch_sub(&r->a->polling, 1);
     if (rc < 0 && rc != SH_EDB) {
         rc = api_error_sh(r, &err, 0);
     } else {
         json_t *out = jobs_json_with_artifacts(r, &job);
 
-        if (out != NULL)
+        if (out != NULL) {
             api_result_fix_bytes(r, out);
+            api_callback_annotate(r, out);
+        }
         rc = jobs_reply(r, MHD_HTTP_OK, out);
     }
     db_job_clear(&job);

@@ -32,17 +32,35 @@ static const api_route api_routes[] = {
 
     {"DELETE", "/v1/jobs/{id}",           api_job_delete,   0,        NULL},
     {"POST",   "/v1/jobs/{id}/cancel",    api_job_cancel,   0,        NULL},
-    {"GET",    "/v1/jobs/{id}/events",    LATER("the event stream of a job")},
+    {"GET",    "/v1/jobs/{id}/events",    api_job_events,   0,        NULL},
     {"GET",    "/v1/jobs/{id}/manifest",  api_job_manifest, 0,        NULL},
     {"POST",   "/v1/datasets",            api_dataset_upload, API_STREAM, NULL},
     {"GET",    "/v1/datasets",            api_dataset_list, 0,        NULL},
     {"GET",    "/v1/datasets/{id}",       api_dataset_get,  0,        NULL},
     {"DELETE", "/v1/datasets/{id}",       api_dataset_delete, 0,      NULL},
-    {"GET",    "/metrics",                LATER("serving metrics")},
+    {"GET",    "/metrics",                api_metrics_get,  API_HEALTH, NULL},
     {"GET",    "/openapi.yaml",           api_openapi,      0,        NULL},
 };
 
 #define N_ROUTES (sizeof api_routes / sizeof api_routes[0])
+
+size_t
+api_route_count(void)
+{
+    return N_ROUTES;
+}
+
+const api_route *
+api_route_at(size_t i)
+{
+    return i < N_ROUTES ? &api_routes[i] : NULL;
+}
+
+size_t
+api_route_index(const api_route *rt)
+{
+    return (size_t)(rt - api_routes);
+}
 
 /*
  * Match the 'path_len' bytes of 'path' against 'pattern'. On a match,

@@ -45,6 +45,8 @@ log() { printf 'deps: %s\n' "$*" >&2; }
 # installed last; Debian's node and npm come only when the machine has no
 # npm.
 PACKAGES+=(python3-yaml python3-jsonschema)
+# GET /metrics: promtool and a Prometheus server (tests/integration/test_metrics.py)
+PACKAGES+=(prometheus)
 if ! command -v npm >/dev/null 2>&1; then
     PACKAGES+=(nodejs npm)
 fi

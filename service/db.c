@@ -221,3 +221,45 @@ db_wait_notify(db *d, int timeout_ms)
         return 0;
     return db_drain_notify(d);
 }
+
+int
+db_listen(db *d, const char *channel, sh_err *err)
+{
+    char sql[80];
+
+    snprintf(sql, sizeof sql, "LISTEN %s", channel);
+    return db_run(d, "listen", sql, 0, NULL, err);
+}
+
+int
+db_notify_next(db *d, int timeout_ms, char *payload, size_t size)
+{
+    PGnotify      *note;
+    int            fd;
+    fd_set         rfds;
+    struct timeval tv;
+
+    if (PQstatus(d->conn) != CONNECTION_OK)
+        return SH_EDB;
+    for (int round = 0; round < 2; round++) {
+        if (PQconsumeInput(d->conn) == 0)
+            return SH_EDB;
+        if ((note = PQnotifies(d->conn)) != NULL) {
+            snprintf(payload, size, "%s", note->extra);
+            PQfreemem(note);
+            return 1;
+        }
+        if (round == 1)
+            break;
+        fd = PQsocket(d->conn);
+        if (fd < 0)
+            return SH_EDB;
+        FD_ZERO(&rfds);
+        FD_SET(fd, &rfds);
+        tv.tv_sec = timeout_ms / 1000;
+        tv.tv_usec = (timeout_ms % 1000) * 1000;
+        if (select(fd + 1, &rfds, NULL, NULL, &tv) <= 0)
+            return 0;
+    }
+    return 0;
+}

@@ -193,6 +193,101 @@ int db_job_cancel(db *d, const char *tenant, const char *id, sh_err *err);
  */
 int db_job_delete(db *d, const char *tenant, const char *id, sh_err *err);
 
+/* ---- events, for GET /v1/jobs/{id}/events (db_events.c) --------------- */
+
+/* One event of a job (written by the triggers of 0005_events.sql). */
+typedef struct db_event {
+    int64_t seq;       /* the job's event counter: 1, 2, ... */
+    char    kind[16];  /* "state" or "progress" */
+    char   *data;      /* JSON text: {"status", "progress"} or
+                          {"progress"} (owned) */
+    int     terminal;  /* a state event of an end: the stream's last */
+} db_event;
+
+/*
+ * Up to 'max' events of job 'id' from seq 'after' on (that one
+ * included, so that a reader resuming after the last event learns it was
+ * the last), in order, into
+ * *events (free with db_events_free) and *n. The caller has checked that
+ * the job is its tenant's. Returns 0 or SH_EDB.
+ */
+int  db_job_events(db *d, const char *id, int64_t after, int max,
+                   db_event **events, size_t *n, sh_err *err);
+void db_events_free(db_event *events, size_t n);
+
+/* ---- the callback outbox (db_events.c) --------------------------------- */
+
+/* A job's end-of-job callback (its outbox row, queued by the trigger that
+ * ends the job: 0005_events.sql). */
+typedef struct db_callback {
+    char    job_id[37];
+    char    tenant[256];
+    char   *url;          /* owned */
+    char   *secret;       /* owned; NULL when the spec has none. Only the
+                             delivery reads it: never shown or logged */
+    int     attempts;     /* made so far (a claim counts one) */
+    double  age_s;        /* since the job ended */
+    int     last_status;  /* HTTP status of the last attempt; 0: none */
+    char   *last_error;   /* owned; NULL when none */
+    char    state[16];    /* "pending", "delivered", "given_up" */
+    char    delivered_at[DB_TS_MAX];
+} db_callback;
+
+/* Free what 'cb' owns. */
+void db_callback_clear(db_callback *cb);
+
+/*
+ * Claim one due callback for delivery (FOR UPDATE SKIP LOCKED: several
+ * nodes never take the same one), counting the attempt; it becomes due
+ * again after 'lease_s' unless recorded before. Returns 1 with *cb, 0
+ * when none is due, SH_EDB.
+ */
+int db_callback_claim(db *d, int lease_s, db_callback *cb, sh_err *err);
+
+/*
+ * Record the attempt just made on the callback of 'job_id': delivered when
+ * 'error' is NULL; else failed ('status' the HTTP status, 0 for none),
+ * due again in 'retry_s' seconds, or given up when 'give_up'. 0 or SH_EDB.
+ */
+int db_callback_record(db *d, const char *job_id, int status,
+                       const char *error, double retry_s, int give_up,
+                       sh_err *err);
+
+/* Read the callback state of job 'job_id' (not its secret) into *cb.
+ * Returns 1, 0 when it has none (yet), or SH_EDB. */
+int db_callback_get(db *d, const char *job_id, db_callback *cb,
+                    sh_err *err);
+
+/* ---- figures for GET /metrics (db_events.c) ----------------------------- */
+
+#define DB_N_STATUSES       5
+#define DB_DURATION_BUCKETS 12
+
+/* The statuses of jobs and states of tasks, in the order of db_metrics. */
+extern const char *const db_job_statuses[DB_N_STATUSES];
+extern const char *const db_task_states[DB_N_STATUSES];
+/* The upper bounds (seconds) of the task duration histogram's buckets. */
+extern const double db_duration_le[DB_DURATION_BUCKETS];
+
+/* What PostgreSQL knows of all nodes' work, read at a scrape. The sums
+ * and the histogram cover the tasks of the jobs still retained. */
+typedef struct db_metrics {
+    int64_t jobs[DB_N_STATUSES];   /* by db_job_statuses */
+    int64_t tasks[DB_N_STATUSES];  /* by db_task_states */
+    int64_t queue_depth;           /* runnable queued tasks */
+    double  oldest_queued_s;       /* how long the oldest has waited */
+    int64_t rows_in, bytes_in, rows_out, bytes_out, spill_bytes;
+    int64_t duration_le[DB_DURATION_BUCKETS]; /* cumulative, done tasks */
+    int64_t duration_count;
+    double  duration_sum;
+    int64_t callbacks_pending, callbacks_delivered, callbacks_given_up;
+} db_metrics;
+
+/* Read *m: five aggregate statements (one pass over the tasks for the
+ * counts and sums, one for durations; the queue from the partial index
+ * of queued tasks). Returns 0 or SH_EDB. */
+int db_metrics_read(db *d, db_metrics *m, sh_err *err);
+
 /* ---- housekeeping, for every node's sweeper ---------------------------- */
 
 /*
@@ -341,6 +436,18 @@ int db_tasks_hand_back(db *d, const char *worker, sh_err *err);
 int db_listen_tasks(db *d, sh_err *err);
 /* Wait up to 'timeout_ms' for a notification; 1 if one came, 0 if not. */
 int db_wait_notify(db *d, int timeout_ms);
+
+/* LISTEN on 'channel' (a name, not quoted: a constant of the caller).
+ * Returns 0 or SH_EDB. */
+int db_listen(db *d, const char *channel, sh_err *err);
+
+/*
+ * Wait up to 'timeout_ms' for the next notification of a LISTEN and copy
+ * its payload into 'payload' of 'size' bytes. Returns 1 when one came, 0
+ * when none did, SH_EDB when the connection is broken (db_ping
+ * reconnects; LISTEN again then: a new connection listens to nothing).
+ */
+int db_notify_next(db *d, int timeout_ms, char *payload, size_t size);
 
 /* ---- datasets and manifests, for the API (db_datasets.c) -------------- */
 

@@ -37,6 +37,7 @@ struct db_pool {
     int             n_idle;
     int             n_open; /* in use + idle + being opened */
     int             size;   /* the most connections open at once */
+    int             n_waiting; /* threads waiting for a connection */
 };
 
 db_pool *
@@ -90,8 +91,13 @@ db_pool_get(db_pool *p, int wait_ms, sh_err *err)
 
     pthread_mutex_lock(&p->lock);
     while (p->n_idle == 0 && p->n_open >= p->size) {
-        if (pthread_cond_timedwait(&p->freed, &p->lock, &deadline) ==
-            ETIMEDOUT) {
+        int timed_out;
+
+        p->n_waiting++;
+        timed_out = pthread_cond_timedwait(&p->freed, &p->lock, &deadline)
+                    == ETIMEDOUT;
+        p->n_waiting--;
+        if (timed_out) {
             pthread_mutex_unlock(&p->lock);
             sh_err_set(err, SH_EDB, NULL,
                        "all %d database connections are busy; try again",
@@ -155,4 +161,14 @@ db_pool_put(db_pool *p, db *d, int broken)
     for (int i = 0; i < n_stale; i++)
         db_close(stale[i]);
     free(stale);
+}
+
+void
+db_pool_stats(db_pool *p, int *in_use, int *waiting, int *size)
+{
+    pthread_mutex_lock(&p->lock);
+    *in_use = p->n_open - p->n_idle;
+    *waiting = p->n_waiting;
+    *size = p->size;
+    pthread_mutex_unlock(&p->lock);
 }

@@ -26,4 +26,8 @@ db *db_pool_get(db_pool *p, int wait_ms, sh_err *err);
  * all). */
 void db_pool_put(db_pool *p, db *d, int broken);
 
+/* The connections in use (or being opened), the threads waiting for one,
+ * and the pool's size, for the metrics. */
+void db_pool_stats(db_pool *p, int *in_use, int *waiting, int *size);
+
 #endif

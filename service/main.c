@@ -226,6 +226,8 @@ main(int argc, char **argv)
         if (sig == SIGCHLD)
             supervisor_reap(sup, d);
         sweeper_run(sw, d);
+        if (a != NULL)
+            api_set_workers_alive(a, supervisor_alive(sup));
     }
     /* Stop taking requests first, then let the workers finish. A second
      * SIGTERM meanwhile stays blocked and changes nothing. */

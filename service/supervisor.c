@@ -206,3 +206,13 @@ supervisor_free(supervisor *s)
     free(s->exe);
     free(s);
 }
+
+int
+supervisor_alive(const supervisor *s)
+{
+    int n = 0;
+
+    for (int i = 0; i < s->n; i++)
+        n += s->pids[i] > 0;
+    return n;
+}

@@ -52,4 +52,7 @@ int supervisor_worker_names(const supervisor *s, char ***names);
 
 void supervisor_free(supervisor *s);
 
+/* The worker processes running now (call from the supervising thread). */
+int supervisor_alive(const supervisor *s);
+
 #endif
