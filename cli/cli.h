@@ -170,43 +170,6 @@ int cli_term_cols(void);
 /* ---- events.c ------------------------------------------------------------ */
 
 /*
- * Called for each complete server-sent event: its type ("message" when
- * the stream named none), its data (data lines joined by newlines), and
- * the last id the stream set ("" when none). Return non-zero to stop.
- */
-typedef int (*sse_event_fn)(void *ud, const char *event, const char *data,
-                            const char *id);
-
-/* A parser of text/event-stream (the WHATWG HTML standard's format). */
-typedef struct sse_parser {
-    strbuf line;         /* the line being read */
-    strbuf data;         /* the data lines of the event being read */
-    char   event[64];    /* its type, "" for the default */
-    char   id_buf[256];  /* the id the event being read set */
-    char   last_id[256]; /* the id as of the last event dispatched
-                            (a blank line): what resumes */
-    int    has_data;     /* a data line came */
-    int    after_cr;     /* the last byte was a CR ending a line */
-    int    started;      /* past a leading byte-order mark */
-    int    after_blank;  /* the last line ended was blank */
-    size_t blank_end;    /* in the last sse_feed: the offset just
-                            past its last blank line, or 0 */
-    sse_event_fn fn;     /* receives the events */
-    void        *ud;     /* ... with this */
-} sse_parser;
-
-/* Feed 'len' bytes of the stream; calls p->fn per event. Returns what a
- * non-zero fn returned (the rest of the bytes unread), else 0. */
-int sse_feed(sse_parser *p, const char *buf, size_t len);
-
-/* Free what 'p' holds (not p). */
-void sse_free(sse_parser *p);
-
-/* Non-zero when the event (type, data parsed or NULL) says the job has
- * ended: a terminal "status", or the type "end" or "done". */
-int cli_event_terminal(const char *event, const json_t *data);
-
-/*
  * Follow job 'id' on its event stream until it ends or 'deadline_ms'
  * (now_ms() clock; negative: none) passes, calling 'fn' with each
  * event's data that is a JSON object (borrowed) and 'ud'. Reconnects with
@@ -218,15 +181,6 @@ int cli_follow_events(cli *c, const char *id, int64_t deadline_ms,
                       void (*fn)(void *ud, const json_t *data), void *ud);
 
 /* ---- result.c ------------------------------------------------------------ */
-
-/*
- * Check the file 'path' (the result of job 'eid', escaped) against the
- * job's manifest: each part's length and SHA-256, in order. Without a
- * manifest (501, 404), against the job's result bytes. Returns 0, or
- * CLI_EXIT_LOCAL after printing the mismatch, or another exit code when
- * a request failed.
- */
-int cli_verify_result(cli *c, const char *eid, const char *path);
 
 /* The SHA-256 of the next 'len' bytes of 'f' into 'md', and as 64
  * lower-case hex digits into 'hex' unless NULL. Returns 0, or -1 when the

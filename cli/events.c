@@ -15,6 +15,32 @@
 #define EVENTS_RETRY_MS 1000
 #define EVENTS_ACCEPT   "text/event-stream"
 
+/*
+ * Called for each complete server-sent event: its type ("message" when
+ * the stream named none), its data (data lines joined by newlines), and
+ * the last id the stream set ("" when none). Return non-zero to stop.
+ */
+typedef int (*sse_event_fn)(void *ud, const char *event, const char *data,
+                            const char *id);
+
+/* A parser of text/event-stream (the WHATWG HTML standard's format). */
+typedef struct sse_parser {
+    strbuf line;         /* the line being read */
+    strbuf data;         /* the data lines of the event being read */
+    char   event[64];    /* its type, "" for the default */
+    char   id_buf[256];  /* the id the event being read set */
+    char   last_id[256]; /* the id as of the last event dispatched
+                            (a blank line): what resumes */
+    int    has_data;     /* a data line came */
+    int    after_cr;     /* the last byte was a CR ending a line */
+    int    started;      /* past a leading byte-order mark */
+    int    after_blank;  /* the last line ended was blank */
+    size_t blank_end;    /* in the last sse_feed: the offset just
+                            past its last blank line, or 0 */
+    sse_event_fn fn;     /* receives the events */
+    void        *ud;     /* ... with this */
+} sse_parser;
+
 /* Take one complete line (without its end) of the stream. */
 static int
 sse_line(sse_parser *p, const char *s, size_t len)
@@ -57,7 +83,9 @@ sse_line(sse_parser *p, const char *s, size_t len)
     return 0; /* "retry" and unknown fields are ignored */
 }
 
-int
+/* Feed 'len' bytes of the stream; calls p->fn per event. Returns what a
+ * non-zero fn returned (the rest of the bytes unread), else 0. */
+static int
 sse_feed(sse_parser *p, const char *buf, size_t len)
 {
     size_t i;
@@ -102,14 +130,17 @@ sse_feed(sse_parser *p, const char *buf, size_t len)
     return 0;
 }
 
-void
+/* Free what 'p' holds (not p). */
+static void
 sse_free(sse_parser *p)
 {
     sb_free(&p->line);
     sb_free(&p->data);
 }
 
-int
+/* Non-zero when the event (type, data parsed or NULL) says the job has
+ * ended: a terminal "status", or the type "end" or "done". */
+static int
 cli_event_terminal(const char *event, const json_t *data)
 {
     const char *status = cli_json_str(data, "status", NULL);

@@ -135,7 +135,14 @@ done:
     return rc;
 }
 
-int
+/*
+ * Check the file 'path' (the result of job 'eid', escaped) against the
+ * job's manifest: each part's length and SHA-256, in order. Without a
+ * manifest (501, 404), against the job's result bytes. Returns 0, or
+ * CLI_EXIT_LOCAL after printing the mismatch, or another exit code when
+ * a request failed.
+ */
+static int
 cli_verify_result(cli *c, const char *eid, const char *path)
 {
     http_reply  rep = {0};

@@ -158,7 +158,7 @@ input_gz_new(int fd)
 }
 
 /* Compressed bytes consumed: read, less what inflate has not taken yet. */
-uint64_t
+static uint64_t
 input_gz_bytes_in(const input_gz *gz)
 {
     return gz->off - gz->zs.avail_in;

@@ -36,9 +36,6 @@ input_gz *input_gz_new(int fd);
  */
 ssize_t input_gz_read(void *gz, char *buf, size_t n, sh_err *err);
 
-/* Compressed bytes consumed so far. */
-uint64_t input_gz_bytes_in(const input_gz *gz);
-
 void input_gz_free(input_gz *gz);
 
 /* ---- one jsonl line ------------------------------------------------------ */

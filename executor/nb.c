@@ -49,7 +49,7 @@
 /* ---- label tables ---------------------------------------------------- */
 
 /* Frees what table 't' holds (not 't'). */
-void
+static void
 nb_ltab_free(ltab *t)
 {
     for (size_t i = 0; i < t->n; i++)

@@ -62,8 +62,6 @@ typedef struct ltab {
     size_t    nslots;
 } ltab;
 
-void nb_ltab_free(ltab *t);
-
 /* The id of label (s, n), interned (copied) if new; *added says which. */
 uint32_t nb_ltab_intern(ltab *t, const char *s, size_t n, int *added);
 

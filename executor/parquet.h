@@ -83,19 +83,9 @@ pq_file *pq_open(int fd, const char *name, sh_err *err);
 
 void pq_close(pq_file *f);
 
-const char *pq_file_name(const pq_file *f);
 int64_t     pq_num_rows(const pq_file *f);
 size_t      pq_num_cols(const pq_file *f);
 const pq_col *pq_col_at(const pq_file *f, size_t i);
-/* Index of column 'name', or -1. */
-long        pq_col_find(const pq_file *f, const char *name);
-
-/*
- * The file's columns as a sheaf schema (unsupported columns included,
- * typed as their mapping would be, SH_NULL when there is none). The
- * caller frees it with schema_free.
- */
-schema *pq_schema(const pq_file *f);
 
 size_t  pq_num_row_groups(const pq_file *f);
 int64_t pq_rg_rows(const pq_file *f, size_t rg);

@@ -368,13 +368,6 @@ pq_close(pq_file *f)
 }
 
 /* See parquet.h. */
-const char *
-pq_file_name(const pq_file *f)
-{
-    return f->name;
-}
-
-/* See parquet.h. */
 int64_t
 pq_num_rows(const pq_file *f)
 {
@@ -393,30 +386,6 @@ const pq_col *
 pq_col_at(const pq_file *f, size_t i)
 {
     return i < f->ncols ? &f->cols[i] : NULL;
-}
-
-/* See parquet.h. */
-long
-pq_col_find(const pq_file *f, const char *name)
-{
-    size_t i;
-
-    for (i = 0; i < f->ncols; i++)
-        if (strcmp(f->cols[i].name, name) == 0)
-            return (long)i;
-    return -1;
-}
-
-/* See parquet.h. */
-schema *
-pq_schema(const pq_file *f)
-{
-    schema *s = schema_new();
-    size_t i;
-
-    for (i = 0; i < f->ncols; i++)
-        schema_add(s, f->cols[i].name, f->cols[i].type);
-    return s;
 }
 
 /* See parquet.h. */

@@ -44,7 +44,7 @@ plan_root_real(const char *data_root, sh_err *err)
     return root;
 }
 
-/* Does 's' hold a glob(3) metacharacter? */
+/* Does 's' hold a pattern metacharacter (pathglob.h)? */
 static int
 has_glob_meta(const char *s)
 {

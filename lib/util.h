@@ -112,7 +112,7 @@ size_t util_utf8_chars(const char *s);
 int util_is_uuid(const char *s, size_t n);
 
 /* MurmurHash3's 64-bit finaliser: a bijection with full avalanche. The
- * hash tables (agg.c, exec_join.c) build on it. */
+ * hash tables (agg_table.c, exec_join.c) build on it. */
 static inline uint64_t
 util_mix64(uint64_t x)
 {

@@ -48,39 +48,6 @@
 #include "test_helpers.h"
 #include "test_suites.h"
 
-static void check(int ok, int line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Record a CUnit result with a formatted explanation (printed on failure). */
-static void
-check(int ok, int line, const char *fmt, ...)
-{
-    char    msg[1024];
-    va_list ap;
-
-    if (ok) {
-        /* Passing checks are counted without formatting their words. */
-        CU_assertImplementation(CU_TRUE, (unsigned)line, "ok", __FILE__, "",
-                                CU_FALSE);
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (!ok)
-        fprintf(stderr, "\n%s:%d: FAILED: %s\n", __FILE__, line, msg);
-    CU_assertImplementation(ok ? CU_TRUE : CU_FALSE, (unsigned)line, msg,
-                            __FILE__, "", CU_FALSE);
-}
-
-#define CHECK(cond, ...) check((cond) ? 1 : 0, __LINE__, __VA_ARGS__)
-#define CHECK_INT(exp, act)                                                  \
-    do {                                                                     \
-        long long e_ = (long long)(exp), a_ = (long long)(act);              \
-        check(e_ == a_, __LINE__, "%s == %s: expected %lld, got %lld", #exp, \
-              #act, e_, a_);                                                 \
-    } while (0)
-
 /*
  * Loops of many calls: each call is checked, but a loop reports once.
  * OK_ALL(f, call) notes in 'f' a call that did not return 0 (the first
@@ -111,7 +78,7 @@ note_rc(fails *f, int rc, const sh_err *err, int line)
 
 #define OK_ALL(f, call) note_rc(&(f), (call), &err, __LINE__)
 #define CHECK_NO_FAILS(f)                                                 \
-    check((f).n == 0, __LINE__,                                           \
+    CHECK_AT((f).n == 0, __LINE__,                                           \
           "%zu calls failed; the first, at line %d, returned %d: %s",     \
           (f).n, (f).line, (f).rc, (f).msg)
 
@@ -259,7 +226,7 @@ check_same_rows(rows *a, rows *b, size_t n_keys, double rel, int line,
     size_t i, j;
     int    bad = 0;
 
-    check(a->n == b->n, line, "%s: %zu rows vs %zu", what, a->n, b->n);
+    CHECK_AT(a->n == b->n, line, "%s: %zu rows vs %zu", what, a->n, b->n);
     if (a->n != b->n)
         return;
     g_sort_keys = n_keys;
@@ -273,12 +240,12 @@ check_same_rows(rows *a, rows *b, size_t n_keys, double rel, int line,
                 continue;
             fmt_value(&a->r[i][j], x, sizeof x);
             fmt_value(&b->r[i][j], y, sizeof y);
-            check(0, line, "%s: row %zu col %zu: %s vs %s", what, i, j, x,
+            CHECK_AT(0, line, "%s: row %zu col %zu: %s vs %s", what, i, j, x,
                   y);
             bad++;
         }
     }
-    check(bad == 0, line, "%s: rows equal", what);
+    CHECK_AT(bad == 0, line, "%s: rows equal", what);
 }
 
 /* A deterministic pseudo-random generator (splitmix64). */
@@ -1455,15 +1422,15 @@ queue_row(hashagg *h, const sh_value *row, size_t *nq, int flush_now,
 static void
 check_queue_log(const queue_log *log, int line, const char *what)
 {
-    check(log->bad_count == 0, line,
+    CHECK_AT(log->bad_count == 0, line,
           "%s: hashagg_queue returned a wrong count %zu times; the first "
           "time %zu, expected %zu",
           what, log->bad_count, log->got, log->want);
-    check(log->early == 0, line,
+    CHECK_AT(log->early == 0, line,
           "%s: hashagg_groups changed %zu times while rows were only "
           "queued",
           what, log->early);
-    check(log->flush_fails == 0, line, "%s: hashagg_flush failed %zu times",
+    CHECK_AT(log->flush_fails == 0, line, "%s: hashagg_flush failed %zu times",
           what, log->flush_fails);
 }
 
@@ -2041,7 +2008,7 @@ check_collisions(const coll_key *keys, size_t n, size_t n_keys, int queue,
     assert(n <= sizeof seen / sizeof seen[0]);
 
     for (k = 0; k + 1 < n; k += 2)
-        check(keys[k].len == keys[k + 1].len &&
+        CHECK_AT(keys[k].len == keys[k + 1].len &&
                   (memcmp(keys[k].s, keys[k + 1].s, keys[k].len) != 0 ||
                    keys[k].i != keys[k + 1].i),
               line, "%s: colliding pair %zu: the keys should differ", what,
@@ -2056,14 +2023,14 @@ check_collisions(const coll_key *keys, size_t n, size_t n_keys, int queue,
             row[0] = sh_str(g_qscratch[0], keys[k].len);
             row[1] = sh_int(keys[k].i);
             if (!queue)
-                check(hashagg_add(h, row, &err) == 0, line, "%s: add", what);
+                CHECK_AT(hashagg_add(h, row, &err) == 0, line, "%s: add", what);
             else if (hashagg_queue(h, row) == HASHAGG_BATCH)
-                check(hashagg_flush(h, &err) == 0, line, "%s: flush", what);
+                CHECK_AT(hashagg_flush(h, &err) == 0, line, "%s: flush", what);
             clobber_queue_row();
         }
     }
     drain_final(h, &rs);
-    check(rs.n == n, line, "%s: %zu colliding keys made %zu groups", what, n,
+    CHECK_AT(rs.n == n, line, "%s: %zu colliding keys made %zu groups", what, n,
           rs.n);
     for (i = 0; i < rs.n && bad < 3; i++) {
         const sh_value *r = rs.r[i];
@@ -2075,12 +2042,12 @@ check_collisions(const coll_key *keys, size_t n, size_t n_keys, int queue,
                 break;
         }
         if (k == n) {
-            check(0, line,
+            CHECK_AT(0, line,
                   "%s: group %zu (a %zu-byte string) is none of the keys", what,
                   i, r[0].u.s.len);
             bad++;
         } else if (seen[k]++ || r[n_keys].u.i != (int64_t)(k % 5 + 1)) {
-            check(0, line,
+            CHECK_AT(0, line,
                   "%s: key %zu (of colliding pair %zu, %zu bytes) is in "
                   "group %zu%s, counted %" PRId64 ", expected %zu",
                   what, k, k / 2, keys[k].len, i,

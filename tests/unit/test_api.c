@@ -13,47 +13,8 @@
 #include <string.h>
 
 #include "../../api/api_int.h"
+#include "test_helpers.h"
 #include "test_suites.h"
-
-/*
- * Record a CUnit assertion with a message made here (CUnit copies it) and,
- * when it fails, print the message to stderr too.
- */
-static void check(int ok, const char *file, int line, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void
-check(int ok, const char *file, int line, const char *fmt, ...)
-{
-    char    msg[512];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (!ok)
-        fprintf(stderr, "\n%s:%d: FAILED: %s\n", file, line, msg);
-    CU_assertImplementation(ok ? CU_TRUE : CU_FALSE, (unsigned)line, msg, file,
-                            "", CU_FALSE);
-}
-
-#define CHECK_INT(exp, act)                                     \
-    do {                                                        \
-        long long e_ = (long long)(exp), a_ = (long long)(act); \
-        check(e_ == a_, __FILE__, __LINE__,                     \
-              "%s == %s: expected %lld, got %lld", #exp, #act,  \
-              e_, a_);                                          \
-    } while (0)
-
-#define CHECK_STR(exp, act)                                          \
-    do {                                                             \
-        const char *e_ = (exp), *a_ = (act);                         \
-        check(a_ != NULL && strcmp(e_, a_) == 0, __FILE__, __LINE__, \
-              "%s: expected \"%.200s\", got \"%.200s\"", #act, e_,   \
-              a_ ? a_ : "(null)");                                   \
-    } while (0)
-
-#define CHECK_TRUE(cond) check((cond) ? 1 : 0, __FILE__, __LINE__, "%s", #cond)
 
 #define UUID_LOWER "0b7c6a5e-1f2d-4c3b-9a8e-7d6c5b4a3f21"
 #define UUID_UPPER "0B7C6A5E-1F2D-4C3B-9A8E-7D6C5B4A3F21"
@@ -238,11 +199,11 @@ test_range_parse(void)
         uint64_t          first = 7777, last = 7777;
         int               got = api_range_parse(c->h, c->size, &first, &last);
 
-        check(got == c->want, __FILE__, __LINE__,
+        CHECK(got == c->want,
               "Range '%s' of %llu bytes: expected outcome %d, got %d", c->h,
               (unsigned long long)c->size, c->want, got);
         if (got == API_RANGE_OK && c->want == API_RANGE_OK)
-            check(first == c->first && last == c->last, __FILE__, __LINE__,
+            CHECK(first == c->first && last == c->last,
                   "Range '%s': expected %llu-%llu, got %llu-%llu", c->h,
                   (unsigned long long)c->first, (unsigned long long)c->last,
                   (unsigned long long)first, (unsigned long long)last);
@@ -294,7 +255,7 @@ test_error_mapping(void)
         req_reset(&r);
         sh_err_set(&e, c->code, "input.path", "message %zu", i);
         status = api_error_sh(&r, &e, c->in_spec);
-        check(status == c->status, __FILE__, __LINE__,
+        CHECK(status == c->status,
               "%s (in_spec %d): expected status %d, got %d",
               sh_err_name(c->code), c->in_spec, c->status, status);
         CHECK_STR(c->name, reply_code(&r));

@@ -21,45 +21,13 @@
 
 #include "../../executor/csv.h"
 #include "../../lib/util.h"
+#include "test_helpers.h"
 #include "test_suites.h"
 
 /* The test hook of csv.c: the block size of the readers made after it. */
 void csv_set_block_bytes_for_test(size_t block_bytes);
 
 static const csv_dialect comma = {',', '"', 0, 0};
-
-/*
- * Record a CUnit assertion with a message made here (CUnit copies it) and,
- * when it fails, print the message to stderr too.
- */
-static void check(bool ok, const char *file, int line, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void
-check(bool ok, const char *file, int line, const char *fmt, ...)
-{
-    strbuf  sb = {0};
-    va_list ap;
-
-    va_start(ap, fmt);
-    sb_vprintf(&sb, fmt, ap);
-    va_end(ap);
-    if (!ok)
-        fprintf(stderr, "\n%s:%d: FAILED: %s\n", file, line, sb.data);
-    CU_assertImplementation(ok, (unsigned)line, sb.data, file, "", CU_FALSE);
-    sb_free(&sb);
-}
-
-#define CHECK_INT(exp, act)                                     \
-    do {                                                        \
-        long long e_ = (long long)(exp), a_ = (long long)(act); \
-        check(e_ == a_, __FILE__, __LINE__,                     \
-              "%s == %s: expected %lld, "                       \
-              "got %lld",                                       \
-              #exp, #act, e_, a_);                              \
-    } while (0)
-
-#define CHECK_TRUE(cond, ...) check((cond), __FILE__, __LINE__, __VA_ARGS__)
 
 /* Compare two renderings; on failure show the first line that differs. */
 #define CHECK_TEXT(what, exp, act) \
@@ -83,7 +51,7 @@ check_text(const char *file, int line, const char *what, const char *exp,
         }
         i++;
     }
-    check(false, file, line,
+    th_check(false, file, line, __func__,
           "%s: renderings differ at line %zu\n"
           "  expected: %.*s\n  actual:   %.*s\n"
           "full expected:\n%s\nfull actual:\n%s",
@@ -502,8 +470,8 @@ test_unterminated_quote(void)
     rc = csv_split(fd, 0, 1, sizeof data - 1, &comma, 4, &v, &n, &err);
     CHECK_INT(SH_EDATA, rc);
     CHECK_INT(SH_EDATA, err.code);
-    CHECK_TRUE(strstr(err.msg, "line 2") != NULL, "message: %s", err.msg);
-    CHECK_TRUE(v == NULL && n == 0, "no ranges on error");
+    CHECK(strstr(err.msg, "line 2") != NULL, "message: %s", err.msg);
+    CHECK(v == NULL && n == 0, "no ranges on error");
 
     csv_reader      *r = csv_reader_new(fd, 0, sizeof data - 1, 1, &comma);
     const csv_field *f;
@@ -513,7 +481,7 @@ test_unterminated_quote(void)
     CHECK_INT(SH_EDATA, csv_reader_next(r, &f, &nf, &err));
     sh_err_clear(&err);
     CHECK_INT(SH_EDATA, csv_reader_next(r, &f, &nf, &err));
-    CHECK_TRUE(strcmp(err.msg, "unterminated quoted field starting on "
+    CHECK(strcmp(err.msg, "unterminated quoted field starting on "
                                "line 2") == 0,
                "message again: %s", err.msg);
     csv_reader_free(r);
@@ -547,7 +515,7 @@ test_errors(void)
     r = csv_reader_new(fd, 0, 2, 1, &comma);
     sh_err_clear(&err);
     CHECK_INT(SH_EIO, csv_reader_next(r, &f, &n, &err));
-    CHECK_TRUE(strstr(err.msg, "read at offset 0") != NULL, "message: %s",
+    CHECK(strstr(err.msg, "read at offset 0") != NULL, "message: %s",
                err.msg);
     csv_reader_free(r);
     CHECK_INT(SH_EIO, csv_split(fd, 0, 1, 2, &comma, 1, &v, &n, &err));
@@ -785,7 +753,7 @@ split_and_read(int fd, uint64_t data_start, uint64_t line, size_t size,
     if (rc != 0)
         CHECK_INT(0, rc);
     if (n == 0 || v[0].start != data_start || v[n - 1].end != size) {
-        CHECK_TRUE(false, "part %llu: %zu ranges, must cover [%llu, %zu)",
+        CHECK(false, "part %llu: %zu ranges, must cover [%llu, %zu)",
                    (unsigned long long)part, n, (unsigned long long)data_start,
                    size);
         ok = false;
@@ -795,7 +763,7 @@ split_and_read(int fd, uint64_t data_start, uint64_t line, size_t size,
 
         if (v[i].start >= v[i].end ||
             (i + 1 < n && v[i].end != v[i + 1].start)) {
-            CHECK_TRUE(false,
+            CHECK(false,
                        "part %llu: range %zu [%llu, %llu) empty or "
                        "not contiguous",
                        (unsigned long long)part, i,
@@ -805,7 +773,7 @@ split_and_read(int fd, uint64_t data_start, uint64_t line, size_t size,
         }
         render_range(fd, v[i].start, v[i].end, v[i].line, d, &sb);
         if (sb.len == mark) {
-            CHECK_TRUE(false,
+            CHECK(false,
                        "part %llu: range %zu [%llu, %llu) has no "
                        "record",
                        (unsigned long long)part, i,
@@ -857,9 +825,9 @@ test_split_property(void)
         whole = render_data(data, size, &comma);
         ref = reference_render(data, size, &comma);
         CHECK_TEXT("generated file vs reference parser", ref, whole);
-        CHECK_TRUE(strstr(whole, "ERROR") == NULL, "generated file reads");
+        CHECK(strstr(whole, "ERROR") == NULL, "generated file reads");
         /* The file holds what it is meant to exercise. */
-        CHECK_TRUE(memmem(data, size, "\n\n", 2) != NULL &&
+        CHECK(memmem(data, size, "\n\n", 2) != NULL &&
                        memmem(data, size, "\n\r\n", 3) != NULL &&
                        memmem(data, size, "\"\"", 2) != NULL &&
                        strstr(whole, "\\r\\n") != NULL &&
@@ -877,7 +845,7 @@ test_split_property(void)
             for (size_t i = 0; i < n; i++)
                 if (v[i].end - v[i].start > longest)
                     longest = v[i].end - v[i].start;
-            CHECK_TRUE(n > 20 && longest > 1000,
+            CHECK(n > 20 && longest > 1000,
                        "seed %llu: %zu records, "
                        "longest %llu bytes",
                        (unsigned long long)seed, n,
@@ -964,7 +932,7 @@ test_split_small(void)
         for (uint64_t part = 1; part <= 4; part++) {
             n = 99;
             CHECK_INT(0, csv_split(fd, 0, 1, len, &comma, part, &v, &n, &err));
-            CHECK_TRUE(n == 0 && v == NULL, "\"%s\" part %llu: %zu ranges",
+            CHECK(n == 0 && v == NULL, "\"%s\" part %llu: %zu ranges",
                        none[i], (unsigned long long)part, n);
             free(v);
         }
@@ -1299,10 +1267,10 @@ test_reader_fn(void)
         while ((rc = csv_reader_next(r, &f, &n, &err)) == 1)
             ;
         CHECK_INT(SH_EIO, rc);
-        CHECK_TRUE(strcmp(err.msg, "injected failure") == 0, "%s", err.msg);
+        CHECK(strcmp(err.msg, "injected failure") == 0, "%s", err.msg);
         sh_err_clear(&err);
         CHECK_INT(SH_EIO, csv_reader_next(r, &f, &n, &err));
-        CHECK_TRUE(strcmp(err.msg, "injected failure") == 0, "%s", err.msg);
+        CHECK(strcmp(err.msg, "injected failure") == 0, "%s", err.msg);
         csv_set_block_bytes_for_test(0);
         csv_reader_free(r);
     }
@@ -1327,18 +1295,18 @@ test_limits(void)
         sb_putc(&data, 'x');
     sb_puts(&data, "\n");
     got = render_data(data.data, data.len, &comma);
-    CHECK_TRUE(strstr(got, "ERROR bad_data: the record on line 3 (byte offset "
+    CHECK(strstr(got, "ERROR bad_data: the record on line 3 (byte offset "
                       "12) is longer than 4096 bytes") != NULL,
           "long record: %s", got);
     free(got);
     got = render_data("a,b,c\n1,2,3,4\n", 14, &comma);
-    CHECK_TRUE(strstr(got, "ERROR bad_data: the record on line 2 (byte offset "
+    CHECK(strstr(got, "ERROR bad_data: the record on line 2 (byte offset "
                       "6) has more than 3 columns") != NULL,
           "wide record: %s", got);
     free(got);
     csv_set_limits(0, 0);
     got = render_data(data.data, data.len, &comma);
-    CHECK_TRUE(strstr(got, "ERROR") == NULL, "defaults: %s", got);
+    CHECK(strstr(got, "ERROR") == NULL, "defaults: %s", got);
     free(got);
     sb_free(&data);
 }

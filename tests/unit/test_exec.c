@@ -29,22 +29,6 @@ static char g_root[256]; /* the data root of the current test */
 static char g_work[256]; /* task outputs: "<work>/s<S>t<T>" */
 static char g_scr[256];  /* scratch: "<work>-scratch/s<S>t<T>" */
 
-/* ---- checking with words ---------------------------------------------- */
-
-static void __attribute__((format(printf, 4, 5)))
-check_at(int cond, int line, const char *func, const char *fmt, ...)
-{
-    char    msg[4096];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    CU_assertImplementation(cond ? CU_TRUE : CU_FALSE, (unsigned)line, msg,
-                            __FILE__, func, CU_FALSE);
-}
-#define CHECK(cond, ...) check_at((cond) != 0, __LINE__, __func__, __VA_ARGS__)
-
 /* ---- directories ------------------------------------------------------ */
 
 /* Tasks fsync every file they complete; on a memory file system that
@@ -240,10 +224,10 @@ expect_output(const char *spec, uint64_t mem, const char *want, int line)
     job_run r;
 
     run_job(spec, mem, &r);
-    check_at(r.rc == 0, line, __func__, "job failed (%d): %s %s", r.rc,
+    CHECK_AT(r.rc == 0, line, "job failed (%d): %s %s", r.rc,
              r.err.path, r.err.msg);
     if (r.rc == 0) {
-        check_at(strcmp(r.out, want) == 0, line, __func__,
+        CHECK_AT(strcmp(r.out, want) == 0, line,
                  "output differs:\n--- got\n%s--- want\n%s", r.out, want);
     }
     free(r.out);

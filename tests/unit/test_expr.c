@@ -106,24 +106,6 @@ suite_clean(void)
     return 0;
 }
 
-/* Records a CUnit result with a formatted explanation. */
-static void
-check_msg(int ok, unsigned line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-check_msg(int ok, unsigned line, const char *fmt, ...)
-{
-    char    msg[2048];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    CU_assertImplementation(ok ? CU_TRUE : CU_FALSE, line, msg, __FILE__, "",
-                            CU_FALSE);
-}
-
 /*
  * Compiles and evaluates 'src' on the fixture row against schema 's' and
  * describes the outcome in 'buf'. Also checks the invariants every outcome
@@ -172,7 +154,7 @@ check(const char *src, const char *expect, unsigned line)
     char got[1400];
 
     run_on(sc, row, src, got, sizeof got);
-    check_msg(strcmp(got, expect) == 0, line, "%s  =>  %s  (expected %s)",
+    CHECK_AT(strcmp(got, expect) == 0, line, "%s  =>  %s  (expected %s)",
               src, got, expect);
 }
 #define X(src, expect) check(src, expect, __LINE__)
@@ -185,10 +167,10 @@ check_type(const char *src, sh_type expect, unsigned line)
     expr  *e = expr_compile(src, sc, PATH, &err);
 
     if (e == NULL) {
-        check_msg(0, line, "%s did not compile: %s", src, err.msg);
+        CHECK_AT(0, line, "%s did not compile: %s", src, err.msg);
         return;
     }
-    check_msg(expr_type(e) == expect, line,
+    CHECK_AT(expr_type(e) == expect, line,
               "expr_type(%s) is %s, expected %s", src,
               sh_type_name(expr_type(e)), sh_type_name(expect));
     expr_free(e);
@@ -922,24 +904,24 @@ test_small_schema_messages(void)
     schema_add(small, "year", SH_INT);
     schema_add(small, "title", SH_STRING);
     run_on(small, r, "yeer >= 2010", got, sizeof got);
-    check_msg(strcmp(got, "compile error: unknown column 'yeer' at position "
+    CHECK_AT(strcmp(got, "compile error: unknown column 'yeer' at position "
                           "1; columns are: id, year, title") == 0,
               __LINE__, "got %s", got);
     run_on(small, r, "year >= 2010", got, sizeof got);
-    check_msg(strcmp(got, "bool true") == 0, __LINE__, "got %s", got);
+    CHECK_AT(strcmp(got, "bool true") == 0, __LINE__, "got %s", got);
     run_on(none, r, "x", got, sizeof got);
-    check_msg(strcmp(got, "compile error: unknown column 'x' at position 1; "
+    CHECK_AT(strcmp(got, "compile error: unknown column 'x' at position 1; "
                           "the input has no columns") == 0,
               __LINE__, "got %s", got);
     run_on(none, r, "1 + 1", got, sizeof got);
-    check_msg(strcmp(got, "int 2") == 0, __LINE__, "got %s", got);
+    CHECK_AT(strcmp(got, "int 2") == 0, __LINE__, "got %s", got);
     /* A long column list is cut, and says how many it left out. */
     for (i = 0; i < 500; i++) {
         snprintf(name, sizeof name, "column_number_%03zu", i);
         schema_add(wide, name, SH_INT);
     }
     run_on(wide, NULL, "x", got, sizeof got);
-    check_msg(strstr(got, "columns are: column_number_000, ") != NULL
+    CHECK_AT(strstr(got, "columns are: column_number_000, ") != NULL
                   && strstr(got, " more)") != NULL && strlen(got) < 800,
               __LINE__, "got %s", got);
     schema_free(small);
@@ -961,13 +943,13 @@ test_limits(void)
     for (i = 0; i < 100; i++)
         sb_putc(&sb, ')');
     run_on(sc, row, sb.data, got, sizeof got);
-    check_msg(strcmp(got, "int 1") == 0, __LINE__, "100 parentheses: %s",
+    CHECK_AT(strcmp(got, "int 1") == 0, __LINE__, "100 parentheses: %s",
               got);
     sb_reset(&sb);
     for (i = 0; i < 100000; i++)
         sb_putc(&sb, '(');
     run_on(sc, row, sb.data, got, sizeof got);
-    check_msg(strcmp(got, "compile error: expression is nested too deeply "
+    CHECK_AT(strcmp(got, "compile error: expression is nested too deeply "
                           "(more than 200 levels) at position 201") == 0,
               __LINE__, "100000 parentheses: %s", got);
     sb_reset(&sb);
@@ -975,18 +957,18 @@ test_limits(void)
         sb_puts(&sb, "-");
     sb_puts(&sb, "i");
     run_on(sc, row, sb.data, got, sizeof got);
-    check_msg(strncmp(got, "compile error: expression is nested too deeply",
+    CHECK_AT(strncmp(got, "compile error: expression is nested too deeply",
                       46) == 0, __LINE__, "100000 minus signs: %s", got);
     sb_reset(&sb);
     sb_puts(&sb, "i");
     for (i = 0; i < 999; i++)
         sb_puts(&sb, " + i");
     run_on(sc, row, sb.data, got, sizeof got);
-    check_msg(strcmp(got, "int 7000") == 0, __LINE__, "999 additions: %s",
+    CHECK_AT(strcmp(got, "int 7000") == 0, __LINE__, "999 additions: %s",
               got);
     sb_puts(&sb, " + i");
     run_on(sc, row, sb.data, got, sizeof got);
-    check_msg(strcmp(got, "compile error: expression is too deep (more than "
+    CHECK_AT(strcmp(got, "compile error: expression is too deep (more than "
                           "1000 levels) at position 3999") == 0,
               __LINE__, "1000 additions: %s", got);
     /* Constants fold, so a long constant chain is not deep. */
@@ -995,7 +977,7 @@ test_limits(void)
     for (i = 0; i < 5000; i++)
         sb_puts(&sb, " + 1");
     run_on(sc, row, sb.data, got, sizeof got);
-    check_msg(strcmp(got, "int 5001") == 0, __LINE__, "5000 constants: %s",
+    CHECK_AT(strcmp(got, "int 5001") == 0, __LINE__, "5000 constants: %s",
               got);
     sb_free(&sb);
 }
@@ -1122,12 +1104,12 @@ test_random_input(void)
             || strncmp(got, "static type", 11) == 0
             || (strchr(got, ':') && strncmp(got, "out_of_range: ", 14) != 0
                 && strncmp(got, "string", 6) != 0)) {
-            check_msg(0, __LINE__, "%s  =>  %s", src, got);
+            CHECK_AT(0, __LINE__, "%s  =>  %s", src, got);
             bad++;
         }
     }
     CU_ASSERT_EQUAL(bad, 0);
-    check_msg(compiled > 100, __LINE__, "only %d of the random texts "
+    CHECK_AT(compiled > 100, __LINE__, "only %d of the random texts "
               "compiled: the generator tests too little", compiled);
 }
 
@@ -1163,7 +1145,7 @@ check_columns(unsigned line, const char *src, const char *expect,
     expr         *e = expr_compile(src, sc, PATH, &err);
 
     if (e == NULL) {
-        check_msg(0, line, "%s: does not compile: %s", src, err.msg);
+        CHECK_AT(0, line, "%s: does not compile: %s", src, err.msg);
         return;
     }
     memset(used, 0, sizeof used);
@@ -1173,12 +1155,12 @@ check_columns(unsigned line, const char *src, const char *expect,
             strcat(got, *got ? "," : "");
             strcat(got, cols[i].name);
         } else if (used[i] != 0) {
-            check_msg(0, line, "%s: used[%zu] is %d", src, i, used[i]);
+            CHECK_AT(0, line, "%s: used[%zu] is %d", src, i, used[i]);
         }
     }
-    check_msg(strcmp(got, expect) == 0, line,
+    CHECK_AT(strcmp(got, expect) == 0, line,
               "%s: columns \"%s\", expected \"%s\"", src, got, expect);
-    check_msg(n == n_new, line, "%s: returned %zu, expected %zu", src, n,
+    CHECK_AT(n == n_new, line, "%s: returned %zu, expected %zu", src, n,
               n_new);
     expr_free(e);
 }
@@ -1285,7 +1267,7 @@ test_columns_used_as_hiding(void)
             copy->names[k] = saved;
             needed = h == NULL;
             expr_free(h);
-            check_msg(used[k] == needed, __LINE__,
+            CHECK_AT(used[k] == needed, __LINE__,
                       "%s: column %s marked %d, needed %d", srcs[i],
                       cols[k].name, used[k], needed);
         }

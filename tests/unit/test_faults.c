@@ -34,24 +34,6 @@ static char g_root[256]; /* exec: the data root */
 static char g_work[256]; /* exec: task outputs */
 static char g_scr[256];  /* exec: scratch */
 
-/* ---- checking with words ---------------------------------------------- */
-
-static void __attribute__((format(printf, 4, 5)))
-check_at(int cond, int line, const char *func, const char *fmt, ...)
-{
-    char    msg[4096];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (!cond)
-        fprintf(stderr, "\n%s:%d: FAILED: %s\n", __FILE__, line, msg);
-    CU_assertImplementation(cond ? CU_TRUE : CU_FALSE, (unsigned)line, msg,
-                            __FILE__, func, CU_FALSE);
-}
-#define CHECK(cond, ...) check_at((cond) != 0, __LINE__, __func__, __VA_ARGS__)
-
 /* 'msg' holds every one of the NULL-terminated words after it. */
 static int
 has_all(const char *msg, ...)

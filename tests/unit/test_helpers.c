@@ -1,6 +1,8 @@
 /*
  * test_helpers.c - temporary directories, whole files and values in words
- * for the unit-test suites (see test_helpers.h).
+ * for the unit-test suites (see test_helpers.h). The checks with words are
+ * in test_check.c: they call CUnit, which the fuzz harnesses (that link
+ * this file) do not link.
  */
 #include "test_helpers.h"
 

@@ -1,5 +1,6 @@
 /*
  * test_helpers.h - what several unit-test suites need besides CUnit:
+ * checks that say why they failed (CHECK and friends, test_check.c),
  * temporary directories (made, emptied, removed), whole files written
  * (plain and gzip), and values described in words for messages. Reading a
  * whole file back is util_read_file (lib/util.h).
@@ -16,6 +17,43 @@
 
 #include "../../executor/value.h"
 #include "../../lib/err.h"
+
+/* ---- checking with words ------------------------------------------------- */
+
+/*
+ * Record one CUnit assertion at 'file':'line' in function 'func', passed
+ * when 'ok' is not 0. A failure's message is 'fmt' formatted (printf) and is
+ * printed to stderr too; a passing check formats nothing.
+ */
+void th_check(int ok, const char *file, int line, const char *func,
+              const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Assert 'cond'; on failure the printf-style message says why. */
+#define CHECK(cond, ...) \
+    th_check((cond) ? 1 : 0, __FILE__, __LINE__, __func__, __VA_ARGS__)
+
+/* As CHECK, reported at 'line' (a helper's caller's line). */
+#define CHECK_AT(cond, line, ...) \
+    th_check((cond) ? 1 : 0, __FILE__, (int)(line), __func__, __VA_ARGS__)
+
+/* Assert 'cond'; the message is the condition's text. */
+#define CHECK_TRUE(cond) CHECK((cond), "%s", #cond)
+
+/* Two integers are equal; on failure both are shown. */
+#define CHECK_INT(exp, act)                                             \
+    do {                                                                \
+        long long e_ = (long long)(exp), a_ = (long long)(act);         \
+        CHECK(e_ == a_, "%s == %s: expected %lld, got %lld", #exp, #act, \
+              e_, a_);                                                  \
+    } while (0)
+
+/* Two strings are equal (neither NULL); on failure both are shown. */
+#define CHECK_STR(exp, act) th_check_str((exp), (act), #act, __FILE__, \
+                                         __LINE__, __func__)
+
+/* CHECK_STR's work: 'what' is the text of the actual value's expression. */
+void th_check_str(const char *exp, const char *act, const char *what,
+                  const char *file, int line, const char *func);
 
 /* ---- temporary directories ----------------------------------------------- */
 

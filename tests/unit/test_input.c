@@ -34,34 +34,6 @@ void csv_set_block_bytes_for_test(size_t block_bytes);
 
 static char g_dir[256]; /* the current test's temporary directory */
 
-/* ---- checking with words ---------------------------------------------- */
-
-/* Assert 'cond'; on failure the printf-style message says why. */
-static void __attribute__((format(printf, 4, 5)))
-check_at(int cond, int line, const char *func, const char *fmt, ...)
-{
-    char    msg[4096];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (!cond)
-        fprintf(stderr, "\n%s:%d: FAILED: %s\n", __FILE__, line, msg);
-    CU_assertImplementation(cond ? CU_TRUE : CU_FALSE, (unsigned)line, msg,
-                            __FILE__, func, CU_FALSE);
-}
-#define CHECK(cond, ...) check_at((cond) != 0, __LINE__, __func__, __VA_ARGS__)
-
-/* Compare two texts; on failure show both. */
-#define CHECK_STR(exp, act)                                                \
-    do {                                                                   \
-        const char *e_ = (exp), *a_ = (act);                               \
-        CHECK(e_ != NULL && a_ != NULL && strcmp(e_, a_) == 0,             \
-              "%s:\n--- expected\n%s\n--- got\n%s", #act, e_ ? e_ : "(null)", \
-              a_ ? a_ : "(null)");                                         \
-    } while (0)
-
 /* ---- files -------------------------------------------------------------- */
 
 /* Remove the last test's directory and make a fresh one. */

@@ -37,33 +37,6 @@
 
 static char g_dir[64];
 
-/* Record a CUnit result with a formatted explanation (printed on failure). */
-static void check(int ok, int line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-check(int ok, int line, const char *fmt, ...)
-{
-    char    msg[1024];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (!ok)
-        fprintf(stderr, "\n%s:%d: FAILED: %s\n", __FILE__, line, msg);
-    CU_assertImplementation(ok ? CU_TRUE : CU_FALSE, (unsigned)line, msg,
-                            __FILE__, "", CU_FALSE);
-}
-
-#define CHECK(cond, ...) check((cond) ? 1 : 0, __LINE__, __VA_ARGS__)
-#define CHECK_INT(exp, act)                                                  \
-    do {                                                                     \
-        long long e_ = (long long)(exp), a_ = (long long)(act);              \
-        check(e_ == a_, __LINE__, "%s == %s: expected %lld, got %lld", #exp, \
-              #act, e_, a_);                                                 \
-    } while (0)
-
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
 /* A sample of feature_log_prob_: class (index among the trained classes,

@@ -38,27 +38,6 @@
 static char g_data[PATH_MAX];
 static char g_tmp[PATH_MAX];
 
-/* Record a CUnit result with a formatted explanation (printed on failure). */
-static void check(int ok, int line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-check(int ok, int line, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-
-    if (!ok) {
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        fprintf(stderr, "\n  test_parquet.c:%d: %s\n", line, msg);
-    }
-    CU_assertImplementation(ok, line, "check", "test_parquet.c", "", 0);
-}
-
-#define CHECK(ok, ...) check((ok) != 0, __LINE__, __VA_ARGS__)
-
 /* Find tests/unit/data/parquet from the working directory or beside the
  * test binary (build/unit_tests). */
 static void

@@ -35,23 +35,6 @@ static plan_env g_env = {g_root, th_model_resolve, "/tmp", 256u << 20,
                          0, NULL, NULL, NULL};
 static char g_out[256];  /* where outputs go (outside the root) */
 
-/* ---- checking with words ---------------------------------------------- */
-
-/* Assert 'cond'; on failure the printf-style message says why. */
-static void __attribute__((format(printf, 4, 5)))
-check_at(int cond, int line, const char *func, const char *fmt, ...)
-{
-    char    msg[2048];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    CU_assertImplementation(cond ? CU_TRUE : CU_FALSE, (unsigned)line, msg,
-                            __FILE__, func, CU_FALSE);
-}
-#define CHECK(cond, ...) check_at((cond) != 0, __LINE__, __func__, __VA_ARGS__)
-
 /* ---- the temporary data root ------------------------------------------ */
 
 /* Make fresh directories for one test. */
@@ -120,14 +103,14 @@ expect_err_at(int line, const char *spec, int code, const char *path,
     int    rc;
     plan  *p = build(spec, &err, &rc);
 
-    check_at(p == NULL && rc == code && err.code == code, line, "expect_err",
+    CHECK_AT(p == NULL && rc == code && err.code == code, line,
              "spec %s: want code %d, got %d (%s: %s)", spec, code, rc,
              err.path, err.msg);
-    check_at(strcmp(err.path, path) == 0, line, "expect_err",
+    CHECK_AT(strcmp(err.path, path) == 0, line,
              "spec %s: want path '%s', got '%s' (%s)", spec, path, err.path,
              err.msg);
-    check_at(word == NULL || strstr(err.msg, word) != NULL, line,
-             "expect_err", "spec %s: message '%s' lacks '%s'", spec, err.msg,
+    CHECK_AT(word == NULL || strstr(err.msg, word) != NULL, line,
+             "spec %s: message '%s' lacks '%s'", spec, err.msg,
              word ? word : "");
     plan_free(p);
 }
@@ -142,7 +125,7 @@ must_build_at(int line, const char *spec)
     int    rc;
     plan  *p = build(spec, &err, &rc);
 
-    check_at(p != NULL && rc == 0, line, "must_build",
+    CHECK_AT(p != NULL && rc == 0, line,
              "spec %s: failed with %d at '%s': %s", spec, rc, err.path,
              err.msg);
     return p;
@@ -1592,7 +1575,7 @@ check_schema_at(int line, const schema *sc, const char *want)
         sb_printf(&sb, "%s%s:%s", i ? "," : "", sc->names[i],
                   sh_type_name(sc->types[i]));
     }
-    check_at(strcmp(sb.data ? sb.data : "", want) == 0, line, "schema",
+    CHECK_AT(strcmp(sb.data ? sb.data : "", want) == 0, line,
              "schema is '%s', want '%s'", sb.data ? sb.data : "", want);
     sb_free(&sb);
 }
@@ -1842,15 +1825,15 @@ check_stage_at(int line, const plan *p, size_t k, long src, size_t begin,
     const plan_stage *st;
 
     if (k >= p->n_stages) {
-        check_at(0, line, "stage", "no stage %zu (%zu stages)", k,
+        CHECK_AT(0, line, "no stage %zu (%zu stages)", k,
                  p->n_stages);
         return;
     }
     st = &p->stages[k];
-    check_at(st->src == src && st->map_begin == begin && st->map_end == end
+    CHECK_AT(st->src == src && st->map_begin == begin && st->map_end == end
                  && st->sink == sink && st->n_tasks == tasks
                  && p->stage_tasks[k] == tasks,
-             line, "stage",
+             line,
              "stage %zu is {src %ld, map %zu..%zu, sink %ld, %zu tasks "
              "(db %zu)}, want {src %ld, map %zu..%zu, sink %ld, %zu tasks}",
              k, st->src, st->map_begin, st->map_end, st->sink, st->n_tasks,

@@ -27,33 +27,6 @@ static char g_dir[64];
 /* The strings of write_sections' rows, kept until they are compared. */
 static char *g_sect_text;
 
-/* Record a CUnit result with a formatted explanation (printed on failure). */
-static void check(int ok, int line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-check(int ok, int line, const char *fmt, ...)
-{
-    char    msg[1024];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (!ok)
-        fprintf(stderr, "\n%s:%d: FAILED: %s\n", __FILE__, line, msg);
-    CU_assertImplementation(ok ? CU_TRUE : CU_FALSE, (unsigned)line, msg,
-                            __FILE__, "", CU_FALSE);
-}
-
-#define CHECK(cond, ...) check((cond) ? 1 : 0, __LINE__, __VA_ARGS__)
-#define CHECK_INT(exp, act)                                                  \
-    do {                                                                     \
-        long long e_ = (long long)(exp), a_ = (long long)(act);              \
-        check(e_ == a_, __LINE__, "%s == %s: expected %lld, got %lld", #exp, \
-              #act, e_, a_);                                                 \
-    } while (0)
-
 static int
 suite_init(void)
 {
@@ -143,7 +116,7 @@ check_row(const sh_value *want, const sh_value *got, size_t n, long row,
 
     for (size_t i = 0; i < n; i++) {
         if (!same_value(&want[i], &got[i])) {
-            check(0, line, "row %ld value %zu: expected %s, got %s", row, i,
+            CHECK_AT(0, line, "row %ld value %zu: expected %s, got %s", row, i,
                   show(&want[i], wb), show(&got[i], gb));
             return 0;
         }
@@ -159,18 +132,18 @@ write_rows(const char *path, const sh_value *rows, size_t n_rows, size_t n_cols)
     rowfile_writer *w = rowfile_create(path, n_cols, &err);
 
     if (w == NULL) {
-        check(0, __LINE__, "rowfile_create(%s): %s", path, err.msg);
+        CHECK_AT(0, __LINE__, "rowfile_create(%s): %s", path, err.msg);
         return -1;
     }
     for (size_t i = 0; i < n_rows; i++) {
         if (rowfile_write(w, rows + i * n_cols, &err) != 0) {
-            check(0, __LINE__, "rowfile_write row %zu: %s", i, err.msg);
+            CHECK_AT(0, __LINE__, "rowfile_write row %zu: %s", i, err.msg);
             rowfile_abort(w);
             return -1;
         }
     }
     if (rowfile_close(w, &err) != 0) {
-        check(0, __LINE__, "rowfile_close(%s): %s", path, err.msg);
+        CHECK_AT(0, __LINE__, "rowfile_close(%s): %s", path, err.msg);
         return -1;
     }
     return 0;
@@ -195,10 +168,10 @@ read_stream_and_compare(const char *path, long section, size_t buf_bytes,
     int             rc;
 
     if (r == NULL) {
-        check(0, line, "rowfile_open(%s): %s", path, err.msg);
+        CHECK_AT(0, line, "rowfile_open(%s): %s", path, err.msg);
         return;
     }
-    check(rowfile_cols(r) == n_cols, line,
+    CHECK_AT(rowfile_cols(r) == n_cols, line,
           "rowfile_cols: expected %zu, got %zu", n_cols, rowfile_cols(r));
     while ((rc = rowfile_next(r, &row, &err)) == 1) {
         if (got < n_rows &&
@@ -206,13 +179,13 @@ read_stream_and_compare(const char *path, long section, size_t buf_bytes,
             break;
         got++;
     }
-    check(rc >= 0, line, "rowfile_next failed after %zu rows: %s", got,
+    CHECK_AT(rc >= 0, line, "rowfile_next failed after %zu rows: %s", got,
           err.msg);
-    check(got == n_rows || rc == 1, line, "read %zu rows, expected %zu", got,
+    CHECK_AT(got == n_rows || rc == 1, line, "read %zu rows, expected %zu", got,
           n_rows);
     /* The end stays the end. */
     if (rc == 0)
-        check(rowfile_next(r, &row, &err) == 0, line,
+        CHECK_AT(rowfile_next(r, &row, &err) == 0, line,
               "rowfile_next after the end did not return 0");
     rowfile_free(r);
 }
@@ -448,7 +421,7 @@ test_truncated(void)
         rc = read_all(cut, &err, &got);
         if (rc != SH_EDATA || strstr(err.msg, cut) == NULL) {
             if (wrong++ < 5)
-                check(0, __LINE__,
+                CHECK_AT(0, __LINE__,
                       "file cut to %lld of %lld bytes: got code %d after %zu "
                       "rows (%s), expected SH_EDATA naming the file",
                       n, size, rc, got, err.msg);
@@ -596,7 +569,7 @@ write_sections(const char *path, sh_value **want, size_t *n_want)
         n_want[i] = 0;
     }
     if (s == NULL) {
-        check(0, __LINE__, "rowfile_sections_create(%s): %s", path, err.msg);
+        CHECK_AT(0, __LINE__, "rowfile_sections_create(%s): %s", path, err.msg);
         g_sect_text = text;
         return -1;
     }
@@ -692,14 +665,14 @@ test_sections_damaged(void)
     int               wrong = 0;
 
     if (s == NULL) {
-        check(0, __LINE__, "rowfile_sections_create: %s", err.msg);
+        CHECK_AT(0, __LINE__, "rowfile_sections_create: %s", err.msg);
         goto done;
     }
     for (int i = 0; i < 5; i++)
         (void)rowfile_write(rowfile_sections_writer(s, (size_t)i % 3), row,
                             &err);
     if (rowfile_sections_close(s, &err) != 0) {
-        check(0, __LINE__, "rowfile_sections_close: %s", err.msg);
+        CHECK_AT(0, __LINE__, "rowfile_sections_close: %s", err.msg);
         goto done;
     }
     CHECK_INT(0, read_section(path, 1, &err));
@@ -711,7 +684,7 @@ test_sections_damaged(void)
 
             if (rc != SH_EDATA || strstr(err.msg, cut) == NULL) {
                 if (wrong++ < 5)
-                    check(0, __LINE__,
+                    CHECK_AT(0, __LINE__,
                           "cut to %lld of %lld bytes, section %zu: code %d "
                           "(%s), expected SH_EDATA naming the file",
                           n, size, sec, rc, err.msg);

@@ -19,46 +19,6 @@
 #include "test_helpers.h"
 #include "test_suites.h"
 
-/*
- * Record a CUnit assertion with a message made here (CUnit copies it) and,
- * when it fails, print the message to stderr too.
- */
-static void check(int ok, const char *file, int line, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void
-check(int ok, const char *file, int line, const char *fmt, ...)
-{
-    char    msg[512];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (!ok)
-        fprintf(stderr, "\n%s:%d: FAILED: %s\n", file, line, msg);
-    CU_assertImplementation(ok ? CU_TRUE : CU_FALSE, (unsigned)line, msg, file,
-                            "", CU_FALSE);
-}
-
-#define CHECK_INT(exp, act)                                     \
-    do {                                                        \
-        long long e_ = (long long)(exp), a_ = (long long)(act); \
-        check(e_ == a_, __FILE__, __LINE__,                     \
-              "%s == %s: expected %lld, got %lld", #exp, #act,  \
-              e_, a_);                                          \
-    } while (0)
-
-#define CHECK_STR(exp, act)                                          \
-    do {                                                             \
-        const char *e_ = (exp), *a_ = (act);                         \
-        check(a_ != NULL && strcmp(e_, a_) == 0, __FILE__, __LINE__, \
-              "%s: expected \"%.200s\", got \"%.200s\"", #act, e_,   \
-              a_ ? a_ : "(null)");                                   \
-    } while (0)
-
-#define CHECK_TRUE(cond) check((cond) ? 1 : 0, __FILE__, __LINE__, "%s", #cond)
-
 /* The variables config_load reads. */
 static const char *const svc_vars[] = {
     "SHEAF_LISTEN", "DATABASE_URL", "SHEAF_DATA_ROOT", "SHEAF_SPOOL",
@@ -208,11 +168,11 @@ test_config_errors(void)
         setenv(cases[i].var, cases[i].value, 1);
         sh_err_clear(&err);
         rc = config_load(&c, &err);
-        check(rc == SH_EINVAL, __FILE__, __LINE__,
+        CHECK(rc == SH_EINVAL,
               "%s=%s: expected SH_EINVAL, got %d", cases[i].var,
               cases[i].value, rc);
         CHECK_STR(cases[i].var, err.path);
-        check(strstr(err.msg, cases[i].var) != NULL, __FILE__, __LINE__,
+        CHECK(strstr(err.msg, cases[i].var) != NULL,
               "%s=%s: the message names the variable: %s", cases[i].var,
               cases[i].value, err.msg);
         config_free(&c);
@@ -225,7 +185,7 @@ test_config_errors(void)
 static void
 check_path(const char *want, char *got, int line)
 {
-    check(got != NULL && strcmp(want, got) == 0, __FILE__, line,
+    CHECK_AT(got != NULL && strcmp(want, got) == 0, line,
           "expected \"%s\", got \"%s\"", want, got ? got : "(null)");
     free(got);
 }

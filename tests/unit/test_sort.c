@@ -27,33 +27,6 @@
 
 static char g_dir[64];
 
-static void check(int ok, int line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Record a CUnit result with a formatted explanation (printed on failure). */
-static void
-check(int ok, int line, const char *fmt, ...)
-{
-    char    msg[1024];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (!ok)
-        fprintf(stderr, "\n%s:%d: FAILED: %s\n", __FILE__, line, msg);
-    CU_assertImplementation(ok ? CU_TRUE : CU_FALSE, (unsigned)line, msg,
-                            __FILE__, "", CU_FALSE);
-}
-
-#define CHECK(cond, ...) check((cond) ? 1 : 0, __LINE__, __VA_ARGS__)
-#define CHECK_INT(exp, act)                                                  \
-    do {                                                                     \
-        long long e_ = (long long)(exp), a_ = (long long)(act);              \
-        check(e_ == a_, __LINE__, "%s == %s: expected %lld, got %lld", #exp, \
-              #act, e_, a_);                                                 \
-    } while (0)
-
 /*
  * The runs go to /dev/shm when it can be written (a tmpfs: the many small
  * runs of tiny budgets are not each fsynced to a disk), else to /tmp.
@@ -117,7 +90,7 @@ cmp_case(sh_value a, sh_value b, int desc, int want, int line)
     int      got = sign(sort_compare(&a, &b, &k, 1));
     int      rev = sign(sort_compare(&b, &a, &k, 1));
 
-    check(got == want && rev == -want, line,
+    CHECK_AT(got == want && rev == -want, line,
           "sort_compare(%s, %s, %s) = %d and swapped %d, expected %d and %d",
           show(&a, ab), show(&b, bb), desc ? "desc" : "asc", got, rev, want,
           -want);
@@ -331,7 +304,7 @@ check_merged(merger *m, const sh_value *rows, size_t cols, const size_t *order,
                 if (!same_value(&want[c], &row[c])) {
                     char wb[96], gb[96];
 
-                    check(0, line,
+                    CHECK_AT(0, line,
                           "output row %zu, column %zu: expected %s (input "
                           "row %zu), got %s",
                           got, c, show(&want[c], wb), order[got],
@@ -342,8 +315,9 @@ check_merged(merger *m, const sh_value *rows, size_t cols, const size_t *order,
         }
         got++;
     }
-    check(rc == 0, line, "merger_next failed after %zu rows: %s", got, err.msg);
-    check(got == n, line, "merged %zu rows, expected %zu", got, n);
+    CHECK_AT(rc == 0, line, "merger_next failed after %zu rows: %s", got,
+             err.msg);
+    CHECK_AT(got == n, line, "merged %zu rows, expected %zu", got, n);
     return got;
 }
 
@@ -387,30 +361,30 @@ sort_and_check(const sh_value *rows, size_t n, size_t cols,
 
     for (size_t i = 0; i < n; i++) {
         if (sorter_push(s, rows + i * cols, &err) != 0) {
-            check(0, line, "sorter_push row %zu: %s", i, err.msg);
+            CHECK_AT(0, line, "sorter_push row %zu: %s", i, err.msg);
             goto done;
         }
     }
     runs = sorter_finish(s, &err);
-    check(runs >= 0, line, "sorter_finish: %d (%s)", runs, err.msg);
+    CHECK_AT(runs >= 0, line, "sorter_finish: %d (%s)", runs, err.msg);
     if (runs < 0)
         goto done;
-    check(th_count_files(g_dir) == runs, line,
+    CHECK_AT(th_count_files(g_dir) == runs, line,
           "%d files in the run directory, expected the %d runs only",
           th_count_files(g_dir), runs);
     if (limit > 0 && n > 0)
-        check(runs == 1, line, "top-n wrote %d runs, expected 1", runs);
+        CHECK_AT(runs == 1, line, "top-n wrote %d runs, expected 1", runs);
     if (n == 0)
-        check(runs == 0, line, "no rows but %d runs", runs);
+        CHECK_AT(runs == 0, line, "no rows but %d runs", runs);
     /* (Budgets under 16 KiB are for rows larger than the budget.) */
     if (mem_bytes >= 16384 && limit == 0)
-        check(sorter_peak_bytes(s) <= mem_bytes, line,
+        CHECK_AT(sorter_peak_bytes(s) <= mem_bytes, line,
               "peak %zu bytes over the budget of %zu", sorter_peak_bytes(s),
               mem_bytes);
     paths = run_paths(prefix, runs);
     m = merger_new((const char *const *)paths, (size_t)runs, keys, n_keys,
                    &err);
-    check(m != NULL, line, "merger_new: %s", err.msg);
+    CHECK_AT(m != NULL, line, "merger_new: %s", err.msg);
     if (m != NULL)
         check_merged(m, rows, cols, order, want, line);
 
@@ -713,7 +687,7 @@ test_merger_many_files(void)
         for (size_t i = 0; w != NULL && i < per; i++)
             rowfile_write(w, rows + (f * per + o[i]) * cols, &err);
         if (w == NULL || rowfile_close(w, &err) != 0)
-            check(0, __LINE__, "writing %s: %s", paths[f], err.msg);
+            CHECK_AT(0, __LINE__, "writing %s: %s", paths[f], err.msg);
         free(o);
     }
     order = reference_order(rows, n, cols, k, 2);
@@ -759,7 +733,7 @@ test_merger_corrupt_run(void)
     CHECK(runs >= 1, "runs: %d (%s)", runs, err.msg);
     paths = run_paths(prefix, runs);
     if (runs >= 1 && truncate(paths[0], 100) != 0)
-        check(0, __LINE__, "truncate %s failed", paths[0]);
+        CHECK_AT(0, __LINE__, "truncate %s failed", paths[0]);
     m = merger_new((const char *const *)paths, (size_t)runs, &k, 1, &err);
     CHECK(m != NULL, "merger_new: %s", err.msg);
     while (m != NULL && (rc = merger_next(m, &row, &err)) == 1)

@@ -31,28 +31,8 @@
 
 #include "../../executor/text.h"
 #include "../../lib/util.h"
+#include "test_helpers.h"
 #include "test_suites.h"
-
-/* Record a CUnit result with a formatted explanation (printed on failure). */
-static void check(int ok, int line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-check(int ok, int line, const char *fmt, ...)
-{
-    char    msg[1024];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (!ok)
-        fprintf(stderr, "\n%s:%d: FAILED: %s\n", __FILE__, line, msg);
-    CU_assertImplementation(ok ? CU_TRUE : CU_FALSE, (unsigned)line, msg,
-                            __FILE__, "", CU_FALSE);
-}
-
-#define CHECK(cond, ...) check((cond) ? 1 : 0, __LINE__, __VA_ARGS__)
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -20,47 +20,6 @@
 #include "test_helpers.h"
 #include "test_suites.h"
 
-/*
- * Record a CUnit assertion with a message made here (CUnit copies it) and,
- * when it fails, print the message to stderr too.
- */
-static void check(int ok, const char *file, int line, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void
-check(int ok, const char *file, int line, const char *fmt, ...)
-{
-    char    msg[512];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (!ok)
-        fprintf(stderr, "\n%s:%d: FAILED: %s\n", file, line, msg);
-    CU_assertImplementation(ok ? CU_TRUE : CU_FALSE, (unsigned)line, msg, file,
-                            "", CU_FALSE);
-}
-
-#define CHECK_INT(exp, act)                                     \
-    do {                                                        \
-        long long e_ = (long long)(exp), a_ = (long long)(act); \
-        check(e_ == a_, __FILE__, __LINE__,                     \
-              "%s == %s: expected %lld, "                       \
-              "got %lld",                                       \
-              #exp, #act, e_, a_);                              \
-    } while (0)
-
-#define CHECK_STR(exp, act)                                          \
-    do {                                                             \
-        const char *e_ = (exp), *a_ = (act);                         \
-        check(a_ != NULL && strcmp(e_, a_) == 0, __FILE__, __LINE__, \
-              "%s: expected \"%.200s\", got \"%.200s\"", #act, e_,   \
-              a_ ? a_ : "(null)");                                   \
-    } while (0)
-
-#define CHECK_TRUE(cond) check((cond) ? 1 : 0, __FILE__, __LINE__, "%s", #cond)
-
 static void
 test_x_alloc(void)
 {
@@ -502,9 +461,8 @@ test_utf8(void)
         const char *s = utf8_cases[i].s;
         size_t      n = utf8_cases[i].n;
 
-        check(util_utf8_valid(s, n) == utf8_cases[i].valid, __FILE__,
-              __LINE__, "case %zu: util_utf8_valid gave %d", i,
-              util_utf8_valid(s, n));
+        CHECK(util_utf8_valid(s, n) == utf8_cases[i].valid,
+              "case %zu: util_utf8_valid gave %d", i, util_utf8_valid(s, n));
     }
     /* The length of one sequence, bounded by the bytes left. */
     CHECK_INT(1, util_utf8_seq((const unsigned char *)"a", 1));

@@ -18,24 +18,6 @@
 #include "test_helpers.h"
 #include "test_suites.h"
 
-/* Records a CUnit result with a formatted explanation. */
-static void
-check_msg(int ok, unsigned line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-check_msg(int ok, unsigned line, const char *fmt, ...)
-{
-    char    msg[1024];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    CU_assertImplementation(ok ? CU_TRUE : CU_FALSE, line, msg, __FILE__, "",
-                            CU_FALSE);
-}
-
 /* Parses 'text' as 't' and compares the outcome with 'expect' ("reject"
  * when value_parse must fail). */
 static void
@@ -48,7 +30,7 @@ parse_case(sh_type t, const char *text, const char *expect, unsigned line)
         snprintf(got, sizeof got, "reject");
     else
         th_describe_value(&v, got, sizeof got);
-    check_msg(strcmp(got, expect) == 0, line,
+    CHECK_AT(strcmp(got, expect) == 0, line,
               "value_parse(%s, \"%s\") gave %s, expected %s",
               sh_type_name(t), text, got, expect);
 }
@@ -64,9 +46,9 @@ test_type_names(void)
 
     for (i = 0; i < 4; i++) {
         t = SH_NULL;
-        check_msg(sh_type_parse(names[i], &t) == 0 && t == types[i], __LINE__,
+        CHECK_AT(sh_type_parse(names[i], &t) == 0 && t == types[i], __LINE__,
                   "sh_type_parse(\"%s\") gave %d", names[i], (int)t);
-        check_msg(strcmp(sh_type_name(types[i]), names[i]) == 0, __LINE__,
+        CHECK_AT(strcmp(sh_type_name(types[i]), names[i]) == 0, __LINE__,
                   "sh_type_name(%d) is \"%s\", expected \"%s\"",
                   (int)types[i], sh_type_name(types[i]), names[i]);
     }
@@ -220,7 +202,7 @@ format_case(double d, const char *expect, unsigned line)
     int    same = isnan(d) ? isnan(back) : back == d && signbit(back)
                                                           == signbit(d);
 
-    check_msg(strcmp(buf, expect) == 0 && n == strlen(buf) && same, line,
+    CHECK_AT(strcmp(buf, expect) == 0 && n == strlen(buf) && same, line,
               "format_double(%.17g) gave \"%s\" (length %zu), expected "
               "\"%s\"; strtod gives %.17g",
               d, buf, n, expect, back);
@@ -306,7 +288,7 @@ test_format_double_random(void)
         back = strtod(buf, NULL);
         k = sig_digits(buf);
         if (back != d) {
-            check_msg(0, __LINE__, "format_double(%a) gave \"%s\" which "
+            CHECK_AT(0, __LINE__, "format_double(%a) gave \"%s\" which "
                       "reads back as %a", d, buf, back);
             bad++;
             continue;
@@ -314,7 +296,7 @@ test_format_double_random(void)
         if (k > 1) {
             snprintf(shorter, sizeof shorter, "%.*g", k - 1, d);
             if (strtod(shorter, NULL) == d) {
-                check_msg(0, __LINE__, "format_double(%a) gave \"%s\" but "
+                CHECK_AT(0, __LINE__, "format_double(%a) gave \"%s\" but "
                           "\"%s\" is shorter and reads back", d, buf, shorter);
                 bad++;
             }
@@ -332,7 +314,7 @@ value_format_case(sh_value v, const char *expect, unsigned line)
     sb_puts(&sb, "<");
     value_format(&v, &sb);
     sb_puts(&sb, ">");
-    check_msg(strlen(sb.data) == strlen(expect) + 2
+    CHECK_AT(strlen(sb.data) == strlen(expect) + 2
                   && strncmp(sb.data + 1, expect, strlen(expect)) == 0,
               line, "value_format gave %s, expected <%s>", sb.data, expect);
     sb_free(&sb);
@@ -367,7 +349,7 @@ cmp_case(sh_value a, sh_value b, int expect, unsigned line)
 
     th_describe_value(&a, da, sizeof da);
     th_describe_value(&b, db, sizeof db);
-    check_msg(sc == expect && sr == -expect, line,
+    CHECK_AT(sc == expect && sr == -expect, line,
               "value_cmp(%s, %s) = %d and reversed %d, expected sign %d",
               da, db, c, r, expect);
 }
