@@ -1336,7 +1336,7 @@ test_split_fn_matches_fd(void)
                                &err));
         CHECK_INT(0, csv_split_fn(mem_read, &m, 0, 1, size, &comma,
                                   parts[k], &b, &nb, &err));
-        CHECK_TRUE(na == nb && memcmp(a, b, na * sizeof *a) == 0,
+        CHECK(na == nb && memcmp(a, b, na * sizeof *a) == 0,
                    "part %llu: %zu ranges by fd, %zu by stream",
                    (unsigned long long)parts[k], na, nb);
         for (i = 0; i < na && i < 40; i++) {
