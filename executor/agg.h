@@ -20,6 +20,17 @@
  * without a column, which counts rows; an empty or all-null group gives
  * null (count gives 0). approx_count_distinct is a HyperLogLog with 2^14
  * registers: standard error about 0.8 %.
+ *
+ * min_by(column, by) and max_by (agg_quant.c) keep the column's type: the
+ * value of 'column' in the row whose 'by' is smallest (largest); rows
+ * where either is null are skipped; among rows tied on 'by' the smallest
+ * (for max_by the largest) value wins, so the answer never depends on the
+ * order of the input or of the partials. median and quantile (exact,
+ * DuckDB's quantile_cont: h = (n - 1) q, x[floor h] + (h - floor h)
+ * (x[ceil h] - x[floor h]) over the sorted non-null values) take an int
+ * or float column and give float. Their states hold every value (8 bytes
+ * each) until the final half, where one group is finished in memory even
+ * past the budget (agg_spill.c).
  */
 #ifndef SHEAF_AGG_H
 #define SHEAF_AGG_H
@@ -39,13 +50,20 @@ typedef enum agg_fn {
     AGG_VAR,
     AGG_STD,
     AGG_COUNT_DISTINCT,
-    AGG_APPROX_COUNT_DISTINCT
+    AGG_APPROX_COUNT_DISTINCT,
+    AGG_MIN_BY,  /* agg_quant.c: the value where 'by' is smallest */
+    AGG_MAX_BY,  /* ... largest */
+    AGG_MEDIAN,  /* agg_quant.c: exact, quantile_cont at 0.5 */
+    AGG_QUANTILE /* exact, quantile_cont at 'q' */
 } agg_fn;
 
 typedef struct agg_def {
     agg_fn  fn;
     long    col;     /* input column index, or -1 (count of rows) */
     sh_type in_type; /* the input column's type (SH_NULL when col < 0) */
+    long    by_col;  /* min_by, max_by: the column compared; else -1 */
+    sh_type by_type; /* its type */
+    double  q;       /* quantile: the fraction, in [0, 1] */
 } agg_def;
 
 /* Parse "count", "sum", ... Returns 0 and sets *out, or -1. */
@@ -182,5 +200,12 @@ int hashagg_finalize_files(hashagg *h, const char *const *paths, size_t n,
                            hashagg_finalize_stats *st, sh_err *err);
 
 void hashagg_free(hashagg *h);
+
+/*
+ * The 'q' quantile (0 <= q <= 1) of the n (> 0) values of 'x', which it
+ * sorts in place (NaN last), interpolated as DuckDB's quantile_cont:
+ * h = (n - 1) q, x[floor h] + (h - floor h) (x[ceil h] - x[floor h]).
+ */
+double agg_quantile_cont(double *x, size_t n, double q);
 
 #endif

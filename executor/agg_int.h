@@ -57,6 +57,8 @@ typedef struct agg_state {
         } mm;
         dset    *set;            /* count_distinct; NULL while empty */
         uint8_t *hll;            /* approx: registers; NULL while empty */
+        struct agg_by   *by;     /* min_by, max_by; NULL while empty */
+        struct agg_qvec *qv;     /* median, quantile; NULL while empty */
     } u;
 } agg_state;
 
@@ -231,5 +233,34 @@ hll_add(hashagg *h, agg_state *st, const sh_value *v)
     if (regs[idx] < rank)
         regs[idx] = rank;
 }
+
+/* ---- min_by, max_by, median, quantile (agg_quant.c) -------------------- */
+
+/* 1 when agg_quant.c handles aggregate 'fn'. */
+static inline int
+agg_is_quant(agg_fn fn)
+{
+    return fn == AGG_MIN_BY || fn == AGG_MAX_BY || fn == AGG_MEDIAN
+           || fn == AGG_QUANTILE;
+}
+
+/* Folds input row 'row' (borrowed) into state 'st' of aggregate 'a'.
+ * Returns 0 or SH_EDATA (a value of the wrong type). */
+int agg_quant_fold(hashagg *h, const agg_def *a, agg_state *st,
+                   const sh_value *row, sh_err *err);
+
+/* Merges partial state 'v' (from agg_quant_partial). Returns 0 or
+ * SH_EDATA (a state that does not decode). */
+int agg_quant_merge(hashagg *h, const agg_def *a, agg_state *st,
+                    const sh_value *v, sh_err *err);
+
+/* The partial form of 'st', its bytes in 'sb' (borrowed until the next
+ * call with 'sb'). */
+sh_value agg_quant_partial(const agg_def *a, const agg_state *st,
+                           strbuf *sb);
+
+/* The final result of 'st'; a string's bytes are the state's (borrowed
+ * until the table is reset). */
+sh_value agg_quant_final(const agg_def *a, const agg_state *st);
 
 #endif
