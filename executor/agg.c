@@ -48,6 +48,7 @@ static const struct {
     {"max_by", AGG_MAX_BY},
     {"median", AGG_MEDIAN},
     {"quantile", AGG_QUANTILE},
+    {"approx_quantile", AGG_APPROX_QUANTILE},
 };
 
 /* Parses a function name of the job spec, exactly as written. */
@@ -111,6 +112,8 @@ agg_result_type(agg_fn fn, sh_type in_type, int has_col)
     case AGG_MEDIAN:
     case AGG_QUANTILE:
         return numeric ? SH_FLOAT : SH_NULL;
+    case AGG_APPROX_QUANTILE:
+        return numeric ? in_type : SH_NULL;
     }
     return SH_NULL;
 }
@@ -375,6 +378,7 @@ fold_value(hashagg *h, const agg_def *a, agg_state *st, const sh_value *v,
     case AGG_MAX_BY:
     case AGG_MEDIAN:
     case AGG_QUANTILE:
+    case AGG_APPROX_QUANTILE:
         break; /* agg_quant_fold, from hashagg_add */
     }
     return 0;
@@ -530,6 +534,7 @@ merge_state(hashagg *h, const agg_def *a, agg_state *st, const sh_value *v,
     case AGG_MAX_BY:
     case AGG_MEDIAN:
     case AGG_QUANTILE:
+    case AGG_APPROX_QUANTILE:
         return agg_quant_merge(h, a, st, v, err);
     }
     return 0;
@@ -624,6 +629,7 @@ partial_value(const hashagg *h, const agg_def *a, const agg_state *st,
     case AGG_MAX_BY:
     case AGG_MEDIAN:
     case AGG_QUANTILE:
+    case AGG_APPROX_QUANTILE:
         return agg_quant_partial(a, st, sb);
     }
     return sh_null();
@@ -666,6 +672,7 @@ final_value(const agg_def *a, const agg_state *st)
     case AGG_MAX_BY:
     case AGG_MEDIAN:
     case AGG_QUANTILE:
+    case AGG_APPROX_QUANTILE:
         return agg_quant_final(a, st);
     }
     return sh_null();

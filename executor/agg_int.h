@@ -59,6 +59,7 @@ typedef struct agg_state {
         uint8_t *hll;            /* approx: registers; NULL while empty */
         struct agg_by   *by;     /* min_by, max_by; NULL while empty */
         struct agg_qvec *qv;     /* median, quantile; NULL while empty */
+        struct agg_kll  *kll;    /* approx_quantile; NULL while empty */
     } u;
 } agg_state;
 
@@ -241,8 +242,29 @@ static inline int
 agg_is_quant(agg_fn fn)
 {
     return fn == AGG_MIN_BY || fn == AGG_MAX_BY || fn == AGG_MEDIAN
-           || fn == AGG_QUANTILE;
+           || fn == AGG_QUANTILE || fn == AGG_APPROX_QUANTILE;
 }
+
+/* ---- approx_quantile: a KLL sketch (agg_sketch.c) ------------------------ */
+
+#define AGG_KLL_K 200
+
+/* Adds 'x' to the sketch of 'st' (made on first use). */
+void agg_kll_add(hashagg *h, agg_state *st, double x);
+
+/* Merges a serialized sketch into that of 'st'. Returns 0 or -1 (it does
+ * not decode). */
+int agg_kll_merge(hashagg *h, agg_state *st, const char *p, size_t len);
+
+/* Appends the serialized sketch of 'st' to 'sb'; returns sb->len, 0 for
+ * an empty sketch (nothing appended). */
+size_t agg_kll_serialize(const agg_state *st, strbuf *sb);
+
+/* The approximate 'q' quantile of the sketch of 'st' (not empty). */
+double agg_kll_quantile(const agg_state *st, double q);
+
+/* The number of values the sketch of 'st' has seen. */
+int64_t agg_kll_count(const agg_state *st);
 
 /* Folds input row 'row' (borrowed) into state 'st' of aggregate 'a'.
  * Returns 0 or SH_EDATA (a value of the wrong type). */

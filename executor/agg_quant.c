@@ -1,8 +1,8 @@
 /*
  * agg_quant.c - the aggregates that look at more than one value at a time:
  * min_by/max_by (the value of one column where another is smallest or
- * largest) and the exact median/quantile (every value kept, sorted at the
- * end). agg.c calls in here for their fold, merge, partial and final
+ * largest), the exact median/quantile (every value kept, sorted at the
+ * end) and approx_quantile (its sketch is agg_sketch.c). agg.c calls in here for their fold, merge, partial and final
  * forms; their states live in the table's arena, so a reset frees them.
  *
  * Partial states (one value per aggregate, null while empty):
@@ -11,6 +11,7 @@
  *                     date, timestamp; 1 for bool; a 4-byte length and
  *                     the bytes for string), host byte order
  *   median, quantile  string: the values as doubles, host byte order
+ *   approx_quantile   string: the KLL sketch (agg_sketch.c)
  *
  * Ties of min_by/max_by go by the value (the smallest for min_by, the
  * largest for max_by): the pair (by, value) is compared as a whole, so
@@ -163,6 +164,15 @@ agg_quant_fold(hashagg *h, const agg_def *a, agg_state *st,
             by_fold(h, st, k, v, a->fn == AGG_MIN_BY ? -1 : 1);
         return 0;
     }
+    if (a->fn == AGG_APPROX_QUANTILE) {
+        if (v->type == SH_FLOAT)
+            agg_kll_add(h, st, v->u.f);
+        else if (v->type == SH_INT)
+            agg_kll_add(h, st, (double)v->u.i);
+        else
+            return bad_type(a, v, err);
+        return 0;
+    }
     if (v->type == SH_FLOAT)
         qvec_add(h, st, v->u.f);
     else if (v->type == SH_INT)
@@ -260,6 +270,9 @@ agg_quant_merge(hashagg *h, const agg_def *a, agg_state *st,
         by_fold(h, st, &key, &val, a->fn == AGG_MIN_BY ? -1 : 1);
         return 0;
     }
+    if (a->fn == AGG_APPROX_QUANTILE)
+        return agg_kll_merge(h, st, p, v->u.s.len) == 0 ? 0
+                                                        : bad_state(a, err);
     if (v->u.s.len % sizeof(double) != 0)
         return bad_state(a, err);
     n = v->u.s.len / sizeof(double);
@@ -284,6 +297,9 @@ agg_quant_partial(const agg_def *a, const agg_state *st, strbuf *sb)
         encode_value(sb, &st->u.by->val.v);
         return sh_str(sb->data, sb->len);
     }
+    if (a->fn == AGG_APPROX_QUANTILE)
+        return agg_kll_serialize(st, sb) ? sh_str(sb->data, sb->len)
+                                         : sh_null();
     if (st->u.qv == NULL || st->u.qv->n == 0)
         return sh_null();
     for (c = st->u.qv->head; c != NULL; c = c->next)
@@ -331,6 +347,12 @@ agg_quant_final(const agg_def *a, const agg_state *st)
 
     if (a->fn == AGG_MIN_BY || a->fn == AGG_MAX_BY)
         return st->u.by ? st->u.by->val.v : sh_null();
+    if (a->fn == AGG_APPROX_QUANTILE) {
+        if (agg_kll_count(st) == 0)
+            return sh_null();
+        r = agg_kll_quantile(st, a->q);
+        return a->in_type == SH_INT ? sh_int((int64_t)r) : sh_float(r);
+    }
     if (st->u.qv == NULL || st->u.qv->n == 0)
         return sh_null();
     x = xmalloc(st->u.qv->n * sizeof *x);

@@ -36,7 +36,8 @@ static const char *const agg_fields[] = {"as", "fn", "column", "by", "q",
 
 static const char *const agg_fns[] = {
     "count", "sum", "mean", "min", "max", "var", "std", "count_distinct",
-    "approx_count_distinct", "min_by", "max_by", "median", "quantile", NULL};
+    "approx_count_distinct", "min_by", "max_by", "median", "quantile",
+    "approx_quantile", NULL};
 
 /* ---- compiling ---------------------------------------------------------- */
 
@@ -103,8 +104,8 @@ agg_parse_column(const plan_step_in *c, json_t *a, const char *base,
 }
 
 /*
- * 'by' (min_by, max_by: required, any column) and 'q' (quantile: required,
- * a number in [0, 1]) of the aggregate at 'base' into d; either given to
+ * 'by' (min_by, max_by: required, any column) and 'q' (quantile,
+ * approx_quantile: required, a number in [0, 1]) of the aggregate at 'base' into d; either given to
  * another function is a 400.
  */
 static int
@@ -137,15 +138,16 @@ agg_parse_extra(const plan_step_in *c, json_t *a, const char *base,
         d->by_type = c->in->types[col];
     }
     plan_path_join(path, base, "q");
-    if (d->fn != AGG_QUANTILE && q != NULL)
+    if (d->fn != AGG_QUANTILE && d->fn != AGG_APPROX_QUANTILE && q != NULL)
         return sh_err_set(err, SH_EINVAL, path,
-                          "'q' applies to quantile only, not %s", fn_name);
-    if (d->fn == AGG_QUANTILE) {
+                          "'q' applies to quantile and approx_quantile "
+                          "only, not %s", fn_name);
+    if (d->fn == AGG_QUANTILE || d->fn == AGG_APPROX_QUANTILE) {
         if (q == NULL || !json_is_number(q) || !(json_number_value(q) >= 0)
             || !(json_number_value(q) <= 1))
             return sh_err_set(err, SH_EINVAL, path,
-                              "quantile needs 'q', a number from 0 to 1 "
-                              "(0.5 is the median)");
+                              "%s needs 'q', a number from 0 to 1 "
+                              "(0.5 is the median)", fn_name);
         d->q = json_number_value(q);
     }
     return 0;

@@ -5,7 +5,8 @@
  * all-null group, the same rows split into partials that are merged in
  * another table (the same answer), ties of min_by/max_by (by the value),
  * a corrupt partial state (an error, not a crash), and the names and
- * result types.
+ * result types. approx_quantile (KLL) on random and sorted data, merged
+ * from many partials: the rank of each answer within 2 % of n of q n.
  */
 #include <CUnit/CUnit.h>
 #include <math.h>
@@ -287,6 +288,134 @@ test_random(void)
     hashagg_free(f);
 }
 
+/* The rank of 'v' in xs[0..n): values below it, and at or below it. */
+static void
+rank_of(const double *xs, size_t n, double v, size_t *lo, size_t *hi)
+{
+    *lo = *hi = 0;
+    for (size_t i = 0; i < n; i++) {
+        *lo += xs[i] < v;
+        *hi += xs[i] <= v;
+    }
+}
+
+static int
+keep_float(void *ctx, const sh_value *row, sh_err *err)
+{
+    double *v = ctx;
+
+    (void)err;
+    *v = row[0].type == SH_FLOAT ? row[0].u.f
+         : row[0].type == SH_INT ? (double)row[0].u.i
+                                 : NAN;
+    return 0;
+}
+
+static size_t g_max_partial;
+
+static int
+merge_and_measure(void *ctx, const sh_value *row, sh_err *err)
+{
+    if (row[0].type == SH_STRING && row[0].u.s.len > g_max_partial)
+        g_max_partial = row[0].u.s.len;
+    return hashagg_merge(ctx, row, err);
+}
+
+/*
+ * approx_quantile on n values (random, or sorted: the order a naive
+ * sample gets wrong) split round-robin into 'parts' partials: the rank of
+ * each answer is within 2 % of n of q n, every answer is a value seen, a
+ * partial state stays small.
+ */
+static void
+kll_case(size_t n, size_t parts, int sorted, uint64_t seed)
+{
+    static const double qs[] = {0, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9,
+                                0.99, 1};
+    double  *xs = xmalloc(n * sizeof *xs);
+    uint64_t s = seed;
+    size_t   i, k;
+
+    for (i = 0; i < n; i++) {
+        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+        xs[i] = sorted ? (double)i : (double)(s >> 11) / 9007199254740992.0;
+    }
+    for (k = 0; k < sizeof qs / sizeof qs[0]; k++) {
+        agg_def   a = {AGG_APPROX_QUANTILE, 0, SH_FLOAT, -1, SH_NULL, qs[k]};
+        hashagg **p = xmalloc(parts * sizeof *p);
+        hashagg  *f = hashagg_new(NULL, 0, &a, 1);
+        sh_err    err = {0};
+        sh_value  r;
+        double    got = NAN;
+        size_t    lo, hi;
+        double    want = qs[k] * (double)n, tol = 0.02 * (double)n;
+
+        for (i = 0; i < parts; i++)
+            p[i] = hashagg_new(NULL, 0, &a, 1);
+        for (i = 0; i < n; i++) {
+            r = sh_float(xs[i]);
+            CU_ASSERT_EQUAL_FATAL(hashagg_add(p[i % parts], &r, &err), 0);
+        }
+        g_max_partial = 0;
+        for (i = 0; i < parts; i++) {
+            CU_ASSERT_EQUAL(hashagg_drain_partial(p[i], merge_and_measure, f,
+                                                  &err), 0);
+            hashagg_free(p[i]);
+        }
+        CU_ASSERT_EQUAL(hashagg_drain_final(f, keep_float, &got, &err), 0);
+        rank_of(xs, n, got, &lo, &hi);
+        if (!(hi >= 1 && (double)lo <= want + tol
+              && (double)hi >= want - tol))
+            fprintf(stderr, "\nkll n=%zu parts=%zu q=%g: got %g rank "
+                    "[%zu, %zu], want %g +- %g\n", n, parts, qs[k], got,
+                    lo, hi, want, tol);
+        CU_ASSERT(hi >= 1); /* a value seen */
+        CU_ASSERT((double)lo <= want + tol);
+        CU_ASSERT((double)hi >= want - tol);
+        /* 12 + 40 levels of 4 bytes + about 3 k items */
+        CU_ASSERT(g_max_partial <= 12 + 40 * 4 + 8 * 3 * 200 + 8 * 40);
+        hashagg_free(f);
+        free(p);
+    }
+    free(xs);
+}
+
+static void
+test_kll(void)
+{
+    kll_case(100000, 13, 0, 1);
+    kll_case(100000, 1, 0, 2);
+    kll_case(50000, 5, 1, 3);
+    kll_case(1000, 3, 0, 4);
+    kll_case(150, 1, 0, 5); /* below k: exact nearest rank */
+}
+
+static void
+test_kll_small(void)
+{
+    agg_def  a = {AGG_APPROX_QUANTILE, 0, SH_INT, -1, SH_NULL, 0.5};
+    hashagg *h = hashagg_new(NULL, 0, &a, 1);
+    sh_value r;
+    sh_err   err = {0};
+    double   got = NAN;
+    int      i;
+
+    for (i = 1; i <= 9; i++) {
+        r = sh_int(i * 10);
+        CU_ASSERT_EQUAL(hashagg_add(h, &r, &err), 0);
+    }
+    r = sh_null();
+    CU_ASSERT_EQUAL(hashagg_add(h, &r, &err), 0);
+    CU_ASSERT_EQUAL(hashagg_drain_final(h, keep_float, &got, &err), 0);
+    CU_ASSERT_DOUBLE_EQUAL(got, 50, 0);
+    r = sh_str("\1\0\0", 3);
+    CU_ASSERT_EQUAL(hashagg_merge(h, &r, &err), SH_EDATA);
+    CU_ASSERT_EQUAL(agg_result_type(AGG_APPROX_QUANTILE, SH_INT, 1), SH_INT);
+    CU_ASSERT_EQUAL(agg_result_type(AGG_APPROX_QUANTILE, SH_STRING, 1),
+                    SH_NULL);
+    hashagg_free(h);
+}
+
 void
 test_agg_quant_register(void)
 {
@@ -298,4 +427,6 @@ test_agg_quant_register(void)
     CU_add_test(s, "the same through partials", test_partials);
     CU_add_test(s, "corrupt partial states", test_corrupt);
     CU_add_test(s, "random values from many partials", test_random);
+    CU_add_test(s, "approx_quantile rank error within 2 %", test_kll);
+    CU_add_test(s, "approx_quantile small, int, corrupt", test_kll_small);
 }
