@@ -1,5 +1,8 @@
 """Quantiles and min_by/max_by through a real sheafd (issue 11, point 4).
 
+approx_quantile (a KLL sketch) is checked by the rank of its answers:
+within 2 % of n of q n, as is DuckDB's approx_quantile on the same data.
+
 groupby and aggregate with median, quantile (q), min_by and max_by over
 generated data at small partition sizes (many partial states merged),
 checked against Python (linear interpolation, numpy's default and DuckDB's
@@ -147,14 +150,7 @@ def test_aggregate_extremes(sheaf, data):
     assert got[0]["med"] == pytest.approx(statistics.median(iv))
 
 
-def test_against_duckdb(sheaf, data):
-    why = duckdb_missing()
-    if why:
-        pytest.skip(f"DuckDB comparison skipped: {why}")
-    steps = [{"op": "groupby", "by": ["g"], "aggs": GROUP_AGGS},
-             {"op": "sort", "by": [{"column": "g"}]}]
-    _, got = run(sheaf, spec_for(data["rel"], steps, "2KiB"))
-    js = r"""
+DUCK_JS = r"""
 const path = require("path");
 const { DuckDBInstance } = require("module").createRequire(
     path.join(process.argv[1], "x.js"))("@duckdb/node-api");
@@ -170,18 +166,74 @@ const { DuckDBInstance } = require("module").createRequire(
                                        rows: r.getRowsJson()}));
 })().catch((e) => { console.error(e.message); process.exit(1); });
 """
+
+
+def duck_query(csv_path, sql):
+    r = subprocess.run(["node", "-e", DUCK_JS, NODE_MODULES, str(csv_path),
+                        sql], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, f"duckdb failed on {sql!r}: {r.stderr}"
+    out = json.loads(r.stdout)
+    return out["cols"], out["rows"]
+
+
+def rank_ok(vals, v, q, eps=0.02):
+    n = len(vals)
+    lo = sum(1 for x in vals if x < v)
+    hi = sum(1 for x in vals if x <= v)
+    return hi >= 1 and lo <= q * n + eps * n and hi >= q * n - eps * n
+
+
+@pytest.mark.parametrize("size", ["2KiB", "64MiB"])
+def test_approx_quantile_rank_error(sheaf, data, size):
+    """approx_quantile: the rank of each answer within 2 % of n of q n
+    (DuckDB's approx_quantile, a t-digest, too when installed); an int
+    column gives one of its values."""
+    qs = [0.05, 0.25, 0.5, 0.75, 0.95]
+    aggs = [{"as": f"x{k}", "fn": "approx_quantile", "column": "x", "q": q}
+            for k, q in enumerate(qs)]
+    aggs += [{"as": "i50", "fn": "approx_quantile", "column": "i",
+              "q": 0.5}]
+    steps = [{"op": "groupby", "by": ["g"], "aggs": aggs},
+             {"op": "sort", "by": [{"column": "g"}]}]
+    _, got = run(sheaf, spec_for(data["rel"], steps, size))
+    assert [g["g"] for g in got] == GROUPS
+    for g in got:
+        rs = [r for r in ROWS if r["g"] == g["g"]]
+        xs = [r["x"] for r in rs if r["x"] is not None]
+        iv = [r["i"] for r in rs]
+        for k, q in enumerate(qs):
+            assert rank_ok(xs, g[f"x{k}"], q), (g["g"], q, g[f"x{k}"])
+        assert g["i50"] in iv and rank_ok(iv, g["i50"], 0.5), g
+    why = duckdb_missing()
+    if why or size != "2KiB":
+        return
+    sql = ("SELECT g, " + ", ".join(
+        f"approx_quantile(x, {q}) AS x{k}" for k, q in enumerate(qs))
+        + " FROM src GROUP BY g ORDER BY g")
+    cols, rows = duck_query(data["duck"], sql)
+    for row in rows:
+        d = dict(zip(cols, row))
+        xs = [r["x"] for r in ROWS if r["g"] == d["g"] and r["x"] is not None]
+        for k, q in enumerate(qs):
+            assert rank_ok(xs, float(d[f"x{k}"]), q), ("duckdb", d, q)
+
+
+def test_against_duckdb(sheaf, data):
+    why = duckdb_missing()
+    if why:
+        pytest.skip(f"DuckDB comparison skipped: {why}")
+    steps = [{"op": "groupby", "by": ["g"], "aggs": GROUP_AGGS},
+             {"op": "sort", "by": [{"column": "g"}]}]
+    _, got = run(sheaf, spec_for(data["rel"], steps, "2KiB"))
     sql = ("SELECT g, count(*) AS n, quantile_cont(x, 0.5) AS med, "
            "quantile_cont(x, 0.9) AS p90, quantile_cont(i, 0.1) AS i10, "
            "arg_min(s, i) AS first, arg_max(s, i) AS last, "
            "arg_min(x, i) FILTER (WHERE x IS NOT NULL) AS x_at_min_i "
            "FROM src GROUP BY g ORDER BY g")
-    r = subprocess.run(["node", "-e", js, NODE_MODULES, str(data["duck"]),
-                        sql], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
-    out = json.loads(r.stdout)
+    cols, rows = duck_query(data["duck"], sql)
     duck = []
-    for row in out["rows"]:
-        d = dict(zip(out["cols"], row))
+    for row in rows:
+        d = dict(zip(cols, row))
         for k in ("med", "p90", "i10", "x_at_min_i"):
             d[k] = float(d[k])
         d["n"] = int(d["n"])
@@ -197,6 +249,11 @@ const { DuckDBInstance } = require("module").createRequire(
     ({"as": "y", "fn": "median", "column": "x", "q": 0.5}, "q", "quantile"),
     ({"as": "y", "fn": "median", "column": "s"}, "column", "int or float"),
     ({"as": "y", "fn": "min_by", "column": "s"}, "by", "by"),
+    ({"as": "y", "fn": "approx_quantile", "column": "x"}, "q", "'q'"),
+    ({"as": "y", "fn": "approx_quantile", "column": "x", "q": -0.1}, "q",
+     "'q'"),
+    ({"as": "y", "fn": "approx_quantile", "column": "s", "q": 0.5},
+     "column", "int or float"),
     ({"as": "y", "fn": "max_by", "column": "s", "by": "nope"}, "by", "nope"),
 ])
 def test_bad_specs(sheaf, data, agg, path, word):
