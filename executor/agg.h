@@ -206,6 +206,16 @@ int hashagg_finalize_files(hashagg *h, const char *const *paths, size_t n,
 void hashagg_free(hashagg *h);
 
 /*
+ * Bound the exact median/quantile states of 'h' to 'bytes' each (8 bytes a
+ * value; 0, the default, for no bound): a hashagg_merge that would take a
+ * group's state past it fails with SH_ERANGE, a message that names the
+ * function and suggests approx_quantile, rather than hold more than the
+ * final half's memory budget. Folding input rows (the partial half, which
+ * drains by its own budget) is not bounded.
+ */
+void hashagg_set_quantile_limit(hashagg *h, size_t bytes);
+
+/*
  * The 'q' quantile (0 <= q <= 1) of the n (> 0) values of 'x', which it
  * sorts in place (NaN last), interpolated as DuckDB's quantile_cont:
  * h = (n - 1) q, x[floor h] + (h - floor h) (x[ceil h] - x[floor h]).

@@ -112,6 +112,8 @@ struct hashagg {
                               the row counts for the aggregate */
     uint64_t *qhash;       /* table_hash of each queued row's keys */
     strbuf    qbytes;      /* bytes of the queued string keys */
+    size_t    quant_limit; /* bytes an exact quantile state may reach in
+                              a merge; 0: no limit (agg_quant.c) */
 };
 
 /* The aggregate states of group 'g', after its keys. */

@@ -276,6 +276,15 @@ agg_quant_merge(hashagg *h, const agg_def *a, agg_state *st,
     if (v->u.s.len % sizeof(double) != 0)
         return bad_state(a, err);
     n = v->u.s.len / sizeof(double);
+    if (h->quant_limit > 0
+        && ((st->u.qv ? st->u.qv->n : 0) + n) * sizeof(double)
+               > h->quant_limit)
+        return sh_err_set(err, SH_ERANGE, "",
+                          "%s of column %ld: a group of more than %zu "
+                          "values does not fit the memory budget of an "
+                          "exact quantile (%zu bytes); use approx_quantile",
+                          agg_fn_name(a->fn), a->col,
+                          h->quant_limit / sizeof(double), h->quant_limit);
     for (i = 0; i < n; i++) {
         memcpy(&x, p + i * sizeof(double), sizeof(double));
         qvec_add(h, st, x);
@@ -305,6 +314,13 @@ agg_quant_partial(const agg_def *a, const agg_state *st, strbuf *sb)
     for (c = st->u.qv->head; c != NULL; c = c->next)
         sb_append(sb, c->x, c->n * sizeof(double));
     return sh_str(sb->data, sb->len);
+}
+
+/* Bounds the exact quantile states of 'h' (see agg.h). */
+void
+hashagg_set_quantile_limit(hashagg *h, size_t bytes)
+{
+    h->quant_limit = bytes;
 }
 
 /* Orders doubles as value_cmp_double (NaN last, as DuckDB). */

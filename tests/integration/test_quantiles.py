@@ -264,3 +264,46 @@ def test_bad_specs(sheaf, data, agg, path, word):
     err = r.body["error"]
     assert err["path"] == f"steps[0].aggs[1].{path}", err
     assert word in err["message"], err
+
+
+# --------------------------------------------------------------------------
+# Past the memory budget (a sheafd of its own with SHEAF_MEMORY_MB=16, the
+# floor): one group of 3,000,000 values, 24 MB of exact quantile state.
+
+BIG_N = 3000000
+
+
+@pytest.mark.recovery  # stops the session sheafd: run with the last ones
+def test_exact_quantile_past_budget(private_sheaf, monkeypatch):
+    """An exact median of a group larger than the final half's budget fails
+    the job with a message that names approx_quantile (it is finished in
+    memory: no out-of-core sort yet); approx_quantile on the same data
+    succeeds, its answer's rank within 2 % of n."""
+    monkeypatch.setenv("SHEAF_MEMORY_MB", "16")
+    srv = private_sheaf("quant")
+    vals = [(i * 7919) % 1000003 for i in range(BIG_N)]
+    rel = f"quant-big-{uuid.uuid4().hex[:8]}/big.csv"
+    srv.write_data(rel, "x\n" + "".join(f"{v}\n" for v in vals))
+
+    def spec(fn):
+        agg = {"as": "m", "fn": fn, "column": "x"}
+        if fn == "approx_quantile":
+            agg["q"] = 0.5
+        return {"name": unique_name("quant-big"),
+                "input": {"path": rel, "format": "csv",
+                          "columns": {"x": "int"},
+                          "partition_size": "4MiB"},
+                "steps": [{"op": "aggregate", "aggs": [agg]}],
+                "output": {"format": "jsonl"}}
+
+    job = srv.submit(spec("median"))
+    done = srv.wait(job["id"], 300)
+    assert done["status"] == "failed", done
+    assert "approx_quantile" in json.dumps(done.get("error")), done
+
+    done, body = srv.run(spec("approx_quantile"), timeout=300)
+    got = json.loads(body.decode().splitlines()[0])["m"]
+    vals.sort()
+    lo = sum(1 for v in vals if v < got)
+    hi = sum(1 for v in vals if v <= got)
+    assert lo <= 0.52 * BIG_N and hi >= 0.48 * BIG_N, (got, lo, hi)

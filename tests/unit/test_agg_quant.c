@@ -416,6 +416,34 @@ test_kll_small(void)
     hashagg_free(h);
 }
 
+/* A merge past hashagg_set_quantile_limit fails with SH_ERANGE. */
+static void
+test_limit(void)
+{
+    agg_def  a = {AGG_MEDIAN, 0, SH_FLOAT, -1, SH_NULL, 0.5};
+    hashagg *p = hashagg_new(NULL, 0, &a, 1);
+    hashagg *f = hashagg_new(NULL, 0, &a, 1);
+    sh_value r;
+    sh_err   err = {0};
+    int      i, rc;
+
+    hashagg_set_quantile_limit(f, 100 * sizeof(double));
+    for (i = 0; i < 60; i++) {
+        r = sh_float(i);
+        CU_ASSERT_EQUAL(hashagg_add(p, &r, &err), 0);
+    }
+    CU_ASSERT_EQUAL(hashagg_drain_partial(p, to_table, f, &err), 0);
+    for (i = 0; i < 60; i++) {
+        r = sh_float(i);
+        CU_ASSERT_EQUAL(hashagg_add(p, &r, &err), 0);
+    }
+    rc = hashagg_drain_partial(p, to_table, f, &err);
+    CU_ASSERT_EQUAL(rc, SH_ERANGE);
+    CU_ASSERT(strstr(err.msg, "approx_quantile") != NULL);
+    hashagg_free(p);
+    hashagg_free(f);
+}
+
 void
 test_agg_quant_register(void)
 {
@@ -429,4 +457,5 @@ test_agg_quant_register(void)
     CU_add_test(s, "random values from many partials", test_random);
     CU_add_test(s, "approx_quantile rank error within 2 %", test_kll);
     CU_add_test(s, "approx_quantile small, int, corrupt", test_kll_small);
+    CU_add_test(s, "exact quantile past its limit: SH_ERANGE", test_limit);
 }
