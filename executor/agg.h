@@ -29,8 +29,8 @@
  * DuckDB's quantile_cont: h = (n - 1) q, x[floor h] + (h - floor h)
  * (x[ceil h] - x[floor h]) over the sorted non-null values) take an int
  * or float column and give float. Their states hold every value (8 bytes
- * each) until the final half, where one group is finished in memory even
- * past the budget (agg_spill.c). approx_quantile (agg_sketch.c) keeps a
+ * each) until the final half, where one group is finished in memory, up to
+ * hashagg_set_quantile_limit. approx_quantile (agg_sketch.c) keeps a
  * KLL sketch of about 3 k items (k = 200) per group: the rank of its
  * answer, one of the values seen (an int column gives int, float float),
  * is within about 1.7 % of n of q n.
