@@ -44,6 +44,11 @@ static const struct {
     {"std", AGG_STD},
     {"count_distinct", AGG_COUNT_DISTINCT},
     {"approx_count_distinct", AGG_APPROX_COUNT_DISTINCT},
+    {"min_by", AGG_MIN_BY},
+    {"max_by", AGG_MAX_BY},
+    {"median", AGG_MEDIAN},
+    {"quantile", AGG_QUANTILE},
+    {"approx_quantile", AGG_APPROX_QUANTILE},
 };
 
 /* Parses a function name of the job spec, exactly as written. */
@@ -101,7 +106,14 @@ agg_result_type(agg_fn fn, sh_type in_type, int has_col)
         return numeric ? SH_FLOAT : SH_NULL;
     case AGG_MIN:
     case AGG_MAX:
+    case AGG_MIN_BY:
+    case AGG_MAX_BY:
         return in_type;
+    case AGG_MEDIAN:
+    case AGG_QUANTILE:
+        return numeric ? SH_FLOAT : SH_NULL;
+    case AGG_APPROX_QUANTILE:
+        return numeric ? in_type : SH_NULL;
     }
     return SH_NULL;
 }
@@ -362,6 +374,12 @@ fold_value(hashagg *h, const agg_def *a, agg_state *st, const sh_value *v,
     case AGG_APPROX_COUNT_DISTINCT:
         hll_add(h, st, v);
         break;
+    case AGG_MIN_BY:
+    case AGG_MAX_BY:
+    case AGG_MEDIAN:
+    case AGG_QUANTILE:
+    case AGG_APPROX_QUANTILE:
+        break; /* agg_quant_fold, from hashagg_add */
     }
     return 0;
 }
@@ -387,7 +405,10 @@ hashagg_add(hashagg *h, const sh_value *row, sh_err *err)
         const agg_def  *a = &h->aggs[i];
         const sh_value *v = a->col >= 0 ? &row[a->col] : &null_value;
 
-        rc = fold_value(h, a, &group_states(h, g)[i], v, err);
+        if (agg_is_quant(a->fn))
+            rc = agg_quant_fold(h, a, &group_states(h, g)[i], row, err);
+        else
+            rc = fold_value(h, a, &group_states(h, g)[i], v, err);
         if (rc != 0)
             return rc;
     }
@@ -509,6 +530,12 @@ merge_state(hashagg *h, const agg_def *a, agg_state *st, const sh_value *v,
             return bad_state(a, err);
         agg_hll_merge(hll_regs(h, st), (const uint8_t *)v->u.s.ptr);
         break;
+    case AGG_MIN_BY:
+    case AGG_MAX_BY:
+    case AGG_MEDIAN:
+    case AGG_QUANTILE:
+    case AGG_APPROX_QUANTILE:
+        return agg_quant_merge(h, a, st, v, err);
     }
     return 0;
 }
@@ -598,6 +625,12 @@ partial_value(const hashagg *h, const agg_def *a, const agg_state *st,
         if (st->u.hll == NULL)
             return sh_null();
         return sh_str((const char *)st->u.hll, HLL_REGS);
+    case AGG_MIN_BY:
+    case AGG_MAX_BY:
+    case AGG_MEDIAN:
+    case AGG_QUANTILE:
+    case AGG_APPROX_QUANTILE:
+        return agg_quant_partial(a, st, sb);
     }
     return sh_null();
 }
@@ -635,6 +668,12 @@ final_value(const agg_def *a, const agg_state *st)
         return sh_int(st->u.set ? (int64_t)st->u.set->n : 0);
     case AGG_APPROX_COUNT_DISTINCT:
         return sh_int(agg_hll_estimate(st->u.hll));
+    case AGG_MIN_BY:
+    case AGG_MAX_BY:
+    case AGG_MEDIAN:
+    case AGG_QUANTILE:
+    case AGG_APPROX_QUANTILE:
+        return agg_quant_final(a, st);
     }
     return sh_null();
 }

@@ -20,6 +20,20 @@
  * without a column, which counts rows; an empty or all-null group gives
  * null (count gives 0). approx_count_distinct is a HyperLogLog with 2^14
  * registers: standard error about 0.8 %.
+ *
+ * min_by(column, by) and max_by (agg_quant.c) keep the column's type: the
+ * value of 'column' in the row whose 'by' is smallest (largest); rows
+ * where either is null are skipped; among rows tied on 'by' the smallest
+ * (for max_by the largest) value wins, so the answer never depends on the
+ * order of the input or of the partials. median and quantile (exact,
+ * DuckDB's quantile_cont: h = (n - 1) q, x[floor h] + (h - floor h)
+ * (x[ceil h] - x[floor h]) over the sorted non-null values) take an int
+ * or float column and give float. Their states hold every value (8 bytes
+ * each) until the final half, where one group is finished in memory, up to
+ * hashagg_set_quantile_limit. approx_quantile (agg_sketch.c) keeps a
+ * KLL sketch of about 3 k items (k = 200) per group: the rank of its
+ * answer, one of the values seen (an int column gives int, float float),
+ * is within about 1.7 % of n of q n.
  */
 #ifndef SHEAF_AGG_H
 #define SHEAF_AGG_H
@@ -40,13 +54,21 @@ typedef enum agg_fn {
     AGG_VAR,
     AGG_STD,
     AGG_COUNT_DISTINCT,
-    AGG_APPROX_COUNT_DISTINCT
+    AGG_APPROX_COUNT_DISTINCT,
+    AGG_MIN_BY,  /* agg_quant.c: the value where 'by' is smallest */
+    AGG_MAX_BY,  /* ... largest */
+    AGG_MEDIAN,  /* agg_quant.c: exact, quantile_cont at 0.5 */
+    AGG_QUANTILE, /* exact, quantile_cont at 'q' */
+    AGG_APPROX_QUANTILE /* agg_sketch.c: a KLL sketch, at 'q' */
 } agg_fn;
 
 typedef struct agg_def {
     agg_fn  fn;
     long    col;     /* input column index, or -1 (count of rows) */
     sh_type in_type; /* the input column's type (SH_NULL when col < 0) */
+    long    by_col;  /* min_by, max_by: the column compared; else -1 */
+    sh_type by_type; /* its type */
+    double  q;       /* quantile, approx_quantile: in [0, 1] */
 } agg_def;
 
 /* Parse "count", "sum", ... Returns 0 and sets *out, or -1. */
@@ -201,5 +223,22 @@ int hashagg_finalize_files(hashagg *h, const char *const *paths, size_t n,
                            hashagg_finalize_stats *st, sh_err *err);
 
 void hashagg_free(hashagg *h);
+
+/*
+ * Bound the exact median/quantile states of 'h' to 'bytes' each (8 bytes a
+ * value; 0, the default, for no bound): a hashagg_merge that would take a
+ * group's state past it fails with SH_ERANGE, a message that names the
+ * function and suggests approx_quantile, rather than hold more than the
+ * final half's memory budget. Folding input rows (the partial half, which
+ * drains by its own budget) is not bounded.
+ */
+void hashagg_set_quantile_limit(hashagg *h, size_t bytes);
+
+/*
+ * The 'q' quantile (0 <= q <= 1) of the n (> 0) values of 'x', which it
+ * sorts in place (NaN last), interpolated as DuckDB's quantile_cont:
+ * h = (n - 1) q, x[floor h] + (h - floor h) (x[ceil h] - x[floor h]).
+ */
+double agg_quantile_cont(double *x, size_t n, double q);
 
 #endif

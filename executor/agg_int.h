@@ -57,6 +57,9 @@ typedef struct agg_state {
         } mm;
         dset    *set;            /* count_distinct; NULL while empty */
         uint8_t *hll;            /* approx: registers; NULL while empty */
+        struct agg_by   *by;     /* min_by, max_by; NULL while empty */
+        struct agg_qvec *qv;     /* median, quantile; NULL while empty */
+        struct agg_kll  *kll;    /* approx_quantile; NULL while empty */
     } u;
 } agg_state;
 
@@ -109,6 +112,8 @@ struct hashagg {
                               the row counts for the aggregate */
     uint64_t *qhash;       /* table_hash of each queued row's keys */
     strbuf    qbytes;      /* bytes of the queued string keys */
+    size_t    quant_limit; /* bytes an exact quantile state may reach in
+                              a merge; 0: no limit (agg_quant.c) */
 };
 
 /* The aggregate states of group 'g', after its keys. */
@@ -230,5 +235,55 @@ hll_add(hashagg *h, agg_state *st, const sh_value *v)
     if (regs[idx] < rank)
         regs[idx] = rank;
 }
+
+/* ---- min_by, max_by, median, quantile (agg_quant.c) -------------------- */
+
+/* 1 when agg_quant.c handles aggregate 'fn'. */
+static inline int
+agg_is_quant(agg_fn fn)
+{
+    return fn == AGG_MIN_BY || fn == AGG_MAX_BY || fn == AGG_MEDIAN
+           || fn == AGG_QUANTILE || fn == AGG_APPROX_QUANTILE;
+}
+
+/* ---- approx_quantile: a KLL sketch (agg_sketch.c) ------------------------ */
+
+#define AGG_KLL_K 200
+
+/* Adds 'x' to the sketch of 'st' (made on first use). */
+void agg_kll_add(hashagg *h, agg_state *st, double x);
+
+/* Merges a serialized sketch into that of 'st'. Returns 0 or -1 (it does
+ * not decode). */
+int agg_kll_merge(hashagg *h, agg_state *st, const char *p, size_t len);
+
+/* Appends the serialized sketch of 'st' to 'sb'; returns sb->len, 0 for
+ * an empty sketch (nothing appended). */
+size_t agg_kll_serialize(const agg_state *st, strbuf *sb);
+
+/* The approximate 'q' quantile of the sketch of 'st' (not empty). */
+double agg_kll_quantile(const agg_state *st, double q);
+
+/* The number of values the sketch of 'st' has seen. */
+int64_t agg_kll_count(const agg_state *st);
+
+/* Folds input row 'row' (borrowed) into state 'st' of aggregate 'a'.
+ * Returns 0 or SH_EDATA (a value of the wrong type). */
+int agg_quant_fold(hashagg *h, const agg_def *a, agg_state *st,
+                   const sh_value *row, sh_err *err);
+
+/* Merges partial state 'v' (from agg_quant_partial). Returns 0 or
+ * SH_EDATA (a state that does not decode). */
+int agg_quant_merge(hashagg *h, const agg_def *a, agg_state *st,
+                    const sh_value *v, sh_err *err);
+
+/* The partial form of 'st', its bytes in 'sb' (borrowed until the next
+ * call with 'sb'). */
+sh_value agg_quant_partial(const agg_def *a, const agg_state *st,
+                           strbuf *sb);
+
+/* The final result of 'st'; a string's bytes are the state's (borrowed
+ * until the table is reset). */
+sh_value agg_quant_final(const agg_def *a, const agg_state *st);
 
 #endif

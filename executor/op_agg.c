@@ -28,14 +28,16 @@
 static const char *const groupby_fields[] = {"op", "by", "aggs", NULL};
 static const char *const aggregate_fields[] = {"op", "aggs", NULL};
 static const char *const distinct_fields[] = {"op", "columns", NULL};
-static const char *const agg_fields[] = {"as", "fn", "column", NULL};
+static const char *const agg_fields[] = {"as", "fn", "column", "by", "q",
+                                         NULL};
 /* What the partial half writes after the task's prefix, a section per
  * bucket, and the final half reads after each input's. */
 #define AGG_FILE ".b"
 
 static const char *const agg_fns[] = {
     "count", "sum", "mean", "min", "max", "var", "std", "count_distinct",
-    "approx_count_distinct", NULL};
+    "approx_count_distinct", "min_by", "max_by", "median", "quantile",
+    "approx_quantile", NULL};
 
 /* ---- compiling ---------------------------------------------------------- */
 
@@ -101,6 +103,56 @@ agg_parse_column(const plan_step_in *c, json_t *a, const char *base,
     return 0;
 }
 
+/*
+ * 'by' (min_by, max_by: required, any column) and 'q' (quantile,
+ * approx_quantile: required, a number in [0, 1]) of the aggregate at 'base' into d; either given to
+ * another function is a 400.
+ */
+static int
+agg_parse_extra(const plan_step_in *c, json_t *a, const char *base,
+                const char *fn_name, agg_def *d, sh_err *err)
+{
+    char        path[SH_ERR_PATH_MAX];
+    const char *by = NULL;
+    json_t     *q = plan_opt(a, "q");
+    size_t      col = 0;
+    int         is_by = d->fn == AGG_MIN_BY || d->fn == AGG_MAX_BY;
+    int         rc;
+
+    d->by_col = -1;
+    d->by_type = SH_NULL;
+    d->q = 0.5;
+    plan_path_join(path, base, "by");
+    if (!is_by && plan_opt(a, "by") != NULL)
+        return sh_err_set(err, SH_EINVAL, path,
+                          "'by' applies to min_by and max_by only, not %s",
+                          fn_name);
+    if (is_by) {
+        rc = plan_get_name(a, "by", base, 1, "the name of a column", &by,
+                           err);
+        if (rc == 0)
+            rc = plan_find_column(c->in, by, path, &col, err);
+        if (rc != 0)
+            return rc;
+        d->by_col = (long)col;
+        d->by_type = c->in->types[col];
+    }
+    plan_path_join(path, base, "q");
+    if (d->fn != AGG_QUANTILE && d->fn != AGG_APPROX_QUANTILE && q != NULL)
+        return sh_err_set(err, SH_EINVAL, path,
+                          "'q' applies to quantile and approx_quantile "
+                          "only, not %s", fn_name);
+    if (d->fn == AGG_QUANTILE || d->fn == AGG_APPROX_QUANTILE) {
+        if (q == NULL || !json_is_number(q) || !(json_number_value(q) >= 0)
+            || !(json_number_value(q) <= 1))
+            return sh_err_set(err, SH_EINVAL, path,
+                              "%s needs 'q', a number from 0 to 1 "
+                              "(0.5 is the median)", fn_name);
+        d->q = json_number_value(q);
+    }
+    return 0;
+}
+
 /* One entry of 'aggs': {as, fn, column?} into s->aggs[j] and s->out.
  * 'as' defaults to "fn" (count of rows) or "fn_column". */
 static int
@@ -125,6 +177,8 @@ compile_agg(const plan_step_in *c, json_t *a, size_t j, sh_err *err)
         return rc;
     rc = agg_parse_column(c, a, base, fn_name, &s->aggs[j], &col_name, &t,
                           err);
+    if (rc == 0)
+        rc = agg_parse_extra(c, a, base, fn_name, &s->aggs[j], err);
     if (rc == 0)
         rc = plan_get_name(a, "as", base, 0,
                            "the name of the result column", &as, err);
@@ -522,6 +576,9 @@ source_agg(exec_run *x, const plan_step *s, sh_err *err)
     a.x = x;
     a.h = hashagg_new(s->cols, s->n_cols, s->aggs, s->n_aggs);
     a.n_cols = hashagg_final_cols(a.h);
+    /* An exact quantile's group is finished in memory: past the budget,
+     * a clear failure rather than an unbounded state. */
+    hashagg_set_quantile_limit(a.h, agg_table_budget(x));
     rc = hashagg_finalize_files(a.h, (const char *const *)paths, n,
                                 (long)bucket, agg_table_budget(x), t->scratch,
                                 agg_src_emit, agg_src_tick, &a, &fs, &e);

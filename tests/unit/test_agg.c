@@ -283,7 +283,7 @@ test_names(void)
         CHECK(strcmp(agg_fn_name(fn), names[i]) == 0, "name of %s: %s",
               names[i], agg_fn_name(fn));
     }
-    CHECK(agg_fn_parse("median", &fn) == -1, "median is unknown");
+    CHECK(agg_fn_parse("mode", &fn) == -1, "mode is unknown");
     CHECK(agg_fn_parse("Count", &fn) == -1, "names are case-sensitive");
     CHECK(agg_fn_parse(NULL, &fn) == -1, "NULL name");
 
@@ -309,21 +309,21 @@ test_names(void)
 #define S(x) sh_str(x, sizeof(x) - 1)
 
 static const agg_def basic_aggs[] = {
-    {AGG_COUNT, -1, SH_NULL},
-    {AGG_COUNT, 1, SH_INT},
-    {AGG_SUM, 1, SH_INT},
-    {AGG_SUM, 2, SH_FLOAT},
-    {AGG_MEAN, 2, SH_FLOAT},
-    {AGG_MIN, 1, SH_INT},
-    {AGG_MAX, 3, SH_STRING},
-    {AGG_VAR, 1, SH_INT},
-    {AGG_STD, 1, SH_INT},
-    {AGG_COUNT_DISTINCT, 1, SH_INT},
-    {AGG_APPROX_COUNT_DISTINCT, 3, SH_STRING},
-    {AGG_MIN, 2, SH_FLOAT},
-    {AGG_VAR, 2, SH_FLOAT},
-    {AGG_MAX, 4, SH_BOOL},
-    {AGG_MIN, 3, SH_STRING},
+    {AGG_COUNT, -1, SH_NULL, -1, SH_NULL, 0},
+    {AGG_COUNT, 1, SH_INT, -1, SH_NULL, 0},
+    {AGG_SUM, 1, SH_INT, -1, SH_NULL, 0},
+    {AGG_SUM, 2, SH_FLOAT, -1, SH_NULL, 0},
+    {AGG_MEAN, 2, SH_FLOAT, -1, SH_NULL, 0},
+    {AGG_MIN, 1, SH_INT, -1, SH_NULL, 0},
+    {AGG_MAX, 3, SH_STRING, -1, SH_NULL, 0},
+    {AGG_VAR, 1, SH_INT, -1, SH_NULL, 0},
+    {AGG_STD, 1, SH_INT, -1, SH_NULL, 0},
+    {AGG_COUNT_DISTINCT, 1, SH_INT, -1, SH_NULL, 0},
+    {AGG_APPROX_COUNT_DISTINCT, 3, SH_STRING, -1, SH_NULL, 0},
+    {AGG_MIN, 2, SH_FLOAT, -1, SH_NULL, 0},
+    {AGG_VAR, 2, SH_FLOAT, -1, SH_NULL, 0},
+    {AGG_MAX, 4, SH_BOOL, -1, SH_NULL, 0},
+    {AGG_MIN, 3, SH_STRING, -1, SH_NULL, 0},
 };
 #define N_BASIC (sizeof basic_aggs / sizeof basic_aggs[0])
 
@@ -471,7 +471,7 @@ static void
 test_keys(void)
 {
     size_t   key = 0;
-    agg_def  cnt = {AGG_COUNT, -1, SH_NULL};
+    agg_def  cnt = {AGG_COUNT, -1, SH_NULL, -1, SH_NULL, 0};
     hashagg *h = hashagg_new(&key, 1, &cnt, 1);
     sh_value in[] = {sh_int(1), sh_float(1.0), sh_null(), sh_int(1),
                      sh_null(), sh_float(0.0), sh_float(-0.0),
@@ -534,7 +534,7 @@ test_keys(void)
 static void
 test_overflow(void)
 {
-    agg_def  sum = {AGG_SUM, 0, SH_INT};
+    agg_def  sum = {AGG_SUM, 0, SH_INT, -1, SH_NULL, 0};
     hashagg *h = hashagg_new(NULL, 0, &sum, 1);
     hashagg *f;
     sh_value v;
@@ -600,23 +600,23 @@ test_overflow(void)
 #define RCOLS 6
 
 static const agg_def rand_aggs[] = {
-    {AGG_COUNT, -1, SH_NULL},
-    {AGG_COUNT, 2, SH_INT},
-    {AGG_SUM, 2, SH_INT},
-    {AGG_SUM, 3, SH_FLOAT},
-    {AGG_MEAN, 3, SH_FLOAT},
-    {AGG_MEAN, 2, SH_INT},
-    {AGG_MIN, 2, SH_INT},
-    {AGG_MAX, 3, SH_FLOAT},
-    {AGG_MIN, 4, SH_STRING},
-    {AGG_MAX, 4, SH_STRING},
-    {AGG_VAR, 3, SH_FLOAT},
-    {AGG_STD, 2, SH_INT},
-    {AGG_COUNT_DISTINCT, 4, SH_STRING},
-    {AGG_COUNT_DISTINCT, 2, SH_INT},
-    {AGG_APPROX_COUNT_DISTINCT, 2, SH_INT},
-    {AGG_APPROX_COUNT_DISTINCT, 4, SH_STRING},
-    {AGG_MAX, 5, SH_BOOL},
+    {AGG_COUNT, -1, SH_NULL, -1, SH_NULL, 0},
+    {AGG_COUNT, 2, SH_INT, -1, SH_NULL, 0},
+    {AGG_SUM, 2, SH_INT, -1, SH_NULL, 0},
+    {AGG_SUM, 3, SH_FLOAT, -1, SH_NULL, 0},
+    {AGG_MEAN, 3, SH_FLOAT, -1, SH_NULL, 0},
+    {AGG_MEAN, 2, SH_INT, -1, SH_NULL, 0},
+    {AGG_MIN, 2, SH_INT, -1, SH_NULL, 0},
+    {AGG_MAX, 3, SH_FLOAT, -1, SH_NULL, 0},
+    {AGG_MIN, 4, SH_STRING, -1, SH_NULL, 0},
+    {AGG_MAX, 4, SH_STRING, -1, SH_NULL, 0},
+    {AGG_VAR, 3, SH_FLOAT, -1, SH_NULL, 0},
+    {AGG_STD, 2, SH_INT, -1, SH_NULL, 0},
+    {AGG_COUNT_DISTINCT, 4, SH_STRING, -1, SH_NULL, 0},
+    {AGG_COUNT_DISTINCT, 2, SH_INT, -1, SH_NULL, 0},
+    {AGG_APPROX_COUNT_DISTINCT, 2, SH_INT, -1, SH_NULL, 0},
+    {AGG_APPROX_COUNT_DISTINCT, 4, SH_STRING, -1, SH_NULL, 0},
+    {AGG_MAX, 5, SH_BOOL, -1, SH_NULL, 0},
 };
 #define N_RAGGS (sizeof rand_aggs / sizeof rand_aggs[0])
 static const size_t rand_keys[] = {0, 1};
@@ -749,9 +749,9 @@ static void
 test_stability(void)
 {
     const size_t n = 1000000;
-    agg_def      aggs[] = {{AGG_VAR, 0, SH_FLOAT},
-                           {AGG_STD, 0, SH_FLOAT},
-                           {AGG_MEAN, 0, SH_FLOAT}};
+    agg_def      aggs[] = {{AGG_VAR, 0, SH_FLOAT, -1, SH_NULL, 0},
+                           {AGG_STD, 0, SH_FLOAT, -1, SH_NULL, 0},
+                           {AGG_MEAN, 0, SH_FLOAT, -1, SH_NULL, 0}};
     hashagg     *h = hashagg_new(NULL, 0, aggs, 3);
     hashagg     *f = hashagg_new(NULL, 0, aggs, 3);
     double      *x = xmalloc(n * sizeof *x);
@@ -825,9 +825,9 @@ test_stability(void)
 static void
 test_hll(void)
 {
-    agg_def  aggs[] = {{AGG_APPROX_COUNT_DISTINCT, 0, SH_INT},
-                       {AGG_APPROX_COUNT_DISTINCT, 1, SH_STRING},
-                       {AGG_COUNT_DISTINCT, 0, SH_INT}};
+    agg_def  aggs[] = {{AGG_APPROX_COUNT_DISTINCT, 0, SH_INT, -1, SH_NULL, 0},
+                       {AGG_APPROX_COUNT_DISTINCT, 1, SH_STRING, -1, SH_NULL, 0},
+                       {AGG_COUNT_DISTINCT, 0, SH_INT, -1, SH_NULL, 0}};
     hashagg *h = hashagg_new(NULL, 0, aggs, 3);
     hashagg *a = hashagg_new(NULL, 0, aggs, 3);
     hashagg *b = hashagg_new(NULL, 0, aggs, 3);
@@ -890,9 +890,9 @@ test_hll(void)
 static void
 test_count_distinct(void)
 {
-    agg_def  aggs[] = {{AGG_COUNT_DISTINCT, 0, SH_FLOAT},
-                       {AGG_COUNT_DISTINCT, 1, SH_STRING},
-                       {AGG_COUNT_DISTINCT, 2, SH_BOOL}};
+    agg_def  aggs[] = {{AGG_COUNT_DISTINCT, 0, SH_FLOAT, -1, SH_NULL, 0},
+                       {AGG_COUNT_DISTINCT, 1, SH_STRING, -1, SH_NULL, 0},
+                       {AGG_COUNT_DISTINCT, 2, SH_BOOL, -1, SH_NULL, 0}};
     sh_value in[][3] = {
         {sh_float(0.0), S("a"), sh_bool(0)},
         {sh_float(-0.0), S("a\0b"), sh_bool(1)},
@@ -1109,7 +1109,7 @@ test_finalize_tick(void)
 {
     const size_t           n = 3 * HASHAGG_TICK_ROWS + 1000;
     size_t                 key = 0, i;
-    agg_def                cnt = {AGG_COUNT, -1, SH_NULL};
+    agg_def                cnt = {AGG_COUNT, -1, SH_NULL, -1, SH_NULL, 0};
     hashagg               *h = hashagg_new(&key, 1, &cnt, 1);
     hashagg_finalize_stats st;
     const char            *path;
@@ -1347,30 +1347,30 @@ typedef struct queue_case {
 } queue_case;
 
 static const queue_case queue_cases[] = {
-    {"groupby col 0: count()", {0, 0}, 1, {{AGG_COUNT, -1, SH_NULL}}, 1},
+    {"groupby col 0: count()", {0, 0}, 1, {{AGG_COUNT, -1, SH_NULL, -1, SH_NULL, 0}}, 1},
     {"groupby col 0: count(), count(col 1), count(col 3)",
      {0, 0},
      1,
-     {{AGG_COUNT, -1, SH_NULL},
-      {AGG_COUNT, 1, SH_INT},
-      {AGG_COUNT, 3, SH_STRING}},
+     {{AGG_COUNT, -1, SH_NULL, -1, SH_NULL, 0},
+      {AGG_COUNT, 1, SH_INT, -1, SH_NULL, 0},
+      {AGG_COUNT, 3, SH_STRING, -1, SH_NULL, 0}},
      3},
-    {"distinct col 0", {0, 0}, 1, {{AGG_COUNT, -1, SH_NULL}}, 0},
-    {"distinct cols 0, 2", {0, 2}, 2, {{AGG_COUNT, -1, SH_NULL}}, 0},
+    {"distinct col 0", {0, 0}, 1, {{AGG_COUNT, -1, SH_NULL, -1, SH_NULL, 0}}, 0},
+    {"distinct cols 0, 2", {0, 2}, 2, {{AGG_COUNT, -1, SH_NULL, -1, SH_NULL, 0}}, 0},
     {"groupby col 2 (ints and nulls): count(col 3)",
      {2, 0},
      1,
-     {{AGG_COUNT, 3, SH_STRING}},
+     {{AGG_COUNT, 3, SH_STRING, -1, SH_NULL, 0}},
      1},
     {"groupby cols 2, 0: count(), count(col 1)",
      {2, 0},
      2,
-     {{AGG_COUNT, -1, SH_NULL}, {AGG_COUNT, 1, SH_INT}},
+     {{AGG_COUNT, -1, SH_NULL, -1, SH_NULL, 0}, {AGG_COUNT, 1, SH_INT, -1, SH_NULL, 0}},
      2},
     {"no keys: count(), count(col 1)",
      {0, 0},
      0,
-     {{AGG_COUNT, -1, SH_NULL}, {AGG_COUNT, 1, SH_INT}},
+     {{AGG_COUNT, -1, SH_NULL, -1, SH_NULL, 0}, {AGG_COUNT, 1, SH_INT, -1, SH_NULL, 0}},
      2},
 };
 
@@ -1589,9 +1589,9 @@ test_can_queue(void)
                                     AGG_STD,
                                     AGG_COUNT_DISTINCT,
                                     AGG_APPROX_COUNT_DISTINCT};
-    agg_def             aggs[3] = {{AGG_COUNT, -1, SH_NULL},
-                                   {AGG_COUNT, 1, SH_INT},
-                                   {AGG_COUNT, 0, SH_INT}};
+    agg_def             aggs[3] = {{AGG_COUNT, -1, SH_NULL, -1, SH_NULL, 0},
+                                   {AGG_COUNT, 1, SH_INT, -1, SH_NULL, 0},
+                                   {AGG_COUNT, 0, SH_INT, -1, SH_NULL, 0}};
     size_t              key = 0, i, pos;
     hashagg            *h;
 
@@ -1610,9 +1610,9 @@ test_can_queue(void)
 
     for (i = 0; i < sizeof others / sizeof others[0]; i++) {
         for (pos = 0; pos < 3; pos++) {
-            agg_def mix[3] = {{AGG_COUNT, -1, SH_NULL},
-                              {AGG_COUNT, 1, SH_INT},
-                              {AGG_COUNT, 0, SH_INT}};
+            agg_def mix[3] = {{AGG_COUNT, -1, SH_NULL, -1, SH_NULL, 0},
+                              {AGG_COUNT, 1, SH_INT, -1, SH_NULL, 0},
+                              {AGG_COUNT, 0, SH_INT, -1, SH_NULL, 0}};
 
             mix[pos].fn = others[i];
             mix[pos].col = 1;
@@ -1737,7 +1737,7 @@ static void
 test_queued_bytes(void)
 {
     size_t   key = 0;
-    agg_def  cnt = {AGG_COUNT, -1, SH_NULL};
+    agg_def  cnt = {AGG_COUNT, -1, SH_NULL, -1, SH_NULL, 0};
     hashagg *h = hashagg_new(&key, 1, &cnt, 1);
     rows     rs = {0};
     sh_err   err;
@@ -1998,7 +1998,7 @@ check_collisions(const coll_key *keys, size_t n, size_t n_keys, int queue,
                  const char *what, int line)
 {
     static const size_t cols[] = {0, 1};
-    agg_def             cnt = {AGG_COUNT, -1, SH_NULL};
+    agg_def             cnt = {AGG_COUNT, -1, SH_NULL, -1, SH_NULL, 0};
     hashagg            *h = hashagg_new(cols, n_keys, &cnt, 1);
     rows                rs = {0};
     sh_err              err;

@@ -27,6 +27,7 @@ main(int argc, char **argv)
     test_rowfile_register();
     test_sort_register();
     test_agg_register();
+    test_agg_quant_register();
     test_text_register();
     test_nb_register();
     test_exec_register();

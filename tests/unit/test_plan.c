@@ -2069,9 +2069,9 @@ test_step_errors(void)
                     "steps[0].by[1]", "twice");
     EXPECT_STEP_ERR("[{\"op\": \"groupby\", \"by\": [\"name\"], \"aggs\": "
                     "[{\"as\": \"n\", \"fn\": \"count\"}, {\"as\": \"m\", "
-                    "\"fn\": \"median\", \"column\": \"score\"}]}]",
+                    "\"fn\": \"mode\", \"column\": \"score\"}]}]",
                     "steps[0].aggs[1].fn",
-                    "unknown aggregate function 'median'; functions are: "
+                    "unknown aggregate function 'mode'; functions are: "
                     "count, sum, mean");
     EXPECT_STEP_ERR("[{\"op\": \"groupby\", \"by\": [\"name\"], \"aggs\": "
                     "[{\"as\": \"n\"}]}]",

@@ -14,6 +14,7 @@ void test_plan_register(void);
 void test_rowfile_register(void);
 void test_sort_register(void);
 void test_agg_register(void);
+void test_agg_quant_register(void);
 void test_text_register(void);
 void test_nb_register(void);
 void test_exec_register(void);

@@ -1,0 +1,461 @@
+/*
+ * test_agg_quant.c - unit tests of executor/agg_quant.c: quantile_cont
+ * interpolation on known data (odd and even n, q = 0, 0.5, 0.9, 1),
+ * median/quantile/min_by/max_by through a hashagg with nulls and an
+ * all-null group, the same rows split into partials that are merged in
+ * another table (the same answer), ties of min_by/max_by (by the value),
+ * a corrupt partial state (an error, not a crash), and the names and
+ * result types. approx_quantile (KLL) on random and sorted data, merged
+ * from many partials: the rank of each answer within 2 % of n of q n.
+ */
+#include <CUnit/CUnit.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../executor/agg.h"
+#include "../../lib/util.h"
+#include "test_suites.h"
+
+static void
+test_cont(void)
+{
+    double a[] = {4, 1, 3, 2};
+    double b[] = {3, 1, 2};
+    double c[10];
+    double one[] = {7};
+    int    i;
+
+    CU_ASSERT_DOUBLE_EQUAL(agg_quantile_cont(a, 4, 0.5), 2.5, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(agg_quantile_cont(a, 4, 0), 1, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(agg_quantile_cont(a, 4, 1), 4, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(agg_quantile_cont(a, 4, 0.25), 1.75, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(agg_quantile_cont(b, 3, 0.5), 2, 1e-12);
+    for (i = 0; i < 10; i++)
+        c[i] = 10 - i;
+    CU_ASSERT_DOUBLE_EQUAL(agg_quantile_cont(c, 10, 0.9), 9.1, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(agg_quantile_cont(one, 1, 0.3), 7, 1e-12);
+}
+
+static void
+test_types(void)
+{
+    agg_fn f;
+
+    CU_ASSERT_EQUAL(agg_fn_parse("min_by", &f), 0);
+    CU_ASSERT_EQUAL(f, AGG_MIN_BY);
+    CU_ASSERT_EQUAL(agg_fn_parse("max_by", &f), 0);
+    CU_ASSERT_EQUAL(f, AGG_MAX_BY);
+    CU_ASSERT_EQUAL(agg_fn_parse("median", &f), 0);
+    CU_ASSERT_EQUAL(f, AGG_MEDIAN);
+    CU_ASSERT_EQUAL(agg_fn_parse("quantile", &f), 0);
+    CU_ASSERT_EQUAL(f, AGG_QUANTILE);
+    CU_ASSERT_STRING_EQUAL(agg_fn_name(AGG_QUANTILE), "quantile");
+    CU_ASSERT_EQUAL(agg_result_type(AGG_MEDIAN, SH_INT, 1), SH_FLOAT);
+    CU_ASSERT_EQUAL(agg_result_type(AGG_QUANTILE, SH_FLOAT, 1), SH_FLOAT);
+    CU_ASSERT_EQUAL(agg_result_type(AGG_QUANTILE, SH_STRING, 1), SH_NULL);
+    CU_ASSERT_EQUAL(agg_result_type(AGG_MEDIAN, SH_DATE, 1), SH_NULL);
+    CU_ASSERT_EQUAL(agg_result_type(AGG_MIN_BY, SH_STRING, 1), SH_STRING);
+    CU_ASSERT_EQUAL(agg_result_type(AGG_MAX_BY, SH_DATE, 1), SH_DATE);
+    CU_ASSERT_EQUAL(agg_result_type(AGG_MEDIAN, SH_NULL, 0), SH_NULL);
+}
+
+/* Rows: key (int), x (int or null), label (string or null). */
+#define NROWS 9
+static const struct {
+    int         key;
+    int         has_x;
+    int         x;
+    const char *label;
+} rows[NROWS] = {
+    {1, 1, 5, "e"},  {1, 1, 1, "a"},   {1, 0, 0, "n"},
+    {1, 1, 3, "c"},  {1, 1, 2, NULL},  {2, 1, 10, "x"},
+    {2, 1, 10, "w"}, {2, 1, -4, "m"},  {3, 0, 0, "z"},
+};
+
+static const size_t keys[] = {0};
+static agg_def      aggs[5];
+
+static void
+make_aggs(void)
+{
+    memset(aggs, 0, sizeof aggs);
+    aggs[0] = (agg_def){AGG_MEDIAN, 1, SH_INT, -1, SH_NULL, 0.5};
+    aggs[1] = (agg_def){AGG_QUANTILE, 1, SH_INT, -1, SH_NULL, 0.25};
+    aggs[2] = (agg_def){AGG_MIN_BY, 2, SH_STRING, 1, SH_INT, 0};
+    aggs[3] = (agg_def){AGG_MAX_BY, 2, SH_STRING, 1, SH_INT, 0};
+    aggs[4] = (agg_def){AGG_QUANTILE, 1, SH_INT, -1, SH_NULL, 1};
+}
+
+static void
+make_row(size_t i, sh_value *r)
+{
+    r[0] = sh_int(rows[i].key);
+    r[1] = rows[i].has_x ? sh_int(rows[i].x) : sh_null();
+    r[2] = rows[i].label ? sh_str(rows[i].label, strlen(rows[i].label))
+                         : sh_null();
+}
+
+typedef struct got {
+    int    seen[4];
+    double med[4], q25[4], q1[4];
+    int    med_null[4];
+    char   minby[4][8], maxby[4][8];
+} got;
+
+static int
+collect(void *ctx, const sh_value *row, sh_err *err)
+{
+    got *g = ctx;
+    int  k = (int)row[0].u.i;
+
+    (void)err;
+    g->seen[k]++;
+    g->med_null[k] = row[1].type == SH_NULL;
+    if (row[1].type == SH_FLOAT) {
+        g->med[k] = row[1].u.f;
+        g->q25[k] = row[2].u.f;
+        g->q1[k] = row[5].u.f;
+    }
+    if (row[3].type == SH_STRING)
+        snprintf(g->minby[k], 8, "%.*s", (int)row[3].u.s.len,
+                 row[3].u.s.ptr);
+    if (row[4].type == SH_STRING)
+        snprintf(g->maxby[k], 8, "%.*s", (int)row[4].u.s.len,
+                 row[4].u.s.ptr);
+    return 0;
+}
+
+static int
+to_table(void *ctx, const sh_value *row, sh_err *err)
+{
+    return hashagg_merge(ctx, row, err);
+}
+
+static void
+check_got(const got *g)
+{
+    /* key 1: x = 5 1 3 2 (null skipped): sorted 1 2 3 5 */
+    CU_ASSERT_EQUAL(g->seen[1], 1);
+    CU_ASSERT_DOUBLE_EQUAL(g->med[1], 2.5, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(g->q25[1], 1.75, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(g->q1[1], 5, 1e-12);
+    /* min_by(label, x): x=1 -> "a"; max_by: x=5 -> "e" (x=2 has a null
+     * label and is skipped) */
+    CU_ASSERT_STRING_EQUAL(g->minby[1], "a");
+    CU_ASSERT_STRING_EQUAL(g->maxby[1], "e");
+    /* key 2: -4 10 10; median 10; tie at x=10: max_by takes "x" (the
+     * larger value), min_by is "m" */
+    CU_ASSERT_DOUBLE_EQUAL(g->med[2], 10, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(g->q25[2], 3, 1e-12);
+    CU_ASSERT_STRING_EQUAL(g->minby[2], "m");
+    CU_ASSERT_STRING_EQUAL(g->maxby[2], "x");
+    /* key 3: all null */
+    CU_ASSERT_EQUAL(g->seen[3], 1);
+    CU_ASSERT(g->med_null[3]);
+    CU_ASSERT_STRING_EQUAL(g->minby[3], "");
+}
+
+static void
+test_direct(void)
+{
+    hashagg *h;
+    sh_value r[3];
+    sh_err   err = {0};
+    got      g;
+    size_t   i;
+
+    make_aggs();
+    memset(&g, 0, sizeof g);
+    h = hashagg_new(keys, 1, aggs, 5);
+    for (i = 0; i < NROWS; i++) {
+        make_row(i, r);
+        CU_ASSERT_EQUAL(hashagg_add(h, r, &err), 0);
+    }
+    CU_ASSERT_EQUAL(hashagg_drain_final(h, collect, &g, &err), 0);
+    check_got(&g);
+    hashagg_free(h);
+}
+
+static void
+test_partials(void)
+{
+    size_t split;
+
+    make_aggs();
+    /* every split of the rows into two partitions, both orders of merge */
+    for (split = 0; split <= NROWS; split++) {
+        for (int order = 0; order < 2; order++) {
+            hashagg *p[2], *f;
+            sh_value r[3];
+            sh_err   err = {0};
+            got      g;
+            size_t   i;
+
+            memset(&g, 0, sizeof g);
+            p[0] = hashagg_new(keys, 1, aggs, 5);
+            p[1] = hashagg_new(keys, 1, aggs, 5);
+            f = hashagg_new(keys, 1, aggs, 5);
+            for (i = 0; i < NROWS; i++) {
+                make_row(i, r);
+                CU_ASSERT_EQUAL(hashagg_add(p[i >= split], r, &err), 0);
+            }
+            CU_ASSERT_EQUAL(hashagg_drain_partial(p[order], to_table, f,
+                                                  &err), 0);
+            CU_ASSERT_EQUAL(hashagg_drain_partial(p[!order], to_table, f,
+                                                  &err), 0);
+            CU_ASSERT_EQUAL(hashagg_drain_final(f, collect, &g, &err), 0);
+            check_got(&g);
+            hashagg_free(p[0]);
+            hashagg_free(p[1]);
+            hashagg_free(f);
+        }
+    }
+}
+
+static void
+test_corrupt(void)
+{
+    hashagg *h;
+    sh_value r[6];
+    sh_err   err = {0};
+
+    make_aggs();
+    h = hashagg_new(keys, 1, aggs, 5);
+    r[0] = sh_int(1);
+    r[1] = sh_str("abc", 3); /* not a multiple of 8 bytes */
+    r[2] = sh_null();
+    r[3] = sh_null();
+    r[4] = sh_null();
+    r[5] = sh_null();
+    CU_ASSERT_EQUAL(hashagg_merge(h, r, &err), SH_EDATA);
+    r[1] = sh_null();
+    r[3] = sh_str("\x01", 1); /* a tag without its payload */
+    CU_ASSERT_EQUAL(hashagg_merge(h, r, &err), SH_EDATA);
+    hashagg_free(h);
+}
+
+/* Keeps the 3 float results of a keyless table's one row. */
+static int
+collect_all(void *ctx, const sh_value *row, sh_err *err)
+{
+    double *v = ctx;
+
+    (void)err;
+    for (int i = 0; i < 3; i++)
+        v[i] = row[i].type == SH_FLOAT ? row[i].u.f : NAN;
+    return 0;
+}
+
+/* Many random values, merged from many partials, against a sort. */
+static void
+test_random(void)
+{
+    enum { N = 20000, PARTS = 7 };
+    agg_def  a[3] = {{AGG_QUANTILE, 1, SH_FLOAT, -1, SH_NULL, 0.9},
+                     {AGG_MEDIAN, 1, SH_FLOAT, -1, SH_NULL, 0.5},
+                     {AGG_QUANTILE, 1, SH_FLOAT, -1, SH_NULL, 0.001}};
+    static double xs[N];
+    hashagg *p[PARTS], *f;
+    sh_value r[2];
+    sh_err   err = {0};
+    uint64_t s = 42;
+    size_t   i;
+    double   want[3], qs[3] = {0.9, 0.5, 0.001};
+    double   g[3] = {0};
+
+    for (i = 0; i < PARTS; i++)
+        p[i] = hashagg_new(NULL, 0, a, 3);
+    f = hashagg_new(NULL, 0, a, 3);
+    for (i = 0; i < N; i++) {
+        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+        xs[i] = (double)(s >> 11) / 9007199254740992.0 * 1000 - 300;
+        r[0] = sh_int(0);
+        r[1] = sh_float(xs[i]);
+        CU_ASSERT_EQUAL(hashagg_add(p[i % PARTS], r, &err), 0);
+    }
+    for (i = 0; i < PARTS; i++) {
+        CU_ASSERT_EQUAL(hashagg_drain_partial(p[i], to_table, f, &err), 0);
+        hashagg_free(p[i]);
+    }
+    for (i = 0; i < 3; i++)
+        want[i] = agg_quantile_cont(xs, N, qs[i]);
+    CU_ASSERT_EQUAL(hashagg_groups(f), 1);
+    CU_ASSERT_EQUAL(hashagg_drain_final(f, collect_all, g, &err), 0);
+    for (i = 0; i < 3; i++)
+        CU_ASSERT_DOUBLE_EQUAL(g[i], want[i], 1e-9);
+    hashagg_free(f);
+}
+
+/* The rank of 'v' in xs[0..n): values below it, and at or below it. */
+static void
+rank_of(const double *xs, size_t n, double v, size_t *lo, size_t *hi)
+{
+    *lo = *hi = 0;
+    for (size_t i = 0; i < n; i++) {
+        *lo += xs[i] < v;
+        *hi += xs[i] <= v;
+    }
+}
+
+static int
+keep_float(void *ctx, const sh_value *row, sh_err *err)
+{
+    double *v = ctx;
+
+    (void)err;
+    *v = row[0].type == SH_FLOAT ? row[0].u.f
+         : row[0].type == SH_INT ? (double)row[0].u.i
+                                 : NAN;
+    return 0;
+}
+
+static size_t g_max_partial;
+
+static int
+merge_and_measure(void *ctx, const sh_value *row, sh_err *err)
+{
+    if (row[0].type == SH_STRING && row[0].u.s.len > g_max_partial)
+        g_max_partial = row[0].u.s.len;
+    return hashagg_merge(ctx, row, err);
+}
+
+/*
+ * approx_quantile on n values (random, or sorted: the order a naive
+ * sample gets wrong) split round-robin into 'parts' partials: the rank of
+ * each answer is within 2 % of n of q n, every answer is a value seen, a
+ * partial state stays small.
+ */
+static void
+kll_case(size_t n, size_t parts, int sorted, uint64_t seed)
+{
+    static const double qs[] = {0, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9,
+                                0.99, 1};
+    double  *xs = xmalloc(n * sizeof *xs);
+    uint64_t s = seed;
+    size_t   i, k;
+
+    for (i = 0; i < n; i++) {
+        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+        xs[i] = sorted ? (double)i : (double)(s >> 11) / 9007199254740992.0;
+    }
+    for (k = 0; k < sizeof qs / sizeof qs[0]; k++) {
+        agg_def   a = {AGG_APPROX_QUANTILE, 0, SH_FLOAT, -1, SH_NULL, qs[k]};
+        hashagg **p = xmalloc(parts * sizeof *p);
+        hashagg  *f = hashagg_new(NULL, 0, &a, 1);
+        sh_err    err = {0};
+        sh_value  r;
+        double    got = NAN;
+        size_t    lo, hi;
+        double    want = qs[k] * (double)n, tol = 0.02 * (double)n;
+
+        for (i = 0; i < parts; i++)
+            p[i] = hashagg_new(NULL, 0, &a, 1);
+        for (i = 0; i < n; i++) {
+            r = sh_float(xs[i]);
+            CU_ASSERT_EQUAL_FATAL(hashagg_add(p[i % parts], &r, &err), 0);
+        }
+        g_max_partial = 0;
+        for (i = 0; i < parts; i++) {
+            CU_ASSERT_EQUAL(hashagg_drain_partial(p[i], merge_and_measure, f,
+                                                  &err), 0);
+            hashagg_free(p[i]);
+        }
+        CU_ASSERT_EQUAL(hashagg_drain_final(f, keep_float, &got, &err), 0);
+        rank_of(xs, n, got, &lo, &hi);
+        if (!(hi >= 1 && (double)lo <= want + tol
+              && (double)hi >= want - tol))
+            fprintf(stderr, "\nkll n=%zu parts=%zu q=%g: got %g rank "
+                    "[%zu, %zu], want %g +- %g\n", n, parts, qs[k], got,
+                    lo, hi, want, tol);
+        CU_ASSERT(hi >= 1); /* a value seen */
+        CU_ASSERT((double)lo <= want + tol);
+        CU_ASSERT((double)hi >= want - tol);
+        /* 12 + 40 levels of 4 bytes + about 3 k items */
+        CU_ASSERT(g_max_partial <= 12 + 40 * 4 + 8 * 3 * 200 + 8 * 40);
+        hashagg_free(f);
+        free(p);
+    }
+    free(xs);
+}
+
+static void
+test_kll(void)
+{
+    kll_case(100000, 13, 0, 1);
+    kll_case(100000, 1, 0, 2);
+    kll_case(50000, 5, 1, 3);
+    kll_case(1000, 3, 0, 4);
+    kll_case(150, 1, 0, 5); /* below k: exact nearest rank */
+}
+
+static void
+test_kll_small(void)
+{
+    agg_def  a = {AGG_APPROX_QUANTILE, 0, SH_INT, -1, SH_NULL, 0.5};
+    hashagg *h = hashagg_new(NULL, 0, &a, 1);
+    sh_value r;
+    sh_err   err = {0};
+    double   got = NAN;
+    int      i;
+
+    for (i = 1; i <= 9; i++) {
+        r = sh_int(i * 10);
+        CU_ASSERT_EQUAL(hashagg_add(h, &r, &err), 0);
+    }
+    r = sh_null();
+    CU_ASSERT_EQUAL(hashagg_add(h, &r, &err), 0);
+    CU_ASSERT_EQUAL(hashagg_drain_final(h, keep_float, &got, &err), 0);
+    CU_ASSERT_DOUBLE_EQUAL(got, 50, 0);
+    r = sh_str("\1\0\0", 3);
+    CU_ASSERT_EQUAL(hashagg_merge(h, &r, &err), SH_EDATA);
+    CU_ASSERT_EQUAL(agg_result_type(AGG_APPROX_QUANTILE, SH_INT, 1), SH_INT);
+    CU_ASSERT_EQUAL(agg_result_type(AGG_APPROX_QUANTILE, SH_STRING, 1),
+                    SH_NULL);
+    hashagg_free(h);
+}
+
+/* A merge past hashagg_set_quantile_limit fails with SH_ERANGE. */
+static void
+test_limit(void)
+{
+    agg_def  a = {AGG_MEDIAN, 0, SH_FLOAT, -1, SH_NULL, 0.5};
+    hashagg *p = hashagg_new(NULL, 0, &a, 1);
+    hashagg *f = hashagg_new(NULL, 0, &a, 1);
+    sh_value r;
+    sh_err   err = {0};
+    int      i, rc;
+
+    hashagg_set_quantile_limit(f, 100 * sizeof(double));
+    for (i = 0; i < 60; i++) {
+        r = sh_float(i);
+        CU_ASSERT_EQUAL(hashagg_add(p, &r, &err), 0);
+    }
+    CU_ASSERT_EQUAL(hashagg_drain_partial(p, to_table, f, &err), 0);
+    for (i = 0; i < 60; i++) {
+        r = sh_float(i);
+        CU_ASSERT_EQUAL(hashagg_add(p, &r, &err), 0);
+    }
+    rc = hashagg_drain_partial(p, to_table, f, &err);
+    CU_ASSERT_EQUAL(rc, SH_ERANGE);
+    CU_ASSERT(strstr(err.msg, "approx_quantile") != NULL);
+    hashagg_free(p);
+    hashagg_free(f);
+}
+
+void
+test_agg_quant_register(void)
+{
+    CU_pSuite s = CU_add_suite("agg_quant", NULL, NULL);
+
+    CU_add_test(s, "quantile_cont on known data", test_cont);
+    CU_add_test(s, "names and result types", test_types);
+    CU_add_test(s, "median, quantile, min_by, max_by", test_direct);
+    CU_add_test(s, "the same through partials", test_partials);
+    CU_add_test(s, "corrupt partial states", test_corrupt);
+    CU_add_test(s, "random values from many partials", test_random);
+    CU_add_test(s, "approx_quantile rank error within 2 %", test_kll);
+    CU_add_test(s, "approx_quantile small, int, corrupt", test_kll_small);
+    CU_add_test(s, "exact quantile past its limit: SH_ERANGE", test_limit);
+}
