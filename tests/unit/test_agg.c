@@ -1503,8 +1503,9 @@ test_count_strs_equals_add(void)
 {
     const size_t n = RUNNING_ON_VALGRIND ? 5000 : 30000;
     const size_t key = 0;
-    agg_def      cnt[2] = {{AGG_COUNT, -1, SH_NULL}, {AGG_COUNT, -1, SH_NULL}};
-    agg_def      cnt_col = {AGG_COUNT, 0, SH_NULL};
+    agg_def      cnt[2] = {{AGG_COUNT, -1, SH_NULL, -1, SH_NULL, 0},
+                           {AGG_COUNT, -1, SH_NULL, -1, SH_NULL, 0}};
+    agg_def      cnt_col = {AGG_COUNT, 0, SH_NULL, -1, SH_NULL, 0};
     size_t       keys2[2] = {0, 1}, col = 99, i, done, got;
     hashagg     *a = hashagg_new(&key, 1, cnt, 2);
     hashagg     *c = hashagg_new(&key, 1, cnt, 2);
