@@ -316,6 +316,8 @@ exec_run_task(const plan *p, const exec_task *t, exec_tick_fn tick,
     }
     rc = src == NULL ? source_input(&x, err)
                      : src->final_source(&x, &p->steps[x.sg->src], err);
+    if (rc == 0)
+        rc = exec_join_rest(&x, err);
     if (rc == EXEC_STOP)
         rc = 0;
     if (rc != 0)

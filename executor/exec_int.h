@@ -165,6 +165,20 @@ long exec_join_find(const exec_join *j, const sh_value *row,
 long exec_join_next(const exec_join *j, long it);
 const sh_value *exec_join_keep(const exec_join *j, long it);
 
+/* Note that side row 'it' matched a probe (right and full joins only;
+ * otherwise nothing). */
+void exec_join_mark(exec_join *j, long it);
+
+/* The side row after 'it' (-1: from the first) that no probe matched,
+ * with *keys its key values (then its kept values); -1 at the end, and
+ * always -1 but for a right or full join. */
+long exec_join_unmatched(const exec_join *j, long it, const sh_value **keys);
+
+/* After the stage's source: push the side rows no row matched of each
+ * right or full join of the stage through the steps after it (exec_run.c).
+ * 0, EXEC_STOP or an error. */
+int exec_join_rest(exec_run *x, sh_err *err);
+
 void exec_join_free(exec_join *j);
 
 #endif

@@ -9,6 +9,11 @@
  * kept in input order in a chain, so a probe yields them in that order.
  * Values are copied into an arena; the table's bytes are counted, and a
  * side larger than the memory budget is refused.
+ *
+ * For a right or full join the table also keeps the side rows with a
+ * null key (in no chain: they never match) and a byte per row, set when a
+ * probe matched it, so that the rows no probe matched are emitted at the
+ * end of the task (exec_join_unmatched).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -41,6 +46,8 @@ struct exec_join {
     jslot   *slots;
     size_t   cap;         /* slots, a power of two */
     size_t   n_used;      /* slots in use */
+    int      track;       /* right or full: keep null keys, mark matches */
+    unsigned char *matched; /* rows_cap bytes when 'track' */
 };
 
 /* A hash of 'n' bytes, eight at a time. */
@@ -190,7 +197,7 @@ size_t
 exec_join_bytes(const exec_join *j)
 {
     return j->arena_bytes + j->rows_cap * sizeof *j->rows
-           + j->cap * sizeof *j->slots;
+           + (j->track ? j->rows_cap : 0) + j->cap * sizeof *j->slots;
 }
 
 /* Copy value 'v' (strings into the arena). */
@@ -221,7 +228,7 @@ add_row(exec_join *j, const plan_join *jn, const sh_value *row)
     int       null;
 
     h = keys_hash(j, row, jn->right_on, &null);
-    if (null)
+    if (null && !j->track)
         return;
     vals = arena_alloc(j->mem, n * sizeof *vals);
     j->arena_bytes += (n * sizeof *vals + 15) & ~(size_t)15;
@@ -232,9 +239,17 @@ add_row(exec_join *j, const plan_join *jn, const sh_value *row)
     if (j->n_rows == j->rows_cap) {
         j->rows_cap = j->rows_cap ? j->rows_cap * 2 : 1024;
         j->rows = xrealloc(j->rows, j->rows_cap * sizeof *j->rows);
+        if (j->track)
+            j->matched = xrealloc(j->matched, j->rows_cap);
     }
     j->rows[j->n_rows].vals = vals;
     j->rows[j->n_rows].next = -1;
+    if (j->track)
+        j->matched[j->n_rows] = 0;
+    if (null) {
+        j->n_rows++;
+        return;
+    }
     if ((j->n_used + 1) * 4 > j->cap * 3)
         grow_slots(j);
     sl = find_slot(j, h, vals, NULL);
@@ -265,6 +280,7 @@ exec_join_load(const plan_step *s, uint64_t mem_bytes, exec_join **out,
     j->mem = arena_new(256 * 1024);
     j->n_keys = s->n_cols;
     j->n_keep = jn->n_keep;
+    j->track = jn->how == JOIN_RIGHT || jn->how == JOIN_FULL;
     grow_slots(j);
     for (part = 0; part < side->n_parts; part++) {
         r = input_open(side, part, NULL, err);
@@ -333,6 +349,27 @@ exec_join_keep(const exec_join *j, long it)
 }
 
 void
+exec_join_mark(exec_join *j, long it)
+{
+    if (j->track)
+        j->matched[it] = 1;
+}
+
+long
+exec_join_unmatched(const exec_join *j, long it, const sh_value **keys)
+{
+    size_t r;
+
+    for (r = (size_t)(it + 1); j->track && r < j->n_rows; r++) {
+        if (!j->matched[r]) {
+            *keys = j->rows[r].vals;
+            return (long)r;
+        }
+    }
+    return -1;
+}
+
+void
 exec_join_free(exec_join *j)
 {
     if (j == NULL)
@@ -340,5 +377,6 @@ exec_join_free(exec_join *j)
     arena_free(j->mem);
     free(j->rows);
     free(j->slots);
+    free(j->matched);
     free(j);
 }

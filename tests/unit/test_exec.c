@@ -511,6 +511,94 @@ test_join(void)
            "id,tag\n1,a\n1,b\n2,d\n4,c\n");
 }
 
+/* The six hows, left_on/right_on, null keys (never match). */
+static void
+test_join_hows(void)
+{
+    job_run r;
+
+    fresh_dirs();
+    put_people();
+    put_file("floors.csv", "dept,floor\neng,3\neng,4\nops,1\n,9\n");
+    put_file("f3.csv", "d,floor\neng,3\nhr,7\n,9\n");
+    /* semi: a matching row once; a null key drops */
+    EXPECT("{" PEOPLE_IN ", \"steps\": ["
+           "{\"op\": \"join\", \"with\": {\"path\": \"floors.csv\"}, "
+           "\"on\": [\"dept\"], \"how\": \"semi\"},"
+           "{\"op\": \"select\", \"columns\": [\"id\", \"dept\"]},"
+           "{\"op\": \"sort\", \"by\": [\"id\"]}]}",
+           "id,dept\n1,eng\n2,eng\n3,ops\n4,ops\n6,eng\n");
+    /* anti: no match, and the null key is kept */
+    EXPECT("{" PEOPLE_IN ", \"steps\": ["
+           "{\"op\": \"join\", \"with\": {\"path\": \"floors.csv\"}, "
+           "\"on\": [\"dept\"], \"how\": \"anti\"},"
+           "{\"op\": \"sort\", \"by\": [\"id\"]}]}",
+           "id,name,dept,salary,year\n5,Eve,sales,70,2011\n"
+           "7,Gus,,60,2013\n");
+    /* different names: the side's key column is not appended */
+    EXPECT("{" PEOPLE_IN ", \"steps\": ["
+           "{\"op\": \"join\", \"with\": {\"path\": \"f3.csv\"}, "
+           "\"left_on\": [\"dept\"], \"right_on\": [\"d\"]},"
+           "{\"op\": \"select\", \"columns\": [\"id\", \"dept\", "
+           "\"floor\"]},"
+           "{\"op\": \"sort\", \"by\": [\"id\"]}]}",
+           "id,dept,floor\n1,eng,3\n2,eng,3\n6,eng,3\n");
+    /* right and full in one task: the unmatched side rows at the end,
+     * their keys in the left's key columns */
+    EXPECT("{\"input\": {\"path\": \"p/p1.csv\"}, \"steps\": ["
+           "{\"op\": \"join\", \"with\": {\"path\": \"f3.csv\"}, "
+           "\"left_on\": [\"dept\"], \"right_on\": [\"d\"], "
+           "\"how\": \"right\"},"
+           "{\"op\": \"select\", \"columns\": [\"id\", \"dept\", "
+           "\"floor\"]}]}",
+           "id,dept,floor\n1,eng,3\n2,eng,3\n,hr,7\n,,9\n");
+    EXPECT("{\"input\": {\"path\": \"p/p1.csv\"}, \"steps\": ["
+           "{\"op\": \"join\", \"with\": {\"path\": \"f3.csv\"}, "
+           "\"left_on\": [\"dept\"], \"right_on\": [\"d\"], "
+           "\"how\": \"full\"},"
+           "{\"op\": \"select\", \"columns\": [\"id\", \"dept\", "
+           "\"floor\"]}]}",
+           "id,dept,floor\n1,eng,3\n2,eng,3\n3,ops,\n,hr,7\n,,9\n");
+    /* after a one-task stage (a sort) a right join is fine too */
+    EXPECT("{" PEOPLE_IN ", \"steps\": ["
+           "{\"op\": \"sort\", \"by\": [\"id\"]},"
+           "{\"op\": \"join\", \"with\": {\"path\": \"floors.csv\"}, "
+           "\"on\": [\"dept\"], \"how\": \"right\"},"
+           "{\"op\": \"select\", \"columns\": [\"id\", \"floor\"]}]}",
+           "id,floor\n1,3\n1,4\n2,3\n2,4\n3,1\n4,1\n6,3\n6,4\n,9\n");
+    /* right over several partitions: not yet (the partitioned join) */
+    run_job("{" PEOPLE_IN ", \"steps\": ["
+            "{\"op\": \"join\", \"with\": {\"path\": \"floors.csv\"}, "
+            "\"on\": [\"dept\"], \"how\": \"full\"}]}",
+            256u << 20, &r);
+    CHECK(r.rc == SH_EINVAL && strcmp(r.err.path, "steps[0].how") == 0,
+          "rc %d at %s: %s", r.rc, r.err.path, r.err.msg);
+    free(r.out);
+    /* left_on without right_on, and unequal lengths */
+    run_job("{" PEOPLE_IN ", \"steps\": ["
+            "{\"op\": \"join\", \"with\": {\"path\": \"f3.csv\"}, "
+            "\"left_on\": [\"dept\"]}]}",
+            256u << 20, &r);
+    CHECK(r.rc == SH_EINVAL && strcmp(r.err.path, "steps[0].right_on") == 0,
+          "rc %d at %s: %s", r.rc, r.err.path, r.err.msg);
+    free(r.out);
+    run_job("{" PEOPLE_IN ", \"steps\": ["
+            "{\"op\": \"join\", \"with\": {\"path\": \"f3.csv\"}, "
+            "\"left_on\": [\"dept\", \"id\"], \"right_on\": [\"d\"]}]}",
+            256u << 20, &r);
+    CHECK(r.rc == SH_EINVAL && strcmp(r.err.path, "steps[0].right_on") == 0,
+          "rc %d at %s: %s", r.rc, r.err.path, r.err.msg);
+    free(r.out);
+    run_job("{" PEOPLE_IN ", \"steps\": ["
+            "{\"op\": \"join\", \"with\": {\"path\": \"f3.csv\"}, "
+            "\"left_on\": [\"dept\"], \"right_on\": [\"nope\"]}]}",
+            256u << 20, &r);
+    CHECK(r.rc == SH_EINVAL
+              && strcmp(r.err.path, "steps[0].right_on[0]") == 0,
+          "rc %d at %s: %s", r.rc, r.err.path, r.err.msg);
+    free(r.out);
+}
+
 static void
 test_join_too_big(void)
 {
@@ -926,6 +1014,7 @@ test_exec_register(void)
     CU_add_test(s, "word count", test_word_count);
     CU_add_test(s, "join", test_join);
     CU_add_test(s, "join side too big", test_join_too_big);
+    CU_add_test(s, "join hows", test_join_hows);
     CU_add_test(s, "input and output formats", test_formats);
     CU_add_test(s, "naive Bayes", test_naive_bayes);
     CU_add_test(s, "out of core", test_out_of_core);
