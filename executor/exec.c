@@ -208,7 +208,7 @@ plan_width(const plan *p)
     for (i = 0; i < p->n_steps; i++) {
         if (p->steps[i].out->n > w)
             w = p->steps[i].out->n;
-        if (p->steps[i].op == OP_JOIN && p->steps[i].join != NULL
+        if (p->steps[i].join != NULL
             && p->steps[i].join->side != NULL
             && p->steps[i].join->side->in_schema->n > w)
             w = p->steps[i].join->side->in_schema->n;

@@ -155,6 +155,21 @@ int exec_join_load(const plan_step *s, uint64_t mem_bytes, exec_join **out,
 /* Bytes the table holds. */
 size_t exec_join_bytes(const exec_join *j);
 
+/* As exec_join_load, keeping only the side rows in bucket 'bucket' of
+ * 'n_buckets' (exec_join_bucket; n_buckets <= 1: every row): the table
+ * of one bucket of a partitioned join (op_join.c). */
+int exec_join_load_bucket(const plan_step *s, uint64_t mem_bytes,
+                          size_t bucket, size_t n_buckets, exec_join **out,
+                          sh_err *err);
+
+/* The hash of the 'n_keys' key values at 'idx' in 'row' (the first ones
+ * when idx is NULL); *null set (and 0 returned) when one is null. */
+uint64_t exec_join_hash(const sh_value *row, const size_t *idx,
+                        size_t n_keys, int *null);
+
+/* The bucket of 'n_buckets' of a key hash (a null key: bucket 0). */
+size_t exec_join_bucket(uint64_t h, int null, size_t n_buckets);
+
 /*
  * The first side row whose keys equal the values of 'cols' (n_cols of
  * them) of 'row', or -1 (always -1 when a key is null). Follow with

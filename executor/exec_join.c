@@ -117,17 +117,15 @@ value_eq(const sh_value *a, const sh_value *b)
     return value_cmp(a, b) == 0;
 }
 
-/* Hash of the keys (at 'idx' in 'row', or the first n when idx is NULL);
- * returns 0 when a key is null (*null set). */
-static uint64_t
-keys_hash(const exec_join *j, const sh_value *row, const size_t *idx,
-          int *null)
+uint64_t
+exec_join_hash(const sh_value *row, const size_t *idx, size_t n_keys,
+               int *null)
 {
     uint64_t h = 0x7a3c9d1e5b2f4a68ULL;
     size_t   k;
 
     *null = 0;
-    for (k = 0; k < j->n_keys; k++) {
+    for (k = 0; k < n_keys; k++) {
         const sh_value *v = &row[idx ? idx[k] : k];
 
         if (v->type == SH_NULL) {
@@ -137,6 +135,23 @@ keys_hash(const exec_join *j, const sh_value *row, const size_t *idx,
         h = value_hash(v, h);
     }
     return h;
+}
+
+size_t
+exec_join_bucket(uint64_t h, int null, size_t n_buckets)
+{
+    if (null || n_buckets <= 1)
+        return 0;
+    return (size_t)((h >> 40) % n_buckets);
+}
+
+/* Hash of the keys (at 'idx' in 'row', or the first n when idx is NULL);
+ * returns 0 when a key is null (*null set). */
+static uint64_t
+keys_hash(const exec_join *j, const sh_value *row, const size_t *idx,
+          int *null)
+{
+    return exec_join_hash(row, idx, j->n_keys, null);
 }
 
 static int
@@ -217,9 +232,11 @@ keep_value(exec_join *j, const sh_value *v)
     return c;
 }
 
-/* Add one side row (keys at 'on', kept values at 'keep'). */
+/* Add one side row (keys at 'on', kept values at 'keep') when it falls in
+ * 'bucket' of 'n_buckets' (0: every row). */
 static void
-add_row(exec_join *j, const plan_join *jn, const sh_value *row)
+add_row(exec_join *j, const plan_join *jn, const sh_value *row,
+        size_t bucket, size_t n_buckets)
 {
     size_t    n = j->n_keys + j->n_keep, k;
     sh_value *vals;
@@ -229,6 +246,8 @@ add_row(exec_join *j, const plan_join *jn, const sh_value *row)
 
     h = keys_hash(j, row, jn->right_on, &null);
     if (null && !j->track)
+        return;
+    if (n_buckets > 1 && exec_join_bucket(h, null, n_buckets) != bucket)
         return;
     vals = arena_alloc(j->mem, n * sizeof *vals);
     j->arena_bytes += (n * sizeof *vals + 15) & ~(size_t)15;
@@ -268,6 +287,13 @@ int
 exec_join_load(const plan_step *s, uint64_t mem_bytes, exec_join **out,
                sh_err *err)
 {
+    return exec_join_load_bucket(s, mem_bytes, 0, 0, out, err);
+}
+
+int
+exec_join_load_bucket(const plan_step *s, uint64_t mem_bytes, size_t bucket,
+                      size_t n_buckets, exec_join **out, sh_err *err)
+{
     const plan_join *jn = s->join;
     const plan      *side = jn->side;
     exec_join       *j = xcalloc(1, sizeof *j);
@@ -289,8 +315,21 @@ exec_join_load(const plan_step *s, uint64_t mem_bytes, exec_join **out,
             goto done;
         }
         while ((rc = input_next(r, &row, err)) == 1) {
-            add_row(j, jn, row);
+            add_row(j, jn, row, bucket, n_buckets);
             if (exec_join_bytes(j) > mem_bytes) {
+                if (n_buckets > 1) {
+                    rc = sh_err_set(err, SH_ETOOBIG, "",
+                                    "bucket %zu of the 'with' input holds "
+                                    "more than the memory budget of %llu "
+                                    "MiB (%zu rows read); a bucket of a "
+                                    "partitioned join must fit in memory "
+                                    "(its re-partitioning is not there "
+                                    "yet): raise SHEAF_MEMORY_MB",
+                                    bucket,
+                                    (unsigned long long)(mem_bytes >> 20),
+                                    j->n_rows);
+                    goto done;
+                }
                 rc = sh_err_set(err, SH_ETOOBIG, "",
                                 "the 'with' input holds more than the "
                                 "memory budget of %llu MiB (%zu rows "

@@ -124,5 +124,8 @@ extern const op_def op_sort;                        /* op_sort.c */
 extern const op_def op_limit;                       /* op_limit.c */
 extern const op_def op_train_nb;                    /* op_nb.c */
 extern const op_def op_output;                      /* op_output.c */
+/* The partitioned join: a join step's row when steps.c chooses that
+ * strategy (its op stays OP_JOIN; not in op_table). */
+extern const op_def op_join_part;                   /* op_join.c */
 
 #endif

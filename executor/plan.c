@@ -251,7 +251,7 @@ plan_make(json_t *spec, const plan_env *env, json_t *resolution,
             goto done;
     }
     plan_cut_stages(p);
-    if ((rc = plan_check_joins(p, err)) != 0)
+    if ((rc = plan_check_joins(p, err)) != 0) /* may cut again */
         goto done;
     *out = p;
     p = NULL;
@@ -397,7 +397,11 @@ plan_describe(const plan *p)
                                 input_json(p->steps[i].join->side));
             json_object_set_new(
                 st, "join",
-                json_pack("{s:s, s:s}", "strategy", "broadcast", "why",
+                json_pack("{s:s, s:s}", "strategy",
+                          p->steps[i].join->strategy == JOIN_PARTITIONED
+                              ? "partitioned"
+                              : "broadcast",
+                          "why",
                           p->steps[i].join->why));
         }
         json_array_append_new(steps, st);

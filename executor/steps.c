@@ -295,12 +295,17 @@ choose_strategy(const plan_step_in *c, plan_join *j, const char *wpath,
                  (double)total / 1048576.0, (double)budget / 1048576.0);
         return 0;
     }
-    return sh_err_set(err, SH_EINVAL, wpath,
-                      "the join side is %.1f MB, over the worker memory "
-                      "budget of %.1f MB (SHEAF_MEMORY_MB), and the "
-                      "partitioned join of two big tables is not "
-                      "available yet; put the large table on the left",
-                      (double)total / 1048576.0, (double)budget / 1048576.0);
+    (void)wpath;
+    (void)err;
+    j->strategy = JOIN_PARTITIONED;
+    c->s->def = &op_join_part;
+    snprintf(j->why, sizeof j->why,
+             "the 'with' side (%.1f MB of files) is over the memory budget "
+             "of %.1f MB (SHEAF_MEMORY_MB): both sides are hashed by key "
+             "into %d buckets, joined bucket by bucket",
+             (double)total / 1048576.0, (double)budget / 1048576.0,
+             PLAN_MAX_BUCKETS);
+    return 0;
 }
 
 /* Key types that match: the same, or both numbers (not for right and
@@ -475,32 +480,35 @@ compile_join(const plan_step_in *c, sh_err *err)
 }
 
 int
-plan_check_joins(const plan *p, sh_err *err)
+plan_check_joins(plan *p, sh_err *err)
 {
-    char   path[SH_ERR_PATH_MAX];
     size_t k, i;
+    int    again = 0;
 
+    (void)err;
     for (k = 0; k < p->n_stages; k++) {
         const plan_stage *st = &p->stages[k];
 
         for (i = st->map_begin; i < st->map_end; i++) {
-            const plan_join *j = p->steps[i].join;
+            plan_join *j = p->steps[i].join;
 
             if (j == NULL || (j->how != JOIN_RIGHT && j->how != JOIN_FULL)
                 || st->n_tasks <= 1)
                 continue;
-            plan_path_join(path, p->steps[i].path, "how");
-            return sh_err_set(err, SH_EINVAL, path,
-                              "a right or full join emits the 'with' rows "
-                              "no left row matched, which needs the rows "
-                              "before it in one task, but they come in %zu "
-                              "(partitions or buckets); the partitioned "
-                              "join that does it is not available yet: "
-                              "raise the input's partition_size, or swap "
-                              "the sides and use a left join",
-                              st->n_tasks);
+            j->strategy = JOIN_PARTITIONED;
+            p->steps[i].def = &op_join_part;
+            snprintf(j->why, sizeof j->why,
+                     "a %s join emits the 'with' rows no left row matched, "
+                     "and its left rows come in %zu tasks: both sides are "
+                     "hashed by key into %d buckets, joined bucket by "
+                     "bucket",
+                     j->how == JOIN_RIGHT ? "right" : "full", st->n_tasks,
+                     PLAN_MAX_BUCKETS);
+            again = 1;
         }
     }
+    if (again)
+        plan_cut_stages(p);
     return 0;
 }
 

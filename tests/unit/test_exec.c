@@ -566,14 +566,15 @@ test_join_hows(void)
            "\"on\": [\"dept\"], \"how\": \"right\"},"
            "{\"op\": \"select\", \"columns\": [\"id\", \"floor\"]}]}",
            "id,floor\n1,3\n1,4\n2,3\n2,4\n3,1\n4,1\n6,3\n6,4\n,9\n");
-    /* right over several partitions: not yet (the partitioned join) */
-    run_job("{" PEOPLE_IN ", \"steps\": ["
-            "{\"op\": \"join\", \"with\": {\"path\": \"floors.csv\"}, "
-            "\"on\": [\"dept\"], \"how\": \"full\"}]}",
-            256u << 20, &r);
-    CHECK(r.rc == SH_EINVAL && strcmp(r.err.path, "steps[0].how") == 0,
-          "rc %d at %s: %s", r.rc, r.err.path, r.err.msg);
-    free(r.out);
+    /* full over several partitions: the partitioned join */
+    EXPECT("{" PEOPLE_IN ", \"steps\": ["
+           "{\"op\": \"join\", \"with\": {\"path\": \"floors.csv\"}, "
+           "\"on\": [\"dept\"], \"how\": \"full\"},"
+           "{\"op\": \"select\", \"columns\": [\"id\", \"dept\", "
+           "\"floor\"]},"
+           "{\"op\": \"sort\", \"by\": [\"id\", \"floor\"]}]}",
+           "id,dept,floor\n1,eng,3\n1,eng,4\n2,eng,3\n2,eng,4\n3,ops,1\n"
+           "4,ops,1\n5,sales,\n6,eng,3\n6,eng,4\n7,,\n,,9\n");
     /* left_on without right_on, and unequal lengths */
     run_job("{" PEOPLE_IN ", \"steps\": ["
             "{\"op\": \"join\", \"with\": {\"path\": \"f3.csv\"}, "
@@ -597,6 +598,74 @@ test_join_hows(void)
               && strcmp(r.err.path, "steps[0].right_on[0]") == 0,
           "rc %d at %s: %s", r.rc, r.err.path, r.err.msg);
     free(r.out);
+}
+
+/* A 'with' side over the budget: the partitioned join, every how. */
+static void
+test_join_partitioned(void)
+{
+    static const char *const hows[] = {"inner", "left", "right", "full",
+                                       "semi", "anti"};
+    static const char *const want[] = {
+        "id,dept,pad\n1,eng,0\n2,eng,0\n3,ops,1\n4,ops,1\n6,eng,0\n",
+        "id,dept,pad\n1,eng,0\n2,eng,0\n3,ops,1\n4,ops,1\n5,sales,\n"
+        "6,eng,0\n7,,\n",
+        NULL, NULL,
+        "id,dept\n1,eng\n2,eng\n3,ops\n4,ops\n6,eng\n",
+        "id,dept\n5,sales\n7,\n",
+    };
+    job_run r;
+    strbuf  sb = {0}, spec = {0};
+    size_t  h;
+    int     i;
+
+    fresh_dirs();
+    put_people();
+    /* over 1 MiB of files; a bucket's table far less (ints) */
+    sb_puts(&sb, "dept,pad,p2,p3\neng,0,0,0\nops,1,1,1\n,2,2,2\n");
+    for (i = 3; i < 24000; i++)
+        sb_printf(&sb, "d%d,%lld,%lld,%lld\n", i, 1000000000000000LL + i,
+                  2000000000000000LL + i, 3000000000000000LL + i);
+    put_file("big.csv", sb.data);
+    sb_free(&sb);
+    for (h = 0; h < 6; h++) {
+        sb_printf(&spec, "{" PEOPLE_IN ", \"steps\": ["
+                  "{\"op\": \"join\", \"with\": {\"path\": \"big.csv\", "
+                  "\"columns\": {\"pad\": \"int\"}}, \"on\": [\"dept\"], "
+                  "\"how\": \"%s\"},"
+                  "{\"op\": \"select\", \"columns\": [\"id\", \"dept\"%s]},"
+                  "{\"op\": \"sort\", \"by\": [\"id\"]},"
+                  "{\"op\": \"limit\", \"n\": %d}]}",
+                  hows[h], h == 4 || h == 5 ? "" : ", \"pad\"",
+                  h == 2 || h == 3 ? 100000 : 100);
+        run_job(spec.data, 1u << 20, &r);
+        if (want[h] != NULL) {
+            CHECK(r.rc == 0 && strcmp(r.out, want[h]) == 0,
+                  "how %s: rc %d %s / %s", hows[h], r.rc, r.out, r.err.msg);
+        } else {
+            /* right, full: the matched rows, then every unmatched side
+             * row once (ids null, sorted last) */
+            size_t lines = 0;
+            const char *q;
+
+            for (q = r.out ? r.out : ""; *q; q++)
+                lines += *q == '\n';
+            CHECK(r.rc == 0
+                      && strncmp(r.out,
+                                 h == 2 ? "id,dept,pad\n1,eng,0\n2,eng,0\n"
+                                          "3,ops,1\n4,ops,1\n6,eng,0\n,"
+                                        : "id,dept,pad\n1,eng,0\n2,eng,0\n"
+                                          "3,ops,1\n4,ops,1\n5,sales,\n"
+                                          "6,eng,0\n7,,\n,",
+                                 h == 2 ? 53 : 66) == 0
+                      && lines == 1 + (h == 2 ? 5 : 7) + 23998,
+                  "how %s: rc %d, %zu lines: %.200s / %s", hows[h], r.rc,
+                  lines, r.out ? r.out : "", r.err.msg);
+        }
+        free(r.out);
+        sb_free(&spec);
+        memset(&spec, 0, sizeof spec);
+    }
 }
 
 static void
@@ -1015,6 +1084,7 @@ test_exec_register(void)
     CU_add_test(s, "join", test_join);
     CU_add_test(s, "join side too big", test_join_too_big);
     CU_add_test(s, "join hows", test_join_hows);
+    CU_add_test(s, "join partitioned", test_join_partitioned);
     CU_add_test(s, "input and output formats", test_formats);
     CU_add_test(s, "naive Bayes", test_naive_bayes);
     CU_add_test(s, "out of core", test_out_of_core);

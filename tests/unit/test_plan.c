@@ -2190,11 +2190,11 @@ test_step_errors(void)
                     "\"codes.csv\"}, \"on\": [\"id\"], \"how\": "
                     "\"outer\"}]",
                     "steps[0].how", "inner, left, right, full, semi, anti");
+    /* a side over the budget is joined partitioned (test_exec) */
     g_env.mem_bytes = 8;
     EXPECT_STEP_ERR("[{\"op\": \"join\", \"with\": {\"path\": "
                     "\"codes.csv\"}, \"on\": [\"id\"]}]",
-                    "steps[0].with",
-                    "(SHEAF_MEMORY_MB), and the partitioned join");
+                    "steps[0].on[0]", "is int on the left but string");
     g_env.mem_bytes = mem;
 
     /* train_naive_bayes. */
