@@ -6,9 +6,9 @@ each answer is compared with a Python-computed one and with DuckDB's SQL
 answer on the same CSVs (skipped, with the reason, when DuckDB is absent).
 The plan (/v1/jobs/validate) names each join's strategy and why.
 
-The partitioned strategy (a 'with' side over the memory budget) is not
-there yet: such a side is a 400 at steps[i].with (test_baddata.py), and so
-is a right or full join whose rows come in several tasks (here).
+Both strategies run: broadcast (the 'with' side fits the budget) and
+partitioned (a right or full join over several tasks; a 'with' side over
+SHEAF_MEMORY_MB in a sheafd of its own).
 """
 
 import json
@@ -54,10 +54,13 @@ def oracle(left, right, how):
     row without a match hold its keys)."""
     out = []
     matched = set()
+    index = {}
+    for k, r in enumerate(right):
+        if r[0] is not None and r[1] is not None:
+            index.setdefault((r[0], r[1]), []).append(k)
     for l in left:
-        hits = [k for k, r in enumerate(right)
-                if l[1] is not None and l[2] is not None
-                and (r[0], r[1]) == (l[1], l[2])]
+        hits = index.get((l[1], l[2]), []) \
+            if l[1] is not None and l[2] is not None else []
         if how == "semi":
             if hits:
                 out.append(l)
@@ -199,12 +202,48 @@ def test_join_many_partitions(sheaf, tables, how):
 
 
 @pytest.mark.parametrize("how", ["right", "full"])
-def test_right_full_over_many_tasks_is_400(sheaf, tables, how):
-    r = sheaf.api("POST", "/v1/jobs/validate",
-                  spec_for(tables, how, "512B"))
-    assert r.status == 400, r
-    assert r.body["error"]["path"] == "steps[0].how", r.body
-    assert "partitioned join" in r.body["error"]["message"], r.body
+def test_right_full_over_many_tasks_is_partitioned(sheaf, tables, how):
+    spec = spec_for(tables, how, "512B")
+    r = sheaf.api("POST", "/v1/jobs/validate", spec)
+    assert r.status == 200, r
+    j = r.body["steps"][0]["join"]
+    assert j["strategy"] == "partitioned" and "tasks" in j["why"], j
+    assert r.body["stages"][1]["tasks"] == 16, r.body["stages"]
+    got, _ = run_rows(sheaf, spec)
+    assert canon(got) == canon(oracle(tables["left"], tables["right"], how))
+
+
+@pytest.mark.recovery  # stops the session sheafd: run with the last ones
+def test_side_over_budget_is_partitioned(life_sheaf, tmp_path):
+    """SHEAF_MEMORY_MB=16 and a 'with' side of over 16 MB: the plan says
+    partitioned, and every how gives Python's (and DuckDB's) answer."""
+    srv = life_sheaf("join-part", env={"SHEAF_MEMORY_MB": "16"})
+    rnd = random.Random(9)
+    left, right = make_tables(seed=7)
+    for i in range(300000):
+        right.append((f"x{i:040d}", rnd.randrange(5), 10 ** 15 + i))
+    d = f"joins-{uuid.uuid4().hex[:8]}"
+    lt, rt = csv_of("id,a,b,lv", left), csv_of("ra,rb,rv", right)
+    assert len(rt) > 17 * 2 ** 20, len(rt)
+    srv.write_data(f"{d}/left.csv", lt)
+    srv.write_data(f"{d}/right.csv", rt)
+    (tmp_path / "left.csv").write_text(lt)
+    (tmp_path / "right.csv").write_text(rt)
+    t = {"dir": d}
+    spec = spec_for(t, "inner", "2KiB")
+    r = srv.api("POST", "/v1/jobs/validate", spec)
+    assert r.status == 200, r
+    j = r.body["steps"][0]["join"]
+    assert j["strategy"] == "partitioned" and "over the memory" in j["why"], j
+    why = duckdb_missing()
+    for how in HOWS:
+        got, _ = run_rows(srv, spec_for(t, how, "2KiB"))
+        want = oracle(left, right, how)
+        assert canon(got) == canon(want), how
+        if not why:
+            duck = duck_rows(tmp_path / "left.csv", tmp_path / "right.csv",
+                             DUCK_SQL[how])
+            assert canon(got) == canon(duck), how
 
 
 def test_plan_names_the_strategy(sheaf, tables):
