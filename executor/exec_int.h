@@ -162,6 +162,12 @@ int exec_join_load_bucket(const plan_step *s, uint64_t mem_bytes,
                           size_t bucket, size_t n_buckets, exec_join **out,
                           sh_err *err);
 
+/* An empty table for the side of join step 's', and one side row (of the
+ * side's schema, borrowed) added to it: for a partitioned join that feeds
+ * it from a spill file (op_join.c). */
+exec_join *exec_join_new(const plan_step *s);
+void exec_join_add(exec_join *j, const plan_step *s, const sh_value *row);
+
 /* The hash of the 'n_keys' key values at 'idx' in 'row' (the first ones
  * when idx is NULL); *null set (and 0 returned) when one is null. */
 uint64_t exec_join_hash(const sh_value *row, const size_t *idx,

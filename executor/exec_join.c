@@ -283,6 +283,25 @@ add_row(exec_join *j, const plan_join *jn, const sh_value *row,
     j->n_rows++;
 }
 
+exec_join *
+exec_join_new(const plan_step *s)
+{
+    exec_join *j = xcalloc(1, sizeof *j);
+
+    j->mem = arena_new(256 * 1024);
+    j->n_keys = s->n_cols;
+    j->n_keep = s->join->n_keep;
+    j->track = s->join->how == JOIN_RIGHT || s->join->how == JOIN_FULL;
+    grow_slots(j);
+    return j;
+}
+
+void
+exec_join_add(exec_join *j, const plan_step *s, const sh_value *row)
+{
+    add_row(j, s->join, row, 0, 0);
+}
+
 int
 exec_join_load(const plan_step *s, uint64_t mem_bytes, exec_join **out,
                sh_err *err)

@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "../lib/util.h"
+#include "input.h"
 #include "rowfile.h"
 
 #define JOIN_FILE ".j" /* "<out>.j": the left rows, a section per bucket */
@@ -206,57 +207,241 @@ emit_unmatched(exec_run *x, const plan_step *s, exec_join *j, size_t n,
     return 0;
 }
 
+/* ---- rows of a bucket: where they come from ---------------------------- */
+
+/* Levels of re-partitioning of a bucket still over the budget; each uses
+ * other bits of the key hash (JOIN_SUB buckets). */
+#define JOIN_LEVELS 3
+#define JOIN_SUB    16
+
+/* The sub-bucket of level 'level' (>= 1) of key hash 'h'. */
+static size_t
+sub_bucket(uint64_t h, int null, int level)
+{
+    if (null)
+        return 0;
+    return (size_t)((h >> (40 - 8 * level)) % JOIN_SUB);
+}
+
+/* An iterator over rows: the 'with' input's rows of bucket 'bucket' (of
+ * n_buckets; paths NULL), or section 'sec' of each of n_paths files. */
+typedef struct jiter {
+    exec_run           *x;
+    const plan_step    *s;
+    const char *const  *paths;
+    size_t              n_paths;
+    size_t              sec;
+    size_t              bucket, n_buckets;
+    size_t              i;      /* the file or partition being read */
+    input_reader       *in;
+    rowfile_reader     *rf;
+} jiter;
+
+static void
+jiter_close(jiter *it)
+{
+    input_free(it->in);
+    it->in = NULL;
+    rowfile_free(it->rf);
+    it->rf = NULL;
+}
+
+/* The next row: 1, 0 at the end, or an error in *e. */
+static int
+jiter_next(jiter *it, const sh_value **row, sh_err *e)
+{
+    const plan *side = it->s->join->side;
+    uint64_t    h;
+    int         rc, null;
+
+    for (;;) {
+        if (it->paths == NULL && it->in == NULL) {
+            if (it->i >= side->n_parts)
+                return 0;
+            it->in = input_open(side, it->i, NULL, e);
+            if (it->in == NULL)
+                return e->code ? e->code : SH_EIO;
+        } else if (it->paths != NULL && it->rf == NULL) {
+            if (it->i >= it->n_paths)
+                return 0;
+            it->rf = rowfile_open_section(it->paths[it->i], it->sec,
+                                          ROWFILE_BUF_BYTES, e);
+            if (it->rf == NULL)
+                return e->code ? e->code : SH_EIO;
+        }
+        rc = it->in != NULL ? input_next(it->in, row, e)
+                            : rowfile_next(it->rf, row, e);
+        if (rc < 0)
+            return rc;
+        if (rc == 0) {
+            jiter_close(it);
+            it->i++;
+            continue;
+        }
+        if (it->paths != NULL || it->n_buckets <= 1)
+            return 1;
+        h = exec_join_hash(*row, it->s->join->right_on, it->s->n_cols,
+                           &null);
+        if (null && !(it->s->join->how == JOIN_RIGHT
+                      || it->s->join->how == JOIN_FULL))
+            continue;
+        if (exec_join_bucket(h, null, it->n_buckets) == it->bucket)
+            return 1;
+    }
+}
+
+/* Write the rows of 'it' into the JOIN_SUB sections of 'path' by their
+ * keys' sub-bucket of 'level' (keys at 'idx'). */
+static int
+spill(jiter *it, const char *path, size_t n_cols, const size_t *idx,
+      int level, sh_err *e)
+{
+    rowfile_sections *sf = rowfile_sections_create(path, n_cols, JOIN_SUB, e);
+    const sh_value   *row;
+    uint64_t          h;
+    int               rc, null;
+
+    if (sf == NULL)
+        return e->code ? e->code : SH_EIO;
+    while ((rc = jiter_next(it, &row, e)) == 1) {
+        h = exec_join_hash(row, idx, it->s->n_cols, &null);
+        rc = rowfile_write(
+            rowfile_sections_writer(sf, sub_bucket(h, null, level)), row, e);
+        if (rc != 0)
+            break;
+    }
+    jiter_close(it);
+    if (rc < 0) {
+        rowfile_sections_abort(sf);
+        return rc;
+    }
+    it->x->st->spill_bytes += rowfile_sections_bytes(sf);
+    return rowfile_sections_close(sf, e);
+}
+
+/*
+ * Join the side rows of 'side' with the left rows of 'left' (one bucket
+ * at 'level' 0, a sub-bucket after): a hash table of the side rows when
+ * they fit the budget; else both re-partitioned into JOIN_SUB spill files
+ * by the next level's bits of the key hash, joined sub-bucket by
+ * sub-bucket. Errors in *e unless *pushed (worded by exec_push).
+ */
+static int
+join_level(exec_run *x, const plan_step *s, jiter *side, jiter *left,
+           int level, int *pushed, sh_err *e)
+{
+    size_t          n = s->out->n - s->join->n_keep, sub;
+    uint64_t        budget = x->t->mem_bytes - exec_reserve_bytes(
+                                                   x->t->mem_bytes);
+    sh_value       *out = NULL;
+    exec_join      *j = exec_join_new(s);
+    const sh_value *row;
+    char           *sp = NULL, *lp = NULL;
+    int             rc, big = 0;
+
+    while ((rc = jiter_next(side, &row, e)) == 1) {
+        exec_join_add(j, s, row);
+        if (exec_join_bytes(j) > budget) {
+            big = 1;
+            break;
+        }
+    }
+    jiter_close(side);
+    if (rc < 0)
+        goto done;
+    if (big) {
+        jiter sd = *side, lf = *left;
+        const char *spp, *lpp;
+
+        exec_join_free(j);
+        j = NULL;
+        if (level >= JOIN_LEVELS) {
+            rc = sh_err_set(e, SH_ETOOBIG, "",
+                            "a bucket of the 'with' input is over the "
+                            "memory budget of %llu MiB after %d "
+                            "re-partitionings: one key has too many rows; "
+                            "raise SHEAF_MEMORY_MB",
+                            (unsigned long long)(x->t->mem_bytes >> 20),
+                            JOIN_LEVELS);
+            goto done;
+        }
+        sp = xasprintf("%s.js%d", x->t->scratch, level + 1);
+        lp = xasprintf("%s.jl%d", x->t->scratch, level + 1);
+        sd.i = 0;
+        lf.i = 0;
+        rc = spill(&sd, sp, s->join->side->in_schema->n,
+                   s->join->right_on, level + 1, e);
+        if (rc == 0)
+            rc = spill(&lf, lp, n, s->cols, level + 1, e);
+        spp = sp;
+        lpp = lp;
+        for (sub = 0; rc == 0 && sub < JOIN_SUB; sub++) {
+            jiter ss = {x, s, &spp, 1, sub, 0, 0, 0, NULL, NULL};
+            jiter ls = {x, s, &lpp, 1, sub, 0, 0, 0, NULL, NULL};
+
+            rc = join_level(x, s, &ss, &ls, level + 1, pushed, e);
+        }
+        goto done;
+    }
+    exec_note_peak(x, exec_join_bytes(j));
+    out = xcalloc(s->out->n + 1, sizeof *out);
+    while ((rc = jiter_next(left, &row, e)) == 1) {
+        if (level == 0)
+            x->st->rows_in++;
+        rc = probe_row(x, s, j, row, n, out, e);
+        if (rc != 0) {
+            *pushed = 1;
+            goto done;
+        }
+    }
+    jiter_close(left);
+    if (rc < 0)
+        goto done;
+    rc = emit_unmatched(x, s, j, n, out, e);
+    if (rc != 0)
+        *pushed = 1;
+
+done:
+    jiter_close(left);
+    jiter_close(side);
+    if (sp != NULL) {
+        remove(sp);
+        free(sp);
+    }
+    if (lp != NULL) {
+        remove(lp);
+        free(lp);
+    }
+    free(out);
+    exec_join_free(j);
+    return rc;
+}
+
 static int
 source_join(exec_run *x, const plan_step *s, sh_err *err)
 {
     const exec_task *t = x->t;
-    size_t           n = s->out->n - s->join->n_keep, i;
-    size_t           n_buckets = x->sg->n_tasks ? x->sg->n_tasks : 1;
-    sh_value        *out = xcalloc(s->out->n + 1, sizeof *out);
-    exec_join       *j = NULL;
-    rowfile_reader  *r = NULL;
-    const sh_value  *row;
-    char            *path = NULL;
+    size_t           i, n_buckets = x->sg->n_tasks ? x->sg->n_tasks : 1;
+    char           **paths = xcalloc(t->n_inputs + 1, sizeof *paths);
+    jiter            side = {x, s, NULL, 0, 0, t->index, n_buckets, 0,
+                             NULL, NULL};
+    jiter            left = {x, s, NULL, 0, t->index, 0, 0, 0, NULL, NULL};
     sh_err           e;
-    int              rc;
+    int              rc, pushed = 0;
 
-    rc = exec_join_load_bucket(s, t->mem_bytes, t->index, n_buckets, &j, &e);
-    if (rc != 0) {
-        rc = exec_step_fail(x, (size_t)x->sg->src, &e, err);
-        goto done;
-    }
-    exec_note_peak(x, exec_join_bytes(j));
     for (i = 0; i < t->n_inputs; i++) {
-        path = xasprintf("%s" JOIN_FILE, t->inputs[i]);
-        x->st->bytes_in += rowfile_section_bytes(path, t->index);
-        r = rowfile_open_section(path, t->index, ROWFILE_BUF_BYTES, &e);
-        if (r == NULL) {
-            rc = exec_step_fail(x, (size_t)x->sg->src, &e, err);
-            goto done;
-        }
-        while ((rc = rowfile_next(r, &row, &e)) == 1) {
-            x->st->rows_in++;
-            /* exec_push resets the run's arena: the row is the reader's */
-            rc = probe_row(x, s, j, row, n, out, err);
-            if (rc != 0)
-                goto done;
-        }
-        if (rc < 0) {
-            rc = exec_step_fail(x, (size_t)x->sg->src, &e, err);
-            goto done;
-        }
-        rowfile_free(r);
-        r = NULL;
-        free(path);
-        path = NULL;
+        paths[i] = xasprintf("%s" JOIN_FILE, t->inputs[i]);
+        x->st->bytes_in += rowfile_section_bytes(paths[i], t->index);
     }
-    rc = emit_unmatched(x, s, j, n, out, err);
-
-done:
-    rowfile_free(r);
-    free(path);
-    free(out);
-    exec_join_free(j);
+    left.paths = (const char *const *)paths;
+    left.n_paths = t->n_inputs;
+    sh_err_clear(&e);
+    rc = join_level(x, s, &side, &left, 0, &pushed, &e);
+    if (rc < 0 && pushed)
+        *err = e;
+    else if (rc < 0)
+        rc = exec_step_fail(x, (size_t)x->sg->src, &e, err);
+    exec_free_paths(paths, t->n_inputs);
     return rc;
 }
 

@@ -668,6 +668,50 @@ test_join_partitioned(void)
     }
 }
 
+/* A bucket over the budget is re-partitioned (spilled) and joined
+ * sub-bucket by sub-bucket: the same answer, spill bytes counted. */
+static void
+test_join_spill(void)
+{
+    job_run r;
+    strbuf  sb = {0};
+    size_t  lines;
+    int     i;
+    const char *q;
+
+    fresh_dirs();
+    put_people();
+    sb_puts(&sb, "dept,pad,p2\neng,0,0\nops,1,1\n,2,2\n");
+    for (i = 3; i < 150000; i++)
+        sb_printf(&sb, "d%d,%lld,%lld\n", i, 1000000000000000LL + i,
+                  2000000000000000LL + i);
+    put_file("big.csv", sb.data);
+    sb_free(&sb);
+    run_job("{" PEOPLE_IN ", \"steps\": ["
+            "{\"op\": \"join\", \"with\": {\"path\": \"big.csv\"}, "
+            "\"on\": [\"dept\"], \"how\": \"left\"},"
+            "{\"op\": \"select\", \"columns\": [\"id\", \"pad\"]},"
+            "{\"op\": \"sort\", \"by\": [\"id\"]}]}",
+            1u << 20, &r);
+    CHECK(r.rc == 0 && r.spill > 0
+              && strcmp(r.out, "id,pad\n1,0\n2,0\n3,1\n4,1\n5,\n6,0\n7,\n")
+                     == 0,
+          "rc %d spill %llu: %s / %s", r.rc, (unsigned long long)r.spill,
+          r.out, r.err.msg);
+    free(r.out);
+    run_job("{" PEOPLE_IN ", \"steps\": ["
+            "{\"op\": \"join\", \"with\": {\"path\": \"big.csv\"}, "
+            "\"on\": [\"dept\"], \"how\": \"full\"}]}",
+            1u << 20, &r);
+    lines = 0;
+    for (q = r.out ? r.out : ""; *q; q++)
+        lines += *q == '\n';
+    CHECK(r.rc == 0 && r.spill > 0 && lines == 1 + 7 + 149998,
+          "rc %d spill %llu lines %zu: %s", r.rc,
+          (unsigned long long)r.spill, lines, r.err.msg);
+    free(r.out);
+}
+
 static void
 test_join_too_big(void)
 {
@@ -1085,6 +1129,7 @@ test_exec_register(void)
     CU_add_test(s, "join side too big", test_join_too_big);
     CU_add_test(s, "join hows", test_join_hows);
     CU_add_test(s, "join partitioned", test_join_partitioned);
+    CU_add_test(s, "join spill", test_join_spill);
     CU_add_test(s, "input and output formats", test_formats);
     CU_add_test(s, "naive Bayes", test_naive_bayes);
     CU_add_test(s, "out of core", test_out_of_core);
