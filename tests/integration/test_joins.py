@@ -244,6 +244,23 @@ def test_side_over_budget_is_partitioned(life_sheaf, tmp_path):
             duck = duck_rows(tmp_path / "left.csv", tmp_path / "right.csv",
                              DUCK_SQL[how])
             assert canon(got) == canon(duck), how
+    # bounded memory: no task held more than the budget, and with the
+    # 'with' side doubled (every row twice) neither; the answer doubles
+    srv.write_data(f"{d}/right2.csv", rt + csv_of("ra,rb,rv", right)
+                   .split("\n", 1)[1])
+    peaks = []
+    for name, mult in (("right.csv", 1), ("right2.csv", 2)):
+        sp = spec_for(t, "inner", "2KiB")
+        sp["steps"][0]["with"]["path"] = f"{d}/{name}"
+        job, body = srv.run(sp, timeout=300)
+        got = [tuple(json.loads(x).values())
+               for x in body.decode().splitlines() if x]
+        assert canon(got) == canon(oracle(left, right, "inner") * mult)
+        tasks = srv.api("GET", f"/v1/jobs/{job['id']}/tasks").body["tasks"]
+        peaks.append(max(t.get("peak_bytes") or 0 for t in tasks))
+    print(f"partitioned join, 16 MiB budget: peak bytes {peaks} for the "
+          f"'with' side x1, x2")
+    assert max(peaks) <= 16 * 2 ** 20, peaks
 
 
 def test_plan_names_the_strategy(sheaf, tables):
