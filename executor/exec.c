@@ -208,7 +208,7 @@ plan_width(const plan *p)
     for (i = 0; i < p->n_steps; i++) {
         if (p->steps[i].out->n > w)
             w = p->steps[i].out->n;
-        if (p->steps[i].op == OP_JOIN && p->steps[i].join != NULL
+        if (p->steps[i].join != NULL
             && p->steps[i].join->side != NULL
             && p->steps[i].join->side->in_schema->n > w)
             w = p->steps[i].join->side->in_schema->n;
@@ -316,6 +316,8 @@ exec_run_task(const plan *p, const exec_task *t, exec_tick_fn tick,
     }
     rc = src == NULL ? source_input(&x, err)
                      : src->final_source(&x, &p->steps[x.sg->src], err);
+    if (rc == 0)
+        rc = exec_join_rest(&x, err);
     if (rc == EXEC_STOP)
         rc = 0;
     if (rc != 0)

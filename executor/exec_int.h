@@ -163,6 +163,27 @@ int exec_join_load(const plan_step *s, uint64_t mem_bytes, exec_join **out,
 /* Bytes the table holds. */
 size_t exec_join_bytes(const exec_join *j);
 
+/* As exec_join_load, keeping only the side rows in bucket 'bucket' of
+ * 'n_buckets' (exec_join_bucket; n_buckets <= 1: every row): the table
+ * of one bucket of a partitioned join (op_join.c). */
+int exec_join_load_bucket(const plan_step *s, uint64_t mem_bytes,
+                          size_t bucket, size_t n_buckets, exec_join **out,
+                          sh_err *err);
+
+/* An empty table for the side of join step 's', and one side row (of the
+ * side's schema, borrowed) added to it: for a partitioned join that feeds
+ * it from a spill file (op_join.c). */
+exec_join *exec_join_new(const plan_step *s);
+void exec_join_add(exec_join *j, const plan_step *s, const sh_value *row);
+
+/* The hash of the 'n_keys' key values at 'idx' in 'row' (the first ones
+ * when idx is NULL); *null set (and 0 returned) when one is null. */
+uint64_t exec_join_hash(const sh_value *row, const size_t *idx,
+                        size_t n_keys, int *null);
+
+/* The bucket of 'n_buckets' of a key hash (a null key: bucket 0). */
+size_t exec_join_bucket(uint64_t h, int null, size_t n_buckets);
+
 /*
  * The first side row whose keys equal the values of 'cols' (n_cols of
  * them) of 'row', or -1 (always -1 when a key is null). Follow with
@@ -172,6 +193,20 @@ long exec_join_find(const exec_join *j, const sh_value *row,
                     const size_t *cols);
 long exec_join_next(const exec_join *j, long it);
 const sh_value *exec_join_keep(const exec_join *j, long it);
+
+/* Note that side row 'it' matched a probe (right and full joins only;
+ * otherwise nothing). */
+void exec_join_mark(exec_join *j, long it);
+
+/* The side row after 'it' (-1: from the first) that no probe matched,
+ * with *keys its key values (then its kept values); -1 at the end, and
+ * always -1 but for a right or full join. */
+long exec_join_unmatched(const exec_join *j, long it, const sh_value **keys);
+
+/* After the stage's source: push the side rows no row matched of each
+ * right or full join of the stage through the steps after it (exec_run.c).
+ * 0, EXEC_STOP or an error. */
+int exec_join_rest(exec_run *x, sh_err *err);
 
 void exec_join_free(exec_join *j);
 

@@ -9,6 +9,11 @@
  * kept in input order in a chain, so a probe yields them in that order.
  * Values are copied into an arena; the table's bytes are counted, and a
  * side larger than the memory budget is refused.
+ *
+ * For a right or full join the table also keeps the side rows with a
+ * null key (in no chain: they never match) and a byte per row, set when a
+ * probe matched it, so that the rows no probe matched are emitted at the
+ * end of the task (exec_join_unmatched).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -41,6 +46,8 @@ struct exec_join {
     jslot   *slots;
     size_t   cap;         /* slots, a power of two */
     size_t   n_used;      /* slots in use */
+    int      track;       /* right or full: keep null keys, mark matches */
+    unsigned char *matched; /* rows_cap bytes when 'track' */
 };
 
 /* A hash of 'n' bytes, eight at a time. */
@@ -110,17 +117,15 @@ value_eq(const sh_value *a, const sh_value *b)
     return value_cmp(a, b) == 0;
 }
 
-/* Hash of the keys (at 'idx' in 'row', or the first n when idx is NULL);
- * returns 0 when a key is null (*null set). */
-static uint64_t
-keys_hash(const exec_join *j, const sh_value *row, const size_t *idx,
-          int *null)
+uint64_t
+exec_join_hash(const sh_value *row, const size_t *idx, size_t n_keys,
+               int *null)
 {
     uint64_t h = 0x7a3c9d1e5b2f4a68ULL;
     size_t   k;
 
     *null = 0;
-    for (k = 0; k < j->n_keys; k++) {
+    for (k = 0; k < n_keys; k++) {
         const sh_value *v = &row[idx ? idx[k] : k];
 
         if (v->type == SH_NULL) {
@@ -130,6 +135,23 @@ keys_hash(const exec_join *j, const sh_value *row, const size_t *idx,
         h = value_hash(v, h);
     }
     return h;
+}
+
+size_t
+exec_join_bucket(uint64_t h, int null, size_t n_buckets)
+{
+    if (null || n_buckets <= 1)
+        return 0;
+    return (size_t)((h >> 40) % n_buckets);
+}
+
+/* Hash of the keys (at 'idx' in 'row', or the first n when idx is NULL);
+ * returns 0 when a key is null (*null set). */
+static uint64_t
+keys_hash(const exec_join *j, const sh_value *row, const size_t *idx,
+          int *null)
+{
+    return exec_join_hash(row, idx, j->n_keys, null);
 }
 
 static int
@@ -190,7 +212,7 @@ size_t
 exec_join_bytes(const exec_join *j)
 {
     return j->arena_bytes + j->rows_cap * sizeof *j->rows
-           + j->cap * sizeof *j->slots;
+           + (j->track ? j->rows_cap : 0) + j->cap * sizeof *j->slots;
 }
 
 /* Copy value 'v' (strings into the arena). */
@@ -210,9 +232,11 @@ keep_value(exec_join *j, const sh_value *v)
     return c;
 }
 
-/* Add one side row (keys at 'on', kept values at 'keep'). */
+/* Add one side row (keys at 'on', kept values at 'keep') when it falls in
+ * 'bucket' of 'n_buckets' (0: every row). */
 static void
-add_row(exec_join *j, const plan_join *jn, const sh_value *row)
+add_row(exec_join *j, const plan_join *jn, const sh_value *row,
+        size_t bucket, size_t n_buckets)
 {
     size_t    n = j->n_keys + j->n_keep, k;
     sh_value *vals;
@@ -221,7 +245,9 @@ add_row(exec_join *j, const plan_join *jn, const sh_value *row)
     int       null;
 
     h = keys_hash(j, row, jn->right_on, &null);
-    if (null)
+    if (null && !j->track)
+        return;
+    if (n_buckets > 1 && exec_join_bucket(h, null, n_buckets) != bucket)
         return;
     vals = arena_alloc(j->mem, n * sizeof *vals);
     j->arena_bytes += (n * sizeof *vals + 15) & ~(size_t)15;
@@ -232,9 +258,17 @@ add_row(exec_join *j, const plan_join *jn, const sh_value *row)
     if (j->n_rows == j->rows_cap) {
         j->rows_cap = j->rows_cap ? j->rows_cap * 2 : 1024;
         j->rows = xrealloc(j->rows, j->rows_cap * sizeof *j->rows);
+        if (j->track)
+            j->matched = xrealloc(j->matched, j->rows_cap);
     }
     j->rows[j->n_rows].vals = vals;
     j->rows[j->n_rows].next = -1;
+    if (j->track)
+        j->matched[j->n_rows] = 0;
+    if (null) {
+        j->n_rows++;
+        return;
+    }
     if ((j->n_used + 1) * 4 > j->cap * 3)
         grow_slots(j);
     sl = find_slot(j, h, vals, NULL);
@@ -249,9 +283,35 @@ add_row(exec_join *j, const plan_join *jn, const sh_value *row)
     j->n_rows++;
 }
 
+exec_join *
+exec_join_new(const plan_step *s)
+{
+    exec_join *j = xcalloc(1, sizeof *j);
+
+    j->mem = arena_new(256 * 1024);
+    j->n_keys = s->n_cols;
+    j->n_keep = s->join->n_keep;
+    j->track = s->join->how == JOIN_RIGHT || s->join->how == JOIN_FULL;
+    grow_slots(j);
+    return j;
+}
+
+void
+exec_join_add(exec_join *j, const plan_step *s, const sh_value *row)
+{
+    add_row(j, s->join, row, 0, 0);
+}
+
 int
 exec_join_load(const plan_step *s, uint64_t mem_bytes, exec_join **out,
                sh_err *err)
+{
+    return exec_join_load_bucket(s, mem_bytes, 0, 0, out, err);
+}
+
+int
+exec_join_load_bucket(const plan_step *s, uint64_t mem_bytes, size_t bucket,
+                      size_t n_buckets, exec_join **out, sh_err *err)
 {
     const plan_join *jn = s->join;
     const plan      *side = jn->side;
@@ -265,6 +325,7 @@ exec_join_load(const plan_step *s, uint64_t mem_bytes, exec_join **out,
     j->mem = arena_new(256 * 1024);
     j->n_keys = s->n_cols;
     j->n_keep = jn->n_keep;
+    j->track = jn->how == JOIN_RIGHT || jn->how == JOIN_FULL;
     grow_slots(j);
     for (part = 0; part < side->n_parts; part++) {
         r = input_open(side, part, NULL, err);
@@ -273,8 +334,21 @@ exec_join_load(const plan_step *s, uint64_t mem_bytes, exec_join **out,
             goto done;
         }
         while ((rc = input_next(r, &row, err)) == 1) {
-            add_row(j, jn, row);
+            add_row(j, jn, row, bucket, n_buckets);
             if (exec_join_bytes(j) > mem_bytes) {
+                if (n_buckets > 1) {
+                    rc = sh_err_set(err, SH_ETOOBIG, "",
+                                    "bucket %zu of the 'with' input holds "
+                                    "more than the memory budget of %llu "
+                                    "MiB (%zu rows read); a bucket of a "
+                                    "partitioned join must fit in memory "
+                                    "(its re-partitioning is not there "
+                                    "yet): raise SHEAF_MEMORY_MB",
+                                    bucket,
+                                    (unsigned long long)(mem_bytes >> 20),
+                                    j->n_rows);
+                    goto done;
+                }
                 rc = sh_err_set(err, SH_ETOOBIG, "",
                                 "the 'with' input holds more than the "
                                 "memory budget of %llu MiB (%zu rows "
@@ -333,6 +407,27 @@ exec_join_keep(const exec_join *j, long it)
 }
 
 void
+exec_join_mark(exec_join *j, long it)
+{
+    if (j->track)
+        j->matched[it] = 1;
+}
+
+long
+exec_join_unmatched(const exec_join *j, long it, const sh_value **keys)
+{
+    size_t r;
+
+    for (r = (size_t)(it + 1); j->track && r < j->n_rows; r++) {
+        if (!j->matched[r]) {
+            *keys = j->rows[r].vals;
+            return (long)r;
+        }
+    }
+    return -1;
+}
+
+void
 exec_join_free(exec_join *j)
 {
     if (j == NULL)
@@ -340,5 +435,6 @@ exec_join_free(exec_join *j)
     arena_free(j->mem);
     free(j->rows);
     free(j->slots);
+    free(j->matched);
     free(j);
 }

@@ -251,21 +251,28 @@ run_tokenize(exec_run *x, size_t i, const sh_value *row, size_t n,
     return 0;
 }
 
-/* join: one row per matching side row; a left join keeps a row without
- * match with nulls. */
+/* join: one row per matching side row (inner, left, right, full); a left
+ * or full join keeps a row without match with nulls; a semi join passes
+ * a row with a match once, an anti join one without. */
 static int
 run_join(exec_run *x, size_t i, const sh_value *row, size_t n, sh_err *err)
 {
     const plan_step *s = &x->p->steps[i];
     const plan_join *jn = s->join;
-    const exec_join *j = x->joins[i];
+    exec_join       *j = x->joins[i];
     sh_value        *out = x->fan[i];
     long             it = exec_join_find(j, row, s->cols);
     size_t           k;
     int              rc;
 
+    if (jn->how == JOIN_SEMI || jn->how == JOIN_ANTI) {
+        if ((it >= 0) != (jn->how == JOIN_SEMI))
+            return 0;
+        memcpy(out, row, n * sizeof *row);
+        return run_steps(x, i + 1, out, n, err);
+    }
     if (it < 0) {
-        if (!jn->left)
+        if (jn->how != JOIN_LEFT && jn->how != JOIN_FULL)
             return 0;
         memcpy(out, row, n * sizeof *row);
         for (k = 0; k < jn->n_keep; k++)
@@ -273,6 +280,7 @@ run_join(exec_run *x, size_t i, const sh_value *row, size_t n, sh_err *err)
         return run_steps(x, i + 1, out, n + jn->n_keep, err);
     }
     for (; it >= 0; it = exec_join_next(j, it)) {
+        exec_join_mark(j, it);
         memcpy(out, row, n * sizeof *row);
         if (jn->n_keep > 0) {
             memcpy(out + n, exec_join_keep(j, it),
@@ -281,6 +289,38 @@ run_join(exec_run *x, size_t i, const sh_value *row, size_t n, sh_err *err)
         rc = run_steps(x, i + 1, out, n + jn->n_keep, err);
         if (rc != 0)
             return rc;
+    }
+    return 0;
+}
+
+int
+exec_join_rest(exec_run *x, sh_err *err)
+{
+    size_t          i, k, n;
+    const sh_value *keys;
+    long            it;
+    int             rc;
+
+    for (i = x->sg->map_begin; i < x->sg->map_end; i++) {
+        const plan_step *s = &x->p->steps[i];
+        sh_value        *out = x->fan[i];
+
+        if (s->op != OP_JOIN || x->joins[i] == NULL)
+            continue;
+        n = s->out->n - s->join->n_keep;
+        for (it = exec_join_unmatched(x->joins[i], -1, &keys); it >= 0;
+             it = exec_join_unmatched(x->joins[i], it, &keys)) {
+            arena_reset(x->a);
+            for (k = 0; k < n; k++)
+                out[k] = sh_null();
+            for (k = 0; k < s->n_cols; k++)
+                out[s->cols[k]] = keys[k];
+            memcpy(out + n, keys + s->n_cols,
+                   s->join->n_keep * sizeof *out);
+            if ((rc = run_steps(x, i + 1, out, n + s->join->n_keep, err))
+                != 0)
+                return rc;
+        }
     }
     return 0;
 }

@@ -19,7 +19,10 @@
  * distinct), op_sort.c, op_limit.c, op_nb.c (train_naive_bayes),
  * op_output.c (the output writer, the sink of the last stage) and steps.c
  * (the map steps: filter, select, derive, tokenize, join,
- * predict_naive_bayes). op_table.c lists them all.
+ * predict_naive_bayes). op_table.c lists them all. One step changes rows:
+ * a join that steps.c (or plan_check_joins) makes partitioned gets
+ * op_join_part (op_join.c, a combine operator) as its def; its op stays
+ * OP_JOIN and op_table keeps the map step's row.
  *
  * To add an operator:
  *   1. add its value to plan_op (plan.h), before OP_N_OPS;
@@ -124,5 +127,8 @@ extern const op_def op_sort;                        /* op_sort.c */
 extern const op_def op_limit;                       /* op_limit.c */
 extern const op_def op_train_nb;                    /* op_nb.c */
 extern const op_def op_output;                      /* op_output.c */
+/* The partitioned join: a join step's row when steps.c chooses that
+ * strategy (its op stays OP_JOIN; not in op_table). */
+extern const op_def op_join_part;                   /* op_join.c */
 
 #endif

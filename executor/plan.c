@@ -251,6 +251,8 @@ plan_make(json_t *spec, const plan_env *env, json_t *resolution,
             goto done;
     }
     plan_cut_stages(p);
+    if ((rc = plan_check_joins(p, err)) != 0) /* may cut again */
+        goto done;
     *out = p;
     p = NULL;
 
@@ -390,9 +392,18 @@ plan_describe(const plan *p)
     for (i = 0; i < p->n_steps; i++) {
         st = json_pack("{s:s, s:o}", "op", p->steps[i].def->name,
                        "schema", schema_json(p->steps[i].out));
-        if (p->steps[i].join)
+        if (p->steps[i].join) {
             json_object_set_new(st, "with",
                                 input_json(p->steps[i].join->side));
+            json_object_set_new(
+                st, "join",
+                json_pack("{s:s, s:s}", "strategy",
+                          p->steps[i].join->strategy == JOIN_PARTITIONED
+                              ? "partitioned"
+                              : "broadcast",
+                          "why",
+                          p->steps[i].join->why));
+        }
         json_array_append_new(steps, st);
     }
     return json_pack(

@@ -91,8 +91,18 @@ typedef struct plan_join {
     size_t      *right_keep; /* side columns appended to each row: all but
                                 the keys, in order (owned) */
     size_t       n_keep;
-    int          left;     /* how == "left": unmatched rows kept, nulls */
+    int          how;      /* JOIN_INNER, ... ('how') */
+    size_t      *left_on;  /* key columns in the step's input (== the
+                              step's cols; not owned) */
+    int          strategy; /* JOIN_BROADCAST or JOIN_PARTITIONED */
+    char         why[256]; /* why that strategy, for the plan */
 } plan_join;
+
+/* plan_join.how */
+enum { JOIN_INNER, JOIN_LEFT, JOIN_RIGHT, JOIN_FULL, JOIN_SEMI, JOIN_ANTI };
+
+/* plan_join.strategy */
+enum { JOIN_BROADCAST, JOIN_PARTITIONED };
 
 /* One compiled step. The input schema of step i is steps[i-1].out (or the
  * plan's in_schema); every step has its 'out'. */

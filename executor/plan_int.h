@@ -271,6 +271,12 @@ int plan_compile_bool_expr(const plan_step_in *c, const char *key,
  * p->stage_tasks (see plan_stage in plan.h). */
 void plan_cut_stages(plan *p);
 
+/* After plan_cut_stages: a right or full broadcast join (whose unmatched
+ * side rows are emitted at the end of a task) in a stage of several tasks
+ * becomes a partitioned join, and the stages are cut again. Returns 0
+ * (steps.c). */
+int plan_check_joins(plan *p, sh_err *err);
+
 /* The stages of 'p' as JSON for plan_describe (the caller owns it). */
 json_t *plan_stages_json(const plan *p);
 

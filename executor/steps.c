@@ -26,7 +26,8 @@ static const char *const select_fields[] = {"op", "columns", NULL};
 static const char *const derive_fields[] = {"op", "as", "expr", NULL};
 static const char *const tokenize_fields[] = {"op", "column", "as",
                                               "lowercase", NULL};
-static const char *const join_fields[] = {"op", "with", "on", "how", NULL};
+static const char *const join_fields[] = {"op", "with", "on", "left_on",
+                                          "right_on", "how", NULL};
 static const char *const predict_fields[] = {"op", "model", "text", "as",
                                              NULL};
 
@@ -267,55 +268,135 @@ make_join_side(const plan_step_in *c, plan_join *j, const char *wpath,
     return plan_input_make(side, with, wpath, c->ctx, res, err);
 }
 
-/* The join side must fit the worker's memory budget (it is broadcast). */
+/* The join side must fit the worker's memory budget (it is broadcast):
+ * the strategy and why, into j; an error when it does not fit (the
+ * partitioned strategy is not there yet). */
 static int
-check_side_size(const plan_step_in *c, const plan *side, const char *wpath,
+choose_strategy(const plan_step_in *c, plan_join *j, const char *wpath,
                 sh_err *err)
 {
     uint64_t total = 0, budget = c->ctx->env->mem_bytes;
     size_t   k;
 
-    for (k = 0; k < side->n_files; k++)
-        total += side->files[k].size_bytes;
-    if (budget == 0 || total <= budget)
+    for (k = 0; k < j->side->n_files; k++)
+        total += j->side->files[k].size_bytes;
+    j->strategy = JOIN_BROADCAST;
+    if (budget == 0) {
+        snprintf(j->why, sizeof j->why,
+                 "the 'with' side (%.1f MB) is read whole by every task; "
+                 "no memory budget is set",
+                 (double)total / 1048576.0);
         return 0;
-    return sh_err_set(err, SH_EINVAL, wpath,
-                      "the join side is %.1f MB, over the worker memory "
-                      "budget of %.1f MB (SHEAF_MEMORY_MB); put the large "
-                      "table on the left",
-                      (double)total / 1048576.0, (double)budget / 1048576.0);
+    }
+    if (total <= budget) {
+        snprintf(j->why, sizeof j->why,
+                 "the 'with' side (%.1f MB of files) fits the memory "
+                 "budget of %.1f MB (SHEAF_MEMORY_MB)",
+                 (double)total / 1048576.0, (double)budget / 1048576.0);
+        return 0;
+    }
+    (void)wpath;
+    (void)err;
+    j->strategy = JOIN_PARTITIONED;
+    c->s->def = &op_join_part;
+    snprintf(j->why, sizeof j->why,
+             "the 'with' side (%.1f MB of files) is over the memory budget "
+             "of %.1f MB (SHEAF_MEMORY_MB): both sides are hashed by key "
+             "into %d buckets, joined bucket by bucket",
+             (double)total / 1048576.0, (double)budget / 1048576.0,
+             PLAN_MAX_BUCKETS);
+    return 0;
 }
 
-/* 'on': names present on both sides with the same type. */
+/* Key types that match: the same, or both numbers (not for right and
+ * full joins, whose unmatched side rows put the side's keys in the left's
+ * key columns). */
+static int
+types_match(sh_type l, sh_type r, int how)
+{
+    int ln = l == SH_INT || l == SH_FLOAT, rn = r == SH_INT || r == SH_FLOAT;
+
+    if (l == r)
+        return 1;
+    return ln && rn && how != JOIN_RIGHT && how != JOIN_FULL;
+}
+
+/* 'on' (names on both sides) or 'left_on' and 'right_on' (as many names,
+ * left then side), with types that match. */
 static int
 compile_join_keys(const plan_step_in *c, plan_join *j, sh_err *err)
 {
     plan_step    *s = c->s;
     const schema *right = j->side->in_schema;
     char          path[SH_ERR_PATH_MAX];
-    size_t        k, l, r;
+    json_t       *on = plan_opt(c->st, "on");
+    json_t       *lo = plan_opt(c->st, "left_on"), *ro = plan_opt(c->st,
+                                                                  "right_on");
+    size_t        k, l, r, n_right = 0;
     int           rc;
 
-    rc = plan_get_columns(c->st, "on", s->path, c->in, &s->cols, &s->n_cols,
-                          err);
-    if (rc != 0)
-        return rc;
-    j->right_on = xcalloc(s->n_cols, sizeof *j->right_on);
+    if (on != NULL && (lo != NULL || ro != NULL)) {
+        plan_path_join(path, s->path, lo != NULL ? "left_on" : "right_on");
+        return sh_err_set(err, SH_EINVAL, path,
+                          "give either 'on' (the same names on both sides) "
+                          "or 'left_on' and 'right_on', not both");
+    }
+    if (on == NULL && (lo != NULL || ro != NULL)) {
+        if (lo == NULL || ro == NULL) {
+            plan_path_join(path, s->path, lo == NULL ? "left_on"
+                                                     : "right_on");
+            return sh_err_set(err, SH_EINVAL, path,
+                              "'left_on' and 'right_on' go together: the "
+                              "key columns of the left rows and of the "
+                              "'with' side, as many of each");
+        }
+        rc = plan_get_columns(c->st, "left_on", s->path, c->in, &s->cols,
+                              &s->n_cols, err);
+        if (rc != 0)
+            return rc;
+        rc = plan_get_columns(c->st, "right_on", s->path, right,
+                              &j->right_on, &n_right, err);
+        if (rc != 0)
+            return rc;
+        if (n_right != s->n_cols) {
+            plan_path_join(path, s->path, "right_on");
+            return sh_err_set(err, SH_EINVAL, path,
+                              "'right_on' names %zu columns but 'left_on' "
+                              "%zu; give as many of each, in pairs",
+                              n_right, s->n_cols);
+        }
+    } else {
+        rc = plan_get_columns(c->st, "on", s->path, c->in, &s->cols,
+                              &s->n_cols, err);
+        if (rc != 0)
+            return rc;
+        j->right_on = xcalloc(s->n_cols, sizeof *j->right_on);
+        for (k = 0; k < s->n_cols; k++) {
+            l = s->cols[k];
+            plan_path_fmt(path, "%s.on[%zu]", s->path, k);
+            if (schema_find(right, c->in->names[l]) < 0) {
+                strbuf sb = {0};
+
+                plan_list_columns(right, &sb);
+                sh_err_set(err, SH_EINVAL, path,
+                           "key '%s' is not a column of the join side; its "
+                           "columns are: %s", c->in->names[l], sb.data);
+                sb_free(&sb);
+                return SH_EINVAL;
+            }
+            j->right_on[k] = (size_t)schema_find(right, c->in->names[l]);
+        }
+    }
+    j->left_on = s->cols;
     for (k = 0; k < s->n_cols; k++) {
         l = s->cols[k];
-        plan_path_fmt(path, "%s.on[%zu]", s->path, k);
-        if (schema_find(right, c->in->names[l]) < 0) {
-            strbuf sb = {0};
-
-            plan_list_columns(right, &sb);
-            sh_err_set(err, SH_EINVAL, path,
-                       "key '%s' is not a column of the join side; its "
-                       "columns are: %s", c->in->names[l], sb.data);
-            sb_free(&sb);
-            return SH_EINVAL;
-        }
-        r = (size_t)schema_find(right, c->in->names[l]);
-        if (right->types[r] != c->in->types[l]) {
+        r = j->right_on[k];
+        if (on != NULL)
+            plan_path_fmt(path, "%s.on[%zu]", s->path, k);
+        else
+            plan_path_fmt(path, "%s.right_on[%zu]", s->path, k);
+        if (!types_match(c->in->types[l], right->types[r], j->how)
+            && on != NULL) {
             return sh_err_set(err, SH_EINVAL, path,
                               "key '%s' is %s on the left but %s in the "
                               "join side; give both the same type (e.g. "
@@ -324,12 +405,22 @@ compile_join_keys(const plan_step_in *c, plan_join *j, sh_err *err)
                               sh_type_name(c->in->types[l]),
                               sh_type_name(right->types[r]));
         }
-        j->right_on[k] = r;
+        if (!types_match(c->in->types[l], right->types[r], j->how)) {
+            return sh_err_set(err, SH_EINVAL, path,
+                              "key '%s' is %s on the left but '%s' is %s in "
+                              "the join side; give both the same type (e.g. "
+                              "with 'columns' in the input or in 'with')",
+                              c->in->names[l],
+                              sh_type_name(c->in->types[l]),
+                              right->names[r],
+                              sh_type_name(right->types[r]));
+        }
     }
     return 0;
 }
 
-/* The side's other columns, appended to each row; no name clashes. */
+/* The side's other columns, appended to each row; no name clashes. A semi
+ * or anti join appends none. */
 static int
 compile_join_keep(const plan_step_in *c, plan_join *j, const char *wpath,
                   sh_err *err)
@@ -341,6 +432,8 @@ compile_join_keep(const plan_step_in *c, plan_join *j, const char *wpath,
 
     j->right_keep = xcalloc(right->n ? right->n : 1, sizeof *j->right_keep);
     s->out = schema_copy(c->in);
+    if (j->how == JOIN_SEMI || j->how == JOIN_ANTI)
+        return 0;
     for (r = 0; r < right->n; r++) {
         is_key = 0;
         for (k = 0; k < s->n_cols; k++)
@@ -361,11 +454,12 @@ compile_join_keep(const plan_step_in *c, plan_join *j, const char *wpath,
     return 0;
 }
 
-/* join: 'with' (an input), 'on' (keys), 'how' (inner or left). */
+/* join: 'with' (an input), 'on' or 'left_on'/'right_on' (keys), 'how'. */
 static int
 compile_join(const plan_step_in *c, sh_err *err)
 {
-    static const char *const hows[] = {"inner", "left", NULL};
+    static const char *const hows[] = {"inner", "left", "right", "full",
+                                       "semi",  "anti", NULL};
     plan_step *s = c->s;
     char       wpath[SH_ERR_PATH_MAX];
     int        how, rc;
@@ -375,14 +469,47 @@ compile_join(const plan_step_in *c, sh_err *err)
     rc = plan_get_choice(c->st, "how", s->path, hows, 0, &how, err);
     if (rc != 0)
         return rc;
-    s->join->left = how == 1;
+    s->join->how = how;
     if ((rc = make_join_side(c, s->join, wpath, err)) != 0)
         return rc;
-    if ((rc = check_side_size(c, s->join->side, wpath, err)) != 0)
+    if ((rc = choose_strategy(c, s->join, wpath, err)) != 0)
         return rc;
     if ((rc = compile_join_keys(c, s->join, err)) != 0)
         return rc;
     return compile_join_keep(c, s->join, wpath, err);
+}
+
+int
+plan_check_joins(plan *p, sh_err *err)
+{
+    size_t k, i;
+    int    again = 0;
+
+    (void)err;
+    for (k = 0; k < p->n_stages; k++) {
+        const plan_stage *st = &p->stages[k];
+
+        for (i = st->map_begin; i < st->map_end; i++) {
+            plan_join *j = p->steps[i].join;
+
+            if (j == NULL || (j->how != JOIN_RIGHT && j->how != JOIN_FULL)
+                || st->n_tasks <= 1)
+                continue;
+            j->strategy = JOIN_PARTITIONED;
+            p->steps[i].def = &op_join_part;
+            snprintf(j->why, sizeof j->why,
+                     "a %s join emits the 'with' rows no left row matched, "
+                     "and its left rows come in %zu tasks: both sides are "
+                     "hashed by key into %d buckets, joined bucket by "
+                     "bucket",
+                     j->how == JOIN_RIGHT ? "right" : "full", st->n_tasks,
+                     PLAN_MAX_BUCKETS);
+            again = 1;
+        }
+    }
+    if (again)
+        plan_cut_stages(p);
+    return 0;
 }
 
 /* ---- naive Bayes ------------------------------------------------------ */

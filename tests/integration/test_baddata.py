@@ -427,9 +427,9 @@ JOIN_MB = 16
 
 @pytest.mark.recovery  # stops the session sheafd: run with the last ones
 def test_join_side_over_budget_is_400(private_sheaf, monkeypatch):
-    """With SHEAF_MEMORY_MB=16, a join side of 17 MB is a 400 at
-    steps[N].with (the side is broadcast: it must fit the budget); a small
-    side is accepted and joins right."""
+    """With SHEAF_MEMORY_MB=16, a join side of 17 MB is joined partitioned
+    (the plan says so) and right; a small side is broadcast and joins
+    right."""
     monkeypatch.setenv("SHEAF_MEMORY_MB", str(JOIN_MB))
     srv = private_sheaf("join-budget")
     d = f"bad-{uuid.uuid4().hex[:8]}"
@@ -446,10 +446,19 @@ def test_join_side_over_budget_is_400(private_sheaf, monkeypatch):
     steps = [{"op": "filter", "where": "v >= 0"},
              {"op": "join", "with": {"path": f"{d}/big.csv"}, "on": ["k"],
               "how": "left"}]
-    r = srv.api("POST", "/v1/jobs", spec_for(f"{d}/left.csv", steps,
-                                              columns=cols))
-    assert r.status == 400, r
-    assert r.body["error"]["path"] == "steps[1].with", r.body
+    # over the budget: no longer a 400 but the partitioned join
+    r = srv.api("POST", "/v1/jobs/validate",
+                spec_for(f"{d}/left.csv", steps, columns=cols))
+    assert r.status == 200, r
+    assert r.body["steps"][1]["join"]["strategy"] == "partitioned", r.body
+    job = srv.submit(spec_for(f"{d}/left.csv",
+                              steps + [{"op": "sort", "by": ["k"]}], "1KiB",
+                              columns=cols))
+    done = srv.wait(job["id"], 120)
+    assert done["status"] == "succeeded", done
+    h, got = dg.parse_csv_result(srv.result(job["id"]))
+    dg.check_rows(h, got, ["k", "v", "pad"],
+                  [[i, i * 2, pad] for i in range(0, 3000, 7)])
     steps[1]["with"] = {"path": f"{d}/small.csv"}
     job = srv.submit(spec_for(f"{d}/left.csv", steps, "1KiB", columns=cols))
     done = srv.wait(job["id"], 60)

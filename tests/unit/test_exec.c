@@ -495,6 +495,207 @@ test_join(void)
            "id,tag\n1,a\n1,b\n2,d\n4,c\n");
 }
 
+/* The six hows, left_on/right_on, null keys (never match). */
+static void
+test_join_hows(void)
+{
+    job_run r;
+
+    fresh_dirs();
+    put_people();
+    put_file("floors.csv", "dept,floor\neng,3\neng,4\nops,1\n,9\n");
+    put_file("f3.csv", "d,floor\neng,3\nhr,7\n,9\n");
+    /* semi: a matching row once; a null key drops */
+    EXPECT("{" PEOPLE_IN ", \"steps\": ["
+           "{\"op\": \"join\", \"with\": {\"path\": \"floors.csv\"}, "
+           "\"on\": [\"dept\"], \"how\": \"semi\"},"
+           "{\"op\": \"select\", \"columns\": [\"id\", \"dept\"]},"
+           "{\"op\": \"sort\", \"by\": [\"id\"]}]}",
+           "id,dept\n1,eng\n2,eng\n3,ops\n4,ops\n6,eng\n");
+    /* anti: no match, and the null key is kept */
+    EXPECT("{" PEOPLE_IN ", \"steps\": ["
+           "{\"op\": \"join\", \"with\": {\"path\": \"floors.csv\"}, "
+           "\"on\": [\"dept\"], \"how\": \"anti\"},"
+           "{\"op\": \"sort\", \"by\": [\"id\"]}]}",
+           "id,name,dept,salary,year\n5,Eve,sales,70,2011\n"
+           "7,Gus,,60,2013\n");
+    /* different names: the side's key column is not appended */
+    EXPECT("{" PEOPLE_IN ", \"steps\": ["
+           "{\"op\": \"join\", \"with\": {\"path\": \"f3.csv\"}, "
+           "\"left_on\": [\"dept\"], \"right_on\": [\"d\"]},"
+           "{\"op\": \"select\", \"columns\": [\"id\", \"dept\", "
+           "\"floor\"]},"
+           "{\"op\": \"sort\", \"by\": [\"id\"]}]}",
+           "id,dept,floor\n1,eng,3\n2,eng,3\n6,eng,3\n");
+    /* right and full in one task: the unmatched side rows at the end,
+     * their keys in the left's key columns */
+    EXPECT("{\"input\": {\"path\": \"p/p1.csv\"}, \"steps\": ["
+           "{\"op\": \"join\", \"with\": {\"path\": \"f3.csv\"}, "
+           "\"left_on\": [\"dept\"], \"right_on\": [\"d\"], "
+           "\"how\": \"right\"},"
+           "{\"op\": \"select\", \"columns\": [\"id\", \"dept\", "
+           "\"floor\"]}]}",
+           "id,dept,floor\n1,eng,3\n2,eng,3\n,hr,7\n,,9\n");
+    EXPECT("{\"input\": {\"path\": \"p/p1.csv\"}, \"steps\": ["
+           "{\"op\": \"join\", \"with\": {\"path\": \"f3.csv\"}, "
+           "\"left_on\": [\"dept\"], \"right_on\": [\"d\"], "
+           "\"how\": \"full\"},"
+           "{\"op\": \"select\", \"columns\": [\"id\", \"dept\", "
+           "\"floor\"]}]}",
+           "id,dept,floor\n1,eng,3\n2,eng,3\n3,ops,\n,hr,7\n,,9\n");
+    /* after a one-task stage (a sort) a right join is fine too */
+    EXPECT("{" PEOPLE_IN ", \"steps\": ["
+           "{\"op\": \"sort\", \"by\": [\"id\"]},"
+           "{\"op\": \"join\", \"with\": {\"path\": \"floors.csv\"}, "
+           "\"on\": [\"dept\"], \"how\": \"right\"},"
+           "{\"op\": \"select\", \"columns\": [\"id\", \"floor\"]}]}",
+           "id,floor\n1,3\n1,4\n2,3\n2,4\n3,1\n4,1\n6,3\n6,4\n,9\n");
+    /* full over several partitions: the partitioned join */
+    EXPECT("{" PEOPLE_IN ", \"steps\": ["
+           "{\"op\": \"join\", \"with\": {\"path\": \"floors.csv\"}, "
+           "\"on\": [\"dept\"], \"how\": \"full\"},"
+           "{\"op\": \"select\", \"columns\": [\"id\", \"dept\", "
+           "\"floor\"]},"
+           "{\"op\": \"sort\", \"by\": [\"id\", \"floor\"]}]}",
+           "id,dept,floor\n1,eng,3\n1,eng,4\n2,eng,3\n2,eng,4\n3,ops,1\n"
+           "4,ops,1\n5,sales,\n6,eng,3\n6,eng,4\n7,,\n,,9\n");
+    /* left_on without right_on, and unequal lengths */
+    run_job("{" PEOPLE_IN ", \"steps\": ["
+            "{\"op\": \"join\", \"with\": {\"path\": \"f3.csv\"}, "
+            "\"left_on\": [\"dept\"]}]}",
+            256u << 20, &r);
+    CHECK(r.rc == SH_EINVAL && strcmp(r.err.path, "steps[0].right_on") == 0,
+          "rc %d at %s: %s", r.rc, r.err.path, r.err.msg);
+    free(r.out);
+    run_job("{" PEOPLE_IN ", \"steps\": ["
+            "{\"op\": \"join\", \"with\": {\"path\": \"f3.csv\"}, "
+            "\"left_on\": [\"dept\", \"id\"], \"right_on\": [\"d\"]}]}",
+            256u << 20, &r);
+    CHECK(r.rc == SH_EINVAL && strcmp(r.err.path, "steps[0].right_on") == 0,
+          "rc %d at %s: %s", r.rc, r.err.path, r.err.msg);
+    free(r.out);
+    run_job("{" PEOPLE_IN ", \"steps\": ["
+            "{\"op\": \"join\", \"with\": {\"path\": \"f3.csv\"}, "
+            "\"left_on\": [\"dept\"], \"right_on\": [\"nope\"]}]}",
+            256u << 20, &r);
+    CHECK(r.rc == SH_EINVAL
+              && strcmp(r.err.path, "steps[0].right_on[0]") == 0,
+          "rc %d at %s: %s", r.rc, r.err.path, r.err.msg);
+    free(r.out);
+}
+
+/* A 'with' side over the budget: the partitioned join, every how. */
+static void
+test_join_partitioned(void)
+{
+    static const char *const hows[] = {"inner", "left", "right", "full",
+                                       "semi", "anti"};
+    static const char *const want[] = {
+        "id,dept,pad\n1,eng,0\n2,eng,0\n3,ops,1\n4,ops,1\n6,eng,0\n",
+        "id,dept,pad\n1,eng,0\n2,eng,0\n3,ops,1\n4,ops,1\n5,sales,\n"
+        "6,eng,0\n7,,\n",
+        NULL, NULL,
+        "id,dept\n1,eng\n2,eng\n3,ops\n4,ops\n6,eng\n",
+        "id,dept\n5,sales\n7,\n",
+    };
+    job_run r;
+    strbuf  sb = {0}, spec = {0};
+    size_t  h;
+    int     i;
+
+    fresh_dirs();
+    put_people();
+    /* over 1 MiB of files; a bucket's table far less (ints) */
+    sb_puts(&sb, "dept,pad,p2,p3\neng,0,0,0\nops,1,1,1\n,2,2,2\n");
+    for (i = 3; i < 24000; i++)
+        sb_printf(&sb, "d%d,%lld,%lld,%lld\n", i, 1000000000000000LL + i,
+                  2000000000000000LL + i, 3000000000000000LL + i);
+    put_file("big.csv", sb.data);
+    sb_free(&sb);
+    for (h = 0; h < 6; h++) {
+        sb_printf(&spec, "{" PEOPLE_IN ", \"steps\": ["
+                  "{\"op\": \"join\", \"with\": {\"path\": \"big.csv\", "
+                  "\"columns\": {\"pad\": \"int\"}}, \"on\": [\"dept\"], "
+                  "\"how\": \"%s\"},"
+                  "{\"op\": \"select\", \"columns\": [\"id\", \"dept\"%s]},"
+                  "{\"op\": \"sort\", \"by\": [\"id\"]},"
+                  "{\"op\": \"limit\", \"n\": %d}]}",
+                  hows[h], h == 4 || h == 5 ? "" : ", \"pad\"",
+                  h == 2 || h == 3 ? 100000 : 100);
+        run_job(spec.data, 1u << 20, &r);
+        if (want[h] != NULL) {
+            CHECK(r.rc == 0 && strcmp(r.out, want[h]) == 0,
+                  "how %s: rc %d %s / %s", hows[h], r.rc, r.out, r.err.msg);
+        } else {
+            /* right, full: the matched rows, then every unmatched side
+             * row once (ids null, sorted last) */
+            size_t lines = 0;
+            const char *q;
+
+            for (q = r.out ? r.out : ""; *q; q++)
+                lines += *q == '\n';
+            CHECK(r.rc == 0
+                      && strncmp(r.out,
+                                 h == 2 ? "id,dept,pad\n1,eng,0\n2,eng,0\n"
+                                          "3,ops,1\n4,ops,1\n6,eng,0\n,"
+                                        : "id,dept,pad\n1,eng,0\n2,eng,0\n"
+                                          "3,ops,1\n4,ops,1\n5,sales,\n"
+                                          "6,eng,0\n7,,\n,",
+                                 h == 2 ? 53 : 66) == 0
+                      && lines == 1 + (h == 2 ? 5 : 7) + 23998,
+                  "how %s: rc %d, %zu lines: %.200s / %s", hows[h], r.rc,
+                  lines, r.out ? r.out : "", r.err.msg);
+        }
+        free(r.out);
+        sb_free(&spec);
+        memset(&spec, 0, sizeof spec);
+    }
+}
+
+/* A bucket over the budget is re-partitioned (spilled) and joined
+ * sub-bucket by sub-bucket: the same answer, spill bytes counted. */
+static void
+test_join_spill(void)
+{
+    job_run r;
+    strbuf  sb = {0};
+    size_t  lines;
+    int     i;
+    const char *q;
+
+    fresh_dirs();
+    put_people();
+    sb_puts(&sb, "dept,pad,p2\neng,0,0\nops,1,1\n,2,2\n");
+    for (i = 3; i < 150000; i++)
+        sb_printf(&sb, "d%d,%lld,%lld\n", i, 1000000000000000LL + i,
+                  2000000000000000LL + i);
+    put_file("big.csv", sb.data);
+    sb_free(&sb);
+    run_job("{" PEOPLE_IN ", \"steps\": ["
+            "{\"op\": \"join\", \"with\": {\"path\": \"big.csv\"}, "
+            "\"on\": [\"dept\"], \"how\": \"left\"},"
+            "{\"op\": \"select\", \"columns\": [\"id\", \"pad\"]},"
+            "{\"op\": \"sort\", \"by\": [\"id\"]}]}",
+            1u << 20, &r);
+    CHECK(r.rc == 0 && r.spill > 0
+              && strcmp(r.out, "id,pad\n1,0\n2,0\n3,1\n4,1\n5,\n6,0\n7,\n")
+                     == 0,
+          "rc %d spill %llu: %s / %s", r.rc, (unsigned long long)r.spill,
+          r.out, r.err.msg);
+    free(r.out);
+    run_job("{" PEOPLE_IN ", \"steps\": ["
+            "{\"op\": \"join\", \"with\": {\"path\": \"big.csv\"}, "
+            "\"on\": [\"dept\"], \"how\": \"full\"}]}",
+            1u << 20, &r);
+    lines = 0;
+    for (q = r.out ? r.out : ""; *q; q++)
+        lines += *q == '\n';
+    CHECK(r.rc == 0 && r.spill > 0 && lines == 1 + 7 + 149998,
+          "rc %d spill %llu lines %zu: %s", r.rc,
+          (unsigned long long)r.spill, lines, r.err.msg);
+    free(r.out);
+}
+
 static void
 test_join_too_big(void)
 {
@@ -910,6 +1111,9 @@ test_exec_register(void)
     CU_add_test(s, "word count", test_word_count);
     CU_add_test(s, "join", test_join);
     CU_add_test(s, "join side too big", test_join_too_big);
+    CU_add_test(s, "join hows", test_join_hows);
+    CU_add_test(s, "join partitioned", test_join_partitioned);
+    CU_add_test(s, "join spill", test_join_spill);
     CU_add_test(s, "input and output formats", test_formats);
     CU_add_test(s, "naive Bayes", test_naive_bayes);
     CU_add_test(s, "out of core", test_out_of_core);

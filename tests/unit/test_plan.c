@@ -1635,7 +1635,7 @@ test_steps_map(void)
         plan_join *j = p->steps[0].join;
 
         CHECK_SCHEMA(p->out_schema, A_COLS ",city:string,pop:int");
-        CHECK(j != NULL && j->side != NULL && j->left == 0
+        CHECK(j != NULL && j->side != NULL && j->how == JOIN_INNER
                   && p->steps[0].n_cols == 1 && p->steps[0].cols[0] == 0,
               "join: side or keys missing");
         if (j && j->side) {
@@ -1657,7 +1657,7 @@ test_steps_map(void)
                     "\"on\": [\"id\"], \"how\": \"left\"}]");
     if (p) {
         CHECK_SCHEMA(p->out_schema, A_COLS ",city:string,pop:float");
-        CHECK(p->steps[0].join->left == 1, "how left not set");
+        CHECK(p->steps[0].join->how == JOIN_LEFT, "how left not set");
     }
     plan_free(p);
 
@@ -2183,13 +2183,12 @@ test_step_errors(void)
     EXPECT_STEP_ERR("[{\"op\": \"join\", \"with\": {\"path\": "
                     "\"codes.csv\"}, \"on\": [\"id\"], \"how\": "
                     "\"outer\"}]",
-                    "steps[0].how", "inner, left");
+                    "steps[0].how", "inner, left, right, full, semi, anti");
+    /* a side over the budget is joined partitioned (test_exec) */
     g_env.mem_bytes = 8;
     EXPECT_STEP_ERR("[{\"op\": \"join\", \"with\": {\"path\": "
                     "\"codes.csv\"}, \"on\": [\"id\"]}]",
-                    "steps[0].with",
-                    "over the worker memory budget of 0.0 MB "
-                    "(SHEAF_MEMORY_MB); put the large table on the left");
+                    "steps[0].on[0]", "is int on the left but string");
     g_env.mem_bytes = mem;
 
     /* train_naive_bayes. */
@@ -2291,7 +2290,7 @@ test_join_resolution(void)
                   "stage %zu differs", i);
         }
         CHECK(qs->n_files == 2 && qs->n_parts == ps->n_parts
-                  && ps->n_parts >= 2 && q->steps[1].join->left == 1,
+                  && ps->n_parts >= 2 && q->steps[1].join->how == JOIN_LEFT,
               "side: %zu files %zu parts (built %zu)", qs->n_files,
               qs->n_parts, ps->n_parts);
         for (i = 0; i < ps->n_parts && i < qs->n_parts; i++) {
