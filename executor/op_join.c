@@ -117,7 +117,7 @@ join_free(exec_sink *k)
 
 static const exec_sink_ops join_sink_ops = {
     join_push, join_finish, join_discard, join_held, join_bytes_out,
-    join_free,
+    join_free, NULL,
 };
 
 static exec_sink *
