@@ -67,8 +67,12 @@ plan_resolve_s3(const char *pattern, size_t len, plan_file **files,
         goto done;
     }
     if ((c = source_s3_config(err)) == NULL) {
-        err->path[0] = '\0';
-        rc = sh_err_set(err, SH_EINVAL, PATH_FIELD, "%s", err->msg);
+        /* The same words, now at input.path and a fault of the spec
+         * (copied first: sh_err_set writes the message it would read). */
+        char msg[SH_ERR_MSG_MAX];
+
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        rc = sh_err_set(err, SH_EINVAL, PATH_FIELD, "%s", msg);
         goto done;
     }
     meta = first_meta(key);
