@@ -40,8 +40,8 @@ log() { printf 'deps: %s\n' "$*" >&2; }
 
 # The OpenAPI checks: every reply of the integration tests is validated
 # against api/openapi.yaml (tests/integration/openapi_check.py), which
-# Redocly CLI lints (scripts/openapi_tools.sh); puppeteer-core drives the
-# dashboard's browser test (scripts/browser_tools.sh). Both come from npm,
+# Redocly CLI lints; puppeteer-core drives the dashboard's browser test.
+# Both come from npm (scripts/npm_tools.sh),
 # installed last; Debian's node and npm come only when the machine has no
 # npm.
 PACKAGES+=(python3-yaml python3-jsonschema)
@@ -50,8 +50,9 @@ PACKAGES+=(prometheus)
 if ! command -v npm >/dev/null 2>&1; then
     PACKAGES+=(nodejs npm)
 fi
-openapi_tools() { "$(dirname "${BASH_SOURCE[0]}")/openapi_tools.sh"; }
-browser_tools() { "$(dirname "${BASH_SOURCE[0]}")/browser_tools.sh"; }
+npm_tools() {
+    "$(dirname "${BASH_SOURCE[0]}")/npm_tools.sh" openapi browser it
+}
 
 if [[ "${SHEAF_SKIP_DEPS:-0}" == 1 ]]; then
     log "SHEAF_SKIP_DEPS=1: not checking packages"
@@ -63,19 +64,17 @@ if ! command -v dpkg >/dev/null 2>&1; then
     log "sheaf needs the equivalents of: ${PACKAGES[*]}"
     log "continuing; the build will tell what is missing"
     if command -v npm >/dev/null 2>&1; then
-        openapi_tools
-        browser_tools
+        npm_tools
     fi
     exit 0
 fi
 
 # Object storage and Kubernetes tests (test_s3*.py, test_k8s.py): node and
-# npm for tools/it (scripts/it_tools.sh), kubectl for `kubectl kustomize`.
+# npm for tools/it (scripts/npm_tools.sh), kubectl for `kubectl kustomize`.
 # A machine that has them from elsewhere (NodeSource's nodejs holds npm;
 # Google's kubectl) keeps them: Debian's packages would conflict.
 command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
 command -v kubectl >/dev/null 2>&1 || PACKAGES+=(kubernetes-client)
-it_tools() { "$(dirname "${BASH_SOURCE[0]}")/it_tools.sh"; }
 
 # A package counts as present only when it is fully installed ("install ok
 # installed"); a removed package whose config files remain is missing.
@@ -92,9 +91,7 @@ for pkg in "${PACKAGES[@]}"; do
 done
 
 if ((${#missing[@]} == 0)); then
-    openapi_tools
-    browser_tools
-    it_tools
+    npm_tools
     exit 0
 fi
 
@@ -137,6 +134,4 @@ if ((${#still[@]} > 0)); then
     exit 1
 fi
 log "done"
-openapi_tools
-browser_tools
-it_tools
+npm_tools

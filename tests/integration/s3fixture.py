@@ -1,6 +1,6 @@
 """
 s3fixture.py - an S3-compatible server for the object-storage tests: npm's
-s3rver (installed under tools/it by scripts/it_tools.sh: npm ci) started on
+s3rver (installed under tools/it by scripts/npm_tools.sh it: npm ci) started on
 127.0.0.1 on a free port with a temporary directory and one bucket, stopped
 by its pid; and npm's minio client (tools/it/s3check.js) to check what sheaf
 writes independently of lib/s3.
@@ -33,11 +33,11 @@ SECRET_KEY = "S3RVER"
 
 def ensure_tools():
     """Install tools/it's npm packages when they are missing (deps.sh
-    normally has: scripts/it_tools.sh is instant then)."""
-    p = subprocess.run([str(REPO / "scripts" / "it_tools.sh")],
+    normally has: scripts/npm_tools.sh it is instant then)."""
+    p = subprocess.run([str(REPO / "scripts" / "npm_tools.sh"), "it"],
                        capture_output=True, text=True, timeout=600)
     if p.returncode != 0:
-        pytest.fail(f"scripts/it_tools.sh failed: {p.stderr}", pytrace=False)
+        pytest.fail(f"scripts/npm_tools.sh it failed: {p.stderr}", pytrace=False)
 
 
 class S3Server:
@@ -64,7 +64,7 @@ class S3Server:
     def start(self, timeout=20):
         ensure_tools()
         if not S3RVER.exists():
-            pytest.fail(f"no s3rver at {S3RVER}: run scripts/it_tools.sh",
+            pytest.fail(f"no s3rver at {S3RVER}: run scripts/npm_tools.sh it",
                         pytrace=False)
         with open(self.log_path, "ab") as logf:
             self.proc = subprocess.Popen(

@@ -114,7 +114,7 @@ def browser_missing():
     if not (REPO / "tools" / "browser" / "node_modules" /
             "puppeteer-core").is_dir():
         return ("no tools/browser/node_modules/puppeteer-core (scripts/"
-                "deps.sh runs scripts/browser_tools.sh, which installs it)")
+                "deps.sh runs scripts/npm_tools.sh browser, which installs it)")
     return None
 
 
