@@ -77,31 +77,6 @@ put_file(const char *rel, const char *text)
     th_put_file(g_root, rel, text, strlen(text));
 }
 
-/* The names in 'dir', sorted, joined by spaces (malloc'ed). */
-static char *
-list_dir(const char *dir)
-{
-    struct dirent **ents;
-    strbuf          sb = {0};
-    int             n, i;
-
-    n = scandir(dir, &ents, NULL, alphasort);
-    for (i = 0; i < n; i++) {
-        if (strcmp(ents[i]->d_name, ".") != 0
-            && strcmp(ents[i]->d_name, "..") != 0) {
-            if (sb.len)
-                sb_putc(&sb, ' ');
-            sb_puts(&sb, ents[i]->d_name);
-        }
-        free(ents[i]);
-    }
-    if (n >= 0)
-        free(ents);
-    if (sb.data == NULL)
-        sb_puts(&sb, "");
-    return sb.data;
-}
-
 /* ---- running a job ---------------------------------------------------- */
 
 typedef struct job_run {
@@ -885,7 +860,7 @@ put_big(void)
 static void
 check_clean(const char *what)
 {
-    char *w = list_dir(g_work), *s = list_dir(g_scr);
+    char *w = th_list_dir(g_work), *s = th_list_dir(g_scr);
 
     CHECK(strstr(w, ".tmp") == NULL && strstr(w, ".m") == NULL,
           "%s: stray files in the work dir: %s", what, w);
@@ -1028,7 +1003,7 @@ test_errors_leave_nothing(void)
               == 0
               && strstr(r.err.msg, "step 0 (derive)") != NULL,
           "message: %s", r.err.msg);
-    w = list_dir(g_work);
+    w = th_list_dir(g_work);
     CHECK(strcmp(w, "artifacts") == 0, "files left: %s", w);
     free(w);
     check_clean("stage 0 error");
@@ -1054,7 +1029,7 @@ test_errors_leave_nothing(void)
 
         sscanf(r.err.msg, "stage 1 task %u", &task);
         snprintf(name, sizeof name, "s1t%u.", task);
-        w = list_dir(g_work);
+        w = th_list_dir(g_work);
         CHECK(task != 99 && strstr(w, name) == NULL
                   && strstr(w, ".tmp") == NULL,
               "files of the failed task %u left: %s", task, w);
@@ -1071,7 +1046,7 @@ test_errors_leave_nothing(void)
             256u << 20, &r);
     g_cancel_after = 0;
     CHECK(r.rc == SH_ECANCELED, "rc %d: %s", r.rc, r.err.msg);
-    w = list_dir(g_work);
+    w = th_list_dir(g_work);
     CHECK(strcmp(w, "artifacts") == 0, "files left: %s", w);
     free(w);
     free(r.out);

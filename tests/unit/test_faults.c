@@ -50,31 +50,6 @@ has_all(const char *msg, ...)
     return ok;
 }
 
-/* The names in 'dir', sorted, joined by spaces (malloc'ed). */
-static char *
-list_dir(const char *dir)
-{
-    struct dirent **ents;
-    strbuf          sb = {0};
-    int             n, i;
-
-    n = scandir(dir, &ents, NULL, alphasort);
-    for (i = 0; i < n; i++) {
-        if (strcmp(ents[i]->d_name, ".") != 0
-            && strcmp(ents[i]->d_name, "..") != 0) {
-            if (sb.len)
-                sb_putc(&sb, ' ');
-            sb_puts(&sb, ents[i]->d_name);
-        }
-        free(ents[i]);
-    }
-    if (n >= 0)
-        free(ents);
-    if (sb.data == NULL)
-        sb_puts(&sb, "");
-    return sb.data;
-}
-
 static int
 suite_init(void)
 {
@@ -297,7 +272,7 @@ test_commit(void)
             CHECK(text == NULL, "case %zu: a file whose directory was not "
                   "synced is still served: %s", i, text);
         free(text);
-        files = list_dir(g_dir);
+        files = th_list_dir(g_dir);
         CHECK(strcmp(files, cases[i].old_survives ? "x" : "") == 0,
               "case %zu: files %s", i, files);
         free(files);
@@ -448,7 +423,7 @@ test_rowfile(void)
               "sections: rc %d: %s", rc, err.msg);
         fsys_reset();
         {
-            char *files = list_dir(g_dir);
+            char *files = th_list_dir(g_dir);
 
             CHECK(files[0] == '\0', "sections: files left: %s", files);
             free(files);
@@ -509,7 +484,7 @@ test_sort_spill(void)
         fsys_reset();
         /* The sorter leaves the runs it completed to its owner (the
          * task's sink removes them); never a temporary file. */
-        files = list_dir(g_dir);
+        files = th_list_dir(g_dir);
         CHECK(strstr(files, ".tmp") == NULL, "case %zu: files %s", i,
               files);
         free(files);
@@ -659,11 +634,11 @@ test_exec_task(void)
         CHECK(fsys_fault_hits() >= 1, "case %zu: no fault hit", i);
         fsys_reset();
         /* Nothing of the failed task is left, scratch included. */
-        files = list_dir(g_work);
+        files = th_list_dir(g_work);
         CHECK(strcmp(files, "artifacts") == 0, "case %zu: files left: %s",
               i, files);
         free(files);
-        files = list_dir(g_scr);
+        files = th_list_dir(g_scr);
         CHECK(files[0] == '\0', "case %zu: scratch left: %s", i, files);
         free(files);
         /* The process lives on: the same job now succeeds, whole. */

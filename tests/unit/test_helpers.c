@@ -218,3 +218,28 @@ th_describe_value(const sh_value *v, char *buf, size_t size)
         break;
     }
 }
+
+char *
+th_list_dir(const char *dir)
+{
+    struct dirent **ents;
+    strbuf          sb = {0};
+    int             n, i;
+
+    n = scandir(dir, &ents, NULL, alphasort);
+    for (i = 0; i < n; i++) {
+        if (strcmp(ents[i]->d_name, ".") != 0
+            && strcmp(ents[i]->d_name, "..") != 0) {
+            if (sb.len)
+                sb_putc(&sb, ' ');
+            sb_puts(&sb, ents[i]->d_name);
+        }
+        free(ents[i]);
+    }
+    if (n >= 0)
+        free(ents);
+    if (sb.data == NULL)
+        sb_puts(&sb, "");
+    return sb.data;
+}
+

@@ -91,6 +91,10 @@ void th_clear_dir(const char *dir);
  * 'dir' cannot be opened. */
 int th_count_files(const char *dir);
 
+/* The names in 'dir' but "." and "..", sorted, joined by spaces; ""
+ * when it is empty or cannot be read. The caller frees it. */
+char *th_list_dir(const char *dir);
+
 /* 1 when 'path' exists (whatever it is), else 0. */
 int th_exists(const char *path);
 
