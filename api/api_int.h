@@ -216,6 +216,10 @@ const char *api_header_get(api_req *r, const char *name);
 /* The query parameter 'key', unescaped, or NULL. Valid for the request. */
 const char *api_query(api_req *r, const char *key);
 
+/* Copy at most 'out_size' - 1 bytes of 's' into 'out' with control bytes
+ * replaced by '?', so that a request cannot forge log records. */
+void api_log_copy(char *out, size_t out_size, const char *s);
+
 /* Non-zero when 's' is valid UTF-8. */
 int api_utf8_valid(const char *s);
 

@@ -271,21 +271,6 @@ api_guard_in_reserve(const api_conn *c)
     return c != NULL && c->reserve;
 }
 
-/* Copy at most API_LOG_PATH_MAX bytes of 'path' with control bytes
- * replaced, so that a request cannot forge log records. */
-static void
-guard_log_copy(char *out, size_t out_size, const char *path)
-{
-    size_t i;
-
-    for (i = 0; path[i] != '\0' && i + 1 < out_size; i++) {
-        unsigned char c = (unsigned char)path[i];
-
-        out[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
-    }
-    out[i] = '\0';
-}
-
 /* Non-zero when 'uri' (as received, before unescaping) holds a control
  * character in its path, raw or escaped ("%00" .. "%1F", "%7F"). */
 static int
@@ -329,7 +314,7 @@ api_guard_request_line(api_conn *c, const char *uri)
         n = API_LOG_PATH_MAX;
     memcpy(path, uri, n);
     path[n] = '\0';
-    guard_log_copy(c->raw_path, sizeof c->raw_path, path);
+    api_log_copy(c->raw_path, sizeof c->raw_path, path);
     c->bad_path = guard_path_has_control(uri);
 }
 

@@ -586,10 +586,8 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url,
     return http_send(r, status);
 }
 
-/* Copy at most 'out_size' - 1 bytes of 's' with control bytes replaced,
- * so that a request cannot forge log records. */
-static void
-http_log_copy(char *out, size_t out_size, const char *s)
+void
+api_log_copy(char *out, size_t out_size, const char *s)
 {
     size_t i;
 
@@ -618,8 +616,8 @@ http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     api_guard_replied(a->guard, r->guarded);
     /* The path as the client sent it, escapes and all. */
     raw = api_guard_raw_path(r->guarded);
-    http_log_copy(path, sizeof path, raw != NULL ? raw : r->url);
-    http_log_copy(method, sizeof method, r->method);
+    api_log_copy(path, sizeof path, raw != NULL ? raw : r->url);
+    api_log_copy(method, sizeof method, r->method);
     api_metrics_record(a->metrics, r->route, r->status,
                        now_ms() - r->started_ms);
     if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
