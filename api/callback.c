@@ -43,6 +43,8 @@
 #include "../service/log.h"
 
 #define CALLBACK_IDLE_MS        250   /* look for due callbacks this often */
+#define CALLBACK_BACKOFF_MAX_MS 5000  /* the longest wait while the database
+                                         is away */
 #define CALLBACK_CONNECT_S      5
 #define CALLBACK_TIMEOUT_S      15
 /* A claim's hold on its row: past any attempt's end, so that the row of a
@@ -422,23 +424,35 @@ callback_main(void *arg)
     db_callback           cb;
     sh_err                err;
     int                   rc;
+    int                   wait_ms = 0; /* backoff while the database is
+                                          away; 0 while it answers */
 
     while (!atomic_load(&cs->stop)) {
         sh_err_clear(&err);
-        if (d == NULL && (d = db_open(cs->a->cfg->database_url, &err))
-                             == NULL) {
-            poll(NULL, 0, 1000);
+        if (d == NULL)
+            d = db_open(cs->a->cfg->database_url, &err);
+        rc = d != NULL ? db_callback_claim(d, CALLBACK_LEASE_S, &cb, &err)
+                       : SH_EDB;
+        if (rc < 0) {
+            /* Said once an outage, not at every try; tries back off. */
+            if (wait_ms == 0)
+                log_warn("callbacks: %s; retrying quietly", err.msg);
+            wait_ms = wait_ms == 0 ? CALLBACK_IDLE_MS
+                    : wait_ms < CALLBACK_BACKOFF_MAX_MS ? wait_ms * 2
+                                                        : wait_ms;
+            poll(NULL, 0, wait_ms);
             continue;
         }
-        rc = db_callback_claim(d, CALLBACK_LEASE_S, &cb, &err);
+        if (wait_ms != 0) {
+            log_info("callbacks: the database answers again");
+            wait_ms = 0;
+        }
         if (rc == 1) {
             if (callback_deliver(cs, d, &cb, &err) < 0)
                 log_warn("callbacks: %s", err.msg);
             db_callback_clear(&cb);
             continue;
         }
-        if (rc < 0)
-            log_warn("callbacks: %s", err.msg);
         poll(NULL, 0, CALLBACK_IDLE_MS);
     }
     db_close(d);
