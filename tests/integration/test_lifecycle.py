@@ -31,8 +31,9 @@ from harness import (TERMINAL, PrivatePg, check_committed_once, check_exact,
                      worker_pid)
 
 LIFE_MB = int(os.environ.get("SHEAF_IT_LIFE_MB", "8"))
-COPIES = 2            # hard links of the one file: more input, no more writing
-PART = "128KiB"       # about 64 partitions per copy
+COPIES = 3            # hard links of the one file: more input, no more writing
+PART = "512KiB"       # about 16 partitions per copy: each long enough to be
+                      # caught running now that the engine is faster
 HEADER = ["id", "g", "w"]
 
 
