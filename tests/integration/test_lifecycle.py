@@ -30,9 +30,9 @@ from harness import (TERMINAL, PrivatePg, check_committed_once, check_exact,
                      proc_alive, signal_all, sql, unique_name, wait_until,
                      worker_pid)
 
-LIFE_MB = int(os.environ.get("SHEAF_IT_LIFE_MB", "8"))
+LIFE_MB = int(os.environ.get("SHEAF_IT_LIFE_MB", "24"))
 COPIES = 3            # hard links of the one file: more input, no more writing
-PART = "512KiB"       # about 16 partitions per copy: each long enough to be
+PART = "512KiB"       # about 48 partitions per copy: each long enough to be
                       # caught running now that the engine is faster
 HEADER = ["id", "g", "w"]
 
