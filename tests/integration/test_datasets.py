@@ -43,9 +43,18 @@ def content_digest(body):
     return f"sha-256=:{b64}:"
 
 
-def dataset_files(srv):
+def dataset_files(srv, settle_s=10):
+    """The files of the datasets directory once no upload is in flight
+    there (no "*.tmp": an earlier test's upload may still be ending on the
+    server after its client has gone)."""
     d = srv.spool / "datasets"
-    return sorted(os.listdir(d)) if d.exists() else []
+    deadline = time.monotonic() + settle_s
+    while True:
+        names = sorted(os.listdir(d)) if d.exists() else []
+        if (not any(n.endswith(".tmp") for n in names)
+                or time.monotonic() > deadline):
+            return names
+        time.sleep(0.1)
 
 
 def rows_named(name):
