@@ -6,8 +6,8 @@
  * other call of input.h on a Parquet partition lands here.
  *
  * Values are the reader's (plan_parquet.c's plan_pq_type gives the same
- * types): DATE and TIMESTAMP columns read as ints until sheaf has date
- * types. Corrupt data is an error naming the file, the row group and the
+ * types): DATE columns read as dates, TIMESTAMP and INT96 as timestamps
+ * in microseconds. Corrupt data is an error naming the file, the row group and the
  * column; on_error skip does not apply (the planner refuses it).
  */
 #include "input_int.h"

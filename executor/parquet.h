@@ -17,12 +17,14 @@
  *     UINT8/16/32, no annotation)    -> int
  *   UINT64                           -> int (the bits: values over
  *                                       INT64_MAX read negative)
- *   DATE (INT32)                     -> int: days since 1970-01-01
+ *   DATE (INT32)                     -> date (days since 1970-01-01)
  *   TIMESTAMP (INT64), millis/micros/
- *     nanos, UTC-adjusted or not     -> int: units (pq_col.logical.unit)
- *                                       since 1970-01-01 00:00:00
+ *     nanos, UTC-adjusted or not     -> timestamp (microseconds, UTC: a
+ *                                       local one is taken as UTC;
+ *                                       nanoseconds cut toward zero,
+ *                                       millis out of range are null)
  *   TIME (INT32/INT64)               -> int: units since midnight
- *   INT96 (legacy timestamps)        -> int: nanoseconds since the epoch
+ *   INT96 (legacy timestamps)        -> timestamp (as TIMESTAMP NANOS)
  *   DECIMAL (INT32, INT64,
  *     FIXED_LEN_BYTE_ARRAY up to 16
  *     bytes, BYTE_ARRAY up to 16)    -> float: unscaled / 10^scale, the

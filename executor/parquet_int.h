@@ -38,6 +38,45 @@ double pq_pow10(int k);
 /* A big-endian two's complement integer of 'n' bytes (1..16) as a double. */
 double pq_be_to_double(const uint8_t *p, size_t n);
 
+/*
+ * A TIMESTAMP of unit 'unit' (PQ_UNIT_*) as a sheaf timestamp
+ * (microseconds since the epoch, UTC; nanoseconds are cut toward zero,
+ * as DuckDB does), or null when it does not fit (milliseconds beyond
+ * about 292,000 years).
+ */
+static inline sh_value
+pq_ts_value(int64_t v, int unit)
+{
+    int64_t us;
+
+    switch (unit) {
+    case PQ_UNIT_MILLIS:
+        if (__builtin_mul_overflow(v, 1000, &us))
+            return sh_null();
+        return sh_timestamp(us);
+    case PQ_UNIT_NANOS:
+        return sh_timestamp(v / 1000);
+    default:
+        return sh_timestamp(v);
+    }
+}
+
+/*
+ * An INT96 timestamp (nanoseconds of the day 'nanos', Julian day 'jd') as
+ * a sheaf timestamp (the nanoseconds cut), or null when it does not fit.
+ */
+static inline sh_value
+pq_int96_value(int64_t nanos, uint32_t jd)
+{
+    int64_t us;
+
+    if (__builtin_mul_overflow((int64_t)jd - 2440588, INT64_C(86400000000),
+                               &us) ||
+        __builtin_add_overflow(us, nanos / 1000, &us))
+        return sh_null();
+    return sh_timestamp(us);
+}
+
 /* ---- RLE / bit-packed hybrid ------------------------------------------- */
 
 typedef struct pq_rle {

@@ -137,14 +137,22 @@ map_type(pq_col *c)
         break;
     case PQ_T_INT32:
     case PQ_T_INT64:
-        if (lk == PQ_LT_NONE || lk == PQ_LT_INTEGER || lk == PQ_LT_DATE ||
-            lk == PQ_LT_TIME || lk == PQ_LT_TIMESTAMP)
+        if (lk == PQ_LT_NONE || lk == PQ_LT_INTEGER || lk == PQ_LT_TIME)
             c->type = SH_INT;
+        else if (lk == PQ_LT_DATE && c->physical == PQ_T_INT32)
+            c->type = SH_DATE;
+        else if (lk == PQ_LT_TIMESTAMP && c->physical == PQ_T_INT64 &&
+                 c->logical.unit >= PQ_UNIT_MILLIS &&
+                 c->logical.unit <= PQ_UNIT_NANOS)
+            c->type = SH_TIMESTAMP;
+        else if (lk == PQ_LT_DATE || lk == PQ_LT_TIMESTAMP)
+            c->why_unsupported = "a DATE or TIMESTAMP of an unexpected "
+                                 "physical type or unit";
         else
             c->why_unsupported = "an integer of an unsupported logical type";
         break;
     case PQ_T_INT96:
-        c->type = SH_INT;
+        c->type = SH_TIMESTAMP;
         break;
     case PQ_T_FLOAT:
     case PQ_T_DOUBLE:
@@ -462,6 +470,8 @@ stat_value(const pq_col *c, const uint8_t *p, uint32_t n, sh_value *out)
             *out = sh_float(i32 / pq_pow10(c->logical.scale));
         else if (c->logical.kind == PQ_LT_INTEGER && !c->logical.is_signed)
             *out = sh_int((uint32_t)i32);
+        else if (c->type == SH_DATE)
+            *out = sh_date(i32);
         else
             *out = sh_int(i32);
         return 0;
@@ -473,9 +483,11 @@ stat_value(const pq_col *c, const uint8_t *p, uint32_t n, sh_value *out)
             *out = sh_float((double)i64 / pq_pow10(c->logical.scale));
         else if (c->logical.kind == PQ_LT_INTEGER && !c->logical.is_signed)
             return -1; /* unsigned order differs from int64's */
+        else if (c->type == SH_TIMESTAMP)
+            *out = pq_ts_value(i64, c->logical.unit);
         else
             *out = sh_int(i64);
-        return 0;
+        return out->type == SH_NULL ? -1 : 0;
     case PQ_T_FLOAT:
         if (n != 4)
             return -1;

@@ -30,13 +30,14 @@
 /* How a column's raw values become sheaf values. */
 enum {
     K_BOOL, K_INT32, K_UINT32, K_INT64, K_DEC32, K_DEC64, K_FLOAT,
-    K_DOUBLE, K_STRING, K_DECBYTES, K_INT96
+    K_DOUBLE, K_STRING, K_DECBYTES, K_INT96, K_DATE, K_TS
 };
 
 typedef struct colrd {
     size_t         col;       /* index in the file's columns */
     const pq_col  *c;
     int            kind;      /* K_* */
+    int            unit;      /* K_TS: PQ_UNIT_* */
     double         scale;     /* 10^scale for decimals */
     int            width;     /* bytes of a fixed-width plain value */
     /* the column chunk */
@@ -128,9 +129,11 @@ kind_of(const pq_col *c, double *scale, int *width)
             return K_DEC32;
         if (c->logical.kind == PQ_LT_INTEGER && !c->logical.is_signed)
             return K_UINT32;
-        return K_INT32;
+        return c->type == SH_DATE ? K_DATE : K_INT32;
     case PQ_T_INT64:
         *width = 8;
+        if (c->type == SH_TIMESTAMP)
+            return K_TS;
         return dec ? K_DEC64 : K_INT64;
     case PQ_T_INT96:
         *width = 12;
@@ -373,6 +376,18 @@ plain_values(colrd *cr, const uint8_t **pp, const uint8_t *end,
             out[i] = sh_int((uint32_t)i32);
         }
         break;
+    case K_DATE:
+        for (i = 0; i < n; i++, p += 4) {
+            memcpy(&i32, p, 4);
+            out[i] = sh_date(i32);
+        }
+        break;
+    case K_TS:
+        for (i = 0; i < n; i++, p += 8) {
+            memcpy(&i64, p, 8);
+            out[i] = pq_ts_value(i64, cr->unit);
+        }
+        break;
     case K_DEC32:
         for (i = 0; i < n; i++, p += 4) {
             memcpy(&i32, p, 4);
@@ -407,18 +422,9 @@ plain_values(colrd *cr, const uint8_t **pp, const uint8_t *end,
         for (i = 0; i < n; i++, p += 12) {
             uint32_t jd;
 
-            int64_t ns;
-
             memcpy(&i64, p, 8);
             memcpy(&jd, p + 8, 4);
-            /* Nanoseconds since 1970 hold about 292 years either side: a
-             * day outside that is null, not a wrapped number. */
-            if (__builtin_mul_overflow((int64_t)jd - 2440588,
-                                       86400000000000LL, &ns) ||
-                __builtin_add_overflow(ns, i64, &ns))
-                out[i] = sh_null();
-            else
-                out[i] = sh_int(ns);
+            out[i] = pq_int96_value(i64, jd);
         }
         break;
     case K_DECBYTES:
@@ -465,6 +471,10 @@ int_value(const colrd *cr, int64_t v)
         return sh_int((int32_t)v);
     case K_UINT32:
         return sh_int((uint32_t)v);
+    case K_DATE:
+        return sh_date((int32_t)v);
+    case K_TS:
+        return pq_ts_value(v, cr->unit);
     case K_DEC32:
         return sh_float((int32_t)v / cr->scale);
     case K_DEC64:
@@ -904,6 +914,7 @@ pq_reader_new(pq_file *f, const size_t *rgs, size_t nrg,
         cr->col = i;
         cr->c = &f->cols[i];
         cr->kind = kind_of(cr->c, &cr->scale, &cr->width);
+        cr->unit = cr->c->logical.unit;
     }
     r->rows = xmalloc(PQ_BATCH * (r->ncols ? r->ncols : 1) *
                       sizeof(*r->rows));

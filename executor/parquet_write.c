@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "datetime.h"
 #include "parquet_int.h"
 #include "thrift.h"
 
@@ -96,7 +97,11 @@ pq_writer_new(int fd, const schema *sc, int codec, size_t row_group_rows)
         c->type = sc->types[i];
         switch (c->type) {
         case SH_INT:
+        case SH_TIMESTAMP:
             c->physical = PQ_T_INT64;
+            break;
+        case SH_DATE:
+            c->physical = PQ_T_INT32;
             break;
         case SH_FLOAT:
             c->physical = PQ_T_DOUBLE;
@@ -156,6 +161,8 @@ col_grow(wcol *c)
     c->defs = xrealloc(c->defs, cap);
     switch (c->type) {
     case SH_INT:
+    case SH_DATE:
+    case SH_TIMESTAMP:
         c->ints = xrealloc(c->ints, cap * sizeof(*c->ints));
         break;
     case SH_FLOAT:
@@ -197,6 +204,25 @@ pq_writer_row(pq_writer *w, const sh_value *row, sh_err *err)
                 c->ints[c->nvals] = v->u.i;
             else if (v->type == SH_BOOL)
                 c->ints[c->nvals] = v->u.b;
+            else
+                goto mismatch;
+            w->buffered += 8;
+            break;
+        case SH_DATE:
+            /* DATE is an INT32 of days: +-5.8 million years */
+            if (v->type != SH_DATE || v->u.i < INT32_MIN ||
+                v->u.i > INT32_MAX)
+                goto mismatch;
+            c->ints[c->nvals] = v->u.i;
+            w->buffered += 4;
+            break;
+        case SH_TIMESTAMP:
+            if (v->type == SH_TIMESTAMP)
+                c->ints[c->nvals] = v->u.i;
+            else if (v->type == SH_DATE &&
+                     !__builtin_mul_overflow(v->u.i, DT_US_PER_DAY,
+                                             &c->ints[c->nvals]))
+                ; /* a date is its midnight */
             else
                 goto mismatch;
             w->buffered += 8;
@@ -391,9 +417,16 @@ emit_page(pq_writer *w, pq_page_header *h, int64_t *usize, int64_t *csize,
 static void
 put_plain(strbuf *sb, const wcol *c, size_t j)
 {
+    int32_t d;
+
     switch (c->type) {
     case SH_INT:
+    case SH_TIMESTAMP:
         sb_append(sb, &c->ints[j], 8);
+        break;
+    case SH_DATE:
+        d = (int32_t)c->ints[j];
+        sb_append(sb, &d, 4);
         break;
     case SH_FLOAT:
         sb_append(sb, &c->dbls[j], 8);
@@ -418,6 +451,8 @@ col_stats(pq_writer *w, const wcol *c, pq_stats *st)
         return;
     switch (c->type) {
     case SH_INT:
+    case SH_DATE:
+    case SH_TIMESTAMP:
         for (j = 1; j < c->nvals; j++) {
             if (c->ints[j] < c->ints[mi])
                 mi = j;
@@ -425,6 +460,17 @@ col_stats(pq_writer *w, const wcol *c, pq_stats *st)
                 ma = j;
         }
         n = 8;
+        if (c->type == SH_DATE) {
+            int32_t lo = (int32_t)c->ints[mi], hi = (int32_t)c->ints[ma];
+
+            st->min = (const uint8_t *)(uintptr_t)w->statbuf.len;
+            sb_append(&w->statbuf, &lo, 4);
+            st->max = (const uint8_t *)(uintptr_t)w->statbuf.len;
+            sb_append(&w->statbuf, &hi, 4);
+            st->min_len = st->max_len = 4;
+            st->has_min = st->has_max = 1;
+            return;
+        }
         break;
     case SH_FLOAT: {
         double lo = INFINITY, hi = -INFINITY;
@@ -658,8 +704,11 @@ write_chunk(pq_writer *w, wcol *c, pq_chunk *cc, sh_err *err)
             w->page.len += nb;
         } else {
             h.encoding = PQ_E_PLAIN;
-            if (c->type == SH_INT)
+            if (c->type == SH_INT || c->type == SH_TIMESTAMP)
                 sb_append(&w->page, c->ints + val, 8 * nn);
+            else if (c->type == SH_DATE)
+                for (j = 0; j < nn; j++)
+                    put_plain(&w->page, c, val + j);
             else if (c->type == SH_FLOAT)
                 sb_append(&w->page, c->dbls + val, 8 * nn);
             else
@@ -756,6 +805,14 @@ pq_writer_finish(pq_writer *w, sh_err *err)
         if (e->type == PQ_T_BYTE_ARRAY) {
             e->converted = PQ_CT_UTF8;
             e->logical.kind = PQ_LT_STRING;
+        } else if (w->cols[i].type == SH_DATE) {
+            e->converted = PQ_CT_DATE;
+            e->logical.kind = PQ_LT_DATE;
+        } else if (w->cols[i].type == SH_TIMESTAMP) {
+            e->converted = PQ_CT_TIMESTAMP_MICROS;
+            e->logical.kind = PQ_LT_TIMESTAMP;
+            e->logical.unit = PQ_UNIT_MICROS;
+            e->logical.utc = 1;
         }
     }
     for (i = 0; i < w->nrgs; i++)

@@ -4,7 +4,9 @@
  *
  * Every column is OPTIONAL (nulls are definition levels): int as INT64,
  * float as DOUBLE, bool as BOOLEAN, string as BYTE_ARRAY annotated STRING
- * (a column of type null as an all-null STRING). Rows are buffered one
+ * (a column of type null as an all-null STRING), date as INT32 annotated
+ * DATE, timestamp as INT64 annotated TIMESTAMP(MICROS, isAdjustedToUTC)
+ * (both the logical and the converted type, for older readers). Rows are buffered one
  * row group at a time (row_group_rows rows, or fewer when the buffered
  * values pass 256 MiB) and written column chunk by column chunk: data
  * pages v1 of about 1 MiB, PLAIN values, strings dictionary-encoded
@@ -46,7 +48,8 @@ pq_writer *pq_writer_new(int fd, const schema *sc, int codec,
 /*
  * Add one row: one value per column of the schema (borrowed; copied
  * before this returns). A null is null in any column; an int goes into a
- * float column as a float, a bool into an int column as 0/1; any other
+ * float column as a float, a bool into an int column as 0/1, a date into a
+ * timestamp column as its midnight; any other
  * mismatch is SH_EDATA naming the column. Returns 0, SH_EDATA or SH_EIO
  * (when a full row group was written out and the write failed).
  */

@@ -27,12 +27,10 @@
 #define MAX_PREDS 64
 
 /*
- * The sheaf type of a Parquet column. For now exactly what the reader
- * gives (pq_col.type): DATE, TIMESTAMP, TIME and INT96 read as int (days,
- * units of pq_col.logical.unit, nanoseconds). This is the one place the
- * mapping switches to SH_DATE (days) and SH_TIMESTAMP (microseconds, UTC)
- * when those types land in value.h (the reader's values must then follow:
- * see input_pq.c).
+ * The sheaf type of a Parquet column: exactly what the reader gives
+ * (pq_col.type, parquet.h's table): DATE is date, TIMESTAMP of any unit
+ * and INT96 are timestamp (microseconds, UTC), TIME is int. The reader's
+ * values follow the same mapping, so the two cannot differ.
  */
 static sh_type
 plan_pq_type(const pq_col *c)

@@ -17,6 +17,7 @@ without node) the tests are skipped, saying so.
 """
 
 import csv
+import datetime
 import io
 import json
 import math
@@ -125,14 +126,15 @@ TABLE = f"""CREATE TABLE t AS SELECT
             + i * INTERVAL 1234567 MICROSECOND END AS ts
 FROM (SELECT range::INTEGER AS i FROM range({N_ROWS}))"""
 
-# The columns as sheaf reads them, in DuckDB's words: DECIMAL as double,
-# DATE as days, TIMESTAMP as microseconds since the epoch.
+# The columns as sheaf reads them, in DuckDB's words: DECIMAL as double;
+# DATE and TIMESTAMP are sheaf's date and timestamp, compared as days and
+# microseconds since the epoch (convert() reads sheaf's ISO text so).
 AS_SHEAF = {"id": "id", "k": "k", "n": "n", "v": "v", "b": "b", "s": "s",
             "dec": "dec::DOUBLE", "d": "(d - DATE '1970-01-01')",
             "ts": "epoch_us(ts)"}
 TYPES = {"id": "int", "k": "string", "n": "int", "v": "float",
-         "b": "bool", "s": "string", "dec": "float", "d": "int",
-         "ts": "int"}
+         "b": "bool", "s": "string", "dec": "float", "d": "date",
+         "ts": "timestamp"}
 
 
 def cols_sql(names):
@@ -199,7 +201,16 @@ def convert(text, typ):
     if typ == "bool":
         assert text in ("true", "false"), text
         return text == "true"
+    if typ == "date":
+        return (datetime.date.fromisoformat(text) - EPOCH.date()).days
+    if typ == "timestamp":
+        assert text.endswith("Z"), text
+        t = datetime.datetime.fromisoformat(text[:-1])
+        return (t - EPOCH) // datetime.timedelta(microseconds=1)
     return text
+
+
+EPOCH = datetime.datetime(1970, 1, 1)
 
 
 def csv_rows(body, types):
@@ -489,7 +500,8 @@ def test_parquet_output(sheaf, duck, pqdata, codec, tmp_path):
     path.write_bytes(whole)
     types = dict(TYPES, w="float")
     names = ["id", "k", "n", "w", "b", "s", "dec", "ts"]
-    cols, got = duck.sql(f"SELECT * FROM read_parquet({q(path)})")
+    cols, got = duck.sql(f"SELECT * EXCLUDE (ts), epoch_us(ts) AS ts FROM "
+                         f"read_parquet({q(path)})")
     assert cols == names
     header, want = csv_rows(csv_body, types)
     assert header == names
@@ -577,3 +589,160 @@ def test_parquet_output_empty_parts(sheaf, duck, pqdata, tmp_path):
     cols, _ = duck.sql(
         f"SELECT * FROM read_parquet({q(tmp_path / 'none.parquet')})")
     assert cols == ["id", "s"], cols
+
+
+# Dates and timestamps as DuckDB writes them: DATE, TIMESTAMP_MS,
+# TIMESTAMP (µs), TIMESTAMP_NS (sub-microsecond parts, before and after
+# the epoch), TIMESTAMPTZ; nulls in each; sorted by d, so that a filter on
+# d skips row groups.
+TIME_TABLE = f"""CREATE TABLE tt AS SELECT
+  i::BIGINT AS id,
+  CASE WHEN i % 11 = 3 THEN NULL ELSE DATE '1960-01-01' + i * 3 END AS d,
+  CASE WHEN i % 13 = 4 THEN NULL
+       ELSE (TIMESTAMP '1965-06-01 12:34:56.789'
+             + i * INTERVAL 86400123 MILLISECOND)::TIMESTAMP_MS END AS ts_ms,
+  CASE WHEN i % 7 = 5 THEN NULL
+       ELSE TIMESTAMP '1969-12-31 23:00:00.000001'
+            + to_microseconds(i::BIGINT * 98765432101) END AS ts_us,
+  CASE WHEN i % 9 = 6 THEN NULL
+       ELSE make_timestamp_ns((i - 10000) * 123456789012345 + 987) END
+    AS ts_ns,
+  CASE WHEN i % 5 = 2 THEN NULL
+       ELSE TIMESTAMPTZ '2010-06-01 12:00:00+02' + i * INTERVAL 1 HOUR END
+    AS tz
+FROM (SELECT range::INTEGER AS i FROM range({N_ROWS}))"""
+TIME_COLS = ["id", "d", "ts_ms", "ts_us", "ts_ns", "tz"]
+TIME_TYPES = {"id": "int", "d": "date", "ts_ms": "timestamp",
+              "ts_us": "timestamp", "ts_ns": "timestamp", "tz": "timestamp",
+              "y": "int", "c": "int", "lo": "timestamp", "hi": "timestamp",
+              "m": "timestamp", "dd": "date"}
+TIME_SQL = ("id, d - DATE '1970-01-01' AS d, epoch_us(ts_ms) AS ts_ms, "
+            "epoch_us(ts_us) AS ts_us, epoch_us(ts_ns) AS ts_ns, "
+            "epoch_us(tz) AS tz")
+
+
+@pytest.fixture(scope="module")
+def timedata(session_server, duck):
+    """{(version, codec): relpath} of the time files, and 'abs'."""
+    rel = f"pqt_{uuid.uuid4().hex[:8]}"
+    d = session_server.data / rel
+    d.mkdir(parents=True)
+    stmts, files = [TIME_TABLE], {"abs": d, "dir": rel}
+    for ver, codec in (("V1", "snappy"), ("V2", "zstd")):
+        name = f"time_{ver.lower()}_{codec}.parquet"
+        files[(ver, codec)] = f"{rel}/{name}"
+        stmts.append(f"COPY (SELECT * FROM tt ORDER BY id) TO {q(d / name)} "
+                     f"(FORMAT parquet, COMPRESSION {codec}, ROW_GROUP_SIZE "
+                     f"{RG_ROWS}, PARQUET_VERSION {ver})")
+    stmts.append(f"SELECT name, type, converted_type, logical_type FROM "
+                 f"parquet_schema({q(d / 'time_v1_snappy.parquet')})")
+    _, schema = duck.sql(*stmts)
+    kinds = {r[0]: (r[2], str(r[3])) for r in schema}
+    # the file has what the test means to read
+    assert kinds["d"][0] == "DATE", kinds
+    assert kinds["ts_ms"][0] == "TIMESTAMP_MILLIS", kinds
+    assert "NANOS=NanoSeconds" in kinds["ts_ns"][1], kinds
+    assert "isAdjustedToUTC=1" in kinds["tz"][1], kinds
+    assert "isAdjustedToUTC=0" in kinds["ts_us"][1], kinds
+    return files
+
+
+def test_parquet_dates_read(sheaf, duck, timedata):
+    """DATE and every TIMESTAMP unit read as sheaf's date and timestamp:
+    the values, a groupby on year(), a filter on dates (pruning row
+    groups) all equal DuckDB's on the same files."""
+    specs, checks = [], []
+    for key in (("V1", "snappy"), ("V2", "zstd")):
+        rel = timedata[key]
+        f = q(timedata["abs"] / os.path.basename(rel))
+        specs.append(spec(rel, [{"op": "select", "columns": TIME_COLS}],
+                          partition_size=1))
+        checks.append((f"{key} values", True,
+                       f"SELECT {TIME_SQL} FROM read_parquet({f}) "
+                       f"ORDER BY id"))
+        for col in ("d", "ts_ms", "ts_ns", "tz"):
+            specs.append(spec(rel, [
+                {"op": "derive", "as": "y", "expr": f"year({col})"},
+                {"op": "groupby", "by": ["y"],
+                 "aggs": [{"fn": "count", "as": "c"},
+                          {"fn": "min", "column": "ts_us", "as": "lo"},
+                          {"fn": "max", "column": "tz", "as": "hi"}]}]))
+            checks.append((f"{key} year({col})", False,
+                           f"SELECT year({col}), count(*), "
+                           f"epoch_us(min(ts_us)), epoch_us(max(tz)) "
+                           f"FROM read_parquet({f}) GROUP BY ALL"))
+        specs.append(spec(rel, [
+            {"op": "filter",
+             "where": "d >= '2001-01-01' and d < '2003-07-01'"},
+            {"op": "derive", "as": "m",
+             "expr": "date_trunc('month', ts_ns)"},
+            {"op": "derive", "as": "dd", "expr": "date(tz)"},
+            {"op": "select", "columns": ["id", "d", "m", "dd"]}],
+            partition_size=1))
+        checks.append((f"{key} filter", True,
+                       f"SELECT id, d - DATE '1970-01-01', "
+                       f"epoch_us(date_trunc('month', ts_ns)), "
+                       f"date(tz) - DATE '1970-01-01' FROM read_parquet({f}) "
+                       f"WHERE d >= DATE '2001-01-01' AND "
+                       f"d < DATE '2003-07-01' ORDER BY id"))
+    # the date filter skips the row groups outside its range
+    r = sheaf.api("POST", "/v1/jobs/validate", specs[-1])
+    assert r.status == 200, r
+    rg = r.body["input"]["row_groups"]
+    assert rg["total"] >= N_ROWS // RG_ROWS and rg["read"] <= 2, rg
+    # the types sheaf gives the columns
+    r = sheaf.api("POST", "/v1/jobs/validate", specs[0])
+    assert r.status == 200, r
+    results = run_all(sheaf, specs)
+    for (job, body), (label, ordered, sql) in zip(results, checks):
+        _, got = csv_rows(body, TIME_TYPES)
+        _, want = duck.sql(sql)
+        assert len(want) >= 3, label
+        check_rows(got, want, label, ordered)
+
+
+def test_parquet_dates_written(sheaf, duck, timedata, tmp_path):
+    """sheaf writes date and timestamp columns as DATE and
+    TIMESTAMP(MICROS, UTC) with their converted types; DuckDB reads them
+    back as DATE and TIMESTAMP WITH TIME ZONE, equal to its own reading of
+    the source (nanoseconds cut to microseconds), and sheaf reads its own
+    file back the same."""
+    rel = timedata[("V2", "zstd")]
+    src = q(timedata["abs"] / os.path.basename(rel))
+    steps = [{"op": "derive", "as": "dd", "expr": "date(ts_ms)"}]
+    out = {"format": "parquet", "compression": "zstd",
+           "row_group_rows": 3000}
+    [(job, whole)] = run_all(sheaf, [spec(rel, steps, out,
+                                          partition_size=1)])
+    assert whole[:4] == b"PAR1"
+    path = tmp_path / "times.parquet"
+    path.write_bytes(whole)
+    _, schema = duck.sql(f"SELECT name, type, converted_type, logical_type "
+                         f"FROM parquet_schema({q(path)})")
+    kinds = {r[0]: r[1:] for r in schema}
+    assert kinds["d"][0] == "INT32" and kinds["d"][1] == "DATE", kinds
+    for c in ("ts_ms", "ts_us", "ts_ns", "tz"):
+        assert kinds[c][0] == "INT64", kinds
+        assert kinds[c][1] == "TIMESTAMP_MICROS", kinds
+        assert "isAdjustedToUTC=1" in str(kinds[c][2]), kinds
+        assert "MICROS=MicroSeconds" in str(kinds[c][2]), kinds
+    _, types = duck.sql(f"SELECT column_name, column_type FROM "
+                        f"(DESCRIBE SELECT * FROM read_parquet({q(path)}))")
+    types = dict(types)
+    assert types["d"] == "DATE" and types["dd"] == "DATE", types
+    assert types["ts_ns"] == "TIMESTAMP WITH TIME ZONE", types
+    _, got = duck.sql(f"SELECT {TIME_SQL}, dd - DATE '1970-01-01' FROM "
+                      f"read_parquet({q(path)}) ORDER BY id")
+    _, want = duck.sql(f"SELECT {TIME_SQL}, date(ts_ms) - DATE '1970-01-01' "
+                       f"FROM read_parquet({src}) ORDER BY id")
+    assert len(got) == N_ROWS
+    check_rows([tuple(norm(v) for v in r) for r in got], want,
+               "written back")
+    # sheaf reads its own file back: the same values
+    back = f"{timedata['dir']}/back.parquet"
+    (timedata["abs"] / "back.parquet").write_bytes(whole)
+    [(_, body)] = run_all(sheaf, [spec(back, [
+        {"op": "sort", "by": [{"column": "id"}]}])])
+    header, rows = csv_rows(body, dict(TIME_TYPES, dd="date"))
+    assert header == TIME_COLS + ["dd"], header
+    check_rows(rows, want, "read back by sheaf")

@@ -183,6 +183,14 @@ cell_matches(const char *name, const char *cell, const sh_value *v)
         return v->type == SH_NULL;
     switch (v->type) {
     case SH_INT:
+    case SH_DATE:
+        return strtoll(cell, NULL, 10) == v->u.i;
+    case SH_TIMESTAMP:
+        /* expected.csv.gz has the file's unit: ms, ns or us */
+        if (strcmp(name, "ts_ms") == 0)
+            return strtoll(cell, NULL, 10) * 1000 == v->u.i;
+        if (strcmp(name, "ts_ns") == 0)
+            return strtoll(cell, NULL, 10) / 1000 == v->u.i;
         return strtoll(cell, NULL, 10) == v->u.i;
     case SH_FLOAT:
         d = strtod(cell, NULL);
@@ -227,8 +235,8 @@ all_rgs(const pq_file *f, size_t *n)
 
 static const sh_type expected_types[] = {
     SH_INT, SH_INT, SH_INT, SH_INT, SH_FLOAT, SH_FLOAT, SH_BOOL, SH_STRING,
-    SH_STRING, SH_FLOAT, SH_FLOAT, SH_FLOAT, SH_INT, SH_INT, SH_INT, SH_INT,
-    SH_INT, SH_INT, SH_INT, SH_INT, SH_INT
+    SH_STRING, SH_FLOAT, SH_FLOAT, SH_FLOAT, SH_DATE, SH_TIMESTAMP,
+    SH_TIMESTAMP, SH_TIMESTAMP, SH_TIMESTAMP, SH_INT, SH_INT, SH_INT, SH_INT
 };
 
 static void
@@ -460,6 +468,7 @@ test_nested(void)
 /* ---- round trips ---------------------------------------------------------- */
 
 #define RT_ROWS 5000
+#define RT_COLS 9
 
 static char g_long[300000];
 
@@ -493,6 +502,13 @@ rt_row(size_t i, sh_value *row, char *buf, size_t size)
     }
     row[5] = sh_null();
     row[6] = i >= 4000 ? sh_null() : sh_int((int64_t)(i % 3)); /* RLE runs */
+    /* days from 1900 on (before the epoch too), microseconds either side
+     * of it */
+    row[7] = i % 9 == 4 ? sh_null() : sh_date((int64_t)i * 7 - 25567);
+    row[8] = i % 10 == 6 ? sh_null()
+             : i == 3    ? sh_timestamp(-1)
+                         : sh_timestamp((int64_t)i * 1234567891 -
+                                        2000000000000LL);
 }
 
 static int
@@ -531,6 +547,8 @@ rt_schema(void)
     schema_add(sc, "s_plain", SH_STRING);
     schema_add(sc, "nothing", SH_NULL);
     schema_add(sc, "small", SH_INT);
+    schema_add(sc, "day", SH_DATE);
+    schema_add(sc, "at", SH_TIMESTAMP);
     return sc;
 }
 
@@ -541,7 +559,7 @@ rt_write(const char *path, const schema *sc, int codec, size_t rg_rows,
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644), rc = 0;
     pq_writer *w;
-    sh_value row[7];
+    sh_value row[RT_COLS];
     char buf[128];
     size_t i;
 
@@ -574,7 +592,7 @@ test_round_trip(void)
         pq_reader *r = NULL;
         size_t nrg, *rgs = NULL, n = 0, bad = 0;
         const sh_value *row;
-        sh_value want[7];
+        sh_value want[RT_COLS];
         pq_minmax mm;
         sh_err err;
 
@@ -604,6 +622,24 @@ test_round_trip(void)
         pq_rg_minmax(f, 0, 3, &mm);
         CHECK(mm.has_minmax && mm.min.u.s.len == 0 &&
               mm.max.u.s.len == 5, "%s: string statistics", codecs[k]);
+        /* rows 1000..1999: days 7000 - 25567 .. 13993 - 25567 */
+        pq_rg_minmax(f, 1, 7, &mm);
+        CHECK(mm.has_minmax && mm.min.type == SH_DATE &&
+              mm.min.u.i == 7000 - 25567 && mm.max.type == SH_DATE &&
+              mm.max.u.i == 13993 - 25567, "%s: date statistics",
+              codecs[k]);
+        pq_rg_minmax(f, 1, 8, &mm);
+        CHECK(mm.has_minmax && mm.min.type == SH_TIMESTAMP &&
+              mm.min.u.i == 1000 * 1234567891LL - 2000000000000LL,
+              "%s: timestamp statistics", codecs[k]);
+        {
+            sh_value d = sh_date(13993 - 25567 + 1), ts = sh_timestamp(0);
+
+            CHECK(pq_rg_may_match(f, 1, 7, PQ_CMP_GE, &d) == 0 &&
+                  pq_rg_may_match(f, 2, 7, PQ_CMP_GE, &d) == 1 &&
+                  pq_rg_may_match(f, 1, 7, PQ_CMP_GE, &ts) == 1,
+                  "%s: pruning on dates", codecs[k]);
+        }
         rgs = all_rgs(f, &nrg);
         r = pq_reader_new(f, rgs, nrg, NULL, &err);
         CHECK(r != NULL, "%s: %s", codecs[k], err.msg);
@@ -653,6 +689,10 @@ test_write_errors(void)
     row[1] = sh_str("no", 2);
     CHECK(pq_writer_row(w, row, &err) == SH_EDATA &&
           strstr(err.msg, "column 'y'") != NULL, "mismatch: %s", err.msg);
+    row[1] = sh_date(3);
+    CHECK(pq_writer_row(w, row, &err) == SH_EDATA &&
+          strstr(err.msg, "a date value in a int column") != NULL,
+          "mismatch: %s", err.msg);
     CHECK(pq_writer_rows(w) == 1, "the bad row is not added");
     CHECK(pq_writer_finish(w, &err) == 0, "%s", err.msg);
     CHECK(pq_writer_bytes_out(w) > 12, "bytes out");
@@ -684,7 +724,7 @@ test_truncated(void)
     {
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         pq_writer *w = pq_writer_new(fd, sc, PQ_C_SNAPPY, 20);
-        sh_value row[7];
+        sh_value row[RT_COLS];
         char buf[128];
 
         for (i = 0; i < 30; i++) {
@@ -974,8 +1014,9 @@ test_hand_built(void)
         if (row[0].type != SH_STRING || row[0].u.s.len != strlen(strs[n]) ||
             memcmp(row[0].u.s.ptr, strs[n], row[0].u.s.len) != 0 ||
             row[1].type != SH_INT || row[1].u.i != big[n] ||
-            row[2].type != SH_INT ||
-            row[2].u.i != (int64_t)n * (86400000000000LL + 3600000000123LL) ||
+            row[2].type != SH_TIMESTAMP ||
+            row[2].u.i != (int64_t)n * 86400000000LL +
+                              (int64_t)n * 3600000000123LL / 1000 ||
             row[3].type != SH_INT ||
             row[3].u.i != (int64_t)(4294967295u - (uint32_t)n))
             if (bad++ < 3)
@@ -1075,7 +1116,7 @@ test_merge(void)
     int64_t data_end[3];
     strbuf whole = { 0 }, tail = { 0 };
     size_t i, j, n = 0, bad = 0, nrg, *rgs = NULL;
-    sh_value row[7];
+    sh_value row[RT_COLS];
     const sh_value *got;
     pq_file *f;
     pq_reader *r = NULL;
