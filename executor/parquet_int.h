@@ -1,8 +1,9 @@
 /*
  * parquet_int.h - the private parts shared by the Parquet reader's files:
  * the open file (parquet_meta.c), the value decoders and codecs
- * (parquet_page.c) that the row reader (parquet_read.c) drives, and the
- * codecs the writer (parquet_write.c) also uses. Nothing outside the
+ * (parquet_page.c) that the row reader (parquet_read.c: row groups and
+ * batches; parquet_col.c: a column chunk's pages) drives, and the codecs
+ * the writer (parquet_write.c) also uses. Nothing outside the
  * Parquet code includes it.
  */
 #ifndef SHEAF_PARQUET_INT_H
@@ -144,5 +145,104 @@ int pq_compress(pq_codecs *c, int codec, const uint8_t *src, size_t n,
 
 /* "snappy", "gzip", ... for messages. */
 const char *pq_codec_name(int codec);
+
+/* ---- the row reader (parquet_read.c, parquet_col.c) --------------------- */
+
+#define PQ_BATCH 1024
+/* Pages larger than this once decompressed are refused: a corrupt header
+ * cannot make a huge allocation. */
+#define PQ_MAX_PAGE_BYTES (1u << 30)
+
+/* How a column's raw values become sheaf values (pq_col_kind). */
+enum {
+    K_BOOL, K_INT32, K_UINT32, K_INT64, K_DEC32, K_DEC64, K_FLOAT,
+    K_DOUBLE, K_STRING, K_DECBYTES, K_INT96, K_DATE, K_TS
+};
+
+/* The reading of one needed column: its chunk, its current page. */
+typedef struct colrd {
+    size_t         col;       /* index in the file's columns */
+    const pq_col  *c;
+    int            kind;      /* K_* */
+    int            unit;      /* K_TS: PQ_UNIT_* */
+    double         scale;     /* 10^scale for decimals */
+    int            width;     /* bytes of a fixed-width plain value */
+    /* the column chunk */
+    int64_t        pos, end;  /* its bytes not yet read */
+    int            codec;
+    int64_t        values_left;
+    sh_value      *dict;      /* owned, 'ndict' */
+    uint32_t       ndict;
+    uint8_t       *dict_buf;  /* owned: the dictionary page's bytes */
+    /* the page */
+    uint8_t       *page;      /* the decompressed page (held by the batch) */
+    size_t         page_cap;
+    int32_t        page_left; /* values (rows) left in the page */
+    int            enc;       /* the values' encoding */
+    int            has_def;
+    pq_rle         def;
+    const uint8_t *vp, *vend; /* the values section not yet decoded */
+    pq_rle         idx;       /* dictionary indices, RLE booleans */
+    pq_dbp         dbp;       /* DBP values; DLBA/DBA (suffix) lengths */
+    pq_dbp         dbp2;      /* DBA prefix lengths */
+    int            dbp_live, dbp2_live;
+    strbuf         prev;      /* DBA: the previous value */
+    uint32_t       bool_bit;  /* PLAIN booleans: next bit */
+    uint64_t       bss_n, bss_i; /* BYTE_STREAM_SPLIT: count, next */
+} colrd;
+
+/* The row reader (parquet.h): row groups and batches are
+ * parquet_read.c's, the column chunks parquet_col.c's. */
+struct pq_reader {
+    pq_file    *f;
+    size_t      ncols;
+    colrd      *crs;          /* the needed columns, 'ncr' */
+    size_t      ncr;
+    size_t     *rgs;          /* owned copy */
+    size_t      nrg, rg_next;
+    size_t      rg;           /* the row group being read */
+    int64_t     rg_left;      /* its rows not yet in a batch */
+    sh_value   *rows;         /* PQ_BATCH * ncols, row-major */
+    size_t      bpos, bcount;
+    uint8_t   **held;         /* page buffers the batch holds */
+    size_t     *held_cap;     /* their sizes */
+    size_t      nheld, capheld;
+    uint8_t   **spare;        /* free page buffers */
+    size_t     *spare_cap;
+    size_t      nspare, capspare;
+    strbuf      cbuf;         /* compressed page scratch */
+    strbuf      hbuf;         /* page header scratch */
+    arena      *ar;           /* DBA strings of the batch */
+    pq_codecs  *codecs;
+    uint32_t    levels[PQ_BATCH];
+    uint32_t    u32[PQ_BATCH];
+    int64_t     i64[PQ_BATCH];
+    int64_t     i64b[PQ_BATCH];
+    sh_value    tmp[PQ_BATCH];
+    uint64_t    nrows, nbytes;
+    char       *context;      /* owned: pq_reader_context's text */
+};
+
+/*
+ * Set 'err' to 'code' (SH_EDATA, SH_EIO, SH_EINVAL) with a message naming
+ * the file, the row group being read and the column. Returns 'code'.
+ */
+int pq_col_err(pq_reader *r, const colrd *cr, int code, sh_err *err,
+               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* The K_* of column 'c'; sets *scale (10^scale of a decimal, else 1) and
+ * *width (bytes of a fixed-width plain value, 0 for byte arrays). */
+int pq_col_kind(const pq_col *c, double *scale, int *width);
+
+/*
+ * Fill column cr's slot of rows [0, k) of the batch (r->rows), reading
+ * and decoding the chunk's pages as needed (page buffers held by the
+ * batch). Returns 0 or an error from pq_col_err.
+ */
+int pq_col_fill(pq_reader *r, colrd *cr, size_t k, sh_err *err);
+
+/* Start a batch: the page buffers the last batch held, but for the pages
+ * still being read, become spares. */
+void pq_buf_release(pq_reader *r);
 
 #endif
