@@ -22,13 +22,22 @@
 # the same Parquet file (bench_parquet.js w7, timed here as run.sh times
 # its peers). MB/s is still over the CSV's size.
 #
+# W8 (in the default list; BENCH_WORKLOADS=w8 alone): the file joined with
+# a second table (scripts/bench_join.js gen: deterministic, about 200 MB
+# for the 1 GiB file, scaled with BENCH_SIZE, cached as
+# var/bench/data/arxiv-$BENCH_SIZE-w8side.csv), then a groupby; sheaf runs
+# it in a sheafd restarted with SHEAF_MEMORY_MB=64 (workloads.ENV), so the
+# 'with' side is over the budget and the join is partitioned; the peer is
+# DuckDB with memory_limit 64MiB (bench_join.js w8). The table says whether
+# sheaf's largest worker stayed under the 64 MiB budget.
+#
 # Environment:
 #   BENCH_SIZE       file size for gen_arxiv.py --size (default 1G)
 #   BENCH_RUNS       runs of each workload, sheaf and peers; the median is
 #                    shown (default 1)
 #   BENCH_PEERS      peers to run (default "duckdb polars pandas dask sklearn
 #                    awk"; "" for none). DuckDB is the reference.
-#   BENCH_WORKLOADS  default "w1 w2 w3 w4 w5 w6 w7"
+#   BENCH_WORKLOADS  default "w1 w2 w3 w4 w5 w6 w7 w8"
 #   BENCH_NODE_MODULES  where setup.sh puts the node peers (default
 #                    /tmp/bench-peers; run.sh's BENCH_PEERS)
 #   BENCH_TIMEOUT    seconds per run, sheaf and peers (default 1800)
@@ -52,7 +61,7 @@ if [[ "${BENCH_PEERS-}" == */* ]]; then
     unset BENCH_PEERS
 fi
 PEERS=${BENCH_PEERS-duckdb polars pandas dask sklearn awk}
-WORKLOADS=${BENCH_WORKLOADS:-w1 w2 w3 w4 w5 w6 w7}
+WORKLOADS=${BENCH_WORKLOADS:-w1 w2 w3 w4 w5 w6 w7 w8}
 NODE_MODULES=${BENCH_NODE_MODULES:-/tmp/bench-peers}
 TIMEOUT=${BENCH_TIMEOUT:-1800}
 PSIZE=${BENCH_PARTITION_SIZE:-64MiB}
@@ -99,6 +108,24 @@ if ((w7)) && [[ ! -s $parquet ]]; then
         rm -f "$parquet.tmp"
         w7=0
         WORKLOADS=$(printf '%s\n' $WORKLOADS | { grep -vx w7 || true; } | tr '\n' ' ')
+    fi
+fi
+
+side=$VAR/data/$name-w8side.csv
+w8=0
+[[ " $WORKLOADS " == *" w8 "* ]] && w8=1
+if ((w8)) && [[ ! -s $side ]]; then
+    # about 200 MB for the 1 GiB file: 1.75 million rows of ~114 bytes
+    rows=$((bytes / 1073741824 * 1750000 + bytes % 1073741824 * 1750000 / 1073741824))
+    ((rows < 1000)) && rows=1000
+    log "W8: DuckDB writes the second table, $rows rows, to $side"
+    if BENCH_PEERS=$NODE_MODULES node scripts/bench_join.js gen "$rows" "$side.tmp"; then
+        mv "$side.tmp" "$side"
+    else
+        log "W8 skipped: DuckDB (@duckdb/node-api in $NODE_MODULES) could not write the second table"
+        rm -f "$side.tmp"
+        w8=0
+        WORKLOADS=$(printf '%s\n' $WORKLOADS | { grep -vx w8 || true; } | tr '\n' ' ')
     fi
 fi
 
@@ -167,37 +194,63 @@ rm -rf "$VAR/spool"
 
 # --- 4. peers ----------------------------------------------------------------
 
+# duck_row W CMD...: time DuckDB's run of sheaf's own workload W (its output
+# in $out/duckdb-W.csv) RUNS times as run.sh times its peers, and append
+# its row in run.sh's format to $peers_md. With duck_retry=1, a failed run
+# appends nothing and returns 1 (the caller tries again otherwise).
+duck_retry=0
+duck_row() {
+    local w=$1 i kb wall status=ok rss=0 walls=()
+    shift
+    for ((i = 1; i <= RUNS; i++)); do
+        if ! BENCH_PEERS=$NODE_MODULES /usr/bin/time -v -o "$out/time-$w.txt" \
+            timeout "$TIMEOUT" "$@" 2>"$out/duckdb-$w.err"; then
+            status="failed"
+            break
+        fi
+        walls+=("$(awk -F': ' '/Elapsed/ { n = split($2, p, ":"); s = 0; for (j = 1; j <= n; j++) s = s * 60 + p[j]; print s }' "$out/time-$w.txt")")
+        kb=$(awk -F': ' '/Maximum resident/ { print $2 }' "$out/time-$w.txt")
+        ((kb * 1024 / 1000000 > rss)) && rss=$((kb * 1024 / 1000000))
+    done
+    if [[ $status == ok ]]; then
+        wall=$(printf '%s\n' "${walls[@]}" | sort -g | sed -n "$(((RUNS + 1) / 2))p")
+        printf '| %s | duckdb | %.2f | %s | %d | reference |\n' "$w" "$wall" \
+            "$(awk -v b="$bytes" -v w="$wall" 'BEGIN { if (w > 0) printf "%.0f", b / 1e6 / w; else print "-" }')" \
+            "$rss" >>"$peers_md"
+    elif ((duck_retry)); then
+        return 1
+    else
+        printf '| %s | duckdb | %s | | | - |\n' "$w" "$status" >>"$peers_md"
+    fi
+}
+
 peers_md=$out/peers.md
 if [[ -n "${PEERS// /}" ]]; then
     log "peers: $PEERS (run.sh, RUNS=$RUNS)"
-    shared_w=$(printf '%s\n' $WORKLOADS | { grep -vx w7 || true; } | tr '\n' ' ')
+    shared_w=$(printf '%s\n' $WORKLOADS | { grep -vx 'w[78]' || true; } | tr '\n' ' ')
     : >"$peers_md"
     if [[ -n "${shared_w// /}" ]]; then
         BENCH_DATA=$VAR BENCH_PEERS=$NODE_MODULES RUNS=$RUNS TIMEOUT=$TIMEOUT \
             bash "$SHARED/run.sh" "$csv" "$PEERS" "$shared_w" >"$peers_md"
     fi
     if ((w7)) && [[ " $PEERS " == *" duckdb "* ]]; then
-        # W7's peer, in run.sh's row format: DuckDB over the Parquet copy
-        walls=() rss=0 status=ok
-        for ((i = 1; i <= RUNS; i++)); do
-            if ! BENCH_PEERS=$NODE_MODULES /usr/bin/time -v -o "$out/time-w7.txt" \
-                timeout "$TIMEOUT" node scripts/bench_parquet.js w7 "$parquet" \
-                "$out/duckdb-w7.csv" 2>"$out/duckdb-w7.err"; then
-                status="failed"
+        duck_row w7 node scripts/bench_parquet.js w7 "$parquet" "$out/duckdb-w7.csv"
+    fi
+    if ((w8)) && [[ " $PEERS " == *" duckdb "* ]]; then
+        # DuckDB's memory_limit as sheaf's budget, or the smallest of these
+        # it does not run out of memory with (a failed try is not timed);
+        # the table says which (duckdb-w8.limit)
+        rm -f "$out/duckdb-w8.limit"
+        duck_retry=1
+        for lim in 64MiB 96MiB 128MiB 192MiB 256MiB 512MiB; do
+            [[ $lim == 512MiB ]] && duck_retry=0
+            if duck_row w8 node scripts/bench_join.js w8 "$csv" "$side" "$lim" "$out/duckdb-w8.csv"; then
+                echo "$lim" >"$out/duckdb-w8.limit"
                 break
             fi
-            walls+=("$(awk -F': ' '/Elapsed/ { n = split($2, p, ":"); s = 0; for (j = 1; j <= n; j++) s = s * 60 + p[j]; print s }' "$out/time-w7.txt")")
-            kb=$(awk -F': ' '/Maximum resident/ { print $2 }' "$out/time-w7.txt")
-            ((kb * 1024 / 1000000 > rss)) && rss=$((kb * 1024 / 1000000))
+            log "W8: DuckDB failed with memory_limit $lim: $(head -c 200 "$out/duckdb-w8.err")"
         done
-        if [[ $status == ok ]]; then
-            wall=$(printf '%s\n' "${walls[@]}" | sort -g | sed -n "$(((RUNS + 1) / 2))p")
-            printf '| w7 | duckdb | %.2f | %s | %d | reference |\n' "$wall" \
-                "$(awk -v b="$bytes" -v w="$wall" 'BEGIN { if (w > 0) printf "%.0f", b / 1e6 / w; else print "-" }')" \
-                "$rss" >>"$peers_md"
-        else
-            printf '| w7 | duckdb | %s | | | - |\n' "$status" >>"$peers_md"
-        fi
+        duck_retry=0
     fi
 else
     : >"$peers_md"

@@ -23,7 +23,9 @@ usage: bench_sheaf.py --sheafd BIN --data-root DIR --spool DIR --csv REL
                       --out-dir DIR --json FILE [--workloads "w1 w2"]
                       [--runs N] [--timeout S]
 Environment: DATABASE_URL (required), SHEAF_WORKERS, SHEAF_MEMORY_MB, ...
-pass through to sheafd.
+pass through to sheafd. A workload with an environment of its own
+(workloads.ENV: W8's SHEAF_MEMORY_MB=64) runs in a sheafd restarted with
+it, and the one of the other workloads is restarted after.
 """
 
 import argparse
@@ -189,6 +191,20 @@ class Sheafd:
 
 # ---- one run --------------------------------------------------------------
 
+def stage_seconds(tasks):
+    """{stage: [seconds of each task]} from GET /v1/jobs/{id}/tasks."""
+    from datetime import datetime
+    out = {}
+    for t in tasks:
+        a, b = t.get("started_at"), t.get("finished_at")
+        if not a or not b:
+            continue
+        d = (datetime.fromisoformat(b.replace("Z", "+00:00"))
+             - datetime.fromisoformat(a.replace("Z", "+00:00")))
+        out.setdefault(t["stage"], []).append(d.total_seconds())
+    return out
+
+
 def run_once(sd, w, rel, out_path, size, timeout, fresh):
     """-> dict(wall, rss_worker_kb, rss_main_kb, status, error, job)."""
     if fresh:
@@ -200,9 +216,18 @@ def run_once(sd, w, rel, out_path, size, timeout, fresh):
     sampler = Sampler(sd.proc.pid)
     sampler.start()
     spec = W.spec(w, rel, size, f"bench-{w}-{int(time.time())}")
+    res_plan = None
+    if w in W.ENV:
+        # the plan of the workloads run under their own budget: W8's join
+        # strategy and why
+        st, raw = http(sd.base, "POST", "/v1/jobs/validate", spec)
+        if st == 200:
+            res_plan = json.loads(raw)
     t0 = time.monotonic()
     st, raw = http(sd.base, "POST", "/v1/jobs", spec)
     res = {"workload": w, "status": "failed", "error": None}
+    if res_plan is not None:
+        res["plan"] = res_plan
     try:
         if st != 201:
             try:
@@ -247,6 +272,7 @@ def run_once(sd, w, rel, out_path, size, timeout, fresh):
         st, raw = http(sd.base, "GET", f"/v1/jobs/{jid}/tasks")
         if st == 200:
             tasks = json.loads(raw).get("tasks", [])
+            res["task_list"] = tasks
             res["tasks"] = len(tasks)
             res["spill_bytes"] = sum(t.get("spill_bytes") or 0 for t in tasks)
             res["task_peak_bytes"] = max(
@@ -297,6 +323,14 @@ def main():
         for w in a.workloads.split():
             runs = []
             out_path = out_dir / f"sheaf-{w}.csv"
+            w_env = W.ENV.get(w)
+            if w_env:
+                log(f"{w}: sheafd restarted with " + " ".join(
+                    f"{k}={v}" for k, v in w_env.items()))
+                sd.stop()
+                sd = Sheafd(a.sheafd, dict(env, **w_env),
+                            out_dir / "sheafd.log")
+                sd.start()
             for i in range(a.runs):
                 r = run_once(sd, w, a.csv, out_path, a.partition_size,
                              a.timeout, fresh)
@@ -307,8 +341,21 @@ def main():
                 log(f"{w} sheaf run {i + 1}: {r['wall']:.2f}s, largest worker "
                     f"{r['rss_worker_kb'] / 1024:.0f} MiB, sheafd "
                     f"{r['rss_main_kb'] / 1024:.0f} MiB")
+            if w_env:
+                sd.stop()
+                sd = Sheafd(a.sheafd, env, out_dir / "sheafd.log")
+                sd.start()
             ok = [r for r in runs if r["status"] == "ok"]
             entry = {"runs": runs}
+            if w_env:
+                entry["env"] = dict(w_env)
+            if ok:
+                tl = ok[-1].pop("task_list", [])
+                entry["stage_seconds"] = stage_seconds(tl)
+                for r in runs:
+                    r.pop("task_list", None)
+                if "plan" in ok[-1]:
+                    entry["plan"] = ok[-1].pop("plan")
             if ok and len(ok) == len(runs):
                 entry.update(
                     status="ok", wall=statistics.median_low(

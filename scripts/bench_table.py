@@ -146,6 +146,35 @@ def main():
                 row.append(f"{fmt_s(e['wall'])} · {e['rss']} · {ratio}{mark}")
         row.append(match_cell(w, s, peers, a.out_dir))
         print("| " + " | ".join(row) + " |")
+    w8 = sh["workloads"].get("w8")
+    if w8 and w8.get("status") == "ok":
+        mib = w8["rss_worker_kb"] / 1024
+        budget = int(w8.get("env", {}).get("SHEAF_MEMORY_MB",
+                                           W.W8_MEMORY_MB))
+        print()
+        print(f"W8 ran with SHEAF_MEMORY_MB={budget}: the largest worker's "
+              f"peak RSS was {mib:.0f} MiB, "
+              + ("under the budget." if mib < budget
+                 else "**OVER the budget**."), end="")
+        joins = [st["join"] for st in w8.get("plan", {}).get("steps", [])
+                 if isinstance(st, dict) and "join" in st]
+        for j in joins:
+            print(f" Join strategy: {j['strategy']} ({j['why']}).", end="")
+        secs = w8.get("stage_seconds") or {}
+        if secs:
+            print(" Task seconds by stage: " + "; ".join(
+                f"stage {k}: {len(v)} tasks, {sum(v):.1f} s in all, "
+                f"{max(v):.1f} s the longest"
+                for k, v in sorted(secs.items(), key=lambda kv: int(kv[0])))
+                + ".", end="")
+        lim = Path(a.out_dir) / "duckdb-w8.limit"
+        if lim.is_file():
+            print(f" DuckDB ran with memory_limit "
+                  f"{lim.read_text().strip()} (the smallest of 64, 96, "
+                  f"128, 192, 256, 512 MiB it did not run out of memory "
+                  f"with).")
+        else:
+            print()
     print()
     print("— : the peer does not support the workload (or was not run). "
           "Ratio above 1: sheaf is faster. RSS of a peer: its largest "

@@ -1,6 +1,7 @@
 """
 workloads.py - the benchmark workloads W1-W6 of ../shared/bench/README.md
-(and sheaf's own W7: W1 read from a Parquet copy of the file)
+(and sheaf's own W7: W1 read from a Parquet copy of the file; W8: a join
+of the file with a second table of about 200 MB under a 64 MiB budget)
 as sheaf job specs, and sheaf's output turned into the bench's canonical
 text, so that it can be diffed with the peers' files.
 
@@ -102,6 +103,28 @@ STEPS = {
 STEPS["w7"] = copy.deepcopy(STEPS["w1"])
 PARQUET = {"w7"}
 
+# W8 join: the file joined (inner, on id) with the second table that
+# scripts/bench_join.js generates beside it (side_path: reviews of papers,
+# id, venue, score, reviewer, note; about 200 MB for the 1 GiB file, some
+# ids twice, some never in the file, some null), then by category and
+# venue: count, sum(score), max(citations). Run with SHEAF_MEMORY_MB=64
+# (ENV), so the 'with' side is far over the budget and the join is
+# partitioned; the peer is DuckDB with memory_limit 64MiB.
+SIDE_COLUMNS = {"id": "int", "venue": "string", "score": "float",
+                "reviewer": "string", "note": "string"}
+STEPS["w8"] = [
+    {"op": "select", "columns": ["id", "category", "citations"]},
+    {"op": "join", "with": None, "on": ["id"], "how": "inner"},
+    {"op": "groupby", "by": ["category", "venue"],
+     "aggs": [{"as": "count", "fn": "count"},
+              {"as": "sum_score", "fn": "sum", "column": "score"},
+              {"as": "max_citations", "fn": "max", "column": "citations"}]},
+    {"op": "sort", "by": [{"column": "category"}, {"column": "venue"}]},
+]
+# Environment of sheafd for a workload (bench_sheaf.py restarts it so).
+ENV = {"w8": {"SHEAF_MEMORY_MB": "64"}}
+W8_MEMORY_MB = 64
+
 HEADERS = {
     "w1": ["category", "count", "mean_citations", "max_n_authors"],
     "w2": ["token", "count"],
@@ -109,6 +132,7 @@ HEADERS = {
     "w4": ["id", "citations", "category"],
     "w5": ["id", "submitter", "citations"],
     "w6": ["n_train", "n_test", "accuracy"],
+    "w8": ["category", "venue", "count", "sum_score", "max_citations"],
 }
 
 # Columns of each result that are floats (the rest are ints and strings).
@@ -119,6 +143,7 @@ FLOATS = {
     "w4": {"citations"},
     "w5": {"citations"},
     "w6": {"accuracy"},
+    "w8": {"sum_score", "max_citations"},
 }
 
 INTS = {
@@ -128,15 +153,16 @@ INTS = {
     "w4": {"id"},
     "w5": {"id"},
     "w6": {"n_train", "n_test"},
+    "w8": {"count"},
 }
 
 NAMES = {
     "w1": "groupby", "w2": "wordcount", "w3": "highcard", "w4": "topk",
-    "w5": "sort", "w6": "naive bayes",
+    "w5": "sort", "w6": "naive bayes", "w8": "join (64 MiB)",
 }
 
 ALL = ["w1", "w2", "w3", "w4", "w5", "w6"]
-BENCH_ALL = ALL + ["w7"]
+BENCH_ALL = ALL + ["w7", "w8"]
 
 for _t in (HEADERS, FLOATS, INTS):
     _t["w7"] = _t["w1"]
@@ -146,6 +172,12 @@ NAMES["w7"] = "groupby (parquet)"
 def parquet_path(path):
     """The Parquet copy of the bench file 'path' (x.csv -> x.parquet)."""
     return (path[:-4] if path.endswith(".csv") else path) + ".parquet"
+
+
+def side_path(path):
+    """W8's second table beside the bench file 'path' (x.csv ->
+    x-w8side.csv)."""
+    return (path[:-4] if path.endswith(".csv") else path) + "-w8side.csv"
 
 
 def spec(workload, path, partition_size="64MiB", name=None,
@@ -160,6 +192,12 @@ def spec(workload, path, partition_size="64MiB", name=None,
             "steps": copy.deepcopy(STEPS[workload]),
             "output": {"format": output_format},
         }
+    steps = copy.deepcopy(STEPS[workload])
+    if workload == "w8":
+        steps[1]["with"] = {
+            "path": side_path(path), "format": "csv",
+            "csv": {"header": True, "delimiter": ",", "quote": '"'},
+            "columns": dict(SIDE_COLUMNS)}
     return {
         "name": name or f"bench-{workload}",
         "input": {
@@ -169,7 +207,7 @@ def spec(workload, path, partition_size="64MiB", name=None,
             "columns": dict(COLUMNS),
             "partition_size": partition_size,
         },
-        "steps": copy.deepcopy(STEPS[workload]),
+        "steps": steps,
         "output": {"format": output_format},
     }
 
