@@ -20,7 +20,8 @@
 # the file, which DuckDB makes once (scripts/bench_parquet.js copy, cached
 # as var/bench/data/arxiv-$BENCH_SIZE.parquet); the peer is DuckDB reading
 # the same Parquet file (bench_parquet.js w7, timed here as run.sh times
-# its peers). MB/s is still over the CSV's size.
+# its peers), and Polars when BENCH_PEERS names it (bench_parquet.js
+# w7-polars). MB/s is still over the CSV's size.
 #
 # W8 (in the default list; BENCH_WORKLOADS=w8 alone): the file joined with
 # a second table (scripts/bench_join.js gen: deterministic, about 200 MB
@@ -194,33 +195,49 @@ rm -rf "$VAR/spool"
 
 # --- 4. peers ----------------------------------------------------------------
 
-# duck_row W CMD...: time DuckDB's run of sheaf's own workload W (its output
-# in $out/duckdb-W.csv) RUNS times as run.sh times its peers, and append
-# its row in run.sh's format to $peers_md. With duck_retry=1, a failed run
-# appends nothing and returns 1 (the caller tries again otherwise).
+# peer_row PEER W CMD...: time PEER's run of sheaf's own workload W (its
+# output in $out/PEER-W.csv) RUNS times as run.sh times its peers, and
+# append its row in run.sh's format to $peers_md: DuckDB is the reference,
+# another peer's output is compared with DuckDB's. With duck_retry=1, a
+# failed run appends nothing and returns 1 (the caller tries again
+# otherwise). With peer_post set (a command), its output, run after the
+# timed runs, is the peer's output (e.g. put in the canonical form).
 duck_retry=0
-duck_row() {
-    local w=$1 i kb wall status=ok rss=0 walls=()
-    shift
+peer_post=()
+peer_row() {
+    local peer=$1 w=$2 i kb wall status=ok rss=0 walls=() match=reference
+    shift 2
     for ((i = 1; i <= RUNS; i++)); do
-        if ! BENCH_PEERS=$NODE_MODULES /usr/bin/time -v -o "$out/time-$w.txt" \
-            timeout "$TIMEOUT" "$@" 2>"$out/duckdb-$w.err"; then
+        if ! BENCH_PEERS=$NODE_MODULES /usr/bin/time -v -o "$out/time-$peer-$w.txt" \
+            timeout "$TIMEOUT" "$@" 2>"$out/$peer-$w.err"; then
             status="failed"
             break
         fi
-        walls+=("$(awk -F': ' '/Elapsed/ { n = split($2, p, ":"); s = 0; for (j = 1; j <= n; j++) s = s * 60 + p[j]; print s }' "$out/time-$w.txt")")
-        kb=$(awk -F': ' '/Maximum resident/ { print $2 }' "$out/time-$w.txt")
+        walls+=("$(awk -F': ' '/Elapsed/ { n = split($2, p, ":"); s = 0; for (j = 1; j <= n; j++) s = s * 60 + p[j]; print s }' "$out/time-$peer-$w.txt")")
+        kb=$(awk -F': ' '/Maximum resident/ { print $2 }' "$out/time-$peer-$w.txt")
         ((kb * 1024 / 1000000 > rss)) && rss=$((kb * 1024 / 1000000))
     done
+    if [[ $status == ok && ${#peer_post[@]} -gt 0 ]]; then
+        "${peer_post[@]}" >"$out/$peer-$w.csv" || status="failed (output)"
+    fi
+    if [[ $status == ok && $peer != duckdb ]]; then
+        if [[ ! -s $out/duckdb-$w.csv ]]; then
+            match="n/a"
+        elif cmp -s "$out/$peer-$w.csv" "$out/duckdb-$w.csv"; then
+            match="yes"
+        else
+            match="NO"
+        fi
+    fi
     if [[ $status == ok ]]; then
         wall=$(printf '%s\n' "${walls[@]}" | sort -g | sed -n "$(((RUNS + 1) / 2))p")
-        printf '| %s | duckdb | %.2f | %s | %d | reference |\n' "$w" "$wall" \
+        printf '| %s | %s | %.2f | %s | %d | %s |\n' "$w" "$peer" "$wall" \
             "$(awk -v b="$bytes" -v w="$wall" 'BEGIN { if (w > 0) printf "%.0f", b / 1e6 / w; else print "-" }')" \
-            "$rss" >>"$peers_md"
+            "$rss" "$match" >>"$peers_md"
     elif ((duck_retry)); then
         return 1
     else
-        printf '| %s | duckdb | %s | | | - |\n' "$w" "$status" >>"$peers_md"
+        printf '| %s | %s | %s | | | - |\n' "$w" "$peer" "$status" >>"$peers_md"
     fi
 }
 
@@ -234,7 +251,14 @@ if [[ -n "${PEERS// /}" ]]; then
             bash "$SHARED/run.sh" "$csv" "$PEERS" "$shared_w" >"$peers_md"
     fi
     if ((w7)) && [[ " $PEERS " == *" duckdb "* ]]; then
-        duck_row w7 node scripts/bench_parquet.js w7 "$parquet" "$out/duckdb-w7.csv"
+        peer_row duckdb w7 node scripts/bench_parquet.js w7 "$parquet" "$out/duckdb-w7.csv"
+    fi
+    if ((w7)) && [[ " $PEERS " == *" polars "* ]]; then
+        # timed on Polars' own CSV; put in the canonical form after
+        rm -f "$out/polars-w7.csv"
+        peer_post=("$PY" tests/integration/workloads.py canon w7 "$out/polars-w7.raw.csv")
+        peer_row polars w7 node scripts/bench_parquet.js w7-polars "$parquet" "$out/polars-w7.raw.csv"
+        peer_post=()
     fi
     if ((w8)) && [[ " $PEERS " == *" duckdb "* ]]; then
         # DuckDB's memory_limit as sheaf's budget, or the smallest of these
@@ -244,7 +268,7 @@ if [[ -n "${PEERS// /}" ]]; then
         duck_retry=1
         for lim in 64MiB 96MiB 128MiB 192MiB 256MiB 512MiB; do
             [[ $lim == 512MiB ]] && duck_retry=0
-            if duck_row w8 node scripts/bench_join.js w8 "$csv" "$side" "$lim" "$out/duckdb-w8.csv"; then
+            if peer_row duckdb w8 node scripts/bench_join.js w8 "$csv" "$side" "$lim" "$out/duckdb-w8.csv"; then
                 echo "$lim" >"$out/duckdb-w8.limit"
                 break
             fi

@@ -8,16 +8,33 @@
 //   node scripts/bench_parquet.js w7 PARQUET [OUT]
 //       W1's query over PARQUET, in the bench's canonical form (floats as
 //       %.6g), to OUT (default stdout): the peer's run that bench.sh times.
+//   node scripts/bench_parquet.js w7-polars PARQUET OUT
+//       the same query in Polars (a lazy scanParquet, the streaming
+//       engine, as ../shared/bench/peers/polars.js runs W1 over the CSV),
+//       floats as Polars prints them: bench.sh puts OUT in the canonical
+//       form after timing it (workloads.py canon).
 //
-// @duckdb/node-api comes from $BENCH_PEERS (default /tmp/bench-peers).
+// @duckdb/node-api and nodejs-polars come from $BENCH_PEERS (default
+// /tmp/bench-peers).
 const path = require("path");
 const peers = process.env.BENCH_PEERS || "/tmp/bench-peers";
-const { DuckDBInstance } = require("module").createRequire(
-  path.join(peers, "x.js"))("@duckdb/node-api");
+const peerRequire = require("module").createRequire(path.join(peers, "x.js"));
 const fs = require("fs");
 
 const [cmd, src, out = "/dev/stdout"] = process.argv.slice(2);
 const q = (s) => `'${s.replace(/'/g, "''")}'`;
+
+if (cmd === "w7-polars") {
+  const pl = peerRequire("nodejs-polars");
+  const col = pl.col;
+  pl.scanParquet(src).filter(col("year").gtEq(2010)).groupBy("category")
+    .agg(pl.len().alias("count"),
+         col("citations").mean().alias("mean_citations"),
+         col("n_authors").max().alias("max_n_authors"))
+    .sort("category").collectSync({ engine: "streaming" }).writeCSV(out);
+  process.exit(0);
+}
+const { DuckDBInstance } = peerRequire("@duckdb/node-api");
 
 (async () => {
   const con = await (await DuckDBInstance.create(":memory:")).connect();
