@@ -15,6 +15,7 @@
 
 #include "../../lib/util.h"
 #include "../../service/config.h"
+#include "../../service/sandbox.h"
 #include "../../service/spool.h"
 #include "test_helpers.h"
 #include "test_suites.h"
@@ -23,7 +24,7 @@
 static const char *const svc_vars[] = {
     "SHEAF_LISTEN", "DATABASE_URL", "SHEAF_DATA_ROOT", "SHEAF_SPOOL",
     "SHEAF_WORKERS", "SHEAF_MEMORY_MB", "SHEAF_TOKENS_FILE", "SHEAF_GRACE_S",
-    "SHEAF_LEASE_S", "SHEAF_SWEEP_S", "SHEAF_MIGRATIONS",
+    "SHEAF_LEASE_S", "SHEAF_SWEEP_S", "SHEAF_MIGRATIONS", "SHEAF_USER",
 };
 #define N_VARS (sizeof svc_vars / sizeof svc_vars[0])
 
@@ -99,6 +100,38 @@ test_config_defaults(void)
     CHECK_TRUE(c.migrations_dir != NULL && c.pg_script != NULL);
     config_free(&c);
     CHECK_TRUE(c.spool == NULL);
+}
+
+/* SHEAF_USER: unset, empty and "root" keep sheafd as started; a name is
+ * the user to become, and only a process running as root gives up root. */
+static void
+test_config_user(void)
+{
+    static const char *const stay[] = {NULL, "", "root"};
+    config                   c;
+    sh_err                   err;
+    char                     group[64];
+
+    for (size_t i = 0; i < sizeof stay / sizeof stay[0]; i++) {
+        env_reset();
+        if (stay[i] != NULL)
+            setenv("SHEAF_USER", stay[i], 1);
+        CHECK_INT(0, config_load(&c, &err));
+        CHECK_TRUE(c.user == NULL);
+        CHECK_INT(0, sandbox_wants_drop(&c));
+        config_free(&c);
+    }
+    env_reset();
+    setenv("SHEAF_USER", "no-such-user-sheaf-test", 1);
+    CHECK_INT(0, config_load(&c, &err));
+    CHECK_STR("no-such-user-sheaf-test", c.user);
+    CHECK_INT(geteuid() == 0, sandbox_wants_drop(&c));
+    sh_err_clear(&err);
+    CHECK_INT(SH_EINVAL, sandbox_user_group(&c, group, sizeof group, &err));
+    CHECK_TRUE(strstr(err.msg, "no user 'no-such-user-sheaf-test'") != NULL);
+    CHECK_INT(SH_EINVAL, sandbox_drop(&c, &err)); /* changes nothing */
+    CHECK_INT(0, getuid() == 0 ? (int)geteuid() : 0);
+    config_free(&c);
 }
 
 static void
@@ -291,6 +324,7 @@ test_service_register(void)
         return;
     CU_add_test(s, "config defaults", test_config_defaults);
     CU_add_test(s, "config values", test_config_values);
+    CU_add_test(s, "SHEAF_USER", test_config_user);
     CU_add_test(s, "config errors name the variable", test_config_errors);
     CU_add_test(s, "spool paths", test_spool_paths);
     CU_add_test(s, "spool removals", test_spool_clean);
