@@ -8,6 +8,7 @@
 #include <ftw.h>
 #include <grp.h>
 #include <pwd.h>
+#include <seccomp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,14 +50,64 @@ sandbox_worker(const config *cfg, sh_err *err)
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         return sh_err_set(err, SH_EIO, NULL, "prctl(PR_SET_NO_NEW_PRIVS): %s",
                           strerror(errno));
-    if (as == 0)
-        return 0;
-    rl.rlim_cur = rl.rlim_max = (rlim_t)as;
-    if (setrlimit(RLIMIT_AS, &rl) != 0)
-        return sh_err_set(err, SH_EIO, NULL, "setrlimit(RLIMIT_AS, %llu "
-                          "MiB): %s", (unsigned long long)(as >> 20),
-                          strerror(errno));
-    return 0;
+    if (as != 0) {
+        rl.rlim_cur = rl.rlim_max = (rlim_t)as;
+        if (setrlimit(RLIMIT_AS, &rl) != 0)
+            return sh_err_set(err, SH_EIO, NULL,
+                              "setrlimit(RLIMIT_AS, %llu MiB): %s",
+                              (unsigned long long)(as >> 20),
+                              strerror(errno));
+    }
+    return sandbox_seccomp(err);
+}
+
+/* The system calls a worker is refused (EPERM); names unknown to this
+ * libseccomp or architecture are skipped. */
+static const char *const seccomp_denied[] = {
+#ifndef SANDBOX_ASAN
+    "ptrace",
+#endif
+    "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
+    "mount", "umount", "umount2", "pivot_root", "chroot", "move_mount",
+    "open_tree", "fsopen", "fsconfig", "fsmount", "fspick",
+    "mount_setattr", "unshare", "setns", "init_module", "finit_module",
+    "delete_module", "kexec_load", "kexec_file_load", "bpf",
+    "perf_event_open", "keyctl", "add_key", "request_key", "reboot",
+    "swapon", "swapoff", "acct", "quotactl", "syslog", "settimeofday",
+    "clock_settime", "clock_adjtime", "adjtimex", "sethostname",
+    "setdomainname", "iopl", "ioperm", "userfaultfd",
+    "lookup_dcookie", "open_by_handle_at", "name_to_handle_at",
+    "nfsservctl", "vhangup", "uselib", "_sysctl",
+};
+
+int
+sandbox_seccomp(sh_err *err)
+{
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    int             rc = 0;
+
+    if (ctx == NULL)
+        return sh_err_set(err, SH_EIO, NULL, "seccomp_init failed");
+    for (size_t i = 0; i < sizeof seccomp_denied / sizeof *seccomp_denied;
+         i++) {
+        int nr = seccomp_syscall_resolve_name(seccomp_denied[i]);
+
+        if (nr == __NR_SCMP_ERROR)
+            continue;
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
+        if (rc != 0) {
+            rc = sh_err_set(err, SH_EIO, NULL, "seccomp_rule_add(%s): %s",
+                            seccomp_denied[i], strerror(-rc));
+            goto done;
+        }
+    }
+    rc = seccomp_load(ctx);
+    if (rc != 0)
+        rc = sh_err_set(err, SH_EIO, NULL, "seccomp_load: %s",
+                        strerror(-rc));
+done:
+    seccomp_release(ctx);
+    return rc;
 }
 
 int

@@ -2,7 +2,8 @@
  * sandbox.h - the limits a worker process puts on itself when it starts:
  * its address space (so that a runaway allocation fails inside the worker,
  * which then fails its task, instead of waking the machine's OOM killer),
- * no core files, and no new privileges; and the privilege drop of a sheafd
+ * no core files, no new privileges, and a seccomp filter that refuses the
+ * system calls a data engine never needs; and the privilege drop of a sheafd
  * started as root: it becomes SHEAF_USER for good before it starts a
  * worker or a thread.
  */
@@ -31,11 +32,22 @@ uint64_t sandbox_as_limit(const config *cfg);
 
 /*
  * Limit the calling process: RLIMIT_AS to sandbox_as_limit (soft and
- * hard), RLIMIT_CORE to 0, PR_SET_NO_NEW_PRIVS. Returns 0, or SH_EIO with
- * the step that failed in 'err' (the worker then runs unlimited and says
- * so).
+ * hard), RLIMIT_CORE to 0, PR_SET_NO_NEW_PRIVS, then the seccomp filter
+ * (sandbox_seccomp). Returns 0, or SH_EIO with the step that failed in
+ * 'err' (the worker then runs with the limits set so far and says so).
  */
 int sandbox_worker(const config *cfg, sh_err *err);
+
+/*
+ * Install the workers' seccomp filter in the calling process (after
+ * PR_SET_NO_NEW_PRIVS): every system call is allowed but those a worker
+ * never makes and an attacker would want (debugging other processes,
+ * mounts, namespaces, kernel modules and images, BPF, perf events, the
+ * kernel keyring, reboot, swap, clock and host name changes...), which
+ * fail with EPERM. Sanitizer builds allow ptrace (LeakSanitizer uses it).
+ * For good: inherited by children, never lifted. Returns 0 or SH_EIO.
+ */
+int sandbox_seccomp(sh_err *err);
 
 /*
  * 1 when this process should give up root: it runs as root (effective uid

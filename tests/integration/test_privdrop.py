@@ -163,6 +163,8 @@ def test_sheafd_and_workers_run_as_the_user(priv_server, user):
     for pid in kids:
         st = check_unprivileged(pid, user, "worker")
         assert st["NoNewPrivs"].strip() == "1", f"worker {pid}: {st}"
+        # the seccomp filter (service/sandbox.c): mode 2, a filter
+        assert st["Seccomp"].strip() == "2", f"worker {pid}: {st}"
     # what sheafd writes is the user's
     assert srv.spool.stat().st_uid == user.pw_uid
     assert "running as sheaf-it" in srv.log_path.read_text(errors="replace")

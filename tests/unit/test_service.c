@@ -6,11 +6,16 @@
  * spool_remove_prefix). Failures print both values.
  */
 #include <CUnit/CUnit.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../../lib/util.h"
@@ -132,6 +137,56 @@ test_config_user(void)
     CHECK_INT(SH_EINVAL, sandbox_drop(&c, &err)); /* changes nothing */
     CHECK_INT(0, getuid() == 0 ? (int)geteuid() : 0);
     config_free(&c);
+}
+
+/*
+ * The workers' seccomp filter, in a child (a filter is for good): calls it
+ * lists fail with EPERM where they worked before it (unshare(0) is a no-op
+ * that succeeds, perf_event_open of a NULL attribute fails with EFAULT;
+ * in a container that refuses them already, EPERM holds both ways), and
+ * ordinary calls still work. The child's exit status says which check
+ * failed.
+ */
+static void
+test_seccomp(void)
+{
+    int   status = -1;
+    pid_t pid = fork();
+
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        sh_err err;
+        long   un = syscall(SYS_unshare, 0);
+        int    un_e = errno;
+        long   pe = syscall(SYS_perf_event_open, NULL, 0, -1, -1, 0);
+        int    pe_e = errno, fd;
+
+        if (!(un == 0 || un_e == EPERM) || !(pe == -1 && (pe_e == EFAULT ||
+                                                          pe_e == EPERM ||
+                                                          pe_e == ENOSYS ||
+                                                          pe_e == EACCES)))
+            _exit(10); /* not the baseline this test expects */
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+            sandbox_seccomp(&err) != 0)
+            _exit(11);
+        errno = 0;
+        if (syscall(SYS_unshare, 0) != -1 || errno != EPERM)
+            _exit(12);
+        errno = 0;
+        if (syscall(SYS_perf_event_open, NULL, 0, -1, -1, 0) != -1 ||
+            errno != EPERM)
+            _exit(13);
+        errno = 0;
+        if (syscall(SYS_keyctl, 0, -3, 0, 0, 0) != -1 || errno != EPERM)
+            _exit(14);
+        fd = open("/dev/null", O_RDONLY);
+        if (getpid() <= 0 || fd < 0 || close(fd) != 0)
+            _exit(15); /* what is not listed stays allowed */
+        _exit(0);
+    }
+    CHECK_INT(pid, waitpid(pid, &status, 0));
+    CHECK_TRUE(WIFEXITED(status));
+    CHECK_INT(0, WEXITSTATUS(status));
 }
 
 static void
@@ -325,6 +380,7 @@ test_service_register(void)
     CU_add_test(s, "config defaults", test_config_defaults);
     CU_add_test(s, "config values", test_config_values);
     CU_add_test(s, "SHEAF_USER", test_config_user);
+    CU_add_test(s, "workers' seccomp filter", test_seccomp);
     CU_add_test(s, "config errors name the variable", test_config_errors);
     CU_add_test(s, "spool paths", test_spool_paths);
     CU_add_test(s, "spool removals", test_spool_clean);
