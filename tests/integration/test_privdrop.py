@@ -111,7 +111,10 @@ def user():
 
 
 @pytest.fixture(scope="module")
-def priv_server(user):
+def priv_server(user, session_server):
+    # The session instance shares the database: stopped, it takes none of
+    # this one's tasks (restarted at the end, for the tests that follow).
+    session_server.stop()
     info = conninfo(database_url())
     if not info.get("host", "").startswith("/"):
         pytest.skip("the test database is not reached by a unix socket")
@@ -133,6 +136,7 @@ def priv_server(user):
     finally:
         proxy.close()
         shutil.rmtree(root, ignore_errors=True)
+        session_server.ensure_running()
 
 
 def status(pid):
