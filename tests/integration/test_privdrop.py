@@ -25,7 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import LifeServer, check_exact, database_url, unique_name
+from harness import (LifeServer, check_exact, database_url, unique_name,
+                     wait_until)
 
 USER = "sheaf-it"
 
@@ -165,10 +166,12 @@ def test_sheafd_and_workers_run_as_the_user(priv_server, user):
     kids = srv.children()
     assert len(kids) == 2, f"workers of sheafd: {kids}"
     for pid in kids:
+        # a worker sets its limits once it has started (later under ASan),
+        # the seccomp filter (service/sandbox.c; mode 2) last
+        wait_until(lambda: status(pid)["Seccomp"].strip() == "2", 30,
+                   f"worker {pid} to install its seccomp filter")
         st = check_unprivileged(pid, user, "worker")
         assert st["NoNewPrivs"].strip() == "1", f"worker {pid}: {st}"
-        # the seccomp filter (service/sandbox.c): mode 2, a filter
-        assert st["Seccomp"].strip() == "2", f"worker {pid}: {st}"
     # what sheafd writes is the user's
     assert srv.spool.stat().st_uid == user.pw_uid
     assert "running as sheaf-it" in srv.log_path.read_text(errors="replace")
