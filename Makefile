@@ -7,7 +7,7 @@
 BUILD   ?= build
 CC      ?= cc
 PKGS    := libmicrohttpd jansson libpq uuid libcurl libcrypto zlib libzstd \
-           libpcre2-8
+           libpcre2-8 libseccomp
 CUNIT   := cunit
 
 OPT     ?= -O2 -g

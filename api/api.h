@@ -19,6 +19,22 @@ typedef struct api api;
  */
 api *api_start(const config *cfg, db_pool *pool, sh_err *err);
 
+/*
+ * Bind and listen on cfg->listen_host:listen_port now, before the server
+ * starts (so that a sheafd started as root can bind a port below 1024,
+ * then give up root before any thread exists). Returns the listening
+ * socket (close-on-exec), or SH_EINVAL / SH_EIO with 'err' filled.
+ */
+int api_listen(const config *cfg, sh_err *err);
+
+/*
+ * api_start on the socket 'listen_fd' that api_listen made (takes
+ * ownership: the server closes it when it stops, or at once on failure);
+ * -1 binds as api_start does.
+ */
+api *api_start_on(const config *cfg, db_pool *pool, int listen_fd,
+                  sh_err *err);
+
 /* Note the worker processes alive on this node, for GET /metrics. */
 void api_set_workers_alive(api *a, int n);
 

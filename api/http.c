@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "../service/log.h"
 
@@ -777,13 +778,45 @@ http_resolve(const char *host, int port, struct addrinfo **res, sh_err *err)
     return 0;
 }
 
+int
+api_listen(const config *cfg, sh_err *err)
+{
+    struct addrinfo *ai = NULL;
+    int              fd = -1, one = 1, rc;
+
+    if ((rc = http_resolve(cfg->listen_host, cfg->listen_port, &ai, err)) != 0)
+        return rc;
+    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+                ai->ai_protocol);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+                             sizeof one) != 0 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+        listen(fd, SOMAXCONN) != 0) {
+        rc = sh_err_set(err, SH_EIO, NULL, "cannot listen on %s:%d: %s",
+                        cfg->listen_host, cfg->listen_port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        fd = rc;
+    }
+    freeaddrinfo(ai);
+    return fd;
+}
+
 api *
 api_start(const config *cfg, db_pool *pool, sh_err *err)
 {
-    api             *a = xcalloc(1, sizeof *a);
-    struct addrinfo *ai = NULL;
-    unsigned int     flags;
-    int              saved;
+    return api_start_on(cfg, pool, -1, err);
+}
+
+api *
+api_start_on(const config *cfg, db_pool *pool, int listen_fd, sh_err *err)
+{
+    api                 *a = xcalloc(1, sizeof *a);
+    struct addrinfo     *ai = NULL;
+    struct MHD_OptionItem where[2] = {{MHD_OPTION_END, 0, NULL},
+                                      {MHD_OPTION_END, 0, NULL}};
+    unsigned int         flags;
+    int                  saved;
 
     a->cfg = cfg;
     a->pool = pool;
@@ -796,6 +829,13 @@ api_start(const config *cfg, db_pool *pool, sh_err *err)
     }
     if (http_resolve(cfg->listen_host, cfg->listen_port, &ai, err) != 0)
         goto fail;
+    /* A socket bound already (api_listen), or the resolved address. */
+    if (listen_fd >= 0)
+        where[0] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET,
+                                           listen_fd, NULL};
+    else
+        where[0] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0,
+                                           ai->ai_addr};
     a->metrics = api_metrics_new();
     /* The listener thread that wakes long polls and event streams. */
     a->watch = jobwatch_start(cfg->database_url);
@@ -813,7 +853,7 @@ api_start(const config *cfg, db_pool *pool, sh_err *err)
     a->mhd = MHD_start_daemon(
         flags, (uint16_t)cfg->listen_port, NULL, NULL, http_access, a,
         MHD_OPTION_EXTERNAL_LOGGER, http_log, a, /* first, to log the rest */
-        MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_ARRAY, where,
         MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int)(cfg->max_connections + API_RESERVE_CONNS),
         MHD_OPTION_PER_IP_CONNECTION_LIMIT,
@@ -839,6 +879,8 @@ api_start(const config *cfg, db_pool *pool, sh_err *err)
 fail:
     if (ai != NULL)
         freeaddrinfo(ai);
+    if (listen_fd >= 0 && a->mhd == NULL)
+        close(listen_fd);
     jobwatch_stop(a->watch);
     api_metrics_free(a->metrics);
     api_guard_free(a->guard);

@@ -19,18 +19,25 @@
  *
  * The byte after the last valid byte of the buffer is always a sentinel LF,
  * followed by zeros up to CSV_PAD_BYTES, so the inner loops look for
- * "delimiter or LF" (unquoted data) and "quote or LF" (quoted data) with no
- * bounds check, 16 then 64 bytes at a time with SSE2, and compare the stop
- * position with the buffer's end only when they stop at an LF. Quoted data
- * with no LF costs one pass; each LF inside quotes stops the scan once, to be
- * counted for line numbers.
+ * "delimiter, CR or LF" (unquoted data) and "quote, CR or LF" (quoted data)
+ * with no bounds check, 16 then 64 bytes at a time with SSE2, and compare
+ * the stop position with the buffer's end only when they stop at a line
+ * end. Quoted data with no line end costs one pass; each CR or LF inside
+ * quotes stops the scan once, to be counted for line numbers.
+ *
+ * Line ends are LF, CR LF and a lone CR (as pandas and Python's universal
+ * newlines read them): a CR LF is always one line end, never a CR's line
+ * then an empty one, so a CR that is the buffer's last byte is not taken
+ * for a line end until the next byte is known (or the file has ended). The
+ * splitter runs this same reader, so its cuts never fall between the two.
  *
  * Decisions the header leaves open:
- * - The end of the file is a line end too: a CR just before it is dropped,
- *   like a CR just before an LF, and a line holding only a CR is empty.
- * - An empty line is no bytes (or only a CR) between two line ends, the start
- *   of the range, or the end of the file. A line of one blank or one
- *   delimiter is a record (of one blank field, or of two empty fields).
+ * - The end of the file is a line end too.
+ * - An empty line is no bytes between two line ends, the start of the
+ *   range, or the end of the file (so "\r\r\n" is a line end and an
+ *   empty line). A line of one blank or one delimiter is a record (of one
+ *   blank field, or of two empty fields).
+ * - Line numbers count line ends, those inside quoted fields included.
  * - csv_split's first range starts at 'data_start' even when a byte-order
  *   mark or empty lines come before its first record, so the ranges always
  *   cover ['data_start', 'file_size') with no gap. Every later range starts
@@ -144,23 +151,27 @@ dialect_check(const csv_dialect *d, sh_err *err)
 }
 
 /*
- * The first byte at or after 'p' that is 'a' or LF. The buffer's sentinel LF
+ * The first byte at or after 'p' that is 'a', 'b' or LF (the callers pass
+ * CR as 'b': every line end begins with CR or LF). The buffer's sentinel LF
  * ends the search. With SSE2 it looks at 16 bytes, then at 64 bytes a step
  * (short fields stop in the first 16; long ones go at a few bytes a cycle);
  * it may load up to 63 bytes past the sentinel, never use them.
  */
 static inline const char *
-find_or_lf(const char *p, char a)
+find_stop(const char *p, char a, char b)
 {
 #ifdef __SSE2__
     const __m128i va = _mm_set1_epi8(a);
+    const __m128i vb = _mm_set1_epi8(b);
     const __m128i vlf = _mm_set1_epi8('\n');
     __m128i       h0, h1, h2, h3, any;
     uint64_t      m;
 
 #define CSV_LOAD(q) _mm_loadu_si128((const __m128i *)(const void *)(q))
-#define CSV_HITS(x) \
-    _mm_or_si128(_mm_cmpeq_epi8((x), va), _mm_cmpeq_epi8((x), vlf))
+#define CSV_HITS(x)                                                      \
+    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8((x), va),                   \
+                              _mm_cmpeq_epi8((x), vb)),                  \
+                 _mm_cmpeq_epi8((x), vlf))
 #define CSV_MASK(x) ((uint64_t)(unsigned)_mm_movemask_epi8(x))
     h0 = CSV_HITS(CSV_LOAD(p));
     if ((m = CSV_MASK(h0)) != 0)
@@ -181,10 +192,23 @@ find_or_lf(const char *p, char a)
 #undef CSV_HITS
 #undef CSV_MASK
 #else
-    while (*p != a && *p != '\n')
+    while (*p != a && *p != b && *p != '\n')
         p++;
     return p;
 #endif
+}
+
+/*
+ * How many bytes the line end at 't' takes: 2 for CR LF, 1 for a lone CR
+ * or an LF, 0 at 'lim' (the end of the data). A CR just before 'lim' is
+ * lone: callers ask for more data first when more may follow.
+ */
+static inline size_t
+line_end_len(const char *t, const char *lim)
+{
+    if (t == lim)
+        return 0;
+    return *t == '\r' && t + 1 < lim && t[1] == '\n' ? 2 : 1;
 }
 
 /* The errors of a record past the limits; the record starts at
@@ -282,9 +306,11 @@ field_set(csv_field *f, const char *p, const char *close, bool doubled,
 /*
  * Scan the record that starts at buf[pos] (not an empty line). Returns
  * SCAN_RECORD with the fields in r->fields, *n_fields, *n_fixup (how many
- * must be unquoted), *next (the index just past the record) and *lines (the
- * LFs the record holds and ends with); SCAN_MORE when the buffer ends first
- * and more of the file may follow; or SH_EDATA when the file ends inside a
+ * must be unquoted), *next (the index just past the record and its line
+ * end) and *lines (the line ends the record holds and ends with); SCAN_MORE
+ * when the buffer ends first and more of the file may follow (a CR as the
+ * buffer's last byte may be the first half of a CR LF: more is read before
+ * it is taken for a line end); or SH_EDATA when the file ends inside a
  * quoted field. Does not modify the buffer.
  */
 static int
@@ -296,7 +322,7 @@ scan_record(csv_reader *r, size_t *n_fields, size_t *n_fixup, size_t *next,
     const char *p = r->buf + r->pos;
     csv_field  *fv = r->fields;
     size_t      nf = 0, nfix = 0;
-    uint64_t    lf = 0; /* LFs inside quoted fields so far */
+    uint64_t    ends = 0; /* line ends inside quoted fields so far */
 
     for (;;) {
         const char *t, *close = NULL;
@@ -306,11 +332,19 @@ scan_record(csv_reader *r, size_t *n_fields, size_t *n_fixup, size_t *next,
             const char *q = p + 1;
 
             for (;;) {
-                q = find_or_lf(q, quote);
+                q = find_stop(q, quote, '\r');
                 if (*q == '\n') {
                     if (q == lim)
                         goto unterminated;
-                    lf++;
+                    ends++;
+                    q++;
+                    continue;
+                }
+                if (*q == '\r') {
+                    /* Data; a lone CR counts as a line (CR LF: its LF). At
+                     * lim - 1 the sentinel makes it look like CR LF, and
+                     * the field is then unterminated in this buffer. */
+                    ends += q[1] != '\n';
                     q++;
                     continue;
                 }
@@ -320,27 +354,31 @@ scan_record(csv_reader *r, size_t *n_fields, size_t *n_fixup, size_t *next,
                 q += 2;
             }
             close = q;
-            t = find_or_lf(q + 1, delim);
+            t = find_stop(q + 1, delim, '\r');
         } else {
-            t = find_or_lf(p, delim);
+            t = find_stop(p, delim, '\r');
         }
-        if (t == lim && !r->eof)
+        if (*t == delim) { /* never true at lim: *lim is LF */
+            if (nf == r->fields_cap) {
+                if (nf >= csv_max_columns)
+                    return too_wide(r, err);
+                fv = fields_grow(r);
+            }
+            nfix += field_set(&fv[nf++], p, close, doubled, t);
+            p = t + 1;
+            continue;
+        }
+        /* The record ends at t: LF, CR LF, a lone CR, or the end of the
+         * file (t == lim). */
+        if (!r->eof && (t == lim || (*t == '\r' && t + 1 == lim)))
             return SCAN_MORE;
         if (nf == r->fields_cap) {
             if (nf >= csv_max_columns)
                 return too_wide(r, err);
             fv = fields_grow(r);
         }
-        if (t != lim && *t == delim) {
-            nfix += field_set(&fv[nf++], p, close, doubled, t);
-            p = t + 1;
-            continue;
-        }
-        /* The record ends at t: an LF, or the end of the file. */
-        *next = (size_t)(t - r->buf) + (t != lim);
-        *lines = lf + (t != lim);
-        if (t > (close ? close + 1 : p) && t[-1] == '\r')
-            t--; /* a CR before the line end, outside quotes */
+        *next = (size_t)(t - r->buf) + line_end_len(t, lim);
+        *lines = ends + (t != lim);
         nfix += field_set(&fv[nf++], p, close, doubled, t);
         *n_fields = nf;
         *n_fixup = nfix;
@@ -350,39 +388,39 @@ scan_record(csv_reader *r, size_t *n_fields, size_t *n_fixup, size_t *next,
 unterminated:
     if (!r->eof)
         return SCAN_MORE;
-    /* The field opened on the record's line plus the LFs before it. */
+    /* The field opened on the record's line plus the line ends (in quoted
+     * fields) before it. */
     {
-        uint64_t open_lf = 0;
+        uint64_t open_ends = 0;
 
         for (const char *c = r->buf + r->pos; c < p; c++)
-            open_lf += *c == '\n';
+            open_ends += *c == '\n' || (*c == '\r' && c[1] != '\n');
         return sh_err_set(err, SH_EDATA, NULL,
                           "unterminated quoted field starting on line %llu",
-                          (unsigned long long)(r->line + open_lf));
+                          (unsigned long long)(r->line + open_ends));
     }
 }
 
 /*
  * Scan the line that starts at buf[pos] (lines mode) into r->fields[0].
- * Returns SCAN_RECORD with *next (the index just past the line) and *lines
- * (1, or 0 when the data ends without a line end), or SCAN_MORE when the
- * buffer ends first and more may follow. Does not modify the buffer.
+ * Returns SCAN_RECORD with *next (the index just past the line and its
+ * LF, CR LF or lone CR) and *lines (1, or 0 when the data ends without a
+ * line end), or SCAN_MORE when the buffer ends first (or with a CR) and
+ * more may follow. Does not modify the buffer.
  */
 static int
 scan_line(csv_reader *r, size_t *next, uint64_t *lines)
 {
     const char *lim = r->buf + r->len;
     const char *p = r->buf + r->pos;
-    const char *t = memchr(p, '\n', (size_t)(lim - p) + 1); /* sentinel */
+    const char *t = find_stop(p, '\r', '\r'); /* the sentinel stops it */
 
-    if (t == lim && !r->eof)
+    if (!r->eof && (t == lim || (*t == '\r' && t + 1 == lim)))
         return SCAN_MORE;
     if (r->fields_cap == 0)
         fields_grow(r);
-    *next = (size_t)(t - r->buf) + (t != lim);
+    *next = (size_t)(t - r->buf) + line_end_len(t, lim);
     *lines = t != lim;
-    if (t > p && t[-1] == '\r')
-        t--;
     r->fields[0].ptr = p;
     r->fields[0].len = (size_t)(t - p);
     r->fields[0].quoted = 0;
@@ -524,14 +562,11 @@ reader_next(csv_reader *r, size_t *n_fields, sh_err *err)
             *n_fields = 1;
             break;
         }
-        if (r->buf[r->pos] == '\n') {
-            r->pos++;
+        if (r->buf[r->pos] == '\n' || r->buf[r->pos] == '\r') {
+            /* An empty line: its end is LF, CR LF or a lone CR (the
+             * check above put the byte after a CR in the buffer). */
+            r->pos += line_end_len(r->buf + r->pos, r->buf + r->len);
             r->line++;
-            continue;
-        }
-        if (r->buf[r->pos] == '\r' &&
-            (r->pos + 1 == r->len || r->buf[r->pos + 1] == '\n')) {
-            r->pos++; /* CR LF (its LF next time round) or CR at EOF */
             continue;
         }
         rc = scan_record(r, n_fields, &n_fixup, &next, &lines, err);

@@ -9,13 +9,15 @@
  * ends, and doubled quotes ("" stands for one quote); a quote inside an
  * unquoted field is an ordinary character; characters after a closing quote
  * and before the next delimiter or line end are appended to the field (as
- * Python's csv module does). A record ends at LF outside quotes; a CR just
- * before that LF is dropped (so LF and CRLF may be mixed); a lone CR is data.
- * The last record may lack a line end. A UTF-8 byte-order mark at offset 0
+ * Python's csv module does). A record ends at a line end outside quotes:
+ * LF, CR LF or a lone CR (old Mac files), which may be mixed in one file,
+ * as pandas reads them; a CR LF is one line end. Inside quotes CR and LF
+ * are data. The last record may lack a line end. A UTF-8 byte-order mark at offset 0
  * is skipped. An empty line (no bytes between two line ends) is no record.
  *
  * Lines (csv_dialect.lines = 1; 'delim' and 'quote' are then unused): every
- * line is a record of one unquoted field, the line without its LF or CRLF.
+ * line is a record of one unquoted field, the line without its line end
+ * (LF, CR LF or lone CR, as Python's universal newlines).
  * An empty line is a record (of one empty field), except that the end of
  * the data right after a line end is no further record. The byte-order mark
  * is skipped as for CSV.

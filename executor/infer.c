@@ -577,8 +577,10 @@ scan_file(scan *s, plan *p, size_t fi, sh_err *err)
     if (fd < 0) {
         int e = errno;
 
-        return sh_err_set(err, SH_EIO, PATH_FIELD, "cannot open '%s': %s",
-                          f->rel, strerror(e));
+        /* A file the service may not read is the caller's to fix: 400. */
+        return sh_err_set(err, e == EACCES || e == EPERM ? SH_EINVAL : SH_EIO,
+                          PATH_FIELD, "cannot open '%s': %s", f->rel,
+                          strerror(e));
     }
     if (fstat(fd, &st) != 0) {
         int e = errno;

@@ -16,6 +16,8 @@ PACKAGES=(
     libcurl4-openssl-dev libssl-dev zlib1g-dev libpcre2-dev
     # Parquet's codecs (executor/parquet_page.c)
     libsnappy-dev libzstd-dev
+    # the workers' seccomp filter (service/sandbox.c)
+    libseccomp-dev
     # run: the private PostgreSQL cluster (scripts/pg.sh)
     postgresql postgresql-client
     # test and tools

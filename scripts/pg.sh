@@ -18,7 +18,9 @@
 # a unix socket in $DIR/run, so several clusters (say, the development one and
 # the integration tests' one) coexist and nothing else on the host sees them.
 # Authentication is 'trust' for the role 'sheaf'; the socket is mode 0700, so
-# only the cluster's owner (and root) can connect.
+# only the cluster's owner (and root) can connect; with SHEAF_PG_SOCKET_GROUP
+# it is mode 0770 and that group's, so that a sheafd running as an
+# unprivileged SHEAF_USER of that group can connect too.
 #
 # Environment:
 #   SHEAF_PG_DIR   cluster directory (default: <repo>/var/pg); holds data/,
@@ -30,6 +32,11 @@
 #   SHEAF_PG_BIN   PostgreSQL bin directory (default: the newest
 #                  /usr/lib/postgresql/*/bin, or the one matching an existing
 #                  cluster's version)
+#   SHEAF_PG_SOCKET_GROUP  a group whose members may connect too (the
+#                  socket becomes 0770 and that group's); as root, the
+#                  'postgres' user is added to it (PostgreSQL can only give
+#                  its socket to a group it is in). Takes effect when the
+#                  cluster starts: restart a running one (make pg-stop).
 #
 # PostgreSQL refuses to run as root. When run as root, the script runs initdb,
 # pg_ctl and psql as the 'postgres' user (created by Debian's postgresql
@@ -57,12 +64,19 @@ DIR=$(realpath -m -s "${SHEAF_PG_DIR:-$ROOT/var/pg}")
 PORT=${SHEAF_PG_PORT:-5433}
 DB=${SHEAF_PG_DB:-sheaf}
 ROLE=sheaf
+SOCKET_GROUP=${SHEAF_PG_SOCKET_GROUP:-}
 
 if ! [[ "$PORT" =~ ^[0-9]+$ ]] || ((PORT < 1 || PORT > 65535)); then
     die "SHEAF_PG_PORT must be a port number, not '$PORT'"
 fi
 [[ "$DB" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] ||
     die "SHEAF_PG_DB must be a plain identifier, not '$DB'"
+if [[ -n "$SOCKET_GROUP" ]]; then
+    if ! [[ "$SOCKET_GROUP" =~ ^[A-Za-z_][A-Za-z0-9_.-]*$ ]] ||
+       ! getent group "$SOCKET_GROUP" >/dev/null; then
+        die "SHEAF_PG_SOCKET_GROUP: no group '$SOCKET_GROUP'"
+    fi
+fi
 
 # --- who runs PostgreSQL ---------------------------------------------------
 
@@ -265,6 +279,28 @@ init_cluster() {
     fi
 }
 
+# The socket's owner group and mode (see SHEAF_PG_SOCKET_GROUP).
+socket_settings() {
+    if [[ -n "$SOCKET_GROUP" ]]; then
+        printf "unix_socket_group = '%s'\nunix_socket_permissions = 0770\n" \
+            "$SOCKET_GROUP"
+    else
+        printf 'unix_socket_permissions = 0700\n'
+    fi
+}
+
+# PostgreSQL can give its socket only to a group its user is in: as root,
+# add the 'postgres' user to SHEAF_PG_SOCKET_GROUP (once).
+join_socket_group() {
+    [[ -n "$SOCKET_GROUP" ]] && ((EUID == 0)) || return 0
+    if ! id -nG "$PG_USER" | tr ' ' '\n' | grep -qx "$SOCKET_GROUP"; then
+        log "adding the '$PG_USER' user to the group '$SOCKET_GROUP'" \
+            "(SHEAF_PG_SOCKET_GROUP)"
+        usermod -a -G "$SOCKET_GROUP" "$PG_USER" ||
+            die "cannot add '$PG_USER' to the group '$SOCKET_GROUP'"
+    fi
+}
+
 # Settings for a small machine, rewritten at every start (so SHEAF_PG_PORT
 # and the socket directory always match) and included at the end of
 # postgresql.conf. ALTER SYSTEM still overrides them.
@@ -276,7 +312,7 @@ write_config() {
 listen_addresses = ''
 port = $PORT
 unix_socket_directories = '$run_quoted'
-unix_socket_permissions = 0700
+$(socket_settings)
 max_connections = 200
 shared_buffers = 128MB
 work_mem = 8MB
@@ -333,10 +369,17 @@ cmd_start() {
     [[ -f "$DATA/PG_VERSION" ]] || init_cluster
     # Re-resolve the binaries: a fresh cluster now has a PG_VERSION.
     find_bin
+    join_socket_group
     if pg_status; then
         check_running_port
         write_config
         log "already running ($CL)"
+        if [[ -n "$SOCKET_GROUP" ]] &&
+           [[ "$(stat -c %G "$RUN/.s.PGSQL.$PORT" 2>/dev/null)" != \
+              "$SOCKET_GROUP" ]]; then
+            log "warning: its socket is not the group '$SOCKET_GROUP'" \
+                "(SHEAF_PG_SOCKET_GROUP) yet: restart it (make pg-stop)"
+        fi
     else
         write_config
         start_server

@@ -11,6 +11,10 @@
 # sheafd's variables (the "Configuration" section of README.md) pass through
 # unchanged; SHEAF_PG_PORT, SHEAF_PG_DIR and SHEAF_PG_DB go to scripts/pg.sh
 # (README.md, "make run settings").
+#
+# Run as root, sheafd gives up root after binding its listener and runs as
+# SHEAF_USER (default here: sheaf, created with useradd --system when
+# missing); SHEAF_USER= (empty) or SHEAF_USER=root keeps it root.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -63,6 +67,25 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
+# --- the unprivileged user ---------------------------------------------------
+
+if ((EUID == 0)); then
+    export SHEAF_USER=${SHEAF_USER-sheaf}
+else
+    unset SHEAF_USER  # not root: nothing to give up
+fi
+if [[ -n "${SHEAF_USER:-}" && "$SHEAF_USER" != root ]]; then
+    if ! id -u "$SHEAF_USER" >/dev/null 2>&1; then
+        log "creating the system user '$SHEAF_USER' for sheafd (SHEAF_USER)"
+        useradd --system --user-group --no-create-home \
+            --home-dir /nonexistent --shell /usr/sbin/nologin "$SHEAF_USER" ||
+            die "cannot create the user '$SHEAF_USER'"
+    fi
+    # The private cluster's socket lets that user's group in (pg.sh).
+    SHEAF_PG_SOCKET_GROUP=${SHEAF_PG_SOCKET_GROUP:-$(id -gn "$SHEAF_USER")}
+    export SHEAF_PG_SOCKET_GROUP
+fi
+
 # --- database ---------------------------------------------------------------
 
 if [[ -z "${DATABASE_URL:-}" ]]; then
@@ -79,6 +102,12 @@ fi
 data_root=${SHEAF_DATA_ROOT:-./data}
 mkdir -p "$data_root"
 data_root=$(cd "$data_root" && pwd)
+if [[ -n "${SHEAF_USER:-}" && "$SHEAF_USER" != root ]] &&
+   ! runuser -u "$SHEAF_USER" -- test -r "$data_root" -a -x "$data_root"; then
+    die "the user '$SHEAF_USER' (SHEAF_USER) cannot read the data root" \
+        "$data_root: give it read and search permission on it and its" \
+        "parents, or set SHEAF_USER= to run sheafd as root"
+fi
 
 # --- banner -----------------------------------------------------------------
 

@@ -139,6 +139,9 @@ config_load(config *c, sh_err *err)
             ? xstrdup(getenv("SHEAF_MIGRATIONS"))
             : xasprintf("%s/migrations", tree);
     c->pg_script = xasprintf("%s/scripts/pg.sh", tree);
+    if (getenv("SHEAF_USER") && *getenv("SHEAF_USER") &&
+        strcmp(getenv("SHEAF_USER"), "root") != 0)
+        c->user = xstrdup(getenv("SHEAF_USER"));
 
     if ((rc = abs_dir("SHEAF_DATA_ROOT", env_or("SHEAF_DATA_ROOT", "./data"),
                       &c->data_root, err)) < 0)
@@ -203,5 +206,6 @@ config_free(config *c)
     free(c->tokens_file);
     free(c->migrations_dir);
     free(c->pg_script);
+    free(c->user);
     memset(c, 0, sizeof *c);
 }

@@ -36,6 +36,9 @@ typedef struct config {
                                  a larger dataset upload is a 413 */
     char *migrations_dir; /* SHEAF_MIGRATIONS, default <exe>/../migrations */
     char *pg_script;      /* scripts/pg.sh beside the binary's tree */
+    char *user;           /* SHEAF_USER: started as root, become this user
+                             (sandbox_drop); NULL when unset, empty or
+                             "root": stay as started */
 } config;
 
 /*

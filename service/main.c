@@ -6,10 +6,12 @@
  *   sheafd --role worker    workers only (more machines, same database)
  *   sheafd --worker-process one worker; started by the supervisor
  *
- * Process model: the main process applies migrations, then starts its
- * workers with posix_spawn (fork + exec), then starts the API's threads.
- * No worker ever inherits a thread or a database connection; each opens
- * its own. The main thread waits for signals: SIGCHLD (a worker died:
+ * Process model: the main process applies migrations, then (started as
+ * root with SHEAF_USER set) binds its listener and becomes that user for
+ * good, then starts its workers with posix_spawn (fork + exec: they are
+ * born unprivileged), then starts the API's threads. No worker ever
+ * inherits a thread or a database connection (libpq's sockets are
+ * close-on-exec); each opens its own. The main thread waits for signals: SIGCHLD (a worker died:
  * requeue its task, replace it), SIGTERM/SIGINT (shut down gracefully).
  */
 #include <errno.h>
@@ -30,6 +32,7 @@
 #include "db.h"
 #include "dbpool.h"
 #include "log.h"
+#include "sandbox.h"
 #include "supervisor.h"
 #include "sweeper.h"
 #include "worker.h"
@@ -45,7 +48,7 @@ usage(FILE *f)
           "  Configuration comes from the environment: SHEAF_LISTEN,\n"
           "  DATABASE_URL, SHEAF_DATA_ROOT, SHEAF_SPOOL, SHEAF_WORKERS,\n"
           "  SHEAF_MEMORY_MB, SHEAF_TOKENS_FILE, SHEAF_GRACE_S,\n"
-          "  SHEAF_LEASE_S, SHEAF_SWEEP_S (see README).\n",
+          "  SHEAF_LEASE_S, SHEAF_SWEEP_S, SHEAF_USER (see README).\n",
           f);
 }
 
@@ -56,11 +59,24 @@ usage(FILE *f)
 static int
 start_private_pg(config *cfg)
 {
-    char *cmd = xasprintf("'%s' start", cfg->pg_script);
-    FILE *f = popen(cmd, "r");
-    char  line[1024] = "";
-    int   status;
+    char  *cmd = xasprintf("'%s' start", cfg->pg_script);
+    FILE  *f;
+    char   line[1024] = "";
+    int    status;
+    sh_err err;
 
+    /* sheafd will run as SHEAF_USER: the cluster's socket must let that
+     * user's group in (pg.sh: unix_socket_group). */
+    if (sandbox_wants_drop(cfg) && getenv("SHEAF_PG_SOCKET_GROUP") == NULL) {
+        if (sandbox_user_group(cfg, line, sizeof line, &err) != 0) {
+            log_error("%s", err.msg);
+            free(cmd);
+            return -1;
+        }
+        setenv("SHEAF_PG_SOCKET_GROUP", line, 1);
+        line[0] = '\0';
+    }
+    f = popen(cmd, "r");
     free(cmd);
     if (f == NULL) {
         log_error("cannot run %s: %s", cfg->pg_script, strerror(errno));
@@ -139,7 +155,7 @@ main(int argc, char **argv)
     supervisor *sup = NULL;
     sweeper    *sw = NULL;
     sigset_t    sigs;
-    int         rc = 1, worker_process = 0;
+    int         rc = 1, worker_process = 0, listen_fd = -1;
 
     json_set_alloc_funcs(xmalloc, free);
     for (int i = 1; i < argc; i++) {
@@ -169,6 +185,13 @@ main(int argc, char **argv)
     csv_set_limits((size_t)cfg.max_record_bytes, (size_t)cfg.max_columns);
     input_set_limits((unsigned)cfg.max_gzip_ratio);
     if (worker_process) {
+        /* The supervisor gave up root before it spawned us. */
+        if (sandbox_wants_drop(&cfg)) {
+            fprintf(stderr, "sheafd: a worker does not run as root when "
+                            "SHEAF_USER is set\n");
+            config_free(&cfg);
+            return 2;
+        }
         rc = cfg.database_url ? worker_main(&cfg) : 2;
         config_free(&cfg);
         return rc;
@@ -198,12 +221,33 @@ main(int argc, char **argv)
         goto done;
     }
     exe[n] = '\0';
+    /* Started as root with SHEAF_USER: bind while root (a port below
+     * 1024), then become the user for good, before any worker or thread
+     * exists. */
+    if (sandbox_wants_drop(&cfg)) {
+        if (strcmp(role, "all") == 0 &&
+            (listen_fd = api_listen(&cfg, &err)) < 0) {
+            log_error("%s", err.msg);
+            goto done;
+        }
+        if (sandbox_drop(&cfg, &err) != 0) {
+            log_error("%s", err.msg);
+            goto done;
+        }
+        log_info("running as %s (uid %lu, gid %lu)", cfg.user,
+                 (unsigned long)getuid(), (unsigned long)getgid());
+    } else if (cfg.user != NULL && geteuid() != 0) {
+        log_info("SHEAF_USER=%s: not started as root, running as uid %lu",
+                 cfg.user, (unsigned long)geteuid());
+    }
     sup = supervisor_new(&cfg, exe);
     supervisor_fill(sup);
 
     if (strcmp(role, "all") == 0) {
         pool = db_pool_new(cfg.database_url, API_POOL_SIZE);
-        if ((a = api_start(&cfg, pool, &err)) == NULL) {
+        a = api_start_on(&cfg, pool, listen_fd, &err);
+        listen_fd = -1; /* the server's now, or closed */
+        if (a == NULL) {
             log_error("%s", err.msg);
             supervisor_stop(sup, 0, d);
             goto done;
@@ -236,6 +280,8 @@ main(int argc, char **argv)
     supervisor_stop(sup, cfg.grace_s, d);
     rc = 0;
 done:
+    if (listen_fd >= 0)
+        close(listen_fd);
     api_stop(a);
     db_pool_free(pool);
     sweeper_free(sw);

@@ -16,7 +16,13 @@
  * Records are compared with their offsets, line numbers and fields (bytes
  * and the quoted flag); the ranges must tile [data_start, size). An error
  * (an unterminated quote) must be the same error both ways.
+ *
+ * Oracle: the one pass's record boundaries (start, end, line) are those of
+ * a byte-at-a-time reference of the line-end rule of csv.h: LF, CR LF or a
+ * lone CR ends a record outside quotes, CR LF is one line end, a CR or LF
+ * inside quotes is data (a lone CR counting a line, as an LF does).
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,14 +55,79 @@ record_text(strbuf *sb, const csv_reader *r, const csv_field *f, size_t nf)
     sb_putc(sb, '\n');
 }
 
+/* 2 at a CR LF at s[i], else 1 (LF or a lone CR); 'n' bytes in all. */
+static size_t
+eol_len(const uint8_t *s, size_t n, size_t i)
+{
+    return s[i] == '\r' && i + 1 < n && s[i + 1] == '\n' ? 2 : 1;
+}
+
+/*
+ * The reference: "L<line>@<start>-<end>" of every record of the 'n' bytes
+ * at 's' read whole, one byte at a time, then "error" when the data ends
+ * inside quotes.
+ */
+static void
+ref_bounds(const uint8_t *s, size_t n, const csv_dialect *d, strbuf *sb)
+{
+    size_t   i = n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+    uint64_t line = 1;
+
+    while (i < n) {
+        size_t   start = i;
+        uint64_t rec_line = line;
+        bool     field_start = true, inq = false;
+
+        if (!d->lines && (s[i] == '\n' || s[i] == '\r')) {
+            i += eol_len(s, n, i); /* an empty line: no record */
+            line++;
+            continue;
+        }
+        for (;;) {
+            if (i == n) {
+                if (inq) {
+                    sb_puts(sb, "error\n");
+                    return;
+                }
+                break;
+            }
+            if (inq) {
+                if (s[i] == (uint8_t)d->quote) {
+                    if (i + 1 < n && s[i + 1] == (uint8_t)d->quote)
+                        i++;
+                    else
+                        inq = false;
+                } else if (s[i] == '\n' ||
+                           (s[i] == '\r' && eol_len(s, n, i) == 1)) {
+                    line++;
+                }
+                i++;
+                continue;
+            }
+            if (s[i] == '\n' || s[i] == '\r') {
+                i += eol_len(s, n, i);
+                line++;
+                break;
+            }
+            if (!d->lines && field_start && s[i] == (uint8_t)d->quote)
+                inq = true;
+            field_start = !d->lines && s[i] == (uint8_t)d->delim;
+            i++;
+        }
+        sb_printf(sb, "L%llu@%zu-%zu\n", (unsigned long long)rec_line, start,
+                  i);
+    }
+}
+
 /*
  * Read the records of [start, end) of 'fd' into 'sb', skipping the first
- * 'skip'. Checks that the offsets move forward. Returns 0, or the error
- * code (also appended).
+ * 'skip', and the boundaries of all into 'bounds' (if not NULL) as
+ * ref_bounds writes them. Checks that the offsets move forward. Returns 0,
+ * or the error code (also appended).
  */
 static int
 read_range(int fd, uint64_t start, uint64_t end, uint64_t line,
-           const csv_dialect *d, size_t skip, strbuf *sb)
+           const csv_dialect *d, size_t skip, strbuf *sb, strbuf *bounds)
 {
     csv_reader      *r = csv_reader_new(fd, start, end, line, d);
     const csv_field *f;
@@ -81,6 +152,10 @@ read_range(int fd, uint64_t start, uint64_t end, uint64_t line,
             fz_fail("a record of no fields at %llu", (unsigned long long)rs);
         prev_end = re;
         prev_line = csv_reader_line(r);
+        if (bounds != NULL)
+            sb_printf(bounds, "L%llu@%llu-%llu\n",
+                      (unsigned long long)prev_line, (unsigned long long)rs,
+                      (unsigned long long)re);
         if (skip > 0) {
             skip--;
             continue;
@@ -92,6 +167,8 @@ read_range(int fd, uint64_t start, uint64_t end, uint64_t line,
             fz_fail("reader error %d with err.code %d, message '%s'", rc,
                     err.code, err.msg);
         sb_printf(sb, "error %d\n", rc);
+        if (bounds != NULL)
+            sb_puts(bounds, "error\n");
     }
     csv_reader_free(r);
     return rc;
@@ -135,7 +212,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint64_t    part_bytes, data_start = 0, line = 1;
     csv_range  *rg = NULL;
     size_t      n_rg = 0;
-    strbuf      one = {0}, split = {0};
+    strbuf      one = {0}, split = {0}, got_b = {0}, ref_b = {0};
     sh_err      err = {0};
     int         rc_one, rc_split = 0;
 
@@ -158,7 +235,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* One pass over the whole file. */
     sb_puts(&one, "");
     sb_puts(&split, "");
-    rc_one = read_range(fd, 0, n, 1, &d, skip, &one);
+    sb_puts(&got_b, "");
+    sb_puts(&ref_b, "");
+    rc_one = read_range(fd, 0, n, 1, &d, skip, &one, &got_b);
+    ref_bounds(src.p, n, &d, &ref_b);
+    fz_same("one pass's records are not the reference's", "reference",
+            &ref_b, "one pass", &got_b);
 
     /* The split, then a reader per range. */
     if (!data_start_after(fd, n, &d, skip, &data_start, &line))
@@ -199,8 +281,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (i > 0 && rg[i].line < rg[i - 1].line)
             fz_fail("range %zu starts at line %llu, before range %zu", i,
                     (unsigned long long)rg[i].line, i - 1);
-        if (read_range(fd, rg[i].start, rg[i].end, rg[i].line, &d, 0, &split) !=
-            0)
+        if (read_range(fd, rg[i].start, rg[i].end, rg[i].line, &d, 0, &split,
+                       NULL) != 0)
             break;
     }
     fz_same("the ranges of csv_split read other records than one pass",
@@ -211,5 +293,7 @@ done:
     free(rg);
     sb_free(&one);
     sb_free(&split);
+    sb_free(&got_b);
+    sb_free(&ref_b);
     return 0;
 }

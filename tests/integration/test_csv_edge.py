@@ -67,9 +67,11 @@ def build_file(seed=4180):
         parts.append(",".join(texts))
         if i == len(RECORDS) - 1:
             break  # no final line end
-        parts.append(rnd.choice(["\n", "\r\n"]))
+        # LF, CR LF and lone CR (old Mac) line ends, mixed; empty lines
+        parts.append(rnd.choice(["\n", "\r\n", "\r"]))
         if rnd.random() < 0.25:
-            parts.append(rnd.choice(["\n", "\r\n", "\n\n", "\r\n\r\n"]))
+            parts.append(rnd.choice(["\n", "\r\n", "\n\n", "\r\n\r\n",
+                                     "\r", "\r\r"]))
     data = "".join(parts).encode("utf-8")
     return data, [exp for _, exp in RECORDS]
 
@@ -142,3 +144,152 @@ def test_unterminated_quote_is_an_error(sheaf):
     job = sheaf.wait(r.body["id"])
     assert job["status"] == "failed", job
     assert "line 3" in job["error"], job["error"]
+
+
+# --------------------------------------------------------------------------
+# Lone carriage returns (old Mac line ends): LF, CRLF and CR alone end
+# records, mixed in one file, as pandas and DuckDB read them; inside quotes
+# a CR is data. The expected rows are written out here and checked against
+# pandas and DuckDB where they are installed (python3-pandas; DuckDB through
+# node and ../shared/bench's peers in BENCH_PEERS, default /tmp/bench-peers).
+
+MAC_HEADER = ["id", "name", "note"]
+MAC = (b"id,name,note\r"
+       b"1,plain,x\r"
+       b"2,\"cr\rinside\",y\r\n"
+       b"3,\"crlf\r\ninside\",z\n"
+       b"\r"                       # an empty line (LF then a lone CR)
+       b"4,after empty,w\r\r"      # a lone CR, then an empty line
+       b"5,\"q\"\"\r\",\"\r\"\r"   # "" and CRs inside quotes
+       b"6,crlf end,u\r\n"
+       b"\r\n"                     # an empty CRLF line
+       b"7,last,\"v\"\r")          # a CR at the very end
+MAC_ROWS = [["1", "plain", "x"], ["2", "cr\rinside", "y"],
+            ["3", "crlf\r\ninside", "z"], ["4", "after empty", "w"],
+            ["5", 'q"\r', "\r"], ["6", "crlf end", "u"], ["7", "last", "v"]]
+# the same bytes as lines: every line end ends a line; CRLF is one
+MAC_LINES = ["id,name,note", "1,plain,x", '2,"cr', 'inside",y',
+             '3,"crlf', 'inside",z', "", "4,after empty,w", "",
+             '5,"q""', '","', '"', "6,crlf end,u", "", '7,last,"v"']
+
+
+def pandas_rows(data, lines=False):
+    """The records pandas reads from 'data' (all strings), or None when
+    pandas is not installed."""
+    try:
+        import pandas as pd  # noqa: PLC0415 (optional: only this oracle)
+    except ImportError:
+        return None
+    import io
+    if lines:
+        df = pd.read_csv(io.BytesIO(data), header=None, sep="\x01",
+                         quoting=3, dtype=str, keep_default_na=False,
+                         skip_blank_lines=False)
+        return df[0].tolist()
+    df = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+    assert list(df.columns) == MAC_HEADER
+    return df.values.tolist()
+
+
+DUCKDB_JS = r"""
+const path = require("path");
+const peers = process.env.BENCH_PEERS || "/tmp/bench-peers";
+const { DuckDBInstance } = require("module").createRequire(
+    path.join(peers, "x.js"))("@duckdb/node-api");
+(async () => {
+  const con = await (await DuckDBInstance.create(":memory:")).connect();
+  const r = await con.runAndReadAll(`SELECT * FROM read_csv('${process.argv[1]}',
+      header = true, delim = ',', quote = '"', escape = '"',
+      auto_detect = false, strict_mode = false,
+      columns = {'id': 'VARCHAR', 'name': 'VARCHAR', 'note': 'VARCHAR'})`);
+  console.log(JSON.stringify(r.getRows()));
+})().catch((e) => { console.error(e.message); process.exit(1); });
+"""
+
+
+def duckdb_rows(path):
+    """The records DuckDB's read_csv gives for the file 'path', or None when
+    node or the peers' DuckDB is not installed."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    peers = os.environ.get("BENCH_PEERS", "/tmp/bench-peers")
+    if shutil.which("node") is None or not os.path.isdir(
+            os.path.join(peers, "node_modules", "@duckdb", "node-api")):
+        return None
+    r = subprocess.run(["node", "-e", DUCKDB_JS, path], capture_output=True,
+                       text=True, timeout=120, check=False)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_lone_cr_oracles_agree(tmp_path):
+    """pandas, DuckDB and Python's csv module read MAC as MAC_ROWS, and
+    pandas (and universal newlines) its lines as MAC_LINES."""
+    assert read_csv_rows(MAC) == [MAC_HEADER] + MAC_ROWS
+    import io
+    assert io.TextIOWrapper(io.BytesIO(MAC), newline=None).read().split(
+        "\n") == MAC_LINES + [""]
+    checked = []
+    pd_rows = pandas_rows(MAC)
+    if pd_rows is not None:
+        assert pd_rows == MAC_ROWS
+        assert pandas_rows(MAC, lines=True) == MAC_LINES
+        checked.append("pandas")
+    f = tmp_path / "mac.csv"
+    f.write_bytes(MAC)
+    dd = duckdb_rows(str(f))
+    if dd is not None:
+        assert dd == MAC_ROWS
+        checked.append("duckdb")
+    if not checked:
+        pytest.skip("neither pandas nor DuckDB is installed")
+
+
+@pytest.mark.parametrize("size", [1, 3, 7, 13, "1KiB"])
+def test_lone_cr_csv(sheaf, size):
+    """Through the service, cut at every few bytes (a CRLF often straddles
+    a partition boundary): the rows pandas and DuckDB read."""
+    rel = f"edge-{uuid.uuid4().hex[:8]}/mac.csv"
+    sheaf.write_data(rel, MAC)
+    spec = {"name": unique_name(f"mac-{size}"),
+            "input": {"path": rel, "format": "csv",
+                      "columns": {c: "string" for c in MAC_HEADER},
+                      "partition_size": size},
+            "steps": [], "output": {"format": "csv"}}
+    job, body = sheaf.run(spec, timeout=60)
+    check_exact(body, MAC_HEADER, MAC_ROWS, f"partition_size={size!r}")
+    assert job["progress"]["rows_in"] == len(MAC_ROWS), job["progress"]
+
+
+@pytest.mark.parametrize("size", [1, 4, "1KiB"])
+def test_lone_cr_lines(sheaf, size):
+    """The same bytes as lines input: one row a line, as pandas and
+    Python's universal newlines split them (an empty line is a row)."""
+    rel = f"edge-{uuid.uuid4().hex[:8]}/mac.txt"
+    sheaf.write_data(rel, MAC)
+    spec = {"name": unique_name(f"mac-lines-{size}"),
+            "input": {"path": rel, "format": "lines", "partition_size": size},
+            "steps": [], "output": {"format": "csv"}}
+    _, body = sheaf.run(spec, timeout=60)
+    check_exact(body, ["line"], [[ln] for ln in MAC_LINES],
+                f"lines, partition_size={size!r}")
+
+
+def test_lone_cr_line_numbers(sheaf):
+    """A bad value's message counts lone CRs as line ends."""
+    rel = f"edge-{uuid.uuid4().hex[:8]}/mac-bad.txt"
+    sheaf.write_data(rel, b"1\r2\r\n3\r\rx\r5\r")
+    spec = {"name": unique_name("mac-bad"),
+            "input": {"path": rel, "format": "lines",
+                      "columns": {"line": "int"}},
+            "steps": [], "output": {"format": "csv"}}
+    r = sheaf.api("POST", "/v1/jobs", spec)
+    if r.status == 400:  # the sample at submit sees it
+        assert "line 5" in r.body["error"]["message"], r.body
+        return
+    assert r.status == 201, r
+    job = sheaf.wait(r.body["id"], timeout=60)
+    assert job["status"] == "failed", job
+    assert "line 5" in job["error"], job["error"]

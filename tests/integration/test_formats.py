@@ -162,7 +162,8 @@ LINES = ["plain line", 'a "quoted" one, with a comma', "tab\there",
 def lines_file(session_server):
     rnd = random.Random(9)
     lines = [f"{i:03d} {rnd.choice(LINES)}" for i in range(200)]
-    data = "".join(ln + ("\r\n" if rnd.random() < 0.3 else "\n")
+    # LF, CRLF and lone CR (old Mac) line ends, mixed
+    data = "".join(ln + rnd.choice(["\n", "\n", "\r\n", "\r"])
                    for ln in lines[:-1]) + lines[-1]  # no final line end
     rel = f"fmt-{uuid.uuid4().hex[:8]}/a.txt"
     session_server.write_data(rel, data)

@@ -493,16 +493,16 @@ def edge_expected(records):
 
 def record_starts(data):
     """Byte offsets of the records of an RFC 4180 file (BOM skipped, empty
-    lines skipped, LF or CRLF ends, a lone CR is data, text after a closing
-    quote appended): the header's first, then each data record's."""
+    lines skipped, LF, CRLF or lone CR ends, text after a closing quote
+    appended): the header's first, then each data record's."""
     i = 3 if data.startswith(b"\xef\xbb\xbf") else 0
     n, starts = len(data), []
     while i < n:
-        if data[i:i + 1] == b"\n":
-            i += 1
-            continue
         if data[i:i + 2] == b"\r\n":
             i += 2
+            continue
+        if data[i:i + 1] in (b"\n", b"\r"):
+            i += 1
             continue
         starts.append(i)
         field_start, inq = True, False
@@ -524,8 +524,8 @@ def record_starts(data):
             elif c == b"\n":
                 i += 1
                 break
-            elif c == b"\r" and data[i + 1:i + 2] == b"\n":
-                i += 2
+            elif c == b"\r":
+                i += 2 if data[i + 1:i + 2] == b"\n" else 1
                 break
             else:
                 field_start = False

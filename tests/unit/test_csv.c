@@ -168,7 +168,7 @@ static char *
 reference_render(const char *s, size_t n, const csv_dialect *d)
 {
     strbuf   out = {0}, rec = {0}, field = {0};
-    size_t   i = 0, unquoted_from = 0;
+    size_t   i = 0;
     uint64_t line = 1, rec_line = 0, field_line = 0;
     bool     quoted = false;
     enum {
@@ -193,8 +193,9 @@ reference_render(const char *s, size_t n, const csv_dialect *d)
                 i++;
                 continue;
             }
-            if (c == '\r' && (i + 1 == n || s[i + 1] == '\n')) {
-                i++;
+            if (c == '\r') { /* CR LF, or a lone CR */
+                line++;
+                i += i + 1 < n && s[i + 1] == '\n' ? 2 : 1;
                 continue;
             }
             rec_line = line;
@@ -204,7 +205,6 @@ reference_render(const char *s, size_t n, const csv_dialect *d)
             continue;
         case FIELD: /* at a field start */
             sb_reset(&field);
-            unquoted_from = 0;
             quoted = i < n && c == d->quote;
             field_line = line;
             if (quoted)
@@ -225,26 +225,20 @@ reference_render(const char *s, size_t n, const csv_dialect *d)
                     i += 2;
                 } else {
                     i++;
-                    unquoted_from = field.len;
                     st = UNQ;
                 }
                 continue;
             }
-            if (c == '\n')
-                line++;
+            if (c == '\n' || (c == '\r' && !(i + 1 < n && s[i + 1] == '\n')))
+                line++; /* an LF, or a lone CR: data that counts a line */
             sb_putc(&field, c);
             i++;
             continue;
         case UNQ: /* unquoted data, or after a closing quote */
-            if (i < n && c != d->delim && c != '\n') {
+            if (i < n && c != d->delim && c != '\n' && c != '\r') {
                 sb_putc(&field, c);
                 i++;
                 continue;
-            }
-            if (i == n || c == '\n') {
-                if (field.len > unquoted_from &&
-                    field.data[field.len - 1] == '\r')
-                    field.len--;
             }
             sb_putc(&rec, quoted ? '{' : '[');
             render_bytes(&rec, field.data ? field.data : "", field.len);
@@ -259,7 +253,7 @@ reference_render(const char *s, size_t n, const csv_dialect *d)
             if (i == n)
                 goto done;
             line++;
-            i++;
+            i += c == '\r' && i + 1 < n && s[i + 1] == '\n' ? 2 : 1;
             st = REC;
             continue;
         }
@@ -342,20 +336,38 @@ test_after_closing_quote(void)
               "line 1\n");
     CHECK_CSV("\"\"x\n", &comma, "L1 {x}\n");
     CHECK_CSV("\"a\"b\r\n", &comma, "L1 {ab}\n");
-    CHECK_CSV("\"a\"\r,b\n", &comma, "L1 {a\\r}[b]\n");
+    /* A CR after a closing quote ends the record. */
+    CHECK_CSV("\"a\"\r,b\n", &comma, "L1 {a}\nL2 [][b]\n");
 }
 
 static void
 test_line_ends(void)
 {
     CHECK_CSV("a,b\r\nc,d\r\n", &comma, "L1 [a][b]\nL2 [c][d]\n");
-    /* Mixed LF and CRLF; a lone CR is data; only the last CR is dropped. */
+    /* LF, CR LF and lone CR (old Mac files) mixed, as pandas reads them:
+     * CR LF is one line end; CR CR LF a line end and an empty line. */
     CHECK_CSV("a\rb,c\r\nd,e\nf\r\r\n", &comma,
-              "L1 [a\\rb][c]\nL2 [d][e]\nL3 [f\\r]\n");
+              "L1 [a]\nL2 [b][c]\nL3 [d][e]\nL4 [f]\n");
+    CHECK_CSV("a,b\rc,d\r", &comma, "L1 [a][b]\nL2 [c][d]\n");
+    CHECK_CSV("a,b\rc,d", &comma, "L1 [a][b]\nL2 [c][d]\n");
     CHECK_CSV("\"a\"\r\n\"b\r\"\r\n", &comma, "L1 {a}\nL2 {b\\r}\n");
-    CHECK_CSV("\rx\n", &comma, "L1 [\\rx]\n");
+    CHECK_CSV("\rx\n", &comma, "L2 [x]\n");
     CHECK_CSV("a,\r\n", &comma, "L1 [a][]\n");
-    CHECK_CSV("a\r\rb\n", &comma, "L1 [a\\r\\rb]\n");
+    CHECK_CSV("a,\r", &comma, "L1 [a][]\n");
+    CHECK_CSV("a\r\rb\n", &comma, "L1 [a]\nL3 [b]\n");
+    CHECK_CSV("a\n\rb\r\n\rc", &comma, "L1 [a]\nL3 [b]\nL5 [c]\n");
+    /* Inside quotes a CR is data, and a lone one counts as a line. */
+    CHECK_CSV("\"x\ry\",z\rw\r\n", &comma, "L1 {x\\ry}[z]\nL3 [w]\n");
+    CHECK_CSV("\"x\r\ny\",z\rw\r\n", &comma,
+              "L1 {x\\r\\ny}[z]\nL3 [w]\n");
+    CHECK_CSV("\"x\"\"\r\",\"\r\"\r\"\r\"\r", &comma,
+              "L1 {x\"\\r}{\\r}\nL4 {\\r}\n");
+    CHECK_CSV("a,\"b\r\"\"\r\nc", &comma,
+              "ERROR bad_data: unterminated quoted field starting on "
+              "line 1\n");
+    CHECK_CSV("\"\r\",\"b\r\"\"c", &comma,
+              "ERROR bad_data: unterminated quoted field starting on "
+              "line 2\n");
 }
 
 static void
@@ -383,6 +395,7 @@ test_empty_lines(void)
 {
     CHECK_CSV("\n\na\n\r\n\nb\n\n", &comma, "L3 [a]\nL6 [b]\n");
     CHECK_CSV("a\n\r", &comma, "L1 [a]\n");
+    CHECK_CSV("\r\ra\r\r\r\nb\r\r", &comma, "L3 [a]\nL6 [b]\n");
     CHECK_CSV("\r", &comma, "");
     CHECK_CSV("\n", &comma, "");
     CHECK_CSV("\r\n\r\n", &comma, "");
@@ -640,7 +653,8 @@ gen_text(strbuf *sb, uint64_t *st, size_t n, bool quoted)
 
 /*
  * An edge-case file: quoted fields with LF, CRLF, delimiters and "" inside,
- * text after closing quotes, empty lines, CRLF and LF line ends, records
+ * text after closing quotes, empty lines, CRLF, LF and lone CR line ends
+ * (a CR LF often straddles a block's end or a part size's multiple), records
  * longer than a kilobyte, and no final line end.
  */
 static char *
@@ -660,6 +674,8 @@ gen_file(uint64_t seed, size_t target, size_t *n_out)
             sb_puts(&sb, "\n");
         else if (k == 1)
             sb_puts(&sb, "\r\n");
+        else if (k == 2)
+            sb_puts(&sb, "\r");
         for (unsigned i = 0; i < nf; i++) {
             if (i > 0)
                 sb_putc(&sb, ',');
@@ -690,7 +706,8 @@ gen_file(uint64_t seed, size_t target, size_t *n_out)
                 break;
             }
         }
-        sb_puts(&sb, rnd(&st) % 3 == 0 ? "\r\n" : "\n");
+        k = (unsigned)(rnd(&st) % 6);
+        sb_puts(&sb, k < 2 ? "\r\n" : k == 2 ? "\r" : "\n");
     }
     /* No final line end. */
     sb_puts(&sb, "last,\"quoted\nend\"");
@@ -829,6 +846,7 @@ test_split_property(void)
         /* The file holds what it is meant to exercise. */
         CHECK(memmem(data, size, "\n\n", 2) != NULL &&
                        memmem(data, size, "\n\r\n", 3) != NULL &&
+                       memmem(data, size, "\r\r", 2) != NULL &&
                        memmem(data, size, "\"\"", 2) != NULL &&
                        strstr(whole, "\\r\\n") != NULL &&
                        data[size - 1] != '\n',
@@ -1055,8 +1073,8 @@ static const csv_dialect lines_d = {',', '"', 0, 1};
 
 /*
  * The reference of lines mode, byte by byte: a BOM at the start skipped,
- * each LF ends a record of one field (a CR before it dropped), the data's
- * end after a line end is no record, a CR at the very end is dropped.
+ * each line end (LF, CR LF, lone CR: Python's universal newlines) ends a
+ * record of one field, the data's end after a line end is no record.
  */
 static char *
 reference_lines(const char *s, size_t n)
@@ -1072,16 +1090,14 @@ reference_lines(const char *s, size_t n)
         size_t end;
 
         from = i;
-        while (i < n && s[i] != '\n')
+        while (i < n && s[i] != '\n' && s[i] != '\r')
             i++;
         end = i;
-        if (end > from && s[end - 1] == '\r')
-            end--;
         sb_printf(&out, "L%llu [", (unsigned long long)line);
         render_bytes(&out, s + from, end - from);
         sb_puts(&out, "]\n");
         if (i < n)
-            i++; /* the LF */
+            i += s[i] == '\r' && i + 1 < n && s[i + 1] == '\n' ? 2 : 1;
         line++;
     }
     return out.data;
@@ -1102,6 +1118,9 @@ test_lines_mode(void)
         {"\xEF\xBB\xBFx\n\n", "L1 [x]\nL2 []\n"},
         {"\r\n", "L1 []\n"},
         {"\r", "L1 []\n"},
+        {"a\rb\r\rc\r\n\r\nd\n\re", "L1 [a]\nL2 [b]\nL3 []\nL4 [c]\nL5 []\n"
+                                    "L6 [d]\nL7 []\nL8 [e]\n"},
+        {"a\r", "L1 [a]\n"},
         {"", ""},
     };
 

@@ -6,15 +6,21 @@
  * spool_remove_prefix). Failures print both values.
  */
 #include <CUnit/CUnit.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../../lib/util.h"
 #include "../../service/config.h"
+#include "../../service/sandbox.h"
 #include "../../service/spool.h"
 #include "test_helpers.h"
 #include "test_suites.h"
@@ -23,7 +29,7 @@
 static const char *const svc_vars[] = {
     "SHEAF_LISTEN", "DATABASE_URL", "SHEAF_DATA_ROOT", "SHEAF_SPOOL",
     "SHEAF_WORKERS", "SHEAF_MEMORY_MB", "SHEAF_TOKENS_FILE", "SHEAF_GRACE_S",
-    "SHEAF_LEASE_S", "SHEAF_SWEEP_S", "SHEAF_MIGRATIONS",
+    "SHEAF_LEASE_S", "SHEAF_SWEEP_S", "SHEAF_MIGRATIONS", "SHEAF_USER",
 };
 #define N_VARS (sizeof svc_vars / sizeof svc_vars[0])
 
@@ -99,6 +105,80 @@ test_config_defaults(void)
     CHECK_TRUE(c.migrations_dir != NULL && c.pg_script != NULL);
     config_free(&c);
     CHECK_TRUE(c.spool == NULL);
+}
+
+/* SHEAF_USER: unset, empty and "root" keep sheafd as started; a name is
+ * the user to become, and only a process running as root gives up root. */
+static void
+test_config_user(void)
+{
+    static const char *const stay[] = {NULL, "", "root"};
+    config                   c;
+    sh_err                   err;
+    char                     group[64];
+
+    for (size_t i = 0; i < sizeof stay / sizeof stay[0]; i++) {
+        env_reset();
+        if (stay[i] != NULL)
+            setenv("SHEAF_USER", stay[i], 1);
+        CHECK_INT(0, config_load(&c, &err));
+        CHECK_TRUE(c.user == NULL);
+        CHECK_INT(0, sandbox_wants_drop(&c));
+        config_free(&c);
+    }
+    env_reset();
+    setenv("SHEAF_USER", "no-such-user-sheaf-test", 1);
+    CHECK_INT(0, config_load(&c, &err));
+    CHECK_STR("no-such-user-sheaf-test", c.user);
+    CHECK_INT(geteuid() == 0, sandbox_wants_drop(&c));
+    sh_err_clear(&err);
+    CHECK_INT(SH_EINVAL, sandbox_user_group(&c, group, sizeof group, &err));
+    CHECK_TRUE(strstr(err.msg, "no user 'no-such-user-sheaf-test'") != NULL);
+    CHECK_INT(SH_EINVAL, sandbox_drop(&c, &err)); /* changes nothing */
+    CHECK_INT(0, getuid() == 0 ? (int)geteuid() : 0);
+    config_free(&c);
+}
+
+/*
+ * The workers' seccomp filter, in a child (a filter is for good): calls it
+ * lists fail with EPERM (unshare(0), a no-op that succeeds without the
+ * filter; keyctl reading the session keyring's id, which succeeds too
+ * unless a container refuses it already; both passed to the kernel as
+ * they are under valgrind), and ordinary calls still work. The child's
+ * exit status says which check failed.
+ */
+static void
+test_seccomp(void)
+{
+    int   status = -1;
+    pid_t pid = fork();
+
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        sh_err err;
+        long   un = syscall(SYS_unshare, 0);
+        int    un_e = errno;
+        int    fd;
+
+        if (!(un == 0 || un_e == EPERM))
+            _exit(10); /* not the baseline this test expects */
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+            sandbox_seccomp(&err) != 0)
+            _exit(11);
+        errno = 0;
+        if (syscall(SYS_unshare, 0) != -1 || errno != EPERM)
+            _exit(12);
+        errno = 0;
+        if (syscall(SYS_keyctl, 0, -3, 0, 0, 0) != -1 || errno != EPERM)
+            _exit(14);
+        fd = open("/dev/null", O_RDONLY);
+        if (getpid() <= 0 || fd < 0 || close(fd) != 0)
+            _exit(15); /* what is not listed stays allowed */
+        _exit(0);
+    }
+    CHECK_INT(pid, waitpid(pid, &status, 0));
+    CHECK_TRUE(WIFEXITED(status));
+    CHECK_INT(0, WEXITSTATUS(status));
 }
 
 static void
@@ -291,6 +371,8 @@ test_service_register(void)
         return;
     CU_add_test(s, "config defaults", test_config_defaults);
     CU_add_test(s, "config values", test_config_values);
+    CU_add_test(s, "SHEAF_USER", test_config_user);
+    CU_add_test(s, "workers' seccomp filter", test_seccomp);
     CU_add_test(s, "config errors name the variable", test_config_errors);
     CU_add_test(s, "spool paths", test_spool_paths);
     CU_add_test(s, "spool removals", test_spool_clean);
