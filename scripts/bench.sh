@@ -47,6 +47,9 @@
 #   SHEAF_WORKERS, SHEAF_MEMORY_MB  pass through to sheafd (defaults: cores,
 #                    256)
 set -euo pipefail
+# sheafd stays root here (it reads inputs this script writes as root)
+# unless a SHEAF_USER is given.
+export SHEAF_USER=${SHEAF_USER-}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"

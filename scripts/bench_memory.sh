@@ -53,6 +53,9 @@
 # Exit status: 0 when every run succeeded with a correct result and every
 # worker stayed under its budget; 1 otherwise (the table says which).
 set -euo pipefail
+# sheafd stays root here (it reads inputs this script writes as root)
+# unless a SHEAF_USER is given.
+export SHEAF_USER=${SHEAF_USER-}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,20 @@ env_int64(const char *name, int64_t dflt, int64_t lo, int64_t hi,
 }
 
 /* An absolute, existing directory for 'path', created when missing. */
+/* SHEAF_USER unset: SPEC's default user "sheaf" when it exists, else
+ * NULL (stay as started). Returns a string the caller owns, or NULL. */
+static char *
+config_user_default(void)
+{
+    struct passwd  pw;
+    struct passwd *found = NULL;
+    char           buf[1024];
+
+    if (getpwnam_r("sheaf", &pw, buf, sizeof buf, &found) != 0 || !found)
+        return NULL;
+    return xstrdup("sheaf");
+}
+
 static int
 abs_dir(const char *var, const char *path, char **out, sh_err *err)
 {
@@ -139,8 +154,12 @@ config_load(config *c, sh_err *err)
             ? xstrdup(getenv("SHEAF_MIGRATIONS"))
             : xasprintf("%s/migrations", tree);
     c->pg_script = xasprintf("%s/scripts/pg.sh", tree);
-    if (getenv("SHEAF_USER") && *getenv("SHEAF_USER") &&
-        strcmp(getenv("SHEAF_USER"), "root") != 0)
+    /* SPEC's default is "sheaf"; unset, it applies only when that user
+     * exists (config_user_default), so a root sheafd on a machine without
+     * it keeps running as before. Empty or "root" opt out. */
+    if (getenv("SHEAF_USER") == NULL)
+        c->user = config_user_default();
+    else if (*getenv("SHEAF_USER") && strcmp(getenv("SHEAF_USER"), "root") != 0)
         c->user = xstrdup(getenv("SHEAF_USER"));
 
     if ((rc = abs_dir("SHEAF_DATA_ROOT", env_or("SHEAF_DATA_ROOT", "./data"),

@@ -37,8 +37,9 @@ typedef struct config {
     char *migrations_dir; /* SHEAF_MIGRATIONS, default <exe>/../migrations */
     char *pg_script;      /* scripts/pg.sh beside the binary's tree */
     char *user;           /* SHEAF_USER: started as root, become this user
-                             (sandbox_drop); NULL when unset, empty or
-                             "root": stay as started */
+                             (sandbox_drop). Unset: "sheaf" if that user
+                             exists, else NULL; empty or "root": NULL,
+                             stay as started */
 } config;
 
 /*

@@ -240,6 +240,9 @@ class Server:
             "SHEAF_MIGRATIONS": str(REPO / "migrations"),
             "SHEAF_LEASE_S": str(LEASE_S),
             "SHEAF_GRACE_S": str(GRACE_S),
+            # Stay root even where a user 'sheaf' exists: the tests write
+            # their inputs as root (test_privdrop.py sets a user).
+            "SHEAF_USER": "",
         })
         return env
 

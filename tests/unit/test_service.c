@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,16 +108,24 @@ test_config_defaults(void)
     CHECK_TRUE(c.spool == NULL);
 }
 
-/* SHEAF_USER: unset, empty and "root" keep sheafd as started; a name is
- * the user to become, and only a process running as root gives up root. */
+/* SHEAF_USER: unset is "sheaf" when that user exists, else stay; empty and
+ * "root" keep sheafd as started; a name is the user to become, and only a
+ * process running as root gives up root. */
 static void
 test_config_user(void)
 {
-    static const char *const stay[] = {NULL, "", "root"};
+    static const char *const stay[] = {"", "root"};
     config                   c;
     sh_err                   err;
     char                     group[64];
 
+    env_reset();
+    CHECK_INT(0, config_load(&c, &err));
+    if (getpwnam("sheaf") != NULL)
+        CHECK_STR("sheaf", c.user);
+    else
+        CHECK_TRUE(c.user == NULL);
+    config_free(&c);
     for (size_t i = 0; i < sizeof stay / sizeof stay[0]; i++) {
         env_reset();
         if (stay[i] != NULL)
