@@ -40,6 +40,7 @@ typedef struct api_guard  api_guard;
 typedef struct api_conn   api_conn;
 typedef struct api_metrics api_metrics;
 typedef struct api_callbacks api_callbacks;
+typedef struct api_jobcache api_jobcache;
 
 /* The server: what api_start made. */
 struct api {
@@ -55,6 +56,7 @@ struct api {
                                     when a job changes (may be NULL) */
     api_metrics       *metrics;  /* this process's HTTP figures */
     api_callbacks     *callbacks; /* the callback delivery thread */
+    api_jobcache      *jobcache; /* replies of ended jobs (jobcache.c) */
 };
 
 /* A handler: fills the reply of 'r' and returns its HTTP status. */
@@ -164,6 +166,26 @@ void api_callback_annotate(api_req *r, json_t *job);
 /* Start and stop the delivery thread (after the workers were forked). */
 api_callbacks *api_callbacks_start(api *a);
 void           api_callbacks_stop(api_callbacks *cs);
+
+/* ---- jobcache.c: replies of GET /v1/jobs/{id} for ended jobs --------- */
+
+/* A new, empty cache (free with api_jobcache_free; NULL is ignored). */
+api_jobcache *api_jobcache_new(void);
+void          api_jobcache_free(api_jobcache *c);
+
+/* Keep the reply 'body' ('len' bytes, copied) of ended job 'id' of
+ * 'tenant' for a short while. The caller checked the job has ended and
+ * has no callback. */
+void api_jobcache_put(api_jobcache *c, const char *tenant, const char *id,
+                      const char *body, size_t len);
+
+/* The cached reply of job 'id' as a new response (application/json), or
+ * NULL when there is none, it expired, or it is another tenant's. */
+struct MHD_Response *api_jobcache_get(api_jobcache *c, const char *tenant,
+                                      const char *id);
+
+/* Forget job 'id' (it was deleted). */
+void api_jobcache_forget(api_jobcache *c, const char *id);
 
 /* ---- metrics.c ----------------------------------------------------------- */
 

@@ -797,6 +797,7 @@ api_start(const config *cfg, db_pool *pool, sh_err *err)
     if (http_resolve(cfg->listen_host, cfg->listen_port, &ai, err) != 0)
         goto fail;
     a->metrics = api_metrics_new();
+    a->jobcache = api_jobcache_new();
     /* The listener thread that wakes long polls and event streams. */
     a->watch = jobwatch_start(cfg->database_url);
     a->guard = api_guard_new((unsigned)cfg->max_connections,
@@ -841,6 +842,7 @@ fail:
         freeaddrinfo(ai);
     jobwatch_stop(a->watch);
     api_metrics_free(a->metrics);
+    api_jobcache_free(a->jobcache);
     api_guard_free(a->guard);
     api_tokens_free(a->tokens);
     free(a);
@@ -867,6 +869,7 @@ api_stop(api *a)
         MHD_stop_daemon(a->mhd);
     jobwatch_stop(a->watch);
     api_metrics_free(a->metrics);
+    api_jobcache_free(a->jobcache);
     api_guard_free(a->guard);
     api_tokens_free(a->tokens);
     free(a);

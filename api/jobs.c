@@ -229,6 +229,22 @@ jobs_reply(api_req *r, int status, json_t *job)
     return api_reply(r, status, job);
 }
 
+/* Keep the reply 'job' of an ended job in the cache, unless it has a
+ * callback (whose state still changes). */
+static void
+jobs_cache(api_req *r, const json_t *job)
+{
+    strbuf sb = {0};
+
+    if (json_object_get(job, "callback") != NULL)
+        return;
+    if (api_json_dump(job, JSON_COMPACT, &sb) == 0) {
+        sb_putc(&sb, '\n');
+        api_jobcache_put(r->a->jobcache, r->tenant, r->id, sb.data, sb.len);
+    }
+    sb_free(&sb);
+}
+
 /*
  * Read job r->id into *job (db_job_clear it) with a connection taken
  * within 'wait_ms'. Returns 0, or an SH_E* code with 'err' set.
@@ -392,6 +408,10 @@ api_job_get(api_req *r)
         return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "wait",
                          "wait must be a number of seconds from 0 to %d",
                          JOBS_WAIT_MAX_S);
+    /* An ended job answers from the cache, wait or not. */
+    if ((r->reply = api_jobcache_get(r->a->jobcache, r->tenant, r->id))
+        != NULL)
+        return MHD_HTTP_OK;
     deadline_ms = now_ms() + wait_ms;
     sh_err_clear(&err);
     /* Registered before the first read, so that a change committed after
@@ -435,6 +455,8 @@ api_job_get(api_req *r)
         if (out != NULL) {
             api_result_fix_bytes(r, out);
             api_callback_annotate(r, out);
+            if (db_job_status_ended(job.status))
+                jobs_cache(r, out);
         }
         rc = jobs_reply(r, MHD_HTTP_OK, out);
     }
@@ -515,6 +537,7 @@ api_job_delete(api_req *r)
     db_pool_put(r->a->pool, d, rc == SH_EDB);
     if (rc < 0)
         return api_error_sh(r, &err, 0);
+    api_jobcache_forget(r->a->jobcache, r->id);
     /* A download in progress keeps the files until it ends (result.c). */
     if (!api_result_hold_files(r->id)
         && spool_remove_job(r->a->cfg->spool, r->id) < 0)
