@@ -360,13 +360,16 @@ task_stage_done(db *d, const db_task *t, int *job_done, sh_err *err)
 
 int
 db_task_finish(db *d, const db_task *t, const char *out_path,
-               const exec_stats *st, int *job_done, sh_err *err)
+               const char *sha256, const exec_stats *st, int *job_done,
+               sh_err *err)
 {
     task_keys   k;
     stats_text  x;
-    const char *p[12] = {t->job_id, k.stage, k.part, k.lease, out_path,
+    const char *p[13] = {t->job_id, k.stage, k.part, k.lease, out_path,
                          x.rows_in, x.bytes_in, x.rows_out, x.bytes_out,
-                         x.rows_skipped, x.spill_bytes, x.peak_bytes};
+                         x.rows_skipped, x.spill_bytes, x.peak_bytes,
+                         sha256 != NULL && sha256[0] != '\0' ? sha256
+                                                              : NULL};
     int         rc;
 
     *job_done = 0;
@@ -383,11 +386,11 @@ db_task_finish(db *d, const db_task *t, const char *out_path,
                                   " bytes_out = $9, rows_skipped = $10,"
                                   " spill_bytes = $11, peak_bytes = $12,"
                                   " finished_at = now(), lease_until = NULL,"
-                                  " error = NULL"
+                                  " error = NULL, sha256 = $13"
                                   " WHERE job_id = $1 AND stage = $2"
                                   " AND part = $3 AND lease = $4"
                                   " AND state = 'running'",
-                                  12, p, err), t, err);
+                                  13, p, err), t, err);
     if (rc < 0)
         goto fail;
     if ((rc = task_stage_done(d, t, job_done, err)) < 0)
