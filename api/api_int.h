@@ -224,6 +224,21 @@ int api_error(api_req *r, int status, const char *code, const char *path,
  */
 int api_error_sh(api_req *r, const sh_err *e, int in_spec);
 
+/*
+ * Take a pooled database connection, waiting up to 'wait_ms' (usually
+ * API_POOL_WAIT_MS). Returns it, or NULL with SH_EDB in 'err' (a 503).
+ * Give it back with api_db_put.
+ */
+db *api_db_get(api *a, int wait_ms, sh_err *err);
+
+/*
+ * Give back 'd' (NULL is ignored) after the calls made on it ended with
+ * 'rc': SH_EDB closes it (db_pool_put's 'broken'). Returns 'rc', so that
+ *     rc = api_db_put(a, d, db_job_get(d, ..., &err));
+ * makes the call and gives the connection back in one statement.
+ */
+int api_db_put(api *a, db *d, int rc);
+
 /* Append the JSON text of 'j' (json_dump 'flags') to 'sb'. Returns 0, or
  * -1 when 'j' cannot be encoded. */
 int api_json_dump(const json_t *j, size_t flags, strbuf *sb);

@@ -200,6 +200,20 @@ api_client_gone(api_req *r, int wait_ms)
     return (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
+db *
+api_db_get(api *a, int wait_ms, sh_err *err)
+{
+    return db_pool_get(a->pool, wait_ms, err);
+}
+
+int
+api_db_put(api *a, db *d, int rc)
+{
+    if (d != NULL)
+        db_pool_put(a->pool, d, rc == SH_EDB);
+    return rc;
+}
+
 /* json_dump_callback sink: append to a strbuf. */
 static int
 http_dump_cb(const char *buf, size_t size, void *data)

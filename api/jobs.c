@@ -131,11 +131,9 @@ jobs_resolve_model(const void *ctx, const char *job_id, char **path_out,
     int            rc;
 
     *path_out = NULL;
-    d = db_pool_get(r->a->pool, API_POOL_WAIT_MS, err);
-    if (d == NULL)
+    if ((d = api_db_get(r->a, API_POOL_WAIT_MS, err)) == NULL)
         return err->code;
-    rc = db_job_owned(d, r->tenant, job_id, err);
-    db_pool_put(r->a->pool, d, rc == SH_EDB);
+    rc = api_db_put(r->a, d, db_job_owned(d, r->tenant, job_id, err));
     if (rc < 0)
         return rc;
     return model_resolve(r->a->cfg->spool, job_id, path_out, err);
@@ -256,18 +254,15 @@ jobs_fetch(api_req *r, int wait_ms, db_job *job, sh_err *err)
     int rc;
 
     memset(job, 0, sizeof *job);
-    d = db_pool_get(r->a->pool, wait_ms, err);
-    if (d == NULL)
+    if ((d = api_db_get(r->a, wait_ms, err)) == NULL)
         return err->code;
-    rc = db_job_get(d, r->tenant, r->id, job, err);
-    db_pool_put(r->a->pool, d, rc == SH_EDB);
+    rc = api_db_put(r->a, d, db_job_get(d, r->tenant, r->id, job, err));
     return rc;
 }
 
 int
 api_job_submit(api_req *r)
 {
-    db_pool    *pool = r->a->pool;
     const char *key = api_header_get(r, "Idempotency-Key");
     json_t     *spec = NULL, *resolution = NULL;
     plan       *p = NULL;
@@ -286,8 +281,7 @@ api_job_submit(api_req *r)
         goto done;
     resolution = plan_resolution(p);
     sh_err_clear(&err);
-    d = db_pool_get(pool, API_POOL_WAIT_MS, &err);
-    if (d == NULL) {
+    if ((d = api_db_get(r->a, API_POOL_WAIT_MS, &err)) == NULL) {
         status = api_error_sh(r, &err, 0);
         goto done;
     }
@@ -322,8 +316,7 @@ api_job_submit(api_req *r)
 
 done:
     db_job_clear(&job);
-    if (d != NULL)
-        db_pool_put(pool, d, broken);
+    api_db_put(r->a, d, broken ? SH_EDB : 0);
     json_decref(resolution);
     plan_free(p);
     json_decref(spec);
@@ -381,12 +374,11 @@ api_job_list(api_req *r)
         cursor = NULL;
 
     sh_err_clear(&err);
-    d = db_pool_get(r->a->pool, API_POOL_WAIT_MS, &err);
-    if (d == NULL)
+    if ((d = api_db_get(r->a, API_POOL_WAIT_MS, &err)) == NULL)
         return api_error_sh(r, &err, 0);
-    rc = db_job_list(d, r->tenant, status, name, limit, cursor, &jobs, &n,
-                     &more, &err);
-    db_pool_put(r->a->pool, d, rc == SH_EDB);
+    rc = api_db_put(r->a, d,
+                    db_job_list(d, r->tenant, status, name, limit, cursor,
+                                &jobs, &n, &more, &err));
     if (rc < 0)
         return api_error_sh(r, &err, 0);
     rc = api_reply(r, MHD_HTTP_OK, api_job_list_json(jobs, n, more));
@@ -484,12 +476,11 @@ api_job_tasks(api_req *r)
         return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "cursor",
                          "cursor is not one this service returned");
     sh_err_clear(&err);
-    d = db_pool_get(r->a->pool, API_POOL_WAIT_MS, &err);
-    if (d == NULL)
+    if ((d = api_db_get(r->a, API_POOL_WAIT_MS, &err)) == NULL)
         return api_error_sh(r, &err, 0);
-    rc = db_job_tasks(d, r->tenant, r->id, limit, cursor, &tasks, &n, &more,
-                      &err);
-    db_pool_put(r->a->pool, d, rc == SH_EDB);
+    rc = api_db_put(r->a, d,
+                    db_job_tasks(d, r->tenant, r->id, limit, cursor, &tasks,
+                                 &n, &more, &err));
     if (rc < 0)
         return api_error_sh(r, &err, 0);
     rc = api_reply(r, MHD_HTTP_OK, api_tasks_json(tasks, n, more));
@@ -506,13 +497,12 @@ api_job_cancel(api_req *r)
     int    rc;
 
     sh_err_clear(&err);
-    d = db_pool_get(r->a->pool, API_POOL_WAIT_MS, &err);
-    if (d == NULL)
+    if ((d = api_db_get(r->a, API_POOL_WAIT_MS, &err)) == NULL)
         return api_error_sh(r, &err, 0);
     rc = db_job_cancel(d, r->tenant, r->id, &err);
     if (rc == 0)
         rc = db_job_get(d, r->tenant, r->id, &job, &err);
-    db_pool_put(r->a->pool, d, err.code == SH_EDB);
+    rc = api_db_put(r->a, d, rc);
     if (rc < 0)
         return api_error_sh(r, &err, 0);
     /* The job is cancelled now; its running partitions are stopped by
@@ -530,11 +520,9 @@ api_job_delete(api_req *r)
     int    rc;
 
     sh_err_clear(&err);
-    d = db_pool_get(r->a->pool, API_POOL_WAIT_MS, &err);
-    if (d == NULL)
+    if ((d = api_db_get(r->a, API_POOL_WAIT_MS, &err)) == NULL)
         return api_error_sh(r, &err, 0);
-    rc = db_job_delete(d, r->tenant, r->id, &err);
-    db_pool_put(r->a->pool, d, rc == SH_EDB);
+    rc = api_db_put(r->a, d, db_job_delete(d, r->tenant, r->id, &err));
     if (rc < 0)
         return api_error_sh(r, &err, 0);
     api_jobcache_forget(r->a->jobcache, r->id);
