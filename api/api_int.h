@@ -179,10 +179,11 @@ void          api_jobcache_free(api_jobcache *c);
 void api_jobcache_put(api_jobcache *c, const char *tenant, const char *id,
                       const char *body, size_t len);
 
-/* The cached reply of job 'id' as a new response (application/json), or
- * NULL when there is none, it expired, or it is another tenant's. */
-struct MHD_Response *api_jobcache_get(api_jobcache *c, const char *tenant,
-                                      const char *id);
+/* A new copy of the cached reply of job 'id' (*len bytes, the caller
+ * frees it), or NULL when there is none, it expired, or it is another
+ * tenant's. */
+char *api_jobcache_get(api_jobcache *c, const char *tenant, const char *id,
+                       size_t *len);
 
 /* Forget job 'id' (it was deleted). */
 void api_jobcache_forget(api_jobcache *c, const char *id);

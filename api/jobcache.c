@@ -97,28 +97,29 @@ api_jobcache_put(api_jobcache *c, const char *tenant, const char *id,
     pthread_mutex_unlock(&c->mu);
 }
 
-struct MHD_Response *
-api_jobcache_get(api_jobcache *c, const char *tenant, const char *id)
+char *
+api_jobcache_get(api_jobcache *c, const char *tenant, const char *id,
+                 size_t *len)
 {
-    struct MHD_Response *resp = NULL;
-    jobcache_entry      *e;
+    jobcache_entry *e;
+    char           *body = NULL;
 
+    *len = 0;
     if (c == NULL)
         return NULL;
     pthread_mutex_lock(&c->mu);
     e = jobcache_slot(c, id);
     if (e->id[0] != '\0' && strcmp(e->id, id) == 0) {
-        if (now_ms() >= e->expires_ms)
+        if (now_ms() >= e->expires_ms) {
             jobcache_drop(e);
-        else if (strcmp(e->tenant, tenant) == 0)
-            resp = MHD_create_response_from_buffer(e->len, e->body,
-                                                   MHD_RESPMEM_MUST_COPY);
+        } else if (strcmp(e->tenant, tenant) == 0) {
+            body = xmalloc(e->len);
+            memcpy(body, e->body, e->len);
+            *len = e->len;
+        }
     }
     pthread_mutex_unlock(&c->mu);
-    if (resp != NULL)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                "application/json");
-    return resp;
+    return body;
 }
 
 void

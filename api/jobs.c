@@ -394,6 +394,8 @@ api_job_get(api_req *r)
     jobwatch_waiter wt;
     int64_t     wait_ms = 0, deadline_ms, left_ms;
     sh_err      err;
+    char       *cached;
+    size_t      len;
     int         rc;
 
     if (wait_s != NULL && jobs_parse_wait(wait_s, &wait_ms) != 0)
@@ -401,9 +403,19 @@ api_job_get(api_req *r)
                          "wait must be a number of seconds from 0 to %d",
                          JOBS_WAIT_MAX_S);
     /* An ended job answers from the cache, wait or not. */
-    if ((r->reply = api_jobcache_get(r->a->jobcache, r->tenant, r->id))
-        != NULL)
+    if ((cached = api_jobcache_get(r->a->jobcache, r->tenant, r->id, &len))
+        != NULL) {
+        r->reply = MHD_create_response_from_buffer(len, cached,
+                                                   MHD_RESPMEM_MUST_FREE);
+        if (r->reply == NULL) {
+            free(cached);
+            return api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+                             "", "cannot make the reply");
+        }
+        MHD_add_response_header(r->reply, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                "application/json");
         return MHD_HTTP_OK;
+    }
     deadline_ms = now_ms() + wait_ms;
     sh_err_clear(&err);
     /* Registered before the first read, so that a change committed after
