@@ -120,9 +120,26 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
 
 
+def wal_syncs():
+    """pg_stat_wal.wal_sync of the database (WAL flushes so far), or None
+    when psql cannot tell."""
+    psql = shutil.which("psql")
+    if psql is None:
+        return None
+    try:
+        out = subprocess.run([psql, "-X", "-Atc",
+                              "SELECT wal_sync FROM pg_stat_wal",
+                              os.environ["DATABASE_URL"]],
+                             capture_output=True, text=True, timeout=30)
+        return int(out.stdout.strip())
+    except (subprocess.SubprocessError, ValueError):
+        return None
+
+
 def bench_seq(base, n):
     c = Client(base)
     lat = []
+    syncs0 = None
     for i in range(n + 5):
         t0 = time.perf_counter()
         jid = submit(c, one_row_spec(f"seq-{i}"))
@@ -133,9 +150,15 @@ def bench_seq(base, n):
                              f"{job.get('error')}")
         if i >= 5:  # the first few warm the workers' caches
             lat.append(dt)
+        if i == 4:
+            syncs0 = wal_syncs()
     c.close()
+    syncs1 = wal_syncs()
+    per_job = (syncs1 - syncs0) / n if None not in (syncs0, syncs1) \
+        else None
     return {"n": n, "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99),
-            "mean_ms": statistics.fmean(lat), "max_ms": max(lat)}
+            "mean_ms": statistics.fmean(lat), "max_ms": max(lat),
+            "wal_syncs_per_job": per_job}
 
 
 def bench_burst(base, n, conns=16):
@@ -386,6 +409,9 @@ def table(r):
                     f"sequential ({s['n']}), p50 / p99 | "
                     f"{f(s['p50_ms'])} / {f(s['p99_ms'])} ms | "
                     f"<= 5 / 20 ms |")
+        rows.append(f"| WAL flushes per sequential one-row job "
+                    f"(pg_stat_wal.wal_sync) | "
+                    f"{f(s.get('wal_syncs_per_job'), '{:.2f}')} | |")
     if "burst" in r:
         b = r["burst"]
         rows.append(f"| {b['n']} one-row jobs at once, all ended | "
