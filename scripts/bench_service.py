@@ -424,7 +424,8 @@ def table(r):
                         f"skipped: {w['skipped']} | |")
         else:
             extra = f", {w['non_2xx']} non-2xx" if w.get("non_2xx") else ""
-            rows.append(f"| GET /v1/jobs/{{id}}, wrk -t2 -c50 -d{w['duration']}s | "
+            rows.append(f"| GET /v1/jobs/{{id}}, wrk -t2 -c50 "
+                        f"-d{w['duration']}s | "
                         f"{f(w.get('req_s'), '{:.0f}')} req/s, p50 "
                         f"{f(w.get('p50_ms'), '{:.2f}')} ms, p99 "
                         f"{f(w.get('p99_ms'), '{:.2f}')} ms{extra} | "
