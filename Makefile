@@ -133,10 +133,15 @@ $(BUILD)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/libsheaf_fuzz.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # W1-W6 of ../shared/bench through sheafd beside the peers; one table
-# (BENCH_SIZE, BENCH_RUNS, BENCH_PEERS: see scripts/bench.sh).
+# (BENCH_SIZE, BENCH_RUNS, BENCH_PEERS: see scripts/bench.sh). Then the
+# service figures, a second table (scripts/bench_service.sh):
+# BENCH_SERVICE=0 skips them, BENCH_SERVICE=only runs them alone.
 bench: deps
 	@$(MAKE) --no-print-directory -j$$(nproc) all
-	@BUILD=$(abspath $(BUILD)) scripts/bench.sh
+	@if [ "$(BENCH_SERVICE)" != only ]; then \
+	    BUILD=$(abspath $(BUILD)) scripts/bench.sh; fi
+	@if [ "$(BENCH_SERVICE)" != 0 ]; then \
+	    BUILD=$(abspath $(BUILD)) scripts/bench_service.sh; fi
 
 pg-start:
 	@scripts/pg.sh start

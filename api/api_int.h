@@ -40,6 +40,7 @@ typedef struct api_guard  api_guard;
 typedef struct api_conn   api_conn;
 typedef struct api_metrics api_metrics;
 typedef struct api_callbacks api_callbacks;
+typedef struct api_jobcache api_jobcache;
 
 /* The server: what api_start made. */
 struct api {
@@ -55,6 +56,7 @@ struct api {
                                     when a job changes (may be NULL) */
     api_metrics       *metrics;  /* this process's HTTP figures */
     api_callbacks     *callbacks; /* the callback delivery thread */
+    api_jobcache      *jobcache; /* replies of ended jobs (jobcache.c) */
 };
 
 /* A handler: fills the reply of 'r' and returns its HTTP status. */
@@ -165,6 +167,27 @@ void api_callback_annotate(api_req *r, json_t *job);
 api_callbacks *api_callbacks_start(api *a);
 void           api_callbacks_stop(api_callbacks *cs);
 
+/* ---- jobcache.c: replies of GET /v1/jobs/{id} for ended jobs --------- */
+
+/* A new, empty cache (free with api_jobcache_free; NULL is ignored). */
+api_jobcache *api_jobcache_new(void);
+void          api_jobcache_free(api_jobcache *c);
+
+/* Keep the reply 'body' ('len' bytes, copied) of ended job 'id' of
+ * 'tenant' for a short while. The caller checked the job has ended and
+ * has no callback. */
+void api_jobcache_put(api_jobcache *c, const char *tenant, const char *id,
+                      const char *body, size_t len);
+
+/* A new copy of the cached reply of job 'id' (*len bytes, the caller
+ * frees it), or NULL when there is none, it expired, or it is another
+ * tenant's. */
+char *api_jobcache_get(api_jobcache *c, const char *tenant, const char *id,
+                       size_t *len);
+
+/* Forget job 'id' (it was deleted). */
+void api_jobcache_forget(api_jobcache *c, const char *id);
+
 /* ---- metrics.c ----------------------------------------------------------- */
 
 /* The HTTP figures of this process (free with api_metrics_free). */
@@ -201,6 +224,21 @@ int api_error(api_req *r, int status, const char *code, const char *path,
  * Returns the status.
  */
 int api_error_sh(api_req *r, const sh_err *e, int in_spec);
+
+/*
+ * Take a pooled database connection, waiting up to 'wait_ms' (usually
+ * API_POOL_WAIT_MS). Returns it, or NULL with SH_EDB in 'err' (a 503).
+ * Give it back with api_db_put.
+ */
+db *api_db_get(api *a, int wait_ms, sh_err *err);
+
+/*
+ * Give back 'd' (NULL is ignored) after the calls made on it ended with
+ * 'rc': SH_EDB closes it (db_pool_put's 'broken'). Returns 'rc', so that
+ *     rc = api_db_put(a, d, db_job_get(d, ..., &err));
+ * makes the call and gives the connection back in one statement.
+ */
+int api_db_put(api *a, db *d, int rc);
 
 /* Append the JSON text of 'j' (json_dump 'flags') to 'sb'. Returns 0, or
  * -1 when 'j' cannot be encoded. */

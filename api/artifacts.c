@@ -122,11 +122,9 @@ artifact_job_check(api_req *r)
     int    rc;
 
     sh_err_clear(&err);
-    d = db_pool_get(r->a->pool, API_POOL_WAIT_MS, &err);
-    if (d == NULL)
+    if ((d = api_db_get(r->a, API_POOL_WAIT_MS, &err)) == NULL)
         return api_error_sh(r, &err, 0);
-    rc = db_job_get(d, r->tenant, r->id, &job, &err);
-    db_pool_put(r->a->pool, d, rc == SH_EDB);
+    rc = api_db_put(r->a, d, db_job_get(d, r->tenant, r->id, &job, &err));
     if (rc < 0)
         return api_error_sh(r, &err, 0);
     if (strcmp(job.status, "succeeded") != 0)

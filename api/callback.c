@@ -42,7 +42,9 @@
 
 #include "../service/log.h"
 
-#define CALLBACK_IDLE_MS        250   /* look for due callbacks this often */
+#define CALLBACK_IDLE_MS        250   /* look for due callbacks this often
+                                         (retries falling due); a job's end
+                                         wakes the thread at once */
 #define CALLBACK_BACKOFF_MAX_MS 5000  /* the longest wait while the database
                                          is away */
 #define CALLBACK_CONNECT_S      5
@@ -224,11 +226,9 @@ api_callback_annotate(api_req *r, json_t *job)
     if (url == NULL || id == NULL)
         return;
     sh_err_clear(&err);
-    d = db_pool_get(r->a->pool, API_POOL_WAIT_MS, &err);
-    if (d == NULL)
+    if ((d = api_db_get(r->a, API_POOL_WAIT_MS, &err)) == NULL)
         return;
-    rc = db_callback_get(d, id, &c, &err);
-    db_pool_put(r->a->pool, d, rc == SH_EDB);
+    rc = api_db_put(r->a, d, db_callback_get(d, id, &c, &err));
     if (rc < 0)
         return;
     if (rc == 0) {
@@ -422,11 +422,15 @@ callback_main(void *arg)
     struct api_callbacks *cs = arg;
     db                   *d = NULL;
     db_callback           cb;
+    jobwatch_waiter       wt;
     sh_err                err;
     int                   rc;
     int                   wait_ms = 0; /* backoff while the database is
                                           away; 0 while it answers */
 
+    /* Any job's change wakes the thread: the outbox row of a job that
+     * ended is written in the transaction that announces it. */
+    jobwatch_add(cs->a->watch, &wt, NULL);
     while (!atomic_load(&cs->stop)) {
         sh_err_clear(&err);
         if (d == NULL)
@@ -453,8 +457,9 @@ callback_main(void *arg)
             db_callback_clear(&cb);
             continue;
         }
-        poll(NULL, 0, CALLBACK_IDLE_MS);
+        jobwatch_wait(cs->a->watch, &wt, CALLBACK_IDLE_MS);
     }
+    jobwatch_remove(cs->a->watch, &wt);
     db_close(d);
     return NULL;
 }

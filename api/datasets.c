@@ -377,10 +377,10 @@ api_dataset_upload(api_req *r)
     snprintf(ds.sha256, sizeof ds.sha256, "%s", got);
     snprintf(ds.compression, sizeof ds.compression, "%s",
              up->gzip ? "gzip" : "none");
-    d = db_pool_get(r->a->pool, API_POOL_WAIT_MS, &err);
-    rc = d != NULL ? db_dataset_insert(d, r->tenant, &ds, &err) : err.code;
-    if (d != NULL)
-        db_pool_put(r->a->pool, d, rc == SH_EDB);
+    d = api_db_get(r->a, API_POOL_WAIT_MS, &err);
+    rc = api_db_put(r->a, d, d != NULL ? db_dataset_insert(d, r->tenant,
+                                                           &ds, &err)
+                                       : err.code);
     if (rc != 0) {
         /* No row: the file must not stay either. */
         if (fsys_unlink(path) != 0)
@@ -432,12 +432,11 @@ api_dataset_list(api_req *r)
                          name != NULL ? "name" : "cursor",
                          "a bad name or cursor");
     sh_err_clear(&err);
-    d = db_pool_get(r->a->pool, API_POOL_WAIT_MS, &err);
-    if (d == NULL)
+    if ((d = api_db_get(r->a, API_POOL_WAIT_MS, &err)) == NULL)
         return api_error_sh(r, &err, 0);
-    rc = db_dataset_list(d, r->tenant, name, limit, cursor, &v, &n, &more,
-                         &err);
-    db_pool_put(r->a->pool, d, rc == SH_EDB);
+    rc = api_db_put(r->a, d,
+                    db_dataset_list(d, r->tenant, name, limit, cursor, &v,
+                                    &n, &more, &err));
     if (rc != 0)
         return api_error_sh(r, &err, 0);
     arr = json_array();
@@ -463,11 +462,9 @@ api_dataset_get(api_req *r)
     int        rc, status;
 
     sh_err_clear(&err);
-    d = db_pool_get(r->a->pool, API_POOL_WAIT_MS, &err);
-    if (d == NULL)
+    if ((d = api_db_get(r->a, API_POOL_WAIT_MS, &err)) == NULL)
         return api_error_sh(r, &err, 0);
-    rc = db_dataset_get(d, r->tenant, r->id, &ds, &err);
-    db_pool_put(r->a->pool, d, rc == SH_EDB);
+    rc = api_db_put(r->a, d, db_dataset_get(d, r->tenant, r->id, &ds, &err));
     if (rc != 0)
         return api_error_sh(r, &err, 0);
     status = api_reply(r, MHD_HTTP_OK, ds_json(&ds));
@@ -484,11 +481,10 @@ api_dataset_delete(api_req *r)
     int    rc;
 
     sh_err_clear(&err);
-    d = db_pool_get(r->a->pool, API_POOL_WAIT_MS, &err);
-    if (d == NULL)
+    if ((d = api_db_get(r->a, API_POOL_WAIT_MS, &err)) == NULL)
         return api_error_sh(r, &err, 0);
-    rc = db_dataset_delete(d, r->tenant, r->id, &file, &err);
-    db_pool_put(r->a->pool, d, rc == SH_EDB);
+    rc = api_db_put(r->a, d,
+                    db_dataset_delete(d, r->tenant, r->id, &file, &err));
     if (rc != 0)
         return api_error_sh(r, &err, 0);
     path = spool_dataset_path(r->a->cfg->spool, file);
@@ -512,11 +508,9 @@ api_dataset_resolve(void *ctx, const char *ref, char **file_out,
     int          rc;
 
     *file_out = NULL;
-    d = db_pool_get(r->a->pool, API_POOL_WAIT_MS, err);
-    if (d == NULL)
+    if ((d = api_db_get(r->a, API_POOL_WAIT_MS, err)) == NULL)
         return err->code;
-    rc = db_dataset_get(d, r->tenant, ref, &ds, err);
-    db_pool_put(r->a->pool, d, rc == SH_EDB);
+    rc = api_db_put(r->a, d, db_dataset_get(d, r->tenant, ref, &ds, err));
     if (rc != 0)
         return rc;
     for (i = 0; i < refs->n; i++)

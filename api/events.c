@@ -66,11 +66,10 @@ events_read(events_stream *s)
     int       rc;
 
     sh_err_clear(&err);
-    d = db_pool_get(s->a->pool, EVENTS_POOL_WAIT_MS, &err);
-    if (d == NULL)
+    if ((d = api_db_get(s->a, EVENTS_POOL_WAIT_MS, &err)) == NULL)
         return SH_EDB;
-    rc = db_job_events(d, s->id, s->after, EVENTS_BATCH, &ev, &n, &err);
-    db_pool_put(s->a->pool, d, rc == SH_EDB);
+    rc = api_db_put(s->a, d, db_job_events(d, s->id, s->after, EVENTS_BATCH,
+                                           &ev, &n, &err));
     if (rc < 0)
         return rc;
     for (size_t i = 0; i < n && !s->ended; i++) {
@@ -177,11 +176,9 @@ api_job_events(api_req *r)
                          "Last-Event-ID", "Last-Event-ID must be the id of "
                          "an event of this stream (a number)");
     sh_err_clear(&err);
-    d = db_pool_get(r->a->pool, API_POOL_WAIT_MS, &err);
-    if (d == NULL)
+    if ((d = api_db_get(r->a, API_POOL_WAIT_MS, &err)) == NULL)
         return api_error_sh(r, &err, 0);
-    rc = db_job_get(d, r->tenant, r->id, &job, &err);
-    db_pool_put(r->a->pool, d, rc == SH_EDB);
+    rc = api_db_put(r->a, d, db_job_get(d, r->tenant, r->id, &job, &err));
     if (rc < 0)
         return api_error_sh(r, &err, 0);
     db_job_clear(&job);

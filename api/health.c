@@ -17,7 +17,6 @@ api_healthz(api_req *r)
 int
 api_readyz(api_req *r)
 {
-    db_pool *pool = r->a->pool;
     db      *d;
     sh_err   err;
     int      rc;
@@ -27,12 +26,10 @@ api_readyz(api_req *r)
         return api_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "",
                          "the service is shutting down");
     sh_err_clear(&err);
-    d = db_pool_get(pool, HEALTH_POOL_WAIT_MS, &err);
-    if (d == NULL)
+    if ((d = api_db_get(r->a, HEALTH_POOL_WAIT_MS, &err)) == NULL)
         return api_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "",
                          "no database connection: %s", err.msg);
-    rc = db_ping(d, &err);
-    db_pool_put(pool, d, rc != 0);
+    rc = api_db_put(r->a, d, db_ping(d, &err));
     if (rc != 0)
         return api_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "",
                          "the database does not answer: %s", err.msg);

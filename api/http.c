@@ -201,6 +201,20 @@ api_client_gone(api_req *r, int wait_ms)
     return (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
+db *
+api_db_get(api *a, int wait_ms, sh_err *err)
+{
+    return db_pool_get(a->pool, wait_ms, err);
+}
+
+int
+api_db_put(api *a, db *d, int rc)
+{
+    if (d != NULL)
+        db_pool_put(a->pool, d, rc == SH_EDB);
+    return rc;
+}
+
 /* json_dump_callback sink: append to a strbuf. */
 static int
 http_dump_cb(const char *buf, size_t size, void *data)
@@ -837,6 +851,7 @@ api_start_on(const config *cfg, db_pool *pool, int listen_fd, sh_err *err)
         where[0] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0,
                                            ai->ai_addr};
     a->metrics = api_metrics_new();
+    a->jobcache = api_jobcache_new();
     /* The listener thread that wakes long polls and event streams. */
     a->watch = jobwatch_start(cfg->database_url);
     a->guard = api_guard_new((unsigned)cfg->max_connections,
@@ -883,6 +898,7 @@ fail:
         close(listen_fd);
     jobwatch_stop(a->watch);
     api_metrics_free(a->metrics);
+    api_jobcache_free(a->jobcache);
     api_guard_free(a->guard);
     api_tokens_free(a->tokens);
     free(a);
@@ -909,6 +925,7 @@ api_stop(api *a)
         MHD_stop_daemon(a->mhd);
     jobwatch_stop(a->watch);
     api_metrics_free(a->metrics);
+    api_jobcache_free(a->jobcache);
     api_guard_free(a->guard);
     api_tokens_free(a->tokens);
     free(a);

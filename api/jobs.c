@@ -131,11 +131,9 @@ jobs_resolve_model(const void *ctx, const char *job_id, char **path_out,
     int            rc;
 
     *path_out = NULL;
-    d = db_pool_get(r->a->pool, API_POOL_WAIT_MS, err);
-    if (d == NULL)
+    if ((d = api_db_get(r->a, API_POOL_WAIT_MS, err)) == NULL)
         return err->code;
-    rc = db_job_owned(d, r->tenant, job_id, err);
-    db_pool_put(r->a->pool, d, rc == SH_EDB);
+    rc = api_db_put(r->a, d, db_job_owned(d, r->tenant, job_id, err));
     if (rc < 0)
         return rc;
     return model_resolve(r->a->cfg->spool, job_id, path_out, err);
@@ -229,6 +227,22 @@ jobs_reply(api_req *r, int status, json_t *job)
     return api_reply(r, status, job);
 }
 
+/* Keep the reply 'job' of an ended job in the cache, unless it has a
+ * callback (whose state still changes). */
+static void
+jobs_cache(api_req *r, const json_t *job)
+{
+    strbuf sb = {0};
+
+    if (json_object_get(job, "callback") != NULL)
+        return;
+    if (api_json_dump(job, JSON_COMPACT, &sb) == 0) {
+        sb_putc(&sb, '\n');
+        api_jobcache_put(r->a->jobcache, r->tenant, r->id, sb.data, sb.len);
+    }
+    sb_free(&sb);
+}
+
 /*
  * Read job r->id into *job (db_job_clear it) with a connection taken
  * within 'wait_ms'. Returns 0, or an SH_E* code with 'err' set.
@@ -240,18 +254,15 @@ jobs_fetch(api_req *r, int wait_ms, db_job *job, sh_err *err)
     int rc;
 
     memset(job, 0, sizeof *job);
-    d = db_pool_get(r->a->pool, wait_ms, err);
-    if (d == NULL)
+    if ((d = api_db_get(r->a, wait_ms, err)) == NULL)
         return err->code;
-    rc = db_job_get(d, r->tenant, r->id, job, err);
-    db_pool_put(r->a->pool, d, rc == SH_EDB);
+    rc = api_db_put(r->a, d, db_job_get(d, r->tenant, r->id, job, err));
     return rc;
 }
 
 int
 api_job_submit(api_req *r)
 {
-    db_pool    *pool = r->a->pool;
     const char *key = api_header_get(r, "Idempotency-Key");
     json_t     *spec = NULL, *resolution = NULL;
     plan       *p = NULL;
@@ -270,8 +281,7 @@ api_job_submit(api_req *r)
         goto done;
     resolution = plan_resolution(p);
     sh_err_clear(&err);
-    d = db_pool_get(pool, API_POOL_WAIT_MS, &err);
-    if (d == NULL) {
+    if ((d = api_db_get(r->a, API_POOL_WAIT_MS, &err)) == NULL) {
         status = api_error_sh(r, &err, 0);
         goto done;
     }
@@ -306,8 +316,7 @@ api_job_submit(api_req *r)
 
 done:
     db_job_clear(&job);
-    if (d != NULL)
-        db_pool_put(pool, d, broken);
+    api_db_put(r->a, d, broken ? SH_EDB : 0);
     json_decref(resolution);
     plan_free(p);
     json_decref(spec);
@@ -365,12 +374,11 @@ api_job_list(api_req *r)
         cursor = NULL;
 
     sh_err_clear(&err);
-    d = db_pool_get(r->a->pool, API_POOL_WAIT_MS, &err);
-    if (d == NULL)
+    if ((d = api_db_get(r->a, API_POOL_WAIT_MS, &err)) == NULL)
         return api_error_sh(r, &err, 0);
-    rc = db_job_list(d, r->tenant, status, name, limit, cursor, &jobs, &n,
-                     &more, &err);
-    db_pool_put(r->a->pool, d, rc == SH_EDB);
+    rc = api_db_put(r->a, d,
+                    db_job_list(d, r->tenant, status, name, limit, cursor,
+                                &jobs, &n, &more, &err));
     if (rc < 0)
         return api_error_sh(r, &err, 0);
     rc = api_reply(r, MHD_HTTP_OK, api_job_list_json(jobs, n, more));
@@ -386,12 +394,28 @@ api_job_get(api_req *r)
     jobwatch_waiter wt;
     int64_t     wait_ms = 0, deadline_ms, left_ms;
     sh_err      err;
+    char       *cached;
+    size_t      len;
     int         rc;
 
     if (wait_s != NULL && jobs_parse_wait(wait_s, &wait_ms) != 0)
         return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "wait",
                          "wait must be a number of seconds from 0 to %d",
                          JOBS_WAIT_MAX_S);
+    /* An ended job answers from the cache, wait or not. */
+    if ((cached = api_jobcache_get(r->a->jobcache, r->tenant, r->id, &len))
+        != NULL) {
+        r->reply = MHD_create_response_from_buffer(len, cached,
+                                                   MHD_RESPMEM_MUST_FREE);
+        if (r->reply == NULL) {
+            free(cached);
+            return api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+                             "", "cannot make the reply");
+        }
+        MHD_add_response_header(r->reply, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                "application/json");
+        return MHD_HTTP_OK;
+    }
     deadline_ms = now_ms() + wait_ms;
     sh_err_clear(&err);
     /* Registered before the first read, so that a change committed after
@@ -435,6 +459,8 @@ api_job_get(api_req *r)
         if (out != NULL) {
             api_result_fix_bytes(r, out);
             api_callback_annotate(r, out);
+            if (db_job_status_ended(job.status))
+                jobs_cache(r, out);
         }
         rc = jobs_reply(r, MHD_HTTP_OK, out);
     }
@@ -462,12 +488,11 @@ api_job_tasks(api_req *r)
         return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "cursor",
                          "cursor is not one this service returned");
     sh_err_clear(&err);
-    d = db_pool_get(r->a->pool, API_POOL_WAIT_MS, &err);
-    if (d == NULL)
+    if ((d = api_db_get(r->a, API_POOL_WAIT_MS, &err)) == NULL)
         return api_error_sh(r, &err, 0);
-    rc = db_job_tasks(d, r->tenant, r->id, limit, cursor, &tasks, &n, &more,
-                      &err);
-    db_pool_put(r->a->pool, d, rc == SH_EDB);
+    rc = api_db_put(r->a, d,
+                    db_job_tasks(d, r->tenant, r->id, limit, cursor, &tasks,
+                                 &n, &more, &err));
     if (rc < 0)
         return api_error_sh(r, &err, 0);
     rc = api_reply(r, MHD_HTTP_OK, api_tasks_json(tasks, n, more));
@@ -484,13 +509,12 @@ api_job_cancel(api_req *r)
     int    rc;
 
     sh_err_clear(&err);
-    d = db_pool_get(r->a->pool, API_POOL_WAIT_MS, &err);
-    if (d == NULL)
+    if ((d = api_db_get(r->a, API_POOL_WAIT_MS, &err)) == NULL)
         return api_error_sh(r, &err, 0);
     rc = db_job_cancel(d, r->tenant, r->id, &err);
     if (rc == 0)
         rc = db_job_get(d, r->tenant, r->id, &job, &err);
-    db_pool_put(r->a->pool, d, err.code == SH_EDB);
+    rc = api_db_put(r->a, d, rc);
     if (rc < 0)
         return api_error_sh(r, &err, 0);
     /* The job is cancelled now; its running partitions are stopped by
@@ -508,13 +532,12 @@ api_job_delete(api_req *r)
     int    rc;
 
     sh_err_clear(&err);
-    d = db_pool_get(r->a->pool, API_POOL_WAIT_MS, &err);
-    if (d == NULL)
+    if ((d = api_db_get(r->a, API_POOL_WAIT_MS, &err)) == NULL)
         return api_error_sh(r, &err, 0);
-    rc = db_job_delete(d, r->tenant, r->id, &err);
-    db_pool_put(r->a->pool, d, rc == SH_EDB);
+    rc = api_db_put(r->a, d, db_job_delete(d, r->tenant, r->id, &err));
     if (rc < 0)
         return api_error_sh(r, &err, 0);
+    api_jobcache_forget(r->a->jobcache, r->id);
     /* A download in progress keeps the files until it ends (result.c). */
     if (!api_result_hold_files(r->id)
         && spool_remove_job(r->a->cfg->spool, r->id) < 0)

@@ -243,11 +243,8 @@ api_metrics_get(api_req *r)
     int                  rc = SH_EDB, in_use, waiting, size;
 
     sh_err_clear(&err);
-    d = db_pool_get(r->a->pool, METRICS_POOL_WAIT_MS, &err);
-    if (d != NULL) {
-        rc = db_metrics_read(d, &dm, &err);
-        db_pool_put(r->a->pool, d, rc == SH_EDB);
-    }
+    if ((d = api_db_get(r->a, METRICS_POOL_WAIT_MS, &err)) != NULL)
+        rc = api_db_put(r->a, d, db_metrics_read(d, &dm, &err));
     if (rc < 0)
         log_warn("metrics: %s", err.msg);
     metrics_head(&sb, "sheaf_build_info", "gauge",

@@ -385,11 +385,10 @@ api_result_fix_bytes(api_req *r, json_t *job)
         || !result_is_parquet(json_object_get(job, "spec")))
         return;
     sh_err_clear(&err);
-    d = db_pool_get(r->a->pool, API_POOL_WAIT_MS, &err);
-    if (d == NULL)
+    if ((d = api_db_get(r->a, API_POOL_WAIT_MS, &err)) == NULL)
         return;
-    rc = db_job_result(d, r->tenant, r->id, &parts, &n_parts, &err);
-    db_pool_put(r->a->pool, d, rc == SH_EDB);
+    rc = api_db_put(r->a, d, db_job_result(d, r->tenant, r->id, &parts,
+                                           &n_parts, &err));
     if (rc == 0 && n_parts > 0
         && result_parquet(parts, n_parts, &tail, &err) == 0) {
         for (i = 0; i < n_parts; i++)
@@ -528,7 +527,6 @@ result_set_type(api_req *r, const db_job *job, const json_t *spec,
 int
 api_job_result(api_req *r)
 {
-    db_pool             *pool = r->a->pool;
     const char          *range_h, *if_range, *inm;
     db                  *d;
     db_job               job = {0};
@@ -546,8 +544,7 @@ api_job_result(api_req *r)
     int                  in_store;
 
     sh_err_clear(&err);
-    d = db_pool_get(pool, API_POOL_WAIT_MS, &err);
-    if (d == NULL)
+    if ((d = api_db_get(r->a, API_POOL_WAIT_MS, &err)) == NULL)
         return api_error_sh(r, &err, 0);
     /* Registered before the parts are read: a DELETE that commits after
      * this sees the download and leaves the files; one that committed
@@ -558,7 +555,7 @@ api_job_result(api_req *r)
     rc = db_job_get(d, r->tenant, r->id, &job, &err);
     if (rc == 0)
         rc = db_job_result(d, r->tenant, r->id, &parts, &n_parts, &err);
-    db_pool_put(pool, d, rc == SH_EDB);
+    rc = api_db_put(r->a, d, rc);
     if (rc != 0) {
         status = api_error_sh(r, &err, 0);
         goto done;
@@ -663,7 +660,6 @@ done:
 int
 api_job_manifest(api_req *r)
 {
-    db_pool    *pool = r->a->pool;
     db         *d;
     db_job      job = {0};
     db_part    *parts = NULL;
@@ -677,8 +673,7 @@ api_job_manifest(api_req *r)
     sh_err      err;
 
     sh_err_clear(&err);
-    d = db_pool_get(pool, API_POOL_WAIT_MS, &err);
-    if (d == NULL)
+    if ((d = api_db_get(r->a, API_POOL_WAIT_MS, &err)) == NULL)
         return api_error_sh(r, &err, 0);
     rc = db_job_get(d, r->tenant, r->id, &job, &err);
     if (rc == 0)
@@ -687,7 +682,7 @@ api_job_manifest(api_req *r)
         shas = xcalloc(n_parts ? n_parts : 1, sizeof *shas);
         rc = db_parts_sha256(d, r->id, parts, n_parts, shas, &err);
     }
-    db_pool_put(pool, d, rc == SH_EDB);
+    rc = api_db_put(r->a, d, rc);
     if (rc != 0) {
         status = api_error_sh(r, &err, 0);
         goto done;
@@ -713,12 +708,10 @@ api_job_manifest(api_req *r)
             status = api_error_sh(r, &err, 0);
             goto done;
         }
-        d = db_pool_get(pool, API_POOL_WAIT_MS, &err);
-        if (d != NULL) {
-            /* A cache: a failure only costs hashing again next time. */
-            rc = db_part_set_sha256(d, r->id, parts[i].path, shas[i], &err);
-            db_pool_put(pool, d, rc == SH_EDB);
-        }
+        /* A cache: a failure only costs hashing again next time. */
+        if ((d = api_db_get(r->a, API_POOL_WAIT_MS, &err)) != NULL)
+            api_db_put(r->a, d, db_part_set_sha256(d, r->id, parts[i].path,
+                                                   shas[i], &err));
     }
     arr = json_array();
     for (i = 0; i < n_parts; i++) {

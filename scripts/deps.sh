@@ -30,6 +30,9 @@ PACKAGES=(
     python3-pandas python3-sklearn
     # the CI recipes' check (tests/integration/test_cli_progress.py)
     python3-yaml
+    # the service figures of make bench (scripts/bench_service.sh): wrk on
+    # GET /v1/jobs/{id}
+    wrk
     # the dashboard's browser test (tests/integration/test_dashboard.py):
     # Debian's chromium (~100 MB), driven by puppeteer-core from npm
     chromium

@@ -130,6 +130,21 @@ db_run(db *d, const char *what, const char *sql, int n,
 }
 
 int
+db_run_lazy(db *d, const char *what, const char *sql, int n,
+            const char *const *params, sh_err *err)
+{
+    if (db_begin(d, err) < 0)
+        return SH_EDB;
+    if (db_run(d, "lazy commit", "SET LOCAL synchronous_commit TO off", 0,
+               NULL, err) < 0
+        || db_run(d, what, sql, n, params, err) < 0) {
+        db_rollback(d);
+        return SH_EDB;
+    }
+    return db_commit(d, err);
+}
+
+int
 db_begin(db *d, sh_err *err)
 {
     return db_run(d, "begin", "BEGIN", 0, NULL, err);

@@ -393,13 +393,15 @@ int db_task_heartbeat(db *d, const db_task *t, int lease_s,
 
 /*
  * Record the task done with output 'out_path', if this attempt still holds
- * its lease. When it is the last task of its stage, the same transaction
- * queues the next stage's tasks or, after the last stage, marks the job
- * succeeded (*job_done = 1). Returns 0, SH_ESTATE (lease lost: the output
- * must be discarded), or SH_EDB.
+ * its lease, with the output's SHA-256 'sha256' (64 hex digits, for the
+ * manifest; NULL or "" when not known). When it is the last task of its
+ * stage, the same transaction queues the next stage's tasks or, after the
+ * last stage, marks the job succeeded (*job_done = 1). Returns 0,
+ * SH_ESTATE (lease lost: the output must be discarded), or SH_EDB.
  */
 int db_task_finish(db *d, const db_task *t, const char *out_path,
-                   const exec_stats *st, int *job_done, sh_err *err);
+                   const char *sha256, const exec_stats *st, int *job_done,
+                   sh_err *err);
 
 /*
  * Record that the attempt failed with 'message'. When 'retryable' and

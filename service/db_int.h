@@ -52,6 +52,16 @@ int db_exec_count(db *d, const char *what, const char *sql, int n,
 int db_run(db *d, const char *what, const char *sql, int n,
            const char *const *params, sh_err *err);
 
+/*
+ * db_run in a transaction of its own whose commit does not wait for the
+ * WAL to reach the disk (synchronous_commit off): only for a write that a
+ * crash of the database may lose without harm, because it is redone (a
+ * job's cleaning stamp, say). Not inside a transaction. Returns 0 or
+ * SH_EDB.
+ */
+int db_run_lazy(db *d, const char *what, const char *sql, int n,
+                const char *const *params, sh_err *err);
+
 /* BEGIN a transaction. Returns 0 or SH_EDB. */
 int db_begin(db *d, sh_err *err);
 

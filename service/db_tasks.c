@@ -143,9 +143,15 @@ task_inputs(db *d, db_task *t, sh_err *err)
  *   reaped) nothing this one writes counts. lease_until, renewed by
  *   heartbeats, is when the reaper may take the task back.
  *
- * The job is then marked running (and its claimed_at stamped) in a second
- * statement; when it has ended in between (cancelled, failed, timed out),
- * the task is let go at once.
+ * The job is then marked running (and its claimed_at stamped) by a second
+ * statement in the same transaction, so that one commit (one WAL flush)
+ * records both, but only when its row can be locked without waiting (SKIP
+ * LOCKED): waiting for the job's lock while holding the task's could
+ * deadlock with a cancel or a failure, which lock the job and then its
+ * queued tasks. When the row is busy, the claim is committed alone and the
+ * job is marked in a statement of its own, which may wait. When the job
+ * has ended in between (cancelled, failed, timed out), the task is let go
+ * at once.
  */
 #define CLAIM_SQL                                                        \
     "WITH c AS (SELECT q.job_id, q.stage, q.part"                         \
@@ -188,28 +194,39 @@ claim_let_go(db *d, const db_task *t, sh_err *err)
     return DB_CLAIM_ENDED;
 }
 
-/* Mark the job of claimed task 't' running and read what the worker
- * needs of it. Returns DB_CLAIM_TASK, DB_CLAIM_ENDED or SH_EDB. */
+#define START_JOB_SQL(LOCKED)                                             \
+    "UPDATE jobs SET status = 'running',"                                 \
+    " started_at = coalesce(started_at, now()),"                          \
+    " claimed_at = clock_timestamp()"                                     \
+    " WHERE id = $1 AND status IN ('queued', 'running')" LOCKED           \
+    " RETURNING max_attempts, spec::text, resolution::text"
+
+/*
+ * Mark the job of claimed task 't' running and read what the worker
+ * needs of it. With 'nowait' (inside the claim's transaction), only when
+ * the job's row is not locked: DB_CLAIM_NONE when it is, or when the job
+ * has ended (the caller commits and calls again without 'nowait').
+ * Returns DB_CLAIM_TASK, DB_CLAIM_ENDED, DB_CLAIM_NONE or SH_EDB.
+ */
 static int
-claim_start_job(db *d, db_task *t, json_t **spec, json_t **resolution,
-                sh_err *err)
+claim_start_job(db *d, db_task *t, int nowait, json_t **spec,
+                json_t **resolution, sh_err *err)
 {
     const char  *jp[1] = {t->job_id};
     PGresult    *res;
     json_error_t jerr;
 
-    res = db_exec(d, "start job",
-                  "UPDATE jobs SET status = 'running',"
-                  " started_at = coalesce(started_at, now()),"
-                  " claimed_at = clock_timestamp()"
-                  " WHERE id = $1 AND status IN ('queued', 'running')"
-                  " RETURNING max_attempts, spec::text, resolution::text",
-                  1, jp, err);
+    res = nowait ? db_exec(d, "start job",
+                           START_JOB_SQL(" AND id IN (SELECT id FROM jobs"
+                                         " WHERE id = $1"
+                                         " FOR NO KEY UPDATE SKIP LOCKED)"),
+                           1, jp, err)
+                 : db_exec(d, "start job", START_JOB_SQL(""), 1, jp, err);
     if (res == NULL)
         return SH_EDB;
     if (PQntuples(res) == 0) {
         PQclear(res);
-        return claim_let_go(d, t, err);
+        return nowait ? DB_CLAIM_NONE : claim_let_go(d, t, err);
     }
     t->max_attempts = atoi(PQgetvalue(res, 0, 0));
     *spec = json_loads(PQgetvalue(res, 0, 1), 0, &jerr);
@@ -234,11 +251,16 @@ db_task_claim(db *d, const char *worker, int lease_s, db_task *t,
 
     *spec = *resolution = NULL;
     snprintf(secs, sizeof secs, "%d", lease_s);
-    res = db_exec(d, "claim task", CLAIM_SQL, 2, p, err);
-    if (res == NULL)
+    if (db_begin(d, err) < 0)
         return SH_EDB;
+    res = db_exec(d, "claim task", CLAIM_SQL, 2, p, err);
+    if (res == NULL) {
+        db_rollback(d);
+        return SH_EDB;
+    }
     if (PQntuples(res) == 0) {
         PQclear(res);
+        db_rollback(d);
         return DB_CLAIM_NONE;
     }
     snprintf(t->job_id, sizeof t->job_id, "%s", PQgetvalue(res, 0, 0));
@@ -247,7 +269,16 @@ db_task_claim(db *d, const char *worker, int lease_s, db_task *t,
     t->lease = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
     t->attempt = atoi(PQgetvalue(res, 0, 4));
     PQclear(res);
-    rc = claim_start_job(d, t, spec, resolution, err);
+    /* Committed whatever came of it: after a failed statement COMMIT
+     * rolls back, and a claim whose job's spec cannot be read must stand
+     * (counted, its lease expires), not come back at the next claim. */
+    rc = claim_start_job(d, t, 1, spec, resolution, err);
+    if (db_commit(d, err) < 0)
+        rc = SH_EDB;
+    else if (rc == DB_CLAIM_NONE)
+        /* The job's row was busy (or the job ended): the claim stands on
+         * its own; mark the job in a statement that may wait. */
+        rc = claim_start_job(d, t, 0, spec, resolution, err);
     if (rc != DB_CLAIM_TASK) {
         json_decref(*spec);
         json_decref(*resolution);
@@ -360,13 +391,16 @@ task_stage_done(db *d, const db_task *t, int *job_done, sh_err *err)
 
 int
 db_task_finish(db *d, const db_task *t, const char *out_path,
-               const exec_stats *st, int *job_done, sh_err *err)
+               const char *sha256, const exec_stats *st, int *job_done,
+               sh_err *err)
 {
     task_keys   k;
     stats_text  x;
-    const char *p[12] = {t->job_id, k.stage, k.part, k.lease, out_path,
+    const char *p[13] = {t->job_id, k.stage, k.part, k.lease, out_path,
                          x.rows_in, x.bytes_in, x.rows_out, x.bytes_out,
-                         x.rows_skipped, x.spill_bytes, x.peak_bytes};
+                         x.rows_skipped, x.spill_bytes, x.peak_bytes,
+                         sha256 != NULL && sha256[0] != '\0' ? sha256
+                                                              : NULL};
     int         rc;
 
     *job_done = 0;
@@ -383,11 +417,11 @@ db_task_finish(db *d, const db_task *t, const char *out_path,
                                   " bytes_out = $9, rows_skipped = $10,"
                                   " spill_bytes = $11, peak_bytes = $12,"
                                   " finished_at = now(), lease_until = NULL,"
-                                  " error = NULL"
+                                  " error = NULL, sha256 = $13"
                                   " WHERE job_id = $1 AND stage = $2"
                                   " AND part = $3 AND lease = $4"
                                   " AND state = 'running'",
-                                  12, p, err), t, err);
+                                  13, p, err), t, err);
     if (rc < 0)
         goto fail;
     if ((rc = task_stage_done(d, t, job_done, err)) < 0)

@@ -334,18 +334,15 @@ worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
     worker_in_hand = NULL;
     if (rc == 0) {
         /* A result part: its SHA-256 for the manifest, from the page
-         * cache, recorded once the part is committed (the manifest hashes
-         * a part whose hash is missing). */
+         * cache, recorded with the part's commit (the manifest hashes a
+         * part whose hash is missing). */
         sha[0] = '\0';
         if ((size_t)t->stage + 1 == p->n_stages
             && spool_file_sha256(out, &hashed, sha, &err) != 0) {
             log_warn("job %s %s: %s", t->job_id, name, err.msg);
             sha[0] = '\0';
         }
-        rc = db_task_finish(d, t, out, &st, &job_done, &err);
-        if (rc == 0 && sha[0] != '\0'
-            && db_part_set_sha256(d, t->job_id, out, sha, &err) != 0)
-            log_warn("job %s %s: %s", t->job_id, name, err.msg);
+        rc = db_task_finish(d, t, out, sha, &st, &job_done, &err);
         if (rc == SH_ESTATE) {
             /* Another attempt holds the task now, or the job ended: what
              * this one wrote must not stay behind. */

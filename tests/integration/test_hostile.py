@@ -612,6 +612,52 @@ def test_model_of_another_tenant_is_unknown(life_sheaf, tmp_path):
     assert srv.api("GET", f"/v1/jobs/{trained}", headers=hb).status == 404
 
 
+def test_cached_job_is_its_tenants_only(life_sheaf, tmp_path):
+    """GET /v1/jobs/{id} of an ended job answers from a short-lived cache
+    (api/jobcache.c): it must still be the owner's alone, equal to what
+    the database says, and gone the moment the job is deleted."""
+    import uuid as uuidm
+    tokens = tmp_path / "tokens"
+    tokens.write_text("tok-cache-a tenant-a\ntok-cache-b tenant-b\n")
+    srv = life_sheaf("jobcache", env={"SHEAF_TOKENS_FILE": str(tokens)})
+    ha = {"Authorization": "Bearer tok-cache-a"}
+    hb = {"Authorization": "Bearer tok-cache-b"}
+    rel = f"cache-{uuidm.uuid4().hex[:8]}.csv"
+    srv.write_data(rel, "id,x\n1,5\n2,-1\n")
+    r = srv.api("POST", "/v1/jobs", {"input": {"path": rel},
+                                     "steps": [{"op": "filter",
+                                                "where": "x > 0"}]},
+                headers=ha)
+    assert r.status == 201, r
+    jid = r.body["id"]
+    deadline = time.monotonic() + 60
+    while True:
+        job = srv.api("GET", f"/v1/jobs/{jid}?wait=5", headers=ha)
+        assert job.status == 200, job
+        if job.body["status"] in ("succeeded", "failed", "cancelled"):
+            break
+        assert time.monotonic() < deadline, job.body
+    assert job.body["status"] == "succeeded", job.body
+    # Read again (from the cache now): the same object, with or without
+    # a wait; never to the other tenant, nor to no token at all.
+    for path in (f"/v1/jobs/{jid}", f"/v1/jobs/{jid}?wait=2"):
+        again = srv.api("GET", path, headers=ha)
+        assert again.status == 200, again
+        assert again.body == job.body
+        theirs = srv.api("GET", path, headers=hb)
+        assert theirs.status == 404, theirs
+        assert theirs.body["error"]["code"] == "not_found"
+        assert srv.api("GET", path).status == 401
+    # The other tenant cannot delete it either; the owner can, and the
+    # job is gone at once, cache or not.
+    assert srv.api("DELETE", f"/v1/jobs/{jid}", headers=hb).status == 404
+    assert srv.api("GET", f"/v1/jobs/{jid}", headers=ha).status == 200
+    assert srv.api("DELETE", f"/v1/jobs/{jid}", headers=ha).status == 204
+    gone = srv.api("GET", f"/v1/jobs/{jid}", headers=ha)
+    assert gone.status == 404, gone
+    assert srv.api("GET", f"/v1/jobs/{jid}?wait=1", headers=ha).status == 404
+
+
 # --------------------------------------------------------------------------
 # Issue 9, point 11: workers as a sandbox.
 

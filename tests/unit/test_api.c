@@ -3,7 +3,8 @@
  * (methods, {id} and {name}, trailing slash, HEAD, Allow lists, routes
  * that come later), Range header parsing, the mapping of sh_err codes to
  * HTTP statuses and error bodies, and the job and task objects built from
- * the database layer's structs. Failures print both values.
+ * the database layer's structs, and the cache of ended jobs' replies.
+ * Failures print both values.
  */
 #include <CUnit/CUnit.h>
 #include <stdarg.h>
@@ -471,6 +472,50 @@ test_tasks_json(void)
     db_task_rows_free(t, 2);
 }
 
+/* The cache of ended jobs' replies: a hit gives the bytes put, only to
+ * the tenant that put them; DELETE forgets; a newer reply replaces. */
+static void
+test_jobcache(void)
+{
+    api_jobcache *c = api_jobcache_new();
+    const char   *body = "{\"id\":\"" UUID_LOWER "\"}\n";
+    const char   *other = "9f1e2d3c-4b5a-4968-8776-655443322110";
+    char         *got;
+    size_t        len;
+
+    CU_ASSERT_PTR_NULL(api_jobcache_get(c, "default", UUID_LOWER, &len));
+    api_jobcache_put(c, "default", UUID_LOWER, body, strlen(body));
+    got = api_jobcache_get(c, "default", UUID_LOWER, &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+    CU_ASSERT_EQUAL(len, strlen(body));
+    CU_ASSERT(memcmp(got, body, len) == 0);
+    free(got);
+    /* Another tenant, another job: misses. */
+    CU_ASSERT_PTR_NULL(api_jobcache_get(c, "acme", UUID_LOWER, &len));
+    CU_ASSERT_EQUAL(len, 0);
+    CU_ASSERT_PTR_NULL(api_jobcache_get(c, "default", other, &len));
+    /* A newer reply of the same job replaces the older. */
+    api_jobcache_put(c, "default", UUID_LOWER, "{}\n", 3);
+    got = api_jobcache_get(c, "default", UUID_LOWER, &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+    CU_ASSERT_EQUAL(len, 3);
+    free(got);
+    /* Forgetting another job leaves it; forgetting it removes it. */
+    api_jobcache_forget(c, other);
+    got = api_jobcache_get(c, "default", UUID_LOWER, &len);
+    CU_ASSERT_PTR_NOT_NULL(got);
+    free(got);
+    api_jobcache_forget(c, UUID_LOWER);
+    CU_ASSERT_PTR_NULL(api_jobcache_get(c, "default", UUID_LOWER, &len));
+    /* Not a job id: not kept. */
+    api_jobcache_put(c, "default", "x", "{}\n", 3);
+    CU_ASSERT_PTR_NULL(api_jobcache_get(c, "default", "x", &len));
+    api_jobcache_free(c);
+    /* No cache: nothing kept, nothing found. */
+    api_jobcache_put(NULL, "default", UUID_LOWER, "{}\n", 3);
+    CU_ASSERT_PTR_NULL(api_jobcache_get(NULL, "default", UUID_LOWER, &len));
+}
+
 void
 test_api_register(void)
 {
@@ -489,4 +534,5 @@ test_api_register(void)
     CU_add_test(s, "job object", test_job_json);
     CU_add_test(s, "job list and cursor", test_job_list_json);
     CU_add_test(s, "task objects", test_tasks_json);
+    CU_add_test(s, "cache of ended jobs' replies", test_jobcache);
 }
