@@ -3,8 +3,9 @@
  * group, state and table layout, the hash of a value, and the calls
  * between the aggregate states (agg.c), HyperLogLog (agg_hll.c), the hash
  * table (agg_table.c) and its spill (agg_spill.c). Helpers on the fold's
- * hot path are static inline here, as they were in the one file. Nothing
- * outside those files includes it.
+ * hot path are static inline here, as they were in the one file; they
+ * call nothing those files define, so the dependency runs one way: the
+ * files on this header. Nothing outside those files includes it.
  */
 #ifndef SHEAF_AGG_INT_H
 #define SHEAF_AGG_INT_H
@@ -208,33 +209,12 @@ void agg_shrink_table(hashagg *h);
 /* The HyperLogLog estimate of registers 'regs' (NULL: 0). */
 int64_t agg_hll_estimate(const uint8_t *regs);
 
-/* Merges HLL_REGS registers 'src' into 'regs': the larger of each pair. */
-void agg_hll_merge(uint8_t *regs, const uint8_t *src);
+/* Merges HLL_REGS registers 'src' into those of 'st' (made, zeroed, on
+ * first use): the larger of each pair. */
+void agg_hll_merge(hashagg *h, agg_state *st, const uint8_t *src);
 
-/* The HyperLogLog registers of a state, made (zeroed) on first use. */
-static inline uint8_t *
-hll_regs(hashagg *h, agg_state *st)
-{
-    if (st->u.hll == NULL) {
-        st->u.hll = agg_alloc(h, HLL_REGS);
-        memset(st->u.hll, 0, HLL_REGS);
-    }
-    return st->u.hll;
-}
-
-/* Adds non-null 'v' to a HyperLogLog. */
-static inline void
-hll_add(hashagg *h, agg_state *st, const sh_value *v)
-{
-    uint8_t *regs = hll_regs(h, st);
-    uint64_t x = agg_value_hash(v, SEED_HLL);
-    size_t   idx = (size_t)(x >> (64 - HLL_BITS));
-    uint64_t w = (x << HLL_BITS) | ((uint64_t)1 << (HLL_BITS - 1));
-    uint8_t  rank = (uint8_t)(__builtin_clzll(w) + 1);
-
-    if (regs[idx] < rank)
-        regs[idx] = rank;
-}
+/* Adds non-null 'v' to the HyperLogLog of 'st' (made on first use). */
+void agg_hll_add(hashagg *h, agg_state *st, const sh_value *v);
 
 /* ---- min_by, max_by, median, quantile (agg_quant.c) -------------------- */
 
