@@ -10,6 +10,7 @@
 #ifndef SHEAF_AGG_INT_H
 #define SHEAF_AGG_INT_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -36,6 +37,26 @@ typedef struct dset {
     sh_value *vals;   /* the values; type SH_NULL marks an empty slot */
 } dset;
 
+/* Values of an exact quantile state, in malloc'ed chunks that never
+ * move. */
+typedef struct qchunk {
+    struct qchunk *next;
+    size_t         n, cap;
+    double         x[];
+} qchunk;
+
+/* The state of median and quantile: every non-null value, in memory or,
+ * once the table sorts them out of core (agg_qspill.c), counted only. */
+typedef struct agg_qvec {
+    size_t  n;      /* values folded or merged */
+    size_t  id;     /* its index in hashagg.qvecs */
+    double  q;      /* the quantile it answers (0.5 for median) */
+    int     done;   /* 'result' holds the answer (sorted out of core) */
+    double  result;
+    qchunk *head;   /* values held; NULL once out of core */
+    qchunk *tail;   /* the chunk being filled */
+} agg_qvec;
+
 /* The running state of one aggregate of one group. */
 typedef struct agg_state {
     union {
@@ -59,7 +80,7 @@ typedef struct agg_state {
         dset    *set;            /* count_distinct; NULL while empty */
         uint8_t *hll;            /* approx: registers; NULL while empty */
         struct agg_by   *by;     /* min_by, max_by; NULL while empty */
-        struct agg_qvec *qv;     /* median, quantile; NULL while empty */
+        agg_qvec        *qv;     /* median, quantile; NULL while empty */
         struct agg_kll  *kll;    /* approx_quantile; NULL while empty */
     } u;
 } agg_state;
@@ -113,8 +134,14 @@ struct hashagg {
                               the row counts for the aggregate */
     uint64_t *qhash;       /* table_hash of each queued row's keys */
     strbuf    qbytes;      /* bytes of the queued string keys */
-    size_t    quant_limit; /* bytes an exact quantile state may reach in
-                              a merge; 0: no limit (agg_quant.c) */
+    agg_qvec **qvecs;      /* every median/quantile state, in the order
+                              made (a state's id is its index) */
+    size_t    n_qvecs;
+    size_t    qvecs_cap;
+    size_t    quant_bytes; /* bytes of their value chunks */
+    struct agg_qspill *qspill; /* NULL, or the external sort their values
+                                  go to (agg_qspill.c) */
+    size_t    qspill_bytes; /* the most bytes that sort held */
 };
 
 /* The aggregate states of group 'g', after its keys. */
@@ -201,7 +228,8 @@ group *agg_find_group(hashagg *h, const sh_value *keys);
 /* Empties the table, keeping its slot array and arena memory. */
 void agg_reset_table(hashagg *h);
 
-/* Gives back the slot array and group vector of an empty table. */
+/* Gives back the slot array, group vector and quantile state vector of an
+ * empty table. */
 void agg_shrink_table(hashagg *h);
 
 /* ---- HyperLogLog (agg_hll.c) --------------------------------------------- */
@@ -225,6 +253,68 @@ agg_is_quant(agg_fn fn)
     return fn == AGG_MIN_BY || fn == AGG_MAX_BY || fn == AGG_MEDIAN
            || fn == AGG_QUANTILE || fn == AGG_APPROX_QUANTILE;
 }
+
+/*
+ * quantile_cont (DuckDB's, numpy's default) of 'n' (> 0) sorted values
+ * at 'q': h = (n - 1) q, x[floor h] + (h - floor h) (x[floor h + 1] -
+ * x[floor h]). It reads the value at rank agg_cont_rank and, when
+ * agg_cont_needs_next, the one after; agg_cont_value then gives the answer
+ * from them, the same arithmetic in memory (agg_quantile_cont) and out of
+ * core (agg_qspill.c), so both give the same bits.
+ */
+static inline size_t
+agg_cont_rank(size_t n, double q)
+{
+    double fl = floor((double)(n - 1) * q);
+
+    return fl >= (double)(n - 1) ? n - 1 : (size_t)fl;
+}
+
+static inline int
+agg_cont_needs_next(size_t n, double q)
+{
+    double h = (double)(n - 1) * q;
+
+    return agg_cont_rank(n, q) < n - 1 && h != floor(h);
+}
+
+/* 'lo' is the value at agg_cont_rank, 'hi' the next one (read only when
+ * agg_cont_needs_next). */
+static inline double
+agg_cont_value(size_t n, double q, double lo, double hi)
+{
+    double h = (double)(n - 1) * q, fl = floor(h);
+
+    if (!agg_cont_needs_next(n, q))
+        return lo;
+    return lo + (h - fl) * (hi - lo);
+}
+
+/* ---- exact quantiles out of core (agg_qspill.c) ------------------------- */
+
+/*
+ * From now on, the values of the table's median/quantile states are sorted
+ * out of core: those held go to an external sort (runs
+ * "<prefix>.r<N>", holding at most 'mem_bytes') as rows (state id,
+ * value), and so do those folded or merged after (agg_qspill_push). The
+ * states keep their counts. Returns 0 or SH_EIO.
+ */
+int agg_qspill_start(hashagg *h, size_t mem_bytes, const char *prefix,
+                     sh_err *err);
+
+/* Sorts value 'x' of state 'q' out of core. Returns 0 or SH_EIO. */
+int agg_qspill_push(hashagg *h, agg_qvec *q, double x, sh_err *err);
+
+/*
+ * Merges the sorted runs and sets each state's answer (done, result) from
+ * its values at the ranks quantile_cont reads. Returns 0, SH_EIO or
+ * SH_EDATA (a state whose count does not match its sorted values).
+ */
+int agg_qspill_finish(hashagg *h, sh_err *err);
+
+/* Ends sorting out of core: frees the sort and removes its run files
+ * (whatever happened before). No-op when none was started. */
+void agg_qspill_end(hashagg *h);
 
 /* ---- approx_quantile: a KLL sketch (agg_sketch.c) ------------------------ */
 
