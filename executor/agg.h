@@ -187,7 +187,8 @@ uint64_t hashagg_key_hash(const hashagg *h, const sh_value *row,
 typedef struct hashagg_finalize_stats {
     uint64_t rows_read;   /* partial rows read from the input files (not
                              counting re-reads of spill files) */
-    uint64_t spill_bytes; /* bytes written to spill files, every level */
+    uint64_t spill_bytes; /* bytes written to spill files, every level,
+                             and the runs of quantile values sorted */
     uint64_t peak_bytes;  /* most bytes the table held (hashagg_bytes) */
 } hashagg_finalize_stats;
 

@@ -307,10 +307,12 @@ int agg_qspill_push(hashagg *h, agg_qvec *q, double x, sh_err *err);
 
 /*
  * Merges the sorted runs and sets each state's answer (done, result) from
- * its values at the ranks quantile_cont reads. Returns 0, SH_EIO or
- * SH_EDATA (a state whose count does not match its sorted values).
+ * its values at the ranks quantile_cont reads; adds the bytes of the runs
+ * (the final ones, after sorter_finish) to '*run_bytes'. Returns 0,
+ * SH_EIO or SH_EDATA (a state whose count does not match its sorted
+ * values).
  */
-int agg_qspill_finish(hashagg *h, sh_err *err);
+int agg_qspill_finish(hashagg *h, uint64_t *run_bytes, sh_err *err);
 
 /* Ends sorting out of core: frees the sort and removes its run files
  * (whatever happened before). No-op when none was started. */

@@ -110,9 +110,10 @@ finish_state(agg_qvec *q, size_t got, double lo, double hi, sh_err *err)
     return 0;
 }
 
-/* Merges the runs and sets each state's answer (see the top). */
+/* Merges the runs and sets each state's answer (see the top); adds the
+ * bytes of the runs to '*run_bytes'. */
 int
-agg_qspill_finish(hashagg *h, sh_err *err)
+agg_qspill_finish(hashagg *h, uint64_t *run_bytes, sh_err *err)
 {
     struct agg_qspill *sp = h->qspill;
     char             **paths = NULL;
@@ -131,8 +132,10 @@ agg_qspill_finish(hashagg *h, sh_err *err)
     if (sp->n_runs == 0)
         return 0;
     paths = xcalloc((size_t)sp->n_runs, sizeof *paths);
-    for (i = 0; i < (size_t)sp->n_runs; i++)
+    for (i = 0; i < (size_t)sp->n_runs; i++) {
         paths[i] = xasprintf("%s.r%zu", sp->prefix, i);
+        *run_bytes += util_file_bytes(paths[i]);
+    }
     m = merger_new((const char *const *)paths, (size_t)sp->n_runs, qkeys, 2,
                    err);
     if (m == NULL) {

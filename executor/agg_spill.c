@@ -198,7 +198,8 @@ finalize_level(finalize *f, const char *const *paths, size_t n,
 
     if (!spilling) {
         note_peak(f);
-        if (h->qspill != NULL && (rc = agg_qspill_finish(h, err)) != 0)
+        if (h->qspill != NULL
+            && (rc = agg_qspill_finish(h, &f->st.spill_bytes, err)) != 0)
             goto done;
         note_peak(f);
         rc = hashagg_drain_final(h, f->emit, f->ctx, err);

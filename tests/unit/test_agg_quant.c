@@ -583,11 +583,13 @@ test_out_of_core(void)
                                            ooc_collect, NULL, mem, &st,
                                            &err), 0);
     CU_ASSERT(st.peak_bytes > big * sizeof(double));
+    CU_ASSERT_EQUAL(st.spill_bytes, 0);
     CU_ASSERT_EQUAL(hashagg_finalize_files(f, (const char *const *)paths, 2,
                                            -1, budget, prefix, ooc_collect,
                                            NULL, ooc, &st, &err), 0);
     CU_ASSERT(st.peak_bytes > budget);
     CU_ASSERT(st.peak_bytes < budget + budget / 2);
+    CU_ASSERT(st.spill_bytes > big * sizeof(double));
     CU_ASSERT_EQUAL(mem->max_files, 2);
     CU_ASSERT(ooc->max_files > 2); /* the sorted runs */
     CU_ASSERT_EQUAL(hashagg_groups(f), 0);
