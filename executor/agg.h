@@ -218,8 +218,9 @@ typedef int (*agg_tick_fn)(void *ctx, const hashagg_finalize_stats *st,
  * bounds the table only. A level that cannot re-partition (one group
  * left, or the last level) and is still over 'mem_bytes' sorts its
  * median/quantile values out of core ("<spill_prefix>.q<level>.r<N>",
- * half of 'mem_bytes' for the sort, removed afterwards) and reads each
- * group's quantile off the sorted values. 'h' must be empty; it is left empty. 'emit' and
+ * half of 'mem_bytes' for the sort; removed afterwards) and reads each
+ * group's quantile off the sorted values; 'tick' is called every 65536
+ * values sorted too. 'h' must be empty; it is left empty. 'emit' and
  * 'tick' get 'ctx'; 'tick' may be NULL. '*st' (may be NULL) is filled in
  * every case, also on error.
  */

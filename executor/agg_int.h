@@ -292,25 +292,36 @@ agg_cont_value(size_t n, double q, double lo, double hi)
 
 /* ---- exact quantiles out of core (agg_qspill.c) ------------------------- */
 
+/* Values the sort takes or gives back between two calls of its tick
+ * function. */
+#define AGG_QSPILL_TICK 65536
+
+/* Called every AGG_QSPILL_TICK values while quantile values are sorted
+ * out of core, so that a long sort is noticed (a lease renewed, a cancel
+ * seen). Returns 0 to go on, or an error code with 'err' filled. */
+typedef int (*agg_qspill_tick_fn)(void *ctx, sh_err *err);
+
 /*
  * From now on, the values of the table's median/quantile states are sorted
  * out of core: those held go to an external sort (runs
  * "<prefix>.r<N>", holding at most 'mem_bytes') as rows (state id,
  * value), and so do those folded or merged after (agg_qspill_push). The
- * states keep their counts. Returns 0 or SH_EIO.
+ * states keep their counts. 'tick' (not NULL) gets 'ctx'. Returns 0,
+ * SH_EIO or the error of 'tick'.
  */
 int agg_qspill_start(hashagg *h, size_t mem_bytes, const char *prefix,
-                     sh_err *err);
+                     agg_qspill_tick_fn tick, void *ctx, sh_err *err);
 
-/* Sorts value 'x' of state 'q' out of core. Returns 0 or SH_EIO. */
+/* Sorts value 'x' of state 'q' out of core. Returns 0, SH_EIO or the
+ * error of the tick function. */
 int agg_qspill_push(hashagg *h, agg_qvec *q, double x, sh_err *err);
 
 /*
  * Merges the sorted runs and sets each state's answer (done, result) from
  * its values at the ranks quantile_cont reads; adds the bytes of the runs
  * (the final ones, after sorter_finish) to '*run_bytes'. Returns 0,
- * SH_EIO or SH_EDATA (a state whose count does not match its sorted
- * values).
+ * SH_EIO, SH_EDATA (a state whose count does not match its sorted
+ * values) or the error of the tick function.
  */
 int agg_qspill_finish(hashagg *h, uint64_t *run_bytes, sh_err *err);
 

@@ -80,17 +80,16 @@ stats_now(const finalize *f)
     return st;
 }
 
-/* Counts one row read; every HASHAGG_TICK_ROWS rows calls the tick
- * function. Returns 0 or its error. */
+/* Calls the tick function (if any) with the stats so far. Returns 0 or
+ * its error. */
 static int
-count_row(finalize *f, sh_err *err)
+tick_now(finalize *f, sh_err *err)
 {
     hashagg_finalize_stats st;
     int                    rc;
 
-    if (++f->since_tick < HASHAGG_TICK_ROWS || f->tick == NULL)
+    if (f->tick == NULL)
         return 0;
-    f->since_tick = 0;
     note_peak(f);
     st = stats_now(f);
     rc = f->tick(f->ctx, &st, err);
@@ -99,10 +98,30 @@ count_row(finalize *f, sh_err *err)
     return rc;
 }
 
+/* Counts one row read; every HASHAGG_TICK_ROWS rows calls the tick
+ * function. Returns 0 or its error. */
+static int
+count_row(finalize *f, sh_err *err)
+{
+    if (++f->since_tick < HASHAGG_TICK_ROWS)
+        return 0;
+    f->since_tick = 0;
+    return tick_now(f, err);
+}
+
+/* The tick of the sort of quantile values (an agg_qspill_tick_fn). */
+static int
+qspill_tick(void *ctx, sh_err *err)
+{
+    return tick_now(ctx, err);
+}
+
 /*
  * Sorts the quantile values of the table out of core from now on, under
- * "<prefix>.q<level>" with half of the table's budget: the table keeps
- * the rest for its groups and their other states.
+ * "<prefix>.q<level>", with half of the table's budget: the table keeps
+ * the rest for its groups' keys and other states (next to nothing in the
+ * usual case, one group left), and while the values it held move to the
+ * sort, both hold some.
  */
 static int
 qspill_start(finalize *f, unsigned level, sh_err *err)
@@ -111,7 +130,8 @@ qspill_start(finalize *f, unsigned level, sh_err *err)
     int   rc;
 
     note_peak(f);
-    rc = agg_qspill_start(f->h, f->mem_bytes / 2, prefix, err);
+    rc = agg_qspill_start(f->h, f->mem_bytes / 2, prefix, qspill_tick, f,
+                          err);
     free(prefix);
     return rc;
 }

@@ -476,6 +476,7 @@ typedef struct ooc_got {
     int    bad; /* a row with an unexpected shape */
     const char *dir;   /* where the sort's runs go */
     int    max_files;  /* the most files seen there while emitting */
+    int    ticks;      /* calls of the tick function */
 } ooc_got;
 
 /* Keeps the answers of a final row (key, count, then OOC_AGGS floats). */
@@ -501,6 +502,16 @@ ooc_collect(void *ctx, const sh_value *row, sh_err *err)
     return 0;
 }
 
+/* Counts the ticks of a finalize (an agg_tick_fn; ctx is an ooc_got). */
+static int
+ooc_tick(void *ctx, const hashagg_finalize_stats *st, sh_err *err)
+{
+    (void)st;
+    (void)err;
+    ((ooc_got *)ctx)->ticks++;
+    return 0;
+}
+
 static int
 ooc_write(void *ctx, const sh_value *row, sh_err *err)
 {
@@ -511,8 +522,10 @@ ooc_write(void *ctx, const sh_value *row, sh_err *err)
  * Median and quantiles of a group over the budget: one group of 2.5
  * million values (150,000 under valgrind) finalized under a 16 MiB
  * budget (1 MiB), its values sorted out of core, with five other groups
- * of 1 to 100,000 values and one of nulls only. Each answer equals, to
- * the bit, the oracle's over the sorted values and the answer in memory;
+ * of 1 to 100,000 values and one of nulls only; and again under a
+ * sixteenth of it, where the sort's runs are merged in passes. Each
+ * answer equals, to the bit, the oracle's over the sorted values and the
+ * answer in memory;
  * the sort's run files are gone afterwards; the peak passes the budget by
  * no more than a partial row. A sort that cannot write its runs fails with
  * SH_EIO and leaves the table empty.
@@ -530,6 +543,7 @@ test_out_of_core(void)
     double      *vals[OOC_GROUPS];
     ooc_got     *mem = calloc(1, sizeof *mem), *ooc = calloc(1, sizeof *ooc);
     ooc_got     *fail = calloc(1, sizeof *fail);
+    ooc_got     *tiny = calloc(1, sizeof *tiny);
     hashagg_finalize_stats st;
     sh_err       err = {0};
     size_t       k, i, j, file;
@@ -541,7 +555,7 @@ test_out_of_core(void)
         a[1 + j] = (agg_def){AGG_QUANTILE, 1, SH_FLOAT, -1, SH_NULL,
                              ooc_q[j]};
     CU_ASSERT_FATAL(th_temp_dir(dir, sizeof dir, th_tmp_base(), "aggq") == 0);
-    mem->dir = ooc->dir = fail->dir = dir;
+    mem->dir = ooc->dir = fail->dir = tiny->dir = dir;
     snprintf(prefix, sizeof prefix, "%s/spill", dir);
     snprintf(bad_prefix, sizeof bad_prefix, "%s/none/spill", dir);
 
@@ -580,28 +594,43 @@ test_out_of_core(void)
     /* In memory, then out of core. */
     CU_ASSERT_EQUAL(hashagg_finalize_files(f, (const char *const *)paths, 2,
                                            -1, (size_t)1 << 32, prefix,
-                                           ooc_collect, NULL, mem, &st,
+                                           ooc_collect, ooc_tick, mem, &st,
                                            &err), 0);
     CU_ASSERT(st.peak_bytes > big * sizeof(double));
     CU_ASSERT_EQUAL(st.spill_bytes, 0);
     CU_ASSERT_EQUAL(hashagg_finalize_files(f, (const char *const *)paths, 2,
                                            -1, budget, prefix, ooc_collect,
-                                           NULL, ooc, &st, &err), 0);
+                                           ooc_tick, ooc, &st, &err), 0);
     CU_ASSERT(st.peak_bytes > budget);
     CU_ASSERT(st.peak_bytes < budget + budget / 2);
     CU_ASSERT(st.spill_bytes > big * sizeof(double));
     CU_ASSERT_EQUAL(mem->max_files, 2);
     CU_ASSERT(ooc->max_files > 2); /* the sorted runs */
+    /* few partial rows: no tick in memory; the sort ticks (its values
+     * pushed, then streamed back) */
+    CU_ASSERT_EQUAL(mem->ticks, 0);
+    CU_ASSERT(ooc->ticks >= (int)(big / 65536));
     CU_ASSERT_EQUAL(hashagg_groups(f), 0);
     CU_ASSERT_EQUAL(th_count_files(dir), 2); /* the inputs alone */
 
-    CU_ASSERT_EQUAL(mem->bad + ooc->bad, 0);
+    /* A sixteenth of the budget: many more runs than a merge reads at
+     * once, merged in passes first. */
+    CU_ASSERT_EQUAL(hashagg_finalize_files(f, (const char *const *)paths, 2,
+                                           -1, budget / 16, prefix,
+                                           ooc_collect, ooc_tick, tiny, &st,
+                                           &err), 0);
+    CU_ASSERT(st.spill_bytes > 2 * big * sizeof(double)); /* passes */
+    CU_ASSERT_EQUAL(th_count_files(dir), 2);
+
+    CU_ASSERT_EQUAL(mem->bad + ooc->bad + tiny->bad, 0);
     for (k = 0; k < OOC_GROUPS; k++) {
         CU_ASSERT_EQUAL(mem->seen[k], 1);
         CU_ASSERT_EQUAL(ooc->seen[k], 1);
+        CU_ASSERT_EQUAL(tiny->seen[k], 1);
         if (k == 5) {
             for (j = 0; j < OOC_AGGS; j++)
-                CU_ASSERT(mem->null[k][j] && ooc->null[k][j]);
+                CU_ASSERT(mem->null[k][j] && ooc->null[k][j]
+                          && tiny->null[k][j]);
             continue;
         }
         qsort(vals[k], sizes[k], sizeof(double), cmp_dbl);
@@ -610,6 +639,7 @@ test_out_of_core(void)
 
             CU_ASSERT(ooc->r[k][j] == want);
             CU_ASSERT(mem->r[k][j] == want);
+            CU_ASSERT(tiny->r[k][j] == want);
             if (ooc->r[k][j] != want)
                 fprintf(stderr, "\nkey %zu q %g: out of core %.17g, "
                         "oracle %.17g\n", k, ooc_q[j], ooc->r[k][j], want);
@@ -636,6 +666,7 @@ test_out_of_core(void)
     free(mem);
     free(ooc);
     free(fail);
+    free(tiny);
 }
 
 void
