@@ -26,9 +26,10 @@
  * where either is null are skipped; among rows tied on 'by' the smallest
  * (for max_by the largest) value wins, so the answer never depends on the
  * order of the input or of the partials. median and quantile (exact,
- * DuckDB's quantile_cont: h = (n - 1) q, x[floor h] + (h - floor h)
- * (x[ceil h] - x[floor h]) over the sorted non-null values) take an int
- * or float column and give float. Their states hold every value (8 bytes
+ * DuckDB's quantile_cont: h = (n - 1) q, d = h - floor h, x[floor h]
+ * (1 - d) + x[ceil h] d over the sorted non-null values, computed in
+ * DuckDB's order, so the doubles are its doubles) take an int or float
+ * column and give float. Their states hold every value (8 bytes
  * each); the final half sorts them out of core when its table is over the
  * budget and re-partitioning cannot shrink it (hashagg_finalize_files), so
  * a group of any size is exact. approx_quantile (agg_sketch.c) keeps a
@@ -234,7 +235,7 @@ void hashagg_free(hashagg *h);
 /*
  * The 'q' quantile (0 <= q <= 1) of the n (> 0) values of 'x', which it
  * sorts in place (NaN last), interpolated as DuckDB's quantile_cont:
- * h = (n - 1) q, x[floor h] + (h - floor h) (x[ceil h] - x[floor h]).
+ * h = (n - 1) q, d = h - floor h, x[floor h] (1 - d) + x[ceil h] d.
  */
 double agg_quantile_cont(double *x, size_t n, double q);
 

@@ -255,12 +255,13 @@ agg_is_quant(agg_fn fn)
 }
 
 /*
- * quantile_cont (DuckDB's, numpy's default) of 'n' (> 0) sorted values
- * at 'q': h = (n - 1) q, x[floor h] + (h - floor h) (x[floor h + 1] -
- * x[floor h]). It reads the value at rank agg_cont_rank and, when
+ * DuckDB's quantile_cont of 'n' (> 0) sorted values at 'q': h = (n - 1) q,
+ * d = h - floor h, x[floor h] (1 - d) + x[floor h + 1] d, or x[floor h]
+ * when d is 0, in DuckDB's order of operations for doubles, so the bits
+ * are its bits. It reads the value at rank agg_cont_rank and, when
  * agg_cont_needs_next, the one after; agg_cont_value then gives the answer
  * from them, the same arithmetic in memory (agg_quantile_cont) and out of
- * core (agg_qspill.c), so both give the same bits.
+ * core (agg_qspill.c).
  */
 static inline size_t
 agg_cont_rank(size_t n, double q)
@@ -283,11 +284,11 @@ agg_cont_needs_next(size_t n, double q)
 static inline double
 agg_cont_value(size_t n, double q, double lo, double hi)
 {
-    double h = (double)(n - 1) * q, fl = floor(h);
+    double h = (double)(n - 1) * q, d = h - floor(h);
 
     if (!agg_cont_needs_next(n, q))
         return lo;
-    return lo + (h - fl) * (hi - lo);
+    return lo * (1.0 - d) + hi * d;
 }
 
 /* ---- exact quantiles out of core (agg_qspill.c) ------------------------- */

@@ -449,16 +449,17 @@ ooc_x(size_t k, size_t i)
     return (double)(r % 1000003) / 7.0 - 70000.0;
 }
 
-/* The oracle: quantile_cont of sorted 'x' (n > 0), written out plainly. */
+/* The oracle: DuckDB's quantile_cont of sorted 'x' (n > 0), written out
+ * plainly. */
 static double
 oracle_cont(const double *x, size_t n, double q)
 {
-    double h = (double)(n - 1) * q;
+    double h = (double)(n - 1) * q, d = h - floor(h);
     size_t lo = (size_t)floor(h);
 
-    if (lo >= n - 1)
-        return x[n - 1];
-    return x[lo] + (h - floor(h)) * (x[lo + 1] - x[lo]);
+    if (lo >= n - 1 || d == 0)
+        return x[lo < n ? lo : n - 1];
+    return x[lo] * (1.0 - d) + x[lo + 1] * d;
 }
 
 static int
