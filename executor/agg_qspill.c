@@ -19,8 +19,9 @@
  * is sorted and read in memory; otherwise it is freed and the runs are
  * merged, QSPILL_READ bytes of read buffer each, at most as many at once
  * as the budget reads (consecutive groups merged into new runs first
- * while there are more; then a 1 MiB writer is open too). The tick function is called every AGG_QSPILL_TICK values pushed,
- * written or merged, so a long sort keeps its task's lease.
+ * while there are more; then a 1 MiB writer is open too). The tick
+ * function is called every AGG_QSPILL_TICK values pushed, written or
+ * merged, so a long sort keeps its task's lease.
  */
 #include "agg.h"
 #include "agg_int.h"

@@ -275,9 +275,9 @@ done:
  * afterwards) while the groups outgrow 'mem_bytes'. After SPILL_LEVELS
  * levels, or when a single group is over the budget, the rest is finished
  * without re-partitioning, its median/quantile values sorted out of core
- * (agg_qspill.c). Returns 0, SH_EIO, SH_EDATA, SH_ERANGE or the first error of
- * 'emit' or 'tick'; 'h' is left empty and '*st' (may be NULL) filled in
- * every case.
+ * (agg_qspill.c). Returns 0, SH_EIO, SH_EDATA, SH_ERANGE or the first
+ * error of 'emit' or 'tick'; 'h' is left empty and '*st' (may be NULL)
+ * filled in every case.
  */
 int
 hashagg_finalize_files(hashagg *h, const char *const *paths, size_t n,
