@@ -1037,7 +1037,7 @@ def duckdb_missing():
     return None
 
 
-def duckdb_csv(csv_path, columns, sql, timeout=120):
+def duckdb_query_csv(csv_path, columns, sql, timeout=120):
     """Run 'sql' in DuckDB over the CSV file 'csv_path' (a header line),
     seen as the view 'src' whose columns are 'columns' ({name: DuckDB
     type}, in the file's order). Returns (column names, rows) as

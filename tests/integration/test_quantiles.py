@@ -26,7 +26,7 @@ import uuid
 
 import pytest
 
-from harness import duckdb_csv, duckdb_missing, unique_name
+from harness import duckdb_missing, duckdb_query_csv, unique_name
 
 GROUPS = ["a", "b", "c", "d", "e"]
 
@@ -160,7 +160,7 @@ DUCK_COLUMNS = {"g": "VARCHAR", "x": "DOUBLE", "i": "BIGINT",
 
 
 def duck_query(csv_path, sql):
-    return duckdb_csv(csv_path, DUCK_COLUMNS, sql)
+    return duckdb_query_csv(csv_path, DUCK_COLUMNS, sql)
 
 
 def rank_ok(vals, v, q, eps=0.02):
@@ -331,7 +331,7 @@ def test_exact_quantile_past_budget(private_sheaf, monkeypatch, tmp_path):
         pytest.skip(f"DuckDB comparison skipped: {why}")
     duck = tmp_path / "big.csv"
     duck.write_text(text, encoding="utf-8")
-    cols, drows = duckdb_csv(
+    cols, drows = duckdb_query_csv(
         duck, {"g": "VARCHAR", "x": "DOUBLE"},
         "SELECT g, count(x) AS n, quantile_cont(x, 0.5) AS med, "
         "quantile_cont(x, 0.9) AS p90, quantile_cont(x, 0.25) AS p25 "

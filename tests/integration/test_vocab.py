@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import duckdb_csv, duckdb_missing, unique_name
+from harness import duckdb_missing, duckdb_query_csv, unique_name
 
 UTC = timezone.utc
 
@@ -283,7 +283,7 @@ DUCK_COLUMNS = {"id": "BIGINT", "d": "DATE", "ts": "TIMESTAMP",
 
 
 def duckdb(csv_path, sql):
-    return duckdb_csv(csv_path, DUCK_COLUMNS, sql)
+    return duckdb_query_csv(csv_path, DUCK_COLUMNS, sql)
 
 
 def duck_value(v):
