@@ -372,7 +372,7 @@ fold_value(hashagg *h, const agg_def *a, agg_state *st, const sh_value *v,
         dset_add(h, &st->u.set, v);
         break;
     case AGG_APPROX_COUNT_DISTINCT:
-        hll_add(h, st, v);
+        agg_hll_add(h, st, v);
         break;
     case AGG_MIN_BY:
     case AGG_MAX_BY:
@@ -528,7 +528,7 @@ merge_state(hashagg *h, const agg_def *a, agg_state *st, const sh_value *v,
     case AGG_APPROX_COUNT_DISTINCT:
         if (v->type != SH_STRING || v->u.s.len != HLL_REGS)
             return bad_state(a, err);
-        agg_hll_merge(hll_regs(h, st), (const uint8_t *)v->u.s.ptr);
+        agg_hll_merge(h, st, (const uint8_t *)v->u.s.ptr);
         break;
     case AGG_MIN_BY:
     case AGG_MAX_BY:

@@ -26,11 +26,13 @@
  * where either is null are skipped; among rows tied on 'by' the smallest
  * (for max_by the largest) value wins, so the answer never depends on the
  * order of the input or of the partials. median and quantile (exact,
- * DuckDB's quantile_cont: h = (n - 1) q, x[floor h] + (h - floor h)
- * (x[ceil h] - x[floor h]) over the sorted non-null values) take an int
- * or float column and give float. Their states hold every value (8 bytes
- * each) until the final half, where one group is finished in memory, up to
- * hashagg_set_quantile_limit. approx_quantile (agg_sketch.c) keeps a
+ * DuckDB's quantile_cont: h = (n - 1) q, d = h - floor h, x[floor h]
+ * (1 - d) + x[ceil h] d over the sorted non-null values, computed in
+ * DuckDB's order, so the doubles are its doubles) take an int or float
+ * column and give float. Their states hold every value (8 bytes
+ * each); the final half sorts them out of core when its table is over the
+ * budget and re-partitioning cannot shrink it (hashagg_finalize_files), so
+ * a group of any size is exact. approx_quantile (agg_sketch.c) keeps a
  * KLL sketch of about 3 k items (k = 200) per group: the rank of its
  * answer, one of the values seen (an int column gives int, float float),
  * is within about 1.7 % of n of q n.
@@ -186,7 +188,8 @@ uint64_t hashagg_key_hash(const hashagg *h, const sh_value *row,
 typedef struct hashagg_finalize_stats {
     uint64_t rows_read;   /* partial rows read from the input files (not
                              counting re-reads of spill files) */
-    uint64_t spill_bytes; /* bytes written to spill files, every level */
+    uint64_t spill_bytes; /* bytes written to spill files, every level,
+                             and the runs of quantile values sorted */
     uint64_t peak_bytes;  /* most bytes the table held (hashagg_bytes) */
 } hashagg_finalize_stats;
 
@@ -213,7 +216,12 @@ typedef int (*agg_tick_fn)(void *ctx, const hashagg_finalize_stats *st,
  * array given back, so what a level holds never includes what the level
  * before grew to. Besides the table, it holds a 1 MiB read buffer and,
  * while re-partitioning, 16 writers of up to 1 MiB each: 'mem_bytes'
- * bounds the table only. 'h' must be empty; it is left empty. 'emit' and
+ * bounds the table only. A level that cannot re-partition (one group
+ * left, or the last level) and is still over 'mem_bytes' sorts its
+ * median/quantile values out of core ("<spill_prefix>.q<level>.r<N>",
+ * half of 'mem_bytes' for the sort; removed afterwards) and reads each
+ * group's quantile off the sorted values; 'tick' is called every 65536
+ * values sorted too. 'h' must be empty; it is left empty. 'emit' and
  * 'tick' get 'ctx'; 'tick' may be NULL. '*st' (may be NULL) is filled in
  * every case, also on error.
  */
@@ -225,19 +233,9 @@ int hashagg_finalize_files(hashagg *h, const char *const *paths, size_t n,
 void hashagg_free(hashagg *h);
 
 /*
- * Bound the exact median/quantile states of 'h' to 'bytes' each (8 bytes a
- * value; 0, the default, for no bound): a hashagg_merge that would take a
- * group's state past it fails with SH_ERANGE, a message that names the
- * function and suggests approx_quantile, rather than hold more than the
- * final half's memory budget. Folding input rows (the partial half, which
- * drains by its own budget) is not bounded.
- */
-void hashagg_set_quantile_limit(hashagg *h, size_t bytes);
-
-/*
  * The 'q' quantile (0 <= q <= 1) of the n (> 0) values of 'x', which it
  * sorts in place (NaN last), interpolated as DuckDB's quantile_cont:
- * h = (n - 1) q, x[floor h] + (h - floor h) (x[ceil h] - x[floor h]).
+ * h = (n - 1) q, d = h - floor h, x[floor h] (1 - d) + x[ceil h] d.
  */
 double agg_quantile_cont(double *x, size_t n, double q);
 

@@ -1,13 +1,13 @@
 /*
  * agg_hll.c - HyperLogLog for approx_count_distinct: 2^14 one-byte
  * registers per state, the estimate (with linear counting for small
- * ranges) and the merge of two register arrays. Adding a value
- * (hll_add) is static inline in agg_int.h, on the fold's hot path.
+ * ranges), adding a value and the merge of two register arrays.
  */
 #include "agg.h"
 #include "agg_int.h"
 
 #include <math.h>
+#include <string.h>
 
 /* The HyperLogLog estimate (with linear counting for small ranges). */
 int64_t
@@ -32,11 +32,37 @@ agg_hll_estimate(const uint8_t *regs)
     return (int64_t)llround(e);
 }
 
-/* Merges registers 'src' into 'regs': the larger of each pair. */
-void
-agg_hll_merge(uint8_t *regs, const uint8_t *src)
+/* The HyperLogLog registers of a state, made (zeroed) on first use. */
+static uint8_t *
+hll_regs(hashagg *h, agg_state *st)
 {
-    size_t i;
+    if (st->u.hll == NULL) {
+        st->u.hll = agg_alloc(h, HLL_REGS);
+        memset(st->u.hll, 0, HLL_REGS);
+    }
+    return st->u.hll;
+}
+
+/* Adds non-null 'v' to the HyperLogLog of 'st'. */
+void
+agg_hll_add(hashagg *h, agg_state *st, const sh_value *v)
+{
+    uint8_t *regs = hll_regs(h, st);
+    uint64_t x = agg_value_hash(v, SEED_HLL);
+    size_t   idx = (size_t)(x >> (64 - HLL_BITS));
+    uint64_t w = (x << HLL_BITS) | ((uint64_t)1 << (HLL_BITS - 1));
+    uint8_t  rank = (uint8_t)(__builtin_clzll(w) + 1);
+
+    if (regs[idx] < rank)
+        regs[idx] = rank;
+}
+
+/* Merges registers 'src' into those of 'st': the larger of each pair. */
+void
+agg_hll_merge(hashagg *h, agg_state *st, const uint8_t *src)
+{
+    uint8_t *regs = hll_regs(h, st);
+    size_t   i;
 
     for (i = 0; i < HLL_REGS; i++) {
         if (regs[i] < src[i])

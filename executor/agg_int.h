@@ -3,12 +3,14 @@
  * group, state and table layout, the hash of a value, and the calls
  * between the aggregate states (agg.c), HyperLogLog (agg_hll.c), the hash
  * table (agg_table.c) and its spill (agg_spill.c). Helpers on the fold's
- * hot path are static inline here, as they were in the one file. Nothing
- * outside those files includes it.
+ * hot path are static inline here, as they were in the one file; they
+ * call nothing those files define, so the dependency runs one way: the
+ * files on this header. Nothing outside those files includes it.
  */
 #ifndef SHEAF_AGG_INT_H
 #define SHEAF_AGG_INT_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -35,6 +37,26 @@ typedef struct dset {
     sh_value *vals;   /* the values; type SH_NULL marks an empty slot */
 } dset;
 
+/* Values of an exact quantile state, in malloc'ed chunks that never
+ * move. */
+typedef struct qchunk {
+    struct qchunk *next;
+    size_t         n, cap;
+    double         x[];
+} qchunk;
+
+/* The state of median and quantile: every non-null value, in memory or,
+ * once the table sorts them out of core (agg_qspill.c), counted only. */
+typedef struct agg_qvec {
+    size_t  n;      /* values folded or merged */
+    size_t  id;     /* its index in hashagg.qvecs */
+    double  q;      /* the quantile it answers (0.5 for median) */
+    int     done;   /* 'result' holds the answer (sorted out of core) */
+    double  result;
+    qchunk *head;   /* values held; NULL once out of core */
+    qchunk *tail;   /* the chunk being filled */
+} agg_qvec;
+
 /* The running state of one aggregate of one group. */
 typedef struct agg_state {
     union {
@@ -58,7 +80,7 @@ typedef struct agg_state {
         dset    *set;            /* count_distinct; NULL while empty */
         uint8_t *hll;            /* approx: registers; NULL while empty */
         struct agg_by   *by;     /* min_by, max_by; NULL while empty */
-        struct agg_qvec *qv;     /* median, quantile; NULL while empty */
+        agg_qvec        *qv;     /* median, quantile; NULL while empty */
         struct agg_kll  *kll;    /* approx_quantile; NULL while empty */
     } u;
 } agg_state;
@@ -112,8 +134,14 @@ struct hashagg {
                               the row counts for the aggregate */
     uint64_t *qhash;       /* table_hash of each queued row's keys */
     strbuf    qbytes;      /* bytes of the queued string keys */
-    size_t    quant_limit; /* bytes an exact quantile state may reach in
-                              a merge; 0: no limit (agg_quant.c) */
+    agg_qvec **qvecs;      /* every median/quantile state, in the order
+                              made (a state's id is its index) */
+    size_t    n_qvecs;
+    size_t    qvecs_cap;
+    size_t    quant_bytes; /* bytes of their value chunks */
+    struct agg_qspill *qspill; /* NULL, or the external sort their values
+                                  go to (agg_qspill.c) */
+    size_t    qspill_bytes; /* the most bytes that sort held */
 };
 
 /* The aggregate states of group 'g', after its keys. */
@@ -200,7 +228,8 @@ group *agg_find_group(hashagg *h, const sh_value *keys);
 /* Empties the table, keeping its slot array and arena memory. */
 void agg_reset_table(hashagg *h);
 
-/* Gives back the slot array and group vector of an empty table. */
+/* Gives back the slot array, group vector and quantile state vector of an
+ * empty table. */
 void agg_shrink_table(hashagg *h);
 
 /* ---- HyperLogLog (agg_hll.c) --------------------------------------------- */
@@ -208,33 +237,12 @@ void agg_shrink_table(hashagg *h);
 /* The HyperLogLog estimate of registers 'regs' (NULL: 0). */
 int64_t agg_hll_estimate(const uint8_t *regs);
 
-/* Merges HLL_REGS registers 'src' into 'regs': the larger of each pair. */
-void agg_hll_merge(uint8_t *regs, const uint8_t *src);
+/* Merges HLL_REGS registers 'src' into those of 'st' (made, zeroed, on
+ * first use): the larger of each pair. */
+void agg_hll_merge(hashagg *h, agg_state *st, const uint8_t *src);
 
-/* The HyperLogLog registers of a state, made (zeroed) on first use. */
-static inline uint8_t *
-hll_regs(hashagg *h, agg_state *st)
-{
-    if (st->u.hll == NULL) {
-        st->u.hll = agg_alloc(h, HLL_REGS);
-        memset(st->u.hll, 0, HLL_REGS);
-    }
-    return st->u.hll;
-}
-
-/* Adds non-null 'v' to a HyperLogLog. */
-static inline void
-hll_add(hashagg *h, agg_state *st, const sh_value *v)
-{
-    uint8_t *regs = hll_regs(h, st);
-    uint64_t x = agg_value_hash(v, SEED_HLL);
-    size_t   idx = (size_t)(x >> (64 - HLL_BITS));
-    uint64_t w = (x << HLL_BITS) | ((uint64_t)1 << (HLL_BITS - 1));
-    uint8_t  rank = (uint8_t)(__builtin_clzll(w) + 1);
-
-    if (regs[idx] < rank)
-        regs[idx] = rank;
-}
+/* Adds non-null 'v' to the HyperLogLog of 'st' (made on first use). */
+void agg_hll_add(hashagg *h, agg_state *st, const sh_value *v);
 
 /* ---- min_by, max_by, median, quantile (agg_quant.c) -------------------- */
 
@@ -245,6 +253,82 @@ agg_is_quant(agg_fn fn)
     return fn == AGG_MIN_BY || fn == AGG_MAX_BY || fn == AGG_MEDIAN
            || fn == AGG_QUANTILE || fn == AGG_APPROX_QUANTILE;
 }
+
+/*
+ * DuckDB's quantile_cont of 'n' (> 0) sorted values at 'q': h = (n - 1) q,
+ * d = h - floor h, x[floor h] (1 - d) + x[floor h + 1] d, or x[floor h]
+ * when d is 0, in DuckDB's order of operations for doubles, so the bits
+ * are its bits. It reads the value at rank agg_cont_rank and, when
+ * agg_cont_needs_next, the one after; agg_cont_value then gives the answer
+ * from them, the same arithmetic in memory (agg_quantile_cont) and out of
+ * core (agg_qspill.c).
+ */
+static inline size_t
+agg_cont_rank(size_t n, double q)
+{
+    double fl = floor((double)(n - 1) * q);
+
+    return fl >= (double)(n - 1) ? n - 1 : (size_t)fl;
+}
+
+static inline int
+agg_cont_needs_next(size_t n, double q)
+{
+    double h = (double)(n - 1) * q;
+
+    return agg_cont_rank(n, q) < n - 1 && h != floor(h);
+}
+
+/* 'lo' is the value at agg_cont_rank, 'hi' the next one (read only when
+ * agg_cont_needs_next). */
+static inline double
+agg_cont_value(size_t n, double q, double lo, double hi)
+{
+    double h = (double)(n - 1) * q, d = h - floor(h);
+
+    if (!agg_cont_needs_next(n, q))
+        return lo;
+    return lo * (1.0 - d) + hi * d;
+}
+
+/* ---- exact quantiles out of core (agg_qspill.c) ------------------------- */
+
+/* Values the sort takes or gives back between two calls of its tick
+ * function. */
+#define AGG_QSPILL_TICK 65536
+
+/* Called every AGG_QSPILL_TICK values while quantile values are sorted
+ * out of core, so that a long sort is noticed (a lease renewed, a cancel
+ * seen). Returns 0 to go on, or an error code with 'err' filled. */
+typedef int (*agg_qspill_tick_fn)(void *ctx, sh_err *err);
+
+/*
+ * From now on, the values of the table's median/quantile states are sorted
+ * out of core: those held go to an external sort (runs
+ * "<prefix>.r<N>", holding at most 'mem_bytes') as rows (state id,
+ * value), and so do those folded or merged after (agg_qspill_push). The
+ * states keep their counts. 'tick' (not NULL) gets 'ctx'. Returns 0,
+ * SH_EIO or the error of 'tick'.
+ */
+int agg_qspill_start(hashagg *h, size_t mem_bytes, const char *prefix,
+                     agg_qspill_tick_fn tick, void *ctx, sh_err *err);
+
+/* Sorts value 'x' of state 'q' out of core. Returns 0, SH_EIO or the
+ * error of the tick function. */
+int agg_qspill_push(hashagg *h, agg_qvec *q, double x, sh_err *err);
+
+/*
+ * Merges the sorted runs and sets each state's answer (done, result) from
+ * its values at the ranks quantile_cont reads; adds the bytes of the runs
+ * (the final ones, after sorter_finish) to '*run_bytes'. Returns 0,
+ * SH_EIO, SH_EDATA (a state whose count does not match its sorted
+ * values) or the error of the tick function.
+ */
+int agg_qspill_finish(hashagg *h, uint64_t *run_bytes, sh_err *err);
+
+/* Ends sorting out of core: frees the sort and removes its run files
+ * (whatever happened before). No-op when none was started. */
+void agg_qspill_end(hashagg *h);
 
 /* ---- approx_quantile: a KLL sketch (agg_sketch.c) ------------------------ */
 

@@ -2,8 +2,12 @@
  * agg_quant.c - the aggregates that look at more than one value at a time:
  * min_by/max_by (the value of one column where another is smallest or
  * largest), the exact median/quantile (every value kept, sorted at the
- * end) and approx_quantile (its sketch is agg_sketch.c). agg.c calls in here for their fold, merge, partial and final
- * forms; their states live in the table's arena, so a reset frees them.
+ * end) and approx_quantile (its sketch is agg_sketch.c). agg.c calls in
+ * here for their fold, merge, partial and final forms; their states live
+ * in the table's arena, so a reset frees them, but for the values of
+ * median/quantile, in malloc'ed chunks that agg_reset_table frees (and
+ * that agg_qspill.c takes out of memory when the final half sorts them
+ * out of core).
  *
  * Partial states (one value per aggregate, null while empty):
  *   min_by, max_by    string: the 'by' value then the column's value, each
@@ -33,19 +37,6 @@ typedef struct by_slot {
 struct agg_by {
     by_slot key; /* the 'by' value of the winning row */
     by_slot val; /* its column value */
-};
-
-/* Values of one quantile state, in chunks that never move. */
-typedef struct qchunk {
-    struct qchunk *next;
-    size_t         n, cap;
-    double         x[];
-} qchunk;
-
-struct agg_qvec {
-    size_t  n;    /* values held */
-    qchunk *head; /* first chunk */
-    qchunk *tail; /* the chunk being filled */
 };
 
 #define QCHUNK_MIN 16
@@ -115,25 +106,38 @@ bad_state(const agg_def *a, sh_err *err)
                       agg_fn_name(a->fn), a->col);
 }
 
-/* Appends 'x' to a quantile state. */
-static void
-qvec_add(hashagg *h, agg_state *st, double x)
+/* Appends 'x' to the median/quantile state of 'a' in 'st' (made on first
+ * use): in a chunk, or to the external sort once the table sorts out of
+ * core. Returns 0 or SH_EIO. */
+static int
+qvec_add(hashagg *h, const agg_def *a, agg_state *st, double x, sh_err *err)
 {
-    struct agg_qvec *q = st->u.qv;
-    qchunk          *c;
+    agg_qvec *q = st->u.qv;
+    qchunk   *c;
 
     if (q == NULL) {
         q = agg_alloc(h, sizeof *q);
         memset(q, 0, sizeof *q);
+        q->q = a->fn == AGG_MEDIAN ? 0.5 : a->q;
+        if (h->n_qvecs == h->qvecs_cap) {
+            h->qvecs_cap = h->qvecs_cap ? h->qvecs_cap * 2 : 64;
+            h->qvecs = xrealloc(h->qvecs, h->qvecs_cap * sizeof *h->qvecs);
+        }
+        q->id = h->n_qvecs;
+        h->qvecs[h->n_qvecs++] = q;
         st->u.qv = q;
     }
+    q->n++;
+    if (h->qspill != NULL)
+        return agg_qspill_push(h, q, x, err);
     c = q->tail;
     if (c == NULL || c->n == c->cap) {
         size_t cap = c == NULL ? QCHUNK_MIN
                      : c->cap >= QCHUNK_MAX ? QCHUNK_MAX
                                             : c->cap * 2;
-        qchunk *nc = agg_alloc(h, sizeof *nc + cap * sizeof(double));
+        qchunk *nc = xmalloc(sizeof *nc + cap * sizeof(double));
 
+        h->quant_bytes += sizeof *nc + cap * sizeof(double);
         nc->next = NULL;
         nc->n = 0;
         nc->cap = cap;
@@ -145,7 +149,7 @@ qvec_add(hashagg *h, agg_state *st, double x)
         c = nc;
     }
     c->x[c->n++] = x;
-    q->n++;
+    return 0;
 }
 
 /* Folds one input row into a min_by/max_by/median/quantile state. */
@@ -174,12 +178,10 @@ agg_quant_fold(hashagg *h, const agg_def *a, agg_state *st,
         return 0;
     }
     if (v->type == SH_FLOAT)
-        qvec_add(h, st, v->u.f);
-    else if (v->type == SH_INT)
-        qvec_add(h, st, (double)v->u.i);
-    else
-        return bad_type(a, v, err);
-    return 0;
+        return qvec_add(h, a, st, v->u.f, err);
+    if (v->type == SH_INT)
+        return qvec_add(h, a, st, (double)v->u.i, err);
+    return bad_type(a, v, err);
 }
 
 /* Decodes one tagged value at *p (before 'end') into *v (strings point
@@ -256,6 +258,7 @@ agg_quant_merge(hashagg *h, const agg_def *a, agg_state *st,
     sh_value    key, val;
     size_t      i, n;
     double      x;
+    int         rc;
 
     if (v->type == SH_NULL)
         return 0;
@@ -276,18 +279,10 @@ agg_quant_merge(hashagg *h, const agg_def *a, agg_state *st,
     if (v->u.s.len % sizeof(double) != 0)
         return bad_state(a, err);
     n = v->u.s.len / sizeof(double);
-    if (h->quant_limit > 0
-        && ((st->u.qv ? st->u.qv->n : 0) + n) * sizeof(double)
-               > h->quant_limit)
-        return sh_err_set(err, SH_ERANGE, "",
-                          "%s of column %ld: a group of more than %zu "
-                          "values does not fit the memory budget of an "
-                          "exact quantile (%zu bytes); use approx_quantile",
-                          agg_fn_name(a->fn), a->col,
-                          h->quant_limit / sizeof(double), h->quant_limit);
     for (i = 0; i < n; i++) {
         memcpy(&x, p + i * sizeof(double), sizeof(double));
-        qvec_add(h, st, x);
+        if ((rc = qvec_add(h, a, st, x, err)) != 0)
+            return rc;
     }
     return 0;
 }
@@ -316,13 +311,6 @@ agg_quant_partial(const agg_def *a, const agg_state *st, strbuf *sb)
     return sh_str(sb->data, sb->len);
 }
 
-/* Bounds the exact quantile states of 'h' (see agg.h). */
-void
-hashagg_set_quantile_limit(hashagg *h, size_t bytes)
-{
-    h->quant_limit = bytes;
-}
-
 /* Orders doubles as value_cmp_double (NaN last, as DuckDB). */
 static int
 cmp_double(const void *a, const void *b)
@@ -337,20 +325,11 @@ cmp_double(const void *a, const void *b)
 double
 agg_quantile_cont(double *x, size_t n, double q)
 {
-    double h, fl, lo, hi;
-    size_t i;
+    size_t i = agg_cont_rank(n, q);
 
     qsort(x, n, sizeof *x, cmp_double);
-    h = (double)(n - 1) * q;
-    fl = floor(h);
-    i = (size_t)fl;
-    if (i >= n - 1)
-        return x[n - 1];
-    lo = x[i];
-    hi = x[i + 1];
-    if (h == fl)
-        return lo;
-    return lo + (h - fl) * (hi - lo);
+    return agg_cont_value(n, q, x[i], agg_cont_needs_next(n, q) ? x[i + 1]
+                                                                 : 0);
 }
 
 /* The final result of a min_by/max_by/median/quantile state. */
@@ -371,12 +350,14 @@ agg_quant_final(const agg_def *a, const agg_state *st)
     }
     if (st->u.qv == NULL || st->u.qv->n == 0)
         return sh_null();
+    if (st->u.qv->done)
+        return sh_float(st->u.qv->result);
     x = xmalloc(st->u.qv->n * sizeof *x);
     for (c = st->u.qv->head; c != NULL; c = c->next) {
         memcpy(x + n, c->x, c->n * sizeof *x);
         n += c->n;
     }
-    r = agg_quantile_cont(x, n, a->fn == AGG_MEDIAN ? 0.5 : a->q);
+    r = agg_quantile_cont(x, n, st->u.qv->q);
     free(x);
     return sh_float(r);
 }

@@ -3,7 +3,9 @@
  * partial rows of row files into the table and, while the groups outgrow
  * the memory budget, re-partitions them by key hash into SPILL_FANOUT
  * spill files per level (at most SPILL_LEVELS deep), finishing each in
- * turn.
+ * turn. A level that cannot re-partition (one group, or the last level)
+ * and is still over its budget sorts its median/quantile values out of
+ * core (agg_qspill.c) and goes on without re-partitioning.
  */
 #include "agg.h"
 #include "agg_int.h"
@@ -78,22 +80,59 @@ stats_now(const finalize *f)
     return st;
 }
 
-/* Counts one row read; every HASHAGG_TICK_ROWS rows calls the tick
- * function. Returns 0 or its error. */
+/* Calls the tick function (if any) with the stats so far. Returns 0 or
+ * its error. */
 static int
-count_row(finalize *f, sh_err *err)
+tick_now(finalize *f, sh_err *err)
 {
     hashagg_finalize_stats st;
     int                    rc;
 
-    if (++f->since_tick < HASHAGG_TICK_ROWS || f->tick == NULL)
+    if (f->tick == NULL)
         return 0;
-    f->since_tick = 0;
     note_peak(f);
     st = stats_now(f);
     rc = f->tick(f->ctx, &st, err);
     if (rc != 0 && err != NULL && err->code == 0)
         err->code = rc;
+    return rc;
+}
+
+/* Counts one row read; every HASHAGG_TICK_ROWS rows calls the tick
+ * function. Returns 0 or its error. */
+static int
+count_row(finalize *f, sh_err *err)
+{
+    if (++f->since_tick < HASHAGG_TICK_ROWS)
+        return 0;
+    f->since_tick = 0;
+    return tick_now(f, err);
+}
+
+/* The tick of the sort of quantile values (an agg_qspill_tick_fn). */
+static int
+qspill_tick(void *ctx, sh_err *err)
+{
+    return tick_now(ctx, err);
+}
+
+/*
+ * Sorts the quantile values of the table out of core from now on, under
+ * "<prefix>.q<level>", with half of the table's budget: the table keeps
+ * the rest for its groups' keys and other states (next to nothing in the
+ * usual case, one group left), and while the values it held move to the
+ * sort, both hold some.
+ */
+static int
+qspill_start(finalize *f, unsigned level, sh_err *err)
+{
+    char *prefix = xasprintf("%s.q%u", f->prefix, level);
+    int   rc;
+
+    note_peak(f);
+    rc = agg_qspill_start(f->h, f->mem_bytes / 2, prefix, qspill_tick, f,
+                          err);
+    free(prefix);
     return rc;
 }
 
@@ -144,8 +183,13 @@ finalize_level(finalize *f, const char *const *paths, size_t n,
             rc = hashagg_merge(h, row, err);
             if (rc != 0)
                 goto done;
-            if (hashagg_bytes(h) > f->mem_bytes && level < SPILL_LEVELS &&
-                hashagg_groups(h) > 1) {
+            if (hashagg_bytes(h) <= f->mem_bytes || h->qspill != NULL)
+                continue;
+            if (level >= SPILL_LEVELS || hashagg_groups(h) <= 1) {
+                if (h->quant_bytes > 0
+                    && (rc = qspill_start(f, level, err)) != 0)
+                    goto done;
+            } else {
                 size_t k;
 
                 note_peak(f);
@@ -174,6 +218,10 @@ finalize_level(finalize *f, const char *const *paths, size_t n,
 
     if (!spilling) {
         note_peak(f);
+        if (h->qspill != NULL
+            && (rc = agg_qspill_finish(h, &f->st.spill_bytes, err)) != 0)
+            goto done;
+        note_peak(f);
         rc = hashagg_drain_final(h, f->emit, f->ctx, err);
         goto done;
     }
@@ -200,6 +248,10 @@ finalize_level(finalize *f, const char *const *paths, size_t n,
 
 done:
     rowfile_free(r);
+    if (h->qspill != NULL) {
+        note_peak(f);
+        agg_qspill_end(h);
+    }
     if (rc != 0)
         agg_reset_table(h);
     for (i = 0; i < SPILL_FANOUT; i++) {
@@ -222,9 +274,10 @@ done:
  * final row, re-partitioning into "<spill_prefix>.<level>.<i>" (removed
  * afterwards) while the groups outgrow 'mem_bytes'. After SPILL_LEVELS
  * levels, or when a single group is over the budget, the rest is finished
- * in memory. Returns 0, SH_EIO, SH_EDATA, SH_ERANGE or the first error of
- * 'emit' or 'tick'; 'h' is left empty and '*st' (may be NULL) filled in
- * every case.
+ * without re-partitioning, its median/quantile values sorted out of core
+ * (agg_qspill.c). Returns 0, SH_EIO, SH_EDATA, SH_ERANGE or the first
+ * error of 'emit' or 'tick'; 'h' is left empty and '*st' (may be NULL)
+ * filled in every case.
  */
 int
 hashagg_finalize_files(hashagg *h, const char *const *paths, size_t n,

@@ -251,13 +251,16 @@ hashagg_new(const size_t *key_cols, size_t n_keys, const agg_def *aggs,
     return h;
 }
 
-/* Bytes held by the table: arena, slots, group vector, sets and the
- * buffer of queued keys. */
+/* Bytes held by the table: arena, slots, group vector, sets, quantile
+ * values (and the most their external sort held), and the buffer of
+ * queued keys. */
 size_t
 hashagg_bytes(const hashagg *h)
 {
     return h->arena_bytes + h->set_bytes + h->cap * sizeof(slot) +
-           h->groups_cap * sizeof(group *) + h->qbytes.cap;
+           h->groups_cap * sizeof(group *) + h->qbytes.cap +
+           h->quant_bytes + h->qvecs_cap * sizeof(agg_qvec *) +
+           h->qspill_bytes;
 }
 
 /* Number of groups held. */
@@ -627,6 +630,16 @@ agg_reset_table(hashagg *h)
             }
         }
     }
+    for (i = 0; i < h->n_qvecs; i++) {
+        qchunk *c = h->qvecs[i]->head, *next;
+
+        for (; c != NULL; c = next) {
+            next = c->next;
+            free(c);
+        }
+    }
+    h->n_qvecs = 0;
+    h->quant_bytes = 0;
     memset(h->slots, 0, h->cap * sizeof *h->slots);
     h->n_groups = 0;
     h->set_bytes = 0;
@@ -652,6 +665,9 @@ agg_shrink_table(hashagg *h)
     free(h->groups);
     h->groups = NULL;
     h->groups_cap = 0;
+    free(h->qvecs);
+    h->qvecs = NULL;
+    h->qvecs_cap = 0;
 }
 
 /* Frees 'h' and everything it holds (NULL is fine). */
@@ -668,6 +684,7 @@ hashagg_free(hashagg *h)
     arena_free(h->mem);
     free(h->slots);
     free(h->groups);
+    free(h->qvecs);
     free(h->out);
     free(h->blobs);
     free(h->keybuf);

@@ -576,9 +576,6 @@ source_agg(exec_run *x, const plan_step *s, sh_err *err)
     a.x = x;
     a.h = hashagg_new(s->cols, s->n_cols, s->aggs, s->n_aggs);
     a.n_cols = hashagg_final_cols(a.h);
-    /* An exact quantile's group is finished in memory: past the budget,
-     * a clear failure rather than an unbounded state. */
-    hashagg_set_quantile_limit(a.h, agg_table_budget(x));
     rc = hashagg_finalize_files(a.h, (const char *const *)paths, n,
                                 (long)bucket, agg_table_budget(x), t->scratch,
                                 agg_src_emit, agg_src_tick, &a, &fs, &e);

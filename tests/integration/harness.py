@@ -20,6 +20,7 @@ import threading
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -998,3 +999,56 @@ def fake_service(handler):
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+# --------------------------------------------------------------------------
+# DuckDB, when installed: @duckdb/node-api under $BENCH_NODE_MODULES
+# (../shared/bench/setup.sh installs it there), run by node.
+
+NODE_MODULES = os.environ.get("BENCH_NODE_MODULES", "/tmp/bench-peers")
+
+_DUCK_CSV_JS = r"""
+const path = require("path");
+const { DuckDBInstance } = require("module").createRequire(
+    path.join(process.argv[1], "x.js"))("@duckdb/node-api");
+(async () => {
+  const [csvPath, columns, sql] = process.argv.slice(2);
+  const cols = Object.entries(JSON.parse(columns))
+      .map(([name, type]) => `'${name}': '${type}'`).join(", ");
+  const db = await DuckDBInstance.create(":memory:");
+  const c = await db.connect();
+  await c.run(`CREATE VIEW src AS SELECT * FROM read_csv('${csvPath}',
+      header = true, columns = {${cols}})`);
+  const r = await c.runAndReadAll(sql);
+  process.stdout.write(JSON.stringify({cols: r.columnNames(),
+                                       rows: r.getRowsJson()}));
+})().catch((e) => { console.error(e.message); process.exit(1); });
+"""
+
+
+def duckdb_missing():
+    """None when DuckDB can run, else why not (for pytest.skip)."""
+    node = shutil.which("node")
+    if node is None:
+        return "no node on PATH"
+    probe = subprocess.run(
+        [node, "-e", "require('module').createRequire(process.argv[1] + "
+         "'/x.js')('@duckdb/node-api')", NODE_MODULES], capture_output=True)
+    if probe.returncode != 0:
+        return (f"@duckdb/node-api is not installed in {NODE_MODULES} "
+                f"(run ../shared/bench/setup.sh)")
+    return None
+
+
+def duckdb_query_csv(csv_path, columns, sql, timeout=120):
+    """Run 'sql' in DuckDB over the CSV file 'csv_path' (a header line),
+    seen as the view 'src' whose columns are 'columns' ({name: DuckDB
+    type}, in the file's order). Returns (column names, rows) as
+    getRowsJson gives them: BIGINT as text, DOUBLE as a JSON number, dates
+    and timestamps as ISO text."""
+    r = subprocess.run(["node", "-e", _DUCK_CSV_JS, NODE_MODULES,
+                        str(csv_path), json.dumps(columns), sql],
+                       capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, f"duckdb failed on {sql!r}: {r.stderr}"
+    out = json.loads(r.stdout)
+    return out["cols"], out["rows"]

@@ -13,15 +13,12 @@ SHEAF_MEMORY_MB in a sheafd of its own).
 
 import json
 import random
-import shutil
 import subprocess
 import uuid
 
 import pytest
 
-from harness import unique_name
-
-NODE_MODULES = "/tmp/bench-peers"
+from harness import NODE_MODULES, duckdb_missing, unique_name
 
 LEFT_COLS = {"id": "int", "a": "string", "b": "int", "lv": "int"}
 RIGHT_COLS = {"ra": "string", "rb": "int", "rv": "int"}
@@ -110,18 +107,6 @@ DUCK_SQL = {
     "semi": f"SELECT * FROM l WHERE EXISTS (SELECT 1 FROM r WHERE {ON})",
     "anti": f"SELECT * FROM l WHERE NOT EXISTS (SELECT 1 FROM r WHERE {ON})",
 }
-
-
-def duckdb_missing():
-    node = shutil.which("node")
-    if node is None:
-        return "no node on PATH"
-    probe = subprocess.run(
-        [node, "-e", "require('module').createRequire(process.argv[1] + "
-         "'/x.js')('@duckdb/node-api')", NODE_MODULES], capture_output=True)
-    if probe.returncode != 0:
-        return f"@duckdb/node-api is not installed in {NODE_MODULES}"
-    return None
 
 
 def duck_rows(lpath, rpath, sql):

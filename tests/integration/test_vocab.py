@@ -20,20 +20,16 @@ import calendar
 import csv
 import io
 import json
-import os
 import random
 import re
-import shutil
-import subprocess
 import uuid
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from harness import unique_name
+from harness import duckdb_missing, duckdb_query_csv, unique_name
 
-NODE_MODULES = os.environ.get("BENCH_NODE_MODULES", "/tmp/bench-peers")
 UTC = timezone.utc
 
 # ---------------------------------------------------------------------------
@@ -282,43 +278,12 @@ def canon(v):
 # ---------------------------------------------------------------------------
 # DuckDB, when installed
 
-DUCK_JS = r"""
-const path = require("path");
-const { DuckDBInstance } = require("module").createRequire(
-    path.join(process.argv[1], "x.js"))("@duckdb/node-api");
-(async () => {
-  const [csvPath, sql] = process.argv.slice(2);
-  const db = await DuckDBInstance.create(":memory:");
-  const c = await db.connect();
-  await c.run(`CREATE VIEW src AS SELECT * FROM read_csv('${csvPath}',
-      header = true, columns = {'id': 'BIGINT', 'd': 'DATE',
-      'ts': 'TIMESTAMP', 's': 'VARCHAR'})`);
-  const r = await c.runAndReadAll(sql);
-  process.stdout.write(JSON.stringify({cols: r.columnNames(),
-                                       rows: r.getRowsJson()}));
-})().catch((e) => { console.error(e.message); process.exit(1); });
-"""
-
-
-def duckdb_missing():
-    node = shutil.which("node")
-    if node is None:
-        return "no node on PATH"
-    probe = subprocess.run(
-        [node, "-e", "require('module').createRequire(process.argv[1] + "
-         "'/x.js')('@duckdb/node-api')", NODE_MODULES], capture_output=True)
-    if probe.returncode != 0:
-        return (f"@duckdb/node-api is not installed in {NODE_MODULES} "
-                f"(run ../shared/bench/setup.sh)")
-    return None
+DUCK_COLUMNS = {"id": "BIGINT", "d": "DATE", "ts": "TIMESTAMP",
+                "s": "VARCHAR"}
 
 
 def duckdb(csv_path, sql):
-    r = subprocess.run(["node", "-e", DUCK_JS, NODE_MODULES, str(csv_path),
-                        sql], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, f"duckdb failed on {sql!r}: {r.stderr}"
-    out = json.loads(r.stdout)
-    return out["cols"], out["rows"]
+    return duckdb_query_csv(csv_path, DUCK_COLUMNS, sql)
 
 
 def duck_value(v):

@@ -7,6 +7,8 @@
  * a corrupt partial state (an error, not a crash), and the names and
  * result types. approx_quantile (KLL) on random and sorted data, merged
  * from many partials: the rank of each answer within 2 % of n of q n.
+ * A group over the final half's budget: its values sorted out of core,
+ * the answers equal to a sort-based oracle's and to the in-memory ones.
  */
 #include <CUnit/CUnit.h>
 #include <math.h>
@@ -14,8 +16,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#else
+#define RUNNING_ON_VALGRIND 0
+#endif
+
 #include "../../executor/agg.h"
+#include "../../executor/rowfile.h"
 #include "../../lib/util.h"
+#include "test_helpers.h"
 #include "test_suites.h"
 
 static void
@@ -416,32 +428,246 @@ test_kll_small(void)
     hashagg_free(h);
 }
 
-/* A merge past hashagg_set_quantile_limit fails with SH_ERANGE. */
-static void
-test_limit(void)
-{
-    agg_def  a = {AGG_MEDIAN, 0, SH_FLOAT, -1, SH_NULL, 0.5};
-    hashagg *p = hashagg_new(NULL, 0, &a, 1);
-    hashagg *f = hashagg_new(NULL, 0, &a, 1);
-    sh_value r;
-    sh_err   err = {0};
-    int      i, rc;
+/* ---- out of core ------------------------------------------------------ */
 
-    hashagg_set_quantile_limit(f, 100 * sizeof(double));
-    for (i = 0; i < 60; i++) {
-        r = sh_float(i);
-        CU_ASSERT_EQUAL(hashagg_add(p, &r, &err), 0);
+/* Groups of the out-of-core test: key k has sizes[k] values (key 0 is
+ * over the budget; key 5 has only nulls). */
+#define OOC_GROUPS 6
+#define OOC_AGGS   4
+
+static const double ooc_q[OOC_AGGS] = {0.5, 0.9, 0.1, 1};
+
+/* The x of row i of key k: many ties, negatives, ints and fractions. */
+static double
+ooc_x(size_t k, size_t i)
+{
+    uint64_t r = (uint64_t)(i + 1) * 0x9e3779b97f4a7c15ULL + k * 1000003;
+
+    r ^= r >> 29;
+    if (i % 3 == 0)
+        return (double)(int64_t)(r % 20001) - 10000; /* an int, tied */
+    return (double)(r % 1000003) / 7.0 - 70000.0;
+}
+
+/* The oracle: DuckDB's quantile_cont of sorted 'x' (n > 0), written out
+ * plainly. */
+static double
+oracle_cont(const double *x, size_t n, double q)
+{
+    double h = (double)(n - 1) * q, d = h - floor(h);
+    size_t lo = (size_t)floor(h);
+
+    if (lo >= n - 1 || d == 0)
+        return x[lo < n ? lo : n - 1];
+    return x[lo] * (1.0 - d) + x[lo + 1] * d;
+}
+
+static int
+cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+typedef struct ooc_got {
+    int    seen[OOC_GROUPS];
+    int    null[OOC_GROUPS][OOC_AGGS];
+    double r[OOC_GROUPS][OOC_AGGS];
+    int    bad; /* a row with an unexpected shape */
+    const char *dir;   /* where the sort's runs go */
+    int    max_files;  /* the most files seen there while emitting */
+    int    ticks;      /* calls of the tick function */
+} ooc_got;
+
+/* Keeps the answers of a final row (key, count, then OOC_AGGS floats). */
+static int
+ooc_collect(void *ctx, const sh_value *row, sh_err *err)
+{
+    ooc_got *g = ctx;
+    int64_t  k = row[0].u.i;
+    size_t   j;
+
+    (void)err;
+    if (th_count_files(g->dir) > g->max_files)
+        g->max_files = th_count_files(g->dir);
+    if (row[0].type != SH_INT || k < 0 || k >= OOC_GROUPS) {
+        g->bad++;
+        return 0;
     }
-    CU_ASSERT_EQUAL(hashagg_drain_partial(p, to_table, f, &err), 0);
-    for (i = 0; i < 60; i++) {
-        r = sh_float(i);
-        CU_ASSERT_EQUAL(hashagg_add(p, &r, &err), 0);
+    g->seen[k]++;
+    for (j = 0; j < OOC_AGGS; j++) {
+        g->null[k][j] = row[2 + j].type == SH_NULL;
+        g->r[k][j] = row[2 + j].type == SH_FLOAT ? row[2 + j].u.f : NAN;
     }
-    rc = hashagg_drain_partial(p, to_table, f, &err);
-    CU_ASSERT_EQUAL(rc, SH_ERANGE);
-    CU_ASSERT(strstr(err.msg, "approx_quantile") != NULL);
+    return 0;
+}
+
+/* Counts the ticks of a finalize (an agg_tick_fn; ctx is an ooc_got). */
+static int
+ooc_tick(void *ctx, const hashagg_finalize_stats *st, sh_err *err)
+{
+    (void)st;
+    (void)err;
+    ((ooc_got *)ctx)->ticks++;
+    return 0;
+}
+
+static int
+ooc_write(void *ctx, const sh_value *row, sh_err *err)
+{
+    return rowfile_write(ctx, row, err);
+}
+
+/*
+ * Median and quantiles of a group over the budget: one group of 2.5
+ * million values (150,000 under valgrind) finalized under a 16 MiB
+ * budget (1 MiB), its values sorted out of core, with five other groups
+ * of 1 to 100,000 values and one of nulls only; and again under a
+ * sixteenth of it, where the sort's runs are merged in passes. Each
+ * answer equals, to the bit, the oracle's over the sorted values and the
+ * answer in memory;
+ * the sort's run files are gone afterwards; the peak passes the budget by
+ * no more than a partial row. A sort that cannot write its runs fails with
+ * SH_EIO and leaves the table empty.
+ */
+static void
+test_out_of_core(void)
+{
+    const size_t big = RUNNING_ON_VALGRIND ? 150000 : 2500000;
+    const size_t budget = RUNNING_ON_VALGRIND ? (1u << 20) : (16u << 20);
+    const size_t sizes[OOC_GROUPS] = {big, 1, 2, 1000, 100000, 40};
+    const size_t kc[] = {0};
+    agg_def      a[1 + OOC_AGGS];
+    hashagg     *p, *f;
+    char         dir[256], prefix[300], bad_prefix[300], *paths[2];
+    double      *vals[OOC_GROUPS];
+    ooc_got     *mem = calloc(1, sizeof *mem), *ooc = calloc(1, sizeof *ooc);
+    ooc_got     *fail = calloc(1, sizeof *fail);
+    ooc_got     *tiny = calloc(1, sizeof *tiny);
+    hashagg_finalize_stats st;
+    sh_err       err = {0};
+    size_t       k, i, j, file;
+
+    memset(a, 0, sizeof a);
+    a[0] = (agg_def){AGG_COUNT, 1, SH_FLOAT, -1, SH_NULL, 0};
+    a[1] = (agg_def){AGG_MEDIAN, 1, SH_FLOAT, -1, SH_NULL, 0.5};
+    for (j = 1; j < OOC_AGGS; j++)
+        a[1 + j] = (agg_def){AGG_QUANTILE, 1, SH_FLOAT, -1, SH_NULL,
+                             ooc_q[j]};
+    CU_ASSERT_FATAL(th_temp_dir(dir, sizeof dir, th_tmp_base(), "aggq") == 0);
+    mem->dir = ooc->dir = fail->dir = tiny->dir = dir;
+    snprintf(prefix, sizeof prefix, "%s/spill", dir);
+    snprintf(bad_prefix, sizeof bad_prefix, "%s/none/spill", dir);
+
+    /* The partial half: two files of partial rows, the table drained at a
+     * quarter of the budget, the groups' rows interleaved. */
+    p = hashagg_new(kc, 1, a, 1 + OOC_AGGS);
+    f = hashagg_new(kc, 1, a, 1 + OOC_AGGS);
+    for (k = 0; k < OOC_GROUPS; k++)
+        vals[k] = xmalloc((sizes[k] ? sizes[k] : 1) * sizeof(double));
+    for (file = 0; file < 2; file++) {
+        rowfile_writer *w;
+
+        paths[file] = xasprintf("%s/part%zu", dir, file);
+        w = rowfile_create(paths[file], hashagg_partial_cols(p), &err);
+        CU_ASSERT_FATAL(w != NULL);
+        for (i = file; i < big; i += 2) {
+            for (k = 0; k < OOC_GROUPS; k++) {
+                sh_value r[2];
+
+                if (i >= sizes[k])
+                    continue;
+                vals[k][i] = ooc_x(k, i);
+                r[0] = sh_int((int64_t)k);
+                r[1] = k == 5 ? sh_null() : sh_float(vals[k][i]);
+                CU_ASSERT_EQUAL_FATAL(hashagg_add(p, r, &err), 0);
+            }
+            if (hashagg_bytes(p) > budget / 4)
+                CU_ASSERT_EQUAL_FATAL(
+                    hashagg_drain_partial(p, ooc_write, w, &err), 0);
+        }
+        CU_ASSERT_EQUAL_FATAL(hashagg_drain_partial(p, ooc_write, w, &err),
+                              0);
+        CU_ASSERT_EQUAL_FATAL(rowfile_close(w, &err), 0);
+    }
+
+    /* In memory, then out of core. */
+    CU_ASSERT_EQUAL(hashagg_finalize_files(f, (const char *const *)paths, 2,
+                                           -1, (size_t)1 << 32, prefix,
+                                           ooc_collect, ooc_tick, mem, &st,
+                                           &err), 0);
+    CU_ASSERT(st.peak_bytes > big * sizeof(double));
+    CU_ASSERT_EQUAL(st.spill_bytes, 0);
+    CU_ASSERT_EQUAL(hashagg_finalize_files(f, (const char *const *)paths, 2,
+                                           -1, budget, prefix, ooc_collect,
+                                           ooc_tick, ooc, &st, &err), 0);
+    CU_ASSERT(st.peak_bytes > budget);
+    CU_ASSERT(st.peak_bytes < budget + budget / 2);
+    CU_ASSERT(st.spill_bytes > big * sizeof(double));
+    CU_ASSERT_EQUAL(mem->max_files, 2);
+    CU_ASSERT(ooc->max_files > 2); /* the sorted runs */
+    /* few partial rows: no tick in memory; the sort ticks (its values
+     * pushed, then streamed back) */
+    CU_ASSERT_EQUAL(mem->ticks, 0);
+    CU_ASSERT(ooc->ticks >= (int)(big / 65536));
+    CU_ASSERT_EQUAL(hashagg_groups(f), 0);
+    CU_ASSERT_EQUAL(th_count_files(dir), 2); /* the inputs alone */
+
+    /* A sixteenth of the budget: many more runs than a merge reads at
+     * once, merged in passes first. */
+    CU_ASSERT_EQUAL(hashagg_finalize_files(f, (const char *const *)paths, 2,
+                                           -1, budget / 16, prefix,
+                                           ooc_collect, ooc_tick, tiny, &st,
+                                           &err), 0);
+    CU_ASSERT(st.spill_bytes > 2 * big * sizeof(double)); /* passes */
+    CU_ASSERT_EQUAL(th_count_files(dir), 2);
+
+    CU_ASSERT_EQUAL(mem->bad + ooc->bad + tiny->bad, 0);
+    for (k = 0; k < OOC_GROUPS; k++) {
+        CU_ASSERT_EQUAL(mem->seen[k], 1);
+        CU_ASSERT_EQUAL(ooc->seen[k], 1);
+        CU_ASSERT_EQUAL(tiny->seen[k], 1);
+        if (k == 5) {
+            for (j = 0; j < OOC_AGGS; j++)
+                CU_ASSERT(mem->null[k][j] && ooc->null[k][j]
+                          && tiny->null[k][j]);
+            continue;
+        }
+        qsort(vals[k], sizes[k], sizeof(double), cmp_dbl);
+        for (j = 0; j < OOC_AGGS; j++) {
+            double want = oracle_cont(vals[k], sizes[k], ooc_q[j]);
+
+            CU_ASSERT(ooc->r[k][j] == want);
+            CU_ASSERT(mem->r[k][j] == want);
+            CU_ASSERT(tiny->r[k][j] == want);
+            if (ooc->r[k][j] != want)
+                fprintf(stderr, "\nkey %zu q %g: out of core %.17g, "
+                        "oracle %.17g\n", k, ooc_q[j], ooc->r[k][j], want);
+        }
+    }
+
+    /* Runs that cannot be written: SH_EIO, the table left empty. */
+    CU_ASSERT_EQUAL(hashagg_finalize_files(f, (const char *const *)paths, 2,
+                                           -1, budget, bad_prefix,
+                                           ooc_collect, NULL, fail, &st,
+                                           &err), SH_EIO);
+    CU_ASSERT_EQUAL(hashagg_groups(f), 0);
+    CU_ASSERT_EQUAL(th_count_files(dir), 2);
+
+    for (k = 0; k < OOC_GROUPS; k++)
+        free(vals[k]);
+    for (file = 0; file < 2; file++) {
+        unlink(paths[file]);
+        free(paths[file]);
+    }
+    rmdir(dir);
     hashagg_free(p);
     hashagg_free(f);
+    free(mem);
+    free(ooc);
+    free(fail);
+    free(tiny);
 }
 
 void
@@ -457,5 +683,6 @@ test_agg_quant_register(void)
     CU_add_test(s, "random values from many partials", test_random);
     CU_add_test(s, "approx_quantile rank error within 2 %", test_kll);
     CU_add_test(s, "approx_quantile small, int, corrupt", test_kll_small);
-    CU_add_test(s, "exact quantile past its limit: SH_ERANGE", test_limit);
+    CU_add_test(s, "median, quantile of a group over the budget",
+                test_out_of_core);
 }
