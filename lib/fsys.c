@@ -120,6 +120,67 @@ fsys_sync_dir(const char *path)
     return rc;
 }
 
+char *
+fsys_read_file(const char *path, size_t *len_out)
+{
+    int     fd = fsys_open(path, O_RDONLY | O_CLOEXEC, 0);
+    strbuf  sb = {0};
+    char    buf[16384];
+    ssize_t n;
+
+    if (fd < 0)
+        return NULL;
+    for (;;) {
+        n = fsys_read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        sb_append(&sb, buf, (size_t)n);
+    }
+    if (n < 0) {
+        int e = errno;
+
+        (void)fsys_close(fd);
+        sb_free(&sb);
+        errno = e;
+        return NULL;
+    }
+    (void)fsys_close(fd); /* read only: nothing to lose */
+    if (sb.data == NULL)
+        sb_puts(&sb, "");
+    if (len_out != NULL)
+        *len_out = sb.len;
+    return sb.data;
+}
+
+int
+fsys_mkdir_p(const char *path, mode_t mode)
+{
+    char *p = xstrdup(path);
+    int   rc = 0, e = 0;
+
+    /* Each '/' after the first byte ends a directory to make first. */
+    for (char *s = p[0] != '\0' ? p + 1 : p; *s != '\0' && rc == 0; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (fsys_mkdir(p, mode) < 0 && errno != EEXIST) {
+            e = errno;
+            rc = -1;
+        }
+        *s = '/';
+    }
+    if (rc == 0 && fsys_mkdir(p, mode) < 0 && errno != EEXIST) {
+        e = errno;
+        rc = -1;
+    }
+    free(p);
+    if (rc < 0)
+        errno = e;
+    return rc;
+}
+
 /* ---- durable files ------------------------------------------------------- */
 
 int

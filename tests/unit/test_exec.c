@@ -21,6 +21,7 @@
 
 #include "../../executor/exec.h"
 #include "../../executor/plan.h"
+#include "../../lib/fsys.h"
 #include "../../lib/util.h"
 #include "test_helpers.h"
 #include "test_suites.h"
@@ -165,7 +166,7 @@ run_job(const char *spec_text, uint64_t mem_bytes, job_run *r)
             free(scratch);
             if (r->rc == 0 && last) {
                 size_t len = 0;
-                char  *text = util_read_file(cur[i], &len);
+                char  *text = fsys_read_file(cur[i], &len);
 
                 CHECK(text != NULL, "output %s is missing", cur[i]);
                 if (text)
@@ -802,7 +803,7 @@ test_naive_bayes(void)
           "train: %d %s %s", r.rc, r.err.msg, r.out);
     free(r.out);
     path = xasprintf("%s/artifacts/report", g_work);
-    report = util_read_file(path, NULL);
+    report = fsys_read_file(path, NULL);
     CHECK(report != NULL && strstr(report, "\"n_train\"") != NULL,
           "report: %s", report ? report : "(missing)");
     free(report);
@@ -810,7 +811,7 @@ test_naive_bayes(void)
 
     /* predict with that model, as job 'uuid' */
     dir = xasprintf("%s/jobs/%s", g_work, uuid);
-    util_mkdir_p(dir, 0755);
+    fsys_mkdir_p(dir, 0755);
     path = xasprintf("%s/artifacts", dir);
     {
         char *to = xasprintf("%s/artifacts", dir);

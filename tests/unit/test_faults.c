@@ -176,8 +176,8 @@ test_injector(void)
         CHECK(fsys_fsync(fa) < 0 && errno == EIO, "fsync %d", i);
     CHECK(fsys_rename(a, b) < 0 && errno == EXDEV, "rename to b");
     CHECK(fsys_rename(b, a) == 0, "the second rename (times 1)");
-    CHECK(util_mkdir_p(d, 0755) < 0 && errno == ENOSPC, "mkdir");
-    CHECK(util_mkdir_p(d, 0755) == 0, "the second mkdir");
+    CHECK(fsys_mkdir_p(d, 0755) < 0 && errno == ENOSPC, "mkdir");
+    CHECK(fsys_mkdir_p(d, 0755) == 0, "the second mkdir");
     CHECK(fsys_close(fa) == 0 && fsys_close(fb) == 0, "close");
 
     /* fsys_reset disarms everything. */
@@ -263,7 +263,7 @@ test_commit(void)
         fsys_reset();
         CHECK(!th_exists(tmp), "case %zu: %s left behind", i, tmp);
         /* What is under the final name is v1, whole, or nothing. */
-        text = util_read_file(path, NULL);
+        text = fsys_read_file(path, NULL);
         if (cases[i].old_survives)
             CHECK(text != NULL && strcmp(text, "v1\n") == 0,
                   "case %zu: the committed file now holds %s", i,
@@ -545,7 +545,7 @@ run_job(const char *spec_text, uint64_t mem_bytes, char **out, sh_err *err)
             free(scratch);
             if (rc == 0 && last) {
                 size_t len = 0;
-                char  *text = util_read_file(cur[i], &len);
+                char  *text = fsys_read_file(cur[i], &len);
 
                 if (text)
                     sb_append(&sb, text, len);
