@@ -1,9 +1,10 @@
 /*
  * expr.c - sheaf's expression language: the recursive-descent parser that
- * type-checks as it builds a typed tree, constant folding, the public
- * compile/free calls, and the walk that lists the columns a compiled tree
- * reads (expr_columns). The lexer is expr_lex.c, the function library
- * expr_fn.c, the evaluator expr_eval.c; expr_int.h holds what they share.
+ * type-checks as it builds a typed tree, the public compile/free calls, and
+ * the walk that lists the columns a compiled tree reads (expr_columns). The
+ * lexer is expr_lex.c, the node builder and constant folding expr_node.c,
+ * the function library expr_fn.c, the evaluator expr_eval.c; expr_int.h
+ * holds what they share. Calls go one way: parser -> functions -> nodes.
  *
  * Compilation resolves every column to its index and every operator to a
  * node whose operand types are fixed (an int '+' is EX_ADD_I, a mixed one
@@ -22,108 +23,8 @@
 #include <string.h>
 
 /* ------------------------------------------------------------------ */
-/* Tree building, type checking and folding                             */
+/* Operators: type checking                                             */
 /* ------------------------------------------------------------------ */
-
-/* A node with room for 'nkids' operands, in the expression's arena. */
-static node *
-node_new(parser *p, ex_op op, sh_type type, unsigned pos, size_t nkids)
-{
-    node *n = arena_alloc(p->e->mem, sizeof *n + nkids * sizeof(node *));
-
-    memset(n, 0, sizeof *n);
-    n->op = op;
-    n->type = type;
-    n->pos = pos;
-    n->depth = 1;
-    n->nkids = nkids;
-    return n;
-}
-
-/* A constant node; a string value is copied into the arena. */
-node *
-expr_const_node(parser *p, sh_value v, unsigned pos)
-{
-    node *n = node_new(p, EX_CONST, v.type, pos, 0);
-
-    if (v.type == SH_STRING) {
-        char *copy = arena_alloc(p->e->mem, v.u.s.len + 1);
-
-        if (v.u.s.len)
-            memcpy(copy, v.u.s.ptr, v.u.s.len);
-        copy[v.u.s.len] = '\0';
-        v.u.s.ptr = copy;
-    }
-    n->k = v;
-    return n;
-}
-
-/*
- * Completes a node whose kids are set: checks the tree depth, turns an
- * always-null node into the null constant and folds a node of constants.
- * Returns the node to use, or NULL on error.
- */
-static node *
-finish(parser *p, node *n)
-{
-    size_t   i;
-    int      all_const = n->op != EX_COL && n->op != EX_CONST;
-    sh_value v;
-    sh_err   ferr;
-
-    for (i = 0; i < n->nkids; i++) {
-        if (n->kids[i]->depth + 1 > n->depth)
-            n->depth = n->kids[i]->depth + 1;
-        if (n->kids[i]->op != EX_CONST)
-            all_const = 0;
-    }
-    if (n->depth > MAX_TREE_DEPTH)
-        return expr_perr(p, "expression is too deep (more than %d levels) at "
-                            "position %u", MAX_TREE_DEPTH, n->pos);
-    if (n->type == SH_NULL && n->op != EX_CONST)
-        return expr_const_node(p, sh_null(), n->pos);
-    if (!all_const)
-        return n;
-    arena_reset(p->tmp);
-    if (expr_eval_node(n, p->tmp, p->path, &v, &ferr) != 0)
-        return n; /* e.g. an overflow: left to fail at evaluation */
-    return expr_const_node(p, v, n->pos);
-}
-
-/* Builds a node of 'op' over 'nkids' kids, then finishes it. */
-node *
-expr_make(parser *p, ex_op op, sh_type type, unsigned pos, size_t nkids,
-          node **kids)
-{
-    node *n = node_new(p, op, type, pos, nkids);
-
-    if (nkids)
-        memcpy(n->kids, kids, nkids * sizeof kids[0]);
-    return finish(p, n);
-}
-
-/* Builds a node with a parameter and a pattern, then finishes it. */
-node *
-expr_make_x(parser *p, ex_op op, sh_type type, unsigned pos, size_t nkids,
-            node **kids, int64_t arg, rx *re)
-{
-    node *n = node_new(p, op, type, pos, nkids);
-
-    if (nkids)
-        memcpy(n->kids, kids, nkids * sizeof kids[0]);
-    n->arg = arg;
-    n->re = re;
-    return finish(p, n);
-}
-
-/* 'n' as a float: itself, or an int-to-float cast of it. */
-node *
-expr_to_float(parser *p, node *n)
-{
-    if (n->type != SH_INT)
-        return n;
-    return expr_make(p, EX_I2F, SH_FLOAT, n->pos, 1, &n);
-}
 
 /* The symbol of an operator token, for messages. */
 static const char *
@@ -232,12 +133,12 @@ make_cmp(parser *p, const tok *t, node *l, node *r)
     } else
         return expr_perr(p, "cannot compare %s with %s at position %u",
                          sh_type_name(l->type), sh_type_name(r->type), t->pos);
-    n = node_new(p, op, SH_BOOL, t->pos, 2);
+    n = expr_node_new(p, op, SH_BOOL, t->pos, 2);
     memcpy(n->kids, kids, sizeof kids);
     n->rel = t->kind == T_EQ ? REL_EQ : t->kind == T_NE ? REL_NE
              : t->kind == T_LT ? REL_LT : t->kind == T_LE ? REL_LE
              : t->kind == T_GT ? REL_GT : REL_GE;
-    return finish(p, n);
+    return expr_node_finish(p, n);
 }
 
 /* Builds l and r, l or r. */
@@ -359,10 +260,10 @@ parse_column(parser *p, const tok *t)
     node  *n;
 
     if (idx >= 0) {
-        n = node_new(p, EX_COL, p->sc->types[idx], t->pos, 0);
+        n = expr_node_new(p, EX_COL, p->sc->types[idx], t->pos, 0);
         n->col = (size_t)idx;
         n->name = t->text;
-        return finish(p, n);
+        return expr_node_finish(p, n);
     }
     if (p->sc->n == 0)
         sb_puts(&sb, "; the input has no columns");

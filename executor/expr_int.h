@@ -1,9 +1,9 @@
 /*
  * expr_int.h - the private parts of the expression language shared by its
  * files: the typed tree (node), the tokens and the parser's state, and the
- * calls between the lexer (expr_lex.c), the parser and tree builder
- * (expr.c), the function library (expr_fn.c) and the evaluator
- * (expr_eval.c). Nothing outside those files includes it.
+ * calls between the lexer (expr_lex.c), the parser (expr.c), the tree
+ * builder (expr_node.c), the function library (expr_fn.c) and the
+ * evaluator (expr_eval.c). Nothing outside those files includes it.
  */
 #ifndef SHEAF_EXPR_INT_H
 #define SHEAF_EXPR_INT_H
@@ -175,7 +175,17 @@ void expr_describe(const parser *p, const tok *t, char *buf, size_t size);
 /* Sets "unexpected X at position N" (or the end-of-input form); NULL. */
 void *expr_unexpected(parser *p, const tok *t);
 
-/* ---- building the typed tree (expr.c) ------------------------------------ */
+/* ---- building the typed tree (expr_node.c) ------------------------------- */
+
+/* A node of 'op' with room for 'nkids' operands (unset), in the
+ * expression's arena; finish it with expr_node_finish once they are set. */
+node *expr_node_new(parser *p, ex_op op, sh_type type, unsigned pos,
+                    size_t nkids);
+
+/* Completes a node whose kids are set: checks the tree's depth, turns an
+ * always-null node into the null constant and folds a node of constants.
+ * Returns the node to use, or NULL on error. */
+node *expr_node_finish(parser *p, node *n);
 
 /* A constant node; a string value is copied into the expression's arena. */
 node *expr_const_node(parser *p, sh_value v, unsigned pos);
