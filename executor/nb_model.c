@@ -50,19 +50,7 @@
 #include "rowfile.h"
 
 #define NB_MODEL_MAGIC  "SHNBMDL1"
-#define NB_IO_BYTES     (1u << 16)    /* buffer of model and report I/O */
 #define NB_MODEL_MAX    (16ull << 30) /* largest model matrix, bytes */
-
-/* Byte order of two labels: memcmp, a prefix first. */
-static int
-label_cmp(const char *a, size_t an, const char *b, size_t bn)
-{
-    int c = memcmp(a, b, an < bn ? an : bn);
-
-    if (c != 0)
-        return c;
-    return an < bn ? -1 : an > bn;
-}
 
 /* ---- the model ------------------------------------------------------- */
 
@@ -129,110 +117,6 @@ nb_model_predict(const nb_model *m, const char *text, size_t n, size_t *len)
     c = model_argmax(m, s->jll);
     *len = m->lens[c];
     return m->labels[c];
-}
-
-/* ---- files written whole: temporary name, fsync, rename ------------- */
-
-/* Opens "<path>.tmp" for 'f' ('path' copied). Returns 0 or SH_EIO. */
-int
-nb_afile_open(afile *f, const char *path, sh_err *err)
-{
-    memset(f, 0, sizeof *f);
-    f->path = xstrdup(path);
-    f->tmp = xasprintf("%s.tmp", path);
-    f->fd = fsys_open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (f->fd < 0) {
-        int e = errno;
-
-        free(f->path);
-        free(f->tmp);
-        return sh_err_set(err, SH_EIO, "", "cannot create %s: %s", path,
-                          strerror(e));
-    }
-    f->buf = xmalloc(NB_IO_BYTES);
-    return 0;
-}
-
-static void
-afile_flush(afile *f)
-{
-    size_t off = 0;
-
-    while (off < f->len && f->errnum == 0) {
-        ssize_t k = fsys_write(f->fd, f->buf + off, f->len - off);
-
-        if (k < 0) {
-            if (errno != EINTR)
-                f->errnum = errno;
-            continue;
-        }
-        off += (size_t)k;
-    }
-    f->len = 0;
-}
-
-/* Append bytes; a write error is remembered for nb_afile_commit. */
-void
-nb_afile_put(afile *f, const void *p, size_t n)
-{
-    const unsigned char *c = p;
-
-    while (n > 0) {
-        size_t k = NB_IO_BYTES - f->len < n ? NB_IO_BYTES - f->len : n;
-
-        memcpy(f->buf + f->len, c, k);
-        f->len += k;
-        c += k;
-        n -= k;
-        if (f->len == NB_IO_BYTES)
-            afile_flush(f);
-    }
-}
-
-static void
-afile_release(afile *f)
-{
-    if (f->fd >= 0)
-        fsys_close(f->fd);
-    free(f->path);
-    free(f->tmp);
-    free(f->buf);
-    f->fd = -1;
-    f->path = f->tmp = NULL;
-    f->buf = NULL;
-}
-
-/* Remove the temporary file and free. */
-static void
-afile_abort(afile *f)
-{
-    if (f->tmp != NULL)
-        fsys_unlink(f->tmp);
-    afile_release(f);
-}
-
-/*
- * Flush, then commit with fsys_commit (fsync, close, rename, fsync of the
- * directory: any failure is an error). Frees 'f' whatever happens; on
- * failure nothing is left on disk. Returns 0 or SH_EIO naming the call
- * that failed.
- */
-int
-nb_afile_commit(afile *f, sh_err *err)
-{
-    int rc;
-
-    afile_flush(f);
-    if (f->errnum != 0) {
-        sh_err_set(err, SH_EIO, "", "cannot write %s: %s", f->tmp,
-                   strerror(f->errnum));
-        afile_abort(f);
-        return SH_EIO;
-    }
-    rc = fsys_commit(f->fd, f->tmp, f->path, 0, err);
-    f->fd = -1;
-    afile_release(f);
-    return rc;
 }
 
 /* Append n doubles, little-endian. */
@@ -380,7 +264,7 @@ nb_model_load(const char *path, sh_err *err)
         if (r > 0)
             goto truncated;
         m->labels[c][len] = '\0';
-        if (c > 0 && label_cmp(m->labels[c - 1], m->lens[c - 1], m->labels[c],
+        if (c > 0 && nb_label_cmp(m->labels[c - 1], m->lens[c - 1], m->labels[c],
                                len) >= 0) {
             sh_err_set(err, SH_EDATA, "",
                        "model %s is corrupt: its "
@@ -422,15 +306,6 @@ fail:
 }
 
 /* ---- merging the partials into a model ----------------------------- */
-
-/* qsort order of two lrefs: label_cmp of their bytes. */
-int
-nb_lref_cmp(const void *a, const void *b)
-{
-    const lref *x = a, *y = b;
-
-    return label_cmp(x->s, x->n, y->s, y->n);
-}
 
 static int
 counts_corrupt(const char *path, const char *what, sh_err *err)
@@ -515,7 +390,7 @@ model_find(const nb_model *m, const char *s, size_t n)
 
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int    c = label_cmp(m->labels[mid], m->lens[mid], s, n);
+        int    c = nb_label_cmp(m->labels[mid], m->lens[mid], s, n);
 
         if (c == 0)
             return (long)mid;
