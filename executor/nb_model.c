@@ -264,8 +264,8 @@ nb_model_load(const char *path, sh_err *err)
         if (r > 0)
             goto truncated;
         m->labels[c][len] = '\0';
-        if (c > 0 && nb_label_cmp(m->labels[c - 1], m->lens[c - 1], m->labels[c],
-                               len) >= 0) {
+        if (c > 0 && nb_label_cmp(m->labels[c - 1], m->lens[c - 1],
+                                  m->labels[c], len) >= 0) {
             sh_err_set(err, SH_EDATA, "",
                        "model %s is corrupt: its "
                        "classes are not in byte order",
