@@ -10,7 +10,6 @@
 #include <CUnit/Basic.h>
 #include <dirent.h>
 #include <errno.h>
-#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,10 +19,10 @@
 #include <zlib.h>
 
 #include "../../executor/exec.h"
-#include "../../executor/plan.h"
 #include "../../lib/fsys.h"
 #include "../../lib/util.h"
 #include "test_helpers.h"
+#include "test_job.h"
 #include "test_suites.h"
 
 static char g_root[256]; /* the data root of the current test */
@@ -80,18 +79,7 @@ put_file(const char *rel, const char *text)
 
 /* ---- running a job ---------------------------------------------------- */
 
-typedef struct job_run {
-    int        rc;
-    sh_err     err;
-    char      *out;       /* the concatenated output (malloc'ed) */
-    size_t     out_len;
-    size_t     n_stages;
-    exec_stats last;      /* stats of the last task run */
-    uint64_t   rows_out0; /* rows_out summed over stage 0 */
-    uint64_t   spill;     /* spill_bytes summed */
-    uint64_t   peak;      /* peak_bytes, the largest of any task */
-    size_t     tasks[8];  /* tasks per stage */
-} job_run;
+typedef th_job_run job_run;
 
 /* Cancel after this many ticks (0: never). */
 static int g_cancel_after;
@@ -106,91 +94,16 @@ count_tick(void *ctx, const exec_stats *st)
     return g_cancel_after > 0 && g_ticks >= g_cancel_after;
 }
 
-/* Build 'spec_text' and run every task of every stage with 'mem_bytes'.
- * Stops at the first failing task (its error in r->err). */
+/* Build 'spec_text' and run every task of every stage with 'mem_bytes',
+ * counting ticks (th_run_job). Stops at the first failing task (its error
+ * in r->err). */
 static void
 run_job(const char *spec_text, uint64_t mem_bytes, job_run *r)
 {
-    plan_env     env = {g_root, th_model_resolve, g_work, mem_bytes,
-                        0, NULL, NULL, NULL};
-    json_error_t jerr;
-    json_t      *spec = json_loads(spec_text, 0, &jerr);
-    plan        *p = NULL;
-    char       **prev = NULL, **cur = NULL;
-    size_t       n_prev = 0, s, i;
-    char        *art = xasprintf("%s/artifacts", g_work);
-    strbuf       out = {0};
+    th_job_dirs d = {g_root, g_work, g_scr};
 
-    memset(r, 0, sizeof *r);
-    if (spec == NULL) {
-        fprintf(stderr, "bad test spec: %s\n%s\n", jerr.text, spec_text);
-        abort();
-    }
-    mkdir(art, 0755);
-    r->rc = plan_build(spec, &env, &p, &r->err);
-    json_decref(spec);
-    if (r->rc != 0)
-        goto done;
-    r->n_stages = p->n_stages;
     g_ticks = 0;
-    for (s = 0; s < p->n_stages && r->rc == 0; s++) {
-        size_t n = p->stages[s].n_tasks;
-        int    last = s + 1 == p->n_stages;
-
-        if (s < 8)
-            r->tasks[s] = n;
-        cur = xcalloc(n ? n : 1, sizeof *cur);
-        for (i = 0; i < n; i++)
-            cur[i] = xasprintf("%s/%s%zut%zu", g_work, last ? "out" : "s",
-                               s, i);
-        for (i = 0; i < n && r->rc == 0; i++) {
-            exec_task t;
-            char     *scratch = xasprintf("%s/s%zut%zu", g_scr, s, i);
-
-            memset(&t, 0, sizeof t);
-            t.stage = s;
-            t.index = i;
-            t.inputs = (const char *const *)prev;
-            t.n_inputs = n_prev;
-            t.out = cur[i];
-            t.scratch = scratch;
-            t.artifacts = art;
-            t.mem_bytes = mem_bytes;
-            r->rc = exec_run_task(p, &t, count_tick, NULL, &r->last,
-                                  &r->err);
-            if (s == 0)
-                r->rows_out0 += r->last.rows_out;
-            r->spill += r->last.spill_bytes;
-            if (r->last.peak_bytes > r->peak)
-                r->peak = r->last.peak_bytes;
-            free(scratch);
-            if (r->rc == 0 && last) {
-                size_t len = 0;
-                char  *text = fsys_read_file(cur[i], &len);
-
-                CHECK(text != NULL, "output %s is missing", cur[i]);
-                if (text)
-                    sb_append(&out, text, len);
-                free(text);
-            }
-        }
-        for (i = 0; i < n_prev; i++)
-            free(prev[i]);
-        free(prev);
-        prev = cur;
-        n_prev = n;
-        cur = NULL;
-    }
-done:
-    for (i = 0; i < n_prev; i++)
-        free(prev[i]);
-    free(prev);
-    free(art);
-    plan_free(p);
-    if (out.data == NULL)
-        sb_puts(&out, "");
-    r->out = out.data;
-    r->out_len = out.len;
+    th_run_job(&d, spec_text, mem_bytes, count_tick, NULL, r);
 }
 
 /* Run and compare the output with 'want'. */

@@ -12,7 +12,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,13 +19,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../executor/exec.h"
-#include "../../executor/plan.h"
 #include "../../executor/rowfile.h"
 #include "../../executor/sort.h"
 #include "../../lib/fsys.h"
 #include "../../lib/util.h"
 #include "test_helpers.h"
+#include "test_job.h"
 #include "test_suites.h"
 
 static char g_dir[256];  /* the current test's directory */
@@ -496,76 +494,19 @@ test_sort_spill(void)
 /* ---- a whole task, and the next one ------------------------------------- */
 
 /* Build 'spec_text' and run every task of every stage in order with
- * 'mem_bytes'; the last stage's outputs concatenated in *out (malloc'ed,
- * may be NULL). Stops at the first task that fails: its rc. */
+ * 'mem_bytes' (th_run_job); the last stage's outputs concatenated in *out
+ * (malloc'ed). Stops at the first task that fails: its rc, and its error
+ * in *err. */
 static int
 run_job(const char *spec_text, uint64_t mem_bytes, char **out, sh_err *err)
 {
-    plan_env     env = {g_root, th_model_resolve, g_work, mem_bytes,
-                        0, NULL, NULL, NULL};
-    json_error_t jerr;
-    json_t      *spec = json_loads(spec_text, 0, &jerr);
-    plan        *p = NULL;
-    char       **prev = NULL, **cur = NULL;
-    size_t       n_prev = 0, s, i;
-    char        *art = xasprintf("%s/artifacts", g_work);
-    strbuf       sb = {0};
-    int          rc;
+    th_job_dirs d = {g_root, g_work, g_scr};
+    th_job_run  r;
 
-    if (spec == NULL) {
-        fprintf(stderr, "bad test spec: %s\n%s\n", jerr.text, spec_text);
-        abort();
-    }
-    mkdir(art, 0755);
-    rc = plan_build(spec, &env, &p, err);
-    json_decref(spec);
-    for (s = 0; rc == 0 && s < p->n_stages; s++) {
-        size_t n = p->stages[s].n_tasks;
-        int    last = s + 1 == p->n_stages;
-
-        cur = xcalloc(n ? n : 1, sizeof *cur);
-        for (i = 0; i < n; i++)
-            cur[i] = xasprintf("%s/%s%zut%zu", g_work, last ? "out" : "s", s,
-                               i);
-        for (i = 0; i < n && rc == 0; i++) {
-            exec_task  t;
-            exec_stats st;
-            char      *scratch = xasprintf("%s/s%zut%zu", g_scr, s, i);
-
-            memset(&t, 0, sizeof t);
-            t.stage = s;
-            t.index = i;
-            t.inputs = (const char *const *)prev;
-            t.n_inputs = n_prev;
-            t.out = cur[i];
-            t.scratch = scratch;
-            t.artifacts = art;
-            t.mem_bytes = mem_bytes;
-            rc = exec_run_task(p, &t, NULL, NULL, &st, err);
-            free(scratch);
-            if (rc == 0 && last) {
-                size_t len = 0;
-                char  *text = fsys_read_file(cur[i], &len);
-
-                if (text)
-                    sb_append(&sb, text, len);
-                free(text);
-            }
-        }
-        for (i = 0; i < n_prev; i++)
-            free(prev[i]);
-        free(prev);
-        prev = cur;
-        n_prev = n;
-        cur = NULL;
-    }
-    for (i = 0; i < n_prev; i++)
-        free(prev[i]);
-    free(prev);
-    free(art);
-    plan_free(p);
-    *out = sb.data;
-    return rc;
+    th_run_job(&d, spec_text, mem_bytes, NULL, NULL, &r);
+    *out = r.out;
+    *err = r.err;
+    return r.rc;
 }
 
 static void
