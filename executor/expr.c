@@ -31,21 +31,36 @@ static const char *
 tok_sym(tok_kind k)
 {
     switch (k) {
-    case T_PLUS:  return "+";
-    case T_MINUS: return "-";
-    case T_STAR:  return "*";
-    case T_SLASH: return "/";
-    case T_PCT:   return "%";
-    case T_EQ:    return "==";
-    case T_NE:    return "!=";
-    case T_LT:    return "<";
-    case T_LE:    return "<=";
-    case T_GT:    return ">";
-    case T_GE:    return ">=";
-    case T_AND:   return "and";
-    case T_OR:    return "or";
-    case T_NOT:   return "not";
-    default:      return "?";
+    case T_PLUS:
+        return "+";
+    case T_MINUS:
+        return "-";
+    case T_STAR:
+        return "*";
+    case T_SLASH:
+        return "/";
+    case T_PCT:
+        return "%";
+    case T_EQ:
+        return "==";
+    case T_NE:
+        return "!=";
+    case T_LT:
+        return "<";
+    case T_LE:
+        return "<=";
+    case T_GT:
+        return ">";
+    case T_GE:
+        return ">=";
+    case T_AND:
+        return "and";
+    case T_OR:
+        return "or";
+    case T_NOT:
+        return "not";
+    default:
+        return "?";
     }
 }
 
@@ -60,12 +75,13 @@ make_arith(parser *p, const tok *t, node *l, node *r)
 
     if (!(is_num(l->type) || l->type == SH_NULL)
         || !(is_num(r->type) || r->type == SH_NULL)) {
-        sh_type bad = is_num(l->type) || l->type == SH_NULL ? r->type
-                                                            : l->type;
+        sh_type bad = is_num(l->type) || l->type == SH_NULL ? r->type : l->type;
 
         if (t->kind == T_PLUS && bad == SH_STRING)
-            return expr_perr(p, "'+' needs numbers, got string at position %u; "
-                                "use concat() to join strings", t->pos);
+            return expr_perr(p,
+                             "'+' needs numbers, got string at position %u; "
+                             "use concat() to join strings",
+                             t->pos);
         return expr_perr(p, "'%s' needs numbers, got %s at position %u",
                          tok_sym(t->kind), sh_type_name(bad), t->pos);
     }
@@ -78,8 +94,10 @@ make_arith(parser *p, const tok *t, node *l, node *r)
             return NULL;
         return expr_make(p, EX_DIV_F, SH_FLOAT, t->pos, 2, kids);
     }
-    which = t->kind == T_PLUS ? 0 : t->kind == T_MINUS ? 1
-            : t->kind == T_STAR ? 2 : 3;
+    which = t->kind == T_PLUS    ? 0
+            : t->kind == T_MINUS ? 1
+            : t->kind == T_STAR  ? 2
+                                 : 3;
     if (l->type == SH_INT && r->type == SH_INT) {
         kids[0] = l;
         kids[1] = r;
@@ -96,9 +114,9 @@ make_arith(parser *p, const tok *t, node *l, node *r)
 static node *
 make_cmp(parser *p, const tok *t, node *l, node *r)
 {
-    node  *kids[2] = {l, r};
-    node  *n;
-    ex_op  op;
+    node *kids[2] = {l, r};
+    node *n;
+    ex_op op;
 
     if (l->type == SH_NULL || r->type == SH_NULL)
         return expr_const_node(p, sh_bool(0), t->pos);
@@ -116,7 +134,8 @@ make_cmp(parser *p, const tok *t, node *l, node *r)
         /* dates and timestamps: a date meets a timestamp as its midnight,
          * a string constant is read as the other side's type */
         sh_type to = l->type == SH_TIMESTAMP || r->type == SH_TIMESTAMP
-                         ? SH_TIMESTAMP : SH_DATE;
+                         ? SH_TIMESTAMP
+                         : SH_DATE;
 
         if (to == SH_DATE && (l->type == SH_STRING || r->type == SH_STRING)) {
             const node *s = l->type == SH_STRING ? l : r;
@@ -135,9 +154,12 @@ make_cmp(parser *p, const tok *t, node *l, node *r)
                          sh_type_name(l->type), sh_type_name(r->type), t->pos);
     n = expr_node_new(p, op, SH_BOOL, t->pos, 2);
     memcpy(n->kids, kids, sizeof kids);
-    n->rel = t->kind == T_EQ ? REL_EQ : t->kind == T_NE ? REL_NE
-             : t->kind == T_LT ? REL_LT : t->kind == T_LE ? REL_LE
-             : t->kind == T_GT ? REL_GT : REL_GE;
+    n->rel = t->kind == T_EQ   ? REL_EQ
+             : t->kind == T_NE ? REL_NE
+             : t->kind == T_LT ? REL_LT
+             : t->kind == T_LE ? REL_LE
+             : t->kind == T_GT ? REL_GT
+                               : REL_GE;
     return expr_node_finish(p, n);
 }
 
@@ -187,8 +209,10 @@ static int
 nest_in(parser *p, const tok *t)
 {
     if (++p->nest > MAX_NEST) {
-        expr_perr(p, "expression is nested too deeply (more than %d levels) at "
-                     "position %u", MAX_NEST, t->pos);
+        expr_perr(p,
+                  "expression is nested too deeply (more than %d levels) at "
+                  "position %u",
+                  MAX_NEST, t->pos);
         return -1;
     }
     return 0;
@@ -294,8 +318,9 @@ parse_primary(parser *p)
     case T_INT:
         take(p);
         if (t->big || t->mag > (uint64_t)INT64_MAX)
-            return expr_perr(p, "integer literal %.*s is out of range at "
-                                "position %u",
+            return expr_perr(p,
+                             "integer literal %.*s is out of range at "
+                             "position %u",
                              expr_quote_len(p->src + t->off, t->len,
                                             QUOTE_BYTES),
                              p->src + t->off, t->pos);
@@ -377,8 +402,9 @@ parse_mul(parser *p)
     node      *l = parse_unary(p), *r;
     const tok *t;
 
-    while (l != NULL && (peek(p)->kind == T_STAR || peek(p)->kind == T_SLASH
-                         || peek(p)->kind == T_PCT)) {
+    while (l != NULL
+           && (peek(p)->kind == T_STAR || peek(p)->kind == T_SLASH
+               || peek(p)->kind == T_PCT)) {
         t = take(p);
         if ((r = parse_unary(p)) == NULL)
             return NULL;
@@ -394,8 +420,7 @@ parse_add(parser *p)
     node      *l = parse_mul(p), *r;
     const tok *t;
 
-    while (l != NULL
-           && (peek(p)->kind == T_PLUS || peek(p)->kind == T_MINUS)) {
+    while (l != NULL && (peek(p)->kind == T_PLUS || peek(p)->kind == T_MINUS)) {
         t = take(p);
         if ((r = parse_mul(p)) == NULL)
             return NULL;
@@ -424,8 +449,9 @@ parse_cmp(parser *p)
     if ((r = parse_add(p)) == NULL)
         return NULL;
     if (is_cmp(peek(p)->kind))
-        return expr_perr(p, "unexpected '%s' at position %u; comparisons "
-                            "cannot be chained, join them with 'and'",
+        return expr_perr(p,
+                         "unexpected '%s' at position %u; comparisons "
+                         "cannot be chained, join them with 'and'",
                          tok_sym(peek(p)->kind), peek(p)->pos);
     return make_cmp(p, t, l, r);
 }
@@ -486,8 +512,7 @@ parse_or(parser *p)
  * expr.h for the contract; the result is freed with expr_free.
  */
 expr *
-expr_compile(const char *src, const schema *sc, const char *path,
-             sh_err *err)
+expr_compile(const char *src, const schema *sc, const char *path, sh_err *err)
 {
     static const schema no_columns = {0, NULL, NULL};
     parser              p;
@@ -590,10 +615,10 @@ static void
 and_preds(const node *n, expr_pred *out, size_t max, size_t *got)
 {
     /* "k < x" is "x > k": the relation seen from the other side. */
-    static const expr_rel flip[] = {EXPR_EQ, EXPR_NE, EXPR_GT, EXPR_GE,
-                                    EXPR_LT, EXPR_LE};
-    const node *a, *b;
-    size_t      i;
+    static const expr_rel flip[] = {EXPR_EQ, EXPR_NE, EXPR_GT,
+                                    EXPR_GE, EXPR_LT, EXPR_LE};
+    const node           *a, *b;
+    size_t                i;
 
     if (*got >= max)
         return;

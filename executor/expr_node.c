@@ -64,8 +64,10 @@ expr_node_finish(parser *p, node *n)
             all_const = 0;
     }
     if (n->depth > MAX_TREE_DEPTH)
-        return expr_perr(p, "expression is too deep (more than %d levels) at "
-                            "position %u", MAX_TREE_DEPTH, n->pos);
+        return expr_perr(p,
+                         "expression is too deep (more than %d levels) at "
+                         "position %u",
+                         MAX_TREE_DEPTH, n->pos);
     if (n->type == SH_NULL && n->op != EX_CONST)
         return expr_const_node(p, sh_null(), n->pos);
     if (!all_const)

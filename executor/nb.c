@@ -44,7 +44,7 @@
 #include "text.h"
 #include "../lib/util.h"
 
-#define NB_CHUNK_PAIRS  8192          /* pairs in one row of .counts */
+#define NB_CHUNK_PAIRS 8192 /* pairs in one row of .counts */
 
 /* ---- partials -------------------------------------------------------- */
 
@@ -134,8 +134,8 @@ cells_add(nb_partial *np, uint32_t cls, uint32_t bucket)
             if (c->count == UINT32_MAX) {
                 if (np->n_extra == np->extra_cap) {
                     np->extra_cap = np->extra_cap ? np->extra_cap * 2 : 16;
-                    np->extra =
-                        xrealloc(np->extra, np->extra_cap * sizeof *np->extra);
+                    np->extra = xrealloc(np->extra,
+                                         np->extra_cap * sizeof *np->extra);
                 }
                 np->extra[np->n_extra].cls = cls;
                 np->extra[np->n_extra++].bucket = bucket;

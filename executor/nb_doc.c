@@ -13,7 +13,7 @@
 #include "text.h"
 #include "../lib/util.h"
 
-#define NB_LABEL_SEED   0x5bd1e995u   /* seed of the label tables' hash */
+#define NB_LABEL_SEED 0x5bd1e995u /* seed of the label tables' hash */
 
 /* ---- label tables ---------------------------------------------------- */
 
@@ -41,8 +41,8 @@ ltab_slot(const ltab *t, const char *s, size_t n, uint32_t h)
 
         if (v == 0)
             return i;
-        if (t->hashes[v - 1] == h && t->lens[v - 1] == n &&
-            (n == 0 || memcmp(t->labels[v - 1], s, n) == 0))
+        if (t->hashes[v - 1] == h && t->lens[v - 1] == n
+            && (n == 0 || memcmp(t->labels[v - 1], s, n) == 0))
             return i;
         i = (i + 1) & mask;
     }

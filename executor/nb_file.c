@@ -14,7 +14,7 @@
 #include "../lib/fsys.h"
 #include "../lib/util.h"
 
-#define NB_IO_BYTES     (1u << 16)    /* buffer of model and report I/O */
+#define NB_IO_BYTES (1u << 16) /* buffer of model and report I/O */
 
 /* Opens "<path>.tmp" for 'f' ('path' copied). Returns 0 or SH_EIO. */
 int

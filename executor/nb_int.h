@@ -37,8 +37,8 @@ put_le64(unsigned char *p, uint64_t x)
 static inline uint32_t
 get_le32(const unsigned char *p)
 {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16
+           | (uint32_t)p[3] << 24;
 }
 
 static inline uint64_t
@@ -97,8 +97,7 @@ void nb_docbuf_free(docbuf *d);
 
 /* The buckets of the tokens of text[0..n) (lowercased) in d->bk, unsorted,
  * as they come; returns their number. Allocates only to grow d. */
-size_t nb_doc_buckets(docbuf *d, const char *text, size_t n,
-                      uint32_t features);
+size_t nb_doc_buckets(docbuf *d, const char *text, size_t n, uint32_t features);
 
 /*
  * The document's buckets, sorted, equal ones folded: afterwards
@@ -219,8 +218,7 @@ int nb_evaluate(const nb_model *m, const part *parts, size_t n, ltab *labels,
  * only in test rows) with their confusion rows conf[t * k + p] (t a label,
  * p a model class).
  */
-int nb_write_report(const nb_model *m, const ltab *labels,
-                    const uint64_t *conf, const nb_result *res,
-                    const char *path, sh_err *err);
+int nb_write_report(const nb_model *m, const ltab *labels, const uint64_t *conf,
+                    const nb_result *res, const char *path, sh_err *err);
 
 #endif

@@ -49,8 +49,8 @@
 #include "../lib/util.h"
 #include "rowfile.h"
 
-#define NB_MODEL_MAGIC  "SHNBMDL1"
-#define NB_MODEL_MAX    (16ull << 30) /* largest model matrix, bytes */
+#define NB_MODEL_MAGIC "SHNBMDL1"
+#define NB_MODEL_MAX   (16ull << 30) /* largest model matrix, bytes */
 
 /* ---- the model ------------------------------------------------------- */
 
@@ -235,8 +235,8 @@ nb_model_load(const char *path, sh_err *err)
     k = get_le32(hdr + 12);
     /* The labels take at least 4 bytes each, the doubles 8: bound k and
      * features by the size before allocating anything. */
-    if (features == 0 || k == 0 || (uint64_t)k * 12 > size ||
-        (uint64_t)features * k > size / 8) {
+    if (features == 0 || k == 0 || (uint64_t)k * 12 > size
+        || (uint64_t)features * k > size / 8) {
         sh_err_set(err, SH_EDATA, "",
                    "model %s is corrupt: %" PRIu32 " features, %" PRIu32
                    " classes in %" PRIu64 " bytes",
@@ -264,8 +264,9 @@ nb_model_load(const char *path, sh_err *err)
         if (r > 0)
             goto truncated;
         m->labels[c][len] = '\0';
-        if (c > 0 && nb_label_cmp(m->labels[c - 1], m->lens[c - 1],
-                                  m->labels[c], len) >= 0) {
+        if (c > 0
+            && nb_label_cmp(m->labels[c - 1], m->lens[c - 1], m->labels[c], len)
+                   >= 0) {
             sh_err_set(err, SH_EDATA, "",
                        "model %s is corrupt: its "
                        "classes are not in byte order",
@@ -334,11 +335,11 @@ read_header(part *p, uint32_t features, lref **refs, size_t *nrefs, size_t *cap,
     rc = rowfile_next(r, &row, err);
     if (rc < 0)
         goto done;
-    if (rc == 0 || rowfile_cols(r) != 4 || row[0].type != SH_STRING ||
-        row[0].u.s.len != strlen(NB_COUNTS_MAGIC) ||
-        memcmp(row[0].u.s.ptr, NB_COUNTS_MAGIC, row[0].u.s.len) != 0 ||
-        row[1].type != SH_INT || row[2].type != SH_INT ||
-        row[3].type != SH_STRING) {
+    if (rc == 0 || rowfile_cols(r) != 4 || row[0].type != SH_STRING
+        || row[0].u.s.len != strlen(NB_COUNTS_MAGIC)
+        || memcmp(row[0].u.s.ptr, NB_COUNTS_MAGIC, row[0].u.s.len) != 0
+        || row[1].type != SH_INT || row[2].type != SH_INT
+        || row[3].type != SH_STRING) {
         rc = counts_corrupt(p->counts, "no header row", err);
         goto done;
     }
@@ -425,10 +426,10 @@ read_counts(const part *p, nb_model *m, uint64_t *docs, uint64_t *tokens,
         size_t               npairs;
         uint32_t             g;
 
-        if (row[0].type != SH_INT || row[1].type != SH_INT ||
-            row[2].type != SH_INT || row[3].type != SH_STRING ||
-            row[0].u.i < 0 || (uint64_t)row[0].u.i >= p->n || row[1].u.i < 0 ||
-            row[2].u.i < 0 || row[3].u.s.len % 12 != 0) {
+        if (row[0].type != SH_INT || row[1].type != SH_INT
+            || row[2].type != SH_INT || row[3].type != SH_STRING
+            || row[0].u.i < 0 || (uint64_t)row[0].u.i >= p->n || row[1].u.i < 0
+            || row[2].u.i < 0 || row[3].u.s.len % 12 != 0) {
             rc = counts_corrupt(p->counts, "bad count row", err);
             break;
         }

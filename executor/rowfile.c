@@ -44,19 +44,19 @@ typedef struct rf_file {
 } rf_file;
 
 struct rowfile_writer {
-    rf_file       *f;           /* owned when plain */
-    uint32_t       section;     /* sectioned: the stream this writes */
-    size_t         n_cols;      /* values per row */
-    unsigned char *buf;         /* encoded bytes not yet written */
-    size_t         len;         /* bytes in 'buf' */
-    size_t         cap;         /* size of 'buf' */
-    uint64_t       rows;        /* rows written */
-    uint64_t       flushed;     /* bytes of this stream already written */
+    rf_file       *f;       /* owned when plain */
+    uint32_t       section; /* sectioned: the stream this writes */
+    size_t         n_cols;  /* values per row */
+    unsigned char *buf;     /* encoded bytes not yet written */
+    size_t         len;     /* bytes in 'buf' */
+    size_t         cap;     /* size of 'buf' */
+    uint64_t       rows;    /* rows written */
+    uint64_t       flushed; /* bytes of this stream already written */
 };
 
 struct rowfile_sections {
     rf_file          f;
-    rowfile_writer **w;         /* one per section */
+    rowfile_writer **w; /* one per section */
     size_t           n;
 };
 
@@ -291,8 +291,8 @@ rowfile_write(rowfile_writer *w, const sh_value *row, sh_err *err)
         const sh_value *v = &row[i];
         unsigned char  *p;
 
-        if (w->cap - w->len < RF_MAX_VALUE &&
-            make_room(w, RF_MAX_VALUE, err) < 0)
+        if (w->cap - w->len < RF_MAX_VALUE
+            && make_room(w, RF_MAX_VALUE, err) < 0)
             return SH_EIO;
         p = w->buf + w->len;
         switch (v->type) {
@@ -381,8 +381,8 @@ file_commit(rf_file *f, sh_err *err)
     int fd = f->fd;
 
     f->fd = -1;
-    return fsys_commit(fd, f->tmp_path, f->path,
-                       f->scratch ? FSYS_NOSYNC : 0, err);
+    return fsys_commit(fd, f->tmp_path, f->path, f->scratch ? FSYS_NOSYNC : 0,
+                       err);
 }
 
 /* Append w's trailer to its stream and write out its buffer. */
@@ -395,8 +395,7 @@ finish_stream(rowfile_writer *w, sh_err *err)
         return write_failed(w, err);
     trailer[0] = TAG_END;
     put_le64(trailer + 1, w->rows);
-    if (append_bytes(w, trailer, sizeof trailer, err) < 0 ||
-        flush(w, err) < 0)
+    if (append_bytes(w, trailer, sizeof trailer, err) < 0 || flush(w, err) < 0)
         return SH_EIO;
     return 0;
 }
@@ -498,8 +497,8 @@ write_index(rowfile_sections *s, sh_err *err)
 {
     rf_file       *f = &s->f;
     uint64_t       at = f->size;
-    unsigned char *buf = xmalloc(f->n_chunks * RF_INDEX_ENTRY +
-                                 RF_FOOTER_BYTES);
+    unsigned char *buf = xmalloc(f->n_chunks * RF_INDEX_ENTRY
+                                 + RF_FOOTER_BYTES);
     unsigned char *p = buf;
     int            rc = 0;
 

@@ -50,7 +50,7 @@
 
 #define RF_MAGIC        "SHRF"
 #define RF_VERSION      1
-#define RF_VERSION_SECT 2  /* a sectioned file */
+#define RF_VERSION_SECT 2 /* a sectioned file */
 #define RF_FOOTER_MAGIC "SHRX"
 #define RF_FOOTER_BYTES 24 /* index offset, chunks, sections, magic */
 #define RF_INDEX_ENTRY  20 /* section, offset, length */

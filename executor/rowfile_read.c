@@ -39,15 +39,15 @@ struct rowfile_reader {
     uint64_t       file_size; /* bytes of the stream (the file, or the
                                  header and a section's chunks), to bound
                                  lengths */
-    rf_chunk      *ranges;    /* a section's stream: the header, then its
+    rf_chunk *ranges;         /* a section's stream: the header, then its
                                  chunks; NULL for a plain file */
-    size_t         n_ranges;
-    size_t         range_i;   /* the range being read */
-    uint64_t       range_pos; /* bytes of it read */
-    uint64_t       rows;      /* rows returned */
-    sh_value      *row;       /* the current row (n_cols values) */
-    int            eof;       /* read(2) returned 0 */
-    int            done;      /* the trailer has been read */
+    size_t    n_ranges;
+    size_t    range_i;   /* the range being read */
+    uint64_t  range_pos; /* bytes of it read */
+    uint64_t  rows;      /* rows returned */
+    sh_value *row;       /* the current row (n_cols values) */
+    int       eof;       /* read(2) returned 0 */
+    int       done;      /* the trailer has been read */
 };
 
 static int
@@ -71,10 +71,11 @@ static int
 corrupt(rowfile_reader *r, const unsigned char *at, const char *what,
         sh_err *err)
 {
-    return sh_err_set(
-        err, SH_EDATA, "",
-        "row file %s is corrupt at byte %" PRIu64 " (row %" PRIu64 "): %s",
-        r->path, r->base + (uint64_t)(at - r->buf), r->rows + 1, what);
+    return sh_err_set(err, SH_EDATA, "",
+                      "row file %s is corrupt at byte %" PRIu64 " (row %" PRIu64
+                      "): %s",
+                      r->path, r->base + (uint64_t)(at - r->buf), r->rows + 1,
+                      what);
 }
 
 /*
@@ -89,8 +90,8 @@ stream_read(rowfile_reader *r, void *p, size_t n)
 
     if (r->ranges == NULL)
         return fsys_read(r->fd, p, n);
-    while (r->range_i < r->n_ranges &&
-           r->range_pos == r->ranges[r->range_i].len) {
+    while (r->range_i < r->n_ranges
+           && r->range_pos == r->ranges[r->range_i].len) {
         r->range_i++;
         r->range_pos = 0;
     }
@@ -150,8 +151,8 @@ rowfile_open(const char *path, sh_err *err)
 static int
 index_bad(rowfile_reader *r, const char *what, sh_err *err)
 {
-    return sh_err_set(err, SH_EDATA, "",
-                      "sectioned row file %s is corrupt: %s", r->path, what);
+    return sh_err_set(err, SH_EDATA, "", "sectioned row file %s is corrupt: %s",
+                      r->path, what);
 }
 
 /* Read exactly 'n' bytes at 'off'. 0, SH_EIO, or SH_EDATA when short. */
@@ -184,10 +185,10 @@ pread_all(rowfile_reader *r, void *p, size_t n, uint64_t off, sh_err *err)
 static int
 load_section(rowfile_reader *r, size_t sec, uint64_t size, sh_err *err)
 {
-    unsigned char  foot[RF_FOOTER_BYTES], *idx = NULL;
-    uint64_t       at, n, i, total = RF_HEADER_BYTES;
-    uint32_t       n_sec = 0;
-    int            rc;
+    unsigned char foot[RF_FOOTER_BYTES], *idx = NULL;
+    uint64_t      at, n, i, total = RF_HEADER_BYTES;
+    uint32_t      n_sec = 0;
+    int           rc;
 
     if (size < RF_HEADER_BYTES + RF_FOOTER_BYTES)
         return index_bad(r, "too short for its footer", err);
@@ -199,8 +200,8 @@ load_section(rowfile_reader *r, size_t sec, uint64_t size, sh_err *err)
     n = get_le64(foot + 8);
     for (int k = 0; k < 4; k++)
         n_sec |= (uint32_t)foot[16 + k] << (8 * k);
-    if (at < RF_HEADER_BYTES || n > (size - at) / RF_INDEX_ENTRY ||
-        at + n * RF_INDEX_ENTRY + RF_FOOTER_BYTES != size)
+    if (at < RF_HEADER_BYTES || n > (size - at) / RF_INDEX_ENTRY
+        || at + n * RF_INDEX_ENTRY + RF_FOOTER_BYTES != size)
         return index_bad(r, "its footer does not match its size", err);
     if (sec >= n_sec)
         return sh_err_set(err, SH_EINVAL, "",
@@ -259,8 +260,8 @@ open_stream(const char *path, long section, size_t buf_bytes, sh_err *err)
         goto fail;
     }
     r->file_size = (uint64_t)st.st_size;
-    if (section >= 0 &&
-        load_section(r, (size_t)section, r->file_size, err) != 0)
+    if (section >= 0
+        && load_section(r, (size_t)section, r->file_size, err) != 0)
         goto fail;
     /* No bigger than the stream (plus one byte, to see its end at once). */
     if (buf_bytes > r->file_size + 1)
@@ -324,12 +325,7 @@ rowfile_section_bytes(const char *path, size_t section)
 }
 
 /* What decode_row found. */
-enum {
-    DEC_ROW,
-    DEC_MORE,
-    DEC_END,
-    DEC_BAD
-};
+enum { DEC_ROW, DEC_MORE, DEC_END, DEC_BAD };
 
 /* A row being decoded, and why decode_row stopped short of its end. */
 typedef struct rf_dec {

@@ -55,18 +55,18 @@ typedef enum fsys_call {
 
 /* The system calls, with the signatures (and errno rules) of POSIX's. */
 typedef struct fsys_table {
-    int     (*open)(const char *path, int flags, mode_t mode);
+    int (*open)(const char *path, int flags, mode_t mode);
     ssize_t (*read)(int fd, void *buf, size_t n);
     ssize_t (*pread)(int fd, void *buf, size_t n, off_t off);
     ssize_t (*write)(int fd, const void *buf, size_t n);
     ssize_t (*pwrite)(int fd, const void *buf, size_t n, off_t off);
-    int     (*fsync)(int fd);
-    int     (*fdatasync)(int fd);
-    int     (*rename)(const char *from, const char *to);
-    int     (*unlink)(const char *path);
-    int     (*mkdir)(const char *path, mode_t mode);
-    int     (*close)(int fd);
-    int     (*ftruncate)(int fd, off_t len);
+    int (*fsync)(int fd);
+    int (*fdatasync)(int fd);
+    int (*rename)(const char *from, const char *to);
+    int (*unlink)(const char *path);
+    int (*mkdir)(const char *path, mode_t mode);
+    int (*close)(int fd);
+    int (*ftruncate)(int fd, off_t len);
 } fsys_table;
 
 /* The table in use; starts as the real calls. Tests may assign entries. */

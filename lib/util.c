@@ -29,8 +29,7 @@ oom(size_t size_bytes)
 {
     static int in_oom; /* an allocation failing inside the handler */
 
-    fprintf(stderr, "sheaf: out of memory allocating %zu bytes\n",
-            size_bytes);
+    fprintf(stderr, "sheaf: out of memory allocating %zu bytes\n", size_bytes);
     if (oom_handler != NULL && !in_oom) {
         in_oom = 1;
         oom_handler(size_bytes);
@@ -182,9 +181,9 @@ sb_free(strbuf *sb)
 
 /* An arena block; the payload follows the header. */
 typedef struct arena_block {
-    struct arena_block *next;  /* the block allocated before this one */
-    size_t              size;  /* payload bytes */
-    size_t              used;  /* payload bytes handed out */
+    struct arena_block *next; /* the block allocated before this one */
+    size_t              size; /* payload bytes */
+    size_t              used; /* payload bytes handed out */
 } arena_block;
 
 /* The block header rounded up so that payloads stay 16-byte aligned. */

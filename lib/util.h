@@ -37,9 +37,9 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * sb_free releases the memory.
  */
 typedef struct strbuf {
-    char   *data; /* the bytes, NUL-terminated; NULL until the first append */
-    size_t  len;  /* bytes in use, without the terminating NUL */
-    size_t  cap;  /* bytes allocated */
+    char  *data; /* the bytes, NUL-terminated; NULL until the first append */
+    size_t len;  /* bytes in use, without the terminating NUL */
+    size_t cap;  /* bytes allocated */
 } strbuf;
 
 void sb_reserve(strbuf *sb, size_t extra_bytes);
@@ -61,14 +61,13 @@ typedef struct arena arena;
 
 arena *arena_new(size_t block_bytes);
 /* Returns 'size_bytes' bytes aligned to 16; valid until reset or free. */
-void  *arena_alloc(arena *a, size_t size_bytes);
-char  *arena_strndup(arena *a, const char *s, size_t n);
-void   arena_reset(arena *a);
-void   arena_free(arena *a);
+void *arena_alloc(arena *a, size_t size_bytes);
+char *arena_strndup(arena *a, const char *s, size_t n);
+void  arena_reset(arena *a);
+void  arena_free(arena *a);
 
 /* Monotonic clock in milliseconds. */
 int64_t now_ms(void);
-
 
 /* The size in bytes of the file at 'path', or 0 when it cannot be stat'ed
  * (for statistics, where a missing file counts nothing). */

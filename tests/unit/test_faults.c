@@ -122,8 +122,7 @@ test_table(void)
 
     /* ...until fsys_reset puts the real call back. */
     fsys_reset();
-    CHECK(fsys_write_all(fd, "abc", 3) == 0, "real write: %s",
-          strerror(errno));
+    CHECK(fsys_write_all(fd, "abc", 3) == 0, "real write: %s", strerror(errno));
     CHECK(g_writes == 1 && util_file_bytes(path) == 3, "after reset");
     CHECK(fsys_close(fd) == 0, "close");
     CHECK(strcmp(fsys_call_name(FSYS_FSYNC), "fsync") == 0
@@ -161,8 +160,8 @@ test_injector(void)
     }
     CHECK(fails == 3 && fsys_fault_hits() == 3, "fails %d, hits %u", fails,
           fsys_fault_hits());
-    CHECK(util_file_bytes(a) == 4 && util_file_bytes(b) == 7,
-          "a %llu b %llu", (unsigned long long)util_file_bytes(a),
+    CHECK(util_file_bytes(a) == 4 && util_file_bytes(b) == 7, "a %llu b %llu",
+          (unsigned long long)util_file_bytes(a),
           (unsigned long long)util_file_bytes(b));
 
     /* Every fsync from now on fails (times 0); path calls match either
@@ -267,8 +266,10 @@ test_commit(void)
                   "case %zu: the committed file now holds %s", i,
                   text ? text : "(nothing)");
         else
-            CHECK(text == NULL, "case %zu: a file whose directory was not "
-                  "synced is still served: %s", i, text);
+            CHECK(text == NULL,
+                  "case %zu: a file whose directory was not "
+                  "synced is still served: %s",
+                  i, text);
         free(text);
         files = th_list_dir(g_dir);
         CHECK(strcmp(files, cases[i].old_survives ? "x" : "") == 0,
@@ -384,8 +385,10 @@ test_rowfile(void)
         CHECK(!th_exists(tmp), "case %zu: %s left behind", i, tmp);
         n = count_rows(path, &err);
         if (cases[i].old_survives)
-            CHECK(n == ROWS_V1, "case %zu: the committed file reads %ld "
-                  "rows (%s)", i, n, err.msg);
+            CHECK(n == ROWS_V1,
+                  "case %zu: the committed file reads %ld "
+                  "rows (%s)",
+                  i, n, err.msg);
         else
             CHECK(n == -1 && !th_exists(path),
                   "case %zu: the file is still served", i);
@@ -416,8 +419,9 @@ test_rowfile(void)
             rc = rowfile_sections_close(s, &err);
         else if (s != NULL)
             rowfile_sections_abort(s);
-        CHECK(rc == SH_EIO && has_all(err.msg, "cannot write", "part.r0.tmp",
-                                      strerror(ENOSPC), NULL),
+        CHECK(rc == SH_EIO
+                  && has_all(err.msg, "cannot write", "part.r0.tmp",
+                             strerror(ENOSPC), NULL),
               "sections: rc %d: %s", rc, err.msg);
         fsys_reset();
         {
@@ -439,7 +443,7 @@ test_sort_spill(void)
     static const struct {
         fsys_call   call;
         int         err_no;
-        const char *file;  /* the fault hits files holding this */
+        const char *file; /* the fault hits files holding this */
         const char *words;
     } cases[] = {
         {FSYS_WRITE, ENOSPC, ".r2", "cannot write"},
@@ -483,8 +487,7 @@ test_sort_spill(void)
         /* The sorter leaves the runs it completed to its owner (the
          * task's sink removes them); never a temporary file. */
         files = th_list_dir(g_dir);
-        CHECK(strstr(files, ".tmp") == NULL, "case %zu: files %s", i,
-              files);
+        CHECK(strstr(files, ".tmp") == NULL, "case %zu: files %s", i, files);
         free(files);
     }
     fsys_reset();
@@ -576,8 +579,8 @@ test_exec_task(void)
         fsys_reset();
         /* Nothing of the failed task is left, scratch included. */
         files = th_list_dir(g_work);
-        CHECK(strcmp(files, "artifacts") == 0, "case %zu: files left: %s",
-              i, files);
+        CHECK(strcmp(files, "artifacts") == 0, "case %zu: files left: %s", i,
+              files);
         free(files);
         files = th_list_dir(g_scr);
         CHECK(files[0] == '\0', "case %zu: scratch left: %s", i, files);
@@ -605,6 +608,5 @@ test_faults_register(void)
     CU_add_test(s, "fsys_commit: every step failing", test_commit);
     CU_add_test(s, "row files: ENOSPC, EIO, rename", test_rowfile);
     CU_add_test(s, "sort spill: ENOSPC, EIO, rename", test_sort_spill);
-    CU_add_test(s, "a task fails whole; the next one succeeds",
-                test_exec_task);
+    CU_add_test(s, "a task fails whole; the next one succeeds", test_exec_task);
 }

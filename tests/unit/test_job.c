@@ -23,8 +23,7 @@ task_outs(const th_job_dirs *d, size_t s, int last, size_t n)
     char **out = xcalloc(n ? n : 1, sizeof *out);
 
     for (size_t i = 0; i < n; i++)
-        out[i] = xasprintf("%s/%s%zut%zu", d->work, last ? "out" : "s", s,
-                           i);
+        out[i] = xasprintf("%s/%s%zut%zu", d->work, last ? "out" : "s", s, i);
     return out;
 }
 
@@ -40,8 +39,8 @@ void
 th_run_job(const th_job_dirs *d, const char *spec_text, uint64_t mem_bytes,
            exec_tick_fn tick, void *tick_ctx, th_job_run *r)
 {
-    plan_env     env = {d->root, th_model_resolve, d->work, mem_bytes,
-                        0, NULL, NULL, NULL};
+    plan_env env = {
+        d->root, th_model_resolve, d->work, mem_bytes, 0, NULL, NULL, NULL};
     json_error_t jerr;
     json_t      *spec = json_loads(spec_text, 0, &jerr);
     plan        *p = NULL;

@@ -27,9 +27,9 @@ typedef struct th_job_dirs {
 
 /* What a job run did. */
 typedef struct th_job_run {
-    int        rc;        /* 0, or the first failing task's SH_E* code */
-    sh_err     err;       /* that task's (or plan_build's) error */
-    char      *out;       /* the last stage's outputs concatenated, in task
+    int    rc;            /* 0, or the first failing task's SH_E* code */
+    sh_err err;           /* that task's (or plan_build's) error */
+    char  *out;           /* the last stage's outputs concatenated, in task
                              order (malloc'ed, "" when none) */
     size_t     out_len;   /* bytes of 'out' */
     size_t     n_stages;  /* stages of the plan */
@@ -47,8 +47,7 @@ typedef struct th_job_run {
  * Stops at the first failing task. Fills *r; the caller frees r->out. A
  * successful task of the last stage whose output is missing fails a CHECK.
  */
-void th_run_job(const th_job_dirs *d, const char *spec_text,
-                uint64_t mem_bytes, exec_tick_fn tick, void *tick_ctx,
-                th_job_run *r);
+void th_run_job(const th_job_dirs *d, const char *spec_text, uint64_t mem_bytes,
+                exec_tick_fn tick, void *tick_ctx, th_job_run *r);
 
 #endif
