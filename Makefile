@@ -2,6 +2,7 @@
 #   make run    install what is missing, build, start PostgreSQL and sheafd
 #   make test   install what is missing, build, run the whole suite
 #   make all | deps | unit | integration | asan | bench | format | clean
+#   make format-check   fail where a C file differs from .clang-format's form
 #   make fuzz       libFuzzer harnesses (tests/fuzz), FUZZ_S seconds each
 
 BUILD   ?= build
@@ -149,13 +150,22 @@ pg-start:
 pg-stop:
 	@scripts/pg.sh stop
 
-FORMAT_SRC = $(wildcard lib/*.[ch] executor/*.[ch] service/*.[ch] api/*.[ch] cli/*.[ch] tests/unit/*.[ch] tests/fuzz/*.[ch])
+# Every C file of the repo (sheaf vendors no C code): the layers, the CLI
+# and every test, tool and fuzz harness. .clang-format is written for
+# clang-format 14 (Debian 12's; scripts/deps.sh installs it): another
+# version may format a few constructs differently.
+CLANG_FORMAT ?= $(shell command -v clang-format-14 || echo clang-format)
+FORMAT_SRC = $(sort $(shell find api cli executor lib service tests \
+                 -name node_modules -prune -o -name '*.[ch]' -print))
 
+# Rewrite the files in place.
 format:
-	clang-format -i $(FORMAT_SRC)
+	$(CLANG_FORMAT) -i $(FORMAT_SRC)
 
+# Change nothing; fail (naming each file and line) where a file differs
+# from what `make format` would make of it.
 format-check:
-	clang-format --dry-run --Werror $(FORMAT_SRC)
+	$(CLANG_FORMAT) --dry-run --Werror $(FORMAT_SRC)
 
 clean:
 	rm -rf build build-asan build-fuzz

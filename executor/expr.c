@@ -1,9 +1,10 @@
 /*
  * expr.c - sheaf's expression language: the recursive-descent parser that
- * type-checks as it builds a typed tree, constant folding, the public
- * compile/free calls, and the walk that lists the columns a compiled tree
- * reads (expr_columns). The lexer is expr_lex.c, the function library
- * expr_fn.c, the evaluator expr_eval.c; expr_int.h holds what they share.
+ * type-checks as it builds a typed tree, the public compile/free calls, and
+ * the walk that lists the columns a compiled tree reads (expr_columns). The
+ * lexer is expr_lex.c, the node builder and constant folding expr_node.c,
+ * the function library expr_fn.c, the evaluator expr_eval.c; expr_int.h
+ * holds what they share. Calls go one way: parser -> functions -> nodes.
  *
  * Compilation resolves every column to its index and every operator to a
  * node whose operand types are fixed (an int '+' is EX_ADD_I, a mixed one
@@ -22,129 +23,44 @@
 #include <string.h>
 
 /* ------------------------------------------------------------------ */
-/* Tree building, type checking and folding                             */
+/* Operators: type checking                                             */
 /* ------------------------------------------------------------------ */
-
-/* A node with room for 'nkids' operands, in the expression's arena. */
-static node *
-node_new(parser *p, ex_op op, sh_type type, unsigned pos, size_t nkids)
-{
-    node *n = arena_alloc(p->e->mem, sizeof *n + nkids * sizeof(node *));
-
-    memset(n, 0, sizeof *n);
-    n->op = op;
-    n->type = type;
-    n->pos = pos;
-    n->depth = 1;
-    n->nkids = nkids;
-    return n;
-}
-
-/* A constant node; a string value is copied into the arena. */
-node *
-expr_const_node(parser *p, sh_value v, unsigned pos)
-{
-    node *n = node_new(p, EX_CONST, v.type, pos, 0);
-
-    if (v.type == SH_STRING) {
-        char *copy = arena_alloc(p->e->mem, v.u.s.len + 1);
-
-        if (v.u.s.len)
-            memcpy(copy, v.u.s.ptr, v.u.s.len);
-        copy[v.u.s.len] = '\0';
-        v.u.s.ptr = copy;
-    }
-    n->k = v;
-    return n;
-}
-
-/*
- * Completes a node whose kids are set: checks the tree depth, turns an
- * always-null node into the null constant and folds a node of constants.
- * Returns the node to use, or NULL on error.
- */
-static node *
-finish(parser *p, node *n)
-{
-    size_t   i;
-    int      all_const = n->op != EX_COL && n->op != EX_CONST;
-    sh_value v;
-    sh_err   ferr;
-
-    for (i = 0; i < n->nkids; i++) {
-        if (n->kids[i]->depth + 1 > n->depth)
-            n->depth = n->kids[i]->depth + 1;
-        if (n->kids[i]->op != EX_CONST)
-            all_const = 0;
-    }
-    if (n->depth > MAX_TREE_DEPTH)
-        return expr_perr(p, "expression is too deep (more than %d levels) at "
-                            "position %u", MAX_TREE_DEPTH, n->pos);
-    if (n->type == SH_NULL && n->op != EX_CONST)
-        return expr_const_node(p, sh_null(), n->pos);
-    if (!all_const)
-        return n;
-    arena_reset(p->tmp);
-    if (expr_eval_node(n, p->tmp, p->path, &v, &ferr) != 0)
-        return n; /* e.g. an overflow: left to fail at evaluation */
-    return expr_const_node(p, v, n->pos);
-}
-
-/* Builds a node of 'op' over 'nkids' kids, then finishes it. */
-node *
-expr_make(parser *p, ex_op op, sh_type type, unsigned pos, size_t nkids,
-          node **kids)
-{
-    node *n = node_new(p, op, type, pos, nkids);
-
-    if (nkids)
-        memcpy(n->kids, kids, nkids * sizeof kids[0]);
-    return finish(p, n);
-}
-
-/* Builds a node with a parameter and a pattern, then finishes it. */
-node *
-expr_make_x(parser *p, ex_op op, sh_type type, unsigned pos, size_t nkids,
-            node **kids, int64_t arg, rx *re)
-{
-    node *n = node_new(p, op, type, pos, nkids);
-
-    if (nkids)
-        memcpy(n->kids, kids, nkids * sizeof kids[0]);
-    n->arg = arg;
-    n->re = re;
-    return finish(p, n);
-}
-
-/* 'n' as a float: itself, or an int-to-float cast of it. */
-node *
-expr_to_float(parser *p, node *n)
-{
-    if (n->type != SH_INT)
-        return n;
-    return expr_make(p, EX_I2F, SH_FLOAT, n->pos, 1, &n);
-}
 
 /* The symbol of an operator token, for messages. */
 static const char *
 tok_sym(tok_kind k)
 {
     switch (k) {
-    case T_PLUS:  return "+";
-    case T_MINUS: return "-";
-    case T_STAR:  return "*";
-    case T_SLASH: return "/";
-    case T_PCT:   return "%";
-    case T_EQ:    return "==";
-    case T_NE:    return "!=";
-    case T_LT:    return "<";
-    case T_LE:    return "<=";
-    case T_GT:    return ">";
-    case T_GE:    return ">=";
-    case T_AND:   return "and";
-    case T_OR:    return "or";
-    case T_NOT:   return "not";
-    default:      return "?";
+    case T_PLUS:
+        return "+";
+    case T_MINUS:
+        return "-";
+    case T_STAR:
+        return "*";
+    case T_SLASH:
+        return "/";
+    case T_PCT:
+        return "%";
+    case T_EQ:
+        return "==";
+    case T_NE:
+        return "!=";
+    case T_LT:
+        return "<";
+    case T_LE:
+        return "<=";
+    case T_GT:
+        return ">";
+    case T_GE:
+        return ">=";
+    case T_AND:
+        return "and";
+    case T_OR:
+        return "or";
+    case T_NOT:
+        return "not";
+    default:
+        return "?";
     }
 }
 
@@ -159,12 +75,13 @@ make_arith(parser *p, const tok *t, node *l, node *r)
 
     if (!(is_num(l->type) || l->type == SH_NULL)
         || !(is_num(r->type) || r->type == SH_NULL)) {
-        sh_type bad = is_num(l->type) || l->type == SH_NULL ? r->type
-                                                            : l->type;
+        sh_type bad = is_num(l->type) || l->type == SH_NULL ? r->type : l->type;
 
         if (t->kind == T_PLUS && bad == SH_STRING)
-            return expr_perr(p, "'+' needs numbers, got string at position %u; "
-                                "use concat() to join strings", t->pos);
+            return expr_perr(p,
+                             "'+' needs numbers, got string at position %u; "
+                             "use concat() to join strings",
+                             t->pos);
         return expr_perr(p, "'%s' needs numbers, got %s at position %u",
                          tok_sym(t->kind), sh_type_name(bad), t->pos);
     }
@@ -177,8 +94,10 @@ make_arith(parser *p, const tok *t, node *l, node *r)
             return NULL;
         return expr_make(p, EX_DIV_F, SH_FLOAT, t->pos, 2, kids);
     }
-    which = t->kind == T_PLUS ? 0 : t->kind == T_MINUS ? 1
-            : t->kind == T_STAR ? 2 : 3;
+    which = t->kind == T_PLUS    ? 0
+            : t->kind == T_MINUS ? 1
+            : t->kind == T_STAR  ? 2
+                                 : 3;
     if (l->type == SH_INT && r->type == SH_INT) {
         kids[0] = l;
         kids[1] = r;
@@ -195,9 +114,9 @@ make_arith(parser *p, const tok *t, node *l, node *r)
 static node *
 make_cmp(parser *p, const tok *t, node *l, node *r)
 {
-    node  *kids[2] = {l, r};
-    node  *n;
-    ex_op  op;
+    node *kids[2] = {l, r};
+    node *n;
+    ex_op op;
 
     if (l->type == SH_NULL || r->type == SH_NULL)
         return expr_const_node(p, sh_bool(0), t->pos);
@@ -215,7 +134,8 @@ make_cmp(parser *p, const tok *t, node *l, node *r)
         /* dates and timestamps: a date meets a timestamp as its midnight,
          * a string constant is read as the other side's type */
         sh_type to = l->type == SH_TIMESTAMP || r->type == SH_TIMESTAMP
-                         ? SH_TIMESTAMP : SH_DATE;
+                         ? SH_TIMESTAMP
+                         : SH_DATE;
 
         if (to == SH_DATE && (l->type == SH_STRING || r->type == SH_STRING)) {
             const node *s = l->type == SH_STRING ? l : r;
@@ -232,12 +152,15 @@ make_cmp(parser *p, const tok *t, node *l, node *r)
     } else
         return expr_perr(p, "cannot compare %s with %s at position %u",
                          sh_type_name(l->type), sh_type_name(r->type), t->pos);
-    n = node_new(p, op, SH_BOOL, t->pos, 2);
+    n = expr_node_new(p, op, SH_BOOL, t->pos, 2);
     memcpy(n->kids, kids, sizeof kids);
-    n->rel = t->kind == T_EQ ? REL_EQ : t->kind == T_NE ? REL_NE
-             : t->kind == T_LT ? REL_LT : t->kind == T_LE ? REL_LE
-             : t->kind == T_GT ? REL_GT : REL_GE;
-    return finish(p, n);
+    n->rel = t->kind == T_EQ   ? REL_EQ
+             : t->kind == T_NE ? REL_NE
+             : t->kind == T_LT ? REL_LT
+             : t->kind == T_LE ? REL_LE
+             : t->kind == T_GT ? REL_GT
+                               : REL_GE;
+    return expr_node_finish(p, n);
 }
 
 /* Builds l and r, l or r. */
@@ -286,8 +209,10 @@ static int
 nest_in(parser *p, const tok *t)
 {
     if (++p->nest > MAX_NEST) {
-        expr_perr(p, "expression is nested too deeply (more than %d levels) at "
-                     "position %u", MAX_NEST, t->pos);
+        expr_perr(p,
+                  "expression is nested too deeply (more than %d levels) at "
+                  "position %u",
+                  MAX_NEST, t->pos);
         return -1;
     }
     return 0;
@@ -359,10 +284,10 @@ parse_column(parser *p, const tok *t)
     node  *n;
 
     if (idx >= 0) {
-        n = node_new(p, EX_COL, p->sc->types[idx], t->pos, 0);
+        n = expr_node_new(p, EX_COL, p->sc->types[idx], t->pos, 0);
         n->col = (size_t)idx;
         n->name = t->text;
-        return finish(p, n);
+        return expr_node_finish(p, n);
     }
     if (p->sc->n == 0)
         sb_puts(&sb, "; the input has no columns");
@@ -393,8 +318,9 @@ parse_primary(parser *p)
     case T_INT:
         take(p);
         if (t->big || t->mag > (uint64_t)INT64_MAX)
-            return expr_perr(p, "integer literal %.*s is out of range at "
-                                "position %u",
+            return expr_perr(p,
+                             "integer literal %.*s is out of range at "
+                             "position %u",
                              expr_quote_len(p->src + t->off, t->len,
                                             QUOTE_BYTES),
                              p->src + t->off, t->pos);
@@ -476,8 +402,9 @@ parse_mul(parser *p)
     node      *l = parse_unary(p), *r;
     const tok *t;
 
-    while (l != NULL && (peek(p)->kind == T_STAR || peek(p)->kind == T_SLASH
-                         || peek(p)->kind == T_PCT)) {
+    while (l != NULL
+           && (peek(p)->kind == T_STAR || peek(p)->kind == T_SLASH
+               || peek(p)->kind == T_PCT)) {
         t = take(p);
         if ((r = parse_unary(p)) == NULL)
             return NULL;
@@ -493,8 +420,7 @@ parse_add(parser *p)
     node      *l = parse_mul(p), *r;
     const tok *t;
 
-    while (l != NULL
-           && (peek(p)->kind == T_PLUS || peek(p)->kind == T_MINUS)) {
+    while (l != NULL && (peek(p)->kind == T_PLUS || peek(p)->kind == T_MINUS)) {
         t = take(p);
         if ((r = parse_mul(p)) == NULL)
             return NULL;
@@ -523,8 +449,9 @@ parse_cmp(parser *p)
     if ((r = parse_add(p)) == NULL)
         return NULL;
     if (is_cmp(peek(p)->kind))
-        return expr_perr(p, "unexpected '%s' at position %u; comparisons "
-                            "cannot be chained, join them with 'and'",
+        return expr_perr(p,
+                         "unexpected '%s' at position %u; comparisons "
+                         "cannot be chained, join them with 'and'",
                          tok_sym(peek(p)->kind), peek(p)->pos);
     return make_cmp(p, t, l, r);
 }
@@ -585,8 +512,7 @@ parse_or(parser *p)
  * expr.h for the contract; the result is freed with expr_free.
  */
 expr *
-expr_compile(const char *src, const schema *sc, const char *path,
-             sh_err *err)
+expr_compile(const char *src, const schema *sc, const char *path, sh_err *err)
 {
     static const schema no_columns = {0, NULL, NULL};
     parser              p;
@@ -689,10 +615,10 @@ static void
 and_preds(const node *n, expr_pred *out, size_t max, size_t *got)
 {
     /* "k < x" is "x > k": the relation seen from the other side. */
-    static const expr_rel flip[] = {EXPR_EQ, EXPR_NE, EXPR_GT, EXPR_GE,
-                                    EXPR_LT, EXPR_LE};
-    const node *a, *b;
-    size_t      i;
+    static const expr_rel flip[] = {EXPR_EQ, EXPR_NE, EXPR_GT,
+                                    EXPR_GE, EXPR_LT, EXPR_LE};
+    const node           *a, *b;
+    size_t                i;
 
     if (*got >= max)
         return;

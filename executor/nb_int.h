@@ -2,8 +2,11 @@
  * nb_int.h - the private parts of naive Bayes shared by its files:
  * little-endian encoding, the label table, a document's buckets, the
  * model's layout and its per-document terms, files written whole, and the
- * calls between training (nb.c), the model (nb_model.c) and the report
- * (nb_report.c). Nothing outside those files includes it.
+ * calls between training (nb.c), the model (nb_model.c), the report
+ * (nb_report.c) and what all three use: labels and documents (nb_doc.c)
+ * and files written whole (nb_file.c). Calls go one way: nb.c -> nb_model.c
+ * and nb_report.c -> nb_doc.c and nb_file.c. Nothing outside those files
+ * includes it.
  */
 #ifndef SHEAF_NB_INT_H
 #define SHEAF_NB_INT_H
@@ -34,8 +37,8 @@ put_le64(unsigned char *p, uint64_t x)
 static inline uint32_t
 get_le32(const unsigned char *p)
 {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16
+           | (uint32_t)p[3] << 24;
 }
 
 static inline uint64_t
@@ -44,7 +47,7 @@ get_le64(const unsigned char *p)
     return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
 }
 
-/* ---- label tables (nb.c) ------------------------------------------- */
+/* ---- label tables (nb_doc.c) --------------------------------------- */
 
 /*
  * Labels interned to dense ids 0, 1, ... in the order they are added: an
@@ -65,7 +68,23 @@ typedef struct ltab {
 /* The id of label (s, n), interned (copied) if new; *added says which. */
 uint32_t nb_ltab_intern(ltab *t, const char *s, size_t n, int *added);
 
-/* ---- a document's buckets (nb.c) ------------------------------------ */
+/* Frees what table 't' holds (not 't'). */
+void nb_ltab_free(ltab *t);
+
+/* Byte order of two labels: memcmp, a prefix first (<0, 0, >0). */
+int nb_label_cmp(const char *a, size_t an, const char *b, size_t bn);
+
+/* A label, for sorting labels. */
+typedef struct lref {
+    const char *s;  /* its bytes (borrowed) */
+    size_t      n;  /* their number */
+    size_t      id; /* where it came from, for who sorts them */
+} lref;
+
+/* qsort order of two lrefs: their bytes, memcmp order, a prefix first. */
+int nb_lref_cmp(const void *a, const void *b);
+
+/* ---- a document's buckets (nb_doc.c) -------------------------------- */
 
 /* A document's buckets and the buffers that hold them, reused. */
 typedef struct docbuf {
@@ -75,6 +94,10 @@ typedef struct docbuf {
 } docbuf;
 
 void nb_docbuf_free(docbuf *d);
+
+/* The buckets of the tokens of text[0..n) (lowercased) in d->bk, unsorted,
+ * as they come; returns their number. Allocates only to grow d. */
+size_t nb_doc_buckets(docbuf *d, const char *text, size_t n, uint32_t features);
 
 /*
  * The document's buckets, sorted, equal ones folded: afterwards
@@ -144,16 +167,6 @@ typedef struct part {
     uint32_t *map;    /* its class index -> the model's class index */
 } part;
 
-/* A label, for sorting labels. */
-typedef struct lref {
-    const char *s;  /* its bytes (borrowed) */
-    size_t      n;  /* their number */
-    size_t      id; /* where it came from, for who sorts them */
-} lref;
-
-/* qsort order of two lrefs: their bytes, memcmp order, a prefix first. */
-int nb_lref_cmp(const void *a, const void *b);
-
 /*
  * Merges the partials 'parts' (n of them; counts and test paths set) into
  * a model: reads every header row, sorts the classes, adds up the counts,
@@ -167,7 +180,7 @@ int nb_model_merge(uint32_t features, part *parts, size_t n, nb_model **out,
 /* Writes model 'm' to 'path' (temporary name, fsync, rename): 0, SH_EIO. */
 int nb_model_write(const nb_model *m, const char *path, sh_err *err);
 
-/* ---- files written whole: temporary name, fsync, rename -------------- */
+/* ---- files written whole (nb_file.c) -------------------------------- */
 
 /* A file written through a buffer under "<path>.tmp", then renamed. */
 typedef struct afile {
@@ -205,8 +218,7 @@ int nb_evaluate(const nb_model *m, const part *parts, size_t n, ltab *labels,
  * only in test rows) with their confusion rows conf[t * k + p] (t a label,
  * p a model class).
  */
-int nb_write_report(const nb_model *m, const ltab *labels,
-                    const uint64_t *conf, const nb_result *res,
-                    const char *path, sh_err *err);
+int nb_write_report(const nb_model *m, const ltab *labels, const uint64_t *conf,
+                    const nb_result *res, const char *path, sh_err *err);
 
 #endif

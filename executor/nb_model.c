@@ -49,20 +49,8 @@
 #include "../lib/util.h"
 #include "rowfile.h"
 
-#define NB_MODEL_MAGIC  "SHNBMDL1"
-#define NB_IO_BYTES     (1u << 16)    /* buffer of model and report I/O */
-#define NB_MODEL_MAX    (16ull << 30) /* largest model matrix, bytes */
-
-/* Byte order of two labels: memcmp, a prefix first. */
-static int
-label_cmp(const char *a, size_t an, const char *b, size_t bn)
-{
-    int c = memcmp(a, b, an < bn ? an : bn);
-
-    if (c != 0)
-        return c;
-    return an < bn ? -1 : an > bn;
-}
+#define NB_MODEL_MAGIC "SHNBMDL1"
+#define NB_MODEL_MAX   (16ull << 30) /* largest model matrix, bytes */
 
 /* ---- the model ------------------------------------------------------- */
 
@@ -129,110 +117,6 @@ nb_model_predict(const nb_model *m, const char *text, size_t n, size_t *len)
     c = model_argmax(m, s->jll);
     *len = m->lens[c];
     return m->labels[c];
-}
-
-/* ---- files written whole: temporary name, fsync, rename ------------- */
-
-/* Opens "<path>.tmp" for 'f' ('path' copied). Returns 0 or SH_EIO. */
-int
-nb_afile_open(afile *f, const char *path, sh_err *err)
-{
-    memset(f, 0, sizeof *f);
-    f->path = xstrdup(path);
-    f->tmp = xasprintf("%s.tmp", path);
-    f->fd = fsys_open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (f->fd < 0) {
-        int e = errno;
-
-        free(f->path);
-        free(f->tmp);
-        return sh_err_set(err, SH_EIO, "", "cannot create %s: %s", path,
-                          strerror(e));
-    }
-    f->buf = xmalloc(NB_IO_BYTES);
-    return 0;
-}
-
-static void
-afile_flush(afile *f)
-{
-    size_t off = 0;
-
-    while (off < f->len && f->errnum == 0) {
-        ssize_t k = fsys_write(f->fd, f->buf + off, f->len - off);
-
-        if (k < 0) {
-            if (errno != EINTR)
-                f->errnum = errno;
-            continue;
-        }
-        off += (size_t)k;
-    }
-    f->len = 0;
-}
-
-/* Append bytes; a write error is remembered for nb_afile_commit. */
-void
-nb_afile_put(afile *f, const void *p, size_t n)
-{
-    const unsigned char *c = p;
-
-    while (n > 0) {
-        size_t k = NB_IO_BYTES - f->len < n ? NB_IO_BYTES - f->len : n;
-
-        memcpy(f->buf + f->len, c, k);
-        f->len += k;
-        c += k;
-        n -= k;
-        if (f->len == NB_IO_BYTES)
-            afile_flush(f);
-    }
-}
-
-static void
-afile_release(afile *f)
-{
-    if (f->fd >= 0)
-        fsys_close(f->fd);
-    free(f->path);
-    free(f->tmp);
-    free(f->buf);
-    f->fd = -1;
-    f->path = f->tmp = NULL;
-    f->buf = NULL;
-}
-
-/* Remove the temporary file and free. */
-static void
-afile_abort(afile *f)
-{
-    if (f->tmp != NULL)
-        fsys_unlink(f->tmp);
-    afile_release(f);
-}
-
-/*
- * Flush, then commit with fsys_commit (fsync, close, rename, fsync of the
- * directory: any failure is an error). Frees 'f' whatever happens; on
- * failure nothing is left on disk. Returns 0 or SH_EIO naming the call
- * that failed.
- */
-int
-nb_afile_commit(afile *f, sh_err *err)
-{
-    int rc;
-
-    afile_flush(f);
-    if (f->errnum != 0) {
-        sh_err_set(err, SH_EIO, "", "cannot write %s: %s", f->tmp,
-                   strerror(f->errnum));
-        afile_abort(f);
-        return SH_EIO;
-    }
-    rc = fsys_commit(f->fd, f->tmp, f->path, 0, err);
-    f->fd = -1;
-    afile_release(f);
-    return rc;
 }
 
 /* Append n doubles, little-endian. */
@@ -351,8 +235,8 @@ nb_model_load(const char *path, sh_err *err)
     k = get_le32(hdr + 12);
     /* The labels take at least 4 bytes each, the doubles 8: bound k and
      * features by the size before allocating anything. */
-    if (features == 0 || k == 0 || (uint64_t)k * 12 > size ||
-        (uint64_t)features * k > size / 8) {
+    if (features == 0 || k == 0 || (uint64_t)k * 12 > size
+        || (uint64_t)features * k > size / 8) {
         sh_err_set(err, SH_EDATA, "",
                    "model %s is corrupt: %" PRIu32 " features, %" PRIu32
                    " classes in %" PRIu64 " bytes",
@@ -380,8 +264,9 @@ nb_model_load(const char *path, sh_err *err)
         if (r > 0)
             goto truncated;
         m->labels[c][len] = '\0';
-        if (c > 0 && label_cmp(m->labels[c - 1], m->lens[c - 1], m->labels[c],
-                               len) >= 0) {
+        if (c > 0
+            && nb_label_cmp(m->labels[c - 1], m->lens[c - 1], m->labels[c], len)
+                   >= 0) {
             sh_err_set(err, SH_EDATA, "",
                        "model %s is corrupt: its "
                        "classes are not in byte order",
@@ -423,15 +308,6 @@ fail:
 
 /* ---- merging the partials into a model ----------------------------- */
 
-/* qsort order of two lrefs: label_cmp of their bytes. */
-int
-nb_lref_cmp(const void *a, const void *b)
-{
-    const lref *x = a, *y = b;
-
-    return label_cmp(x->s, x->n, y->s, y->n);
-}
-
 static int
 counts_corrupt(const char *path, const char *what, sh_err *err)
 {
@@ -459,11 +335,11 @@ read_header(part *p, uint32_t features, lref **refs, size_t *nrefs, size_t *cap,
     rc = rowfile_next(r, &row, err);
     if (rc < 0)
         goto done;
-    if (rc == 0 || rowfile_cols(r) != 4 || row[0].type != SH_STRING ||
-        row[0].u.s.len != strlen(NB_COUNTS_MAGIC) ||
-        memcmp(row[0].u.s.ptr, NB_COUNTS_MAGIC, row[0].u.s.len) != 0 ||
-        row[1].type != SH_INT || row[2].type != SH_INT ||
-        row[3].type != SH_STRING) {
+    if (rc == 0 || rowfile_cols(r) != 4 || row[0].type != SH_STRING
+        || row[0].u.s.len != strlen(NB_COUNTS_MAGIC)
+        || memcmp(row[0].u.s.ptr, NB_COUNTS_MAGIC, row[0].u.s.len) != 0
+        || row[1].type != SH_INT || row[2].type != SH_INT
+        || row[3].type != SH_STRING) {
         rc = counts_corrupt(p->counts, "no header row", err);
         goto done;
     }
@@ -515,7 +391,7 @@ model_find(const nb_model *m, const char *s, size_t n)
 
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int    c = label_cmp(m->labels[mid], m->lens[mid], s, n);
+        int    c = nb_label_cmp(m->labels[mid], m->lens[mid], s, n);
 
         if (c == 0)
             return (long)mid;
@@ -550,10 +426,10 @@ read_counts(const part *p, nb_model *m, uint64_t *docs, uint64_t *tokens,
         size_t               npairs;
         uint32_t             g;
 
-        if (row[0].type != SH_INT || row[1].type != SH_INT ||
-            row[2].type != SH_INT || row[3].type != SH_STRING ||
-            row[0].u.i < 0 || (uint64_t)row[0].u.i >= p->n || row[1].u.i < 0 ||
-            row[2].u.i < 0 || row[3].u.s.len % 12 != 0) {
+        if (row[0].type != SH_INT || row[1].type != SH_INT
+            || row[2].type != SH_INT || row[3].type != SH_STRING
+            || row[0].u.i < 0 || (uint64_t)row[0].u.i >= p->n || row[1].u.i < 0
+            || row[2].u.i < 0 || row[3].u.s.len % 12 != 0) {
             rc = counts_corrupt(p->counts, "bad count row", err);
             break;
         }

@@ -1,27 +1,8 @@
 /*
- * rowfile.c - sheaf's intermediate row files: a compact binary encoding of
- * typed rows, written and read sequentially through large buffers.
- *
- * Layout (all integers little-endian):
- *
- *   header   "SHRF", version (1 byte), n_cols (4 bytes)
- *   rows     n_cols values each, one after the other; a value is a tag
- *            byte, then its payload:
- *              0x00        null
- *              0x01 0x02   false, true
- *              0x03        int: zigzag LEB128 varint (1 to 10 bytes)
- *              0x04        float: the 8 bytes of the IEEE double
- *              0x05        string: LEB128 length, then the bytes
- *              0x40-0x7f   int 0..63, no payload
- *              0x80-0xff   string of 0..127 bytes, then the bytes
- *            a row of zero columns is the single byte 0x3e
- *   trailer  0x3f, then the number of rows (8 bytes); nothing after it
- *
- * Strings are bytes of any value (NUL included): partial aggregate states
- * travel as strings. The trailer lets a reader tell a complete file from
- * one cut short at a row boundary; a tag that is not listed, a varint too
- * long, a length beyond the end of the file or bytes after the trailer are
- * reported as a corrupt file (SH_EDATA, naming the path).
+ * rowfile.c - writing sheaf's intermediate row files (rowfile.h): typed
+ * rows encoded compactly into large buffers, in plain files and in
+ * sectioned ones. The format is rowfile_int.h's; reading is
+ * rowfile_read.c.
  *
  * The writer encodes into a buffer that starts at 64 KiB and doubles up to
  * 1 MiB as the file grows (many small files, such as hash buckets, keep
@@ -30,35 +11,13 @@
  * file, renames "<path>.tmp" to 'path' and fsyncs the directory, so a file
  * that exists under its final name is complete and durable (a task commits
  * its outputs only after closing them).
- *
- * A sectioned file (version 2) holds several streams of rows in one file,
- * so a task that hashes its rows into 16 buckets makes one file, fsynced
- * once, not 16 (one fsync of a small file costs a journal commit: 16 of
- * them took 30-55 ms per task here, one 2-9 ms). Each section is written
- * through its own buffer; whenever a buffer is written out, its bytes go
- * at the end of the file as a chunk of that section's stream. A
- * section's stream is a row file's body: its rows, then its trailer.
- *
- *   header   "SHRF", 2, n_cols (4 bytes)
- *   chunks   byte runs of the sections' streams, in the order written
- *   index    per chunk: section (4 bytes), offset (8), length (8)
- *   footer   offset of the index (8), chunks (8), sections (4), "SHRX"
- *
- * A section reader reads the header and then its section's chunks in
- * order, as one stream: everything else about reading is the same.
- *
- * The reader refills a 1 MiB buffer (or the size given to rowfile_open_buf;
- * never more than the file needs) and decodes a row in place: string values
- * point into the buffer. A row cut by the end of the buffer is moved to the
- * front and the rest read in; a row larger than the buffer grows it.
- * Nothing is allocated per row.
  */
 #include "rowfile.h"
+#include "rowfile_int.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,41 +27,6 @@
 
 #include "../lib/fsys.h"
 #include "../lib/util.h"
-
-#define RF_MAGIC        "SHRF"
-#define RF_VERSION      1
-#define RF_VERSION_SECT 2  /* a sectioned file */
-#define RF_FOOTER_MAGIC "SHRX"
-#define RF_FOOTER_BYTES 24 /* index offset, chunks, sections, magic */
-#define RF_INDEX_ENTRY  20 /* section, offset, length */
-#define RF_HEADER_BYTES 9
-#define RF_BUF_BYTES    ROWFILE_BUF_BYTES
-#define RF_MIN_BUF      4096u
-#define RF_WRITE_START  (64u << 10) /* first size of a writer's buffer */
-/* The most bytes a value takes besides a string's bytes: tag + varint. */
-#define RF_MAX_VALUE 11
-
-enum {
-    TAG_NULL = 0x00,
-    TAG_FALSE = 0x01,
-    TAG_TRUE = 0x02,
-    TAG_INT = 0x03,
-    TAG_FLOAT = 0x04,
-    TAG_STR = 0x05,
-    TAG_DATE = 0x06,      /* zigzag varint days */
-    TAG_TS = 0x07,        /* zigzag varint microseconds */
-    TAG_ROW = 0x3e,       /* a row of zero columns */
-    TAG_END = 0x3f,       /* the trailer */
-    TAG_SMALL_INT = 0x40, /* 0x40 + v for an int v in 0..63 */
-    TAG_SHORT_STR = 0x80  /* 0x80 + n for a string of n < 128 bytes */
-};
-
-/* A byte run of one section's stream in a sectioned file. */
-typedef struct rf_chunk {
-    uint32_t section;
-    uint64_t off;
-    uint64_t len;
-} rf_chunk;
 
 /* The file under a writer: its own for a plain file, shared by the
  * sections' writers of a sectioned one. */
@@ -120,117 +44,21 @@ typedef struct rf_file {
 } rf_file;
 
 struct rowfile_writer {
-    rf_file       *f;           /* owned when plain */
-    uint32_t       section;     /* sectioned: the stream this writes */
-    size_t         n_cols;      /* values per row */
-    unsigned char *buf;         /* encoded bytes not yet written */
-    size_t         len;         /* bytes in 'buf' */
-    size_t         cap;         /* size of 'buf' */
-    uint64_t       rows;        /* rows written */
-    uint64_t       flushed;     /* bytes of this stream already written */
+    rf_file       *f;       /* owned when plain */
+    uint32_t       section; /* sectioned: the stream this writes */
+    size_t         n_cols;  /* values per row */
+    unsigned char *buf;     /* encoded bytes not yet written */
+    size_t         len;     /* bytes in 'buf' */
+    size_t         cap;     /* size of 'buf' */
+    uint64_t       rows;    /* rows written */
+    uint64_t       flushed; /* bytes of this stream already written */
 };
 
 struct rowfile_sections {
     rf_file          f;
-    rowfile_writer **w;         /* one per section */
+    rowfile_writer **w; /* one per section */
     size_t           n;
 };
-
-struct rowfile_reader {
-    int            fd;        /* the file */
-    char          *path;      /* owned, for messages */
-    size_t         n_cols;    /* values per row */
-    unsigned char *buf;       /* bytes read and not yet consumed */
-    size_t         pos;       /* next byte to decode */
-    size_t         end;       /* bytes valid in 'buf' */
-    size_t         cap;       /* size of 'buf' */
-    uint64_t       base;      /* file offset of buf[0] */
-    uint64_t       file_size; /* bytes of the stream (the file, or the
-                                 header and a section's chunks), to bound
-                                 lengths */
-    rf_chunk      *ranges;    /* a section's stream: the header, then its
-                                 chunks; NULL for a plain file */
-    size_t         n_ranges;
-    size_t         range_i;   /* the range being read */
-    uint64_t       range_pos; /* bytes of it read */
-    uint64_t       rows;      /* rows returned */
-    sh_value      *row;       /* the current row (n_cols values) */
-    int            eof;       /* read(2) returned 0 */
-    int            done;      /* the trailer has been read */
-};
-
-static inline unsigned char *
-put_le64(unsigned char *p, uint64_t x)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(x >> (8 * i));
-    return p + 8;
-}
-
-static inline uint64_t
-get_le64(const unsigned char *p)
-{
-    uint64_t x = 0;
-
-    for (int i = 0; i < 8; i++)
-        x |= (uint64_t)p[i] << (8 * i);
-    return x;
-}
-
-static inline unsigned char *
-put_varint(unsigned char *p, uint64_t x)
-{
-    while (x >= 0x80) {
-        *p++ = (unsigned char)(x | 0x80);
-        x >>= 7;
-    }
-    *p++ = (unsigned char)x;
-    return p;
-}
-
-/*
- * Decode a varint at 'p' (not past 'end') into *out. Returns the byte after
- * it, NULL when the bytes end first (*bad = 0) or the varint is longer than
- * 64 bits (*bad = 1).
- */
-static inline const unsigned char *
-get_varint(const unsigned char *p, const unsigned char *end, uint64_t *out,
-           int *bad)
-{
-    uint64_t x = 0;
-
-    for (unsigned shift = 0; shift < 64; shift += 7) {
-        if (p >= end) {
-            *bad = 0;
-            return NULL;
-        }
-        unsigned char c = *p++;
-
-        if (shift == 63 && c > 1) {
-            *bad = 1;
-            return NULL;
-        }
-        x |= (uint64_t)(c & 0x7f) << shift;
-        if (c < 0x80) {
-            *out = x;
-            return p;
-        }
-    }
-    *bad = 1;
-    return NULL;
-}
-
-static inline uint64_t
-zigzag(int64_t i)
-{
-    return ((uint64_t)i << 1) ^ (uint64_t)(i >> 63);
-}
-
-static inline int64_t
-unzigzag(uint64_t u)
-{
-    return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
-}
 
 /* Write all 'n' bytes at 'p' at the end of 'f'; returns 0, or -1 with
  * f->saved_errno set. */
@@ -463,8 +291,8 @@ rowfile_write(rowfile_writer *w, const sh_value *row, sh_err *err)
         const sh_value *v = &row[i];
         unsigned char  *p;
 
-        if (w->cap - w->len < RF_MAX_VALUE &&
-            make_room(w, RF_MAX_VALUE, err) < 0)
+        if (w->cap - w->len < RF_MAX_VALUE
+            && make_room(w, RF_MAX_VALUE, err) < 0)
             return SH_EIO;
         p = w->buf + w->len;
         switch (v->type) {
@@ -553,8 +381,8 @@ file_commit(rf_file *f, sh_err *err)
     int fd = f->fd;
 
     f->fd = -1;
-    return fsys_commit(fd, f->tmp_path, f->path,
-                       f->scratch ? FSYS_NOSYNC : 0, err);
+    return fsys_commit(fd, f->tmp_path, f->path, f->scratch ? FSYS_NOSYNC : 0,
+                       err);
 }
 
 /* Append w's trailer to its stream and write out its buffer. */
@@ -567,8 +395,7 @@ finish_stream(rowfile_writer *w, sh_err *err)
         return write_failed(w, err);
     trailer[0] = TAG_END;
     put_le64(trailer + 1, w->rows);
-    if (append_bytes(w, trailer, sizeof trailer, err) < 0 ||
-        flush(w, err) < 0)
+    if (append_bytes(w, trailer, sizeof trailer, err) < 0 || flush(w, err) < 0)
         return SH_EIO;
     return 0;
 }
@@ -670,8 +497,8 @@ write_index(rowfile_sections *s, sh_err *err)
 {
     rf_file       *f = &s->f;
     uint64_t       at = f->size;
-    unsigned char *buf = xmalloc(f->n_chunks * RF_INDEX_ENTRY +
-                                 RF_FOOTER_BYTES);
+    unsigned char *buf = xmalloc(f->n_chunks * RF_INDEX_ENTRY
+                                 + RF_FOOTER_BYTES);
     unsigned char *p = buf;
     int            rc = 0;
 
@@ -717,503 +544,4 @@ rowfile_sections_abort(rowfile_sections *s)
         return;
     (void)fsys_unlink(s->f.tmp_path);
     sections_free(s);
-}
-
-static int
-read_failed(rowfile_reader *r, sh_err *err)
-{
-    return sh_err_set(err, SH_EIO, "", "cannot read %s: %s", r->path,
-                      strerror(errno));
-}
-
-static int
-truncated(rowfile_reader *r, sh_err *err)
-{
-    return sh_err_set(
-        err, SH_EDATA, "",
-        "row file %s is truncated: it ends in or after row %" PRIu64
-        " without its trailer",
-        r->path, r->rows + 1);
-}
-
-static int
-corrupt(rowfile_reader *r, const unsigned char *at, const char *what,
-        sh_err *err)
-{
-    return sh_err_set(
-        err, SH_EDATA, "",
-        "row file %s is corrupt at byte %" PRIu64 " (row %" PRIu64 "): %s",
-        r->path, r->base + (uint64_t)(at - r->buf), r->rows + 1, what);
-}
-
-/*
- * Read up to 'n' bytes of the stream: the file itself, or for a section
- * the header and then its chunks one after the other. 0 at the end.
- */
-static ssize_t
-stream_read(rowfile_reader *r, void *p, size_t n)
-{
-    const rf_chunk *g;
-    ssize_t         k;
-
-    if (r->ranges == NULL)
-        return fsys_read(r->fd, p, n);
-    while (r->range_i < r->n_ranges &&
-           r->range_pos == r->ranges[r->range_i].len) {
-        r->range_i++;
-        r->range_pos = 0;
-    }
-    if (r->range_i == r->n_ranges)
-        return 0;
-    g = &r->ranges[r->range_i];
-    if (n > g->len - r->range_pos)
-        n = (size_t)(g->len - r->range_pos);
-    k = fsys_pread(r->fd, p, n, (off_t)(g->off + r->range_pos));
-    if (k > 0)
-        r->range_pos += (uint64_t)k;
-    return k;
-}
-
-/*
- * Make at least 'need' bytes from r->pos available in the buffer, or as
- * many as the file has: moves the unread bytes to the front, grows the
- * buffer when 'need' exceeds it, then reads until it holds 'need' bytes
- * (filling the buffer when it can). Returns 0 or SH_EIO.
- */
-static int
-refill(rowfile_reader *r, size_t need, sh_err *err)
-{
-    if (r->pos > 0) {
-        memmove(r->buf, r->buf + r->pos, r->end - r->pos);
-        r->base += r->pos;
-        r->end -= r->pos;
-        r->pos = 0;
-    }
-    if (need > r->cap) {
-        size_t cap = r->cap * 2 > need ? r->cap * 2 : need;
-
-        r->buf = xrealloc(r->buf, cap);
-        r->cap = cap;
-    }
-    while (r->end < need && !r->eof) {
-        ssize_t k = stream_read(r, r->buf + r->end, r->cap - r->end);
-
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return read_failed(r, err);
-        }
-        if (k == 0)
-            r->eof = 1;
-        r->end += (size_t)k;
-    }
-    return 0;
-}
-
-rowfile_reader *
-rowfile_open(const char *path, sh_err *err)
-{
-    return rowfile_open_buf(path, RF_BUF_BYTES, err);
-}
-
-static int
-index_bad(rowfile_reader *r, const char *what, sh_err *err)
-{
-    return sh_err_set(err, SH_EDATA, "",
-                      "sectioned row file %s is corrupt: %s", r->path, what);
-}
-
-/* Read exactly 'n' bytes at 'off'. 0, SH_EIO, or SH_EDATA when short. */
-static int
-pread_all(rowfile_reader *r, void *p, size_t n, uint64_t off, sh_err *err)
-{
-    char *c = p;
-
-    while (n > 0) {
-        ssize_t k = fsys_pread(r->fd, c, n, (off_t)off);
-
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            return read_failed(r, err);
-        if (k == 0)
-            return index_bad(r, "it ends inside its index", err);
-        c += k;
-        n -= (size_t)k;
-        off += (uint64_t)k;
-    }
-    return 0;
-}
-
-/*
- * Read the footer and index of a sectioned file and keep section 'sec's
- * stream: the header, then the section's chunks in order. Sets
- * r->file_size to the stream's length.
- */
-static int
-load_section(rowfile_reader *r, size_t sec, uint64_t size, sh_err *err)
-{
-    unsigned char  foot[RF_FOOTER_BYTES], *idx = NULL;
-    uint64_t       at, n, i, total = RF_HEADER_BYTES;
-    uint32_t       n_sec = 0;
-    int            rc;
-
-    if (size < RF_HEADER_BYTES + RF_FOOTER_BYTES)
-        return index_bad(r, "too short for its footer", err);
-    if ((rc = pread_all(r, foot, sizeof foot, size - sizeof foot, err)) != 0)
-        return rc;
-    if (memcmp(foot + 20, RF_FOOTER_MAGIC, 4) != 0)
-        return index_bad(r, "no footer (cut short?)", err);
-    at = get_le64(foot);
-    n = get_le64(foot + 8);
-    for (int k = 0; k < 4; k++)
-        n_sec |= (uint32_t)foot[16 + k] << (8 * k);
-    if (at < RF_HEADER_BYTES || n > (size - at) / RF_INDEX_ENTRY ||
-        at + n * RF_INDEX_ENTRY + RF_FOOTER_BYTES != size)
-        return index_bad(r, "its footer does not match its size", err);
-    if (sec >= n_sec)
-        return sh_err_set(err, SH_EINVAL, "",
-                          "row file %s has %u sections, not %zu", r->path,
-                          n_sec, sec + 1);
-    idx = xmalloc(n * RF_INDEX_ENTRY + 1);
-    if ((rc = pread_all(r, idx, (size_t)(n * RF_INDEX_ENTRY), at, err)) != 0)
-        goto done;
-    r->ranges = xcalloc((size_t)n + 1, sizeof *r->ranges);
-    r->ranges[0].off = 0;
-    r->ranges[0].len = RF_HEADER_BYTES;
-    r->n_ranges = 1;
-    for (i = 0; i < n; i++) {
-        const unsigned char *e = idx + i * RF_INDEX_ENTRY;
-        uint32_t             s = 0;
-        rf_chunk             c;
-
-        for (int k = 0; k < 4; k++)
-            s |= (uint32_t)e[k] << (8 * k);
-        c.section = s;
-        c.off = get_le64(e + 4);
-        c.len = get_le64(e + 12);
-        if (c.off < RF_HEADER_BYTES || c.off > at || c.len > at - c.off) {
-            rc = index_bad(r, "a chunk outside the file", err);
-            goto done;
-        }
-        if (s == sec) {
-            r->ranges[r->n_ranges++] = c;
-            total += c.len;
-        }
-    }
-    r->file_size = total;
-done:
-    free(idx);
-    return rc;
-}
-
-/*
- * Open 'path' reading through a buffer of 'buf_bytes' (at least 4 KiB; it
- * grows for a row that does not fit): the whole file (section < 0), or
- * section 'section' of a sectioned file. Reads and checks the header.
- */
-static rowfile_reader *
-open_stream(const char *path, long section, size_t buf_bytes, sh_err *err)
-{
-    rowfile_reader *r = xcalloc(1, sizeof *r);
-    struct stat     st;
-    uint32_t        n_cols = 0;
-    unsigned        version = section < 0 ? RF_VERSION : RF_VERSION_SECT;
-
-    r->path = xstrdup(path);
-    r->fd = fsys_open(path, O_RDONLY | O_CLOEXEC, 0);
-    if (r->fd < 0 || fstat(r->fd, &st) < 0) {
-        sh_err_set(err, SH_EIO, "", "cannot open %s: %s", path,
-                   strerror(errno));
-        goto fail;
-    }
-    r->file_size = (uint64_t)st.st_size;
-    if (section >= 0 &&
-        load_section(r, (size_t)section, r->file_size, err) != 0)
-        goto fail;
-    /* No bigger than the stream (plus one byte, to see its end at once). */
-    if (buf_bytes > r->file_size + 1)
-        buf_bytes = (size_t)r->file_size + 1;
-    r->cap = buf_bytes < RF_MIN_BUF ? RF_MIN_BUF : buf_bytes;
-    r->buf = xmalloc(r->cap);
-    if (refill(r, RF_HEADER_BYTES, err) < 0)
-        goto fail;
-    if (r->end < RF_HEADER_BYTES || memcmp(r->buf, RF_MAGIC, 4) != 0) {
-        sh_err_set(err, SH_EDATA, "", "%s is not a sheaf row file", path);
-        goto fail;
-    }
-    if (r->buf[4] != version) {
-        sh_err_set(err, SH_EDATA, "",
-                   r->buf[4] == RF_VERSION_SECT
-                       ? "row file %s is sectioned (version %u): open one "
-                         "of its sections, not the whole file (version %u)"
-                       : "row file %s has version %u, not %u",
-                   path, r->buf[4], version);
-        goto fail;
-    }
-    for (int i = 0; i < 4; i++)
-        n_cols |= (uint32_t)r->buf[5 + i] << (8 * i);
-    r->n_cols = n_cols;
-    r->pos = RF_HEADER_BYTES;
-    r->row = xcalloc(n_cols ? n_cols : 1, sizeof *r->row);
-    return r;
-
-fail:
-    rowfile_free(r);
-    return NULL;
-}
-
-rowfile_reader *
-rowfile_open_buf(const char *path, size_t buf_bytes, sh_err *err)
-{
-    return open_stream(path, -1, buf_bytes, err);
-}
-
-rowfile_reader *
-rowfile_open_section(const char *path, size_t section, size_t buf_bytes,
-                     sh_err *err)
-{
-    if (section > LONG_MAX) {
-        sh_err_set(err, SH_EINVAL, "", "row file %s: no section %zu", path,
-                   section);
-        return NULL;
-    }
-    return open_stream(path, (long)section, buf_bytes, err);
-}
-
-uint64_t
-rowfile_section_bytes(const char *path, size_t section)
-{
-    sh_err          err;
-    rowfile_reader *r = rowfile_open_section(path, section, RF_MIN_BUF, &err);
-    uint64_t        n = r != NULL ? r->file_size : 0;
-
-    rowfile_free(r);
-    return n;
-}
-
-/* What decode_row found. */
-enum {
-    DEC_ROW,
-    DEC_MORE,
-    DEC_END,
-    DEC_BAD
-};
-
-/*
- * Decode the row at r->pos into r->row. DEC_ROW: done, r->pos moved past
- * it. DEC_MORE: the buffer ends first; *need is a lower bound of the row's
- * size. DEC_END: the trailer tag is next. DEC_BAD: corrupt; *bad_at and
- * *what say where and why.
- */
-static int
-decode_row(rowfile_reader *r, size_t *need, const unsigned char **bad_at,
-           const char **what)
-{
-    const unsigned char *start = r->buf + r->pos, *p = start;
-    const unsigned char *end = r->buf + r->end;
-    uint64_t             x;
-    int                  bad = 0;
-
-    if (r->n_cols == 0) {
-        if (p >= end)
-            goto more;
-        if (*p == TAG_END)
-            return DEC_END;
-        if (*p != TAG_ROW) {
-            *bad_at = p;
-            *what = "not a row tag";
-            return DEC_BAD;
-        }
-        r->pos++;
-        return DEC_ROW;
-    }
-    for (size_t i = 0; i < r->n_cols; i++) {
-        sh_value            *v = &r->row[i];
-        const unsigned char *at = p;
-        unsigned             tag;
-
-        if (p >= end)
-            goto more;
-        tag = *p++;
-        if (tag >= TAG_SHORT_STR) {
-            size_t n = tag - TAG_SHORT_STR;
-
-            if ((size_t)(end - p) < n) {
-                *need = (size_t)(p - start) + n;
-                return DEC_MORE;
-            }
-            v->type = SH_STRING;
-            v->u.s.ptr = (const char *)p;
-            v->u.s.len = n;
-            p += n;
-            continue;
-        }
-        if (tag >= TAG_SMALL_INT) {
-            v->type = SH_INT;
-            v->u.i = (int64_t)(tag - TAG_SMALL_INT);
-            continue;
-        }
-        switch (tag) {
-        case TAG_NULL:
-            v->type = SH_NULL;
-            v->u.i = 0;
-            break;
-        case TAG_FALSE:
-        case TAG_TRUE:
-            v->type = SH_BOOL;
-            v->u.b = tag == TAG_TRUE;
-            break;
-        case TAG_INT:
-            p = get_varint(p, end, &x, &bad);
-            if (p == NULL)
-                goto varint;
-            v->type = SH_INT;
-            v->u.i = unzigzag(x);
-            break;
-        case TAG_DATE:
-        case TAG_TS:
-            p = get_varint(p, end, &x, &bad);
-            if (p == NULL)
-                goto varint;
-            v->type = tag == TAG_DATE ? SH_DATE : SH_TIMESTAMP;
-            v->u.i = unzigzag(x);
-            break;
-        case TAG_FLOAT:
-            if (end - p < 8) {
-                *need = (size_t)(p - start) + 8;
-                return DEC_MORE;
-            }
-            x = get_le64(p);
-            p += 8;
-            v->type = SH_FLOAT;
-            memcpy(&v->u.f, &x, 8);
-            break;
-        case TAG_STR:
-            p = get_varint(p, end, &x, &bad);
-            if (p == NULL)
-                goto varint;
-            if (x > r->file_size) {
-                *bad_at = at;
-                *what = "a string longer than the file";
-                return DEC_BAD;
-            }
-            if ((uint64_t)(end - p) < x) {
-                *need = (size_t)(p - start) + (size_t)x;
-                return DEC_MORE;
-            }
-            v->type = SH_STRING;
-            v->u.s.ptr = (const char *)p;
-            v->u.s.len = (size_t)x;
-            p += x;
-            break;
-        case TAG_END:
-            if (i == 0)
-                return DEC_END;
-            *bad_at = at;
-            *what = "the trailer inside a row";
-            return DEC_BAD;
-        default:
-            *bad_at = at;
-            *what = "an unknown value tag";
-            return DEC_BAD;
-        }
-        continue;
-    varint:
-        if (bad) {
-            *bad_at = at;
-            *what = "a varint longer than 64 bits";
-            return DEC_BAD;
-        }
-        goto more;
-    }
-    r->pos = (size_t)(p - r->buf);
-    return DEC_ROW;
-
-more:
-    *need = (size_t)(end - start) + 1;
-    return DEC_MORE;
-}
-
-/* Check the trailer at r->pos and that nothing follows it. */
-static int
-read_trailer(rowfile_reader *r, sh_err *err)
-{
-    uint64_t n;
-
-    if (r->end - r->pos < 9) {
-        if (refill(r, 9, err) < 0)
-            return SH_EIO;
-        if (r->end - r->pos < 9)
-            return truncated(r, err);
-    }
-    n = get_le64(r->buf + r->pos + 1);
-    if (n != r->rows)
-        return sh_err_set(err, SH_EDATA, "",
-                          "row file %s is corrupt: its trailer counts %" PRIu64
-                          " rows, it holds %" PRIu64,
-                          r->path, n, r->rows);
-    r->pos += 9;
-    if (r->pos == r->end && refill(r, 1, err) < 0)
-        return SH_EIO;
-    if (r->pos != r->end)
-        return corrupt(r, r->buf + r->pos, "bytes after the trailer", err);
-    r->done = 1;
-    return 0;
-}
-
-/*
- * Decode the next row; refill (and grow) the buffer when the row is cut
- * by its end. String values point into the buffer until the next call.
- */
-int
-rowfile_next(rowfile_reader *r, const sh_value **row, sh_err *err)
-{
-    if (r->done)
-        return 0;
-    for (;;) {
-        const unsigned char *bad_at = NULL;
-        const char          *what = NULL;
-        size_t               need = 0;
-        int                  rc;
-
-        switch (decode_row(r, &need, &bad_at, &what)) {
-        case DEC_ROW:
-            r->rows++;
-            *row = r->row;
-            return 1;
-        case DEC_END:
-            rc = read_trailer(r, err);
-            return rc < 0 ? rc : 0;
-        case DEC_BAD:
-            return corrupt(r, bad_at, what, err);
-        default:
-            break;
-        }
-        /* DEC_MORE: the row needs at least 'need' bytes from r->pos. */
-        if (r->eof || r->base + r->pos + need > r->file_size)
-            return truncated(r, err);
-        if (refill(r, need, err) < 0)
-            return SH_EIO;
-    }
-}
-
-size_t
-rowfile_cols(const rowfile_reader *r)
-{
-    return r->n_cols;
-}
-
-void
-rowfile_free(rowfile_reader *r)
-{
-    if (r == NULL)
-        return;
-    if (r->fd >= 0)
-        (void)fsys_close(r->fd);
-    free(r->buf);
-    free(r->row);
-    free(r->ranges);
-    free(r->path);
-    free(r);
 }

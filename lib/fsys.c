@@ -41,8 +41,8 @@ fsys_table fsys_sys = {
 };
 
 static const char *const call_names[FSYS_N_CALLS] = {
-    "open",   "read",   "pread",  "write", "pwrite", "fsync",
-    "fdatasync", "rename", "unlink", "mkdir", "close", "ftruncate",
+    "open",      "read",   "pread",  "write", "pwrite", "fsync",
+    "fdatasync", "rename", "unlink", "mkdir", "close",  "ftruncate",
 };
 
 const char *
@@ -115,6 +115,67 @@ fsys_sync_dir(const char *path)
         rc = -1;
     }
     free(dir);
+    if (rc < 0)
+        errno = e;
+    return rc;
+}
+
+char *
+fsys_read_file(const char *path, size_t *len_out)
+{
+    int     fd = fsys_open(path, O_RDONLY | O_CLOEXEC, 0);
+    strbuf  sb = {0};
+    char    buf[16384];
+    ssize_t n;
+
+    if (fd < 0)
+        return NULL;
+    for (;;) {
+        n = fsys_read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        sb_append(&sb, buf, (size_t)n);
+    }
+    if (n < 0) {
+        int e = errno;
+
+        (void)fsys_close(fd);
+        sb_free(&sb);
+        errno = e;
+        return NULL;
+    }
+    (void)fsys_close(fd); /* read only: nothing to lose */
+    if (sb.data == NULL)
+        sb_puts(&sb, "");
+    if (len_out != NULL)
+        *len_out = sb.len;
+    return sb.data;
+}
+
+int
+fsys_mkdir_p(const char *path, mode_t mode)
+{
+    char *p = xstrdup(path);
+    int   rc = 0, e = 0;
+
+    /* Each '/' after the first byte ends a directory to make first. */
+    for (char *s = p[0] != '\0' ? p + 1 : p; *s != '\0' && rc == 0; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (fsys_mkdir(p, mode) < 0 && errno != EEXIST) {
+            e = errno;
+            rc = -1;
+        }
+        *s = '/';
+    }
+    if (rc == 0 && fsys_mkdir(p, mode) < 0 && errno != EEXIST) {
+        e = errno;
+        rc = -1;
+    }
+    free(p);
     if (rc < 0)
         errno = e;
     return rc;
@@ -222,16 +283,16 @@ fsys_file_abort(fsys_file *f)
 
 /* An armed fault and how many calls it has matched. */
 typedef struct fault_slot {
-    fsys_fault f;        /* path_has owned */
-    unsigned   matched;  /* matching calls so far */
+    fsys_fault f;       /* path_has owned */
+    unsigned   matched; /* matching calls so far */
 } fault_slot;
 
-static fault_slot  g_faults[FSYS_FAULTS_MAX];
-static size_t      g_n_faults;
-static unsigned    g_hits;
-static fsys_table  g_under;   /* what the injector calls through to */
-static char      **g_fd_path; /* path of each fd opened while armed */
-static size_t      g_n_fd_path;
+static fault_slot g_faults[FSYS_FAULTS_MAX];
+static size_t     g_n_faults;
+static unsigned   g_hits;
+static fsys_table g_under;   /* what the injector calls through to */
+static char     **g_fd_path; /* path of each fd opened while armed */
+static size_t     g_n_fd_path;
 
 /* The path fd 'fd' was opened under while armed, or NULL. */
 static const char *
@@ -270,8 +331,7 @@ should_fail(fsys_call call, const char *p1, const char *p2)
 
         if (s->f.call != call)
             continue;
-        if (has != NULL && !(p1 && strstr(p1, has))
-            && !(p2 && strstr(p2, has)))
+        if (has != NULL && !(p1 && strstr(p1, has)) && !(p2 && strstr(p2, has)))
             continue;
         s->matched++;
         if (s->matched <= s->f.skip)
@@ -394,9 +454,9 @@ fault_ftruncate(int fd, off_t len)
 }
 
 static const fsys_table fault_calls = {
-    fault_open,      fault_read,   fault_pread,  fault_write,
-    fault_pwrite,    fault_fsync,  fault_fdatasync, fault_rename,
-    fault_unlink,    fault_mkdir,  fault_close,  fault_ftruncate,
+    fault_open,   fault_read,  fault_pread,     fault_write,
+    fault_pwrite, fault_fsync, fault_fdatasync, fault_rename,
+    fault_unlink, fault_mkdir, fault_close,     fault_ftruncate,
 };
 
 int
@@ -496,8 +556,7 @@ fsys_open_beneath(const char *root, const char *rel, int flags)
         return -1;
     memset(&how, 0, sizeof how);
     how.flags = (uint64_t)(flags | O_CLOEXEC);
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS
-                  | RESOLVE_NO_MAGICLINKS;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
     if (!no_openat2) {
         fd = (int)syscall(SYS_openat2, root_fd, rel, &how, sizeof how);
         if (fd < 0 && (errno == ENOSYS || errno == EPERM))

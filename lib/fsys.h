@@ -16,6 +16,9 @@
  * that fail chosen calls with a chosen errno: "let 2 writes to paths
  * holding '.r1' succeed, then fail every one with ENOSPC".
  *
+ * Whole files: fsys_read_file reads one, fsys_mkdir_p makes a directory
+ * and its parents, both through the table.
+ *
  * Durable files: a file that must survive a crash is written under a
  * temporary name ("<path>.tmp"), fsync'ed, renamed to its final name, and
  * its directory fsync'ed (fsys_commit, or the fsys_file writer around it).
@@ -52,18 +55,18 @@ typedef enum fsys_call {
 
 /* The system calls, with the signatures (and errno rules) of POSIX's. */
 typedef struct fsys_table {
-    int     (*open)(const char *path, int flags, mode_t mode);
+    int (*open)(const char *path, int flags, mode_t mode);
     ssize_t (*read)(int fd, void *buf, size_t n);
     ssize_t (*pread)(int fd, void *buf, size_t n, off_t off);
     ssize_t (*write)(int fd, const void *buf, size_t n);
     ssize_t (*pwrite)(int fd, const void *buf, size_t n, off_t off);
-    int     (*fsync)(int fd);
-    int     (*fdatasync)(int fd);
-    int     (*rename)(const char *from, const char *to);
-    int     (*unlink)(const char *path);
-    int     (*mkdir)(const char *path, mode_t mode);
-    int     (*close)(int fd);
-    int     (*ftruncate)(int fd, off_t len);
+    int (*fsync)(int fd);
+    int (*fdatasync)(int fd);
+    int (*rename)(const char *from, const char *to);
+    int (*unlink)(const char *path);
+    int (*mkdir)(const char *path, mode_t mode);
+    int (*close)(int fd);
+    int (*ftruncate)(int fd, off_t len);
 } fsys_table;
 
 /* The table in use; starts as the real calls. Tests may assign entries. */
@@ -178,6 +181,22 @@ int fsys_sync_dir(const char *path);
  * would leave 'root', ENOENT and the others as open(2).
  */
 int fsys_open_beneath(const char *root, const char *rel, int flags);
+
+/*
+ * The whole content of the file 'path' with a NUL after it (so text can be
+ * used as a C string; an empty file gives ""), and its length in *len_out
+ * when 'len_out' is not NULL. The caller frees the result. NULL with errno
+ * set when the file cannot be opened or read.
+ */
+char *fsys_read_file(const char *path, size_t *len_out);
+
+/*
+ * mkdir -p: create 'path' and every missing directory above it with
+ * 'mode' (less the umask). A component that already exists is taken as it
+ * is, so an existing 'path' is a success. Stops at the first mkdir(2) that
+ * fails otherwise and returns -1 with its errno; returns 0 on success.
+ */
+int fsys_mkdir_p(const char *path, mode_t mode);
 
 /* ---- durable files ------------------------------------------------------- */
 

@@ -149,27 +149,6 @@ s3_parse_url(const char *url, int allow_empty_key, const char *field,
 }
 
 char *
-s3_uri_encode(const char *s, int keep_slash)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    strbuf            sb = {0};
-    const unsigned char *p;
-
-    for (p = (const unsigned char *)s; *p; p++) {
-        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')
-            || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'
-            || *p == '.' || *p == '~' || (keep_slash && *p == '/')) {
-            sb_putc(&sb, (char)*p);
-        } else {
-            sb_putc(&sb, '%');
-            sb_putc(&sb, hex[*p >> 4]);
-            sb_putc(&sb, hex[*p & 15]);
-        }
-    }
-    return sb.data != NULL ? sb.data : xstrdup("");
-}
-
-char *
 s3_request_url(const s3_config *c, const char *bucket, const char *key,
                const char *query)
 {

@@ -1,6 +1,7 @@
 /*
- * s3_sign.c - SHA-256 and HMAC helpers and SigV4 query signing for
- * presigned URLs (requests themselves are signed by libcurl, see s3.c).
+ * s3_sign.c - SigV4's percent-encoding, SHA-256 and HMAC helpers, and
+ * SigV4 query signing for presigned URLs (requests themselves are signed
+ * by libcurl, see s3.c, which builds on this file).
  */
 #include "s3.h"
 
@@ -26,6 +27,29 @@ hex_of(const unsigned char *d, size_t n, char *out)
         out[2 * i + 1] = hex[d[i] & 15];
     }
     out[2 * n] = '\0';
+}
+
+/* Percent-encoding as SigV4 wants it (see s3.h); here, below s3.c,
+ * because presigning needs it too. */
+char *
+s3_uri_encode(const char *s, int keep_slash)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    strbuf            sb = {0};
+    const unsigned char *p;
+
+    for (p = (const unsigned char *)s; *p; p++) {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')
+            || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'
+            || *p == '.' || *p == '~' || (keep_slash && *p == '/')) {
+            sb_putc(&sb, (char)*p);
+        } else {
+            sb_putc(&sb, '%');
+            sb_putc(&sb, hex[*p >> 4]);
+            sb_putc(&sb, hex[*p & 15]);
+        }
+    }
+    return sb.data != NULL ? sb.data : xstrdup("");
 }
 
 /* Hex SHA-256 of 'n' bytes into 'out' (65 bytes). */

@@ -1,7 +1,8 @@
 /*
  * util.c - allocation that aborts on exhaustion, strbuf and arena, the
- * shared file-system steps (directory fsync, whole-file read, file size,
- * mkdir -p) and the shared text checks (UTF-8, UUIDs).
+ * monotonic clock, a file's size, and the shared text checks (UTF-8,
+ * UUIDs). Reading and making files through the fault table is fsys.c's,
+ * which builds on this file (never the other way round).
  */
 #include "util.h"
 
@@ -14,8 +15,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "fsys.h"
 
 static void (*oom_handler)(size_t size_bytes);
 
@@ -30,8 +29,7 @@ oom(size_t size_bytes)
 {
     static int in_oom; /* an allocation failing inside the handler */
 
-    fprintf(stderr, "sheaf: out of memory allocating %zu bytes\n",
-            size_bytes);
+    fprintf(stderr, "sheaf: out of memory allocating %zu bytes\n", size_bytes);
     if (oom_handler != NULL && !in_oom) {
         in_oom = 1;
         oom_handler(size_bytes);
@@ -183,9 +181,9 @@ sb_free(strbuf *sb)
 
 /* An arena block; the payload follows the header. */
 typedef struct arena_block {
-    struct arena_block *next;  /* the block allocated before this one */
-    size_t              size;  /* payload bytes */
-    size_t              used;  /* payload bytes handed out */
+    struct arena_block *next; /* the block allocated before this one */
+    size_t              size; /* payload bytes */
+    size_t              used; /* payload bytes handed out */
 } arena_block;
 
 /* The block header rounded up so that payloads stay 16-byte aligned. */
@@ -283,67 +281,6 @@ now_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-char *
-util_read_file(const char *path, size_t *len_out)
-{
-    int     fd = fsys_open(path, O_RDONLY | O_CLOEXEC, 0);
-    strbuf  sb = {0};
-    char    buf[16384];
-    ssize_t n;
-
-    if (fd < 0)
-        return NULL;
-    for (;;) {
-        n = fsys_read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        sb_append(&sb, buf, (size_t)n);
-    }
-    if (n < 0) {
-        int e = errno;
-
-        (void)fsys_close(fd);
-        sb_free(&sb);
-        errno = e;
-        return NULL;
-    }
-    (void)fsys_close(fd); /* read only: nothing to lose */
-    if (sb.data == NULL)
-        sb_puts(&sb, "");
-    if (len_out != NULL)
-        *len_out = sb.len;
-    return sb.data;
-}
-
-int
-util_mkdir_p(const char *path, mode_t mode)
-{
-    char *p = xstrdup(path);
-    int   rc = 0, e = 0;
-
-    /* Each '/' after the first byte ends a directory to make first. */
-    for (char *s = p[0] != '\0' ? p + 1 : p; *s != '\0' && rc == 0; s++) {
-        if (*s != '/')
-            continue;
-        *s = '\0';
-        if (fsys_mkdir(p, mode) < 0 && errno != EEXIST) {
-            e = errno;
-            rc = -1;
-        }
-        *s = '/';
-    }
-    if (rc == 0 && fsys_mkdir(p, mode) < 0 && errno != EEXIST) {
-        e = errno;
-        rc = -1;
-    }
-    free(p);
-    if (rc < 0)
-        errno = e;
-    return rc;
 }
 
 uint64_t

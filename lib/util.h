@@ -1,9 +1,8 @@
 /*
  * util.h - allocation that never fails, growable byte buffers and arenas,
- * the few file-system steps several modules share (directory fsync,
- * reading a whole file, a file's size, mkdir -p; their system calls go
- * through fsys.h's table) and the text checks several layers share (UTF-8,
- * UUIDs).
+ * the monotonic clock, a file's size, and the text checks several layers
+ * share (UTF-8, UUIDs). Reading a whole file and mkdir -p are fsys.h's
+ * (through its table of system calls).
  *
  * Allocation failure aborts the process in one place (xmalloc and friends),
  * so the rest of the code has no untestable NULL branches. Every module of
@@ -38,9 +37,9 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * sb_free releases the memory.
  */
 typedef struct strbuf {
-    char   *data; /* the bytes, NUL-terminated; NULL until the first append */
-    size_t  len;  /* bytes in use, without the terminating NUL */
-    size_t  cap;  /* bytes allocated */
+    char  *data; /* the bytes, NUL-terminated; NULL until the first append */
+    size_t len;  /* bytes in use, without the terminating NUL */
+    size_t cap;  /* bytes allocated */
 } strbuf;
 
 void sb_reserve(strbuf *sb, size_t extra_bytes);
@@ -62,30 +61,13 @@ typedef struct arena arena;
 
 arena *arena_new(size_t block_bytes);
 /* Returns 'size_bytes' bytes aligned to 16; valid until reset or free. */
-void  *arena_alloc(arena *a, size_t size_bytes);
-char  *arena_strndup(arena *a, const char *s, size_t n);
-void   arena_reset(arena *a);
-void   arena_free(arena *a);
+void *arena_alloc(arena *a, size_t size_bytes);
+char *arena_strndup(arena *a, const char *s, size_t n);
+void  arena_reset(arena *a);
+void  arena_free(arena *a);
 
 /* Monotonic clock in milliseconds. */
 int64_t now_ms(void);
-
-
-/*
- * The whole content of the file 'path' with a NUL after it (so text can be
- * used as a C string; an empty file gives ""), and its length in *len_out
- * when 'len_out' is not NULL. The caller frees the result. NULL with errno
- * set when the file cannot be opened or read.
- */
-char *util_read_file(const char *path, size_t *len_out);
-
-/*
- * mkdir -p: create 'path' and every missing directory above it with
- * 'mode' (less the umask). A component that already exists is taken as it
- * is, so an existing 'path' is a success. Stops at the first mkdir(2) that
- * fails otherwise and returns -1 with its errno; returns 0 on success.
- */
-int util_mkdir_p(const char *path, mode_t mode);
 
 /* The size in bytes of the file at 'path', or 0 when it cannot be stat'ed
  * (for statistics, where a missing file counts nothing). */

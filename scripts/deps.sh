@@ -22,6 +22,8 @@ PACKAGES=(
     postgresql postgresql-client
     # test and tools
     python3 python3-pytest curl valgrind time ca-certificates
+    # make format / format-check (.clang-format is written for version 14)
+    clang-format
     # the fuzz harnesses (make fuzz): clang and its libFuzzer runtime
     # (libclang_rt.fuzzer, not a dependency of clang-14 on Debian 12)
     clang libclang-rt-14-dev

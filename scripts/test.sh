@@ -2,6 +2,9 @@
 # test.sh - `make test`: the whole suite, stage by stage.
 #
 #   1. deps          scripts/deps.sh (install what is missing)
+#      format-check  make format-check: every C file as .clang-format
+#                    would write it (`make format` fixes what it names;
+#                    SHEAF_SKIP_FORMAT=1 skips)
 #   2. build         make all                        -> build/
 #   3. build-asan    make asan (ASan + UBSan)        -> build-asan/
 #   4. unit-asan     build-asan/unit_tests
@@ -98,6 +101,11 @@ integration() (
 )
 
 run_stage deps scripts/deps.sh
+if [[ "${SHEAF_SKIP_FORMAT:-0}" == 1 ]]; then
+    skip_stage format-check "SHEAF_SKIP_FORMAT=1"
+else
+    run_stage format-check make format-check
+fi
 run_stage build make -j"$JOBS" all
 run_stage build-asan make -j"$JOBS" asan
 run_stage openapi-lint scripts/lint_openapi.sh

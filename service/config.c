@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../lib/fsys.h"
 #include "../lib/util.h"
 
 /* The value of 'name', or 'dflt' when unset or empty. */
@@ -88,7 +89,7 @@ abs_dir(const char *var, const char *path, char **out, sh_err *err)
 {
     char buf[PATH_MAX];
 
-    if (util_mkdir_p(path, 0755) < 0)
+    if (fsys_mkdir_p(path, 0755) < 0)
         return sh_err_set(err, SH_EINVAL, var, "%s: cannot create '%s': %s",
                           var, path, strerror(errno));
     if (realpath(path, buf) == NULL)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../lib/fsys.h"
 #include "../lib/util.h"
 
 /* The advisory lock that serialises migrations: 0x73686561, "shea". */
@@ -27,7 +28,7 @@ static int
 migrate_apply(db *d, const char *dir, const char *version, sh_err *err)
 {
     char       *path = xasprintf("%s/%s", dir, version);
-    char       *sql = util_read_file(path, NULL);
+    char       *sql = fsys_read_file(path, NULL);
     const char *p[1] = {version};
     PGresult   *res;
     int         rc = 0;

@@ -37,6 +37,7 @@
 
 #include "../executor/exec.h"
 #include "../executor/plan.h"
+#include "../lib/fsys.h"
 #include "../lib/util.h"
 #include "db.h"
 #include "log.h"
@@ -323,7 +324,7 @@ worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
         worker_fail(d, t, 0, msg);
         goto done;
     }
-    if (util_mkdir_p(artifacts, 0755) < 0) {
+    if (fsys_mkdir_p(artifacts, 0755) < 0) {
         snprintf(msg, sizeof msg, "%s: cannot create spool directory %s: "
                  "%s", name, artifacts, strerror(errno));
         worker_fail(d, t, 1, msg);

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "fuzz_common.h"
+#include "../../lib/fsys.h"
 
 #define MODEL_JOB "00000000-0000-4000-8000-000000000001"
 
@@ -56,11 +57,11 @@ setup(void)
     {
         char *dir = xasprintf("%s/logs", fz_root());
 
-        if (util_mkdir_p(dir, 0755) != 0)
+        if (fsys_mkdir_p(dir, 0755) != 0)
             fz_fail("cannot make %s", dir);
         free(dir);
         dir = xasprintf("%s/jobs/%s/artifacts", fz_root(), MODEL_JOB);
-        if (util_mkdir_p(dir, 0755) != 0)
+        if (fsys_mkdir_p(dir, 0755) != 0)
             fz_fail("cannot make %s", dir);
         free(dir);
     }

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "../../lib/s3.h"
+#include "../../lib/fsys.h"
 #include "../../lib/util.h"
 
 static int
@@ -56,7 +57,7 @@ static int
 cmd_mpu(const s3_config *c, int argc, char **argv, sh_err *e)
 {
     size_t     len, part = strtoul(argv[5], NULL, 10), off;
-    char      *data = util_read_file(argv[4], &len);
+    char      *data = fsys_read_file(argv[4], &len);
     s3_upload *u;
     int        rc = 0;
 
@@ -127,7 +128,7 @@ main(int argc, char **argv)
         rc = rc ? fail(&e) : 0;
     } else if (strcmp(argv[1], "put") == 0 && argc == 5) {
         size_t len;
-        char  *data = util_read_file(argv[4], &len);
+        char  *data = fsys_read_file(argv[4], &len);
 
         if (data == NULL) {
             fprintf(stderr, "cannot read %s\n", argv[4]);

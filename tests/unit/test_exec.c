@@ -10,7 +10,6 @@
 #include <CUnit/Basic.h>
 #include <dirent.h>
 #include <errno.h>
-#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,9 +19,10 @@
 #include <zlib.h>
 
 #include "../../executor/exec.h"
-#include "../../executor/plan.h"
+#include "../../lib/fsys.h"
 #include "../../lib/util.h"
 #include "test_helpers.h"
+#include "test_job.h"
 #include "test_suites.h"
 
 static char g_root[256]; /* the data root of the current test */
@@ -79,18 +79,7 @@ put_file(const char *rel, const char *text)
 
 /* ---- running a job ---------------------------------------------------- */
 
-typedef struct job_run {
-    int        rc;
-    sh_err     err;
-    char      *out;       /* the concatenated output (malloc'ed) */
-    size_t     out_len;
-    size_t     n_stages;
-    exec_stats last;      /* stats of the last task run */
-    uint64_t   rows_out0; /* rows_out summed over stage 0 */
-    uint64_t   spill;     /* spill_bytes summed */
-    uint64_t   peak;      /* peak_bytes, the largest of any task */
-    size_t     tasks[8];  /* tasks per stage */
-} job_run;
+typedef th_job_run job_run;
 
 /* Cancel after this many ticks (0: never). */
 static int g_cancel_after;
@@ -105,91 +94,16 @@ count_tick(void *ctx, const exec_stats *st)
     return g_cancel_after > 0 && g_ticks >= g_cancel_after;
 }
 
-/* Build 'spec_text' and run every task of every stage with 'mem_bytes'.
- * Stops at the first failing task (its error in r->err). */
+/* Build 'spec_text' and run every task of every stage with 'mem_bytes',
+ * counting ticks (th_run_job). Stops at the first failing task (its error
+ * in r->err). */
 static void
 run_job(const char *spec_text, uint64_t mem_bytes, job_run *r)
 {
-    plan_env     env = {g_root, th_model_resolve, g_work, mem_bytes,
-                        0, NULL, NULL, NULL};
-    json_error_t jerr;
-    json_t      *spec = json_loads(spec_text, 0, &jerr);
-    plan        *p = NULL;
-    char       **prev = NULL, **cur = NULL;
-    size_t       n_prev = 0, s, i;
-    char        *art = xasprintf("%s/artifacts", g_work);
-    strbuf       out = {0};
+    th_job_dirs d = {g_root, g_work, g_scr};
 
-    memset(r, 0, sizeof *r);
-    if (spec == NULL) {
-        fprintf(stderr, "bad test spec: %s\n%s\n", jerr.text, spec_text);
-        abort();
-    }
-    mkdir(art, 0755);
-    r->rc = plan_build(spec, &env, &p, &r->err);
-    json_decref(spec);
-    if (r->rc != 0)
-        goto done;
-    r->n_stages = p->n_stages;
     g_ticks = 0;
-    for (s = 0; s < p->n_stages && r->rc == 0; s++) {
-        size_t n = p->stages[s].n_tasks;
-        int    last = s + 1 == p->n_stages;
-
-        if (s < 8)
-            r->tasks[s] = n;
-        cur = xcalloc(n ? n : 1, sizeof *cur);
-        for (i = 0; i < n; i++)
-            cur[i] = xasprintf("%s/%s%zut%zu", g_work, last ? "out" : "s",
-                               s, i);
-        for (i = 0; i < n && r->rc == 0; i++) {
-            exec_task t;
-            char     *scratch = xasprintf("%s/s%zut%zu", g_scr, s, i);
-
-            memset(&t, 0, sizeof t);
-            t.stage = s;
-            t.index = i;
-            t.inputs = (const char *const *)prev;
-            t.n_inputs = n_prev;
-            t.out = cur[i];
-            t.scratch = scratch;
-            t.artifacts = art;
-            t.mem_bytes = mem_bytes;
-            r->rc = exec_run_task(p, &t, count_tick, NULL, &r->last,
-                                  &r->err);
-            if (s == 0)
-                r->rows_out0 += r->last.rows_out;
-            r->spill += r->last.spill_bytes;
-            if (r->last.peak_bytes > r->peak)
-                r->peak = r->last.peak_bytes;
-            free(scratch);
-            if (r->rc == 0 && last) {
-                size_t len = 0;
-                char  *text = util_read_file(cur[i], &len);
-
-                CHECK(text != NULL, "output %s is missing", cur[i]);
-                if (text)
-                    sb_append(&out, text, len);
-                free(text);
-            }
-        }
-        for (i = 0; i < n_prev; i++)
-            free(prev[i]);
-        free(prev);
-        prev = cur;
-        n_prev = n;
-        cur = NULL;
-    }
-done:
-    for (i = 0; i < n_prev; i++)
-        free(prev[i]);
-    free(prev);
-    free(art);
-    plan_free(p);
-    if (out.data == NULL)
-        sb_puts(&out, "");
-    r->out = out.data;
-    r->out_len = out.len;
+    th_run_job(&d, spec_text, mem_bytes, count_tick, NULL, r);
 }
 
 /* Run and compare the output with 'want'. */
@@ -199,8 +113,8 @@ expect_output(const char *spec, uint64_t mem, const char *want, int line)
     job_run r;
 
     run_job(spec, mem, &r);
-    CHECK_AT(r.rc == 0, line, "job failed (%d): %s %s", r.rc,
-             r.err.path, r.err.msg);
+    CHECK_AT(r.rc == 0, line, "job failed (%d): %s %s", r.rc, r.err.path,
+             r.err.msg);
     if (r.rc == 0) {
         CHECK_AT(strcmp(r.out, want) == 0, line,
                  "output differs:\n--- got\n%s--- want\n%s", r.out, want);
@@ -228,9 +142,9 @@ put_people(void)
                          "7,Gus,,60,2013\n");
 }
 
-#define PEOPLE_IN                                                           \
-    "\"input\": {\"path\": \"p/*.csv\", \"partition_size\": 20, "           \
-    "\"columns\": {\"salary\": \"int\", \"year\": \"int\", \"id\": "        \
+#define PEOPLE_IN                                                    \
+    "\"input\": {\"path\": \"p/*.csv\", \"partition_size\": 20, "    \
+    "\"columns\": {\"salary\": \"int\", \"year\": \"int\", \"id\": " \
     "\"int\"}}"
 
 /* ---- tests: combine steps --------------------------------------------- */
@@ -277,10 +191,9 @@ test_filter_derive_groupby_sort_limit(void)
             256u << 20, &r);
     CHECK(r.rc == 0, "failed: %s", r.err.msg);
     CHECK(r.n_stages == 3, "%zu stages", r.n_stages);
-    CHECK(r.tasks[0] >= 3 && r.tasks[1] == r.tasks[0],
-          "tasks %zu %zu", r.tasks[0], r.tasks[1]);
-    CHECK(strcmp(r.out, "dept\neng\nops\nsales\n\"\"\n") == 0, "got %s",
-          r.out);
+    CHECK(r.tasks[0] >= 3 && r.tasks[1] == r.tasks[0], "tasks %zu %zu",
+          r.tasks[0], r.tasks[1]);
+    CHECK(strcmp(r.out, "dept\neng\nops\nsales\n\"\"\n") == 0, "got %s", r.out);
     CHECK(r.rows_out0 == 7, "stage 0 sank %llu rows",
           (unsigned long long)r.rows_out0);
     free(r.out);
@@ -362,8 +275,7 @@ test_sort(void)
             256u << 20, &top);
     CHECK(full.rc == 0 && top.rc == 0, "failed: %s %s", full.err.msg,
           top.err.msg);
-    CHECK(top.n_stages == 2, "a top-n is two stages, got %zu",
-          top.n_stages);
+    CHECK(top.n_stages == 2, "a top-n is two stages, got %zu", top.n_stages);
     CHECK(strcmp(top.out, "id,name,dept,salary,year\n6,Fay,eng,120,2016\n"
                           "1,Ann,eng,100,2010\n2,Bob,eng,80,2012\n")
               == 0,
@@ -371,8 +283,7 @@ test_sort(void)
     CHECK(strncmp(full.out, top.out, strlen(top.out)) == 0,
           "full sort does not begin with the top 3:\n%s", full.out);
     CHECK(strstr(full.out, "\n4,Dee,ops,,2015\n") != NULL
-              && strcmp(full.out + strlen(full.out) - 16,
-                        "4,Dee,ops,,2015\n")
+              && strcmp(full.out + strlen(full.out) - 16, "4,Dee,ops,,2015\n")
                      == 0,
           "the null salary should come last:\n%s", full.out);
     free(full.out);
@@ -405,8 +316,10 @@ test_limit(void)
     run_job("{\"input\": {\"path\": \"p/p1.csv\"}, \"steps\": ["
             "{\"op\": \"limit\", \"n\": 1}]}",
             256u << 20, &r);
-    CHECK(r.rc == 0 && strcmp(r.out, "id,name,dept,salary,year\n"
-                                     "1,Ann,eng,100,2010\n") == 0,
+    CHECK(r.rc == 0
+              && strcmp(r.out, "id,name,dept,salary,year\n"
+                               "1,Ann,eng,100,2010\n")
+                     == 0,
           "got %s %s", r.out, r.err.msg);
     free(r.out);
 }
@@ -553,8 +466,7 @@ test_join_hows(void)
             "{\"op\": \"join\", \"with\": {\"path\": \"f3.csv\"}, "
             "\"left_on\": [\"dept\"], \"right_on\": [\"nope\"]}]}",
             256u << 20, &r);
-    CHECK(r.rc == SH_EINVAL
-              && strcmp(r.err.path, "steps[0].right_on[0]") == 0,
+    CHECK(r.rc == SH_EINVAL && strcmp(r.err.path, "steps[0].right_on[0]") == 0,
           "rc %d at %s: %s", r.rc, r.err.path, r.err.msg);
     free(r.out);
 }
@@ -563,13 +475,14 @@ test_join_hows(void)
 static void
 test_join_partitioned(void)
 {
-    static const char *const hows[] = {"inner", "left", "right", "full",
-                                       "semi", "anti"};
+    static const char *const hows[] = {"inner", "left", "right",
+                                       "full",  "semi", "anti"};
     static const char *const want[] = {
         "id,dept,pad\n1,eng,0\n2,eng,0\n3,ops,1\n4,ops,1\n6,eng,0\n",
         "id,dept,pad\n1,eng,0\n2,eng,0\n3,ops,1\n4,ops,1\n5,sales,\n"
         "6,eng,0\n7,,\n",
-        NULL, NULL,
+        NULL,
+        NULL,
         "id,dept\n1,eng\n2,eng\n3,ops\n4,ops\n6,eng\n",
         "id,dept\n5,sales\n7,\n",
     };
@@ -588,7 +501,8 @@ test_join_partitioned(void)
     put_file("big.csv", sb.data);
     sb_free(&sb);
     for (h = 0; h < 6; h++) {
-        sb_printf(&spec, "{" PEOPLE_IN ", \"steps\": ["
+        sb_printf(&spec,
+                  "{" PEOPLE_IN ", \"steps\": ["
                   "{\"op\": \"join\", \"with\": {\"path\": \"big.csv\", "
                   "\"columns\": {\"pad\": \"int\"}}, \"on\": [\"dept\"], "
                   "\"how\": \"%s\"},"
@@ -604,7 +518,7 @@ test_join_partitioned(void)
         } else {
             /* right, full: the matched rows, then every unmatched side
              * row once (ids null, sorted last) */
-            size_t lines = 0;
+            size_t      lines = 0;
             const char *q;
 
             for (q = r.out ? r.out : ""; *q; q++)
@@ -616,10 +530,11 @@ test_join_partitioned(void)
                                         : "id,dept,pad\n1,eng,0\n2,eng,0\n"
                                           "3,ops,1\n4,ops,1\n5,sales,\n"
                                           "6,eng,0\n7,,\n,",
-                                 h == 2 ? 53 : 66) == 0
+                                 h == 2 ? 53 : 66)
+                             == 0
                       && lines == 1 + (h == 2 ? 5 : 7) + 23998,
-                  "how %s: rc %d, %zu lines: %.200s / %s", hows[h], r.rc,
-                  lines, r.out ? r.out : "", r.err.msg);
+                  "how %s: rc %d, %zu lines: %.200s / %s", hows[h], r.rc, lines,
+                  r.out ? r.out : "", r.err.msg);
         }
         free(r.out);
         sb_free(&spec);
@@ -632,10 +547,10 @@ test_join_partitioned(void)
 static void
 test_join_spill(void)
 {
-    job_run r;
-    strbuf  sb = {0};
-    size_t  lines;
-    int     i;
+    job_run     r;
+    strbuf      sb = {0};
+    size_t      lines;
+    int         i;
     const char *q;
 
     fresh_dirs();
@@ -655,8 +570,8 @@ test_join_spill(void)
     CHECK(r.rc == 0 && r.spill > 0
               && strcmp(r.out, "id,pad\n1,0\n2,0\n3,1\n4,1\n5,\n6,0\n7,\n")
                      == 0,
-          "rc %d spill %llu: %s / %s", r.rc, (unsigned long long)r.spill,
-          r.out, r.err.msg);
+          "rc %d spill %llu: %s / %s", r.rc, (unsigned long long)r.spill, r.out,
+          r.err.msg);
     free(r.out);
     run_job("{" PEOPLE_IN ", \"steps\": ["
             "{\"op\": \"join\", \"with\": {\"path\": \"big.csv\"}, "
@@ -666,8 +581,8 @@ test_join_spill(void)
     for (q = r.out ? r.out : ""; *q; q++)
         lines += *q == '\n';
     CHECK(r.rc == 0 && r.spill > 0 && lines == 1 + 7 + 149998,
-          "rc %d spill %llu lines %zu: %s", r.rc,
-          (unsigned long long)r.spill, lines, r.err.msg);
+          "rc %d spill %llu lines %zu: %s", r.rc, (unsigned long long)r.spill,
+          lines, r.err.msg);
     free(r.out);
 }
 
@@ -779,8 +694,8 @@ static void
 test_naive_bayes(void)
 {
     static const char uuid[] = "0b7e5f2a-1c3d-4e5f-8a9b-0c1d2e3f4a5b";
-    job_run r;
-    char   *path, *report, *dir;
+    job_run           r;
+    char             *path, *report, *dir;
 
     fresh_dirs();
     put_file("nb.csv", "id,label,text\n"
@@ -802,15 +717,15 @@ test_naive_bayes(void)
           "train: %d %s %s", r.rc, r.err.msg, r.out);
     free(r.out);
     path = xasprintf("%s/artifacts/report", g_work);
-    report = util_read_file(path, NULL);
-    CHECK(report != NULL && strstr(report, "\"n_train\"") != NULL,
-          "report: %s", report ? report : "(missing)");
+    report = fsys_read_file(path, NULL);
+    CHECK(report != NULL && strstr(report, "\"n_train\"") != NULL, "report: %s",
+          report ? report : "(missing)");
     free(report);
     free(path);
 
     /* predict with that model, as job 'uuid' */
     dir = xasprintf("%s/jobs/%s", g_work, uuid);
-    util_mkdir_p(dir, 0755);
+    fsys_mkdir_p(dir, 0755);
     path = xasprintf("%s/artifacts", dir);
     {
         char *to = xasprintf("%s/artifacts", dir);
@@ -909,19 +824,18 @@ test_out_of_core(void)
         /* The budget is the process's: what the operators held stays
          * under it less the reserve (half of 1 MiB), and is not nothing
          * (they did hold rows). */
-        CHECK(small.peak > 0 &&
-                  small.peak <= (1u << 20) - exec_reserve_bytes(1u << 20),
+        CHECK(small.peak > 0
+                  && small.peak <= (1u << 20) - exec_reserve_bytes(1u << 20),
               "spec %zu, 1 MiB: operators held %llu bytes at most, the "
               "reserve is %llu",
               i, (unsigned long long)small.peak,
               (unsigned long long)exec_reserve_bytes(1u << 20));
         CHECK(big.out && small.out && strcmp(big.out, small.out) == 0,
               "spec %zu: 1 MiB and 256 MiB disagree (%zu vs %zu bytes)", i,
-              small.out ? strlen(small.out) : 0,
-              big.out ? strlen(big.out) : 0);
+              small.out ? strlen(small.out) : 0, big.out ? strlen(big.out) : 0);
         if (i == 0) {
-            CHECK(strncmp(big.out, "k,n,t,hi,m\n0,2,200000,x654,100000\n",
-                          34) == 0,
+            CHECK(strncmp(big.out, "k,n,t,hi,m\n0,2,200000,x654,100000\n", 34)
+                      == 0,
                   "groupby begins: %.80s", big.out);
         } else if (i == 1) {
             CHECK(strncmp(big.out, "k,v,s\n191928,295112,x0\n", 23) == 0,
@@ -966,14 +880,12 @@ test_many_runs(void)
         text = xasprintf(spec, 1200, n);
         run_job(text, 256u << 20, &many);
         free(text);
-        CHECK(one.rc == 0 && many.rc == 0, "%s %s", one.err.msg,
-              many.err.msg);
+        CHECK(one.rc == 0 && many.rc == 0, "%s %s", one.err.msg, many.err.msg);
         CHECK(one.tasks[0] == 1 && many.tasks[0] > 256,
               "partitions: %zu and %zu", one.tasks[0], many.tasks[0]);
         CHECK(many.spill > 0, "no intermediate merge");
         CHECK(one.out && many.out && strcmp(one.out, many.out) == 0,
-              "limit %d: one run and %zu runs disagree", n,
-              many.tasks[0]);
+              "limit %d: one run and %zu runs disagree", n, many.tasks[0]);
         check_clean("many runs");
         free(one.out);
         free(many.out);
@@ -999,8 +911,7 @@ test_errors_leave_nothing(void)
             "{\"op\": \"groupby\", \"by\": [\"k\"]}]}",
             1u << 20, &r);
     CHECK(r.rc == SH_ERANGE, "rc %d: %s", r.rc, r.err.msg);
-    CHECK(strncmp(r.err.msg, "partition 0 (file big.csv, bytes ", 33)
-              == 0
+    CHECK(strncmp(r.err.msg, "partition 0 (file big.csv, bytes ", 33) == 0
               && strstr(r.err.msg, "step 0 (derive)") != NULL,
           "message: %s", r.err.msg);
     w = th_list_dir(g_work);

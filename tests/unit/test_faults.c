@@ -12,7 +12,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,13 +19,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../executor/exec.h"
-#include "../../executor/plan.h"
 #include "../../executor/rowfile.h"
 #include "../../executor/sort.h"
 #include "../../lib/fsys.h"
 #include "../../lib/util.h"
 #include "test_helpers.h"
+#include "test_job.h"
 #include "test_suites.h"
 
 static char g_dir[256];  /* the current test's directory */
@@ -124,8 +122,7 @@ test_table(void)
 
     /* ...until fsys_reset puts the real call back. */
     fsys_reset();
-    CHECK(fsys_write_all(fd, "abc", 3) == 0, "real write: %s",
-          strerror(errno));
+    CHECK(fsys_write_all(fd, "abc", 3) == 0, "real write: %s", strerror(errno));
     CHECK(g_writes == 1 && util_file_bytes(path) == 3, "after reset");
     CHECK(fsys_close(fd) == 0, "close");
     CHECK(strcmp(fsys_call_name(FSYS_FSYNC), "fsync") == 0
@@ -163,8 +160,8 @@ test_injector(void)
     }
     CHECK(fails == 3 && fsys_fault_hits() == 3, "fails %d, hits %u", fails,
           fsys_fault_hits());
-    CHECK(util_file_bytes(a) == 4 && util_file_bytes(b) == 7,
-          "a %llu b %llu", (unsigned long long)util_file_bytes(a),
+    CHECK(util_file_bytes(a) == 4 && util_file_bytes(b) == 7, "a %llu b %llu",
+          (unsigned long long)util_file_bytes(a),
           (unsigned long long)util_file_bytes(b));
 
     /* Every fsync from now on fails (times 0); path calls match either
@@ -176,8 +173,8 @@ test_injector(void)
         CHECK(fsys_fsync(fa) < 0 && errno == EIO, "fsync %d", i);
     CHECK(fsys_rename(a, b) < 0 && errno == EXDEV, "rename to b");
     CHECK(fsys_rename(b, a) == 0, "the second rename (times 1)");
-    CHECK(util_mkdir_p(d, 0755) < 0 && errno == ENOSPC, "mkdir");
-    CHECK(util_mkdir_p(d, 0755) == 0, "the second mkdir");
+    CHECK(fsys_mkdir_p(d, 0755) < 0 && errno == ENOSPC, "mkdir");
+    CHECK(fsys_mkdir_p(d, 0755) == 0, "the second mkdir");
     CHECK(fsys_close(fa) == 0 && fsys_close(fb) == 0, "close");
 
     /* fsys_reset disarms everything. */
@@ -263,14 +260,16 @@ test_commit(void)
         fsys_reset();
         CHECK(!th_exists(tmp), "case %zu: %s left behind", i, tmp);
         /* What is under the final name is v1, whole, or nothing. */
-        text = util_read_file(path, NULL);
+        text = fsys_read_file(path, NULL);
         if (cases[i].old_survives)
             CHECK(text != NULL && strcmp(text, "v1\n") == 0,
                   "case %zu: the committed file now holds %s", i,
                   text ? text : "(nothing)");
         else
-            CHECK(text == NULL, "case %zu: a file whose directory was not "
-                  "synced is still served: %s", i, text);
+            CHECK(text == NULL,
+                  "case %zu: a file whose directory was not "
+                  "synced is still served: %s",
+                  i, text);
         free(text);
         files = th_list_dir(g_dir);
         CHECK(strcmp(files, cases[i].old_survives ? "x" : "") == 0,
@@ -386,8 +385,10 @@ test_rowfile(void)
         CHECK(!th_exists(tmp), "case %zu: %s left behind", i, tmp);
         n = count_rows(path, &err);
         if (cases[i].old_survives)
-            CHECK(n == ROWS_V1, "case %zu: the committed file reads %ld "
-                  "rows (%s)", i, n, err.msg);
+            CHECK(n == ROWS_V1,
+                  "case %zu: the committed file reads %ld "
+                  "rows (%s)",
+                  i, n, err.msg);
         else
             CHECK(n == -1 && !th_exists(path),
                   "case %zu: the file is still served", i);
@@ -418,8 +419,9 @@ test_rowfile(void)
             rc = rowfile_sections_close(s, &err);
         else if (s != NULL)
             rowfile_sections_abort(s);
-        CHECK(rc == SH_EIO && has_all(err.msg, "cannot write", "part.r0.tmp",
-                                      strerror(ENOSPC), NULL),
+        CHECK(rc == SH_EIO
+                  && has_all(err.msg, "cannot write", "part.r0.tmp",
+                             strerror(ENOSPC), NULL),
               "sections: rc %d: %s", rc, err.msg);
         fsys_reset();
         {
@@ -441,7 +443,7 @@ test_sort_spill(void)
     static const struct {
         fsys_call   call;
         int         err_no;
-        const char *file;  /* the fault hits files holding this */
+        const char *file; /* the fault hits files holding this */
         const char *words;
     } cases[] = {
         {FSYS_WRITE, ENOSPC, ".r2", "cannot write"},
@@ -485,8 +487,7 @@ test_sort_spill(void)
         /* The sorter leaves the runs it completed to its owner (the
          * task's sink removes them); never a temporary file. */
         files = th_list_dir(g_dir);
-        CHECK(strstr(files, ".tmp") == NULL, "case %zu: files %s", i,
-              files);
+        CHECK(strstr(files, ".tmp") == NULL, "case %zu: files %s", i, files);
         free(files);
     }
     fsys_reset();
@@ -496,76 +497,19 @@ test_sort_spill(void)
 /* ---- a whole task, and the next one ------------------------------------- */
 
 /* Build 'spec_text' and run every task of every stage in order with
- * 'mem_bytes'; the last stage's outputs concatenated in *out (malloc'ed,
- * may be NULL). Stops at the first task that fails: its rc. */
+ * 'mem_bytes' (th_run_job); the last stage's outputs concatenated in *out
+ * (malloc'ed). Stops at the first task that fails: its rc, and its error
+ * in *err. */
 static int
 run_job(const char *spec_text, uint64_t mem_bytes, char **out, sh_err *err)
 {
-    plan_env     env = {g_root, th_model_resolve, g_work, mem_bytes,
-                        0, NULL, NULL, NULL};
-    json_error_t jerr;
-    json_t      *spec = json_loads(spec_text, 0, &jerr);
-    plan        *p = NULL;
-    char       **prev = NULL, **cur = NULL;
-    size_t       n_prev = 0, s, i;
-    char        *art = xasprintf("%s/artifacts", g_work);
-    strbuf       sb = {0};
-    int          rc;
+    th_job_dirs d = {g_root, g_work, g_scr};
+    th_job_run  r;
 
-    if (spec == NULL) {
-        fprintf(stderr, "bad test spec: %s\n%s\n", jerr.text, spec_text);
-        abort();
-    }
-    mkdir(art, 0755);
-    rc = plan_build(spec, &env, &p, err);
-    json_decref(spec);
-    for (s = 0; rc == 0 && s < p->n_stages; s++) {
-        size_t n = p->stages[s].n_tasks;
-        int    last = s + 1 == p->n_stages;
-
-        cur = xcalloc(n ? n : 1, sizeof *cur);
-        for (i = 0; i < n; i++)
-            cur[i] = xasprintf("%s/%s%zut%zu", g_work, last ? "out" : "s", s,
-                               i);
-        for (i = 0; i < n && rc == 0; i++) {
-            exec_task  t;
-            exec_stats st;
-            char      *scratch = xasprintf("%s/s%zut%zu", g_scr, s, i);
-
-            memset(&t, 0, sizeof t);
-            t.stage = s;
-            t.index = i;
-            t.inputs = (const char *const *)prev;
-            t.n_inputs = n_prev;
-            t.out = cur[i];
-            t.scratch = scratch;
-            t.artifacts = art;
-            t.mem_bytes = mem_bytes;
-            rc = exec_run_task(p, &t, NULL, NULL, &st, err);
-            free(scratch);
-            if (rc == 0 && last) {
-                size_t len = 0;
-                char  *text = util_read_file(cur[i], &len);
-
-                if (text)
-                    sb_append(&sb, text, len);
-                free(text);
-            }
-        }
-        for (i = 0; i < n_prev; i++)
-            free(prev[i]);
-        free(prev);
-        prev = cur;
-        n_prev = n;
-        cur = NULL;
-    }
-    for (i = 0; i < n_prev; i++)
-        free(prev[i]);
-    free(prev);
-    free(art);
-    plan_free(p);
-    *out = sb.data;
-    return rc;
+    th_run_job(&d, spec_text, mem_bytes, NULL, NULL, &r);
+    *out = r.out;
+    *err = r.err;
+    return r.rc;
 }
 
 static void
@@ -635,8 +579,8 @@ test_exec_task(void)
         fsys_reset();
         /* Nothing of the failed task is left, scratch included. */
         files = th_list_dir(g_work);
-        CHECK(strcmp(files, "artifacts") == 0, "case %zu: files left: %s",
-              i, files);
+        CHECK(strcmp(files, "artifacts") == 0, "case %zu: files left: %s", i,
+              files);
         free(files);
         files = th_list_dir(g_scr);
         CHECK(files[0] == '\0', "case %zu: scratch left: %s", i, files);
@@ -664,6 +608,5 @@ test_faults_register(void)
     CU_add_test(s, "fsys_commit: every step failing", test_commit);
     CU_add_test(s, "row files: ENOSPC, EIO, rename", test_rowfile);
     CU_add_test(s, "sort spill: ENOSPC, EIO, rename", test_sort_spill);
-    CU_add_test(s, "a task fails whole; the next one succeeds",
-                test_exec_task);
+    CU_add_test(s, "a task fails whole; the next one succeeds", test_exec_task);
 }

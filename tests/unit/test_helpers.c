@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "../../lib/fsys.h"
 #include "../../lib/util.h"
 
 /* ---- temporary directories ----------------------------------------------- */
@@ -135,7 +136,7 @@ th_put_file(const char *dir, const char *rel, const void *data, size_t n)
     if (slash != NULL) {
         char *parent = xasprintf("%s/%.*s", dir, (int)(slash - rel), rel);
 
-        (void)util_mkdir_p(parent, 0755); /* the write says if it failed */
+        (void)fsys_mkdir_p(parent, 0755); /* the write says if it failed */
         free(parent);
     }
     if (th_write_file(path, data, n) != 0) {

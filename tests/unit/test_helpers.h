@@ -3,7 +3,7 @@
  * checks that say why they failed (CHECK and friends, test_check.c),
  * temporary directories (made, emptied, removed), whole files written
  * (plain and gzip), and values described in words for messages. Reading a
- * whole file back is util_read_file (lib/util.h).
+ * whole file back is fsys_read_file (lib/fsys.h).
  *
  * These are test code: they allocate through xmalloc and friends, and a
  * failure is either returned (for the suite to report as it likes) or, where

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "../../executor/nb.h"
+#include "../../lib/fsys.h"
 #include "../../lib/util.h"
 #include "test_helpers.h"
 #include "test_suites.h"
@@ -431,7 +432,7 @@ read_raw_model(const char *dir, raw_model *m)
 {
     char          *path = xasprintf("%s/model", dir);
     size_t         size;
-    unsigned char *d = (unsigned char *)util_read_file(path, &size), *p;
+    unsigned char *d = (unsigned char *)fsys_read_file(path, &size), *p;
 
     free(path);
     memset(m, 0, sizeof *m);
@@ -809,7 +810,7 @@ test_odd_labels(void)
     /* jansson's loader refuses NUL in object keys (other parsers take
      * it), so the test turns \u0000 into \u0001 before parsing. */
     path = xasprintf("%s/report", dir);
-    text = util_read_file(path, NULL);
+    text = fsys_read_file(path, NULL);
     for (char *q = text; q && (q = strstr(q, "\\u0000")) != NULL; q += 6)
         q[5] = '1';
     r = text ? json_loads(text, 0, &jerr) : NULL;

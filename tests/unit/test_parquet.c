@@ -31,6 +31,7 @@
 #include "../../executor/parquet.h"
 #include "../../executor/parquet_write.h"
 #include "../../executor/thrift.h"
+#include "../../lib/fsys.h"
 #include "../../lib/util.h"
 #include "test_helpers.h"
 #include "test_suites.h"
@@ -707,7 +708,7 @@ test_write_errors(void)
 static uint8_t *
 slurp(const char *path, size_t *n)
 {
-    return (uint8_t *)util_read_file(path, n);
+    return (uint8_t *)fsys_read_file(path, n);
 }
 
 static void
@@ -1144,7 +1145,7 @@ test_merge(void)
     sb_append(&whole, "PAR1", 4);
     for (i = 0; i < 3; i++) {
         size_t len;
-        char *part = util_read_file(paths[i], &len);
+        char *part = fsys_read_file(paths[i], &len);
 
         if (rc == 0 && part != NULL)
             sb_append(&whole, part + 4, (size_t)data_end[i] - 4);

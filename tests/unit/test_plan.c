@@ -25,6 +25,7 @@
 #include "../../executor/exec.h"
 #include "../../executor/input.h"
 #include "../../executor/plan.h"
+#include "../../lib/fsys.h"
 #include "../../lib/util.h"
 #include "../../executor/writer.h"
 #include "test_helpers.h"
@@ -178,7 +179,7 @@ run_all(const plan *p, exec_stats *stats, size_t *len, sh_err *err)
             sb_free(&all);
             return NULL;
         }
-        text = util_read_file(out, &n);
+        text = fsys_read_file(out, &n);
         CHECK(text != NULL, "output %s missing after success", out);
         if (text)
             sb_append(&all, text, n);
@@ -1520,7 +1521,7 @@ test_writer_rows(void)
           (unsigned long long)writer_bytes_out(w));
     writer_free(w);
     close(fd);
-    got = util_read_file(path, NULL);
+    got = fsys_read_file(path, NULL);
     CHECK(got && strcmp(got, "x\n\"\"\n0.1\n3\ninf\n\"\"\n") == 0,
           "rows: %s", got ? got : "(none)");
     free(got);
@@ -1591,7 +1592,7 @@ put_model(const char *spool, const char *id)
     char *dir = xasprintf("%s/jobs/%s/artifacts", spool, id);
     char *path = xasprintf("%s/model", dir);
 
-    util_mkdir_p(dir, 0755);
+    fsys_mkdir_p(dir, 0755);
     CHECK(th_write_file(path, "model", 5) == 0, "cannot write %s", path);
     free(path);
     free(dir);

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../../lib/fsys.h"
 #include "../../lib/util.h"
 #include "../../service/config.h"
 #include "../../service/sandbox.h"
@@ -331,7 +332,7 @@ test_spool_clean(void)
     char *prefix = spool_task_output(spool, JOB, 0, 0, 4, NULL);
     const char *keep[1] = {part};
 
-    CHECK_INT(0, util_mkdir_p(arts, 0755));
+    CHECK_INT(0, fsys_mkdir_p(arts, 0755));
     touch(dir, "s1-p00000-l5.csv");
     touch(dir, "s0-p00000-l4");
     touch(dir, "s0-p00000-l4.b0");

@@ -1,8 +1,8 @@
 /*
  * test_util.c - unit tests of lib/util: the x* allocators, strbuf
  * growth and printf, xasprintf, the arena (alignment, blocks, large
- * allocations, reset), now_ms, util_mkdir_p, fsys_sync_dir,
- * util_read_file, util_file_bytes, the UTF-8 check and the UUID check.
+ * allocations, reset), now_ms, fsys_mkdir_p, fsys_sync_dir,
+ * fsys_read_file, util_file_bytes, the UTF-8 check and the UUID check.
  * Failures print both values.
  */
 #include <CUnit/CUnit.h>
@@ -322,20 +322,20 @@ test_mkdir_p(void)
     file = xasprintf("%s/f", dir);
     under_file = xasprintf("%s/f/x/y", dir);
 
-    CHECK_INT(0, util_mkdir_p(deep, 0755));
+    CHECK_INT(0, fsys_mkdir_p(deep, 0755));
     CHECK_TRUE(is_dir(deep));
     /* Again: every directory exists, which is a success. */
-    CHECK_INT(0, util_mkdir_p(deep, 0755));
-    CHECK_INT(0, util_mkdir_p(dir, 0755));
+    CHECK_INT(0, fsys_mkdir_p(deep, 0755));
+    CHECK_INT(0, fsys_mkdir_p(dir, 0755));
 
     /* A component that is a file stops it with that mkdir's errno. */
     CHECK_INT(0, th_write_file(file, "x", 1));
     errno = 0;
-    CHECK_INT(-1, util_mkdir_p(under_file, 0755));
+    CHECK_INT(-1, fsys_mkdir_p(under_file, 0755));
     CHECK_INT(ENOTDIR, errno);
 
     errno = 0;
-    CHECK_INT(-1, util_mkdir_p("", 0755));
+    CHECK_INT(-1, fsys_mkdir_p("", 0755));
     CHECK_INT(ENOENT, errno);
 
     CHECK_INT(0, th_rm_tree(dir));
@@ -382,22 +382,22 @@ test_read_file(void)
 
     /* Bytes of any value, with a NUL after them. */
     CHECK_INT(0, th_write_file(full, data, sizeof data - 1));
-    got = util_read_file(full, &len);
+    got = fsys_read_file(full, &len);
     CHECK_INT(sizeof data - 1, len);
     CHECK_TRUE(got != NULL && memcmp(got, data, sizeof data) == 0);
     free(got);
 
     CHECK_INT(0, th_write_file(empty, "", 0));
-    got = util_read_file(empty, &len);
+    got = fsys_read_file(empty, &len);
     CHECK_INT(0, len);
     CHECK_STR("", got);
     free(got);
-    got = util_read_file(empty, NULL);
+    got = fsys_read_file(empty, NULL);
     CHECK_STR("", got);
     free(got);
 
     errno = 0;
-    CHECK_TRUE(util_read_file(missing, &len) == NULL);
+    CHECK_TRUE(fsys_read_file(missing, &len) == NULL);
     CHECK_INT(ENOENT, errno);
 
     CHECK_INT(0, th_rm_tree(dir));
@@ -509,9 +509,9 @@ test_util_register(void)
     CU_add_test(s, "arena large allocations", test_arena_large);
     CU_add_test(s, "arena strndup and reset", test_arena_strndup_reset);
     CU_add_test(s, "now_ms", test_now_ms);
-    CU_add_test(s, "util_mkdir_p", test_mkdir_p);
+    CU_add_test(s, "fsys_mkdir_p", test_mkdir_p);
     CU_add_test(s, "fsys_sync_dir", test_sync_dir);
-    CU_add_test(s, "util_read_file", test_read_file);
+    CU_add_test(s, "fsys_read_file", test_read_file);
     CU_add_test(s, "util_file_bytes", test_file_bytes);
     CU_add_test(s, "UTF-8 check", test_utf8);
     CU_add_test(s, "UUID check", test_uuid);
