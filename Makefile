@@ -87,6 +87,8 @@ $(BUILD)/api/openapi.o: api/openapi.yaml
 # GET /metrics reports the git commit built (sheaf_build_info).
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 $(call obj,api/metrics.c): override CFLAGS += -DSHEAF_COMMIT='"$(GIT_COMMIT)"'
+# ... and so does each node's row (GET /v1/nodes).
+$(call obj,service/node.c): override CFLAGS += -DSHEAF_COMMIT='"$(GIT_COMMIT)"'
 
 deps:
 	@scripts/deps.sh
