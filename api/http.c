@@ -798,7 +798,9 @@ api_start(const config *cfg, db_pool *pool, sh_err *err)
         goto fail;
     a->metrics = api_metrics_new();
     /* The listener thread that wakes long polls and event streams. */
-    a->watch = jobwatch_start(cfg->database_url);
+    a->watch = config_listen_url(cfg) != NULL
+                   ? jobwatch_start(config_listen_url(cfg))
+                   : NULL; /* SHEAF_DB_LISTEN_URL=off: waiters poll */
     a->guard = api_guard_new((unsigned)cfg->max_connections,
                              cfg->request_timeout_s, cfg->keepalive_s, err);
     if (a->guard == NULL)
