@@ -56,7 +56,8 @@ FUZZ_S   ?= 60
 .PHONY: all deps run test unit integration asan bench format format-check \
         clean pg-start pg-stop fuzz fuzz-build fuzz-bins
 
-all: $(BUILD)/sheafd $(BUILD)/sheaf $(BUILD)/unit_tests $(BUILD)/s3_tool
+all: $(BUILD)/sheafd $(BUILD)/sheaf $(BUILD)/unit_tests $(BUILD)/s3_tool \
+     $(BUILD)/claim_load
 
 $(BUILD)/sheafd: $(call obj,service/main.c) $(API_OBJ) $(SVC_OBJ) $(EXEC_OBJ) \
                  $(LIB_OBJ)
@@ -64,6 +65,12 @@ $(BUILD)/sheafd: $(call obj,service/main.c) $(API_OBJ) $(SVC_OBJ) $(EXEC_OBJ) \
 
 # The integration tests' driver of lib/s3 (tests/integration/test_s3.py).
 $(BUILD)/s3_tool: $(call obj,tests/tools/s3_tool.c) $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The claim path's load test (scripts/claim_load.sh, docs/scaling.md): not
+# in 'all'; the script builds it.
+$(BUILD)/claim_load: $(call obj,tests/tools/claim_load.c) $(SVC_OBJ) \
+                     $(EXEC_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/sheaf: $(CLI_OBJ) $(LIB_OBJ)
@@ -88,6 +95,8 @@ $(BUILD)/api/openapi.o: api/openapi.yaml
 # GET /metrics reports the git commit built (sheaf_build_info).
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 $(call obj,api/metrics.c): override CFLAGS += -DSHEAF_COMMIT='"$(GIT_COMMIT)"'
+# ... and so does each node's row (GET /v1/nodes).
+$(call obj,service/node.c): override CFLAGS += -DSHEAF_COMMIT='"$(GIT_COMMIT)"'
 
 deps:
 	@scripts/deps.sh

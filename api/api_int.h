@@ -449,6 +449,9 @@ int api_dataset_list(api_req *r);
 int api_dataset_get(api_req *r);
 int api_dataset_delete(api_req *r);
 
+/* nodes.c: GET /v1/nodes, the sheafd processes sharing the database. */
+int api_node_list(api_req *r);
+
 /* events.c: GET /v1/jobs/{id}/events, the job's server-sent events. */
 int api_job_events(api_req *r);
 

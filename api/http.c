@@ -853,7 +853,9 @@ api_start_on(const config *cfg, db_pool *pool, int listen_fd, sh_err *err)
     a->metrics = api_metrics_new();
     a->jobcache = api_jobcache_new();
     /* The listener thread that wakes long polls and event streams. */
-    a->watch = jobwatch_start(cfg->database_url);
+    a->watch = config_listen_url(cfg) != NULL
+                   ? jobwatch_start(config_listen_url(cfg))
+                   : NULL; /* SHEAF_DB_LISTEN_URL=off: waiters poll */
     a->guard = api_guard_new((unsigned)cfg->max_connections,
                              cfg->request_timeout_s, cfg->keepalive_s, err);
     if (a->guard == NULL)

@@ -38,6 +38,7 @@ static const api_route api_routes[] = {
     {"GET",    "/v1/datasets",            api_dataset_list, 0,        NULL},
     {"GET",    "/v1/datasets/{id}",       api_dataset_get,  0,        NULL},
     {"DELETE", "/v1/datasets/{id}",       api_dataset_delete, 0,      NULL},
+    {"GET",    "/v1/nodes",               api_node_list,    0,        NULL},
     {"GET",    "/metrics",                api_metrics_get,  API_HEALTH, NULL},
     {"GET",    "/openapi.yaml",           api_openapi,      0,        NULL},
 };

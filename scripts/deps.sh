@@ -54,6 +54,8 @@ log() { printf 'deps: %s\n' "$*" >&2; }
 PACKAGES+=(python3-yaml python3-jsonschema)
 # GET /metrics: promtool and a Prometheus server (tests/integration/test_metrics.py)
 PACKAGES+=(prometheus)
+# sheafd behind a transaction-pooling pgbouncer (tests/integration/test_pgbouncer.py)
+PACKAGES+=(pgbouncer)
 if ! command -v npm >/dev/null 2>&1; then
     PACKAGES+=(nodejs npm)
 fi

@@ -162,6 +162,14 @@ config_load(config *c, sh_err *err)
         c->user = config_user_default();
     else if (*getenv("SHEAF_USER") && strcmp(getenv("SHEAF_USER"), "root") != 0)
         c->user = xstrdup(getenv("SHEAF_USER"));
+    if (getenv("SHEAF_DB_LISTEN_URL") && *getenv("SHEAF_DB_LISTEN_URL")) {
+        if (strcmp(getenv("SHEAF_DB_LISTEN_URL"), "off") == 0)
+            c->db_listen_off = 1;
+        else
+            c->db_listen_url = xstrdup(getenv("SHEAF_DB_LISTEN_URL"));
+    }
+    if (getenv("SHEAF_ADVERTISE") && *getenv("SHEAF_ADVERTISE"))
+        c->advertise = xstrdup(getenv("SHEAF_ADVERTISE"));
 
     if ((rc = abs_dir("SHEAF_DATA_ROOT", env_or("SHEAF_DATA_ROOT", "./data"),
                       &c->data_root, err)) < 0)
@@ -207,6 +215,11 @@ config_load(config *c, sh_err *err)
     if ((rc = env_int("SHEAF_MAX_PARTITIONS", 100000, 1, 10000000,
                       &c->max_partitions, err)) < 0)
         goto done;
+    if ((rc = env_int("SHEAF_DB_POOL", 16, 1, 1000, &c->db_pool, err)) < 0)
+        goto done;
+    if ((rc = env_int("SHEAF_NODE_RETENTION_S", 86400, 0, 365 * 86400,
+                      &c->node_retention_s, err)) < 0)
+        goto done;
     if ((rc = env_int64("SHEAF_MAX_UPLOAD_BYTES", (int64_t)10 << 30, 1,
                         (int64_t)1 << 50, &c->max_upload_bytes, err)) < 0)
         goto done;
@@ -227,5 +240,21 @@ config_free(config *c)
     free(c->migrations_dir);
     free(c->pg_script);
     free(c->user);
+    free(c->db_listen_url);
+    free(c->advertise);
     memset(c, 0, sizeof *c);
+}
+
+const char *
+config_listen_url(const config *c)
+{
+    if (c->db_listen_off)
+        return NULL;
+    return c->db_listen_url != NULL ? c->db_listen_url : c->database_url;
+}
+
+int
+config_workers_listen(const config *c)
+{
+    return !c->db_listen_off && c->db_listen_url == NULL;
 }

@@ -34,6 +34,17 @@ typedef struct config {
     int   max_partitions; /* SHEAF_MAX_PARTITIONS, default 100,000 */
     int64_t max_upload_bytes; /* SHEAF_MAX_UPLOAD_BYTES, default 10 GiB:
                                  a larger dataset upload is a 413 */
+    int   db_pool;        /* SHEAF_DB_POOL, default 16: the API's database
+                             connections (request threads) */
+    char *db_listen_url;  /* SHEAF_DB_LISTEN_URL: a direct (session)
+                             connection for LISTEN when DATABASE_URL goes
+                             through a transaction pooler; NULL: unset */
+    int   db_listen_off;  /* SHEAF_DB_LISTEN_URL=off: no LISTEN at all,
+                             every waiter polls */
+    char *advertise;      /* SHEAF_ADVERTISE: the address other nodes and
+                             operators reach this node at, or NULL */
+    int   node_retention_s; /* SHEAF_NODE_RETENTION_S, default 86400: a
+                               lost node's row is removed after it */
     char *migrations_dir; /* SHEAF_MIGRATIONS, default <exe>/../migrations */
     char *pg_script;      /* scripts/pg.sh beside the binary's tree */
     char *user;           /* SHEAF_USER: started as root, become this user
@@ -49,5 +60,20 @@ typedef struct config {
  */
 int  config_load(config *c, sh_err *err);
 void config_free(config *c);
+
+/*
+ * The URL of the session connection a LISTEN opens: SHEAF_DB_LISTEN_URL,
+ * else DATABASE_URL; NULL with SHEAF_DB_LISTEN_URL=off (then nothing
+ * listens and waiters poll). Borrowed from 'c'.
+ */
+const char *config_listen_url(const config *c);
+
+/*
+ * Non-zero when workers LISTEN for new tasks on their own connection:
+ * only when SHEAF_DB_LISTEN_URL is unset (DATABASE_URL is then taken to
+ * be a direct session, not a transaction pooler); otherwise an idle
+ * worker polls the queue every half second.
+ */
+int config_workers_listen(const config *c);
 
 #endif

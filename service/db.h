@@ -451,6 +451,57 @@ int db_listen(db *d, const char *channel, sh_err *err);
  */
 int db_notify_next(db *d, int timeout_ms, char *payload, size_t size);
 
+/* ---- nodes: the sheafd processes sharing the database (db_nodes.c) ---- */
+
+/* A node as it registers itself (service/node.c) and as GET /v1/nodes
+ * shows it. */
+typedef struct db_node {
+    char     id[37];
+    char    *hostname;     /* owned */
+    char    *address;      /* owned; NULL when the node gave none */
+    char    *role;         /* owned: "all", "api" or "worker" */
+    char    *build;        /* owned: version and git commit */
+    int      workers;      /* its worker processes */
+    int      pid;          /* its main process */
+    int      lease_s;      /* its SHEAF_LEASE_S */
+    int      alive;        /* read back: its lease has not passed */
+    int64_t  seq;          /* read back: listing order, a cursor is one */
+    char     started_at[DB_TS_MAX];   /* read back */
+    char     heartbeat_at[DB_TS_MAX]; /* read back */
+} db_node;
+
+/* Free what 'n' owns; it may then be filled again. */
+void db_node_clear(db_node *n);
+/* Clear each of the 'n' nodes of 'v' and free the array. */
+void db_nodes_free(db_node *v, size_t n);
+
+/*
+ * Write node 'n' (its id, hostname, address, role, build, workers, pid and
+ * lease_s set by the caller) or, when its row exists, renew its heartbeat:
+ * heartbeat_at = now(), lease_until = now() + lease_s. One statement, an
+ * upsert, so a node whose row was removed while it was cut off comes back.
+ * Returns 0 or SH_EDB.
+ */
+int db_node_heartbeat(db *d, const db_node *n, sh_err *err);
+
+/* Delete the row of node 'id' (a node stopping cleanly). 0 or SH_EDB. */
+int db_node_remove(db *d, const char *id, sh_err *err);
+
+/*
+ * Delete up to 'max' nodes lost (lease passed) for more than
+ * 'retention_s' seconds. Returns how many, or SH_EDB.
+ */
+int db_nodes_retire(db *d, int retention_s, int max, sh_err *err);
+
+/*
+ * The nodes, newest start first, at most 'limit', paged like db_job_list
+ * ('cursor' the decimal seq of the last node of the page before, or NULL;
+ * anything else is SH_EINVAL). *out (free with db_nodes_free), *n, *more.
+ * Returns 0, SH_EINVAL or SH_EDB.
+ */
+int db_node_list(db *d, int limit, const char *cursor, db_node **out,
+                 size_t *n, int *more, sh_err *err);
+
 /* ---- datasets and manifests, for the API (db_datasets.c) -------------- */
 
 /* An uploaded dataset as the API shows it. */

@@ -1,6 +1,13 @@
 /*
  * db_migrate.c - the schema: applying the files of migrations/ that the
  * database has not recorded yet (see db_migrate in db.h).
+ *
+ * Each step is one transaction that first takes a transaction-level
+ * advisory lock (released by its COMMIT or ROLLBACK), then looks and
+ * acts: two instances starting together apply each migration once. Not a
+ * session-level lock: through a transaction-pooling pgbouncer the unlock
+ * may reach another server session than the lock, which would then hold
+ * it for ever.
  */
 #include "db_int.h"
 
@@ -14,8 +21,7 @@
 #include "../lib/util.h"
 
 /* The advisory lock that serialises migrations: 0x73686561, "shea". */
-#define MIGRATE_LOCK_SQL   "SELECT pg_advisory_lock(1936221281)"
-#define MIGRATE_UNLOCK_SQL "SELECT pg_advisory_unlock(1936221281)"
+#define MIGRATE_LOCK_SQL "SELECT pg_advisory_xact_lock(1936221281)"
 
 static int
 cmp_names(const void *a, const void *b)
@@ -23,7 +29,8 @@ cmp_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Apply one migration file in a transaction, recording 'version'. */
+/* Apply one migration file in a transaction under the lock, recording
+ * 'version', unless it is recorded already. */
 static int
 migrate_apply(db *d, const char *dir, const char *version, sh_err *err)
 {
@@ -31,7 +38,7 @@ migrate_apply(db *d, const char *dir, const char *version, sh_err *err)
     char       *sql = fsys_read_file(path, NULL);
     const char *p[1] = {version};
     PGresult   *res;
-    int         rc = 0;
+    int         rc = 0, applied;
 
     if (sql == NULL) {
         rc = sh_err_set(err, SH_EIO, NULL, "read %s: %s", path,
@@ -40,6 +47,20 @@ migrate_apply(db *d, const char *dir, const char *version, sh_err *err)
     }
     if ((rc = db_begin(d, err)) < 0)
         goto done;
+    if ((rc = db_run(d, "lock migrations", MIGRATE_LOCK_SQL, 0, NULL,
+                     err)) < 0) {
+        db_rollback(d);
+        goto done;
+    }
+    applied = db_exec_rows(d, "read migrations", "SELECT 1 FROM "
+                           "schema_migrations WHERE version = $1", 1, p,
+                           err);
+    if (applied != 0) {
+        /* Recorded (by another instance, maybe), or SH_EDB. */
+        db_rollback(d);
+        rc = applied < 0 ? SH_EDB : 0;
+        goto done;
+    }
     /* A file holds several statements: PQexec, not db_exec (which sends
      * one statement with parameters). */
     res = PQexec(d->conn, sql);
@@ -95,37 +116,30 @@ int
 db_migrate(db *d, const char *dir, sh_err *err)
 {
     char **names = NULL;
-    int    n, rc = 0, locked = 0;
+    int    n, rc = 0;
 
     if ((n = migrate_list(dir, &names, err)) < 0)
         return n;
-    /* Two instances starting together: the second waits here, then finds
-     * every migration recorded. */
+    /* Two instances starting together: the second waits on the lock, then
+     * finds the table, and each migration, there. */
+    if ((rc = db_begin(d, err)) < 0)
+        goto done;
     if ((rc = db_run(d, "lock migrations", MIGRATE_LOCK_SQL, 0, NULL,
-                     err)) < 0)
+                     err)) < 0
+        || (rc = db_run(d, "create schema_migrations",
+                        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                        " version text PRIMARY KEY,"
+                        " applied_at timestamptz NOT NULL DEFAULT now())",
+                        0, NULL, err)) < 0) {
+        db_rollback(d);
         goto done;
-    locked = 1;
-    if ((rc = db_run(d, "create schema_migrations",
-                     "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                     " version text PRIMARY KEY,"
-                     " applied_at timestamptz NOT NULL DEFAULT now())",
-                     0, NULL, err)) < 0)
-        goto done;
-    for (int i = 0; i < n; i++) {
-        const char *p[1] = {names[i]};
-        int         applied = db_exec_rows(d, "read migrations",
-                                           "SELECT 1 FROM schema_migrations "
-                                           "WHERE version = $1", 1, p, err);
-        if (applied < 0) {
-            rc = SH_EDB;
-            goto done;
-        }
-        if (applied == 0 && (rc = migrate_apply(d, dir, names[i], err)) < 0)
-            goto done;
     }
+    if ((rc = db_commit(d, err)) < 0)
+        goto done;
+    for (int i = 0; i < n; i++)
+        if ((rc = migrate_apply(d, dir, names[i], err)) < 0)
+            goto done;
 done:
-    if (locked)
-        PQclear(PQexec(d->conn, MIGRATE_UNLOCK_SQL));
     db_strings_free(names, n);
     return rc;
 }

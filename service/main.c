@@ -2,8 +2,9 @@
  * main.c - sheafd: the HTTP API, the scheduler's housekeeping and the
  * supervisor of this node's worker processes.
  *
- *   sheafd                  API + workers (the default)
+ *   sheafd                  API + workers (the default, --role all)
  *   sheafd --role worker    workers only (more machines, same database)
+ *   sheafd --role api       the API only, no workers
  *   sheafd --worker-process one worker; started by the supervisor
  *
  * Process model: the main process applies migrations, then (started as
@@ -32,23 +33,24 @@
 #include "db.h"
 #include "dbpool.h"
 #include "log.h"
+#include "node.h"
 #include "sandbox.h"
 #include "supervisor.h"
 #include "sweeper.h"
 #include "worker.h"
 
-#define API_POOL_SIZE        16  /* database connections for request threads */
 #define CONNECT_WAIT_S       30  /* how long start-up waits for the database */
 #define DB_CONNECT_TIMEOUT_S "5" /* PGCONNECT_TIMEOUT unless set */
 
 static void
 usage(FILE *f)
 {
-    fputs("usage: sheafd [--role all|worker]\n"
+    fputs("usage: sheafd [--role all|api|worker]\n"
           "  Configuration comes from the environment: SHEAF_LISTEN,\n"
           "  DATABASE_URL, SHEAF_DATA_ROOT, SHEAF_SPOOL, SHEAF_WORKERS,\n"
           "  SHEAF_MEMORY_MB, SHEAF_TOKENS_FILE, SHEAF_GRACE_S,\n"
-          "  SHEAF_LEASE_S, SHEAF_SWEEP_S, SHEAF_USER (see README).\n",
+          "  SHEAF_LEASE_S, SHEAF_SWEEP_S, SHEAF_DB_POOL,\n"
+          "  SHEAF_DB_LISTEN_URL, SHEAF_ADVERTISE, SHEAF_USER (see README).\n",
           f);
 }
 
@@ -154,6 +156,7 @@ main(int argc, char **argv)
     api        *a = NULL;
     supervisor *sup = NULL;
     sweeper    *sw = NULL;
+    node       *self = NULL;
     sigset_t    sigs;
     int         rc = 1, worker_process = 0, listen_fd = -1;
 
@@ -172,8 +175,9 @@ main(int argc, char **argv)
             return 2;
         }
     }
-    if (strcmp(role, "all") != 0 && strcmp(role, "worker") != 0) {
-        fprintf(stderr, "sheafd: --role must be 'all' or 'worker'\n");
+    if (strcmp(role, "all") != 0 && strcmp(role, "worker") != 0
+        && strcmp(role, "api") != 0) {
+        fprintf(stderr, "sheafd: --role must be 'all', 'api' or 'worker'\n");
         return 2;
     }
     if (config_load(&cfg, &err) < 0) {
@@ -221,11 +225,13 @@ main(int argc, char **argv)
         goto done;
     }
     exe[n] = '\0';
+    if (strcmp(role, "api") == 0)
+        cfg.workers = 0; /* the supervisor then starts none */
     /* Started as root with SHEAF_USER: bind while root (a port below
      * 1024), then become the user for good, before any worker or thread
      * exists. */
     if (sandbox_wants_drop(&cfg)) {
-        if (strcmp(role, "all") == 0 &&
+        if (strcmp(role, "worker") != 0 &&
             (listen_fd = api_listen(&cfg, &err)) < 0) {
             log_error("%s", err.msg);
             goto done;
@@ -240,11 +246,16 @@ main(int argc, char **argv)
         log_info("SHEAF_USER=%s: not started as root, running as uid %lu",
                  cfg.user, (unsigned long)geteuid());
     }
+    /* This node's row (GET /v1/nodes), renewed by the sweeper's heartbeat;
+     * a failure here is not fatal: the next heartbeat writes it. */
+    self = node_new(&cfg, role, cfg.workers);
+    if (node_heartbeat(self, d, &err) < 0)
+        log_warn("%s", err.msg);
     sup = supervisor_new(&cfg, exe);
     supervisor_fill(sup);
 
-    if (strcmp(role, "all") == 0) {
-        pool = db_pool_new(cfg.database_url, API_POOL_SIZE);
+    if (strcmp(role, "worker") != 0) {
+        pool = db_pool_new(cfg.database_url, cfg.db_pool);
         a = api_start_on(&cfg, pool, listen_fd, &err);
         listen_fd = -1; /* the server's now, or closed */
         if (a == NULL) {
@@ -252,13 +263,16 @@ main(int argc, char **argv)
             supervisor_stop(sup, 0, d);
             goto done;
         }
-        log_info("listening on http://%s:%d/ (data root %s, %d workers)",
-                 cfg.listen_host, cfg.listen_port, cfg.data_root, cfg.workers);
+        log_info("listening on http://%s:%d/ (data root %s, %d workers, "
+                 "node %s)", cfg.listen_host, cfg.listen_port, cfg.data_root,
+                 cfg.workers, node_id(self));
     } else {
-        log_info("worker node: %d workers", cfg.workers);
+        log_info("worker node: %d workers (node %s)", cfg.workers,
+                 node_id(self));
     }
 
     sw = sweeper_new(&cfg, sup);
+    sweeper_set_node(sw, self);
     for (;;) {
         struct timespec tick = {0, 250 * 1000 * 1000};
         int             sig = sigtimedwait(&sigs, NULL, &tick);
@@ -283,8 +297,12 @@ done:
     if (listen_fd >= 0)
         close(listen_fd);
     api_stop(a);
+    /* Gone, not lost: the row goes with the node. */
+    if (self != NULL && node_leave(self, d, &err) < 0)
+        log_warn("%s", err.msg);
     db_pool_free(pool);
     sweeper_free(sw);
+    node_free(self);
     supervisor_free(sup);
     db_close(d);
     config_free(&cfg);

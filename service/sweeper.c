@@ -17,12 +17,15 @@
 
 #define LEASES_EVERY_MS      1000 /* expired leases back to the queue */
 #define RETIRE_BATCH         100
+#define NODES_RETIRE_BATCH   100
 #define SWEEP_BACKOFF_MIN_MS 500
 #define SWEEP_BACKOFF_MAX_MS 4000
 
 struct sweeper {
     const config *cfg;
     supervisor   *sup;
+    node         *node;       /* this node, or NULL (borrowed) */
+    int64_t       beat_ms;    /* when the node's heartbeat was renewed */
     int64_t       leases_ms;  /* when leases were last reaped */
     int64_t       retire_ms;  /* when jobs were last retired */
     int64_t       resume_ms;  /* database lost: no pass before this */
@@ -38,6 +41,12 @@ sweeper_new(const config *cfg, supervisor *sup)
     s->cfg = cfg;
     s->sup = sup;
     return s;
+}
+
+void
+sweeper_set_node(sweeper *s, node *n)
+{
+    s->node = n;
 }
 
 /*
@@ -121,6 +130,15 @@ sweeper_run(sweeper *s, db *d)
     if (s->backoff_ms > 0 && now < s->resume_ms)
         return;
     sh_err_clear(&err);
+    if (s->node != NULL && now - s->beat_ms >= node_heartbeat_ms(s->node)) {
+        if ((n = node_heartbeat(s->node, d, &err)) < 0) {
+            if (sweep_failed(s, n, "node heartbeat", &err))
+                return;
+            log_warn("node heartbeat: %s", err.msg);
+        } else {
+            s->beat_ms = now;
+        }
+    }
     if ((n = db_jobs_expire(d, &err)) < 0) {
         if (sweep_failed(s, n, "timing out jobs", &err))
             return;
@@ -152,6 +170,17 @@ sweeper_run(sweeper *s, db *d)
         if ((n = retire(s, d, &err)) < 0 &&
             !sweep_failed(s, n, "retiring jobs", &err))
             log_warn("retiring jobs: %s", err.msg);
+        if (s->backoff_ms > 0)
+            return;
+        n = db_nodes_retire(d, s->cfg->node_retention_s, NODES_RETIRE_BATCH,
+                            &err);
+        if (n < 0) {
+            if (!sweep_failed(s, n, "removing lost nodes", &err))
+                log_warn("removing lost nodes: %s", err.msg);
+        } else if (n > 0) {
+            log_info("removed %d node(s) lost for more than %d s", n,
+                     s->cfg->node_retention_s);
+        }
     }
 }
 

@@ -425,7 +425,11 @@ worker_main(const config *cfg)
 
         if (d == NULL) {
             d = db_open(cfg->database_url, &err);
-            if (d == NULL || db_listen_tasks(d, &err) < 0) {
+            /* Behind a transaction pooler (SHEAF_DB_LISTEN_URL set) a
+             * LISTEN would land on a pooled session: the worker polls
+             * the queue instead (db_wait_notify then just waits). */
+            if (d == NULL || (config_workers_listen(cfg)
+                              && db_listen_tasks(d, &err) < 0)) {
                 log_warn("%s; retrying in %d ms", err.msg, backoff_ms);
                 db_close(d);
                 d = NULL;

@@ -247,6 +247,10 @@ class Server:
         })
         return env
 
+    def args(self):
+        """sheafd's arguments (none: --role all)."""
+        return []
+
     @property
     def pid(self):
         return self.proc.pid if self.proc else None
@@ -263,7 +267,7 @@ class Server:
                        f"{exe} on port {self.port} ====\n".encode())
             logf.flush()
             self.proc = subprocess.Popen(
-                [str(exe)], env=env, cwd=str(self.root),
+                [str(exe)] + self.args(), env=env, cwd=str(self.root),
                 stdin=subprocess.DEVNULL, stdout=logf,
                 stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
@@ -893,6 +897,11 @@ class LifeServer(Server):
 
     def n_workers(self):
         return int(self.env().get("SHEAF_WORKERS", WORKERS))
+
+    def args(self):
+        # --role api serves the API as --role all does (start() waits for
+        # /healthz); --role worker is started below.
+        return ["--role", self.role] if self.role else []
 
     def start(self, timeout=20):
         if self.role != "worker":

@@ -54,7 +54,7 @@ def test_openapi_needs_no_token(life_sheaf, tmp_path):
 
 def test_routes_not_served_yet_answer_as_documented(sheaf):
     """Each reply is checked against the document by the harness; these
-    routes answer 501 today (404 for /v1/nodes and /), and their documented
+    routes answer 501 today (404 for /), and their documented
     replies once served."""
     jid = str(uuid.uuid4())
     did = str(uuid.uuid4())

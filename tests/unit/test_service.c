@@ -32,6 +32,8 @@ static const char *const svc_vars[] = {
     "SHEAF_LISTEN", "DATABASE_URL", "SHEAF_DATA_ROOT", "SHEAF_SPOOL",
     "SHEAF_WORKERS", "SHEAF_MEMORY_MB", "SHEAF_TOKENS_FILE", "SHEAF_GRACE_S",
     "SHEAF_LEASE_S", "SHEAF_SWEEP_S", "SHEAF_MIGRATIONS", "SHEAF_USER",
+    "SHEAF_DB_POOL", "SHEAF_DB_LISTEN_URL", "SHEAF_ADVERTISE",
+    "SHEAF_NODE_RETENTION_S",
 };
 #define N_VARS (sizeof svc_vars / sizeof svc_vars[0])
 
@@ -105,6 +107,9 @@ test_config_defaults(void)
     CHECK_STR(want, c.data_root);
     CHECK_TRUE(th_exists(c.spool));
     CHECK_TRUE(c.migrations_dir != NULL && c.pg_script != NULL);
+    CHECK_INT(16, c.db_pool);
+    CHECK_INT(86400, c.node_retention_s);
+    CHECK_TRUE(c.advertise == NULL);
     config_free(&c);
     CHECK_TRUE(c.spool == NULL);
 }
@@ -191,6 +196,40 @@ test_seccomp(void)
     CHECK_INT(0, WEXITSTATUS(status));
 }
 
+/* SHEAF_DB_LISTEN_URL: unset, the database's URL and workers listen;
+ * set, that URL and workers poll; off, no listener at all. */
+static void
+test_config_listen_url(void)
+{
+    config c;
+    sh_err err;
+
+    env_reset();
+    setenv("DATABASE_URL", "host=pgbouncer", 1);
+    CHECK_INT(0, config_load(&c, &err));
+    CHECK_STR("host=pgbouncer", config_listen_url(&c));
+    CHECK_TRUE(config_workers_listen(&c));
+    config_free(&c);
+
+    setenv("SHEAF_DB_LISTEN_URL", "host=direct", 1);
+    setenv("SHEAF_DB_POOL", "4", 1);
+    setenv("SHEAF_ADVERTISE", "10.0.0.7:8080", 1);
+    setenv("SHEAF_NODE_RETENTION_S", "0", 1);
+    CHECK_INT(0, config_load(&c, &err));
+    CHECK_STR("host=direct", config_listen_url(&c));
+    CHECK_TRUE(!config_workers_listen(&c));
+    CHECK_INT(4, c.db_pool);
+    CHECK_STR("10.0.0.7:8080", c.advertise);
+    CHECK_INT(0, c.node_retention_s);
+    config_free(&c);
+
+    setenv("SHEAF_DB_LISTEN_URL", "off", 1);
+    CHECK_INT(0, config_load(&c, &err));
+    CHECK_TRUE(config_listen_url(&c) == NULL);
+    CHECK_TRUE(!config_workers_listen(&c));
+    config_free(&c);
+}
+
 static void
 test_config_values(void)
 {
@@ -247,6 +286,9 @@ test_config_errors(void)
         {"SHEAF_LEASE_S", "1"},
         {"SHEAF_SWEEP_S", "86401"},
         {"SHEAF_SPOOL", "/proc/no/such/dir"},
+        {"SHEAF_DB_POOL", "0"},
+        {"SHEAF_DB_POOL", "1001"},
+        {"SHEAF_NODE_RETENTION_S", "-1"},
     };
 
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -384,6 +426,7 @@ test_service_register(void)
     CU_add_test(s, "SHEAF_USER", test_config_user);
     CU_add_test(s, "workers' seccomp filter", test_seccomp);
     CU_add_test(s, "config errors name the variable", test_config_errors);
+    CU_add_test(s, "config: the LISTEN URL", test_config_listen_url);
     CU_add_test(s, "spool paths", test_spool_paths);
     CU_add_test(s, "spool removals", test_spool_clean);
 }
