@@ -1,0 +1,240 @@
+/*
+ * sort_merge.c - the merger of sorted row files (sort.h): a k-way merge
+ * with a binary min-heap of the files by their current rows (a 64-bit
+ * prefix of key 0 first, then the rows, then the file index, so ties keep
+ * the files' order). Each file is read through a buffer of
+ * MERGE_TOTAL_BYTES / n, between MERGE_BUF_MIN and MERGE_BUF_MAX, so up to
+ * 256 files take 16 MiB at most, and n files past that n * 64 KiB. Also
+ * sort_merge_files, with which the sorter merges its runs in groups.
+ */
+#include "sort.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "rowfile.h"
+#include "sort_int.h"
+#include "../lib/util.h"
+
+struct merger {
+    rowfile_reader **rd;      /* one reader per file */
+    const sh_value **cur;     /* each reader's current row */
+    uint64_t        *pfx;     /* prefix of key 0 of each current row */
+    size_t           n;       /* files */
+    size_t          *heap;    /* min-heap of reader indices with a row */
+    size_t           heap_n;  /* readers in the heap */
+    sort_key        *keys;    /* owned copy */
+    size_t           n_keys;  /* number of keys */
+    int              started; /* the first row of each file was read */
+    int              advance; /* the top's row was returned: move it on */
+    int              failed;  /* the error code of a failed read, or 0 */
+};
+
+/* See sort_int.h. */
+size_t
+sort_merge_buf_bytes(size_t n_files)
+{
+    size_t b = n_files ? MERGE_TOTAL_BYTES / n_files : MERGE_BUF_MAX;
+
+    if (b > MERGE_BUF_MAX)
+        b = MERGE_BUF_MAX;
+    if (b < MERGE_BUF_MIN)
+        b = MERGE_BUF_MIN;
+    return b;
+}
+
+/*
+ * A prefix of key 0 that needs no knowledge of the column's types:
+ * monotone across kinds in value_cmp's order (numbers, then strings, then
+ * bools; the top two bits), never exact, so equal prefixes compare rows.
+ */
+static inline uint64_t
+merge_prefix(const merger *m, const sh_value *row)
+{
+    const sh_value *v;
+    uint64_t        k;
+
+    if (m->n_keys == 0)
+        return 0;
+    v = &row[m->keys[0].col];
+    switch (v->type) {
+    case SH_NULL:
+        return PREFIX_NULL;
+    case SH_INT:
+        k = prefix_double((double)v->u.i) >> 2;
+        break;
+    case SH_FLOAT:
+        k = prefix_double(v->u.f) >> 2;
+        break;
+    case SH_STRING:
+        k = (1ull << 62) | prefix_string(v->u.s.ptr, v->u.s.len) >> 2;
+        break;
+    case SH_BOOL:
+        k = (2ull << 62) | (uint64_t)v->u.b;
+        break;
+    default:
+        k = 3ull << 62;
+        break;
+    }
+    return m->keys[0].desc ? ~k : k;
+}
+
+/* Reader 'a' comes before reader 'b': by row, then by file index. */
+static inline int
+merger_before(const merger *m, size_t a, size_t b)
+{
+    int c;
+
+    if (m->pfx[a] != m->pfx[b])
+        return m->pfx[a] < m->pfx[b];
+    c = rows_cmp(m->cur[a], m->cur[b], m->keys, m->n_keys);
+
+    return c != 0 ? c < 0 : a < b;
+}
+
+static void
+merger_sift_down(merger *m, size_t i)
+{
+    size_t *h = m->heap, n = m->heap_n, x = h[i];
+
+    for (;;) {
+        size_t c = 2 * i + 1;
+
+        if (c >= n)
+            break;
+        if (c + 1 < n && merger_before(m, h[c + 1], h[c]))
+            c++;
+        if (!merger_before(m, h[c], x))
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = x;
+}
+
+/*
+ * Open every file (each through a buffer sized so that all take about
+ * MERGE_TOTAL_BYTES); rows are read from the first merger_next on.
+ */
+merger *
+merger_new(const char *const *paths, size_t n, const sort_key *keys,
+           size_t n_keys, sh_err *err)
+{
+    merger *m = xcalloc(1, sizeof *m);
+    size_t  buf = sort_merge_buf_bytes(n);
+
+    m->rd = xcalloc(n ? n : 1, sizeof *m->rd);
+    m->cur = xcalloc(n ? n : 1, sizeof *m->cur);
+    m->pfx = xcalloc(n ? n : 1, sizeof *m->pfx);
+    m->heap = xcalloc(n ? n : 1, sizeof *m->heap);
+    m->n = n;
+    m->keys = xmalloc((n_keys ? n_keys : 1) * sizeof *keys);
+    if (n_keys > 0)
+        memcpy(m->keys, keys, n_keys * sizeof *keys);
+    m->n_keys = n_keys;
+    for (size_t i = 0; i < n; i++) {
+        m->rd[i] = rowfile_open_buf(paths[i], buf, err);
+        if (m->rd[i] == NULL) {
+            merger_free(m);
+            return NULL;
+        }
+    }
+    return m;
+}
+
+/*
+ * The smallest current row; the file it came from is read on at the next
+ * call, so the row stays valid until then.
+ */
+int
+merger_next(merger *m, const sh_value **row, sh_err *err)
+{
+    int rc;
+
+    if (m->failed)
+        return sh_err_set(err, m->failed, "", "merge: an earlier read failed");
+    if (!m->started) {
+        m->started = 1;
+        for (size_t i = 0; i < m->n; i++) {
+            rc = rowfile_next(m->rd[i], &m->cur[i], err);
+            if (rc < 0)
+                return m->failed = rc;
+            if (rc == 1) {
+                m->pfx[i] = merge_prefix(m, m->cur[i]);
+                m->heap[m->heap_n++] = i;
+            }
+        }
+        for (size_t i = m->heap_n / 2; i-- > 0;)
+            merger_sift_down(m, i);
+    } else if (m->advance) {
+        size_t top = m->heap[0];
+
+        rc = rowfile_next(m->rd[top], &m->cur[top], err);
+        if (rc < 0)
+            return m->failed = rc;
+        if (rc == 1)
+            m->pfx[top] = merge_prefix(m, m->cur[top]);
+        else
+            m->heap[0] = m->heap[--m->heap_n];
+        if (m->heap_n > 0)
+            merger_sift_down(m, 0);
+    }
+    m->advance = 0;
+    if (m->heap_n == 0)
+        return 0;
+    m->advance = 1;
+    *row = m->cur[m->heap[0]];
+    return 1;
+}
+
+void
+merger_free(merger *m)
+{
+    if (m == NULL)
+        return;
+    for (size_t i = 0; i < m->n; i++)
+        rowfile_free(m->rd[i]);
+    free(m->rd);
+    free(m->cur);
+    free(m->pfx);
+    free(m->heap);
+    free(m->keys);
+    free(m);
+}
+
+/* Merge 'paths' into one row file 'out_path'; see sort_int.h. */
+int
+sort_merge_files(const char *const *paths, size_t n, const sort_key *keys,
+                 size_t n_keys, uint64_t limit, const char *out_path,
+                 sh_err *err)
+{
+    merger         *m = merger_new(paths, n, keys, n_keys, err);
+    rowfile_writer *w = NULL;
+    const sh_value *row;
+    uint64_t        rows = 0;
+    int             rc = SH_EIO;
+
+    if (m == NULL)
+        return SH_EIO;
+    w = rowfile_create(out_path, n > 0 ? rowfile_cols(m->rd[0]) : 0, err);
+    if (w == NULL)
+        goto done;
+    while (limit == 0 || rows < limit) {
+        rc = merger_next(m, &row, err);
+        if (rc <= 0)
+            break;
+        rc = rowfile_write(w, row, err);
+        if (rc < 0)
+            break;
+        rows++;
+    }
+    if (rc < 0) {
+        rowfile_abort(w);
+        goto done;
+    }
+    rc = rowfile_close(w, err);
+
+done:
+    merger_free(m);
+    return rc;
+}
