@@ -60,6 +60,7 @@
 #define MERGE_FAN_IN_MAX  256         /* files merged at once by sorters */
 #define SLOT_ROUND        64          /* top-n slot buffers grow in these */
 #define MALLOC_OVERHEAD   16          /* counted per malloc'ed slot */
+#define SORT_SAMPLE_MAX   1024        /* rows of a sorter's sample */
 
 /* ------------------------------------------------------------------ */
 /* Comparison (rows_cmp: sort_int.h)                                   */
@@ -328,6 +329,13 @@ struct sorter {
     size_t   heap_cap;   /* slots allocated */
     size_t   heap_bytes; /* bytes of the slots' buffers */
     uint64_t seq;        /* rows pushed */
+
+    /* Sample (sorter_keep_sample): one row in 'sample_stride' pushed. */
+    char      *sample_path;   /* where sorter_finish writes it, or NULL */
+    sh_value **samples;       /* key columns of each (sort_row_dup) */
+    size_t     n_samples;     /* rows in 'samples' */
+    uint64_t   sample_stride; /* rows pushed per sample row */
+    uint64_t   sample_seq;    /* rows pushed in full-sort mode */
 };
 
 static size_t
@@ -568,6 +576,53 @@ write_run(sorter *s, sh_err *err)
     return rc;
 }
 
+/*
+ * Keep the key columns of 'row' in the sample; at SORT_SAMPLE_MAX rows,
+ * drop every other one and double the stride, so the sample stays even.
+ */
+static void
+add_sample(sorter *s, const sh_value *row)
+{
+    if (s->n_samples == SORT_SAMPLE_MAX) {
+        size_t i, j = 0;
+
+        for (i = 0; i < s->n_samples; i++) {
+            if (i % 2 == 0)
+                s->samples[j++] = s->samples[i];
+            else
+                free(s->samples[i]);
+        }
+        s->n_samples = j;
+        s->sample_stride *= 2;
+    }
+    s->samples[s->n_samples++] =
+        sort_row_dup(row, s->n_cols, s->keys, s->n_keys, 1);
+}
+
+/* Write the sample: its rows, each with its weight (the stride) as one
+ * more column. Returns 0 or SH_EIO. */
+static int
+write_sample(sorter *s, sh_err *err)
+{
+    rowfile_writer *w = rowfile_create(s->sample_path, s->n_cols + 1, err);
+    int             rc = 0;
+
+    if (w == NULL)
+        return SH_EIO;
+    for (size_t i = 0; i < s->n_samples && rc == 0; i++) {
+        sh_value *row = s->samples[i];
+
+        row[s->n_cols].type = SH_INT;
+        row[s->n_cols].u.i = (int64_t)s->sample_stride;
+        rc = rowfile_write(w, row, err);
+    }
+    if (rc != 0) {
+        rowfile_abort(w);
+        return rc;
+    }
+    return rowfile_close(w, err);
+}
+
 static int
 push_full(sorter *s, const sh_value *row, sh_err *err)
 {
@@ -592,6 +647,8 @@ push_full(sorter *s, const sh_value *row, sh_err *err)
         if (s->n == s->cap)
             grow_recs(s);
     }
+    if (s->sample_path != NULL && s->sample_seq++ % s->sample_stride == 0)
+        add_sample(s, row);
     s->cur = b;
     sh_value *dst = (sh_value *)((char *)(b + 1) + b->used);
     b->used += size;
@@ -855,8 +912,12 @@ sorter_finish(sorter *s, sh_err *err)
         rc = write_run(s, err);
     }
     release_rows(s);
-    if (rc < 0)
+    if (rc == 0 && s->sample_path != NULL && s->n_runs > 0)
+        rc = write_sample(s, err);
+    if (rc < 0) {
+        s->failed = 1;
         return rc;
+    }
     group = fan_in(s->mem_bytes);
     rc = reduce_runs(s, group, s->limit > 0 ? 1 : group, err);
     if (rc < 0)
@@ -879,7 +940,22 @@ sorter_free(sorter *s)
     for (size_t i = 0; i < s->heap_n; i++)
         free(s->heap[i].row);
     free(s->heap);
+    for (size_t i = 0; i < s->n_samples; i++)
+        free(s->samples[i]);
+    free(s->samples);
+    free(s->sample_path);
     free(s->keys);
     free(s->prefix);
     free(s);
+}
+
+/* Keep a sample for sorter_finish to write to 'path'; see sort.h. */
+void
+sorter_keep_sample(sorter *s, const char *path)
+{
+    if (s->limit > 0 || s->sample_path != NULL)
+        return;
+    s->sample_path = xstrdup(path);
+    s->samples = xcalloc(SORT_SAMPLE_MAX, sizeof *s->samples);
+    s->sample_stride = 1;
 }

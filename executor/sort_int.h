@@ -97,6 +97,14 @@ prefix_string(const char *p, size_t len)
 }
 
 /*
+ * A copy of the key columns of 'row' ('n_cols' values) in one malloc'ed
+ * block the caller frees: 'n_cols' + 'extra' values, null but for the
+ * keys, and their string bytes.
+ */
+sh_value *sort_row_dup(const sh_value *row, size_t n_cols,
+                       const sort_key *keys, size_t n_keys, size_t extra);
+
+/*
  * The read buffer of each of 'n_files' files a merger reads:
  * MERGE_TOTAL_BYTES / n, between MERGE_BUF_MIN and MERGE_BUF_MAX.
  */

@@ -9,8 +9,10 @@
  */
 #include "sort.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "rowfile.h"
 #include "sort_int.h"
@@ -28,7 +30,27 @@ struct merger {
     int              started; /* the first row of each file was read */
     int              advance; /* the top's row was returned: move it on */
     int              failed;  /* the error code of a failed read, or 0 */
+    const sort_bounds *bounds; /* merger_set_bounds, or NULL: every row */
 };
+
+struct sort_bounds {
+    sh_value *lo;    /* the first row of the part, or NULL: from the start */
+    sh_value *hi;    /* the first row past it, or NULL: to the end */
+    int       empty; /* 1: no row falls in the part */
+};
+
+/* What sample_cmp compares by. */
+typedef struct sort_bounds_ctx {
+    const sort_key *keys;
+    size_t          n_keys;
+} sort_bounds_ctx;
+
+/* One row of the samples: its keys, its weight, its place in the files. */
+typedef struct sample_row {
+    sh_value *row;
+    int64_t   weight;
+    size_t    ord;
+} sample_row;
 
 /* See sort_int.h. */
 size_t
@@ -112,6 +134,187 @@ merger_sift_down(merger *m, size_t i)
     h[i] = x;
 }
 
+/* See sort_int.h. */
+sh_value *
+sort_row_dup(const sh_value *row, size_t n_cols, const sort_key *keys,
+             size_t n_keys, size_t extra)
+{
+    size_t    size = (n_cols + extra) * sizeof(sh_value), i;
+    sh_value *dst;
+    char     *p;
+
+    for (i = 0; i < n_keys; i++)
+        if (row[keys[i].col].type == SH_STRING)
+            size += row[keys[i].col].u.s.len;
+    dst = xcalloc(1, size); /* all SH_NULL */
+    p = (char *)(dst + n_cols + extra);
+    for (i = 0; i < n_keys; i++) {
+        const sh_value *v = &row[keys[i].col];
+
+        dst[keys[i].col] = *v;
+        if (v->type != SH_STRING)
+            continue;
+        if (v->u.s.len > 0)
+            memcpy(p, v->u.s.ptr, v->u.s.len);
+        dst[keys[i].col].u.s.ptr = p;
+        p += v->u.s.len;
+    }
+    return dst;
+}
+
+/* qsort_r's order of sample rows: by keys, then by place (a total order,
+ * so every task sorts the samples alike). */
+static int
+sample_cmp(const void *a, const void *b, void *ctx)
+{
+    const sample_row *x = a, *y = b;
+    const sort_bounds_ctx *c = ctx;
+    int               r = rows_cmp(x->row, y->row, c->keys, c->n_keys);
+
+    if (r != 0)
+        return r;
+    return (x->ord > y->ord) - (x->ord < y->ord);
+}
+
+/*
+ * Append the rows of the sample file 'path' to *v (*n, *cap); a missing
+ * file is an empty sample. *n_cols: the rows' columns (without the
+ * weight), the same in every file. Returns 0, SH_EIO or SH_EDATA.
+ */
+static int
+read_sample(const char *path, const sort_key *keys, size_t n_keys,
+            sample_row **v, size_t *n, size_t *cap, size_t *n_cols,
+            sh_err *err)
+{
+    rowfile_reader *r;
+    const sh_value *row;
+    struct stat     sb;
+    size_t          cols, i;
+    int             rc;
+
+    if (stat(path, &sb) != 0 && errno == ENOENT)
+        return 0;
+    if ((r = rowfile_open_buf(path, MERGE_BUF_MIN, err)) == NULL)
+        return SH_EIO;
+    cols = rowfile_cols(r);
+    rc = cols < 1 || (*n_cols != SIZE_MAX && *n_cols != cols - 1);
+    for (i = 0; i < n_keys && rc == 0; i++)
+        rc = keys[i].col >= cols - 1;
+    if (rc != 0) {
+        rowfile_free(r);
+        return sh_err_set(err, SH_EDATA, "", "%s: not a sort sample", path);
+    }
+    *n_cols = cols - 1;
+    while ((rc = rowfile_next(r, &row, err)) == 1) {
+        if (*n == *cap) {
+            *cap = *cap ? *cap * 2 : 1024;
+            *v = xrealloc(*v, *cap * sizeof **v);
+        }
+        (*v)[*n].row = sort_row_dup(row, cols - 1, keys, n_keys, 0);
+        (*v)[*n].weight = row[cols - 1].type == SH_INT ? row[cols - 1].u.i
+                                                       : 1;
+        (*v)[*n].ord = *n;
+        (*n)++;
+    }
+    rowfile_free(r);
+    return rc;
+}
+
+/*
+ * The first sample row from which the rows of part 'j' (1 <= j < k) on
+ * begin: the first whose weight before it reaches j / k of 'total'; -1
+ * when none does (the part and those after it are empty).
+ */
+static long
+cut_index(const sample_row *v, size_t n, int64_t total, size_t j, size_t k)
+{
+    int64_t before = 0;
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if ((__int128)before * (int64_t)k >= (__int128)total * (int64_t)j)
+            return (long)i;
+        before += v[i].weight;
+    }
+    return -1;
+}
+
+/* Read the samples and bound part 'part' of 'n_parts'; see sort.h. */
+int
+sort_bounds_load(const char *const *paths, size_t n, const sort_key *keys,
+                 size_t n_keys, size_t part, size_t n_parts,
+                 sort_bounds **out, sh_err *err)
+{
+    sort_bounds_ctx ctx = {keys, n_keys};
+    sort_bounds    *b = xcalloc(1, sizeof *b);
+    sample_row     *v = NULL;
+    size_t          n_rows = 0, cap = 0, n_cols = SIZE_MAX, i;
+    int64_t         total = 0;
+    long            lo, hi;
+    int             rc = 0;
+
+    *out = NULL;
+    for (i = 0; i < n && rc == 0; i++)
+        rc = read_sample(paths[i], keys, n_keys, &v, &n_rows, &cap, &n_cols,
+                         err);
+    if (rc != 0)
+        goto done;
+    qsort_r(v, n_rows, sizeof *v, sample_cmp, &ctx);
+    for (i = 0; i < n_rows; i++)
+        total += v[i].weight;
+    lo = part > 0 ? cut_index(v, n_rows, total, part, n_parts) : 0;
+    hi = part + 1 < n_parts ? cut_index(v, n_rows, total, part + 1, n_parts)
+                            : -1;
+    if (lo < 0)
+        b->empty = 1;
+    else if (part > 0)
+        b->lo = sort_row_dup(v[lo].row, n_cols, keys, n_keys, 0);
+    if (!b->empty && hi >= 0)
+        b->hi = sort_row_dup(v[hi].row, n_cols, keys, n_keys, 0);
+    *out = b;
+    b = NULL;
+
+done:
+    for (i = 0; i < n_rows; i++)
+        free(v[i].row);
+    free(v);
+    sort_bounds_free(b);
+    return rc;
+}
+
+void
+sort_bounds_free(sort_bounds *b)
+{
+    if (b == NULL)
+        return;
+    free(b->lo);
+    free(b->hi);
+    free(b);
+}
+
+/* Yield only the rows within 'b'; see sort.h. */
+void
+merger_set_bounds(merger *m, const sort_bounds *b)
+{
+    m->bounds = b;
+}
+
+/*
+ * Read the first row of file 'i' at or after the bounds' start. Returns 1,
+ * 0 (no such row) or an error.
+ */
+static int
+first_row(merger *m, size_t i, sh_err *err)
+{
+    int rc;
+
+    do
+        rc = rowfile_next(m->rd[i], &m->cur[i], err);
+    while (rc == 1 && m->bounds != NULL && m->bounds->lo != NULL
+           && rows_cmp(m->cur[i], m->bounds->lo, m->keys, m->n_keys) < 0);
+    return rc;
+}
+
 /*
  * Open every file (each through a buffer sized so that all take about
  * MERGE_TOTAL_BYTES); rows are read from the first merger_next on.
@@ -156,7 +359,9 @@ merger_next(merger *m, const sh_value **row, sh_err *err)
     if (!m->started) {
         m->started = 1;
         for (size_t i = 0; i < m->n; i++) {
-            rc = rowfile_next(m->rd[i], &m->cur[i], err);
+            if (m->bounds != NULL && m->bounds->empty)
+                break;
+            rc = first_row(m, i, err);
             if (rc < 0)
                 return m->failed = rc;
             if (rc == 1) {
@@ -180,6 +385,10 @@ merger_next(merger *m, const sh_value **row, sh_err *err)
             merger_sift_down(m, 0);
     }
     m->advance = 0;
+    if (m->heap_n > 0 && m->bounds != NULL && m->bounds->hi != NULL
+        && rows_cmp(m->cur[m->heap[0]], m->bounds->hi, m->keys, m->n_keys)
+               >= 0)
+        m->heap_n = 0; /* past the part: the end */
     if (m->heap_n == 0)
         return 0;
     m->advance = 1;
