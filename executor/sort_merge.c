@@ -259,7 +259,8 @@ sort_bounds_load(const char *const *paths, size_t n, const sort_key *keys,
                          err);
     if (rc != 0)
         goto done;
-    qsort_r(v, n_rows, sizeof *v, sample_cmp, &ctx);
+    if (n_rows > 1)
+        qsort_r(v, n_rows, sizeof *v, sample_cmp, &ctx);
     for (i = 0; i < n_rows; i++)
         total += v[i].weight;
     lo = part > 0 ? cut_index(v, n_rows, total, part, n_parts) : 0;
