@@ -733,13 +733,17 @@ next_cut(uint64_t base, uint64_t part_bytes, uint64_t off)
 /*
  * Cut ['data_start', 'file_size') into ranges; see csv.h. One pass of
  * csv_split's own reader over the data: every record it returns is a record
- * start, so the cuts are exactly where readers of the ranges begin. Also
- * fails with SH_EINVAL for a bad dialect or 'part_bytes' 0.
+ * start, so the cuts are exactly where readers of the ranges begin. Cuts
+ * are at the multiples of 'part_bytes' past 'base' (<= data_start). When a
+ * record starts exactly at 'stop' the pass ends there (*stop_line: its
+ * line; else 0). Also fails with SH_EINVAL for a bad dialect or
+ * 'part_bytes' 0.
  */
 static int
 split(int fd, csv_read_fn fn, void *ctx, uint64_t data_start,
       uint64_t first_line, uint64_t file_size, const csv_dialect *d,
-      uint64_t part_bytes, csv_range **out, size_t *n_out, sh_err *err)
+      uint64_t part_bytes, uint64_t base, uint64_t stop, uint64_t *stop_line,
+      csv_range **out, size_t *n_out, sh_err *err)
 {
     csv_reader *r = NULL;
     csv_range  *v = NULL;
@@ -751,6 +755,8 @@ split(int fd, csv_read_fn fn, void *ctx, uint64_t data_start,
 
     *out = NULL;
     *n_out = 0;
+    if (stop_line != NULL)
+        *stop_line = 0;
     if ((rc = dialect_check(d, err)) != 0)
         goto done;
     if (part_bytes == 0) {
@@ -765,10 +771,18 @@ split(int fd, csv_read_fn fn, void *ctx, uint64_t data_start,
     while ((rc = reader_next(r, &n_fields, err)) == 1) {
         uint64_t at = r->rec_start;
 
+        if (at >= stop) {
+            if (at == stop && have_record) {
+                *stop_line = r->rec_line;
+                cur.end = at;
+                break;
+            }
+            stop = UINT64_MAX; /* no record starts there: to the end */
+        }
         if (!have_record) {
             /* The first range keeps 'data_start' as its start. */
             have_record = true;
-            cut = next_cut(data_start, part_bytes, at);
+            cut = next_cut(base, part_bytes, at);
             continue;
         }
         if (at < cut)
@@ -781,14 +795,16 @@ split(int fd, csv_read_fn fn, void *ctx, uint64_t data_start,
         v[n++] = cur;
         cur.start = at;
         cur.line = r->rec_line;
-        cut = next_cut(data_start, part_bytes, at);
+        cut = next_cut(base, part_bytes, at);
     }
-    if (rc != 0)
+    if (rc < 0)
         goto done;
+    rc = 0;
     if (have_record) {
         if (n == cap)
             v = xrealloc(v, (cap + 1) * sizeof *v);
-        cur.end = file_size;
+        if (stop_line == NULL || *stop_line == 0)
+            cur.end = file_size;
         v[n++] = cur;
     }
     *out = v;
@@ -807,7 +823,22 @@ csv_split(int fd, uint64_t data_start, uint64_t first_line, uint64_t file_size,
           size_t *n_out, sh_err *err)
 {
     return split(fd, NULL, NULL, data_start, first_line, file_size, d,
-                 part_bytes, out, n_out, err);
+                 part_bytes, data_start, UINT64_MAX, NULL, out, n_out, err);
+}
+
+/* csv_split with a cut base and a stop offset; see csv.h. */
+int
+csv_split_at(int fd, uint64_t data_start, uint64_t first_line,
+             uint64_t file_size, const csv_dialect *d, uint64_t part_bytes,
+             uint64_t base, uint64_t stop, uint64_t *stop_line,
+             csv_range **out, size_t *n_out, sh_err *err)
+{
+    if (base > data_start) {
+        return sh_err_set(err, SH_EINVAL, NULL,
+                          "the cut base is past the data's start");
+    }
+    return split(fd, NULL, NULL, data_start, first_line, file_size, d,
+                 part_bytes, base, stop, stop_line, out, n_out, err);
 }
 
 /* csv_split over a stream read from 'data_start' on; see csv.h. */
@@ -818,5 +849,5 @@ csv_split_fn(csv_read_fn fn, void *ctx, uint64_t data_start,
              sh_err *err)
 {
     return split(-1, fn, ctx, data_start, first_line, file_size, d,
-                 part_bytes, out, n_out, err);
+                 part_bytes, data_start, UINT64_MAX, NULL, out, n_out, err);
 }

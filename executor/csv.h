@@ -82,6 +82,21 @@ int csv_split(int fd, uint64_t data_start, uint64_t first_line,
               uint64_t file_size, const csv_dialect *d, uint64_t part_bytes,
               csv_range **out, size_t *n_out, sh_err *err);
 
+/*
+ * csv_split for a split in pieces (csv_par.h): the cuts are made at the
+ * first record start at or after each multiple of 'part_bytes' past 'base'
+ * (base <= data_start; csv_split's base is data_start), and when a record
+ * starts exactly at offset 'stop' the pass ends there: the last range ends
+ * at 'stop' and *stop_line is that record's line. When no record starts at
+ * 'stop' (it falls inside a record), the pass goes on to the end as
+ * csv_split's and *stop_line is 0. Errors as csv_split's.
+ */
+int csv_split_at(int fd, uint64_t data_start, uint64_t first_line,
+                 uint64_t file_size, const csv_dialect *d,
+                 uint64_t part_bytes, uint64_t base, uint64_t stop,
+                 uint64_t *stop_line, csv_range **out, size_t *n_out,
+                 sh_err *err);
+
 typedef struct csv_reader csv_reader;
 
 /*

@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "csv.h"
+#include "csv_par.h"
 #include "input_int.h"
 #include "../lib/fsys.h"
 #include "../lib/util.h"
@@ -665,8 +666,8 @@ opened:
                                 &n_rg, err)
                  : SH_EINVAL;
     } else {
-        rc = csv_split(fd, data_start, line, f->size_bytes, &d,
-                       p->partition_bytes, &rg, &n_rg, err);
+        rc = csv_split_par(fd, data_start, line, f->size_bytes, &d,
+                           p->partition_bytes, &rg, &n_rg, err);
     }
     if (rc != 0) {
         rc = file_err(err, f->rel);

@@ -83,6 +83,10 @@ struct op_def {
      * 'before' tasks (1 for an operator whose final half is one task). */
     size_t (*final_tasks)(size_t before);
 
+    /* As final_tasks, for an operator whose count depends on its step
+     * ('i' in 'p'); NULL: final_tasks says. */
+    size_t (*final_tasks_at)(const plan *p, size_t i, size_t before);
+
     /* 1 when its final half also runs step i + 1 (a top-n sort runs the
      * limit right after it); NULL: never. */
     int (*absorbs_next)(const plan *p, size_t i);

@@ -7,7 +7,12 @@
  *
  * Final half: a k-way merge of the runs of every input in task order
  * (stable); with more than MERGE_FAN_IN runs, groups are first merged
- * into runs under t->scratch; a top-n stops after n rows.
+ * into runs under t->scratch; a top-n stops after n rows. A full sort's
+ * final half is SORT_FINAL_TASKS tasks cut by key ranges, each merging
+ * the rows of its range from every run: the partial half also writes a
+ * sample of its rows ("<out>.s", sorter_keep_sample), from which every
+ * final task computes the same range bounds (sort_bounds_load); the
+ * tasks' outputs in task order are the whole sort.
  */
 #include "op.h"
 
@@ -26,6 +31,13 @@ static const char *const sort_key_fields[] = {"column", "desc", NULL};
 
 /* Runs merged at once: merger_new reads this many files well. */
 #define MERGE_FAN_IN 256
+
+/* Tasks of a full sort's final half (key ranges), at most: the cores of
+ * one host; each reads past the rows before its range. */
+#define SORT_FINAL_TASKS 2
+
+/* The sample a full sort's partial half writes after its 'out'. */
+#define SAMPLE_FILE ".s"
 
 /* ---- compiling ---------------------------------------------------------- */
 
@@ -128,6 +140,7 @@ sort_discard(exec_sink *k)
 {
     exec_remove_prefixed(k->x->t->out, ".r");
     exec_remove_prefixed(k->x->t->out, ".m");
+    exec_remove_prefixed(k->x->t->out, SAMPLE_FILE);
 }
 
 static size_t
@@ -171,6 +184,12 @@ sort_new(exec_run *x, size_t step, sh_err *err)
     (void)err; /* making a sorter cannot fail */
     s->so = sorter_new(in->n, st->keys, st->n_keys, x->sink_budget,
                        x->t->out, st->limit);
+    if (st->limit == 0) {
+        char *path = xasprintf("%s%s", x->t->out, SAMPLE_FILE);
+
+        sorter_keep_sample(s->so, path);
+        free(path);
+    }
     return &s->base;
 }
 
@@ -182,7 +201,7 @@ sort_new(exec_run *x, size_t step, sh_err *err)
  */
 static int
 merge_into(exec_run *x, const plan_step *s, char *const *paths, size_t n,
-           const char *out, sh_err *err)
+           const sort_bounds *b, const char *out, sh_err *err)
 {
     merger         *m;
     rowfile_writer *w = NULL;
@@ -194,6 +213,8 @@ merge_into(exec_run *x, const plan_step *s, char *const *paths, size_t n,
     m = merger_new((const char *const *)paths, n, s->keys, s->n_keys, &e);
     if (m == NULL)
         return exec_step_fail(x, (size_t)x->sg->src, &e, err);
+    if (b != NULL)
+        merger_set_bounds(m, b);
     w = rowfile_create_scratch(out, s->out->n, &e);
     if (w == NULL) {
         rc = exec_step_fail(x, (size_t)x->sg->src, &e, err);
@@ -227,8 +248,8 @@ done:
  * of the round before, never the inputs). *paths and *n are replaced.
  */
 static int
-reduce_runs(exec_run *x, const plan_step *s, char ***paths, size_t *n,
-            sh_err *err)
+reduce_runs(exec_run *x, const plan_step *s, const sort_bounds *b,
+            char ***paths, size_t *n, sh_err *err)
 {
     unsigned round = 0;
     int      rc;
@@ -242,7 +263,7 @@ reduce_runs(exec_run *x, const plan_step *s, char ***paths, size_t *n,
             size_t hi = lo + MERGE_FAN_IN < *n ? lo + MERGE_FAN_IN : *n;
 
             next[g] = xasprintf("%s.m%u.%zu", x->t->scratch, round, g);
-            rc = merge_into(x, s, *paths + lo, hi - lo, next[g], err);
+            rc = merge_into(x, s, *paths + lo, hi - lo, b, next[g], err);
             if (rc == 0)
                 rc = exec_tick_now(x, err);
             if (rc != 0) {
@@ -262,6 +283,30 @@ reduce_runs(exec_run *x, const plan_step *s, char ***paths, size_t *n,
     return 0;
 }
 
+/*
+ * The key range of this task of the final half's 'n_tasks', from the
+ * samples of every input (the same for every task). 0 with *out, or an
+ * error worded with the run's context.
+ */
+static int
+load_bounds(exec_run *x, const plan_step *s, size_t n_tasks,
+            sort_bounds **out, sh_err *err)
+{
+    const exec_task *t = x->t;
+    char           **paths = xcalloc(t->n_inputs + 1, sizeof *paths);
+    sh_err           e;
+    size_t           i;
+    int              rc = 0;
+
+    for (i = 0; i < t->n_inputs; i++)
+        paths[i] = xasprintf("%s%s", t->inputs[i], SAMPLE_FILE);
+    if (sort_bounds_load((const char *const *)paths, t->n_inputs, s->keys,
+                         s->n_keys, t->index, n_tasks, out, &e) != 0)
+        rc = exec_step_fail(x, (size_t)x->sg->src, &e, err);
+    exec_free_paths(paths, t->n_inputs);
+    return rc;
+}
+
 static int
 source_sort(exec_run *x, const plan_step *s, sh_err *err)
 {
@@ -269,11 +314,15 @@ source_sort(exec_run *x, const plan_step *s, sh_err *err)
     char           **paths = NULL;
     size_t           n = 0, cap = 0, i;
     merger          *m = NULL;
+    sort_bounds     *b = NULL;
     const sh_value  *row;
     uint64_t         rows = 0;
+    size_t           n_tasks = x->p->stages[t->stage].n_tasks;
     sh_err           e;
     int              rc = 0;
 
+    if (n_tasks > 1 && (rc = load_bounds(x, s, n_tasks, &b, err)) != 0)
+        return rc;
     for (i = 0; i < t->n_inputs; i++) {
         size_t r;
 
@@ -295,13 +344,15 @@ source_sort(exec_run *x, const plan_step *s, sh_err *err)
     }
     if (n == 0)
         goto done;
-    if ((rc = reduce_runs(x, s, &paths, &n, err)) != 0)
+    if ((rc = reduce_runs(x, s, b, &paths, &n, err)) != 0)
         goto done;
     m = merger_new((const char *const *)paths, n, s->keys, s->n_keys, &e);
     if (m == NULL) {
         rc = exec_step_fail(x, (size_t)x->sg->src, &e, err);
         goto done;
     }
+    if (b != NULL)
+        merger_set_bounds(m, b);
     while (s->limit == 0 || rows < s->limit) {
         rc = merger_next(m, &row, &e);
         if (rc < 0) {
@@ -318,18 +369,45 @@ source_sort(exec_run *x, const plan_step *s, sh_err *err)
 
 done:
     merger_free(m);
+    sort_bounds_free(b);
     exec_free_paths(paths, n);
     return rc;
 }
 
 /* ---- the row of the table ----------------------------------------------- */
 
-/* One task merges every run. */
+/* One task merges every run (a top-n; see sort_tasks). */
 static size_t
 one_task(size_t before)
 {
     (void)before;
     return 1;
+}
+
+/*
+ * A full sort's final half is SORT_FINAL_TASKS tasks (key ranges), at
+ * most one a task before; a top-n's is one task, and so is one whose
+ * stage then runs a right or full join (in one task it keeps the sorted
+ * order and emits the unmatched 'with' rows last; in several the planner
+ * would hash-partition it).
+ */
+static size_t
+sort_tasks(const plan *p, size_t i, size_t before)
+{
+    size_t j;
+
+    if (p->steps[i].limit > 0 || before < 2)
+        return 1;
+    for (j = i + 1; j < p->n_steps; j++) {
+        const plan_join *jn = p->steps[j].join;
+
+        if (jn != NULL && (jn->how == JOIN_RIGHT || jn->how == JOIN_FULL))
+            return 1;
+        if (jn == NULL && p->steps[j].def->final_source != NULL
+            && p->steps[j].op != OP_LIMIT)
+            break; /* the next combine step: another stage */
+    }
+    return before < SORT_FINAL_TASKS ? before : SORT_FINAL_TASKS;
 }
 
 /* A sort with a limit right after it is a top-n: its final half keeps
@@ -371,6 +449,7 @@ const op_def op_sort = {
     .fields = sort_fields,
     .compile = compile_sort,
     .final_tasks = one_task,
+    .final_tasks_at = sort_tasks,
     .absorbs_next = takes_limit,
     .half_words = half_words,
     .holds = OP_HOLDS_PARTIAL,

@@ -1,6 +1,6 @@
 /*
- * sort.c - row order, the external merge sort (sorter, merger) and the
- * top-n.
+ * sort.c - row order, the sorter of the external merge sort (run
+ * formation and spill) and the top-n.
  *
  * Sorter, full sort: pushed rows are copied into blocks of row storage
  * (each row's values, then its string bytes, bump-allocated; the blocks are
@@ -32,13 +32,9 @@
  * outputs of partitions, in partition order) keeps the input order of
  * rows with equal keys.
  *
- * Merger: a binary min-heap of the files by their current rows (a 64-bit
- * prefix of key 0 first, then the rows, then the file index). Each file is
- * read through a buffer of MERGE_TOTAL_BYTES / n, between MERGE_BUF_MIN
- * and MERGE_BUF_MAX, so up to 256 files take 16 MiB at most, and n files
- * past that n * 64 KiB. sorter_finish merges runs in groups (consecutive,
- * so stability holds) while there are more than a merger reads within half
- * the budget.
+ * The merger is in sort_merge.c. sorter_finish merges runs in groups
+ * (consecutive, so stability holds) while there are more than a merger
+ * reads within half the budget.
  */
 #include "sort.h"
 
@@ -51,6 +47,7 @@
 #include <unistd.h>
 
 #include "rowfile.h"
+#include "sort_int.h"
 #include "../lib/fsys.h"
 #include "../lib/util.h"
 
@@ -60,65 +57,14 @@
 #define SORT_RECS_MIN     1024        /* first record capacity */
 #define SORT_PREFETCH     16          /* rows fetched ahead when writing */
 #define SORT_RADIX_MIN    64          /* radix sort from this many rows */
-#define MERGE_TOTAL_BYTES (16u << 20) /* read buffers of a merger, in all */
-#define MERGE_BUF_MIN     (64u << 10) /* per file, at least */
-#define MERGE_BUF_MAX     (1u << 20)  /* per file, at most */
 #define MERGE_FAN_IN_MAX  256         /* files merged at once by sorters */
-#define PREFIX_NULL       UINT64_MAX  /* the prefix of a null: after all */
 #define SLOT_ROUND        64          /* top-n slot buffers grow in these */
 #define MALLOC_OVERHEAD   16          /* counted per malloc'ed slot */
+#define SORT_SAMPLE_MAX   1024        /* rows of a sorter's sample */
 
 /* ------------------------------------------------------------------ */
-/* Comparison                                                          */
+/* Comparison (rows_cmp: sort_int.h)                                   */
 /* ------------------------------------------------------------------ */
-
-
-/* Two non-null values, ascending, as value_cmp orders them. The common
- * same-type cases are inline; the rest (int with float, bools, values of
- * different kinds) go to value_cmp. */
-static inline int
-cmp_nonnull(const sh_value *x, const sh_value *y)
-{
-    if (x->type == y->type) {
-        switch (x->type) {
-        case SH_INT:
-            return (x->u.i > y->u.i) - (x->u.i < y->u.i);
-        case SH_FLOAT:
-            return value_cmp_double(x->u.f, y->u.f);
-        case SH_STRING: {
-            size_t n = x->u.s.len < y->u.s.len ? x->u.s.len : y->u.s.len;
-            int    c = n ? memcmp(x->u.s.ptr, y->u.s.ptr, n) : 0;
-
-            if (c != 0)
-                return c < 0 ? -1 : 1;
-            return (x->u.s.len > y->u.s.len) - (x->u.s.len < y->u.s.len);
-        }
-        default:
-            break;
-        }
-    }
-    return value_cmp(x, y);
-}
-
-static inline int
-rows_cmp(const sh_value *a, const sh_value *b, const sort_key *keys,
-         size_t n_keys)
-{
-    for (size_t i = 0; i < n_keys; i++) {
-        const sh_value *x = &a[keys[i].col], *y = &b[keys[i].col];
-        int             c;
-
-        if (x->type == SH_NULL || y->type == SH_NULL) {
-            if (x->type == y->type)
-                continue;
-            return x->type == SH_NULL ? 1 : -1; /* nulls last, always */
-        }
-        c = cmp_nonnull(x, y);
-        if (c != 0)
-            return keys[i].desc ? -c : c;
-    }
-    return 0;
-}
 
 /*
  * Keys left to right; nulls after every value in either direction; ints and
@@ -148,37 +94,6 @@ typedef struct sort_ctx {
     size_t          n_keys; /* keys left after 'start' */
 } sort_ctx;
 
-/*
- * Order-preserving 64-bit forms. For a key's values in one run, prefix(a)
- * < prefix(b) implies a < b, and a <= b implies prefix(a) <= prefix(b);
- * a prefix is "exact" when, in addition, equal prefixes mean equal values.
- */
-static inline uint64_t
-prefix_double(double f)
-{
-    uint64_t bits;
-
-    if (f == 0)
-        f = 0.0; /* -0 == 0 */
-    if (isnan(f))
-        bits = 0x7ff8000000000000ull; /* one NaN, above +inf */
-    else
-        memcpy(&bits, &f, 8);
-    return (bits >> 63) ? ~bits : bits | (1ull << 63);
-}
-
-/* Seven bytes of the string, then its length capped at 8: exact for
- * strings of up to 7 bytes. */
-static inline uint64_t
-prefix_string(const char *p, size_t len)
-{
-    const unsigned char *u = (const unsigned char *)p;
-    uint64_t             k = 0;
-
-    for (size_t i = 0; i < 7; i++)
-        k = (k << 8) | (i < len ? u[i] : 0);
-    return (k << 8) | (len < 8 ? len : 8);
-}
 
 enum {
     ENC_INT,
@@ -414,6 +329,13 @@ struct sorter {
     size_t   heap_cap;   /* slots allocated */
     size_t   heap_bytes; /* bytes of the slots' buffers */
     uint64_t seq;        /* rows pushed */
+
+    /* Sample (sorter_keep_sample): one row in 'sample_stride' pushed. */
+    char      *sample_path;   /* where sorter_finish writes it, or NULL */
+    sh_value **samples;       /* key columns of each (sort_row_dup) */
+    size_t     n_samples;     /* rows in 'samples' */
+    uint64_t   sample_stride; /* rows pushed per sample row */
+    uint64_t   sample_seq;    /* rows pushed in full-sort mode */
 };
 
 static size_t
@@ -471,13 +393,11 @@ note_peak(sorter *s)
  * Files a merger may read at once within half of 'mem_bytes' of buffers
  * (at least 2).
  */
-static size_t merge_buf_bytes(size_t n_files);
-
 static size_t
 fan_in(size_t mem_bytes)
 {
     for (size_t n = MERGE_FAN_IN_MAX; n > 2; n--)
-        if (n * merge_buf_bytes(n) <= mem_bytes / 2)
+        if (n * sort_merge_buf_bytes(n) <= mem_bytes / 2)
             return n;
     return 2;
 }
@@ -656,6 +576,53 @@ write_run(sorter *s, sh_err *err)
     return rc;
 }
 
+/*
+ * Keep the key columns of 'row' in the sample; at SORT_SAMPLE_MAX rows,
+ * drop every other one and double the stride, so the sample stays even.
+ */
+static void
+add_sample(sorter *s, const sh_value *row)
+{
+    if (s->n_samples == SORT_SAMPLE_MAX) {
+        size_t i, j = 0;
+
+        for (i = 0; i < s->n_samples; i++) {
+            if (i % 2 == 0)
+                s->samples[j++] = s->samples[i];
+            else
+                free(s->samples[i]);
+        }
+        s->n_samples = j;
+        s->sample_stride *= 2;
+    }
+    s->samples[s->n_samples++] =
+        sort_row_dup(row, s->n_cols, s->keys, s->n_keys, 1);
+}
+
+/* Write the sample: its rows, each with its weight (the stride) as one
+ * more column. Returns 0 or SH_EIO. */
+static int
+write_sample(sorter *s, sh_err *err)
+{
+    rowfile_writer *w = rowfile_create(s->sample_path, s->n_cols + 1, err);
+    int             rc = 0;
+
+    if (w == NULL)
+        return SH_EIO;
+    for (size_t i = 0; i < s->n_samples && rc == 0; i++) {
+        sh_value *row = s->samples[i];
+
+        row[s->n_cols].type = SH_INT;
+        row[s->n_cols].u.i = (int64_t)s->sample_stride;
+        rc = rowfile_write(w, row, err);
+    }
+    if (rc != 0) {
+        rowfile_abort(w);
+        return rc;
+    }
+    return rowfile_close(w, err);
+}
+
 static int
 push_full(sorter *s, const sh_value *row, sh_err *err)
 {
@@ -680,6 +647,8 @@ push_full(sorter *s, const sh_value *row, sh_err *err)
         if (s->n == s->cap)
             grow_recs(s);
     }
+    if (s->sample_path != NULL && s->sample_seq++ % s->sample_stride == 0)
+        add_sample(s, row);
     s->cur = b;
     sh_value *dst = (sh_value *)((char *)(b + 1) + b->used);
     b->used += size;
@@ -864,10 +833,6 @@ release_rows(sorter *s)
     s->n = s->cap = 0;
 }
 
-static int merge_files(const char *const *paths, size_t n, const sort_key *keys,
-                       size_t n_keys, uint64_t limit, const char *out_path,
-                       sh_err *err);
-
 /*
  * Merge runs in order, in groups of at most 'group', until at most
  * 'target' remain, renumbering them r0.. in order. With a limit, every
@@ -888,8 +853,8 @@ reduce_runs(sorter *s, size_t group, size_t target, sh_err *err)
 
             for (size_t i = lo; i < hi; i++)
                 paths[i - lo] = xasprintf("%s.r%zu", s->prefix, i);
-            rc = merge_files((const char *const *)paths, hi - lo, s->keys,
-                             s->n_keys, s->limit, out, err);
+            rc = sort_merge_files((const char *const *)paths, hi - lo,
+                                  s->keys, s->n_keys, s->limit, out, err);
             for (size_t i = lo; i < hi; i++) {
                 if (rc == 0)
                     (void)fsys_unlink(paths[i - lo]);
@@ -947,8 +912,12 @@ sorter_finish(sorter *s, sh_err *err)
         rc = write_run(s, err);
     }
     release_rows(s);
-    if (rc < 0)
+    if (rc == 0 && s->sample_path != NULL && s->n_runs > 0)
+        rc = write_sample(s, err);
+    if (rc < 0) {
+        s->failed = 1;
         return rc;
+    }
     group = fan_in(s->mem_bytes);
     rc = reduce_runs(s, group, s->limit > 0 ? 1 : group, err);
     if (rc < 0)
@@ -971,235 +940,22 @@ sorter_free(sorter *s)
     for (size_t i = 0; i < s->heap_n; i++)
         free(s->heap[i].row);
     free(s->heap);
+    for (size_t i = 0; i < s->n_samples; i++)
+        free(s->samples[i]);
+    free(s->samples);
+    free(s->sample_path);
     free(s->keys);
     free(s->prefix);
     free(s);
 }
 
-/* ------------------------------------------------------------------ */
-/* The merger                                                          */
-/* ------------------------------------------------------------------ */
-
-struct merger {
-    rowfile_reader **rd;      /* one reader per file */
-    const sh_value **cur;     /* each reader's current row */
-    uint64_t        *pfx;     /* prefix of key 0 of each current row */
-    size_t           n;       /* files */
-    size_t          *heap;    /* min-heap of reader indices with a row */
-    size_t           heap_n;  /* readers in the heap */
-    sort_key        *keys;    /* owned copy */
-    size_t           n_keys;  /* number of keys */
-    int              started; /* the first row of each file was read */
-    int              advance; /* the top's row was returned: move it on */
-    int              failed;  /* the error code of a failed read, or 0 */
-};
-
-static size_t
-merge_buf_bytes(size_t n_files)
-{
-    size_t b = n_files ? MERGE_TOTAL_BYTES / n_files : MERGE_BUF_MAX;
-
-    if (b > MERGE_BUF_MAX)
-        b = MERGE_BUF_MAX;
-    if (b < MERGE_BUF_MIN)
-        b = MERGE_BUF_MIN;
-    return b;
-}
-
-/*
- * A prefix of key 0 that needs no knowledge of the column's types:
- * monotone across kinds in value_cmp's order (numbers, then strings, then
- * bools; the top two bits), never exact, so equal prefixes compare rows.
- */
-static inline uint64_t
-merge_prefix(const merger *m, const sh_value *row)
-{
-    const sh_value *v;
-    uint64_t        k;
-
-    if (m->n_keys == 0)
-        return 0;
-    v = &row[m->keys[0].col];
-    switch (v->type) {
-    case SH_NULL:
-        return PREFIX_NULL;
-    case SH_INT:
-        k = prefix_double((double)v->u.i) >> 2;
-        break;
-    case SH_FLOAT:
-        k = prefix_double(v->u.f) >> 2;
-        break;
-    case SH_STRING:
-        k = (1ull << 62) | prefix_string(v->u.s.ptr, v->u.s.len) >> 2;
-        break;
-    case SH_BOOL:
-        k = (2ull << 62) | (uint64_t)v->u.b;
-        break;
-    default:
-        k = 3ull << 62;
-        break;
-    }
-    return m->keys[0].desc ? ~k : k;
-}
-
-/* Reader 'a' comes before reader 'b': by row, then by file index. */
-static inline int
-merger_before(const merger *m, size_t a, size_t b)
-{
-    int c;
-
-    if (m->pfx[a] != m->pfx[b])
-        return m->pfx[a] < m->pfx[b];
-    c = rows_cmp(m->cur[a], m->cur[b], m->keys, m->n_keys);
-
-    return c != 0 ? c < 0 : a < b;
-}
-
-static void
-merger_sift_down(merger *m, size_t i)
-{
-    size_t *h = m->heap, n = m->heap_n, x = h[i];
-
-    for (;;) {
-        size_t c = 2 * i + 1;
-
-        if (c >= n)
-            break;
-        if (c + 1 < n && merger_before(m, h[c + 1], h[c]))
-            c++;
-        if (!merger_before(m, h[c], x))
-            break;
-        h[i] = h[c];
-        i = c;
-    }
-    h[i] = x;
-}
-
-/*
- * Open every file (each through a buffer sized so that all take about
- * MERGE_TOTAL_BYTES); rows are read from the first merger_next on.
- */
-merger *
-merger_new(const char *const *paths, size_t n, const sort_key *keys,
-           size_t n_keys, sh_err *err)
-{
-    merger *m = xcalloc(1, sizeof *m);
-    size_t  buf = merge_buf_bytes(n);
-
-    m->rd = xcalloc(n ? n : 1, sizeof *m->rd);
-    m->cur = xcalloc(n ? n : 1, sizeof *m->cur);
-    m->pfx = xcalloc(n ? n : 1, sizeof *m->pfx);
-    m->heap = xcalloc(n ? n : 1, sizeof *m->heap);
-    m->n = n;
-    m->keys = xmalloc((n_keys ? n_keys : 1) * sizeof *keys);
-    if (n_keys > 0)
-        memcpy(m->keys, keys, n_keys * sizeof *keys);
-    m->n_keys = n_keys;
-    for (size_t i = 0; i < n; i++) {
-        m->rd[i] = rowfile_open_buf(paths[i], buf, err);
-        if (m->rd[i] == NULL) {
-            merger_free(m);
-            return NULL;
-        }
-    }
-    return m;
-}
-
-/*
- * The smallest current row; the file it came from is read on at the next
- * call, so the row stays valid until then.
- */
-int
-merger_next(merger *m, const sh_value **row, sh_err *err)
-{
-    int rc;
-
-    if (m->failed)
-        return sh_err_set(err, m->failed, "", "merge: an earlier read failed");
-    if (!m->started) {
-        m->started = 1;
-        for (size_t i = 0; i < m->n; i++) {
-            rc = rowfile_next(m->rd[i], &m->cur[i], err);
-            if (rc < 0)
-                return m->failed = rc;
-            if (rc == 1) {
-                m->pfx[i] = merge_prefix(m, m->cur[i]);
-                m->heap[m->heap_n++] = i;
-            }
-        }
-        for (size_t i = m->heap_n / 2; i-- > 0;)
-            merger_sift_down(m, i);
-    } else if (m->advance) {
-        size_t top = m->heap[0];
-
-        rc = rowfile_next(m->rd[top], &m->cur[top], err);
-        if (rc < 0)
-            return m->failed = rc;
-        if (rc == 1)
-            m->pfx[top] = merge_prefix(m, m->cur[top]);
-        else
-            m->heap[0] = m->heap[--m->heap_n];
-        if (m->heap_n > 0)
-            merger_sift_down(m, 0);
-    }
-    m->advance = 0;
-    if (m->heap_n == 0)
-        return 0;
-    m->advance = 1;
-    *row = m->cur[m->heap[0]];
-    return 1;
-}
-
+/* Keep a sample for sorter_finish to write to 'path'; see sort.h. */
 void
-merger_free(merger *m)
+sorter_keep_sample(sorter *s, const char *path)
 {
-    if (m == NULL)
+    if (s->limit > 0 || s->sample_path != NULL)
         return;
-    for (size_t i = 0; i < m->n; i++)
-        rowfile_free(m->rd[i]);
-    free(m->rd);
-    free(m->cur);
-    free(m->pfx);
-    free(m->heap);
-    free(m->keys);
-    free(m);
-}
-
-/*
- * Merge 'paths' (in order: ties keep it) into one row file 'out_path',
- * keeping the first 'limit' rows when it is > 0. Returns 0 or an error.
- */
-static int
-merge_files(const char *const *paths, size_t n, const sort_key *keys,
-            size_t n_keys, uint64_t limit, const char *out_path, sh_err *err)
-{
-    merger         *m = merger_new(paths, n, keys, n_keys, err);
-    rowfile_writer *w = NULL;
-    const sh_value *row;
-    uint64_t        rows = 0;
-    int             rc = SH_EIO;
-
-    if (m == NULL)
-        return SH_EIO;
-    w = rowfile_create(out_path, n > 0 ? rowfile_cols(m->rd[0]) : 0, err);
-    if (w == NULL)
-        goto done;
-    while (limit == 0 || rows < limit) {
-        rc = merger_next(m, &row, err);
-        if (rc <= 0)
-            break;
-        rc = rowfile_write(w, row, err);
-        if (rc < 0)
-            break;
-        rows++;
-    }
-    if (rc < 0) {
-        rowfile_abort(w);
-        goto done;
-    }
-    rc = rowfile_close(w, err);
-
-done:
-    merger_free(m);
-    return rc;
+    s->sample_path = xstrdup(path);
+    s->samples = xcalloc(SORT_SAMPLE_MAX, sizeof *s->samples);
+    s->sample_stride = 1;
 }

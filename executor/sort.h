@@ -58,6 +58,17 @@ int sorter_push(sorter *s, const sh_value *row, sh_err *err);
  */
 int sorter_finish(sorter *s, sh_err *err);
 
+/*
+ * Also keep a sample of the rows pushed (a full sort only: nothing with a
+ * limit), about one row in every n evenly, at most 1024 rows (their key
+ * columns; the others null), for sort_bounds_load to choose where the
+ * ranges of a partitioned merge begin. sorter_finish writes it to 'path'
+ * (copied), a row file of rows of n_cols + 1 values (the last: how many
+ * rows pushed the row stands for), when it writes any run. Call before
+ * the first push.
+ */
+void sorter_keep_sample(sorter *s, const char *path);
+
 /* Peak bytes the sorter held in memory for rows (copies, records). */
 size_t sorter_peak_bytes(const sorter *s);
 
@@ -80,5 +91,35 @@ merger *merger_new(const char *const *paths, size_t n, const sort_key *keys,
 int merger_next(merger *m, const sh_value **row, sh_err *err);
 
 void merger_free(merger *m);
+
+/*
+ * The key range of part 'part' of 'n_parts' of a merge cut by ranges, so
+ * that several tasks merge the same sorted files, each its own part, and
+ * their outputs in part order are the whole merge: the parts' bounds are
+ * weighted quantiles of the rows of the samples (sorter_keep_sample), so
+ * the parts hold about as many rows each. Every row falls in exactly one
+ * part; rows with equal keys in the same one (so the merge stays stable).
+ */
+typedef struct sort_bounds sort_bounds;
+
+/*
+ * Read the samples 'paths' (n of them, in a fixed order: each task reads
+ * the same; a missing file is an empty sample) and make the bounds of
+ * part 'part' (< n_parts) by 'keys'. Every task computes the same cuts
+ * from the same samples. Returns 0 with *out (free with
+ * sort_bounds_free), or SH_EIO / SH_EDATA.
+ */
+int sort_bounds_load(const char *const *paths, size_t n, const sort_key *keys,
+                     size_t n_keys, size_t part, size_t n_parts,
+                     sort_bounds **out, sh_err *err);
+
+void sort_bounds_free(sort_bounds *b);
+
+/*
+ * Make 'm' yield only the rows within 'b' (borrowed: it must outlive 'm'),
+ * skipping the rows before the range as each file is first read and
+ * ending at the first row past it. Call before the first merger_next.
+ */
+void merger_set_bounds(merger *m, const sort_bounds *b);
 
 #endif

@@ -71,7 +71,13 @@ plan_cut_stages(plan *p)
         st->sink = (long)i;
         st = &p->stages[++k];
         st->src = (long)i;
-        st->n_tasks = p->steps[i].def->final_tasks(p->stages[k - 1].n_tasks);
+        if (p->steps[i].def->final_tasks_at != NULL) {
+            st->n_tasks = p->steps[i].def->final_tasks_at(
+                p, i, p->stages[k - 1].n_tasks);
+        } else {
+            st->n_tasks =
+                p->steps[i].def->final_tasks(p->stages[k - 1].n_tasks);
+        }
         if (takes_next(p, i))
             i++;
         st->map_begin = i + 1;

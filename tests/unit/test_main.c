@@ -37,6 +37,7 @@ main(int argc, char **argv)
     test_api_register();
     test_service_register();
     test_vocab_register();
+    test_csv_par_register();
     CU_basic_set_mode(CU_BRM_NORMAL);
     if (argc < 2)
         CU_basic_run_tests();

@@ -711,6 +711,155 @@ test_merger_many_files(void)
     th_clear_dir(g_dir);
 }
 
+/*
+ * The ids (column 0) of the rows of every run of 'n_sorters' sorters,
+ * merged in 'n_parts' parts by key range (sort_bounds_load over their
+ * samples), the parts one after the other, into ids; returns how many, or
+ * -1 on an error. sizes[p]: the rows of part p.
+ */
+static long
+merge_in_parts(char **runs, size_t n_runs, char **samples, size_t n_samples,
+               const sort_key *keys, size_t n_keys, size_t n_parts,
+               int64_t *ids, size_t cap, size_t *sizes, int line)
+{
+    size_t got = 0;
+
+    for (size_t part = 0; part < n_parts; part++) {
+        sort_bounds    *b = NULL;
+        merger         *m;
+        const sh_value *row;
+        sh_err          err = {0};
+        int             rc;
+
+        sizes[part] = 0;
+        rc = sort_bounds_load((const char *const *)samples, n_samples, keys,
+                              n_keys, part, n_parts, &b, &err);
+        CHECK_AT(rc == 0, line, "sort_bounds_load: %s", err.msg);
+        if (rc != 0)
+            return -1;
+        m = merger_new((const char *const *)runs, n_runs, keys, n_keys, &err);
+        CHECK_AT(m != NULL, line, "merger_new: %s", err.msg);
+        if (m == NULL) {
+            sort_bounds_free(b);
+            return -1;
+        }
+        merger_set_bounds(m, b);
+        while ((rc = merger_next(m, &row, &err)) == 1) {
+            if (got < cap)
+                ids[got] = row[0].u.i;
+            got++;
+            sizes[part]++;
+        }
+        CHECK_AT(rc == 0, line, "merger_next: %s", err.msg);
+        merger_free(m);
+        sort_bounds_free(b);
+    }
+    return (long)got;
+}
+
+/*
+ * Sorters over consecutive slices of the rows (the partial tasks), each
+ * keeping a sample; their runs merged in 1, 2, 3 and 7 parts by key range
+ * give, part after part, the stable order of all the rows.
+ */
+static void
+check_parts(const sh_value *rows, size_t n, size_t cols, const sort_key *keys,
+            size_t n_keys, size_t n_sorters, size_t mem_bytes, int balanced,
+            int line)
+{
+    static const size_t parts[] = {1, 2, 3, 7};
+    size_t  *order = reference_order(rows, n, cols, keys, n_keys);
+    char   **runs = NULL, **samples = xcalloc(n_sorters, sizeof *samples);
+    size_t   n_runs = 0, sizes[7];
+    int64_t *ids = xmalloc((n + 1) * sizeof *ids);
+    sh_err   err = {0};
+
+    for (size_t t = 0; t < n_sorters; t++) {
+        size_t  lo = n * t / n_sorters, hi = n * (t + 1) / n_sorters;
+        char   *prefix = xasprintf("%s/t%zu", g_dir, t);
+        sorter *s = sorter_new(cols, keys, n_keys, mem_bytes, prefix, 0);
+        int     r;
+
+        samples[t] = xasprintf("%s.s", prefix);
+        sorter_keep_sample(s, samples[t]);
+        for (size_t i = lo; i < hi; i++)
+            if (sorter_push(s, rows + i * cols, &err) != 0)
+                CHECK_AT(0, line, "sorter_push: %s", err.msg);
+        r = sorter_finish(s, &err);
+        CHECK_AT(r >= 0, line, "sorter_finish: %s", err.msg);
+        CHECK_AT((r > 0) == (th_exists(samples[t]) != 0), line,
+                 "%d runs, sample %s", r, th_exists(samples[t]) ? "written"
+                                                               : "missing");
+        for (int i = 0; i < r; i++) {
+            runs = xrealloc(runs, (n_runs + 1) * sizeof *runs);
+            runs[n_runs++] = xasprintf("%s.r%d", prefix, i);
+        }
+        sorter_free(s);
+        free(prefix);
+    }
+    for (size_t k = 0; k < sizeof parts / sizeof *parts; k++) {
+        long got = merge_in_parts(runs, n_runs, samples, n_sorters, keys,
+                                  n_keys, parts[k], ids, n + 1, sizes, line);
+
+        CHECK_AT(got == (long)n, line, "%zu parts: %ld rows, expected %zu",
+                 parts[k], got, n);
+        for (size_t i = 0; got == (long)n && i < n; i++) {
+            if (ids[i] != (int64_t)order[i]) {
+                CHECK_AT(0, line, "%zu parts: row %zu is id %lld, expected "
+                         "%zu", parts[k], i, (long long)ids[i], order[i]);
+                break;
+            }
+        }
+        if (balanced && parts[k] == 2 && n > 1000) {
+            CHECK_AT(sizes[0] > n * 2 / 5 && sizes[1] > n * 2 / 5, line,
+                     "2 parts of %zu and %zu rows", sizes[0], sizes[1]);
+        }
+    }
+    for (size_t i = 0; i < n_runs; i++)
+        free(runs[i]);
+    free(runs);
+    for (size_t t = 0; t < n_sorters; t++)
+        free(samples[t]);
+    free(samples);
+    free(ids);
+    free(order);
+    th_clear_dir(g_dir);
+}
+
+static void
+test_merge_in_parts(void)
+{
+    arena    *a = arena_new(0);
+    size_t    n = 30000;
+    sh_value *rows = random_rows(n, a, 777);
+    sort_key  k_id_desc[1] = {{0, 1}};
+    sort_key  k_cat_num[2] = {{1, 0}, {2, 1}};
+    sort_key  k_num[1] = {{2, 0}};
+    sort_key  k_bool[1] = {{3, 0}};
+    char     *missing[1];
+    sort_bounds *b = NULL;
+    sh_err    err = {0};
+
+    /* Unique keys: the parts are even too. */
+    check_parts(rows, n, 5, k_id_desc, 1, 5, 64u << 20, 1, __LINE__);
+    /* Many ties, nulls, several runs a sorter: stable across parts. */
+    check_parts(rows, n, 5, k_cat_num, 2, 4, 64 * 1024, 0, __LINE__);
+    check_parts(rows, n, 5, k_num, 1, 3, 256 * 1024, 0, __LINE__);
+    /* Three distinct keys (false, true, null): most parts empty. */
+    check_parts(rows, n, 5, k_bool, 1, 6, 64u << 20, 0, __LINE__);
+    /* Few rows, more sorters than rows, and none at all. */
+    check_parts(rows, 5, 5, k_cat_num, 2, 8, 64u << 20, 0, __LINE__);
+    check_parts(rows, 0, 5, k_cat_num, 2, 2, 64u << 20, 0, __LINE__);
+    /* No sample anywhere: part 0 is everything, the others nothing. */
+    missing[0] = xasprintf("%s/none.s", g_dir);
+    CHECK_INT(0, sort_bounds_load((const char *const *)missing, 1, k_num, 1,
+                                  0, 2, &b, &err));
+    sort_bounds_free(b);
+    free(missing[0]);
+    free(rows);
+    arena_free(a);
+}
+
 static void
 test_merger_corrupt_run(void)
 {
@@ -784,5 +933,7 @@ test_sort_register(void)
     CU_add_test(s, "empty input writes no run", test_empty);
     CU_add_test(s, "merger of many files, stable", test_merger_many_files);
     CU_add_test(s, "merger reports a truncated run", test_merger_corrupt_run);
+    CU_add_test(s, "merge in parts by key range equals the merge",
+                test_merge_in_parts);
     CU_add_test(s, "sorter reports I/O errors", test_sorter_io_error);
 }

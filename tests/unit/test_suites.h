@@ -24,5 +24,6 @@ void test_parquet_register(void);
 void test_api_register(void);
 void test_service_register(void);
 void test_vocab_register(void);
+void test_csv_par_register(void);
 
 #endif
