@@ -83,7 +83,8 @@ piece_run(void *arg)
 }
 
 /*
- * The first line start at or after 'at' (right after an LF), within
+ * The first line start at or after 'at' (right after an LF or a lone CR),
+ * within
  * PAR_SEEK_BYTES and before 'size', that would be a record start outside
  * quotes: for CSV a non-empty line's (empty lines are no records), for
  * lines any line's. 0 when none.
@@ -103,7 +104,11 @@ line_start_after(int fd, uint64_t at, uint64_t size, const csv_dialect *d)
         goto done;
     len = (size_t)n;
     for (i = 0; i + 1 < len; i++) {
-        if (buf[i] == '\n'
+        /* A line ends at an LF or at a lone CR (a CR of a CRLF is not
+         * an end: its LF is), so that no record start is passed over. */
+        bool eol = buf[i] == '\n' || (buf[i] == '\r' && buf[i + 1] != '\n');
+
+        if (eol
             && (d->lines || (buf[i + 1] != '\n' && buf[i + 1] != '\r'))) {
             found = at + i; /* offset of buf[i + 1] */
             break;

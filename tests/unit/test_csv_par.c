@@ -54,8 +54,16 @@ rng(unsigned n)
  * Random CSV text of about 'size' bytes: records of 1-4 fields, plain or
  * quoted; quoted fields hold commas, doubled quotes and, 'nl_pct' percent
  * of the time, line ends (so that many line starts are inside a field);
- * empty lines and CRLF ends here and there.
+ * empty lines, CRLF and lone CR ends here and there.
  */
+static const char *
+random_eol(void)
+{
+    static const char *const eol[] = {"\n", "\r\n", "\r"};
+
+    return rng(4) ? "\n" : eol[rng(3)];
+}
+
 static char *
 random_csv(size_t size, unsigned nl_pct, size_t *len)
 {
@@ -65,7 +73,7 @@ random_csv(size_t size, unsigned nl_pct, size_t *len)
         unsigned nf = 1 + rng(4), f;
 
         if (rng(20) == 0)
-            sb_puts(&b, rng(2) ? "\n" : "\r\n"); /* an empty line */
+            sb_puts(&b, random_eol()); /* an empty line */
         for (f = 0; f < nf; f++) {
             unsigned w = rng(12), i;
 
@@ -77,7 +85,7 @@ random_csv(size_t size, unsigned nl_pct, size_t *len)
                     unsigned c = rng(100);
 
                     if (c < nl_pct)
-                        sb_puts(&b, rng(2) ? "\n" : "\r\n");
+                        sb_puts(&b, random_eol());
                     else if (c < nl_pct + 5)
                         sb_append(&b, "\"\"", 2);
                     else if (c < nl_pct + 10)
@@ -91,7 +99,7 @@ random_csv(size_t size, unsigned nl_pct, size_t *len)
                     sb_putc(&b, (char)('a' + rng(26)));
             }
         }
-        sb_puts(&b, rng(4) ? "\n" : "\r\n");
+        sb_puts(&b, random_eol());
     }
     *len = b.len;
     return b.data; /* the caller frees it */
