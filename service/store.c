@@ -448,7 +448,7 @@ get_small(const s3_config *c, const char *bucket, const char *key,
 static int
 fetch_attempt(const s3_config *c, const char *bucket, const char *dir,
               const char *job_id, const char *base, uint64_t *bytes,
-              sh_err *err)
+              store_tick_fn tick, void *ctx, sh_err *err)
 {
     char *key = list_key(job_id, base), *list = NULL, *line, *save = NULL;
     char *marker = NULL;
@@ -472,6 +472,8 @@ fetch_attempt(const s3_config *c, const char *bucket, const char *dir,
         rc = get_file(c, bucket, okey, path, bytes, err);
         free(path);
         free(okey);
+        if (rc == 0 && tick != NULL && tick(ctx) != 0)
+            rc = sh_err_set(err, SH_ECANCELED, "", "stopped");
     }
     if (rc == 0) {
         marker = xasprintf("%s/fetched-%s", dir, base);
@@ -491,7 +493,8 @@ fetch_attempt(const s3_config *c, const char *bucket, const char *dir,
 int
 store_fetch_outputs(const char *spool, const char *job_id,
                     const char *const *paths, size_t n, char ***local,
-                    uint64_t *fetched_bytes, sh_err *err)
+                    uint64_t *fetched_bytes, store_tick_fn tick, void *ctx,
+                    sh_err *err)
 {
     const s3_config *c = NULL;
     const char      *bucket = NULL;
@@ -519,7 +522,8 @@ store_fetch_outputs(const char *spool, const char *job_id,
             continue;
         marker = xasprintf("%s/fetched-%s", dir, base);
         if (access(marker, F_OK) != 0)
-            rc = fetch_attempt(c, bucket, dir, job_id, base, &bytes, err);
+            rc = fetch_attempt(c, bucket, dir, job_id, base, &bytes, tick,
+                               ctx, err);
         free(marker);
     }
     free(dir);
@@ -555,8 +559,15 @@ store_drop_job(const char *job_id, sh_err *err)
         return 0;
     pre = shuffle_key(job_id, "");
     rc = s3_list(c, bucket, pre, 1000000, &objs, &n, err);
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = s3_delete(c, bucket, objs[i].key, err);
+    for (size_t i = 0; i < n; i++) {
+        sh_err e;
+
+        /* One that cannot go does not keep the others. */
+        if (s3_delete(c, bucket, objs[i].key, &e) != 0 && rc == 0) {
+            *err = e;
+            rc = e.code;
+        }
+    }
     s3_objects_free(objs, n);
     free(pre);
     return rc;

@@ -64,6 +64,9 @@ int store_put_outputs(const char *job_id, const char *prefix, sh_err *err);
  */
 void store_drop_outputs(const char *job_id, const char *prefix);
 
+/* Called between the files a fetch downloads; non-zero stops it. */
+typedef int (*store_tick_fn)(void *ctx);
+
 /*
  * The local paths, under this node's 'spool', of the committed outputs
  * 'paths' (absolute paths, perhaps of another node's spool) of job
@@ -71,12 +74,16 @@ void store_drop_outputs(const char *job_id, const char *prefix);
  * node is fetched from the store first (once: a marker "fetched-BASE"
  * says it is complete). *local gets 'n' strings (free with
  * store_paths_free). With the store off, *local is a copy of 'paths'.
- * *fetched_bytes (may be NULL) gets the bytes downloaded. Returns 0, or
- * the store's error (SH_ENOENT: an output is not in the store).
+ * *fetched_bytes (may be NULL) gets the bytes downloaded. 'tick' (may be
+ * NULL) is called with 'ctx' after every file fetched (a worker renews
+ * its lease there); non-zero from it stops the fetch with SH_ECANCELED.
+ * Returns 0, or the store's error (SH_ENOENT: an output is not in the
+ * store).
  */
 int store_fetch_outputs(const char *spool, const char *job_id,
                         const char *const *paths, size_t n, char ***local,
-                        uint64_t *fetched_bytes, sh_err *err);
+                        uint64_t *fetched_bytes, store_tick_fn tick,
+                        void *ctx, sh_err *err);
 
 /* Free what store_fetch_outputs returned (NULL-safe). */
 void store_paths_free(char **paths, size_t n);

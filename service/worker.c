@@ -135,6 +135,15 @@ worker_tick(void *ctx, const exec_stats *st)
     }
 }
 
+/* worker_tick while a task fetches its inputs from the store. */
+static int
+worker_fetch_tick(void *ctx)
+{
+    exec_stats st = {0};
+
+    return worker_tick(ctx, &st);
+}
+
 /* The plan of the job last run, kept while tasks of that job follow. */
 typedef struct plan_cache {
     char  job_id[37];
@@ -270,7 +279,7 @@ worker_publish(const config *cfg, db *d, const char *job_id, int stage,
     if ((rc = db_task_outputs(d, job_id, stage, &parts, &n, err)) != 0)
         return rc;
     rc = store_fetch_outputs(cfg->spool, job_id, (const char *const *)parts,
-                             (size_t)n, &local, NULL, err);
+                             (size_t)n, &local, NULL, NULL, NULL, err);
     if (rc == 0)
         rc = store_publish_result(job_id, (const char *const *)local,
                                   (size_t)n, err);
@@ -360,7 +369,14 @@ worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
     if (t->n_inputs > 0) {
         rc = store_fetch_outputs(cfg->spool, t->job_id,
                                  (const char *const *)t->inputs,
-                                 t->n_inputs, &local_inputs, &fetched, &err);
+                                 t->n_inputs, &local_inputs, &fetched,
+                                 worker_fetch_tick, &run, &err);
+        if (rc == SH_ECANCELED || run.lost) {
+            log_info("job %s %s stopped while fetching its inputs: lease "
+                     "lost or job ended", t->job_id, name);
+            worker_stopped(d, t);
+            goto done;
+        }
         if (rc != 0) {
             snprintf(msg, sizeof msg, "%s: fetching its inputs: %.900s",
                      name, err.msg);
