@@ -53,7 +53,8 @@ FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/%,$(FUZZ_SRC))
 FUZZ_S   ?= 60
 
 .PHONY: all deps run test unit integration asan bench format format-check \
-        clean pg-start pg-stop fuzz fuzz-build fuzz-bins
+        clean pg-start pg-stop fuzz fuzz-build fuzz-bins test-cluster \
+        bench-cluster
 
 all: $(BUILD)/sheafd $(BUILD)/sheaf $(BUILD)/unit_tests $(BUILD)/s3_tool
 
@@ -105,6 +106,11 @@ unit: $(BUILD)/unit_tests
 
 integration: all
 	@SHEAF_BIN=$(abspath $(BUILD)) scripts/integration.sh
+
+# Three sheafd hosts in network namespaces, one lost mid-job (root only;
+# tests/cluster). Also a stage of `make test`.
+test-cluster: all
+	@SHEAF_BIN=$(abspath $(BUILD)) scripts/cluster_test.sh
 
 asan:
 	$(MAKE) BUILD=build-asan SAN=1 OPT="-O1 -g" all

@@ -11,6 +11,9 @@
 #                    from its seeds, new inputs in a temporary directory
 #                    (SHEAF_SKIP_FUZZ=1 skips 6 and 7)
 #   8. integration   scripts/integration.sh with SHEAF_BIN=build-asan
+#   9. cluster       scripts/cluster_test.sh with SHEAF_BIN=build-asan: three
+#                    hosts in network namespaces, one lost (root only;
+#                    SHEAF_SKIP_CLUSTER=1 skips)
 #
 # Stops at the first failing stage ("FAILED: <stage>") and always ends with a
 # summary of the stages and their times. Runs from the repo root wherever it
@@ -97,6 +100,12 @@ integration() (
     scripts/integration.sh "$@"
 )
 
+# The same sanitizer settings for the cluster's sheafd processes.
+cluster() (
+    export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
+    SHEAF_BIN=$ROOT/build-asan scripts/cluster_test.sh
+)
+
 run_stage deps scripts/deps.sh
 run_stage build make -j"$JOBS" all
 run_stage build-asan make -j"$JOBS" asan
@@ -115,6 +124,13 @@ else
     run_stage fuzz fuzz_short
 fi
 run_stage integration integration "$@"
+if [[ "${SHEAF_SKIP_CLUSTER:-0}" == 1 ]]; then
+    skip_stage cluster "SHEAF_SKIP_CLUSTER=1"
+elif ((EUID != 0)); then
+    skip_stage cluster "not root: ip netns needs root"
+else
+    run_stage cluster cluster
+fi
 
 print_summary
 echo
