@@ -144,6 +144,12 @@ bench: deps
 	@$(MAKE) --no-print-directory -j$$(nproc) all
 	@BUILD=$(abspath $(BUILD)) scripts/bench.sh
 
+# W1, W3, W5 on 1, 2 and 3 hosts in network namespaces (root only; also
+# BENCH_CLUSTER=1 make bench).
+bench-cluster: deps
+	@$(MAKE) --no-print-directory -j$$(nproc) all
+	@BUILD=$(abspath $(BUILD)) scripts/bench_cluster.sh
+
 pg-start:
 	@scripts/pg.sh start
 

@@ -271,15 +271,19 @@ static int
 worker_publish(const config *cfg, db *d, const char *job_id, int stage,
                sh_err *err)
 {
-    char **parts = NULL, **local = NULL;
-    int    n = 0, rc;
+    char   **parts = NULL, **local = NULL;
+    uint64_t fetched = 0;
+    int      n = 0, rc;
 
     if (!store_get(NULL, NULL, NULL))
         return 0;
     if ((rc = db_task_outputs(d, job_id, stage, &parts, &n, err)) != 0)
         return rc;
     rc = store_fetch_outputs(cfg->spool, job_id, (const char *const *)parts,
-                             (size_t)n, &local, NULL, NULL, NULL, err);
+                             (size_t)n, &local, &fetched, NULL, NULL, err);
+    if (fetched > 0)
+        log_info("job %s result: fetched %" PRIu64 " bytes of parts from "
+                 "the store", job_id, fetched);
     if (rc == 0)
         rc = store_publish_result(job_id, (const char *const *)local,
                                   (size_t)n, err);
