@@ -178,8 +178,8 @@ def main(argv):
             f"| {r['tasks']} | {r['wall_s']:.1f} "
             f"| {base[r['wl']] / r['wall_s']:.2f}x | {r['start_s']:.2f} "
             f"| {r['gap_med_ms']:.0f} / {r['gap_max_ms']:.0f} "
-            f"| {r['handoff_s']:.2f} | {r['shuffle_mb']:.1f} "
-            f"| {r['moved_mb']:.1f} |")
+            f"| {r['handoff_s']:.2f} | {r['shuffle_mb']:.2f} "
+            f"| {r['moved_mb']:.2f} |")
     out.append("")
     out.append("same result bytes on 1, 2 and 3 hosts: " + ", ".join(
         f"{wl.upper()} {'yes' if len(h) == 1 else 'NO'}"
