@@ -18,6 +18,7 @@
 #include "spool.h"
 
 #define STORE_PIECE_BYTES (8u << 20) /* S3 wants parts of >= 5 MiB */
+#define STORE_LIST_HEAD "sheaf-files 1" /* first line of an attempt's list */
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static int            g_on;
@@ -306,6 +307,10 @@ store_put_outputs(const char *job_id, const char *prefix, sh_err *err)
     if (!store_get(&c, &bucket, NULL))
         return 0;
     memset(&list, 0, sizeof list);
+    /* A first line, so that the list is never an empty object (an
+     * attempt may write no file; s3rver answers a ranged GET of an empty
+     * object with a byte it does not send). */
+    sb_puts(&list, STORE_LIST_HEAD "\n");
     dir = xstrndup(prefix, (size_t)(base - prefix));
     if ((dh = opendir(dir)) == NULL) {
         rc = sh_err_set(err, SH_EIO, "", "cannot list %s: %s", dir,
@@ -331,8 +336,7 @@ store_put_outputs(const char *job_id, const char *prefix, sh_err *err)
     closedir(dh);
     if (rc == 0) {
         key = list_key(job_id, base);
-        rc = s3_put(c, bucket, key, list.len ? list.data : "", list.len,
-                    err);
+        rc = s3_put(c, bucket, key, list.data, list.len, err);
     }
 done:
     sb_free(&list);
@@ -458,7 +462,11 @@ fetch_attempt(const s3_config *c, const char *bucket, const char *dir,
     if (rc == SH_ENOENT)
         sh_err_set(err, SH_ENOENT, "", "the output %s of job %s is not in "
                    "the store (no %s)", base, job_id, key);
-    for (line = rc == 0 ? strtok_r(list, "\n", &save) : NULL;
+    line = rc == 0 ? strtok_r(list, "\n", &save) : NULL;
+    if (rc == 0 && (line == NULL || strcmp(line, STORE_LIST_HEAD) != 0))
+        rc = sh_err_set(err, SH_EDATA, "", "%s is not a list of files",
+                        key);
+    for (line = rc == 0 ? strtok_r(NULL, "\n", &save) : NULL;
          rc == 0 && line != NULL; line = strtok_r(NULL, "\n", &save)) {
         char *okey, *path;
 
