@@ -21,6 +21,7 @@ three tests (module fixture); each test leaves all three nodes running.
 """
 
 import os
+import re
 import signal
 import tempfile
 import time
@@ -372,7 +373,12 @@ def test_stale_host_is_fenced(cluster):
                 if f"[{victim}]" in ln and jid in ln]
     lines = wait_for(said, 30, f"worker {victim} said nothing about job "
                      f"{jid} once continued")
-    assert any("discarded" in ln or "lease lost" in ln for ln in lines), lines
+    # Its finish refused ("... its output is discarded"), or stopped at its
+    # next heartbeat ("lease lost"), or its failure record refused ("lease
+    # of job J part P lost": its files went with the job's clean-up).
+    assert any("discarded" in ln or "lease lost" in ln
+               or re.search(r"lease of job \S+ part \d+ lost", ln)
+               for ln in lines), lines
     t = [t for t in ts if (t["stage"], t["partition"]) == part][0]
     assert t["attempts"] >= 2, t
     time.sleep(0.5)  # a refused attempt removes its objects as it logs
