@@ -54,7 +54,8 @@ FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/%,$(FUZZ_SRC))
 FUZZ_S   ?= 60
 
 .PHONY: all deps run test unit integration asan bench format format-check \
-        clean pg-start pg-stop fuzz fuzz-build fuzz-bins
+        clean pg-start pg-stop fuzz fuzz-build fuzz-bins test-cluster \
+        bench-cluster
 
 all: $(BUILD)/sheafd $(BUILD)/sheaf $(BUILD)/unit_tests $(BUILD)/s3_tool \
      $(BUILD)/claim_load
@@ -116,6 +117,11 @@ unit: $(BUILD)/unit_tests
 integration: all
 	@SHEAF_BIN=$(abspath $(BUILD)) scripts/integration.sh
 
+# Three sheafd hosts in network namespaces, one lost mid-job (root only;
+# tests/cluster). Also a stage of `make test`.
+test-cluster: all
+	@SHEAF_BIN=$(abspath $(BUILD)) scripts/cluster_test.sh
+
 asan:
 	$(MAKE) BUILD=build-asan SAN=1 OPT="-O1 -g" all
 
@@ -152,6 +158,12 @@ bench: deps
 	    BUILD=$(abspath $(BUILD)) scripts/bench.sh; fi
 	@if [ "$(BENCH_SERVICE)" != 0 ]; then \
 	    BUILD=$(abspath $(BUILD)) scripts/bench_service.sh; fi
+
+# W1, W3, W5 on 1, 2 and 3 hosts in network namespaces (root only; also
+# BENCH_CLUSTER=1 make bench).
+bench-cluster: deps
+	@$(MAKE) --no-print-directory -j$$(nproc) all
+	@BUILD=$(abspath $(BUILD)) scripts/bench_cluster.sh
 
 pg-start:
 	@scripts/pg.sh start

@@ -44,12 +44,18 @@
 #   BENCH_TIMEOUT    seconds per run, sheaf and peers (default 1800)
 #   BENCH_PARTITION_SIZE  sheaf's input.partition_size (default 64MiB)
 #   BENCH_VAR        working directory (default var/bench)
+#   BENCH_CLUSTER    1: run scripts/bench_cluster.sh (1, 2, 3 hosts) instead
 #   SHEAF_WORKERS, SHEAF_MEMORY_MB  pass through to sheafd (defaults: cores,
 #                    256)
 set -euo pipefail
 # sheafd stays root here (it reads inputs this script writes as root)
 # unless a SHEAF_USER is given.
 export SHEAF_USER=${SHEAF_USER-}
+
+# BENCH_CLUSTER=1: the multi-host scaling bench instead (bench_cluster.sh).
+if [[ "${BENCH_CLUSTER:-0}" == 1 ]]; then
+    exec "$(dirname "${BASH_SOURCE[0]}")/bench_cluster.sh"
+fi
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"

@@ -365,6 +365,7 @@ def main():
     env = dict(os.environ, SHEAF_DATA_ROOT=str(data), SHEAF_SPOOL=str(spool),
                SHEAF_MIGRATIONS=str(ROOT / "migrations"))
     env.pop("SHEAF_TOKENS_FILE", None)
+    env.setdefault("SHEAF_USER", "")  # stays root: inputs written as root
     workers = int(env.get("SHEAF_WORKERS") or os.cpu_count())
     res = {"workers": workers}
     sd = Sheafd(a.sheafd, env, work / "sheafd.log")

@@ -41,6 +41,9 @@ PACKAGES=(
     # the notebook examples/arxiv.ipynb and its test: nbclient runs it in an
     # ipykernel; matplotlib draws its plots
     python3-nbclient python3-ipykernel python3-matplotlib
+    # the cluster test and bench (tests/cluster, scripts/cluster_test.sh):
+    # ip netns, veth and bridges; unshare and taskset are util-linux's
+    iproute2 util-linux
 )
 
 log() { printf 'deps: %s\n' "$*" >&2; }

@@ -14,6 +14,9 @@
 #                    from its seeds, new inputs in a temporary directory
 #                    (SHEAF_SKIP_FUZZ=1 skips 6 and 7)
 #   8. integration   scripts/integration.sh with SHEAF_BIN=build-asan
+#   9. cluster       scripts/cluster_test.sh with SHEAF_BIN=build-asan: three
+#                    hosts in network namespaces, one lost (root only;
+#                    SHEAF_SKIP_CLUSTER=1 skips)
 #
 # Stops at the first failing stage ("FAILED: <stage>") and always ends with a
 # summary of the stages and their times. Runs from the repo root wherever it
@@ -100,6 +103,12 @@ integration() (
     scripts/integration.sh "$@"
 )
 
+# The same sanitizer settings for the cluster's sheafd processes.
+cluster() (
+    export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
+    SHEAF_BIN=$ROOT/build-asan scripts/cluster_test.sh
+)
+
 run_stage deps scripts/deps.sh
 if [[ "${SHEAF_SKIP_FORMAT:-0}" == 1 ]]; then
     skip_stage format-check "SHEAF_SKIP_FORMAT=1"
@@ -123,6 +132,13 @@ else
     run_stage fuzz fuzz_short
 fi
 run_stage integration integration "$@"
+if [[ "${SHEAF_SKIP_CLUSTER:-0}" == 1 ]]; then
+    skip_stage cluster "SHEAF_SKIP_CLUSTER=1"
+elif ((EUID != 0)); then
+    skip_stage cluster "not root: ip netns needs root"
+else
+    run_stage cluster cluster
+fi
 
 print_summary
 echo

@@ -420,6 +420,14 @@ int db_task_fail(db *d, const db_task *t, int retryable, const char *message,
 int db_task_cancelled(db *d, const db_task *t, sh_err *err);
 
 /*
+ * The committed outputs of the done tasks of stage 'stage' of job
+ * 'job_id', in task order: *paths (free with db_strings_free) and *n.
+ * Returns 0 or SH_EDB.
+ */
+int db_task_outputs(db *d, const char *job_id, int stage, char ***paths,
+                    int *n, sh_err *err);
+
+/*
  * Return to the queue the running tasks of 'worker' (a worker process that
  * died) and every task whose lease expired. Returns the number requeued, or
  * SH_EDB.

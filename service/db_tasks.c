@@ -523,6 +523,31 @@ db_task_cancelled(db *d, const db_task *t, sh_err *err)
     return n > 0;
 }
 
+int
+db_task_outputs(db *d, const char *job_id, int stage, char ***paths,
+                int *n, sh_err *err)
+{
+    char        st[16];
+    const char *p[2] = {job_id, st};
+    PGresult   *res;
+
+    *paths = NULL;
+    *n = 0;
+    snprintf(st, sizeof st, "%d", stage);
+    res = db_exec(d, "list committed outputs",
+                  "SELECT output FROM tasks WHERE job_id = $1"
+                  " AND stage = $2 AND state = 'done' ORDER BY part",
+                  2, p, err);
+    if (res == NULL)
+        return SH_EDB;
+    *n = PQntuples(res);
+    *paths = xcalloc(*n > 0 ? (size_t)*n : 1, sizeof **paths);
+    for (int i = 0; i < *n; i++)
+        (*paths)[i] = xstrdup(PQgetvalue(res, i, 0));
+    PQclear(res);
+    return 0;
+}
+
 /* Wake the workers after tasks were requeued; a failure only delays them
  * until their next look (they poll every 500 ms too). */
 static void

@@ -20,6 +20,7 @@
 #include "../lib/fsys.h"
 #include "../lib/util.h"
 #include "log.h"
+#include "store.h"
 
 #define SPOOL_CLEAN_BATCH 32 /* jobs cleaned by one pass, at most */
 #define SPOOL_HASH_BLOCK (64 * 1024) /* bytes read at a time to hash */
@@ -298,6 +299,12 @@ spool_clean_ended(db *d, const config *cfg, sh_err *err)
          * removes the whole directory in the end. */
         spool_clean_job(cfg->spool, c->id, (const char *const *)c->keep,
                         c->n_keep);
+        /* SHEAF_STORE: a job that did not succeed leaves its shuffle
+         * files in the store (a succeeded one's go once its result is
+         * published, store.h). */
+        if (!c->succeeded && store_drop_job(c->id, err) != 0)
+            log_warn("job %s: its shuffle files stay in the store: %s",
+                     c->id, err->msg);
         if (db_job_cleaned(d, c->id, err) < 0) {
             db_clean_free(jobs, n);
             return SH_EDB;

@@ -8,7 +8,16 @@
  * left) and the result is still served from the spool. Local disk (the
  * spool) stays the default and the fallback.
  *
- * Not yet in the store: datasets, artifacts, the spool's shuffle files.
+ * The spool's shuffle files go through the store too, so that nodes with
+ * spools of their own (separate hosts) can run the tasks of one job: an
+ * attempt's files are uploaded under "PREFIX/spool/JOB/NAME" before the
+ * attempt is recorded done, with "PREFIX/spool/JOB/BASE@files" (the list
+ * of its files and sizes) last; a task of a later stage, or the worker
+ * that publishes the result, fetches the committed outputs of other nodes
+ * into its own spool (once per node). Node-local scratch (spill files)
+ * stays on local disk.
+ *
+ * Not yet in the store: datasets, artifacts.
  */
 #ifndef SHEAF_STORE_H
 #define SHEAF_STORE_H
@@ -32,15 +41,57 @@ int store_get(const s3_config **cfg, const char **bucket,
 char *store_result_key(const char *job_id);
 
 /*
- * Upload the result of job 'job_id' from its directory in 'spool': the
- * files "s<stage>-pNNNNN-*" of its last stage 'stage', which must be
- * exactly one per part for parts 0 to n_parts - 1 (the job's files already
- * cleaned to its committed outputs), concatenated in part order, as one
- * multipart upload in pieces of at least 8 MiB. Returns 0 (also when the
- * store is off); SH_ESTATE when the files are not one per part (nothing
- * sent); or the upload's error, after aborting it.
+ * Upload the result of job 'job_id': the 'n_parts' files 'parts' (local
+ * paths of its committed result parts, in part order: see
+ * store_fetch_outputs), concatenated, as one multipart upload in pieces
+ * of at least 8 MiB. Returns 0 (also when the store is off), or the
+ * upload's error, after aborting it.
  */
-int store_publish_result(const char *spool, const char *job_id, int stage,
+int store_publish_result(const char *job_id, const char *const *parts,
                          size_t n_parts, sh_err *err);
+
+/*
+ * Upload the files of the attempt whose outputs are named 'prefix' (an
+ * absolute path under the spool: the file 'prefix' itself, if any, and
+ * every "<prefix>.<suffix>" beside it) to the store, then their list.
+ * Returns 0 (also when the store is off), or the store's error.
+ */
+int store_put_outputs(const char *job_id, const char *prefix, sh_err *err);
+
+/*
+ * Remove from the store what store_put_outputs sent for 'prefix' (an
+ * attempt whose commit was refused). Errors are logged, not returned.
+ */
+void store_drop_outputs(const char *job_id, const char *prefix);
+
+/* Called between the files a fetch downloads; non-zero stops it. */
+typedef int (*store_tick_fn)(void *ctx);
+
+/*
+ * The local paths, under this node's 'spool', of the committed outputs
+ * 'paths' (absolute paths, perhaps of another node's spool) of job
+ * 'job_id': each is 'spool'/jobs/JOB/BASE; an output written by another
+ * node is fetched from the store first (once: a marker "fetched-BASE"
+ * says it is complete). *local gets 'n' strings (free with
+ * store_paths_free). With the store off, *local is a copy of 'paths'.
+ * *fetched_bytes (may be NULL) gets the bytes downloaded. 'tick' (may be
+ * NULL) is called with 'ctx' after every file fetched (a worker renews
+ * its lease there); non-zero from it stops the fetch with SH_ECANCELED.
+ * Returns 0, or the store's error (SH_ENOENT: an output is not in the
+ * store).
+ */
+int store_fetch_outputs(const char *spool, const char *job_id,
+                        const char *const *paths, size_t n, char ***local,
+                        uint64_t *fetched_bytes, store_tick_fn tick,
+                        void *ctx, sh_err *err);
+
+/* Free what store_fetch_outputs returned (NULL-safe). */
+void store_paths_free(char **paths, size_t n);
+
+/*
+ * Remove every shuffle object of job 'job_id' from the store (its
+ * "PREFIX/spool/JOB/" objects). Returns 0 (also when off) or an error.
+ */
+int store_drop_job(const char *job_id, sh_err *err);
 
 #endif

@@ -25,6 +25,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -133,6 +134,15 @@ worker_tick(void *ctx, const exec_stats *st)
                  run->task->part, err.msg);
         return 0;
     }
+}
+
+/* worker_tick while a task fetches its inputs from the store. */
+static int
+worker_fetch_tick(void *ctx)
+{
+    exec_stats st = {0};
+
+    return worker_tick(ctx, &st);
 }
 
 /* The plan of the job last run, kept while tasks of that job follow. */
@@ -252,6 +262,40 @@ worker_fail(db *d, const db_task *t, int retryable, const char *msg)
     }
 }
 
+/*
+ * SHEAF_STORE: publish the result of job 'job_id', whose last stage is
+ * 'stage': its committed parts, fetched from the store where another node
+ * wrote them, uploaded as one object; then the job's shuffle files leave
+ * the store. Returns 0 (also when the store is off) or an error.
+ */
+static int
+worker_publish(const config *cfg, db *d, const char *job_id, int stage,
+               sh_err *err)
+{
+    char   **parts = NULL, **local = NULL;
+    uint64_t fetched = 0;
+    int      n = 0, rc;
+
+    if (!store_get(NULL, NULL, NULL))
+        return 0;
+    if ((rc = db_task_outputs(d, job_id, stage, &parts, &n, err)) != 0)
+        return rc;
+    rc = store_fetch_outputs(cfg->spool, job_id, (const char *const *)parts,
+                             (size_t)n, &local, &fetched, NULL, NULL, err);
+    if (fetched > 0)
+        log_info("job %s result: fetched %" PRIu64 " bytes of parts from "
+                 "the store", job_id, fetched);
+    if (rc == 0)
+        rc = store_publish_result(job_id, (const char *const *)local,
+                                  (size_t)n, err);
+    if (rc == 0 && store_drop_job(job_id, err) != 0)
+        log_warn("job %s: its shuffle files stay in the store: %s", job_id,
+                 err->msg);
+    store_paths_free(local, (size_t)n);
+    db_strings_free(parts, n);
+    return rc;
+}
+
 /* The attempt running now, for worker_oom; NULL between attempts. */
 static worker_run *worker_in_hand;
 
@@ -292,7 +336,8 @@ worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
     uint64_t    mem_bytes = (uint64_t)cfg->memory_mb << 20;
     char       *artifacts = NULL, *out = NULL, *scratch = NULL;
     char        name[64], msg[SH_ERR_MSG_MAX], sha[65];
-    uint64_t    hashed;
+    uint64_t    hashed, fetched = 0;
+    char      **local_inputs = NULL;
     int         rc, job_done = 0;
 
     sh_err_clear(&err);
@@ -324,6 +369,31 @@ worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
         worker_fail(d, t, 0, msg);
         goto done;
     }
+    /* SHEAF_STORE: the outputs of the stage before that other nodes
+     * wrote come from the store into this node's spool (store.h). */
+    if (t->n_inputs > 0) {
+        rc = store_fetch_outputs(cfg->spool, t->job_id,
+                                 (const char *const *)t->inputs,
+                                 t->n_inputs, &local_inputs, &fetched,
+                                 worker_fetch_tick, &run, &err);
+        if (rc == SH_ECANCELED || run.lost) {
+            log_info("job %s %s stopped while fetching its inputs: lease "
+                     "lost or job ended", t->job_id, name);
+            worker_stopped(d, t);
+            goto done;
+        }
+        if (rc != 0) {
+            snprintf(msg, sizeof msg, "%s: fetching its inputs: %.900s",
+                     name, err.msg);
+            log_warn("job %s %s", t->job_id, msg);
+            worker_fail(d, t, rc != SH_ENOENT, msg);
+            goto done;
+        }
+        if (fetched > 0)
+            log_info("job %s %s: fetched %" PRIu64 " bytes of inputs from "
+                     "the store", t->job_id, name, fetched);
+        et.inputs = (const char *const *)local_inputs;
+    }
     if (fsys_mkdir_p(artifacts, 0755) < 0) {
         snprintf(msg, sizeof msg, "%s: cannot create spool directory %s: "
                  "%s", name, artifacts, strerror(errno));
@@ -343,11 +413,23 @@ worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
             log_warn("job %s %s: %s", t->job_id, name, err.msg);
             sha[0] = '\0';
         }
+        /* SHEAF_STORE: other nodes read this attempt's files from the
+         * store, so they are there before the attempt is recorded. */
+        if (store_put_outputs(t->job_id, out, &err) != 0) {
+            snprintf(msg, sizeof msg, "%s: storing its output: %.900s",
+                     name, err.msg);
+            log_warn("job %s %s", t->job_id, msg);
+            store_drop_outputs(t->job_id, out);
+            spool_remove_prefix(out);
+            worker_fail(d, t, 1, msg);
+            goto done;
+        }
         rc = db_task_finish(d, t, out, sha, &st, &job_done, &err);
         if (rc == SH_ESTATE) {
             /* Another attempt holds the task now, or the job ended: what
              * this one wrote must not stay behind. */
             spool_remove_prefix(out);
+            store_drop_outputs(t->job_id, out);
             log_info("job %s %s: %s; its output is discarded", t->job_id,
                      name, err.msg);
             worker_stopped(d, t);
@@ -373,12 +455,11 @@ worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
     if (job_done) {
         (void)worker_clean(cfg, d);
         /* SHEAF_STORE: the result goes to object storage (store.h). */
-        if (store_publish_result(cfg->spool, t->job_id, t->stage,
-                                 p->stages[p->n_stages - 1].n_tasks,
-                                 &err) != 0)
+        if (worker_publish(cfg, d, t->job_id, t->stage, &err) != 0)
             log_warn("job %s: result not stored: %s", t->job_id, err.msg);
     }
 done:
+    store_paths_free(local_inputs, t->n_inputs);
     free(scratch);
     free(out);
     free(artifacts);
