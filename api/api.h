@@ -32,8 +32,7 @@ int api_listen(const config *cfg, sh_err *err);
  * ownership: the server closes it when it stops, or at once on failure);
  * -1 binds as api_start does.
  */
-api *api_start_on(const config *cfg, db_pool *pool, int listen_fd,
-                  sh_err *err);
+api *api_start_on(const config *cfg, db_pool *pool, int listen_fd, sh_err *err);
 
 /* Note the worker processes alive on this node, for GET /metrics. */
 void api_set_workers_alive(api *a, int n);

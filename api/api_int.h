@@ -28,19 +28,21 @@
 #define API_NAME_MAX     129           /* a {name} path segment, with NUL */
 #define API_POOL_WAIT_MS 5000          /* wait for a database connection */
 #define API_LOG_PATH_MAX 200           /* bytes of a path in the access log */
-#define API_RESERVE_CONNS 16           /* connections past the limit kept
-                                          for /healthz and /readyz */
-#define API_URL_MAX      96            /* bytes of a job's URL, with NUL */
-#define API_STREAM_MIN_RATE (16 * 1024) /* bytes a second a streamed body
-                                           (an upload) must keep up */
+#define API_RESERVE_CONNS                                 \
+    16                 /* connections past the limit kept \
+                          for /healthz and /readyz */
+#define API_URL_MAX 96 /* bytes of a job's URL, with NUL */
+#define API_STREAM_MIN_RATE                       \
+    (16 * 1024) /* bytes a second a streamed body \
+                   (an upload) must keep up */
 
-typedef struct api_tokens api_tokens;
-typedef struct api_req    api_req;
-typedef struct api_guard  api_guard;
-typedef struct api_conn   api_conn;
-typedef struct api_metrics api_metrics;
+typedef struct api_tokens    api_tokens;
+typedef struct api_req       api_req;
+typedef struct api_guard     api_guard;
+typedef struct api_conn      api_conn;
+typedef struct api_metrics   api_metrics;
 typedef struct api_callbacks api_callbacks;
-typedef struct api_jobcache api_jobcache;
+typedef struct api_jobcache  api_jobcache;
 
 /* The server: what api_start made. */
 struct api {
@@ -52,11 +54,11 @@ struct api {
     atomic_int         stopping; /* set by api_stop: long polls end early */
     atomic_int         polling;  /* long polls and event streams in
                                     flight */
-    jobwatch          *watch;    /* wakes long polls and event streams
+    jobwatch *watch;             /* wakes long polls and event streams
                                     when a job changes (may be NULL) */
-    api_metrics       *metrics;  /* this process's HTTP figures */
-    api_callbacks     *callbacks; /* the callback delivery thread */
-    api_jobcache      *jobcache; /* replies of ended jobs (jobcache.c) */
+    api_metrics   *metrics;      /* this process's HTTP figures */
+    api_callbacks *callbacks;    /* the callback delivery thread */
+    api_jobcache  *jobcache;     /* replies of ended jobs (jobcache.c) */
 };
 
 /* A handler: fills the reply of 'r' and returns its HTTP status. */
@@ -89,42 +91,41 @@ typedef struct api_header {
 
 /* The state of one request. */
 struct api_req {
-    api                   *a;          /* the server */
-    struct MHD_Connection *conn;       /* the connection (MHD's) */
-    api_conn              *guarded;    /* the guard's record of it */
-    const char            *method;     /* MHD's, valid for the request */
-    const char            *url;        /* the path, unescaped, MHD's */
-    const api_route       *route;      /* the matched route, or NULL */
-    char                   id[37];     /* {id} of the path, lower case */
+    api                   *a;       /* the server */
+    struct MHD_Connection *conn;    /* the connection (MHD's) */
+    api_conn              *guarded; /* the guard's record of it */
+    const char            *method;  /* MHD's, valid for the request */
+    const char            *url;     /* the path, unescaped, MHD's */
+    const api_route       *route;   /* the matched route, or NULL */
+    char                   id[37];  /* {id} of the path, lower case */
     char                   name[API_NAME_MAX]; /* {name} of the path */
-    const char            *tenant;     /* borrowed from the tokens, or
-                                          "default" */
-    int64_t                started_ms; /* now_ms() at the first callback */
+    const char            *tenant;             /* borrowed from the tokens, or
+                                                  "default" */
+    int64_t started_ms; /* now_ms() at the first callback */
 
-    strbuf                 body;       /* the request body (API_BODY) */
-    int                    too_large;  /* the body passed API_BODY_MAX; the
-                                          rest is read and dropped */
-    int                    early_status; /* a status decided from the
-                                            headers alone, or 0 */
-    int                    queued;     /* a reply has been queued */
+    strbuf body;      /* the request body (API_BODY) */
+    int    too_large; /* the body passed API_BODY_MAX; the
+                         rest is read and dropped */
+    int early_status; /* a status decided from the
+                         headers alone, or 0 */
+    int queued;       /* a reply has been queued */
 
     /* API_STREAM: the sink of the body, set up by the route's 'begin'. */
-    void                  *stream;     /* the handler's state, or NULL */
+    void *stream; /* the handler's state, or NULL */
     /* Take 'n' bytes of the body; 0, or the status of a reply to send
      * once the body has been read (the rest is dropped). */
-    int                  (*stream_piece)(api_req *r, const char *data,
-                                         size_t n);
+    int (*stream_piece)(api_req *r, const char *data, size_t n);
     /* Release r->stream, undoing what an unfinished upload left (called
      * in the completion callback when r->stream is not NULL). */
-    void                 (*stream_free)(api_req *r);
-    int                    stream_status; /* stream_piece's refusal, or 0 */
-    int                    status;     /* the status queued, for the log */
+    void (*stream_free)(api_req *r);
+    int stream_status; /* stream_piece's refusal, or 0 */
+    int status;        /* the status queued, for the log */
 
-    json_t                *reply_json; /* the reply body (owned), or NULL */
-    struct MHD_Response   *reply;      /* a ready response (owned), used
-                                          instead of reply_json */
-    api_header             headers[API_HEADERS_MAX]; /* reply headers */
-    size_t                 n_headers;
+    json_t              *reply_json;     /* the reply body (owned), or NULL */
+    struct MHD_Response *reply;          /* a ready response (owned), used
+                                            instead of reply_json */
+    api_header headers[API_HEADERS_MAX]; /* reply headers */
+    size_t     n_headers;
 };
 
 /* ---- routes.c ---------------------------------------------------------- */
@@ -400,7 +401,7 @@ json_t *api_tasks_json(const db_task_row *tasks, size_t n, int more);
 
 /* The datasets a spec named, as api_dataset_resolve found them. */
 typedef struct api_ds_refs {
-    api_req *r;                       /* the request (its tenant, pool) */
+    api_req *r;                        /* the request (its tenant, pool) */
     char     ids[API_DS_REFS_MAX][37]; /* their ids, each once */
     size_t   n;
 } api_ds_refs;
@@ -416,11 +417,11 @@ int api_dataset_resolve(void *ctx, const char *ref, char **file_out,
 
 /* ---- handlers ------------------------------------------------------------ */
 
-int api_healthz(api_req *r);      /* health.c */
+int api_healthz(api_req *r); /* health.c */
 int api_readyz(api_req *r);
-int api_openapi(api_req *r);      /* openapi.c: GET /openapi.yaml */
+int api_openapi(api_req *r); /* openapi.c: GET /openapi.yaml */
 
-int api_job_submit(api_req *r);   /* jobs.c */
+int api_job_submit(api_req *r); /* jobs.c */
 int api_job_validate(api_req *r);
 int api_job_list(api_req *r);
 int api_job_get(api_req *r);
@@ -431,7 +432,7 @@ int api_job_cancel(api_req *r);
  * while it is queued or running. */
 int api_job_delete(api_req *r);
 
-int api_job_result(api_req *r);   /* result.c */
+int api_job_result(api_req *r); /* result.c */
 /* A succeeded job with Parquet output: set its "result.bytes" to the
  * length the result endpoint serves (the parts merged), not the parts'
  * total. Leaves 'job' as it is otherwise, or when the parts cannot be
@@ -477,8 +478,7 @@ json_t *api_artifact_names(const config *cfg, const char *id);
 
 int api_result_store_find(const char *id, uint64_t size, char **etag);
 int api_result_store_redirect(api_req *r, const char *id);
-struct MHD_Response *api_result_store_stream(const char *id,
-                                             const char *etag,
+struct MHD_Response *api_result_store_stream(const char *id, const char *etag,
                                              uint64_t first, uint64_t last);
 
 #endif

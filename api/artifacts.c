@@ -130,7 +130,8 @@ artifact_job_check(api_req *r)
     if (strcmp(job.status, "succeeded") != 0)
         rc = api_error(r, MHD_HTTP_CONFLICT, "wrong_state", "",
                        "job %s is %s; its artifacts can be fetched once it "
-                       "has succeeded", r->id, job.status);
+                       "has succeeded",
+                       r->id, job.status);
     db_job_clear(&job);
     return rc;
 }
@@ -156,15 +157,15 @@ artifact_not_found(api_req *r)
     size_t  i;
     int     status;
 
-    json_array_foreach(names, i, v) {
+    json_array_foreach(names, i, v)
+    {
         if (i > 0)
             sb_puts(&sb, ", ");
         sb_puts(&sb, json_string_value(v));
     }
     status = api_error(r, MHD_HTTP_NOT_FOUND, "not_found", "",
                        "job %s has no artifact '%s'; it has %s%s", r->id,
-                       r->name, sb.len ? ": " : "none",
-                       sb.len ? sb.data : "");
+                       r->name, sb.len ? ": " : "none", sb.len ? sb.data : "");
     sb_free(&sb);
     json_decref(names);
     return status;

@@ -91,7 +91,8 @@ api_tokens_load(const char *path, sh_err *err)
         if (tenant == NULL || strtok_r(NULL, " \t\r\n", &save) != NULL) {
             sh_err_set(err, SH_EINVAL, NULL,
                        "SHEAF_TOKENS_FILE %s line %zu: expected 'token "
-                       "tenant'", path, lineno);
+                       "tenant'",
+                       path, lineno);
             goto fail;
         }
         t->v = xrealloc(t->v, (t->n + 1) * sizeof *t->v);
@@ -100,8 +101,7 @@ api_tokens_load(const char *path, sh_err *err)
         t->n++;
     }
     if (ferror(f)) {
-        sh_err_set(err, SH_EIO, NULL, "SHEAF_TOKENS_FILE %s: read error",
-                   path);
+        sh_err_set(err, SH_EIO, NULL, "SHEAF_TOKENS_FILE %s: read error", path);
         goto fail;
     }
     free(line);
@@ -142,8 +142,7 @@ api_tokens_tenant(const api_tokens *t, const char *authorization)
     /* Look at every entry, whatever matches, so that the time taken does
      * not tell which entry matched. */
     for (i = 0; i < t->n; i++)
-        if (CRYPTO_memcmp(md, t->v[i].digest, sizeof md) == 0
-            && tenant == NULL)
+        if (CRYPTO_memcmp(md, t->v[i].digest, sizeof md) == 0 && tenant == NULL)
             tenant = t->v[i].tenant;
     return tenant;
 }

@@ -42,25 +42,27 @@
 
 #include "../service/log.h"
 
-#define CALLBACK_IDLE_MS        250   /* look for due callbacks this often
-                                         (retries falling due); a job's end
-                                         wakes the thread at once */
-#define CALLBACK_BACKOFF_MAX_MS 5000  /* the longest wait while the database
-                                         is away */
-#define CALLBACK_CONNECT_S      5
-#define CALLBACK_TIMEOUT_S      15
+#define CALLBACK_IDLE_MS                      \
+    250 /* look for due callbacks this often  \
+           (retries falling due); a job's end \
+           wakes the thread at once */
+#define CALLBACK_BACKOFF_MAX_MS                 \
+    5000 /* the longest wait while the database \
+            is away */
+#define CALLBACK_CONNECT_S 5
+#define CALLBACK_TIMEOUT_S 15
 /* A claim's hold on its row: past any attempt's end, so that the row of a
  * node that died while delivering is due again soon after. */
-#define CALLBACK_LEASE_S        (CALLBACK_TIMEOUT_S + 5)
-#define CALLBACK_BACKOFF_MAX_S  3600.0
-#define CALLBACK_MAX_S_DEFAULT  86400
+#define CALLBACK_LEASE_S       (CALLBACK_TIMEOUT_S + 5)
+#define CALLBACK_BACKOFF_MAX_S 3600.0
+#define CALLBACK_MAX_S_DEFAULT 86400
 
 struct api_callbacks {
-    api            *a;
-    pthread_t       thread;
-    atomic_int      stop;
-    int             allow_private;
-    double          max_s;
+    api       *a;
+    pthread_t  thread;
+    atomic_int stop;
+    int        allow_private;
+    double     max_s;
 };
 
 /* ---- addresses ----------------------------------------------------------- */
@@ -70,11 +72,11 @@ static int
 callback_v4_private(uint32_t a)
 {
     return (a >> 24) == 0 || (a >> 24) == 10 || (a >> 24) == 127
-           || (a >> 16) == 0xa9fe                 /* 169.254/16 */
-           || (a >> 20) == 0xac1                  /* 172.16/12 */
-           || (a >> 16) == 0xc0a8                 /* 192.168/16 */
-           || (a >> 22) == (0x6440 >> 6)          /* 100.64/10 */
-           || (a >> 28) >= 0xe;                   /* multicast, reserved */
+           || (a >> 16) == 0xa9fe        /* 169.254/16 */
+           || (a >> 20) == 0xac1         /* 172.16/12 */
+           || (a >> 16) == 0xc0a8        /* 192.168/16 */
+           || (a >> 22) == (0x6440 >> 6) /* 100.64/10 */
+           || (a >> 28) >= 0xe;          /* multicast, reserved */
 }
 
 /* Non-zero when 'sa' is a loopback, link-local, private, unique-local,
@@ -119,14 +121,13 @@ callback_allow_private(void)
  * why.
  */
 static int
-callback_check_url(const char *url, int allow_private, char *pin,
-                   sh_err *err)
+callback_check_url(const char *url, int allow_private, char *pin, sh_err *err)
 {
-    CURLU           *u = curl_url();
-    char            *scheme = NULL, *host = NULL, *port = NULL;
-    struct addrinfo  hints, *res = NULL, *ai;
-    char             addr[INET6_ADDRSTRLEN], name[256];
-    int              rc = 0, gai;
+    CURLU          *u = curl_url();
+    char           *scheme = NULL, *host = NULL, *port = NULL;
+    struct addrinfo hints, *res = NULL, *ai;
+    char            addr[INET6_ADDRSTRLEN], name[256];
+    int             rc = 0, gai;
 
     if (u == NULL)
         return sh_err_set(err, SH_EINVAL, "callback.url", "out of memory");
@@ -140,8 +141,10 @@ callback_check_url(const char *url, int allow_private, char *pin,
         goto done;
     }
     if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) {
-        rc = sh_err_set(err, SH_EINVAL, "callback.url", "callback URL "
-                        "'%s' must be http or https", url);
+        rc = sh_err_set(err, SH_EINVAL, "callback.url",
+                        "callback URL "
+                        "'%s' must be http or https",
+                        url);
         goto done;
     }
     /* IPv6 literals come bracketed. */
@@ -157,25 +160,29 @@ callback_check_url(const char *url, int allow_private, char *pin,
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     if ((gai = getaddrinfo(name, port, &hints, &res)) != 0) {
-        rc = sh_err_set(err, SH_EINVAL, "callback.url", "callback host "
-                        "'%s' does not resolve: %s", name, gai_strerror(gai));
+        rc = sh_err_set(err, SH_EINVAL, "callback.url",
+                        "callback host "
+                        "'%s' does not resolve: %s",
+                        name, gai_strerror(gai));
         goto done;
     }
     for (ai = res; ai != NULL && !allow_private; ai = ai->ai_next) {
         if (callback_addr_private(ai->ai_addr)) {
-            rc = sh_err_set(err, SH_EINVAL, "callback.url", "callback host "
+            rc = sh_err_set(err, SH_EINVAL, "callback.url",
+                            "callback host "
                             "'%s' resolves to a loopback, link-local or "
                             "private address; such callbacks are refused "
-                            "unless SHEAF_CALLBACK_ALLOW_PRIVATE=1", name);
+                            "unless SHEAF_CALLBACK_ALLOW_PRIVATE=1",
+                            name);
             goto done;
         }
     }
     if (pin != NULL) {
         const struct sockaddr_in  *v4 = (void *)res->ai_addr;
         const struct sockaddr_in6 *v6 = (void *)res->ai_addr;
-        const void *src = res->ai_family == AF_INET
-                              ? (const void *)&v4->sin_addr
-                              : (const void *)&v6->sin6_addr;
+        const void                *src = res->ai_family == AF_INET
+                                             ? (const void *)&v4->sin_addr
+                                             : (const void *)&v6->sin6_addr;
 
         inet_ntop(res->ai_family, src, addr, sizeof addr);
         if (res->ai_family == AF_INET6)
@@ -234,10 +241,10 @@ api_callback_annotate(api_req *r, json_t *job)
     if (rc == 0) {
         /* The job has not ended: nothing is queued yet. */
         json_object_set_new(job, "callback",
-                            json_pack("{s:s, s:s, s:i, s:n, s:n, s:n}",
-                                      "url", url, "state", "waiting",
-                                      "attempts", 0, "last_status",
-                                      "last_error", "delivered_at"));
+                            json_pack("{s:s, s:s, s:i, s:n, s:n, s:n}", "url",
+                                      url, "state", "waiting", "attempts", 0,
+                                      "last_status", "last_error",
+                                      "delivered_at"));
         return;
     }
     json_object_set_new(
@@ -302,8 +309,8 @@ callback_discard(char *p, size_t size, size_t n, void *cls)
  * answered 2xx; else -1 with *status (0: no reply) and 'why' filled.
  */
 static int
-callback_post(struct api_callbacks *cs, const db_callback *cb,
-              const char *body, long *status, char *why, size_t why_size)
+callback_post(struct api_callbacks *cs, const db_callback *cb, const char *body,
+              long *status, char *why, size_t why_size)
 {
     char               pin[300], sig[200], hdr[240];
     struct curl_slist *hdrs = NULL, *resolve = NULL;
@@ -377,8 +384,7 @@ callback_backoff_s(int attempts)
 
 /* Deliver one claimed callback and record the attempt. */
 static int
-callback_deliver(struct api_callbacks *cs, db *d, db_callback *cb,
-                 sh_err *err)
+callback_deliver(struct api_callbacks *cs, db *d, db_callback *cb, sh_err *err)
 {
     db_job  job;
     json_t *obj = NULL;
@@ -409,11 +415,10 @@ callback_deliver(struct api_callbacks *cs, db *d, db_callback *cb,
         log_info("callback of job %s delivered (attempt %d, status %ld)",
                  cb->job_id, cb->attempts, status);
     else
-        log_warn("callback of job %s: attempt %d failed: %s; %s",
-                 cb->job_id, cb->attempts, why,
-                 give_up ? "given up" : "will retry");
-    return db_callback_record(d, cb->job_id, (int)status,
-                              ok == 0 ? NULL : why, retry_s, give_up, err);
+        log_warn("callback of job %s: attempt %d failed: %s; %s", cb->job_id,
+                 cb->attempts, why, give_up ? "given up" : "will retry");
+    return db_callback_record(d, cb->job_id, (int)status, ok == 0 ? NULL : why,
+                              retry_s, give_up, err);
 }
 
 static void *
@@ -441,9 +446,9 @@ callback_main(void *arg)
             /* Said once an outage, not at every try; tries back off. */
             if (wait_ms == 0)
                 log_warn("callbacks: %s; retrying quietly", err.msg);
-            wait_ms = wait_ms == 0 ? CALLBACK_IDLE_MS
-                    : wait_ms < CALLBACK_BACKOFF_MAX_MS ? wait_ms * 2
-                                                        : wait_ms;
+            wait_ms = wait_ms == 0                        ? CALLBACK_IDLE_MS
+                      : wait_ms < CALLBACK_BACKOFF_MAX_MS ? wait_ms * 2
+                                                          : wait_ms;
             poll(NULL, 0, wait_ms);
             continue;
         }

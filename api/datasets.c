@@ -30,25 +30,25 @@
 #include "../service/log.h"
 #include "../service/spool.h"
 
-#define DS_NAME_MAX        200  /* bytes of a dataset's name */
-#define DS_LIMIT_DEFAULT   100
-#define DS_LIMIT_MAX       1000
+#define DS_NAME_MAX      200 /* bytes of a dataset's name */
+#define DS_LIMIT_DEFAULT 100
+#define DS_LIMIT_MAX     1000
 
 /* One upload in flight, owned by its api_req (r->stream). */
 typedef struct ds_upload {
-    fsys_file      f;           /* the temporary file; f.fd < 0 once done */
-    int            open;        /* f holds a file to abort */
-    EVP_MD_CTX    *md;          /* SHA-256 of what arrived */
-    int64_t        bytes;       /* bytes arrived */
-    int64_t        max;         /* SHEAF_MAX_UPLOAD_BYTES */
-    unsigned char  head[2];     /* the first bytes (the gzip magic) */
-    char           id[37];
-    char          *name;        /* owned */
-    char          *file;        /* "<id>" or "<id>.gz" (owned) */
-    int            gzip;
-    char           want[65];    /* the SHA-256 the client announced, hex;
-                                   "" when none */
-    const char    *want_from;   /* the header it came from */
+    fsys_file     f;       /* the temporary file; f.fd < 0 once done */
+    int           open;    /* f holds a file to abort */
+    EVP_MD_CTX   *md;      /* SHA-256 of what arrived */
+    int64_t       bytes;   /* bytes arrived */
+    int64_t       max;     /* SHEAF_MAX_UPLOAD_BYTES */
+    unsigned char head[2]; /* the first bytes (the gzip magic) */
+    char          id[37];
+    char         *name; /* owned */
+    char         *file; /* "<id>" or "<id>.gz" (owned) */
+    int           gzip;
+    char          want[65]; /* the SHA-256 the client announced, hex;
+                               "" when none */
+    const char *want_from;  /* the header it came from */
 } ds_upload;
 
 /* Non-zero when 's' ends with 'suffix'. */
@@ -188,7 +188,8 @@ ds_piece(api_req *r, const char *data, size_t n)
         up->open = 0;
         return api_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", "",
                          "the dataset is larger than SHEAF_MAX_UPLOAD_BYTES "
-                         "(%lld bytes)", (long long)up->max);
+                         "(%lld bytes)",
+                         (long long)up->max);
     }
     for (size_t i = 0; i < n && up->bytes + (int64_t)i < 2; i++)
         up->head[up->bytes + (int64_t)i] = (unsigned char)data[i];
@@ -199,11 +200,14 @@ ds_piece(api_req *r, const char *data, size_t n)
         log_error("dataset %s: %s", up->id, err.msg);
         fsys_file_abort(&up->f);
         up->open = 0;
-        return api_error(r, err.code == SH_EIO && strstr(err.msg, "space")
-                                ? 507 : MHD_HTTP_INTERNAL_SERVER_ERROR,
+        return api_error(r,
                          err.code == SH_EIO && strstr(err.msg, "space")
-                             ? "insufficient_storage" : "internal", "",
-                         "cannot store the dataset: %s", err.msg);
+                             ? 507
+                             : MHD_HTTP_INTERNAL_SERVER_ERROR,
+                         err.code == SH_EIO && strstr(err.msg, "space")
+                             ? "insufficient_storage"
+                             : "internal",
+                         "", "cannot store the dataset: %s", err.msg);
     }
     return 0;
 }
@@ -215,10 +219,8 @@ ds_piece(api_req *r, const char *data, size_t n)
 static int
 ds_form_type(const char *ct)
 {
-    static const char *const forms[] = {
-        "application/x-www-form-urlencoded", "multipart/form-data",
-        "text/plain"
-    };
+    static const char *const forms[] = {"application/x-www-form-urlencoded",
+                                        "multipart/form-data", "text/plain"};
 
     if (ct == NULL)
         return 0;
@@ -267,14 +269,14 @@ ds_begin(api_req *r)
                != NULL)
         return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "name",
                          "'name' must be 1 to %d bytes of UTF-8 without "
-                         "control characters", DS_NAME_MAX);
+                         "control characters",
+                         DS_NAME_MAX);
     if (util_is_uuid(name, strlen(name)))
         return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "name",
                          "'name' must not be a UUID (jobs name a dataset by "
                          "its id or its name)");
     if (comp != NULL && strcmp(comp, "gzip") != 0 && strcmp(comp, "none") != 0)
-        return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request",
-                         "compression",
+        return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "compression",
                          "'compression' must be 'gzip' or 'none'");
     if (len_s != NULL) {
         char              *end;
@@ -332,8 +334,8 @@ ds_json(const db_dataset *ds)
 {
     return json_pack("{s:s, s:s, s:I, s:s, s:s, s:s}", "id", ds->id, "name",
                      ds->name, "bytes", (json_int_t)ds->bytes, "sha256",
-                     ds->sha256, "compression", ds->compression,
-                     "created_at", ds->created_at);
+                     ds->sha256, "compression", ds->compression, "created_at",
+                     ds->created_at);
 }
 
 int
@@ -354,13 +356,12 @@ api_dataset_upload(api_req *r)
     EVP_DigestFinal_ex(up->md, md, &md_len);
     ds_hex(md, 32, got);
     if (up->want[0] != '\0' && strcmp(up->want, got) != 0)
-        return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request",
-                         up->want_from,
+        return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", up->want_from,
                          "the body's SHA-256 is %s, %s says %s: the upload "
-                         "was damaged, nothing was kept", got, up->want_from,
-                         up->want);
-    if (up->gzip && (up->bytes < 2 || up->head[0] != 0x1f
-                     || up->head[1] != 0x8b))
+                         "was damaged, nothing was kept",
+                         got, up->want_from, up->want);
+    if (up->gzip
+        && (up->bytes < 2 || up->head[0] != 0x1f || up->head[1] != 0x8b))
         return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_data", "",
                          "the dataset is named or marked gzip but the body "
                          "is not gzip data");
@@ -378,9 +379,9 @@ api_dataset_upload(api_req *r)
     snprintf(ds.compression, sizeof ds.compression, "%s",
              up->gzip ? "gzip" : "none");
     d = api_db_get(r->a, API_POOL_WAIT_MS, &err);
-    rc = api_db_put(r->a, d, d != NULL ? db_dataset_insert(d, r->tenant,
-                                                           &ds, &err)
-                                       : err.code);
+    rc = api_db_put(r->a, d,
+                    d != NULL ? db_dataset_insert(d, r->tenant, &ds, &err)
+                              : err.code);
     if (rc != 0) {
         /* No row: the file must not stay either. */
         if (fsys_unlink(path) != 0)
@@ -425,8 +426,7 @@ api_dataset_list(api_req *r)
                              DS_LIMIT_MAX);
         limit = (int)l;
     }
-    if ((name != NULL && (strlen(name) > DS_NAME_MAX
-                          || !api_utf8_valid(name)))
+    if ((name != NULL && (strlen(name) > DS_NAME_MAX || !api_utf8_valid(name)))
         || (cursor != NULL && !api_utf8_valid(cursor)))
         return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request",
                          name != NULL ? "name" : "cursor",
@@ -435,8 +435,8 @@ api_dataset_list(api_req *r)
     if ((d = api_db_get(r->a, API_POOL_WAIT_MS, &err)) == NULL)
         return api_error_sh(r, &err, 0);
     rc = api_db_put(r->a, d,
-                    db_dataset_list(d, r->tenant, name, limit, cursor, &v,
-                                    &n, &more, &err));
+                    db_dataset_list(d, r->tenant, name, limit, cursor, &v, &n,
+                                    &more, &err));
     if (rc != 0)
         return api_error_sh(r, &err, 0);
     arr = json_array();
@@ -497,8 +497,7 @@ api_dataset_delete(api_req *r)
 }
 
 int
-api_dataset_resolve(void *ctx, const char *ref, char **file_out,
-                    sh_err *err)
+api_dataset_resolve(void *ctx, const char *ref, char **file_out, sh_err *err)
 {
     api_ds_refs *refs = ctx;
     api_req     *r = refs->r;

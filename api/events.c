@@ -27,20 +27,20 @@
 
 #define EVENTS_HEARTBEAT_MS 15000
 #define EVENTS_RECHECK_MS   1000
-#define EVENTS_BATCH        200    /* events read at once */
+#define EVENTS_BATCH        200 /* events read at once */
 #define EVENTS_POOL_WAIT_MS 1000
-#define EVENTS_BLOCK        4096   /* bytes libmicrohttpd asks for */
+#define EVENTS_BLOCK        4096 /* bytes libmicrohttpd asks for */
 
 /* One stream. */
 typedef struct events_stream {
     api            *a;
     char            id[37];
-    int             fd;        /* the client's socket, -1 when unknown */
-    int64_t         after;     /* seq of the last event queued */
-    strbuf          out;       /* bytes to send */
-    size_t          off;       /* of 'out', already sent */
-    int             ended;     /* the terminal event is queued */
-    int64_t         wrote_ms;  /* when bytes were last queued */
+    int             fd;       /* the client's socket, -1 when unknown */
+    int64_t         after;    /* seq of the last event queued */
+    strbuf          out;      /* bytes to send */
+    size_t          off;      /* of 'out', already sent */
+    int             ended;    /* the terminal event is queued */
+    int64_t         wrote_ms; /* when bytes were last queued */
     jobwatch_waiter wt;
 } events_stream;
 
@@ -68,8 +68,9 @@ events_read(events_stream *s)
     sh_err_clear(&err);
     if ((d = api_db_get(s->a, EVENTS_POOL_WAIT_MS, &err)) == NULL)
         return SH_EDB;
-    rc = api_db_put(s->a, d, db_job_events(d, s->id, s->after, EVENTS_BATCH,
-                                           &ev, &n, &err));
+    rc = api_db_put(s->a, d,
+                    db_job_events(d, s->id, s->after, EVENTS_BATCH, &ev, &n,
+                                  &err));
     if (rc < 0)
         return rc;
     for (size_t i = 0; i < n && !s->ended; i++) {
@@ -173,7 +174,8 @@ api_job_events(api_req *r)
 
     if (events_last_id(api_header_get(r, "Last-Event-ID"), &after) != 0)
         return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request",
-                         "Last-Event-ID", "Last-Event-ID must be the id of "
+                         "Last-Event-ID",
+                         "Last-Event-ID must be the id of "
                          "an event of this stream (a number)");
     sh_err_clear(&err);
     if ((d = api_db_get(r->a, API_POOL_WAIT_MS, &err)) == NULL)

@@ -58,23 +58,23 @@ struct api_conn {
     int64_t   win_ms;      /* streaming: start of the current window */
     int64_t   win_bytes;   /* streaming: bytes arrived in it */
     /* Of the request being read (the connection's own thread only): */
-    int       bad_path;    /* its path holds a control character */
-    char      raw_path[API_LOG_PATH_MAX + 1]; /* its path as received,
-                                                 control bytes as '?' */
+    int  bad_path; /* its path holds a control character */
+    char raw_path[API_LOG_PATH_MAX + 1]; /* its path as received,
+                                            control bytes as '?' */
 };
 
 struct api_guard {
     pthread_mutex_t mu;
-    api_conn        head;        /* sentinel of the circular list */
-    unsigned        n;           /* connections on the list */
-    unsigned        soft_limit;  /* past it, connections go to the reserve */
-    int64_t         first_ms;    /* deadline of a connection's first
-                                    request */
-    int64_t         keepalive_ms; /* deadline of a later one */
-    uint64_t        cut_total;   /* connections shut down, for the log */
-    pthread_t       thread;
-    int             started;     /* the thread runs */
-    int             stop_fd[2];  /* a pipe: written to stop the thread */
+    api_conn        head;       /* sentinel of the circular list */
+    unsigned        n;          /* connections on the list */
+    unsigned        soft_limit; /* past it, connections go to the reserve */
+    int64_t         first_ms;   /* deadline of a connection's first
+                                   request */
+    int64_t   keepalive_ms;     /* deadline of a later one */
+    uint64_t  cut_total;        /* connections shut down, for the log */
+    pthread_t thread;
+    int       started;    /* the thread runs */
+    int       stop_fd[2]; /* a pipe: written to stop the thread */
 };
 
 /* Shut down the sockets whose deadline has passed. Returns how many. */
@@ -110,7 +110,7 @@ guard_main(void *arg)
     unsigned      unlogged = 0;
 
     for (;;) {
-        int rc = poll(&pfd, 1, GUARD_TICK_MS);
+        int     rc = poll(&pfd, 1, GUARD_TICK_MS);
         int64_t now = now_ms();
 
         if (rc > 0)
@@ -260,8 +260,8 @@ api_guard_replied(api_guard *g, api_conn *c)
     if (c == NULL)
         return;
     pthread_mutex_lock(&g->mu);
-    c->deadline_ms =
-        now_ms() + (c->reserve ? GUARD_RESERVE_MS : g->keepalive_ms);
+    c->deadline_ms = now_ms()
+                     + (c->reserve ? GUARD_RESERVE_MS : g->keepalive_ms);
     pthread_mutex_unlock(&g->mu);
 }
 
@@ -283,16 +283,16 @@ guard_path_has_control(const char *uri)
             return 1;
         if (p[0] == '%' && p[1] != '\0' && p[2] != '\0') {
             int hi = p[1] >= '0' && p[1] <= '9' ? p[1] - '0'
-                   : (p[1] | 0x20) >= 'a' && (p[1] | 0x20) <= 'f'
-                       ? (p[1] | 0x20) - 'a' + 10
-                       : -1;
+                     : (p[1] | 0x20) >= 'a' && (p[1] | 0x20) <= 'f'
+                         ? (p[1] | 0x20) - 'a' + 10
+                         : -1;
             int lo = p[2] >= '0' && p[2] <= '9' ? p[2] - '0'
-                   : (p[2] | 0x20) >= 'a' && (p[2] | 0x20) <= 'f'
-                       ? (p[2] | 0x20) - 'a' + 10
-                       : -1;
+                     : (p[2] | 0x20) >= 'a' && (p[2] | 0x20) <= 'f'
+                         ? (p[2] | 0x20) - 'a' + 10
+                         : -1;
 
-            if (hi >= 0 && lo >= 0 && (hi * 16 + lo < 0x20
-                                       || hi * 16 + lo == 0x7f))
+            if (hi >= 0 && lo >= 0
+                && (hi * 16 + lo < 0x20 || hi * 16 + lo == 0x7f))
                 return 1;
         }
     }

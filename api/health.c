@@ -17,9 +17,9 @@ api_healthz(api_req *r)
 int
 api_readyz(api_req *r)
 {
-    db      *d;
-    sh_err   err;
-    int      rc;
+    db    *d;
+    sh_err err;
+    int    rc;
 
     /* Shutting down: send new work elsewhere. */
     if (atomic_load(&r->a->stopping))

@@ -23,16 +23,17 @@
 
 #include "../service/log.h"
 
-#define HTTP_TIMEOUT_S 330 /* idle time of a reply: long polls wait up to
-                              300 s (arriving requests have the guard's
-                              much shorter deadlines) */
+#define HTTP_TIMEOUT_S                                 \
+    330 /* idle time of a reply: long polls wait up to \
+           300 s (arriving requests have the guard's   \
+           much shorter deadlines) */
 #define HTTP_STACK_BYTES (256 * 1024) /* a connection thread's stack */
 /* libmicrohttpd's buffer of one connection (its default is 32 KiB): the
  * request line and the header fields must fit in it, or libmicrohttpd
  * answers 414 or 431 itself, with an HTML body. Raised so that requests a
  * good deal larger than the limits below still reach http_check_sizes,
  * which answers them in the JSON error shape. */
-#define HTTP_POOL_BYTES (96 * 1024)
+#define HTTP_POOL_BYTES  (96 * 1024)
 #define HTTP_URI_MAX     8192  /* bytes of a request target: 414 past it */
 #define HTTP_HEADERS_MAX 16384 /* bytes of the header fields: 431 past it */
 
@@ -88,8 +89,8 @@ api_error(api_req *r, int status, const char *code, const char *path,
     snprintf(where, sizeof where, "%s", path != NULL ? path : "");
     /* libpq ends its messages with a newline. */
     n = strlen(msg);
-    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '
-                     || msg[n - 1] == '\t'))
+    while (n > 0
+           && (msg[n - 1] == '\n' || msg[n - 1] == ' ' || msg[n - 1] == '\t'))
         msg[--n] = '\0';
     http_utf8_clean(msg);
     http_utf8_clean(where);
@@ -260,8 +261,7 @@ http_send(api_req *r, int status)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                                 "application/json");
     } else if (resp == NULL) {
-        resp = MHD_create_response_from_buffer(0, NULL,
-                                               MHD_RESPMEM_PERSISTENT);
+        resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
         if (resp == NULL)
             return MHD_NO;
     }
@@ -271,11 +271,9 @@ http_send(api_req *r, int status)
         if (r->reply_json != NULL
             && (strcasecmp(r->headers[i].name, "Content-Type") == 0
                 || strcasecmp(r->headers[i].name, "Content-Encoding") == 0
-                || strcasecmp(r->headers[i].name, "Content-Disposition")
-                       == 0))
+                || strcasecmp(r->headers[i].name, "Content-Disposition") == 0))
             continue;
-        MHD_add_response_header(resp, r->headers[i].name,
-                                r->headers[i].value);
+        MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
     }
     ret = MHD_queue_response(r->conn, (unsigned int)status, resp);
     MHD_destroy_response(resp);
@@ -336,8 +334,7 @@ http_check_framing(api_req *r)
         int         n;
     } cl = {MHD_HTTP_HEADER_CONTENT_LENGTH, 0};
 
-    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, http_count_header,
-                              &cl);
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, http_count_header, &cl);
     if (cl.n > 1)
         return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "",
                          "the request has %d Content-Length headers; send "
@@ -415,8 +412,8 @@ http_check_sizes(api_req *r)
 {
     size_t uri = strlen(r->url), headers = 0;
 
-    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND,
-                              http_count_field, &uri);
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, http_count_field,
+                              &uri);
     if (uri > HTTP_URI_MAX) {
         api_header_set(r, MHD_HTTP_HEADER_CONNECTION, "close");
         return api_error(r, MHD_HTTP_URI_TOO_LONG, "too_large", "",
@@ -443,11 +440,11 @@ http_check_sizes(api_req *r)
 static int
 http_begin(api_req *r)
 {
-    const char *len_s;
-    char        allow[80];
-    char       *end;
+    const char        *len_s;
+    char               allow[80];
+    char              *end;
     unsigned long long len;
-    int         status;
+    int                status;
 
     r->tenant = "default";
     if ((status = http_check_sizes(r)) != 0)
@@ -478,9 +475,8 @@ http_begin(api_req *r)
         api_header_set(r, MHD_HTTP_HEADER_ALLOW, allow);
         if (strcmp(r->method, "OPTIONS") == 0)
             return MHD_HTTP_NO_CONTENT;
-        return api_error(r, MHD_HTTP_METHOD_NOT_ALLOWED,
-                         "method_not_allowed", "",
-                         "%s is not allowed on %s; allowed: %s", r->method,
+        return api_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
+                         "", "%s is not allowed on %s; allowed: %s", r->method,
                          r->url, allow);
     }
     if (api_guard_in_reserve(r->guarded) && !(r->route->flags & API_HEALTH)) {
@@ -561,8 +557,7 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url,
         r->method = method;
         r->url = url;
         r->started_ms = now_ms();
-        ci = MHD_get_connection_info(conn,
-                                     MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         r->guarded = ci != NULL ? ci->socket_context : NULL;
         *con_cls = r;
         r->early_status = http_begin(r);
@@ -639,9 +634,8 @@ http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         log_info("%s %s %d %lldms", method, path, r->status,
                  (long long)(now_ms() - r->started_ms));
     else
-        log_info("%s %s %d %lldms, connection ended early (%d)", method,
-                 path, r->status, (long long)(now_ms() - r->started_ms),
-                 (int)toe);
+        log_info("%s %s %d %lldms, connection ended early (%d)", method, path,
+                 r->status, (long long)(now_ms() - r->started_ms), (int)toe);
     if (r->stream != NULL && r->stream_free != NULL)
         r->stream_free(r);
     json_decref(r->reply_json);
@@ -732,8 +726,8 @@ http_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
 
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        *socket_context =
-            ci != NULL ? api_guard_open(a->guard, ci->connect_fd) : NULL;
+        *socket_context = ci != NULL ? api_guard_open(a->guard, ci->connect_fd)
+                                     : NULL;
     } else {
         api_guard_close(a->guard, *socket_context);
         *socket_context = NULL;
@@ -800,12 +794,11 @@ api_listen(const config *cfg, sh_err *err)
 
     if ((rc = http_resolve(cfg->listen_host, cfg->listen_port, &ai, err)) != 0)
         return rc;
-    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-                ai->ai_protocol);
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
-                             sizeof one) != 0 ||
-        bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
-        listen(fd, SOMAXCONN) != 0) {
+    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0
+        || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0
+        || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0
+        || listen(fd, SOMAXCONN) != 0) {
         rc = sh_err_set(err, SH_EIO, NULL, "cannot listen on %s:%d: %s",
                         cfg->listen_host, cfg->listen_port, strerror(errno));
         if (fd >= 0)
@@ -825,12 +818,12 @@ api_start(const config *cfg, db_pool *pool, sh_err *err)
 api *
 api_start_on(const config *cfg, db_pool *pool, int listen_fd, sh_err *err)
 {
-    api                 *a = xcalloc(1, sizeof *a);
-    struct addrinfo     *ai = NULL;
+    api                  *a = xcalloc(1, sizeof *a);
+    struct addrinfo      *ai = NULL;
     struct MHD_OptionItem where[2] = {{MHD_OPTION_END, 0, NULL},
                                       {MHD_OPTION_END, 0, NULL}};
-    unsigned int         flags;
-    int                  saved;
+    unsigned int          flags;
+    int                   saved;
 
     a->cfg = cfg;
     a->pool = pool;
@@ -845,8 +838,8 @@ api_start_on(const config *cfg, db_pool *pool, int listen_fd, sh_err *err)
         goto fail;
     /* A socket bound already (api_listen), or the resolved address. */
     if (listen_fd >= 0)
-        where[0] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET,
-                                           listen_fd, NULL};
+        where[0] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, listen_fd,
+                                           NULL};
     else
         where[0] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0,
                                            ai->ai_addr};
@@ -863,15 +856,14 @@ api_start_on(const config *cfg, db_pool *pool, int listen_fd, sh_err *err)
     /* poll(), not select(): a busy daemon can hold descriptors past
      * FD_SETSIZE (workers, database connections, result files). */
     flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD
-          | MHD_USE_POLL | MHD_USE_ERROR_LOG;
+            | MHD_USE_POLL | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     errno = 0;
     a->mhd = MHD_start_daemon(
         flags, (uint16_t)cfg->listen_port, NULL, NULL, http_access, a,
         MHD_OPTION_EXTERNAL_LOGGER, http_log, a, /* first, to log the rest */
-        MHD_OPTION_ARRAY, where,
-        MHD_OPTION_CONNECTION_LIMIT,
+        MHD_OPTION_ARRAY, where, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int)(cfg->max_connections + API_RESERVE_CONNS),
         MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned int)cfg->max_connections_per_ip,
@@ -880,8 +872,7 @@ api_start_on(const config *cfg, db_pool *pool, int listen_fd, sh_err *err)
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_POOL_BYTES,
         MHD_OPTION_NOTIFY_CONNECTION, http_notify, a,
         MHD_OPTION_URI_LOG_CALLBACK, http_request_line, a,
-        MHD_OPTION_NOTIFY_COMPLETED, http_completed, a,
-        MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, http_completed, a, MHD_OPTION_END);
     saved = errno;
     if (a->mhd == NULL) {
         sh_err_set(err, SH_EIO, NULL, "cannot listen on %s:%d: %s",

@@ -62,29 +62,24 @@ api_job_json(const db_job *j)
     char    url[API_URL_MAX];
 
     api_job_url(url, j->id, "/result");
-    out = json_pack(
-        "{s:s, s:s, s:s, s:o, s:o, s:o,"
-        " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I},"
-        " s:o, s:{s:s, s:o, s:o}, s:i, s:i}",
-        "id", j->id, "name", j->name, "status", j->status,
-        "created_at", job_json_ts(j->created_at),
-        "started_at", job_json_ts(j->started_at),
-        "finished_at", job_json_ts(j->finished_at),
-        "progress",
-        "partitions_total", (json_int_t)j->partitions_total,
-        "partitions_done", (json_int_t)j->partitions_done,
-        "partitions_running", (json_int_t)j->partitions_running,
-        "partitions_failed", (json_int_t)j->partitions_failed,
-        "rows_in", (json_int_t)j->rows_in,
-        "bytes_in", (json_int_t)j->bytes_in,
-        "rows_out", (json_int_t)j->rows_out,
-        "rows_skipped", (json_int_t)j->rows_skipped,
-        "error", job_json_str(j->error),
-        "result", "url", url,
-        "bytes", job_json_int(j->has_result, j->result_bytes),
-        "rows", job_json_int(j->has_result, j->result_rows),
-        "priority", j->priority,
-        "max_attempts", j->max_attempts);
+    out = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o,"
+                    " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I},"
+                    " s:o, s:{s:s, s:o, s:o}, s:i, s:i}",
+                    "id", j->id, "name", j->name, "status", j->status,
+                    "created_at", job_json_ts(j->created_at), "started_at",
+                    job_json_ts(j->started_at), "finished_at",
+                    job_json_ts(j->finished_at), "progress", "partitions_total",
+                    (json_int_t)j->partitions_total, "partitions_done",
+                    (json_int_t)j->partitions_done, "partitions_running",
+                    (json_int_t)j->partitions_running, "partitions_failed",
+                    (json_int_t)j->partitions_failed, "rows_in",
+                    (json_int_t)j->rows_in, "bytes_in", (json_int_t)j->bytes_in,
+                    "rows_out", (json_int_t)j->rows_out, "rows_skipped",
+                    (json_int_t)j->rows_skipped, "error",
+                    job_json_str(j->error), "result", "url", url, "bytes",
+                    job_json_int(j->has_result, j->result_bytes), "rows",
+                    job_json_int(j->has_result, j->result_rows), "priority",
+                    j->priority, "max_attempts", j->max_attempts);
     if (spec != NULL)
         json_object_set_new(out, "spec", spec);
     return out;
@@ -111,20 +106,16 @@ job_task_json(const db_task_row *t)
     return json_pack(
         "{s:i, s:i, s:s, s:i, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:o,"
         " s:o, s:o, s:o, s:I, s:I}",
-        "stage", t->stage, "partition", t->part, "state", t->state,
-        "attempts", t->attempts,
-        "byte_start", job_json_int(t->has_bytes, t->byte_start),
-        "byte_end", job_json_int(t->has_bytes, t->byte_end),
-        "rows_in", (json_int_t)t->rows_in,
-        "bytes_in", (json_int_t)t->bytes_in,
-        "rows_out", (json_int_t)t->rows_out,
-        "bytes_out", (json_int_t)t->bytes_out,
-        "rows_skipped", (json_int_t)t->rows_skipped,
-        "worker", job_json_str(t->worker), "error", job_json_str(t->error),
-        "started_at", job_json_ts(t->started_at),
-        "finished_at", job_json_ts(t->finished_at),
-        "spill_bytes", (json_int_t)t->spill_bytes,
-        "peak_bytes", (json_int_t)t->peak_bytes);
+        "stage", t->stage, "partition", t->part, "state", t->state, "attempts",
+        t->attempts, "byte_start", job_json_int(t->has_bytes, t->byte_start),
+        "byte_end", job_json_int(t->has_bytes, t->byte_end), "rows_in",
+        (json_int_t)t->rows_in, "bytes_in", (json_int_t)t->bytes_in, "rows_out",
+        (json_int_t)t->rows_out, "bytes_out", (json_int_t)t->bytes_out,
+        "rows_skipped", (json_int_t)t->rows_skipped, "worker",
+        job_json_str(t->worker), "error", job_json_str(t->error), "started_at",
+        job_json_ts(t->started_at), "finished_at", job_json_ts(t->finished_at),
+        "spill_bytes", (json_int_t)t->spill_bytes, "peak_bytes",
+        (json_int_t)t->peak_bytes);
 }
 
 json_t *

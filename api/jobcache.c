@@ -17,15 +17,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define JOBCACHE_SLOTS  1024 /* a power of two */
-#define JOBCACHE_TTL_MS 1000 /* how long an entry is served */
+#define JOBCACHE_SLOTS     1024        /* a power of two */
+#define JOBCACHE_TTL_MS    1000        /* how long an entry is served */
 #define JOBCACHE_MAX_BYTES (64 * 1024) /* larger replies are not kept */
 
 /* One cached reply. */
 typedef struct jobcache_entry {
-    char    id[37];     /* the job; "" for a free slot */
-    char   *tenant;     /* owned */
-    char   *body;       /* the JSON reply with its newline (owned) */
+    char    id[37]; /* the job; "" for a free slot */
+    char   *tenant; /* owned */
+    char   *body;   /* the JSON reply with its newline (owned) */
     size_t  len;
     int64_t expires_ms; /* now_ms() past which it is not served */
 } jobcache_entry;

@@ -17,18 +17,18 @@
 #include "../service/model.h"
 #include "../service/spool.h"
 
-#define JOBS_KEY_MAX        200     /* bytes of an Idempotency-Key */
-#define JOBS_PARAM_MAX      1024    /* bytes of a name or cursor parameter */
-#define JOBS_LIMIT_DEFAULT  100
-#define JOBS_LIMIT_MAX      1000
-#define JOBS_WAIT_MAX_S     300
-#define JOBS_POLL_MS        1000    /* re-read without a notification:
-                                       what a lost one costs at most */
-#define JOBS_POLL_WAIT_MS   1000    /* pool wait inside a long poll */
+#define JOBS_KEY_MAX       200  /* bytes of an Idempotency-Key */
+#define JOBS_PARAM_MAX     1024 /* bytes of a name or cursor parameter */
+#define JOBS_LIMIT_DEFAULT 100
+#define JOBS_LIMIT_MAX     1000
+#define JOBS_WAIT_MAX_S    300
+#define JOBS_POLL_MS                                              \
+    1000                       /* re-read without a notification: \
+                                  what a lost one costs at most */
+#define JOBS_POLL_WAIT_MS 1000 /* pool wait inside a long poll */
 
-static const char *const jobs_statuses[] = {
-    "queued", "running", "succeeded", "failed", "cancelled"
-};
+static const char *const jobs_statuses[] = {"queued", "running", "succeeded",
+                                            "failed", "cancelled"};
 
 /* Non-zero when 's' is one of the status words. */
 static int
@@ -111,7 +111,8 @@ jobs_check_key(api_req *r, const char *key)
         return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request",
                          "Idempotency-Key",
                          "Idempotency-Key must be 1 to %d printable ASCII "
-                         "characters", JOBS_KEY_MAX);
+                         "characters",
+                         JOBS_KEY_MAX);
     return 0;
 }
 
@@ -147,8 +148,7 @@ jobs_resolve_model(const void *ctx, const char *job_id, char **path_out,
  * or the status of the error reply.
  */
 static int
-jobs_plan(api_req *r, json_t **spec, plan **p, char sha[65],
-          api_ds_refs *refs)
+jobs_plan(api_req *r, json_t **spec, plan **p, char sha[65], api_ds_refs *refs)
 {
     const char  *data = r->body.data != NULL ? r->body.data : "";
     json_error_t jerr;
@@ -160,28 +160,31 @@ jobs_plan(api_req *r, json_t **spec, plan **p, char sha[65],
     *spec = json_loadb(data, r->body.len, JSON_REJECT_DUPLICATES, &jerr);
     if (*spec == NULL)
         return api_error(r, MHD_HTTP_BAD_REQUEST, "invalid_json", "",
-                         "malformed JSON: %s (line %d, column %d)",
-                         jerr.text, jerr.line, jerr.column);
+                         "malformed JSON: %s (line %d, column %d)", jerr.text,
+                         jerr.line, jerr.column);
     if (!json_is_object(*spec)) {
         status = api_error(r, MHD_HTTP_BAD_REQUEST, "invalid_spec", "",
                            "the job spec must be a JSON object");
         goto done;
     }
     if (sha != NULL) {
-        if (api_json_dump(*spec, JSON_COMPACT | JSON_SORT_KEYS, &canon)
-            != 0) {
-            status = api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                               "internal", "", "cannot encode the spec");
+        if (api_json_dump(*spec, JSON_COMPACT | JSON_SORT_KEYS, &canon) != 0) {
+            status = api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+                               "", "cannot encode the spec");
             goto done;
         }
         api_sha256_hex(canon.data, canon.len, sha);
     }
     sh_err_clear(&err);
     char    *datasets = spool_datasets_dir(r->a->cfg->spool);
-    plan_env env = {r->a->cfg->data_root, jobs_resolve_model, r,
+    plan_env env = {r->a->cfg->data_root,
+                    jobs_resolve_model,
+                    r,
                     (uint64_t)r->a->cfg->memory_mb << 20,
-                    (uint64_t)r->a->cfg->max_partitions, datasets,
-                    api_dataset_resolve, refs};
+                    (uint64_t)r->a->cfg->max_partitions,
+                    datasets,
+                    api_dataset_resolve,
+                    refs};
 
     refs->r = r;
     refs->n = 0;
@@ -295,7 +298,8 @@ api_job_submit(api_req *r)
             (void)db_job_cancel(d, r->tenant, id, &err);
             rc = sh_err_set(&err, SH_ECONFLICT, "input.dataset",
                             "a dataset of the job was deleted while it was "
-                            "submitted; job %s was cancelled", id);
+                            "submitted; job %s was cancelled",
+                            id);
         } else if (rc > 0) {
             rc = 0;
         }
@@ -389,14 +393,14 @@ api_job_list(api_req *r)
 int
 api_job_get(api_req *r)
 {
-    const char *wait_s = api_query(r, "wait");
-    db_job      job, next;
+    const char     *wait_s = api_query(r, "wait");
+    db_job          job, next;
     jobwatch_waiter wt;
-    int64_t     wait_ms = 0, deadline_ms, left_ms;
-    sh_err      err;
-    char       *cached;
-    size_t      len;
-    int         rc;
+    int64_t         wait_ms = 0, deadline_ms, left_ms;
+    sh_err          err;
+    char           *cached;
+    size_t          len;
+    int             rc;
 
     if (wait_s != NULL && jobs_parse_wait(wait_s, &wait_ms) != 0)
         return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "wait",
@@ -409,8 +413,8 @@ api_job_get(api_req *r)
                                                    MHD_RESPMEM_MUST_FREE);
         if (r->reply == NULL) {
             free(cached);
-            return api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
-                             "", "cannot make the reply");
+            return api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "",
+                             "cannot make the reply");
         }
         MHD_add_response_header(r->reply, MHD_HTTP_HEADER_CONTENT_TYPE,
                                 "application/json");
@@ -432,13 +436,12 @@ api_job_get(api_req *r)
      * stops; a database outage in the middle only delays the next look. */
     atomic_fetch_add(&r->a->polling, 1);
     rc = 0;
-    while (!db_job_status_ended(job.status)
-           && !atomic_load(&r->a->stopping)) {
+    while (!db_job_status_ended(job.status) && !atomic_load(&r->a->stopping)) {
         left_ms = deadline_ms - now_ms();
         if (left_ms <= 0)
             break;
-        jobwatch_wait(r->a->watch, &wt, (int)(left_ms < JOBS_POLL_MS
-                                              ? left_ms : JOBS_POLL_MS));
+        jobwatch_wait(r->a->watch, &wt,
+                      (int)(left_ms < JOBS_POLL_MS ? left_ms : JOBS_POLL_MS));
         if (api_client_gone(r, 0))
             break;
         rc = jobs_fetch(r, JOBS_POLL_WAIT_MS, &next, &err);
@@ -491,8 +494,8 @@ api_job_tasks(api_req *r)
     if ((d = api_db_get(r->a, API_POOL_WAIT_MS, &err)) == NULL)
         return api_error_sh(r, &err, 0);
     rc = api_db_put(r->a, d,
-                    db_job_tasks(d, r->tenant, r->id, limit, cursor, &tasks,
-                                 &n, &more, &err));
+                    db_job_tasks(d, r->tenant, r->id, limit, cursor, &tasks, &n,
+                                 &more, &err));
     if (rc < 0)
         return api_error_sh(r, &err, 0);
     rc = api_reply(r, MHD_HTTP_OK, api_tasks_json(tasks, n, more));

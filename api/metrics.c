@@ -34,12 +34,11 @@
 #endif
 
 #define METRICS_POOL_WAIT_MS 2000
-#define METRICS_CLASSES      5   /* 1xx .. 5xx */
+#define METRICS_CLASSES      5 /* 1xx .. 5xx */
 #define METRICS_BUCKETS      12
 
 static const double metrics_http_le[METRICS_BUCKETS] = {
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30
-};
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30};
 
 /* The figures of one route (the last slot: requests no route matched). */
 typedef struct metrics_route {
@@ -51,7 +50,7 @@ typedef struct metrics_route {
 
 struct api_metrics {
     size_t         n_routes;
-    metrics_route *routes;   /* n_routes + 1 */
+    metrics_route *routes; /* n_routes + 1 */
     atomic_int     workers;
     int64_t        start_s;
 };
@@ -77,8 +76,7 @@ api_metrics_free(api_metrics *m)
 }
 
 void
-api_metrics_record(api_metrics *m, const api_route *rt, int status,
-                   int64_t ms)
+api_metrics_record(api_metrics *m, const api_route *rt, int status, int64_t ms)
 {
     size_t         i = rt != NULL ? api_route_index(rt) : m->n_routes;
     metrics_route *r;
@@ -109,8 +107,7 @@ api_set_workers_alive(api *a, int n)
 
 /* "# HELP" and "# TYPE" of a series. */
 static void
-metrics_head(strbuf *sb, const char *name, const char *type,
-             const char *help)
+metrics_head(strbuf *sb, const char *name, const char *type, const char *help)
 {
     sb_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
@@ -121,9 +118,8 @@ metrics_route_labels(const api_metrics *m, size_t i, char *out, size_t n)
 {
     const api_route *rt = i < m->n_routes ? api_route_at(i) : NULL;
 
-    snprintf(out, n, "method=\"%s\",route=\"%s\"",
-             rt != NULL ? rt->method : "", rt != NULL ? rt->pattern
-                                                      : "unmatched");
+    snprintf(out, n, "method=\"%s\",route=\"%s\"", rt != NULL ? rt->method : "",
+             rt != NULL ? rt->pattern : "unmatched");
 }
 
 static void
@@ -140,8 +136,10 @@ metrics_http(const api_metrics *m, strbuf *sb)
             long v = atomic_load(&m->routes[i].by_class[c]);
 
             if (v > 0)
-                sb_printf(sb, "sheaf_http_requests_total{%s,code=\"%dxx\"}"
-                          " %ld\n", labels, c + 1, v);
+                sb_printf(sb,
+                          "sheaf_http_requests_total{%s,code=\"%dxx\"}"
+                          " %ld\n",
+                          labels, c + 1, v);
         }
     }
     metrics_head(sb, "sheaf_http_request_duration_seconds", "histogram",
@@ -157,11 +155,15 @@ metrics_http(const api_metrics *m, strbuf *sb)
         metrics_route_labels(m, i, labels, sizeof labels);
         for (int b = 0; b < METRICS_BUCKETS; b++) {
             cum += atomic_load(&r->le[b]);
-            sb_printf(sb, "sheaf_http_request_duration_seconds_bucket{%s,"
-                      "le=\"%g\"} %ld\n", labels, metrics_http_le[b], cum);
+            sb_printf(sb,
+                      "sheaf_http_request_duration_seconds_bucket{%s,"
+                      "le=\"%g\"} %ld\n",
+                      labels, metrics_http_le[b], cum);
         }
-        sb_printf(sb, "sheaf_http_request_duration_seconds_bucket{%s,"
-                  "le=\"+Inf\"} %ld\n", labels, count);
+        sb_printf(sb,
+                  "sheaf_http_request_duration_seconds_bucket{%s,"
+                  "le=\"+Inf\"} %ld\n",
+                  labels, count);
         sb_printf(sb, "sheaf_http_request_duration_seconds_sum{%s} %.6f\n",
                   labels, (double)atomic_load(&r->sum_us) / 1e6);
         sb_printf(sb, "sheaf_http_request_duration_seconds_count{%s} %ld\n",
@@ -217,13 +219,13 @@ metrics_db(const db_metrics *dm, strbuf *sb)
                   db_duration_le[b], (long long)dm->duration_le[b]);
     sb_printf(sb, "sheaf_task_duration_seconds_bucket{le=\"+Inf\"} %lld\n",
               (long long)dm->duration_count);
-    sb_printf(sb, "sheaf_task_duration_seconds_sum %.6f\n",
-              dm->duration_sum);
+    sb_printf(sb, "sheaf_task_duration_seconds_sum %.6f\n", dm->duration_sum);
     sb_printf(sb, "sheaf_task_duration_seconds_count %lld\n",
               (long long)dm->duration_count);
     metrics_head(sb, "sheaf_callbacks", "gauge",
                  "End-of-job callbacks of retained jobs by state.");
-    sb_printf(sb, "sheaf_callbacks{state=\"pending\"} %lld\n"
+    sb_printf(sb,
+              "sheaf_callbacks{state=\"pending\"} %lld\n"
               "sheaf_callbacks{state=\"delivered\"} %lld\n"
               "sheaf_callbacks{state=\"given_up\"} %lld\n",
               (long long)dm->callbacks_pending,
@@ -253,7 +255,8 @@ api_metrics_get(api_req *r)
               SHEAF_VERSION, SHEAF_COMMIT);
     metrics_gauge(&sb, "sheaf_start_time_seconds",
                   "When this sheafd started (Unix time): the process "
-                  "figures reset then.", (double)m->start_s);
+                  "figures reset then.",
+                  (double)m->start_s);
     metrics_gauge(&sb, "sheaf_database_up",
                   "1 when this scrape could read PostgreSQL's figures.",
                   rc == 0);

@@ -23,14 +23,11 @@ node_json(const db_node *n)
 {
     return json_pack("{s:s, s:s, s:s?, s:s, s:i, s:i, s:s, s:s, s:s, s:s, "
                      "s:i}",
-                     "id", n->id, "hostname", n->hostname,
-                     "address", n->address, "role", n->role,
-                     "workers", n->workers, "pid", n->pid,
-                     "build", n->build,
-                     "state", n->alive ? "alive" : "lost",
-                     "started_at", n->started_at,
-                     "heartbeat_at", n->heartbeat_at,
-                     "lease_s", n->lease_s);
+                     "id", n->id, "hostname", n->hostname, "address",
+                     n->address, "role", n->role, "workers", n->workers, "pid",
+                     n->pid, "build", n->build, "state",
+                     n->alive ? "alive" : "lost", "started_at", n->started_at,
+                     "heartbeat_at", n->heartbeat_at, "lease_s", n->lease_s);
 }
 
 int

@@ -76,7 +76,7 @@ reading_add(const char *id)
     p = reading_find(id);
     if (*p == NULL) {
         *p = xcalloc(1, sizeof **p);
-        snprintf((*p)->id, sizeof (*p)->id, "%s", id);
+        snprintf((*p)->id, sizeof(*p)->id, "%s", id);
     }
     (*p)->n++;
     pthread_mutex_unlock(&reading_mu);
@@ -121,18 +121,18 @@ api_result_hold_files(const char *id)
 
 /* The state of one result stream, owned by its MHD response. */
 typedef struct result_reader {
-    char        id[37];   /* the job, registered with reading_add */
-    const char *spool;    /* the configuration's, for reading_done */
-    db_part *parts;    /* owned, freed with db_parts_free */
-    size_t   n_parts;
-    uint64_t start;    /* offset in the whole result of the first byte sent */
-    size_t   cur;      /* index of the part being read */
-    uint64_t cur_base; /* offset in the whole result of parts[cur] */
-    int      fd;       /* parts[cur] open for reading, or -1 */
-    uint64_t skip;     /* parquet: bytes of each part not sent (its
-                          magic), else 0 */
-    strbuf   tail;     /* parquet: the bytes after the parts (the merged
-                          footer); "PAR1" goes before them */
+    char        id[37]; /* the job, registered with reading_add */
+    const char *spool;  /* the configuration's, for reading_done */
+    db_part    *parts;  /* owned, freed with db_parts_free */
+    size_t      n_parts;
+    uint64_t    start; /* offset in the whole result of the first byte sent */
+    size_t      cur;   /* index of the part being read */
+    uint64_t    cur_base; /* offset in the whole result of parts[cur] */
+    int         fd;       /* parts[cur] open for reading, or -1 */
+    uint64_t    skip;     /* parquet: bytes of each part not sent (its
+                             magic), else 0 */
+    strbuf tail;          /* parquet: the bytes after the parts (the merged
+                             footer); "PAR1" goes before them */
 } result_reader;
 
 /* What a Parquet result sends before its parts. */
@@ -201,13 +201,12 @@ reader_read(void *cls, uint64_t pos, char *buf, size_t max)
     part_end = rd->cur_base + rd->parts[rd->cur].size_bytes;
     want = part_end - at < max ? (size_t)(part_end - at) : max;
     do {
-        n = pread(rd->fd, buf, want,
-                  (off_t)(at - rd->cur_base + rd->skip));
+        n = pread(rd->fd, buf, want, (off_t)(at - rd->cur_base + rd->skip));
     } while (n < 0 && errno == EINTR);
     if (n <= 0) {
         saved = errno;
-        log_error("result: read %s at %" PRIu64 ": %s",
-                  rd->parts[rd->cur].path, at - rd->cur_base,
+        log_error("result: read %s at %" PRIu64 ": %s", rd->parts[rd->cur].path,
+                  at - rd->cur_base,
                   n == 0 ? "file shorter than recorded" : strerror(saved));
         return MHD_CONTENT_READER_END_WITH_ERROR;
     }
@@ -348,8 +347,10 @@ result_parquet(db_part *parts, size_t n, strbuf *tail, sh_err *err)
         if (fds[i] < 0) {
             int e = errno;
 
-            rc = sh_err_set(err, SH_EIO, "", "cannot open result part "
-                            "'%s': %s", parts[i].path, strerror(e));
+            rc = sh_err_set(err, SH_EIO, "",
+                            "cannot open result part "
+                            "'%s': %s",
+                            parts[i].path, strerror(e));
         }
     }
     if (rc == 0)
@@ -387,8 +388,8 @@ api_result_fix_bytes(api_req *r, json_t *job)
     sh_err_clear(&err);
     if ((d = api_db_get(r->a, API_POOL_WAIT_MS, &err)) == NULL)
         return;
-    rc = api_db_put(r->a, d, db_job_result(d, r->tenant, r->id, &parts,
-                                           &n_parts, &err));
+    rc = api_db_put(r->a, d,
+                    db_job_result(d, r->tenant, r->id, &parts, &n_parts, &err));
     if (rc == 0 && n_parts > 0
         && result_parquet(parts, n_parts, &tail, &err) == 0) {
         for (i = 0; i < n_parts; i++)
@@ -419,30 +420,31 @@ result_type_of(const db_job *job, const json_t *spec, result_type *t)
 {
     const json_t *out = json_object_get(spec, "output");
     const char   *format = json_string_value(json_object_get(out, "format"));
-    const char   *comp = json_string_value(json_object_get(out,
-                                                           "compression"));
-    const char   *base = job->name != NULL && job->name[0] != '\0'
-                             ? job->name : job->id;
+    const char   *comp = json_string_value(json_object_get(out, "compression"));
+    const char   *base = job->name != NULL && job->name[0] != '\0' ? job->name
+                                                                   : job->id;
     int           jsonl = format != NULL && strcmp(format, "jsonl") == 0;
     int           parquet = format != NULL && strcmp(format, "parquet") == 0;
     size_t        i, n = 0;
 
     /* Parquet compresses inside the file: its "compression" is a codec. */
     t->gzip = !parquet && comp != NULL && strcmp(comp, "gzip") == 0;
-    t->ctype = parquet ? "application/vnd.apache.parquet"
-             : t->gzip ? "application/gzip"
-             : jsonl   ? "application/x-ndjson"
-                       : "text/csv; charset=utf-8";
+    t->ctype = parquet   ? "application/vnd.apache.parquet"
+               : t->gzip ? "application/gzip"
+               : jsonl   ? "application/x-ndjson"
+                         : "text/csv; charset=utf-8";
     for (i = 0; base[i] != '\0' && n < 100; i++) {
         char c = base[i];
         int  ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-               || (c >= '0' && c <= '9') || c == '-' || c == '_'
-               || (c == '.' && n > 0);
+                 || (c >= '0' && c <= '9') || c == '-' || c == '_'
+                 || (c == '.' && n > 0);
 
         t->file[n++] = ok ? c : '_';
     }
     snprintf(t->file + n, sizeof t->file - n, ".%s%s",
-             parquet ? "parquet" : jsonl ? "jsonl" : "csv",
+             parquet ? "parquet"
+             : jsonl ? "jsonl"
+                     : "csv",
              t->gzip ? ".gz" : "");
 }
 
@@ -505,8 +507,8 @@ result_set_type(api_req *r, const db_job *job, const json_t *spec,
         api_header_set(r, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
         if (ae != NULL && result_accepts_gzip(ae)) {
             const json_t *out = json_object_get(spec, "output");
-            const char   *format =
-                json_string_value(json_object_get(out, "format"));
+            const char   *format = json_string_value(
+                  json_object_get(out, "format"));
 
             t.ctype = format != NULL && strcmp(format, "jsonl") == 0
                           ? "application/x-ndjson"
@@ -613,8 +615,7 @@ api_job_result(api_req *r)
     }
 
     if (size == 0) {
-        resp = MHD_create_response_from_buffer(0, NULL,
-                                               MHD_RESPMEM_PERSISTENT);
+        resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
     } else if (in_store) {
         resp = api_result_store_stream(r->id, store_etag, first, last);
     } else {
@@ -632,8 +633,7 @@ api_job_result(api_req *r)
         parts = NULL; /* the reader owns them now */
         resp = MHD_create_response_from_callback(last - first + 1,
                                                  RESULT_BLOCK_BYTES,
-                                                 reader_read, rd,
-                                                 reader_free);
+                                                 reader_read, rd, reader_free);
         if (resp == NULL)
             reader_free(rd);
     }
@@ -660,11 +660,11 @@ done:
 int
 api_job_manifest(api_req *r)
 {
-    db         *d;
-    db_job      job = {0};
-    db_part    *parts = NULL;
-    size_t      n_parts = 0, i;
-    char      (*shas)[65] = NULL;
+    db      *d;
+    db_job   job = {0};
+    db_part *parts = NULL;
+    size_t   n_parts = 0, i;
+    char(*shas)[65] = NULL;
     json_t     *arr = NULL, *spec = NULL;
     uint64_t    size = 0, rows = 0, got;
     result_type t;
@@ -702,16 +702,18 @@ api_job_manifest(api_req *r)
             continue;
         if (spool_file_sha256(parts[i].path, &got, shas[i], &err) != 0
             || (got != parts[i].size_bytes
-                && sh_err_set(&err, SH_EIO, NULL, "result part %s has %"
-                              PRIu64 " bytes, %" PRIu64 " recorded",
+                && sh_err_set(&err, SH_EIO, NULL,
+                              "result part %s has %" PRIu64 " bytes, %" PRIu64
+                              " recorded",
                               parts[i].path, got, parts[i].size_bytes))) {
             status = api_error_sh(r, &err, 0);
             goto done;
         }
         /* A cache: a failure only costs hashing again next time. */
         if ((d = api_db_get(r->a, API_POOL_WAIT_MS, &err)) != NULL)
-            api_db_put(r->a, d, db_part_set_sha256(d, r->id, parts[i].path,
-                                                   shas[i], &err));
+            api_db_put(r->a, d,
+                       db_part_set_sha256(d, r->id, parts[i].path, shas[i],
+                                          &err));
     }
     arr = json_array();
     for (i = 0; i < n_parts; i++) {
@@ -725,12 +727,12 @@ api_job_manifest(api_req *r)
     snprintf(etag, sizeof etag, "\"%s-%" PRIu64 "\"", r->id, size);
     result_type_of(&job, spec, &t);
     api_job_url(url, r->id, "/result");
-    status = api_reply(
-        r, MHD_HTTP_OK,
-        json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:o}", "job_id",
-                  r->id, "url", url, "bytes", (json_int_t)size, "rows",
-                  (json_int_t)rows, "content_type", t.ctype, "filename",
-                  t.file, "etag", etag, "parts", arr));
+    status = api_reply(r, MHD_HTTP_OK,
+                       json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:o}",
+                                 "job_id", r->id, "url", url, "bytes",
+                                 (json_int_t)size, "rows", (json_int_t)rows,
+                                 "content_type", t.ctype, "filename", t.file,
+                                 "etag", etag, "parts", arr));
     arr = NULL;
 
 done:

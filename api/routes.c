@@ -17,30 +17,30 @@
 
 static const api_route api_routes[] = {
     /* method   pattern                   handler           flags  feature */
-    {"GET",    "/healthz",                api_healthz,      API_HEALTH, NULL},
-    {"GET",    "/readyz",                 api_readyz,       API_HEALTH, NULL},
-    {"GET",    "/",                       api_ui_index,     0,        NULL},
-    {"GET",    "/ui/{name}",              api_ui_asset,     0,        NULL},
-    {"POST",   "/v1/jobs",                api_job_submit,   API_BODY, NULL},
-    {"GET",    "/v1/jobs",                api_job_list,     0,        NULL},
-    {"POST",   "/v1/jobs/validate",       api_job_validate, API_BODY, NULL},
-    {"GET",    "/v1/jobs/{id}",           api_job_get,      0,        NULL},
-    {"GET",    "/v1/jobs/{id}/tasks",     api_job_tasks,    0,        NULL},
-    {"GET",    "/v1/jobs/{id}/result",    api_job_result,   0,        NULL},
-    {"GET",    "/v1/jobs/{id}/artifacts", api_job_artifacts, 0,      NULL},
-    {"GET",    "/v1/jobs/{id}/artifacts/{name}", api_job_artifact, 0, NULL},
+    {"GET", "/healthz", api_healthz, API_HEALTH, NULL},
+    {"GET", "/readyz", api_readyz, API_HEALTH, NULL},
+    {"GET", "/", api_ui_index, 0, NULL},
+    {"GET", "/ui/{name}", api_ui_asset, 0, NULL},
+    {"POST", "/v1/jobs", api_job_submit, API_BODY, NULL},
+    {"GET", "/v1/jobs", api_job_list, 0, NULL},
+    {"POST", "/v1/jobs/validate", api_job_validate, API_BODY, NULL},
+    {"GET", "/v1/jobs/{id}", api_job_get, 0, NULL},
+    {"GET", "/v1/jobs/{id}/tasks", api_job_tasks, 0, NULL},
+    {"GET", "/v1/jobs/{id}/result", api_job_result, 0, NULL},
+    {"GET", "/v1/jobs/{id}/artifacts", api_job_artifacts, 0, NULL},
+    {"GET", "/v1/jobs/{id}/artifacts/{name}", api_job_artifact, 0, NULL},
 
-    {"DELETE", "/v1/jobs/{id}",           api_job_delete,   0,        NULL},
-    {"POST",   "/v1/jobs/{id}/cancel",    api_job_cancel,   0,        NULL},
-    {"GET",    "/v1/jobs/{id}/events",    api_job_events,   0,        NULL},
-    {"GET",    "/v1/jobs/{id}/manifest",  api_job_manifest, 0,        NULL},
-    {"POST",   "/v1/datasets",            api_dataset_upload, API_STREAM, NULL},
-    {"GET",    "/v1/datasets",            api_dataset_list, 0,        NULL},
-    {"GET",    "/v1/datasets/{id}",       api_dataset_get,  0,        NULL},
-    {"DELETE", "/v1/datasets/{id}",       api_dataset_delete, 0,      NULL},
-    {"GET",    "/v1/nodes",               api_node_list,    0,        NULL},
-    {"GET",    "/metrics",                api_metrics_get,  API_HEALTH, NULL},
-    {"GET",    "/openapi.yaml",           api_openapi,      0,        NULL},
+    {"DELETE", "/v1/jobs/{id}", api_job_delete, 0, NULL},
+    {"POST", "/v1/jobs/{id}/cancel", api_job_cancel, 0, NULL},
+    {"GET", "/v1/jobs/{id}/events", api_job_events, 0, NULL},
+    {"GET", "/v1/jobs/{id}/manifest", api_job_manifest, 0, NULL},
+    {"POST", "/v1/datasets", api_dataset_upload, API_STREAM, NULL},
+    {"GET", "/v1/datasets", api_dataset_list, 0, NULL},
+    {"GET", "/v1/datasets/{id}", api_dataset_get, 0, NULL},
+    {"DELETE", "/v1/datasets/{id}", api_dataset_delete, 0, NULL},
+    {"GET", "/v1/nodes", api_node_list, 0, NULL},
+    {"GET", "/metrics", api_metrics_get, API_HEALTH, NULL},
+    {"GET", "/openapi.yaml", api_openapi, 0, NULL},
 };
 
 #define N_ROUTES (sizeof api_routes / sizeof api_routes[0])
@@ -68,8 +68,8 @@ api_route_index(const api_route *rt)
  * returns 1 with the {id} (lower case) and {name} segments copied out.
  */
 static int
-route_match(const char *pattern, const char *path, size_t path_len,
-            char id[37], char name[API_NAME_MAX])
+route_match(const char *pattern, const char *path, size_t path_len, char id[37],
+            char name[API_NAME_MAX])
 {
     const char *p = pattern, *s = path, *s_end = path + path_len;
     const char *pe, *se;
@@ -112,7 +112,7 @@ route_match(const char *pattern, const char *path, size_t path_len,
 static void
 route_allow_add(char allow[80], const char *method)
 {
-    size_t len = strlen(allow), m_len = strlen(method);
+    size_t      len = strlen(allow), m_len = strlen(method);
     const char *hit = strstr(allow, method);
 
     /* Methods are whole words of the list: "GET" never hides in "GETX". */
@@ -144,16 +144,14 @@ api_route_begin(const api_route *route)
 {
     size_t i;
 
-    for (i = 0; i < sizeof api_stream_begins / sizeof api_stream_begins[0];
-         i++)
+    for (i = 0; i < sizeof api_stream_begins / sizeof api_stream_begins[0]; i++)
         if (route->handler == api_stream_begins[i].handler)
             return api_stream_begins[i].begin;
     return NULL;
 }
 
 const api_route *
-api_route_find(api_req *r, const char *method, const char *path,
-               char allow[80])
+api_route_find(api_req *r, const char *method, const char *path, char allow[80])
 {
     char   id[37], name[API_NAME_MAX];
     size_t path_len = strlen(path), i;

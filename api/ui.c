@@ -17,19 +17,19 @@
 #include <string.h>
 
 /* Embed 'file' between the symbols api_ui_<sym> and api_ui_<sym>_end. */
-#define UI_EMBED(sym, file)                                               \
-    __asm__(".pushsection .rodata\n"                                      \
-            ".balign 16\n"                                                \
-            ".globl api_ui_" #sym "\n"                                    \
-            ".hidden api_ui_" #sym "\n"                                   \
-            "api_ui_" #sym ":\n"                                          \
-            ".incbin \"" file "\"\n"                                      \
-            ".globl api_ui_" #sym "_end\n"                                \
-            ".hidden api_ui_" #sym "_end\n"                               \
-            "api_ui_" #sym "_end:\n"                                      \
-            ".byte 0\n"                                                   \
-            ".popsection\n");                                             \
-    extern const char api_ui_##sym[];                                     \
+#define UI_EMBED(sym, file)                 \
+    __asm__(".pushsection .rodata\n"        \
+            ".balign 16\n"                  \
+            ".globl api_ui_" #sym "\n"      \
+            ".hidden api_ui_" #sym "\n"     \
+            "api_ui_" #sym ":\n"            \
+            ".incbin \"" file "\"\n"        \
+            ".globl api_ui_" #sym "_end\n"  \
+            ".hidden api_ui_" #sym "_end\n" \
+            "api_ui_" #sym "_end:\n"        \
+            ".byte 0\n"                     \
+            ".popsection\n");               \
+    extern const char api_ui_##sym[];       \
     extern const char api_ui_##sym##_end[]
 
 UI_EMBED(index_html, "api/ui/index.html");
@@ -37,9 +37,9 @@ UI_EMBED(app_js, "api/ui/app.js");
 UI_EMBED(style_css, "api/ui/style.css");
 
 /* The policy of every reply of this file. */
-#define UI_CSP                                                            \
-    "default-src 'self'; script-src 'self'; style-src 'self'; "           \
-    "img-src 'self' data:; connect-src 'self'; object-src 'none'; "       \
+#define UI_CSP                                                      \
+    "default-src 'self'; script-src 'self'; style-src 'self'; "     \
+    "img-src 'self' data:; connect-src 'self'; object-src 'none'; " \
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 /* One embedded file. */

@@ -61,8 +61,8 @@ args_find(const char *name, size_t name_len, char letter)
     for (i = 0; i < N_OPT_DEFS; i++) {
         const cli_opt_def *d = &cli_opt_defs[i];
 
-        if (name != NULL && strlen(d->name) == name_len &&
-            strncmp(d->name, name, name_len) == 0)
+        if (name != NULL && strlen(d->name) == name_len
+            && strncmp(d->name, name, name_len) == 0)
             return d;
         if (name == NULL && letter != 0 && d->letter == letter)
             return d;

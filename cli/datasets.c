@@ -77,8 +77,8 @@ upload_draw(upload_view *v, uint64_t sent, uint64_t total)
     cli_put_duration(&sb, el);
     if (sent > 0 && sent < total) {
         sb_puts(&sb, ", ETA ");
-        cli_put_duration(
-            &sb, (int64_t)((double)el * (double)(total - sent) / (double)sent));
+        cli_put_duration(&sb, (int64_t)((double)el * (double)(total - sent)
+                                        / (double)sent));
     }
     fprintf(stderr, "\r\033[K%s", sb.data);
     fflush(stderr);
@@ -131,8 +131,8 @@ datasets_upload(cli *c, const char *file)
         name = basename(copy);
     }
     /* Hashed first, so the service can refuse a body damaged on the way. */
-    if (cli_sha256(f, (uint64_t)st.st_size, md, hex) != 0 ||
-        fseeko(f, 0, SEEK_SET) != 0) {
+    if (cli_sha256(f, (uint64_t)st.st_size, md, hex) != 0
+        || fseeko(f, 0, SEEK_SET) != 0) {
         fprintf(stderr, "sheaf: cannot read %s: %s\n", file, strerror(errno));
         rc = CLI_EXIT_USAGE;
         goto done;
@@ -231,8 +231,8 @@ cli_cmd_datasets(cli *c)
     int         n_args = c->args.n_pos > 0 ? c->args.n_pos - 1 : 0;
     int         want = strcmp(sub, "ls") == 0 ? 0 : 1;
 
-    if (strcmp(sub, "ls") != 0 && strcmp(sub, "upload") != 0 &&
-        strcmp(sub, "show") != 0 && strcmp(sub, "rm") != 0) {
+    if (strcmp(sub, "ls") != 0 && strcmp(sub, "upload") != 0
+        && strcmp(sub, "show") != 0 && strcmp(sub, "rm") != 0) {
         fprintf(stderr,
                 "sheaf: unknown datasets command '%s' (see 'sheaf "
                 "datasets --help')\n",

@@ -76,8 +76,8 @@ sse_line(sse_parser *p, const char *s, size_t len)
         p->has_data = 1;
     } else if (name_len == 5 && memcmp(s, "event", 5) == 0) {
         snprintf(p->event, sizeof p->event, "%.*s", (int)value_len, value);
-    } else if (name_len == 2 && memcmp(s, "id", 2) == 0 &&
-               memchr(value, '\0', value_len) == NULL) {
+    } else if (name_len == 2 && memcmp(s, "id", 2) == 0
+               && memchr(value, '\0', value_len) == NULL) {
         snprintf(p->id_buf, sizeof p->id_buf, "%.*s", (int)value_len, value);
     }
     return 0; /* "retry" and unknown fields are ignored */
@@ -97,8 +97,8 @@ sse_feed(sse_parser *p, const char *buf, size_t len)
 
         if (!p->started) {
             /* Skip a UTF-8 byte-order mark at the very start. */
-            if (p->line.len < 3 &&
-                (unsigned char)ch == "\xEF\xBB\xBF"[p->line.len]) {
+            if (p->line.len < 3
+                && (unsigned char)ch == "\xEF\xBB\xBF"[p->line.len]) {
                 sb_putc(&p->line, ch);
                 if (p->line.len == 3) {
                     sb_reset(&p->line);
@@ -145,8 +145,8 @@ cli_event_terminal(const char *event, const json_t *data)
 {
     const char *status = cli_json_str(data, "status", NULL);
 
-    return strcmp(event, "end") == 0 || strcmp(event, "done") == 0 ||
-           (status != NULL && cli_is_terminal(status));
+    return strcmp(event, "end") == 0 || strcmp(event, "done") == 0
+           || (status != NULL && cli_is_terminal(status));
 }
 
 /* One following of the stream, over its connections. */
@@ -170,9 +170,9 @@ events_on_event(void *ud, const char *event, const char *data, const char *id)
     json_t      *j = json_loads(data, JSON_DECODE_ANY, &jerr);
 
     if (r->as_json) {
-        json_t *line =
-            json_pack("{s:s, s:s, s:o}", "id", id, "event", event, "data",
-                      j ? json_incref(j) : json_string(data));
+        json_t *line = json_pack("{s:s, s:s, s:o}", "id", id, "event", event,
+                                 "data",
+                                 j ? json_incref(j) : json_string(data));
 
         cli_print_json(line, JSON_COMPACT);
         fflush(stdout);
@@ -256,15 +256,15 @@ events_follow(cli *c, const char *eid, events_run *r, int64_t deadline_ms,
         if (r->ended) {
             rc = 0;
         } else if (rep->status != 0 && rep->status != 200) {
-            if (rep->status == 501 || rep->status == 404 ||
-                rep->status == 405 || rep->status == 406)
+            if (rep->status == 501 || rep->status == 404 || rep->status == 405
+                || rep->status == 406)
                 rc = opened ? cli_fail_reply(rep) : -1;
             else if (rep->status >= 400 && rep->status < 500)
                 rc = cli_fail_reply(rep);
             else if (!opened || ++failures >= EVENTS_TRIES)
                 rc = loud ? cli_fail_reply(rep) : -1;
-        } else if (hrc != HTTP_OK &&
-                   (deadline_ms >= 0 && now_ms() >= deadline_ms)) {
+        } else if (hrc != HTTP_OK
+                   && (deadline_ms >= 0 && now_ms() >= deadline_ms)) {
             rc = CLI_EXIT_TIMEOUT;
         } else if (hrc != HTTP_OK && (!opened || ++failures >= EVENTS_TRIES)) {
             /* Never reached (http.c retried a refused connection), or
@@ -291,9 +291,9 @@ events_follow(cli *c, const char *eid, events_run *r, int64_t deadline_ms,
                 char      *jp = xasprintf("/v1/jobs/%s", eid);
 
                 rq.path = jp;
-                if (http_request(c->http, &rq, &jr, msg) == HTTP_OK &&
-                    jr.status == 200 &&
-                    cli_is_terminal(cli_json_str(jr.json, "status", "")))
+                if (http_request(c->http, &rq, &jr, msg) == HTTP_OK
+                    && jr.status == 200
+                    && cli_is_terminal(cli_json_str(jr.json, "status", "")))
                     rc = 0;
                 http_reply_free(&jr);
                 free(jp);
@@ -339,8 +339,9 @@ cli_cmd_events(cli *c)
 
     if (eid == NULL)
         return CLI_EXIT_USAGE;
-    if (from != NULL && (from[0] == '\0' || strpbrk(from, "\r\n") != NULL ||
-                         strlen(from) >= sizeof r.sse.last_id)) {
+    if (from != NULL
+        && (from[0] == '\0' || strpbrk(from, "\r\n") != NULL
+            || strlen(from) >= sizeof r.sse.last_id)) {
         fprintf(stderr, "sheaf: --last-event-id wants the id of an event\n");
         free(eid);
         return CLI_EXIT_USAGE;

@@ -74,8 +74,8 @@ http_client_new(const char *base_url, const char *token, char err[HTTP_ERR_MAX])
     http_client *c;
     size_t       len = strlen(base_url);
 
-    if (strncasecmp(base_url, "http://", 7) != 0 &&
-        strncasecmp(base_url, "https://", 8) != 0) {
+    if (strncasecmp(base_url, "http://", 7) != 0
+        && strncasecmp(base_url, "https://", 8) != 0) {
         snprintf(err, HTTP_ERR_MAX,
                  "server URL '%s' must start with http:// or https://",
                  base_url);
@@ -136,9 +136,9 @@ http_escape(const char *s)
 
     sb_reserve(&sb, strlen(s));
     for (p = (const unsigned char *)s; *p != '\0'; p++) {
-        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-            (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' ||
-            *p == '~') {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')
+            || (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_'
+            || *p == '~') {
             sb_putc(&sb, (char)*p);
         } else {
             sb_putc(&sb, '%');
@@ -165,8 +165,9 @@ http_header_value(const char *p, size_t len, const char *name, char *out,
     while (i < len && (p[i] == ' ' || p[i] == '\t'))
         i++;
     j = len;
-    while (j > i && (p[j - 1] == '\r' || p[j - 1] == '\n' || p[j - 1] == ' ' ||
-                     p[j - 1] == '\t'))
+    while (j > i
+           && (p[j - 1] == '\r' || p[j - 1] == '\n' || p[j - 1] == ' '
+               || p[j - 1] == '\t'))
         j--;
     if (j - i >= out_size)
         j = i + out_size - 1;
@@ -208,8 +209,9 @@ http_on_header(char *p, size_t size, size_t n, void *ud)
 static int
 http_sink_restart(http_xfer *x)
 {
-    if (!x->sink_rewind || fflush(x->sink) != 0 ||
-        ftruncate(fileno(x->sink), 0) != 0 || fseeko(x->sink, 0, SEEK_SET) != 0)
+    if (!x->sink_rewind || fflush(x->sink) != 0
+        || ftruncate(fileno(x->sink), 0) != 0
+        || fseeko(x->sink, 0, SEEK_SET) != 0)
         return 0;
     x->sink_bytes = 0;
     return 1;
@@ -243,8 +245,8 @@ http_sink_decide(http_xfer *x)
         x->range_start = 0; /* the whole body: keep its ETag */
         x->to_sink = 1;
     } else if (status == 206) {
-        if (x->range_start == 0 || x->cr_start < 0 ||
-            (uint64_t)x->cr_start != x->range_start) {
+        if (x->range_start == 0 || x->cr_start < 0
+            || (uint64_t)x->cr_start != x->range_start) {
             x->bad_restart = 1;
             return;
         }
@@ -321,8 +323,9 @@ http_retryable(const http_xfer *x, CURLcode cc, long status)
         return 0; /* its caller reconnects, resuming the stream */
     switch (cc) {
     case CURLE_OK:
-        return x->rq->retry && (status == 429 || status == 502 ||
-                                status == 503 || status == 504);
+        return x->rq->retry
+               && (status == 429 || status == 502 || status == 503
+                   || status == 504);
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_CONNECT:
         return 1;
@@ -455,8 +458,8 @@ http_setup(http_xfer *x, const char *url, char *errbuf,
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, rq->method);
     }
     if (x->range_start > 0) {
-        line =
-            xasprintf("Range: bytes=%llu-", (unsigned long long)x->range_start);
+        line = xasprintf("Range: bytes=%llu-",
+                         (unsigned long long)x->range_start);
         *hdrs = curl_slist_append(*hdrs, line);
         free(line);
         line = xasprintf("If-Range: %s", x->etag);
@@ -507,8 +510,8 @@ http_run(http_xfer *x, char err[HTTP_ERR_MAX])
         x->cr_start = -1;
         status = 0;
         errbuf[0] = '\0';
-        if (x->src != NULL && ftello(x->src) != src_start &&
-            fseeko(x->src, src_start, SEEK_SET) != 0) {
+        if (x->src != NULL && ftello(x->src) != src_start
+            && fseeko(x->src, src_start, SEEK_SET) != 0) {
             x->src_errno = errno;
             break;
         }
@@ -638,9 +641,9 @@ http_download_at(http_client *c, const char *path, FILE *sink, uint64_t start,
     /* Restart only a regular file we write from its start, not appending,
      * so starting over can never cut off what was there before. */
     flags = fcntl(fileno(sink), F_GETFL);
-    x.sink_rewind = fstat(fileno(sink), &st) == 0 && S_ISREG(st.st_mode) &&
-                    flags >= 0 && !(flags & O_APPEND) &&
-                    ftello(sink) == (off_t)start;
+    x.sink_rewind = fstat(fileno(sink), &st) == 0 && S_ISREG(st.st_mode)
+                    && flags >= 0 && !(flags & O_APPEND)
+                    && ftello(sink) == (off_t)start;
     if (start > 0 && etag != NULL && x.sink_rewind) {
         x.sink_bytes = start;
         x.range_start = start;

@@ -228,8 +228,8 @@ cli_cmd_ls(cli *c)
     size_t        i;
     int           rc = 0, header = !as_json;
 
-    if (limit_s != NULL &&
-        (rc = cli_parse_count("--limit", limit_s, &limit)) != 0)
+    if (limit_s != NULL
+        && (rc = cli_parse_count("--limit", limit_s, &limit)) != 0)
         return rc;
     for (;;) {
         sb_reset(&path);
@@ -318,8 +318,8 @@ jobs_is_schema(const json_t *v)
         return 0;
     for (i = 0; i < json_array_size(v); i++) {
         col = json_array_get(v, i);
-        if (!json_is_string(json_object_get(col, "name")) ||
-            !json_is_string(json_object_get(col, "type")))
+        if (!json_is_string(json_object_get(col, "name"))
+            || !json_is_string(json_object_get(col, "type")))
             return 0;
     }
     return 1;
@@ -473,8 +473,8 @@ cli_cmd_tasks(cli *c)
                 jobs_tasks_row(json_array_get(tasks, i));
         }
         next = json_object_get(rep.json, "next_cursor");
-        if (!json_is_string(next) || json_string_length(next) == 0 ||
-            (cursor != NULL && strcmp(cursor, json_string_value(next)) == 0))
+        if (!json_is_string(next) || json_string_length(next) == 0
+            || (cursor != NULL && strcmp(cursor, json_string_value(next)) == 0))
             break;
         free(cursor);
         cursor = xstrdup(json_string_value(next));

@@ -40,8 +40,8 @@ cli_fail_reply(const http_reply *rep)
     const char   *path = cli_json_str(e, "path", "");
     const char   *msg = cli_json_str(e, "message", "");
     strbuf        sb = {0};
-    int           refused =
-        (rep->status >= 400 && rep->status < 500) || rep->status == 501;
+    int           refused = (rep->status >= 400 && rep->status < 500)
+                  || rep->status == 501;
 
     sb_puts(&sb, "sheaf: ");
     if (code != NULL) {
@@ -242,8 +242,8 @@ cli_job_path_id(const char *id)
 int
 cli_is_terminal(const char *status)
 {
-    return strcmp(status, "succeeded") == 0 || strcmp(status, "failed") == 0 ||
-           strcmp(status, "cancelled") == 0;
+    return strcmp(status, "succeeded") == 0 || strcmp(status, "failed") == 0
+           || strcmp(status, "cancelled") == 0;
 }
 
 void

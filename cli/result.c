@@ -79,9 +79,9 @@ result_check_parts(const json_t *manifest, const char *path, uint64_t size)
     }
     for (i = 0; i < json_array_size(parts); i++)
         sum += (uint64_t)cli_json_int(json_array_get(parts, i), "bytes");
-    if (json_is_integer(json_object_get(manifest, "bytes")) &&
-        (uint64_t)cli_json_int(manifest, "bytes") != sum &&
-        json_array_size(parts) > 0) {
+    if (json_is_integer(json_object_get(manifest, "bytes"))
+        && (uint64_t)cli_json_int(manifest, "bytes") != sum
+        && json_array_size(parts) > 0) {
         fprintf(stderr,
                 "sheaf: the manifest's parts add up to %llu bytes, "
                 "not its %lld\n",
@@ -120,8 +120,8 @@ result_check_parts(const json_t *manifest, const char *path, uint64_t size)
     }
     if (cli_json_str(manifest, "sha256", NULL) != NULL) {
         rewind(f);
-        if (cli_sha256(f, size, md, hex) != 0 ||
-            strcasecmp(cli_json_str(manifest, "sha256", ""), hex) != 0) {
+        if (cli_sha256(f, size, md, hex) != 0
+            || strcasecmp(cli_json_str(manifest, "sha256", ""), hex) != 0) {
             fprintf(stderr,
                     "sheaf: the download's SHA-256 is %s, the "
                     "manifest says %.64s\n",
@@ -176,8 +176,8 @@ cli_verify_result(cli *c, const char *eid, const char *path)
         goto done; /* nothing to check against */
     want = cli_json_int(json_object_get(rep.json, "result"), "bytes");
     if (json_is_integer(
-            json_object_get(json_object_get(rep.json, "result"), "bytes")) &&
-        want != (int64_t)st.st_size) {
+            json_object_get(json_object_get(rep.json, "result"), "bytes"))
+        && want != (int64_t)st.st_size) {
         fprintf(stderr,
                 "sheaf: the download has %lld bytes, the job's "
                 "result %lld\n",
@@ -234,9 +234,9 @@ result_open_part(const cli *c, const char *part, const char *tag,
 
     /* A .part a broken download left, with the ETag of its bytes. */
     result_read_etag(tag, etag);
-    if (etag[0] != '\0' && stat(part, &st) == 0 && S_ISREG(st.st_mode) &&
-        st.st_size > 0 && (fp = fopen(part, "r+b")) != NULL &&
-        fseeko(fp, 0, SEEK_END) == 0) {
+    if (etag[0] != '\0' && stat(part, &st) == 0 && S_ISREG(st.st_mode)
+        && st.st_size > 0 && (fp = fopen(part, "r+b")) != NULL
+        && fseeko(fp, 0, SEEK_END) == 0) {
         *start = (uint64_t)st.st_size;
     } else {
         if (fp != NULL)
@@ -244,8 +244,7 @@ result_open_part(const cli *c, const char *part, const char *tag,
         fp = fopen(part, "wb");
     }
     if (fp == NULL) {
-        fprintf(stderr, "sheaf: cannot write %s: %s\n", part,
-                strerror(errno));
+        fprintf(stderr, "sheaf: cannot write %s: %s\n", part, strerror(errno));
         return NULL;
     }
     if (*start > 0 && c->err_tty)

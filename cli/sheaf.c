@@ -26,8 +26,8 @@ typedef struct cli_cmd {
 
 static const cli_cmd cli_cmds[] = {
     {"submit", cli_cmd_submit,
-     B(OPT_NAME) | B(OPT_WAIT) | B(OPT_TIMEOUT) | B(OPT_IDEM_KEY) |
-         B(OPT_OUTPUT) | B(OPT_QUIET) | B(OPT_JSON),
+     B(OPT_NAME) | B(OPT_WAIT) | B(OPT_TIMEOUT) | B(OPT_IDEM_KEY)
+         | B(OPT_OUTPUT) | B(OPT_QUIET) | B(OPT_JSON),
      1, 1,
      "submit SPEC.json|- [--name N] [--wait] [--timeout DURATION] "
      "[--idempotency-key K] [-o OUT] [--quiet] [--json]",

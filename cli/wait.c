@@ -90,14 +90,13 @@ wait_count_stages(wait_view *v, const char *eid)
     int           n_stages = 0;
     json_int_t    st;
 
-    if (!v->live || json_is_array(json_object_get(p, "stages")) || total <= 0 ||
-        total > WAIT_STAGES_MAX)
+    if (!v->live || json_is_array(json_object_get(p, "stages")) || total <= 0
+        || total > WAIT_STAGES_MAX)
         return;
     path = xasprintf("/v1/jobs/%s/tasks", eid);
     rq.path = path;
-    if (http_request(v->c->http, &rq, &rep, msg) == HTTP_OK &&
-        rep.status == 200 &&
-        json_is_array(tasks = json_object_get(rep.json, "tasks"))) {
+    if (http_request(v->c->http, &rq, &rep, msg) == HTTP_OK && rep.status == 200
+        && json_is_array(tasks = json_object_get(rep.json, "tasks"))) {
         for (i = 0; i < json_array_size(tasks); i++) {
             t = json_array_get(tasks, i);
             st = json_integer_value(json_object_get(t, "stage"));
@@ -164,8 +163,8 @@ wait_put_progress(wait_view *v, strbuf *sb, int bar, int stages)
     }
     if (v->first_ms >= 0 && now - v->first_ms >= 500 && bytes > v->first_bytes)
         sb_printf(sb, ", %.1f MB/s",
-                  (double)(bytes - v->first_bytes) / 1e3 /
-                      (double)(now - v->first_ms));
+                  (double)(bytes - v->first_bytes) / 1e3
+                      / (double)(now - v->first_ms));
     if (cli_json_int(p, "partitions_failed") > 0)
         sb_printf(sb, ", %lld partition failures",
                   (long long)cli_json_int(p, "partitions_failed"));
@@ -185,11 +184,11 @@ wait_show(wait_view *v)
 {
     const char *status = cli_json_str(v->job, "status", "?");
     const char *id = cli_json_str(v->job, "id", "?");
-    int64_t     done =
-        cli_json_int(json_object_get(v->job, "progress"), "partitions_done");
-    strbuf sb = {0}, head = {0};
-    int    cols, changed = strcmp(status, v->last) != 0;
-    size_t tail;
+    int64_t     done = cli_json_int(json_object_get(v->job, "progress"),
+                                    "partitions_done");
+    strbuf      sb = {0}, head = {0};
+    int         cols, changed = strcmp(status, v->last) != 0;
+    size_t      tail;
 
     if (v->live) {
         cols = cli_term_cols();
@@ -209,9 +208,9 @@ wait_show(wait_view *v)
         fprintf(stderr, "\r\033[K%s %s", sb.data, status);
         v->drawn = 1;
     } else {
-        if (!changed &&
-            !(strcmp(status, "running") == 0 && done != v->line_done &&
-              now_ms() - v->line_ms >= WAIT_LOG_EVERY_MS))
+        if (!changed
+            && !(strcmp(status, "running") == 0 && done != v->line_done
+                 && now_ms() - v->line_ms >= WAIT_LOG_EVERY_MS))
             goto done;
         sb_printf(&sb, "job %.64s %.32s: ", id, status);
         wait_put_progress(v, &sb, 0, 0);
@@ -255,8 +254,8 @@ wait_on_event(void *ud, const json_t *data)
     const char   *status = cli_json_str(data, "status", NULL);
     const char   *id = cli_json_str(data, "id", NULL);
 
-    if (id != NULL && status != NULL && json_is_object(p) &&
-        strcmp(id, cli_json_str(v->job, "id", "")) == 0) {
+    if (id != NULL && status != NULL && json_is_object(p)
+        && strcmp(id, cli_json_str(v->job, "id", "")) == 0) {
         wait_take_job(v, data);
     } else {
         if (status != NULL)
@@ -264,9 +263,9 @@ wait_on_event(void *ud, const json_t *data)
         if (json_is_object(p))
             json_object_set(v->job, "progress", (json_t *)p);
     }
-    wait_stages_from(
-        &v->stages,
-        json_object_get(json_object_get(v->job, "progress"), "stages"));
+    wait_stages_from(&v->stages,
+                     json_object_get(json_object_get(v->job, "progress"),
+                                     "stages"));
     wait_show(v);
 }
 
@@ -348,8 +347,9 @@ wait_poll(wait_view *v, const char *id, const char *eid, int64_t timeout_ms)
             outage_since = now_ms();
         if (hrc == HTTP_OK && rep.status >= 400 && rep.status < 500) {
             rc = cli_fail_reply(&rep);
-        } else if (!answered || now_ms() - outage_since >= WAIT_OUTAGE_MS ||
-                   (timeout_ms >= 0 && now_ms() - v->start_ms >= timeout_ms)) {
+        } else if (!answered || now_ms() - outage_since >= WAIT_OUTAGE_MS
+                   || (timeout_ms >= 0
+                       && now_ms() - v->start_ms >= timeout_ms)) {
             if (hrc != HTTP_OK) {
                 rc = cli_fail_transport(hrc, msg);
             } else if (rep.status >= 200 && rep.status < 300) {
@@ -389,9 +389,9 @@ cli_wait_job(cli *c, const char *id, int64_t timeout_ms)
     v.job = json_pack("{s:s, s:s}", "id", id, "status", "queued");
     /* The event stream when there is one; then (or else) the long polls,
      * which also fetch the final job object for its error. */
-    rc =
-        cli_follow_events(c, id, timeout_ms >= 0 ? v.start_ms + timeout_ms : -1,
-                          wait_on_event, &v);
+    rc = cli_follow_events(c, id,
+                           timeout_ms >= 0 ? v.start_ms + timeout_ms : -1,
+                           wait_on_event, &v);
     if (rc != CLI_EXIT_TIMEOUT)
         rc = wait_poll(&v, id, eid, timeout_ms);
     wait_end_line(&v);
@@ -406,8 +406,8 @@ cli_wait_job(cli *c, const char *id, int64_t timeout_ms)
                 sb.data, id, v.last[0] ? v.last : "not terminal", id, id);
         sb_free(&sb);
     }
-    if (c->args.val[OPT_JSON] != NULL && rc != CLI_EXIT_USAGE &&
-        json_object_get(v.job, "created_at") != NULL)
+    if (c->args.val[OPT_JSON] != NULL && rc != CLI_EXIT_USAGE
+        && json_object_get(v.job, "created_at") != NULL)
         cli_print_json(v.job, JSON_INDENT(2));
     json_decref(v.job);
     sb_free(&v.stages);

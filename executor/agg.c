@@ -249,8 +249,7 @@ mm_set(hashagg *h, agg_state *st, const sh_value *v)
 static void
 mm_fold(hashagg *h, agg_state *st, const sh_value *v, int sign)
 {
-    if (st->u.mm.v.type == SH_NULL ||
-        sign * value_cmp(v, &st->u.mm.v) > 0)
+    if (st->u.mm.v.type == SH_NULL || sign * value_cmp(v, &st->u.mm.v) > 0)
         mm_set(h, st, v);
 }
 
@@ -312,8 +311,8 @@ sum_int(const agg_def *a, agg_state *st, const sh_value *x, sh_err *err)
     }
     memcpy(&hi, x->u.s.ptr, 8);
     memcpy(&lo, x->u.s.ptr + 8, 8);
-    sum_set(st, sum_get(st) +
-                    (__int128)(((unsigned __int128)(uint64_t)hi << 64) | lo));
+    sum_set(st, sum_get(st)
+                    + (__int128)(((unsigned __int128)(uint64_t)hi << 64) | lo));
     return 0;
 }
 
@@ -393,9 +392,9 @@ int
 hashagg_add(hashagg *h, const sh_value *row, sh_err *err)
 {
     static const sh_value null_value = {SH_NULL, {0}};
-    group *g;
-    size_t i;
-    int    rc;
+    group                *g;
+    size_t                i;
+    int                   rc;
 
     assert(h->n_queued == 0);
     for (i = 0; i < h->n_keys; i++)
@@ -425,8 +424,8 @@ bad_state(const agg_def *a, sh_err *err)
 
 /* Merges count_distinct blob 'p'/'n' into 'st'. */
 static int
-merge_set(hashagg *h, const agg_def *a, agg_state *st, const char *p,
-          size_t n, sh_err *err)
+merge_set(hashagg *h, const agg_def *a, agg_state *st, const char *p, size_t n,
+          sh_err *err)
 {
     const char *end = p + n;
 
@@ -491,8 +490,7 @@ merge_state(hashagg *h, const agg_def *a, agg_state *st, const sh_value *v,
         break;
     case AGG_SUM:
         if (a->in_type == SH_INT) {
-            if (v->type != SH_INT
-                && (v->type != SH_STRING || v->u.s.len != 16))
+            if (v->type != SH_INT && (v->type != SH_STRING || v->u.s.len != 16))
                 return bad_state(a, err);
             return sum_int(a, st, v, err);
         }
@@ -555,8 +553,7 @@ hashagg_merge(hashagg *h, const sh_value *partial, sh_err *err)
     assert(h->n_queued == 0);
     st = group_states(h, agg_find_group(h, partial));
     for (i = 0; i < h->n_aggs; i++) {
-        rc = merge_state(h, &h->aggs[i], &st[i], &partial[h->n_keys + i],
-                         err);
+        rc = merge_state(h, &h->aggs[i], &st[i], &partial[h->n_keys + i], err);
         if (rc != 0)
             return rc;
     }
@@ -608,8 +605,8 @@ partial_value(const hashagg *h, const agg_def *a, const agg_state *st,
             if (v->type == SH_NULL)
                 continue;
             sb_putc(sb, tag);
-            if (v->type == SH_INT || v->type == SH_FLOAT
-                || v->type == SH_DATE || v->type == SH_TIMESTAMP) {
+            if (v->type == SH_INT || v->type == SH_FLOAT || v->type == SH_DATE
+                || v->type == SH_TIMESTAMP) {
                 sb_append(sb, &v->u.i, 8);
             } else if (v->type == SH_BOOL) {
                 b = (char)v->u.b;
@@ -650,8 +647,7 @@ final_value(const agg_def *a, const agg_state *st)
         return a->in_type == SH_INT ? sh_int((int64_t)sum_get(st))
                                     : sh_float(st->u.sum.f);
     case AGG_MEAN:
-        return st->u.w.n ? sh_float(st->u.w.shift + st->u.w.mean)
-                         : sh_null();
+        return st->u.w.n ? sh_float(st->u.w.shift + st->u.w.mean) : sh_null();
     case AGG_VAR:
     case AGG_STD:
         /* Sample variance: null below two values, as DuckDB. */
@@ -702,9 +698,9 @@ drain(hashagg *h, int final, agg_emit_fn emit, void *ctx, sh_err *err)
         if (rc != 0)
             break;
         for (j = 0; j < h->n_aggs; j++) {
-            h->out[h->n_keys + j] =
-                final ? final_value(&h->aggs[j], &st[j])
-                      : partial_value(h, &h->aggs[j], &st[j], &h->blobs[j]);
+            h->out[h->n_keys + j] = final ? final_value(&h->aggs[j], &st[j])
+                                          : partial_value(h, &h->aggs[j],
+                                                          &st[j], &h->blobs[j]);
         }
         rc = emit(ctx, h->out, err);
     }

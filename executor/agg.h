@@ -57,10 +57,10 @@ typedef enum agg_fn {
     AGG_STD,
     AGG_COUNT_DISTINCT,
     AGG_APPROX_COUNT_DISTINCT,
-    AGG_MIN_BY,  /* agg_quant.c: the value where 'by' is smallest */
-    AGG_MAX_BY,  /* ... largest */
-    AGG_MEDIAN,  /* agg_quant.c: exact, quantile_cont at 0.5 */
-    AGG_QUANTILE, /* exact, quantile_cont at 'q' */
+    AGG_MIN_BY,         /* agg_quant.c: the value where 'by' is smallest */
+    AGG_MAX_BY,         /* ... largest */
+    AGG_MEDIAN,         /* agg_quant.c: exact, quantile_cont at 0.5 */
+    AGG_QUANTILE,       /* exact, quantile_cont at 'q' */
     AGG_APPROX_QUANTILE /* agg_sketch.c: a KLL sketch, at 'q' */
 } agg_fn;
 
@@ -74,7 +74,7 @@ typedef struct agg_def {
 } agg_def;
 
 /* Parse "count", "sum", ... Returns 0 and sets *out, or -1. */
-int agg_fn_parse(const char *name, agg_fn *out);
+int         agg_fn_parse(const char *name, agg_fn *out);
 const char *agg_fn_name(agg_fn fn);
 
 /*
@@ -97,8 +97,8 @@ typedef struct hashagg hashagg;
  * copied. Keys compare by type and value (1 and 1.0 are different keys;
  * null is a key like any other).
  */
-hashagg *hashagg_new(const size_t *key_cols, size_t n_keys,
-                     const agg_def *aggs, size_t n_aggs);
+hashagg *hashagg_new(const size_t *key_cols, size_t n_keys, const agg_def *aggs,
+                     size_t n_aggs);
 
 /* Fold one input row (borrowed; strings copied as needed). Returns 0 or
  * SH_ERANGE (int sum overflow; the message names the column). */
@@ -171,18 +171,15 @@ size_t hashagg_final_cols(const hashagg *h);
  * reused). States that are not a plain value (mean, var, distinct sets,
  * HyperLogLog registers) travel as string values holding bytes.
  */
-int hashagg_drain_partial(hashagg *h, agg_emit_fn emit, void *ctx,
-                          sh_err *err);
+int hashagg_drain_partial(hashagg *h, agg_emit_fn emit, void *ctx, sh_err *err);
 
 /* Emit every group as a final row and empty the table. */
-int hashagg_drain_final(hashagg *h, agg_emit_fn emit, void *ctx,
-                        sh_err *err);
+int hashagg_drain_final(hashagg *h, agg_emit_fn emit, void *ctx, sh_err *err);
 
 /* The hash of the key values of partial or final row 'row' (its first
  * n_keys values), for choosing a bucket; 'salt' varies it per level of
  * re-partitioning. */
-uint64_t hashagg_key_hash(const hashagg *h, const sh_value *row,
-                          uint64_t salt);
+uint64_t hashagg_key_hash(const hashagg *h, const sh_value *row, uint64_t salt);
 
 /* What hashagg_finalize_files did (for a task's statistics). */
 typedef struct hashagg_finalize_stats {
@@ -208,11 +205,11 @@ typedef int (*agg_tick_fn)(void *ctx, const hashagg_finalize_stats *st,
 /*
  * The final half for one bucket, out of core: merge the partial rows of
  * the row files 'paths' (n of them; section 'section' of each sectioned
- * file, or the whole plain files when 'section' < 0) and emit each group's final row. When
- * the groups outgrow 'mem_bytes', the partial rows are re-partitioned by
- * another hash into row files "<spill_prefix>.<level>.<i>" (scratch
- * files, never fsync'ed) that are finished one by one (recursively), and
- * removed afterwards. Each level starts with an empty table and its slot
+ * file, or the whole plain files when 'section' < 0) and emit each group's
+ * final row. When the groups outgrow 'mem_bytes', the partial rows are
+ * re-partitioned by another hash into row files "<spill_prefix>.<level>.<i>"
+ * (scratch files, never fsync'ed) that are finished one by one (recursively),
+ * and removed afterwards. Each level starts with an empty table and its slot
  * array given back, so what a level holds never includes what the level
  * before grew to. Besides the table, it holds a 1 MiB read buffer and,
  * while re-partitioning, 16 writers of up to 1 MiB each: 'mem_bytes'
@@ -226,8 +223,9 @@ typedef int (*agg_tick_fn)(void *ctx, const hashagg_finalize_stats *st,
  * every case, also on error.
  */
 int hashagg_finalize_files(hashagg *h, const char *const *paths, size_t n,
-                           long section, size_t mem_bytes, const char *spill_prefix,
-                           agg_emit_fn emit, agg_tick_fn tick, void *ctx,
+                           long section, size_t mem_bytes,
+                           const char *spill_prefix, agg_emit_fn emit,
+                           agg_tick_fn tick, void *ctx,
                            hashagg_finalize_stats *st, sh_err *err);
 
 void hashagg_free(hashagg *h);

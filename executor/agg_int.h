@@ -24,10 +24,10 @@
 
 /* Seeds that keep the table's hash, HyperLogLog's hash and the buckets a
  * caller chooses with hashagg_key_hash independent of each other. */
-#define SEED_TABLE    0x2f5a1c9e7b3d4e61ULL
-#define SEED_VALUE    0x6a09e667f3bcc909ULL
-#define SEED_HLL      0xbb67ae8584caa73bULL
-#define SEED_SPILL    0x3c6ef372fe94f82bULL
+#define SEED_TABLE 0x2f5a1c9e7b3d4e61ULL
+#define SEED_VALUE 0x6a09e667f3bcc909ULL
+#define SEED_HLL   0xbb67ae8584caa73bULL
+#define SEED_SPILL 0x3c6ef372fe94f82bULL
 
 /* A set of distinct non-null values (count_distinct); open addressing. */
 typedef struct dset {
@@ -48,40 +48,40 @@ typedef struct qchunk {
 /* The state of median and quantile: every non-null value, in memory or,
  * once the table sorts them out of core (agg_qspill.c), counted only. */
 typedef struct agg_qvec {
-    size_t  n;      /* values folded or merged */
-    size_t  id;     /* its index in hashagg.qvecs */
-    double  q;      /* the quantile it answers (0.5 for median) */
-    int     done;   /* 'result' holds the answer (sorted out of core) */
+    size_t  n;    /* values folded or merged */
+    size_t  id;   /* its index in hashagg.qvecs */
+    double  q;    /* the quantile it answers (0.5 for median) */
+    int     done; /* 'result' holds the answer (sorted out of core) */
     double  result;
-    qchunk *head;   /* values held; NULL once out of core */
-    qchunk *tail;   /* the chunk being filled */
+    qchunk *head; /* values held; NULL once out of core */
+    qchunk *tail; /* the chunk being filled */
 } agg_qvec;
 
 /* The running state of one aggregate of one group. */
 typedef struct agg_state {
     union {
-        int64_t n;               /* count */
+        int64_t n; /* count */
         struct {
-            int      has;        /* a non-null value was added */
-            int64_t  hi;         /* sum of an int column, 128 bits, */
-            uint64_t lo;         /* so order never decides an overflow */
-            double   f;          /* sum of a float column */
+            int      has; /* a non-null value was added */
+            int64_t  hi;  /* sum of an int column, 128 bits, */
+            uint64_t lo;  /* so order never decides an overflow */
+            double   f;   /* sum of a float column */
         } sum;
         struct {
-            int64_t n;           /* values folded */
-            double  shift;       /* the first value, subtracted from all */
-            double  mean;        /* mean of x - shift */
-            double  m2;          /* sum of squared deviations from it */
+            int64_t n;     /* values folded */
+            double  shift; /* the first value, subtracted from all */
+            double  mean;  /* mean of x - shift */
+            double  m2;    /* sum of squared deviations from it */
         } w;
         struct {
-            sh_value v;          /* current min or max; SH_NULL when none */
-            size_t   cap;        /* bytes allocated for a string value */
+            sh_value v;   /* current min or max; SH_NULL when none */
+            size_t   cap; /* bytes allocated for a string value */
         } mm;
-        dset    *set;            /* count_distinct; NULL while empty */
-        uint8_t *hll;            /* approx: registers; NULL while empty */
-        struct agg_by   *by;     /* min_by, max_by; NULL while empty */
-        agg_qvec        *qv;     /* median, quantile; NULL while empty */
-        struct agg_kll  *kll;    /* approx_quantile; NULL while empty */
+        dset           *set; /* count_distinct; NULL while empty */
+        uint8_t        *hll; /* approx: registers; NULL while empty */
+        struct agg_by  *by;  /* min_by, max_by; NULL while empty */
+        agg_qvec       *qv;  /* median, quantile; NULL while empty */
+        struct agg_kll *kll; /* approx_quantile; NULL while empty */
     } u;
 } agg_state;
 
@@ -101,14 +101,14 @@ group_keys(group *g)
 }
 
 typedef struct slot {
-    uint64_t hash;    /* the group's hash (valid when g != NULL) */
-    group   *g;       /* NULL when empty */
+    uint64_t hash; /* the group's hash (valid when g != NULL) */
+    group   *g;    /* NULL when empty */
 } slot;
 
 struct hashagg {
-    size_t   *key_cols;    /* input column of each key */
+    size_t   *key_cols; /* input column of each key */
     size_t    n_keys;
-    agg_def  *aggs;        /* the aggregates */
+    agg_def  *aggs; /* the aggregates */
     size_t    n_aggs;
     arena    *mem;         /* groups, key strings, min/max strings, HLL */
     size_t    arena_bytes; /* bytes taken from 'mem' since the last reset */
@@ -118,30 +118,30 @@ struct hashagg {
     group   **groups;      /* groups in insertion order */
     size_t    n_groups;
     size_t    groups_cap;
-    sh_value *out;         /* the row being emitted */
-    strbuf   *blobs;       /* one buffer per aggregate for state blobs */
-    sh_value *keybuf;      /* the keys of the row being folded */
-    int       queue_ok;    /* every aggregate is count: rows may be
-                              queued (hashagg_queue) */
-    int       queue_rows;  /* ... and counts rows (no column): every
-                              queued row counts, qcount is not used */
-    size_t    n_queued;    /* rows queued, not folded yet */
-    sh_value *qkeys;       /* HASHAGG_BATCH rows of n_keys key values;
-                              a string's bytes are at qoff in qbytes
-                              (its pointer is set by hashagg_flush) */
-    size_t   *qoff;        /* offset in qbytes of each queued key */
-    uint8_t  *qcount;      /* HASHAGG_BATCH rows of n_aggs flags: 1 when
-                              the row counts for the aggregate */
-    uint64_t *qhash;       /* table_hash of each queued row's keys */
-    strbuf    qbytes;      /* bytes of the queued string keys */
-    agg_qvec **qvecs;      /* every median/quantile state, in the order
-                              made (a state's id is its index) */
-    size_t    n_qvecs;
-    size_t    qvecs_cap;
-    size_t    quant_bytes; /* bytes of their value chunks */
-    struct agg_qspill *qspill; /* NULL, or the external sort their values
-                                  go to (agg_qspill.c) */
-    size_t    qspill_bytes; /* the most bytes that sort held */
+    sh_value *out;      /* the row being emitted */
+    strbuf   *blobs;    /* one buffer per aggregate for state blobs */
+    sh_value *keybuf;   /* the keys of the row being folded */
+    int       queue_ok; /* every aggregate is count: rows may be
+                           queued (hashagg_queue) */
+    int queue_rows;     /* ... and counts rows (no column): every
+                           queued row counts, qcount is not used */
+    size_t    n_queued; /* rows queued, not folded yet */
+    sh_value *qkeys;    /* HASHAGG_BATCH rows of n_keys key values;
+                           a string's bytes are at qoff in qbytes
+                           (its pointer is set by hashagg_flush) */
+    size_t  *qoff;      /* offset in qbytes of each queued key */
+    uint8_t *qcount;    /* HASHAGG_BATCH rows of n_aggs flags: 1 when
+                           the row counts for the aggregate */
+    uint64_t  *qhash;   /* table_hash of each queued row's keys */
+    strbuf     qbytes;  /* bytes of the queued string keys */
+    agg_qvec **qvecs;   /* every median/quantile state, in the order
+                           made (a state's id is its index) */
+    size_t             n_qvecs;
+    size_t             qvecs_cap;
+    size_t             quant_bytes; /* bytes of their value chunks */
+    struct agg_qspill *qspill;      /* NULL, or the external sort their values
+                                       go to (agg_qspill.c) */
+    size_t qspill_bytes;            /* the most bytes that sort held */
 };
 
 /* The aggregate states of group 'g', after its keys. */
@@ -202,8 +202,8 @@ values_equal(const sh_value *a, const sh_value *b)
     case SH_BOOL:
         return a->u.b == b->u.b;
     case SH_STRING:
-        return a->u.s.len == b->u.s.len &&
-               bytes_equal(a->u.s.ptr, b->u.s.ptr, a->u.s.len);
+        return a->u.s.len == b->u.s.len
+               && bytes_equal(a->u.s.ptr, b->u.s.ptr, a->u.s.len);
     }
     return 0;
 }
@@ -363,8 +363,7 @@ int agg_quant_merge(hashagg *h, const agg_def *a, agg_state *st,
 
 /* The partial form of 'st', its bytes in 'sb' (borrowed until the next
  * call with 'sb'). */
-sh_value agg_quant_partial(const agg_def *a, const agg_state *st,
-                           strbuf *sb);
+sh_value agg_quant_partial(const agg_def *a, const agg_state *st, strbuf *sb);
 
 /* The final result of 'st'; a string's bytes are the state's (borrowed
  * until the table is reset). */

@@ -43,17 +43,17 @@ typedef struct qpair {
 
 /* The external sort of a table's quantile values. */
 struct agg_qspill {
-    char              *prefix;  /* of its run files, "<prefix>.r<N>" */
-    size_t             mem;     /* its budget */
-    qpair             *buf;     /* pairs not written yet */
-    size_t             n, cap;  /* pairs in 'buf', room */
-    char             **runs;    /* paths of the runs to merge, in order */
+    char              *prefix; /* of its run files, "<prefix>.r<N>" */
+    size_t             mem;    /* its budget */
+    qpair             *buf;    /* pairs not written yet */
+    size_t             n, cap; /* pairs in 'buf', room */
+    char             **runs;   /* paths of the runs to merge, in order */
     size_t             n_runs, runs_cap;
-    size_t             next_run; /* number of the next run file */
+    size_t             next_run;  /* number of the next run file */
     uint64_t           run_bytes; /* bytes of every run written */
     agg_qspill_tick_fn tick;
-    void              *ctx;     /* for 'tick' */
-    size_t             since;   /* values since the last tick */
+    void              *ctx;   /* for 'tick' */
+    size_t             since; /* values since the last tick */
 };
 
 /* Orders pairs by id, then value (value_cmp_double: NaN last). */
@@ -226,7 +226,8 @@ bad_count(const agg_qvec *q, size_t got, sh_err *err)
 {
     return sh_err_set(err, SH_EDATA, "",
                       "quantile state %zu: %zu values sorted out of core, "
-                      "%zu counted", q->id, got, q->n);
+                      "%zu counted",
+                      q->id, got, q->n);
 }
 
 /* Sets the answer of the state being read, all its values read. */
@@ -285,8 +286,7 @@ src_next(qsrc *s, const char *path, sh_err *err)
     if (rc != 1)
         return rc;
     if (row[0].type != SH_INT || row[1].type != SH_FLOAT)
-        return sh_err_set(err, SH_EDATA, "", "%s: a row that is no pair",
-                          path);
+        return sh_err_set(err, SH_EDATA, "", "%s: a row that is no pair", path);
     s->cur.id = row[0].u.i;
     s->cur.x = row[1].u.f;
     return 1;
@@ -301,8 +301,7 @@ sift_down(qsrc *src, size_t *heap, size_t n, size_t i)
 
         if (l < n && pair_cmp(&src[heap[l]].cur, &src[heap[m]].cur) < 0)
             m = l;
-        if (l + 1 < n
-            && pair_cmp(&src[heap[l + 1]].cur, &src[heap[m]].cur) < 0)
+        if (l + 1 < n && pair_cmp(&src[heap[l + 1]].cur, &src[heap[m]].cur) < 0)
             m = l + 1;
         if (m == i)
             return;
@@ -383,8 +382,7 @@ reduce_runs(struct agg_qspill *sp, size_t fan, sh_err *err)
 
         for (g = 0; g < groups; g++) {
             size_t          lo = g * fan;
-            size_t          hi = lo + fan < sp->n_runs ? lo + fan
-                                                       : sp->n_runs;
+            size_t          hi = lo + fan < sp->n_runs ? lo + fan : sp->n_runs;
             char          **in = xmalloc((hi - lo) * sizeof *in);
             rowfile_writer *w;
             int             rc;

@@ -132,9 +132,9 @@ qvec_add(hashagg *h, const agg_def *a, agg_state *st, double x, sh_err *err)
         return agg_qspill_push(h, q, x, err);
     c = q->tail;
     if (c == NULL || c->n == c->cap) {
-        size_t cap = c == NULL ? QCHUNK_MIN
-                     : c->cap >= QCHUNK_MAX ? QCHUNK_MAX
-                                            : c->cap * 2;
+        size_t  cap = c == NULL              ? QCHUNK_MIN
+                      : c->cap >= QCHUNK_MAX ? QCHUNK_MAX
+                                             : c->cap * 2;
         qchunk *nc = xmalloc(sizeof *nc + cap * sizeof(double));
 
         h->quant_bytes += sizeof *nc + cap * sizeof(double);
@@ -154,8 +154,8 @@ qvec_add(hashagg *h, const agg_def *a, agg_state *st, double x, sh_err *err)
 
 /* Folds one input row into a min_by/max_by/median/quantile state. */
 int
-agg_quant_fold(hashagg *h, const agg_def *a, agg_state *st,
-               const sh_value *row, sh_err *err)
+agg_quant_fold(hashagg *h, const agg_def *a, agg_state *st, const sh_value *row,
+               sh_err *err)
 {
     const sh_value *v = &row[a->col];
 
@@ -251,8 +251,8 @@ encode_value(strbuf *sb, const sh_value *v)
 
 /* Merges a partial state into a min_by/max_by/median/quantile state. */
 int
-agg_quant_merge(hashagg *h, const agg_def *a, agg_state *st,
-                const sh_value *v, sh_err *err)
+agg_quant_merge(hashagg *h, const agg_def *a, agg_state *st, const sh_value *v,
+                sh_err *err)
 {
     const char *p, *end;
     sh_value    key, val;
@@ -267,15 +267,14 @@ agg_quant_merge(hashagg *h, const agg_def *a, agg_state *st,
     p = v->u.s.ptr;
     end = p + v->u.s.len;
     if (a->fn == AGG_MIN_BY || a->fn == AGG_MAX_BY) {
-        if (decode_value(&p, end, &key) != 0
-            || decode_value(&p, end, &val) != 0 || p != end)
+        if (decode_value(&p, end, &key) != 0 || decode_value(&p, end, &val) != 0
+            || p != end)
             return bad_state(a, err);
         by_fold(h, st, &key, &val, a->fn == AGG_MIN_BY ? -1 : 1);
         return 0;
     }
     if (a->fn == AGG_APPROX_QUANTILE)
-        return agg_kll_merge(h, st, p, v->u.s.len) == 0 ? 0
-                                                        : bad_state(a, err);
+        return agg_kll_merge(h, st, p, v->u.s.len) == 0 ? 0 : bad_state(a, err);
     if (v->u.s.len % sizeof(double) != 0)
         return bad_state(a, err);
     n = v->u.s.len / sizeof(double);
@@ -328,8 +327,7 @@ agg_quantile_cont(double *x, size_t n, double q)
     size_t i = agg_cont_rank(n, q);
 
     qsort(x, n, sizeof *x, cmp_double);
-    return agg_cont_value(n, q, x[i], agg_cont_needs_next(n, q) ? x[i + 1]
-                                                                 : 0);
+    return agg_cont_value(n, q, x[i], agg_cont_needs_next(n, q) ? x[i + 1] : 0);
 }
 
 /* The final result of a min_by/max_by/median/quantile state. */

@@ -33,11 +33,11 @@
 #define KLL_MAXL 40
 
 struct agg_kll {
-    int64_t  n;                /* values seen */
-    uint32_t levels;           /* H, at least 1 */
-    uint32_t len[KLL_MAXL];    /* items at each level */
-    uint32_t cap[KLL_MAXL];    /* allocated items at each level */
-    double  *item[KLL_MAXL];   /* the items of each level */
+    int64_t  n;              /* values seen */
+    uint32_t levels;         /* H, at least 1 */
+    uint32_t len[KLL_MAXL];  /* items at each level */
+    uint32_t cap[KLL_MAXL];  /* allocated items at each level */
+    double  *item[KLL_MAXL]; /* the items of each level */
 };
 
 /* The most items level 'h' of an H-level sketch keeps. */

@@ -19,8 +19,8 @@
 #include "rowfile.h"
 
 /* Fan-out and depth of re-partitioning in hashagg_finalize_files. */
-#define SPILL_FANOUT  16
-#define SPILL_LEVELS  6
+#define SPILL_FANOUT 16
+#define SPILL_LEVELS 6
 
 /* The state of one hashagg_finalize_files call, shared by its levels. */
 typedef struct finalize {
@@ -29,19 +29,19 @@ typedef struct finalize {
     const char            *prefix;    /* of the spill files */
     long                   section;   /* of the level-0 files; -1: whole */
     agg_emit_fn            emit;
-    agg_tick_fn            tick;      /* may be NULL */
-    void                  *ctx;       /* for emit and tick */
-    hashagg_finalize_stats st;        /* spill_bytes: closed files only */
-    rowfile_writer *const *open_w;    /* the level's spill writers while
-                                         they are open, else NULL */
-    uint64_t               since_tick; /* rows read since the last tick */
+    agg_tick_fn            tick;   /* may be NULL */
+    void                  *ctx;    /* for emit and tick */
+    hashagg_finalize_stats st;     /* spill_bytes: closed files only */
+    rowfile_writer *const *open_w; /* the level's spill writers while
+                                      they are open, else NULL */
+    uint64_t since_tick;           /* rows read since the last tick */
 } finalize;
 
 /* Where partial rows go while a level re-partitions. */
 typedef struct spill {
     const hashagg   *h;
-    rowfile_writer **w;     /* SPILL_FANOUT writers */
-    uint64_t         salt;  /* this level's hash salt */
+    rowfile_writer **w;    /* SPILL_FANOUT writers */
+    uint64_t         salt; /* this level's hash salt */
 } spill;
 
 /* Writes a partial row into its spill file (an agg_emit_fn). */
@@ -130,16 +130,15 @@ qspill_start(finalize *f, unsigned level, sh_err *err)
     int   rc;
 
     note_peak(f);
-    rc = agg_qspill_start(f->h, f->mem_bytes / 2, prefix, qspill_tick, f,
-                          err);
+    rc = agg_qspill_start(f->h, f->mem_bytes / 2, prefix, qspill_tick, f, err);
     free(prefix);
     return rc;
 }
 
 /* Finishes 'paths' at re-partitioning depth 'level'. */
 static int
-finalize_level(finalize *f, const char *const *paths, size_t n,
-               unsigned level, sh_err *err)
+finalize_level(finalize *f, const char *const *paths, size_t n, unsigned level,
+               sh_err *err)
 {
     hashagg        *h = f->h;
     rowfile_writer *w[SPILL_FANOUT] = {0};
@@ -165,8 +164,7 @@ finalize_level(finalize *f, const char *const *paths, size_t n,
         if (rowfile_cols(r) != hashagg_partial_cols(h)) {
             rc = sh_err_set(err, SH_EDATA, "",
                             "%s has %zu columns, partial rows have %zu",
-                            paths[i], rowfile_cols(r),
-                            hashagg_partial_cols(h));
+                            paths[i], rowfile_cols(r), hashagg_partial_cols(h));
             goto done;
         }
         while ((rc = rowfile_next(r, &row, err)) == 1) {
@@ -195,8 +193,8 @@ finalize_level(finalize *f, const char *const *paths, size_t n,
                 note_peak(f);
                 for (k = 0; k < SPILL_FANOUT; k++) {
                     names[k] = xasprintf("%s.%u.%zu", f->prefix, level, k);
-                    w[k] = rowfile_create_scratch(
-                        names[k], hashagg_partial_cols(h), err);
+                    w[k] = rowfile_create_scratch(names[k],
+                                                  hashagg_partial_cols(h), err);
                     if (w[k] == NULL) {
                         rc = err ? err->code : SH_EIO;
                         goto done;
@@ -281,9 +279,8 @@ done:
  */
 int
 hashagg_finalize_files(hashagg *h, const char *const *paths, size_t n,
-                       long section, size_t mem_bytes,
-                       const char *spill_prefix, agg_emit_fn emit,
-                       agg_tick_fn tick, void *ctx,
+                       long section, size_t mem_bytes, const char *spill_prefix,
+                       agg_emit_fn emit, agg_tick_fn tick, void *ctx,
                        hashagg_finalize_stats *st, sh_err *err)
 {
     finalize f;

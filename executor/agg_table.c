@@ -168,8 +168,7 @@ str_hash(const char *p, size_t n, uint64_t seed)
         } else if (n > 0) {
             const unsigned char *u = (const unsigned char *)p;
 
-            a = ((uint64_t)u[0] << 16) | ((uint64_t)u[n >> 1] << 8)
-                | u[n - 1];
+            a = ((uint64_t)u[0] << 16) | ((uint64_t)u[n >> 1] << 8) | u[n - 1];
             b = 0;
         } else {
             a = b = 0;
@@ -257,10 +256,9 @@ hashagg_new(const size_t *key_cols, size_t n_keys, const agg_def *aggs,
 size_t
 hashagg_bytes(const hashagg *h)
 {
-    return h->arena_bytes + h->set_bytes + h->cap * sizeof(slot) +
-           h->groups_cap * sizeof(group *) + h->qbytes.cap +
-           h->quant_bytes + h->qvecs_cap * sizeof(agg_qvec *) +
-           h->qspill_bytes;
+    return h->arena_bytes + h->set_bytes + h->cap * sizeof(slot)
+           + h->groups_cap * sizeof(group *) + h->qbytes.cap + h->quant_bytes
+           + h->qvecs_cap * sizeof(agg_qvec *) + h->qspill_bytes;
 }
 
 /* Number of groups held. */
@@ -346,10 +344,9 @@ init_states(hashagg *h, group *g)
 __attribute__((noinline)) static group *
 new_group(hashagg *h, const sh_value *keys, uint64_t hash, size_t j)
 {
-    size_t    head = h->n_keys * sizeof(sh_value)
-                  + h->n_aggs * sizeof(agg_state);
-    size_t    i, str_bytes = 0;
-    group    *g;
+    size_t head = h->n_keys * sizeof(sh_value) + h->n_aggs * sizeof(agg_state);
+    size_t i, str_bytes = 0;
+    group *g;
     sh_value *gk;
     char     *p;
 
@@ -468,8 +465,7 @@ hashagg_queue(hashagg *h, const sh_value *row)
 size_t
 hashagg_queued_bytes(const hashagg *h)
 {
-    size_t head = h->n_keys * sizeof(sh_value)
-                  + h->n_aggs * sizeof(agg_state);
+    size_t head = h->n_keys * sizeof(sh_value) + h->n_aggs * sizeof(agg_state);
 
     return h->n_queued * (head + 16 + sizeof(group *)) + h->qbytes.len;
 }
@@ -558,8 +554,8 @@ hashagg_counts_key(const hashagg *h, size_t *col)
  * table past 'limit'.
  */
 size_t
-hashagg_count_strs(hashagg *h, const char *base, const text_span *sp,
-                   size_t n, size_t limit)
+hashagg_count_strs(hashagg *h, const char *base, const text_span *sp, size_t n,
+                   size_t limit)
 {
     uint64_t hv[COUNT_AHEAD];
     size_t   done = 0, m, r, i;

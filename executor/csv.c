@@ -85,8 +85,8 @@ static size_t csv_max_columns = CSV_MAX_COLUMNS_DEFAULT;
 void
 csv_set_limits(size_t max_record_bytes, size_t max_columns)
 {
-    csv_max_record =
-        max_record_bytes ? max_record_bytes : CSV_MAX_RECORD_BYTES_DEFAULT;
+    csv_max_record = max_record_bytes ? max_record_bytes
+                                      : CSV_MAX_RECORD_BYTES_DEFAULT;
     csv_max_columns = max_columns ? max_columns : CSV_MAX_COLUMNS_DEFAULT;
 }
 
@@ -168,9 +168,9 @@ find_stop(const char *p, char a, char b)
     uint64_t      m;
 
 #define CSV_LOAD(q) _mm_loadu_si128((const __m128i *)(const void *)(q))
-#define CSV_HITS(x)                                                      \
-    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8((x), va),                   \
-                              _mm_cmpeq_epi8((x), vb)),                  \
+#define CSV_HITS(x)                                     \
+    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8((x), va),  \
+                              _mm_cmpeq_epi8((x), vb)), \
                  _mm_cmpeq_epi8((x), vlf))
 #define CSV_MASK(x) ((uint64_t)(unsigned)_mm_movemask_epi8(x))
     h0 = CSV_HITS(CSV_LOAD(p));
@@ -184,8 +184,8 @@ find_stop(const char *p, char a, char b)
         any = _mm_or_si128(_mm_or_si128(h0, h1), _mm_or_si128(h2, h3));
         if (CSV_MASK(any) == 0)
             continue;
-        m = CSV_MASK(h0) | CSV_MASK(h1) << 16 | CSV_MASK(h2) << 32 |
-            CSV_MASK(h3) << 48;
+        m = CSV_MASK(h0) | CSV_MASK(h1) << 16 | CSV_MASK(h2) << 32
+            | CSV_MASK(h3) << 48;
         return p + __builtin_ctzll(m);
     }
 #undef CSV_LOAD
@@ -464,8 +464,7 @@ reader_fill(csv_reader *r, size_t keep, sh_err *err)
             return (int)n;
     } else {
         do
-            n = want ? fsys_pread(r->fd, r->buf + r->len, want, (off_t)at)
-                     : 0;
+            n = want ? fsys_pread(r->fd, r->buf + r->len, want, (off_t)at) : 0;
         while (n < 0 && errno == EINTR);
     }
     if (n < 0)
@@ -538,8 +537,8 @@ reader_next(csv_reader *r, size_t *n_fields, sh_err *err)
     }
     if (!r->started) {
         r->started = true;
-        if ((rc = dialect_check(&r->d, err)) != 0 ||
-            (rc = reader_skip_bom(r, err)) != 0)
+        if ((rc = dialect_check(&r->d, err)) != 0
+            || (rc = reader_skip_bom(r, err)) != 0)
             goto done;
     }
     for (;;) {
@@ -647,8 +646,8 @@ csv_reader_new_fn(csv_read_fn fn, void *ctx, uint64_t line,
  * reads from 'start' on; see csv.h.
  */
 csv_reader *
-csv_reader_new_range_fn(csv_read_fn fn, void *ctx, uint64_t start,
-                        uint64_t end, uint64_t line, const csv_dialect *d)
+csv_reader_new_range_fn(csv_read_fn fn, void *ctx, uint64_t start, uint64_t end,
+                        uint64_t line, const csv_dialect *d)
 {
     csv_reader *r = reader_new(-1, start, end, UINT64_MAX, line, d, false);
 
@@ -830,8 +829,8 @@ csv_split(int fd, uint64_t data_start, uint64_t first_line, uint64_t file_size,
 int
 csv_split_at(int fd, uint64_t data_start, uint64_t first_line,
              uint64_t file_size, const csv_dialect *d, uint64_t part_bytes,
-             uint64_t base, uint64_t stop, uint64_t *stop_line,
-             csv_range **out, size_t *n_out, sh_err *err)
+             uint64_t base, uint64_t stop, uint64_t *stop_line, csv_range **out,
+             size_t *n_out, sh_err *err)
 {
     if (base > data_start) {
         return sh_err_set(err, SH_EINVAL, NULL,
@@ -845,9 +844,8 @@ csv_split_at(int fd, uint64_t data_start, uint64_t first_line,
 int
 csv_split_fn(csv_read_fn fn, void *ctx, uint64_t data_start,
              uint64_t first_line, uint64_t file_size, const csv_dialect *d,
-             uint64_t part_bytes, csv_range **out, size_t *n_out,
-             sh_err *err)
+             uint64_t part_bytes, csv_range **out, size_t *n_out, sh_err *err)
 {
-    return split(-1, fn, ctx, data_start, first_line, file_size, d,
-                 part_bytes, data_start, UINT64_MAX, NULL, out, n_out, err);
+    return split(-1, fn, ctx, data_start, first_line, file_size, d, part_bytes,
+                 data_start, UINT64_MAX, NULL, out, n_out, err);
 }

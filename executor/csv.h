@@ -12,8 +12,9 @@
  * Python's csv module does). A record ends at a line end outside quotes:
  * LF, CR LF or a lone CR (old Mac files), which may be mixed in one file,
  * as pandas reads them; a CR LF is one line end. Inside quotes CR and LF
- * are data. The last record may lack a line end. A UTF-8 byte-order mark at offset 0
- * is skipped. An empty line (no bytes between two line ends) is no record.
+ * are data. The last record may lack a line end. A UTF-8 byte-order mark at
+ * offset 0 is skipped. An empty line (no bytes between two line ends) is no
+ * record.
  *
  * Lines (csv_dialect.lines = 1; 'delim' and 'quote' are then unused): every
  * line is a record of one unquoted field, the line without its line end
@@ -56,9 +57,9 @@ typedef struct csv_dialect {
 
 /* One field of a record: bytes without quotes, with "" turned into ". */
 typedef struct csv_field {
-    const char *ptr;    /* borrowed from the reader; valid until next call */
+    const char *ptr; /* borrowed from the reader; valid until next call */
     size_t      len;
-    int         quoted; /* 1 if the field was quoted ("" is then "", not null) */
+    int quoted; /* 1 if the field was quoted ("" is then "", not null) */
 } csv_field;
 
 /* A byte range of a file that begins at a record start. */
@@ -92,10 +93,9 @@ int csv_split(int fd, uint64_t data_start, uint64_t first_line,
  * csv_split's and *stop_line is 0. Errors as csv_split's.
  */
 int csv_split_at(int fd, uint64_t data_start, uint64_t first_line,
-                 uint64_t file_size, const csv_dialect *d,
-                 uint64_t part_bytes, uint64_t base, uint64_t stop,
-                 uint64_t *stop_line, csv_range **out, size_t *n_out,
-                 sh_err *err);
+                 uint64_t file_size, const csv_dialect *d, uint64_t part_bytes,
+                 uint64_t base, uint64_t stop, uint64_t *stop_line,
+                 csv_range **out, size_t *n_out, sh_err *err);
 
 typedef struct csv_reader csv_reader;
 
@@ -106,8 +106,8 @@ typedef struct csv_reader csv_reader;
  * start == 0 a byte-order mark is skipped. Memory stays bounded by the
  * largest record, whatever the range's size. Free with csv_reader_free.
  */
-csv_reader *csv_reader_new(int fd, uint64_t start, uint64_t end,
-                           uint64_t line, const csv_dialect *d);
+csv_reader *csv_reader_new(int fd, uint64_t start, uint64_t end, uint64_t line,
+                           const csv_dialect *d);
 
 /*
  * Where csv_reader_new_fn gets its bytes: read up to 'n' bytes (n >= 1) of
@@ -133,26 +133,26 @@ csv_reader *csv_reader_new_fn(csv_read_fn fn, void *ctx, uint64_t line,
  * on past it). For byte sources that are not file descriptors (s3://
  * objects, executor/source.h).
  */
-csv_reader *csv_reader_new_range_fn(csv_read_fn fn, void *ctx,
-                                    uint64_t start, uint64_t end,
-                                    uint64_t line, const csv_dialect *d);
+csv_reader *csv_reader_new_range_fn(csv_read_fn fn, void *ctx, uint64_t start,
+                                    uint64_t end, uint64_t line,
+                                    const csv_dialect *d);
 
 /*
  * csv_split over a stream: 'fn' reads the file's bytes from 'data_start'
  * on, in order ('ctx' borrowed); otherwise as csv_split.
  */
 int csv_split_fn(csv_read_fn fn, void *ctx, uint64_t data_start,
-                 uint64_t first_line, uint64_t file_size,
-                 const csv_dialect *d, uint64_t part_bytes, csv_range **out,
-                 size_t *n_out, sh_err *err);
+                 uint64_t first_line, uint64_t file_size, const csv_dialect *d,
+                 uint64_t part_bytes, csv_range **out, size_t *n_out,
+                 sh_err *err);
 
 /*
  * Read the next record. Returns 1 and sets *fields (an array owned by the
  * reader, valid until the next call) and *n_fields; 0 at the end of the
  * range; SH_EIO or SH_EDATA (unterminated quote) with 'err' filled.
  */
-int csv_reader_next(csv_reader *r, const csv_field **fields,
-                    size_t *n_fields, sh_err *err);
+int csv_reader_next(csv_reader *r, const csv_field **fields, size_t *n_fields,
+                    sh_err *err);
 
 /* The 1-based line number where the last record returned starts. */
 uint64_t csv_reader_line(const csv_reader *r);

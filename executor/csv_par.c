@@ -31,7 +31,7 @@
 #include "../lib/util.h"
 
 /* Pieces at most, and the bytes of a piece at least. */
-#define PAR_MAX_PIECES 8
+#define PAR_MAX_PIECES        8
 #define PAR_MIN_PIECE_DEFAULT ((uint64_t)32 << 20)
 /* How far past a multiple of the partition size a line start is looked
  * for (a piece starts there only if one is found). */
@@ -77,8 +77,8 @@ piece_run(void *arg)
     piece *pc = arg;
 
     pc->rc = csv_split_at(pc->fd, pc->start, pc->line, pc->size, pc->d,
-                          pc->part, pc->base, pc->stop, &pc->stop_line,
-                          &pc->v, &pc->n, &pc->err);
+                          pc->part, pc->base, pc->stop, &pc->stop_line, &pc->v,
+                          &pc->n, &pc->err);
     return NULL;
 }
 
@@ -108,8 +108,7 @@ line_start_after(int fd, uint64_t at, uint64_t size, const csv_dialect *d)
          * an end: its LF is), so that no record start is passed over. */
         bool eol = buf[i] == '\n' || (buf[i] == '\r' && buf[i + 1] != '\n');
 
-        if (eol
-            && (d->lines || (buf[i + 1] != '\n' && buf[i + 1] != '\r'))) {
+        if (eol && (d->lines || (buf[i + 1] != '\n' && buf[i + 1] != '\r'))) {
             found = at + i; /* offset of buf[i + 1] */
             break;
         }
@@ -233,8 +232,8 @@ csv_split_par(int fd, uint64_t data_start, uint64_t first_line,
             pc->v = NULL;
             pc->n = 0;
             rc = csv_split_at(fd, pc->start, shift + 1, file_size, d,
-                              part_bytes, data_start, UINT64_MAX, NULL,
-                              &pc->v, &pc->n, err);
+                              part_bytes, data_start, UINT64_MAX, NULL, &pc->v,
+                              &pc->n, err);
             if (rc != 0)
                 goto done;
             append_ranges(&v, &n, &cap, pc->v, pc->n, 0);
@@ -248,8 +247,8 @@ csv_split_par(int fd, uint64_t data_start, uint64_t first_line,
     goto done;
 
 serial:
-    return csv_split(fd, data_start, first_line, file_size, d, part_bytes,
-                     out, n_out, err);
+    return csv_split(fd, data_start, first_line, file_size, d, part_bytes, out,
+                     n_out, err);
 
 done:
     for (k = 0; k < n_pc; k++)

@@ -23,8 +23,7 @@
  * read with pread from several threads at once. Thread-safe as csv_split.
  */
 int csv_split_par(int fd, uint64_t data_start, uint64_t first_line,
-                  uint64_t file_size, const csv_dialect *d,
-                  uint64_t part_bytes, csv_range **out, size_t *n_out,
-                  sh_err *err);
+                  uint64_t file_size, const csv_dialect *d, uint64_t part_bytes,
+                  csv_range **out, size_t *n_out, sh_err *err);
 
 #endif

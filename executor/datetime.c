@@ -17,14 +17,13 @@
  * truncation and field arithmetic on them cannot overflow int64). */
 #define DT_LIMIT_US (INT64_C(290000) * 365 * DT_US_PER_DAY)
 
-static const char *const day_names[7] = {
-    "Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
-    "Saturday"
-};
-static const char *const month_names[12] = {
-    "January", "February", "March", "April", "May", "June", "July",
-    "August", "September", "October", "November", "December"
-};
+static const char *const day_names[7] = {"Sunday",    "Monday",   "Tuesday",
+                                         "Wednesday", "Thursday", "Friday",
+                                         "Saturday"};
+static const char *const month_names[12] = {"January", "February", "March",
+                                            "April",   "May",      "June",
+                                            "July",    "August",   "September",
+                                            "October", "November", "December"};
 
 /* Floor division of a by b > 0. */
 int64_t
@@ -41,7 +40,7 @@ dt_floordiv(int64_t a, int64_t b)
 int64_t
 dt_days_from_civil(int64_t y, int m, int d)
 {
-    int64_t  era, yoe, doy, doe;
+    int64_t era, yoe, doy, doe;
 
     y -= m <= 2;
     era = dt_floordiv(y, 400);
@@ -83,8 +82,7 @@ is_leap(int64_t y)
 static int
 month_days(int64_t y, int m)
 {
-    static const int md[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30,
-                               31};
+    static const int md[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 
     return m == 2 && is_leap(y) ? 29 : md[m - 1];
 }
@@ -267,9 +265,9 @@ dt_format_timestamp(int64_t us, strbuf *sb)
 int
 dt_unit_parse(const char *p, size_t n, dt_unit *out)
 {
-    static const char *const names[] = {"second", "minute", "hour", "day",
-                                        "week", "month", "quarter", "year"};
-    size_t i, len;
+    static const char *const names[] = {"second", "minute", "hour",    "day",
+                                        "week",   "month",  "quarter", "year"};
+    size_t                   i, len;
 
     if (n > 0 && (p[n - 1] == 's' || p[n - 1] == 'S'))
         n--;
@@ -314,14 +312,22 @@ dt_field(int64_t us, dt_part part)
 
     dt_civil_from_days(days, &y, &m, &d);
     switch (part) {
-    case DT_P_YEAR:   return y;
-    case DT_P_MONTH:  return m;
-    case DT_P_DAY:    return d;
-    case DT_P_HOUR:   return sec / 3600;
-    case DT_P_MINUTE: return sec / 60 % 60;
-    case DT_P_SECOND: return sec % 60;
-    case DT_P_DOW:    return dow_of(days);
-    case DT_P_DOY:    return days - dt_days_from_civil(y, 1, 1) + 1;
+    case DT_P_YEAR:
+        return y;
+    case DT_P_MONTH:
+        return m;
+    case DT_P_DAY:
+        return d;
+    case DT_P_HOUR:
+        return sec / 3600;
+    case DT_P_MINUTE:
+        return sec / 60 % 60;
+    case DT_P_SECOND:
+        return sec % 60;
+    case DT_P_DOW:
+        return dow_of(days);
+    case DT_P_DOY:
+        return days - dt_days_from_civil(y, 1, 1) + 1;
     case DT_P_WEEK:
         iso_week(days, &w, &iy);
         return w;
@@ -412,8 +418,8 @@ dt_add(int64_t us, int64_t n, dt_unit unit, int64_t *out)
                : unit == DT_DAY    ? DT_US_PER_DAY
                                    : 7 * DT_US_PER_DAY;
         if (__builtin_mul_overflow(n, step, &step)
-            || __builtin_add_overflow(us, step, out)
-            || *out > DT_LIMIT_US || *out < -DT_LIMIT_US)
+            || __builtin_add_overflow(us, step, out) || *out > DT_LIMIT_US
+            || *out < -DT_LIMIT_US)
             return -1;
         return 0;
     case DT_MONTH:
@@ -463,26 +469,59 @@ dt_strftime(int64_t us, const char *fmt, size_t flen, strbuf *sb)
         case 'Y':
             sb_printf(sb, y >= 0 && y <= 9999 ? "%04" PRId64 : "%" PRId64, y);
             break;
-        case 'y': sb_printf(sb, "%02d", (int)(((y % 100) + 100) % 100)); break;
-        case 'm': sb_printf(sb, "%02d", m); break;
-        case 'd': sb_printf(sb, "%02d", d); break;
-        case 'e': sb_printf(sb, "%2d", d); break;
-        case 'H': sb_printf(sb, "%02d", h); break;
-        case 'I': sb_printf(sb, "%02d", h % 12 == 0 ? 12 : h % 12); break;
-        case 'M': sb_printf(sb, "%02d", (int)(sec / 60 % 60)); break;
-        case 'S': sb_printf(sb, "%02d", (int)(sec % 60)); break;
-        case 'f': sb_printf(sb, "%06d", (int)(rem % DT_US_PER_SEC)); break;
-        case 'p': sb_puts(sb, h < 12 ? "AM" : "PM"); break;
+        case 'y':
+            sb_printf(sb, "%02d", (int)(((y % 100) + 100) % 100));
+            break;
+        case 'm':
+            sb_printf(sb, "%02d", m);
+            break;
+        case 'd':
+            sb_printf(sb, "%02d", d);
+            break;
+        case 'e':
+            sb_printf(sb, "%2d", d);
+            break;
+        case 'H':
+            sb_printf(sb, "%02d", h);
+            break;
+        case 'I':
+            sb_printf(sb, "%02d", h % 12 == 0 ? 12 : h % 12);
+            break;
+        case 'M':
+            sb_printf(sb, "%02d", (int)(sec / 60 % 60));
+            break;
+        case 'S':
+            sb_printf(sb, "%02d", (int)(sec % 60));
+            break;
+        case 'f':
+            sb_printf(sb, "%06d", (int)(rem % DT_US_PER_SEC));
+            break;
+        case 'p':
+            sb_puts(sb, h < 12 ? "AM" : "PM");
+            break;
         case 'j':
             sb_printf(sb, "%03d",
                       (int)(days - dt_days_from_civil(y, 1, 1) + 1));
             break;
-        case 'a': sb_append(sb, day_names[dow], 3); break;
-        case 'A': sb_puts(sb, day_names[dow]); break;
-        case 'b': case 'h': sb_append(sb, month_names[m - 1], 3); break;
-        case 'B': sb_puts(sb, month_names[m - 1]); break;
-        case 'u': sb_printf(sb, "%d", dow == 0 ? 7 : dow); break;
-        case 'w': sb_printf(sb, "%d", dow); break;
+        case 'a':
+            sb_append(sb, day_names[dow], 3);
+            break;
+        case 'A':
+            sb_puts(sb, day_names[dow]);
+            break;
+        case 'b':
+        case 'h':
+            sb_append(sb, month_names[m - 1], 3);
+            break;
+        case 'B':
+            sb_puts(sb, month_names[m - 1]);
+            break;
+        case 'u':
+            sb_printf(sb, "%d", dow == 0 ? 7 : dow);
+            break;
+        case 'w':
+            sb_printf(sb, "%d", dow);
+            break;
         case 'V':
             iso_week(days, &w, &iy);
             sb_printf(sb, "%02d", w);
@@ -491,16 +530,30 @@ dt_strftime(int64_t us, const char *fmt, size_t flen, strbuf *sb)
             iso_week(days, &w, &iy);
             sb_printf(sb, "%04" PRId64, iy);
             break;
-        case 'F': dt_strftime(us, "%Y-%m-%d", 8, sb); break;
-        case 'T': dt_strftime(us, "%H:%M:%S", 8, sb); break;
-        case 'D': dt_strftime(us, "%m/%d/%y", 8, sb); break;
-        case 'R': dt_strftime(us, "%H:%M", 5, sb); break;
-        case 'z': sb_puts(sb, "+0000"); break;
-        case 'Z': sb_puts(sb, "UTC"); break;
+        case 'F':
+            dt_strftime(us, "%Y-%m-%d", 8, sb);
+            break;
+        case 'T':
+            dt_strftime(us, "%H:%M:%S", 8, sb);
+            break;
+        case 'D':
+            dt_strftime(us, "%m/%d/%y", 8, sb);
+            break;
+        case 'R':
+            dt_strftime(us, "%H:%M", 5, sb);
+            break;
+        case 'z':
+            sb_puts(sb, "+0000");
+            break;
+        case 'Z':
+            sb_puts(sb, "UTC");
+            break;
         case 's':
             sb_printf(sb, "%" PRId64, dt_floordiv(us, DT_US_PER_SEC));
             break;
-        case '%': sb_putc(sb, '%'); break;
+        case '%':
+            sb_putc(sb, '%');
+            break;
         default:
             sb_putc(sb, '%');
             sb_putc(sb, fmt[i]);
@@ -575,26 +628,31 @@ ptm_conv(ptm *t, char c, const char *s, size_t n, size_t *i)
     int     idx, k;
 
     switch (c) {
-    case 'Y': return num(s, n, i, 4, 1, &t->y);
+    case 'Y':
+        return num(s, n, i, 4, 1, &t->y);
     case 'y':
         if (num(s, n, i, 2, 0, &v) != 0)
             return -1;
         t->y = v < 69 ? 2000 + v : 1900 + v; /* POSIX's pivot */
         return 0;
-    case 'm': return num(s, n, i, 2, 0, &t->m);
+    case 'm':
+        return num(s, n, i, 2, 0, &t->m);
     case 'd':
     case 'e':
         while (*i < n && s[*i] == ' ' && c == 'e')
             (*i)++;
         return num(s, n, i, 2, 0, &t->d);
-    case 'H': return num(s, n, i, 2, 0, &t->h);
+    case 'H':
+        return num(s, n, i, 2, 0, &t->h);
     case 'I':
         if (num(s, n, i, 2, 0, &t->h) != 0 || t->h < 1 || t->h > 12)
             return -1;
         t->has_pm = t->has_pm ? t->has_pm : 1;
         return 0;
-    case 'M': return num(s, n, i, 2, 0, &t->mi);
-    case 'S': return num(s, n, i, 2, 0, &t->s);
+    case 'M':
+        return num(s, n, i, 2, 0, &t->mi);
+    case 'S':
+        return num(s, n, i, 2, 0, &t->s);
     case 'f':
         for (k = 0, t->us = 0; k < 6 && *i < n && digit(s[*i]); k++)
             t->us = t->us * 10 + (s[(*i)++] - '0');
@@ -629,8 +687,9 @@ ptm_conv(ptm *t, char c, const char *s, size_t n, size_t *i)
     case 'z':
         return offset_part(s, n, i, &t->off);
     case 'Z':
-        if (*i + 3 <= n && (strncasecmp(s + *i, "UTC", 3) == 0
-                            || strncasecmp(s + *i, "GMT", 3) == 0)) {
+        if (*i + 3 <= n
+            && (strncasecmp(s + *i, "UTC", 3) == 0
+                || strncasecmp(s + *i, "GMT", 3) == 0)) {
             *i += 3;
             return 0;
         }
@@ -693,8 +752,7 @@ ptm_run(ptm *t, const char *s, size_t n, size_t *i, const char *fmt,
 
 /* strptime (see datetime.h). */
 int
-dt_strptime(const char *s, size_t n, const char *fmt, size_t flen,
-            int64_t *us)
+dt_strptime(const char *s, size_t n, const char *fmt, size_t flen, int64_t *us)
 {
     ptm     t;
     size_t  i = 0;

@@ -25,19 +25,32 @@
 
 #include "../lib/util.h"
 
-#define DT_US_PER_SEC  INT64_C(1000000)
-#define DT_US_PER_DAY  INT64_C(86400000000)
+#define DT_US_PER_SEC INT64_C(1000000)
+#define DT_US_PER_DAY INT64_C(86400000000)
 
 /* The units of date_trunc, date_diff and date_add. */
 typedef enum dt_unit {
-    DT_SECOND = 0, DT_MINUTE, DT_HOUR, DT_DAY, DT_WEEK, DT_MONTH,
-    DT_QUARTER, DT_YEAR
+    DT_SECOND = 0,
+    DT_MINUTE,
+    DT_HOUR,
+    DT_DAY,
+    DT_WEEK,
+    DT_MONTH,
+    DT_QUARTER,
+    DT_YEAR
 } dt_unit;
 
 /* The fields of year()... (dt_field). */
 typedef enum dt_part {
-    DT_P_YEAR = 0, DT_P_MONTH, DT_P_DAY, DT_P_HOUR, DT_P_MINUTE,
-    DT_P_SECOND, DT_P_DOW, DT_P_DOY, DT_P_WEEK
+    DT_P_YEAR = 0,
+    DT_P_MONTH,
+    DT_P_DAY,
+    DT_P_HOUR,
+    DT_P_MINUTE,
+    DT_P_SECOND,
+    DT_P_DOW,
+    DT_P_DOY,
+    DT_P_WEEK
 } dt_part;
 
 /* Days since 1970-01-01 of the civil date y-m-d (m 1..12, d 1..31). */

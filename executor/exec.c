@@ -75,17 +75,15 @@ prepare_steps(exec_run *x, sh_err *err)
             x->fan[i] = xcalloc(x->width, sizeof *x->fan[i]);
         if (s->op == OP_JOIN) {
             if (exec_join_load(s, x->t->mem_bytes, &x->joins[i], &e) != 0) {
-                return exec_fail(x, err, e.code ? e.code : SH_EIO,
-                                 "%s: %s", exec_step_words(x, i, words),
-                                 e.msg);
+                return exec_fail(x, err, e.code ? e.code : SH_EIO, "%s: %s",
+                                 exec_step_words(x, i, words), e.msg);
             }
             x->side_bytes += exec_join_bytes(x->joins[i]);
         } else if (s->op == OP_PREDICT_NB) {
             x->models[i] = nb_model_load(s->model, &e);
             if (x->models[i] == NULL) {
-                return exec_fail(x, err, e.code ? e.code : SH_EIO,
-                                 "%s: %s", exec_step_words(x, i, words),
-                                 e.msg);
+                return exec_fail(x, err, e.code ? e.code : SH_EIO, "%s: %s",
+                                 exec_step_words(x, i, words), e.msg);
             }
         }
     }
@@ -122,7 +120,7 @@ share_budget(exec_run *x)
     uint64_t    mem = x->t->mem_bytes, left, floor = mem / 16;
     int         src = x->sg->src >= 0
               && (p->steps[x->sg->src].def->holds & OP_HOLDS_FINAL);
-    int         sink = x->sg->sink >= 0
+    int sink = x->sg->sink >= 0
                && (p->steps[x->sg->sink].def->holds & OP_HOLDS_PARTIAL);
 
     left = mem - exec_reserve_bytes(mem);
@@ -166,9 +164,9 @@ check_task(exec_run *x, sh_err *err)
             && pt->end <= p->n_pq_rgs) {
             /* Parquet: row groups, not bytes (as input_context says) */
             snprintf(x->ctx, sizeof x->ctx,
-                     "partition %zu (file %s, row groups %zu-%zu)",
-                     t->index, p->files[pt->file].rel,
-                     p->pq_rgs[pt->start], p->pq_rgs[pt->end - 1]);
+                     "partition %zu (file %s, row groups %zu-%zu)", t->index,
+                     p->files[pt->file].rel, p->pq_rgs[pt->start],
+                     p->pq_rgs[pt->end - 1]);
         } else {
             snprintf(x->ctx, sizeof x->ctx,
                      "partition %zu (file %s, bytes %llu-%llu)", t->index,
@@ -208,8 +206,7 @@ plan_width(const plan *p)
     for (i = 0; i < p->n_steps; i++) {
         if (p->steps[i].out->n > w)
             w = p->steps[i].out->n;
-        if (p->steps[i].join != NULL
-            && p->steps[i].join->side != NULL
+        if (p->steps[i].join != NULL && p->steps[i].join->side != NULL
             && p->steps[i].join->side->in_schema->n > w)
             w = p->steps[i].join->side->in_schema->n;
     }
@@ -223,8 +220,7 @@ plan_width(const plan *p)
  * stages and steps disagree.
  */
 static int
-stage_ops(exec_run *x, const op_def **src, const op_def **sink,
-          sh_err *err)
+stage_ops(exec_run *x, const op_def **src, const op_def **sink, sh_err *err)
 {
     const plan *p = x->p;
     long        s = x->sg->src, k = x->sg->sink;
@@ -272,8 +268,8 @@ stage_ops(exec_run *x, const op_def **src, const op_def **sink,
 }
 
 int
-exec_run_task(const plan *p, const exec_task *t, exec_tick_fn tick,
-              void *ctx, exec_stats *st, sh_err *err)
+exec_run_task(const plan *p, const exec_task *t, exec_tick_fn tick, void *ctx,
+              exec_stats *st, sh_err *err)
 {
     exec_stats    local;
     exec_run      x;

@@ -52,20 +52,20 @@ typedef struct exec_stats {
 typedef int (*exec_tick_fn)(void *ctx, const exec_stats *st);
 
 typedef struct exec_task {
-    size_t             stage;   /* index into plan.stages */
-    size_t             index;   /* task of the stage (stage 0: partition) */
-    const char *const *inputs;  /* stage > 0: the 'out' of every task of the
-                                   stage before, in task order */
-    size_t             n_inputs;
-    const char        *out;     /* last stage: the output file; else the
-                                   prefix of the files the task writes */
-    const char        *scratch; /* prefix for spill files, removed before
-                                   the task returns */
-    const char        *artifacts; /* directory for the artifacts of
-                                     train_naive_bayes ("report", "model"),
-                                     written under a temporary name and
-                                     renamed */
-    uint64_t           mem_bytes; /* SHEAF_MEMORY_MB */
+    size_t             stage;  /* index into plan.stages */
+    size_t             index;  /* task of the stage (stage 0: partition) */
+    const char *const *inputs; /* stage > 0: the 'out' of every task of the
+                                  stage before, in task order */
+    size_t      n_inputs;
+    const char *out;       /* last stage: the output file; else the
+                              prefix of the files the task writes */
+    const char *scratch;   /* prefix for spill files, removed before
+                              the task returns */
+    const char *artifacts; /* directory for the artifacts of
+                              train_naive_bayes ("report", "model"),
+                              written under a temporary name and
+                              renamed */
+    uint64_t mem_bytes;    /* SHEAF_MEMORY_MB */
 } exec_task;
 
 /*

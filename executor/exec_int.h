@@ -58,51 +58,50 @@ typedef struct exec_sink_ops {
      * value 'col' set in turn to the string of each span 'sp' of 'base'
      * (all borrowed for the call), as n calls of push would. For
      * tokenize, the stage's last map step. */
-    int (*push_spans)(exec_sink *k, sh_value *row, size_t col,
-                      const char *base, const text_span *sp, size_t n,
-                      sh_err *err);
+    int (*push_spans)(exec_sink *k, sh_value *row, size_t col, const char *base,
+                      const text_span *sp, size_t n, sh_err *err);
 } exec_sink_ops;
 
 /* The common head of every sink. */
 struct exec_sink {
     const exec_sink_ops *ops;
-    exec_run            *x;     /* the run it belongs to (borrowed) */
+    exec_run            *x; /* the run it belongs to (borrowed) */
 };
 
 /* The state of one task, released in one place (exec_run_task). */
 struct exec_run {
     const plan       *p;
     const exec_task  *t;
-    const plan_stage *sg;        /* p->stages[t->stage] */
-    exec_tick_fn      tick;      /* may be NULL */
+    const plan_stage *sg;   /* p->stages[t->stage] */
+    exec_tick_fn      tick; /* may be NULL */
     void             *tick_ctx;
     exec_stats       *st;
-    char              ctx[512];  /* "partition 3 (file a.csv, bytes 0-9)"
-                                    or "stage 1 task 4" */
-    size_t            width;     /* values in every row buffer */
-    sh_value         *row;       /* the row a source fills */
-    sh_value         *tmp;       /* scratch for select */
-    sh_value        **fan;       /* per step: the row buffer of a step that
-                                    makes several rows of one (tokenize,
-                                    join); NULL for the others */
-    exec_join       **joins;     /* per step: the loaded side of a join */
-    nb_model        **models;    /* per step: the model of a prediction */
-    arena            *a;         /* per-row temporaries, reset per row */
-    strbuf            text;      /* scratch for values formatted as text */
-    exec_sink        *sink;
-    input_reader     *in;        /* stage 0: the partition being read */
-    uint64_t          rows_seen; /* rows the source made (for ticks) */
-    uint64_t          tick_rows; /* rows_seen at the last tick */
-    int64_t           tick_ms;   /* time of the last tick */
-    int               at_end;    /* the source is done: no current line */
-    int               wrote_artifacts; /* train_naive_bayes began
-                                          writing t->artifacts */
-    size_t            side_bytes; /* memory of the loaded join sides and
-                                     models */
-    size_t            src_budget;  /* bytes the source's operator may hold
+    char              ctx[512]; /* "partition 3 (file a.csv, bytes 0-9)"
+                                   or "stage 1 task 4" */
+    size_t     width;           /* values in every row buffer */
+    sh_value  *row;             /* the row a source fills */
+    sh_value  *tmp;             /* scratch for select */
+    sh_value **fan;             /* per step: the row buffer of a step that
+                                   makes several rows of one (tokenize,
+                                   join); NULL for the others */
+    exec_join   **joins;        /* per step: the loaded side of a join */
+    nb_model    **models;       /* per step: the model of a prediction */
+    arena        *a;            /* per-row temporaries, reset per row */
+    strbuf        text;         /* scratch for values formatted as text */
+    exec_sink    *sink;
+    input_reader *in;              /* stage 0: the partition being read */
+    uint64_t      rows_seen;       /* rows the source made (for ticks) */
+    uint64_t      tick_rows;       /* rows_seen at the last tick */
+    int64_t       tick_ms;         /* time of the last tick */
+    int           at_end;          /* the source is done: no current line */
+    int           wrote_artifacts; /* train_naive_bayes began
+                                      writing t->artifacts */
+    size_t side_bytes;             /* memory of the loaded join sides and
+                                      models */
+    size_t src_budget;             /* bytes the source's operator may hold
                                       (a groupby's final table); see
                                       exec_share_budget */
-    size_t            sink_budget; /* bytes the sink's operator may hold (a
+    size_t sink_budget;            /* bytes the sink's operator may hold (a
                                       partial table, a sorter, a top n) */
 };
 
@@ -166,20 +165,19 @@ size_t exec_join_bytes(const exec_join *j);
 /* As exec_join_load, keeping only the side rows in bucket 'bucket' of
  * 'n_buckets' (exec_join_bucket; n_buckets <= 1: every row): the table
  * of one bucket of a partitioned join (op_join.c). */
-int exec_join_load_bucket(const plan_step *s, uint64_t mem_bytes,
-                          size_t bucket, size_t n_buckets, exec_join **out,
-                          sh_err *err);
+int exec_join_load_bucket(const plan_step *s, uint64_t mem_bytes, size_t bucket,
+                          size_t n_buckets, exec_join **out, sh_err *err);
 
 /* An empty table for the side of join step 's', and one side row (of the
  * side's schema, borrowed) added to it: for a partitioned join that feeds
  * it from a spill file (op_join.c). */
 exec_join *exec_join_new(const plan_step *s);
-void exec_join_add(exec_join *j, const plan_step *s, const sh_value *row);
+void       exec_join_add(exec_join *j, const plan_step *s, const sh_value *row);
 
 /* The hash of the 'n_keys' key values at 'idx' in 'row' (the first ones
  * when idx is NULL); *null set (and 0 returned) when one is null. */
-uint64_t exec_join_hash(const sh_value *row, const size_t *idx,
-                        size_t n_keys, int *null);
+uint64_t exec_join_hash(const sh_value *row, const size_t *idx, size_t n_keys,
+                        int *null);
 
 /* The bucket of 'n_buckets' of a key hash (a null key: bucket 0). */
 size_t exec_join_bucket(uint64_t h, int null, size_t n_buckets);
@@ -189,9 +187,9 @@ size_t exec_join_bucket(uint64_t h, int null, size_t n_buckets);
  * them) of 'row', or -1 (always -1 when a key is null). Follow with
  * exec_join_next; exec_join_keep gives the kept values (n_keep) of one.
  */
-long exec_join_find(const exec_join *j, const sh_value *row,
-                    const size_t *cols);
-long exec_join_next(const exec_join *j, long it);
+long            exec_join_find(const exec_join *j, const sh_value *row,
+                               const size_t *cols);
+long            exec_join_next(const exec_join *j, long it);
 const sh_value *exec_join_keep(const exec_join *j, long it);
 
 /* Note that side row 'it' matched a probe (right and full joins only;

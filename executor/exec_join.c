@@ -36,17 +36,17 @@ typedef struct jslot {
 } jslot;
 
 struct exec_join {
-    arena   *mem;         /* values and strings */
-    size_t   arena_bytes; /* bytes taken from 'mem' */
-    size_t   n_keys;
-    size_t   n_keep;
-    jrow    *rows;
-    size_t   n_rows;
-    size_t   rows_cap;
-    jslot   *slots;
-    size_t   cap;         /* slots, a power of two */
-    size_t   n_used;      /* slots in use */
-    int      track;       /* right or full: keep null keys, mark matches */
+    arena         *mem;         /* values and strings */
+    size_t         arena_bytes; /* bytes taken from 'mem' */
+    size_t         n_keys;
+    size_t         n_keep;
+    jrow          *rows;
+    size_t         n_rows;
+    size_t         rows_cap;
+    jslot         *slots;
+    size_t         cap;     /* slots, a power of two */
+    size_t         n_used;  /* slots in use */
+    int            track;   /* right or full: keep null keys, mark matches */
     unsigned char *matched; /* rows_cap bytes when 'track' */
 };
 
@@ -118,8 +118,7 @@ value_eq(const sh_value *a, const sh_value *b)
 }
 
 uint64_t
-exec_join_hash(const sh_value *row, const size_t *idx, size_t n_keys,
-               int *null)
+exec_join_hash(const sh_value *row, const size_t *idx, size_t n_keys, int *null)
 {
     uint64_t h = 0x7a3c9d1e5b2f4a68ULL;
     size_t   k;
@@ -148,8 +147,7 @@ exec_join_bucket(uint64_t h, int null, size_t n_buckets)
 /* Hash of the keys (at 'idx' in 'row', or the first n when idx is NULL);
  * returns 0 when a key is null (*null set). */
 static uint64_t
-keys_hash(const exec_join *j, const sh_value *row, const size_t *idx,
-          int *null)
+keys_hash(const exec_join *j, const sh_value *row, const size_t *idx, int *null)
 {
     return exec_join_hash(row, idx, j->n_keys, null);
 }
@@ -179,8 +177,7 @@ find_slot(const exec_join *j, uint64_t h, const sh_value *row,
 
         if (sl->first < 0)
             return sl;
-        if (sl->hash == h
-            && keys_eq(j, j->rows[sl->first].vals, row, idx))
+        if (sl->hash == h && keys_eq(j, j->rows[sl->first].vals, row, idx))
             return sl;
     }
 }
@@ -235,8 +232,8 @@ keep_value(exec_join *j, const sh_value *v)
 /* Add one side row (keys at 'on', kept values at 'keep') when it falls in
  * 'bucket' of 'n_buckets' (0: every row). */
 static void
-add_row(exec_join *j, const plan_join *jn, const sh_value *row,
-        size_t bucket, size_t n_buckets)
+add_row(exec_join *j, const plan_join *jn, const sh_value *row, size_t bucket,
+        size_t n_buckets)
 {
     size_t    n = j->n_keys + j->n_keep, k;
     sh_value *vals;

@@ -74,7 +74,7 @@ exec_remove_prefixed(const char *prefix, const char *tag)
     struct dirent *de;
     size_t         n_start;
 
-    dir = slash == NULL    ? xstrdup(".")
+    dir = slash == NULL     ? xstrdup(".")
           : slash == prefix ? xstrdup("/")
                             : xstrndup(prefix, (size_t)(slash - prefix));
     start = xasprintf("%s%s", slash ? slash + 1 : prefix, tag);
@@ -200,8 +200,7 @@ value_text(exec_run *x, const sh_value *v, size_t *len)
  * steps after it may change the row in place and it is copied per token.
  */
 static int
-run_tokenize(exec_run *x, size_t i, const sh_value *row, size_t n,
-             sh_err *err)
+run_tokenize(exec_run *x, size_t i, const sh_value *row, size_t n, sh_err *err)
 {
     const plan_step *s = &x->p->steps[i];
     sh_value        *out = x->fan[i];
@@ -226,8 +225,8 @@ run_tokenize(exec_run *x, size_t i, const sh_value *row, size_t n,
     while ((n_sp = text_token_spans(text, len, &pos, sp, 64)) > 0) {
         if (last && x->sink->ops->push_spans != NULL) {
             x->st->rows_out += n_sp;
-            rc = x->sink->ops->push_spans(x->sink, out, s->col, text, sp,
-                                          n_sp, err);
+            rc = x->sink->ops->push_spans(x->sink, out, s->col, text, sp, n_sp,
+                                          err);
             if (rc != 0)
                 return rc;
             continue;
@@ -283,8 +282,7 @@ run_join(exec_run *x, size_t i, const sh_value *row, size_t n, sh_err *err)
         exec_join_mark(j, it);
         memcpy(out, row, n * sizeof *row);
         if (jn->n_keep > 0) {
-            memcpy(out + n, exec_join_keep(j, it),
-                   jn->n_keep * sizeof *out);
+            memcpy(out + n, exec_join_keep(j, it), jn->n_keep * sizeof *out);
         }
         rc = run_steps(x, i + 1, out, n + jn->n_keep, err);
         if (rc != 0)
@@ -315,10 +313,8 @@ exec_join_rest(exec_run *x, sh_err *err)
                 out[k] = sh_null();
             for (k = 0; k < s->n_cols; k++)
                 out[s->cols[k]] = keys[k];
-            memcpy(out + n, keys + s->n_cols,
-                   s->join->n_keep * sizeof *out);
-            if ((rc = run_steps(x, i + 1, out, n + s->join->n_keep, err))
-                != 0)
+            memcpy(out + n, keys + s->n_cols, s->join->n_keep * sizeof *out);
+            if ((rc = run_steps(x, i + 1, out, n + s->join->n_keep, err)) != 0)
                 return rc;
         }
     }

@@ -86,16 +86,22 @@ size_t expr_columns(const expr *e, unsigned char *used, size_t ncols);
 
 /* The relation of a predicate expr_and_preds finds. */
 typedef enum expr_rel {
-    EXPR_EQ = 0, EXPR_NE, EXPR_LT, EXPR_LE, EXPR_GT, EXPR_GE,
-    EXPR_IS_NULL, EXPR_NOT_NULL
+    EXPR_EQ = 0,
+    EXPR_NE,
+    EXPR_LT,
+    EXPR_LE,
+    EXPR_GT,
+    EXPR_GE,
+    EXPR_IS_NULL,
+    EXPR_NOT_NULL
 } expr_rel;
 
 /* "column REL constant" (or a null test of the column). */
 typedef struct expr_pred {
     size_t   col; /* column index in the schema 'e' was compiled against */
     expr_rel rel;
-    sh_value k;   /* the constant, never null (borrowed from 'e'); unset
-                     for the null tests */
+    sh_value k; /* the constant, never null (borrowed from 'e'); unset
+                   for the null tests */
 } expr_pred;
 
 /*

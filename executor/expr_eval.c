@@ -60,8 +60,8 @@ overflow(const node *n, evalctx *c, const char *what, int64_t a, int64_t b,
                           " %s %" PRId64,
                           what, n->pos, a, what, b);
     return sh_err_set(c->err, SH_ERANGE, c->path,
-                      "integer overflow in %s at position %u: %" PRId64,
-                      what, n->pos, a);
+                      "integer overflow in %s at position %u: %" PRId64, what,
+                      n->pos, a);
 }
 
 /* Applies a relation to a three-way comparison result. */
@@ -69,12 +69,18 @@ static int
 rel_holds(rel r, int c)
 {
     switch (r) {
-    case REL_EQ: return c == 0;
-    case REL_NE: return c != 0;
-    case REL_LT: return c < 0;
-    case REL_LE: return c <= 0;
-    case REL_GT: return c > 0;
-    case REL_GE: return c >= 0;
+    case REL_EQ:
+        return c == 0;
+    case REL_NE:
+        return c != 0;
+    case REL_LT:
+        return c < 0;
+    case REL_LE:
+        return c <= 0;
+    case REL_GT:
+        return c > 0;
+    case REL_GE:
+        return c >= 0;
     }
     return 0;
 }
@@ -183,10 +189,10 @@ to_text(sh_value v, arena *a)
 static int
 eval_concat(const node *n, evalctx *c, sh_value *out)
 {
-    sh_value  stack_vals[8], *vals = stack_vals;
-    size_t    i, total = 0;
-    char     *d;
-    int       rc;
+    sh_value stack_vals[8], *vals = stack_vals;
+    size_t   i, total = 0;
+    char    *d;
+    int      rc;
 
     if (n->nkids > 8)
         vals = arena_alloc(c->a, n->nkids * sizeof vals[0]);
@@ -257,11 +263,11 @@ round_int(int64_t x, int64_t digits, int64_t *out)
 static int
 round_scaled(double x, int64_t digits, double *out)
 {
-    static const double pow10[] = {
-        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
-        1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22
-    };
-    double p, y, half_dist;
+    static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,
+                                   1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                   1e12, 1e13, 1e14, 1e15, 1e16, 1e17,
+                                   1e18, 1e19, 1e20, 1e21, 1e22};
+    double              p, y, half_dist;
 
     if (digits > 22 || digits < -22 || !isfinite(x))
         return -1;
@@ -287,8 +293,8 @@ round_scaled(double x, int64_t digits, double *out)
 static double
 round_decimal(double x, int64_t digits)
 {
-    char buf[40], text[48], dig[20];
-    int  prec, ndig = 0, exp10, keep, i;
+    char  buf[40], text[48], dig[20];
+    int   prec, ndig = 0, exp10, keep, i;
     char *e;
 
     if (!isfinite(x) || x == 0)
@@ -347,14 +353,15 @@ trim(sh_value s)
     const char *p = s.u.s.ptr;
     size_t      n = s.u.s.len;
 
-    while (n > 0 && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'
-                     || *p == '\f' || *p == '\v')) {
+    while (n > 0
+           && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f'
+               || *p == '\v')) {
         p++;
         n--;
     }
-    while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t' || p[n - 1] == '\n'
-                     || p[n - 1] == '\r' || p[n - 1] == '\f'
-                     || p[n - 1] == '\v'))
+    while (n > 0
+           && (p[n - 1] == ' ' || p[n - 1] == '\t' || p[n - 1] == '\n'
+               || p[n - 1] == '\r' || p[n - 1] == '\f' || p[n - 1] == '\v'))
         n--;
     return sh_str(p, n);
 }
@@ -472,21 +479,21 @@ bad_column(const node *n, evalctx *c, sh_type got)
 }
 
 /* Evaluates kid 'i' of 'n' into 'v'; returns from eval on error. */
-#define EV(i, v)                                                           \
-    do {                                                                   \
-        int rc_ = eval(n->kids[(i)], c, &(v));                             \
-        if (rc_ != 0)                                                      \
-            return rc_;                                                    \
+#define EV(i, v)                               \
+    do {                                       \
+        int rc_ = eval(n->kids[(i)], c, &(v)); \
+        if (rc_ != 0)                          \
+            return rc_;                        \
     } while (0)
 
 /* Evaluates kid 'i' into 'v'; a null makes the node's result null. */
-#define EVN(i, v)                                                          \
-    do {                                                                   \
-        EV(i, v);                                                          \
-        if ((v).type == SH_NULL) {                                         \
-            *out = sh_null();                                              \
-            return 0;                                                      \
-        }                                                                  \
+#define EVN(i, v)                  \
+    do {                           \
+        EV(i, v);                  \
+        if ((v).type == SH_NULL) { \
+            *out = sh_null();      \
+            return 0;              \
+        }                          \
     } while (0)
 
 /* Reports a regular expression that failed on a row. */
@@ -553,7 +560,8 @@ eval2(const node *n, evalctx *c, sh_value *out)
         EVN(0, a);
         a = trim(a);
         *out = dt_parse_timestamp(a.u.s.ptr, a.u.s.len, &r) == 0
-                   ? sh_timestamp(r) : sh_null();
+                   ? sh_timestamp(r)
+                   : sh_null();
         return 0;
     case EX_TS_D:
         EVN(0, a);
@@ -595,7 +603,8 @@ eval2(const node *n, evalctx *c, sh_value *out)
         EVN(0, a);
         EVN(1, b);
         *out = dt_strptime(a.u.s.ptr, a.u.s.len, b.u.s.ptr, b.u.s.len, &r) == 0
-                   ? sh_timestamp(r) : sh_null();
+                   ? sh_timestamp(r)
+                   : sh_null();
         return 0;
     case EX_RE_MATCH:
         EVN(0, a);
@@ -615,8 +624,8 @@ eval2(const node *n, evalctx *c, sh_value *out)
     case EX_RE_REPLACE:
         EVN(0, a);
         EVN(1, b);
-        rc = rx_replace(n->re, a.u.s.ptr, a.u.s.len, b.u.s.ptr, b.u.s.len,
-                        c->a, &gp, &gn);
+        rc = rx_replace(n->re, a.u.s.ptr, a.u.s.len, b.u.s.ptr, b.u.s.len, c->a,
+                        &gp, &gn);
         if (rc < 0)
             return regex_failed(n, c, rc);
         *out = sh_str(gp, gn);
@@ -771,8 +780,8 @@ eval(const node *n, evalctx *c, sh_value *out)
         if (a.type == SH_NULL || b.type == SH_NULL)
             *out = sh_bool(0);
         else
-            *out = sh_bool(rel_holds(n->rel, (a.u.i > b.u.i)
-                                                 - (a.u.i < b.u.i)));
+            *out = sh_bool(
+                rel_holds(n->rel, (a.u.i > b.u.i) - (a.u.i < b.u.i)));
         return 0;
     case EX_CMP_F:
     case EX_CMP_N:
@@ -854,7 +863,8 @@ eval(const node *n, evalctx *c, sh_value *out)
         *out = sh_bool(b.u.s.len <= a.u.s.len
                        && (b.u.s.len == 0
                            || memcmp(a.u.s.ptr + a.u.s.len - b.u.s.len,
-                                     b.u.s.ptr, b.u.s.len) == 0));
+                                     b.u.s.ptr, b.u.s.len)
+                                  == 0));
         return 0;
     case EX_CONCAT:
         return eval_concat(n, c, out);

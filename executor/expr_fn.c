@@ -17,16 +17,56 @@
 #include <strings.h>
 
 typedef enum fn_id {
-    FN_LOWER, FN_UPPER, FN_LENGTH, FN_SUBSTR, FN_CONTAINS, FN_STARTS_WITH,
-    FN_ENDS_WITH, FN_CONCAT, FN_ABS, FN_ROUND, FN_FLOOR, FN_CEIL, FN_SQRT,
-    FN_LN, FN_EXP, FN_INT, FN_FLOAT, FN_STR, FN_COALESCE, FN_IS_NULL, FN_IF,
+    FN_LOWER,
+    FN_UPPER,
+    FN_LENGTH,
+    FN_SUBSTR,
+    FN_CONTAINS,
+    FN_STARTS_WITH,
+    FN_ENDS_WITH,
+    FN_CONCAT,
+    FN_ABS,
+    FN_ROUND,
+    FN_FLOOR,
+    FN_CEIL,
+    FN_SQRT,
+    FN_LN,
+    FN_EXP,
+    FN_INT,
+    FN_FLOAT,
+    FN_STR,
+    FN_COALESCE,
+    FN_IS_NULL,
+    FN_IF,
     FN_HASH,
-    FN_DATE, FN_TIMESTAMP, FN_STRPTIME, FN_STRFTIME, FN_YEAR, FN_MONTH,
-    FN_DAY, FN_HOUR, FN_MINUTE, FN_SECOND, FN_DOW, FN_DOY, FN_WEEK,
-    FN_DATE_TRUNC, FN_DATE_DIFF, FN_DATE_ADD,
-    FN_RE_MATCHES, FN_RE_EXTRACT, FN_RE_REPLACE,
-    FN_TRIM, FN_LTRIM, FN_RTRIM, FN_REPLACE, FN_SPLIT_PART, FN_STRPOS,
-    FN_LPAD, FN_RPAD, FN_REVERSE
+    FN_DATE,
+    FN_TIMESTAMP,
+    FN_STRPTIME,
+    FN_STRFTIME,
+    FN_YEAR,
+    FN_MONTH,
+    FN_DAY,
+    FN_HOUR,
+    FN_MINUTE,
+    FN_SECOND,
+    FN_DOW,
+    FN_DOY,
+    FN_WEEK,
+    FN_DATE_TRUNC,
+    FN_DATE_DIFF,
+    FN_DATE_ADD,
+    FN_RE_MATCHES,
+    FN_RE_EXTRACT,
+    FN_RE_REPLACE,
+    FN_TRIM,
+    FN_LTRIM,
+    FN_RTRIM,
+    FN_REPLACE,
+    FN_SPLIT_PART,
+    FN_STRPOS,
+    FN_LPAD,
+    FN_RPAD,
+    FN_REVERSE
 } fn_id;
 
 /* A function of the language: its name and how many arguments it takes. */
@@ -150,8 +190,7 @@ name_close(const char *name, const char *fn)
     if (name_distance(name, fn) <= limit)
         return 1;
     /* One a prefix of the other: "len" for length, "substring" for substr */
-    if (ln >= 3 && lf >= 3
-        && strncasecmp(name, fn, ln < lf ? ln : lf) == 0)
+    if (ln >= 3 && lf >= 3 && strncasecmp(name, fn, ln < lf ? ln : lf) == 0)
         return 1;
     return 0;
 }
@@ -208,9 +247,9 @@ expr_check_arity(parser *p, const fn_def *f, const tok *t, size_t nargs)
 enum {
     WANT_STRING = 1 << SH_STRING,
     WANT_NUMBER = 1 << SH_INT | 1 << SH_FLOAT,
-    WANT_INT    = 1 << SH_INT,
-    WANT_BOOL   = 1 << SH_BOOL,
-    WANT_TIME   = 1 << SH_DATE | 1 << SH_TIMESTAMP
+    WANT_INT = 1 << SH_INT,
+    WANT_BOOL = 1 << SH_BOOL,
+    WANT_TIME = 1 << SH_DATE | 1 << SH_TIMESTAMP
 };
 
 /*
@@ -218,13 +257,14 @@ enum {
  * always allowed); returns 0 or sets the error at the argument's position.
  */
 static int
-want(parser *p, const fn_def *f, size_t i, node **args,
-     const unsigned *argpos, unsigned want)
+want(parser *p, const fn_def *f, size_t i, node **args, const unsigned *argpos,
+     unsigned want)
 {
-    const char *what = want == WANT_STRING ? "a string"
+    const char *what = want == WANT_STRING   ? "a string"
                        : want == WANT_NUMBER ? "a number"
-                       : want == WANT_INT ? "an int"
-                       : want == WANT_TIME ? "a date or timestamp" : "a bool";
+                       : want == WANT_INT    ? "an int"
+                       : want == WANT_TIME   ? "a date or timestamp"
+                                             : "a bool";
 
     if (args[i]->type == SH_NULL || (want & (1u << args[i]->type)))
         return 0;
@@ -261,8 +301,9 @@ make_coalesce(parser *p, const tok *t, node **args, size_t nargs,
 
     for (i = 0; i < nargs; i++) {
         if (common_type(type, args[i]->type, &type) != 0)
-            return expr_perr(p, "arguments of coalesce must have the same "
-                                "type, got %s and %s at position %u",
+            return expr_perr(p,
+                             "arguments of coalesce must have the same "
+                             "type, got %s and %s at position %u",
                              sh_type_name(type), sh_type_name(args[i]->type),
                              argpos[i]);
     }
@@ -285,8 +326,9 @@ make_if(parser *p, const fn_def *f, const tok *t, node **args,
     if (want(p, f, 0, args, argpos, WANT_BOOL) != 0)
         return NULL;
     if (common_type(args[1]->type, args[2]->type, &type) != 0)
-        return expr_perr(p, "arguments 2 and 3 of if must have the same type, "
-                            "got %s and %s at position %u",
+        return expr_perr(p,
+                         "arguments 2 and 3 of if must have the same type, "
+                         "got %s and %s at position %u",
                          sh_type_name(args[1]->type),
                          sh_type_name(args[2]->type), argpos[2]);
     if (type == SH_FLOAT) {
@@ -339,9 +381,10 @@ expr_make_call(parser *p, const fn_def *f, const tok *t, node **args,
     case FN_INT:
         if (t0 == SH_INT || t0 == SH_NULL)
             return args[0];
-        return expr_make(p, t0 == SH_FLOAT    ? EX_INT_F
-                            : t0 == SH_STRING ? EX_INT_S
-                                              : EX_INT_B,
+        return expr_make(p,
+                         t0 == SH_FLOAT    ? EX_INT_F
+                         : t0 == SH_STRING ? EX_INT_S
+                                           : EX_INT_B,
                          SH_INT, t->pos, 1, args);
     case FN_FLOAT:
         if (t0 == SH_FLOAT || t0 == SH_NULL)
@@ -355,11 +398,13 @@ expr_make_call(parser *p, const fn_def *f, const tok *t, node **args,
     case FN_LENGTH:
         if (want(p, f, 0, args, argpos, WANT_STRING) != 0)
             return NULL;
-        return expr_make(p, f->id == FN_LOWER ? EX_LOWER : f->id == FN_UPPER
-                                                               ? EX_UPPER
-                                                               : EX_LENGTH,
-                         any_null ? SH_NULL
-                         : f->id == FN_LENGTH ? SH_INT : SH_STRING,
+        return expr_make(p,
+                         f->id == FN_LOWER   ? EX_LOWER
+                         : f->id == FN_UPPER ? EX_UPPER
+                                             : EX_LENGTH,
+                         any_null             ? SH_NULL
+                         : f->id == FN_LENGTH ? SH_INT
+                                              : SH_STRING,
                          t->pos, 1, args);
     case FN_SUBSTR:
         if (want(p, f, 0, args, argpos, WANT_STRING) != 0
@@ -374,9 +419,10 @@ expr_make_call(parser *p, const fn_def *f, const tok *t, node **args,
         if (want(p, f, 0, args, argpos, WANT_STRING) != 0
             || want(p, f, 1, args, argpos, WANT_STRING) != 0)
             return NULL;
-        return expr_make(p, f->id == FN_CONTAINS ? EX_CONTAINS
-                            : f->id == FN_STARTS_WITH ? EX_STARTS_WITH
-                                                      : EX_ENDS_WITH,
+        return expr_make(p,
+                         f->id == FN_CONTAINS      ? EX_CONTAINS
+                         : f->id == FN_STARTS_WITH ? EX_STARTS_WITH
+                                                   : EX_ENDS_WITH,
                          any_null ? SH_NULL : SH_BOOL, t->pos, 2, args);
     case FN_ABS:
         if (want(p, f, 0, args, argpos, WANT_NUMBER) != 0)
@@ -408,16 +454,16 @@ expr_make_call(parser *p, const fn_def *f, const tok *t, node **args,
             return NULL;
         if ((args[0] = expr_to_float(p, args[0])) == NULL)
             return NULL;
-        return expr_make(p, f->id == FN_SQRT ? EX_SQRT
-                            : f->id == FN_LN ? EX_LN
-                                             : EX_EXP,
+        return expr_make(p,
+                         f->id == FN_SQRT ? EX_SQRT
+                         : f->id == FN_LN ? EX_LN
+                                          : EX_EXP,
                          any_null ? SH_NULL : SH_FLOAT, t->pos, 1, args);
     default:
         return expr_make_call2(p, f, t, args, nargs, argpos);
     }
     return expr_perr(p, "internal error: function %s not built", f->name);
 }
-
 
 /* ---- dates, timestamps, regular expressions, more strings ------------- */
 
@@ -443,8 +489,9 @@ expr_as_time(parser *p, node *n, sh_type to, unsigned pos)
             return expr_const_node(p, sh_date(v), n->pos);
         if (to == SH_TIMESTAMP && dt_parse_timestamp(s, len, &v) == 0)
             return expr_const_node(p, sh_timestamp(v), n->pos);
-        return expr_perr(p, "'%.*s' is not an ISO 8601 date or timestamp "
-                            "at position %u",
+        return expr_perr(p,
+                         "'%.*s' is not an ISO 8601 date or timestamp "
+                         "at position %u",
                          expr_quote_len(s, len, QUOTE_BYTES), s, pos);
     }
     return expr_perr(p, "expected a date or timestamp, got %s at position %u",
@@ -471,15 +518,17 @@ unit_arg(parser *p, const fn_def *f, node **args, const unsigned *argpos,
     const node *n = args[i];
 
     if (n->op != EX_CONST || n->type != SH_STRING) {
-        expr_perr(p, "argument %zu of %s must be a constant unit ('second', "
-                     "'minute', 'hour', 'day', 'week', 'month', 'quarter' or "
-                     "'year') at position %u",
+        expr_perr(p,
+                  "argument %zu of %s must be a constant unit ('second', "
+                  "'minute', 'hour', 'day', 'week', 'month', 'quarter' or "
+                  "'year') at position %u",
                   i + 1, f->name, argpos[i]);
         return -1;
     }
     if (dt_unit_parse(n->k.u.s.ptr, n->k.u.s.len, unit) != 0) {
-        expr_perr(p, "unknown unit '%.*s' for %s at position %u; units are "
-                     "second, minute, hour, day, week, month, quarter, year",
+        expr_perr(p,
+                  "unknown unit '%.*s' for %s at position %u; units are "
+                  "second, minute, hour, day, week, month, quarter, year",
                   expr_quote_len(n->k.u.s.ptr, n->k.u.s.len, QUOTE_BYTES),
                   n->k.u.s.ptr, f->name, argpos[i]);
         return -1;
@@ -501,15 +550,17 @@ pattern_arg(parser *p, const fn_def *f, node **args, const unsigned *argpos,
     if (n->type == SH_NULL)
         return 0;
     if (n->op != EX_CONST || n->type != SH_STRING) {
-        expr_perr(p, "argument %zu of %s must be a constant pattern (a string "
-                     "literal) at position %u",
+        expr_perr(p,
+                  "argument %zu of %s must be a constant pattern (a string "
+                  "literal) at position %u",
                   i + 1, f->name, argpos[i]);
         return -1;
     }
     *re = rx_compile(n->k.u.s.ptr, n->k.u.s.len, msg, sizeof msg, &at);
     if (*re == NULL) {
-        expr_perr(p, "invalid regular expression '%.*s' at position %u: %s "
-                     "at character %zu of the pattern",
+        expr_perr(p,
+                  "invalid regular expression '%.*s' at position %u: %s "
+                  "at character %zu of the pattern",
                   expr_quote_len(n->k.u.s.ptr, n->k.u.s.len, QUOTE_BYTES),
                   n->k.u.s.ptr, argpos[i], msg, at + 1);
         return -1;
@@ -525,11 +576,11 @@ static node *
 make_date_call(parser *p, const fn_def *f, const tok *t, node **args,
                const unsigned *argpos, int any_null)
 {
-    static const dt_part parts[] = {DT_P_YEAR, DT_P_MONTH, DT_P_DAY,
+    static const dt_part parts[] = {DT_P_YEAR, DT_P_MONTH,  DT_P_DAY,
                                     DT_P_HOUR, DT_P_MINUTE, DT_P_SECOND,
-                                    DT_P_DOW, DT_P_DOY, DT_P_WEEK};
-    sh_type t0 = args[0]->type, rt;
-    dt_unit unit;
+                                    DT_P_DOW,  DT_P_DOY,    DT_P_WEEK};
+    sh_type              t0 = args[0]->type, rt;
+    dt_unit              unit;
 
     switch (f->id) {
     case FN_DATE:
@@ -539,8 +590,9 @@ make_date_call(parser *p, const fn_def *f, const tok *t, node **args,
             return expr_make(p, EX_DATE_S, SH_DATE, t->pos, 1, args);
         if (t0 == SH_TIMESTAMP)
             return expr_make(p, EX_DATE_T, SH_DATE, t->pos, 1, args);
-        return expr_perr(p, "argument 1 of date must be a string, date or "
-                            "timestamp, got %s at position %u",
+        return expr_perr(p,
+                         "argument 1 of date must be a string, date or "
+                         "timestamp, got %s at position %u",
                          sh_type_name(t0), argpos[0]);
     case FN_TIMESTAMP:
         if (t0 == SH_TIMESTAMP || t0 == SH_NULL)
@@ -549,8 +601,9 @@ make_date_call(parser *p, const fn_def *f, const tok *t, node **args,
             return expr_make(p, EX_TS_S, SH_TIMESTAMP, t->pos, 1, args);
         if (t0 == SH_DATE)
             return expr_make(p, EX_TS_D, SH_TIMESTAMP, t->pos, 1, args);
-        return expr_perr(p, "argument 1 of timestamp must be a string, date "
-                            "or timestamp, got %s at position %u",
+        return expr_perr(p,
+                         "argument 1 of timestamp must be a string, date "
+                         "or timestamp, got %s at position %u",
                          sh_type_name(t0), argpos[0]);
     case FN_STRPTIME:
         if (want(p, f, 0, args, argpos, WANT_STRING) != 0
@@ -562,10 +615,17 @@ make_date_call(parser *p, const fn_def *f, const tok *t, node **args,
         if (time_arg(p, f, args, argpos, 0) == NULL
             || want(p, f, 1, args, argpos, WANT_STRING) != 0)
             return NULL;
-        return expr_make(p, EX_STRFTIME, any_null ? SH_NULL : SH_STRING,
-                         t->pos, 2, args);
-    case FN_YEAR: case FN_MONTH: case FN_DAY: case FN_HOUR: case FN_MINUTE:
-    case FN_SECOND: case FN_DOW: case FN_DOY: case FN_WEEK:
+        return expr_make(p, EX_STRFTIME, any_null ? SH_NULL : SH_STRING, t->pos,
+                         2, args);
+    case FN_YEAR:
+    case FN_MONTH:
+    case FN_DAY:
+    case FN_HOUR:
+    case FN_MINUTE:
+    case FN_SECOND:
+    case FN_DOW:
+    case FN_DOY:
+    case FN_WEEK:
         if (time_arg(p, f, args, argpos, 0) == NULL)
             return NULL;
         return expr_make_x(p, EX_DT_PART, any_null ? SH_NULL : SH_INT, t->pos,
@@ -579,9 +639,9 @@ make_date_call(parser *p, const fn_def *f, const tok *t, node **args,
         if (time_arg(p, f, args, argpos, 1) == NULL)
             return NULL;
         rt = rt == SH_DATE ? SH_DATE : SH_TIMESTAMP;
-        return expr_make_x(p, EX_DT_TRUNC, args[1]->type == SH_NULL ? SH_NULL
-                                           : rt,
-                           t->pos, 1, args + 1, unit, NULL);
+        return expr_make_x(p, EX_DT_TRUNC,
+                           args[1]->type == SH_NULL ? SH_NULL : rt, t->pos, 1,
+                           args + 1, unit, NULL);
     case FN_DATE_DIFF:
         if (unit_arg(p, f, args, argpos, 0, &unit) != 0
             || time_arg(p, f, args, argpos, 1) == NULL
@@ -614,20 +674,22 @@ make_re_extract(parser *p, const tok *t, node **args, size_t nargs,
 
     if (nargs == 3) {
         if (args[2]->op != EX_CONST)
-            return expr_perr(p, "argument 3 of regexp_extract must be "
-                                "a constant group number at "
-                                "position %u", argpos[2]);
+            return expr_perr(p,
+                             "argument 3 of regexp_extract must be "
+                             "a constant group number at "
+                             "position %u",
+                             argpos[2]);
         group = args[2]->type == SH_INT ? args[2]->k.u.i : 0;
     }
     if (re != NULL && (group < 0 || group > (int64_t)rx_groups(re)))
-        return expr_perr(p, "regexp_extract group %lld does not exist "
-                            "at position %u: the pattern has %u "
-                            "group%s",
+        return expr_perr(p,
+                         "regexp_extract group %lld does not exist "
+                         "at position %u: the pattern has %u "
+                         "group%s",
                          (long long)group, argpos[2], rx_groups(re),
                          rx_groups(re) == 1 ? "" : "s");
-    return expr_make_x(p, EX_RE_EXTRACT, any_null ? SH_NULL
-                                                  : SH_STRING,
-                       t->pos, 1, args, group, re);
+    return expr_make_x(p, EX_RE_EXTRACT, any_null ? SH_NULL : SH_STRING, t->pos,
+                       1, args, group, re);
 }
 
 /* The type checks of regexp_matches, regexp_extract and regexp_replace;
@@ -649,19 +711,21 @@ make_regex_call(parser *p, const fn_def *f, const tok *t, node **args,
     if (pattern_arg(p, f, args, argpos, 1, &re) != 0)
         return NULL;
     if (f->id == FN_RE_MATCHES)
-        return expr_make_x(p, EX_RE_MATCH, any_null ? SH_NULL : SH_BOOL,
-                           t->pos, 1, args, 0, re);
+        return expr_make_x(p, EX_RE_MATCH, any_null ? SH_NULL : SH_BOOL, t->pos,
+                           1, args, 0, re);
     if (f->id == FN_RE_EXTRACT)
         return make_re_extract(p, t, args, nargs, argpos, any_null, re);
-    if (re != NULL && args[2]->op == EX_CONST
-        && args[2]->type == SH_STRING
-        && rx_check_replacement(re, args[2]->k.u.s.ptr,
-                                args[2]->k.u.s.len, msg, sizeof msg) != 0)
-        return expr_perr(p, "bad replacement of regexp_replace at position "
-                            "%u: %s", argpos[2], msg);
+    if (re != NULL && args[2]->op == EX_CONST && args[2]->type == SH_STRING
+        && rx_check_replacement(re, args[2]->k.u.s.ptr, args[2]->k.u.s.len, msg,
+                                sizeof msg)
+               != 0)
+        return expr_perr(p,
+                         "bad replacement of regexp_replace at position "
+                         "%u: %s",
+                         argpos[2], msg);
     args[1] = args[2];
-    return expr_make_x(p, EX_RE_REPLACE, any_null ? SH_NULL : SH_STRING,
-                       t->pos, 2, args, 0, re);
+    return expr_make_x(p, EX_RE_REPLACE, any_null ? SH_NULL : SH_STRING, t->pos,
+                       2, args, 0, re);
 }
 
 /* The type checks of the string functions (trim, ltrim, rtrim, replace,
@@ -681,7 +745,9 @@ make_string_call(parser *p, const fn_def *f, const tok *t, node **args,
             return NULL;
         return expr_make_x(p, EX_TRIM, any_null ? SH_NULL : SH_STRING, t->pos,
                            nargs, args,
-                           f->id == FN_LTRIM ? 1 : f->id == FN_RTRIM ? 2 : 3,
+                           f->id == FN_LTRIM   ? 1
+                           : f->id == FN_RTRIM ? 2
+                                               : 3,
                            NULL);
     case FN_REPLACE:
         for (i = 0; i < 3; i++) {
@@ -733,17 +799,35 @@ expr_make_call2(parser *p, const fn_def *f, const tok *t, node **args,
     for (i = 0; i < nargs; i++)
         any_null |= args[i]->type == SH_NULL;
     switch (f->id) {
-    case FN_DATE: case FN_TIMESTAMP: case FN_STRPTIME: case FN_STRFTIME:
-    case FN_YEAR: case FN_MONTH: case FN_DAY: case FN_HOUR: case FN_MINUTE:
-    case FN_SECOND: case FN_DOW: case FN_DOY: case FN_WEEK:
-    case FN_DATE_TRUNC: case FN_DATE_DIFF: case FN_DATE_ADD:
+    case FN_DATE:
+    case FN_TIMESTAMP:
+    case FN_STRPTIME:
+    case FN_STRFTIME:
+    case FN_YEAR:
+    case FN_MONTH:
+    case FN_DAY:
+    case FN_HOUR:
+    case FN_MINUTE:
+    case FN_SECOND:
+    case FN_DOW:
+    case FN_DOY:
+    case FN_WEEK:
+    case FN_DATE_TRUNC:
+    case FN_DATE_DIFF:
+    case FN_DATE_ADD:
         return make_date_call(p, f, t, args, argpos, any_null);
     case FN_RE_MATCHES:
     case FN_RE_EXTRACT:
     case FN_RE_REPLACE:
         return make_regex_call(p, f, t, args, nargs, argpos, any_null);
-    case FN_TRIM: case FN_LTRIM: case FN_RTRIM: case FN_REPLACE:
-    case FN_SPLIT_PART: case FN_STRPOS: case FN_LPAD: case FN_RPAD:
+    case FN_TRIM:
+    case FN_LTRIM:
+    case FN_RTRIM:
+    case FN_REPLACE:
+    case FN_SPLIT_PART:
+    case FN_STRPOS:
+    case FN_LPAD:
+    case FN_RPAD:
     case FN_REVERSE:
         return make_string_call(p, f, t, args, nargs, argpos, any_null);
     default:

@@ -74,8 +74,8 @@ static void
 push_tok(parser *p, const tok *t)
 {
     if ((p->ntoks & (p->ntoks - 1)) == 0) /* 0, 1, 2, 4, ...: grow */
-        p->toks = xrealloc(p->toks, (p->ntoks ? p->ntoks * 2 : 1)
-                                        * sizeof p->toks[0]);
+        p->toks = xrealloc(p->toks,
+                           (p->ntoks ? p->ntoks * 2 : 1) * sizeof p->toks[0]);
     p->toks[p->ntoks++] = *t;
 }
 
@@ -169,8 +169,7 @@ lex_quoted(parser *p, size_t i, tok *t)
     t->kind = q == '\'' ? T_STR : T_QNAME;
     t->len = j - i;
     t->tlen = p->sb.len;
-    t->text = arena_strndup(p->e->mem, p->sb.data ? p->sb.data : "",
-                            p->sb.len);
+    t->text = arena_strndup(p->e->mem, p->sb.data ? p->sb.data : "", p->sb.len);
     return j;
 }
 
@@ -241,14 +240,30 @@ expr_lex(parser *p)
             continue;
         }
         switch (s[i]) {
-        case '(': t.kind = T_LP; break;
-        case ')': t.kind = T_RP; break;
-        case ',': t.kind = T_COMMA; break;
-        case '+': t.kind = T_PLUS; break;
-        case '-': t.kind = T_MINUS; break;
-        case '*': t.kind = T_STAR; break;
-        case '/': t.kind = T_SLASH; break;
-        case '%': t.kind = T_PCT; break;
+        case '(':
+            t.kind = T_LP;
+            break;
+        case ')':
+            t.kind = T_RP;
+            break;
+        case ',':
+            t.kind = T_COMMA;
+            break;
+        case '+':
+            t.kind = T_PLUS;
+            break;
+        case '-':
+            t.kind = T_MINUS;
+            break;
+        case '*':
+            t.kind = T_STAR;
+            break;
+        case '/':
+            t.kind = T_SLASH;
+            break;
+        case '%':
+            t.kind = T_PCT;
+            break;
         case '<':
             t.kind = s[i + 1] == '=' ? T_LE : T_LT;
             break;
@@ -257,8 +272,10 @@ expr_lex(parser *p)
             break;
         case '=':
             if (s[i + 1] != '=') {
-                expr_perr(p, "unexpected '=' at position %u; use '==' to "
-                             "compare", t.pos);
+                expr_perr(p,
+                          "unexpected '=' at position %u; use '==' to "
+                          "compare",
+                          t.pos);
                 return -1;
             }
             t.kind = T_EQ;
@@ -324,4 +341,3 @@ expr_unexpected(parser *p, const tok *t)
     expr_describe(p, t, what, sizeof what);
     return expr_perr(p, "unexpected %s at position %u", what, t->pos);
 }
-

@@ -41,8 +41,8 @@ sh_value
 expr_str_trim(sh_value s, const sh_value *set, int which)
 {
     static const sh_value space = {SH_STRING, {.s = {" ", 1}}};
-    const char *p = s.u.s.ptr;
-    size_t      b = 0, e = s.u.s.len, k;
+    const char           *p = s.u.s.ptr;
+    size_t                b = 0, e = s.u.s.len, k;
 
     if (set == NULL)
         set = &space;
@@ -75,8 +75,9 @@ expr_str_replace(sh_value s, sh_value from, sh_value to, arena *a)
 
     if (from.u.s.len == 0 || n == 0)
         return s;
-    while (i < n && (hit = memmem(p + i, n - i, from.u.s.ptr, from.u.s.len))
-                        != NULL) {
+    while (i < n
+           && (hit = memmem(p + i, n - i, from.u.s.ptr, from.u.s.len))
+                  != NULL) {
         count++;
         i = (size_t)(hit - p) + from.u.s.len;
     }
@@ -85,8 +86,9 @@ expr_str_replace(sh_value s, sh_value from, sh_value to, arena *a)
     out_len = n - count * from.u.s.len + count * to.u.s.len;
     d = w = arena_alloc(a, out_len ? out_len : 1);
     i = 0;
-    while (i < n && (hit = memmem(p + i, n - i, from.u.s.ptr, from.u.s.len))
-                        != NULL) {
+    while (i < n
+           && (hit = memmem(p + i, n - i, from.u.s.ptr, from.u.s.len))
+                  != NULL) {
         memcpy(w, p + i, (size_t)(hit - p) - i);
         w += (size_t)(hit - p) - i;
         if (to.u.s.len)
@@ -173,9 +175,9 @@ expr_str_pad(sh_value s, int64_t width, const sh_value *fill, int left,
              arena *a)
 {
     static const sh_value space = {SH_STRING, {.s = {" ", 1}}};
-    const char *p = s.u.s.ptr;
-    size_t      n = s.u.s.len, i, chars = 0, need, fb, k, out_len, pad_b;
-    char       *d, *w;
+    const char           *p = s.u.s.ptr;
+    size_t n = s.u.s.len, i, chars = 0, need, fb, k, out_len, pad_b;
+    char  *d, *w;
 
     if (fill == NULL)
         fill = &space;

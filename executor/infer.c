@@ -64,16 +64,16 @@ typedef struct infer_col {
 
 /* The scan's state, freed in one place. */
 typedef struct scan {
-    char      **names;   /* column names (owned), from the first header
-                            (csv), the samples' keys (jsonl) or "line" */
+    char **names; /* column names (owned), from the first header
+                     (csv), the samples' keys (jsonl) or "line" */
     size_t      n_names;
     size_t      cap_names; /* jsonl: slots allocated in names and ic */
-    input_names index;   /* jsonl: the column of each key */
+    input_names index;     /* jsonl: the column of each key */
     int         have_cols; /* 1 once a file gave the columns */
     size_t      cols_file; /* the file that gave them */
-    infer_col  *ic;      /* per column */
-    int         sampled; /* 1 once the sample was read */
-    plan_part  *parts;   /* growing array (owned until handed to the plan) */
+    infer_col  *ic;        /* per column */
+    int         sampled;   /* 1 once the sample was read */
+    plan_part  *parts;     /* growing array (owned until handed to the plan) */
     size_t      n_parts, cap_parts;
 } scan;
 
@@ -180,9 +180,9 @@ take_columns(scan *s, const plan *p, size_t fi, const csv_field *fields,
              size_t nf, sh_err *err)
 {
     const char *rel = p->files[fi].rel;
-    char      ***sorted = NULL;
-    size_t       i;
-    int          rc = 0;
+    char     ***sorted = NULL;
+    size_t      i;
+    int         rc = 0;
 
     s->names = xcalloc(nf, sizeof *s->names);
     s->n_names = nf;
@@ -196,13 +196,15 @@ take_columns(scan *s, const plan *p, size_t fi, const csv_field *fields,
         if (memchr(fields[i].ptr, '\0', fields[i].len)) {
             return sh_err_set(err, SH_EINVAL, PATH_FIELD,
                               "column %zu in the header of '%s' contains "
-                              "a NUL byte", i + 1, rel);
+                              "a NUL byte",
+                              i + 1, rel);
         }
         check = json_stringn(fields[i].ptr, fields[i].len);
         if (check == NULL) {
             return sh_err_set(err, SH_EINVAL, PATH_FIELD,
                               "column %zu in the header of '%s' is not "
-                              "valid UTF-8", i + 1, rel);
+                              "valid UTF-8",
+                              i + 1, rel);
         }
         json_decref(check);
         s->names[i] = xstrndup(fields[i].ptr, fields[i].len);
@@ -238,8 +240,8 @@ take_columns(scan *s, const plan *p, size_t fi, const csv_field *fields,
 
 /* Check that file 'fi' begins with the same header as the first file. */
 static int
-same_columns(const scan *s, const plan *p, size_t fi,
-             const csv_field *fields, size_t nf, sh_err *err)
+same_columns(const scan *s, const plan *p, size_t fi, const csv_field *fields,
+             size_t nf, sh_err *err)
 {
     const char *a = p->files[s->cols_file].rel, *b = p->files[fi].rel;
     size_t      i;
@@ -250,7 +252,8 @@ same_columns(const scan *s, const plan *p, size_t fi,
         return sh_err_set(err, SH_EINVAL, PATH_FIELD,
                           "'%s' has %zu fields in its first record but "
                           "'%s' has %zu; all files must have the same "
-                          "columns", b, nf, a, s->n_names);
+                          "columns",
+                          b, nf, a, s->n_names);
     }
     if (nf != s->n_names) {
         return sh_err_set(err, SH_EINVAL, PATH_FIELD,
@@ -275,9 +278,9 @@ same_columns(const scan *s, const plan *p, size_t fi,
             return sh_err_set(err, SH_EINVAL, PATH_FIELD,
                               "'%s' and '%s' have different headers: "
                               "column %zu is '%s' in '%s' but '%.*s' in "
-                              "'%s'", a, b, i + 1, want, a,
-                              (int)(fields[i].len > 200 ? 200
-                                                        : fields[i].len),
+                              "'%s'",
+                              a, b, i + 1, want, a,
+                              (int)(fields[i].len > 200 ? 200 : fields[i].len),
                               fields[i].ptr, b);
         }
     }
@@ -482,8 +485,7 @@ scan_jsonl(scan *s, const plan *p, size_t fi, csv_reader *r, int *has_data,
             rc = sh_err_set(err, SH_EDATA, PATH_FIELD,
                             "'%s' line %llu is not a JSON object: %s at "
                             "byte %zu",
-                            rel, (unsigned long long)line, jp.what,
-                            jp.at + 1);
+                            rel, (unsigned long long)line, jp.what, jp.at + 1);
             goto done;
         }
         for (i = 0; rc == 0 && i < jp.n; i++) {
@@ -545,25 +547,26 @@ rc_field(sh_err *err)
 static int
 scan_file(scan *s, plan *p, size_t fi, sh_err *err)
 {
-    plan_file  *f = &p->files[fi];
-    csv_reader *r = NULL;
-    input_gz   *gz = NULL;
-    csv_range  *rg = NULL;
-    csv_range   whole;
-    csv_dialect d = p->dialect;
+    plan_file       *f = &p->files[fi];
+    csv_reader      *r = NULL;
+    input_gz        *gz = NULL;
+    csv_range       *rg = NULL;
+    csv_range        whole;
+    csv_dialect      d = p->dialect;
     const csv_field *fields;
-    size_t      nf, n_rg = 0;
-    uint64_t    data_start = 0, line = 1, estimate, max_parts;
-    struct stat st;
-    int         fd = -1, rc = 0, has_data = 0;
-    source     *src = NULL;
+    size_t           nf, n_rg = 0;
+    uint64_t         data_start = 0, line = 1, estimate, max_parts;
+    struct stat      st;
+    int              fd = -1, rc = 0, has_data = 0;
+    source          *src = NULL;
 
     if (source_is_remote(f)) {
         /* An s3:// object: size and ETag come from the listing. */
         if (p->in_gzip) {
             return sh_err_set(err, SH_EINVAL, PATH_FIELD,
                               "gzip input from object storage is not "
-                              "supported yet ('%s')", f->rel);
+                              "supported yet ('%s')",
+                              f->rel);
         }
         if (f->size_bytes == 0)
             return 0;
@@ -573,8 +576,7 @@ scan_file(scan *s, plan *p, size_t fi, sh_err *err)
     }
     /* f->path is a real path just resolved; O_NONBLOCK so that a FIFO
      * renamed over it since cannot hang the API (S_ISREG below). */
-    fd = fsys_open(f->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
-                   0);
+    fd = fsys_open(f->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0);
     if (fd < 0) {
         int e = errno;
 
@@ -586,8 +588,8 @@ scan_file(scan *s, plan *p, size_t fi, sh_err *err)
     if (fstat(fd, &st) != 0) {
         int e = errno;
 
-        rc = sh_err_set(err, SH_EIO, PATH_FIELD, "cannot stat '%s': %s",
-                        f->rel, strerror(e));
+        rc = sh_err_set(err, SH_EIO, PATH_FIELD, "cannot stat '%s': %s", f->rel,
+                        strerror(e));
         goto done;
     }
     if (!S_ISREG(st.st_mode)) {
@@ -596,16 +598,14 @@ scan_file(scan *s, plan *p, size_t fi, sh_err *err)
         goto done;
     }
     f->size_bytes = (uint64_t)st.st_size;
-    f->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000
-                  + st.st_mtim.tv_nsec;
+    f->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     if (f->size_bytes == 0)
         goto done;
 
 opened:
     d.lines = p->in_format != FMT_CSV;
     if (src != NULL) {
-        r = csv_reader_new_range_fn(source_read, src, 0, f->size_bytes, 1,
-                                    &d);
+        r = csv_reader_new_range_fn(source_read, src, 0, f->size_bytes, 1, &d);
     } else if (p->in_gzip) {
         gz = input_gz_new(fd);
         r = csv_reader_new_fn(input_gz_read, gz, 1, &d);

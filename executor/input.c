@@ -38,20 +38,20 @@ struct input_reader {
     const plan      *p;
     const plan_part *part;
     const plan_file *file;
-    char             ctx[512]; /* "partition 3 (file a.csv, bytes 0-9)" */
-    int              fd;       /* the input file, or -1 */
-    input_gz        *gz;       /* gzip input: the inflater, else NULL */
-    source          *src;      /* an s3:// file's byte stream, else NULL */
-    csv_reader      *rd;       /* records (csv) or lines (lines, jsonl) */
-    input_pq        *pq;       /* parquet: the row groups (input_pq.c) */
-    input_json       json;     /* jsonl: the line parser */
-    input_names      cols;     /* jsonl: column numbers by name */
-    unsigned char   *need;     /* per input column: 1 to parse it (owned) */
-    sh_value        *row;      /* the row returned (owned) */
-    size_t           n_cols;   /* p->in_schema->n */
-    uint64_t         line;     /* line of the last record returned */
-    uint64_t         rows;     /* records read, skipped ones included */
-    uint64_t         skipped;  /* records skipped (on_error skip) */
+    char             ctx[512];    /* "partition 3 (file a.csv, bytes 0-9)" */
+    int              fd;          /* the input file, or -1 */
+    input_gz        *gz;          /* gzip input: the inflater, else NULL */
+    source          *src;         /* an s3:// file's byte stream, else NULL */
+    csv_reader      *rd;          /* records (csv) or lines (lines, jsonl) */
+    input_pq        *pq;          /* parquet: the row groups (input_pq.c) */
+    input_json       json;        /* jsonl: the line parser */
+    input_names      cols;        /* jsonl: column numbers by name */
+    unsigned char   *need;        /* per input column: 1 to parse it (owned) */
+    sh_value        *row;         /* the row returned (owned) */
+    size_t           n_cols;      /* p->in_schema->n */
+    uint64_t         line;        /* line of the last record returned */
+    uint64_t         rows;        /* records read, skipped ones included */
+    uint64_t         skipped;     /* records skipped (on_error skip) */
     int              skip_header; /* the next record is a CSV header (gzip
                                      input: the partition is the file) */
 };
@@ -120,15 +120,15 @@ input_set_limits(unsigned gzip_ratio)
 }
 
 struct input_gz {
-    int            fd;        /* borrowed */
-    uint64_t       out;       /* inflated bytes given so far */
-    uint64_t       out_max;   /* the most it may inflate to */
-    z_stream       zs;        /* the inflater (windowBits 15 + 32) */
-    unsigned char *in;        /* GZ_IN_BYTES of compressed input */
-    uint64_t       off;       /* file offset of the next read */
-    int            in_eof;    /* a read returned 0 */
+    int            fd;         /* borrowed */
+    uint64_t       out;        /* inflated bytes given so far */
+    uint64_t       out_max;    /* the most it may inflate to */
+    z_stream       zs;         /* the inflater (windowBits 15 + 32) */
+    unsigned char *in;         /* GZ_IN_BYTES of compressed input */
+    uint64_t       off;        /* file offset of the next read */
+    int            in_eof;     /* a read returned 0 */
     int            member_end; /* inflate ended a member (Z_STREAM_END) */
-    int            members;   /* members ended so far */
+    int            members;    /* members ended so far */
 };
 
 /* A gzip source over 'fd'; see input_int.h. */
@@ -178,14 +178,12 @@ input_gz_read(void *ctx, char *buf, size_t n, sh_err *err)
             ssize_t k;
 
             do
-                k = fsys_pread(gz->fd, gz->in, GZ_IN_BYTES,
-                                (off_t)gz->off);
+                k = fsys_pread(gz->fd, gz->in, GZ_IN_BYTES, (off_t)gz->off);
             while (k < 0 && errno == EINTR);
             if (k < 0) {
                 int e = errno;
 
-                return sh_err_set(err, SH_EIO, NULL,
-                                  "read at offset %llu: %s",
+                return sh_err_set(err, SH_EIO, NULL, "read at offset %llu: %s",
                                   (unsigned long long)gz->off, strerror(e));
             }
             gz->in_eof = k == 0;
@@ -219,8 +217,7 @@ input_gz_read(void *ctx, char *buf, size_t n, sh_err *err)
                               "its compressed size (%llu bytes from %llu "
                               "compressed bytes), the limit "
                               "(SHEAF_MAX_GZIP_RATIO)",
-                              input_gzip_ratio,
-                              (unsigned long long)gz->out,
+                              input_gzip_ratio, (unsigned long long)gz->out,
                               (unsigned long long)input_gz_bytes_in(gz));
         if (zrc == Z_STREAM_END) {
             gz->member_end = 1;
@@ -451,8 +448,7 @@ parse_jsonl(input_reader *r, const csv_field *f, sh_err *err)
         return in_fail(r, err, SH_EDATA,
                        "input: line %llu is not a JSON object: %s at "
                        "byte %zu ('%s')",
-                       (unsigned long long)r->line, jp->what, jp->at + 1,
-                       snip);
+                       (unsigned long long)r->line, jp->what, jp->at + 1, snip);
     }
     for (i = 0; i < r->n_cols; i++)
         r->row[i] = sh_null();
@@ -492,15 +488,13 @@ input_pq_context(input_reader *r, size_t part)
     const plan_part *pt = r->part;
 
     if (pt->end <= pt->start || pt->end > r->p->n_pq_rgs) {
-        snprintf(r->ctx, sizeof r->ctx,
-                 "partition %zu (file %s, no row group)", part,
-                 r->file->rel);
+        snprintf(r->ctx, sizeof r->ctx, "partition %zu (file %s, no row group)",
+                 part, r->file->rel);
         return;
     }
     snprintf(r->ctx, sizeof r->ctx,
-             "partition %zu (file %s, row groups %zu-%zu)", part,
-             r->file->rel, r->p->pq_rgs[pt->start],
-             r->p->pq_rgs[pt->end - 1]);
+             "partition %zu (file %s, row groups %zu-%zu)", part, r->file->rel,
+             r->p->pq_rgs[pt->start], r->p->pq_rgs[pt->end - 1]);
 }
 
 /*
@@ -533,8 +527,8 @@ input_open(const plan *p, size_t part, const unsigned char *need, sh_err *err)
         input_pq_context(r, part);
     else
         snprintf(r->ctx, sizeof r->ctx,
-                 "partition %zu (file %s, bytes %llu-%llu)", part,
-                 r->file->rel, (unsigned long long)r->part->start,
+                 "partition %zu (file %s, bytes %llu-%llu)", part, r->file->rel,
+                 (unsigned long long)r->part->start,
                  (unsigned long long)r->part->end);
     r->need = xmalloc(r->n_cols + 1);
     if (need != NULL)
@@ -563,7 +557,8 @@ input_open(const plan *p, size_t part, const unsigned char *need, sh_err *err)
     if (source_is_remote(r->file)) {
         /* Ranged GETs; If-Match on the plan's ETag notices a change. */
         if (p->in_gzip) {
-            rc = in_fail(r, err, SH_EINVAL, "gzip input from object "
+            rc = in_fail(r, err, SH_EINVAL,
+                         "gzip input from object "
                          "storage is not supported yet");
             goto done;
         }
@@ -573,9 +568,8 @@ input_open(const plan *p, size_t part, const unsigned char *need, sh_err *err)
                          err->msg);
             goto done;
         }
-        r->rd = csv_reader_new_range_fn(source_read, r->src,
-                                        r->part->start, r->part->end,
-                                        r->part->line, &d);
+        r->rd = csv_reader_new_range_fn(source_read, r->src, r->part->start,
+                                        r->part->end, r->part->line, &d);
         goto done;
     }
     if ((rc = open_file(r, err)) != 0)

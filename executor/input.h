@@ -41,8 +41,8 @@ void input_set_limits(unsigned gzip_ratio);
  * value in them is no error); NULL parses every column. Returns NULL with
  * 'err' set (the message begins with the partition's context).
  */
-input_reader *input_open(const plan *p, size_t part,
-                         const unsigned char *need, sh_err *err);
+input_reader *input_open(const plan *p, size_t part, const unsigned char *need,
+                         sh_err *err);
 
 /*
  * The next row: 1 with *row (p->in_schema->n values; strings stay valid

@@ -48,19 +48,19 @@ typedef enum input_json_kind {
     IJ_INT,    /* a number without fraction or exponent (any size) */
     IJ_NUMBER, /* a number with a fraction or an exponent */
     IJ_STRING,
-    IJ_NESTED  /* an object or an array */
+    IJ_NESTED /* an object or an array */
 } input_json_kind;
 
 /* One member of the object: key and value. */
 typedef struct input_json_member {
-    const char     *key;     /* unescaped bytes (borrowed: the line or the
-                                parser's scratch) */
+    const char *key; /* unescaped bytes (borrowed: the line or the
+                        parser's scratch) */
     size_t          key_len;
     input_json_kind kind;
-    const char     *val;     /* IJ_STRING: the unescaped bytes; else the
-                                value's JSON text (a number as written, an
-                                object or array verbatim) */
-    size_t          val_len;
+    const char     *val; /* IJ_STRING: the unescaped bytes; else the
+                            value's JSON text (a number as written, an
+                            object or array verbatim) */
+    size_t val_len;
 } input_json_member;
 
 /* A parser of jsonl lines, reused from line to line. Zero-initialise. */
@@ -70,9 +70,9 @@ typedef struct input_json {
     size_t             cap;     /* slots allocated in 'm' */
     char              *scratch; /* unescaped strings of the last line */
     size_t             scratch_cap;
-    const char        *what;    /* after an error: what was wrong */
-    size_t             at;      /* after an error: its byte offset (0-based)
-                                   in the line */
+    const char        *what; /* after an error: what was wrong */
+    size_t             at;   /* after an error: its byte offset (0-based)
+                                in the line */
 } input_json;
 
 /*
@@ -118,12 +118,12 @@ void     input_pq_free(input_pq *q);
  * each given the number of its insertion. Zero-initialise.
  */
 typedef struct input_names {
-    const char **names;   /* by number */
+    const char **names; /* by number */
     size_t      *lens;
-    size_t       n;       /* names added */
-    size_t       cap;     /* slots allocated in names/lens */
-    size_t      *slots;   /* hash table: number + 1, 0 for empty */
-    size_t       mask;    /* table size - 1 (a power of two), 0 if none */
+    size_t       n;     /* names added */
+    size_t       cap;   /* slots allocated in names/lens */
+    size_t      *slots; /* hash table: number + 1, 0 for empty */
+    size_t       mask;  /* table size - 1 (a power of two), 0 if none */
 } input_names;
 
 /* The number of name 'key' ('len' bytes), or -1. */

@@ -49,8 +49,7 @@ static inline void
 jws(jcur *c)
 {
     while (c->p < c->end
-           && (*c->p == ' ' || *c->p == '\t' || *c->p == '\r'
-               || *c->p == '\n'))
+           && (*c->p == ' ' || *c->p == '\t' || *c->p == '\r' || *c->p == '\n'))
         c->p++;
 }
 
@@ -119,8 +118,8 @@ str_plain(const char *q, const char *end)
     const __m128i ctl = _mm_set1_epi8(0x1F);
 
     while (end - q >= 16) {
-        __m128i  x = _mm_loadu_si128((const __m128i *)(const void *)q);
-        __m128i  hit = _mm_or_si128(
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)q);
+        __m128i hit = _mm_or_si128(
             _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)),
             _mm_cmpeq_epi8(_mm_max_epu8(x, ctl), ctl)); /* x <= 0x1F */
         unsigned m = (unsigned)_mm_movemask_epi8(hit);
@@ -180,25 +179,47 @@ jstring(jcur *c, const char **out, size_t *len)
         if (q + 1 >= c->end)
             return jfail(c, q, "unterminated string");
         switch (q[1]) {
-        case '"': case '\\': case '/':
+        case '"':
+        case '\\':
+        case '/':
             if (w)
                 *w++ = q[1];
             q += 2;
             break;
-        case 'b': if (w) *w++ = '\b'; q += 2; break;
-        case 'f': if (w) *w++ = '\f'; q += 2; break;
-        case 'n': if (w) *w++ = '\n'; q += 2; break;
-        case 'r': if (w) *w++ = '\r'; q += 2; break;
-        case 't': if (w) *w++ = '\t'; q += 2; break;
+        case 'b':
+            if (w)
+                *w++ = '\b';
+            q += 2;
+            break;
+        case 'f':
+            if (w)
+                *w++ = '\f';
+            q += 2;
+            break;
+        case 'n':
+            if (w)
+                *w++ = '\n';
+            q += 2;
+            break;
+        case 'r':
+            if (w)
+                *w++ = '\r';
+            q += 2;
+            break;
+        case 't':
+            if (w)
+                *w++ = '\t';
+            q += 2;
+            break;
         case 'u': {
             long cp, lo;
 
             if (c->end - q < 6 || (cp = hex4(q + 2)) < 0)
                 return jfail(c, q, "bad \\u escape in a string");
             q += 6;
-            if (cp >= 0xD800 && cp <= 0xDBFF && c->end - q >= 6
-                && q[0] == '\\' && q[1] == 'u'
-                && (lo = hex4(q + 2)) >= 0xDC00 && lo <= 0xDFFF) {
+            if (cp >= 0xD800 && cp <= 0xDBFF && c->end - q >= 6 && q[0] == '\\'
+                && q[1] == 'u' && (lo = hex4(q + 2)) >= 0xDC00
+                && lo <= 0xDFFF) {
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                 q += 6;
             } else if (cp >= 0xD800 && cp <= 0xDFFF) {
@@ -304,8 +325,8 @@ jnested(jcur *c, int depth)
             c->p++;
             return 0;
         }
-        return jfail(c, c->p, object ? "expected ',' or '}'"
-                                     : "expected ',' or ']'");
+        return jfail(c, c->p,
+                     object ? "expected ',' or '}'" : "expected ',' or ']'");
     }
 }
 

@@ -7,8 +7,8 @@
  *
  * Values are the reader's (plan_parquet.c's plan_pq_type gives the same
  * types): DATE columns read as dates, TIMESTAMP and INT96 as timestamps
- * in microseconds. Corrupt data is an error naming the file, the row group and the
- * column; on_error skip does not apply (the planner refuses it).
+ * in microseconds. Corrupt data is an error naming the file, the row group and
+ * the column; on_error skip does not apply (the planner refuses it).
  */
 #include "input_int.h"
 

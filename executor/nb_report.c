@@ -40,9 +40,9 @@ json_label(const char *s, size_t n, strbuf *tmp)
                 break;
             cp = cp << 6 | (u[i + k] & 0x3f);
         }
-        if (need == 9 || k <= need || (need == 2 && cp < 0x800) ||
-            (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp < 0xe000)) {
+        if (need == 9 || k <= need || (need == 2 && cp < 0x800)
+            || (need == 3 && (cp < 0x10000 || cp > 0x10ffff))
+            || (cp >= 0xd800 && cp < 0xe000)) {
             sb_append(tmp, "\xef\xbf\xbd", 3);
             i++;
             continue;
@@ -219,8 +219,8 @@ nb_evaluate(const nb_model *m, const part *parts, size_t n, ltab *labels,
             uint32_t             t, p, prev = 0;
             int                  added;
 
-            if (row[0].type != SH_STRING || row[1].type != SH_STRING ||
-                row[1].u.s.len % 8 != 0) {
+            if (row[0].type != SH_STRING || row[1].type != SH_STRING
+                || row[1].u.s.len % 8 != 0) {
                 rc = sh_err_set(err, SH_EDATA, "",
                                 "naive Bayes partial %s "
                                 "is corrupt: bad row",

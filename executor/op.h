@@ -50,10 +50,10 @@
 #define OP_HOLDS_FINAL   2u /* the final half, the source */
 
 struct op_def {
-    plan_op             op;     /* its value (its index in op_table) */
-    const char         *name;   /* the spec's word: "groupby" */
-    const char *const  *fields; /* the fields its step may have, NULL
-                                   ended; "op" among them */
+    plan_op            op;     /* its value (its index in op_table) */
+    const char        *name;   /* the spec's word: "groupby" */
+    const char *const *fields; /* the fields its step may have, NULL
+                                  ended; "op" among them */
 
     /* Check the shape of step 's' from its JSON 'st' before the input is
      * read (beyond its field names); NULL: nothing more to check.
@@ -74,8 +74,8 @@ struct op_def {
      * output columns ('before' comes zeroed). Stage 0 parses only what the
      * first step needs this way. NULL: every input column.
      */
-    void (*reads)(const plan_step *s, size_t n_in,
-                  const unsigned char *live, unsigned char *before);
+    void (*reads)(const plan_step *s, size_t n_in, const unsigned char *live,
+                  unsigned char *before);
 
     /* ---- combine operators only; NULL for the map steps ---------- */
 
@@ -125,14 +125,14 @@ void op_reads_cols(const size_t *keys, size_t n, unsigned char *before);
 
 /* The rows, each defined in its operator's file. */
 extern const op_def op_filter, op_select, op_derive, op_tokenize, op_join,
-    op_predict_nb;                                  /* steps.c */
+    op_predict_nb;                                         /* steps.c */
 extern const op_def op_groupby, op_aggregate, op_distinct; /* op_agg.c */
-extern const op_def op_sort;                        /* op_sort.c */
-extern const op_def op_limit;                       /* op_limit.c */
-extern const op_def op_train_nb;                    /* op_nb.c */
-extern const op_def op_output;                      /* op_output.c */
+extern const op_def op_sort;                               /* op_sort.c */
+extern const op_def op_limit;                              /* op_limit.c */
+extern const op_def op_train_nb;                           /* op_nb.c */
+extern const op_def op_output;                             /* op_output.c */
 /* The partitioned join: a join step's row when steps.c chooses that
  * strategy (its op stays OP_JOIN; not in op_table). */
-extern const op_def op_join_part;                   /* op_join.c */
+extern const op_def op_join_part; /* op_join.c */
 
 #endif

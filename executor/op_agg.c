@@ -28,16 +28,26 @@
 static const char *const groupby_fields[] = {"op", "by", "aggs", NULL};
 static const char *const aggregate_fields[] = {"op", "aggs", NULL};
 static const char *const distinct_fields[] = {"op", "columns", NULL};
-static const char *const agg_fields[] = {"as", "fn", "column", "by", "q",
-                                         NULL};
+static const char *const agg_fields[] = {"as", "fn", "column", "by", "q", NULL};
 /* What the partial half writes after the task's prefix, a section per
  * bucket, and the final half reads after each input's. */
 #define AGG_FILE ".b"
 
-static const char *const agg_fns[] = {
-    "count", "sum", "mean", "min", "max", "var", "std", "count_distinct",
-    "approx_count_distinct", "min_by", "max_by", "median", "quantile",
-    "approx_quantile", NULL};
+static const char *const agg_fns[] = {"count",
+                                      "sum",
+                                      "mean",
+                                      "min",
+                                      "max",
+                                      "var",
+                                      "std",
+                                      "count_distinct",
+                                      "approx_count_distinct",
+                                      "min_by",
+                                      "max_by",
+                                      "median",
+                                      "quantile",
+                                      "approx_quantile",
+                                      NULL};
 
 /* ---- compiling ---------------------------------------------------------- */
 
@@ -76,8 +86,8 @@ agg_parse_column(const plan_step_in *c, json_t *a, const char *base,
     size_t col = 0;
     int    rc;
 
-    rc = plan_get_name(a, "column", base, 0, "the name of a column",
-                       col_name, err);
+    rc = plan_get_name(a, "column", base, 0, "the name of a column", col_name,
+                       err);
     if (rc != 0)
         return rc;
     plan_path_join(path, base, "column");
@@ -90,7 +100,8 @@ agg_parse_column(const plan_step_in *c, json_t *a, const char *base,
     if (*type == SH_NULL && *col_name == NULL) {
         return sh_err_set(err, SH_EINVAL, path,
                           "'%s' needs a 'column' (only count may go "
-                          "without one, to count rows)", fn_name);
+                          "without one, to count rows)",
+                          fn_name);
     }
     if (*type == SH_NULL) {
         return sh_err_set(err, SH_EINVAL, path,
@@ -105,8 +116,8 @@ agg_parse_column(const plan_step_in *c, json_t *a, const char *base,
 
 /*
  * 'by' (min_by, max_by: required, any column) and 'q' (quantile,
- * approx_quantile: required, a number in [0, 1]) of the aggregate at 'base' into d; either given to
- * another function is a 400.
+ * approx_quantile: required, a number in [0, 1]) of the aggregate at 'base'
+ * into d; either given to another function is a 400.
  */
 static int
 agg_parse_extra(const plan_step_in *c, json_t *a, const char *base,
@@ -128,8 +139,7 @@ agg_parse_extra(const plan_step_in *c, json_t *a, const char *base,
                           "'by' applies to min_by and max_by only, not %s",
                           fn_name);
     if (is_by) {
-        rc = plan_get_name(a, "by", base, 1, "the name of a column", &by,
-                           err);
+        rc = plan_get_name(a, "by", base, 1, "the name of a column", &by, err);
         if (rc == 0)
             rc = plan_find_column(c->in, by, path, &col, err);
         if (rc != 0)
@@ -141,13 +151,15 @@ agg_parse_extra(const plan_step_in *c, json_t *a, const char *base,
     if (d->fn != AGG_QUANTILE && d->fn != AGG_APPROX_QUANTILE && q != NULL)
         return sh_err_set(err, SH_EINVAL, path,
                           "'q' applies to quantile and approx_quantile "
-                          "only, not %s", fn_name);
+                          "only, not %s",
+                          fn_name);
     if (d->fn == AGG_QUANTILE || d->fn == AGG_APPROX_QUANTILE) {
         if (q == NULL || !json_is_number(q) || !(json_number_value(q) >= 0)
             || !(json_number_value(q) <= 1))
             return sh_err_set(err, SH_EINVAL, path,
                               "%s needs 'q', a number from 0 to 1 "
-                              "(0.5 is the median)", fn_name);
+                              "(0.5 is the median)",
+                              fn_name);
         d->q = json_number_value(q);
     }
     return 0;
@@ -175,18 +187,17 @@ compile_agg(const plan_step_in *c, json_t *a, size_t j, sh_err *err)
         return rc;
     if ((rc = agg_parse_fn(a, base, &s->aggs[j], &fn_name, err)))
         return rc;
-    rc = agg_parse_column(c, a, base, fn_name, &s->aggs[j], &col_name, &t,
-                          err);
+    rc = agg_parse_column(c, a, base, fn_name, &s->aggs[j], &col_name, &t, err);
     if (rc == 0)
         rc = agg_parse_extra(c, a, base, fn_name, &s->aggs[j], err);
     if (rc == 0)
-        rc = plan_get_name(a, "as", base, 0,
-                           "the name of the result column", &as, err);
+        rc = plan_get_name(a, "as", base, 0, "the name of the result column",
+                           &as, err);
     if (rc != 0)
         return rc;
     if (as == NULL) {
-        snprintf(def_as, sizeof def_as, "%s%s%s", fn_name,
-                 col_name ? "_" : "", col_name ? col_name : "");
+        snprintf(def_as, sizeof def_as, "%s%s%s", fn_name, col_name ? "_" : "",
+                 col_name ? col_name : "");
         as = def_as;
     }
     if (schema_find(s->out, as) >= 0) {
@@ -223,7 +234,8 @@ compile_aggs(const plan_step_in *c, int required, sh_err *err)
     }
     s->n_aggs = json_array_size(aggs);
     s->aggs = xcalloc(s->n_aggs ? s->n_aggs : 1, sizeof *s->aggs);
-    json_array_foreach(aggs, j, a) {
+    json_array_foreach(aggs, j, a)
+    {
         if ((rc = compile_agg(c, a, j, err)) != 0)
             return rc;
     }
@@ -284,16 +296,16 @@ compile_distinct(const plan_step_in *c, sh_err *err)
 /* ---- the partial half: partial aggregates into buckets ------------------ */
 
 typedef struct agg_sink {
-    exec_sink        base;
-    size_t           step;
-    hashagg         *h;
-    size_t           budget;    /* drain past this many bytes */
-    size_t           n_buckets; /* tasks of the next stage */
-    rowfile_sections *sf;       /* "<out>.b": a section per bucket; NULL
-                                   once closed */
-    char            *path;      /* "<out>.b" (owned) */
-    uint64_t         closed_bytes; /* bytes of the closed file */
-    size_t           peak;
+    exec_sink         base;
+    size_t            step;
+    hashagg          *h;
+    size_t            budget;    /* drain past this many bytes */
+    size_t            n_buckets; /* tasks of the next stage */
+    rowfile_sections *sf;        /* "<out>.b": a section per bucket; NULL
+                                    once closed */
+    char    *path;               /* "<out>.b" (owned) */
+    uint64_t closed_bytes;       /* bytes of the closed file */
+    size_t   peak;
 } agg_sink;
 
 /* Write one drained partial row into its bucket (an agg_emit_fn). */
@@ -302,8 +314,7 @@ agg_emit(void *ctx, const sh_value *row, sh_err *err)
 {
     agg_sink *a = ctx;
     size_t    b = a->n_buckets > 1
-                      ? (size_t)(hashagg_key_hash(a->h, row, 0)
-                                 % a->n_buckets)
+                      ? (size_t)(hashagg_key_hash(a->h, row, 0) % a->n_buckets)
                       : 0;
 
     return rowfile_write(rowfile_sections_writer(a->sf, b), row, err);
@@ -437,8 +448,8 @@ agg_free(exec_sink *k)
     free(a);
 }
 
-static const exec_sink_ops agg_ops = {agg_push,  agg_finish, agg_discard,
-                                      agg_held,  agg_bytes,  agg_free,
+static const exec_sink_ops agg_ops = {agg_push,      agg_finish, agg_discard,
+                                      agg_held,      agg_bytes,  agg_free,
                                       agg_push_spans};
 
 static exec_sink *
@@ -475,8 +486,8 @@ agg_new(exec_run *x, size_t step, sh_err *err)
 typedef struct agg_src {
     exec_run *x;
     hashagg  *h;
-    size_t    n_cols;  /* values in a final row */
-    uint64_t  emitted; /* final rows pushed */
+    size_t    n_cols;       /* values in a final row */
+    uint64_t  emitted;      /* final rows pushed */
     int       pushed_error; /* the error came from exec_push or the tick
                                (worded) */
 } agg_src;

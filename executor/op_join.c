@@ -61,16 +61,15 @@ join_push(exec_sink *k, const sh_value *row, sh_err *err)
     h = exec_join_hash(row, js->s->cols, js->s->n_cols, &null);
     if (null && !js->keep_null)
         return 0;
-    return rowfile_write(
-        rowfile_sections_writer(js->sf,
-                                exec_join_bucket(h, null, js->n_buckets)),
-        row, err);
+    return rowfile_write(rowfile_sections_writer(
+                             js->sf, exec_join_bucket(h, null, js->n_buckets)),
+                         row, err);
 }
 
 static int
 join_finish(exec_sink *k, sh_err *err)
 {
-    join_sink *js = (join_sink *)k;
+    join_sink        *js = (join_sink *)k;
     rowfile_sections *sf = js->sf;
 
     js->closed_bytes = rowfile_sections_bytes(sf);
@@ -101,8 +100,7 @@ join_bytes_out(const exec_sink *k)
 {
     const join_sink *js = (const join_sink *)k;
 
-    return js->sf != NULL ? rowfile_sections_bytes(js->sf)
-                          : js->closed_bytes;
+    return js->sf != NULL ? rowfile_sections_bytes(js->sf) : js->closed_bytes;
 }
 
 static void
@@ -116,8 +114,8 @@ join_free(exec_sink *k)
 }
 
 static const exec_sink_ops join_sink_ops = {
-    join_push, join_finish, join_discard, join_held, join_bytes_out,
-    join_free, NULL,
+    join_push,      join_finish, join_discard, join_held,
+    join_bytes_out, join_free,   NULL,
 };
 
 static exec_sink *
@@ -135,11 +133,9 @@ partial_join(exec_run *x, size_t step, sh_err *err)
     js->n_buckets = x->p->stages[x->t->stage + 1].n_tasks;
     if (js->n_buckets == 0)
         js->n_buckets = 1;
-    js->keep_null = how == JOIN_LEFT || how == JOIN_FULL
-                    || how == JOIN_ANTI;
+    js->keep_null = how == JOIN_LEFT || how == JOIN_FULL || how == JOIN_ANTI;
     js->path = xasprintf("%s" JOIN_FILE, x->t->out);
-    js->sf = rowfile_sections_create(js->path, js->n_cols, js->n_buckets,
-                                     &e);
+    js->sf = rowfile_sections_create(js->path, js->n_cols, js->n_buckets, &e);
     if (js->sf == NULL) {
         join_free(&js->base);
         exec_step_fail(x, step, &e, err);
@@ -226,15 +222,15 @@ sub_bucket(uint64_t h, int null, int level)
 /* An iterator over rows: the 'with' input's rows of bucket 'bucket' (of
  * n_buckets; paths NULL), or section 'sec' of each of n_paths files. */
 typedef struct jiter {
-    exec_run           *x;
-    const plan_step    *s;
-    const char *const  *paths;
-    size_t              n_paths;
-    size_t              sec;
-    size_t              bucket, n_buckets;
-    size_t              i;      /* the file or partition being read */
-    input_reader       *in;
-    rowfile_reader     *rf;
+    exec_run          *x;
+    const plan_step   *s;
+    const char *const *paths;
+    size_t             n_paths;
+    size_t             sec;
+    size_t             bucket, n_buckets;
+    size_t             i; /* the file or partition being read */
+    input_reader      *in;
+    rowfile_reader    *rf;
 } jiter;
 
 static void
@@ -280,10 +276,10 @@ jiter_next(jiter *it, const sh_value **row, sh_err *e)
         }
         if (it->paths != NULL || it->n_buckets <= 1)
             return 1;
-        h = exec_join_hash(*row, it->s->join->right_on, it->s->n_cols,
-                           &null);
-        if (null && !(it->s->join->how == JOIN_RIGHT
-                      || it->s->join->how == JOIN_FULL))
+        h = exec_join_hash(*row, it->s->join->right_on, it->s->n_cols, &null);
+        if (null
+            && !(it->s->join->how == JOIN_RIGHT
+                 || it->s->join->how == JOIN_FULL))
             continue;
         if (exec_join_bucket(h, null, it->n_buckets) == it->bucket)
             return 1;
@@ -293,8 +289,8 @@ jiter_next(jiter *it, const sh_value **row, sh_err *e)
 /* Write the rows of 'it' into the JOIN_SUB sections of 'path' by their
  * keys' sub-bucket of 'level' (keys at 'idx'). */
 static int
-spill(jiter *it, const char *path, size_t n_cols, const size_t *idx,
-      int level, sh_err *e)
+spill(jiter *it, const char *path, size_t n_cols, const size_t *idx, int level,
+      sh_err *e)
 {
     rowfile_sections *sf = rowfile_sections_create(path, n_cols, JOIN_SUB, e);
     const sh_value   *row;
@@ -327,14 +323,13 @@ spill(jiter *it, const char *path, size_t n_cols, const size_t *idx,
  * sub-bucket. Errors in *e unless *pushed (worded by exec_push).
  */
 static int
-join_level(exec_run *x, const plan_step *s, jiter *side, jiter *left,
-           int level, int *pushed, sh_err *e)
+join_level(exec_run *x, const plan_step *s, jiter *side, jiter *left, int level,
+           int *pushed, sh_err *e)
 {
-    size_t          n = s->out->n - s->join->n_keep, sub;
-    uint64_t        budget = x->t->mem_bytes - exec_reserve_bytes(
-                                                   x->t->mem_bytes);
-    sh_value       *out = NULL;
-    exec_join      *j = exec_join_new(s);
+    size_t     n = s->out->n - s->join->n_keep, sub;
+    uint64_t   budget = x->t->mem_bytes - exec_reserve_bytes(x->t->mem_bytes);
+    sh_value  *out = NULL;
+    exec_join *j = exec_join_new(s);
     const sh_value *row;
     char           *sp = NULL, *lp = NULL;
     int             rc, big = 0;
@@ -350,7 +345,7 @@ join_level(exec_run *x, const plan_step *s, jiter *side, jiter *left,
     if (rc < 0)
         goto done;
     if (big) {
-        jiter sd = *side, lf = *left;
+        jiter       sd = *side, lf = *left;
         const char *spp, *lpp;
 
         exec_join_free(j);
@@ -369,8 +364,8 @@ join_level(exec_run *x, const plan_step *s, jiter *side, jiter *left,
         lp = xasprintf("%s.jl%d", x->t->scratch, level + 1);
         sd.i = 0;
         lf.i = 0;
-        rc = spill(&sd, sp, s->join->side->in_schema->n,
-                   s->join->right_on, level + 1, e);
+        rc = spill(&sd, sp, s->join->side->in_schema->n, s->join->right_on,
+                   level + 1, e);
         if (rc == 0)
             rc = spill(&lf, lp, n, s->cols, level + 1, e);
         spp = sp;
@@ -423,11 +418,10 @@ source_join(exec_run *x, const plan_step *s, sh_err *err)
     const exec_task *t = x->t;
     size_t           i, n_buckets = x->sg->n_tasks ? x->sg->n_tasks : 1;
     char           **paths = xcalloc(t->n_inputs + 1, sizeof *paths);
-    jiter            side = {x, s, NULL, 0, 0, t->index, n_buckets, 0,
-                             NULL, NULL};
-    jiter            left = {x, s, NULL, 0, t->index, 0, 0, 0, NULL, NULL};
-    sh_err           e;
-    int              rc, pushed = 0;
+    jiter  side = {x, s, NULL, 0, 0, t->index, n_buckets, 0, NULL, NULL};
+    jiter  left = {x, s, NULL, 0, t->index, 0, 0, 0, NULL, NULL};
+    sh_err e;
+    int    rc, pushed = 0;
 
     for (i = 0; i < t->n_inputs; i++) {
         paths[i] = xasprintf("%s" JOIN_FILE, t->inputs[i]);
@@ -455,8 +449,8 @@ join_buckets(size_t before)
     return PLAN_MAX_BUCKETS;
 }
 
-static const char *const join_fields[] = {"op", "with", "on", "left_on",
-                                          "right_on", "how", NULL};
+static const char *const join_fields[] = {"op",       "with", "on", "left_on",
+                                          "right_on", "how",  NULL};
 
 /* Only steps.c gives a step this row, after compiling it as a join. */
 static int

@@ -58,9 +58,9 @@ typedef struct limit_sink {
     size_t          step;
     uint64_t        limit;
     uint64_t        rows;
-    rowfile_writer *w;      /* NULL once closed */
-    char           *path;   /* "<out>.l" (owned) */
-    uint64_t        bytes;  /* after close */
+    rowfile_writer *w;     /* NULL once closed */
+    char           *path;  /* "<out>.l" (owned) */
+    uint64_t        bytes; /* after close */
 } limit_sink;
 
 static int
@@ -129,9 +129,9 @@ limit_free(exec_sink *k)
     free(l);
 }
 
-static const exec_sink_ops limit_ops = {limit_push,  limit_finish,
-                                        limit_discard, limit_held,
-                                        limit_bytes, limit_free, NULL};
+static const exec_sink_ops limit_ops = {limit_push, limit_finish, limit_discard,
+                                        limit_held, limit_bytes,  limit_free,
+                                        NULL};
 
 static exec_sink *
 limit_new(exec_run *x, size_t step, sh_err *err)

@@ -19,7 +19,7 @@
 #include "expr.h"
 #include "nb.h"
 
-static const char *const train_fields[] = {"op", "text", "label",
+static const char *const train_fields[] = {"op",       "text",    "label",
                                            "features", "holdout", NULL};
 
 /* Largest train_naive_bayes.features: 2^24 buckets. */
@@ -36,8 +36,8 @@ compile_train(const plan_step_in *c, sh_err *err)
     long long  features;
     int        rc;
 
-    rc = plan_get_string_column(c, "text", "train_naive_bayes",
-                                &s->src_col, err);
+    rc = plan_get_string_column(c, "text", "train_naive_bayes", &s->src_col,
+                                err);
     if (rc == 0)
         rc = plan_get_column(c->st, "label", s->path, c->in, &s->label_col,
                              err);
@@ -62,10 +62,10 @@ compile_train(const plan_step_in *c, sh_err *err)
 typedef struct nb_sink {
     exec_sink   base;
     size_t      step;
-    nb_partial *np;      /* NULL once finished */
+    nb_partial *np; /* NULL once finished */
     size_t      peak;
-    uint64_t    bytes;   /* after finish */
-    strbuf      label;   /* a label formatted as text */
+    uint64_t    bytes; /* after finish */
+    strbuf      label; /* a label formatted as text */
 } nb_sink;
 
 static int
@@ -106,8 +106,7 @@ nb_push(exec_sink *k, const sh_value *row, sh_err *err)
             return exec_step_fail(x, n->step, &e, err);
         held = v.type == SH_BOOL && v.u.b;
     }
-    if (nb_partial_add(n->np, label, label_len, text, text_len, held, &e)
-        != 0)
+    if (nb_partial_add(n->np, label, label_len, text, text_len, held, &e) != 0)
         return exec_step_fail(x, n->step, &e, err);
     return 0;
 }
@@ -171,8 +170,8 @@ nb_free(exec_sink *k)
     free(n);
 }
 
-static const exec_sink_ops nb_ops = {nb_push, nb_finish, nb_discard,
-                                     nb_held, nb_bytes, nb_free, NULL};
+static const exec_sink_ops nb_ops = {nb_push,  nb_finish, nb_discard, nb_held,
+                                     nb_bytes, nb_free,   NULL};
 
 static exec_sink *
 nb_new(exec_run *x, size_t step, sh_err *err)
@@ -216,8 +215,9 @@ source_nb(exec_run *x, const plan_step *s, sh_err *err)
         free(h);
     }
     x->wrote_artifacts = 1;
-    if (nb_train_final(s->features, t->inputs, t->n_inputs, t->artifacts,
-                       &res, &e) != 0)
+    if (nb_train_final(s->features, t->inputs, t->n_inputs, t->artifacts, &res,
+                       &e)
+        != 0)
         return exec_step_fail(x, (size_t)x->sg->src, &e, err);
     row[0] = sh_int((int64_t)res.n_train);
     row[1] = sh_int((int64_t)res.n_test);

@@ -19,12 +19,12 @@
 #include "writer.h"
 
 typedef struct out_sink {
-    exec_sink base;
-    char     *tmp_path; /* "<out>.tmp" (owned) */
-    int       fd;
-    writer   *w;        /* csv, jsonl; or NULL and ... */
+    exec_sink  base;
+    char      *tmp_path; /* "<out>.tmp" (owned) */
+    int        fd;
+    writer    *w;       /* csv, jsonl; or NULL and ... */
     pq_writer *pw;      /* ... parquet */
-    int       renamed;  /* the file is in place under its final name */
+    int        renamed; /* the file is in place under its final name */
 } out_sink;
 
 static int
@@ -48,8 +48,7 @@ out_finish(exec_sink *k, sh_err *err)
     sh_err      e;
     int         rc;
 
-    rc = o->pw != NULL ? pq_writer_finish(o->pw, &e)
-                       : writer_finish(o->w, &e);
+    rc = o->pw != NULL ? pq_writer_finish(o->pw, &e) : writer_finish(o->w, &e);
     if (rc != 0)
         return exec_fail(k->x, err, rc, "output: %s", e.msg);
     /* The one durable commit (lib/fsys.h): a failed fsync of the file or
@@ -87,8 +86,7 @@ out_bytes(const exec_sink *k)
 {
     const out_sink *o = (const out_sink *)k;
 
-    return o->pw != NULL ? pq_writer_bytes_out(o->pw)
-                         : writer_bytes_out(o->w);
+    return o->pw != NULL ? pq_writer_bytes_out(o->pw) : writer_bytes_out(o->w);
 }
 
 static void
@@ -105,7 +103,8 @@ out_free(exec_sink *k)
 }
 
 static const exec_sink_ops out_ops = {out_push, out_finish, out_discard,
-                                      out_held, out_bytes, out_free, NULL};
+                                      out_held, out_bytes,  out_free,
+                                      NULL};
 
 static exec_sink *
 out_new(exec_run *x, size_t step, sh_err *err)
@@ -123,8 +122,8 @@ out_new(exec_run *x, size_t step, sh_err *err)
     if (o->fd < 0) {
         int en = errno;
 
-        exec_fail(x, err, SH_EIO, "output: cannot create '%s': %s",
-                  o->tmp_path, strerror(en));
+        exec_fail(x, err, SH_EIO, "output: cannot create '%s': %s", o->tmp_path,
+                  strerror(en));
         free(o->tmp_path);
         free(o);
         return NULL;

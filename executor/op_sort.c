@@ -86,7 +86,8 @@ compile_sort(const plan_step_in *c, sh_err *err)
     }
     s->n_keys = json_array_size(by);
     s->keys = xcalloc(s->n_keys, sizeof *s->keys);
-    json_array_foreach(by, j, k) {
+    json_array_foreach(by, j, k)
+    {
         if ((rc = compile_sort_key(c, k, j, err)) != 0)
             return rc;
     }
@@ -165,7 +166,7 @@ sort_free(exec_sink *k)
 }
 
 static const exec_sink_ops sort_ops = {sort_push, sort_finish, sort_discard,
-                                       sort_held, sort_bytes, sort_free,
+                                       sort_held, sort_bytes,  sort_free,
                                        NULL};
 
 static exec_sink *
@@ -182,8 +183,8 @@ sort_new(exec_run *x, size_t step, sh_err *err)
      * stage takes every "<out>.r<N>" from N = 0 up. */
     sort_discard(&s->base);
     (void)err; /* making a sorter cannot fail */
-    s->so = sorter_new(in->n, st->keys, st->n_keys, x->sink_budget,
-                       x->t->out, st->limit);
+    s->so = sorter_new(in->n, st->keys, st->n_keys, x->sink_budget, x->t->out,
+                       st->limit);
     if (st->limit == 0) {
         char *path = xasprintf("%s%s", x->t->out, SAMPLE_FILE);
 
@@ -289,8 +290,8 @@ reduce_runs(exec_run *x, const plan_step *s, const sort_bounds *b,
  * error worded with the run's context.
  */
 static int
-load_bounds(exec_run *x, const plan_step *s, size_t n_tasks,
-            sort_bounds **out, sh_err *err)
+load_bounds(exec_run *x, const plan_step *s, size_t n_tasks, sort_bounds **out,
+            sh_err *err)
 {
     const exec_task *t = x->t;
     char           **paths = xcalloc(t->n_inputs + 1, sizeof *paths);
@@ -301,7 +302,8 @@ load_bounds(exec_run *x, const plan_step *s, size_t n_tasks,
     for (i = 0; i < t->n_inputs; i++)
         paths[i] = xasprintf("%s%s", t->inputs[i], SAMPLE_FILE);
     if (sort_bounds_load((const char *const *)paths, t->n_inputs, s->keys,
-                         s->n_keys, t->index, n_tasks, out, &e) != 0)
+                         s->n_keys, t->index, n_tasks, out, &e)
+        != 0)
         rc = exec_step_fail(x, (size_t)x->sg->src, &e, err);
     exec_free_paths(paths, t->n_inputs);
     return rc;

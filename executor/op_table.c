@@ -14,18 +14,12 @@
 
 /* Every operator, at its plan_op index: one row per operator. */
 static const op_def *const op_table[PLAN_N_OPS] = {
-    [OP_FILTER] = &op_filter,
-    [OP_SELECT] = &op_select,
-    [OP_DERIVE] = &op_derive,
-    [OP_TOKENIZE] = &op_tokenize,
-    [OP_JOIN] = &op_join,
-    [OP_PREDICT_NB] = &op_predict_nb,
-    [OP_GROUPBY] = &op_groupby,
-    [OP_AGGREGATE] = &op_aggregate,
-    [OP_DISTINCT] = &op_distinct,
-    [OP_SORT] = &op_sort,
-    [OP_LIMIT] = &op_limit,
-    [OP_TRAIN_NB] = &op_train_nb,
+    [OP_FILTER] = &op_filter,     [OP_SELECT] = &op_select,
+    [OP_DERIVE] = &op_derive,     [OP_TOKENIZE] = &op_tokenize,
+    [OP_JOIN] = &op_join,         [OP_PREDICT_NB] = &op_predict_nb,
+    [OP_GROUPBY] = &op_groupby,   [OP_AGGREGATE] = &op_aggregate,
+    [OP_DISTINCT] = &op_distinct, [OP_SORT] = &op_sort,
+    [OP_LIMIT] = &op_limit,       [OP_TRAIN_NB] = &op_train_nb,
 };
 
 /* ---- shapes, before the input is read --------------------------------- */
@@ -69,14 +63,15 @@ check_step(plan_step *s, json_t *st, sh_err *err)
         if (op_v == NULL || !json_is_string(op_v)) {
             rc = sh_err_set(err, SH_EINVAL, path, "%s; ops are: %s",
                             op_v ? "'op' must be a string"
-                                 : "a step needs an 'op'", sb.data);
+                                 : "a step needs an 'op'",
+                            sb.data);
         } else {
             hint = plan_suggest(json_string_value(op_v), ops);
             rc = sh_err_set(err, SH_EINVAL, path,
                             "unknown op '%s'%s%s%s; ops are: %s",
                             json_string_value(op_v),
-                            hint ? " (did you mean '" : "",
-                            hint ? hint : "", hint ? "'?)" : "", sb.data);
+                            hint ? " (did you mean '" : "", hint ? hint : "",
+                            hint ? "'?)" : "", sb.data);
         }
         sb_free(&sb);
         return rc;
@@ -106,7 +101,8 @@ plan_check_steps(plan *p, json_t *spec, sh_err *err)
     }
     p->n_steps = json_array_size(steps);
     p->steps = xcalloc(p->n_steps ? p->n_steps : 1, sizeof *p->steps);
-    json_array_foreach(steps, i, st) {
+    json_array_foreach(steps, i, st)
+    {
         plan_step *s = &p->steps[i];
 
         snprintf(s->path, sizeof s->path, "steps[%zu]", i);

@@ -51,7 +51,7 @@
 #include "thrift.h"
 #include "value.h"
 
-typedef struct pq_file pq_file;
+typedef struct pq_file   pq_file;
 typedef struct pq_reader pq_reader;
 
 /* One top-level column of the file. */
@@ -69,9 +69,9 @@ typedef struct pq_col {
 
 /* Min/max statistics of one column chunk, as sheaf values. */
 typedef struct pq_minmax {
-    int      has_minmax;  /* min and max are set (and trustworthy) */
-    sh_value min, max;    /* strings borrow from the pq_file */
-    int      has_nulls;   /* null_count is known */
+    int      has_minmax; /* min and max are set (and trustworthy) */
+    sh_value min, max;   /* strings borrow from the pq_file */
+    int      has_nulls;  /* null_count is known */
     int64_t  null_count;
 } pq_minmax;
 
@@ -85,23 +85,27 @@ pq_file *pq_open(int fd, const char *name, sh_err *err);
 
 void pq_close(pq_file *f);
 
-int64_t     pq_num_rows(const pq_file *f);
-size_t      pq_num_cols(const pq_file *f);
+int64_t       pq_num_rows(const pq_file *f);
+size_t        pq_num_cols(const pq_file *f);
 const pq_col *pq_col_at(const pq_file *f, size_t i);
 
 size_t  pq_num_row_groups(const pq_file *f);
 int64_t pq_rg_rows(const pq_file *f, size_t rg);
 /* The byte range the row group's column chunks cover: [*start, *end). */
-void    pq_rg_range(const pq_file *f, size_t rg, int64_t *start,
-                    int64_t *end);
+void pq_rg_range(const pq_file *f, size_t rg, int64_t *start, int64_t *end);
 /* Statistics of column 'col' in row group 'rg' (zeroed when absent). */
-void    pq_rg_minmax(const pq_file *f, size_t rg, size_t col,
-                     pq_minmax *out);
+void pq_rg_minmax(const pq_file *f, size_t rg, size_t col, pq_minmax *out);
 
 /* A comparison of a column with a constant, for pruning row groups. */
 typedef enum pq_cmp {
-    PQ_CMP_EQ = 0, PQ_CMP_NE, PQ_CMP_LT, PQ_CMP_LE, PQ_CMP_GT, PQ_CMP_GE,
-    PQ_CMP_IS_NULL, PQ_CMP_NOT_NULL
+    PQ_CMP_EQ = 0,
+    PQ_CMP_NE,
+    PQ_CMP_LT,
+    PQ_CMP_LE,
+    PQ_CMP_GT,
+    PQ_CMP_GE,
+    PQ_CMP_IS_NULL,
+    PQ_CMP_NOT_NULL
 } pq_cmp;
 
 /*
@@ -134,8 +138,7 @@ size_t pq_partition(const pq_file *f, const size_t *rgs, size_t nrg,
  * unsupported type, an encoding or codec not read, in any row group).
  * For a 400 at submit.
  */
-int pq_check_columns(const pq_file *f, const unsigned char *need,
-                     sh_err *err);
+int pq_check_columns(const pq_file *f, const unsigned char *need, sh_err *err);
 
 /*
  * A reader of row groups rgs[0..nrg) (in that order) of 'f' (borrowed: it

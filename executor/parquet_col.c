@@ -19,20 +19,21 @@
 #include <string.h>
 #include <unistd.h>
 
-
 /* See parquet_int.h. */
 int
 pq_col_err(pq_reader *r, const colrd *cr, int code, sh_err *err,
            const char *fmt, ...)
 {
-    char msg[512];
+    char    msg[512];
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    return sh_err_set(err, code, NULL, "file %s, row group %zu, column '%s': "
-                      "%s", r->f->name, r->rg, cr->c->name, msg);
+    return sh_err_set(err, code, NULL,
+                      "file %s, row group %zu, column '%s': "
+                      "%s",
+                      r->f->name, r->rg, cr->c->name, msg);
 }
 
 /* See parquet_int.h. */
@@ -84,11 +85,11 @@ static uint8_t *
 buf_take(pq_reader *r, size_t n, size_t *cap)
 {
     uint8_t *b;
-    size_t c = 0, i, best = SIZE_MAX, big = 0;
+    size_t   c = 0, i, best = SIZE_MAX, big = 0;
 
     for (i = 0; i < r->nspare; i++) {
-        if (r->spare_cap[i] >= n &&
-            (best == SIZE_MAX || r->spare_cap[i] < r->spare_cap[best]))
+        if (r->spare_cap[i] >= n
+            && (best == SIZE_MAX || r->spare_cap[i] < r->spare_cap[best]))
             best = i;
         if (r->spare_cap[i] > r->spare_cap[big])
             big = i;
@@ -113,8 +114,7 @@ buf_take(pq_reader *r, size_t n, size_t *cap)
     if (r->nheld == r->capheld) {
         r->capheld = r->capheld ? 2 * r->capheld : 8;
         r->held = xrealloc(r->held, r->capheld * sizeof(*r->held));
-        r->held_cap = xrealloc(r->held_cap,
-                               r->capheld * sizeof(*r->held_cap));
+        r->held_cap = xrealloc(r->held_cap, r->capheld * sizeof(*r->held_cap));
         r->spare = xrealloc(r->spare, r->capheld * sizeof(*r->spare));
         r->spare_cap = xrealloc(r->spare_cap,
                                 r->capheld * sizeof(*r->spare_cap));
@@ -134,8 +134,8 @@ pq_buf_release(pq_reader *r)
 
     for (i = 0; i < r->nheld; i++) {
         uint8_t *b = r->held[i];
-        size_t cap = r->held_cap[i];
-        int live = 0;
+        size_t   cap = r->held_cap[i];
+        int      live = 0;
 
         for (k = 0; k < r->ncr; k++) {
             if (r->crs[k].page == b) {
@@ -186,11 +186,11 @@ static int
 read_header(pq_reader *r, colrd *cr, pq_page_header *h, sh_err *err)
 {
     size_t want = 256, used;
-    int rc;
+    int    rc;
 
     for (;;) {
         int64_t left = cr->end - cr->pos;
-        size_t n = (int64_t)want < left ? want : (size_t)left;
+        size_t  n = (int64_t)want < left ? want : (size_t)left;
 
         if (n == 0)
             return pq_col_err(r, cr, SH_EDATA, err,
@@ -200,8 +200,8 @@ read_header(pq_reader *r, colrd *cr, pq_page_header *h, sh_err *err)
         sb_reserve(&r->hbuf, n);
         if ((rc = read_at(r, cr, r->hbuf.data, n, cr->pos, err)) < 0)
             return rc;
-        rc = thr_decode_page_header((const uint8_t *)r->hbuf.data, n, h,
-                                    &used, err);
+        rc = thr_decode_page_header((const uint8_t *)r->hbuf.data, n, h, &used,
+                                    err);
         if (rc < 0) {
             char msg[SH_ERR_MSG_MAX];
 
@@ -232,9 +232,9 @@ static int
 read_body(pq_reader *r, colrd *cr, const pq_page_header *h, uint8_t *dst,
           size_t usize, size_t skip, int compressed, sh_err *err)
 {
-    size_t csize = (size_t)h->compressed_size;
+    size_t      csize = (size_t)h->compressed_size;
     const char *why = NULL;
-    int rc;
+    int         rc;
 
     if (skip > csize || skip > usize)
         return pq_col_err(r, cr, SH_EDATA, err,
@@ -252,11 +252,11 @@ read_body(pq_reader *r, colrd *cr, const pq_page_header *h, uint8_t *dst,
         if (rc == 0) {
             memcpy(dst, r->cbuf.data, skip);
             /* an empty values section (all nulls) may be stored as is */
-            if (usize > skip &&
-                pq_decompress(r->codecs, cr->codec,
-                              (const uint8_t *)r->cbuf.data + skip,
-                              csize - skip, dst + skip, usize - skip,
-                              &why) < 0)
+            if (usize > skip
+                && pq_decompress(r->codecs, cr->codec,
+                                 (const uint8_t *)r->cbuf.data + skip,
+                                 csize - skip, dst + skip, usize - skip, &why)
+                       < 0)
                 rc = pq_col_err(r, cr, SH_EDATA, err,
                                 "%s (%s page at byte %lld)", why,
                                 pq_codec_name(cr->codec), (long long)cr->pos);
@@ -268,16 +268,16 @@ read_body(pq_reader *r, colrd *cr, const pq_page_header *h, uint8_t *dst,
 
 /* Decode 'n' plain values of the column from [*pp, end) into out[]. */
 static int
-plain_values(colrd *cr, const uint8_t **pp, const uint8_t *end,
-             sh_value *out, size_t n)
+plain_values(colrd *cr, const uint8_t **pp, const uint8_t *end, sh_value *out,
+             size_t n)
 {
     const uint8_t *p = *pp;
-    size_t i;
-    int32_t i32;
-    int64_t i64;
-    float fl;
-    double d;
-    uint32_t len;
+    size_t         i;
+    int32_t        i32;
+    int64_t        i64;
+    float          fl;
+    double         d;
+    uint32_t       len;
 
     if (cr->kind == K_BOOL)
         return -1; /* handled by the caller (bit offsets) */
@@ -407,12 +407,11 @@ int_value(const colrd *cr, int64_t v)
 }
 
 static int
-load_dictionary(pq_reader *r, colrd *cr, const pq_page_header *h,
-                sh_err *err)
+load_dictionary(pq_reader *r, colrd *cr, const pq_page_header *h, sh_err *err)
 {
     const uint8_t *p, *end;
-    size_t usize = (size_t)h->uncompressed_size;
-    uint32_t i;
+    size_t         usize = (size_t)h->uncompressed_size;
+    uint32_t       i;
 
     if (h->encoding != PQ_E_PLAIN && h->encoding != PQ_E_PLAIN_DICTIONARY)
         return pq_col_err(r, cr, SH_EDATA, err,
@@ -428,13 +427,13 @@ load_dictionary(pq_reader *r, colrd *cr, const pq_page_header *h,
         return err->code;
     /* every plain value takes its width (4 bytes of length for strings),
      * booleans a bit */
-    if ((size_t)h->num_values >
-        (cr->kind == K_BOOL ? usize * 8 + 8
-                            : usize / (size_t)(cr->width > 0 ? cr->width
-                                                             : 4) + 1))
+    if ((size_t)h->num_values
+        > (cr->kind == K_BOOL
+               ? usize * 8 + 8
+               : usize / (size_t)(cr->width > 0 ? cr->width : 4) + 1))
         return pq_col_err(r, cr, SH_EDATA, err,
-                          "dictionary of %d values in %zu bytes",
-                          h->num_values, usize);
+                          "dictionary of %d values in %zu bytes", h->num_values,
+                          usize);
     cr->dict = xmalloc(((size_t)h->num_values + 1) * sizeof(*cr->dict));
     p = cr->dict_buf;
     end = p + usize;
@@ -444,8 +443,7 @@ load_dictionary(pq_reader *r, colrd *cr, const pq_page_header *h,
                 return pq_col_err(r, cr, SH_EDATA, err, "truncated dictionary");
             cr->dict[i] = sh_bool((p[i / 8] >> (i % 8)) & 1);
         }
-    } else if (plain_values(cr, &p, end, cr->dict,
-                            (size_t)h->num_values) < 0) {
+    } else if (plain_values(cr, &p, end, cr->dict, (size_t)h->num_values) < 0) {
         return pq_col_err(r, cr, SH_EDATA, err, "corrupt dictionary page");
     }
     cr->ndict = (uint32_t)h->num_values;
@@ -454,11 +452,11 @@ load_dictionary(pq_reader *r, colrd *cr, const pq_page_header *h,
 
 /* Set up the value decoder of the values section [p, end). */
 static int
-init_values(pq_reader *r, colrd *cr, const pq_page_header *h,
-            const uint8_t *p, const uint8_t *end, sh_err *err)
+init_values(pq_reader *r, colrd *cr, const pq_page_header *h, const uint8_t *p,
+            const uint8_t *end, sh_err *err)
 {
     const uint8_t *q;
-    uint32_t len;
+    uint32_t       len;
 
     cr->enc = h->encoding;
     cr->vp = p;
@@ -482,8 +480,8 @@ init_values(pq_reader *r, colrd *cr, const pq_page_header *h,
             return 0;
         }
         if (*p > 32)
-            return pq_col_err(r, cr, SH_EDATA, err,
-                              "dictionary index width %d", *p);
+            return pq_col_err(r, cr, SH_EDATA, err, "dictionary index width %d",
+                              *p);
         pq_rle_init(&cr->idx, p + 1, end, *p);
         return 0;
     case PQ_E_RLE:
@@ -497,9 +495,9 @@ init_values(pq_reader *r, colrd *cr, const pq_page_header *h,
         pq_rle_init(&cr->idx, p + 4, p + 4 + len, 1);
         return 0;
     case PQ_E_DELTA_BINARY_PACKED:
-        if (cr->kind == K_BOOL || cr->kind == K_FLOAT ||
-            cr->kind == K_DOUBLE || cr->kind == K_STRING ||
-            cr->kind == K_DECBYTES || cr->kind == K_INT96)
+        if (cr->kind == K_BOOL || cr->kind == K_FLOAT || cr->kind == K_DOUBLE
+            || cr->kind == K_STRING || cr->kind == K_DECBYTES
+            || cr->kind == K_INT96)
             break;
         cr->dbp_live = 1;
         if (pq_dbp_init(&cr->dbp, p, end) < 0)
@@ -510,8 +508,8 @@ init_values(pq_reader *r, colrd *cr, const pq_page_header *h,
         if (cr->kind != K_STRING)
             break;
         cr->dbp_live = 1;
-        if (pq_dbp_init(&cr->dbp, p, end) < 0 ||
-            (q = pq_dbp_end(&cr->dbp)) == NULL)
+        if (pq_dbp_init(&cr->dbp, p, end) < 0
+            || (q = pq_dbp_end(&cr->dbp)) == NULL)
             return pq_col_err(r, cr, SH_EDATA, err,
                               "corrupt DELTA_LENGTH_BYTE_ARRAY lengths");
         cr->vp = q;
@@ -520,11 +518,11 @@ init_values(pq_reader *r, colrd *cr, const pq_page_header *h,
         if (cr->kind != K_STRING)
             break;
         cr->dbp2_live = cr->dbp_live = 1;
-        if (pq_dbp_init(&cr->dbp2, p, end) < 0 ||
-            (q = pq_dbp_end(&cr->dbp2)) == NULL ||
-            pq_dbp_init(&cr->dbp, q, end) < 0 ||
-            (q = pq_dbp_end(&cr->dbp)) == NULL ||
-            pq_dbp_total(&cr->dbp) != pq_dbp_total(&cr->dbp2))
+        if (pq_dbp_init(&cr->dbp2, p, end) < 0
+            || (q = pq_dbp_end(&cr->dbp2)) == NULL
+            || pq_dbp_init(&cr->dbp, q, end) < 0
+            || (q = pq_dbp_end(&cr->dbp)) == NULL
+            || pq_dbp_total(&cr->dbp) != pq_dbp_total(&cr->dbp2))
             return pq_col_err(r, cr, SH_EDATA, err,
                               "corrupt DELTA_BYTE_ARRAY lengths");
         cr->vp = q;
@@ -549,11 +547,11 @@ static int
 next_page(pq_reader *r, colrd *cr, sh_err *err)
 {
     pq_page_header h;
-    size_t usize, cap;
-    uint8_t *buf;
+    size_t         usize, cap;
+    uint8_t       *buf;
     const uint8_t *p, *end;
-    uint32_t len;
-    int rc;
+    uint32_t       len;
+    int            rc;
 
     for (;;) {
         if ((rc = read_header(r, cr, &h, err)) < 0)
@@ -591,7 +589,8 @@ next_page(pq_reader *r, colrd *cr, sh_err *err)
             if (h.def_encoding != PQ_E_RLE)
                 return pq_col_err(r, cr, SH_EINVAL, err,
                                   "definition levels in encoding %d (only RLE "
-                                  "is read)", h.def_encoding);
+                                  "is read)",
+                                  h.def_encoding);
             if (end - p < 4)
                 return pq_col_err(r, cr, SH_EDATA, err,
                                   "truncated definition levels");
@@ -605,8 +604,8 @@ next_page(pq_reader *r, colrd *cr, sh_err *err)
     } else {
         size_t lv = (size_t)h.rep_len + (size_t)h.def_len;
 
-        if ((rc = read_body(r, cr, &h, buf, usize, lv, h.is_compressed,
-                            err)) < 0)
+        if ((rc = read_body(r, cr, &h, buf, usize, lv, h.is_compressed, err))
+            < 0)
             return rc;
         if (h.rep_len != 0)
             return pq_col_err(r, cr, SH_EDATA, err,
@@ -625,8 +624,8 @@ static int
 decode_values(pq_reader *r, colrd *cr, size_t n, sh_err *err)
 {
     sh_value *out = r->tmp;
-    size_t i;
-    uint32_t len;
+    size_t    i;
+    uint32_t  len;
 
     if (n == 0)
         return 0;
@@ -636,8 +635,8 @@ decode_values(pq_reader *r, colrd *cr, size_t n, sh_err *err)
             if (((size_t)(cr->vend - cr->vp)) * 8 < cr->bool_bit + n)
                 goto corrupt;
             for (i = 0; i < n; i++, cr->bool_bit++)
-                out[i] = sh_bool((cr->vp[cr->bool_bit >> 3] >>
-                                  (cr->bool_bit & 7)) & 1);
+                out[i] = sh_bool(
+                    (cr->vp[cr->bool_bit >> 3] >> (cr->bool_bit & 7)) & 1);
             return 0;
         }
         if (plain_values(cr, &cr->vp, cr->vend, out, n) < 0)
@@ -678,15 +677,15 @@ decode_values(pq_reader *r, colrd *cr, size_t n, sh_err *err)
         }
         return 0;
     case PQ_E_DELTA_BYTE_ARRAY:
-        if (pq_dbp_get(&cr->dbp2, r->i64b, n) < 0 ||
-            pq_dbp_get(&cr->dbp, r->i64, n) < 0)
+        if (pq_dbp_get(&cr->dbp2, r->i64b, n) < 0
+            || pq_dbp_get(&cr->dbp, r->i64, n) < 0)
             goto corrupt;
         for (i = 0; i < n; i++) {
             int64_t pre = r->i64b[i], suf = r->i64[i];
-            char *s;
+            char   *s;
 
-            if (pre < 0 || (size_t)pre > cr->prev.len || suf < 0 ||
-                suf > cr->vend - cr->vp)
+            if (pre < 0 || (size_t)pre > cr->prev.len || suf < 0
+                || suf > cr->vend - cr->vp)
                 goto corrupt;
             len = (uint32_t)(pre + suf);
             s = arena_alloc(r->ar, len ? len : 1);
@@ -701,9 +700,9 @@ decode_values(pq_reader *r, colrd *cr, size_t n, sh_err *err)
         }
         return 0;
     case PQ_E_BYTE_STREAM_SPLIT: {
-        uint8_t raw[16];
+        uint8_t        raw[16];
         const uint8_t *b = cr->vp;
-        int w = cr->width, k;
+        int            w = cr->width, k;
 
         if (cr->bss_i + n > cr->bss_n || w > 16)
             goto corrupt;
@@ -730,9 +729,9 @@ corrupt:
 int
 pq_col_fill(pq_reader *r, colrd *cr, size_t k, sh_err *err)
 {
-    size_t filled = 0, m, nn, i, j, stride = r->ncols;
+    size_t    filled = 0, m, nn, i, j, stride = r->ncols;
     sh_value *dst = r->rows + cr->col;
-    int rc;
+    int       rc;
 
     while (filled < k) {
         if (cr->page_left == 0) {
@@ -764,8 +763,8 @@ pq_col_fill(pq_reader *r, colrd *cr, size_t k, sh_err *err)
                 dst[(filled + i) * stride] = r->tmp[i];
         } else {
             for (i = 0, j = 0; i < m; i++)
-                dst[(filled + i) * stride] =
-                    r->levels[i] ? r->tmp[j++] : sh_null();
+                dst[(filled + i) * stride] = r->levels[i] ? r->tmp[j++]
+                                                          : sh_null();
         }
         filled += m;
         cr->page_left -= (int32_t)m;

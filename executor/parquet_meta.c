@@ -17,11 +17,11 @@
 
 /* Encodings the reader decodes (BIT_PACKED only as a listed level
  * encoding, which flat columns do not use). */
-#define PQ_ENCODINGS_OK                                                      \
-    ((1u << PQ_E_PLAIN) | (1u << PQ_E_PLAIN_DICTIONARY) | (1u << PQ_E_RLE) | \
-     (1u << PQ_E_BIT_PACKED) | (1u << PQ_E_DELTA_BINARY_PACKED) |            \
-     (1u << PQ_E_DELTA_LENGTH_BYTE_ARRAY) | (1u << PQ_E_DELTA_BYTE_ARRAY) |  \
-     (1u << PQ_E_RLE_DICTIONARY) | (1u << PQ_E_BYTE_STREAM_SPLIT))
+#define PQ_ENCODINGS_OK                                                     \
+    ((1u << PQ_E_PLAIN) | (1u << PQ_E_PLAIN_DICTIONARY) | (1u << PQ_E_RLE)  \
+     | (1u << PQ_E_BIT_PACKED) | (1u << PQ_E_DELTA_BINARY_PACKED)           \
+     | (1u << PQ_E_DELTA_LENGTH_BYTE_ARRAY) | (1u << PQ_E_DELTA_BYTE_ARRAY) \
+     | (1u << PQ_E_RLE_DICTIONARY) | (1u << PQ_E_BYTE_STREAM_SPLIT))
 
 static int
 pread_all(int fd, void *buf, size_t n, int64_t off)
@@ -94,8 +94,8 @@ logical_of(const pq_schema_elem *e)
     case PQ_CT_INT_64:
         lt.kind = PQ_LT_INTEGER;
         lt.is_signed = e->converted >= PQ_CT_INT_8;
-        lt.bit_width = 8 << ((e->converted - (lt.is_signed ? PQ_CT_INT_8
-                                                           : PQ_CT_UINT_8)));
+        lt.bit_width = 8 << ((e->converted
+                              - (lt.is_signed ? PQ_CT_INT_8 : PQ_CT_UINT_8)));
         break;
     case PQ_CT_INTERVAL:
     case PQ_CT_MAP:
@@ -122,8 +122,8 @@ map_type(pq_col *c)
             c->why_unsupported = "a DECIMAL of scale outside 0..38";
         else if (c->physical == PQ_T_INT32 || c->physical == PQ_T_INT64)
             c->type = SH_FLOAT;
-        else if (c->physical == PQ_T_FIXED_LEN_BYTE_ARRAY &&
-                 c->type_length >= 1 && c->type_length <= 16)
+        else if (c->physical == PQ_T_FIXED_LEN_BYTE_ARRAY && c->type_length >= 1
+                 && c->type_length <= 16)
             c->type = SH_FLOAT;
         else if (c->physical == PQ_T_BYTE_ARRAY)
             c->type = SH_FLOAT;
@@ -141,9 +141,9 @@ map_type(pq_col *c)
             c->type = SH_INT;
         else if (lk == PQ_LT_DATE && c->physical == PQ_T_INT32)
             c->type = SH_DATE;
-        else if (lk == PQ_LT_TIMESTAMP && c->physical == PQ_T_INT64 &&
-                 c->logical.unit >= PQ_UNIT_MILLIS &&
-                 c->logical.unit <= PQ_UNIT_NANOS)
+        else if (lk == PQ_LT_TIMESTAMP && c->physical == PQ_T_INT64
+                 && c->logical.unit >= PQ_UNIT_MILLIS
+                 && c->logical.unit <= PQ_UNIT_NANOS)
             c->type = SH_TIMESTAMP;
         else if (lk == PQ_LT_DATE || lk == PQ_LT_TIMESTAMP)
             c->why_unsupported = "a DATE or TIMESTAMP of an unexpected "
@@ -159,8 +159,8 @@ map_type(pq_col *c)
         c->type = SH_FLOAT;
         break;
     case PQ_T_BYTE_ARRAY:
-        if (lk == PQ_LT_NONE || lk == PQ_LT_STRING || lk == PQ_LT_ENUM ||
-            lk == PQ_LT_JSON || lk == PQ_LT_BSON)
+        if (lk == PQ_LT_NONE || lk == PQ_LT_STRING || lk == PQ_LT_ENUM
+            || lk == PQ_LT_JSON || lk == PQ_LT_BSON)
             c->type = SH_STRING;
         else
             c->why_unsupported = "a byte array of an unsupported logical "
@@ -177,11 +177,10 @@ map_type(pq_col *c)
 /* Count the schema elements of the subtree at *i (advancing *i past it)
  * and its leaves. -1 when the tree is malformed. */
 static int
-walk_subtree(const pq_file_meta *m, uint32_t *i, uint32_t *leaves,
-             int depth)
+walk_subtree(const pq_file_meta *m, uint32_t *i, uint32_t *leaves, int depth)
 {
     const pq_schema_elem *e;
-    int32_t k;
+    int32_t               k;
 
     if (*i >= m->nschema || depth > THR_MAX_DEPTH)
         return -1;
@@ -201,10 +200,10 @@ walk_subtree(const pq_file_meta *m, uint32_t *i, uint32_t *leaves,
 static int
 build_columns(pq_file *f, sh_err *err)
 {
-    const pq_file_meta *m = &f->meta;
+    const pq_file_meta   *m = &f->meta;
     const pq_schema_elem *root = &m->schema[0];
-    uint32_t i = 1, leaves = 0, g, l;
-    int32_t k;
+    uint32_t              i = 1, leaves = 0, g, l;
+    int32_t               k;
 
     if (root->num_children <= 0 || (uint32_t)root->num_children >= m->nschema)
         return sh_err_set(err, SH_EDATA, NULL,
@@ -212,8 +211,8 @@ build_columns(pq_file *f, sh_err *err)
     f->cols = xcalloc((size_t)root->num_children, sizeof(*f->cols));
     for (k = 0; k < root->num_children; k++) {
         const pq_schema_elem *e;
-        pq_col *c = &f->cols[f->ncols];
-        uint32_t first_leaf = leaves;
+        pq_col               *c = &f->cols[f->ncols];
+        uint32_t              first_leaf = leaves;
 
         if (i >= m->nschema)
             return sh_err_set(err, SH_EDATA, NULL,
@@ -245,15 +244,16 @@ build_columns(pq_file *f, sh_err *err)
         if (rg->ncols != leaves || rg->num_rows < 0)
             return sh_err_set(err, SH_EDATA, NULL,
                               "file %s, row group %u: %u column chunks for "
-                              "%u columns", f->name, g, rg->ncols, leaves);
+                              "%u columns",
+                              f->name, g, rg->ncols, leaves);
         for (l = 0; l < leaves; l++) {
             const pq_chunk *ch = &rg->cols[l];
 
             if (!ch->has_meta || ch->has_file_path)
                 return sh_err_set(err, SH_EDATA, NULL,
                                   "file %s, row group %u: column chunk %u "
-                                  "has no metadata in this file", f->name,
-                                  g, l);
+                                  "has no metadata in this file",
+                                  f->name, g, l);
         }
     }
     /* a column's chunks must agree with its schema and be decodable */
@@ -270,8 +270,8 @@ build_columns(pq_file *f, sh_err *err)
                                   "file %s, row group %u, column '%s': the "
                                   "chunk's type disagrees with the schema",
                                   f->name, g, c->name);
-            if (cm->codec != PQ_C_UNCOMPRESSED && cm->codec != PQ_C_SNAPPY &&
-                cm->codec != PQ_C_GZIP && cm->codec != PQ_C_ZSTD) {
+            if (cm->codec != PQ_C_UNCOMPRESSED && cm->codec != PQ_C_SNAPPY
+                && cm->codec != PQ_C_GZIP && cm->codec != PQ_C_ZSTD) {
                 c->why_unsupported = "compressed with a codec sheaf does not "
                                      "read (lzo, brotli or lz4)";
                 break;
@@ -289,11 +289,11 @@ build_columns(pq_file *f, sh_err *err)
 pq_file *
 pq_open(int fd, const char *name, sh_err *err)
 {
-    pq_file *f = xcalloc(1, sizeof(*f));
+    pq_file    *f = xcalloc(1, sizeof(*f));
     struct stat st;
-    uint8_t tail[8], head[4];
-    uint32_t flen;
-    int rc;
+    uint8_t     tail[8], head[4];
+    uint32_t    flen;
+    int         rc;
 
     f->fd = fd;
     f->name = xstrdup(name);
@@ -309,38 +309,37 @@ pq_open(int fd, const char *name, sh_err *err)
                    (long long)f->size);
         goto fail;
     }
-    if ((rc = pread_all(fd, head, 4, 0)) < 0 ||
-        (rc = pread_all(fd, tail, 8, f->size - 8)) < 0) {
-        sh_err_set(err, rc == -1 ? SH_EIO : SH_EDATA, NULL,
-                   "file %s: read: %s", name,
-                   rc == -1 ? strerror(errno) : "file shrank");
+    if ((rc = pread_all(fd, head, 4, 0)) < 0
+        || (rc = pread_all(fd, tail, 8, f->size - 8)) < 0) {
+        sh_err_set(err, rc == -1 ? SH_EIO : SH_EDATA, NULL, "file %s: read: %s",
+                   name, rc == -1 ? strerror(errno) : "file shrank");
         goto fail;
     }
     if (memcmp(tail + 4, "PARE", 4) == 0) {
-        sh_err_set(err, SH_EDATA, NULL,
-                   "file %s: an encrypted Parquet file", name);
+        sh_err_set(err, SH_EDATA, NULL, "file %s: an encrypted Parquet file",
+                   name);
         goto fail;
     }
     if (memcmp(head, "PAR1", 4) != 0 || memcmp(tail + 4, "PAR1", 4) != 0) {
         sh_err_set(err, SH_EDATA, NULL,
-                   "file %s: not a Parquet file (no PAR1 magic at %s)",
-                   name, memcmp(head, "PAR1", 4) ? "its start" : "its end");
+                   "file %s: not a Parquet file (no PAR1 magic at %s)", name,
+                   memcmp(head, "PAR1", 4) ? "its start" : "its end");
         goto fail;
     }
-    flen = (uint32_t)tail[0] | (uint32_t)tail[1] << 8 |
-           (uint32_t)tail[2] << 16 | (uint32_t)tail[3] << 24;
+    flen = (uint32_t)tail[0] | (uint32_t)tail[1] << 8 | (uint32_t)tail[2] << 16
+           | (uint32_t)tail[3] << 24;
     if (flen == 0 || (int64_t)flen > f->size - 12 || flen > PQ_MAX_FOOTER) {
         sh_err_set(err, SH_EDATA, NULL,
                    "file %s: truncated or corrupt (footer of %u bytes in "
-                   "a file of %lld)", name, flen, (long long)f->size);
+                   "a file of %lld)",
+                   name, flen, (long long)f->size);
         goto fail;
     }
     f->data_end = f->size - 8 - flen;
     f->footer = xmalloc(flen);
     if ((rc = pread_all(fd, f->footer, flen, f->data_end)) < 0) {
-        sh_err_set(err, rc == -1 ? SH_EIO : SH_EDATA, NULL,
-                   "file %s: read: %s", name,
-                   rc == -1 ? strerror(errno) : "file shrank");
+        sh_err_set(err, rc == -1 ? SH_EIO : SH_EDATA, NULL, "file %s: read: %s",
+                   name, rc == -1 ? strerror(errno) : "file shrank");
         goto fail;
     }
     if (thr_decode_file_meta(f->footer, flen, &f->meta, err) < 0) {
@@ -416,14 +415,14 @@ pq_chunk_range(const pq_file *f, size_t rg, uint32_t leaf, int64_t *start,
                int64_t *end)
 {
     const pq_col_meta *m = &f->meta.rgs[rg].cols[leaf].meta;
-    int64_t s = m->data_page_offset;
+    int64_t            s = m->data_page_offset;
 
     if (m->dictionary_page_offset > 0 && m->dictionary_page_offset < s)
         s = m->dictionary_page_offset;
     *start = s;
     *end = s + m->total_compressed_size;
-    if (s < 4 || m->total_compressed_size < 0 ||
-        m->total_compressed_size > f->data_end || *end > f->data_end)
+    if (s < 4 || m->total_compressed_size < 0
+        || m->total_compressed_size > f->data_end || *end > f->data_end)
         return SH_EDATA;
     return 0;
 }
@@ -432,7 +431,7 @@ pq_chunk_range(const pq_file *f, size_t rg, uint32_t leaf, int64_t *start,
 void
 pq_rg_range(const pq_file *f, size_t rg, int64_t *start, int64_t *end)
 {
-    int64_t lo = INT64_MAX, hi = 0, s, e;
+    int64_t  lo = INT64_MAX, hi = 0, s, e;
     uint32_t l;
 
     for (l = 0; rg < f->meta.nrgs && l < f->nleaves; l++) {
@@ -453,8 +452,8 @@ stat_value(const pq_col *c, const uint8_t *p, uint32_t n, sh_value *out)
 {
     int32_t i32;
     int64_t i64;
-    float fl;
-    double d;
+    float   fl;
+    double  d;
 
     switch (c->physical) {
     case PQ_T_BOOLEAN:
@@ -505,8 +504,7 @@ stat_value(const pq_col *c, const uint8_t *p, uint32_t n, sh_value *out)
         if (c->logical.kind == PQ_LT_DECIMAL) {
             if (n < 1 || n > 16)
                 return -1;
-            *out = sh_float(pq_be_to_double(p, n) /
-                            pq_pow10(c->logical.scale));
+            *out = sh_float(pq_be_to_double(p, n) / pq_pow10(c->logical.scale));
             return 0;
         }
         *out = sh_str((const char *)p, n);
@@ -520,7 +518,7 @@ stat_value(const pq_col *c, const uint8_t *p, uint32_t n, sh_value *out)
 void
 pq_rg_minmax(const pq_file *f, size_t rg, size_t col, pq_minmax *out)
 {
-    const pq_col *c;
+    const pq_col   *c;
     const pq_stats *s;
 
     memset(out, 0, sizeof(*out));
@@ -535,12 +533,13 @@ pq_rg_minmax(const pq_file *f, size_t rg, size_t col, pq_minmax *out)
     if (!s->has_min || !s->has_max)
         return;
     /* the deprecated min/max of byte arrays used a signed byte order */
-    if (s->legacy && (c->physical == PQ_T_BYTE_ARRAY ||
-                      c->physical == PQ_T_FIXED_LEN_BYTE_ARRAY ||
-                      c->logical.kind == PQ_LT_INTEGER))
+    if (s->legacy
+        && (c->physical == PQ_T_BYTE_ARRAY
+            || c->physical == PQ_T_FIXED_LEN_BYTE_ARRAY
+            || c->logical.kind == PQ_LT_INTEGER))
         return;
-    if (stat_value(c, s->min, s->min_len, &out->min) < 0 ||
-        stat_value(c, s->max, s->max_len, &out->max) < 0)
+    if (stat_value(c, s->min, s->min_len, &out->min) < 0
+        || stat_value(c, s->max, s->max_len, &out->max) < 0)
         return;
     out->has_minmax = 1;
 }
@@ -559,7 +558,8 @@ pq_check_columns(const pq_file *f, const unsigned char *need, sh_err *err)
         if (c->why_unsupported != NULL)
             return sh_err_set(err, SH_EINVAL, NULL,
                               "file %s, column '%s': sheaf cannot read it "
-                              "(%s)", f->name, c->name, c->why_unsupported);
+                              "(%s)",
+                              f->name, c->name, c->why_unsupported);
     }
     return 0;
 }
@@ -570,8 +570,8 @@ pq_rg_may_match(const pq_file *f, size_t rg, size_t col, pq_cmp op,
                 const sh_value *v)
 {
     pq_minmax mm;
-    int64_t rows;
-    int lo, hi, numeric;
+    int64_t   rows;
+    int       lo, hi, numeric;
 
     if (rg >= f->meta.nrgs || col >= f->ncols)
         return 1;
@@ -589,17 +589,17 @@ pq_rg_may_match(const pq_file *f, size_t rg, size_t col, pq_cmp op,
         return 0; /* every value is null */
     if (!mm.has_minmax)
         return 1;
-    numeric = (v->type == SH_INT || v->type == SH_FLOAT) &&
-              (mm.min.type == SH_INT || mm.min.type == SH_FLOAT);
+    numeric = (v->type == SH_INT || v->type == SH_FLOAT)
+              && (mm.min.type == SH_INT || mm.min.type == SH_FLOAT);
     if (!numeric && v->type != mm.min.type)
         return 1;
     if (v->type == SH_FLOAT && v->u.f != v->u.f)
         return 1;
-    if (mm.min.type == SH_FLOAT &&
-        (op == PQ_CMP_NE || op == PQ_CMP_GT || op == PQ_CMP_GE))
+    if (mm.min.type == SH_FLOAT
+        && (op == PQ_CMP_NE || op == PQ_CMP_GT || op == PQ_CMP_GE))
         return 1;
-    lo = value_cmp(&mm.min, v);  /* min ? v */
-    hi = value_cmp(&mm.max, v);  /* max ? v */
+    lo = value_cmp(&mm.min, v); /* min ? v */
+    hi = value_cmp(&mm.max, v); /* max ? v */
     switch (op) {
     case PQ_CMP_EQ:
         return lo <= 0 && hi >= 0;

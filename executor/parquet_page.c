@@ -15,12 +15,12 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static const double pow10_tab[39] = {
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12,
-    1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22, 1e23, 1e24,
-    1e25, 1e26, 1e27, 1e28, 1e29, 1e30, 1e31, 1e32, 1e33, 1e34, 1e35, 1e36,
-    1e37, 1e38
-};
+static const double pow10_tab[39] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,
+                                     1e7,  1e8,  1e9,  1e10, 1e11, 1e12, 1e13,
+                                     1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
+                                     1e21, 1e22, 1e23, 1e24, 1e25, 1e26, 1e27,
+                                     1e28, 1e29, 1e30, 1e31, 1e32, 1e33, 1e34,
+                                     1e35, 1e36, 1e37, 1e38};
 
 /* See parquet_int.h. */
 double
@@ -38,7 +38,7 @@ double
 pq_be_to_double(const uint8_t *p, size_t n)
 {
     __int128 v;
-    size_t i;
+    size_t   i;
 
     if (n == 0)
         return 0;
@@ -53,8 +53,8 @@ static int
 get_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out)
 {
     const uint8_t *p = *pp;
-    uint64_t v = 0;
-    int shift = 0;
+    uint64_t       v = 0;
+    int            shift = 0;
 
     while (p < end) {
         uint8_t b = *p++;
@@ -77,8 +77,8 @@ get_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out)
 static inline uint64_t
 bits_at(const uint8_t *base, size_t avail, uint64_t bit, int w)
 {
-    size_t byte = (size_t)(bit >> 3);
-    int sh = (int)(bit & 7);
+    size_t   byte = (size_t)(bit >> 3);
+    int      sh = (int)(bit & 7);
     uint64_t v, hi;
 
     if (w == 0)
@@ -120,7 +120,7 @@ static int
 rle_next_run(pq_rle *d)
 {
     uint64_t h, bytes, groups;
-    size_t vb = (size_t)(d->bw + 7) / 8, i;
+    size_t   vb = (size_t)(d->bw + 7) / 8, i;
 
     if (get_varint(&d->p, d->end, &h) < 0)
         return -1;
@@ -168,7 +168,7 @@ pq_rle_get(pq_rle *d, uint32_t *out, size_t n)
             i += m;
         } else if (d->bp_left) {
             size_t avail = (size_t)(d->bp_end - d->bp);
-            int bw = d->bw;
+            int    bw = d->bw;
 
             m = n - i < d->bp_left ? n - i : d->bp_left;
             if (bw == 1) {
@@ -198,17 +198,17 @@ pq_dbp_init(pq_dbp *d, const uint8_t *p, const uint8_t *end)
     memset(d, 0, sizeof(*d));
     d->p = p;
     d->end = end;
-    if (get_varint(&d->p, end, &d->block_size) < 0 ||
-        get_varint(&d->p, end, &d->mini_count) < 0 ||
-        get_varint(&d->p, end, &d->left) < 0 ||
-        get_varint(&d->p, end, &first) < 0)
+    if (get_varint(&d->p, end, &d->block_size) < 0
+        || get_varint(&d->p, end, &d->mini_count) < 0
+        || get_varint(&d->p, end, &d->left) < 0
+        || get_varint(&d->p, end, &first) < 0)
         return -1;
-    if (d->mini_count == 0 || d->mini_count > 256 || d->block_size == 0 ||
-        d->block_size % d->mini_count != 0)
+    if (d->mini_count == 0 || d->mini_count > 256 || d->block_size == 0
+        || d->block_size % d->mini_count != 0)
         return -1;
     d->mini_size = d->block_size / d->mini_count;
-    if (d->mini_size == 0 || d->mini_size > PQ_DBP_MAX_MINI ||
-        d->mini_size % 8 != 0)
+    if (d->mini_size == 0 || d->mini_size > PQ_DBP_MAX_MINI
+        || d->mini_size % 8 != 0)
         return -1;
     d->last = (first >> 1) ^ -(first & 1);
     d->first = d->left > 0;
@@ -246,7 +246,7 @@ static int
 dbp_mini(pq_dbp *d)
 {
     uint64_t n, bytes, full, bit = 0, i;
-    int w;
+    int      w;
 
     if (d->mini_idx >= d->mini_count && dbp_block(d) < 0)
         return -1;
@@ -261,8 +261,8 @@ dbp_mini(pq_dbp *d)
     if (d->buf == NULL)
         d->buf = xmalloc(PQ_DBP_MAX_MINI * sizeof(*d->buf));
     for (i = 0; i < n; i++, bit += (uint64_t)w) {
-        d->last += d->min_delta + bits_at(d->p, (size_t)(d->end - d->p),
-                                          bit, w);
+        d->last += d->min_delta
+                   + bits_at(d->p, (size_t)(d->end - d->p), bit, w);
         d->buf[i] = (int64_t)d->last;
     }
     d->p += full <= (uint64_t)(d->end - d->p) ? full : bytes;
@@ -302,7 +302,7 @@ pq_dbp_get(pq_dbp *d, int64_t *out, size_t n)
 const uint8_t *
 pq_dbp_end(const pq_dbp *d0)
 {
-    pq_dbp d = *d0;
+    pq_dbp   d = *d0;
     uint64_t left = d.left, n, bytes;
     uint32_t k;
 
@@ -369,15 +369,14 @@ pq_codecs_free(pq_codecs *c)
 const char *
 pq_codec_name(int codec)
 {
-    static const char *names[] = { "uncompressed", "snappy", "gzip", "lzo",
-                                   "brotli", "lz4", "zstd", "lz4_raw" };
+    static const char *names[] = {"uncompressed", "snappy", "gzip", "lzo",
+                                  "brotli",       "lz4",    "zstd", "lz4_raw"};
 
     return codec >= 0 && codec < 8 ? names[codec] : "unknown";
 }
 
 static int
-inflate_all(pq_codecs *c, const uint8_t *src, size_t n, uint8_t *dst,
-            size_t dn)
+inflate_all(pq_codecs *c, const uint8_t *src, size_t n, uint8_t *dst, size_t dn)
 {
     int rc;
 
@@ -415,17 +414,18 @@ pq_decompress(pq_codecs *c, int codec, const uint8_t *src, size_t n,
         memcpy(dst, src, n);
         return 0;
     case PQ_C_SNAPPY:
-        if (snappy_uncompressed_length((const char *)src, n, &len) !=
-                SNAPPY_OK || len != dn ||
-            snappy_uncompress((const char *)src, n, (char *)dst, &len) !=
-                SNAPPY_OK || len != dn) {
+        if (snappy_uncompressed_length((const char *)src, n, &len) != SNAPPY_OK
+            || len != dn
+            || snappy_uncompress((const char *)src, n, (char *)dst, &len)
+                   != SNAPPY_OK
+            || len != dn) {
             *why = "corrupt snappy data";
             return -1;
         }
         return 0;
     case PQ_C_GZIP:
-        if (n > UINT32_MAX || dn > UINT32_MAX ||
-            inflate_all(c, src, n, dst, dn) < 0) {
+        if (n > UINT32_MAX || dn > UINT32_MAX
+            || inflate_all(c, src, n, dst, dn) < 0) {
             *why = "corrupt gzip data";
             return -1;
         }
@@ -449,12 +449,12 @@ static int
 deflate_gzip(const uint8_t *src, size_t n, strbuf *out)
 {
     z_stream zs;
-    uLong bound;
-    int rc;
+    uLong    bound;
+    int      rc;
 
     memset(&zs, 0, sizeof(zs));
-    if (deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
-        Z_OK)
+    if (deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY)
+        != Z_OK)
         return -1;
     bound = deflateBound(&zs, (uLong)n) + 32;
     sb_reserve(out, bound + 1);
@@ -475,8 +475,7 @@ deflate_gzip(const uint8_t *src, size_t n, strbuf *out)
 
 /* See parquet_int.h. */
 int
-pq_compress(pq_codecs *c, int codec, const uint8_t *src, size_t n,
-            strbuf *out)
+pq_compress(pq_codecs *c, int codec, const uint8_t *src, size_t n, strbuf *out)
 {
     size_t len;
 
@@ -487,8 +486,8 @@ pq_compress(pq_codecs *c, int codec, const uint8_t *src, size_t n,
     case PQ_C_SNAPPY:
         len = snappy_max_compressed_length(n);
         sb_reserve(out, len + 1);
-        if (snappy_compress((const char *)src, n, out->data + out->len,
-                            &len) != SNAPPY_OK)
+        if (snappy_compress((const char *)src, n, out->data + out->len, &len)
+            != SNAPPY_OK)
             return -1;
         out->len += len;
         out->data[out->len] = 0;

@@ -29,7 +29,7 @@ start_row_group(pq_reader *r, sh_err *err)
     r->rg = r->rgs[r->rg_next++];
     r->rg_left = r->f->meta.rgs[r->rg].num_rows;
     for (k = 0; k < r->ncr; k++) {
-        colrd *cr = &r->crs[k];
+        colrd             *cr = &r->crs[k];
         const pq_col_meta *m = &r->f->meta.rgs[r->rg].cols[cr->c->leaf].meta;
 
         if (pq_chunk_range(r->f, r->rg, cr->c->leaf, &cr->pos, &cr->end) < 0)
@@ -38,8 +38,7 @@ start_row_group(pq_reader *r, sh_err *err)
         cr->codec = m->codec;
         cr->values_left = m->num_values;
         if (m->num_values != r->rg_left)
-            return pq_col_err(r, cr, SH_EDATA, err,
-                              "%lld values for %lld rows",
+            return pq_col_err(r, cr, SH_EDATA, err, "%lld values for %lld rows",
                               (long long)m->num_values, (long long)r->rg_left);
         free(cr->dict);
         free(cr->dict_buf);
@@ -57,7 +56,7 @@ pq_reader_new(pq_file *f, const size_t *rgs, size_t nrg,
               const unsigned char *need, sh_err *err)
 {
     pq_reader *r;
-    size_t i, k;
+    size_t     i, k;
 
     if (pq_check_columns(f, need, err) < 0)
         return NULL;
@@ -85,8 +84,7 @@ pq_reader_new(pq_file *f, const size_t *rgs, size_t nrg,
         cr->kind = pq_col_kind(cr->c, &cr->scale, &cr->width);
         cr->unit = cr->c->logical.unit;
     }
-    r->rows = xmalloc(PQ_BATCH * (r->ncols ? r->ncols : 1) *
-                      sizeof(*r->rows));
+    r->rows = xmalloc(PQ_BATCH * (r->ncols ? r->ncols : 1) * sizeof(*r->rows));
     for (k = 0; k < PQ_BATCH * r->ncols; k++)
         r->rows[k] = sh_null();
     r->ar = arena_new(64 * 1024);
@@ -96,8 +94,8 @@ pq_reader_new(pq_file *f, const size_t *rgs, size_t nrg,
     else if (nrg == 1)
         r->context = xasprintf("file %s, row group %zu", f->name, rgs[0]);
     else
-        r->context = xasprintf("file %s, row groups %zu-%zu", f->name,
-                               rgs[0], rgs[nrg - 1]);
+        r->context = xasprintf("file %s, row groups %zu-%zu", f->name, rgs[0],
+                               rgs[nrg - 1]);
     return r;
 }
 
@@ -106,7 +104,7 @@ int
 pq_reader_next(pq_reader *r, const sh_value **row, sh_err *err)
 {
     size_t k, n;
-    int rc;
+    int    rc;
 
     if (r->bpos < r->bcount) {
         *row = r->rows + r->bpos++ * r->ncols;
@@ -197,13 +195,13 @@ pq_reader_free(pq_reader *r)
 int
 pq_fuzz_one(const uint8_t *data, size_t n)
 {
-    int fd = memfd_create("pq_fuzz", 0), rc;
-    pq_file *f = NULL;
-    pq_reader *r = NULL;
-    unsigned char *need = NULL;
-    size_t *rgs = NULL, i;
+    int             fd = memfd_create("pq_fuzz", 0), rc;
+    pq_file        *f = NULL;
+    pq_reader      *r = NULL;
+    unsigned char  *need = NULL;
+    size_t         *rgs = NULL, i;
     const sh_value *row;
-    sh_err err;
+    sh_err          err;
 
     if (fd < 0)
         return SH_EIO;

@@ -18,48 +18,48 @@
 #include "parquet_int.h"
 #include "thrift.h"
 
-#define PQW_PAGE_BYTES   (1u << 20)
-#define PQW_GROUP_BYTES  (256u << 20)
-#define PQW_OUT_FLUSH    (1u << 20)
-#define PQW_DICT_MAX     65536      /* distinct strings a dictionary holds */
-#define PQW_STAT_MAX     4096       /* longest string kept as a statistic */
+#define PQW_PAGE_BYTES  (1u << 20)
+#define PQW_GROUP_BYTES (256u << 20)
+#define PQW_OUT_FLUSH   (1u << 20)
+#define PQW_DICT_MAX    65536 /* distinct strings a dictionary holds */
+#define PQW_STAT_MAX    4096  /* longest string kept as a statistic */
 
 typedef struct wcol {
-    sh_type   type;          /* the schema's */
-    int       physical;      /* PQ_T_* */
-    uint8_t  *defs;          /* 1 per row: present */
-    size_t    nrows;
-    int64_t  *ints;          /* dense values, by type */
-    double   *dbls;
-    uint8_t  *bools;
-    size_t   *soff;          /* strings: start in sdata; nvals + 1 */
-    strbuf    sdata;
-    size_t    nvals, cap;    /* values held, capacity of the arrays */
+    sh_type  type;     /* the schema's */
+    int      physical; /* PQ_T_* */
+    uint8_t *defs;     /* 1 per row: present */
+    size_t   nrows;
+    int64_t *ints; /* dense values, by type */
+    double  *dbls;
+    uint8_t *bools;
+    size_t  *soff; /* strings: start in sdata; nvals + 1 */
+    strbuf   sdata;
+    size_t   nvals, cap; /* values held, capacity of the arrays */
 } wcol;
 
 struct pq_writer {
-    int            fd;
-    const schema  *sc;
-    int            codec;
-    size_t         rg_rows;
-    wcol          *cols;
-    size_t         nrows;       /* rows in the row group being built */
-    size_t         buffered;    /* its value bytes, roughly */
-    uint64_t       total_rows;
-    int64_t        off;         /* file offset of the next byte */
-    uint64_t       bytes_out;
-    strbuf         out;         /* bytes not yet written to fd */
-    strbuf         page;        /* a page's uncompressed body */
-    strbuf         comp;        /* its compressed body */
-    strbuf         hdr;         /* its header */
-    pq_codecs     *codecs;
-    pq_row_group  *rgs;         /* written so far (for the footer) */
-    size_t         nrgs, caprgs;
-    strbuf         statbuf;     /* min/max bytes of every chunk, for the
-                                   footer: offsets kept in the stats */
-    int            finished;
-    uint32_t      *u32;         /* scratch: levels or indices */
-    size_t         u32_cap;
+    int           fd;
+    const schema *sc;
+    int           codec;
+    size_t        rg_rows;
+    wcol         *cols;
+    size_t        nrows;    /* rows in the row group being built */
+    size_t        buffered; /* its value bytes, roughly */
+    uint64_t      total_rows;
+    int64_t       off; /* file offset of the next byte */
+    uint64_t      bytes_out;
+    strbuf        out;  /* bytes not yet written to fd */
+    strbuf        page; /* a page's uncompressed body */
+    strbuf        comp; /* its compressed body */
+    strbuf        hdr;  /* its header */
+    pq_codecs    *codecs;
+    pq_row_group *rgs; /* written so far (for the footer) */
+    size_t        nrgs, caprgs;
+    strbuf        statbuf; /* min/max bytes of every chunk, for the
+                              footer: offsets kept in the stats */
+    int       finished;
+    uint32_t *u32; /* scratch: levels or indices */
+    size_t    u32_cap;
 };
 
 /* See parquet_write.h. */
@@ -84,7 +84,7 @@ pq_writer *
 pq_writer_new(int fd, const schema *sc, int codec, size_t row_group_rows)
 {
     pq_writer *w = xcalloc(1, sizeof(*w));
-    size_t i;
+    size_t     i;
 
     w->fd = fd;
     w->sc = sc;
@@ -186,10 +186,10 @@ int
 pq_writer_row(pq_writer *w, const sh_value *row, sh_err *err)
 {
     size_t i;
-    int rc;
+    int    rc;
 
     for (i = 0; i < w->sc->n; i++) {
-        wcol *c = &w->cols[i];
+        wcol           *c = &w->cols[i];
         const sh_value *v = &row[i];
 
         if (c->nrows == c->cap)
@@ -210,8 +210,7 @@ pq_writer_row(pq_writer *w, const sh_value *row, sh_err *err)
             break;
         case SH_DATE:
             /* DATE is an INT32 of days: +-5.8 million years */
-            if (v->type != SH_DATE || v->u.i < INT32_MIN ||
-                v->u.i > INT32_MAX)
+            if (v->type != SH_DATE || v->u.i < INT32_MIN || v->u.i > INT32_MAX)
                 goto mismatch;
             c->ints[c->nvals] = v->u.i;
             w->buffered += 4;
@@ -219,9 +218,9 @@ pq_writer_row(pq_writer *w, const sh_value *row, sh_err *err)
         case SH_TIMESTAMP:
             if (v->type == SH_TIMESTAMP)
                 c->ints[c->nvals] = v->u.i;
-            else if (v->type == SH_DATE &&
-                     !__builtin_mul_overflow(v->u.i, DT_US_PER_DAY,
-                                             &c->ints[c->nvals]))
+            else if (v->type == SH_DATE
+                     && !__builtin_mul_overflow(v->u.i, DT_US_PER_DAY,
+                                                &c->ints[c->nvals]))
                 ; /* a date is its midnight */
             else
                 goto mismatch;
@@ -255,7 +254,7 @@ pq_writer_row(pq_writer *w, const sh_value *row, sh_err *err)
         c->defs[c->nrows++] = 1;
         c->nvals++;
         continue;
-mismatch:
+    mismatch:
         rc = sh_err_set(err, SH_EDATA, NULL,
                         "column '%s': a %s value in a %s column",
                         w->sc->names[i], sh_type_name(v->type),
@@ -286,7 +285,7 @@ static void
 put_varint(strbuf *sb, uint64_t v)
 {
     uint8_t b[10];
-    size_t n = 0;
+    size_t  n = 0;
 
     while (v >= 0x80) {
         b[n++] = (uint8_t)(v | 0x80);
@@ -299,8 +298,8 @@ put_varint(strbuf *sb, uint64_t v)
 static void
 put_u32(strbuf *sb, uint32_t v)
 {
-    uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16),
-                     (uint8_t)(v >> 24) };
+    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16),
+                    (uint8_t)(v >> 24)};
 
     sb_append(sb, b, 4);
 }
@@ -343,7 +342,7 @@ rle_encode(strbuf *sb, const uint32_t *v, size_t n, int bw)
         }
         put_varint(sb, (uint64_t)groups << 1 | 1);
         {
-            size_t nbytes = groups * (size_t)bw, bit = 0;
+            size_t   nbytes = groups * (size_t)bw, bit = 0;
             uint8_t *dst;
 
             sb_reserve(sb, nbytes + 1);
@@ -351,7 +350,7 @@ rle_encode(strbuf *sb, const uint32_t *v, size_t n, int bw)
             memset(dst, 0, nbytes);
             for (k = start; k < start + groups * 8; k++, bit += (size_t)bw) {
                 uint64_t val = k < n ? v[k] : 0;
-                size_t byte = bit >> 3, sh = bit & 7, j;
+                size_t   byte = bit >> 3, sh = bit & 7, j;
 
                 val <<= sh;
                 for (j = 0; j < (size_t)(bw + (int)sh + 7) / 8; j++)
@@ -395,7 +394,8 @@ emit_page(pq_writer *w, pq_page_header *h, int64_t *usize, int64_t *csize,
 {
     sb_reset(&w->comp);
     if (pq_compress(w->codecs, w->codec, (const uint8_t *)w->page.data,
-                    w->page.len, &w->comp) < 0)
+                    w->page.len, &w->comp)
+        < 0)
         return sh_err_set(err, SH_EIO, NULL, "cannot compress with %s",
                           pq_codec_name(w->codec));
     if (w->page.len > INT32_MAX || w->comp.len > INT32_MAX)
@@ -474,7 +474,7 @@ col_stats(pq_writer *w, const wcol *c, pq_stats *st)
         break;
     case SH_FLOAT: {
         double lo = INFINITY, hi = -INFINITY;
-        int any = 0;
+        int    any = 0;
 
         for (j = 0; j < c->nvals; j++) {
             double d = c->dbls[j];
@@ -518,10 +518,10 @@ col_stats(pq_writer *w, const wcol *c, pq_stats *st)
     }
     default: {
         for (j = 1; j < c->nvals; j++) {
-            size_t lj = c->soff[j + 1] - c->soff[j];
+            size_t      lj = c->soff[j + 1] - c->soff[j];
             const char *sj = c->sdata.data + c->soff[j];
-            size_t lm = c->soff[mi + 1] - c->soff[mi];
-            size_t lx = c->soff[ma + 1] - c->soff[ma];
+            size_t      lm = c->soff[mi + 1] - c->soff[mi];
+            size_t      lx = c->soff[ma + 1] - c->soff[ma];
             int cm = memcmp(sj, c->sdata.data + c->soff[mi], lj < lm ? lj : lm);
             int cx = memcmp(sj, c->sdata.data + c->soff[ma], lj < lx ? lj : lx);
 
@@ -530,8 +530,8 @@ col_stats(pq_writer *w, const wcol *c, pq_stats *st)
             if (cx > 0 || (cx == 0 && lj > lx))
                 ma = j;
         }
-        if (c->soff[mi + 1] - c->soff[mi] > PQW_STAT_MAX ||
-            c->soff[ma + 1] - c->soff[ma] > PQW_STAT_MAX)
+        if (c->soff[mi + 1] - c->soff[mi] > PQW_STAT_MAX
+            || c->soff[ma + 1] - c->soff[ma] > PQW_STAT_MAX)
             return;
         st->min = (const uint8_t *)(uintptr_t)w->statbuf.len;
         st->min_len = (uint32_t)(c->soff[mi + 1] - c->soff[mi]);
@@ -557,9 +557,9 @@ col_stats(pq_writer *w, const wcol *c, pq_stats *st)
 static size_t
 build_dict(const wcol *c, uint32_t *ids, size_t **first_out)
 {
-    size_t cap = 1024, mask, n = 0, j, dict_bytes = 0, plain_bytes;
+    size_t    cap = 1024, mask, n = 0, j, dict_bytes = 0, plain_bytes;
     uint32_t *table;
-    size_t *first = NULL;
+    size_t   *first = NULL;
 
     *first_out = NULL;
     if (c->nvals == 0)
@@ -573,8 +573,8 @@ build_dict(const wcol *c, uint32_t *ids, size_t **first_out)
     first = xmalloc(PQW_DICT_MAX * sizeof(*first));
     for (j = 0; j < c->nvals; j++) {
         const char *s = c->sdata.data + c->soff[j];
-        size_t len = c->soff[j + 1] - c->soff[j], k;
-        uint64_t h = 1469598103934665603ULL;
+        size_t      len = c->soff[j + 1] - c->soff[j], k;
+        uint64_t    h = 1469598103934665603ULL;
 
         for (k = 0; k < len; k++)
             h = (h ^ (uint8_t)s[k]) * 1099511628211ULL;
@@ -593,16 +593,16 @@ build_dict(const wcol *c, uint32_t *ids, size_t **first_out)
                 ids[j] = (uint32_t)n++;
                 break;
             }
-            if (c->soff[first[e] + 1] - c->soff[first[e]] == len &&
-                memcmp(c->sdata.data + c->soff[first[e]], s, len) == 0) {
+            if (c->soff[first[e] + 1] - c->soff[first[e]] == len
+                && memcmp(c->sdata.data + c->soff[first[e]], s, len) == 0) {
                 ids[j] = e;
                 break;
             }
         }
     }
     /* pays when dictionary + indices are under 3/4 of the plain bytes */
-    if (dict_bytes + c->nvals * (size_t)(bit_width((uint32_t)n) + 1) / 8 >
-        plain_bytes / 4 * 3)
+    if (dict_bytes + c->nvals * (size_t)(bit_width((uint32_t)n) + 1) / 8
+        > plain_bytes / 4 * 3)
         n = 0;
 done:
     free(table);
@@ -617,12 +617,12 @@ done:
 static int
 write_chunk(pq_writer *w, wcol *c, pq_chunk *cc, sh_err *err)
 {
-    pq_col_meta *m = &cc->meta;
+    pq_col_meta   *m = &cc->meta;
     pq_page_header h;
-    uint32_t *ids = NULL, *lv;
-    size_t *first = NULL, ndict = 0, row = 0, val = 0, j;
-    size_t avg, page_rows;
-    int rc = 0, bw = 0;
+    uint32_t      *ids = NULL, *lv;
+    size_t        *first = NULL, ndict = 0, row = 0, val = 0, j;
+    size_t         avg, page_rows;
+    int            rc = 0, bw = 0;
 
     memset(cc, 0, sizeof(*cc));
     cc->has_meta = 1;
@@ -649,7 +649,8 @@ write_chunk(pq_writer *w, wcol *c, pq_chunk *cc, sh_err *err)
         h.num_values = (int32_t)ndict;
         h.encoding = PQ_E_PLAIN;
         if ((rc = emit_page(w, &h, &m->total_uncompressed_size,
-                            &m->total_compressed_size, err)) < 0)
+                            &m->total_compressed_size, err))
+            < 0)
             goto done;
         bw = bit_width((uint32_t)(ndict - 1));
         if (bw == 0)
@@ -658,7 +659,9 @@ write_chunk(pq_writer *w, wcol *c, pq_chunk *cc, sh_err *err)
     m->data_page_offset = w->off;
     /* rows a page: about PQW_PAGE_BYTES of plain values */
     avg = c->nrows ? (c->type == SH_STRING ? (c->sdata.len + 4 * c->nvals)
-                                           : 8 * c->nvals) / c->nrows + 1
+                                           : 8 * c->nvals)
+                             / c->nrows
+                         + 1
                    : 1;
     page_rows = PQW_PAGE_BYTES / avg;
     if (page_rows < 64)
@@ -692,7 +695,7 @@ write_chunk(pq_writer *w, wcol *c, pq_chunk *cc, sh_err *err)
             sb_putc(&w->page, (char)bw);
             rle_encode(&w->page, ids + val, nn, bw);
         } else if (c->type == SH_BOOL) {
-            size_t nb = (nn + 7) / 8;
+            size_t   nb = (nn + 7) / 8;
             uint8_t *dst;
 
             h.encoding = PQ_E_PLAIN;
@@ -716,7 +719,8 @@ write_chunk(pq_writer *w, wcol *c, pq_chunk *cc, sh_err *err)
                     put_plain(&w->page, c, val + j);
         }
         if ((rc = emit_page(w, &h, &m->total_uncompressed_size,
-                            &m->total_compressed_size, err)) < 0)
+                            &m->total_compressed_size, err))
+            < 0)
             goto done;
         row += n;
         val += nn;
@@ -731,8 +735,8 @@ static int
 flush_row_group(pq_writer *w, sh_err *err)
 {
     pq_row_group *g;
-    size_t i;
-    int rc;
+    size_t        i;
+    int           rc;
 
     if (w->nrows == 0)
         return 0;
@@ -775,12 +779,12 @@ fix_stats(const pq_writer *w, pq_stats *s)
 int
 pq_writer_finish(pq_writer *w, sh_err *err)
 {
-    pq_file_meta m;
+    pq_file_meta    m;
     pq_schema_elem *se;
-    strbuf footer = { 0 };
-    size_t i, j;
-    uint8_t len[4];
-    int rc;
+    strbuf          footer = {0};
+    size_t          i, j;
+    uint8_t         len[4];
+    int             rc;
 
     if (w->finished)
         return 0;
@@ -898,10 +902,9 @@ same_schema(const pq_file_meta *a, const pq_file_meta *b)
     for (i = 0; i < a->nschema; i++) {
         const pq_schema_elem *x = &a->schema[i], *y = &b->schema[i];
 
-        if (x->type != y->type || x->repetition != y->repetition ||
-            x->num_children != y->num_children ||
-            x->name_len != y->name_len ||
-            memcmp(x->name, y->name, x->name_len) != 0)
+        if (x->type != y->type || x->repetition != y->repetition
+            || x->num_children != y->num_children || x->name_len != y->name_len
+            || memcmp(x->name, y->name, x->name_len) != 0)
             return 0;
     }
     return 1;
@@ -909,17 +912,17 @@ same_schema(const pq_file_meta *a, const pq_file_meta *b)
 
 /* See parquet_write.h. */
 int
-pq_merge(const int *fds, const char *const *names, size_t n,
-         int64_t *data_end, strbuf *tail, sh_err *err)
+pq_merge(const int *fds, const char *const *names, size_t n, int64_t *data_end,
+         strbuf *tail, sh_err *err)
 {
-    pq_file **fs = xcalloc(n ? n : 1, sizeof(*fs));
+    pq_file     **fs = xcalloc(n ? n : 1, sizeof(*fs));
     pq_row_group *rgs = NULL;
-    pq_file_meta m;
-    size_t i, nrgs = 0, k = 0;
-    int64_t pos = 4, shift, rows = 0;
-    uint32_t g, c, len;
-    strbuf foot = { 0 };
-    int rc = 0;
+    pq_file_meta  m;
+    size_t        i, nrgs = 0, k = 0;
+    int64_t       pos = 4, shift, rows = 0;
+    uint32_t      g, c, len;
+    strbuf        foot = {0};
+    int           rc = 0;
 
     if (n == 0) {
         rc = sh_err_set(err, SH_EDATA, NULL, "no parts to merge");
@@ -932,8 +935,8 @@ pq_merge(const int *fds, const char *const *names, size_t n,
         }
         if (!same_schema(&fs[0]->meta, &fs[i]->meta)) {
             rc = sh_err_set(err, SH_EDATA, NULL,
-                            "file %s: its schema differs from %s's",
-                            names[i], names[0]);
+                            "file %s: its schema differs from %s's", names[i],
+                            names[0]);
             goto done;
         }
         nrgs += fs[i]->meta.nrgs;
@@ -947,8 +950,8 @@ pq_merge(const int *fds, const char *const *names, size_t n,
         shift = pos - 4;
         for (g = 0; g < pm->nrgs; g++, k++) {
             rgs[k] = pm->rgs[g];
-            rgs[k].cols = xmalloc((pm->rgs[g].ncols ? pm->rgs[g].ncols : 1) *
-                                  sizeof(pq_chunk));
+            rgs[k].cols = xmalloc((pm->rgs[g].ncols ? pm->rgs[g].ncols : 1)
+                                  * sizeof(pq_chunk));
             memcpy(rgs[k].cols, pm->rgs[g].cols,
                    pm->rgs[g].ncols * sizeof(pq_chunk));
             for (c = 0; c < rgs[k].ncols; c++) {
@@ -976,8 +979,8 @@ pq_merge(const int *fds, const char *const *names, size_t n,
     sb_append(tail, foot.data, foot.len);
     len = (uint32_t)foot.len;
     {
-        uint8_t b[4] = { (uint8_t)len, (uint8_t)(len >> 8),
-                         (uint8_t)(len >> 16), (uint8_t)(len >> 24) };
+        uint8_t b[4] = {(uint8_t)len, (uint8_t)(len >> 8), (uint8_t)(len >> 16),
+                        (uint8_t)(len >> 24)};
 
         sb_append(tail, b, 4);
     }

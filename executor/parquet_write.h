@@ -6,9 +6,9 @@
  * float as DOUBLE, bool as BOOLEAN, string as BYTE_ARRAY annotated STRING
  * (a column of type null as an all-null STRING), date as INT32 annotated
  * DATE, timestamp as INT64 annotated TIMESTAMP(MICROS, isAdjustedToUTC)
- * (both the logical and the converted type, for older readers). Rows are buffered one
- * row group at a time (row_group_rows rows, or fewer when the buffered
- * values pass 256 MiB) and written column chunk by column chunk: data
+ * (both the logical and the converted type, for older readers). Rows are
+ * buffered one row group at a time (row_group_rows rows, or fewer when the
+ * buffered values pass 256 MiB) and written column chunk by column chunk: data
  * pages v1 of about 1 MiB, PLAIN values, strings dictionary-encoded
  * (RLE_DICTIONARY, one PLAIN dictionary page per chunk) when that is
  * smaller, min/max/null-count statistics per chunk, the chosen codec.

@@ -25,17 +25,17 @@
 
 /* The state of one expansion. */
 typedef struct walk {
-    const char *root;        /* real path of the root */
+    const char *root; /* real path of the root */
     size_t      root_len;
-    const char *pattern;     /* the whole pattern, for messages */
-    const char *field;       /* the JSON path, for messages */
-    char      **parts;       /* the pattern's parts (owned) */
+    const char *pattern; /* the whole pattern, for messages */
+    const char *field;   /* the JSON path, for messages */
+    char      **parts;   /* the pattern's parts (owned) */
     size_t      n_parts;
-    char      **out;         /* matches so far (owned) */
+    char      **out; /* matches so far (owned) */
     size_t      n_out, cap_out;
     size_t      max_matches;
-    size_t      dirs;        /* directories opened */
-    size_t      entries;     /* entries read */
+    size_t      dirs;    /* directories opened */
+    size_t      entries; /* entries read */
     sh_err     *err;
 } walk;
 
@@ -107,8 +107,7 @@ add_match(walk *w, const char *rel)
  * an SH_E* error.
  */
 static int
-open_dir(walk *w, int dir_fd, const char *name, const char *rel,
-         int *fd_out)
+open_dir(walk *w, int dir_fd, const char *name, const char *rel, int *fd_out)
 {
     char    link[64], real[PATH_MAX];
     ssize_t n;
@@ -120,15 +119,14 @@ open_dir(walk *w, int dir_fd, const char *name, const char *rel,
                           "expanding '%s' opens more than %d directories; "
                           "narrow the pattern",
                           w->pattern, PATHGLOB_MAX_DIRS);
-    fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC
-                                  | O_NONBLOCK);
+    fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return errno == ENOENT || errno == ENOTDIR || errno == EACCES
                        || errno == ELOOP
                    ? 0
                    : sh_err_set(w->err, SH_EIO, w->field,
-                                "cannot open '%s' under the data root: %s",
-                                rel, strerror(errno));
+                                "cannot open '%s' under the data root: %s", rel,
+                                strerror(errno));
     snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
     n = readlink(link, real, sizeof real - 1);
     if (n < 0 || (size_t)n >= sizeof real - 1) {
@@ -249,9 +247,8 @@ done:
 }
 
 int
-pathglob_expand(const char *root_real, const char *pattern,
-                size_t max_matches, const char *field, char ***paths,
-                size_t *n_paths, sh_err *err)
+pathglob_expand(const char *root_real, const char *pattern, size_t max_matches,
+                const char *field, char ***paths, size_t *n_paths, sh_err *err)
 {
     walk   w = {0};
     char  *copy = xstrdup(pattern), *save = NULL, *tok;

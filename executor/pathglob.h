@@ -5,11 +5,12 @@
  * glob(3) expands "." and ".." like any name: ".[.]/.[.]/etc/[a-z]"
  * climbed out of the root although the pattern holds no "..", and seven
  * levels of "*" had it hold millions of paths. The walker reads
- * directories through handles opened beneath the root's, never matches "." or "..", refuses to enter a
- * directory whose real path is outside the root (a symlink out of it), and
- * stops at a cap on matches, directories opened and entries read. Matching
- * is fnmatch(3)'s with FNM_PERIOD (a leading dot is matched only by a dot,
- * as the shell does); a backslash quotes the next character.
+ * directories through handles opened beneath the root's, never matches "." or
+ * "..", refuses to enter a directory whose real path is outside the root (a
+ * symlink out of it), and stops at a cap on matches, directories opened and
+ * entries read. Matching is fnmatch(3)'s with FNM_PERIOD (a leading dot is
+ * matched only by a dot, as the shell does); a backslash quotes the next
+ * character.
  */
 #ifndef SHEAF_PATHGLOB_H
 #define SHEAF_PATHGLOB_H

@@ -30,8 +30,8 @@
 #include "../lib/util.h"
 
 static const char *const top_fields[] = {
-    "name", "input", "steps", "output", "max_attempts", "timeout_s",
-    "priority", "retention_s", "callback", NULL};
+    "name",      "input",    "steps",       "output",   "max_attempts",
+    "timeout_s", "priority", "retention_s", "callback", NULL};
 static const char *const output_fields[] = {"format", "compression",
                                             "row_group_rows", NULL};
 static const char *const callback_fields[] = {"url", "secret", NULL};
@@ -57,13 +57,12 @@ parse_options(plan *p, json_t *spec, sh_err *err)
                           "allowed",
                           util_utf8_chars(name), PLAN_NAME_MAX_CHARS);
     p->name = xstrdup(name ? name : "");
-    rc = plan_get_int(spec, "max_attempts", "", 1, PLAN_MAX_ATTEMPTS_MAX, 3,
-                      &n, err);
+    rc = plan_get_int(spec, "max_attempts", "", 1, PLAN_MAX_ATTEMPTS_MAX, 3, &n,
+                      err);
     if (rc != 0)
         return rc;
     p->max_attempts = (int)n;
-    rc = plan_get_int(spec, "timeout_s", "", 0, PLAN_TIMEOUT_S_MAX, 0, &n,
-                      err);
+    rc = plan_get_int(spec, "timeout_s", "", 0, PLAN_TIMEOUT_S_MAX, 0, &n, err);
     if (rc != 0)
         return rc;
     p->timeout_s = (int)n;
@@ -71,8 +70,8 @@ parse_options(plan *p, json_t *spec, sh_err *err)
     if (rc != 0)
         return rc;
     p->priority = (int)n;
-    rc = plan_get_int(spec, "retention_s", "", 0, PLAN_RETENTION_S_MAX,
-                      604800, &n, err);
+    rc = plan_get_int(spec, "retention_s", "", 0, PLAN_RETENTION_S_MAX, 604800,
+                      &n, err);
     if (rc != 0)
         return rc;
     p->retention_s = n;
@@ -85,20 +84,20 @@ parse_options(plan *p, json_t *spec, sh_err *err)
                           "'callback' must be an object: {\"url\": "
                           "\"https://...\", \"secret\": \"...\"}");
     }
-    if ((rc = plan_check_keys(cb, "callback", callback_fields, "callback",
-                              err)) != 0)
+    if ((rc = plan_check_keys(cb, "callback", callback_fields, "callback", err))
+        != 0)
         return rc;
-    rc = plan_get_string(cb, "url", "callback", 1,
-                         "an http:// or https:// URL", &url, err);
+    rc = plan_get_string(cb, "url", "callback", 1, "an http:// or https:// URL",
+                         &url, err);
     if (rc != 0)
         return rc;
-    if ((strncmp(url, "http://", 7) != 0 || url[7] == '\0'
-         || url[7] == '/')
+    if ((strncmp(url, "http://", 7) != 0 || url[7] == '\0' || url[7] == '/')
         && (strncmp(url, "https://", 8) != 0 || url[8] == '\0'
             || url[8] == '/')) {
         return sh_err_set(err, SH_EINVAL, "callback.url",
                           "callback URL '%s' must start with http:// or "
-                          "https:// and name a host", url);
+                          "https:// and name a host",
+                          url);
     }
     if (strpbrk(url, " \t\r\n") != NULL) {
         return sh_err_set(err, SH_EINVAL, "callback.url",
@@ -114,10 +113,14 @@ static const char *
 codec_name(int codec)
 {
     switch (codec) {
-    case PQ_C_ZSTD:   return "zstd";
-    case PQ_C_SNAPPY: return "snappy";
-    case PQ_C_GZIP:   return "gzip";
-    default:          return "none";
+    case PQ_C_ZSTD:
+        return "zstd";
+    case PQ_C_SNAPPY:
+        return "snappy";
+    case PQ_C_GZIP:
+        return "gzip";
+    default:
+        return "none";
     }
 }
 
@@ -136,7 +139,8 @@ parse_parquet_output(plan *p, json_t *o, sh_err *err)
     if (comp != NULL && pq_codec_parse(comp, &p->out_codec) != 0) {
         return sh_err_set(err, SH_EINVAL, "output.compression",
                           "unknown compression '%s' for parquet output; "
-                          "use one of: zstd, snappy, gzip, none", comp);
+                          "use one of: zstd, snappy, gzip, none",
+                          comp);
     }
     rc = plan_get_int(o, "row_group_rows", "output", 1, 1LL << 40,
                       PQW_DEFAULT_ROW_GROUP_ROWS, &n, err);
@@ -152,8 +156,8 @@ parse_output(plan *p, json_t *spec, sh_err *err)
 {
     static const char *const formats[] = {"csv", "jsonl", "parquet", NULL};
     static const char *const compressions[] = {"none", "gzip", NULL};
-    json_t *o = plan_opt(spec, "output");
-    int     fmt, gz, rc;
+    json_t                  *o = plan_opt(spec, "output");
+    int                      fmt, gz, rc;
 
     p->out_format = FMT_CSV;
     p->out_codec = PQ_C_SNAPPY;
@@ -178,8 +182,8 @@ parse_output(plan *p, json_t *spec, sh_err *err)
                           "'row_group_rows' applies to format 'parquet' "
                           "only; remove it");
     }
-    if ((rc = plan_get_choice(o, "compression", "output", compressions, 0,
-                              &gz, err)))
+    if ((rc = plan_get_choice(o, "compression", "output", compressions, 0, &gz,
+                              err)))
         return rc;
     p->out_format = fmt == 0 ? FMT_CSV : FMT_JSONL;
     p->out_gzip = gz == 1;
@@ -193,8 +197,8 @@ parse_output(plan *p, json_t *spec, sh_err *err)
  * plan_load ('resolution' given: read nothing).
  */
 static int
-plan_make(json_t *spec, const plan_env *env, json_t *resolution,
-          plan **out, sh_err *err)
+plan_make(json_t *spec, const plan_env *env, json_t *resolution, plan **out,
+          sh_err *err)
 {
     plan       *p = xcalloc(1, sizeof *p);
     const char *pattern = NULL;
@@ -219,8 +223,7 @@ plan_make(json_t *spec, const plan_env *env, json_t *resolution,
         goto done;
     if ((rc = parse_options(p, spec, err)) != 0)
         goto done;
-    if ((rc = plan_input_parse(p, in, "input", &pattern, &pattern_len,
-                                 err)))
+    if ((rc = plan_input_parse(p, in, "input", &pattern, &pattern_len, err)))
         goto done;
     if ((rc = plan_check_steps(p, spec, err)) != 0)
         goto done;
@@ -235,8 +238,8 @@ plan_make(json_t *spec, const plan_env *env, json_t *resolution,
     ctx.env = env;
     ctx.root = root;
     ctx.resolution = resolution;
-    rc = plan_input_read(p, in, "input", pattern, pattern_len, &ctx,
-                         resolution, err);
+    rc = plan_input_read(p, in, "input", pattern, pattern_len, &ctx, resolution,
+                         err);
     if (rc != 0)
         goto done;
     if ((rc = plan_compile_steps(p, spec, &ctx, err)) != 0)
@@ -269,8 +272,8 @@ plan_build(json_t *spec, const plan_env *env, plan **out, sh_err *err)
 }
 
 int
-plan_load(json_t *spec, json_t *resolution, const plan_env *env,
-          plan **out, sh_err *err)
+plan_load(json_t *spec, json_t *resolution, const plan_env *env, plan **out,
+          sh_err *err)
 {
     if (!json_is_object(resolution)) {
         *out = NULL;
@@ -291,9 +294,8 @@ schema_json(const schema *sc)
     size_t  i;
 
     for (i = 0; i < sc->n; i++) {
-        json_array_append_new(a, json_pack("{s:s, s:s}", "name",
-                                           sc->names[i], "type",
-                                           sh_type_name(sc->types[i])));
+        json_array_append_new(a, json_pack("{s:s, s:s}", "name", sc->names[i],
+                                           "type", sh_type_name(sc->types[i])));
     }
     return a;
 }
@@ -365,12 +367,11 @@ input_json(const plan *p)
                    schema_json(p->in_schema), "partitions",
                    (json_int_t)p->n_parts);
     if (p->in_format == FMT_PARQUET) {
-        json_object_set_new(
-            in, "row_groups",
-            json_pack("{s:I, s:I, s:I}", "total",
-                      (json_int_t)p->pq_rg_total, "read",
-                      (json_int_t)p->n_pq_rgs, "skipped",
-                      (json_int_t)p->pq_rg_skipped));
+        json_object_set_new(in, "row_groups",
+                            json_pack("{s:I, s:I, s:I}", "total",
+                                      (json_int_t)p->pq_rg_total, "read",
+                                      (json_int_t)p->n_pq_rgs, "skipped",
+                                      (json_int_t)p->pq_rg_skipped));
     }
     return in;
 }
@@ -390,32 +391,29 @@ plan_describe(const plan *p)
     size_t  i;
 
     for (i = 0; i < p->n_steps; i++) {
-        st = json_pack("{s:s, s:o}", "op", p->steps[i].def->name,
-                       "schema", schema_json(p->steps[i].out));
+        st = json_pack("{s:s, s:o}", "op", p->steps[i].def->name, "schema",
+                       schema_json(p->steps[i].out));
         if (p->steps[i].join) {
-            json_object_set_new(st, "with",
-                                input_json(p->steps[i].join->side));
-            json_object_set_new(
-                st, "join",
-                json_pack("{s:s, s:s}", "strategy",
-                          p->steps[i].join->strategy == JOIN_PARTITIONED
-                              ? "partitioned"
-                              : "broadcast",
-                          "why",
-                          p->steps[i].join->why));
+            json_object_set_new(st, "with", input_json(p->steps[i].join->side));
+            json_object_set_new(st, "join",
+                                json_pack("{s:s, s:s}", "strategy",
+                                          p->steps[i].join->strategy
+                                                  == JOIN_PARTITIONED
+                                              ? "partitioned"
+                                              : "broadcast",
+                                          "why", p->steps[i].join->why));
         }
         json_array_append_new(steps, st);
     }
-    return json_pack(
-        "{s:o, s:{s:s, s:s, s:o}, s:I, s:o, s:o}", "input", input_json(p),
-        "output", "format", plan_format_name(p->out_format),
-        "compression",
-        p->out_format == FMT_PARQUET ? codec_name(p->out_codec)
-        : p->out_gzip                ? "gzip"
-                                     : "none",
-        "schema", schema_json(p->out_schema), "partitions",
-        (json_int_t)p->n_parts, "steps", steps, "stages",
-        plan_stages_json(p));
+    return json_pack("{s:o, s:{s:s, s:s, s:o}, s:I, s:o, s:o}", "input",
+                     input_json(p), "output", "format",
+                     plan_format_name(p->out_format), "compression",
+                     p->out_format == FMT_PARQUET ? codec_name(p->out_codec)
+                     : p->out_gzip                ? "gzip"
+                                                  : "none",
+                     "schema", schema_json(p->out_schema), "partitions",
+                     (json_int_t)p->n_parts, "steps", steps, "stages",
+                     plan_stages_json(p));
 }
 
 /* ---- which input columns are read ------------------------------------- */

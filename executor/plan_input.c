@@ -19,21 +19,20 @@
 #define MAX_PARTITION_BYTES     (1ull << 50)
 
 static const char *const input_fields[] = {
-    "path", "dataset", "format", "compression", "csv", "columns",
-    "partition_size", "on_error", NULL};
-static const char *const csv_fields[] = {"header", "delimiter", "quote",
-                                         NULL};
-static const char *const type_names[] = {"int", "float", "string", "bool",
+    "path",    "dataset",        "format",   "compression", "csv",
+    "columns", "partition_size", "on_error", NULL};
+static const char *const csv_fields[] = {"header", "delimiter", "quote", NULL};
+static const char *const type_names[] = {"int",  "float",     "string", "bool",
                                          "date", "timestamp", NULL};
-static const char *const format_names[] = {"csv", "jsonl", "lines",
-                                           "parquet", NULL};
+static const char *const format_names[] = {"csv", "jsonl", "lines", "parquet",
+                                           NULL};
 
 /* ---- small helpers ---------------------------------------------------- */
 
 /* obj[key] as a one-byte character that is not a line end. */
 static int
-get_char(json_t *obj, const char *key, const char *base, char def,
-         char *out, sh_err *err)
+get_char(json_t *obj, const char *key, const char *base, char def, char *out,
+         sh_err *err)
 {
     const char *s;
     char        path[SH_ERR_PATH_MAX];
@@ -47,7 +46,8 @@ get_char(json_t *obj, const char *key, const char *base, char def,
     if (strlen(s) != 1 || (unsigned char)s[0] >= 0x80) {
         return sh_err_set(err, SH_EINVAL, path,
                           "'%s' must be exactly one (ASCII) character, got "
-                          "'%s'", key, s);
+                          "'%s'",
+                          key, s);
     }
     if (s[0] == '\r' || s[0] == '\n') {
         return sh_err_set(err, SH_EINVAL, path,
@@ -69,13 +69,24 @@ parse_size(const char *s, uint64_t *out)
         const char *unit;
         double      mult;
     } units[] = {
-        {"", 1},     {"b", 1},
-        {"k", 1e3},  {"kb", 1e3},  {"m", 1e6},   {"mb", 1e6},
-        {"g", 1e9},  {"gb", 1e9},  {"t", 1e12},  {"tb", 1e12},
-        {"ki", 1024.0},            {"kib", 1024.0},
-        {"mi", 1048576.0},         {"mib", 1048576.0},
-        {"gi", 1073741824.0},      {"gib", 1073741824.0},
-        {"ti", 1099511627776.0},   {"tib", 1099511627776.0},
+        {"", 1},
+        {"b", 1},
+        {"k", 1e3},
+        {"kb", 1e3},
+        {"m", 1e6},
+        {"mb", 1e6},
+        {"g", 1e9},
+        {"gb", 1e9},
+        {"t", 1e12},
+        {"tb", 1e12},
+        {"ki", 1024.0},
+        {"kib", 1024.0},
+        {"mi", 1048576.0},
+        {"mib", 1048576.0},
+        {"gi", 1073741824.0},
+        {"gib", 1073741824.0},
+        {"ti", 1099511627776.0},
+        {"tib", 1099511627776.0},
     };
     const char *p = s, *num_end;
     double      num, total;
@@ -148,8 +159,7 @@ parse_csv_dialect(plan *p, json_t *in, const char *base, sh_err *err)
     }
     if ((rc = plan_check_keys(c, cbase, csv_fields, cbase, err)))
         return rc;
-    if ((rc = plan_get_bool(c, "header", cbase, 1, &p->dialect.header,
-                            err)))
+    if ((rc = plan_get_bool(c, "header", cbase, 1, &p->dialect.header, err)))
         return rc;
     if ((rc = get_char(c, "delimiter", cbase, ',', &p->dialect.delim, err)))
         return rc;
@@ -159,7 +169,8 @@ parse_csv_dialect(plan *p, json_t *in, const char *base, sh_err *err)
         plan_path_join(path, cbase, "quote");
         return sh_err_set(err, SH_EINVAL, path,
                           "the quote character must differ from the "
-                          "delimiter ('%c')", p->dialect.delim);
+                          "delimiter ('%c')",
+                          p->dialect.delim);
     }
     return 0;
 }
@@ -181,7 +192,8 @@ check_column_types(json_t *in, const char *base, sh_err *err)
                           "'columns' must be an object of column types, "
                           "like {\"year\": \"int\"}");
     }
-    json_object_foreach(cols, key, v) {
+    json_object_foreach(cols, key, v)
+    {
         plan_path_join(path, cbase, key);
         if (!json_is_string(v)
             || plan_list_find(type_names, json_string_value(v)) < 0) {
@@ -306,8 +318,7 @@ parquet_refusals(const plan *p, json_t *in, const char *base, sh_err *err)
     }
     if (plan_opt(in, "on_error") != NULL
         && json_is_string(plan_opt(in, "on_error"))
-        && strcmp(json_string_value(plan_opt(in, "on_error")), "skip")
-               == 0) {
+        && strcmp(json_string_value(plan_opt(in, "on_error")), "skip") == 0) {
         plan_path_join(path, base, "on_error");
         return sh_err_set(err, SH_EINVAL, path,
                           "on_error 'skip' does not apply to parquet "
@@ -322,22 +333,22 @@ parquet_refusals(const plan *p, json_t *in, const char *base, sh_err *err)
  * (borrowed from 'in') and *len are its path.
  */
 int
-plan_input_parse(plan *p, json_t *in, const char *base,
-                 const char **pattern, size_t *len, sh_err *err)
+plan_input_parse(plan *p, json_t *in, const char *base, const char **pattern,
+                 size_t *len, sh_err *err)
 {
     static const char *const compressions[] = {"none", "gzip", NULL};
     static const char *const on_errors[] = {"fail", "skip", NULL};
-    int fmt, gz, on_error, rc;
+    int                      fmt, gz, on_error, rc;
 
     if (in == NULL) {
         return sh_err_set(err, SH_EINVAL, base,
-                          "'%s' is required: {\"path\": \"data/*.csv\"}",
-                          base);
+                          "'%s' is required: {\"path\": \"data/*.csv\"}", base);
     }
     if (!json_is_object(in)) {
         return sh_err_set(err, SH_EINVAL, base,
                           "'%s' must be an object like {\"path\": "
-                          "\"data/*.csv\"}", base);
+                          "\"data/*.csv\"}",
+                          base);
     }
     if ((rc = plan_check_keys(in, base, input_fields, base, err)) != 0)
         return rc;
@@ -385,14 +396,15 @@ apply_overrides(plan *p, json_t *in, const char *base, sh_err *err)
     if (cols == NULL)
         return 0;
     plan_path_join(cbase, base, "columns");
-    json_object_foreach(cols, key, v) {
+    json_object_foreach(cols, key, v)
+    {
         plan_path_join(path, cbase, key);
         idx = schema_find(p->in_schema, key);
         if (idx < 0) {
             plan_list_columns(p->in_schema, &sb);
             sh_err_set(err, SH_EINVAL, path,
-                       "unknown column '%s' in %s; columns are: %s", key,
-                       cbase, sb.data);
+                       "unknown column '%s' in %s; columns are: %s", key, cbase,
+                       sb.data);
             sb_free(&sb);
             return SH_EINVAL;
         }
@@ -425,14 +437,14 @@ load_resolution(plan *p, json_t *res, const char *root, sh_err *err)
     const char *what = NULL;
     size_t      i;
 
-    if (!json_is_array(files) || !json_is_array(sc)
-        || !json_is_array(parts)) {
+    if (!json_is_array(files) || !json_is_array(sc) || !json_is_array(parts)) {
         what = "files, schema and parts must be arrays";
         goto done;
     }
     p->n_files = json_array_size(files);
     p->files = xcalloc(p->n_files ? p->n_files : 1, sizeof *p->files);
-    json_array_foreach(files, i, v) {
+    json_array_foreach(files, i, v)
+    {
         const char *rel = json_string_value(json_object_get(v, "path"));
         const char *etag = json_string_value(json_object_get(v, "etag"));
         long long   size = nonneg(json_object_get(v, "size"));
@@ -461,7 +473,8 @@ load_resolution(plan *p, json_t *res, const char *root, sh_err *err)
         goto done;
     }
     p->in_schema = schema_new();
-    json_array_foreach(sc, i, v) {
+    json_array_foreach(sc, i, v)
+    {
         const char *name = json_string_value(json_object_get(v, "name"));
         const char *type = json_string_value(json_object_get(v, "type"));
         sh_type     t = SH_NULL;
@@ -479,7 +492,8 @@ load_resolution(plan *p, json_t *res, const char *root, sh_err *err)
     }
     p->n_parts = json_array_size(parts);
     p->parts = xcalloc(p->n_parts ? p->n_parts : 1, sizeof *p->parts);
-    json_array_foreach(parts, i, v) {
+    json_array_foreach(parts, i, v)
+    {
         long long f = nonneg(json_array_get(v, 0));
         long long start = nonneg(json_array_get(v, 1));
         long long end = nonneg(json_array_get(v, 2));
@@ -505,7 +519,8 @@ done:
         return 0;
     return sh_err_set(err, SH_EINVAL, "",
                       "the stored plan of this job is damaged (%s); submit "
-                      "the job again", what);
+                      "the job again",
+                      what);
 }
 
 /* ---- the input's files ------------------------------------------------- */
@@ -557,7 +572,8 @@ read_dataset(plan *p, json_t *in, const char *base, const char *ref,
     if (rc == SH_ENOENT) {
         rc = sh_err_set(err, SH_EINVAL, field,
                         "no dataset '%s': give the id or name of a dataset "
-                        "uploaded with POST /v1/datasets", ref);
+                        "uploaded with POST /v1/datasets",
+                        ref);
         goto done;
     }
     if (rc != 0) {
@@ -643,8 +659,7 @@ plan_input_make(plan *p, json_t *in, const char *base, const plan_ctx *ctx,
 
     rc = plan_input_parse(p, in, base, &pattern, &len, err);
     if (rc == 0)
-        rc = plan_input_read(p, in, base, pattern, len, ctx, resolution,
-                             err);
+        rc = plan_input_read(p, in, base, pattern, len, ctx, resolution, err);
     if (rc == 0 && resolution == NULL && p->in_format == FMT_PARQUET) {
         /* A join side is read whole: every column. */
         rc = plan_pq_cut(p, NULL, err);

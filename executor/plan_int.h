@@ -42,9 +42,8 @@ int plan_path_has_dotdot(const char *s);
  * caller frees each entry's strings and the array. Errors are SH_EINVAL
  * with err->path "input.path", or SH_EIO.
  */
-int plan_resolve_files(const char *root_real, const char *pattern,
-                       size_t len, plan_file **files, size_t *n_files,
-                       sh_err *err);
+int plan_resolve_files(const char *root_real, const char *pattern, size_t len,
+                       plan_file **files, size_t *n_files, sh_err *err);
 
 /*
  * plan_resolve_files for an s3:// pattern (resolve_s3.c): "s3://b/key", or
@@ -103,9 +102,8 @@ json_t *plan_opt(json_t *obj, const char *key);
 
 /* Refuse any key of 'obj' (at JSON path 'base', described to people as
  * 'what') that is not in 'allowed'. Returns 0 or SH_EINVAL. */
-int plan_check_keys(json_t *obj, const char *base,
-                    const char *const *allowed, const char *what,
-                    sh_err *err);
+int plan_check_keys(json_t *obj, const char *base, const char *const *allowed,
+                    const char *what, sh_err *err);
 
 /*
  * obj[key] as a string without NUL: *out (borrowed from 'obj') is NULL
@@ -117,14 +115,12 @@ int plan_get_string(json_t *obj, const char *key, const char *base,
                     sh_err *err);
 
 /* plan_get_string that also refuses an empty string (a name). */
-int plan_get_name(json_t *obj, const char *key, const char *base,
-                  int required, const char *hint, const char **out,
-                  sh_err *err);
+int plan_get_name(json_t *obj, const char *key, const char *base, int required,
+                  const char *hint, const char **out, sh_err *err);
 
 /* obj[key] as an integer in [lo, hi], or 'def' when absent. */
-int plan_get_int(json_t *obj, const char *key, const char *base,
-                 long long lo, long long hi, long long def, long long *out,
-                 sh_err *err);
+int plan_get_int(json_t *obj, const char *key, const char *base, long long lo,
+                 long long hi, long long def, long long *out, sh_err *err);
 
 /* obj[key] as true or false (1 or 0), or 'def' when absent. */
 int plan_get_bool(json_t *obj, const char *key, const char *base, int def,
@@ -132,8 +128,7 @@ int plan_get_bool(json_t *obj, const char *key, const char *base, int def,
 
 /* obj[key] as one of the words of 'choices' (index in *out), or 'def'. */
 int plan_get_choice(json_t *obj, const char *key, const char *base,
-                    const char *const *choices, int def, int *out,
-                    sh_err *err);
+                    const char *const *choices, int def, int *out, sh_err *err);
 
 /* The index of column 'name' of 'sc' in *out, or SH_EINVAL at 'path'
  * with a message listing the columns. */
@@ -185,14 +180,14 @@ int plan_input_parse(plan *p, json_t *in, const char *base,
  * resolution) when it is not NULL; then 'base.columns' applied. Sets
  * p->out_schema to p->in_schema. Errors name fields under 'base'.
  */
-int plan_input_read(plan *p, json_t *in, const char *base,
-                    const char *pattern, size_t len, const plan_ctx *ctx,
-                    json_t *resolution, sh_err *err);
+int plan_input_read(plan *p, json_t *in, const char *base, const char *pattern,
+                    size_t len, const plan_ctx *ctx, json_t *resolution,
+                    sh_err *err);
 
 /* plan_input_parse and plan_input_read of a join side's 'with' into the
  * step-less plan 'p', which gets one stage (a task per partition). */
-int plan_input_make(plan *p, json_t *in, const char *base,
-                    const plan_ctx *ctx, json_t *resolution, sh_err *err);
+int plan_input_make(plan *p, json_t *in, const char *base, const plan_ctx *ctx,
+                    json_t *resolution, sh_err *err);
 
 /* The spec's word for format 'f' ("csv", "jsonl", "lines"). */
 const char *plan_format_name(plan_format f);
@@ -239,17 +234,16 @@ int plan_check_steps(plan *p, json_t *spec, sh_err *err);
  * (p->in_schema for the first); sets p->out_schema. Returns 0 or
  * SH_EINVAL with err->path naming the field.
  */
-int plan_compile_steps(plan *p, json_t *spec, const plan_ctx *ctx,
-                       sh_err *err);
+int plan_compile_steps(plan *p, json_t *spec, const plan_ctx *ctx, sh_err *err);
 
 /* Everything a step's compile gets: the plan, which step, its JSON and
  * the schema of its input rows. */
 typedef struct plan_step_in {
     plan           *p;
-    size_t          i;   /* index of the step */
-    plan_step      *s;   /* &p->steps[i] */
-    json_t         *st;  /* the step's JSON (borrowed) */
-    const schema   *in;  /* the rows the step reads (borrowed) */
+    size_t          i;  /* index of the step */
+    plan_step      *s;  /* &p->steps[i] */
+    json_t         *st; /* the step's JSON (borrowed) */
+    const schema   *in; /* the rows the step reads (borrowed) */
     const plan_ctx *ctx;
 } plan_step_in;
 

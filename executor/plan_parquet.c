@@ -50,8 +50,7 @@ open_file(plan_file *f, int *fd, sh_err *err)
     pq_file    *pf;
     sh_err      e;
 
-    *fd = fsys_open(f->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
-                    0);
+    *fd = fsys_open(f->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0);
     if (*fd < 0) {
         int en = errno;
 
@@ -65,8 +64,7 @@ open_file(plan_file *f, int *fd, sh_err *err)
         goto fail;
     }
     f->size_bytes = (uint64_t)st.st_size;
-    f->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000
-                  + st.st_mtim.tv_nsec;
+    f->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     sh_err_clear(&e);
     pf = pq_open(*fd, f->rel, &e);
     if (pf == NULL) {
@@ -95,8 +93,7 @@ file_schema(const pq_file *pf, const char *rel, schema **out, sh_err *err)
         if (schema_find(sc, c->name) >= 0) {
             schema_free(sc);
             return sh_err_set(err, SH_EINVAL, PATH_FIELD,
-                              "'%s' has two columns named '%s'", rel,
-                              c->name);
+                              "'%s' has two columns named '%s'", rel, c->name);
         }
         schema_add(sc, c->name, plan_pq_type(c));
     }
@@ -152,8 +149,8 @@ plan_pq_scan(plan *p, sh_err *err)
         if (rc == 0 && i == 0) {
             p->in_schema = sc;
         } else if (rc == 0) {
-            rc = same_schema(p->in_schema, p->files[0].rel, sc,
-                             p->files[i].rel, err);
+            rc = same_schema(p->in_schema, p->files[0].rel, sc, p->files[i].rel,
+                             err);
             schema_free(sc);
         }
         pq_close(pf);
@@ -166,8 +163,8 @@ plan_pq_scan(plan *p, sh_err *err)
 static pq_cmp
 pq_rel(expr_rel r)
 {
-    static const pq_cmp map[] = {PQ_CMP_EQ, PQ_CMP_NE, PQ_CMP_LT,
-                                 PQ_CMP_LE, PQ_CMP_GT, PQ_CMP_GE,
+    static const pq_cmp map[] = {PQ_CMP_EQ,      PQ_CMP_NE,      PQ_CMP_LT,
+                                 PQ_CMP_LE,      PQ_CMP_GT,      PQ_CMP_GE,
                                  PQ_CMP_IS_NULL, PQ_CMP_NOT_NULL};
 
     return map[r];
@@ -361,13 +358,13 @@ plan_pq_load(plan *p, json_t *rgs)
     json_t *list = json_object_get(rgs, "list"), *v;
     size_t  i;
 
-    if (!json_is_array(list)
-        || !json_is_integer(json_object_get(rgs, "total"))
+    if (!json_is_array(list) || !json_is_integer(json_object_get(rgs, "total"))
         || !json_is_integer(json_object_get(rgs, "skipped")))
         return -1;
     p->n_pq_rgs = json_array_size(list);
     p->pq_rgs = xcalloc(p->n_pq_rgs + 1, sizeof *p->pq_rgs);
-    json_array_foreach(list, i, v) {
+    json_array_foreach(list, i, v)
+    {
         if (!json_is_integer(v) || json_integer_value(v) < 0)
             return -1;
         p->pq_rgs[i] = (size_t)json_integer_value(v);

@@ -53,8 +53,7 @@ rx_compile(const char *pat, size_t len, char *msg, size_t size,
     PCRE2_UCHAR buf[160];
 
     r = xcalloc(1, sizeof *r);
-    r->code = pcre2_compile((PCRE2_SPTR)pat, len, PCRE2_UTF, &code, &off,
-                            NULL);
+    r->code = pcre2_compile((PCRE2_SPTR)pat, len, PCRE2_UTF, &code, &off, NULL);
     if (r->code == NULL) {
         pcre2_get_error_message(code, buf, sizeof buf);
         snprintf(msg, size, "%s", (char *)buf);
@@ -130,8 +129,7 @@ fail(rx *r, int rc)
 static int
 run(rx *r, const char *s, size_t n, size_t start)
 {
-    int rc = pcre2_match(r->code, (PCRE2_SPTR)s, n, start, 0, r->md,
-                         r->mctx);
+    int rc = pcre2_match(r->code, (PCRE2_SPTR)s, n, start, 0, r->md, r->mctx);
 
     if (rc == PCRE2_ERROR_NOMATCH)
         return RX_NOMATCH;
@@ -173,7 +171,7 @@ int
 rx_replace(rx *r, const char *s, size_t n, const char *repl, size_t rlen,
            arena *a, const char **out, size_t *outn)
 {
-    PCRE2_SIZE outlen = n + rlen + 64;
+    PCRE2_SIZE   outlen = n + rlen + 64;
     PCRE2_UCHAR *buf;
     int          rc;
     uint32_t     opts = PCRE2_SUBSTITUTE_GLOBAL | PCRE2_SUBSTITUTE_EXTENDED
@@ -216,7 +214,7 @@ rx_check_replacement(rx *r, const char *repl, size_t rlen, char *msg,
             continue;
         }
         if (i + 1 < rlen && repl[i + 1] >= '0' && repl[i + 1] <= '9') {
-            char num[24];
+            char   num[24];
             size_t k = 0;
 
             while (i + 1 + k < rlen && k < sizeof num - 1
@@ -227,8 +225,9 @@ rx_check_replacement(rx *r, const char *repl, size_t rlen, char *msg,
             num[k] = '\0';
             g = strtoul(num, &end, 10);
             if (g > r->ngroups) {
-                snprintf(msg, size, "the replacement refers to group $%lu "
-                                    "but the pattern has %u group%s",
+                snprintf(msg, size,
+                         "the replacement refers to group $%lu "
+                         "but the pattern has %u group%s",
                          g, r->ngroups, r->ngroups == 1 ? "" : "s");
                 return -1;
             }

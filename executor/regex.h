@@ -58,8 +58,8 @@ int rx_search(rx *r, const char *s, size_t n);
  * 'r' in 's': RX_MATCH with *gp and *gn set (borrowed from 's'; an unset group
  * is ""), RX_NOMATCH, or an error.
  */
-int rx_extract(rx *r, const char *s, size_t n, unsigned group,
-               const char **gp, size_t *gn);
+int rx_extract(rx *r, const char *s, size_t n, unsigned group, const char **gp,
+               size_t *gn);
 
 /*
  * Replaces every match of 'r' in 's' with 'repl' ($1, ${name}, $$ as in
@@ -67,8 +67,8 @@ int rx_extract(rx *r, const char *s, size_t n, unsigned group,
  * Returns RX_MATCH (replaced, or no match: *out is 's'), or an error; a
  * bad replacement text is RX_EFAIL.
  */
-int rx_replace(rx *r, const char *s, size_t n, const char *repl,
-               size_t rlen, arena *a, const char **out, size_t *outn);
+int rx_replace(rx *r, const char *s, size_t n, const char *repl, size_t rlen,
+               arena *a, const char **out, size_t *outn);
 
 /* The message of the last RX_EFAIL of 'r' (owned by 'r'). */
 const char *rx_error(const rx *r);

@@ -116,12 +116,14 @@ check_pattern(const char *pattern, size_t len, sh_err *err)
     if (pattern[0] == '/') {
         return sh_err_set(err, SH_EINVAL, PATH_FIELD,
                           "input.path '%s' is absolute; give a path relative "
-                          "to the data root", pattern);
+                          "to the data root",
+                          pattern);
     }
     if (plan_path_has_dotdot(pattern)) {
         return sh_err_set(err, SH_EINVAL, PATH_FIELD,
                           "input.path '%s' contains '..'; input must stay "
-                          "under the data root", pattern);
+                          "under the data root",
+                          pattern);
     }
     return 0;
 }
@@ -148,8 +150,8 @@ resolve_match(const char *root_real, size_t root_len, size_t skip,
         int e = errno;
 
         return sh_err_set(err, SH_EINVAL, PATH_FIELD,
-                          "cannot resolve '%s' under the data root: %s",
-                          shown, strerror(e));
+                          "cannot resolve '%s' under the data root: %s", shown,
+                          strerror(e));
     }
     if (strcmp(mt->real, root_real) == 0) {
         return sh_err_set(err, SH_EINVAL, PATH_FIELD,
@@ -168,7 +170,8 @@ resolve_match(const char *root_real, size_t root_len, size_t skip,
     if (!util_utf8_valid(mt->real + skip, strlen(mt->real + skip))) {
         return sh_err_set(err, SH_EINVAL, PATH_FIELD,
                           "the name of '%s' is not valid UTF-8; rename "
-                          "the file", shown);
+                          "the file",
+                          shown);
     }
     if (!S_ISREG(st.st_mode)) {
         return sh_err_set(err, SH_EINVAL, PATH_FIELD,
@@ -236,8 +239,8 @@ plan_resolve_files(const char *root_real, const char *pattern, size_t len,
         return rc;
 
     skip = root_len == 1 ? 1 : root_len + 1;
-    rc = pathglob_expand(root_real, pattern, PLAN_MAX_FILES, PATH_FIELD,
-                         &found, &n_found, err);
+    rc = pathglob_expand(root_real, pattern, PLAN_MAX_FILES, PATH_FIELD, &found,
+                         &n_found, err);
     if (rc != 0)
         goto done;
     if (n_found == 0) {
@@ -247,8 +250,7 @@ plan_resolve_files(const char *root_real, const char *pattern, size_t len,
                             pattern);
         } else {
             rc = sh_err_set(err, SH_EINVAL, PATH_FIELD,
-                            "no such file '%s' under the data root",
-                            pattern);
+                            "no such file '%s' under the data root", pattern);
         }
         goto done;
     }

@@ -82,8 +82,8 @@ plan_resolve_s3(const char *pattern, size_t len, plan_file **files,
 
         rc = s3_head(c, bucket, key, &size, &etag, err);
         if (rc == SH_ENOENT) {
-            rc = sh_err_set(err, SH_EINVAL, PATH_FIELD,
-                            "no such object '%s'", pattern);
+            rc = sh_err_set(err, SH_EINVAL, PATH_FIELD, "no such object '%s'",
+                            pattern);
         } else if (rc != 0) {
             err->path[0] = '\0';
             snprintf(err->path, sizeof err->path, "%s", PATH_FIELD);
@@ -96,8 +96,7 @@ plan_resolve_s3(const char *pattern, size_t len, plan_file **files,
         goto done;
     }
     prefix = xstrndup(key, (size_t)(meta - key));
-    rc = s3_list(c, bucket, prefix, PLAN_MAX_FILES * 10, &objs, &n_objs,
-                 err);
+    rc = s3_list(c, bucket, prefix, PLAN_MAX_FILES * 10, &objs, &n_objs, err);
     if (rc == SH_ENOENT) {
         rc = sh_err_set(err, SH_EINVAL, PATH_FIELD, "no such bucket '%s'",
                         bucket);
@@ -126,8 +125,8 @@ plan_resolve_s3(const char *pattern, size_t len, plan_file **files,
     }
     *n_files = n;
     if (n == 0) {
-        rc = sh_err_set(err, SH_EINVAL, PATH_FIELD,
-                        "no object matches '%s'", pattern);
+        rc = sh_err_set(err, SH_EINVAL, PATH_FIELD, "no object matches '%s'",
+                        pattern);
     }
 
 done:

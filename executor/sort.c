@@ -51,16 +51,16 @@
 #include "../lib/fsys.h"
 #include "../lib/util.h"
 
-#define SORT_BLOCK_MAX    (1u << 20)
-#define SORT_BLOCK_MIN    (4u << 10)
-#define SORT_INSERTION    16          /* insertion sort at or below this */
-#define SORT_RECS_MIN     1024        /* first record capacity */
-#define SORT_PREFETCH     16          /* rows fetched ahead when writing */
-#define SORT_RADIX_MIN    64          /* radix sort from this many rows */
-#define MERGE_FAN_IN_MAX  256         /* files merged at once by sorters */
-#define SLOT_ROUND        64          /* top-n slot buffers grow in these */
-#define MALLOC_OVERHEAD   16          /* counted per malloc'ed slot */
-#define SORT_SAMPLE_MAX   1024        /* rows of a sorter's sample */
+#define SORT_BLOCK_MAX   (1u << 20)
+#define SORT_BLOCK_MIN   (4u << 10)
+#define SORT_INSERTION   16   /* insertion sort at or below this */
+#define SORT_RECS_MIN    1024 /* first record capacity */
+#define SORT_PREFETCH    16   /* rows fetched ahead when writing */
+#define SORT_RADIX_MIN   64   /* radix sort from this many rows */
+#define MERGE_FAN_IN_MAX 256  /* files merged at once by sorters */
+#define SLOT_ROUND       64   /* top-n slot buffers grow in these */
+#define MALLOC_OVERHEAD  16   /* counted per malloc'ed slot */
+#define SORT_SAMPLE_MAX  1024 /* rows of a sorter's sample */
 
 /* ------------------------------------------------------------------ */
 /* Comparison (rows_cmp: sort_int.h)                                   */
@@ -94,15 +94,7 @@ typedef struct sort_ctx {
     size_t          n_keys; /* keys left after 'start' */
 } sort_ctx;
 
-
-enum {
-    ENC_INT,
-    ENC_FLOAT,
-    ENC_NUMBER,
-    ENC_STRING,
-    ENC_BOOL,
-    ENC_OTHER
-};
+enum { ENC_INT, ENC_FLOAT, ENC_NUMBER, ENC_STRING, ENC_BOOL, ENC_OTHER };
 
 /*
  * Fill the prefix of key 'key' (0 or 1) of every record from column 'col'
@@ -233,8 +225,8 @@ merge_sort(srec *a, srec *tmp, size_t n, const sort_ctx *c)
 static inline unsigned
 rec_digit(const srec *r, unsigned d)
 {
-    return (unsigned)((d < 8 ? r->k1 >> (8 * d) : r->k0 >> (8 * (d - 8))) &
-                      0xff);
+    return (unsigned)((d < 8 ? r->k1 >> (8 * d) : r->k0 >> (8 * (d - 8)))
+                      & 0xff);
 }
 
 /*
@@ -595,8 +587,8 @@ add_sample(sorter *s, const sh_value *row)
         s->n_samples = j;
         s->sample_stride *= 2;
     }
-    s->samples[s->n_samples++] =
-        sort_row_dup(row, s->n_cols, s->keys, s->n_keys, 1);
+    s->samples[s->n_samples++] = sort_row_dup(row, s->n_cols, s->keys,
+                                              s->n_keys, 1);
 }
 
 /* Write the sample: its rows, each with its weight (the stride) as one
@@ -853,8 +845,8 @@ reduce_runs(sorter *s, size_t group, size_t target, sh_err *err)
 
             for (size_t i = lo; i < hi; i++)
                 paths[i - lo] = xasprintf("%s.r%zu", s->prefix, i);
-            rc = sort_merge_files((const char *const *)paths, hi - lo,
-                                  s->keys, s->n_keys, s->limit, out, err);
+            rc = sort_merge_files((const char *const *)paths, hi - lo, s->keys,
+                                  s->n_keys, s->limit, out, err);
             for (size_t i = lo; i < hi; i++) {
                 if (rc == 0)
                     (void)fsys_unlink(paths[i - lo]);

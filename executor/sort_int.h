@@ -101,8 +101,8 @@ prefix_string(const char *p, size_t len)
  * block the caller frees: 'n_cols' + 'extra' values, null but for the
  * keys, and their string bytes.
  */
-sh_value *sort_row_dup(const sh_value *row, size_t n_cols,
-                       const sort_key *keys, size_t n_keys, size_t extra);
+sh_value *sort_row_dup(const sh_value *row, size_t n_cols, const sort_key *keys,
+                       size_t n_keys, size_t extra);
 
 /*
  * The read buffer of each of 'n_files' files a merger reads:

@@ -19,18 +19,18 @@
 #include "../lib/util.h"
 
 struct merger {
-    rowfile_reader **rd;      /* one reader per file */
-    const sh_value **cur;     /* each reader's current row */
-    uint64_t        *pfx;     /* prefix of key 0 of each current row */
-    size_t           n;       /* files */
-    size_t          *heap;    /* min-heap of reader indices with a row */
-    size_t           heap_n;  /* readers in the heap */
-    sort_key        *keys;    /* owned copy */
-    size_t           n_keys;  /* number of keys */
-    int              started; /* the first row of each file was read */
-    int              advance; /* the top's row was returned: move it on */
-    int              failed;  /* the error code of a failed read, or 0 */
-    const sort_bounds *bounds; /* merger_set_bounds, or NULL: every row */
+    rowfile_reader   **rd;      /* one reader per file */
+    const sh_value   **cur;     /* each reader's current row */
+    uint64_t          *pfx;     /* prefix of key 0 of each current row */
+    size_t             n;       /* files */
+    size_t            *heap;    /* min-heap of reader indices with a row */
+    size_t             heap_n;  /* readers in the heap */
+    sort_key          *keys;    /* owned copy */
+    size_t             n_keys;  /* number of keys */
+    int                started; /* the first row of each file was read */
+    int                advance; /* the top's row was returned: move it on */
+    int                failed;  /* the error code of a failed read, or 0 */
+    const sort_bounds *bounds;  /* merger_set_bounds, or NULL: every row */
 };
 
 struct sort_bounds {
@@ -167,9 +167,9 @@ sort_row_dup(const sh_value *row, size_t n_cols, const sort_key *keys,
 static int
 sample_cmp(const void *a, const void *b, void *ctx)
 {
-    const sample_row *x = a, *y = b;
+    const sample_row      *x = a, *y = b;
     const sort_bounds_ctx *c = ctx;
-    int               r = rows_cmp(x->row, y->row, c->keys, c->n_keys);
+    int                    r = rows_cmp(x->row, y->row, c->keys, c->n_keys);
 
     if (r != 0)
         return r;
@@ -183,8 +183,7 @@ sample_cmp(const void *a, const void *b, void *ctx)
  */
 static int
 read_sample(const char *path, const sort_key *keys, size_t n_keys,
-            sample_row **v, size_t *n, size_t *cap, size_t *n_cols,
-            sh_err *err)
+            sample_row **v, size_t *n, size_t *cap, size_t *n_cols, sh_err *err)
 {
     rowfile_reader *r;
     const sh_value *row;
@@ -211,8 +210,7 @@ read_sample(const char *path, const sort_key *keys, size_t n_keys,
             *v = xrealloc(*v, *cap * sizeof **v);
         }
         (*v)[*n].row = sort_row_dup(row, cols - 1, keys, n_keys, 0);
-        (*v)[*n].weight = row[cols - 1].type == SH_INT ? row[cols - 1].u.i
-                                                       : 1;
+        (*v)[*n].weight = row[cols - 1].type == SH_INT ? row[cols - 1].u.i : 1;
         (*v)[*n].ord = *n;
         (*n)++;
     }
@@ -242,8 +240,8 @@ cut_index(const sample_row *v, size_t n, int64_t total, size_t j, size_t k)
 /* Read the samples and bound part 'part' of 'n_parts'; see sort.h. */
 int
 sort_bounds_load(const char *const *paths, size_t n, const sort_key *keys,
-                 size_t n_keys, size_t part, size_t n_parts,
-                 sort_bounds **out, sh_err *err)
+                 size_t n_keys, size_t part, size_t n_parts, sort_bounds **out,
+                 sh_err *err)
 {
     sort_bounds_ctx ctx = {keys, n_keys};
     sort_bounds    *b = xcalloc(1, sizeof *b);
@@ -387,8 +385,7 @@ merger_next(merger *m, const sh_value **row, sh_err *err)
     }
     m->advance = 0;
     if (m->heap_n > 0 && m->bounds != NULL && m->bounds->hi != NULL
-        && rows_cmp(m->cur[m->heap[0]], m->bounds->hi, m->keys, m->n_keys)
-               >= 0)
+        && rows_cmp(m->cur[m->heap[0]], m->bounds->hi, m->keys, m->n_keys) >= 0)
         m->heap_n = 0; /* past the part: the end */
     if (m->heap_n == 0)
         return 0;

@@ -10,16 +10,16 @@
 #include "../lib/util.h"
 
 struct source {
-    const s3_config *c;        /* borrowed: the process's */
-    char            *bucket;   /* owned */
-    char            *key;      /* owned */
-    char            *etag;     /* owned, or NULL */
-    uint64_t         pos;      /* next byte to read */
-    uint64_t         size;     /* the object's size (the plan's) */
+    const s3_config *c;         /* borrowed: the process's */
+    char            *bucket;    /* owned */
+    char            *key;       /* owned */
+    char            *etag;      /* owned, or NULL */
+    uint64_t         pos;       /* next byte to read */
+    uint64_t         size;      /* the object's size (the plan's) */
     uint64_t         first_end; /* the first request's end */
-    int              rest;     /* the first request is done: to the end */
-    s3_stream       *st;       /* the request in flight */
-    unsigned         requests; /* of the streams freed */
+    int              rest;      /* the first request is done: to the end */
+    s3_stream       *st;        /* the request in flight */
+    unsigned         requests;  /* of the streams freed */
 };
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
@@ -111,8 +111,7 @@ source_read(void *ctx, char *buf, size_t n, sh_err *err)
             return sh_err_set(err, SH_EDATA, "",
                               "s3://%s/%s is shorter than when the job was "
                               "submitted (%llu bytes); submit the job again",
-                              s->bucket, s->key,
-                              (unsigned long long)s->size);
+                              s->bucket, s->key, (unsigned long long)s->size);
         }
         s->rest = 1;
     }

@@ -125,7 +125,8 @@ plan_check_keys(json_t *obj, const char *base, const char *const *allowed,
     char        path[SH_ERR_PATH_MAX];
     strbuf      sb = {0};
 
-    json_object_foreach(obj, key, v) {
+    json_object_foreach(obj, key, v)
+    {
         if (plan_list_find(allowed, key) >= 0)
             continue;
         plan_path_join(path, base, key);
@@ -147,9 +148,8 @@ plan_check_keys(json_t *obj, const char *base, const char *const *allowed,
 }
 
 int
-plan_get_string(json_t *obj, const char *key, const char *base,
-                int required, const char *hint, const char **out,
-                sh_err *err)
+plan_get_string(json_t *obj, const char *key, const char *base, int required,
+                const char *hint, const char **out, sh_err *err)
 {
     json_t *v = plan_opt(obj, key);
     char    path[SH_ERR_PATH_MAX];
@@ -185,8 +185,7 @@ plan_get_name(json_t *obj, const char *key, const char *base, int required,
     if (rc == 0 && *out != NULL && (*out)[0] == '\0') {
         plan_path_join(path, base, key);
         *out = NULL;
-        return sh_err_set(err, SH_EINVAL, path, "'%s' is empty: %s", key,
-                          hint);
+        return sh_err_set(err, SH_EINVAL, path, "'%s' is empty: %s", key, hint);
     }
     return rc;
 }
@@ -220,8 +219,8 @@ plan_get_int(json_t *obj, const char *key, const char *base, long long lo,
 }
 
 int
-plan_get_bool(json_t *obj, const char *key, const char *base, int def,
-              int *out, sh_err *err)
+plan_get_bool(json_t *obj, const char *key, const char *base, int def, int *out,
+              sh_err *err)
 {
     json_t *v = plan_opt(obj, key);
     char    path[SH_ERR_PATH_MAX];
@@ -231,8 +230,8 @@ plan_get_bool(json_t *obj, const char *key, const char *base, int def,
         return 0;
     if (!json_is_boolean(v)) {
         plan_path_join(path, base, key);
-        return sh_err_set(err, SH_EINVAL, path,
-                          "'%s' must be true or false", key);
+        return sh_err_set(err, SH_EINVAL, path, "'%s' must be true or false",
+                          key);
     }
     *out = json_is_true(v);
     return 0;
@@ -289,8 +288,7 @@ plan_get_column(json_t *obj, const char *key, const char *base,
     char        path[SH_ERR_PATH_MAX];
     int         rc;
 
-    rc = plan_get_name(obj, key, base, 1, "the name of a column", &name,
-                       err);
+    rc = plan_get_name(obj, key, base, 1, "the name of a column", &name, err);
     if (rc != 0)
         return rc;
     plan_path_join(path, base, key);
@@ -299,8 +297,7 @@ plan_get_column(json_t *obj, const char *key, const char *base,
 
 int
 plan_get_columns(json_t *obj, const char *key, const char *base,
-                 const schema *sc, size_t **cols, size_t *n_cols,
-                 sh_err *err)
+                 const schema *sc, size_t **cols, size_t *n_cols, sh_err *err)
 {
     json_t *a = plan_opt(obj, key), *c;
     char    path[SH_ERR_PATH_MAX], cpath[SH_ERR_PATH_MAX];
@@ -313,11 +310,13 @@ plan_get_columns(json_t *obj, const char *key, const char *base,
     if (a == NULL || !json_is_array(a) || json_array_size(a) == 0) {
         return sh_err_set(err, SH_EINVAL, path,
                           "'%s' must be a non-empty array of column names, "
-                          "like [\"a\", \"b\"]", key);
+                          "like [\"a\", \"b\"]",
+                          key);
     }
     n = json_array_size(a);
     *cols = xcalloc(n, sizeof **cols);
-    json_array_foreach(a, j, c) {
+    json_array_foreach(a, j, c)
+    {
         plan_path_fmt(cpath, "%s[%zu]", path, j);
         if (!json_is_string(c)
             || strlen(json_string_value(c)) != json_string_length(c)) {

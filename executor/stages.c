@@ -75,8 +75,8 @@ plan_cut_stages(plan *p)
             st->n_tasks = p->steps[i].def->final_tasks_at(
                 p, i, p->stages[k - 1].n_tasks);
         } else {
-            st->n_tasks =
-                p->steps[i].def->final_tasks(p->stages[k - 1].n_tasks);
+            st->n_tasks = p->steps[i].def->final_tasks(
+                p->stages[k - 1].n_tasks);
         }
         if (takes_next(p, i))
             i++;
@@ -123,20 +123,18 @@ plan_stages_json(const plan *p)
 
         names = json_array();
         if (st->src >= 0)
-            json_array_append_new(names, half_name(p, (size_t)st->src,
-                                                   "final"));
-        for (i = st->map_begin; i < st->map_end; i++) {
             json_array_append_new(names,
-                                  json_string(p->steps[i].def->name));
+                                  half_name(p, (size_t)st->src, "final"));
+        for (i = st->map_begin; i < st->map_end; i++) {
+            json_array_append_new(names, json_string(p->steps[i].def->name));
         }
         if (st->sink >= 0)
-            json_array_append_new(names, half_name(p, (size_t)st->sink,
-                                                   "partial"));
-        json_array_append_new(stages,
-                              json_pack("{s:I, s:I, s:o}", "stage",
-                                        (json_int_t)k, "tasks",
-                                        (json_int_t)st->n_tasks, "steps",
-                                        names));
+            json_array_append_new(names,
+                                  half_name(p, (size_t)st->sink, "partial"));
+        json_array_append_new(stages, json_pack("{s:I, s:I, s:o}", "stage",
+                                                (json_int_t)k, "tasks",
+                                                (json_int_t)st->n_tasks,
+                                                "steps", names));
     }
     return stages;
 }

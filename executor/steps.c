@@ -24,12 +24,11 @@
 static const char *const filter_fields[] = {"op", "where", NULL};
 static const char *const select_fields[] = {"op", "columns", NULL};
 static const char *const derive_fields[] = {"op", "as", "expr", NULL};
-static const char *const tokenize_fields[] = {"op", "column", "as",
-                                              "lowercase", NULL};
-static const char *const join_fields[] = {"op", "with", "on", "left_on",
-                                          "right_on", "how", NULL};
-static const char *const predict_fields[] = {"op", "model", "text", "as",
-                                             NULL};
+static const char *const tokenize_fields[] = {"op", "column", "as", "lowercase",
+                                              NULL};
+static const char *const join_fields[] = {"op",       "with", "on", "left_on",
+                                          "right_on", "how",  NULL};
+static const char *const predict_fields[] = {"op", "model", "text", "as", NULL};
 
 /* ---- helpers of compilation ------------------------------------------- */
 
@@ -50,8 +49,8 @@ put_column(schema *out, const char *name, sh_type t)
 }
 
 int
-plan_get_string_column(const plan_step_in *c, const char *key,
-                       const char *use, size_t *out, sh_err *err)
+plan_get_string_column(const plan_step_in *c, const char *key, const char *use,
+                       size_t *out, sh_err *err)
 {
     char path[SH_ERR_PATH_MAX];
     int  rc;
@@ -66,15 +65,14 @@ plan_get_string_column(const plan_step_in *c, const char *key,
                           "convert it first with a derive step, e.g. "
                           "\"expr\": \"str(%s)\"",
                           use, c->in->names[*out],
-                          sh_type_name(c->in->types[*out]),
-                          c->in->names[*out]);
+                          sh_type_name(c->in->types[*out]), c->in->names[*out]);
     }
     return 0;
 }
 
 int
-plan_compile_bool_expr(const plan_step_in *c, const char *key,
-                       const char *what, expr **out, sh_err *err)
+plan_compile_bool_expr(const plan_step_in *c, const char *key, const char *what,
+                       expr **out, sh_err *err)
 {
     const char *src;
     char        path[SH_ERR_PATH_MAX];
@@ -82,8 +80,7 @@ plan_compile_bool_expr(const plan_step_in *c, const char *key,
     int         rc;
 
     rc = plan_get_name(c->st, key, c->s->path, 1,
-                       "a bool expression such as \"year >= 2010\"", &src,
-                       err);
+                       "a bool expression such as \"year >= 2010\"", &src, err);
     if (rc != 0)
         return rc;
     plan_path_join(path, c->s->path, key);
@@ -108,8 +105,8 @@ check_filter(plan_step *s, json_t *st, sh_err *err)
     const char *src;
 
     return plan_get_name(st, "where", s->path, 1,
-                         "a bool expression such as \"year >= 2010\"",
-                         &src, err);
+                         "a bool expression such as \"year >= 2010\"", &src,
+                         err);
 }
 
 /* derive: 'as' and 'expr', non-empty strings. */
@@ -123,8 +120,7 @@ check_derive(plan_step *s, json_t *st, sh_err *err)
                        "give the name of the column to write", &src, err);
     if (rc == 0) {
         rc = plan_get_name(st, "expr", s->path, 1,
-                           "an expression such as \"price * qty\"", &src,
-                           err);
+                           "an expression such as \"price * qty\"", &src, err);
     }
     return rc;
 }
@@ -222,11 +218,11 @@ compile_tokenize(const plan_step_in *c, sh_err *err)
     if (rc == 0) {
         rc = plan_get_name(c->st, "as", s->path, 0,
                            "the name of the token column (default "
-                           "\"token\")", &as, err);
+                           "\"token\")",
+                           &as, err);
     }
     if (rc == 0)
-        rc = plan_get_bool(c->st, "lowercase", s->path, 1, &s->lowercase,
-                           err);
+        rc = plan_get_bool(c->st, "lowercase", s->path, 1, &s->lowercase, err);
     if (rc != 0)
         return rc;
     s->out = schema_copy(c->in);
@@ -258,7 +254,8 @@ make_join_side(const plan_step_in *c, plan_join *j, const char *wpath,
             return sh_err_set(err, SH_EINVAL, "",
                               "the stored plan of this job is damaged (the "
                               "join side of %s is missing); submit the job "
-                              "again", c->s->path);
+                              "again",
+                              c->s->path);
         }
     }
     side = xcalloc(1, sizeof *side);
@@ -330,10 +327,9 @@ compile_join_keys(const plan_step_in *c, plan_join *j, sh_err *err)
     const schema *right = j->side->in_schema;
     char          path[SH_ERR_PATH_MAX];
     json_t       *on = plan_opt(c->st, "on");
-    json_t       *lo = plan_opt(c->st, "left_on"), *ro = plan_opt(c->st,
-                                                                  "right_on");
-    size_t        k, l, r, n_right = 0;
-    int           rc;
+    json_t *lo = plan_opt(c->st, "left_on"), *ro = plan_opt(c->st, "right_on");
+    size_t  k, l, r, n_right = 0;
+    int     rc;
 
     if (on != NULL && (lo != NULL || ro != NULL)) {
         plan_path_join(path, s->path, lo != NULL ? "left_on" : "right_on");
@@ -343,8 +339,7 @@ compile_join_keys(const plan_step_in *c, plan_join *j, sh_err *err)
     }
     if (on == NULL && (lo != NULL || ro != NULL)) {
         if (lo == NULL || ro == NULL) {
-            plan_path_join(path, s->path, lo == NULL ? "left_on"
-                                                     : "right_on");
+            plan_path_join(path, s->path, lo == NULL ? "left_on" : "right_on");
             return sh_err_set(err, SH_EINVAL, path,
                               "'left_on' and 'right_on' go together: the "
                               "key columns of the left rows and of the "
@@ -354,8 +349,8 @@ compile_join_keys(const plan_step_in *c, plan_join *j, sh_err *err)
                               &s->n_cols, err);
         if (rc != 0)
             return rc;
-        rc = plan_get_columns(c->st, "right_on", s->path, right,
-                              &j->right_on, &n_right, err);
+        rc = plan_get_columns(c->st, "right_on", s->path, right, &j->right_on,
+                              &n_right, err);
         if (rc != 0)
             return rc;
         if (n_right != s->n_cols) {
@@ -366,8 +361,8 @@ compile_join_keys(const plan_step_in *c, plan_join *j, sh_err *err)
                               n_right, s->n_cols);
         }
     } else {
-        rc = plan_get_columns(c->st, "on", s->path, c->in, &s->cols,
-                              &s->n_cols, err);
+        rc = plan_get_columns(c->st, "on", s->path, c->in, &s->cols, &s->n_cols,
+                              err);
         if (rc != 0)
             return rc;
         j->right_on = xcalloc(s->n_cols, sizeof *j->right_on);
@@ -380,7 +375,8 @@ compile_join_keys(const plan_step_in *c, plan_join *j, sh_err *err)
                 plan_list_columns(right, &sb);
                 sh_err_set(err, SH_EINVAL, path,
                            "key '%s' is not a column of the join side; its "
-                           "columns are: %s", c->in->names[l], sb.data);
+                           "columns are: %s",
+                           c->in->names[l], sb.data);
                 sb_free(&sb);
                 return SH_EINVAL;
             }
@@ -401,8 +397,7 @@ compile_join_keys(const plan_step_in *c, plan_join *j, sh_err *err)
                               "key '%s' is %s on the left but %s in the "
                               "join side; give both the same type (e.g. "
                               "with 'columns' in the input or in 'with')",
-                              c->in->names[l],
-                              sh_type_name(c->in->types[l]),
+                              c->in->names[l], sh_type_name(c->in->types[l]),
                               sh_type_name(right->types[r]));
         }
         if (!types_match(c->in->types[l], right->types[r], j->how)) {
@@ -410,10 +405,8 @@ compile_join_keys(const plan_step_in *c, plan_join *j, sh_err *err)
                               "key '%s' is %s on the left but '%s' is %s in "
                               "the join side; give both the same type (e.g. "
                               "with 'columns' in the input or in 'with')",
-                              c->in->names[l],
-                              sh_type_name(c->in->types[l]),
-                              right->names[r],
-                              sh_type_name(right->types[r]));
+                              c->in->names[l], sh_type_name(c->in->types[l]),
+                              right->names[r], sh_type_name(right->types[r]));
         }
     }
     return 0;
@@ -460,9 +453,9 @@ compile_join(const plan_step_in *c, sh_err *err)
 {
     static const char *const hows[] = {"inner", "left", "right", "full",
                                        "semi",  "anti", NULL};
-    plan_step *s = c->s;
-    char       wpath[SH_ERR_PATH_MAX];
-    int        how, rc;
+    plan_step               *s = c->s;
+    char                     wpath[SH_ERR_PATH_MAX];
+    int                      how, rc;
 
     plan_path_join(wpath, s->path, "with");
     s->join = xcalloc(1, sizeof *s->join);
@@ -534,10 +527,12 @@ find_model(const plan_step_in *c, char **out, sh_err *err)
     if (rc != 0)
         return rc;
     plan_path_join(path, c->s->path, "model");
-    if (strncmp(model, "job:", 4) != 0 || !util_is_uuid(model + 4, strlen(model + 4))) {
+    if (strncmp(model, "job:", 4) != 0
+        || !util_is_uuid(model + 4, strlen(model + 4))) {
         return sh_err_set(err, SH_EINVAL, path,
                           "'model' must be \"job:ID\" with the id of a job "
-                          "that ran train_naive_bayes, got '%s'", model);
+                          "that ran train_naive_bayes, got '%s'",
+                          model);
     }
     id = model + 4;
     sh_err_clear(&e);
@@ -551,7 +546,8 @@ find_model(const plan_step_in *c, char **out, sh_err *err)
         return sh_err_set(err, rc, path, "%s", e.msg);
     return sh_err_set(err, SH_EINVAL, path,
                       "job %s has no model: it must be a succeeded job "
-                      "with a train_naive_bayes step", id);
+                      "with a train_naive_bayes step",
+                      id);
 }
 
 /* predict_naive_bayes: 'model', 'text' (string), 'as' (default
@@ -563,12 +559,13 @@ compile_predict(const plan_step_in *c, sh_err *err)
     const char *as;
     int         rc;
 
-    rc = plan_get_string_column(c, "text", "predict_naive_bayes",
-                                &s->src_col, err);
+    rc = plan_get_string_column(c, "text", "predict_naive_bayes", &s->src_col,
+                                err);
     if (rc == 0) {
         rc = plan_get_name(c->st, "as", s->path, 0,
                            "the name of the prediction column (default "
-                           "\"prediction\")", &as, err);
+                           "\"prediction\")",
+                           &as, err);
     }
     if (rc == 0)
         rc = find_model(c, &s->model, err);

@@ -74,8 +74,8 @@ token_mask64(const unsigned char *u)
     uint64_t      m = 0;
 
     for (int q = 0; q < 4; q++) {
-        __m128i v =
-            _mm_loadu_si128((const __m128i *)(const void *)(u + 16 * q));
+        __m128i v = _mm_loadu_si128(
+            (const __m128i *)(const void *)(u + 16 * q));
         __m128i l = _mm_or_si128(v, bit5); /* A-Z to a-z */
         __m128i d = _mm_and_si128(_mm_cmpgt_epi8(v, d0), _mm_cmplt_epi8(v, d9));
         __m128i a = _mm_and_si128(_mm_cmpgt_epi8(l, la), _mm_cmplt_epi8(l, lz));
@@ -174,8 +174,8 @@ text_lower(char *dst, const char *src, size_t n)
 
         memcpy(&x, src + i, 8);
         t = x & low7;
-        up = (t + 0x3f3f3f3f3f3f3f3fULL) & ~(t + 0x2525252525252525ULL) & ~x &
-             high;
+        up = (t + 0x3f3f3f3f3f3f3f3fULL) & ~(t + 0x2525252525252525ULL) & ~x
+             & high;
         x |= up >> 2;
         memcpy(dst + i, &x, 8);
     }

@@ -12,14 +12,15 @@
 
 #include "thrift_int.h"
 
-/* ---- reading -------------------------------------------------------------- */
+/* ---- reading --------------------------------------------------------------
+ */
 
 typedef struct rd {
     const uint8_t *p, *end;
-    int depth;
-    int trunc;      /* the bytes ended early */
-    int bad;        /* the bytes are malformed */
-    const char *why;
+    int            depth;
+    int            trunc; /* the bytes ended early */
+    int            bad;   /* the bytes are malformed */
+    const char    *why;
 } rd;
 
 static int
@@ -53,7 +54,7 @@ static uint64_t
 rd_varint(rd *r)
 {
     uint64_t v = 0;
-    int shift = 0;
+    int      shift = 0;
 
     for (;;) {
         uint8_t b = rd_byte(r);
@@ -82,7 +83,7 @@ rd_zigzag(rd *r)
 static const uint8_t *
 rd_binary(rd *r, uint32_t *len)
 {
-    uint64_t n = rd_varint(r);
+    uint64_t       n = rd_varint(r);
     const uint8_t *s;
 
     *len = 0;
@@ -104,7 +105,7 @@ rd_binary(rd *r, uint32_t *len)
 static uint32_t
 rd_list(rd *r, int *etype)
 {
-    uint8_t b = rd_byte(r);
+    uint8_t  b = rd_byte(r);
     uint64_t n = b >> 4;
 
     *etype = b & 0x0f;
@@ -155,7 +156,7 @@ static int
 rd_field(rd *r, int *last, int *id, int *type)
 {
     uint8_t b = rd_byte(r);
-    int delta;
+    int     delta;
 
     if (!rd_ok(r) || b == CT_STOP)
         return 0;
@@ -196,7 +197,7 @@ static void
 rd_skip(rd *r, int type)
 {
     uint32_t i, n, len;
-    int et, kt;
+    int      et, kt;
 
     if (!rd_ok(r))
         return;
@@ -289,9 +290,9 @@ rd_i32_field(rd *r, int type)
 static void
 rd_stats(rd *r, pq_stats *s)
 {
-    int last = 0, id, type;
+    int            last = 0, id, type;
     const uint8_t *lmin = NULL, *lmax = NULL;
-    uint32_t lmin_len = 0, lmax_len = 0;
+    uint32_t       lmin_len = 0, lmax_len = 0;
 
     memset(s, 0, sizeof(*s));
     if (!rd_enter(r))
@@ -475,7 +476,7 @@ rd_schema_elem(rd *r, pq_schema_elem *e)
 static void
 rd_col_meta(rd *r, pq_col_meta *m)
 {
-    int last = 0, id, type, et;
+    int      last = 0, id, type, et;
     uint32_t i, n;
 
     memset(m, 0, sizeof(*m));
@@ -570,7 +571,7 @@ rd_chunk(rd *r, pq_chunk *c)
 static void
 rd_row_group(rd *r, pq_row_group *g)
 {
-    int last = 0, id, type, et;
+    int      last = 0, id, type, et;
     uint32_t i, n, cap = 0;
 
     if (!rd_enter(r))
@@ -587,9 +588,9 @@ rd_row_group(rd *r, pq_row_group *g)
                 g->cols = rd_grow(g->cols, i, &cap, sizeof(*g->cols));
                 g->ncols = i + 1;
                 rd_chunk(r, &g->cols[i]);
-                if (rd_ok(r) && (!g->cols[i].has_meta ||
-                                 g->cols[i].meta.type < 0 ||
-                                 g->cols[i].meta.data_page_offset < 0))
+                if (rd_ok(r)
+                    && (!g->cols[i].has_meta || g->cols[i].meta.type < 0
+                        || g->cols[i].meta.data_page_offset < 0))
                     rd_bad(r, "a column chunk without its metadata "
                               "(encrypted or in another file)");
             }
@@ -606,11 +607,10 @@ rd_row_group(rd *r, pq_row_group *g)
 
 /* See thrift.h. */
 int
-thr_decode_file_meta(const uint8_t *p, size_t n, pq_file_meta *out,
-                     sh_err *err)
+thr_decode_file_meta(const uint8_t *p, size_t n, pq_file_meta *out, sh_err *err)
 {
-    rd r = { p, p + n, 0, 0, 0, NULL };
-    int last = 0, id, type, et;
+    rd       r = {p, p + n, 0, 0, 0, NULL};
+    int      last = 0, id, type, et;
     uint32_t i, cnt, cap = 0;
 
     memset(out, 0, sizeof(*out));
@@ -647,8 +647,7 @@ thr_decode_file_meta(const uint8_t *p, size_t n, pq_file_meta *out,
                 rd_row_group(&r, &out->rgs[i]);
             }
         } else if (id == 6 && type == CT_BINARY) {
-            out->created_by = (const char *)rd_binary(&r,
-                                                      &out->created_by_len);
+            out->created_by = (const char *)rd_binary(&r, &out->created_by_len);
         } else {
             rd_skip(&r, type);
         }
@@ -734,7 +733,7 @@ int
 thr_decode_page_header(const uint8_t *p, size_t n, pq_page_header *out,
                        size_t *used, sh_err *err)
 {
-    rd r = { p, p + n, 0, 0, 0, NULL };
+    rd  r = {p, p + n, 0, 0, 0, NULL};
     int last = 0, id, type, seen = 0;
 
     memset(out, 0, sizeof(*out));
@@ -771,16 +770,17 @@ thr_decode_page_header(const uint8_t *p, size_t n, pq_page_header *out,
     if (r.bad)
         return sh_err_set(err, SH_EDATA, NULL, "corrupt page header (%s)",
                           r.why);
-    if (out->uncompressed_size < 0 || out->compressed_size < 0 ||
-        out->num_values < 0 || out->def_len < 0 || out->rep_len < 0)
+    if (out->uncompressed_size < 0 || out->compressed_size < 0
+        || out->num_values < 0 || out->def_len < 0 || out->rep_len < 0)
         return sh_err_set(err, SH_EDATA, NULL,
                           "corrupt page header (negative size)");
-    if ((out->type == PQ_P_DATA && !(seen & 1)) ||
-        (out->type == PQ_P_DICTIONARY && !(seen & 4)) ||
-        (out->type == PQ_P_DATA_V2 && !(seen & 8)))
+    if ((out->type == PQ_P_DATA && !(seen & 1))
+        || (out->type == PQ_P_DICTIONARY && !(seen & 4))
+        || (out->type == PQ_P_DATA_V2 && !(seen & 8)))
         return sh_err_set(err, SH_EDATA, NULL,
                           "corrupt page header (type %d without its "
-                          "header)", out->type);
+                          "header)",
+                          out->type);
     *used = (size_t)(r.p - p);
     return 0;
 }

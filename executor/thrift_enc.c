@@ -7,13 +7,14 @@
 
 #include "thrift_int.h"
 
-/* ---- writing -------------------------------------------------------------- */
+/* ---- writing --------------------------------------------------------------
+ */
 
 static void
 wr_varint(strbuf *sb, uint64_t v)
 {
     uint8_t buf[10];
-    size_t n = 0;
+    size_t  n = 0;
 
     while (v >= 0x80) {
         buf[n++] = (uint8_t)(v | 0x80);
@@ -220,7 +221,7 @@ wr_col_meta(strbuf *sb, const pq_col_meta *m, const pq_schema_elem *leaf)
 void
 thr_encode_file_meta(strbuf *sb, const pq_file_meta *m)
 {
-    int last = 0, gl, cl;
+    int      last = 0, gl, cl;
     uint32_t i, j;
 
     wr_int(sb, &last, 1, CT_I32, m->version);

@@ -26,13 +26,20 @@ const char *
 sh_type_name(sh_type t)
 {
     switch (t) {
-    case SH_NULL:   return "null";
-    case SH_INT:    return "int";
-    case SH_FLOAT:  return "float";
-    case SH_STRING: return "string";
-    case SH_BOOL:   return "bool";
-    case SH_DATE:   return "date";
-    case SH_TIMESTAMP: return "timestamp";
+    case SH_NULL:
+        return "null";
+    case SH_INT:
+        return "int";
+    case SH_FLOAT:
+        return "float";
+    case SH_STRING:
+        return "string";
+    case SH_BOOL:
+        return "bool";
+    case SH_DATE:
+        return "date";
+    case SH_TIMESTAMP:
+        return "timestamp";
     }
     return "unknown";
 }
@@ -45,12 +52,8 @@ sh_type_parse(const char *name, sh_type *out)
         const char *name;
         sh_type     type;
     } names[] = {
-        {"int", SH_INT},
-        {"float", SH_FLOAT},
-        {"string", SH_STRING},
-        {"bool", SH_BOOL},
-        {"date", SH_DATE},
-        {"timestamp", SH_TIMESTAMP},
+        {"int", SH_INT},   {"float", SH_FLOAT}, {"string", SH_STRING},
+        {"bool", SH_BOOL}, {"date", SH_DATE},   {"timestamp", SH_TIMESTAMP},
     };
     size_t i;
 
@@ -209,9 +212,10 @@ float_syntax_ok(const char *p, size_t n)
 }
 
 /* Exact powers of ten: 1e0 .. 1e22 are all doubles. */
-static const double pow10_exact[23] = {
-    1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
-    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+static const double pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,
+                                       1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                       1e12, 1e13, 1e14, 1e15, 1e16, 1e17,
+                                       1e18, 1e19, 1e20, 1e21, 1e22};
 
 /*
  * The common float without strtod: [-]digits[.digits], at most 15 digits
@@ -313,13 +317,13 @@ value_parse(sh_type t, const char *p, size_t n, sh_value *out)
         *out = sh_str(p, n);
         return 0;
     case SH_BOOL:
-        if (word_eq(p, n, "true") || word_eq(p, n, "t")
-            || word_eq(p, n, "yes") || word_eq(p, n, "1")) {
+        if (word_eq(p, n, "true") || word_eq(p, n, "t") || word_eq(p, n, "yes")
+            || word_eq(p, n, "1")) {
             *out = sh_bool(1);
             return 0;
         }
-        if (word_eq(p, n, "false") || word_eq(p, n, "f")
-            || word_eq(p, n, "no") || word_eq(p, n, "0")) {
+        if (word_eq(p, n, "false") || word_eq(p, n, "f") || word_eq(p, n, "no")
+            || word_eq(p, n, "0")) {
             *out = sh_bool(0);
             return 0;
         }
@@ -398,18 +402,18 @@ static size_t
 format_double_exact(double d, char *buf)
 {
     typedef unsigned __int128 u128;
-    double   a = fabs(d);
-    int      e2, x, p, k, sh, len = 0, i, nd;
-    uint64_t big, bits, m = 0;
-    u128     num, q, rem, half, ten_k, diff, lhs;
-    char     dig[24];
+    double                    a = fabs(d);
+    int                       e2, x, p, k, sh, len = 0, i, nd;
+    uint64_t                  big, bits, m = 0;
+    u128                      num, q, rem, half, ten_k, diff, lhs;
+    char                      dig[24];
 
     if (!(a >= 1e-4 && a < 1e15))
         return 0;
     memcpy(&bits, &a, 8);
-    e2 = (int)(bits >> 52) - 1022;  /* a = f * 2^e2, 0.5 <= f < 1 */
+    e2 = (int)(bits >> 52) - 1022; /* a = f * 2^e2, 0.5 <= f < 1 */
     big = (bits & (((uint64_t)1 << 52) - 1)) | ((uint64_t)1 << 52); /* M */
-    sh = 53 - e2;                   /* -E */
+    sh = 53 - e2;                                                   /* -E */
     if (sh <= 0 || sh > 100)
         return 0;
     /* floor(log10(a)) or one less (2^(e2-1) <= a): fixed below */
@@ -577,7 +581,6 @@ value_format(const sh_value *v, strbuf *sb)
     }
 }
 
-
 /* Compares an int with a double exactly (no rounding of 'i' to double). */
 static int
 cmp_int_double(int64_t i, double f)
@@ -630,13 +633,13 @@ value_cmp(const sh_value *a, const sh_value *b)
 
         if (a->type != b->type) { /* a date is its midnight */
             if (a->type == SH_DATE)
-                x = x > INT64_MAX / DT_US_PER_DAY ? INT64_MAX
+                x = x > INT64_MAX / DT_US_PER_DAY   ? INT64_MAX
                     : x < INT64_MIN / DT_US_PER_DAY ? INT64_MIN
-                    : x * DT_US_PER_DAY;
+                                                    : x * DT_US_PER_DAY;
             else
-                y = y > INT64_MAX / DT_US_PER_DAY ? INT64_MAX
+                y = y > INT64_MAX / DT_US_PER_DAY   ? INT64_MAX
                     : y < INT64_MIN / DT_US_PER_DAY ? INT64_MIN
-                    : y * DT_US_PER_DAY;
+                                                    : y * DT_US_PER_DAY;
         }
         return (x > y) - (x < y);
     }

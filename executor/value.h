@@ -16,17 +16,18 @@
 
 /* Column and value types. A value of type SH_NULL is the null value. */
 typedef enum sh_type {
-    SH_NULL = 0, /* as a value: null; as a column type: "unknown, always null" */
-    SH_INT,      /* int64_t */
-    SH_FLOAT,    /* double */
-    SH_STRING,   /* bytes, UTF-8, not NUL-terminated */
-    SH_BOOL,     /* 0 or 1 */
-    SH_DATE,     /* int64_t in u.i: days since 1970-01-01 (datetime.h) */
+    SH_NULL =
+        0,     /* as a value: null; as a column type: "unknown, always null" */
+    SH_INT,    /* int64_t */
+    SH_FLOAT,  /* double */
+    SH_STRING, /* bytes, UTF-8, not NUL-terminated */
+    SH_BOOL,   /* 0 or 1 */
+    SH_DATE,   /* int64_t in u.i: days since 1970-01-01 (datetime.h) */
     SH_TIMESTAMP /* int64_t in u.i: microseconds since 1970-01-01, UTC */
 } sh_type;
 
 typedef struct sh_value {
-    sh_type type;           /* SH_NULL for null */
+    sh_type type; /* SH_NULL for null */
     union {
         int64_t i;
         double  f;
@@ -39,12 +40,54 @@ typedef struct sh_value {
 } sh_value;
 
 /* Constructors. */
-static inline sh_value sh_null(void) { sh_value v; v.type = SH_NULL; v.u.i = 0; return v; }
-static inline sh_value sh_int(int64_t i) { sh_value v; v.type = SH_INT; v.u.i = i; return v; }
-static inline sh_value sh_float(double f) { sh_value v; v.type = SH_FLOAT; v.u.f = f; return v; }
-static inline sh_value sh_bool(int b) { sh_value v; v.type = SH_BOOL; v.u.b = b != 0; return v; }
-static inline sh_value sh_date(int64_t d) { sh_value v; v.type = SH_DATE; v.u.i = d; return v; }
-static inline sh_value sh_timestamp(int64_t us) { sh_value v; v.type = SH_TIMESTAMP; v.u.i = us; return v; }
+static inline sh_value
+sh_null(void)
+{
+    sh_value v;
+    v.type = SH_NULL;
+    v.u.i = 0;
+    return v;
+}
+static inline sh_value
+sh_int(int64_t i)
+{
+    sh_value v;
+    v.type = SH_INT;
+    v.u.i = i;
+    return v;
+}
+static inline sh_value
+sh_float(double f)
+{
+    sh_value v;
+    v.type = SH_FLOAT;
+    v.u.f = f;
+    return v;
+}
+static inline sh_value
+sh_bool(int b)
+{
+    sh_value v;
+    v.type = SH_BOOL;
+    v.u.b = b != 0;
+    return v;
+}
+static inline sh_value
+sh_date(int64_t d)
+{
+    sh_value v;
+    v.type = SH_DATE;
+    v.u.i = d;
+    return v;
+}
+static inline sh_value
+sh_timestamp(int64_t us)
+{
+    sh_value v;
+    v.type = SH_TIMESTAMP;
+    v.u.i = us;
+    return v;
+}
 static inline sh_value
 sh_str(const char *p, size_t n)
 {
@@ -65,14 +108,14 @@ int sh_type_parse(const char *name, sh_type *out);
  * A schema: the ordered, named, typed columns of a row. Owns its names.
  */
 typedef struct schema {
-    size_t    n;      /* number of columns */
-    char    **names;  /* owned, NUL-terminated */
-    sh_type  *types;
+    size_t   n;     /* number of columns */
+    char   **names; /* owned, NUL-terminated */
+    sh_type *types;
 } schema;
 
 schema *schema_new(void);
 /* Appends a column (copies 'name'); returns its index. */
-size_t  schema_add(schema *s, const char *name, sh_type t);
+size_t schema_add(schema *s, const char *name, sh_type t);
 /* Index of column 'name', or -1. */
 long    schema_find(const schema *s, const char *name);
 schema *schema_copy(const schema *s);
@@ -108,7 +151,8 @@ size_t format_double(double d, char *buf);
 /*
  * Total order used by sort and comparisons of same-typed values: ints and
  * floats compare numerically with each other, strings by bytes, false <
- * true, dates and timestamps in time order (a date is its midnight). Nulls are not handled here (callers place them). Returns <0, 0, >0.
+ * true, dates and timestamps in time order (a date is its midnight). Nulls are
+ * not handled here (callers place them). Returns <0, 0, >0.
  */
 int value_cmp(const sh_value *a, const sh_value *b);
 

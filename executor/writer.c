@@ -23,10 +23,10 @@
  * zlib level 1: on CSV it is about 4x faster than the default level 6 for
  * output a few percent larger; the pipeline should not wait on deflate.
  */
-#define WRITER_GZIP_LEVEL  1
+#define WRITER_GZIP_LEVEL 1
 
 struct writer {
-    int            fd;        /* borrowed */
+    int            fd; /* borrowed */
     writer_format  fmt;
     const schema  *sc;        /* borrowed */
     strbuf         buf;       /* formatted text not yet written */
@@ -49,8 +49,8 @@ write_all(writer *w, const void *p, size_t n, sh_err *err)
         int e = errno;
 
         return sh_err_set(err, SH_EIO, "", "cannot write the output %s: %s",
-                          fsys_fd_path(w->fd, name, sizeof name)
-                              ? name : "file",
+                          fsys_fd_path(w->fd, name, sizeof name) ? name
+                                                                 : "file",
                           strerror(e));
     }
     w->bytes_out += (uint64_t)n;
@@ -76,8 +76,7 @@ flush_buf(writer *w, int finish, sh_err *err)
         w->zs.avail_out = WRITER_ZOUT_BYTES;
         zrc = deflate(&w->zs, finish ? Z_FINISH : Z_NO_FLUSH);
         if (zrc == Z_STREAM_ERROR) {
-            return sh_err_set(err, SH_EIO, "",
-                              "cannot compress the output: %s",
+            return sh_err_set(err, SH_EIO, "", "cannot compress the output: %s",
                               w->zs.msg ? w->zs.msg : "zlib stream error");
         }
         rc = write_all(w, w->zout, WRITER_ZOUT_BYTES - w->zs.avail_out, err);
@@ -112,7 +111,8 @@ writer_new(int fd, writer_format fmt, int gzip, const schema *sc)
         w->zout = xmalloc(WRITER_ZOUT_BYTES);
         /* windowBits 15 + 16: a gzip header and trailer, not zlib's. */
         if (deflateInit2(&w->zs, WRITER_GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8,
-                         Z_DEFAULT_STRATEGY) != Z_OK) {
+                         Z_DEFAULT_STRATEGY)
+            != Z_OK) {
             fprintf(stderr, "sheaf: deflateInit2 failed\n");
             abort(); /* only on exhaustion or a zlib version mismatch */
         }
@@ -217,14 +217,30 @@ writer_json_string(strbuf *sb, const char *s, size_t n)
             continue;
         }
         switch (p[i]) {
-        case '"':  sb_append(sb, "\\\"", 2); break;
-        case '\\': sb_append(sb, "\\\\", 2); break;
-        case '\n': sb_append(sb, "\\n", 2); break;
-        case '\r': sb_append(sb, "\\r", 2); break;
-        case '\t': sb_append(sb, "\\t", 2); break;
-        case '\b': sb_append(sb, "\\b", 2); break;
-        case '\f': sb_append(sb, "\\f", 2); break;
-        default:   sb_printf(sb, "\\u%04x", p[i]); break;
+        case '"':
+            sb_append(sb, "\\\"", 2);
+            break;
+        case '\\':
+            sb_append(sb, "\\\\", 2);
+            break;
+        case '\n':
+            sb_append(sb, "\\n", 2);
+            break;
+        case '\r':
+            sb_append(sb, "\\r", 2);
+            break;
+        case '\t':
+            sb_append(sb, "\\t", 2);
+            break;
+        case '\b':
+            sb_append(sb, "\\b", 2);
+            break;
+        case '\f':
+            sb_append(sb, "\\f", 2);
+            break;
+        default:
+            sb_printf(sb, "\\u%04x", p[i]);
+            break;
         }
         i++;
     }

@@ -27,10 +27,7 @@
 #include "../lib/util.h"
 #include "value.h"
 
-typedef enum writer_format {
-    WRITER_CSV = 0,
-    WRITER_JSONL
-} writer_format;
+typedef enum writer_format { WRITER_CSV = 0, WRITER_JSONL } writer_format;
 
 typedef struct writer writer;
 

@@ -36,17 +36,29 @@ const char *
 sh_err_name(int code)
 {
     switch (code) {
-    case SH_OK:        return "ok";
-    case SH_EINVAL:    return "invalid_spec";
-    case SH_ENOENT:    return "not_found";
-    case SH_EIO:       return "io_error";
-    case SH_EDATA:     return "bad_data";
-    case SH_ERANGE:    return "out_of_range";
-    case SH_ECANCELED: return "cancelled";
-    case SH_ESTATE:    return "wrong_state";
-    case SH_ETOOBIG:   return "too_large";
-    case SH_EDB:       return "unavailable";
-    case SH_ECONFLICT: return "conflict";
-    default:           return "internal";
+    case SH_OK:
+        return "ok";
+    case SH_EINVAL:
+        return "invalid_spec";
+    case SH_ENOENT:
+        return "not_found";
+    case SH_EIO:
+        return "io_error";
+    case SH_EDATA:
+        return "bad_data";
+    case SH_ERANGE:
+        return "out_of_range";
+    case SH_ECANCELED:
+        return "cancelled";
+    case SH_ESTATE:
+        return "wrong_state";
+    case SH_ETOOBIG:
+        return "too_large";
+    case SH_EDB:
+        return "unavailable";
+    case SH_ECONFLICT:
+        return "conflict";
+    default:
+        return "internal";
     }
 }

@@ -10,16 +10,16 @@
 #define SHEAF_ERR_H
 
 enum {
-    SH_OK        = 0,
-    SH_EINVAL    = -1, /* the job spec or a request is invalid (400) */
-    SH_ENOENT    = -2, /* a named thing does not exist (404, or 400 in a spec) */
-    SH_EIO       = -3, /* an I/O or system call failed (retryable) */
-    SH_EDATA     = -4, /* the input data cannot be read as declared */
-    SH_ERANGE    = -5, /* integer overflow or a value out of range */
+    SH_OK = 0,
+    SH_EINVAL = -1, /* the job spec or a request is invalid (400) */
+    SH_ENOENT = -2, /* a named thing does not exist (404, or 400 in a spec) */
+    SH_EIO = -3,    /* an I/O or system call failed (retryable) */
+    SH_EDATA = -4,  /* the input data cannot be read as declared */
+    SH_ERANGE = -5, /* integer overflow or a value out of range */
     SH_ECANCELED = -6, /* the work was cancelled */
-    SH_ESTATE    = -7, /* the thing is in the wrong state (409) */
-    SH_ETOOBIG   = -8, /* a body or a value is too large (413) */
-    SH_EDB       = -9, /* the database failed or is unreachable (503) */
+    SH_ESTATE = -7,    /* the thing is in the wrong state (409) */
+    SH_ETOOBIG = -8,   /* a body or a value is too large (413) */
+    SH_EDB = -9,       /* the database failed or is unreachable (503) */
     SH_ECONFLICT = -10 /* a conflicting request (409), e.g. idempotency */
 };
 
@@ -27,9 +27,9 @@ enum {
 #define SH_ERR_MSG_MAX  1024
 
 typedef struct sh_err {
-    int  code;                   /* SH_OK or an SH_E* code */
-    char path[SH_ERR_PATH_MAX];  /* JSON path of the field at fault, or "" */
-    char msg[SH_ERR_MSG_MAX];    /* words a person can act on */
+    int  code;                  /* SH_OK or an SH_E* code */
+    char path[SH_ERR_PATH_MAX]; /* JSON path of the field at fault, or "" */
+    char msg[SH_ERR_MSG_MAX];   /* words a person can act on */
 } sh_err;
 
 /*

@@ -17,7 +17,7 @@
 #include "s3_int.h"
 #include "util.h"
 
-#define S3_BACKOFF_MAX 5000         /* ms, the longest wait between tries */
+#define S3_BACKOFF_MAX 5000 /* ms, the longest wait between tries */
 
 /* ---- configuration and URLs ------------------------------------------ */
 
@@ -97,8 +97,8 @@ bucket_ok(const char *b, size_t n)
     for (i = 0; i < n; i++) {
         char ch = b[i];
 
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')
-              || ch == '.' || ch == '-'))
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.'
+              || ch == '-'))
             return 0;
     }
     return b[0] != '.' && b[0] != '-' && b[n - 1] != '.' && b[n - 1] != '-';
@@ -122,18 +122,21 @@ s3_parse_url(const char *url, int allow_empty_key, const char *field,
     if (!bucket_ok(b, n)) {
         return sh_err_set(err, SH_EINVAL, field,
                           "bad bucket name in '%s': 3 to 63 characters of "
-                          "a-z, 0-9, '.' and '-'", url);
+                          "a-z, 0-9, '.' and '-'",
+                          url);
     }
     if ((slash == NULL || slash[1] == '\0') && !allow_empty_key) {
         return sh_err_set(err, SH_EINVAL, field,
                           "'%s' names a bucket but no object; give "
-                          "s3://bucket/key", url);
+                          "s3://bucket/key",
+                          url);
     }
     if (slash != NULL) {
         if (strlen(slash + 1) > 1024) {
             return sh_err_set(err, SH_EINVAL, field,
                               "the key of '%.64s...' is longer than 1024 "
-                              "bytes", url);
+                              "bytes",
+                              url);
         }
         for (i = 1; slash[i]; i++) {
             if ((unsigned char)slash[i] < 0x20 || slash[i] == 0x7f) {
@@ -160,8 +163,7 @@ s3_request_url(const s3_config *c, const char *bucket, const char *key,
                         query ? "?" : "", query ? query : "");
     } else {
         url = xasprintf("https://%s.s3.%s.amazonaws.com/%s%s%s", bucket,
-                        c->region, ekey, query ? "?" : "",
-                        query ? query : "");
+                        c->region, ekey, query ? "?" : "", query ? query : "");
     }
     free(ekey);
     return url;
@@ -182,8 +184,8 @@ s3_on_header(char *p, size_t size, size_t n, void *ctx)
 
         while (i < j && (p[i] == ' ' || p[i] == '\t'))
             i++;
-        while (j > i && (p[j - 1] == '\r' || p[j - 1] == '\n'
-                         || p[j - 1] == ' '))
+        while (j > i
+               && (p[j - 1] == '\r' || p[j - 1] == '\n' || p[j - 1] == ' '))
             j--;
         free(a->etag);
         a->etag = s3_unquote(xstrndup(p + i, j - i));
@@ -209,8 +211,8 @@ on_body(char *p, size_t size, size_t n, void *ctx)
 
 /* A new easy handle with the signing, timeouts and 'headers' set. */
 CURL *
-s3_easy_new(const s3_config *c, const char *url,
-            struct curl_slist **headers, const char *payload_sha)
+s3_easy_new(const s3_config *c, const char *url, struct curl_slist **headers,
+            const char *payload_sha)
 {
     CURL *h = curl_easy_init();
     char  sigv4[96], *hdr;
@@ -228,8 +230,8 @@ s3_easy_new(const s3_config *c, const char *url,
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
-                     c->stall_timeout_ms >= 2000
-                         ? c->stall_timeout_ms / 1000 : 1L);
+                     c->stall_timeout_ms >= 2000 ? c->stall_timeout_ms / 1000
+                                                 : 1L);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     hdr = xasprintf("x-amz-content-sha256: %s", payload_sha);
     *headers = curl_slist_append(*headers, hdr);
@@ -252,8 +254,8 @@ s3_transient(CURLcode rc, long status)
         return rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_COULDNT_CONNECT
                || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR
                || rc == CURLE_GOT_NOTHING || rc == CURLE_PARTIAL_FILE
-               || rc == CURLE_COULDNT_RESOLVE_HOST
-               || rc == CURLE_HTTP2 || rc == CURLE_HTTP2_STREAM;
+               || rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_HTTP2
+               || rc == CURLE_HTTP2_STREAM;
     }
     return status == 429 || status >= 500;
 }
@@ -262,7 +264,7 @@ s3_transient(CURLcode rc, long status)
 void
 s3_backoff(const s3_config *c, unsigned attempt, unsigned *seed)
 {
-    long ms = c->backoff_ms;
+    long     ms = c->backoff_ms;
     unsigned i;
 
     for (i = 1; i < attempt && ms < S3_BACKOFF_MAX; i++)
@@ -277,8 +279,8 @@ s3_backoff(const s3_config *c, unsigned attempt, unsigned *seed)
 /* Fill 'err' from a failed request: S3's <Code> and <Message> if the body
  * has them. Returns the SH_E* code. */
 int
-s3_request_error(CURLcode rc, long status, const s3_answer *a,
-                 const char *what, sh_err *err)
+s3_request_error(CURLcode rc, long status, const s3_answer *a, const char *what,
+                 sh_err *err)
 {
     char *code = NULL, *msg = NULL;
     int   sh;
@@ -291,8 +293,10 @@ s3_request_error(CURLcode rc, long status, const s3_answer *a,
         code = s3_xml_text(a->body.data, a->body.len, "Code", NULL);
         msg = s3_xml_text(a->body.data, a->body.len, "Message", NULL);
     }
-    if (status == 404 || (code && (strcmp(code, "NoSuchKey") == 0
-                                   || strcmp(code, "NoSuchBucket") == 0)))
+    if (status == 404
+        || (code
+            && (strcmp(code, "NoSuchKey") == 0
+                || strcmp(code, "NoSuchBucket") == 0)))
         sh = SH_ENOENT;
     else if (status == 412)
         sh = SH_EDATA;
@@ -388,18 +392,18 @@ int
 s3_head(const s3_config *c, const char *bucket, const char *key,
         uint64_t *size_bytes, char **etag, sh_err *err)
 {
-    char  *url = s3_request_url(c, bucket, key, NULL);
+    char     *url = s3_request_url(c, bucket, key, NULL);
     s3_answer a = {0};
-    long   status;
-    int    rc;
+    long      status;
+    int       rc;
 
     rc = s3_request(c, "HEAD", url, NULL, 0, NULL, &a, &status, "HEAD", err);
     if (rc == SH_ENOENT || (rc != 0 && status == 404)) {
-        rc = sh_err_set(err, SH_ENOENT, "", "s3://%s/%s does not exist",
-                        bucket, key);
+        rc = sh_err_set(err, SH_ENOENT, "", "s3://%s/%s does not exist", bucket,
+                        key);
     } else if (rc == 0 && !a.has_total) {
-        rc = sh_err_set(err, SH_EDATA, "",
-                        "S3 gave no size for s3://%s/%s", bucket, key);
+        rc = sh_err_set(err, SH_EDATA, "", "S3 gave no size for s3://%s/%s",
+                        bucket, key);
     }
     if (rc == 0) {
         *size_bytes = a.total;
@@ -417,10 +421,10 @@ int
 s3_put(const s3_config *c, const char *bucket, const char *key,
        const void *data, size_t len, sh_err *err)
 {
-    char  *url = s3_request_url(c, bucket, key, NULL);
+    char     *url = s3_request_url(c, bucket, key, NULL);
     s3_answer a = {0};
-    long   status;
-    int    rc;
+    long      status;
+    int       rc;
 
     rc = s3_request(c, "PUT", url, data ? data : "", len, NULL, &a, &status,
                     "PUT", err);
@@ -430,13 +434,12 @@ s3_put(const s3_config *c, const char *bucket, const char *key,
 }
 
 int
-s3_delete(const s3_config *c, const char *bucket, const char *key,
-          sh_err *err)
+s3_delete(const s3_config *c, const char *bucket, const char *key, sh_err *err)
 {
-    char  *url = s3_request_url(c, bucket, key, NULL);
+    char     *url = s3_request_url(c, bucket, key, NULL);
     s3_answer a = {0};
-    long   status;
-    int    rc;
+    long      status;
+    int       rc;
 
     rc = s3_request(c, "DELETE", url, NULL, 0, NULL, &a, &status, "DELETE",
                     err);
@@ -451,10 +454,10 @@ int
 s3_list(const s3_config *c, const char *bucket, const char *prefix,
         size_t max_objects, s3_object **objs, size_t *n_objs, sh_err *err)
 {
-    char  *token = NULL, *eprefix = s3_uri_encode(prefix, 0);
-    size_t cap = 0;
+    char     *token = NULL, *eprefix = s3_uri_encode(prefix, 0);
+    size_t    cap = 0;
     s3_answer a = {0};
-    int    rc = 0;
+    int       rc = 0;
 
     *objs = NULL;
     *n_objs = 0;
@@ -467,22 +470,20 @@ s3_list(const s3_config *c, const char *bucket, const char *prefix,
         char *url = s3_request_url(c, bucket, NULL, query);
         long  status;
 
-        rc = s3_request(c, "GET", url, NULL, 0, NULL, &a, &status, "list",
-                        err);
+        rc = s3_request(c, "GET", url, NULL, 0, NULL, &a, &status, "list", err);
         free(etok);
         free(query);
         free(url);
         free(token);
         token = NULL;
         if (rc == 0) {
-            rc = s3_xml_list_page(a.body.data ? a.body.data : "",
-                                  a.body.len, objs, n_objs, &cap, &token,
-                                  err);
+            rc = s3_xml_list_page(a.body.data ? a.body.data : "", a.body.len,
+                                  objs, n_objs, &cap, &token, err);
         }
         if (rc == 0 && *n_objs > max_objects) {
             rc = sh_err_set(err, SH_EINVAL, "",
-                            "more than %zu objects in s3://%s/%s*",
-                            max_objects, bucket, prefix);
+                            "more than %zu objects in s3://%s/%s*", max_objects,
+                            bucket, prefix);
         }
     } while (rc == 0 && token != NULL);
     free(token);

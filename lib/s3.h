@@ -41,7 +41,7 @@ typedef struct s3_config {
     long  connect_timeout_ms; /* default 10 s */
     long  stall_timeout_ms;   /* no byte received for this long: retry
                                  (default 30 s) */
-    long  backoff_ms;    /* first retry's delay, doubled each time (100) */
+    long backoff_ms;          /* first retry's delay, doubled each time (100) */
 } s3_config;
 
 /*
@@ -126,9 +126,9 @@ int s3_delete(const s3_config *c, const char *bucket, const char *key,
 
 /* One object of a listing. */
 typedef struct s3_object {
-    char    *key;        /* owned */
+    char    *key; /* owned */
     uint64_t size_bytes;
-    char    *etag;       /* owned, without quotes */
+    char    *etag; /* owned, without quotes */
 } s3_object;
 
 /*
@@ -137,8 +137,7 @@ typedef struct s3_object {
  * SH_EINVAL). *objs is malloc'ed (free with s3_objects_free).
  */
 int s3_list(const s3_config *c, const char *bucket, const char *prefix,
-            size_t max_objects, s3_object **objs, size_t *n_objs,
-            sh_err *err);
+            size_t max_objects, s3_object **objs, size_t *n_objs, sh_err *err);
 
 void s3_objects_free(s3_object *objs, size_t n);
 

@@ -34,14 +34,14 @@ hex_of(const unsigned char *d, size_t n, char *out)
 char *
 s3_uri_encode(const char *s, int keep_slash)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    strbuf            sb = {0};
+    static const char    hex[] = "0123456789ABCDEF";
+    strbuf               sb = {0};
     const unsigned char *p;
 
     for (p = (const unsigned char *)s; *p; p++) {
         if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')
-            || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'
-            || *p == '.' || *p == '~' || (keep_slash && *p == '/')) {
+            || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'
+            || *p == '~' || (keep_slash && *p == '/')) {
             sb_putc(&sb, (char)*p);
         } else {
             sb_putc(&sb, '%');
@@ -68,8 +68,8 @@ hmac(const unsigned char *key, size_t klen, const char *msg,
 {
     unsigned int olen = 32;
 
-    HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg,
-         strlen(msg), out, &olen);
+    HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg, strlen(msg),
+         out, &olen);
 }
 
 char *
@@ -97,8 +97,8 @@ s3_presign(const char *method, const char *base_url, const char *host,
                       "&X-Amz-SignedHeaders=host",
                       cred, amz_date, expires_s,
                       tok ? "&X-Amz-Security-Token=" : "", tok ? tok : "");
-    canon = xasprintf("%s\n%s\n%s\nhost:%s\n\nhost\nUNSIGNED-PAYLOAD",
-                      method, canonical_uri, query, host);
+    canon = xasprintf("%s\n%s\n%s\nhost:%s\n\nhost\nUNSIGNED-PAYLOAD", method,
+                      canonical_uri, query, host);
     s3_sha256_hex(canon, strlen(canon), hash);
     sts = xasprintf("AWS4-HMAC-SHA256\n%s\n%s\n%s", amz_date, scope, hash);
     secret = xasprintf("AWS4%s", secret_key);

@@ -23,28 +23,28 @@
 /* ---- the stream ------------------------------------------------------ */
 
 struct s3_stream {
-    const s3_config    *c;        /* borrowed */
-    char               *url;      /* owned */
-    char               *if_match; /* owned, or NULL */
-    char               *name;     /* "s3://b/k", for messages (owned) */
-    uint64_t            pos;      /* next object byte to receive */
-    uint64_t            req_start; /* where the request in flight began */
-    int                 ignored;  /* the server ignored our Range */
-    uint64_t            end;      /* one past the last byte wanted */
-    CURLM              *multi;
-    CURL               *easy;     /* the request in flight, or NULL */
-    struct curl_slist  *headers;
-    char               *buf;      /* S3_STREAM_BUF bytes */
-    size_t              buf_len;  /* bytes in buf */
-    size_t              buf_off;  /* bytes of buf already read */
-    s3_answer           ans;      /* Content-Range, error body */
-    long                status;   /* HTTP status of the request */
-    int                 paused;   /* the write callback paused it */
-    int                 eof;      /* every wanted byte was delivered */
-    int                 got;      /* the request delivered bytes */
-    unsigned            fails;    /* failed requests in a row */
-    unsigned            requests; /* requests sent */
-    unsigned            seed;     /* for the jitter */
+    const s3_config   *c;         /* borrowed */
+    char              *url;       /* owned */
+    char              *if_match;  /* owned, or NULL */
+    char              *name;      /* "s3://b/k", for messages (owned) */
+    uint64_t           pos;       /* next object byte to receive */
+    uint64_t           req_start; /* where the request in flight began */
+    int                ignored;   /* the server ignored our Range */
+    uint64_t           end;       /* one past the last byte wanted */
+    CURLM             *multi;
+    CURL              *easy; /* the request in flight, or NULL */
+    struct curl_slist *headers;
+    char              *buf;      /* S3_STREAM_BUF bytes */
+    size_t             buf_len;  /* bytes in buf */
+    size_t             buf_off;  /* bytes of buf already read */
+    s3_answer          ans;      /* Content-Range, error body */
+    long               status;   /* HTTP status of the request */
+    int                paused;   /* the write callback paused it */
+    int                eof;      /* every wanted byte was delivered */
+    int                got;      /* the request delivered bytes */
+    unsigned           fails;    /* failed requests in a row */
+    unsigned           requests; /* requests sent */
+    unsigned           seed;     /* for the jitter */
 };
 
 static size_t
@@ -171,7 +171,8 @@ stream_ended(s3_stream *s, CURLcode rc, sh_err *err)
         stream_drop(s);
         return sh_err_set(err, SH_EDATA, "",
                           "%s: the server ignored the byte range asked "
-                          "for (HTTP 200 instead of 206)", s->name);
+                          "for (HTTP 200 instead of 206)",
+                          s->name);
     }
     if (rc == CURLE_OK && (status == 200 || status == 206)) {
         if (s->ans.has_total && s->ans.total < s->end)
@@ -203,7 +204,8 @@ stream_ended(s3_stream *s, CURLcode rc, sh_err *err)
     if (ret == SH_EDATA) {
         ret = sh_err_set(err, SH_EDATA, "",
                          "%s changed while it was being read (its ETag is "
-                         "no longer %s)", s->name, s->if_match);
+                         "no longer %s)",
+                         s->name, s->if_match);
     } else {
         char msg[SH_ERR_MSG_MAX];
 
@@ -218,8 +220,8 @@ ssize_t
 s3_stream_read(s3_stream *s, char *buf, size_t n, sh_err *err)
 {
     for (;;) {
-        int       running = 0, left;
-        CURLMsg  *m;
+        int      running = 0, left;
+        CURLMsg *m;
 
         if (s->buf_off < s->buf_len) {
             size_t k = s->buf_len - s->buf_off;

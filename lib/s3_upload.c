@@ -15,11 +15,11 @@
 /* ---- multipart upload ------------------------------------------------ */
 
 struct s3_upload {
-    const s3_config *c;        /* borrowed */
-    char            *bucket;   /* owned */
-    char            *key;      /* owned */
-    char            *id;       /* the upload id (owned) */
-    char           **etags;    /* the parts' ETags (owned) */
+    const s3_config *c;      /* borrowed */
+    char            *bucket; /* owned */
+    char            *key;    /* owned */
+    char            *id;     /* the upload id (owned) */
+    char           **etags;  /* the parts' ETags (owned) */
     size_t           n_parts;
     int              finished; /* completed or aborted */
 };
@@ -48,12 +48,13 @@ s3_upload_begin(const s3_config *c, const char *bucket, const char *key,
     char      *id = NULL;
 
     if (s3_request(c, "POST", url, NULL, 0, NULL, &a, &status,
-                   "CreateMultipartUpload", err) == 0) {
-        id = s3_xml_text(a.body.data ? a.body.data : "", a.body.len,
-                         "UploadId", NULL);
+                   "CreateMultipartUpload", err)
+        == 0) {
+        id = s3_xml_text(a.body.data ? a.body.data : "", a.body.len, "UploadId",
+                         NULL);
         if (id == NULL || id[0] == '\0') {
-            sh_err_set(err, SH_EDATA, "",
-                       "S3 gave no UploadId for s3://%s/%s", bucket, key);
+            sh_err_set(err, SH_EDATA, "", "S3 gave no UploadId for s3://%s/%s",
+                       bucket, key);
             free(id);
         } else {
             u = xcalloc(1, sizeof *u);
@@ -71,11 +72,11 @@ s3_upload_begin(const s3_config *c, const char *bucket, const char *key,
 int
 s3_upload_part(s3_upload *u, const void *data, size_t len, sh_err *err)
 {
-    char   extra[48];
-    char  *url;
+    char      extra[48];
+    char     *url;
     s3_answer a = {0};
-    long   status;
-    int    rc;
+    long      status;
+    int       rc;
 
     snprintf(extra, sizeof extra, "partNumber=%zu&", u->n_parts + 1);
     url = upload_url(u, extra);
@@ -98,17 +99,19 @@ s3_upload_part(s3_upload *u, const void *data, size_t len, sh_err *err)
 int
 s3_upload_complete(s3_upload *u, sh_err *err)
 {
-    strbuf body = {0};
+    strbuf    body = {0};
     s3_answer a = {0};
-    char  *url = upload_url(u, NULL);
-    long   status;
-    size_t i;
-    int    rc;
+    char     *url = upload_url(u, NULL);
+    long      status;
+    size_t    i;
+    int       rc;
 
     sb_puts(&body, "<CompleteMultipartUpload>");
     for (i = 0; i < u->n_parts; i++) {
-        sb_printf(&body, "<Part><PartNumber>%zu</PartNumber>"
-                  "<ETag>\"%s\"</ETag></Part>", i + 1, u->etags[i]);
+        sb_printf(&body,
+                  "<Part><PartNumber>%zu</PartNumber>"
+                  "<ETag>\"%s\"</ETag></Part>",
+                  i + 1, u->etags[i]);
     }
     sb_puts(&body, "</CompleteMultipartUpload>");
     rc = s3_request(u->c, "POST", url, body.data, body.len, "application/xml",
@@ -130,10 +133,10 @@ s3_upload_complete(s3_upload *u, sh_err *err)
 int
 s3_upload_abort(s3_upload *u, sh_err *err)
 {
-    char  *url = upload_url(u, NULL);
+    char     *url = upload_url(u, NULL);
     s3_answer a = {0};
-    long   status;
-    int    rc;
+    long      status;
+    int       rc;
 
     rc = s3_request(u->c, "DELETE", url, NULL, 0, NULL, &a, &status,
                     "AbortMultipartUpload", err);

@@ -30,8 +30,11 @@ xml_decode(const char *s, size_t n)
     static const struct {
         const char *ent;
         char        ch;
-    } ents[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'},
-                {"&quot;", '"'}, {"&apos;", '\''}};
+    } ents[] = {{"&amp;", '&'},
+                {"&lt;", '<'},
+                {"&gt;", '>'},
+                {"&quot;", '"'},
+                {"&apos;", '\''}};
     strbuf sb = {0};
     size_t i = 0, k;
 
@@ -77,8 +80,8 @@ xml_decode(const char *s, size_t n)
                 digits++;
                 j++;
             }
-            if (digits > 0 && j < n && s[j] == ';' && cp > 0
-                && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF)) {
+            if (digits > 0 && j < n && s[j] == ';' && cp > 0 && cp <= 0x10FFFF
+                && !(cp >= 0xD800 && cp <= 0xDFFF)) {
                 if (cp < 0x80) {
                     sb_putc(&sb, (char)cp);
                 } else if (cp < 0x800) {
@@ -143,8 +146,8 @@ s3_unquote(char *etag)
 }
 
 int
-s3_xml_list_page(const char *xml, size_t len, s3_object **objs,
-                 size_t *n_objs, size_t *cap, char **next_token, sh_err *err)
+s3_xml_list_page(const char *xml, size_t len, s3_object **objs, size_t *n_objs,
+                 size_t *cap, char **next_token, sh_err *err)
 {
     size_t pos = 0;
     char  *trunc;
@@ -156,10 +159,10 @@ s3_xml_list_page(const char *xml, size_t len, s3_object **objs,
                           "not a ListBucketResult");
     }
     for (;;) {
-        const char *a = s3_xml_find(xml, len, pos, "<Contents>");
-        const char *b;
-        size_t      blen;
-        char       *key, *size, *etag, *end = NULL;
+        const char        *a = s3_xml_find(xml, len, pos, "<Contents>");
+        const char        *b;
+        size_t             blen;
+        char              *key, *size, *etag, *end = NULL;
         unsigned long long sz;
 
         if (a == NULL)

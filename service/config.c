@@ -48,8 +48,8 @@ env_int(const char *name, int dflt, int lo, int hi, int *out, sh_err *err)
 /* Parse env 'name' as a 64-bit integer in [lo, hi] into *out ('dflt'
  * when unset). */
 static int
-env_int64(const char *name, int64_t dflt, int64_t lo, int64_t hi,
-          int64_t *out, sh_err *err)
+env_int64(const char *name, int64_t dflt, int64_t lo, int64_t hi, int64_t *out,
+          sh_err *err)
 {
     const char *v = getenv(name);
     char       *end;
@@ -64,7 +64,8 @@ env_int64(const char *name, int64_t dflt, int64_t lo, int64_t hi,
     if (errno || *end != '\0' || n < lo || n > hi)
         return sh_err_set(err, SH_EINVAL, name,
                           "%s must be an integer from %lld to %lld, got "
-                          "'%s'", name, (long long)lo, (long long)hi, v);
+                          "'%s'",
+                          name, (long long)lo, (long long)hi, v);
     *out = n;
     return 0;
 }
@@ -150,10 +151,10 @@ config_load(config *c, sh_err *err)
         c->database_url = xstrdup(getenv("DATABASE_URL"));
     if (getenv("SHEAF_TOKENS_FILE") && *getenv("SHEAF_TOKENS_FILE"))
         c->tokens_file = xstrdup(getenv("SHEAF_TOKENS_FILE"));
-    c->migrations_dir =
-        getenv("SHEAF_MIGRATIONS") && *getenv("SHEAF_MIGRATIONS")
-            ? xstrdup(getenv("SHEAF_MIGRATIONS"))
-            : xasprintf("%s/migrations", tree);
+    c->migrations_dir = getenv("SHEAF_MIGRATIONS")
+                                && *getenv("SHEAF_MIGRATIONS")
+                            ? xstrdup(getenv("SHEAF_MIGRATIONS"))
+                            : xasprintf("%s/migrations", tree);
     c->pg_script = xasprintf("%s/scripts/pg.sh", tree);
     /* SPEC's default is "sheaf"; unset, it applies only when that user
      * exists (config_user_default), so a root sheafd on a machine without
@@ -172,16 +173,19 @@ config_load(config *c, sh_err *err)
         c->advertise = xstrdup(getenv("SHEAF_ADVERTISE"));
 
     if ((rc = abs_dir("SHEAF_DATA_ROOT", env_or("SHEAF_DATA_ROOT", "./data"),
-                      &c->data_root, err)) < 0)
+                      &c->data_root, err))
+        < 0)
         goto done;
     if ((rc = abs_dir("SHEAF_SPOOL", env_or("SHEAF_SPOOL", "./var/spool"),
-                      &c->spool, err)) < 0)
+                      &c->spool, err))
+        < 0)
         goto done;
     if ((rc = env_int("SHEAF_WORKERS", cores > 0 ? (int)cores : 2, 1, 256,
-                      &c->workers, err)) < 0)
+                      &c->workers, err))
+        < 0)
         goto done;
-    if ((rc = env_int("SHEAF_MEMORY_MB", 256, 16, 1 << 20, &c->memory_mb,
-                      err)) < 0)
+    if ((rc = env_int("SHEAF_MEMORY_MB", 256, 16, 1 << 20, &c->memory_mb, err))
+        < 0)
         goto done;
     if ((rc = env_int("SHEAF_GRACE_S", 30, 0, 3600, &c->grace_s, err)) < 0)
         goto done;
@@ -190,38 +194,47 @@ config_load(config *c, sh_err *err)
     if ((rc = env_int("SHEAF_SWEEP_S", 60, 1, 86400, &c->sweep_s, err)) < 0)
         goto done;
     if ((rc = env_int("SHEAF_MAX_CONNECTIONS", 512, 4, 100000,
-                      &c->max_connections, err)) < 0)
+                      &c->max_connections, err))
+        < 0)
         goto done;
     if ((rc = env_int("SHEAF_MAX_CONNECTIONS_PER_IP", 64, 1, 100000,
-                      &c->max_connections_per_ip, err)) < 0)
+                      &c->max_connections_per_ip, err))
+        < 0)
         goto done;
     if ((rc = env_int("SHEAF_REQUEST_TIMEOUT_S", 10, 1, 3600,
-                      &c->request_timeout_s, err)) < 0)
+                      &c->request_timeout_s, err))
+        < 0)
         goto done;
-    if ((rc = env_int("SHEAF_KEEPALIVE_S", 30, 1, 3600, &c->keepalive_s,
-                      err)) < 0)
+    if ((rc = env_int("SHEAF_KEEPALIVE_S", 30, 1, 3600, &c->keepalive_s, err))
+        < 0)
         goto done;
     int record_bytes;
     if ((rc = env_int("SHEAF_MAX_RECORD_BYTES", 16 << 20, 4096, 1 << 30,
-                      &record_bytes, err)) < 0)
+                      &record_bytes, err))
+        < 0)
         goto done;
     c->max_record_bytes = record_bytes;
-    if ((rc = env_int("SHEAF_MAX_COLUMNS", 10000, 1, 1000000,
-                      &c->max_columns, err)) < 0)
+    if ((rc = env_int("SHEAF_MAX_COLUMNS", 10000, 1, 1000000, &c->max_columns,
+                      err))
+        < 0)
         goto done;
     if ((rc = env_int("SHEAF_MAX_GZIP_RATIO", 1000, 1, 1000000,
-                      &c->max_gzip_ratio, err)) < 0)
+                      &c->max_gzip_ratio, err))
+        < 0)
         goto done;
     if ((rc = env_int("SHEAF_MAX_PARTITIONS", 100000, 1, 10000000,
-                      &c->max_partitions, err)) < 0)
+                      &c->max_partitions, err))
+        < 0)
         goto done;
     if ((rc = env_int("SHEAF_DB_POOL", 16, 1, 1000, &c->db_pool, err)) < 0)
         goto done;
     if ((rc = env_int("SHEAF_NODE_RETENTION_S", 86400, 0, 365 * 86400,
-                      &c->node_retention_s, err)) < 0)
+                      &c->node_retention_s, err))
+        < 0)
         goto done;
     if ((rc = env_int64("SHEAF_MAX_UPLOAD_BYTES", (int64_t)10 << 30, 1,
-                        (int64_t)1 << 50, &c->max_upload_bytes, err)) < 0)
+                        (int64_t)1 << 50, &c->max_upload_bytes, err))
+        < 0)
         goto done;
     rc = 0;
 done:

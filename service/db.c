@@ -135,8 +135,9 @@ db_run_lazy(db *d, const char *what, const char *sql, int n,
 {
     if (db_begin(d, err) < 0)
         return SH_EDB;
-    if (db_run(d, "lazy commit", "SET LOCAL synchronous_commit TO off", 0,
-               NULL, err) < 0
+    if (db_run(d, "lazy commit", "SET LOCAL synchronous_commit TO off", 0, NULL,
+               err)
+            < 0
         || db_run(d, what, sql, n, params, err) < 0) {
         db_rollback(d);
         return SH_EDB;

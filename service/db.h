@@ -35,7 +35,7 @@ typedef struct db db;
 db  *db_open(const char *url, sh_err *err);
 void db_close(db *d);
 /* 0 if the database answers (reconnecting if needed), else SH_EDB. */
-int  db_ping(db *d, sh_err *err);
+int db_ping(db *d, sh_err *err);
 
 /*
  * Apply each migrations/NNNN_name.sql of 'dir' not yet recorded in
@@ -53,10 +53,9 @@ int db_migrate(db *d, const char *dir, sh_err *err);
  * returned instead when 'body_sha256' matches (*created = 0), and
  * SH_ECONFLICT when it does not. 'id' receives the job id.
  */
-int db_job_submit(db *d, const char *tenant, const plan *p,
-                  json_t *resolution, const char *idem_key,
-                  const char *body_sha256, char id[37], int *created,
-                  sh_err *err);
+int db_job_submit(db *d, const char *tenant, const plan *p, json_t *resolution,
+                  const char *idem_key, const char *body_sha256, char id[37],
+                  int *created, sh_err *err);
 
 /* Job statuses are "queued", "running", "succeeded", "failed" and
  * "cancelled"; task states "queued", "running", "done", "failed" and
@@ -71,29 +70,29 @@ int db_job_submit(db *d, const char *tenant, const plan *p,
  * of stage 0 (the input), rows_out that of the last stage (the result).
  */
 typedef struct db_job {
-    char     id[37];
-    char    *name;         /* owned */
-    char     status[16];
-    char     created_at[DB_TS_MAX];
-    char     started_at[DB_TS_MAX];  /* "" until it starts */
-    char     finished_at[DB_TS_MAX]; /* "" until it ends */
-    char    *error;        /* owned; NULL when none */
-    char    *spec;         /* the spec as submitted, JSON text (owned);
-                            * NULL in the items of db_job_list */
-    int64_t  seq;          /* listing order: a cursor is one */
-    int      priority;
-    int      max_attempts;
-    int      has_result;   /* result_bytes and result_rows are set */
-    int64_t  result_bytes;
-    int64_t  result_rows;
-    int64_t  partitions_total;
-    int64_t  partitions_done;
-    int64_t  partitions_running;
-    int64_t  partitions_failed;
-    int64_t  rows_in;
-    int64_t  bytes_in;
-    int64_t  rows_out;
-    int64_t  rows_skipped;
+    char  id[37];
+    char *name; /* owned */
+    char  status[16];
+    char  created_at[DB_TS_MAX];
+    char  started_at[DB_TS_MAX];  /* "" until it starts */
+    char  finished_at[DB_TS_MAX]; /* "" until it ends */
+    char *error;                  /* owned; NULL when none */
+    char *spec;                   /* the spec as submitted, JSON text (owned);
+                                   * NULL in the items of db_job_list */
+    int64_t seq;                  /* listing order: a cursor is one */
+    int     priority;
+    int     max_attempts;
+    int     has_result; /* result_bytes and result_rows are set */
+    int64_t result_bytes;
+    int64_t result_rows;
+    int64_t partitions_total;
+    int64_t partitions_done;
+    int64_t partitions_running;
+    int64_t partitions_failed;
+    int64_t rows_in;
+    int64_t bytes_in;
+    int64_t rows_out;
+    int64_t rows_skipped;
 } db_job;
 
 /* Free what 'j' owns; it may then be filled again. */
@@ -118,9 +117,9 @@ int db_job_get(db *d, const char *tenant, const char *id, db_job *job,
  * 'cursor' is the decimal seq of the last job of the page before, or NULL
  * (anything else is SH_EINVAL). Returns 0 or SH_EINVAL / SH_EDB.
  */
-int db_job_list(db *d, const char *tenant, const char *status,
-                const char *name, int limit, const char *cursor,
-                db_job **jobs, size_t *n, int *more, sh_err *err);
+int db_job_list(db *d, const char *tenant, const char *status, const char *name,
+                int limit, const char *cursor, db_job **jobs, size_t *n,
+                int *more, sh_err *err);
 
 /*
  * 0 when job 'id' exists and is 'tenant''s; SH_ENOENT when it does not
@@ -131,24 +130,24 @@ int db_job_owned(db *d, const char *tenant, const char *id, sh_err *err);
 
 /* One task of a job, as the API shows it. */
 typedef struct db_task_row {
-    int      stage;
-    int      part;         /* the index in its stage */
-    char     state[16];
-    int      attempts;
-    int      has_bytes;    /* stage 0: byte_start and byte_end are set */
-    int64_t  byte_start;
-    int64_t  byte_end;
-    int64_t  rows_in;
-    int64_t  bytes_in;
-    int64_t  rows_out;
-    int64_t  bytes_out;
-    int64_t  rows_skipped;
-    int64_t  spill_bytes;
-    int64_t  peak_bytes;
-    char    *worker;       /* owned; NULL when none */
-    char    *error;        /* owned; NULL when none */
-    char     started_at[DB_TS_MAX];  /* "" when NULL */
-    char     finished_at[DB_TS_MAX]; /* "" when NULL */
+    int     stage;
+    int     part; /* the index in its stage */
+    char    state[16];
+    int     attempts;
+    int     has_bytes; /* stage 0: byte_start and byte_end are set */
+    int64_t byte_start;
+    int64_t byte_end;
+    int64_t rows_in;
+    int64_t bytes_in;
+    int64_t rows_out;
+    int64_t bytes_out;
+    int64_t rows_skipped;
+    int64_t spill_bytes;
+    int64_t peak_bytes;
+    char   *worker;                 /* owned; NULL when none */
+    char   *error;                  /* owned; NULL when none */
+    char    started_at[DB_TS_MAX];  /* "" when NULL */
+    char    finished_at[DB_TS_MAX]; /* "" when NULL */
 } db_task_row;
 
 /*
@@ -159,13 +158,13 @@ typedef struct db_task_row {
  * (anything else is SH_EINVAL). Returns 0, SH_EINVAL, SH_ENOENT or SH_EDB.
  */
 int  db_job_tasks(db *d, const char *tenant, const char *id, int limit,
-                  const char *cursor, db_task_row **tasks, size_t *n,
-                  int *more, sh_err *err);
+                  const char *cursor, db_task_row **tasks, size_t *n, int *more,
+                  sh_err *err);
 void db_task_rows_free(db_task_row *tasks, size_t n);
 
 /* One committed output part of a job's result, in order. */
 typedef struct db_part {
-    char    *path;       /* absolute path of the part file (owned) */
+    char    *path; /* absolute path of the part file (owned) */
     uint64_t size_bytes;
     uint64_t rows;
 } db_part;
@@ -176,8 +175,8 @@ typedef struct db_part {
  * db_parts_free) and *n; SH_ENOENT for no such job; SH_ESTATE when the job
  * has not succeeded (err says its status).
  */
-int  db_job_result(db *d, const char *tenant, const char *id,
-                   db_part **parts, size_t *n, sh_err *err);
+int  db_job_result(db *d, const char *tenant, const char *id, db_part **parts,
+                   size_t *n, sh_err *err);
 void db_parts_free(db_part *parts, size_t n);
 
 /*
@@ -197,11 +196,11 @@ int db_job_delete(db *d, const char *tenant, const char *id, sh_err *err);
 
 /* One event of a job (written by the triggers of 0005_events.sql). */
 typedef struct db_event {
-    int64_t seq;       /* the job's event counter: 1, 2, ... */
-    char    kind[16];  /* "state" or "progress" */
-    char   *data;      /* JSON text: {"status", "progress"} or
-                          {"progress"} (owned) */
-    int     terminal;  /* a state event of an end: the stream's last */
+    int64_t seq;      /* the job's event counter: 1, 2, ... */
+    char    kind[16]; /* "state" or "progress" */
+    char   *data;     /* JSON text: {"status", "progress"} or
+                         {"progress"} (owned) */
+    int terminal;     /* a state event of an end: the stream's last */
 } db_event;
 
 /*
@@ -220,17 +219,17 @@ void db_events_free(db_event *events, size_t n);
 /* A job's end-of-job callback (its outbox row, queued by the trigger that
  * ends the job: 0005_events.sql). */
 typedef struct db_callback {
-    char    job_id[37];
-    char    tenant[256];
-    char   *url;          /* owned */
-    char   *secret;       /* owned; NULL when the spec has none. Only the
-                             delivery reads it: never shown or logged */
-    int     attempts;     /* made so far (a claim counts one) */
-    double  age_s;        /* since the job ended */
-    int     last_status;  /* HTTP status of the last attempt; 0: none */
-    char   *last_error;   /* owned; NULL when none */
-    char    state[16];    /* "pending", "delivered", "given_up" */
-    char    delivered_at[DB_TS_MAX];
+    char  job_id[37];
+    char  tenant[256];
+    char *url;          /* owned */
+    char *secret;       /* owned; NULL when the spec has none. Only the
+                           delivery reads it: never shown or logged */
+    int    attempts;    /* made so far (a claim counts one) */
+    double age_s;       /* since the job ended */
+    int    last_status; /* HTTP status of the last attempt; 0: none */
+    char  *last_error;  /* owned; NULL when none */
+    char   state[16];   /* "pending", "delivered", "given_up" */
+    char   delivered_at[DB_TS_MAX];
 } db_callback;
 
 /* Free what 'cb' owns. */
@@ -249,14 +248,12 @@ int db_callback_claim(db *d, int lease_s, db_callback *cb, sh_err *err);
  * 'error' is NULL; else failed ('status' the HTTP status, 0 for none),
  * due again in 'retry_s' seconds, or given up when 'give_up'. 0 or SH_EDB.
  */
-int db_callback_record(db *d, const char *job_id, int status,
-                       const char *error, double retry_s, int give_up,
-                       sh_err *err);
+int db_callback_record(db *d, const char *job_id, int status, const char *error,
+                       double retry_s, int give_up, sh_err *err);
 
 /* Read the callback state of job 'job_id' (not its secret) into *cb.
  * Returns 1, 0 when it has none (yet), or SH_EDB. */
-int db_callback_get(db *d, const char *job_id, db_callback *cb,
-                    sh_err *err);
+int db_callback_get(db *d, const char *job_id, db_callback *cb, sh_err *err);
 
 /* ---- figures for GET /metrics (db_events.c) ----------------------------- */
 
@@ -272,10 +269,10 @@ extern const double db_duration_le[DB_DURATION_BUCKETS];
 /* What PostgreSQL knows of all nodes' work, read at a scrape. The sums
  * and the histogram cover the tasks of the jobs still retained. */
 typedef struct db_metrics {
-    int64_t jobs[DB_N_STATUSES];   /* by db_job_statuses */
-    int64_t tasks[DB_N_STATUSES];  /* by db_task_states */
-    int64_t queue_depth;           /* runnable queued tasks */
-    double  oldest_queued_s;       /* how long the oldest has waited */
+    int64_t jobs[DB_N_STATUSES];  /* by db_job_statuses */
+    int64_t tasks[DB_N_STATUSES]; /* by db_task_states */
+    int64_t queue_depth;          /* runnable queued tasks */
+    double  oldest_queued_s;      /* how long the oldest has waited */
     int64_t rows_in, bytes_in, rows_out, bytes_out, spill_bytes;
     int64_t duration_le[DB_DURATION_BUCKETS]; /* cumulative, done tasks */
     int64_t duration_count;
@@ -326,11 +323,11 @@ int db_jobs_retire(db *d, int max, char ***ids, sh_err *err);
 
 /* An ended job whose intermediate files have not been removed yet. */
 typedef struct db_clean {
-    char    id[37];
-    int     succeeded; /* the job succeeded: its result parts are kept */
-    char  **keep;      /* succeeded: the committed outputs of the last
-                          stage (absolute paths, owned) */
-    size_t  n_keep;
+    char   id[37];
+    int    succeeded; /* the job succeeded: its result parts are kept */
+    char **keep;      /* succeeded: the committed outputs of the last
+                         stage (absolute paths, owned) */
+    size_t n_keep;
 } db_clean;
 
 /*
@@ -353,12 +350,12 @@ typedef struct db_task {
     char    job_id[37];
     int     stage;
     int     part;
-    int64_t lease;        /* fencing token of this attempt */
-    int     attempt;      /* 1-based */
+    int64_t lease;   /* fencing token of this attempt */
+    int     attempt; /* 1-based */
     int     max_attempts;
-    char  **inputs;       /* stage > 0: the outputs of the stage before,
-                             in task order (owned) */
-    size_t  n_inputs;
+    char  **inputs; /* stage > 0: the outputs of the stage before,
+                       in task order (owned) */
+    size_t n_inputs;
 } db_task;
 
 /* Free what a claimed task owns (its inputs). */
@@ -366,12 +363,12 @@ void db_task_clear(db_task *t);
 
 /* What db_task_claim did (a negative SH_E* code is a failure). */
 typedef enum db_claim_result {
-    DB_CLAIM_NONE = 0,   /* nothing is runnable now */
-    DB_CLAIM_TASK = 1,   /* a task was claimed: run it */
-    DB_CLAIM_ENDED = 2   /* the task claimed belongs to a job that ended
-                            at that moment: the task is cancelled and this
-                            attempt is over before it began (the worker
-                            acts as after any cancelled attempt) */
+    DB_CLAIM_NONE = 0, /* nothing is runnable now */
+    DB_CLAIM_TASK = 1, /* a task was claimed: run it */
+    DB_CLAIM_ENDED = 2 /* the task claimed belongs to a job that ended
+                          at that moment: the task is cancelled and this
+                          attempt is over before it began (the worker
+                          acts as after any cancelled attempt) */
 } db_claim_result;
 
 /*
@@ -424,8 +421,8 @@ int db_task_cancelled(db *d, const db_task *t, sh_err *err);
  * 'job_id', in task order: *paths (free with db_strings_free) and *n.
  * Returns 0 or SH_EDB.
  */
-int db_task_outputs(db *d, const char *job_id, int stage, char ***paths,
-                    int *n, sh_err *err);
+int db_task_outputs(db *d, const char *job_id, int stage, char ***paths, int *n,
+                    sh_err *err);
 
 /*
  * Return to the queue the running tasks of 'worker' (a worker process that
@@ -464,18 +461,18 @@ int db_notify_next(db *d, int timeout_ms, char *payload, size_t size);
 /* A node as it registers itself (service/node.c) and as GET /v1/nodes
  * shows it. */
 typedef struct db_node {
-    char     id[37];
-    char    *hostname;     /* owned */
-    char    *address;      /* owned; NULL when the node gave none */
-    char    *role;         /* owned: "all", "api" or "worker" */
-    char    *build;        /* owned: version and git commit */
-    int      workers;      /* its worker processes */
-    int      pid;          /* its main process */
-    int      lease_s;      /* its SHEAF_LEASE_S */
-    int      alive;        /* read back: its lease has not passed */
-    int64_t  seq;          /* read back: listing order, a cursor is one */
-    char     started_at[DB_TS_MAX];   /* read back */
-    char     heartbeat_at[DB_TS_MAX]; /* read back */
+    char    id[37];
+    char   *hostname; /* owned */
+    char   *address;  /* owned; NULL when the node gave none */
+    char   *role;     /* owned: "all", "api" or "worker" */
+    char   *build;    /* owned: version and git commit */
+    int     workers;  /* its worker processes */
+    int     pid;      /* its main process */
+    int     lease_s;  /* its SHEAF_LEASE_S */
+    int     alive;    /* read back: its lease has not passed */
+    int64_t seq;      /* read back: listing order, a cursor is one */
+    char    started_at[DB_TS_MAX];   /* read back */
+    char    heartbeat_at[DB_TS_MAX]; /* read back */
 } db_node;
 
 /* Free what 'n' owns; it may then be filled again. */
@@ -507,21 +504,21 @@ int db_nodes_retire(db *d, int retention_s, int max, sh_err *err);
  * anything else is SH_EINVAL). *out (free with db_nodes_free), *n, *more.
  * Returns 0, SH_EINVAL or SH_EDB.
  */
-int db_node_list(db *d, int limit, const char *cursor, db_node **out,
-                 size_t *n, int *more, sh_err *err);
+int db_node_list(db *d, int limit, const char *cursor, db_node **out, size_t *n,
+                 int *more, sh_err *err);
 
 /* ---- datasets and manifests, for the API (db_datasets.c) -------------- */
 
 /* An uploaded dataset as the API shows it. */
 typedef struct db_dataset {
-    char     id[37];
-    char    *name;          /* owned */
-    char    *file;          /* its file's name under SPOOL/datasets (owned) */
-    int64_t  bytes;
-    char     sha256[65];    /* lower-case hex */
-    char     compression[8]; /* "none" or "gzip" */
-    char     created_at[DB_TS_MAX];
-    int64_t  seq;           /* listing order: a cursor is one */
+    char    id[37];
+    char   *name; /* owned */
+    char   *file; /* its file's name under SPOOL/datasets (owned) */
+    int64_t bytes;
+    char    sha256[65];     /* lower-case hex */
+    char    compression[8]; /* "none" or "gzip" */
+    char    created_at[DB_TS_MAX];
+    int64_t seq; /* listing order: a cursor is one */
 } db_dataset;
 
 /* Free what 'ds' owns; it may then be filled again. */
@@ -534,32 +531,31 @@ void db_datasets_free(db_dataset *v, size_t n);
  * set by the caller, whose file is complete) for 'tenant'; fills its
  * created_at and seq. Returns 0 or SH_EDB.
  */
-int db_dataset_insert(db *d, const char *tenant, db_dataset *ds,
-                      sh_err *err);
+int db_dataset_insert(db *d, const char *tenant, db_dataset *ds, sh_err *err);
 
 /*
  * Read the dataset of 'tenant' named by 'ref' into *ds (db_dataset_clear
  * it): its id when 'ref' is a UUID, else the newest with that name.
  * Returns 0, SH_ENOENT or SH_EDB.
  */
-int db_dataset_get(db *d, const char *tenant, const char *ref,
-                   db_dataset *ds, sh_err *err);
+int db_dataset_get(db *d, const char *tenant, const char *ref, db_dataset *ds,
+                   sh_err *err);
 
 /*
  * The datasets of 'tenant', newest first, paged like db_job_list ('name'
  * may be NULL). Returns 0 or SH_EINVAL / SH_EDB.
  */
 int db_dataset_list(db *d, const char *tenant, const char *name, int limit,
-                    const char *cursor, db_dataset **out, size_t *n,
-                    int *more, sh_err *err);
+                    const char *cursor, db_dataset **out, size_t *n, int *more,
+                    sh_err *err);
 
 /*
  * Delete dataset 'id' of 'tenant'; *file gets the name of its file (the
  * caller frees it and removes the file). Returns 0, SH_ENOENT, SH_ESTATE
  * (a queued or running job reads it; err names the job) or SH_EDB.
  */
-int db_dataset_delete(db *d, const char *tenant, const char *id,
-                      char **file, sh_err *err);
+int db_dataset_delete(db *d, const char *tenant, const char *id, char **file,
+                      sh_err *err);
 
 /*
  * Record that job 'job_id' reads the 'n' datasets 'ids' (locking them
@@ -567,16 +563,16 @@ int db_dataset_delete(db *d, const char *tenant, const char *id,
  * (fewer than 'n': one was deleted since the job's plan was made), or
  * SH_EDB.
  */
-int db_job_set_datasets(db *d, const char *job_id, char (*ids)[37],
-                        size_t n, sh_err *err);
+int db_job_set_datasets(db *d, const char *job_id, char (*ids)[37], size_t n,
+                        sh_err *err);
 
 /*
  * The cached SHA-256 of each of the 'n' result parts of job 'job_id'
  * (db_job_result's, by path) into shas[i], "" when not computed yet.
  * Returns 0 or SH_EDB.
  */
-int db_parts_sha256(db *d, const char *job_id, const db_part *parts,
-                    size_t n, char (*shas)[65], sh_err *err);
+int db_parts_sha256(db *d, const char *job_id, const db_part *parts, size_t n,
+                    char (*shas)[65], sh_err *err);
 
 /* Cache 'sha' as the SHA-256 of the result part 'path' of job 'job_id'.
  * Returns 0 or SH_EDB. */

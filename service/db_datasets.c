@@ -12,9 +12,9 @@
 
 #include "../lib/util.h"
 
-#define DS_SELECT                                                          \
-    "SELECT d.id, d.name, d.file, d.bytes, d.sha256, d.compression, "      \
-    DB_TS("d.created_at") ", d.seq FROM datasets d "
+#define DS_SELECT                                                            \
+    "SELECT d.id, d.name, d.file, d.bytes, d.sha256, d.compression, " DB_TS( \
+        "d.created_at") ", d.seq FROM datasets d "
 
 /* Fill 'ds' from row 'r' of a DS_SELECT result. */
 static void
@@ -66,7 +66,8 @@ db_dataset_insert(db *d, const char *tenant, db_dataset *ds, sh_err *err)
     res = db_exec(d, "insert dataset",
                   "INSERT INTO datasets (id, tenant, name, file, bytes,"
                   " sha256, compression) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-                  " RETURNING " DB_TS("created_at") ", seq", 7, p, err);
+                  " RETURNING " DB_TS("created_at") ", seq",
+                  7, p, err);
     if (res == NULL)
         return SH_EDB;
     snprintf(ds->created_at, sizeof ds->created_at, "%s",
@@ -85,12 +86,13 @@ db_dataset_get(db *d, const char *tenant, const char *ref, db_dataset *ds,
     int         rc = 0;
 
     if (util_is_uuid(ref, strlen(ref)))
-        res = db_exec(d, "get dataset", DS_SELECT
-                      "WHERE d.id = $1 AND d.tenant = $2", 2, p, err);
+        res = db_exec(d, "get dataset",
+                      DS_SELECT "WHERE d.id = $1 AND d.tenant = $2", 2, p, err);
     else
-        res = db_exec(d, "get dataset by name", DS_SELECT
-                      "WHERE d.name = $1 AND d.tenant = $2"
-                      " ORDER BY d.seq DESC LIMIT 1", 2, p, err);
+        res = db_exec(d, "get dataset by name",
+                      DS_SELECT "WHERE d.name = $1 AND d.tenant = $2"
+                                " ORDER BY d.seq DESC LIMIT 1",
+                      2, p, err);
     if (res == NULL)
         return SH_EDB;
     if (PQntuples(res) == 0)
@@ -117,18 +119,21 @@ db_dataset_list(db *d, const char *tenant, const char *name, int limit,
     if (cursor && *cursor
         && (strspn(cursor, "0123456789") != strlen(cursor)
             || strlen(cursor) > 18))
-        return sh_err_set(err, SH_EINVAL, "cursor", "cursor '%s' is not one "
-                          "this service gave out", cursor);
+        return sh_err_set(err, SH_EINVAL, "cursor",
+                          "cursor '%s' is not one "
+                          "this service gave out",
+                          cursor);
     snprintf(lim, sizeof lim, "%d", limit + 1);
     p[0] = tenant;
     p[1] = name;
     p[2] = cursor && *cursor ? cursor : NULL;
     p[3] = lim;
-    res = db_exec(d, "list datasets", DS_SELECT
-                  "WHERE d.tenant = $1"
-                  " AND ($2::text IS NULL OR d.name = $2)"
-                  " AND ($3::bigint IS NULL OR d.seq < $3::bigint)"
-                  " ORDER BY d.seq DESC LIMIT $4::int", 4, p, err);
+    res = db_exec(d, "list datasets",
+                  DS_SELECT "WHERE d.tenant = $1"
+                            " AND ($2::text IS NULL OR d.name = $2)"
+                            " AND ($3::bigint IS NULL OR d.seq < $3::bigint)"
+                            " ORDER BY d.seq DESC LIMIT $4::int",
+                  4, p, err);
     if (res == NULL)
         return SH_EDB;
     rows = PQntuples(res);
@@ -157,8 +162,10 @@ db_dataset_delete(db *d, const char *tenant, const char *id, char **file,
     /* The row lock first: a submit recording that a job reads this
      * dataset holds it shared (db_job_set_datasets), so the look at the
      * jobs below, a statement of its own, sees that job. */
-    res = db_exec(d, "lock dataset", "SELECT file FROM datasets"
-                  " WHERE id = $1 AND tenant = $2 FOR UPDATE", 2, p, err);
+    res = db_exec(d, "lock dataset",
+                  "SELECT file FROM datasets"
+                  " WHERE id = $1 AND tenant = $2 FOR UPDATE",
+                  2, p, err);
     if (res == NULL) {
         rc = SH_EDB;
         goto fail;
@@ -169,9 +176,11 @@ db_dataset_delete(db *d, const char *tenant, const char *id, char **file,
     }
     *file = xstrdup(PQgetvalue(res, 0, 0));
     PQclear(res);
-    res = db_exec(d, "jobs reading dataset", "SELECT id FROM jobs"
+    res = db_exec(d, "jobs reading dataset",
+                  "SELECT id FROM jobs"
                   " WHERE status IN ('queued', 'running')"
-                  " AND dataset_ids @> ARRAY[$1::uuid] LIMIT 1", 1, p, err);
+                  " AND dataset_ids @> ARRAY[$1::uuid] LIMIT 1",
+                  1, p, err);
     if (res == NULL) {
         rc = SH_EDB;
         goto fail;
@@ -179,14 +188,17 @@ db_dataset_delete(db *d, const char *tenant, const char *id, char **file,
     if (PQntuples(res) > 0) {
         rc = sh_err_set(err, SH_ESTATE, NULL,
                         "dataset %s is read by job %s, which is queued or "
-                        "running; cancel it or wait for it to end", id,
-                        PQgetvalue(res, 0, 0));
+                        "running; cancel it or wait for it to end",
+                        id, PQgetvalue(res, 0, 0));
         goto fail;
     }
     PQclear(res);
     res = NULL;
-    if ((rc = db_run(d, "delete dataset", "DELETE FROM datasets"
-                     " WHERE id = $1", 1, p, err)) < 0)
+    if ((rc = db_run(d, "delete dataset",
+                     "DELETE FROM datasets"
+                     " WHERE id = $1",
+                     1, p, err))
+        < 0)
         goto fail;
     if ((rc = db_commit(d, err)) < 0)
         goto fail;
@@ -246,7 +258,8 @@ db_parts_sha256(db *d, const char *job_id, const db_part *parts, size_t n,
         shas[i][0] = '\0';
     res = db_exec(d, "get part hashes",
                   "SELECT output, sha256 FROM tasks WHERE job_id = $1"
-                  " AND state = 'done' AND sha256 IS NOT NULL", 1, p, err);
+                  " AND state = 'done' AND sha256 IS NOT NULL",
+                  1, p, err);
     if (res == NULL)
         return SH_EDB;
     for (int r = 0; r < PQntuples(res); r++) {
@@ -262,12 +275,13 @@ db_parts_sha256(db *d, const char *job_id, const db_part *parts, size_t n,
 }
 
 int
-db_part_set_sha256(db *d, const char *job_id, const char *path,
-                   const char *sha, sh_err *err)
+db_part_set_sha256(db *d, const char *job_id, const char *path, const char *sha,
+                   sh_err *err)
 {
     const char *p[3] = {job_id, path, sha};
 
     return db_run(d, "cache part hash",
                   "UPDATE tasks SET sha256 = $3 WHERE job_id = $1"
-                  " AND output = $2 AND state = 'done'", 3, p, err);
+                  " AND output = $2 AND state = 'done'",
+                  3, p, err);
 }

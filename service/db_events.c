@@ -13,8 +13,8 @@
 #include "../lib/util.h"
 
 int
-db_job_events(db *d, const char *id, int64_t after, int max,
-              db_event **events, size_t *n, sh_err *err)
+db_job_events(db *d, const char *id, int64_t after, int max, db_event **events,
+              size_t *n, sh_err *err)
 {
     char        after_s[24], max_s[16];
     const char *p[3] = {id, after_s, max_s};
@@ -28,7 +28,8 @@ db_job_events(db *d, const char *id, int64_t after, int max,
                   "SELECT seq, kind, data::text, kind = 'state' AND"
                   " data->>'status' IN ('succeeded', 'failed', 'cancelled')"
                   " FROM job_events WHERE job_id = $1 AND seq >= $2::bigint"
-                  " ORDER BY seq LIMIT $3::int", 3, p, err);
+                  " ORDER BY seq LIMIT $3::int",
+                  3, p, err);
     if (res == NULL)
         return SH_EDB;
     *n = (size_t)PQntuples(res);
@@ -54,9 +55,9 @@ db_events_free(db_event *events, size_t n)
 }
 
 /* The thresholds of the task duration histogram, seconds. */
-const double db_duration_le[DB_DURATION_BUCKETS] = {
-    0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300
-};
+const double db_duration_le[DB_DURATION_BUCKETS] = {0.01, 0.05, 0.1, 0.25,
+                                                    0.5,  1,    2.5, 5,
+                                                    10,   30,   60,  300};
 
 /* The index of 'word' in 'words' of 'n', or -1. */
 static int
@@ -68,12 +69,11 @@ word_index(const char *const *words, int n, const char *word)
     return -1;
 }
 
-const char *const db_job_statuses[DB_N_STATUSES] = {
-    "queued", "running", "succeeded", "failed", "cancelled"
-};
-const char *const db_task_states[DB_N_STATUSES] = {
-    "queued", "running", "done", "failed", "cancelled"
-};
+const char *const db_job_statuses[DB_N_STATUSES] = {"queued", "running",
+                                                    "succeeded", "failed",
+                                                    "cancelled"};
+const char *const db_task_states[DB_N_STATUSES] = {"queued", "running", "done",
+                                                   "failed", "cancelled"};
 
 int
 db_metrics_read(db *d, db_metrics *m, sh_err *err)
@@ -82,13 +82,16 @@ db_metrics_read(db *d, db_metrics *m, sh_err *err)
     int       i, k;
 
     memset(m, 0, sizeof *m);
-    res = db_exec(d, "count jobs", "SELECT status, count(*) FROM jobs"
-                  " GROUP BY status", 0, NULL, err);
+    res = db_exec(d, "count jobs",
+                  "SELECT status, count(*) FROM jobs"
+                  " GROUP BY status",
+                  0, NULL, err);
     if (res == NULL)
         return SH_EDB;
     for (i = 0; i < PQntuples(res); i++)
         if ((k = word_index(db_job_statuses, DB_N_STATUSES,
-                            PQgetvalue(res, i, 0))) >= 0)
+                            PQgetvalue(res, i, 0)))
+            >= 0)
             m->jobs[k] = strtoll(PQgetvalue(res, i, 1), NULL, 10);
     PQclear(res);
 
@@ -98,12 +101,14 @@ db_metrics_read(db *d, db_metrics *m, sh_err *err)
                   " coalesce(sum(bytes_in), 0), coalesce(sum(rows_out), 0),"
                   " coalesce(sum(bytes_out), 0),"
                   " coalesce(sum(spill_bytes), 0)"
-                  " FROM tasks GROUP BY state", 0, NULL, err);
+                  " FROM tasks GROUP BY state",
+                  0, NULL, err);
     if (res == NULL)
         return SH_EDB;
     for (i = 0; i < PQntuples(res); i++) {
         if ((k = word_index(db_task_states, DB_N_STATUSES,
-                            PQgetvalue(res, i, 0))) >= 0)
+                            PQgetvalue(res, i, 0)))
+            >= 0)
             m->tasks[k] = strtoll(PQgetvalue(res, i, 1), NULL, 10);
         m->rows_in += strtoll(PQgetvalue(res, i, 2), NULL, 10);
         m->bytes_in += strtoll(PQgetvalue(res, i, 3), NULL, 10);
@@ -118,7 +123,8 @@ db_metrics_read(db *d, db_metrics *m, sh_err *err)
                   "SELECT count(*), coalesce(extract(epoch FROM"
                   " now() - min(not_before)), 0)::float8"
                   " FROM tasks WHERE state = 'queued'"
-                  " AND not_before <= now()", 0, NULL, err);
+                  " AND not_before <= now()",
+                  0, NULL, err);
     if (res == NULL)
         return SH_EDB;
     m->queue_depth = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -153,7 +159,8 @@ db_metrics_read(db *d, db_metrics *m, sh_err *err)
                   " AND given_up_at IS NULL),"
                   " count(*) FILTER (WHERE delivered_at IS NOT NULL),"
                   " count(*) FILTER (WHERE given_up_at IS NOT NULL)"
-                  " FROM callback_outbox", 0, NULL, err);
+                  " FROM callback_outbox",
+                  0, NULL, err);
     if (res == NULL)
         return SH_EDB;
     m->callbacks_pending = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -204,8 +211,7 @@ db_callback_claim(db *d, int lease_s, db_callback *cb, sh_err *err)
     snprintf(cb->job_id, sizeof cb->job_id, "%s", PQgetvalue(res, 0, 0));
     snprintf(cb->tenant, sizeof cb->tenant, "%s", PQgetvalue(res, 0, 1));
     cb->url = xstrdup(PQgetvalue(res, 0, 2));
-    cb->secret = PQgetisnull(res, 0, 3) ? NULL
-                                        : xstrdup(PQgetvalue(res, 0, 3));
+    cb->secret = PQgetisnull(res, 0, 3) ? NULL : xstrdup(PQgetvalue(res, 0, 3));
     cb->attempts = atoi(PQgetvalue(res, 0, 4));
     cb->age_s = strtod(PQgetvalue(res, 0, 5), NULL);
     PQclear(res);
@@ -231,7 +237,8 @@ db_callback_record(db *d, const char *job_id, int status, const char *error,
                   " given_up_at = CASE WHEN $3::text IS NOT NULL AND $5::bool"
                   " THEN now() END,"
                   " next_at = now() + make_interval(secs => $4::float8)"
-                  " WHERE job_id = $1", 5, p, err);
+                  " WHERE job_id = $1",
+                  5, p, err);
 }
 
 int
@@ -246,8 +253,9 @@ db_callback_get(db *d, const char *job_id, db_callback *cb, sh_err *err)
                   "SELECT url, attempts, last_status, last_error,"
                   " CASE WHEN delivered_at IS NOT NULL THEN 'delivered'"
                   " WHEN given_up_at IS NOT NULL THEN 'given_up'"
-                  " ELSE 'pending' END, " DB_TS("delivered_at")
-                  " FROM callback_outbox WHERE job_id = $1", 1, p, err);
+                  " ELSE 'pending' END, " DB_TS(
+                      "delivered_at") " FROM callback_outbox WHERE job_id = $1",
+                  1, p, err);
     if (res == NULL)
         return SH_EDB;
     found = PQntuples(res) > 0;
@@ -255,10 +263,11 @@ db_callback_get(db *d, const char *job_id, db_callback *cb, sh_err *err)
         snprintf(cb->job_id, sizeof cb->job_id, "%s", job_id);
         cb->url = xstrdup(PQgetvalue(res, 0, 0));
         cb->attempts = atoi(PQgetvalue(res, 0, 1));
-        cb->last_status = PQgetisnull(res, 0, 2)
-                          ? 0 : atoi(PQgetvalue(res, 0, 2));
+        cb->last_status = PQgetisnull(res, 0, 2) ? 0
+                                                 : atoi(PQgetvalue(res, 0, 2));
         cb->last_error = PQgetisnull(res, 0, 3)
-                         ? NULL : xstrdup(PQgetvalue(res, 0, 3));
+                             ? NULL
+                             : xstrdup(PQgetvalue(res, 0, 3));
         snprintf(cb->state, sizeof cb->state, "%s", PQgetvalue(res, 0, 4));
         snprintf(cb->delivered_at, sizeof cb->delivered_at, "%s",
                  PQgetvalue(res, 0, 5));

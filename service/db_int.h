@@ -78,5 +78,4 @@ int db_notify_tasks(db *d, sh_err *err);
  * db_strings_free; never NULL). Returns the count. */
 int db_strings_of(PGresult *res, char ***out);
 
-
 #endif

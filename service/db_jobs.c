@@ -38,7 +38,7 @@ job_by_key(db *d, const char *tenant, const char *key, const char *sha,
     const char *p[2] = {tenant, key};
     PGresult   *res = db_exec(d, "find idempotent job",
                               "SELECT id, body_sha256 FROM jobs "
-                              "WHERE tenant = $1 AND idempotency_key = $2",
+                                "WHERE tenant = $1 AND idempotency_key = $2",
                               2, p, err);
     int         rc;
 
@@ -49,7 +49,8 @@ job_by_key(db *d, const char *tenant, const char *key, const char *sha,
     } else if (strcmp(PQgetvalue(res, 0, 1), sha) != 0) {
         rc = sh_err_set(err, SH_ECONFLICT, "",
                         "Idempotency-Key '%s' was already used with another "
-                        "body (job %s)", key, PQgetvalue(res, 0, 0));
+                        "body (job %s)",
+                        key, PQgetvalue(res, 0, 0));
     } else {
         snprintf(id, 37, "%s", PQgetvalue(res, 0, 0));
         rc = 0;
@@ -73,8 +74,7 @@ job_params_fill(job_params *jp, const plan *p, sh_err *err)
     snprintf(jp->prio, sizeof jp->prio, "%d", p->priority);
     snprintf(jp->attempts, sizeof jp->attempts, "%d", p->max_attempts);
     snprintf(jp->timeout, sizeof jp->timeout, "%d", p->timeout_s);
-    snprintf(jp->retention, sizeof jp->retention, "%" PRId64,
-             p->retention_s);
+    snprintf(jp->retention, sizeof jp->retention, "%" PRId64, p->retention_s);
     for (size_t i = 0; i < p->n_parts; i++) {
         array_add(&jp->starts, p->parts[i].start);
         array_add(&jp->ends, p->parts[i].end);
@@ -85,9 +85,11 @@ job_params_fill(job_params *jp, const plan *p, sh_err *err)
      * partition, inserted with the job; later stages are queued as the
      * one before ends (db_tasks.c). */
     if (p->n_stages < 1 || p->stage_tasks[0] != p->n_parts)
-        return sh_err_set(err, SH_EIO, NULL, "the plan has %zu stage(s) and "
+        return sh_err_set(err, SH_EIO, NULL,
+                          "the plan has %zu stage(s) and "
                           "%zu partition(s), not a task per partition in "
-                          "stage 0", p->n_stages, p->n_parts);
+                          "stage 0",
+                          p->n_stages, p->n_parts);
     for (size_t i = 0; i < p->n_stages; i++)
         array_add(&jp->stages, p->stage_tasks[i]);
     array_end(&jp->stages);
@@ -121,9 +123,9 @@ db_job_submit(db *d, const char *tenant, const plan *p, json_t *resolution,
     if ((rc = db_begin(d, err)) < 0)
         goto done;
     in_tx = 1;
-    const char *jp[12] = {id, tenant, p->name, spec_s, res_s, x.prio,
-                          x.attempts, x.timeout, x.retention, idem_key,
-                          body_sha256, x.stages.data};
+    const char *jp[12] = {id,          tenant,   p->name,     spec_s,
+                          res_s,       x.prio,   x.attempts,  x.timeout,
+                          x.retention, idem_key, body_sha256, x.stages.data};
     n = db_exec_rows(d, "insert job",
                      "INSERT INTO jobs (id, tenant, name, spec, resolution,"
                      " priority, max_attempts, timeout_s, retention_s,"
@@ -152,7 +154,8 @@ db_job_submit(db *d, const char *tenant, const plan *p, json_t *resolution,
                      " SELECT $1, 0, (t.i - 1)::int, t.s, t.e"
                      " FROM unnest($2::bigint[], $3::bigint[])"
                      " WITH ORDINALITY AS t(s, e, i)",
-                     3, tp, err)) < 0)
+                     3, tp, err))
+        < 0)
         goto done;
     if ((rc = db_notify_tasks(d, err)) < 0)
         goto done;
@@ -178,28 +181,72 @@ done:
  * list (list items leave the spec out, and a page of specs of up to 1 MiB
  * each is memory a client could make sheafd hold).
  */
-#define JOB_SELECT_WITH(SPEC)                                               \
-    "SELECT j.id, j.name, j.status, " DB_TS("j.created_at") ", "            \
-    DB_TS("j.started_at") ", " DB_TS("j.finished_at") ", j.error,"          \
-    " j.result_bytes, j.result_rows, " SPEC ","                             \
-    " (SELECT coalesce(sum(n), 0) FROM unnest(j.stage_tasks) AS n),"        \
-    " p.done, p.running, p.failed, p.rows_in, p.bytes_in, p.rows_out,"      \
-    " p.skipped, j.seq, j.priority, j.max_attempts"                         \
-    " FROM jobs j LEFT JOIN LATERAL (SELECT"                                \
-    " count(*) FILTER (WHERE state = 'done') AS done,"                      \
-    " count(*) FILTER (WHERE state = 'running') AS running,"                \
-    " count(*) FILTER (WHERE state = 'failed') AS failed,"                  \
-    " coalesce(sum(rows_in) FILTER (WHERE stage = 0), 0) AS rows_in,"       \
-    " coalesce(sum(bytes_in) FILTER (WHERE stage = 0), 0) AS bytes_in,"     \
-    " coalesce(sum(rows_out) FILTER (WHERE stage ="                         \
-    " cardinality(j.stage_tasks) - 1), 0) AS rows_out,"                     \
-    " coalesce(sum(rows_skipped) FILTER (WHERE stage = 0), 0) AS skipped"   \
-    " FROM tasks t WHERE t.job_id = j.id) p ON true "
+#define JOB_SELECT_WITH(SPEC)                                                  \
+    "SELECT j.id, j.name, j.status, " DB_TS("j.created_at") ", " DB_TS(        \
+        "j.started_at") ", " DB_TS("j.finished_at") ", j.error,"               \
+                                                    " j.result_bytes, "        \
+                                                    "j.result_rows, " SPEC "," \
+                                                    " (SELECT "                \
+                                                    "coalesce(sum(n), 0) "     \
+                                                    "FROM "                    \
+                                                    "unnest(j.stage_tasks) "   \
+                                                    "AS n),"                   \
+                                                    " p.done, p.running, "     \
+                                                    "p.failed, p.rows_in, "    \
+                                                    "p.bytes_in, p.rows_out,"  \
+                                                    " p.skipped, j.seq, "      \
+                                                    "j.priority, "             \
+                                                    "j.max_attempts"           \
+                                                    " FROM jobs j LEFT JOIN "  \
+                                                    "LATERAL (SELECT"          \
+                                                    " count(*) FILTER (WHERE " \
+                                                    "state = 'done') AS done," \
+                                                    " count(*) FILTER (WHERE " \
+                                                    "state = 'running') AS "   \
+                                                    "running,"                 \
+                                                    " count(*) FILTER (WHERE " \
+                                                    "state = 'failed') AS "    \
+                                                    "failed,"                  \
+                                                    " coalesce(sum(rows_in) "  \
+                                                    "FILTER (WHERE stage = "   \
+                                                    "0), 0) AS rows_in,"       \
+                                                    " coalesce(sum(bytes_in) " \
+                                                    "FILTER (WHERE stage = "   \
+                                                    "0), 0) AS bytes_in,"      \
+                                                    " coalesce(sum(rows_out) " \
+                                                    "FILTER (WHERE stage ="    \
+                                                    " cardinality(j.stage_"    \
+                                                    "tasks) - 1), 0) AS "      \
+                                                    "rows_out,"                \
+                                                    " coalesce(sum(rows_"      \
+                                                    "skipped) FILTER (WHERE "  \
+                                                    "stage = 0), 0) AS "       \
+                                                    "skipped"                  \
+                                                    " FROM tasks t WHERE "     \
+                                                    "t.job_id = j.id) p ON "   \
+                                                    "true "
 
 enum {
-    JC_ID, JC_NAME, JC_STATUS, JC_CREATED, JC_STARTED, JC_FINISHED, JC_ERROR,
-    JC_RBYTES, JC_RROWS, JC_SPEC, JC_TOTAL, JC_DONE, JC_RUNNING, JC_FAILED,
-    JC_ROWS_IN, JC_BYTES_IN, JC_ROWS_OUT, JC_SKIPPED, JC_SEQ, JC_PRIORITY,
+    JC_ID,
+    JC_NAME,
+    JC_STATUS,
+    JC_CREATED,
+    JC_STARTED,
+    JC_FINISHED,
+    JC_ERROR,
+    JC_RBYTES,
+    JC_RROWS,
+    JC_SPEC,
+    JC_TOTAL,
+    JC_DONE,
+    JC_RUNNING,
+    JC_FAILED,
+    JC_ROWS_IN,
+    JC_BYTES_IN,
+    JC_ROWS_OUT,
+    JC_SKIPPED,
+    JC_SEQ,
+    JC_PRIORITY,
     JC_ATTEMPTS
 };
 
@@ -215,8 +262,8 @@ col_i64(PGresult *res, int r, int c)
 static void
 col_copy(PGresult *res, int r, int c, char *out, size_t size)
 {
-    snprintf(out, size, "%s", PQgetisnull(res, r, c) ? ""
-                                                     : PQgetvalue(res, r, c));
+    snprintf(out, size, "%s",
+             PQgetisnull(res, r, c) ? "" : PQgetvalue(res, r, c));
 }
 
 /* Column 'c' of row 'r' as a new string, or NULL when NULL. */
@@ -280,8 +327,7 @@ db_job_status_ended(const char *status)
 }
 
 int
-db_job_get(db *d, const char *tenant, const char *id, db_job *job,
-           sh_err *err)
+db_job_get(db *d, const char *tenant, const char *id, db_job *job, sh_err *err)
 {
     const char *p[2] = {id, tenant};
     PGresult   *res;
@@ -290,8 +336,10 @@ db_job_get(db *d, const char *tenant, const char *id, db_job *job,
     memset(job, 0, sizeof *job);
     if (!util_is_uuid(id, strlen(id)))
         return sh_err_set(err, SH_ENOENT, NULL, "no job %s", id);
-    res = db_exec(d, "get job", JOB_SELECT_WITH("j.spec::text")
-                  "WHERE j.id = $1 AND j.tenant = $2", 2, p, err);
+    res = db_exec(d, "get job",
+                  JOB_SELECT_WITH(
+                      "j.spec::text") "WHERE j.id = $1 AND j.tenant = $2",
+                  2, p, err);
     if (res == NULL)
         return SH_EDB;
     if (PQntuples(res) == 0)
@@ -304,8 +352,8 @@ db_job_get(db *d, const char *tenant, const char *id, db_job *job,
 
 int
 db_job_list(db *d, const char *tenant, const char *status, const char *name,
-            int limit, const char *cursor, db_job **jobs, size_t *n,
-            int *more, sh_err *err)
+            int limit, const char *cursor, db_job **jobs, size_t *n, int *more,
+            sh_err *err)
 {
     char        lim[16];
     const char *p[5];
@@ -316,20 +364,24 @@ db_job_list(db *d, const char *tenant, const char *status, const char *name,
     *n = 0;
     *more = 0;
     if (cursor && *cursor && strspn(cursor, "0123456789") != strlen(cursor))
-        return sh_err_set(err, SH_EINVAL, "cursor", "cursor '%s' is not one "
-                          "this service gave out", cursor);
+        return sh_err_set(err, SH_EINVAL, "cursor",
+                          "cursor '%s' is not one "
+                          "this service gave out",
+                          cursor);
     snprintf(lim, sizeof lim, "%d", limit + 1);
     p[0] = tenant;
     p[1] = status;
     p[2] = name;
     p[3] = cursor && *cursor ? cursor : NULL;
     p[4] = lim;
-    res = db_exec(d, "list jobs", JOB_SELECT_WITH("NULL")
-                  "WHERE j.tenant = $1"
-                  " AND ($2::text IS NULL OR j.status = $2)"
-                  " AND ($3::text IS NULL OR j.name = $3)"
-                  " AND ($4::bigint IS NULL OR j.seq < $4::bigint)"
-                  " ORDER BY j.seq DESC LIMIT $5::int", 5, p, err);
+    res = db_exec(d, "list jobs",
+                  JOB_SELECT_WITH(
+                      "NULL") "WHERE j.tenant = $1"
+                              " AND ($2::text IS NULL OR j.status = $2)"
+                              " AND ($3::text IS NULL OR j.name = $3)"
+                              " AND ($4::bigint IS NULL OR j.seq < $4::bigint)"
+                              " ORDER BY j.seq DESC LIMIT $5::int",
+                  5, p, err);
     if (res == NULL)
         return SH_EDB;
     rows = PQntuples(res);
@@ -345,8 +397,7 @@ db_job_list(db *d, const char *tenant, const char *status, const char *name,
 /* 0 when job 'id' of 'tenant' exists, else SH_ENOENT or SH_EDB. Sets
  * 'status' (at least 16 bytes) when non-NULL. */
 static int
-job_status(db *d, const char *tenant, const char *id, char *status,
-           sh_err *err)
+job_status(db *d, const char *tenant, const char *id, char *status, sh_err *err)
 {
     const char *p[2] = {id, tenant};
     PGresult   *res;
@@ -354,8 +405,10 @@ job_status(db *d, const char *tenant, const char *id, char *status,
 
     if (!util_is_uuid(id, strlen(id)))
         return sh_err_set(err, SH_ENOENT, NULL, "no job %s", id);
-    res = db_exec(d, "get job status", "SELECT status FROM jobs"
-                  " WHERE id = $1 AND tenant = $2", 2, p, err);
+    res = db_exec(d, "get job status",
+                  "SELECT status FROM jobs"
+                  " WHERE id = $1 AND tenant = $2",
+                  2, p, err);
     if (res == NULL)
         return SH_EDB;
     if (PQntuples(res) == 0)
@@ -374,9 +427,23 @@ db_job_owned(db *d, const char *tenant, const char *id, sh_err *err)
 
 /* The columns of a task, in the order task_from_row reads them. */
 enum {
-    TC_STAGE, TC_PART, TC_STATE, TC_ATTEMPTS, TC_BSTART, TC_BEND,
-    TC_ROWS_IN, TC_BYTES_IN, TC_ROWS_OUT, TC_BYTES_OUT, TC_SKIPPED,
-    TC_WORKER, TC_ERROR, TC_STARTED, TC_FINISHED, TC_SPILL, TC_PEAK
+    TC_STAGE,
+    TC_PART,
+    TC_STATE,
+    TC_ATTEMPTS,
+    TC_BSTART,
+    TC_BEND,
+    TC_ROWS_IN,
+    TC_BYTES_IN,
+    TC_ROWS_OUT,
+    TC_BYTES_OUT,
+    TC_SKIPPED,
+    TC_WORKER,
+    TC_ERROR,
+    TC_STARTED,
+    TC_FINISHED,
+    TC_SPILL,
+    TC_PEAK
 };
 
 /* Fill 't' from row 'r' of db_job_tasks' statement. */
@@ -409,12 +476,12 @@ task_from_row(PGresult *res, int r, db_task_row *t)
 static int
 tasks_cursor(const char *cursor, char stage[16], char part[16])
 {
-    long long   a, b;
-    char        tail;
+    long long a, b;
+    char      tail;
 
     if (strlen(cursor) > 24 || strspn(cursor, "0123456789.") != strlen(cursor)
-        || sscanf(cursor, "%lld.%lld%c", &a, &b, &tail) != 2
-        || a > INT32_MAX || b > INT32_MAX)
+        || sscanf(cursor, "%lld.%lld%c", &a, &b, &tail) != 2 || a > INT32_MAX
+        || b > INT32_MAX)
         return -1;
     snprintf(stage, 16, "%d", (int)a);
     snprintf(part, 16, "%d", (int)b);
@@ -436,8 +503,10 @@ db_job_tasks(db *d, const char *tenant, const char *id, int limit,
     *more = 0;
     if (cursor != NULL && *cursor != '\0') {
         if (tasks_cursor(cursor, stage, part) < 0)
-            return sh_err_set(err, SH_EINVAL, "cursor", "cursor '%.40s' is "
-                              "not one this service gave out", cursor);
+            return sh_err_set(err, SH_EINVAL, "cursor",
+                              "cursor '%.40s' is "
+                              "not one this service gave out",
+                              cursor);
         p[1] = stage;
         p[2] = part;
     }
@@ -449,11 +518,12 @@ db_job_tasks(db *d, const char *tenant, const char *id, int limit,
                   " CASE WHEN stage = 0 THEN byte_start END,"
                   " CASE WHEN stage = 0 THEN byte_end END,"
                   " rows_in, bytes_in, rows_out, bytes_out, rows_skipped,"
-                  " worker, error, " DB_TS("started_at") ", "
-                  DB_TS("finished_at") ", spill_bytes, peak_bytes"
-                  " FROM tasks WHERE job_id = $1"
-                  " AND ($2::int IS NULL OR (stage, part) > ($2::int, $3::int))"
-                  " ORDER BY stage, part LIMIT $4::int",
+                  " worker, error, " DB_TS("started_at") ", " DB_TS(
+                      "finished_at") ", spill_bytes, peak_bytes"
+                                     " FROM tasks WHERE job_id = $1"
+                                     " AND ($2::int IS NULL OR (stage, part) > "
+                                     "($2::int, $3::int))"
+                                     " ORDER BY stage, part LIMIT $4::int",
                   4, p, err);
     if (res == NULL)
         return SH_EDB;
@@ -493,21 +563,22 @@ db_job_result(db *d, const char *tenant, const char *id, db_part **parts,
     if (strcmp(status, "succeeded") != 0)
         return sh_err_set(err, SH_ESTATE, NULL,
                           "job %s is %s; its result can be fetched once it "
-                          "has succeeded", id, status);
+                          "has succeeded",
+                          id, status);
     res = db_exec(d, "list result parts",
                   "SELECT t.output, t.bytes_out, t.rows_out FROM tasks t"
                   " JOIN jobs j ON j.id = t.job_id"
                   " WHERE t.job_id = $1"
                   " AND t.stage = cardinality(j.stage_tasks) - 1"
-                  " AND t.state = 'done' ORDER BY t.part", 1, p, err);
+                  " AND t.state = 'done' ORDER BY t.part",
+                  1, p, err);
     if (res == NULL)
         return SH_EDB;
     *n = (size_t)PQntuples(res);
     *parts = xcalloc(*n ? *n : 1, sizeof **parts);
     for (size_t i = 0; i < *n; i++) {
         (*parts)[i].path = xstrdup(PQgetvalue(res, (int)i, 0));
-        (*parts)[i].size_bytes = strtoull(PQgetvalue(res, (int)i, 1), NULL,
-                                          10);
+        (*parts)[i].size_bytes = strtoull(PQgetvalue(res, (int)i, 1), NULL, 10);
         (*parts)[i].rows = strtoull(PQgetvalue(res, (int)i, 2), NULL, 10);
     }
     PQclear(res);
@@ -539,7 +610,8 @@ db_job_cancel(db *d, const char *tenant, const char *id, sh_err *err)
                       " t AS (UPDATE tasks SET state = 'cancelled',"
                       " finished_at = now() FROM j WHERE tasks.job_id = j.id"
                       " AND tasks.state IN ('queued', 'running') RETURNING 1)"
-                      " SELECT (SELECT count(*) FROM j)", 2, p, err);
+                      " SELECT (SELECT count(*) FROM j)",
+                      2, p, err);
     if (n < 0)
         return SH_EDB;
     if (n == 1)
@@ -549,7 +621,8 @@ db_job_cancel(db *d, const char *tenant, const char *id, sh_err *err)
         return rc;
     return sh_err_set(err, SH_ESTATE, NULL,
                       "job %s has already %s; only a queued or running "
-                      "job can be cancelled", id,
+                      "job can be cancelled",
+                      id,
                       strcmp(status, "cancelled") == 0 ? "been cancelled"
                                                        : status);
 }
@@ -572,6 +645,7 @@ db_job_delete(db *d, const char *tenant, const char *id, sh_err *err)
     if (n != 1)
         return sh_err_set(err, SH_ESTATE, NULL,
                           "job %s is %s; cancel it or wait for it to end "
-                          "before deleting it", id, status);
+                          "before deleting it",
+                          id, status);
     return 0;
 }

@@ -47,14 +47,15 @@ migrate_apply(db *d, const char *dir, const char *version, sh_err *err)
     }
     if ((rc = db_begin(d, err)) < 0)
         goto done;
-    if ((rc = db_run(d, "lock migrations", MIGRATE_LOCK_SQL, 0, NULL,
-                     err)) < 0) {
+    if ((rc = db_run(d, "lock migrations", MIGRATE_LOCK_SQL, 0, NULL, err))
+        < 0) {
         db_rollback(d);
         goto done;
     }
-    applied = db_exec_rows(d, "read migrations", "SELECT 1 FROM "
-                           "schema_migrations WHERE version = $1", 1, p,
-                           err);
+    applied = db_exec_rows(d, "read migrations",
+                           "SELECT 1 FROM "
+                           "schema_migrations WHERE version = $1",
+                           1, p, err);
     if (applied != 0) {
         /* Recorded (by another instance, maybe), or SH_EDB. */
         db_rollback(d);
@@ -64,8 +65,8 @@ migrate_apply(db *d, const char *dir, const char *version, sh_err *err)
     /* A file holds several statements: PQexec, not db_exec (which sends
      * one statement with parameters). */
     res = PQexec(d->conn, sql);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK &&
-        PQresultStatus(res) != PGRES_TUPLES_OK) {
+    if (PQresultStatus(res) != PGRES_COMMAND_OK
+        && PQresultStatus(res) != PGRES_TUPLES_OK) {
         rc = sh_err_set(err, SH_EDB, NULL, "migration %s: %s", version,
                         PQresultErrorMessage(res));
         PQclear(res);
@@ -74,8 +75,9 @@ migrate_apply(db *d, const char *dir, const char *version, sh_err *err)
     }
     PQclear(res);
     if ((rc = db_run(d, "record migration",
-                     "INSERT INTO schema_migrations (version) VALUES ($1)",
-                     1, p, err)) < 0) {
+                     "INSERT INTO schema_migrations (version) VALUES ($1)", 1,
+                     p, err))
+        < 0) {
         db_rollback(d);
         goto done;
     }
@@ -97,8 +99,8 @@ migrate_list(const char *dir, char ***names, sh_err *err)
 
     *names = NULL;
     if (dh == NULL)
-        return sh_err_set(err, SH_EIO, NULL, "migrations directory %s: %s",
-                          dir, strerror(errno));
+        return sh_err_set(err, SH_EIO, NULL, "migrations directory %s: %s", dir,
+                          strerror(errno));
     while ((de = readdir(dh)) != NULL) {
         size_t len = strlen(de->d_name);
         if (len > 4 && strcmp(de->d_name + len - 4, ".sql") == 0) {
@@ -124,13 +126,13 @@ db_migrate(db *d, const char *dir, sh_err *err)
      * finds the table, and each migration, there. */
     if ((rc = db_begin(d, err)) < 0)
         goto done;
-    if ((rc = db_run(d, "lock migrations", MIGRATE_LOCK_SQL, 0, NULL,
-                     err)) < 0
+    if ((rc = db_run(d, "lock migrations", MIGRATE_LOCK_SQL, 0, NULL, err)) < 0
         || (rc = db_run(d, "create schema_migrations",
                         "CREATE TABLE IF NOT EXISTS schema_migrations ("
                         " version text PRIMARY KEY,"
                         " applied_at timestamptz NOT NULL DEFAULT now())",
-                        0, NULL, err)) < 0) {
+                        0, NULL, err))
+               < 0) {
         db_rollback(d);
         goto done;
     }

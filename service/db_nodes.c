@@ -36,8 +36,8 @@ int
 db_node_heartbeat(db *d, const db_node *n, sh_err *err)
 {
     char        workers[16], pid[16], lease[16];
-    const char *p[8] = {n->id, n->hostname, n->address, n->role, workers,
-                        pid, n->build, lease};
+    const char *p[8] = {n->id,   n->hostname, n->address, n->role,
+                        workers, pid,         n->build,   lease};
 
     snprintf(workers, sizeof workers, "%d", n->workers);
     snprintf(pid, sizeof pid, "%d", n->pid);
@@ -83,15 +83,13 @@ node_from_row(PGresult *res, int r, db_node *n)
 {
     snprintf(n->id, sizeof n->id, "%s", PQgetvalue(res, r, 0));
     n->hostname = xstrdup(PQgetvalue(res, r, 1));
-    n->address = PQgetisnull(res, r, 2) ? NULL
-                                        : xstrdup(PQgetvalue(res, r, 2));
+    n->address = PQgetisnull(res, r, 2) ? NULL : xstrdup(PQgetvalue(res, r, 2));
     n->role = xstrdup(PQgetvalue(res, r, 3));
     n->workers = atoi(PQgetvalue(res, r, 4));
     n->pid = atoi(PQgetvalue(res, r, 5));
     n->build = xstrdup(PQgetvalue(res, r, 6));
     n->lease_s = atoi(PQgetvalue(res, r, 7));
-    snprintf(n->started_at, sizeof n->started_at, "%s",
-             PQgetvalue(res, r, 8));
+    snprintf(n->started_at, sizeof n->started_at, "%s", PQgetvalue(res, r, 8));
     snprintf(n->heartbeat_at, sizeof n->heartbeat_at, "%s",
              PQgetvalue(res, r, 9));
     n->alive = strcmp(PQgetvalue(res, r, 10), "t") == 0;
@@ -99,8 +97,8 @@ node_from_row(PGresult *res, int r, db_node *n)
 }
 
 int
-db_node_list(db *d, int limit, const char *cursor, db_node **out,
-             size_t *n, int *more, sh_err *err)
+db_node_list(db *d, int limit, const char *cursor, db_node **out, size_t *n,
+             int *more, sh_err *err)
 {
     char        lim[16];
     const char *p[2];
@@ -113,17 +111,21 @@ db_node_list(db *d, int limit, const char *cursor, db_node **out,
     if (cursor && *cursor
         && (strspn(cursor, "0123456789") != strlen(cursor)
             || strlen(cursor) > 18))
-        return sh_err_set(err, SH_EINVAL, "cursor", "cursor '%s' is not one "
-                          "this service gave out", cursor);
+        return sh_err_set(err, SH_EINVAL, "cursor",
+                          "cursor '%s' is not one "
+                          "this service gave out",
+                          cursor);
     snprintf(lim, sizeof lim, "%d", limit + 1);
     p[0] = cursor && *cursor ? cursor : NULL;
     p[1] = lim;
     res = db_exec(d, "list nodes",
                   "SELECT id, hostname, address, role, workers, pid, build,"
-                  " lease_s, " DB_TS("started_at") ", "
-                  DB_TS("heartbeat_at") ", lease_until > now(), seq"
-                  " FROM nodes WHERE ($1::bigint IS NULL OR seq < $1::bigint)"
-                  " ORDER BY seq DESC LIMIT $2::int", 2, p, err);
+                  " lease_s, " DB_TS("started_at") ", " DB_TS(
+                      "heartbeat_at") ", lease_until > now(), seq"
+                                      " FROM nodes WHERE ($1::bigint IS NULL "
+                                      "OR seq < $1::bigint)"
+                                      " ORDER BY seq DESC LIMIT $2::int",
+                  2, p, err);
     if (res == NULL)
         return SH_EDB;
     rows = PQntuples(res);

@@ -22,8 +22,8 @@
  * whole statement, and with it the sweeper, at every pass. The difference
  * of two finite timestamps always fits an interval.
  */
-#define SWEEP_PAST(TS, SECS)                                                \
-    "(isfinite(" TS ") AND " TS " <= now()"                                 \
+#define SWEEP_PAST(TS, SECS)                \
+    "(isfinite(" TS ") AND " TS " <= now()" \
     " AND extract(epoch FROM now() - " TS ") > " SECS ")"
 
 int
@@ -32,16 +32,18 @@ db_jobs_expire(db *d, sh_err *err)
     /* One statement, so that no one sees a timed-out job with tasks
      * still queued or running. Its tasks' update sees the jobs as they
      * were before the statement: the jobs it times out are named. */
-    return db_exec_count(d, "time out jobs",
-                         "WITH expired AS (UPDATE jobs SET status = 'failed',"
-                         " finished_at = now(),"
-                         " error = 'timed out: the job ran longer than its"
-                         " timeout_s of ' || timeout_s || ' s'"
-                         " WHERE status IN ('queued', 'running')"
-                         " AND timeout_s > 0"
-                         " AND " SWEEP_PAST("coalesce(started_at,"
-                         " created_at)", "timeout_s")
-                         " RETURNING id),"
+    return db_exec_count(
+        d, "time out jobs",
+        "WITH expired AS (UPDATE jobs SET status = 'failed',"
+        " finished_at = now(),"
+        " error = 'timed out: the job ran longer than its"
+        " timeout_s of ' || timeout_s || ' s'"
+        " WHERE status IN ('queued', 'running')"
+        " AND timeout_s > 0"
+        " AND " SWEEP_PAST(
+            "coalesce(started_at,"
+            " created_at)",
+            "timeout_s") " RETURNING id),"
                          " cancelled AS (UPDATE tasks t"
                          " SET state = 'cancelled',"
                          " finished_at = now() FROM jobs j"
@@ -51,7 +53,8 @@ db_jobs_expire(db *d, sh_err *err)
                          " 'cancelled')"
                          " OR j.id IN (SELECT id FROM expired)) RETURNING 1)"
                          " SELECT (SELECT count(*) FROM expired),"
-                         " (SELECT count(*) FROM cancelled)", 0, NULL, err);
+                         " (SELECT count(*) FROM cancelled)",
+        0, NULL, err);
 }
 
 /* The PostgreSQL array literal of the 'n' strings 'v', every element
@@ -144,7 +147,8 @@ retire_log_skipped(db *d)
                   "SELECT id, retention_s, finished_at FROM jobs"
                   " WHERE status IN ('succeeded', 'failed', 'cancelled')"
                   " AND (NOT isfinite(finished_at) OR retention_s < 0"
-                  " OR retention_s > $1::bigint) LIMIT 5", 1, p, &err);
+                  " OR retention_s > $1::bigint) LIMIT 5",
+                  1, p, &err);
     if (res == NULL) {
         log_warn("finding jobs that cannot be retired: %s", err.msg);
         return;
@@ -167,11 +171,13 @@ db_jobs_retire(db *d, int max, char ***ids, sh_err *err)
 
     *ids = NULL;
     snprintf(lim, sizeof lim, "%d", max);
-    res = db_exec(d, "retire jobs",
-                  "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs"
-                  " WHERE status IN ('succeeded', 'failed', 'cancelled')"
-                  " AND " SWEEP_PAST("finished_at", "retention_s")
-                  " LIMIT $1::int) RETURNING id", 1, p, err);
+    res = db_exec(
+        d, "retire jobs",
+        "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs"
+        " WHERE status IN ('succeeded', 'failed', 'cancelled')"
+        " AND " SWEEP_PAST("finished_at",
+                           "retention_s") " LIMIT $1::int) RETURNING id",
+        1, p, err);
     if (res == NULL)
         return SH_EDB;
     n = db_strings_of(res, ids);
@@ -195,7 +201,8 @@ sweep_keep_parts(db *d, db_clean *c, sh_err *err)
                   " WHERE t.job_id = $1"
                   " AND t.stage = cardinality(j.stage_tasks) - 1"
                   " AND t.state = 'done' AND t.output IS NOT NULL"
-                  " ORDER BY t.part", 1, jp, err);
+                  " ORDER BY t.part",
+                  1, jp, err);
     if (res == NULL)
         return SH_EDB;
     c->n_keep = (size_t)db_strings_of(res, &c->keep);
@@ -225,20 +232,20 @@ db_jobs_to_clean(db *d, int max, db_clean **jobs, sh_err *err)
                   " OR j.finished_at < now() - interval '2 seconds')"
                   " AND NOT EXISTS (SELECT 1 FROM tasks t"
                   " WHERE t.job_id = j.id AND t.lease_until > now())"
-                  " ORDER BY j.finished_at LIMIT $1::int", 1, p, err);
+                  " ORDER BY j.finished_at LIMIT $1::int",
+                  1, p, err);
     if (res == NULL)
         return SH_EDB;
     n = PQntuples(res);
     *jobs = xcalloc((size_t)(n ? n : 1), sizeof **jobs);
     for (int r = 0; r < n; r++) {
-        snprintf((*jobs)[r].id, sizeof (*jobs)[r].id, "%s",
+        snprintf((*jobs)[r].id, sizeof(*jobs)[r].id, "%s",
                  PQgetvalue(res, r, 0));
         (*jobs)[r].succeeded = PQgetvalue(res, r, 1)[0] == 't';
     }
     PQclear(res);
     for (int r = 0; r < n; r++) {
-        if ((*jobs)[r].succeeded && sweep_keep_parts(d, &(*jobs)[r],
-                                                     err) < 0) {
+        if ((*jobs)[r].succeeded && sweep_keep_parts(d, &(*jobs)[r], err) < 0) {
             db_clean_free(*jobs, n);
             *jobs = NULL;
             return SH_EDB;
@@ -263,6 +270,6 @@ db_job_cleaned(db *d, const char *id, sh_err *err)
     /* Lost in a crash of the database, the stamp only makes the job be
      * cleaned again: no need to wait for the disk. */
     return db_run_lazy(d, "record job cleaned",
-                       "UPDATE jobs SET cleaned_at = now() WHERE id = $1",
-                       1, p, err);
+                       "UPDATE jobs SET cleaned_at = now() WHERE id = $1", 1, p,
+                       err);
 }

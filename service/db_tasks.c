@@ -41,8 +41,7 @@ stats_text_fill(stats_text *x, const exec_stats *st)
 {
     snprintf(x->spill_bytes, sizeof x->spill_bytes, "%" PRIu64,
              st->spill_bytes);
-    snprintf(x->peak_bytes, sizeof x->peak_bytes, "%" PRIu64,
-             st->peak_bytes);
+    snprintf(x->peak_bytes, sizeof x->peak_bytes, "%" PRIu64, st->peak_bytes);
     snprintf(x->rows_in, sizeof x->rows_in, "%" PRIu64, st->rows_in);
     snprintf(x->bytes_in, sizeof x->bytes_in, "%" PRIu64, st->bytes_in);
     snprintf(x->rows_out, sizeof x->rows_out, "%" PRIu64, st->rows_out);
@@ -67,8 +66,10 @@ task_fenced(int n, const db_task *t, sh_err *err)
     if (n < 0)
         return SH_EDB;
     if (n != 1)
-        return sh_err_set(err, SH_ESTATE, NULL, "lease of job %s part %d "
-                          "lost", t->job_id, t->part);
+        return sh_err_set(err, SH_ESTATE, NULL,
+                          "lease of job %s part %d "
+                          "lost",
+                          t->job_id, t->part);
     return 0;
 }
 
@@ -153,24 +154,24 @@ task_inputs(db *d, db_task *t, sh_err *err)
  * has ended in between (cancelled, failed, timed out), the task is let go
  * at once.
  */
-#define CLAIM_SQL                                                        \
-    "WITH c AS (SELECT q.job_id, q.stage, q.part"                         \
-    " FROM (SELECT id, priority, claimed_at, seq FROM jobs"               \
-    " WHERE status IN ('queued', 'running')"                              \
-    " ORDER BY priority DESC, claimed_at NULLS FIRST, seq) j"             \
-    " CROSS JOIN LATERAL (SELECT t.job_id, t.stage, t.part"               \
-    " FROM tasks t WHERE t.job_id = j.id AND t.state = 'queued'"          \
-    " AND t.not_before <= now() ORDER BY t.stage, t.part"                 \
-    " LIMIT 1 FOR UPDATE OF t SKIP LOCKED) q"                             \
-    " ORDER BY j.priority DESC, j.claimed_at NULLS FIRST, j.seq"          \
-    " LIMIT 1)"                                                           \
-    " UPDATE tasks t SET state = 'running',"                              \
-    " attempts = t.attempts + 1,"                                         \
-    " lease = nextval('task_lease_seq'),"                                 \
-    " lease_until = now() + make_interval(secs => $2::int),"              \
-    " worker = $1, started_at = now(), finished_at = NULL"                \
-    " FROM c WHERE t.job_id = c.job_id AND t.stage = c.stage"             \
-    " AND t.part = c.part"                                                \
+#define CLAIM_SQL                                                \
+    "WITH c AS (SELECT q.job_id, q.stage, q.part"                \
+    " FROM (SELECT id, priority, claimed_at, seq FROM jobs"      \
+    " WHERE status IN ('queued', 'running')"                     \
+    " ORDER BY priority DESC, claimed_at NULLS FIRST, seq) j"    \
+    " CROSS JOIN LATERAL (SELECT t.job_id, t.stage, t.part"      \
+    " FROM tasks t WHERE t.job_id = j.id AND t.state = 'queued'" \
+    " AND t.not_before <= now() ORDER BY t.stage, t.part"        \
+    " LIMIT 1 FOR UPDATE OF t SKIP LOCKED) q"                    \
+    " ORDER BY j.priority DESC, j.claimed_at NULLS FIRST, j.seq" \
+    " LIMIT 1)"                                                  \
+    " UPDATE tasks t SET state = 'running',"                     \
+    " attempts = t.attempts + 1,"                                \
+    " lease = nextval('task_lease_seq'),"                        \
+    " lease_until = now() + make_interval(secs => $2::int),"     \
+    " worker = $1, started_at = now(), finished_at = NULL"       \
+    " FROM c WHERE t.job_id = c.job_id AND t.stage = c.stage"    \
+    " AND t.part = c.part"                                       \
     " RETURNING t.job_id, t.stage, t.part, t.lease, t.attempts"
 
 /*
@@ -189,16 +190,18 @@ claim_let_go(db *d, const db_task *t, sh_err *err)
                "UPDATE tasks SET state = 'cancelled', lease_until = NULL,"
                " finished_at = now() WHERE job_id = $1 AND stage = $2"
                " AND part = $3 AND lease = $4"
-               " AND state IN ('running', 'cancelled')", 4, kp, err) < 0)
+               " AND state IN ('running', 'cancelled')",
+               4, kp, err)
+        < 0)
         return SH_EDB;
     return DB_CLAIM_ENDED;
 }
 
-#define START_JOB_SQL(LOCKED)                                             \
-    "UPDATE jobs SET status = 'running',"                                 \
-    " started_at = coalesce(started_at, now()),"                          \
-    " claimed_at = clock_timestamp()"                                     \
-    " WHERE id = $1 AND status IN ('queued', 'running')" LOCKED           \
+#define START_JOB_SQL(LOCKED)                                   \
+    "UPDATE jobs SET status = 'running',"                       \
+    " started_at = coalesce(started_at, now()),"                \
+    " claimed_at = clock_timestamp()"                           \
+    " WHERE id = $1 AND status IN ('queued', 'running')" LOCKED \
     " RETURNING max_attempts, spec::text, resolution::text"
 
 /*
@@ -235,14 +238,16 @@ claim_start_job(db *d, db_task *t, int nowait, json_t **spec,
     if (t->stage > 0 && task_inputs(d, t, err) < 0)
         return SH_EDB;
     if (*spec == NULL || *resolution == NULL)
-        return sh_err_set(err, SH_EDB, NULL, "job %s: stored spec is not "
-                          "JSON: %s", t->job_id, jerr.text);
+        return sh_err_set(err, SH_EDB, NULL,
+                          "job %s: stored spec is not "
+                          "JSON: %s",
+                          t->job_id, jerr.text);
     return DB_CLAIM_TASK;
 }
 
 int
-db_task_claim(db *d, const char *worker, int lease_s, db_task *t,
-              json_t **spec, json_t **resolution, sh_err *err)
+db_task_claim(db *d, const char *worker, int lease_s, db_task *t, json_t **spec,
+              json_t **resolution, sh_err *err)
 {
     char        secs[16];
     const char *p[2] = {worker, secs};
@@ -288,15 +293,15 @@ db_task_claim(db *d, const char *worker, int lease_s, db_task *t,
 }
 
 int
-db_task_heartbeat(db *d, const db_task *t, int lease_s,
-                  const exec_stats *st, sh_err *err)
+db_task_heartbeat(db *d, const db_task *t, int lease_s, const exec_stats *st,
+                  sh_err *err)
 {
     task_keys   k;
     stats_text  x;
     char        secs[16];
-    const char *p[11] = {t->job_id, k.stage, k.part, k.lease, secs,
-                         x.rows_in, x.bytes_in, x.rows_out, x.rows_skipped,
-                         x.spill_bytes, x.peak_bytes};
+    const char *p[11] = {t->job_id,      k.stage,       k.part,      k.lease,
+                         secs,           x.rows_in,     x.bytes_in,  x.rows_out,
+                         x.rows_skipped, x.spill_bytes, x.peak_bytes};
     int         n;
 
     task_keys_fill(&k, t);
@@ -329,7 +334,8 @@ task_lock_job(db *d, const char *id, sh_err *err)
     const char *p[1] = {id};
     int         n = db_exec_rows(d, "lock job",
                                  "SELECT status FROM jobs WHERE id = $1"
-                                 " FOR UPDATE", 1, p, err);
+                                         " FOR UPDATE",
+                                 1, p, err);
 
     if (n < 0)
         return SH_EDB;
@@ -355,7 +361,8 @@ task_stage_done(db *d, const db_task *t, int *job_done, sh_err *err)
                   "SELECT (SELECT count(*) FROM tasks WHERE job_id = $1"
                   " AND stage = $2::int AND state <> 'done'),"
                   " coalesce((SELECT stage_tasks[$2::int + 2] FROM jobs"
-                  " WHERE id = $1), -1)", 2, p, err);
+                  " WHERE id = $1), -1)",
+                  2, p, err);
     if (res == NULL)
         return SH_EDB;
     pending = atoi(PQgetvalue(res, 0, 0));
@@ -371,8 +378,10 @@ task_stage_done(db *d, const db_task *t, int *job_done, sh_err *err)
         if (db_run(d, "queue next stage",
                    "INSERT INTO tasks (job_id, stage, part)"
                    " SELECT $1, $2::int + 1, g FROM"
-                   " generate_series(0, $3::int - 1) AS g", 3, np,
-                   err) < 0 || db_notify_tasks(d, err) < 0)
+                   " generate_series(0, $3::int - 1) AS g",
+                   3, np, err)
+                < 0
+            || db_notify_tasks(d, err) < 0)
             return SH_EDB;
         return 0;
     }
@@ -383,7 +392,9 @@ task_stage_done(db *d, const db_task *t, int *job_done, sh_err *err)
                " FROM (SELECT coalesce(sum(bytes_out), 0) AS b,"
                " coalesce(sum(rows_out), 0) AS r FROM tasks"
                " WHERE job_id = $1 AND stage = $2::int) s"
-               " WHERE j.id = $1 AND j.status = 'running'", 2, p, err) < 0)
+               " WHERE j.id = $1 AND j.status = 'running'",
+               2, p, err)
+        < 0)
         return SH_EDB;
     *job_done = 1;
     return 0;
@@ -396,11 +407,19 @@ db_task_finish(db *d, const db_task *t, const char *out_path,
 {
     task_keys   k;
     stats_text  x;
-    const char *p[13] = {t->job_id, k.stage, k.part, k.lease, out_path,
-                         x.rows_in, x.bytes_in, x.rows_out, x.bytes_out,
-                         x.rows_skipped, x.spill_bytes, x.peak_bytes,
-                         sha256 != NULL && sha256[0] != '\0' ? sha256
-                                                              : NULL};
+    const char *p[13] = {t->job_id,
+                         k.stage,
+                         k.part,
+                         k.lease,
+                         out_path,
+                         x.rows_in,
+                         x.bytes_in,
+                         x.rows_out,
+                         x.bytes_out,
+                         x.rows_skipped,
+                         x.spill_bytes,
+                         x.peak_bytes,
+                         sha256 != NULL && sha256[0] != '\0' ? sha256 : NULL};
     int         rc;
 
     *job_done = 0;
@@ -421,7 +440,8 @@ db_task_finish(db *d, const db_task *t, const char *out_path,
                                   " WHERE job_id = $1 AND stage = $2"
                                   " AND part = $3 AND lease = $4"
                                   " AND state = 'running'",
-                                  13, p, err), t, err);
+                                  13, p, err),
+                     t, err);
     if (rc < 0)
         goto fail;
     if ((rc = task_stage_done(d, t, job_done, err)) < 0)
@@ -456,7 +476,9 @@ task_fail_job(db *d, const db_task *t, const char *message, sh_err *err)
     if (db_run(d, "fail job",
                "UPDATE jobs SET status = 'failed', error = $2,"
                " finished_at = now() WHERE id = $1"
-               " AND status IN ('queued', 'running')", 2, jp, err) < 0)
+               " AND status IN ('queued', 'running')",
+               2, jp, err)
+        < 0)
         return SH_EDB;
     /* The failed job's other tasks end with it: queued ones are never
      * claimed, running ones are stopped by their nodes' sweepers
@@ -464,7 +486,8 @@ task_fail_job(db *d, const db_task *t, const char *message, sh_err *err)
     return db_run(d, "cancel the failed job's tasks",
                   "UPDATE tasks SET state = 'cancelled',"
                   " finished_at = now() WHERE job_id = $1"
-                  " AND state IN ('queued', 'running')", 1, jp, err);
+                  " AND state IN ('queued', 'running')",
+                  1, jp, err);
 }
 
 int
@@ -482,19 +505,20 @@ db_task_fail(db *d, const db_task *t, int retryable, const char *message,
         return rc;
     if ((rc = task_lock_job(d, t->job_id, err)) < 0)
         goto fail;
-    n = retry
-        ? db_exec_rows(d, "requeue task",
-                       "UPDATE tasks SET state = 'queued', error = $5,"
-                       " lease = NULL, lease_until = NULL, worker = NULL,"
-                       " not_before = now()"
-                       " + make_interval(secs => $6::float8)"
-                       " WHERE job_id = $1 AND stage = $2 AND part = $3"
-                       " AND lease = $4 AND state = 'running'", 6, p, err)
-        : db_exec_rows(d, "fail task",
-                       "UPDATE tasks SET state = 'failed', error = $5,"
-                       " lease_until = NULL, finished_at = now()"
-                       " WHERE job_id = $1 AND stage = $2 AND part = $3"
-                       " AND lease = $4 AND state = 'running'", 5, p, err);
+    n = retry ? db_exec_rows(d, "requeue task",
+                             "UPDATE tasks SET state = 'queued', error = $5,"
+                             " lease = NULL, lease_until = NULL, worker = NULL,"
+                             " not_before = now()"
+                             " + make_interval(secs => $6::float8)"
+                             " WHERE job_id = $1 AND stage = $2 AND part = $3"
+                             " AND lease = $4 AND state = 'running'",
+                             6, p, err)
+              : db_exec_rows(d, "fail task",
+                             "UPDATE tasks SET state = 'failed', error = $5,"
+                             " lease_until = NULL, finished_at = now()"
+                             " WHERE job_id = $1 AND stage = $2 AND part = $3"
+                             " AND lease = $4 AND state = 'running'",
+                             5, p, err);
     if ((rc = task_fenced(n, t, err)) < 0)
         goto fail;
     rc = retry ? db_notify_tasks(d, err) : task_fail_job(d, t, message, err);
@@ -524,8 +548,8 @@ db_task_cancelled(db *d, const db_task *t, sh_err *err)
 }
 
 int
-db_task_outputs(db *d, const char *job_id, int stage, char ***paths,
-                int *n, sh_err *err)
+db_task_outputs(db *d, const char *job_id, int stage, char ***paths, int *n,
+                sh_err *err)
 {
     char        st[16];
     const char *p[2] = {job_id, st};
@@ -592,7 +616,8 @@ db_tasks_reap(db *d, const char *worker, sh_err *err)
                       " AND lost.state = 'failed'"
                       " AND jobs.status IN ('queued', 'running') RETURNING 1)"
                       " SELECT (SELECT count(*) FROM lost),"
-                      " (SELECT count(*) FROM failed)", 1, p, err);
+                      " (SELECT count(*) FROM failed)",
+                      1, p, err);
     if (n > 0)
         task_wake_workers(d);
     return n;
@@ -610,7 +635,8 @@ db_tasks_hand_back(db *d, const char *worker, sh_err *err)
                      " attempts = greatest(attempts - 1, 0),"
                      " lease = NULL, lease_until = NULL, worker = NULL,"
                      " error = NULL, not_before = now()"
-                     " WHERE worker = $1 AND state = 'running'", 1, p, err);
+                     " WHERE worker = $1 AND state = 'running'",
+                     1, p, err);
     if (n > 0)
         task_wake_workers(d);
     return n;

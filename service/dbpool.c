@@ -35,8 +35,8 @@ struct db_pool {
     char           *url;   /* owned */
     pool_conn      *idle;  /* connections not in use, oldest first */
     int             n_idle;
-    int             n_open; /* in use + idle + being opened */
-    int             size;   /* the most connections open at once */
+    int             n_open;    /* in use + idle + being opened */
+    int             size;      /* the most connections open at once */
     int             n_waiting; /* threads waiting for a connection */
 };
 
@@ -117,8 +117,8 @@ db_pool_get(db_pool *p, int wait_ms, sh_err *err)
     if (c.d != NULL) {
         sh_err ping_err;
 
-        if (now_ms() - c.idle_since_ms < POOL_CHECK_IDLE_MS ||
-            db_ping(c.d, &ping_err) == 0)
+        if (now_ms() - c.idle_since_ms < POOL_CHECK_IDLE_MS
+            || db_ping(c.d, &ping_err) == 0)
             return c.d;
         db_close(c.d);
     }

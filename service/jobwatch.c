@@ -19,15 +19,15 @@
 #include "../lib/util.h"
 
 #define JOBWATCH_CHANNEL  "sheaf_jobs"
-#define JOBWATCH_TICK_MS  500   /* how often the thread looks at 'stop' */
-#define JOBWATCH_RETRY_MS 1000  /* between reconnection attempts */
+#define JOBWATCH_TICK_MS  500  /* how often the thread looks at 'stop' */
+#define JOBWATCH_RETRY_MS 1000 /* between reconnection attempts */
 
 struct jobwatch {
     char           *url;
     pthread_t       thread;
     pthread_mutex_t mu;
     pthread_cond_t  cv;
-    jobwatch_waiter head;     /* sentinel of the waiter list */
+    jobwatch_waiter head; /* sentinel of the waiter list */
     atomic_int      stop;
     atomic_long     received;
 };
@@ -71,7 +71,8 @@ jobwatch_main(void *arg)
             }
             if (!warned++)
                 log_warn("jobwatch: cannot listen for job changes (%s); "
-                         "waiters fall back to polling", err.msg);
+                         "waiters fall back to polling",
+                         err.msg);
             poll(NULL, 0, JOBWATCH_RETRY_MS);
             continue;
         }

@@ -20,9 +20,9 @@ typedef struct jobwatch jobwatch;
 
 /* One waiting thread's registration (owned by the waiter, on its stack). */
 typedef struct jobwatch_waiter {
-    char                    id[37]; /* the job, or "" for any job */
-    int                     woken;  /* a notification came since the last
-                                       wait */
+    char id[37]; /* the job, or "" for any job */
+    int  woken;  /* a notification came since the last
+                    wait */
     struct jobwatch_waiter *prev, *next;
 } jobwatch_waiter;
 
@@ -31,7 +31,7 @@ typedef struct jobwatch_waiter {
  * Call after the workers have been forked (it starts a thread). */
 jobwatch *jobwatch_start(const char *url);
 /* Stop the thread and free 'w' (NULL is ignored); no waiter may remain. */
-void      jobwatch_stop(jobwatch *w);
+void jobwatch_stop(jobwatch *w);
 
 /* Register 'wt' for job 'id' ("" or NULL: any job). */
 void jobwatch_add(jobwatch *w, jobwatch_waiter *wt, const char *id);
@@ -42,7 +42,7 @@ void jobwatch_remove(jobwatch *w, jobwatch_waiter *wt);
  * came since the last wait returns at once). Returns 1 when one came, 0
  * on timeout. 'w' NULL: sleeps 'timeout_ms' and returns 1.
  */
-int  jobwatch_wait(jobwatch *w, jobwatch_waiter *wt, int timeout_ms);
+int jobwatch_wait(jobwatch *w, jobwatch_waiter *wt, int timeout_ms);
 
 /* Wake every waiter (the server is stopping, say). */
 void jobwatch_wake_all(jobwatch *w);

@@ -30,8 +30,9 @@ log_write(const char *level, const char *fmt, va_list ap)
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);
     n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
-    r = snprintf(line + n, sizeof line - n, ".%03ldZ %s[%ld] %s: ",
-                 (long)(tv.tv_usec / 1000), log_role, (long)getpid(), level);
+    r = snprintf(line + n, sizeof line - n,
+                 ".%03ldZ %s[%ld] %s: ", (long)(tv.tv_usec / 1000), log_role,
+                 (long)getpid(), level);
     if (r > 0)
         n += (size_t)r < sizeof line - n ? (size_t)r : sizeof line - n - 1;
     r = vsnprintf(line + n, sizeof line - n, fmt, ap);
@@ -46,13 +47,13 @@ log_write(const char *level, const char *fmt, va_list ap)
         return;
 }
 
-#define LOG_FN(fn, level)                                                   \
-    void fn(const char *fmt, ...)                                           \
-    {                                                                       \
-        va_list ap;                                                         \
-        va_start(ap, fmt);                                                  \
-        log_write(level, fmt, ap);                                          \
-        va_end(ap);                                                         \
+#define LOG_FN(fn, level)          \
+    void fn(const char *fmt, ...)  \
+    {                              \
+        va_list ap;                \
+        va_start(ap, fmt);         \
+        log_write(level, fmt, ap); \
+        va_end(ap);                \
     }
 
 LOG_FN(log_info, "info")

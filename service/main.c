@@ -12,8 +12,9 @@
  * good, then starts its workers with posix_spawn (fork + exec: they are
  * born unprivileged), then starts the API's threads. No worker ever
  * inherits a thread or a database connection (libpq's sockets are
- * close-on-exec); each opens its own. The main thread waits for signals: SIGCHLD (a worker died:
- * requeue its task, replace it), SIGTERM/SIGINT (shut down gracefully).
+ * close-on-exec); each opens its own. The main thread waits for signals:
+ * SIGCHLD (a worker died: requeue its task, replace it), SIGTERM/SIGINT (shut
+ * down gracefully).
  */
 #include <errno.h>
 #include <jansson.h>
@@ -166,8 +167,8 @@ main(int argc, char **argv)
             worker_process = 1;
         } else if (strcmp(argv[i], "--role") == 0 && i + 1 < argc) {
             role = argv[++i];
-        } else if (strcmp(argv[i], "--help") == 0 ||
-                   strcmp(argv[i], "-h") == 0) {
+        } else if (strcmp(argv[i], "--help") == 0
+                   || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return 0;
         } else {
@@ -231,8 +232,8 @@ main(int argc, char **argv)
      * 1024), then become the user for good, before any worker or thread
      * exists. */
     if (sandbox_wants_drop(&cfg)) {
-        if (strcmp(role, "worker") != 0 &&
-            (listen_fd = api_listen(&cfg, &err)) < 0) {
+        if (strcmp(role, "worker") != 0
+            && (listen_fd = api_listen(&cfg, &err)) < 0) {
             log_error("%s", err.msg);
             goto done;
         }
@@ -264,8 +265,9 @@ main(int argc, char **argv)
             goto done;
         }
         log_info("listening on http://%s:%d/ (data root %s, %d workers, "
-                 "node %s)", cfg.listen_host, cfg.listen_port, cfg.data_root,
-                 cfg.workers, node_id(self));
+                 "node %s)",
+                 cfg.listen_host, cfg.listen_port, cfg.data_root, cfg.workers,
+                 node_id(self));
     } else {
         log_info("worker node: %d workers (node %s)", cfg.workers,
                  node_id(self));

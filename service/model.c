@@ -22,8 +22,7 @@ model_resolve(const void *spool, const char *job_id, char **path_out,
     *path_out = NULL;
     if (stat(file, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         free(file);
-        return sh_err_set(err, SH_ENOENT, "", "job %s has no model",
-                          job_id);
+        return sh_err_set(err, SH_ENOENT, "", "job %s has no model", job_id);
     }
     *path_out = file;
     return 0;

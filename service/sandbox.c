@@ -55,8 +55,7 @@ sandbox_worker(const config *cfg, sh_err *err)
         if (setrlimit(RLIMIT_AS, &rl) != 0)
             return sh_err_set(err, SH_EIO, NULL,
                               "setrlimit(RLIMIT_AS, %llu MiB): %s",
-                              (unsigned long long)(as >> 20),
-                              strerror(errno));
+                              (unsigned long long)(as >> 20), strerror(errno));
     }
     return sandbox_seccomp(err);
 }
@@ -67,17 +66,56 @@ static const char *const seccomp_denied[] = {
 #ifndef SANDBOX_ASAN
     "ptrace",
 #endif
-    "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
-    "mount", "umount", "umount2", "pivot_root", "chroot", "move_mount",
-    "open_tree", "fsopen", "fsconfig", "fsmount", "fspick",
-    "mount_setattr", "unshare", "setns", "init_module", "finit_module",
-    "delete_module", "kexec_load", "kexec_file_load", "bpf",
-    "perf_event_open", "keyctl", "add_key", "request_key", "reboot",
-    "swapon", "swapoff", "acct", "quotactl", "syslog", "settimeofday",
-    "clock_settime", "clock_adjtime", "adjtimex", "sethostname",
-    "setdomainname", "iopl", "ioperm", "userfaultfd",
-    "lookup_dcookie", "open_by_handle_at", "name_to_handle_at",
-    "nfsservctl", "vhangup", "uselib", "_sysctl",
+    "process_vm_readv",
+    "process_vm_writev",
+    "kcmp",
+    "pidfd_getfd",
+    "mount",
+    "umount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "move_mount",
+    "open_tree",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "mount_setattr",
+    "unshare",
+    "setns",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "kexec_load",
+    "kexec_file_load",
+    "bpf",
+    "perf_event_open",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "reboot",
+    "swapon",
+    "swapoff",
+    "acct",
+    "quotactl",
+    "syslog",
+    "settimeofday",
+    "clock_settime",
+    "clock_adjtime",
+    "adjtimex",
+    "sethostname",
+    "setdomainname",
+    "iopl",
+    "ioperm",
+    "userfaultfd",
+    "lookup_dcookie",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "nfsservctl",
+    "vhangup",
+    "uselib",
+    "_sysctl",
 };
 
 int
@@ -103,8 +141,7 @@ sandbox_seccomp(sh_err *err)
     }
     rc = seccomp_load(ctx);
     if (rc != 0)
-        rc = sh_err_set(err, SH_EIO, NULL, "seccomp_load: %s",
-                        strerror(-rc));
+        rc = sh_err_set(err, SH_EIO, NULL, "seccomp_load: %s", strerror(-rc));
 done:
     seccomp_release(ctx);
     return rc;
@@ -113,8 +150,8 @@ done:
 int
 sandbox_wants_drop(const config *cfg)
 {
-    return geteuid() == 0 && cfg->user != NULL && cfg->user[0] != '\0' &&
-           strcmp(cfg->user, "root") != 0;
+    return geteuid() == 0 && cfg->user != NULL && cfg->user[0] != '\0'
+           && strcmp(cfg->user, "root") != 0;
 }
 
 /* Look up 'name' into *pw (strings in 'buf'). Returns 0 or SH_EINVAL. */
@@ -130,8 +167,8 @@ user_lookup(const char *name, struct passwd *pw, char *buf, size_t n,
                           "SHEAF_USER: no user '%s'%s%s (create it with "
                           "useradd --system %s, or unset SHEAF_USER to keep "
                           "running as root)",
-                          name, rc != 0 ? ": " : "", rc != 0 ? strerror(rc) : "",
-                          name);
+                          name, rc != 0 ? ": " : "",
+                          rc != 0 ? strerror(rc) : "", name);
     return 0;
 }
 
@@ -145,8 +182,8 @@ sandbox_user_group(const config *cfg, char *buf, size_t n, sh_err *err)
 
     if ((rc = user_lookup(cfg->user, &pw, pbuf, sizeof pbuf, err)) != 0)
         return rc;
-    if (getgrgid_r(pw.pw_gid, &gr, gbuf, sizeof gbuf, &found) != 0 ||
-        found == NULL)
+    if (getgrgid_r(pw.pw_gid, &gr, gbuf, sizeof gbuf, &found) != 0
+        || found == NULL)
         return sh_err_set(err, SH_EINVAL, "SHEAF_USER",
                           "SHEAF_USER: user '%s' has no group %lu", cfg->user,
                           (unsigned long)pw.pw_gid);
@@ -161,8 +198,7 @@ static int   chown_errno;
 
 /* nftw callback: give one entry (a link itself) to chown_uid:chown_gid. */
 static int
-chown_entry(const char *path, const struct stat *st, int type,
-            struct FTW *ftw)
+chown_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
     (void)type;
     (void)ftw;
@@ -210,9 +246,9 @@ sandbox_drop(const config *cfg, sh_err *err)
                           (unsigned long)pw.pw_uid, strerror(errno));
     /* For good: real, effective and saved ids are the user's, and none of
      * the calls that would take root back succeeds. */
-    if (getuid() != pw.pw_uid || geteuid() != pw.pw_uid ||
-        getgid() != pw.pw_gid || getegid() != pw.pw_gid || setuid(0) == 0 ||
-        seteuid(0) == 0 || setgid(0) == 0 || setgroups(0, NULL) == 0)
+    if (getuid() != pw.pw_uid || geteuid() != pw.pw_uid || getgid() != pw.pw_gid
+        || getegid() != pw.pw_gid || setuid(0) == 0 || seteuid(0) == 0
+        || setgid(0) == 0 || setgroups(0, NULL) == 0)
         return sh_err_set(err, SH_EIO, NULL,
                           "privileges were not dropped for good: root can "
                           "be regained after setuid(%lu)",

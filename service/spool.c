@@ -22,8 +22,8 @@
 #include "log.h"
 #include "store.h"
 
-#define SPOOL_CLEAN_BATCH 32 /* jobs cleaned by one pass, at most */
-#define SPOOL_HASH_BLOCK (64 * 1024) /* bytes read at a time to hash */
+#define SPOOL_CLEAN_BATCH 32          /* jobs cleaned by one pass, at most */
+#define SPOOL_HASH_BLOCK  (64 * 1024) /* bytes read at a time to hash */
 
 char *
 spool_job_dir(const char *spool, const char *id)
@@ -44,8 +44,7 @@ spool_dataset_path(const char *spool, const char *file)
 }
 
 int
-spool_file_sha256(const char *path, uint64_t *bytes, char hex[65],
-                  sh_err *err)
+spool_file_sha256(const char *path, uint64_t *bytes, char hex[65], sh_err *err)
 {
     static const char digits[] = "0123456789abcdef";
     unsigned char     md[32];
@@ -108,8 +107,8 @@ spool_task_output(const char *spool, const char *id, int stage, int part,
     if (ext == NULL)
         return xasprintf("%s/jobs/%s/s%d-p%05d-l%" PRId64, spool, id, stage,
                          part, lease);
-    return xasprintf("%s/jobs/%s/s%d-p%05d-l%" PRId64 ".%s", spool, id,
-                     stage, part, lease, ext);
+    return xasprintf("%s/jobs/%s/s%d-p%05d-l%" PRId64 ".%s", spool, id, stage,
+                     part, lease, ext);
 }
 
 char *
@@ -124,8 +123,8 @@ spool_task_scratch(const char *spool, const char *id, int stage, int part,
 static int
 spool_bad_id(const char *id)
 {
-    return id[0] == '\0' || strchr(id, '/') != NULL || strcmp(id, "..") == 0 ||
-           strcmp(id, ".") == 0;
+    return id[0] == '\0' || strchr(id, '/') != NULL || strcmp(id, "..") == 0
+           || strcmp(id, ".") == 0;
 }
 
 static int
@@ -217,8 +216,8 @@ spool_remove_prefix(const char *prefix)
     }
     for (int i = 0; i < n; i++) {
         /* "s1-p00002-l7" and "s1-p00002-l7.b3", never "s1-p00002-l77". */
-        if (strncmp(names[i], base, base_len) != 0 ||
-            (names[i][base_len] != '\0' && names[i][base_len] != '.'))
+        if (strncmp(names[i], base, base_len) != 0
+            || (names[i][base_len] != '\0' && names[i][base_len] != '.'))
             continue;
         char *path = xasprintf("%s/%s", dir, names[i]);
         if (remove_tree(path) < 0) {
@@ -266,8 +265,8 @@ spool_clean_job(const char *spool, const char *id, const char *const *keep,
         return rc;
     }
     for (int i = 0; i < n; i++) {
-        if (strcmp(names[i], "artifacts") == 0 ||
-            is_kept(names[i], keep, n_keep))
+        if (strcmp(names[i], "artifacts") == 0
+            || is_kept(names[i], keep, n_keep))
             continue;
         char *path = xasprintf("%s/%s", dir, names[i]);
         if (remove_tree(path) < 0) {
@@ -303,8 +302,8 @@ spool_clean_ended(db *d, const config *cfg, sh_err *err)
          * files in the store (a succeeded one's go once its result is
          * published, store.h). */
         if (!c->succeeded && store_drop_job(c->id, err) != 0)
-            log_warn("job %s: its shuffle files stay in the store: %s",
-                     c->id, err->msg);
+            log_warn("job %s: its shuffle files stay in the store: %s", c->id,
+                     err->msg);
         if (db_job_cleaned(d, c->id, err) < 0) {
             db_clean_free(jobs, n);
             return SH_EDB;

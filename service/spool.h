@@ -54,8 +54,7 @@ char *spool_artifacts_dir(const char *spool, const char *id);
 
 /* The path of artifact 'name' of job 'id' ('name' is one path segment,
  * checked by the caller); the caller frees it. */
-char *spool_artifact_path(const char *spool, const char *id,
-                          const char *name);
+char *spool_artifact_path(const char *spool, const char *id, const char *name);
 
 /*
  * What the attempt with lease 'lease' of task 'part' of stage 'stage' of
@@ -64,13 +63,13 @@ char *spool_artifact_path(const char *spool, const char *id,
  * "sS-pNNNNN-lL" of the files an earlier stage passes on. The caller
  * frees it.
  */
-char *spool_task_output(const char *spool, const char *id, int stage,
-                        int part, int64_t lease, const char *ext);
+char *spool_task_output(const char *spool, const char *id, int stage, int part,
+                        int64_t lease, const char *ext);
 
 /* The prefix "tmp-sS-pNNNNN-lL" of that attempt's spill files; the caller
  * frees it. */
-char *spool_task_scratch(const char *spool, const char *id, int stage,
-                         int part, int64_t lease);
+char *spool_task_scratch(const char *spool, const char *id, int stage, int part,
+                         int64_t lease);
 
 /* Remove the directory of job 'id' and everything in it. Returns 0 or -1
  * (a missing directory is not an error). */

@@ -17,8 +17,8 @@
 #include "../lib/util.h"
 #include "spool.h"
 
-#define STORE_PIECE_BYTES (8u << 20) /* S3 wants parts of >= 5 MiB */
-#define STORE_LIST_HEAD "sheaf-files 1" /* first line of an attempt's list */
+#define STORE_PIECE_BYTES (8u << 20)      /* S3 wants parts of >= 5 MiB */
+#define STORE_LIST_HEAD   "sheaf-files 1" /* first line of an attempt's list */
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static int            g_on;
@@ -36,13 +36,17 @@ store_init(void)
     if (url == NULL || !s3_is_url(url))
         return;
     if (s3_parse_url(url, 1, "", &g_bucket, &g_prefix, &err) != 0) {
-        fprintf(stderr, "sheafd: SHEAF_STORE: %s; results stay in the "
-                "spool\n", err.msg);
+        fprintf(stderr,
+                "sheafd: SHEAF_STORE: %s; results stay in the "
+                "spool\n",
+                err.msg);
         return;
     }
     if (s3_config_from_env(&g_cfg, &err) != 0) {
-        fprintf(stderr, "sheafd: SHEAF_STORE: %s; results stay in the "
-                "spool\n", err.msg);
+        fprintf(stderr,
+                "sheafd: SHEAF_STORE: %s; results stay in the "
+                "spool\n",
+                err.msg);
         return;
     }
     n = strlen(g_prefix);
@@ -103,13 +107,13 @@ store_publish_result(const char *job_id, const char *const *parts,
             rc = sh_err_set(err, SH_EIO, "", "cannot open %s: %s", parts[i],
                             strerror(errno));
         }
-        while (rc == 0 && (k = read(fd, buf + fill,
-                                    STORE_PIECE_BYTES - fill)) != 0) {
+        while (rc == 0
+               && (k = read(fd, buf + fill, STORE_PIECE_BYTES - fill)) != 0) {
             if (k < 0) {
                 if (errno == EINTR)
                     continue;
-                rc = sh_err_set(err, SH_EIO, "", "cannot read %s: %s",
-                                parts[i], strerror(errno));
+                rc = sh_err_set(err, SH_EIO, "", "cannot read %s: %s", parts[i],
+                                strerror(errno));
                 break;
             }
             fill += (size_t)k;
@@ -161,8 +165,8 @@ shuffle_key(const char *job_id, const char *name)
     const char *prefix = "";
 
     store_get(NULL, NULL, &prefix);
-    return xasprintf("%s%sspool/%s/%s", prefix, prefix[0] ? "/" : "",
-                     job_id, name);
+    return xasprintf("%s%sspool/%s/%s", prefix, prefix[0] ? "/" : "", job_id,
+                     name);
 }
 
 /* The key of the list of the files of attempt 'base'; the caller frees
@@ -289,8 +293,7 @@ is_attempt_file(const char *name, const char *base)
 {
     size_t n = strlen(base);
 
-    return strncmp(name, base, n) == 0
-           && (name[n] == '\0' || name[n] == '.');
+    return strncmp(name, base, n) == 0 && (name[n] == '\0' || name[n] == '.');
 }
 
 int
@@ -426,8 +429,8 @@ done:
 /* Read object 'key' whole into *data (NUL-terminated; the caller frees
  * it). 0 or an error. */
 static int
-get_small(const s3_config *c, const char *bucket, const char *key,
-          char **data, sh_err *err)
+get_small(const s3_config *c, const char *bucket, const char *key, char **data,
+          sh_err *err)
 {
     s3_stream *s = s3_stream_open(c, bucket, key, 0, UINT64_MAX, NULL);
     strbuf     b;
@@ -460,12 +463,13 @@ fetch_attempt(const s3_config *c, const char *bucket, const char *dir,
 
     rc = get_small(c, bucket, key, &list, err);
     if (rc == SH_ENOENT)
-        sh_err_set(err, SH_ENOENT, "", "the output %s of job %s is not in "
-                   "the store (no %s)", base, job_id, key);
+        sh_err_set(err, SH_ENOENT, "",
+                   "the output %s of job %s is not in "
+                   "the store (no %s)",
+                   base, job_id, key);
     line = rc == 0 ? strtok_r(list, "\n", &save) : NULL;
     if (rc == 0 && (line == NULL || strcmp(line, STORE_LIST_HEAD) != 0))
-        rc = sh_err_set(err, SH_EDATA, "", "%s is not a list of files",
-                        key);
+        rc = sh_err_set(err, SH_EDATA, "", "%s is not a list of files", key);
     for (line = rc == 0 ? strtok_r(NULL, "\n", &save) : NULL;
          rc == 0 && line != NULL; line = strtok_r(NULL, "\n", &save)) {
         char *okey, *path;
@@ -530,8 +534,8 @@ store_fetch_outputs(const char *spool, const char *job_id,
             continue;
         marker = xasprintf("%s/fetched-%s", dir, base);
         if (access(marker, F_OK) != 0)
-            rc = fetch_attempt(c, bucket, dir, job_id, base, &bytes, tick,
-                               ctx, err);
+            rc = fetch_attempt(c, bucket, dir, job_id, base, &bytes, tick, ctx,
+                               err);
         free(marker);
     }
     free(dir);

@@ -34,8 +34,7 @@
  * s3:// URL and the credentials are set, else 0. Borrowed, process-wide,
  * read once from the environment; thread-safe.
  */
-int store_get(const s3_config **cfg, const char **bucket,
-              const char **prefix);
+int store_get(const s3_config **cfg, const char **bucket, const char **prefix);
 
 /* The key of job 'job_id''s result object; the caller frees it. */
 char *store_result_key(const char *job_id);
@@ -82,8 +81,8 @@ typedef int (*store_tick_fn)(void *ctx);
  */
 int store_fetch_outputs(const char *spool, const char *job_id,
                         const char *const *paths, size_t n, char ***local,
-                        uint64_t *fetched_bytes, store_tick_fn tick,
-                        void *ctx, sh_err *err);
+                        uint64_t *fetched_bytes, store_tick_fn tick, void *ctx,
+                        sh_err *err);
 
 /* Free what store_fetch_outputs returned (NULL-safe). */
 void store_paths_free(char **paths, size_t n);

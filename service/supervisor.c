@@ -101,11 +101,10 @@ release_tasks(supervisor *s, pid_t pid, db *d, int died)
     if (d == NULL)
         return;
     snprintf(name, sizeof name, "%s:%ld", s->host, (long)pid);
-    n = died ? db_tasks_reap(d, name, &err)
-             : db_tasks_hand_back(d, name, &err);
+    n = died ? db_tasks_reap(d, name, &err) : db_tasks_hand_back(d, name, &err);
     if (n < 0)
-        log_warn("%s tasks of worker %s: %s",
-                 died ? "requeue" : "hand back", name, err.msg);
+        log_warn("%s tasks of worker %s: %s", died ? "requeue" : "hand back",
+                 name, err.msg);
     else if (n > 0)
         log_info("%s %d task(s) of worker %s",
                  died ? "requeued" : "handed back", n, name);

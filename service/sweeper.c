@@ -81,8 +81,8 @@ kill_cancelled(sweeper *s, db *d, sh_err *err)
     char   **names;
     db_kill *kills;
     int      n_names = supervisor_worker_names(s->sup, &names);
-    int      n =
-        db_tasks_to_kill(d, (const char *const *)names, n_names, &kills, err);
+    int n = db_tasks_to_kill(d, (const char *const *)names, n_names, &kills,
+                             err);
 
     db_strings_free(names, n_names);
     if (n < 0)
@@ -167,8 +167,8 @@ sweeper_run(sweeper *s, db *d)
     }
     if (now - s->retire_ms >= (int64_t)s->cfg->sweep_s * 1000) {
         s->retire_ms = now;
-        if ((n = retire(s, d, &err)) < 0 &&
-            !sweep_failed(s, n, "retiring jobs", &err))
+        if ((n = retire(s, d, &err)) < 0
+            && !sweep_failed(s, n, "retiring jobs", &err))
             log_warn("retiring jobs: %s", err.msg);
         if (s->backoff_ms > 0)
             return;

@@ -47,7 +47,7 @@
 #include "spool.h"
 #include "store.h"
 
-#define CLEAN_EVERY_MS 2000 /* a pass over ended jobs' files, at most */
+#define CLEAN_EVERY_MS  2000 /* a pass over ended jobs' files, at most */
 #define TRIM_FREE_BYTES ((size_t)16 << 20) /* free heap worth a trim */
 
 static volatile sig_atomic_t worker_stop;
@@ -121,8 +121,8 @@ worker_tick(void *ctx, const exec_stats *st)
     if (now - run->last_beat_ms < (int64_t)run->cfg->lease_s * 1000 / 3)
         return 0;
     run->last_beat_ms = now;
-    switch (db_task_heartbeat(run->db, run->task, run->cfg->lease_s, st,
-                              &err)) {
+    switch (
+        db_task_heartbeat(run->db, run->task, run->cfg->lease_s, st, &err)) {
     case 0:
         return 0;
     case SH_ESTATE:
@@ -170,8 +170,8 @@ task_name(const db_task *t, char *buf, size_t size)
  */
 static int
 task_make(const plan *p, const db_task *t, const char *spool,
-          const char *artifacts, uint64_t mem_bytes, exec_task *et,
-          char **out, char **scratch, char *msg, size_t msg_size)
+          const char *artifacts, uint64_t mem_bytes, exec_task *et, char **out,
+          char **scratch, char *msg, size_t msg_size)
 {
     size_t stage = (size_t)t->stage;
     char   ext[16];
@@ -179,15 +179,18 @@ task_make(const plan *p, const db_task *t, const char *spool,
     *out = *scratch = NULL;
     if (t->stage < 0 || stage >= p->n_stages || t->part < 0
         || (size_t)t->part >= p->stages[stage].n_tasks) {
-        snprintf(msg, msg_size, "stage %d task %d: the job's plan has "
-                 "%zu stage(s) and no such task", t->stage, t->part,
-                 p->n_stages);
+        snprintf(msg, msg_size,
+                 "stage %d task %d: the job's plan has "
+                 "%zu stage(s) and no such task",
+                 t->stage, t->part, p->n_stages);
         return -1;
     }
     if (stage > 0 && t->n_inputs != p->stages[stage - 1].n_tasks) {
-        snprintf(msg, msg_size, "stage %d task %d: %zu committed output(s) "
-                 "of stage %d, expected %zu", t->stage, t->part,
-                 t->n_inputs, t->stage - 1, p->stages[stage - 1].n_tasks);
+        snprintf(msg, msg_size,
+                 "stage %d task %d: %zu committed output(s) "
+                 "of stage %d, expected %zu",
+                 t->stage, t->part, t->n_inputs, t->stage - 1,
+                 p->stages[stage - 1].n_tasks);
         return -1;
     }
     /* The last stage writes the result part itself; a stage before it
@@ -242,7 +245,8 @@ worker_stopped(db *d, const db_task *t)
 
     if (db_task_cancelled(d, t, &err) == 1) {
         log_info("job %s ended while this worker ran it; the worker exits "
-                 "and is replaced", t->job_id);
+                 "and is replaced",
+                 t->job_id);
         worker_stop = 1;
     }
 }
@@ -284,10 +288,11 @@ worker_publish(const config *cfg, db *d, const char *job_id, int stage,
                              (size_t)n, &local, &fetched, NULL, NULL, err);
     if (fetched > 0)
         log_info("job %s result: fetched %" PRIu64 " bytes of parts from "
-                 "the store", job_id, fetched);
+                 "the store",
+                 job_id, fetched);
     if (rc == 0)
-        rc = store_publish_result(job_id, (const char *const *)local,
-                                  (size_t)n, err);
+        rc = store_publish_result(job_id, (const char *const *)local, (size_t)n,
+                                  err);
     if (rc == 0 && store_drop_job(job_id, err) != 0)
         log_warn("job %s: its shuffle files stay in the store: %s", job_id,
                  err->msg);
@@ -312,9 +317,11 @@ worker_oom(size_t size_bytes)
     char        msg[256];
 
     if (run != NULL) {
-        snprintf(msg, sizeof msg, "out of memory: an allocation of %zu "
+        snprintf(msg, sizeof msg,
+                 "out of memory: an allocation of %zu "
                  "bytes failed; a worker may map %llu MiB (SHEAF_MEMORY_MB "
-                 "%d plus a margin)", size_bytes,
+                 "%d plus a margin)",
+                 size_bytes,
                  (unsigned long long)(sandbox_as_limit(run->cfg) >> 20),
                  run->cfg->memory_mb);
         log_error("job %s part %d: %s", run->task->job_id, run->task->part,
@@ -329,16 +336,16 @@ static void
 worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
                 json_t *resolution, plan_cache *cache)
 {
-    worker_run  run = {d, t, cfg, now_ms(), 0};
-    exec_stats  st = {0};
-    exec_task   et;
-    sh_err      err;
-    uint64_t    mem_bytes = (uint64_t)cfg->memory_mb << 20;
-    char       *artifacts = NULL, *out = NULL, *scratch = NULL;
-    char        name[64], msg[SH_ERR_MSG_MAX], sha[65];
-    uint64_t    hashed, fetched = 0;
-    char      **local_inputs = NULL;
-    int         rc, job_done = 0;
+    worker_run run = {d, t, cfg, now_ms(), 0};
+    exec_stats st = {0};
+    exec_task  et;
+    sh_err     err;
+    uint64_t   mem_bytes = (uint64_t)cfg->memory_mb << 20;
+    char      *artifacts = NULL, *out = NULL, *scratch = NULL;
+    char       name[64], msg[SH_ERR_MSG_MAX], sha[65];
+    uint64_t   hashed, fetched = 0;
+    char     **local_inputs = NULL;
+    int        rc, job_done = 0;
 
     sh_err_clear(&err);
     task_name(t, name, sizeof name);
@@ -346,9 +353,14 @@ worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
         plan_free(cache->plan);
         cache->plan = NULL;
         char    *datasets = spool_datasets_dir(cfg->spool);
-        plan_env env = {cfg->data_root, model_resolve, cfg->spool,
-                        mem_bytes, (uint64_t)cfg->max_partitions, datasets,
-                        NULL, NULL};
+        plan_env env = {cfg->data_root,
+                        model_resolve,
+                        cfg->spool,
+                        mem_bytes,
+                        (uint64_t)cfg->max_partitions,
+                        datasets,
+                        NULL,
+                        NULL};
 
         rc = plan_load(spec, resolution, &env, &cache->plan, &err);
         free(datasets);
@@ -363,8 +375,9 @@ worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
     const plan *p = cache->plan;
 
     artifacts = spool_artifacts_dir(cfg->spool, t->job_id);
-    if (task_make(p, t, cfg->spool, artifacts, mem_bytes, &et, &out, &scratch, msg,
-                  sizeof msg) < 0) {
+    if (task_make(p, t, cfg->spool, artifacts, mem_bytes, &et, &out, &scratch,
+                  msg, sizeof msg)
+        < 0) {
         log_error("job %s: %s", t->job_id, msg);
         worker_fail(d, t, 0, msg);
         goto done;
@@ -373,30 +386,34 @@ worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
      * wrote come from the store into this node's spool (store.h). */
     if (t->n_inputs > 0) {
         rc = store_fetch_outputs(cfg->spool, t->job_id,
-                                 (const char *const *)t->inputs,
-                                 t->n_inputs, &local_inputs, &fetched,
-                                 worker_fetch_tick, &run, &err);
+                                 (const char *const *)t->inputs, t->n_inputs,
+                                 &local_inputs, &fetched, worker_fetch_tick,
+                                 &run, &err);
         if (rc == SH_ECANCELED || run.lost) {
             log_info("job %s %s stopped while fetching its inputs: lease "
-                     "lost or job ended", t->job_id, name);
+                     "lost or job ended",
+                     t->job_id, name);
             worker_stopped(d, t);
             goto done;
         }
         if (rc != 0) {
-            snprintf(msg, sizeof msg, "%s: fetching its inputs: %.900s",
-                     name, err.msg);
+            snprintf(msg, sizeof msg, "%s: fetching its inputs: %.900s", name,
+                     err.msg);
             log_warn("job %s %s", t->job_id, msg);
             worker_fail(d, t, rc != SH_ENOENT, msg);
             goto done;
         }
         if (fetched > 0)
             log_info("job %s %s: fetched %" PRIu64 " bytes of inputs from "
-                     "the store", t->job_id, name, fetched);
+                     "the store",
+                     t->job_id, name, fetched);
         et.inputs = (const char *const *)local_inputs;
     }
     if (fsys_mkdir_p(artifacts, 0755) < 0) {
-        snprintf(msg, sizeof msg, "%s: cannot create spool directory %s: "
-                 "%s", name, artifacts, strerror(errno));
+        snprintf(msg, sizeof msg,
+                 "%s: cannot create spool directory %s: "
+                 "%s",
+                 name, artifacts, strerror(errno));
         worker_fail(d, t, 1, msg);
         goto done;
     }
@@ -416,8 +433,8 @@ worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
         /* SHEAF_STORE: other nodes read this attempt's files from the
          * store, so they are there before the attempt is recorded. */
         if (store_put_outputs(t->job_id, out, &err) != 0) {
-            snprintf(msg, sizeof msg, "%s: storing its output: %.900s",
-                     name, err.msg);
+            snprintf(msg, sizeof msg, "%s: storing its output: %.900s", name,
+                     err.msg);
             log_warn("job %s %s", t->job_id, msg);
             store_drop_outputs(t->job_id, out);
             spool_remove_prefix(out);
@@ -430,8 +447,8 @@ worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
              * this one wrote must not stay behind. */
             spool_remove_prefix(out);
             store_drop_outputs(t->job_id, out);
-            log_info("job %s %s: %s; its output is discarded", t->job_id,
-                     name, err.msg);
+            log_info("job %s %s: %s; its output is discarded", t->job_id, name,
+                     err.msg);
             worker_stopped(d, t);
         } else if (rc < 0) {
             /* The database is away: the commit may or may not have
@@ -441,15 +458,14 @@ worker_run_task(const config *cfg, db *d, const db_task *t, json_t *spec,
             log_warn("job %s %s: %s", t->job_id, name, err.msg);
         }
     } else if (rc == SH_ECANCELED || run.lost) {
-        log_info("job %s %s stopped: lease lost or job ended", t->job_id,
-                 name);
+        log_info("job %s %s stopped: lease lost or job ended", t->job_id, name);
         worker_stopped(d, t);
     } else {
         /* Bad data and bad values fail the same way every time; only I/O
          * trouble is worth another attempt. */
         snprintf(msg, sizeof msg, "%s", err.msg);
-        log_warn("job %s %s attempt %d failed: %s", t->job_id, name,
-                 t->attempt, msg);
+        log_warn("job %s %s attempt %d failed: %s", t->job_id, name, t->attempt,
+                 msg);
         worker_fail(d, t, rc == SH_EIO, msg);
     }
     if (job_done) {
@@ -509,8 +525,9 @@ worker_main(const config *cfg)
             /* Behind a transaction pooler (SHEAF_DB_LISTEN_URL set) a
              * LISTEN would land on a pooled session: the worker polls
              * the queue instead (db_wait_notify then just waits). */
-            if (d == NULL || (config_workers_listen(cfg)
-                              && db_listen_tasks(d, &err) < 0)) {
+            if (d == NULL
+                || (config_workers_listen(cfg)
+                    && db_listen_tasks(d, &err) < 0)) {
                 log_warn("%s; retrying in %d ms", err.msg, backoff_ms);
                 db_close(d);
                 d = NULL;
@@ -530,8 +547,7 @@ worker_main(const config *cfg)
             }
         }
         memset(&t, 0, sizeof t);
-        rc = db_task_claim(d, name, cfg->lease_s, &t, &spec, &resolution,
-                           &err);
+        rc = db_task_claim(d, name, cfg->lease_s, &t, &spec, &resolution, &err);
         if (rc < 0) {
             log_warn("claim: %s", err.msg);
             db_close(d);
@@ -544,8 +560,8 @@ worker_main(const config *cfg)
         }
         if (rc == DB_CLAIM_ENDED) {
             log_info("job %s ended as this worker claimed its %s %d; the "
-                     "worker exits and is replaced", t.job_id,
-                     t.stage == 0 ? "partition" : "task", t.part);
+                     "worker exits and is replaced",
+                     t.job_id, t.stage == 0 ? "partition" : "task", t.part);
             worker_stop = 1;
             continue;
         }

@@ -46,8 +46,8 @@ route(api_req *r, const char *method, const char *path, char allow[80])
                 fz_fail("allow '%s' for %s %s", allow, method, path);
         return NULL;
     }
-    if (strcmp(rt->method, method) != 0 &&
-        !(strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0))
+    if (strcmp(rt->method, method) != 0
+        && !(strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0))
         fz_fail("%s %s routed to %s %s", method, path, rt->method, rt->pattern);
     len = strnlen(r->id, sizeof r->id);
     if (len == sizeof r->id)
@@ -103,9 +103,10 @@ fuzz_route(fz_src *s)
     if (len > 0 && path[len - 1] != '/') {
         slashed = xasprintf("%s/", path);
         b = route(&r2, method, slashed, allow2);
-        if (a != b || strcmp(allow1, allow2) != 0 ||
-            (a != NULL &&
-             (strcmp(r1.id, r2.id) != 0 || strcmp(r1.name, r2.name) != 0)))
+        if (a != b || strcmp(allow1, allow2) != 0
+            || (a != NULL
+                && (strcmp(r1.id, r2.id) != 0
+                    || strcmp(r1.name, r2.name) != 0)))
             fz_fail("%s '%s' and '%s' route differently (%s, %s)", method, path,
                     slashed, a ? a->pattern : "none", b ? b->pattern : "none");
         free(slashed);
@@ -148,15 +149,16 @@ fuzz_headers(fz_src *s)
     h = xstrndup((const char *)s->p, len);
 
     rc = api_range_parse(h, size, &first, &last);
-    if (rc != API_RANGE_NONE && rc != API_RANGE_OK && rc != API_RANGE_UNSATISFIED)
+    if (rc != API_RANGE_NONE && rc != API_RANGE_OK
+        && rc != API_RANGE_UNSATISFIED)
         fz_fail("api_range_parse('%s', %llu) = %d", h, (unsigned long long)size,
                 rc);
     if (rc == API_RANGE_OK && (first > last || last >= size))
         fz_fail("range '%s' of a %llu-byte result: bytes %llu-%llu", h,
                 (unsigned long long)size, (unsigned long long)first,
                 (unsigned long long)last);
-    if (rc == API_RANGE_OK && size < UINT64_MAX &&
-        api_range_parse(h, size + 1, &f2, &l2) != API_RANGE_OK)
+    if (rc == API_RANGE_OK && size < UINT64_MAX
+        && api_range_parse(h, size + 1, &f2, &l2) != API_RANGE_OK)
         fz_fail("range '%s' fits %llu bytes but not one more", h,
                 (unsigned long long)size);
 

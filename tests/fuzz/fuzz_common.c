@@ -66,8 +66,8 @@ fz_root(void)
 
     if (fz_root_dir[0] != '\0')
         return fz_root_dir;
-    if (stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) &&
-        access("/dev/shm", W_OK) == 0)
+    if (stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode)
+        && access("/dev/shm", W_OK) == 0)
         base = "/dev/shm";
     else if (base == NULL || base[0] == '\0')
         base = "/tmp";
@@ -283,8 +283,9 @@ fz_read_all(const plan *p, const unsigned char *need, const unsigned char *mask,
                 shown[c] = mask && !mask[c] ? null_value : row[c];
             fz_row_text(sb, input_line(r), shown, n_cols);
         }
-        if (rc < 0 &&
-            strncmp(err.msg, input_context(r), strlen(input_context(r))) != 0)
+        if (rc < 0
+            && strncmp(err.msg, input_context(r), strlen(input_context(r)))
+                   != 0)
             fz_fail("input error without the partition's context: %s", err.msg);
         rows += input_rows(r);
         n_skipped += input_skipped(r);

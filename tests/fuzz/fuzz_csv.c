@@ -145,8 +145,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     n = src.n;
 
     /* The scanner. */
-    if (ftruncate(fd, 0) != 0 ||
-        (n > 0 && pwrite(fd, src.p, n, 0) != (ssize_t)n))
+    if (ftruncate(fd, 0) != 0
+        || (n > 0 && pwrite(fd, src.p, n, 0) != (ssize_t)n))
         fz_fail("cannot write the memfd");
     csv_set_block_bytes_for_test(blocks[(flags >> 5) & 7]);
     d.lines = how >> 7;

@@ -97,8 +97,8 @@ ref_bounds(const uint8_t *s, size_t n, const csv_dialect *d, strbuf *sb)
                         i++;
                     else
                         inq = false;
-                } else if (s[i] == '\n' ||
-                           (s[i] == '\r' && eol_len(s, n, i) == 1)) {
+                } else if (s[i] == '\n'
+                           || (s[i] == '\r' && eol_len(s, n, i) == 1)) {
                     line++;
                 }
                 i++;
@@ -228,8 +228,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     n = src.n;
     part_bytes = n > 0 ? 1 + part_choice % n : 1;
 
-    if (ftruncate(fd, 0) != 0 ||
-        (n > 0 && pwrite(fd, src.p, n, 0) != (ssize_t)n))
+    if (ftruncate(fd, 0) != 0
+        || (n > 0 && pwrite(fd, src.p, n, 0) != (ssize_t)n))
         fz_fail("cannot write the memfd");
 
     /* One pass over the whole file. */
@@ -239,14 +239,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sb_puts(&ref_b, "");
     rc_one = read_range(fd, 0, n, 1, &d, skip, &one, &got_b);
     ref_bounds(src.p, n, &d, &ref_b);
-    fz_same("one pass's records are not the reference's", "reference",
-            &ref_b, "one pass", &got_b);
+    fz_same("one pass's records are not the reference's", "reference", &ref_b,
+            "one pass", &got_b);
 
     /* The split, then a reader per range. */
     if (!data_start_after(fd, n, &d, skip, &data_start, &line))
         goto done; /* no data record: the planner does not split */
-    rc_split =
-        csv_split(fd, data_start, line, n, &d, part_bytes, &rg, &n_rg, &err);
+    rc_split = csv_split(fd, data_start, line, n, &d, part_bytes, &rg, &n_rg,
+                         &err);
     if (rc_split != 0) {
         if (rc_split != err.code || err.msg[0] == '\0')
             fz_fail("csv_split error %d with err.code %d, message '%s'",
@@ -256,9 +256,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     err.msg);
         /* The one pass's error, its last line, is the split's. */
         sb_printf(&split, "error %d\n", rc_split);
-        if (one.len < split.len ||
-            memcmp(one.data + one.len - split.len, split.data, split.len) ||
-            (one.len > split.len && one.data[one.len - split.len - 1] != '\n'))
+        if (one.len < split.len
+            || memcmp(one.data + one.len - split.len, split.data, split.len)
+            || (one.len > split.len
+                && one.data[one.len - split.len - 1] != '\n'))
             fz_fail_diff("csv_split and one pass fail differently", "one pass",
                          one.data, "split", split.data);
         goto done;
@@ -272,8 +273,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < n_rg; i++) {
         uint64_t want = i == 0 ? data_start : rg[i - 1].end;
 
-        if (rg[i].start != want || rg[i].end <= rg[i].start ||
-            (i == n_rg - 1 && rg[i].end != n))
+        if (rg[i].start != want || rg[i].end <= rg[i].start
+            || (i == n_rg - 1 && rg[i].end != n))
             fz_fail("range %zu of %zu is %llu-%llu (want start %llu, file "
                     "size %zu)",
                     i, n_rg, (unsigned long long)rg[i].start,
@@ -282,7 +283,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fz_fail("range %zu starts at line %llu, before range %zu", i,
                     (unsigned long long)rg[i].line, i - 1);
         if (read_range(fd, rg[i].start, rg[i].end, rg[i].line, &d, 0, &split,
-                       NULL) != 0)
+                       NULL)
+            != 0)
             break;
     }
     fz_same("the ranges of csv_split read other records than one pass",

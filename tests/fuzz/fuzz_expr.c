@@ -74,14 +74,14 @@ same_value(const sh_value *a, const sh_value *b)
     case SH_TIMESTAMP:
         return a->u.i == b->u.i;
     case SH_FLOAT:
-        return memcmp(&a->u.f, &b->u.f, sizeof a->u.f) == 0 ||
-               (isnan(a->u.f) && isnan(b->u.f));
+        return memcmp(&a->u.f, &b->u.f, sizeof a->u.f) == 0
+               || (isnan(a->u.f) && isnan(b->u.f));
     case SH_BOOL:
         return a->u.b == b->u.b;
     case SH_STRING:
-        return a->u.s.len == b->u.s.len &&
-               (a->u.s.len == 0 ||
-                memcmp(a->u.s.ptr, b->u.s.ptr, a->u.s.len) == 0);
+        return a->u.s.len == b->u.s.len
+               && (a->u.s.len == 0
+                   || memcmp(a->u.s.ptr, b->u.s.ptr, a->u.s.len) == 0);
     }
     return 0;
 }
@@ -97,8 +97,8 @@ eval_row(const expr *e, const char *src, size_t r)
     sh_err_clear(&err);
     rc = expr_eval(e, rows[r], ar, &v, &err);
     if (rc != 0) {
-        if (rc != SH_ERANGE || err.code != rc || strcmp(err.path, PATH) != 0 ||
-            err.msg[0] == '\0')
+        if (rc != SH_ERANGE || err.code != rc || strcmp(err.path, PATH) != 0
+            || err.msg[0] == '\0')
             fz_fail("'%s' on row %zu: error %d, code %d, path '%s': %s", src, r,
                     rc, err.code, err.path, err.msg);
     } else {
@@ -158,8 +158,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sh_err_clear(&err);
     e = expr_compile(src, sc, PATH, &err);
     if (e == NULL) {
-        if (err.code != SH_EINVAL || strcmp(err.path, PATH) != 0 ||
-            err.msg[0] == '\0')
+        if (err.code != SH_EINVAL || strcmp(err.path, PATH) != 0
+            || err.msg[0] == '\0')
             fz_fail("'%s' does not compile with code %d, path '%s': %s", src,
                     err.code, err.path, err.msg);
     } else {

@@ -29,12 +29,7 @@
 /* The test hook of csv.c: the block size of the readers made after it. */
 void csv_set_block_bytes_for_test(size_t block_bytes);
 
-enum {
-    MODE_RAW = 0,
-    MODE_SAME,
-    MODE_TRUNCATED,
-    MODE_SAME2
-};
+enum { MODE_RAW = 0, MODE_SAME, MODE_TRUNCATED, MODE_SAME2 };
 
 static const size_t      blocks[] = {0, 1, 3, 64};
 static const char *const formats[] = {"csv", "jsonl", "lines", "csv"};
@@ -44,10 +39,10 @@ static const char *const exts[] = {"csv", "jsonl", "txt", "csv"};
 static json_t *
 spec_of(const char *rel, int fmt, int gzip, int skip)
 {
-    json_t *s =
-        json_pack("{s:{s:s, s:s, s:s, s:s}}", "input", "path", rel, "format",
-                  formats[fmt], "compression", gzip ? "gzip" : "none",
-                  "on_error", skip ? "skip" : "fail");
+    json_t *s = json_pack("{s:{s:s, s:s, s:s, s:s}}", "input", "path", rel,
+                          "format", formats[fmt], "compression",
+                          gzip ? "gzip" : "none", "on_error",
+                          skip ? "skip" : "fail");
 
     if (s == NULL)
         fz_fail("json_pack failed");
@@ -83,13 +78,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (stat(path, &st) != 0 || st.st_size < 2)
             fz_fail("cannot stat %s, or it is too short", path);
         /* Keep 1 .. size-1 bytes. */
-        if (truncate(path, 1 + (off_t)(((size_t)b1 << 6 | b2) %
-                                       (size_t)(st.st_size - 1))) != 0)
+        if (truncate(path, 1
+                               + (off_t)(((size_t)b1 << 6 | b2)
+                                         % (size_t)(st.st_size - 1)))
+            != 0)
             fz_fail("cannot truncate %s", path);
         free(path);
         fz_outcome(s_gz, 0, &b);
-        if (strncmp(b.data, "build error ", 12) != 0 &&
-            strstr(b.data, "\nerror ") == NULL)
+        if (strncmp(b.data, "build error ", 12) != 0
+            && strstr(b.data, "\nerror ") == NULL)
             fz_fail_diff("a truncated gzip file read without an error",
                          "plain data", "(not read)", "truncated gzip", b.data);
         goto done;

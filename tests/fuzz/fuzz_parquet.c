@@ -116,13 +116,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ra = read_cols(f, need, odd, &a);
     rb = read_cols(f, odd, odd, &b);
     if (ra < 0)
-        fz_fail("pq_fuzz_one read the file but a second read fails (%d)",
-                ra);
+        fz_fail("pq_fuzz_one read the file but a second read fails (%d)", ra);
     if (rb < 0 || ra != rb)
         fz_fail("reading the odd columns alone fails (%d) where reading "
-                "every column gives %d", rb, ra);
+                "every column gives %d",
+                rb, ra);
     fz_same("the odd columns read alone differ from the same columns read "
-            "with the others", "every column", &a, "odd columns", &b);
+            "with the others",
+            "every column", &a, "odd columns", &b);
     sb_free(&a);
     sb_free(&b);
     free(need);

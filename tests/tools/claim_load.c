@@ -40,8 +40,8 @@ typedef struct claimer {
     double     *claim_ms;  /* latency of each claim that got a task */
     double     *finish_ms; /* latency of each finish */
     size_t      n, cap;
-    int         empty;     /* claims that found nothing */
-    int         errors;    /* failed calls */
+    int         empty;  /* claims that found nothing */
+    int         errors; /* failed calls */
 } claimer;
 
 static pthread_barrier_t g_start;
@@ -143,11 +143,10 @@ setup_exec(PGconn *conn, const char *sql)
 {
     PGresult *res = PQexec(conn, sql);
     int       ok = PQresultStatus(res) == PGRES_COMMAND_OK
-                   || PQresultStatus(res) == PGRES_TUPLES_OK;
+             || PQresultStatus(res) == PGRES_TUPLES_OK;
 
     if (!ok)
-        fprintf(stderr, "claim_load: %s: %s", sql,
-                PQresultErrorMessage(res));
+        fprintf(stderr, "claim_load: %s: %s", sql, PQresultErrorMessage(res));
     PQclear(res);
     return ok ? 0 : 1;
 }

@@ -142,8 +142,7 @@ main(int argc, char **argv)
         rc = s3_delete(&c, argv[2], argv[3], &e) ? fail(&e) : 0;
     } else if (strcmp(argv[1], "presign") == 0 && (argc == 5 || argc == 6)) {
         time_t when = argc == 6 ? (time_t)atoll(argv[5]) : time(NULL);
-        char  *url = s3_presign_get(&c, argv[2], argv[3], atol(argv[4]),
-                                    when);
+        char  *url = s3_presign_get(&c, argv[2], argv[3], atol(argv[4]), when);
 
         printf("%s\n", url);
         free(url);

@@ -77,19 +77,19 @@ note_rc(fails *f, int rc, const sh_err *err, int line)
 }
 
 #define OK_ALL(f, call) note_rc(&(f), (call), &err, __LINE__)
-#define CHECK_NO_FAILS(f)                                                 \
-    CHECK_AT((f).n == 0, __LINE__,                                           \
-          "%zu calls failed; the first, at line %d, returned %d: %s",     \
-          (f).n, (f).line, (f).rc, (f).msg)
+#define CHECK_NO_FAILS(f)                                                \
+    CHECK_AT((f).n == 0, __LINE__,                                       \
+             "%zu calls failed; the first, at line %d, returned %d: %s", \
+             (f).n, (f).line, (f).rc, (f).msg)
 
 /* ---- collected rows --------------------------------------------------- */
 
 /* Rows deep-copied from an emit callback. */
 typedef struct rows {
-    size_t     n;     /* rows */
+    size_t     n; /* rows */
     size_t     cap;
-    size_t     cols;  /* values per row (set by the first row) */
-    sh_value **r;     /* each row malloc'd; strings malloc'd */
+    size_t     cols; /* values per row (set by the first row) */
+    sh_value **r;    /* each row malloc'd; strings malloc'd */
 } rows;
 
 /* Number of columns of the rows being collected; set before draining. */
@@ -99,9 +99,9 @@ static size_t g_cols;
 static int
 collect(void *ctx, const sh_value *row, sh_err *err)
 {
-    rows    *rs = ctx;
+    rows     *rs = ctx;
     sh_value *c;
-    size_t   i;
+    size_t    i;
 
     (void)err;
     rs->cols = g_cols;
@@ -212,8 +212,7 @@ fmt_value(const sh_value *v, char *buf, size_t n)
         return;
     }
     value_format(v, &sb);
-    snprintf(buf, n, "%s:%.60s", sh_type_name(v->type),
-             sb.data ? sb.data : "");
+    snprintf(buf, n, "%s:%.60s", sh_type_name(v->type), sb.data ? sb.data : "");
     sb_free(&sb);
 }
 
@@ -241,7 +240,7 @@ check_same_rows(rows *a, rows *b, size_t n_keys, double rel, int line,
             fmt_value(&a->r[i][j], x, sizeof x);
             fmt_value(&b->r[i][j], y, sizeof y);
             CHECK_AT(0, line, "%s: row %zu col %zu: %s vs %s", what, i, j, x,
-                  y);
+                     y);
             bad++;
         }
     }
@@ -272,11 +271,17 @@ rnd_unit(void)
 static void
 test_names(void)
 {
-    static const char *names[] = {"count", "sum", "mean", "min", "max",
-                                  "var", "std", "count_distinct",
+    static const char *names[] = {"count",
+                                  "sum",
+                                  "mean",
+                                  "min",
+                                  "max",
+                                  "var",
+                                  "std",
+                                  "count_distinct",
                                   "approx_count_distinct"};
-    agg_fn fn;
-    size_t i;
+    agg_fn             fn;
+    size_t             i;
 
     for (i = 0; i < sizeof names / sizeof names[0]; i++) {
         CHECK(agg_fn_parse(names[i], &fn) == 0, "parse %s", names[i]);
@@ -300,8 +305,7 @@ test_names(void)
     CHECK_INT(SH_STRING, agg_result_type(AGG_MIN, SH_STRING, 1));
     CHECK_INT(SH_BOOL, agg_result_type(AGG_MAX, SH_BOOL, 1));
     CHECK_INT(SH_INT, agg_result_type(AGG_COUNT_DISTINCT, SH_FLOAT, 1));
-    CHECK_INT(SH_INT,
-              agg_result_type(AGG_APPROX_COUNT_DISTINCT, SH_STRING, 1));
+    CHECK_INT(SH_INT, agg_result_type(AGG_APPROX_COUNT_DISTINCT, SH_STRING, 1));
 }
 
 /* ---- hand-computed values --------------------------------------------- */
@@ -420,8 +424,8 @@ test_basic(void)
     CHECK_INT(3, rs.n);
     /* Drained in insertion order. */
     if (rs.n == 3)
-        CHECK(rs.r[0][0].u.s.len == 1 && rs.r[0][0].u.s.ptr[0] == 'a' &&
-                  rs.r[2][0].u.s.ptr[0] == 'c',
+        CHECK(rs.r[0][0].u.s.len == 1 && rs.r[0][0].u.s.ptr[0] == 'a'
+                  && rs.r[2][0].u.s.ptr[0] == 'c',
               "insertion order");
     check_basic(&rs, __LINE__);
     rows_free(&rs);
@@ -473,10 +477,11 @@ test_keys(void)
     size_t   key = 0;
     agg_def  cnt = {AGG_COUNT, -1, SH_NULL, -1, SH_NULL, 0};
     hashagg *h = hashagg_new(&key, 1, &cnt, 1);
-    sh_value in[] = {sh_int(1), sh_float(1.0), sh_null(), sh_int(1),
-                     sh_null(), sh_float(0.0), sh_float(-0.0),
-                     sh_float(NAN), sh_float(-NAN), S("1"), sh_bool(1),
-                     sh_int(0), sh_bool(0), S(""), sh_float(1.0)};
+    sh_value in[] = {sh_int(1),      sh_float(1.0), sh_null(),
+                     sh_int(1),      sh_null(),     sh_float(0.0),
+                     sh_float(-0.0), sh_float(NAN), sh_float(-NAN),
+                     S("1"),         sh_bool(1),    sh_int(0),
+                     sh_bool(0),     S(""),         sh_float(1.0)};
     rows     rs = {0};
     fails    adds = {0};
     sh_err   err;
@@ -540,8 +545,7 @@ test_overflow(void)
     sh_value v;
     rows     parts = {0}, out = {0};
     sh_err   err;
-    int64_t  seq[] = {INT64_C(1) << 62, INT64_C(1) << 62,
-                      -(INT64_C(1) << 62)};
+    int64_t  seq[] = {INT64_C(1) << 62, INT64_C(1) << 62, -(INT64_C(1) << 62)};
     size_t   i;
 
     /* The sum is exact in 128 bits: only a final sum past 64 bits fails,
@@ -626,7 +630,7 @@ static char g_strs[64][16];
 /* Makes 'n' random rows (strings point into g_strs). */
 static sh_value (*make_rows(size_t n, size_t n_groups))[RCOLS]
 {
-    sh_value (*in)[RCOLS] = xmalloc(n * sizeof *in);
+    sh_value(*in)[RCOLS] = xmalloc(n * sizeof *in);
     size_t i;
 
     for (i = 0; i < 64; i++)
@@ -640,11 +644,9 @@ static sh_value (*make_rows(size_t n, size_t n_groups))[RCOLS]
         in[i][2] = rnd() % 10 == 0
                        ? sh_null()
                        : sh_int((int64_t)(rnd() % 2000001) - 1000000);
-        in[i][3] = rnd() % 10 == 0 ? sh_null()
-                                    : sh_float(rnd_unit() * 1000.0);
+        in[i][3] = rnd() % 10 == 0 ? sh_null() : sh_float(rnd_unit() * 1000.0);
         r = rnd() % 70;
-        in[i][4] = r >= 64 ? sh_null()
-                           : sh_str(g_strs[r], strlen(g_strs[r]));
+        in[i][4] = r >= 64 ? sh_null() : sh_str(g_strs[r], strlen(g_strs[r]));
         in[i][5] = rnd() % 5 == 0 ? sh_null() : sh_bool((int)(rnd() & 1));
     }
     return in;
@@ -701,7 +703,7 @@ test_splits(void)
 {
     static const size_t ks[] = {1, 2, 3, 7, 50};
     const size_t        n = RUNNING_ON_VALGRIND ? 1250 : 5000;
-    sh_value (*in)[RCOLS];
+    sh_value(*in)[RCOLS];
     rows   ref = {0};
     size_t t;
 
@@ -968,7 +970,7 @@ static void
 test_finalize_files(void)
 {
     const size_t n = RUNNING_ON_VALGRIND ? 5000 : 20000, k = 4;
-    sh_value (*in)[RCOLS];
+    sh_value(*in)[RCOLS];
     char                  *paths[4];
     char                   prefix[96];
     rows                   ref = {0}, mem = {0}, tiny = {0};
@@ -1008,8 +1010,8 @@ test_finalize_files(void)
     g_cols = hashagg_final_cols(h);
     memset(&st, 0xff, sizeof st);
     CHECK_INT(0, hashagg_finalize_files(h, (const char *const *)paths, k, -1,
-                                        (size_t)1 << 30, prefix, collect,
-                                        NULL, &mem, &st, &err));
+                                        (size_t)1 << 30, prefix, collect, NULL,
+                                        &mem, &st, &err));
     CHECK_INT(0, hashagg_groups(h));
     CHECK_INT(k, count_dir());
     check_same_rows(&ref, &mem, 2, 1e-12, __LINE__, "in memory");
@@ -1024,8 +1026,8 @@ test_finalize_files(void)
      * at most the table's last growth. */
     g_cols = hashagg_final_cols(h);
     CHECK_INT(0, hashagg_finalize_files(h, (const char *const *)paths, k, -1,
-                                        256 * 1024, prefix, collect_spy,
-                                        NULL, &tiny, &st, &err));
+                                        256 * 1024, prefix, collect_spy, NULL,
+                                        &tiny, &st, &err));
     CHECK(g_max_files >= k + 16 + 16, "re-partitioned twice: %zu files",
           g_max_files);
     CHECK_INT(0, hashagg_groups(h));
@@ -1043,9 +1045,10 @@ test_finalize_files(void)
     g_cols = hashagg_final_cols(h);
     rows_free(&tiny);
     memset(&st, 0, sizeof st);
-    CHECK(hashagg_finalize_files(h, (const char *const *)paths, k, -1, 16 * 1024,
-                                 prefix, collect, NULL, &tiny, &st,
-                                 &err) != 0,
+    CHECK(hashagg_finalize_files(h, (const char *const *)paths, k, -1,
+                                 16 * 1024, prefix, collect, NULL, &tiny, &st,
+                                 &err)
+              != 0,
           "missing input fails");
     CHECK_INT(0, hashagg_groups(h));
     CHECK_INT(k, count_dir()); /* part3 is still there */
@@ -1144,17 +1147,17 @@ test_finalize_tick(void)
     memset(&t, 0, sizeof t);
     t.monotone = 1;
     g_cols = hashagg_final_cols(h);
-    CHECK_INT(0, hashagg_finalize_files(h, &path, 1, -1, (size_t)1 << 30, prefix,
-                                        tick_collect, tick_spy, &t, &st,
-                                        &err));
+    CHECK_INT(0,
+              hashagg_finalize_files(h, &path, 1, -1, (size_t)1 << 30, prefix,
+                                     tick_collect, tick_spy, &t, &st, &err));
     CHECK_INT(3, t.calls);
     CHECK(t.monotone, "rows_read went back");
     CHECK_INT(3 * HASHAGG_TICK_ROWS, t.last.rows_read);
     CHECK_INT(n, st.rows_read);
     CHECK_INT(5000, t.out.n);
     for (i = 0; i < t.out.n; i++) {
-        int64_t want = (int64_t)(n / 5000) + ((size_t)t.out.r[i][0].u.i <
-                                              n % 5000);
+        int64_t want = (int64_t)(n / 5000)
+                       + ((size_t)t.out.r[i][0].u.i < n % 5000);
 
         if (t.out.r[i][1].u.i != want) {
             CHECK_INT(want, t.out.r[i][1].u.i);
@@ -1169,8 +1172,7 @@ test_finalize_tick(void)
     t.monotone = 1;
     g_cols = hashagg_final_cols(h);
     CHECK_INT(0, hashagg_finalize_files(h, &path, 1, -1, 64 * 1024, prefix,
-                                        tick_collect, tick_spy, &t, &st,
-                                        &err));
+                                        tick_collect, tick_spy, &t, &st, &err));
     CHECK(t.calls > 3, "%u calls while spilling", t.calls);
     /* One level of spill files holds 5000 / 16 groups a file, well under
      * the budget: every row is read twice at most (the input, then one
@@ -1347,7 +1349,11 @@ typedef struct queue_case {
 } queue_case;
 
 static const queue_case queue_cases[] = {
-    {"groupby col 0: count()", {0, 0}, 1, {{AGG_COUNT, -1, SH_NULL, -1, SH_NULL, 0}}, 1},
+    {"groupby col 0: count()",
+     {0, 0},
+     1,
+     {{AGG_COUNT, -1, SH_NULL, -1, SH_NULL, 0}},
+     1},
     {"groupby col 0: count(), count(col 1), count(col 3)",
      {0, 0},
      1,
@@ -1355,8 +1361,16 @@ static const queue_case queue_cases[] = {
       {AGG_COUNT, 1, SH_INT, -1, SH_NULL, 0},
       {AGG_COUNT, 3, SH_STRING, -1, SH_NULL, 0}},
      3},
-    {"distinct col 0", {0, 0}, 1, {{AGG_COUNT, -1, SH_NULL, -1, SH_NULL, 0}}, 0},
-    {"distinct cols 0, 2", {0, 2}, 2, {{AGG_COUNT, -1, SH_NULL, -1, SH_NULL, 0}}, 0},
+    {"distinct col 0",
+     {0, 0},
+     1,
+     {{AGG_COUNT, -1, SH_NULL, -1, SH_NULL, 0}},
+     0},
+    {"distinct cols 0, 2",
+     {0, 2},
+     2,
+     {{AGG_COUNT, -1, SH_NULL, -1, SH_NULL, 0}},
+     0},
     {"groupby col 2 (ints and nulls): count(col 3)",
      {2, 0},
      1,
@@ -1365,12 +1379,14 @@ static const queue_case queue_cases[] = {
     {"groupby cols 2, 0: count(), count(col 1)",
      {2, 0},
      2,
-     {{AGG_COUNT, -1, SH_NULL, -1, SH_NULL, 0}, {AGG_COUNT, 1, SH_INT, -1, SH_NULL, 0}},
+     {{AGG_COUNT, -1, SH_NULL, -1, SH_NULL, 0},
+      {AGG_COUNT, 1, SH_INT, -1, SH_NULL, 0}},
      2},
     {"no keys: count(), count(col 1)",
      {0, 0},
      0,
-     {{AGG_COUNT, -1, SH_NULL, -1, SH_NULL, 0}, {AGG_COUNT, 1, SH_INT, -1, SH_NULL, 0}},
+     {{AGG_COUNT, -1, SH_NULL, -1, SH_NULL, 0},
+      {AGG_COUNT, 1, SH_INT, -1, SH_NULL, 0}},
      2},
 };
 
@@ -1423,15 +1439,15 @@ static void
 check_queue_log(const queue_log *log, int line, const char *what)
 {
     CHECK_AT(log->bad_count == 0, line,
-          "%s: hashagg_queue returned a wrong count %zu times; the first "
-          "time %zu, expected %zu",
-          what, log->bad_count, log->got, log->want);
+             "%s: hashagg_queue returned a wrong count %zu times; the first "
+             "time %zu, expected %zu",
+             what, log->bad_count, log->got, log->want);
     CHECK_AT(log->early == 0, line,
-          "%s: hashagg_groups changed %zu times while rows were only "
-          "queued",
-          what, log->early);
+             "%s: hashagg_groups changed %zu times while rows were only "
+             "queued",
+             what, log->early);
     CHECK_AT(log->flush_fails == 0, line, "%s: hashagg_flush failed %zu times",
-          what, log->flush_fails);
+             what, log->flush_fails);
 }
 
 /*
@@ -1564,9 +1580,10 @@ test_count_strs_equals_add(void)
     CHECK_INT(1, hashagg_count_strs(c, text.data, sp, 10, 0));
     CHECK_INT(1, hashagg_groups(c));
     before = hashagg_bytes(c);
-    for (i = 0; i < 10 && sp[i].len == sp[0].len
-                && memcmp(text.data + sp[i].start, text.data + sp[0].start,
-                          sp[0].len) == 0;
+    for (i = 0;
+         i < 10 && sp[i].len == sp[0].len
+         && memcmp(text.data + sp[i].start, text.data + sp[0].start, sp[0].len)
+                == 0;
          i++)
         ;
     CHECK_INT(i, hashagg_count_strs(c, text.data, sp, i, 0));
@@ -1747,8 +1764,8 @@ test_queued_bytes(void)
 
     CHECK_INT(0, hashagg_queued_bytes(h));
     for (i = 0; i < 1024; i++) {
-        sh_value v =
-            sh_str(buf, (size_t)snprintf(buf, sizeof buf, "warm-up %zu", i));
+        sh_value v = sh_str(buf, (size_t)snprintf(buf, sizeof buf,
+                                                  "warm-up %zu", i));
 
         if (hashagg_queue(h, &v) == HASHAGG_BATCH)
             CHECK_INT(0, hashagg_flush(h, &err));
@@ -2009,11 +2026,11 @@ check_collisions(const coll_key *keys, size_t n, size_t n_keys, int queue,
     assert(n <= sizeof seen / sizeof seen[0]);
 
     for (k = 0; k + 1 < n; k += 2)
-        CHECK_AT(keys[k].len == keys[k + 1].len &&
-                  (memcmp(keys[k].s, keys[k + 1].s, keys[k].len) != 0 ||
-                   keys[k].i != keys[k + 1].i),
-              line, "%s: colliding pair %zu: the keys should differ", what,
-              k / 2);
+        CHECK_AT(keys[k].len == keys[k + 1].len
+                     && (memcmp(keys[k].s, keys[k + 1].s, keys[k].len) != 0
+                         || keys[k].i != keys[k + 1].i),
+                 line, "%s: colliding pair %zu: the keys should differ", what,
+                 k / 2);
     for (round = 0; round < 5; round++) {
         for (k = 0; k < n; k++) {
             sh_value row[2];
@@ -2032,28 +2049,28 @@ check_collisions(const coll_key *keys, size_t n, size_t n_keys, int queue,
     }
     drain_final(h, &rs);
     CHECK_AT(rs.n == n, line, "%s: %zu colliding keys made %zu groups", what, n,
-          rs.n);
+             rs.n);
     for (i = 0; i < rs.n && bad < 3; i++) {
         const sh_value *r = rs.r[i];
 
         for (k = 0; k < n; k++) {
-            if (r[0].u.s.len == keys[k].len &&
-                memcmp(r[0].u.s.ptr, keys[k].s, keys[k].len) == 0 &&
-                (n_keys < 2 || r[1].u.i == keys[k].i))
+            if (r[0].u.s.len == keys[k].len
+                && memcmp(r[0].u.s.ptr, keys[k].s, keys[k].len) == 0
+                && (n_keys < 2 || r[1].u.i == keys[k].i))
                 break;
         }
         if (k == n) {
             CHECK_AT(0, line,
-                  "%s: group %zu (a %zu-byte string) is none of the keys", what,
-                  i, r[0].u.s.len);
+                     "%s: group %zu (a %zu-byte string) is none of the keys",
+                     what, i, r[0].u.s.len);
             bad++;
         } else if (seen[k]++ || r[n_keys].u.i != (int64_t)(k % 5 + 1)) {
             CHECK_AT(0, line,
-                  "%s: key %zu (of colliding pair %zu, %zu bytes) is in "
-                  "group %zu%s, counted %" PRId64 ", expected %zu",
-                  what, k, k / 2, keys[k].len, i,
-                  seen[k] > 1 ? " and in another" : "", r[n_keys].u.i,
-                  k % 5 + 1);
+                     "%s: key %zu (of colliding pair %zu, %zu bytes) is in "
+                     "group %zu%s, counted %" PRId64 ", expected %zu",
+                     what, k, k / 2, keys[k].len, i,
+                     seen[k] > 1 ? " and in another" : "", r[n_keys].u.i,
+                     k % 5 + 1);
             bad++;
         }
     }
@@ -2097,8 +2114,7 @@ test_agg_register(void)
 
     CU_add_test(s, "names and result types", test_names);
     CU_add_test(s, "hand-computed values", test_basic);
-    CU_add_test(s, "hand-computed values through partials",
-                test_basic_partial);
+    CU_add_test(s, "hand-computed values through partials", test_basic_partial);
     CU_add_test(s, "key identity", test_keys);
     CU_add_test(s, "int sum overflow", test_overflow);
     CU_add_test(s, "partials in several splits equal one pass", test_splits);

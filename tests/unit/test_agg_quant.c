@@ -81,9 +81,9 @@ static const struct {
     int         x;
     const char *label;
 } rows[NROWS] = {
-    {1, 1, 5, "e"},  {1, 1, 1, "a"},   {1, 0, 0, "n"},
-    {1, 1, 3, "c"},  {1, 1, 2, NULL},  {2, 1, 10, "x"},
-    {2, 1, 10, "w"}, {2, 1, -4, "m"},  {3, 0, 0, "z"},
+    {1, 1, 5, "e"},  {1, 1, 1, "a"},  {1, 0, 0, "n"},
+    {1, 1, 3, "c"},  {1, 1, 2, NULL}, {2, 1, 10, "x"},
+    {2, 1, 10, "w"}, {2, 1, -4, "m"}, {3, 0, 0, "z"},
 };
 
 static const size_t keys[] = {0};
@@ -131,11 +131,9 @@ collect(void *ctx, const sh_value *row, sh_err *err)
         g->q1[k] = row[5].u.f;
     }
     if (row[3].type == SH_STRING)
-        snprintf(g->minby[k], 8, "%.*s", (int)row[3].u.s.len,
-                 row[3].u.s.ptr);
+        snprintf(g->minby[k], 8, "%.*s", (int)row[3].u.s.len, row[3].u.s.ptr);
     if (row[4].type == SH_STRING)
-        snprintf(g->maxby[k], 8, "%.*s", (int)row[4].u.s.len,
-                 row[4].u.s.ptr);
+        snprintf(g->maxby[k], 8, "%.*s", (int)row[4].u.s.len, row[4].u.s.ptr);
     return 0;
 }
 
@@ -213,10 +211,10 @@ test_partials(void)
                 make_row(i, r);
                 CU_ASSERT_EQUAL(hashagg_add(p[i >= split], r, &err), 0);
             }
-            CU_ASSERT_EQUAL(hashagg_drain_partial(p[order], to_table, f,
-                                                  &err), 0);
-            CU_ASSERT_EQUAL(hashagg_drain_partial(p[!order], to_table, f,
-                                                  &err), 0);
+            CU_ASSERT_EQUAL(hashagg_drain_partial(p[order], to_table, f, &err),
+                            0);
+            CU_ASSERT_EQUAL(hashagg_drain_partial(p[!order], to_table, f, &err),
+                            0);
             CU_ASSERT_EQUAL(hashagg_drain_final(f, collect, &g, &err), 0);
             check_got(&g);
             hashagg_free(p[0]);
@@ -265,17 +263,17 @@ static void
 test_random(void)
 {
     enum { N = 20000, PARTS = 7 };
-    agg_def  a[3] = {{AGG_QUANTILE, 1, SH_FLOAT, -1, SH_NULL, 0.9},
-                     {AGG_MEDIAN, 1, SH_FLOAT, -1, SH_NULL, 0.5},
-                     {AGG_QUANTILE, 1, SH_FLOAT, -1, SH_NULL, 0.001}};
+    agg_def       a[3] = {{AGG_QUANTILE, 1, SH_FLOAT, -1, SH_NULL, 0.9},
+                          {AGG_MEDIAN, 1, SH_FLOAT, -1, SH_NULL, 0.5},
+                          {AGG_QUANTILE, 1, SH_FLOAT, -1, SH_NULL, 0.001}};
     static double xs[N];
-    hashagg *p[PARTS], *f;
-    sh_value r[2];
-    sh_err   err = {0};
-    uint64_t s = 42;
-    size_t   i;
-    double   want[3], qs[3] = {0.9, 0.5, 0.001};
-    double   g[3] = {0};
+    hashagg      *p[PARTS], *f;
+    sh_value      r[2];
+    sh_err        err = {0};
+    uint64_t      s = 42;
+    size_t        i;
+    double        want[3], qs[3] = {0.9, 0.5, 0.001};
+    double        g[3] = {0};
 
     for (i = 0; i < PARTS; i++)
         p[i] = hashagg_new(NULL, 0, a, 3);
@@ -342,11 +340,10 @@ merge_and_measure(void *ctx, const sh_value *row, sh_err *err)
 static void
 kll_case(size_t n, size_t parts, int sorted, uint64_t seed)
 {
-    static const double qs[] = {0, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9,
-                                0.99, 1};
-    double  *xs = xmalloc(n * sizeof *xs);
-    uint64_t s = seed;
-    size_t   i, k;
+    static const double qs[] = {0, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1};
+    double             *xs = xmalloc(n * sizeof *xs);
+    uint64_t            s = seed;
+    size_t              i, k;
 
     for (i = 0; i < n; i++) {
         s = s * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -370,17 +367,17 @@ kll_case(size_t n, size_t parts, int sorted, uint64_t seed)
         }
         g_max_partial = 0;
         for (i = 0; i < parts; i++) {
-            CU_ASSERT_EQUAL(hashagg_drain_partial(p[i], merge_and_measure, f,
-                                                  &err), 0);
+            CU_ASSERT_EQUAL(
+                hashagg_drain_partial(p[i], merge_and_measure, f, &err), 0);
             hashagg_free(p[i]);
         }
         CU_ASSERT_EQUAL(hashagg_drain_final(f, keep_float, &got, &err), 0);
         rank_of(xs, n, got, &lo, &hi);
-        if (!(hi >= 1 && (double)lo <= want + tol
-              && (double)hi >= want - tol))
-            fprintf(stderr, "\nkll n=%zu parts=%zu q=%g: got %g rank "
-                    "[%zu, %zu], want %g +- %g\n", n, parts, qs[k], got,
-                    lo, hi, want, tol);
+        if (!(hi >= 1 && (double)lo <= want + tol && (double)hi >= want - tol))
+            fprintf(stderr,
+                    "\nkll n=%zu parts=%zu q=%g: got %g rank "
+                    "[%zu, %zu], want %g +- %g\n",
+                    n, parts, qs[k], got, lo, hi, want, tol);
         CU_ASSERT(hi >= 1); /* a value seen */
         CU_ASSERT((double)lo <= want + tol);
         CU_ASSERT((double)hi >= want - tol);
@@ -471,13 +468,13 @@ cmp_dbl(const void *a, const void *b)
 }
 
 typedef struct ooc_got {
-    int    seen[OOC_GROUPS];
-    int    null[OOC_GROUPS][OOC_AGGS];
-    double r[OOC_GROUPS][OOC_AGGS];
-    int    bad; /* a row with an unexpected shape */
-    const char *dir;   /* where the sort's runs go */
-    int    max_files;  /* the most files seen there while emitting */
-    int    ticks;      /* calls of the tick function */
+    int         seen[OOC_GROUPS];
+    int         null[OOC_GROUPS][OOC_AGGS];
+    double      r[OOC_GROUPS][OOC_AGGS];
+    int         bad;       /* a row with an unexpected shape */
+    const char *dir;       /* where the sort's runs go */
+    int         max_files; /* the most files seen there while emitting */
+    int         ticks;     /* calls of the tick function */
 } ooc_got;
 
 /* Keeps the answers of a final row (key, count, then OOC_AGGS floats). */
@@ -546,15 +543,14 @@ test_out_of_core(void)
     ooc_got     *fail = calloc(1, sizeof *fail);
     ooc_got     *tiny = calloc(1, sizeof *tiny);
     hashagg_finalize_stats st;
-    sh_err       err = {0};
-    size_t       k, i, j, file;
+    sh_err                 err = {0};
+    size_t                 k, i, j, file;
 
     memset(a, 0, sizeof a);
     a[0] = (agg_def){AGG_COUNT, 1, SH_FLOAT, -1, SH_NULL, 0};
     a[1] = (agg_def){AGG_MEDIAN, 1, SH_FLOAT, -1, SH_NULL, 0.5};
     for (j = 1; j < OOC_AGGS; j++)
-        a[1 + j] = (agg_def){AGG_QUANTILE, 1, SH_FLOAT, -1, SH_NULL,
-                             ooc_q[j]};
+        a[1 + j] = (agg_def){AGG_QUANTILE, 1, SH_FLOAT, -1, SH_NULL, ooc_q[j]};
     CU_ASSERT_FATAL(th_temp_dir(dir, sizeof dir, th_tmp_base(), "aggq") == 0);
     mem->dir = ooc->dir = fail->dir = tiny->dir = dir;
     snprintf(prefix, sizeof prefix, "%s/spill", dir);
@@ -587,21 +583,21 @@ test_out_of_core(void)
                 CU_ASSERT_EQUAL_FATAL(
                     hashagg_drain_partial(p, ooc_write, w, &err), 0);
         }
-        CU_ASSERT_EQUAL_FATAL(hashagg_drain_partial(p, ooc_write, w, &err),
-                              0);
+        CU_ASSERT_EQUAL_FATAL(hashagg_drain_partial(p, ooc_write, w, &err), 0);
         CU_ASSERT_EQUAL_FATAL(rowfile_close(w, &err), 0);
     }
 
     /* In memory, then out of core. */
-    CU_ASSERT_EQUAL(hashagg_finalize_files(f, (const char *const *)paths, 2,
-                                           -1, (size_t)1 << 32, prefix,
-                                           ooc_collect, ooc_tick, mem, &st,
-                                           &err), 0);
+    CU_ASSERT_EQUAL(hashagg_finalize_files(f, (const char *const *)paths, 2, -1,
+                                           (size_t)1 << 32, prefix, ooc_collect,
+                                           ooc_tick, mem, &st, &err),
+                    0);
     CU_ASSERT(st.peak_bytes > big * sizeof(double));
     CU_ASSERT_EQUAL(st.spill_bytes, 0);
-    CU_ASSERT_EQUAL(hashagg_finalize_files(f, (const char *const *)paths, 2,
-                                           -1, budget, prefix, ooc_collect,
-                                           ooc_tick, ooc, &st, &err), 0);
+    CU_ASSERT_EQUAL(hashagg_finalize_files(f, (const char *const *)paths, 2, -1,
+                                           budget, prefix, ooc_collect,
+                                           ooc_tick, ooc, &st, &err),
+                    0);
     CU_ASSERT(st.peak_bytes > budget);
     CU_ASSERT(st.peak_bytes < budget + budget / 2);
     CU_ASSERT(st.spill_bytes > big * sizeof(double));
@@ -616,10 +612,10 @@ test_out_of_core(void)
 
     /* A sixteenth of the budget: many more runs than a merge reads at
      * once, merged in passes first. */
-    CU_ASSERT_EQUAL(hashagg_finalize_files(f, (const char *const *)paths, 2,
-                                           -1, budget / 16, prefix,
-                                           ooc_collect, ooc_tick, tiny, &st,
-                                           &err), 0);
+    CU_ASSERT_EQUAL(hashagg_finalize_files(f, (const char *const *)paths, 2, -1,
+                                           budget / 16, prefix, ooc_collect,
+                                           ooc_tick, tiny, &st, &err),
+                    0);
     CU_ASSERT(st.spill_bytes > 2 * big * sizeof(double)); /* passes */
     CU_ASSERT_EQUAL(th_count_files(dir), 2);
 
@@ -642,16 +638,18 @@ test_out_of_core(void)
             CU_ASSERT(mem->r[k][j] == want);
             CU_ASSERT(tiny->r[k][j] == want);
             if (ooc->r[k][j] != want)
-                fprintf(stderr, "\nkey %zu q %g: out of core %.17g, "
-                        "oracle %.17g\n", k, ooc_q[j], ooc->r[k][j], want);
+                fprintf(stderr,
+                        "\nkey %zu q %g: out of core %.17g, "
+                        "oracle %.17g\n",
+                        k, ooc_q[j], ooc->r[k][j], want);
         }
     }
 
     /* Runs that cannot be written: SH_EIO, the table left empty. */
-    CU_ASSERT_EQUAL(hashagg_finalize_files(f, (const char *const *)paths, 2,
-                                           -1, budget, bad_prefix,
-                                           ooc_collect, NULL, fail, &st,
-                                           &err), SH_EIO);
+    CU_ASSERT_EQUAL(hashagg_finalize_files(f, (const char *const *)paths, 2, -1,
+                                           budget, bad_prefix, ooc_collect,
+                                           NULL, fail, &st, &err),
+                    SH_EIO);
     CU_ASSERT_EQUAL(hashagg_groups(f), 0);
     CU_ASSERT_EQUAL(th_count_files(dir), 2);
 

@@ -65,8 +65,7 @@ test_route_match(void)
                == api_job_list);
     CHECK_TRUE(api_route_find(&r, "POST", "/v1/jobs", allow)->handler
                == api_job_submit);
-    CHECK_TRUE(api_route_find(&r, "POST", "/v1/jobs", allow)->flags
-               & API_BODY);
+    CHECK_TRUE(api_route_find(&r, "POST", "/v1/jobs", allow)->flags & API_BODY);
     /* One trailing slash is ignored. */
     CHECK_STR("/v1/jobs", route_of(&r, "GET", "/v1/jobs/", allow));
     CHECK_STR("/healthz", route_of(&r, "GET", "/healthz", allow));
@@ -97,16 +96,15 @@ test_route_captures(void)
     rt = api_route_find(&r, "POST", "/v1/jobs/" UUID_LOWER "/cancel", allow);
     CHECK_TRUE(rt != NULL && rt->handler == api_job_cancel);
     /* {name} is any non-empty segment. */
-    rt = api_route_find(&r, "GET",
-                        "/v1/jobs/" UUID_LOWER "/artifacts/model", allow);
+    rt = api_route_find(&r, "GET", "/v1/jobs/" UUID_LOWER "/artifacts/model",
+                        allow);
     CHECK_TRUE(rt != NULL && rt->handler == api_job_artifact);
     CHECK_STR("model", r.name);
     CHECK_STR(UUID_LOWER, r.id);
     /* Not a UUID: no route has that path. */
     CHECK_TRUE(route_of(&r, "GET", "/v1/jobs/0b7c6a5e-1f2d", allow) == NULL);
     CHECK_STR("", allow);
-    CHECK_TRUE(route_of(&r, "GET", "/v1/jobs/" UUID_LOWER "x", allow)
-               == NULL);
+    CHECK_TRUE(route_of(&r, "GET", "/v1/jobs/" UUID_LOWER "x", allow) == NULL);
     CHECK_STR("", allow);
 }
 
@@ -153,11 +151,11 @@ test_route_later(void)
     CHECK_TRUE(rt != NULL && api_route_at(api_route_index(rt)) == rt);
     /* Every route with a handler has no feature note, and the reverse. */
     rt = api_route_find(&r, "GET", "/readyz", allow);
-    CHECK_TRUE(rt != NULL && rt->handler == api_readyz
-               && rt->feature == NULL);
+    CHECK_TRUE(rt != NULL && rt->handler == api_readyz && rt->feature == NULL);
 }
 
-/* ---- Range ----------------------------------------------------------------- */
+/* ---- Range -----------------------------------------------------------------
+ */
 
 /* One Range case: header, size, expected outcome and bytes. */
 typedef struct range_case {
@@ -211,14 +209,15 @@ test_range_parse(void)
     }
 }
 
-/* ---- errors ---------------------------------------------------------------- */
+/* ---- errors ----------------------------------------------------------------
+ */
 
 /* The "code" of the error body of 'r'. */
 static const char *
 reply_code(const api_req *r)
 {
-    return json_string_value(json_object_get(
-        json_object_get(r->reply_json, "error"), "code"));
+    return json_string_value(
+        json_object_get(json_object_get(r->reply_json, "error"), "code"));
 }
 
 /* One mapping: sh_err code, in_spec, expected status and code. */
@@ -260,9 +259,9 @@ test_error_mapping(void)
               "%s (in_spec %d): expected status %d, got %d",
               sh_err_name(c->code), c->in_spec, c->status, status);
         CHECK_STR(c->name, reply_code(&r));
-        CHECK_STR("input.path", json_string_value(json_object_get(
-                                    json_object_get(r.reply_json, "error"),
-                                    "path")));
+        CHECK_STR("input.path",
+                  json_string_value(json_object_get(
+                      json_object_get(r.reply_json, "error"), "path")));
         /* Only a 503 asks the client to come back. */
         CHECK_INT(c->status == 503, req_header(&r, "Retry-After") != NULL);
     }
@@ -281,16 +280,16 @@ test_error_body(void)
     /* libpq's trailing newline goes; invalid UTF-8 is replaced. */
     CHECK_INT(409, api_error(&r, 409, "conflict", NULL, "it broke: %s\n \t",
                              "here"));
-    msg = json_string_value(json_object_get(
-        json_object_get(r.reply_json, "error"), "message"));
+    msg = json_string_value(
+        json_object_get(json_object_get(r.reply_json, "error"), "message"));
     CHECK_STR("it broke: here", msg);
     CHECK_STR("", json_string_value(json_object_get(
                       json_object_get(r.reply_json, "error"), "path")));
     req_reset(&r);
     api_error(&r, 400, "bad_request", "a\xff", "bad \xc3(");
-    CHECK_STR("bad ?(", json_string_value(json_object_get(
-                            json_object_get(r.reply_json, "error"),
-                            "message")));
+    CHECK_STR("bad ?(",
+              json_string_value(json_object_get(
+                  json_object_get(r.reply_json, "error"), "message")));
     CHECK_STR("a?", json_string_value(json_object_get(
                         json_object_get(r.reply_json, "error"), "path")));
     /* An error without a message says its name. */
@@ -307,7 +306,6 @@ test_error_body(void)
 static void
 test_utf8(void)
 {
-
     CHECK_TRUE(api_utf8_valid("plain"));
     CHECK_TRUE(api_utf8_valid("\xe2\x82\xac\xf0\x9f\x98\x80"));
     CHECK_TRUE(!api_utf8_valid("\xed\xa0\x80"));     /* a surrogate */
@@ -316,7 +314,8 @@ test_utf8(void)
     CHECK_TRUE(!api_utf8_valid("\xe2\x82"));         /* cut short */
 }
 
-/* ---- job objects ----------------------------------------------------------- */
+/* ---- job objects -----------------------------------------------------------
+ */
 
 /* A running job with no result yet. */
 static void
@@ -357,10 +356,9 @@ test_job_json(void)
     CHECK_STR("2026-01-02T03:04:05.678Z",
               json_string_value(json_object_get(o, "created_at")));
     prog = json_object_get(o, "progress");
-    CHECK_INT(4, json_integer_value(json_object_get(prog,
-                                                    "partitions_total")));
-    CHECK_INT(2, json_integer_value(json_object_get(prog,
-                                                    "partitions_running")));
+    CHECK_INT(4, json_integer_value(json_object_get(prog, "partitions_total")));
+    CHECK_INT(2,
+              json_integer_value(json_object_get(prog, "partitions_running")));
     CHECK_INT(123456789012LL,
               json_integer_value(json_object_get(prog, "bytes_in")));
     CHECK_INT(8, json_object_size(prog));
@@ -371,8 +369,8 @@ test_job_json(void)
     CHECK_TRUE(json_is_null(json_object_get(res, "rows")));
     CHECK_INT(5, json_integer_value(json_object_get(o, "priority")));
     CHECK_STR("a.csv", json_string_value(json_object_get(
-                           json_object_get(json_object_get(o, "spec"),
-                                           "input"), "path")));
+                           json_object_get(json_object_get(o, "spec"), "input"),
+                           "path")));
     CHECK_INT(12, json_object_size(o));
     json_decref(o);
 
@@ -396,12 +394,14 @@ test_job_json(void)
     j.spec = xstrdup("{\"callback\": {\"url\": \"http://h/\","
                      " \"secret\": \"s3cret\"}}");
     o = api_job_json(&j);
-    CHECK_TRUE(json_object_get(json_object_get(json_object_get(o, "spec"),
-                                               "callback"),
-                               "secret") == NULL);
+    CHECK_TRUE(
+        json_object_get(json_object_get(json_object_get(o, "spec"), "callback"),
+                        "secret")
+        == NULL);
     CHECK_STR("http://h/",
-              json_string_value(json_object_get(json_object_get(
-                  json_object_get(o, "spec"), "callback"), "url")));
+              json_string_value(json_object_get(
+                  json_object_get(json_object_get(o, "spec"), "callback"),
+                  "url")));
     json_decref(o);
     free(j.spec);
     j.spec = NULL;

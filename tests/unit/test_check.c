@@ -16,8 +16,8 @@
 /* ---- checking with words ------------------------------------------------- */
 
 void
-th_check(int ok, const char *file, int line, const char *func,
-         const char *fmt, ...)
+th_check(int ok, const char *file, int line, const char *func, const char *fmt,
+         ...)
 {
     strbuf  sb = {0};
     va_list ap;
@@ -45,10 +45,10 @@ th_check_str(const char *exp, const char *act, const char *what,
 {
     int ok = exp != NULL && act != NULL && strcmp(exp, act) == 0;
 
-    if (ok || exp == NULL || act == NULL ||
-        (strchr(exp, '\n') == NULL && strchr(act, '\n') == NULL))
-        th_check(ok, file, line, func, "%s: expected \"%s\", got \"%s\"",
-                 what, exp ? exp : "(null)", act ? act : "(null)");
+    if (ok || exp == NULL || act == NULL
+        || (strchr(exp, '\n') == NULL && strchr(act, '\n') == NULL))
+        th_check(ok, file, line, func, "%s: expected \"%s\", got \"%s\"", what,
+                 exp ? exp : "(null)", act ? act : "(null)");
     else
         th_check(ok, file, line, func, "%s:\n--- expected\n%s\n--- got\n%s",
                  what, exp, act);

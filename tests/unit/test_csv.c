@@ -52,13 +52,13 @@ check_text(const char *file, int line, const char *what, const char *exp,
         i++;
     }
     th_check(false, file, line, __func__,
-          "%s: renderings differ at line %zu\n"
-          "  expected: %.*s\n  actual:   %.*s\n"
-          "full expected:\n%s\nfull actual:\n%s",
-          what, ln, (int)strcspn(exp + bol, "\n"), exp + bol,
-          (int)strcspn(act + bol, "\n"), act + bol,
-          strlen(exp) < 4000 ? exp : "(long)",
-          strlen(act) < 4000 ? act : "(long)");
+             "%s: renderings differ at line %zu\n"
+             "  expected: %.*s\n  actual:   %.*s\n"
+             "full expected:\n%s\nfull actual:\n%s",
+             what, ln, (int)strcspn(exp + bol, "\n"), exp + bol,
+             (int)strcspn(act + bol, "\n"), act + bol,
+             strlen(exp) < 4000 ? exp : "(long)",
+             strlen(act) < 4000 ? act : "(long)");
 }
 
 /* Append the escaped bytes of a field to 'sb'. */
@@ -76,8 +76,8 @@ render_bytes(strbuf *sb, const char *p, size_t n)
         if (c == '\n' || c == '\r' || c == '\\') {
             *w++ = '\\';
             *w++ = c == '\n' ? 'n' : c == '\r' ? 'r' : '\\';
-        } else if (c < 0x20 || c >= 0x7f || c == '[' || c == ']' || c == '{' ||
-                   c == '}') {
+        } else if (c < 0x20 || c >= 0x7f || c == '[' || c == ']' || c == '{'
+                   || c == '}') {
             *w++ = '\\';
             *w++ = 'x';
             *w++ = hex[c >> 4];
@@ -171,12 +171,7 @@ reference_render(const char *s, size_t n, const csv_dialect *d)
     size_t   i = 0;
     uint64_t line = 1, rec_line = 0, field_line = 0;
     bool     quoted = false;
-    enum {
-        REC,
-        FIELD,
-        UNQ,
-        QUO
-    } st = REC;
+    enum { REC, FIELD, UNQ, QUO } st = REC;
 
     sb_append(&out, "", 0);
     if (n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
@@ -358,8 +353,7 @@ test_line_ends(void)
     CHECK_CSV("a\n\rb\r\n\rc", &comma, "L1 [a]\nL3 [b]\nL5 [c]\n");
     /* Inside quotes a CR is data, and a lone one counts as a line. */
     CHECK_CSV("\"x\ry\",z\rw\r\n", &comma, "L1 {x\\ry}[z]\nL3 [w]\n");
-    CHECK_CSV("\"x\r\ny\",z\rw\r\n", &comma,
-              "L1 {x\\r\\ny}[z]\nL3 [w]\n");
+    CHECK_CSV("\"x\r\ny\",z\rw\r\n", &comma, "L1 {x\\r\\ny}[z]\nL3 [w]\n");
     CHECK_CSV("\"x\"\"\r\",\"\r\"\r\"\r\"\r", &comma,
               "L1 {x\"\\r}{\\r}\nL4 {\\r}\n");
     CHECK_CSV("a,\"b\r\"\"\r\nc", &comma,
@@ -495,8 +489,9 @@ test_unterminated_quote(void)
     sh_err_clear(&err);
     CHECK_INT(SH_EDATA, csv_reader_next(r, &f, &nf, &err));
     CHECK(strcmp(err.msg, "unterminated quoted field starting on "
-                               "line 2") == 0,
-               "message again: %s", err.msg);
+                          "line 2")
+              == 0,
+          "message again: %s", err.msg);
     csv_reader_free(r);
     close(fd);
 }
@@ -505,7 +500,8 @@ test_unterminated_quote(void)
 static void
 test_errors(void)
 {
-    csv_dialect      bad[] = {{'\n', '"', 0, 0}, {',', ',', 0, 0},
+    csv_dialect      bad[] = {{'\n', '"', 0, 0},
+                              {',', ',', 0, 0},
                               {',', '\r', 0, 0}};
     csv_range       *v = NULL;
     size_t           n = 0;
@@ -528,8 +524,7 @@ test_errors(void)
     r = csv_reader_new(fd, 0, 2, 1, &comma);
     sh_err_clear(&err);
     CHECK_INT(SH_EIO, csv_reader_next(r, &f, &n, &err));
-    CHECK(strstr(err.msg, "read at offset 0") != NULL, "message: %s",
-               err.msg);
+    CHECK(strstr(err.msg, "read at offset 0") != NULL, "message: %s", err.msg);
     csv_reader_free(r);
     CHECK_INT(SH_EIO, csv_split(fd, 0, 1, 2, &comma, 1, &v, &n, &err));
     csv_reader_free(NULL);
@@ -598,8 +593,8 @@ test_offsets(void)
     }
     free(v);
     /* After the header: data_start 10, line 2. */
-    CHECK_INT(
-        0, csv_split(fd, 10, 2, sizeof data - 1, &comma, 1000, &v, &n, &err));
+    CHECK_INT(0, csv_split(fd, 10, 2, sizeof data - 1, &comma, 1000, &v, &n,
+                           &err));
     CHECK_INT(1, n);
     if (n == 1) {
         CHECK_INT(10, v[0].start);
@@ -771,31 +766,29 @@ split_and_read(int fd, uint64_t data_start, uint64_t line, size_t size,
         CHECK_INT(0, rc);
     if (n == 0 || v[0].start != data_start || v[n - 1].end != size) {
         CHECK(false, "part %llu: %zu ranges, must cover [%llu, %zu)",
-                   (unsigned long long)part, n, (unsigned long long)data_start,
-                   size);
+              (unsigned long long)part, n, (unsigned long long)data_start,
+              size);
         ok = false;
     }
     for (size_t i = 0; ok && i < n; i++) {
         size_t mark = sb.len;
 
-        if (v[i].start >= v[i].end ||
-            (i + 1 < n && v[i].end != v[i + 1].start)) {
+        if (v[i].start >= v[i].end
+            || (i + 1 < n && v[i].end != v[i + 1].start)) {
             CHECK(false,
-                       "part %llu: range %zu [%llu, %llu) empty or "
-                       "not contiguous",
-                       (unsigned long long)part, i,
-                       (unsigned long long)v[i].start,
-                       (unsigned long long)v[i].end);
+                  "part %llu: range %zu [%llu, %llu) empty or "
+                  "not contiguous",
+                  (unsigned long long)part, i, (unsigned long long)v[i].start,
+                  (unsigned long long)v[i].end);
             ok = false;
         }
         render_range(fd, v[i].start, v[i].end, v[i].line, d, &sb);
         if (sb.len == mark) {
             CHECK(false,
-                       "part %llu: range %zu [%llu, %llu) has no "
-                       "record",
-                       (unsigned long long)part, i,
-                       (unsigned long long)v[i].start,
-                       (unsigned long long)v[i].end);
+                  "part %llu: range %zu [%llu, %llu) has no "
+                  "record",
+                  (unsigned long long)part, i, (unsigned long long)v[i].start,
+                  (unsigned long long)v[i].end);
             ok = false;
         }
     }
@@ -844,13 +837,12 @@ test_split_property(void)
         CHECK_TEXT("generated file vs reference parser", ref, whole);
         CHECK(strstr(whole, "ERROR") == NULL, "generated file reads");
         /* The file holds what it is meant to exercise. */
-        CHECK(memmem(data, size, "\n\n", 2) != NULL &&
-                       memmem(data, size, "\n\r\n", 3) != NULL &&
-                       memmem(data, size, "\r\r", 2) != NULL &&
-                       memmem(data, size, "\"\"", 2) != NULL &&
-                       strstr(whole, "\\r\\n") != NULL &&
-                       data[size - 1] != '\n',
-                   "seed %llu: edge cases present", (unsigned long long)seed);
+        CHECK(memmem(data, size, "\n\n", 2) != NULL
+                  && memmem(data, size, "\n\r\n", 3) != NULL
+                  && memmem(data, size, "\r\r", 2) != NULL
+                  && memmem(data, size, "\"\"", 2) != NULL
+                  && strstr(whole, "\\r\\n") != NULL && data[size - 1] != '\n',
+              "seed %llu: edge cases present", (unsigned long long)seed);
         /* Some records are longer than a kilobyte (part=1: one range a
          * record). */
         {
@@ -864,10 +856,9 @@ test_split_property(void)
                 if (v[i].end - v[i].start > longest)
                     longest = v[i].end - v[i].start;
             CHECK(n > 20 && longest > 1000,
-                       "seed %llu: %zu records, "
-                       "longest %llu bytes",
-                       (unsigned long long)seed, n,
-                       (unsigned long long)longest);
+                  "seed %llu: %zu records, "
+                  "longest %llu bytes",
+                  (unsigned long long)seed, n, (unsigned long long)longest);
             free(v);
         }
         /* A block larger than the file reads as the default 1 MiB does,
@@ -950,8 +941,8 @@ test_split_small(void)
         for (uint64_t part = 1; part <= 4; part++) {
             n = 99;
             CHECK_INT(0, csv_split(fd, 0, 1, len, &comma, part, &v, &n, &err));
-            CHECK(n == 0 && v == NULL, "\"%s\" part %llu: %zu ranges",
-                       none[i], (unsigned long long)part, n);
+            CHECK(n == 0 && v == NULL, "\"%s\" part %llu: %zu ranges", none[i],
+                  (unsigned long long)part, n);
             free(v);
         }
         close(fd);
@@ -992,8 +983,7 @@ static void
 test_reference_fuzz(void)
 {
     static const char  alphabet[] = "ab,\"\n\r;'\xC3\xA9";
-    const csv_dialect *dialects[] = {&comma,
-                                     &(csv_dialect){';', '\'', 0, 0}};
+    const csv_dialect *dialects[] = {&comma, &(csv_dialect){';', '\'', 0, 0}};
     uint64_t           st = 42;
     size_t             bad = 0;
 
@@ -1203,8 +1193,8 @@ test_lines_mode(void)
 typedef struct mem_stream {
     const char *data;
     size_t      n, at;
-    size_t      max;    /* most bytes a read gives */
-    uint64_t    st;     /* random state for the read sizes */
+    size_t      max;     /* most bytes a read gives */
+    uint64_t    st;      /* random state for the read sizes */
     size_t      fail_at; /* fail with SH_EIO once 'at' reaches this */
 } mem_stream;
 
@@ -1304,9 +1294,9 @@ static void
 test_limits(void)
 {
     static const csv_dialect comma = {',', '"', 0, 0};
-    strbuf   data = {0};
-    char    *got;
-    size_t   i;
+    strbuf                   data = {0};
+    char                    *got;
+    size_t                   i;
 
     csv_set_limits(4096, 3);
     sb_puts(&data, "a,b,c\n1,2,3\n");
@@ -1315,12 +1305,14 @@ test_limits(void)
     sb_puts(&data, "\n");
     got = render_data(data.data, data.len, &comma);
     CHECK(strstr(got, "ERROR bad_data: the record on line 3 (byte offset "
-                      "12) is longer than 4096 bytes") != NULL,
+                      "12) is longer than 4096 bytes")
+              != NULL,
           "long record: %s", got);
     free(got);
     got = render_data("a,b,c\n1,2,3,4\n", 14, &comma);
     CHECK(strstr(got, "ERROR bad_data: the record on line 2 (byte offset "
-                      "6) has more than 3 columns") != NULL,
+                      "6) has more than 3 columns")
+              != NULL,
           "wide record: %s", got);
     free(got);
     csv_set_limits(0, 0);
@@ -1338,11 +1330,11 @@ test_limits(void)
 static void
 test_split_fn_matches_fd(void)
 {
-    size_t      size;
-    char       *data = gen_file(3, 20000, &size);
-    int         fd = temp_file(data, size);
-    uint64_t    parts[] = {1, 7, 100, 1000, 4096, 1 << 20};
-    size_t      k;
+    size_t   size;
+    char    *data = gen_file(3, 20000, &size);
+    int      fd = temp_file(data, size);
+    uint64_t parts[] = {1, 7, 100, 1000, 4096, 1 << 20};
+    size_t   k;
 
     CU_ASSERT_FATAL(fd >= 0);
     for (k = 0; k < sizeof parts / sizeof parts[0]; k++) {
@@ -1351,13 +1343,13 @@ test_split_fn_matches_fd(void)
         mem_stream m = {data, size, 0, 333, 1, SIZE_MAX};
         sh_err     err;
 
-        CHECK_INT(0, csv_split(fd, 0, 1, size, &comma, parts[k], &a, &na,
-                               &err));
-        CHECK_INT(0, csv_split_fn(mem_read, &m, 0, 1, size, &comma,
-                                  parts[k], &b, &nb, &err));
+        CHECK_INT(0,
+                  csv_split(fd, 0, 1, size, &comma, parts[k], &a, &na, &err));
+        CHECK_INT(0, csv_split_fn(mem_read, &m, 0, 1, size, &comma, parts[k],
+                                  &b, &nb, &err));
         CHECK(na == nb && memcmp(a, b, na * sizeof *a) == 0,
-                   "part %llu: %zu ranges by fd, %zu by stream",
-                   (unsigned long long)parts[k], na, nb);
+              "part %llu: %zu ranges by fd, %zu by stream",
+              (unsigned long long)parts[k], na, nb);
         for (i = 0; i < na && i < 40; i++) {
             strbuf           want = {0}, got = {0};
             mem_stream       ms = {data, size, a[i].start, 4096, 2, SIZE_MAX};

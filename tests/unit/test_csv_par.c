@@ -135,9 +135,8 @@ check_same(const char *data, size_t len, const csv_dialect *d,
                   "line %llu (part %llu)",
                   i, (unsigned long long)a[i].start,
                   (unsigned long long)a[i].end, (unsigned long long)a[i].line,
-                  (unsigned long long)b[i].start,
-                  (unsigned long long)b[i].end, (unsigned long long)b[i].line,
-                  (unsigned long long)part);
+                  (unsigned long long)b[i].start, (unsigned long long)b[i].end,
+                  (unsigned long long)b[i].line, (unsigned long long)part);
             break;
         }
     }

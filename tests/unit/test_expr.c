@@ -31,30 +31,30 @@ static const struct {
     const char *name;
     sh_type     type;
 } cols[] = {
-    {"i", SH_INT},          /* 7 */
-    {"j", SH_INT},          /* 2 */
-    {"k", SH_INT},          /* -7 */
-    {"z", SH_INT},          /* 0 */
-    {"n", SH_INT},          /* null */
-    {"big", SH_INT},        /* INT64_MAX */
-    {"minc", SH_INT},       /* INT64_MIN */
-    {"f", SH_FLOAT},        /* 2.5 */
-    {"g", SH_FLOAT},        /* -2.5 */
-    {"fz", SH_FLOAT},       /* 0.0 */
-    {"nf", SH_FLOAT},       /* null */
-    {"s", SH_STRING},       /* 'héllo' */
-    {"ns", SH_STRING},      /* null */
-    {"e", SH_STRING},       /* '' */
-    {"t", SH_BOOL},         /* true */
-    {"fl", SH_BOOL},        /* false */
-    {"nb", SH_BOOL},        /* null */
-    {"odd name", SH_STRING},  /* 'odd' */
-    {"quote\"d", SH_INT},     /* 42 */
+    {"i", SH_INT},                            /* 7 */
+    {"j", SH_INT},                            /* 2 */
+    {"k", SH_INT},                            /* -7 */
+    {"z", SH_INT},                            /* 0 */
+    {"n", SH_INT},                            /* null */
+    {"big", SH_INT},                          /* INT64_MAX */
+    {"minc", SH_INT},                         /* INT64_MIN */
+    {"f", SH_FLOAT},                          /* 2.5 */
+    {"g", SH_FLOAT},                          /* -2.5 */
+    {"fz", SH_FLOAT},                         /* 0.0 */
+    {"nf", SH_FLOAT},                         /* null */
+    {"s", SH_STRING},                         /* 'héllo' */
+    {"ns", SH_STRING},                        /* null */
+    {"e", SH_STRING},                         /* '' */
+    {"t", SH_BOOL},                           /* true */
+    {"fl", SH_BOOL},                          /* false */
+    {"nb", SH_BOOL},                          /* null */
+    {"odd name", SH_STRING},                  /* 'odd' */
+    {"quote\"d", SH_INT},                     /* 42 */
     {"h\xc3\xa9llo w\xc3\xb6rld", SH_STRING}, /* 'unicode' */
-    {"nullcol", SH_NULL},   /* null */
-    {"and", SH_INT},        /* 1 */
-    {"x53", SH_INT},        /* 2^53 + 1 */
-    {"num", SH_STRING},     /* ' 42 ' */
+    {"nullcol", SH_NULL},                     /* null */
+    {"and", SH_INT},                          /* 1 */
+    {"x53", SH_INT},                          /* 2^53 + 1 */
+    {"num", SH_STRING},                       /* ' 42 ' */
 };
 #define N_COLS (sizeof cols / sizeof cols[0])
 
@@ -135,8 +135,10 @@ run_on(const schema *s, const sh_value *r, const char *src, char *buf,
     rc = expr_eval(e, r, ar, &v, &err);
     if (rc != 0) {
         if (rc != err.code || strcmp(err.path, PATH) != 0)
-            snprintf(buf, size, "bad error record: rc %d, code %d, path "
-                     "'%s': %s", rc, err.code, err.path, err.msg);
+            snprintf(buf, size,
+                     "bad error record: rc %d, code %d, path "
+                     "'%s': %s",
+                     rc, err.code, err.path, err.msg);
         else
             snprintf(buf, size, "%s: %s", sh_err_name(rc), err.msg);
     } else if (v.type != SH_NULL && v.type != expr_type(e)) {
@@ -154,8 +156,8 @@ check(const char *src, const char *expect, unsigned line)
     char got[1400];
 
     run_on(sc, row, src, got, sizeof got);
-    CHECK_AT(strcmp(got, expect) == 0, line, "%s  =>  %s  (expected %s)",
-              src, got, expect);
+    CHECK_AT(strcmp(got, expect) == 0, line, "%s  =>  %s  (expected %s)", src,
+             got, expect);
 }
 #define X(src, expect) check(src, expect, __LINE__)
 
@@ -170,9 +172,8 @@ check_type(const char *src, sh_type expect, unsigned line)
         CHECK_AT(0, line, "%s did not compile: %s", src, err.msg);
         return;
     }
-    CHECK_AT(expr_type(e) == expect, line,
-              "expr_type(%s) is %s, expected %s", src,
-              sh_type_name(expr_type(e)), sh_type_name(expect));
+    CHECK_AT(expr_type(e) == expect, line, "expr_type(%s) is %s, expected %s",
+             src, sh_type_name(expr_type(e)), sh_type_name(expect));
     expr_free(e);
 }
 #define TYPE(src, expect) check_type(src, expect, __LINE__)
@@ -391,8 +392,8 @@ test_three_valued_logic(void)
         {"bool true", "null", "null"},
     };
     static const char *not_tab[3] = {"bool false", "bool true", "null"};
-    char src[64];
-    int  a, b;
+    char               src[64];
+    int                a, b;
 
     for (a = 0; a < 3; a++) {
         for (b = 0; b < 3; b++) {
@@ -420,21 +421,72 @@ static void
 test_null_propagation(void)
 {
     static const char *nulls[] = {
-        "n + 1", "1 + n", "n - 1", "n * 2", "n / 2", "2 / n", "n % 2",
-        "7 % n", "f + nf", "nf * 2", "nf / 2.0", "nf % 2", "-n", "-nf",
-        "null + 1", "1.5 * null", "-null", "nullcol + 1", "not nb",
-        "lower(ns)", "upper(ns)", "length(ns)", "substr(ns, 1)",
-        "substr(s, n)", "substr(s, 1, n)", "contains(ns, 'a')",
-        "contains(s, ns)", "starts_with(ns, 'a')", "starts_with(s, ns)",
-        "ends_with(ns, 'a')", "ends_with(s, ns)", "concat(s, ns)",
-        "concat(ns)", "concat('a', n, 'b')", "abs(n)", "abs(nf)",
-        "round(n)", "round(nf)", "round(f, n)", "round(i, n)", "floor(nf)",
-        "ceil(nf)", "floor(n)", "sqrt(nf)", "sqrt(n)", "ln(nf)", "exp(n)",
-        "int(nf)", "int(ns)", "int(nb)", "float(n)", "float(ns)",
-        "float(nb)", "str(n)", "str(ns)", "str(nb)", "coalesce(n, nf)",
-        "coalesce(null, null)", "hash(n)", "hash(ns)", "hash(null)",
-        "lower(null)", "substr('abc', null)", "round(1.5, null)",
-        "if(t, n, 1)", "if(fl, 1, null)",
+        "n + 1",
+        "1 + n",
+        "n - 1",
+        "n * 2",
+        "n / 2",
+        "2 / n",
+        "n % 2",
+        "7 % n",
+        "f + nf",
+        "nf * 2",
+        "nf / 2.0",
+        "nf % 2",
+        "-n",
+        "-nf",
+        "null + 1",
+        "1.5 * null",
+        "-null",
+        "nullcol + 1",
+        "not nb",
+        "lower(ns)",
+        "upper(ns)",
+        "length(ns)",
+        "substr(ns, 1)",
+        "substr(s, n)",
+        "substr(s, 1, n)",
+        "contains(ns, 'a')",
+        "contains(s, ns)",
+        "starts_with(ns, 'a')",
+        "starts_with(s, ns)",
+        "ends_with(ns, 'a')",
+        "ends_with(s, ns)",
+        "concat(s, ns)",
+        "concat(ns)",
+        "concat('a', n, 'b')",
+        "abs(n)",
+        "abs(nf)",
+        "round(n)",
+        "round(nf)",
+        "round(f, n)",
+        "round(i, n)",
+        "floor(nf)",
+        "ceil(nf)",
+        "floor(n)",
+        "sqrt(nf)",
+        "sqrt(n)",
+        "ln(nf)",
+        "exp(n)",
+        "int(nf)",
+        "int(ns)",
+        "int(nb)",
+        "float(n)",
+        "float(ns)",
+        "float(nb)",
+        "str(n)",
+        "str(ns)",
+        "str(nb)",
+        "coalesce(n, nf)",
+        "coalesce(null, null)",
+        "hash(n)",
+        "hash(ns)",
+        "hash(null)",
+        "lower(null)",
+        "substr('abc', null)",
+        "round(1.5, null)",
+        "if(t, n, 1)",
+        "if(fl, 1, null)",
     };
     size_t i;
 
@@ -693,8 +745,7 @@ test_hash(void)
 
     snprintf(expect, sizeof expect, "int %" PRId64, ref_hash(1, one_le, 8));
     X("hash(1)", expect);
-    snprintf(expect, sizeof expect, "int %" PRId64,
-             ref_hash(1, minus_one, 8));
+    snprintf(expect, sizeof expect, "int %" PRId64, ref_hash(1, minus_one, 8));
     X("hash(-1)", expect);
     snprintf(expect, sizeof expect, "int %" PRId64, ref_hash(2, one_f, 8));
     X("hash(1.0)", expect);
@@ -905,14 +956,16 @@ test_small_schema_messages(void)
     schema_add(small, "title", SH_STRING);
     run_on(small, r, "yeer >= 2010", got, sizeof got);
     CHECK_AT(strcmp(got, "compile error: unknown column 'yeer' at position "
-                          "1; columns are: id, year, title") == 0,
-              __LINE__, "got %s", got);
+                         "1; columns are: id, year, title")
+                 == 0,
+             __LINE__, "got %s", got);
     run_on(small, r, "year >= 2010", got, sizeof got);
     CHECK_AT(strcmp(got, "bool true") == 0, __LINE__, "got %s", got);
     run_on(none, r, "x", got, sizeof got);
     CHECK_AT(strcmp(got, "compile error: unknown column 'x' at position 1; "
-                          "the input has no columns") == 0,
-              __LINE__, "got %s", got);
+                         "the input has no columns")
+                 == 0,
+             __LINE__, "got %s", got);
     run_on(none, r, "1 + 1", got, sizeof got);
     CHECK_AT(strcmp(got, "int 2") == 0, __LINE__, "got %s", got);
     /* A long column list is cut, and says how many it left out. */
@@ -922,8 +975,8 @@ test_small_schema_messages(void)
     }
     run_on(wide, NULL, "x", got, sizeof got);
     CHECK_AT(strstr(got, "columns are: column_number_000, ") != NULL
-                  && strstr(got, " more)") != NULL && strlen(got) < 800,
-              __LINE__, "got %s", got);
+                 && strstr(got, " more)") != NULL && strlen(got) < 800,
+             __LINE__, "got %s", got);
     schema_free(small);
     schema_free(none);
     schema_free(wide);
@@ -943,42 +996,42 @@ test_limits(void)
     for (i = 0; i < 100; i++)
         sb_putc(&sb, ')');
     run_on(sc, row, sb.data, got, sizeof got);
-    CHECK_AT(strcmp(got, "int 1") == 0, __LINE__, "100 parentheses: %s",
-              got);
+    CHECK_AT(strcmp(got, "int 1") == 0, __LINE__, "100 parentheses: %s", got);
     sb_reset(&sb);
     for (i = 0; i < 100000; i++)
         sb_putc(&sb, '(');
     run_on(sc, row, sb.data, got, sizeof got);
     CHECK_AT(strcmp(got, "compile error: expression is nested too deeply "
-                          "(more than 200 levels) at position 201") == 0,
-              __LINE__, "100000 parentheses: %s", got);
+                         "(more than 200 levels) at position 201")
+                 == 0,
+             __LINE__, "100000 parentheses: %s", got);
     sb_reset(&sb);
     for (i = 0; i < 100000; i++)
         sb_puts(&sb, "-");
     sb_puts(&sb, "i");
     run_on(sc, row, sb.data, got, sizeof got);
-    CHECK_AT(strncmp(got, "compile error: expression is nested too deeply",
-                      46) == 0, __LINE__, "100000 minus signs: %s", got);
+    CHECK_AT(strncmp(got, "compile error: expression is nested too deeply", 46)
+                 == 0,
+             __LINE__, "100000 minus signs: %s", got);
     sb_reset(&sb);
     sb_puts(&sb, "i");
     for (i = 0; i < 999; i++)
         sb_puts(&sb, " + i");
     run_on(sc, row, sb.data, got, sizeof got);
-    CHECK_AT(strcmp(got, "int 7000") == 0, __LINE__, "999 additions: %s",
-              got);
+    CHECK_AT(strcmp(got, "int 7000") == 0, __LINE__, "999 additions: %s", got);
     sb_puts(&sb, " + i");
     run_on(sc, row, sb.data, got, sizeof got);
     CHECK_AT(strcmp(got, "compile error: expression is too deep (more than "
-                          "1000 levels) at position 3999") == 0,
-              __LINE__, "1000 additions: %s", got);
+                         "1000 levels) at position 3999")
+                 == 0,
+             __LINE__, "1000 additions: %s", got);
     /* Constants fold, so a long constant chain is not deep. */
     sb_reset(&sb);
     sb_puts(&sb, "1");
     for (i = 0; i < 5000; i++)
         sb_puts(&sb, " + 1");
     run_on(sc, row, sb.data, got, sizeof got);
-    CHECK_AT(strcmp(got, "int 5001") == 0, __LINE__, "5000 constants: %s",
-              got);
+    CHECK_AT(strcmp(got, "int 5001") == 0, __LINE__, "5000 constants: %s", got);
     sb_free(&sb);
 }
 
@@ -1066,12 +1119,60 @@ static void
 test_random_input(void)
 {
     static const char *pieces[] = {
-        "i", "f", "s", "t", "n", "nf", "ns", "nb", "big", "minc", "(", ")",
-        ",", "+", "-", "*", "/", "%", "==", "!=", "<", ">=", "and", "or",
-        "not", "lower(", "substr(", "concat(", "round(", "if(", "coalesce(",
-        "hash(", "int(", "str(", "float(", "is_null(", "length(", "1", "0",
-        "2.5", "'x'", "'h\xc3\xa9'", "null", "true", "\"odd name\"", " ",
-        "#", "'", "\"", "9223372036854775807", "=", "1e", ".5", "\xc3\xa9",
+        "i",
+        "f",
+        "s",
+        "t",
+        "n",
+        "nf",
+        "ns",
+        "nb",
+        "big",
+        "minc",
+        "(",
+        ")",
+        ",",
+        "+",
+        "-",
+        "*",
+        "/",
+        "%",
+        "==",
+        "!=",
+        "<",
+        ">=",
+        "and",
+        "or",
+        "not",
+        "lower(",
+        "substr(",
+        "concat(",
+        "round(",
+        "if(",
+        "coalesce(",
+        "hash(",
+        "int(",
+        "str(",
+        "float(",
+        "is_null(",
+        "length(",
+        "1",
+        "0",
+        "2.5",
+        "'x'",
+        "'h\xc3\xa9'",
+        "null",
+        "true",
+        "\"odd name\"",
+        " ",
+        "#",
+        "'",
+        "\"",
+        "9223372036854775807",
+        "=",
+        "1e",
+        ".5",
+        "\xc3\xa9",
     };
     uint64_t x = 0x2545F4914F6CDD1DULL;
     char     src[256], got[1400];
@@ -1109,8 +1210,10 @@ test_random_input(void)
         }
     }
     CU_ASSERT_EQUAL(bad, 0);
-    CHECK_AT(compiled > 100, __LINE__, "only %d of the random texts "
-              "compiled: the generator tests too little", compiled);
+    CHECK_AT(compiled > 100, __LINE__,
+             "only %d of the random texts "
+             "compiled: the generator tests too little",
+             compiled);
 }
 
 /* A NULL schema is a schema without columns. */
@@ -1135,8 +1238,7 @@ test_no_schema(void)
  * joined by ','), which must be 'expect'; it must also return 'n_new'.
  */
 static void
-check_columns(unsigned line, const char *src, const char *expect,
-              size_t n_new)
+check_columns(unsigned line, const char *src, const char *expect, size_t n_new)
 {
     unsigned char used[N_COLS];
     char          got[512] = "";
@@ -1159,9 +1261,8 @@ check_columns(unsigned line, const char *src, const char *expect,
         }
     }
     CHECK_AT(strcmp(got, expect) == 0, line,
-              "%s: columns \"%s\", expected \"%s\"", src, got, expect);
-    CHECK_AT(n == n_new, line, "%s: returned %zu, expected %zu", src, n,
-              n_new);
+             "%s: columns \"%s\", expected \"%s\"", src, got, expect);
+    CHECK_AT(n == n_new, line, "%s: returned %zu, expected %zu", src, n, n_new);
     expr_free(e);
 }
 
@@ -1175,8 +1276,7 @@ test_columns_used(void)
                   "k,z,s", 3);
     check_columns(__LINE__, "round(sqrt(float(j)), int(num))", "j,num", 2);
     check_columns(__LINE__, "if(t, i, f)", "i,f,t", 3);
-    check_columns(__LINE__, "if(i > 0, s, if(fl, e, ns))", "i,s,ns,e,fl",
-                  5);
+    check_columns(__LINE__, "if(i > 0, s, if(fl, e, ns))", "i,s,ns,e,fl", 5);
     check_columns(__LINE__, "coalesce(n, j, 3)", "j,n", 2);
     check_columns(__LINE__, "coalesce(nf, f, i, 1.5)", "i,f,nf", 3);
     check_columns(__LINE__, "not (t and fl) or is_null(nb)", "t,fl,nb", 3);
@@ -1257,10 +1357,10 @@ test_columns_used_as_hiding(void)
         expr_columns(e, used, N_COLS);
         expr_free(e);
         for (k = 0; k < N_COLS; k++) {
-            char  *saved = copy->names[k];
-            char   hidden[] = "\x01 hidden";
-            expr  *h;
-            int    needed;
+            char *saved = copy->names[k];
+            char  hidden[] = "\x01 hidden";
+            expr *h;
+            int   needed;
 
             copy->names[k] = hidden;
             h = expr_compile(srcs[i], copy, PATH, &err);
@@ -1268,8 +1368,8 @@ test_columns_used_as_hiding(void)
             needed = h == NULL;
             expr_free(h);
             CHECK_AT(used[k] == needed, __LINE__,
-                      "%s: column %s marked %d, needed %d", srcs[i],
-                      cols[k].name, used[k], needed);
+                     "%s: column %s marked %d, needed %d", srcs[i],
+                     cols[k].name, used[k], needed);
         }
         schema_free(copy);
     }

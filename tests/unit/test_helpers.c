@@ -27,8 +27,8 @@ th_tmp_base(void)
 {
     struct stat st;
 
-    return stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) &&
-                   access("/dev/shm", W_OK) == 0
+    return stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode)
+                   && access("/dev/shm", W_OK) == 0
                ? "/dev/shm"
                : "/tmp";
 }
@@ -159,8 +159,9 @@ th_write_gzip(const char *path, const void *data, size_t n, int members)
 
         if (g == NULL)
             return -1;
-        ok = piece == 0 || gzwrite(g, (const char *)data + done,
-                                   (unsigned)piece) == (int)piece;
+        ok = piece == 0
+             || gzwrite(g, (const char *)data + done, (unsigned)piece)
+                    == (int)piece;
         if (gzclose(g) != Z_OK || !ok)
             return -1;
         done += piece;
@@ -175,7 +176,7 @@ th_model_resolve(const void *spool, const char *job_id, char **path_out,
                  sh_err *err)
 {
     char       *file = xasprintf("%s/jobs/%s/artifacts/model",
-                                 spool ? (const char *)spool : ".", job_id);
+                           spool ? (const char *)spool : ".", job_id);
     struct stat sb;
 
     *path_out = NULL;
@@ -243,4 +244,3 @@ th_list_dir(const char *dir)
         sb_puts(&sb, "");
     return sb.data;
 }
-

@@ -40,16 +40,16 @@ void th_check(int ok, const char *file, int line, const char *func,
 #define CHECK_TRUE(cond) CHECK((cond), "%s", #cond)
 
 /* Two integers are equal; on failure both are shown. */
-#define CHECK_INT(exp, act)                                             \
-    do {                                                                \
-        long long e_ = (long long)(exp), a_ = (long long)(act);         \
-        CHECK(e_ == a_, "%s == %s: expected %lld, got %lld", #exp, #act, \
-              e_, a_);                                                  \
+#define CHECK_INT(exp, act)                                                  \
+    do {                                                                     \
+        long long e_ = (long long)(exp), a_ = (long long)(act);              \
+        CHECK(e_ == a_, "%s == %s: expected %lld, got %lld", #exp, #act, e_, \
+              a_);                                                           \
     } while (0)
 
 /* Two strings are equal (neither NULL); on failure both are shown. */
-#define CHECK_STR(exp, act) th_check_str((exp), (act), #act, __FILE__, \
-                                         __LINE__, __func__)
+#define CHECK_STR(exp, act) \
+    th_check_str((exp), (act), #act, __FILE__, __LINE__, __func__)
 
 /* CHECK_STR's work: 'what' is the text of the actual value's expression. */
 void th_check_str(const char *exp, const char *act, const char *what,

@@ -81,8 +81,8 @@ put_gzip(const char *name, const void *data, size_t n, int members)
 typedef struct spec_in {
     plan_format fmt;
     int         gzip;
-    int         header;   /* csv: the first record names the columns */
-    int         skip;     /* on_error skip */
+    int         header; /* csv: the first record names the columns */
+    int         skip;   /* on_error skip */
     uint64_t    part_bytes;
 } spec_in;
 
@@ -259,8 +259,7 @@ check_every_size(const char *const *names, const spec_in *base,
 
         in.part_bytes = pb;
         p = make_plan(names, &in, &err);
-        CHECK(p != NULL, "part size %llu: %s", (unsigned long long)pb,
-              err.msg);
+        CHECK(p != NULL, "part size %llu: %s", (unsigned long long)pb, err.msg);
         if (p == NULL)
             break;
         for (size_t i = 0; types && types[i]; i++) {
@@ -284,21 +283,19 @@ check_every_size(const char *const *names, const spec_in *base,
 
 /* ---- csv ---------------------------------------------------------------- */
 
-static const char csv_data[] =
-    "\xEF\xBB\xBFyear,title,score,ok\r\n"
-    "2001,\"a, b\",1.5,true\n"
-    "2002,\"multi\nline\",,false\r\n"
-    "\n"
-    ",\"\",2,\n"
-    "2004,plain,-3e2,TRUE\n"
-    "2005,\"q\"\"uote\",0.25,false";
+static const char csv_data[] = "\xEF\xBB\xBFyear,title,score,ok\r\n"
+                               "2001,\"a, b\",1.5,true\n"
+                               "2002,\"multi\nline\",,false\r\n"
+                               "\n"
+                               ",\"\",2,\n"
+                               "2004,plain,-3e2,TRUE\n"
+                               "2005,\"q\"\"uote\",0.25,false";
 
-static const char csv_rows[] =
-    "L2:i2001|s[a, b]|f1.5|b1\n"
-    "L3:i2002|s[multi\\x0Aline]|-|b0\n"
-    "L6:-|s[]|f2|-\n"
-    "L7:i2004|s[plain]|f-300|b1\n"
-    "L8:i2005|s[q\"uote]|f0.25|b0\n";
+static const char csv_rows[] = "L2:i2001|s[a, b]|f1.5|b1\n"
+                               "L3:i2002|s[multi\\x0Aline]|-|b0\n"
+                               "L6:-|s[]|f2|-\n"
+                               "L7:i2004|s[plain]|f-300|b1\n"
+                               "L8:i2005|s[q\"uote]|f0.25|b0\n";
 
 /* Types and rows of a CSV file, one partition. */
 static void
@@ -343,11 +340,11 @@ static void
 test_csv_errors(void)
 {
     static const char data[] = "year,name\n1,a\n2,b\nabc,c\n4\n5,e\n";
-    const char *names[] = {"a.csv", NULL};
-    spec_in     in = {FMT_CSV, 0, 1, 0, 0};
-    sh_err      err;
-    plan       *p;
-    char       *s;
+    const char       *names[] = {"a.csv", NULL};
+    spec_in           in = {FMT_CSV, 0, 1, 0, 0};
+    sh_err            err;
+    plan             *p;
+    char             *s;
 
     fresh_dir();
     put_file("a.csv", data, sizeof data - 1);
@@ -393,8 +390,8 @@ plan_of(const char *name, const spec_in *in)
 static char *
 schema_and_rows(const char *name, const spec_in *in)
 {
-    plan  *p = plan_of(name, in);
-    char  *sc, *rows, *all;
+    plan *p = plan_of(name, in);
+    char *sc, *rows, *all;
 
     if (p == NULL)
         return xstrdup("(no plan)");
@@ -450,13 +447,13 @@ static void
 test_csv_files(void)
 {
     static const char a[] = "x,y\n1,a\n2,b\n", b[] = "x,y\n3,c\n\n4,d";
-    const char *names[] = {"a.csv", "b.csv", NULL};
-    const char *gz_names[] = {"a.csv.gz", "b.csv.gz", NULL};
-    spec_in     in = {FMT_CSV, 0, 1, 0, 0};
-    const char *rows = "L2:i1|s[a]\nL3:i2|s[b]\nL2:i3|s[c]\nL4:i4|s[d]\n";
-    sh_err      err;
-    plan       *p;
-    char       *got;
+    const char       *names[] = {"a.csv", "b.csv", NULL};
+    const char       *gz_names[] = {"a.csv.gz", "b.csv.gz", NULL};
+    spec_in           in = {FMT_CSV, 0, 1, 0, 0};
+    const char       *rows = "L2:i1|s[a]\nL3:i2|s[b]\nL2:i3|s[c]\nL4:i4|s[d]\n";
+    sh_err            err;
+    plan             *p;
+    char             *got;
 
     fresh_dir();
     put_file("a.csv", a, sizeof a - 1);
@@ -485,22 +482,20 @@ test_csv_files(void)
 
 /* ---- lines -------------------------------------------------------------- */
 
-static const char lines_data[] =
-    "\xEF\xBB\xBF"
-    "first line\r\n"
-    "\n"
-    "  spaced, \"quoted\"\n"
-    "\r\n"
-    "caf\xC3\xA9\tx\n"
-    "last\n";
+static const char lines_data[] = "\xEF\xBB\xBF"
+                                 "first line\r\n"
+                                 "\n"
+                                 "  spaced, \"quoted\"\n"
+                                 "\r\n"
+                                 "caf\xC3\xA9\tx\n"
+                                 "last\n";
 
-static const char lines_rows[] =
-    "L1:s[first line]\n"
-    "L2:s[]\n"
-    "L3:s[  spaced, \"quoted\"]\n"
-    "L4:s[]\n"
-    "L5:s[caf\\xC3\\xA9\\x09x]\n"
-    "L6:s[last]\n";
+static const char lines_rows[] = "L1:s[first line]\n"
+                                 "L2:s[]\n"
+                                 "L3:s[  spaced, \"quoted\"]\n"
+                                 "L4:s[]\n"
+                                 "L5:s[caf\\xC3\\xA9\\x09x]\n"
+                                 "L6:s[last]\n";
 
 /* Lines: one column, line ends removed, empty lines kept, at every
  * partition size; the same through gzip. */
@@ -600,13 +595,13 @@ test_jsonl_files(void)
 {
     static const char a[] = "{\"a\":1,\"b\":\"x\"}\n{\"a\":2}\n";
     static const char b[] = "{\"c\":true,\"a\":3.5}\n\n{\"b\":null,\"d\":7}\n";
-    const char *names[] = {"a.jsonl", "b.jsonl", NULL};
-    spec_in     in = {FMT_JSONL, 0, 0, 0, 0};
-    sh_err      err;
-    plan       *p;
-    char       *got;
-    const char *rows = "L1:f1|s[x]|-|-\nL2:f2|-|-|-\nL1:f3.5|-|b1|-\n"
-                       "L3:-|-|-|i7\n";
+    const char       *names[] = {"a.jsonl", "b.jsonl", NULL};
+    spec_in           in = {FMT_JSONL, 0, 0, 0, 0};
+    sh_err            err;
+    plan             *p;
+    char             *got;
+    const char       *rows = "L1:f1|s[x]|-|-\nL2:f2|-|-|-\nL1:f3.5|-|b1|-\n"
+                             "L3:-|-|-|i7\n";
 
     fresh_dir();
     put_file("a.jsonl", a, sizeof a - 1);
@@ -629,29 +624,29 @@ test_jsonl_files(void)
 static void
 test_jsonl_errors(void)
 {
-    static const char data[] =
-        "{\"year\": 2001, \"t\": 1.5}\n"
-        "{\"year\": 2002, \"t\": 2}\n"
-        "[1, 2]\n"
-        "{\"year\": \"abc\", \"t\": 3}\n"
-        "{\"year\": 2.5, \"t\": 3}\n"
-        "{\"year\": 2005, \"t\": \"4.5\"}\n"
-        "{\"year\": 2006, \"t\": 4} x\n"
-        "{\"year\": 2007, \"t\": true}\n"
-        "{\"year\": 2008 \"t\": 1}\n"
-        "{\"year\": 2009, \"t\": 9}\n";
-    spec_in in = {FMT_JSONL, 0, 0, 0, 0};
-    sh_err  err;
-    plan   *p;
-    char   *got;
-    const char *names[] = {"a.jsonl", NULL};
+    static const char data[] = "{\"year\": 2001, \"t\": 1.5}\n"
+                               "{\"year\": 2002, \"t\": 2}\n"
+                               "[1, 2]\n"
+                               "{\"year\": \"abc\", \"t\": 3}\n"
+                               "{\"year\": 2.5, \"t\": 3}\n"
+                               "{\"year\": 2005, \"t\": \"4.5\"}\n"
+                               "{\"year\": 2006, \"t\": 4} x\n"
+                               "{\"year\": 2007, \"t\": true}\n"
+                               "{\"year\": 2008 \"t\": 1}\n"
+                               "{\"year\": 2009, \"t\": 9}\n";
+    spec_in           in = {FMT_JSONL, 0, 0, 0, 0};
+    sh_err            err;
+    plan             *p;
+    char             *got;
+    const char       *names[] = {"a.jsonl", NULL};
 
     fresh_dir();
     put_file("a.jsonl", data, sizeof data - 1);
     p = make_plan(names, &in, &err);
     CHECK(p == NULL && err.code == SH_EDATA
               && strcmp(err.msg, "'a.jsonl' line 3 is not a JSON object: "
-                                 "expected '{' at byte 1") == 0,
+                                 "expected '{' at byte 1")
+                     == 0,
           "plan: %s", p ? "(made)" : err.msg);
     plan_free(p);
 
@@ -710,13 +705,13 @@ static void
 test_gzip_errors(void)
 {
     static const char data[] = "a,b\n1,2\n3,4\n";
-    spec_in in = {FMT_CSV, 1, 1, 0, 0};
-    sh_err  err;
-    plan   *p;
-    char   *path, *got;
-    const char *names[] = {"a.csv.gz", NULL};
-    struct stat st;
-    int     fd;
+    spec_in           in = {FMT_CSV, 1, 1, 0, 0};
+    sh_err            err;
+    plan             *p;
+    char             *path, *got;
+    const char       *names[] = {"a.csv.gz", NULL};
+    struct stat       st;
+    int               fd;
 
     fresh_dir();
     put_file("a.csv.gz", data, sizeof data - 1);
@@ -760,8 +755,8 @@ test_gzip_errors(void)
     p->files[0].mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000
                            + st.st_mtim.tv_nsec;
     got = read_all(p);
-    CHECK(strstr(got, "ERROR partition 0") && strstr(got, "gzip data"),
-          "%s", got);
+    CHECK(strstr(got, "ERROR partition 0") && strstr(got, "gzip data"), "%s",
+          got);
     free(got);
     free(path);
     plan_free(p);
@@ -772,7 +767,7 @@ test_gzip_errors(void)
 static void
 test_generated(void)
 {
-    strbuf csv = {0}, js = {0}, ln = {0};
+    strbuf                   csv = {0}, js = {0}, ln = {0};
     static const plan_format fmts[] = {FMT_CSV, FMT_JSONL, FMT_LINES};
     static const char *const files[] = {"g.csv", "g.jsonl", "g.txt"};
     static const uint64_t    sizes[] = {97, 1000, 4096, 1u << 30};
@@ -784,8 +779,8 @@ test_generated(void)
         st = st * 6364136223846793005ull + 1442695040888963407ull;
         unsigned k = (unsigned)(st >> 33) % 7;
 
-        sb_printf(&csv, "%d,\"v%u%s\",%d.%u\n", i, k,
-                  k == 3 ? "\"\"x\ny" : "", i - 1000, k);
+        sb_printf(&csv, "%d,\"v%u%s\",%d.%u\n", i, k, k == 3 ? "\"\"x\ny" : "",
+                  i - 1000, k);
         sb_printf(&js, "{\"n\":%d,\"s\":\"v%u%s\",\"f\":%d.%u}\n", i, k,
                   k == 3 ? "\\\"x\\ny" : "", i - 1000, k);
         if (k == 5)
@@ -812,22 +807,23 @@ test_generated(void)
             for (size_t b = 0; b < 2; b++) {
                 char *got;
 
-                csv_set_block_bytes_for_test(b ? 13 : sizes[k] > 4096 ? 0
-                                                                     : 4096);
+                csv_set_block_bytes_for_test(b                 ? 13
+                                             : sizes[k] > 4096 ? 0
+                                                               : 4096);
                 in.part_bytes = sizes[k];
                 in.gzip = 0;
                 p = plan_of(files[f], &in);
                 got = p ? read_all(p) : xstrdup("");
-                CHECK(strcmp(one, got) == 0, "%s part %llu block %zu",
-                      files[f], (unsigned long long)sizes[k], b);
+                CHECK(strcmp(one, got) == 0, "%s part %llu block %zu", files[f],
+                      (unsigned long long)sizes[k], b);
                 free(got);
                 plan_free(p);
                 in.gzip = 1;
                 gzname = xasprintf("%s.gz", files[f]);
                 p = plan_of(gzname, &in);
                 got = p ? read_all(p) : xstrdup("");
-                CHECK(strcmp(one, got) == 0, "%s part %llu block %zu",
-                      gzname, (unsigned long long)sizes[k], b);
+                CHECK(strcmp(one, got) == 0, "%s part %llu block %zu", gzname,
+                      (unsigned long long)sizes[k], b);
                 free(got);
                 free(gzname);
                 plan_free(p);
@@ -849,8 +845,8 @@ test_need(void)
     static const char csv[] = "a,b\n1,x\n2,y\n";
     static const char js[] = "{\"a\":1,\"b\":\"x\"}\n{\"a\":2,\"b\":\"y\"}\n";
     static const unsigned char need[] = {0, 1};
-    spec_in in = {FMT_CSV, 0, 1, 0, 0};
-    plan   *p;
+    spec_in                    in = {FMT_CSV, 0, 1, 0, 0};
+    plan                      *p;
 
     fresh_dir();
     put_file("a.csv", csv, sizeof csv - 1);
@@ -894,9 +890,9 @@ static void
 test_lines_typed(void)
 {
     static const char data[] = "1\n\n3\nx\n5\n";
-    spec_in in = {FMT_LINES, 0, 0, 0, 0};
-    plan   *p;
-    char   *got;
+    spec_in           in = {FMT_LINES, 0, 0, 0, 0};
+    plan             *p;
+    char             *got;
 
     fresh_dir();
     put_file("a.txt", data, sizeof data - 1);
@@ -930,12 +926,12 @@ test_plan_build(void)
     } cases[] = {
         {"{\"input\": {\"path\": \"*.jsonl.gz\", \"format\": \"jsonl\","
          " \"columns\": {\"v\": \"float\"}}}",
-         "k:string,v:float,w:bool",
-         "L1:s[x]|f1|-\nL2:s[y]|f2|-\nL1:-|f3|b1\n", 2},
+         "k:string,v:float,w:bool", "L1:s[x]|f1|-\nL2:s[y]|f2|-\nL1:-|f3|b1\n",
+         2},
         {"{\"input\": {\"path\": \"*.jsonl\", \"format\": \"jsonl\","
          " \"partition_size\": 10}}",
-         "k:string,v:int,w:bool",
-         "L1:s[x]|i1|-\nL2:s[y]|i2|-\nL1:-|i3|b1\n", 3},
+         "k:string,v:int,w:bool", "L1:s[x]|i1|-\nL2:s[y]|i2|-\nL1:-|i3|b1\n",
+         3},
         {"{\"input\": {\"path\": \"a.jsonl\", \"format\": \"lines\","
          " \"partition_size\": 1}}",
          "line:string",
@@ -943,8 +939,8 @@ test_plan_build(void)
         {"{\"input\": {\"path\": \"c.csv.gz\"}}", "n:int,s:string",
          "L2:i1|s[one]\nL3:i2|-\n", 1},
     };
-    plan_env env = {g_dir, th_model_resolve, "/tmp", 64u << 20,
-                    0, NULL, NULL, NULL};
+    plan_env env = {g_dir, th_model_resolve, "/tmp", 64u << 20, 0, NULL, NULL,
+                    NULL};
 
     fresh_dir();
     put_file("a.jsonl", a, sizeof a - 1);
@@ -968,15 +964,15 @@ test_plan_build(void)
         }
         json_decref(spec);
         got = schema_text(p);
-        CHECK(strcmp(got, cases[i].schema) == 0, "%s: schema %s",
-              cases[i].spec, got);
+        CHECK(strcmp(got, cases[i].schema) == 0, "%s: schema %s", cases[i].spec,
+              got);
         free(got);
-        CHECK(p->n_parts == cases[i].n_parts, "%s: %zu parts",
-              cases[i].spec, p->n_parts);
+        CHECK(p->n_parts == cases[i].n_parts, "%s: %zu parts", cases[i].spec,
+              p->n_parts);
         got = read_all(p);
         CHECK(strcmp(got, cases[i].rows) == 0,
-              "%s:\n--- expected\n%s--- got\n%s", cases[i].spec,
-              cases[i].rows, got);
+              "%s:\n--- expected\n%s--- got\n%s", cases[i].spec, cases[i].rows,
+              got);
         free(got);
         plan_free(p);
     }
@@ -993,19 +989,31 @@ members_json(const input_json *jp)
 
     for (size_t i = 0; i < jp->n; i++) {
         const input_json_member *m = &jp->m[i];
-        char   *key = xstrndup(m->key, m->key_len);
-        char   *txt = xstrndup(m->val, m->val_len);
-        json_t *v = NULL;
+        char                    *key = xstrndup(m->key, m->key_len);
+        char                    *txt = xstrndup(m->val, m->val_len);
+        json_t                  *v = NULL;
 
         switch (m->kind) {
-        case IJ_NULL: v = json_null(); break;
-        case IJ_TRUE: v = json_true(); break;
-        case IJ_FALSE: v = json_false(); break;
-        case IJ_INT: v = json_integer(strtoll(txt, NULL, 10)); break;
-        case IJ_NUMBER: v = json_real(strtod(txt, NULL)); break;
-        case IJ_STRING: v = json_stringn_nocheck(m->val, m->val_len); break;
-        case IJ_NESTED: v = json_loadb(m->val, m->val_len, JSON_ALLOW_NUL,
-                                       NULL);
+        case IJ_NULL:
+            v = json_null();
+            break;
+        case IJ_TRUE:
+            v = json_true();
+            break;
+        case IJ_FALSE:
+            v = json_false();
+            break;
+        case IJ_INT:
+            v = json_integer(strtoll(txt, NULL, 10));
+            break;
+        case IJ_NUMBER:
+            v = json_real(strtod(txt, NULL));
+            break;
+        case IJ_STRING:
+            v = json_stringn_nocheck(m->val, m->val_len);
+            break;
+        case IJ_NESTED:
+            v = json_loadb(m->val, m->val_len, JSON_ALLOW_NUL, NULL);
             break;
         }
         free(txt);
@@ -1025,16 +1033,45 @@ members_json(const input_json *jp)
 static void
 test_json_parser(void)
 {
-    static const char *const pieces[] = {
-        "{", "}", "[", "]", ":", ",", " ", "\t", "\"a\"", "\"b c\"",
-        "\"\\n\\\"\\\\\\/\"", "\"\\u00e9\\u20AC\"", "\"\\ud83d\\ude00\"",
-        "\"\\u0000\"", "1", "-0", "23", "-4.5", "6e3", "7.25E-2", "true",
-        "false", "null", "\"", "\\", "x", "01", "1.", ".5", "-", "tru",
-        "\"\x01\"", "\"caf\xC3\xA9\"", "[1,[2,{\"z\":[]}]]", "{\"q\":{}}"};
+    static const char *const pieces[] = {"{",
+                                         "}",
+                                         "[",
+                                         "]",
+                                         ":",
+                                         ",",
+                                         " ",
+                                         "\t",
+                                         "\"a\"",
+                                         "\"b c\"",
+                                         "\"\\n\\\"\\\\\\/\"",
+                                         "\"\\u00e9\\u20AC\"",
+                                         "\"\\ud83d\\ude00\"",
+                                         "\"\\u0000\"",
+                                         "1",
+                                         "-0",
+                                         "23",
+                                         "-4.5",
+                                         "6e3",
+                                         "7.25E-2",
+                                         "true",
+                                         "false",
+                                         "null",
+                                         "\"",
+                                         "\\",
+                                         "x",
+                                         "01",
+                                         "1.",
+                                         ".5",
+                                         "-",
+                                         "tru",
+                                         "\"\x01\"",
+                                         "\"caf\xC3\xA9\"",
+                                         "[1,[2,{\"z\":[]}]]",
+                                         "{\"q\":{}}"};
     static const char *const good[] = {
         "{\"a\":1}", "{ \"a\" : \"x\" , \"b\" : [1, 2] }",
-        "{\"k\":{\"n\":[true,false,null,\"s\\\"\"]},\"k\":-1.5e-3}",
-        "{}", " {\"\\u0041b\": \"\\t\"} "};
+        "{\"k\":{\"n\":[true,false,null,\"s\\\"\"]},\"k\":-1.5e-3}", "{}",
+        " {\"\\u0041b\": \"\\t\"} "};
     input_json jp;
     uint64_t   st = 99;
     int        bad = 0, n_ok = 0, n_refused = 0;
@@ -1054,12 +1091,18 @@ test_json_parser(void)
 
             sb_append(&sb, g, n);
             switch ((st >> 20) % 4) {
-            case 0: memmove(sb.data + at, sb.data + at + 1, n - at);
+            case 0:
+                memmove(sb.data + at, sb.data + at + 1, n - at);
                 sb.len--;
                 break;
-            case 1: sb_putc(&sb, g[at]); break;
-            case 2: sb.data[at] = "{}[]:,\"\\ 1a"[(st >> 50) % 11]; break;
-            default: break;
+            case 1:
+                sb_putc(&sb, g[at]);
+                break;
+            case 2:
+                sb.data[at] = "{}[]:,\"\\ 1a"[(st >> 50) % 11];
+                break;
+            default:
+                break;
             }
         } else {
             int k = 1 + (int)((st >> 33) % 12);
@@ -1067,8 +1110,8 @@ test_json_parser(void)
             sb_putc(&sb, '{');
             for (int i = 0; i < k; i++) {
                 st = st * 6364136223846793005ull + 1442695040888963407ull;
-                sb_puts(&sb, pieces[(st >> 33)
-                                    % (sizeof pieces / sizeof *pieces)]);
+                sb_puts(&sb,
+                        pieces[(st >> 33) % (sizeof pieces / sizeof *pieces)]);
             }
             if ((st >> 20) % 2)
                 sb_putc(&sb, '}');

@@ -52,7 +52,7 @@ main(int argc, char **argv)
         }
     }
     failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed()
-           + unknown;
+             + unknown;
     CU_cleanup_registry();
     return failed ? 1 : 0;
 }

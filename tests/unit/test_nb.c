@@ -422,8 +422,8 @@ typedef struct raw_model {
 static uint32_t
 le32(const unsigned char *p)
 {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16
+           | (uint32_t)p[3] << 24;
 }
 
 /* Read "<dir>/model" into *m (4 classes of short labels). 0 or -1. */
@@ -500,8 +500,8 @@ check_report(const char *dir, const expect *e)
     CHECK(r != NULL, "report does not parse: %s", r ? "" : jerr.text);
     if (r == NULL)
         return;
-    CHECK(json_real_value(json_object_get(r, "accuracy")) ==
-              (double)e->correct / NB_N_TEST,
+    CHECK(json_real_value(json_object_get(r, "accuracy"))
+              == (double)e->correct / NB_N_TEST,
           "report accuracy %.17g, expected %d/%d",
           json_real_value(json_object_get(r, "accuracy")), e->correct,
           NB_N_TEST);
@@ -509,8 +509,8 @@ check_report(const char *dir, const expect *e)
     CHECK_INT(NB_N_TEST, json_integer_value(json_object_get(r, "n_test")));
     CHECK_INT(N_CLASSES, json_array_size(json_object_get(r, "classes")));
     for (size_t c = 0; c < N_CLASSES; c++) {
-        const char *got =
-            json_string_value(json_array_get(json_object_get(r, "classes"), c));
+        const char *got = json_string_value(
+            json_array_get(json_object_get(r, "classes"), c));
 
         CHECK(got && strcmp(got, nb_labels[c]) == 0,
               "classes[%zu] is '%s', "
@@ -529,12 +529,12 @@ check_report(const char *dir, const expect *e)
         long   s = (long)json_integer_value(json_object_get(o, "support"));
 
         CHECK(o != NULL, "report has no entry for '%s'", x->label);
-        CHECK(
-            fabs(p - x->precision) <= 1e-12 && fabs(rc - x->recall) <= 1e-12 &&
-                fabs(f - x->f1) <= 1e-12 && s == x->support,
-            "'%s': precision %.17g recall %.17g f1 %.17g support %ld; "
-            "expected %.17g %.17g %.17g %d",
-            x->label, p, rc, f, s, x->precision, x->recall, x->f1, x->support);
+        CHECK(fabs(p - x->precision) <= 1e-12 && fabs(rc - x->recall) <= 1e-12
+                  && fabs(f - x->f1) <= 1e-12 && s == x->support,
+              "'%s': precision %.17g recall %.17g f1 %.17g support %ld; "
+              "expected %.17g %.17g %.17g %d",
+              x->label, p, rc, f, s, x->precision, x->recall, x->f1,
+              x->support);
     }
     conf = json_object_get(r, "confusion");
     labels = json_object_get(conf, "labels");
@@ -803,8 +803,8 @@ test_odd_labels(void)
     CHECK(nb_partial_add(p, "\xff\xfe", 2, "three", 5, 1, &err) == 0, "add");
     CHECK(nb_partial_finish(p, &err) == 0, "finish: %s", err.msg);
     nb_partial_free(p);
-    CHECK(nb_train_final(64, (const char *const *)&prefix, 1, dir, &res,
-                         &err) == 0,
+    CHECK(nb_train_final(64, (const char *const *)&prefix, 1, dir, &res, &err)
+              == 0,
           "final: %s", err.msg);
     CHECK(res.accuracy == 1.0, "accuracy %g", res.accuracy);
     /* jansson's loader refuses NUL in object keys (other parsers take
@@ -818,8 +818,10 @@ test_odd_labels(void)
           r || !text ? "" : jerr.text);
     CHECK_INT(2, json_array_size(json_object_get(r, "classes")));
     got = json_string_value(json_array_get(json_object_get(r, "classes"), 0));
-    CHECK(got && strcmp(got, "a\x01"
-                             "b") == 0,
+    CHECK(got
+              && strcmp(got, "a\x01"
+                             "b")
+                     == 0,
           "classes[0] '%s'", got);
     got = json_string_value(json_array_get(json_object_get(r, "classes"), 1));
     CHECK(got && strcmp(got, "\xef\xbf\xbd\xef\xbf\xbd") == 0,

@@ -44,9 +44,9 @@ static char g_tmp[PATH_MAX];
 static void
 find_data(void)
 {
-    char exe[PATH_MAX];
+    char    exe[PATH_MAX];
     ssize_t n;
-    char *slash;
+    char   *slash;
 
     snprintf(g_data, sizeof(g_data), "tests/unit/data/parquet");
     if (access("tests/unit/data/parquet/expected.csv.gz", R_OK) == 0)
@@ -58,8 +58,7 @@ find_data(void)
     slash = strrchr(exe, '/');
     if (slash)
         *slash = 0;
-    snprintf(g_data, sizeof(g_data), "%.3000s/../tests/unit/data/parquet",
-             exe);
+    snprintf(g_data, sizeof(g_data), "%.3000s/../tests/unit/data/parquet", exe);
 }
 
 static int
@@ -80,10 +79,10 @@ suite_clean(void)
 /* ---- expected values ---------------------------------------------------- */
 
 typedef struct expected {
-    size_t   ncols, nrows;
-    char   **names;       /* ncols */
-    char   **cells;       /* nrows * ncols, "" for null */
-    char    *text;        /* owned */
+    size_t ncols, nrows;
+    char **names; /* ncols */
+    char **cells; /* nrows * ncols, "" for null */
+    char  *text;  /* owned */
 } expected;
 
 static void
@@ -102,11 +101,11 @@ expected_free(expected *e)
 static int
 expected_load(expected *e)
 {
-    char path[PATH_MAX + 32];
+    char   path[PATH_MAX + 32];
     gzFile gz;
-    strbuf sb = { 0 };
-    char buf[65536], *p, *line, *save = NULL;
-    int n;
+    strbuf sb = {0};
+    char   buf[65536], *p, *line, *save = NULL;
+    int    n;
     size_t cap = 0;
 
     memset(e, 0, sizeof(*e));
@@ -176,7 +175,7 @@ unhex(const char *h, char *out, size_t cap, size_t *len)
 static int
 cell_matches(const char *name, const char *cell, const sh_value *v)
 {
-    char buf[512];
+    char   buf[512];
     size_t len;
     double d;
 
@@ -235,21 +234,21 @@ all_rgs(const pq_file *f, size_t *n)
 }
 
 static const sh_type expected_types[] = {
-    SH_INT, SH_INT, SH_INT, SH_INT, SH_FLOAT, SH_FLOAT, SH_BOOL, SH_STRING,
-    SH_STRING, SH_FLOAT, SH_FLOAT, SH_FLOAT, SH_DATE, SH_TIMESTAMP,
-    SH_TIMESTAMP, SH_TIMESTAMP, SH_TIMESTAMP, SH_INT, SH_INT, SH_INT, SH_INT
-};
+    SH_INT,  SH_INT,       SH_INT,       SH_INT,       SH_FLOAT,     SH_FLOAT,
+    SH_BOOL, SH_STRING,    SH_STRING,    SH_FLOAT,     SH_FLOAT,     SH_FLOAT,
+    SH_DATE, SH_TIMESTAMP, SH_TIMESTAMP, SH_TIMESTAMP, SH_TIMESTAMP, SH_INT,
+    SH_INT,  SH_INT,       SH_INT};
 
 static void
 check_duckdb_file(const char *file, const expected *e)
 {
-    char path[PATH_MAX + 64];
-    pq_file *f;
-    pq_reader *r = NULL;
+    char            path[PATH_MAX + 64];
+    pq_file        *f;
+    pq_reader      *r = NULL;
     const sh_value *row;
-    size_t i, nrg, *rgs = NULL, nrow = 0, bad = 0;
-    sh_err err;
-    int fd, rc;
+    size_t          i, nrg, *rgs = NULL, nrow = 0, bad = 0;
+    sh_err          err;
+    int             fd, rc;
 
     snprintf(path, sizeof(path), "%s/%s", g_data, file);
     f = open_file(path, &fd, &err);
@@ -263,16 +262,16 @@ check_duckdb_file(const char *file, const expected *e)
     for (i = 0; i < e->ncols; i++) {
         const pq_col *c = pq_col_at(f, i);
 
-        CHECK(strcmp(c->name, e->names[i]) == 0, "%s: column %zu is %s",
-              file, i, c->name);
+        CHECK(strcmp(c->name, e->names[i]) == 0, "%s: column %zu is %s", file,
+              i, c->name);
         CHECK(c->why_unsupported == NULL, "%s: column %s: %s", file, c->name,
               c->why_unsupported ? c->why_unsupported : "");
         if (i < sizeof(expected_types) / sizeof(expected_types[0]))
             CHECK(c->type == expected_types[i], "%s: column %s is %s", file,
                   c->name, sh_type_name(c->type));
     }
-    CHECK(pq_num_rows(f) == (int64_t)e->nrows, "%s: %" PRId64 " rows",
-          file, pq_num_rows(f));
+    CHECK(pq_num_rows(f) == (int64_t)e->nrows, "%s: %" PRId64 " rows", file,
+          pq_num_rows(f));
     rgs = all_rgs(f, &nrg);
     r = pq_reader_new(f, rgs, nrg, NULL, &err);
     CHECK(r != NULL, "%s: %s", file, err.msg);
@@ -287,8 +286,8 @@ check_duckdb_file(const char *file, const expected *e)
                     char desc[256];
 
                     th_describe_value(&row[i], desc, sizeof(desc));
-                    CHECK(0, "%s: row %zu column %s: got %s, expected %s",
-                          file, nrow, e->names[i], desc, cell);
+                    CHECK(0, "%s: row %zu column %s: got %s, expected %s", file,
+                          nrow, e->names[i], desc, cell);
                 }
             }
         }
@@ -311,12 +310,11 @@ test_duckdb_files(void)
 {
     static const char *files[] = {
         "all_v1_uncompressed.parquet", "all_v1_snappy.parquet",
-        "all_v1_zstd.parquet", "all_v1_gzip.parquet",
+        "all_v1_zstd.parquet",         "all_v1_gzip.parquet",
         "all_v2_uncompressed.parquet", "all_v2_snappy.parquet",
-        "all_v2_zstd.parquet", "all_v2_gzip.parquet"
-    };
+        "all_v2_zstd.parquet",         "all_v2_gzip.parquet"};
     expected e;
-    size_t i;
+    size_t   i;
 
     CHECK(expected_load(&e) == 0, "cannot load %s/expected.csv.gz", g_data);
     if (e.nrows == 0) {
@@ -333,24 +331,23 @@ test_duckdb_files(void)
 static void
 test_row_groups(void)
 {
-    char path[PATH_MAX + 64];
-    pq_file *f;
-    pq_reader *r = NULL;
+    char            path[PATH_MAX + 64];
+    pq_file        *f;
+    pq_reader      *r = NULL;
     const sh_value *row;
-    size_t rgs[2] = { 3, 1 }, g, n = 0;
-    unsigned char need[2] = { 1, 0 };
-    int64_t start, end, prev_end = 0, want;
-    pq_minmax mm;
-    sh_err err;
-    int fd, rc = 0, ok = 1;
+    size_t          rgs[2] = {3, 1}, g, n = 0;
+    unsigned char   need[2] = {1, 0};
+    int64_t         start, end, prev_end = 0, want;
+    pq_minmax       mm;
+    sh_err          err;
+    int             fd, rc = 0, ok = 1;
 
     snprintf(path, sizeof(path), "%s/rowgroups.parquet", g_data);
     f = open_file(path, &fd, &err);
     CHECK(f != NULL, "%s", err.msg);
     if (f == NULL)
         return;
-    CHECK(pq_num_row_groups(f) == 5, "%zu row groups",
-          pq_num_row_groups(f));
+    CHECK(pq_num_row_groups(f) == 5, "%zu row groups", pq_num_row_groups(f));
     for (g = 0; g < pq_num_row_groups(f); g++) {
         CHECK(pq_rg_rows(f, g) == (g < 4 ? 2048 : 1808),
               "row group %zu: %" PRId64 " rows", g, pq_rg_rows(f, g));
@@ -359,39 +356,38 @@ test_row_groups(void)
               "row group %zu: bytes %" PRId64 "-%" PRId64, g, start, end);
         prev_end = end;
         pq_rg_minmax(f, g, 0, &mm);
-        CHECK(mm.has_minmax && mm.min.type == SH_INT &&
-              mm.min.u.i == (int64_t)g * 2048 &&
-              mm.max.u.i == (int64_t)(g < 4 ? g * 2048 + 2047 : 9999),
+        CHECK(mm.has_minmax && mm.min.type == SH_INT
+                  && mm.min.u.i == (int64_t)g * 2048
+                  && mm.max.u.i == (int64_t)(g < 4 ? g * 2048 + 2047 : 9999),
               "row group %zu: id statistics", g);
         CHECK(mm.has_nulls && mm.null_count == 0, "null count");
         pq_rg_minmax(f, g, 1, &mm);
-        CHECK(mm.has_minmax && mm.min.type == SH_STRING &&
-              mm.min.u.s.len == 2 && memcmp(mm.min.u.s.ptr, "k0", 2) == 0 &&
-              mm.max.u.s.len == 3 && memcmp(mm.max.u.s.ptr, "k99", 3) == 0,
+        CHECK(mm.has_minmax && mm.min.type == SH_STRING && mm.min.u.s.len == 2
+                  && memcmp(mm.min.u.s.ptr, "k0", 2) == 0 && mm.max.u.s.len == 3
+                  && memcmp(mm.max.u.s.ptr, "k99", 3) == 0,
               "row group %zu: k statistics", g);
     }
     /* pruning by statistics: id in [2048g, 2048g + 2047] */
     {
         sh_value v5000 = sh_int(5000), vf = sh_float(4095.5),
-                 vk = sh_str("k5", 2), vz = sh_str("zz", 2),
-                 vnull = sh_null();
-        size_t all[5] = { 0, 1, 2, 3, 4 }, *starts = NULL, np;
+                 vk = sh_str("k5", 2), vz = sh_str("zz", 2), vnull = sh_null();
+        size_t all[5] = {0, 1, 2, 3, 4}, *starts = NULL, np;
 
-        CHECK(pq_rg_may_match(f, 2, 0, PQ_CMP_EQ, &v5000) == 1 &&
-              pq_rg_may_match(f, 1, 0, PQ_CMP_EQ, &v5000) == 0 &&
-              pq_rg_may_match(f, 0, 0, PQ_CMP_GT, &v5000) == 0 &&
-              pq_rg_may_match(f, 3, 0, PQ_CMP_GT, &v5000) == 1 &&
-              pq_rg_may_match(f, 3, 0, PQ_CMP_LT, &v5000) == 0 &&
-              pq_rg_may_match(f, 2, 0, PQ_CMP_LE, &v5000) == 1 &&
-              pq_rg_may_match(f, 1, 0, PQ_CMP_GE, &vf) == 0 &&
-              pq_rg_may_match(f, 2, 0, PQ_CMP_GE, &vf) == 1 &&
-              pq_rg_may_match(f, 2, 0, PQ_CMP_NE, &v5000) == 1 &&
-              pq_rg_may_match(f, 2, 0, PQ_CMP_EQ, &vnull) == 0 &&
-              pq_rg_may_match(f, 2, 0, PQ_CMP_IS_NULL, NULL) == 0 &&
-              pq_rg_may_match(f, 2, 0, PQ_CMP_NOT_NULL, NULL) == 1 &&
-              pq_rg_may_match(f, 2, 1, PQ_CMP_EQ, &vk) == 1 &&
-              pq_rg_may_match(f, 2, 1, PQ_CMP_EQ, &vz) == 0 &&
-              pq_rg_may_match(f, 2, 1, PQ_CMP_EQ, &v5000) == 1,
+        CHECK(pq_rg_may_match(f, 2, 0, PQ_CMP_EQ, &v5000) == 1
+                  && pq_rg_may_match(f, 1, 0, PQ_CMP_EQ, &v5000) == 0
+                  && pq_rg_may_match(f, 0, 0, PQ_CMP_GT, &v5000) == 0
+                  && pq_rg_may_match(f, 3, 0, PQ_CMP_GT, &v5000) == 1
+                  && pq_rg_may_match(f, 3, 0, PQ_CMP_LT, &v5000) == 0
+                  && pq_rg_may_match(f, 2, 0, PQ_CMP_LE, &v5000) == 1
+                  && pq_rg_may_match(f, 1, 0, PQ_CMP_GE, &vf) == 0
+                  && pq_rg_may_match(f, 2, 0, PQ_CMP_GE, &vf) == 1
+                  && pq_rg_may_match(f, 2, 0, PQ_CMP_NE, &v5000) == 1
+                  && pq_rg_may_match(f, 2, 0, PQ_CMP_EQ, &vnull) == 0
+                  && pq_rg_may_match(f, 2, 0, PQ_CMP_IS_NULL, NULL) == 0
+                  && pq_rg_may_match(f, 2, 0, PQ_CMP_NOT_NULL, NULL) == 1
+                  && pq_rg_may_match(f, 2, 1, PQ_CMP_EQ, &vk) == 1
+                  && pq_rg_may_match(f, 2, 1, PQ_CMP_EQ, &vz) == 0
+                  && pq_rg_may_match(f, 2, 1, PQ_CMP_EQ, &v5000) == 1,
               "pruning by statistics");
         np = pq_partition(f, all, 5, INT64_MAX, &starts);
         CHECK(np == 1 && starts[0] == 0, "one partition");
@@ -406,8 +402,8 @@ test_row_groups(void)
           "context %s", r ? pq_reader_context(r) : "");
     while (r != NULL && (rc = pq_reader_next(r, &row, &err)) == 1) {
         want = n < 2048 ? 3 * 2048 + (int64_t)n : 2048 + (int64_t)n - 2048;
-        if (row[0].type != SH_INT || row[0].u.i != want ||
-            row[1].type != SH_NULL)
+        if (row[0].type != SH_INT || row[0].u.i != want
+            || row[1].type != SH_NULL)
             ok = 0;
         n++;
     }
@@ -424,14 +420,14 @@ test_row_groups(void)
 static void
 test_nested(void)
 {
-    char path[PATH_MAX + 64];
-    pq_file *f;
-    pq_reader *r;
+    char            path[PATH_MAX + 64];
+    pq_file        *f;
+    pq_reader      *r;
     const sh_value *row;
-    unsigned char need[4] = { 1, 0, 0, 1 }, need_l[4] = { 0, 1, 0, 0 };
-    size_t rg = 0, n = 0;
-    sh_err err;
-    int fd, rc = 0, ok = 1;
+    unsigned char   need[4] = {1, 0, 0, 1}, need_l[4] = {0, 1, 0, 0};
+    size_t          rg = 0, n = 0;
+    sh_err          err;
+    int             fd, rc = 0, ok = 1;
 
     snprintf(path, sizeof(path), "%s/nested.parquet", g_data);
     f = open_file(path, &fd, &err);
@@ -439,24 +435,26 @@ test_nested(void)
     if (f == NULL)
         return;
     CHECK(pq_num_cols(f) == 4, "%zu columns", pq_num_cols(f));
-    CHECK(pq_col_at(f, 1)->why_unsupported != NULL &&
-          pq_col_at(f, 2)->why_unsupported != NULL &&
-          pq_col_at(f, 3)->why_unsupported == NULL, "unsupported columns");
+    CHECK(pq_col_at(f, 1)->why_unsupported != NULL
+              && pq_col_at(f, 2)->why_unsupported != NULL
+              && pq_col_at(f, 3)->why_unsupported == NULL,
+          "unsupported columns");
     CHECK(pq_check_columns(f, need, &err) == 0, "%s", err.msg);
-    CHECK(pq_check_columns(f, need_l, &err) == SH_EINVAL &&
-          strstr(err.msg, "column 'l'") != NULL &&
-          strstr(err.msg, "nested") != NULL, "%s", err.msg);
-    CHECK(pq_reader_new(f, &rg, 1, NULL, &err) == NULL &&
-          err.code == SH_EINVAL, "reading every column must fail");
+    CHECK(pq_check_columns(f, need_l, &err) == SH_EINVAL
+              && strstr(err.msg, "column 'l'") != NULL
+              && strstr(err.msg, "nested") != NULL,
+          "%s", err.msg);
+    CHECK(pq_reader_new(f, &rg, 1, NULL, &err) == NULL && err.code == SH_EINVAL,
+          "reading every column must fail");
     r = pq_reader_new(f, &rg, 1, need, &err);
     CHECK(r != NULL, "%s", err.msg);
     while (r != NULL && (rc = pq_reader_next(r, &row, &err)) == 1) {
         char want[32];
 
         snprintf(want, sizeof(want), "s%zu", n);
-        if (row[0].type != SH_INT || row[0].u.i != (int64_t)n ||
-            row[3].type != SH_STRING || row[3].u.s.len != strlen(want) ||
-            memcmp(row[3].u.s.ptr, want, strlen(want)) != 0)
+        if (row[0].type != SH_INT || row[0].u.i != (int64_t)n
+            || row[3].type != SH_STRING || row[3].u.s.len != strlen(want)
+            || memcmp(row[3].u.s.ptr, want, strlen(want)) != 0)
             ok = 0;
         n++;
     }
@@ -466,7 +464,8 @@ test_nested(void)
     close(fd);
 }
 
-/* ---- round trips ---------------------------------------------------------- */
+/* ---- round trips ----------------------------------------------------------
+ */
 
 #define RT_ROWS 5000
 #define RT_COLS 9
@@ -477,10 +476,10 @@ static char g_long[300000];
 static void
 rt_row(size_t i, sh_value *row, char *buf, size_t size)
 {
-    static const char *words[] = { "alpha", "beta", "", "gamma, \"q\"",
-                                   "\xc3\xbc\xe2\x82\xac" };
-    static const double specials[] = { 0.0, -0.0, INFINITY, -INFINITY, NAN,
-                                       1e-300, -1.5e300 };
+    static const char  *words[] = {"alpha", "beta", "", "gamma, \"q\"",
+                                   "\xc3\xbc\xe2\x82\xac"};
+    static const double specials[] = {0.0, -0.0,   INFINITY, -INFINITY,
+                                      NAN, 1e-300, -1.5e300};
 
     row[0] = i % 7 == 3 ? sh_null()
              : i == 1   ? sh_int(INT64_MIN)
@@ -508,8 +507,7 @@ rt_row(size_t i, sh_value *row, char *buf, size_t size)
     row[7] = i % 9 == 4 ? sh_null() : sh_date((int64_t)i * 7 - 25567);
     row[8] = i % 10 == 6 ? sh_null()
              : i == 3    ? sh_timestamp(-1)
-                         : sh_timestamp((int64_t)i * 1234567891 -
-                                        2000000000000LL);
+                      : sh_timestamp((int64_t)i * 1234567891 - 2000000000000LL);
 }
 
 static int
@@ -525,13 +523,13 @@ same_value(const sh_value *a, const sh_value *b)
     case SH_TIMESTAMP:
         return a->u.i == b->u.i;
     case SH_FLOAT:
-        return memcmp(&a->u.f, &b->u.f, sizeof(double)) == 0 ||
-               (isnan(a->u.f) && isnan(b->u.f));
+        return memcmp(&a->u.f, &b->u.f, sizeof(double)) == 0
+               || (isnan(a->u.f) && isnan(b->u.f));
     case SH_BOOL:
         return a->u.b == b->u.b;
     case SH_STRING:
-        return a->u.s.len == b->u.s.len &&
-               memcmp(a->u.s.ptr, b->u.s.ptr, a->u.s.len) == 0;
+        return a->u.s.len == b->u.s.len
+               && memcmp(a->u.s.ptr, b->u.s.ptr, a->u.s.len) == 0;
     }
     return 0;
 }
@@ -558,11 +556,11 @@ static int
 rt_write(const char *path, const schema *sc, int codec, size_t rg_rows,
          sh_err *err)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644), rc = 0;
+    int        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644), rc = 0;
     pq_writer *w;
-    sh_value row[RT_COLS];
-    char buf[128];
-    size_t i;
+    sh_value   row[RT_COLS];
+    char       buf[128];
+    size_t     i;
 
     if (fd < 0)
         return sh_err_set(err, SH_EIO, NULL, "open %s", path);
@@ -581,21 +579,21 @@ rt_write(const char *path, const schema *sc, int codec, size_t rg_rows,
 static void
 test_round_trip(void)
 {
-    static const char *codecs[] = { "none", "snappy", "gzip", "zstd" };
-    schema *sc = rt_schema();
-    size_t k, i;
+    static const char *codecs[] = {"none", "snappy", "gzip", "zstd"};
+    schema            *sc = rt_schema();
+    size_t             k, i;
 
     memset(g_long, 'L', sizeof(g_long));
     for (k = 0; k < 4; k++) {
-        char path[PATH_MAX + 64], buf[128];
-        int codec = -1, fd, rc = 0;
-        pq_file *f = NULL;
-        pq_reader *r = NULL;
-        size_t nrg, *rgs = NULL, n = 0, bad = 0;
+        char            path[PATH_MAX + 64], buf[128];
+        int             codec = -1, fd, rc = 0;
+        pq_file        *f = NULL;
+        pq_reader      *r = NULL;
+        size_t          nrg, *rgs = NULL, n = 0, bad = 0;
         const sh_value *row;
-        sh_value want[RT_COLS];
-        pq_minmax mm;
-        sh_err err;
+        sh_value        want[RT_COLS];
+        pq_minmax       mm;
+        sh_err          err;
 
         CHECK(pq_codec_parse(codecs[k], &codec) == 0, "codec %s", codecs[k]);
         snprintf(path, sizeof(path), "%s/rt_%s.parquet", g_tmp, codecs[k]);
@@ -606,39 +604,42 @@ test_round_trip(void)
         if (f == NULL)
             continue;
         CHECK(pq_num_rows(f) == RT_ROWS && pq_num_row_groups(f) == 5,
-              "%s: %" PRId64 " rows, %zu row groups", codecs[k],
-              pq_num_rows(f), pq_num_row_groups(f));
+              "%s: %" PRId64 " rows, %zu row groups", codecs[k], pq_num_rows(f),
+              pq_num_row_groups(f));
         for (i = 0; i < sc->n; i++)
-            CHECK(strcmp(pq_col_at(f, i)->name, sc->names[i]) == 0 &&
-                  pq_col_at(f, i)->type ==
-                      (sc->types[i] == SH_NULL ? SH_STRING : sc->types[i]),
+            CHECK(strcmp(pq_col_at(f, i)->name, sc->names[i]) == 0
+                      && pq_col_at(f, i)->type
+                             == (sc->types[i] == SH_NULL ? SH_STRING
+                                                         : sc->types[i]),
                   "%s: column %zu", codecs[k], i);
         pq_rg_minmax(f, 1, 0, &mm);
-        CHECK(mm.has_minmax && mm.min.u.i == 1000 * 1000003LL - 77777 &&
-              mm.max.u.i == 1999 * 1000003LL - 77777 && mm.has_nulls &&
-              mm.null_count == 143, "%s: int statistics", codecs[k]);
+        CHECK(mm.has_minmax && mm.min.u.i == 1000 * 1000003LL - 77777
+                  && mm.max.u.i == 1999 * 1000003LL - 77777 && mm.has_nulls
+                  && mm.null_count == 143,
+              "%s: int statistics", codecs[k]);
         pq_rg_minmax(f, 0, 1, &mm);
-        CHECK(mm.has_minmax && mm.min.u.f == -INFINITY &&
-              mm.max.u.f == INFINITY, "%s: float statistics", codecs[k]);
+        CHECK(mm.has_minmax && mm.min.u.f == -INFINITY
+                  && mm.max.u.f == INFINITY,
+              "%s: float statistics", codecs[k]);
         pq_rg_minmax(f, 0, 3, &mm);
-        CHECK(mm.has_minmax && mm.min.u.s.len == 0 &&
-              mm.max.u.s.len == 5, "%s: string statistics", codecs[k]);
+        CHECK(mm.has_minmax && mm.min.u.s.len == 0 && mm.max.u.s.len == 5,
+              "%s: string statistics", codecs[k]);
         /* rows 1000..1999: days 7000 - 25567 .. 13993 - 25567 */
         pq_rg_minmax(f, 1, 7, &mm);
-        CHECK(mm.has_minmax && mm.min.type == SH_DATE &&
-              mm.min.u.i == 7000 - 25567 && mm.max.type == SH_DATE &&
-              mm.max.u.i == 13993 - 25567, "%s: date statistics",
-              codecs[k]);
+        CHECK(mm.has_minmax && mm.min.type == SH_DATE
+                  && mm.min.u.i == 7000 - 25567 && mm.max.type == SH_DATE
+                  && mm.max.u.i == 13993 - 25567,
+              "%s: date statistics", codecs[k]);
         pq_rg_minmax(f, 1, 8, &mm);
-        CHECK(mm.has_minmax && mm.min.type == SH_TIMESTAMP &&
-              mm.min.u.i == 1000 * 1234567891LL - 2000000000000LL,
+        CHECK(mm.has_minmax && mm.min.type == SH_TIMESTAMP
+                  && mm.min.u.i == 1000 * 1234567891LL - 2000000000000LL,
               "%s: timestamp statistics", codecs[k]);
         {
             sh_value d = sh_date(13993 - 25567 + 1), ts = sh_timestamp(0);
 
-            CHECK(pq_rg_may_match(f, 1, 7, PQ_CMP_GE, &d) == 0 &&
-                  pq_rg_may_match(f, 2, 7, PQ_CMP_GE, &d) == 1 &&
-                  pq_rg_may_match(f, 1, 7, PQ_CMP_GE, &ts) == 1,
+            CHECK(pq_rg_may_match(f, 1, 7, PQ_CMP_GE, &d) == 0
+                      && pq_rg_may_match(f, 2, 7, PQ_CMP_GE, &d) == 1
+                      && pq_rg_may_match(f, 1, 7, PQ_CMP_GE, &ts) == 1,
                   "%s: pruning on dates", codecs[k]);
         }
         rgs = all_rgs(f, &nrg);
@@ -659,8 +660,8 @@ test_round_trip(void)
             n++;
         }
         CHECK(r == NULL || rc == 0, "%s: %s", codecs[k], err.msg);
-        CHECK(n == RT_ROWS && bad == 0, "%s: %zu rows, %zu bad", codecs[k],
-              n, bad);
+        CHECK(n == RT_ROWS && bad == 0, "%s: %zu rows, %zu bad", codecs[k], n,
+              bad);
         pq_reader_free(r);
         pq_close(f);
         free(rgs);
@@ -672,12 +673,12 @@ test_round_trip(void)
 static void
 test_write_errors(void)
 {
-    schema *sc = schema_new();
-    char path[PATH_MAX + 64];
-    sh_value row[2];
+    schema    *sc = schema_new();
+    char       path[PATH_MAX + 64];
+    sh_value   row[2];
     pq_writer *w;
-    sh_err err;
-    int fd;
+    sh_err     err;
+    int        fd;
 
     schema_add(sc, "x", SH_FLOAT);
     schema_add(sc, "y", SH_INT);
@@ -688,11 +689,12 @@ test_write_errors(void)
     row[1] = sh_int(4);
     CHECK(pq_writer_row(w, row, &err) == 0, "%s", err.msg);
     row[1] = sh_str("no", 2);
-    CHECK(pq_writer_row(w, row, &err) == SH_EDATA &&
-          strstr(err.msg, "column 'y'") != NULL, "mismatch: %s", err.msg);
+    CHECK(pq_writer_row(w, row, &err) == SH_EDATA
+              && strstr(err.msg, "column 'y'") != NULL,
+          "mismatch: %s", err.msg);
     row[1] = sh_date(3);
-    CHECK(pq_writer_row(w, row, &err) == SH_EDATA &&
-          strstr(err.msg, "a date value in a int column") != NULL,
+    CHECK(pq_writer_row(w, row, &err) == SH_EDATA
+              && strstr(err.msg, "a date value in a int column") != NULL,
           "mismatch: %s", err.msg);
     CHECK(pq_writer_rows(w) == 1, "the bad row is not added");
     CHECK(pq_writer_finish(w, &err) == 0, "%s", err.msg);
@@ -703,7 +705,8 @@ test_write_errors(void)
     schema_free(sc);
 }
 
-/* ---- corrupt input -------------------------------------------------------- */
+/* ---- corrupt input --------------------------------------------------------
+ */
 
 static uint8_t *
 slurp(const char *path, size_t *n)
@@ -714,19 +717,19 @@ slurp(const char *path, size_t *n)
 static void
 test_truncated(void)
 {
-    schema *sc = rt_schema();
-    char path[PATH_MAX + 64];
+    schema  *sc = rt_schema();
+    char     path[PATH_MAX + 64];
     uint8_t *data, *copy;
-    size_t n, len, fails = 0, flips_ok = 0, i;
-    sh_err err;
+    size_t   n, len, fails = 0, flips_ok = 0, i;
+    sh_err   err;
 
     snprintf(path, sizeof(path), "%s/small.parquet", g_tmp);
     /* a small file: the first rows, two row groups */
     {
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         pq_writer *w = pq_writer_new(fd, sc, PQ_C_SNAPPY, 20);
-        sh_value row[RT_COLS];
-        char buf[128];
+        sh_value   row[RT_COLS];
+        char       buf[128];
 
         for (i = 0; i < 30; i++) {
             rt_row(i, row, buf, sizeof(buf));
@@ -769,14 +772,14 @@ done:
 static void
 test_mutations(void)
 {
-    static const char *files[] = { "all_v1_uncompressed.parquet",
-                                   "all_v2_uncompressed.parquet",
-                                   "all_v2_snappy.parquet" };
-    uint64_t x = 0x9e3779b97f4a7c15ULL;
-    size_t k, it, n, j;
+    static const char *files[] = {"all_v1_uncompressed.parquet",
+                                  "all_v2_uncompressed.parquet",
+                                  "all_v2_snappy.parquet"};
+    uint64_t           x = 0x9e3779b97f4a7c15ULL;
+    size_t             k, it, n, j;
 
     for (k = 0; k < 3; k++) {
-        char path[PATH_MAX + 64];
+        char     path[PATH_MAX + 64];
         uint8_t *data, *copy;
 
         snprintf(path, sizeof(path), "%s/%s", g_data, files[k]);
@@ -824,10 +827,10 @@ dbp_encode(strbuf *sb, const int64_t *v, size_t n)
     put_uvarint(sb, n);
     put_uvarint(sb, ((uint64_t)v[0] << 1) ^ (uint64_t)(v[0] >> 63));
     for (b = 1; b < n; b += 128) {
-        size_t nb = n - b < 128 ? n - b : 128;
-        int64_t min = INT64_MAX;
-        uint64_t d[128] = { 0 };
-        int widths[4] = { 0 };
+        size_t   nb = n - b < 128 ? n - b : 128;
+        int64_t  min = INT64_MAX;
+        uint64_t d[128] = {0};
+        int      widths[4] = {0};
 
         for (k = 0; k < nb; k++) {
             int64_t dl = (int64_t)((uint64_t)v[b + k] - (uint64_t)v[b + k - 1]);
@@ -846,8 +849,8 @@ dbp_encode(strbuf *sb, const int64_t *v, size_t n)
             sb_putc(sb, (char)widths[m]);
         }
         for (m = 0; m < 4 && m * 32 < nb; m++) {
-            uint8_t buf[32 * 8] = { 0 };
-            size_t bit = 0, j;
+            uint8_t buf[32 * 8] = {0};
+            size_t  bit = 0, j;
 
             for (k = m * 32; k < m * 32 + 32; k++, bit += (size_t)widths[m])
                 for (j = 0; j < (size_t)widths[m]; j++)
@@ -862,21 +865,21 @@ static void
 test_hand_built(void)
 {
     enum { N = 1000 };
-    strbuf file = { 0 }, page = { 0 }, hdr = { 0 }, foot = { 0 };
-    int64_t pre[N], suf[N], big[N];
-    char strs[N][40], path[PATH_MAX + 64];
-    pq_schema_elem se[5];
-    pq_row_group rg;
-    pq_chunk ch[4];
-    pq_file_meta m;
-    pq_page_header h;
-    pq_file *f;
-    pq_reader *r;
+    strbuf          file = {0}, page = {0}, hdr = {0}, foot = {0};
+    int64_t         pre[N], suf[N], big[N];
+    char            strs[N][40], path[PATH_MAX + 64];
+    pq_schema_elem  se[5];
+    pq_row_group    rg;
+    pq_chunk        ch[4];
+    pq_file_meta    m;
+    pq_page_header  h;
+    pq_file        *f;
+    pq_reader      *r;
     const sh_value *row;
-    size_t i, rg0 = 0, n = 0, bad = 0;
-    uint32_t flen;
-    sh_err err;
-    int fd, rc = 0;
+    size_t          i, rg0 = 0, n = 0, bad = 0;
+    uint32_t        flen;
+    sh_err          err;
+    int             fd, rc = 0;
 
     for (i = 0; i < N; i++) {
         size_t p = 0;
@@ -888,7 +891,7 @@ test_hand_built(void)
                 p++;
         pre[i] = (int64_t)p;
         suf[i] = (int64_t)(strlen(strs[i]) - p);
-        big[i] = i % 5 == 0 ? INT64_MIN + (int64_t)i
+        big[i] = i % 5 == 0   ? INT64_MIN + (int64_t)i
                  : i % 5 == 1 ? INT64_MAX - (int64_t)i
                               : (int64_t)(i * i) - 4000;
     }
@@ -970,21 +973,32 @@ test_hand_built(void)
     sb_append(&file, page.data, page.len);
     /* footer */
     memset(se, 0, sizeof(se));
-    se[0] = (pq_schema_elem){ .type = -1, .repetition = -1, .name = "schema",
-                              .name_len = 6, .num_children = 4,
-                              .converted = -1 };
-    se[1] = (pq_schema_elem){ .type = PQ_T_BYTE_ARRAY,
-                              .repetition = PQ_R_REQUIRED, .name = "s",
-                              .name_len = 1, .converted = PQ_CT_UTF8 };
-    se[2] = (pq_schema_elem){ .type = PQ_T_INT64,
-                              .repetition = PQ_R_REQUIRED, .name = "big",
-                              .name_len = 3, .converted = -1 };
-    se[3] = (pq_schema_elem){ .type = PQ_T_INT96,
-                              .repetition = PQ_R_REQUIRED, .name = "ts",
-                              .name_len = 2, .converted = -1 };
-    se[4] = (pq_schema_elem){ .type = PQ_T_INT32,
-                              .repetition = PQ_R_REQUIRED, .name = "u",
-                              .name_len = 1, .converted = PQ_CT_UINT_32 };
+    se[0] = (pq_schema_elem){.type = -1,
+                             .repetition = -1,
+                             .name = "schema",
+                             .name_len = 6,
+                             .num_children = 4,
+                             .converted = -1};
+    se[1] = (pq_schema_elem){.type = PQ_T_BYTE_ARRAY,
+                             .repetition = PQ_R_REQUIRED,
+                             .name = "s",
+                             .name_len = 1,
+                             .converted = PQ_CT_UTF8};
+    se[2] = (pq_schema_elem){.type = PQ_T_INT64,
+                             .repetition = PQ_R_REQUIRED,
+                             .name = "big",
+                             .name_len = 3,
+                             .converted = -1};
+    se[3] = (pq_schema_elem){.type = PQ_T_INT96,
+                             .repetition = PQ_R_REQUIRED,
+                             .name = "ts",
+                             .name_len = 2,
+                             .converted = -1};
+    se[4] = (pq_schema_elem){.type = PQ_T_INT32,
+                             .repetition = PQ_R_REQUIRED,
+                             .name = "u",
+                             .name_len = 1,
+                             .converted = PQ_CT_UINT_32};
     memset(&rg, 0, sizeof(rg));
     rg.cols = ch;
     rg.ncols = 4;
@@ -1012,14 +1026,15 @@ test_hand_built(void)
     r = pq_reader_new(f, &rg0, 1, NULL, &err);
     CHECK(r != NULL, "%s", err.msg);
     while (r != NULL && (rc = pq_reader_next(r, &row, &err)) == 1) {
-        if (row[0].type != SH_STRING || row[0].u.s.len != strlen(strs[n]) ||
-            memcmp(row[0].u.s.ptr, strs[n], row[0].u.s.len) != 0 ||
-            row[1].type != SH_INT || row[1].u.i != big[n] ||
-            row[2].type != SH_TIMESTAMP ||
-            row[2].u.i != (int64_t)n * 86400000000LL +
-                              (int64_t)n * 3600000000123LL / 1000 ||
-            row[3].type != SH_INT ||
-            row[3].u.i != (int64_t)(4294967295u - (uint32_t)n))
+        if (row[0].type != SH_STRING || row[0].u.s.len != strlen(strs[n])
+            || memcmp(row[0].u.s.ptr, strs[n], row[0].u.s.len) != 0
+            || row[1].type != SH_INT || row[1].u.i != big[n]
+            || row[2].type != SH_TIMESTAMP
+            || row[2].u.i
+                   != (int64_t)n * 86400000000LL
+                          + (int64_t)n * 3600000000123LL / 1000
+            || row[3].type != SH_INT
+            || row[3].u.i != (int64_t)(4294967295u - (uint32_t)n))
             if (bad++ < 3)
                 CHECK(0, "row %zu differs", n);
         n++;
@@ -1031,9 +1046,9 @@ test_hand_built(void)
     close(fd);
     /* the same file, its second column said to be LZ4: a clear refusal */
     {
-        strbuf f2 = { 0 }, foot2 = { 0 };
+        strbuf         f2 = {0}, foot2 = {0};
         unsigned char *need_s;
-        uint32_t len2;
+        uint32_t       len2;
 
         ch[1].meta.codec = PQ_C_LZ4;
         thr_encode_file_meta(&foot2, &m);
@@ -1048,9 +1063,10 @@ test_hand_built(void)
         f = open_file(path, &fd, &err);
         CHECK(f != NULL, "%s", err.msg);
         if (f != NULL) {
-            CHECK(pq_check_columns(f, NULL, &err) == SH_EINVAL &&
-                  strstr(err.msg, "column 'big'") &&
-                  strstr(err.msg, "codec"), "lz4: %s", err.msg);
+            CHECK(pq_check_columns(f, NULL, &err) == SH_EINVAL
+                      && strstr(err.msg, "column 'big'")
+                      && strstr(err.msg, "codec"),
+                  "lz4: %s", err.msg);
             /* Only the first column: the LZ4 one is not read. */
             need_s = xcalloc(pq_num_cols(f), 1);
             need_s[0] = 1;
@@ -1077,8 +1093,8 @@ test_hand_built(void)
         CHECK(r != NULL, "%s", err.msg);
         if (r != NULL) {
             rc = pq_reader_next(r, &row, &err);
-            CHECK(rc == SH_EDATA && strstr(err.msg, "bad.parquet") &&
-                  strstr(err.msg, "row group 0, column 's'"),
+            CHECK(rc == SH_EDATA && strstr(err.msg, "bad.parquet")
+                      && strstr(err.msg, "row group 0, column 's'"),
                   "corrupt page: %d %s", rc, err.msg);
         }
         pq_reader_free(r);
@@ -1107,21 +1123,20 @@ done:
 static void
 test_merge(void)
 {
-    static const size_t from[3] = { 0, 2000, 2100 }, to[3] = { 2000, 2100,
-                                                               2100 };
-    static const char *codecs[3] = { "zstd", "snappy", "none" };
-    schema *sc = rt_schema();
-    char paths[3][PATH_MAX + 64], path[PATH_MAX + 64], buf[128];
-    const char *names[3];
-    int fds[3], codec, fd, rc = 0;
-    int64_t data_end[3];
-    strbuf whole = { 0 }, tail = { 0 };
-    size_t i, j, n = 0, bad = 0, nrg, *rgs = NULL;
-    sh_value row[RT_COLS];
-    const sh_value *got;
-    pq_file *f;
-    pq_reader *r = NULL;
-    sh_err err;
+    static const size_t from[3] = {0, 2000, 2100}, to[3] = {2000, 2100, 2100};
+    static const char  *codecs[3] = {"zstd", "snappy", "none"};
+    schema             *sc = rt_schema();
+    char                paths[3][PATH_MAX + 64], path[PATH_MAX + 64], buf[128];
+    const char         *names[3];
+    int                 fds[3], codec, fd, rc = 0;
+    int64_t             data_end[3];
+    strbuf              whole = {0}, tail = {0};
+    size_t              i, j, n = 0, bad = 0, nrg, *rgs = NULL;
+    sh_value            row[RT_COLS];
+    const sh_value     *got;
+    pq_file            *f;
+    pq_reader          *r = NULL;
+    sh_err              err;
 
     for (i = 0; i < 3; i++) {
         pq_writer *w;
@@ -1145,7 +1160,7 @@ test_merge(void)
     sb_append(&whole, "PAR1", 4);
     for (i = 0; i < 3; i++) {
         size_t len;
-        char *part = fsys_read_file(paths[i], &len);
+        char  *part = fsys_read_file(paths[i], &len);
 
         if (rc == 0 && part != NULL)
             sb_append(&whole, part + 4, (size_t)data_end[i] - 4);
@@ -1179,7 +1194,7 @@ test_merge(void)
     close(fd);
     /* a part of another schema is refused */
     {
-        schema *other = schema_new();
+        schema    *other = schema_new();
         pq_writer *w;
 
         schema_add(other, "zz", SH_INT);
@@ -1192,8 +1207,9 @@ test_merge(void)
         for (i = 0; i < 3; i++)
             fds[i] = open(paths[i], O_RDONLY);
         sb_reset(&tail);
-        CHECK(pq_merge(fds, names, 3, data_end, &tail, &err) == SH_EDATA &&
-              strstr(err.msg, "part2.parquet"), "%s", err.msg);
+        CHECK(pq_merge(fds, names, 3, data_end, &tail, &err) == SH_EDATA
+                  && strstr(err.msg, "part2.parquet"),
+              "%s", err.msg);
         for (i = 0; i < 3; i++)
             close(fds[i]);
     }
@@ -1211,8 +1227,7 @@ test_parquet_register(void)
 
     CU_add_test(s, "files written by DuckDB", test_duckdb_files);
     CU_add_test(s, "row groups, statistics, subsets", test_row_groups);
-    CU_add_test(s, "nested columns are named, flat ones read",
-                test_nested);
+    CU_add_test(s, "nested columns are named, flat ones read", test_nested);
     CU_add_test(s, "round trips: every type and codec", test_round_trip);
     CU_add_test(s, "writer: type mismatches", test_write_errors);
     CU_add_test(s, "parts merged into one file", test_merge);

@@ -19,9 +19,9 @@
 #include "test_helpers.h"
 #include "test_suites.h"
 
-static char g_dir[256];   /* a fresh directory per test */
-static char g_root[512];  /* g_dir/root: the data root */
-static char g_out[512];   /* g_dir/out: outside the root */
+static char g_dir[256];  /* a fresh directory per test */
+static char g_root[512]; /* g_dir/root: the data root */
+static char g_out[512];  /* g_dir/out: outside the root */
 
 static void
 fresh(void)
@@ -46,8 +46,8 @@ expand(const char *pattern, size_t max, char *got, size_t size, sh_err *e)
     got[0] = '\0';
     rc = pathglob_expand(g_root, pattern, max, "input.path", &paths, &n, e);
     for (i = 0; rc == 0 && i < n; i++) {
-        len += (size_t)snprintf(got + len, len < size ? size - len : 0,
-                                "%s%s", i ? " " : "", paths[i]);
+        len += (size_t)snprintf(got + len, len < size ? size - len : 0, "%s%s",
+                                i ? " " : "", paths[i]);
         free(paths[i]);
     }
     if (rc == 0)
@@ -80,8 +80,10 @@ expect_err(const char *pattern, size_t max, const char *words,
              && (never == NULL || strstr(e.msg, never) == NULL);
 
     if (!ok)
-        fprintf(stderr, "\n'%s': want an error with '%s', got rc %d '%s' "
-                        "(%s)\n", pattern, words, rc, got, e.msg);
+        fprintf(stderr,
+                "\n'%s': want an error with '%s', got rc %d '%s' "
+                "(%s)\n",
+                pattern, words, rc, got, e.msg);
     CU_ASSERT(ok);
 }
 
@@ -135,8 +137,7 @@ test_symlinked_dirs_stay_inside(void)
     CU_ASSERT(symlink("in", link) == 0);
     free(link);
     /* Never a name from outside in the message. */
-    expect_err("evildir/*.csv", 1000, "'evildir' resolves outside",
-               "secret");
+    expect_err("evildir/*.csv", 1000, "'evildir' resolves outside", "secret");
     expect_err("*/secret.csv", 1000, "resolves outside", "secret.csv'");
     expect("alias/*.csv", "alias/a.csv");
 }

@@ -31,10 +31,10 @@
 #include "test_helpers.h"
 #include "test_suites.h"
 
-static char g_root[256]; /* the data root of the current test */
-static plan_env g_env = {g_root, th_model_resolve, "/tmp", 256u << 20,
-                         0, NULL, NULL, NULL};
-static char g_out[256];  /* where outputs go (outside the root) */
+static char     g_root[256]; /* the data root of the current test */
+static plan_env g_env = {
+    g_root, th_model_resolve, "/tmp", 256u << 20, 0, NULL, NULL, NULL};
+static char g_out[256]; /* where outputs go (outside the root) */
 
 /* ---- the temporary data root ------------------------------------------ */
 
@@ -105,8 +105,8 @@ expect_err_at(int line, const char *spec, int code, const char *path,
     plan  *p = build(spec, &err, &rc);
 
     CHECK_AT(p == NULL && rc == code && err.code == code, line,
-             "spec %s: want code %d, got %d (%s: %s)", spec, code, rc,
-             err.path, err.msg);
+             "spec %s: want code %d, got %d (%s: %s)", spec, code, rc, err.path,
+             err.msg);
     CHECK_AT(strcmp(err.path, path) == 0, line,
              "spec %s: want path '%s', got '%s' (%s)", spec, path, err.path,
              err.msg);
@@ -126,9 +126,8 @@ must_build_at(int line, const char *spec)
     int    rc;
     plan  *p = build(spec, &err, &rc);
 
-    CHECK_AT(p != NULL && rc == 0, line,
-             "spec %s: failed with %d at '%s': %s", spec, rc, err.path,
-             err.msg);
+    CHECK_AT(p != NULL && rc == 0, line, "spec %s: failed with %d at '%s': %s",
+             spec, rc, err.path, err.msg);
     return p;
 }
 #define MUST_BUILD(spec) must_build_at(__LINE__, spec)
@@ -201,9 +200,10 @@ run_all(const plan *p, exec_stats *stats, size_t *len, sh_err *err)
 
 /* ---- spec errors ------------------------------------------------------ */
 
-#define DATA_A "id,year,name,score,flag\n" \
-               "1,2001,ann,1.5,true\n"     \
-               "2,1999,bob,2,false\n"
+#define DATA_A                  \
+    "id,year,name,score,flag\n" \
+    "1,2001,ann,1.5,true\n"     \
+    "2,1999,bob,2,false\n"
 
 static void
 test_spec_errors(void)
@@ -223,10 +223,10 @@ test_spec_errors(void)
 
     /* The body and its top-level fields. */
     EXPECT_ERR("[1]", SH_EINVAL, "", "object");
-    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"stpes\": []}",
-               SH_EINVAL, "stpes", "unknown field 'stpes'");
-    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"stpes\": []}",
-               SH_EINVAL, "stpes", "did you mean 'steps'");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"stpes\": []}", SH_EINVAL,
+               "stpes", "unknown field 'stpes'");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"stpes\": []}", SH_EINVAL,
+               "stpes", "did you mean 'steps'");
     EXPECT_ERR("{}", SH_EINVAL, "input", "required");
     EXPECT_ERR("{\"input\": \"a.csv\"}", SH_EINVAL, "input", "object");
     EXPECT_ERR("{\"name\": 5, \"input\": {\"path\": \"a.csv\"}}", SH_EINVAL,
@@ -282,8 +282,8 @@ test_spec_errors(void)
     EXPECT_ERR("{\"input\": {\"pth\": \"a.csv\"}}", SH_EINVAL, "input.pth",
                "unknown field 'pth'");
     EXPECT_ERR("{\"input\": {}}", SH_EINVAL, "input.path", "required");
-    EXPECT_ERR("{\"input\": {\"dataset\": \"d1\"}}", SH_EINVAL,
-               "input.dataset", "not available");
+    EXPECT_ERR("{\"input\": {\"dataset\": \"d1\"}}", SH_EINVAL, "input.dataset",
+               "not available");
     EXPECT_ERR("{\"input\": {\"dataset\": \"d1\", \"path\": \"a.csv\"}}",
                SH_EINVAL, "input", "not both");
     EXPECT_ERR("{\"input\": {\"path\": \"a.csv\", \"format\": \"jsonl\", "
@@ -348,36 +348,36 @@ test_spec_errors(void)
                "empty");
     EXPECT_ERR("{\"input\": {\"path\": \"/etc/passwd\"}}", SH_EINVAL,
                "input.path", "absolute");
-    EXPECT_ERR("{\"input\": {\"path\": \"../a.csv\"}}", SH_EINVAL,
-               "input.path", "'..'");
+    EXPECT_ERR("{\"input\": {\"path\": \"../a.csv\"}}", SH_EINVAL, "input.path",
+               "'..'");
     EXPECT_ERR("{\"input\": {\"path\": \"h/../a.csv\"}}", SH_EINVAL,
                "input.path", "'..'");
     EXPECT_ERR("{\"input\": {\"path\": \"h/..\"}}", SH_EINVAL, "input.path",
                "'..'");
     EXPECT_ERR("{\"input\": {\"path\": \"a.csv\\u0000x\"}}", SH_EINVAL,
                "input.path", "NUL");
-    EXPECT_ERR("{\"input\": {\"path\": \"nope.csv\"}}", SH_EINVAL,
-               "input.path", "no such file 'nope.csv'");
+    EXPECT_ERR("{\"input\": {\"path\": \"nope.csv\"}}", SH_EINVAL, "input.path",
+               "no such file 'nope.csv'");
     EXPECT_ERR("{\"input\": {\"path\": \"nope/*.csv\"}}", SH_EINVAL,
                "input.path", "no file matches 'nope/*.csv'");
-    EXPECT_ERR("{\"input\": {\"path\": \"dir.csv\"}}", SH_EINVAL,
-               "input.path", "not a regular file");
+    EXPECT_ERR("{\"input\": {\"path\": \"dir.csv\"}}", SH_EINVAL, "input.path",
+               "not a regular file");
 
     /* Headers and the sample. */
-    EXPECT_ERR("{\"input\": {\"path\": \"dup.csv\"}}", SH_EINVAL,
-               "input.path", "duplicate column name 'a' in header of");
-    EXPECT_ERR("{\"input\": {\"path\": \"h/*.csv\"}}", SH_EINVAL,
-               "input.path", "'h/a.csv' and 'h/b.csv' have different");
+    EXPECT_ERR("{\"input\": {\"path\": \"dup.csv\"}}", SH_EINVAL, "input.path",
+               "duplicate column name 'a' in header of");
+    EXPECT_ERR("{\"input\": {\"path\": \"h/*.csv\"}}", SH_EINVAL, "input.path",
+               "'h/a.csv' and 'h/b.csv' have different");
     EXPECT_ERR("{\"input\": {\"path\": \"ragged.csv\"}}", SH_EDATA,
                "input.path", "'ragged.csv' line 3 has 1 fields, expected 2");
 
     /* Steps. */
-    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"steps\": {}}",
-               SH_EINVAL, "steps", "array");
-    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"steps\": [1]}",
-               SH_EINVAL, "steps[0]", "object");
-    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"steps\": [{}]}",
-               SH_EINVAL, "steps[0].op", "needs an 'op'");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"steps\": {}}", SH_EINVAL,
+               "steps", "array");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"steps\": [1]}", SH_EINVAL,
+               "steps[0]", "object");
+    EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"steps\": [{}]}", SH_EINVAL,
+               "steps[0].op", "needs an 'op'");
     EXPECT_ERR("{\"input\": {\"path\": \"a.csv\"}, \"steps\": "
                "[{\"op\": 3}]}",
                SH_EINVAL, "steps[0].op", "string");
@@ -468,10 +468,10 @@ test_symlinks(void)
     CHECK(symlink("a.csv", link) == 0, "symlink: %s", strerror(errno));
     free(link);
 
-    EXPECT_ERR("{\"input\": {\"path\": \"evil.csv\"}}", SH_EINVAL,
-               "input.path", "'evil.csv' resolves outside the data root");
-    EXPECT_ERR("{\"input\": {\"path\": \"*.csv\"}}", SH_EINVAL,
-               "input.path", "resolves outside the data root");
+    EXPECT_ERR("{\"input\": {\"path\": \"evil.csv\"}}", SH_EINVAL, "input.path",
+               "'evil.csv' resolves outside the data root");
+    EXPECT_ERR("{\"input\": {\"path\": \"*.csv\"}}", SH_EINVAL, "input.path",
+               "resolves outside the data root");
     EXPECT_ERR("{\"input\": {\"path\": \"etc/passwd\"}}", SH_EINVAL,
                "input.path", "resolves outside the data root");
 
@@ -495,8 +495,8 @@ test_glob(void)
     fresh_dirs();
     put_file("logs/b.csv", "k,v\n3,c\n");
     put_file("logs/a.csv", "k,v\n1,a\n2,b\n");
-    put_file("logs/c.csv", "k,v\n");    /* header only */
-    put_file("logs/d.csv", "");         /* empty */
+    put_file("logs/c.csv", "k,v\n");     /* header only */
+    put_file("logs/d.csv", "");          /* empty */
     put_file("logs/e.txt", "not,csv\n"); /* not matched */
     p = MUST_BUILD("{\"input\": {\"path\": \"logs/*.csv\"}}");
     if (p == NULL)
@@ -506,8 +506,8 @@ test_glob(void)
         CHECK(strcmp(p->files[0].rel, "logs/a.csv") == 0
                   && strcmp(p->files[1].rel, "logs/b.csv") == 0
                   && strcmp(p->files[3].rel, "logs/d.csv") == 0,
-              "files not sorted: %s %s %s %s", p->files[0].rel,
-              p->files[1].rel, p->files[2].rel, p->files[3].rel);
+              "files not sorted: %s %s %s %s", p->files[0].rel, p->files[1].rel,
+              p->files[2].rel, p->files[3].rel);
         CHECK(p->files[0].size_bytes == 12, "size of a.csv: %llu",
               (unsigned long long)p->files[0].size_bytes);
     }
@@ -519,8 +519,7 @@ test_glob(void)
               (unsigned long long)p->parts[0].start,
               (unsigned long long)p->parts[0].end,
               (unsigned long long)p->parts[0].line);
-        CHECK(p->parts[1].file == 1, "part 1 is of file %zu",
-              p->parts[1].file);
+        CHECK(p->parts[1].file == 1, "part 1 is of file %zu", p->parts[1].file);
     }
     CHECK(p->in_schema->n == 2 && p->in_schema->types[0] == SH_INT
               && p->in_schema->types[1] == SH_STRING,
@@ -533,13 +532,12 @@ test_glob(void)
 static void
 test_infer(void)
 {
-    static const char *want_names[] = {"i", "f", "b", "s", "e", "m",
-                                       "column_7", "big"};
-    static const sh_type want[] = {SH_INT, SH_FLOAT, SH_BOOL, SH_STRING,
-                                   SH_STRING, SH_FLOAT, SH_STRING,
-                                   SH_FLOAT};
-    plan  *p;
-    size_t i;
+    static const char   *want_names[] = {"i", "f", "b",        "s",
+                                         "e", "m", "column_7", "big"};
+    static const sh_type want[] = {SH_INT,    SH_FLOAT, SH_BOOL,   SH_STRING,
+                                   SH_STRING, SH_FLOAT, SH_STRING, SH_FLOAT};
+    plan                *p;
+    size_t               i;
 
     fresh_dirs();
     put_file("t.csv", "i,f,b,s,e,m,,big\n"
@@ -555,9 +553,9 @@ test_infer(void)
         CHECK(strcmp(p->in_schema->names[i], want_names[i]) == 0,
               "column %zu: want name %s, got %s", i, want_names[i],
               p->in_schema->names[i]);
-        CHECK(p->in_schema->types[i] == want[i],
-              "column %s: want %s, got %s", want_names[i],
-              sh_type_name(want[i]), sh_type_name(p->in_schema->types[i]));
+        CHECK(p->in_schema->types[i] == want[i], "column %s: want %s, got %s",
+              want_names[i], sh_type_name(want[i]),
+              sh_type_name(p->in_schema->types[i]));
     }
     plan_free(p);
 
@@ -602,8 +600,7 @@ test_infer(void)
     if (p) {
         CHECK(p->n_parts == 1 && p->parts[0].start == p->parts[0].end
                   && p->in_schema->n == 0,
-              "empty file: %zu parts %zu columns", p->n_parts,
-              p->in_schema->n);
+              "empty file: %zu parts %zu columns", p->n_parts, p->in_schema->n);
     }
     plan_free(p);
     p = MUST_BUILD("{\"input\": {\"path\": \"empty.csv\", "
@@ -612,8 +609,8 @@ test_infer(void)
                    "\"expr\": \"1\"}]}");
     if (p) {
         CHECK(p->n_parts == 1 && p->out_schema->n == 1,
-              "empty file, no header: %zu parts, %zu out columns",
-              p->n_parts, p->out_schema->n);
+              "empty file, no header: %zu parts, %zu out columns", p->n_parts,
+              p->out_schema->n);
     }
     plan_free(p);
     put_file("ho.csv", "a,b\r\n");
@@ -668,7 +665,8 @@ test_partitions(void)
 
         snprintf(spec, sizeof spec,
                  "{\"input\": {\"path\": \"q.csv\", "
-                 "\"partition_size\": \"%s\"}}", sizes[k]);
+                 "\"partition_size\": \"%s\"}}",
+                 sizes[k]);
         p = MUST_BUILD(spec);
         if (p == NULL)
             continue;
@@ -683,8 +681,8 @@ test_partitions(void)
               (unsigned long long)p->parts[0].start,
               (unsigned long long)want_start[0]);
         CHECK(p->parts[p->n_parts - 1].end == size,
-              "partition_size %s: last part ends at %llu, want %llu",
-              sizes[k], (unsigned long long)p->parts[p->n_parts - 1].end,
+              "partition_size %s: last part ends at %llu, want %llu", sizes[k],
+              (unsigned long long)p->parts[p->n_parts - 1].end,
               (unsigned long long)size);
         for (i = 0; i < p->n_parts; i++) {
             size_t r;
@@ -700,14 +698,15 @@ test_partitions(void)
                     at_record = 1;
                     CHECK(p->parts[i].line == want_line[r],
                           "partition_size %s: part %zu line %llu, want "
-                          "%llu", sizes[k], i,
-                          (unsigned long long)p->parts[i].line,
+                          "%llu",
+                          sizes[k], i, (unsigned long long)p->parts[i].line,
                           (unsigned long long)want_line[r]);
                 }
             }
-            CHECK(at_record, "partition_size %s: part %zu starts at %llu, "
-                  "not at a record", sizes[k], i,
-                  (unsigned long long)p->parts[i].start);
+            CHECK(at_record,
+                  "partition_size %s: part %zu starts at %llu, "
+                  "not at a record",
+                  sizes[k], i, (unsigned long long)p->parts[i].start);
         }
         if (k == 0) {
             CHECK(p->n_parts == 4, "partition_size 1: want 4 parts, got %zu",
@@ -724,15 +723,17 @@ test_partitions(void)
         static const struct {
             const char *text;
             uint64_t    bytes;
-        } cases[] = {{"100", 100}, {"1KiB", 1024}, {"64MiB", 64u << 20},
-                     {"64MB", 64000000}, {"2 kb", 2000}, {"10B", 10},
-                     {"1.5KiB", 1536}, {"1GiB", 1u << 30}};
+        } cases[] = {{"100", 100},         {"1KiB", 1024},
+                     {"64MiB", 64u << 20}, {"64MB", 64000000},
+                     {"2 kb", 2000},       {"10B", 10},
+                     {"1.5KiB", 1536},     {"1GiB", 1u << 30}};
         plan *p;
 
         for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
             snprintf(spec, sizeof spec,
                      "{\"input\": {\"path\": \"q.csv\", "
-                     "\"partition_size\": \"%s\"}}", cases[i].text);
+                     "\"partition_size\": \"%s\"}}",
+                     cases[i].text);
             p = MUST_BUILD(spec);
             if (p) {
                 CHECK(p->partition_bytes == cases[i].bytes,
@@ -747,10 +748,9 @@ test_partitions(void)
             CHECK(p->partition_bytes == 64u << 20,
                   "default partition size %llu",
                   (unsigned long long)p->partition_bytes);
-            CHECK(p->max_attempts == 3 && p->timeout_s == 0
-                      && p->priority == 0 && p->retention_s == 604800
-                      && p->out_format == FMT_CSV && !p->out_gzip
-                      && !p->on_error_skip && p->dialect.header,
+            CHECK(p->max_attempts == 3 && p->timeout_s == 0 && p->priority == 0
+                      && p->retention_s == 604800 && p->out_format == FMT_CSV
+                      && !p->out_gzip && !p->on_error_skip && p->dialect.header,
                   "defaults wrong");
         }
         plan_free(p);
@@ -799,8 +799,7 @@ test_resolution(void)
         CHECK(q->n_parts == p->n_parts, "parts %zu vs %zu", q->n_parts,
               p->n_parts);
         for (i = 0; i < p->n_parts && i < q->n_parts; i++) {
-            CHECK(memcmp(&p->parts[i], &q->parts[i], sizeof p->parts[i])
-                      == 0,
+            CHECK(memcmp(&p->parts[i], &q->parts[i], sizeof p->parts[i]) == 0,
                   "part %zu differs", i);
         }
         CHECK(q->n_files == p->n_files, "files %zu vs %zu", q->n_files,
@@ -822,8 +821,7 @@ test_resolution(void)
                   && strcmp(q->name, "rt") == 0 && q->out_gzip
                   && q->out_format == FMT_JSONL && q->n_steps == 2,
               "options lost in load");
-        CHECK(q->in_schema->types[1] == SH_FLOAT
-                  && q->out_schema->n == 3
+        CHECK(q->in_schema->types[1] == SH_FLOAT && q->out_schema->n == 3
                   && q->out_schema->types[2] == SH_FLOAT,
               "schema lost in load");
     }
@@ -834,9 +832,8 @@ test_resolution(void)
     {
         json_t *bad = json_deep_copy(spec);
 
-        json_object_set_new(
-            json_array_get(json_object_get(bad, "steps"), 0), "where",
-            json_string("nope > 1"));
+        json_object_set_new(json_array_get(json_object_get(bad, "steps"), 0),
+                            "where", json_string("nope > 1"));
         rc = plan_load(bad, res2, &g_env, &q, &err);
         CHECK(rc == SH_EINVAL && strcmp(err.path, "steps[0].where") == 0,
               "load of a bad spec: %d %s %s", rc, err.path, err.msg);
@@ -865,21 +862,24 @@ test_resolution(void)
         CHECK(json_array_size(json_object_get(in, "files")) == 2
                   && json_integer_value(json_object_get(
                          json_array_get(json_object_get(in, "files"), 1),
-                         "bytes")) == 8,
+                         "bytes"))
+                         == 8,
               "describe: input.files wrong");
-        CHECK(strcmp(json_string_value(json_object_get(in, "format")),
-                     "csv") == 0,
+        CHECK(strcmp(json_string_value(json_object_get(in, "format")), "csv")
+                  == 0,
               "describe: input.format");
         CHECK(strcmp(json_string_value(json_object_get(
                          json_array_get(json_object_get(in, "schema"), 1),
                          "type")),
-                     "float") == 0,
+                     "float")
+                  == 0,
               "describe: input schema type of v");
-        CHECK(strcmp(json_string_value(json_object_get(out, "format")),
-                     "jsonl") == 0
+        CHECK(strcmp(json_string_value(json_object_get(out, "format")), "jsonl")
+                      == 0
                   && strcmp(json_string_value(
                                 json_object_get(out, "compression")),
-                            "gzip") == 0
+                            "gzip")
+                         == 0
                   && json_array_size(json_object_get(out, "schema")) == 3,
               "describe: output wrong");
         CHECK(json_integer_value(json_object_get(d1, "partitions"))
@@ -888,8 +888,8 @@ test_resolution(void)
         CHECK(json_array_size(json_object_get(d1, "stages")) == 1
                   && json_integer_value(json_object_get(st, "stage")) == 0
                   && json_array_size(ops) == 2
-                  && strcmp(json_string_value(json_array_get(ops, 1)),
-                            "derive") == 0
+                  && strcmp(json_string_value(json_array_get(ops, 1)), "derive")
+                         == 0
                   && json_integer_value(json_object_get(st, "tasks"))
                          == (json_int_t)p->n_parts,
               "describe: stages wrong");
@@ -903,15 +903,15 @@ test_resolution(void)
 
 /* ---- one partition of a map-only plan (exec_run_task, stage 0) ------- */
 
-#define PIPE_DATA                 \
-    "id,year,name,score\n"        \
-    "1,1999,ann,3\n"              \
-    "2,2001,\"bob, jr\",4.5\n"    \
+#define PIPE_DATA                     \
+    "id,year,name,score\n"            \
+    "1,1999,ann,3\n"                  \
+    "2,2001,\"bob, jr\",4.5\n"        \
     "3,2010,\"say \"\"hi\"\"\",1\r\n" \
-    "4,2015,,2\n"                 \
-    "5,2020,\"\",7\n"             \
-    "6,2005,\"multi\nline\",10\n" \
-    "7,,x,5\n"                    \
+    "4,2015,,2\n"                     \
+    "5,2020,\"\",7\n"                 \
+    "6,2005,\"multi\nline\",10\n"     \
+    "7,,x,5\n"                        \
     "8,2023,zed,"
 
 #define PIPE_STEPS                                                       \
@@ -924,13 +924,13 @@ test_resolution(void)
     "{\"op\": \"select\", \"columns\": [\"id\", \"name\", \"decade\", "  \
     "\"half\"]}]"
 
-#define PIPE_WANT                 \
-    "id,name,decade,half\n"       \
-    "2,\"BOB, JR\",2000,2.25\n"   \
+#define PIPE_WANT                     \
+    "id,name,decade,half\n"           \
+    "2,\"BOB, JR\",2000,2.25\n"       \
     "3,\"SAY \"\"HI\"\"\",2010,0.5\n" \
-    "4,,2010,1\n"                 \
-    "5,\"\",2020,3.5\n"           \
-    "6,\"MULTI\nLINE\",2000,5\n"  \
+    "4,,2010,1\n"                     \
+    "5,\"\",2020,3.5\n"               \
+    "6,\"MULTI\nLINE\",2000,5\n"      \
     "8,ZED,2020,\n"
 
 static void
@@ -950,7 +950,8 @@ test_pipeline_csv(void)
 
         snprintf(spec, sizeof spec,
                  "{\"input\": {\"path\": \"p.csv\", \"partition_size\": "
-                 "\"%s\"}, %s}", sizes[k], PIPE_STEPS);
+                 "\"%s\"}, %s}",
+                 sizes[k], PIPE_STEPS);
         p = MUST_BUILD(spec);
         if (p == NULL)
             continue;
@@ -961,13 +962,14 @@ test_pipeline_csv(void)
             CHECK(strcmp(got, PIPE_WANT) == 0,
                   "partition_size %s: output\n%s\nwant\n%s", sizes[k], got,
                   PIPE_WANT);
-            CHECK(st.rows_in == 8 && st.rows_out == 6
-                      && st.rows_skipped == 0,
+            CHECK(st.rows_in == 8 && st.rows_out == 6 && st.rows_skipped == 0,
                   "partition_size %s: rows in %llu out %llu", sizes[k],
                   (unsigned long long)st.rows_in,
                   (unsigned long long)st.rows_out);
-            CHECK(st.bytes_in == strlen(PIPE_DATA) - strlen("id,year,name,"
-                                                            "score\n"),
+            CHECK(st.bytes_in
+                      == strlen(PIPE_DATA)
+                             - strlen("id,year,name,"
+                                      "score\n"),
                   "partition_size %s: bytes_in %llu", sizes[k],
                   (unsigned long long)st.bytes_in);
             CHECK(st.bytes_out == strlen(PIPE_WANT),
@@ -1091,11 +1093,11 @@ test_pipeline_bad_data(void)
                    "\"expr\": \"n + 1\"}]}");
     if (p) {
         rc = run_part(p, 0, out, NULL, NULL, NULL, &err);
-        CHECK(rc == SH_ERANGE && strstr(err.msg, "partition 0 (file "
-                                                 "big.csv, bytes 2-")
+        CHECK(rc == SH_ERANGE
+                  && strstr(err.msg, "partition 0 (file "
+                                     "big.csv, bytes 2-")
                   && strstr(err.msg, "step 1 (derive): ")
-                  && strstr(err.msg, "overflow")
-                  && strstr(err.msg, "line 3"),
+                  && strstr(err.msg, "overflow") && strstr(err.msg, "line 3"),
               "overflow: %d %s", rc, err.msg);
         CHECK(access(out, F_OK) != 0 && access(tmp, F_OK) != 0,
               "an output file remains after an error");
@@ -1131,8 +1133,7 @@ test_pipeline_skip(void)
         CHECK(st.rows_skipped == 3 && st.rows_in == 6 && st.rows_out == 3,
               "skipped %llu, in %llu, out %llu",
               (unsigned long long)st.rows_skipped,
-              (unsigned long long)st.rows_in,
-              (unsigned long long)st.rows_out);
+              (unsigned long long)st.rows_in, (unsigned long long)st.rows_out);
     }
     free(got);
     plan_free(p);
@@ -1220,7 +1221,8 @@ test_pipeline_gzip(void)
         snprintf(spec, sizeof spec,
                  "{\"input\": {\"path\": \"p.csv\", \"partition_size\": "
                  "\"%s\"}, \"output\": {\"compression\": \"gzip\"}, "
-                 "%s}", sizes[k], PIPE_STEPS);
+                 "%s}",
+                 sizes[k], PIPE_STEPS);
         p = MUST_BUILD(spec);
         if (p == NULL)
             continue;
@@ -1234,8 +1236,8 @@ test_pipeline_gzip(void)
             CHECK(plain != NULL && strcmp(plain, PIPE_WANT) == 0,
                   "partition_size %s: gunzip gave\n%s", sizes[k],
                   plain ? plain : "(error)");
-            CHECK(members == (int)p->n_parts,
-                  "want %zu gzip members, got %d", p->n_parts, members);
+            CHECK(members == (int)p->n_parts, "want %zu gzip members, got %d",
+                  p->n_parts, members);
             free(plain);
         }
         free(got);
@@ -1281,7 +1283,7 @@ test_pipeline_jsonl(void)
             "\"b\":false,\"i\":-2}\n"
             "{\"s\":null,\"f\":null,\"b\":null,\"i\":null}\n"
             "{\"s\":\"!\",\"f\":null,\"b\":true,\"i\":3}\n";
-        char  *line, *save = NULL, *copy = xstrdup(got);
+        char *line, *save = NULL, *copy = xstrdup(got);
 
         CHECK(strcmp(got, want) == 0, "output\n%s\nwant\n%s", got, want);
         /* Every line is valid JSON. */
@@ -1308,8 +1310,10 @@ test_pipeline_jsonl(void)
         if (got) {
             char *plain = gunzip_all((unsigned char *)got, len, &members);
 
-            CHECK(plain && strcmp(plain, "{\"i\":1}\n{\"i\":-2}\n"
-                                         "{\"i\":null}\n{\"i\":3}\n") == 0,
+            CHECK(plain
+                      && strcmp(plain, "{\"i\":1}\n{\"i\":-2}\n"
+                                       "{\"i\":null}\n{\"i\":3}\n")
+                             == 0,
                   "jsonl gzip gave %s", plain ? plain : "(error)");
             free(plain);
         }
@@ -1363,8 +1367,8 @@ test_pipeline_changed(void)
     if (p) {
         unlink(path);
         rc = run_part(p, 0, out, NULL, NULL, NULL, &err);
-        CHECK(rc == SH_EDATA && strstr(err.msg, "c.csv"),
-              "removed file: %d %s", rc, err.msg);
+        CHECK(rc == SH_EDATA && strstr(err.msg, "c.csv"), "removed file: %d %s",
+              rc, err.msg);
     }
     plan_free(p);
     free(out);
@@ -1455,7 +1459,8 @@ test_writer_fields(void)
     sb_putc(&sb, '|');
     writer_csv_field(&sb, " lead", 5);
     CHECK(strcmp(sb.data, "plain|\"\"|\"a,b\"|\"say \"\"x\"\"\"|\"cr\rlf\n\""
-                          "| lead") == 0,
+                          "| lead")
+              == 0,
           "csv fields: %s", sb.data);
     sb_reset(&sb);
 
@@ -1466,19 +1471,22 @@ test_writer_fields(void)
     sb_putc(&sb, '|');
     writer_csv_field(&sb, "caf\xc3\xa9", 5);
     CHECK(strcmp(sb.data, "caf\xEF\xBF\xBD|\"\xEF\xBF\xBD,\"\"x\"|"
-                          "caf\xc3\xa9") == 0,
+                          "caf\xc3\xa9")
+              == 0,
           "csv fields, UTF-8: %s", sb.data);
     sb_reset(&sb);
 
     /* Overlong, surrogate, truncated and past-U+10FFFF bytes are U+FFFD. */
-    writer_json_string(&sb, "a\"\\\x1f\x7f\xC0\xAF\xED\xA0\x80\xF4\x90\x80"
-                            "\x80\xE2\x82\xAC\xF0\x9F\x98\x80\xE2\x82",
+    writer_json_string(&sb,
+                       "a\"\\\x1f\x7f\xC0\xAF\xED\xA0\x80\xF4\x90\x80"
+                       "\x80\xE2\x82\xAC\xF0\x9F\x98\x80\xE2\x82",
                        23);
     CHECK(strcmp(sb.data, "\"a\\\"\\\\\\u001f\x7f\xEF\xBF\xBD\xEF\xBF\xBD"
                           "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF"
                           "\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xE2"
                           "\x82\xAC\xF0\x9F\x98\x80\xEF\xBF\xBD\xEF\xBF"
-                          "\xBD\"") == 0,
+                          "\xBD\"")
+              == 0,
           "json string: %s", sb.data);
     {
         json_t *j = json_loads(sb.data, JSON_DECODE_ANY, NULL);
@@ -1522,8 +1530,8 @@ test_writer_rows(void)
     writer_free(w);
     close(fd);
     got = fsys_read_file(path, NULL);
-    CHECK(got && strcmp(got, "x\n\"\"\n0.1\n3\ninf\n\"\"\n") == 0,
-          "rows: %s", got ? got : "(none)");
+    CHECK(got && strcmp(got, "x\n\"\"\n0.1\n3\ninf\n\"\"\n") == 0, "rows: %s",
+          got ? got : "(none)");
     free(got);
     free(path);
     schema_free(sc);
@@ -1640,10 +1648,9 @@ test_steps_map(void)
                   && p->steps[0].n_cols == 1 && p->steps[0].cols[0] == 0,
               "join: side or keys missing");
         if (j && j->side) {
-            CHECK(j->right_on[0] == 0 && j->n_keep == 2
-                      && j->right_keep[0] == 1 && j->right_keep[1] == 2,
-                  "join: right_on %zu, %zu kept", j->right_on[0],
-                  j->n_keep);
+            CHECK(j->right_on[0] == 0 && j->n_keep == 2 && j->right_keep[0] == 1
+                      && j->right_keep[1] == 2,
+                  "join: right_on %zu, %zu kept", j->right_on[0], j->n_keep);
             CHECK(j->side->n_steps == 0 && j->side->n_parts == 1
                       && j->side->n_files == 1
                       && strcmp(j->side->files[0].rel, "users.csv") == 0,
@@ -1667,8 +1674,7 @@ test_steps_map(void)
     p = BUILD_STEPS("[{\"op\": \"predict_naive_bayes\", \"model\": "
                     "\"job:" MODEL_ID "\", \"text\": \"name\"}]");
     if (p) {
-        char *want = xasprintf("%s/jobs/%s/artifacts/model", g_out,
-                               MODEL_ID);
+        char *want = xasprintf("%s/jobs/%s/artifacts/model", g_out, MODEL_ID);
 
         CHECK_SCHEMA(p->out_schema, A_COLS ",prediction:string");
         CHECK(p->steps[0].model && strcmp(p->steps[0].model, want) == 0
@@ -1804,8 +1810,8 @@ test_steps_combine(void)
         CHECK_SCHEMA(p->out_schema, "n_train:int,n_test:int,accuracy:float");
         CHECK(s->src_col == 2 && s->label_col == 4 && s->features == 1024
                   && s->e != NULL,
-              "train: src %zu label %zu features %u", s->src_col,
-              s->label_col, s->features);
+              "train: src %zu label %zu features %u", s->src_col, s->label_col,
+              s->features);
     }
     plan_free(p);
     p = BUILD_STEPS("[{\"op\": \"train_naive_bayes\", \"text\": \"name\", "
@@ -1826,8 +1832,7 @@ check_stage_at(int line, const plan *p, size_t k, long src, size_t begin,
     const plan_stage *st;
 
     if (k >= p->n_stages) {
-        CHECK_AT(0, line, "no stage %zu (%zu stages)", k,
-                 p->n_stages);
+        CHECK_AT(0, line, "no stage %zu (%zu stages)", k, p->n_stages);
         return;
     }
     st = &p->stages[k];
@@ -1905,8 +1910,8 @@ test_stages(void)
 
         p = BUILD_BIG("1", steps);
         if (p) {
-            CHECK(p->n_parts == 40 && p->n_stages == 3,
-                  "%zu parts %zu stages", p->n_parts, p->n_stages);
+            CHECK(p->n_parts == 40 && p->n_stages == 3, "%zu parts %zu stages",
+                  p->n_parts, p->n_stages);
             CHECK_STAGE(p, 0, -1, 0, 2, 2, 40);
             CHECK_STAGE(p, 1, 2, 3, 3, 3, PLAN_MAX_BUCKETS);
             CHECK_STAGE(p, 2, 3, 5, 5, -1, 1);
@@ -1917,8 +1922,8 @@ test_stages(void)
         plan_free(p);
         p = BUILD_BIG("200", steps);
         if (p) {
-            CHECK(p->n_parts > 1 && p->n_parts < PLAN_MAX_BUCKETS,
-                  "%zu parts", p->n_parts);
+            CHECK(p->n_parts > 1 && p->n_parts < PLAN_MAX_BUCKETS, "%zu parts",
+                  p->n_parts);
             CHECK_STAGE(p, 0, -1, 0, 2, 2, p->n_parts);
             CHECK_STAGE(p, 1, 2, 3, 3, 3, p->n_parts);
             CHECK_STAGE(p, 2, 3, 5, 5, -1, 1);
@@ -1989,8 +1994,7 @@ test_stages(void)
                        "{\"op\": \"limit\", \"n\": 5},"
                        "{\"op\": \"limit\", \"n\": 2}]");
     if (p) {
-        CHECK(p->n_stages == 3, "sort, limit, limit: %zu stages",
-              p->n_stages);
+        CHECK(p->n_stages == 3, "sort, limit, limit: %zu stages", p->n_stages);
         CHECK_STAGE(p, 0, -1, 0, 0, 0, 40);
         CHECK_STAGE(p, 1, 0, 2, 2, 2, 1);
         CHECK_STAGE(p, 2, 2, 3, 3, -1, 1);
@@ -2004,8 +2008,7 @@ test_stages(void)
                        "{\"op\": \"limit\", \"n\": 4}]");
     if (p) {
         json_t *d = plan_describe(p);
-        char   *text = json_dumps(json_object_get(d, "stages"),
-                                  JSON_COMPACT);
+        char   *text = json_dumps(json_object_get(d, "stages"), JSON_COMPACT);
         const char *want =
             "[{\"stage\":0,\"tasks\":40,\"steps\":[\"filter\","
             "\"groupby (partial)\"]},{\"stage\":1,\"tasks\":16,\"steps\":"
@@ -2042,8 +2045,7 @@ test_step_errors(void)
                     "steps[0].by[0].colum", "did you mean 'column'");
 
     /* tokenize. */
-    EXPECT_STEP_ERR("[{\"op\": \"tokenize\"}]", "steps[0].column",
-                    "required");
+    EXPECT_STEP_ERR("[{\"op\": \"tokenize\"}]", "steps[0].column", "required");
     EXPECT_STEP_ERR("[{\"op\": \"tokenize\", \"column\": \"nam\"}]",
                     "steps[0].column",
                     "unknown column 'nam'; columns are: id, year, name, "
@@ -2112,10 +2114,9 @@ test_step_errors(void)
                     "[{\"as\": \"n\", \"fn\": \"count\"}]}, "
                     "{\"op\": \"filter\", \"where\": \"year > 1\"}]",
                     "steps[1].where", "year");
-    EXPECT_STEP_ERR("[{\"op\": \"aggregate\"}]", "steps[0].aggs",
+    EXPECT_STEP_ERR("[{\"op\": \"aggregate\"}]", "steps[0].aggs", "non-empty");
+    EXPECT_STEP_ERR("[{\"op\": \"aggregate\", \"aggs\": []}]", "steps[0].aggs",
                     "non-empty");
-    EXPECT_STEP_ERR("[{\"op\": \"aggregate\", \"aggs\": []}]",
-                    "steps[0].aggs", "non-empty");
     EXPECT_STEP_ERR("[{\"op\": \"aggregate\", \"aggs\": [{\"as\": \"s\", "
                     "\"fn\": \"std\", \"column\": \"name\"}]}]",
                     "steps[0].aggs[0].column",
@@ -2147,8 +2148,8 @@ test_step_errors(void)
                     "integer");
 
     /* join. */
-    EXPECT_STEP_ERR("[{\"op\": \"join\", \"on\": [\"id\"]}]",
-                    "steps[0].with", "input object");
+    EXPECT_STEP_ERR("[{\"op\": \"join\", \"on\": [\"id\"]}]", "steps[0].with",
+                    "input object");
     EXPECT_STEP_ERR("[{\"op\": \"filter\", \"where\": \"true\"}, "
                     "{\"op\": \"join\", \"with\": {\"path\": \"nope.csv\"}, "
                     "\"on\": [\"id\"]}]",
@@ -2198,7 +2199,8 @@ test_step_errors(void)
                     "steps[0].text", "required");
     EXPECT_STEP_ERR("[{\"op\": \"train_naive_bayes\", \"text\": \"id\", "
                     "\"label\": \"flag\"}]",
-                    "steps[0].text", "needs a string column, but 'id' is "
+                    "steps[0].text",
+                    "needs a string column, but 'id' is "
                     "int");
     EXPECT_STEP_ERR("[{\"op\": \"train_naive_bayes\", \"text\": \"name\", "
                     "\"label\": \"flg\"}]",
@@ -2286,14 +2288,14 @@ test_join_resolution(void)
         CHECK(q->n_stages == p->n_stages && q->n_stages == 2,
               "stages %zu vs %zu", q->n_stages, p->n_stages);
         for (i = 0; i < p->n_stages && i < q->n_stages; i++) {
-            CHECK(memcmp(&p->stages[i], &q->stages[i], sizeof p->stages[i])
-                      == 0 && p->stage_tasks[i] == q->stage_tasks[i],
+            CHECK(memcmp(&p->stages[i], &q->stages[i], sizeof p->stages[i]) == 0
+                      && p->stage_tasks[i] == q->stage_tasks[i],
                   "stage %zu differs", i);
         }
-        CHECK(qs->n_files == 2 && qs->n_parts == ps->n_parts
-                  && ps->n_parts >= 2 && q->steps[1].join->how == JOIN_LEFT,
-              "side: %zu files %zu parts (built %zu)", qs->n_files,
-              qs->n_parts, ps->n_parts);
+        CHECK(qs->n_files == 2 && qs->n_parts == ps->n_parts && ps->n_parts >= 2
+                  && q->steps[1].join->how == JOIN_LEFT,
+              "side: %zu files %zu parts (built %zu)", qs->n_files, qs->n_parts,
+              ps->n_parts);
         for (i = 0; i < ps->n_parts && i < qs->n_parts; i++) {
             CHECK(memcmp(&ps->parts[i], &qs->parts[i], sizeof ps->parts[i])
                       == 0,
@@ -2329,11 +2331,11 @@ test_join_resolution(void)
             int         gz;
         } cases[] = {
             {"{\"path\": \"a.csv.gz\"}", FMT_CSV, 1},
-            {"{\"path\": \"a.csv.gz\", \"compression\": \"none\"}", FMT_CSV,
-             0},
+            {"{\"path\": \"a.csv.gz\", \"compression\": \"none\"}", FMT_CSV, 0},
             {"{\"path\": \"a.jsonl\", \"format\": \"jsonl\"}", FMT_JSONL, 0},
             {"{\"path\": \"*.txt\", \"format\": \"lines\", \"compression\": "
-             "\"gzip\"}", FMT_LINES, 1},
+             "\"gzip\"}",
+             FMT_LINES, 1},
         };
 
         for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -2390,7 +2392,7 @@ count_rows(const plan *p)
     sh_err          err;
     size_t          i;
 
-    unsigned char  *need = xcalloc(p->in_schema->n + 1, 1);
+    unsigned char *need = xcalloc(p->in_schema->n + 1, 1);
 
     plan_needed_columns(p, need); /* as the worker reads them */
     for (i = 0; i < p->n_parts; i++) {
@@ -2435,7 +2437,8 @@ test_parquet_input(void)
         return;
     }
     p = build("{\"input\": {\"path\": \"rowgroups.parquet\", "
-              "\"partition_size\": 1}}", &err, &rc);
+              "\"partition_size\": 1}}",
+              &err, &rc);
     CHECK(p != NULL, "build: %s", err.msg);
     if (p == NULL)
         return;
@@ -2459,8 +2462,10 @@ test_parquet_input(void)
           (unsigned long long)p->pq_rg_skipped,
           (unsigned long long)p->pq_rg_total, p->n_parts);
     d = plan_describe(p);
-    CHECK(json_integer_value(json_object_get(json_object_get(
-              json_object_get(d, "input"), "row_groups"), "skipped")) == 4,
+    CHECK(json_integer_value(json_object_get(
+              json_object_get(json_object_get(d, "input"), "row_groups"),
+              "skipped"))
+              == 4,
           "the description counts the skipped row groups");
     json_decref(d);
     res = plan_resolution(p);
@@ -2485,27 +2490,28 @@ test_parquet_input(void)
     /* a limit before the filter: every row group counts */
     p = build("{\"input\": {\"path\": \"rowgroups.parquet\"}, \"steps\": "
               "[{\"op\": \"limit\", \"n\": 3}, {\"op\": \"filter\", "
-              "\"where\": \"id >= 9000\"}]}", &err, &rc);
+              "\"where\": \"id >= 9000\"}]}",
+              &err, &rc);
     CHECK(p != NULL && p->pq_rg_skipped == 0, "no pruning after a limit");
     plan_free(p);
     /* a select before the filter maps its columns back */
     p = build("{\"input\": {\"path\": \"rowgroups.parquet\"}, \"steps\": "
               "[{\"op\": \"select\", \"columns\": [\"k\", \"id\"]}, "
-              "{\"op\": \"filter\", \"where\": \"2048 > id\"}]}", &err,
-              &rc);
+              "{\"op\": \"filter\", \"where\": \"2048 > id\"}]}",
+              &err, &rc);
     CHECK(p != NULL && p->pq_rg_skipped == 4, "pruning through a select");
     plan_free(p);
 
     p = build("{\"input\": {\"path\": \"nested.parquet\"}, \"steps\": "
-              "[{\"op\": \"select\", \"columns\": [\"id\", \"l\"]}]}", &err,
-              &rc);
+              "[{\"op\": \"select\", \"columns\": [\"id\", \"l\"]}]}",
+              &err, &rc);
     CHECK(p == NULL && rc == SH_EINVAL && strcmp(err.path, "input.path") == 0
               && strstr(err.msg, "'l'"),
           "a nested column read: %s: %s", err.path, err.msg);
     plan_free(p);
     p = build("{\"input\": {\"path\": \"nested.parquet\"}, \"steps\": "
-              "[{\"op\": \"select\", \"columns\": [\"s\", \"id\"]}]}", &err,
-              &rc);
+              "[{\"op\": \"select\", \"columns\": [\"s\", \"id\"]}]}",
+              &err, &rc);
     CHECK(p != NULL, "the flat columns: %s", err.msg);
     if (p != NULL)
         CHECK(count_rows(p) == 100, "100 rows");
@@ -2568,8 +2574,7 @@ test_datasets(void)
         CHECK(!p->in_gzip, "d1.csv is not gzip");
         /* The stored resolution loads without the resolver. */
         res = plan_resolution(p);
-        spec = json_loads("{\"input\": {\"dataset\": \"one\"}}", 0,
-                          NULL);
+        spec = json_loads("{\"input\": {\"dataset\": \"one\"}}", 0, NULL);
         g_env.resolve_dataset = NULL;
         q = NULL;
         CHECK(plan_load(spec, res, &g_env, &q, &err) == 0 && q != NULL
@@ -2592,18 +2597,19 @@ test_datasets(void)
 
     EXPECT_ERR("{\"input\": {\"dataset\": \"nope\"}}", SH_EINVAL,
                "input.dataset", "no dataset 'nope'");
-    EXPECT_ERR("{\"input\": {\"dataset\": \"boom\"}}", SH_EDB,
-               "input.dataset", "away");
-    EXPECT_ERR("{\"input\": {\"dataset\": \"\"}}", SH_EINVAL,
-               "input.dataset", NULL);
-    EXPECT_ERR("{\"input\": {\"dataset\": 3}}", SH_EINVAL,
-               "input.dataset", NULL);
+    EXPECT_ERR("{\"input\": {\"dataset\": \"boom\"}}", SH_EDB, "input.dataset",
+               "away");
+    EXPECT_ERR("{\"input\": {\"dataset\": \"\"}}", SH_EINVAL, "input.dataset",
+               NULL);
+    EXPECT_ERR("{\"input\": {\"dataset\": 3}}", SH_EINVAL, "input.dataset",
+               NULL);
     EXPECT_ERR("{\"input\": {\"dataset\": \"one\", \"path\": "
-               "\"same.csv\"}}", SH_EINVAL, "input", "either");
+               "\"same.csv\"}}",
+               SH_EINVAL, "input", "either");
     EXPECT_ERR("{\"input\": {\"path\": \"same.csv\"}, \"steps\": [{\"op\": "
                "\"join\", \"with\": {\"dataset\": \"nope\"}, \"on\": "
-               "[\"id\"]}]}", SH_EINVAL, "steps[0].with.dataset",
-               "no dataset");
+               "[\"id\"]}]}",
+               SH_EINVAL, "steps[0].with.dataset", "no dataset");
     p = must_build_at(__LINE__, "{\"input\": {\"path\": \"same.csv\"}, "
                                 "\"steps\": [{\"op\": \"join\", \"with\": "
                                 "{\"dataset\": \"one\"}, "

@@ -99,9 +99,9 @@ same_value(const sh_value *a, const sh_value *b)
     case SH_BOOL:
         return a->u.b == b->u.b;
     case SH_STRING:
-        return a->u.s.len == b->u.s.len &&
-               (a->u.s.len == 0 ||
-                memcmp(a->u.s.ptr, b->u.s.ptr, a->u.s.len) == 0);
+        return a->u.s.len == b->u.s.len
+               && (a->u.s.len == 0
+                   || memcmp(a->u.s.ptr, b->u.s.ptr, a->u.s.len) == 0);
     default:
         return 0;
     }
@@ -117,7 +117,7 @@ check_row(const sh_value *want, const sh_value *got, size_t n, long row,
     for (size_t i = 0; i < n; i++) {
         if (!same_value(&want[i], &got[i])) {
             CHECK_AT(0, line, "row %ld value %zu: expected %s, got %s", row, i,
-                  show(&want[i], wb), show(&got[i], gb));
+                     show(&want[i], wb), show(&got[i], gb));
             return 0;
         }
     }
@@ -157,12 +157,11 @@ read_stream_and_compare(const char *path, long section, size_t buf_bytes,
                         int line)
 {
     sh_err          err = {0};
-    rowfile_reader *r =
-        section >= 0 ? rowfile_open_section(path, (size_t)section,
-                                            buf_bytes ? buf_bytes : 1u << 20,
-                                            &err)
-        : buf_bytes  ? rowfile_open_buf(path, buf_bytes, &err)
-                     : rowfile_open(path, &err);
+    rowfile_reader *r = section >= 0 ? rowfile_open_section(
+                            path, (size_t)section,
+                            buf_bytes ? buf_bytes : 1u << 20, &err)
+                        : buf_bytes ? rowfile_open_buf(path, buf_bytes, &err)
+                                    : rowfile_open(path, &err);
     const sh_value *row;
     size_t          got = 0;
     int             rc;
@@ -172,21 +171,21 @@ read_stream_and_compare(const char *path, long section, size_t buf_bytes,
         return;
     }
     CHECK_AT(rowfile_cols(r) == n_cols, line,
-          "rowfile_cols: expected %zu, got %zu", n_cols, rowfile_cols(r));
+             "rowfile_cols: expected %zu, got %zu", n_cols, rowfile_cols(r));
     while ((rc = rowfile_next(r, &row, &err)) == 1) {
-        if (got < n_rows &&
-            !check_row(rows + got * n_cols, row, n_cols, (long)got, line))
+        if (got < n_rows
+            && !check_row(rows + got * n_cols, row, n_cols, (long)got, line))
             break;
         got++;
     }
     CHECK_AT(rc >= 0, line, "rowfile_next failed after %zu rows: %s", got,
-          err.msg);
+             err.msg);
     CHECK_AT(got == n_rows || rc == 1, line, "read %zu rows, expected %zu", got,
-          n_rows);
+             n_rows);
     /* The end stays the end. */
     if (rc == 0)
         CHECK_AT(rowfile_next(r, &row, &err) == 0, line,
-              "rowfile_next after the end did not return 0");
+                 "rowfile_next after the end did not return 0");
     rowfile_free(r);
 }
 
@@ -421,10 +420,11 @@ test_truncated(void)
         rc = read_all(cut, &err, &got);
         if (rc != SH_EDATA || strstr(err.msg, cut) == NULL) {
             if (wrong++ < 5)
-                CHECK_AT(0, __LINE__,
-                      "file cut to %lld of %lld bytes: got code %d after %zu "
-                      "rows (%s), expected SH_EDATA naming the file",
-                      n, size, rc, got, err.msg);
+                CHECK_AT(
+                    0, __LINE__,
+                    "file cut to %lld of %lld bytes: got code %d after %zu "
+                    "rows (%s), expected SH_EDATA naming the file",
+                    n, size, rc, got, err.msg);
         }
     }
     CHECK(wrong == 0, "%d of %lld cuts were not detected", wrong, size);
@@ -507,8 +507,8 @@ test_corrupt(void)
           "bad magic: code %d (%s)", err.code, err.msg);
     write_rows(path, &rows[0][0], 2, 2);
     poke(path, 4, 9);
-    CHECK(rowfile_open(path, &err) == NULL && err.code == SH_EDATA &&
-              strstr(err.msg, "version") != NULL,
+    CHECK(rowfile_open(path, &err) == NULL && err.code == SH_EDATA
+              && strstr(err.msg, "version") != NULL,
           "bad version: code %d (%s)", err.code, err.msg);
     free(path);
 }
@@ -522,12 +522,12 @@ test_io_errors(void)
     sh_value        v = sh_int(1);
 
     w = rowfile_create("/nonexistent-dir/x.rf", 1, &err);
-    CHECK(w == NULL && err.code == SH_EIO &&
-              strstr(err.msg, "/nonexistent-dir/x.rf.tmp") != NULL,
+    CHECK(w == NULL && err.code == SH_EIO
+              && strstr(err.msg, "/nonexistent-dir/x.rf.tmp") != NULL,
           "create in a missing directory: %p code %d (%s)", (void *)w, err.code,
           err.msg);
-    CHECK(rowfile_open("/nonexistent-dir/x.rf", &err) == NULL &&
-              err.code == SH_EIO && strstr(err.msg, "x.rf") != NULL,
+    CHECK(rowfile_open("/nonexistent-dir/x.rf", &err) == NULL
+              && err.code == SH_EIO && strstr(err.msg, "x.rf") != NULL,
           "open a missing file: code %d (%s)", err.code, err.msg);
 
     /* Abort removes the temporary file and leaves no final one. */
@@ -616,15 +616,15 @@ test_sections(void)
         for (i = 0; i < N_SEC; i++) {
             read_stream_and_compare(path, (long)i, 0, want[i], n_want[i], 3,
                                     __LINE__);
-            read_stream_and_compare(path, (long)i, 4096, want[i], n_want[i],
-                                    3, __LINE__);
+            read_stream_and_compare(path, (long)i, 4096, want[i], n_want[i], 3,
+                                    __LINE__);
         }
         /* The whole file is not a plain row file; no section 4. */
-        CHECK(rowfile_open(path, &err) == NULL && err.code == SH_EDATA &&
-                  strstr(err.msg, "sectioned") != NULL,
+        CHECK(rowfile_open(path, &err) == NULL && err.code == SH_EDATA
+                  && strstr(err.msg, "sectioned") != NULL,
               "rowfile_open of a sectioned file: %s", err.msg);
-        CHECK(rowfile_open_section(path, N_SEC, 4096, &err) == NULL &&
-                  err.code == SH_EINVAL,
+        CHECK(rowfile_open_section(path, N_SEC, 4096, &err) == NULL
+                  && err.code == SH_EINVAL,
               "section %d of %d: %s", N_SEC, N_SEC, err.msg);
     }
     for (i = 0; i < N_SEC; i++)
@@ -685,9 +685,9 @@ test_sections_damaged(void)
             if (rc != SH_EDATA || strstr(err.msg, cut) == NULL) {
                 if (wrong++ < 5)
                     CHECK_AT(0, __LINE__,
-                          "cut to %lld of %lld bytes, section %zu: code %d "
-                          "(%s), expected SH_EDATA naming the file",
-                          n, size, sec, rc, err.msg);
+                             "cut to %lld of %lld bytes, section %zu: code %d "
+                             "(%s), expected SH_EDATA naming the file",
+                             n, size, sec, rc, err.msg);
             }
         }
     }
@@ -704,8 +704,8 @@ test_sections_damaged(void)
         unlink(cut);
         (void)rowfile_write(rowfile_sections_writer(s, 1), row, &err);
         rowfile_sections_abort(s);
-        CHECK(file_size(tmp) < 0 && file_size(cut) < 0,
-              "abort left %s or %s", tmp, cut);
+        CHECK(file_size(tmp) < 0 && file_size(cut) < 0, "abort left %s or %s",
+              tmp, cut);
         free(tmp);
     }
 done:
@@ -727,8 +727,7 @@ test_rowfile_register(void)
     CU_add_test(s, "every truncation detected", test_truncated);
     CU_add_test(s, "corrupt files detected", test_corrupt);
     CU_add_test(s, "create, open and abort errors", test_io_errors);
-    CU_add_test(s, "sectioned files: every section in order",
-                test_sections);
+    CU_add_test(s, "sectioned files: every section in order", test_sections);
     CU_add_test(s, "sectioned files: cuts and misuse detected",
                 test_sections_damaged);
 }

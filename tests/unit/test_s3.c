@@ -69,8 +69,8 @@ test_parse_url(void)
     char  *b, *k;
     sh_err e;
 
-    CU_ASSERT_EQUAL(s3_parse_url("s3://my-bucket/a/b.csv", 0, "input.path",
-                                 &b, &k, &e), 0);
+    CU_ASSERT_EQUAL(
+        s3_parse_url("s3://my-bucket/a/b.csv", 0, "input.path", &b, &k, &e), 0);
     CU_ASSERT_STRING_EQUAL(b, "my-bucket");
     CU_ASSERT_STRING_EQUAL(k, "a/b.csv");
     free(b);
@@ -79,15 +79,13 @@ test_parse_url(void)
     CU_ASSERT_STRING_EQUAL(k, "");
     free(b);
     free(k);
-    CU_ASSERT_EQUAL(s3_parse_url("s3://bkt/", 0, "f", &b, &k, &e),
-                    SH_EINVAL);
+    CU_ASSERT_EQUAL(s3_parse_url("s3://bkt/", 0, "f", &b, &k, &e), SH_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "no object"));
     CU_ASSERT_PTR_NULL(b);
     CU_ASSERT_EQUAL(s3_parse_url("s3://Bad_Bucket/k", 0, "f", &b, &k, &e),
                     SH_EINVAL);
     CU_ASSERT_STRING_EQUAL(e.path, "f");
-    CU_ASSERT_EQUAL(s3_parse_url("s3://ab/k", 0, "f", &b, &k, &e),
-                    SH_EINVAL);
+    CU_ASSERT_EQUAL(s3_parse_url("s3://ab/k", 0, "f", &b, &k, &e), SH_EINVAL);
     CU_ASSERT_EQUAL(s3_parse_url("s3://bkt/a\nb", 0, "f", &b, &k, &e),
                     SH_EINVAL);
     CU_ASSERT_EQUAL(s3_parse_url("http://bkt/k", 0, "f", &b, &k, &e),
@@ -137,8 +135,8 @@ test_xml_list(void)
     char      *tok = NULL;
     sh_err     e;
 
-    CU_ASSERT_EQUAL_FATAL(s3_xml_list_page(page, strlen(page), &objs, &n,
-                                           &cap, &tok, &e), 0);
+    CU_ASSERT_EQUAL_FATAL(
+        s3_xml_list_page(page, strlen(page), &objs, &n, &cap, &tok, &e), 0);
     CU_ASSERT_EQUAL_FATAL(n, 2);
     CU_ASSERT_STRING_EQUAL(objs[0].key, "d/a&b\xc3\xa9.csv");
     CU_ASSERT_EQUAL(objs[0].size_bytes, 1234);
@@ -173,7 +171,8 @@ test_xml_bad(void)
         sh_err     e;
 
         CU_ASSERT_EQUAL(s3_xml_list_page(bad[i], strlen(bad[i]), &objs, &n,
-                                         &cap, &tok, &e), SH_EDATA);
+                                         &cap, &tok, &e),
+                        SH_EDATA);
         CU_ASSERT_PTR_NULL(tok);
         s3_objects_free(objs, n);
     }

@@ -29,16 +29,19 @@
 
 /* The variables config_load reads. */
 static const char *const svc_vars[] = {
-    "SHEAF_LISTEN", "DATABASE_URL", "SHEAF_DATA_ROOT", "SHEAF_SPOOL",
-    "SHEAF_WORKERS", "SHEAF_MEMORY_MB", "SHEAF_TOKENS_FILE", "SHEAF_GRACE_S",
-    "SHEAF_LEASE_S", "SHEAF_SWEEP_S", "SHEAF_MIGRATIONS", "SHEAF_USER",
-    "SHEAF_DB_POOL", "SHEAF_DB_LISTEN_URL", "SHEAF_ADVERTISE",
-    "SHEAF_NODE_RETENTION_S",
+    "SHEAF_LISTEN",      "DATABASE_URL",
+    "SHEAF_DATA_ROOT",   "SHEAF_SPOOL",
+    "SHEAF_WORKERS",     "SHEAF_MEMORY_MB",
+    "SHEAF_TOKENS_FILE", "SHEAF_GRACE_S",
+    "SHEAF_LEASE_S",     "SHEAF_SWEEP_S",
+    "SHEAF_MIGRATIONS",  "SHEAF_USER",
+    "SHEAF_DB_POOL",     "SHEAF_DB_LISTEN_URL",
+    "SHEAF_ADVERTISE",   "SHEAF_NODE_RETENTION_S",
 };
 #define N_VARS (sizeof svc_vars / sizeof svc_vars[0])
 
-static char  svc_dir[PATH_MAX];   /* this suite's temporary directory */
-static char *svc_saved[N_VARS];   /* the variables as the run had them */
+static char  svc_dir[PATH_MAX]; /* this suite's temporary directory */
+static char *svc_saved[N_VARS]; /* the variables as the run had them */
 
 static int
 svc_init(void)
@@ -177,8 +180,8 @@ test_seccomp(void)
 
         if (!(un == 0 || un_e == EPERM))
             _exit(10); /* not the baseline this test expects */
-        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
-            sandbox_seccomp(&err) != 0)
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+            || sandbox_seccomp(&err) != 0)
             _exit(11);
         errno = 0;
         if (syscall(SYS_unshare, 0) != -1 || errno != EPERM)
@@ -300,9 +303,8 @@ test_config_errors(void)
         setenv(cases[i].var, cases[i].value, 1);
         sh_err_clear(&err);
         rc = config_load(&c, &err);
-        CHECK(rc == SH_EINVAL,
-              "%s=%s: expected SH_EINVAL, got %d", cases[i].var,
-              cases[i].value, rc);
+        CHECK(rc == SH_EINVAL, "%s=%s: expected SH_EINVAL, got %d",
+              cases[i].var, cases[i].value, rc);
         CHECK_STR(cases[i].var, err.path);
         CHECK(strstr(err.msg, cases[i].var) != NULL,
               "%s=%s: the message names the variable: %s", cases[i].var,
@@ -318,7 +320,7 @@ static void
 check_path(const char *want, char *got, int line)
 {
     CHECK_AT(got != NULL && strcmp(want, got) == 0, line,
-          "expected \"%s\", got \"%s\"", want, got ? got : "(null)");
+             "expected \"%s\", got \"%s\"", want, got ? got : "(null)");
     free(got);
 }
 
@@ -345,8 +347,8 @@ test_spool_paths(void)
 static void
 touch(const char *dir, const char *name)
 {
-    char  *path = xasprintf("%s/%s", dir, name);
-    FILE  *f = fopen(path, "w");
+    char *path = xasprintf("%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
 
     if (f != NULL)
         fclose(f);
@@ -367,11 +369,11 @@ present(const char *dir, const char *name)
 static void
 test_spool_clean(void)
 {
-    char *spool = xasprintf("%s/cleanspool", svc_dir);
-    char *dir = spool_job_dir(spool, JOB);
-    char *arts = spool_artifacts_dir(spool, JOB);
-    char *part = spool_task_output(spool, JOB, 1, 0, 5, "csv");
-    char *prefix = spool_task_output(spool, JOB, 0, 0, 4, NULL);
+    char       *spool = xasprintf("%s/cleanspool", svc_dir);
+    char       *dir = spool_job_dir(spool, JOB);
+    char       *arts = spool_artifacts_dir(spool, JOB);
+    char       *part = spool_task_output(spool, JOB, 1, 0, 5, "csv");
+    char       *prefix = spool_task_output(spool, JOB, 0, 0, 4, NULL);
     const char *keep[1] = {part};
 
     CHECK_INT(0, fsys_mkdir_p(arts, 0755));

@@ -91,9 +91,9 @@ cmp_case(sh_value a, sh_value b, int desc, int want, int line)
     int      rev = sign(sort_compare(&b, &a, &k, 1));
 
     CHECK_AT(got == want && rev == -want, line,
-          "sort_compare(%s, %s, %s) = %d and swapped %d, expected %d and %d",
-          show(&a, ab), show(&b, bb), desc ? "desc" : "asc", got, rev, want,
-          -want);
+             "sort_compare(%s, %s, %s) = %d and swapped %d, expected %d and %d",
+             show(&a, ab), show(&b, bb), desc ? "desc" : "asc", got, rev, want,
+             -want);
 }
 #define CMP(a, b, desc, want) cmp_case(a, b, desc, want, __LINE__)
 
@@ -173,9 +173,9 @@ static int
 ref_cmp(const void *pa, const void *pb)
 {
     size_t ia = *(const size_t *)pa, ib = *(const size_t *)pb;
-    int    c =
-        sort_compare(g_ref_rows + ia * g_ref_cols, g_ref_rows + ib * g_ref_cols,
-                     g_ref_keys, g_ref_n_keys);
+    int    c = sort_compare(g_ref_rows + ia * g_ref_cols,
+                            g_ref_rows + ib * g_ref_cols, g_ref_keys,
+                            g_ref_n_keys);
 
     if (c != 0)
         return c;
@@ -214,9 +214,9 @@ same_value(const sh_value *a, const sh_value *b)
     case SH_BOOL:
         return a->u.b == b->u.b;
     case SH_STRING:
-        return a->u.s.len == b->u.s.len &&
-               (a->u.s.len == 0 ||
-                memcmp(a->u.s.ptr, b->u.s.ptr, a->u.s.len) == 0);
+        return a->u.s.len == b->u.s.len
+               && (a->u.s.len == 0
+                   || memcmp(a->u.s.ptr, b->u.s.ptr, a->u.s.len) == 0);
     default:
         return 0;
     }
@@ -243,9 +243,10 @@ rnd(void)
 static sh_value *
 random_rows(size_t n, arena *a, uint64_t seed)
 {
-    static const char *cats[] = {
-        "",           "a",    "ab", "abcdefg",  "abcdefgh", "abcdefgZZZ",
-        "abcdefgZZA", "b\0c", "b",  "\xff\xfe", "zebra"};
+    static const char  *cats[] = {"",           "a",        "ab",
+                                  "abcdefg",    "abcdefgh", "abcdefgZZZ",
+                                  "abcdefgZZA", "b\0c",     "b",
+                                  "\xff\xfe",   "zebra"};
     static const size_t cat_len[] = {0, 1, 2, 7, 8, 10, 10, 3, 1, 2, 5};
     sh_value           *rows = xmalloc(n * 5 * sizeof *rows);
 
@@ -305,10 +306,10 @@ check_merged(merger *m, const sh_value *rows, size_t cols, const size_t *order,
                     char wb[96], gb[96];
 
                     CHECK_AT(0, line,
-                          "output row %zu, column %zu: expected %s (input "
-                          "row %zu), got %s",
-                          got, c, show(&want[c], wb), order[got],
-                          show(&row[c], gb));
+                             "output row %zu, column %zu: expected %s (input "
+                             "row %zu), got %s",
+                             got, c, show(&want[c], wb), order[got],
+                             show(&row[c], gb));
                     return got;
                 }
             }
@@ -370,8 +371,8 @@ sort_and_check(const sh_value *rows, size_t n, size_t cols,
     if (runs < 0)
         goto done;
     CHECK_AT(th_count_files(g_dir) == runs, line,
-          "%d files in the run directory, expected the %d runs only",
-          th_count_files(g_dir), runs);
+             "%d files in the run directory, expected the %d runs only",
+             th_count_files(g_dir), runs);
     if (limit > 0 && n > 0)
         CHECK_AT(runs == 1, line, "top-n wrote %d runs, expected 1", runs);
     if (n == 0)
@@ -379,8 +380,8 @@ sort_and_check(const sh_value *rows, size_t n, size_t cols,
     /* (Budgets under 16 KiB are for rows larger than the budget.) */
     if (mem_bytes >= 16384 && limit == 0)
         CHECK_AT(sorter_peak_bytes(s) <= mem_bytes, line,
-              "peak %zu bytes over the budget of %zu", sorter_peak_bytes(s),
-              mem_bytes);
+                 "peak %zu bytes over the budget of %zu", sorter_peak_bytes(s),
+                 mem_bytes);
     paths = run_paths(prefix, runs);
     m = merger_new((const char *const *)paths, (size_t)runs, keys, n_keys,
                    &err);
@@ -768,7 +769,7 @@ check_parts(const sh_value *rows, size_t n, size_t cols, const sort_key *keys,
             int line)
 {
     static const size_t parts[] = {1, 2, 3, 7};
-    size_t  *order = reference_order(rows, n, cols, keys, n_keys);
+    size_t             *order = reference_order(rows, n, cols, keys, n_keys);
     char   **runs = NULL, **samples = xcalloc(n_sorters, sizeof *samples);
     size_t   n_runs = 0, sizes[7];
     int64_t *ids = xmalloc((n + 1) * sizeof *ids);
@@ -788,8 +789,8 @@ check_parts(const sh_value *rows, size_t n, size_t cols, const sort_key *keys,
         r = sorter_finish(s, &err);
         CHECK_AT(r >= 0, line, "sorter_finish: %s", err.msg);
         CHECK_AT((r > 0) == (th_exists(samples[t]) != 0), line,
-                 "%d runs, sample %s", r, th_exists(samples[t]) ? "written"
-                                                               : "missing");
+                 "%d runs, sample %s", r,
+                 th_exists(samples[t]) ? "written" : "missing");
         for (int i = 0; i < r; i++) {
             runs = xrealloc(runs, (n_runs + 1) * sizeof *runs);
             runs[n_runs++] = xasprintf("%s.r%d", prefix, i);
@@ -805,8 +806,10 @@ check_parts(const sh_value *rows, size_t n, size_t cols, const sort_key *keys,
                  parts[k], got, n);
         for (size_t i = 0; got == (long)n && i < n; i++) {
             if (ids[i] != (int64_t)order[i]) {
-                CHECK_AT(0, line, "%zu parts: row %zu is id %lld, expected "
-                         "%zu", parts[k], i, (long long)ids[i], order[i]);
+                CHECK_AT(0, line,
+                         "%zu parts: row %zu is id %lld, expected "
+                         "%zu",
+                         parts[k], i, (long long)ids[i], order[i]);
                 break;
             }
         }
@@ -829,16 +832,16 @@ check_parts(const sh_value *rows, size_t n, size_t cols, const sort_key *keys,
 static void
 test_merge_in_parts(void)
 {
-    arena    *a = arena_new(0);
-    size_t    n = 30000;
-    sh_value *rows = random_rows(n, a, 777);
-    sort_key  k_id_desc[1] = {{0, 1}};
-    sort_key  k_cat_num[2] = {{1, 0}, {2, 1}};
-    sort_key  k_num[1] = {{2, 0}};
-    sort_key  k_bool[1] = {{3, 0}};
-    char     *missing[1];
+    arena       *a = arena_new(0);
+    size_t       n = 30000;
+    sh_value    *rows = random_rows(n, a, 777);
+    sort_key     k_id_desc[1] = {{0, 1}};
+    sort_key     k_cat_num[2] = {{1, 0}, {2, 1}};
+    sort_key     k_num[1] = {{2, 0}};
+    sort_key     k_bool[1] = {{3, 0}};
+    char        *missing[1];
     sort_bounds *b = NULL;
-    sh_err    err = {0};
+    sh_err       err = {0};
 
     /* Unique keys: the parts are even too. */
     check_parts(rows, n, 5, k_id_desc, 1, 5, 64u << 20, 1, __LINE__);
@@ -852,8 +855,8 @@ test_merge_in_parts(void)
     check_parts(rows, 0, 5, k_cat_num, 2, 2, 64u << 20, 0, __LINE__);
     /* No sample anywhere: part 0 is everything, the others nothing. */
     missing[0] = xasprintf("%s/none.s", g_dir);
-    CHECK_INT(0, sort_bounds_load((const char *const *)missing, 1, k_num, 1,
-                                  0, 2, &b, &err));
+    CHECK_INT(0, sort_bounds_load((const char *const *)missing, 1, k_num, 1, 0,
+                                  2, &b, &err));
     sort_bounds_free(b);
     free(missing[0]);
     free(rows);

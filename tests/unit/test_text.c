@@ -348,8 +348,8 @@ test_scan_edges(void)
     len = text_token_next(s, 200, &pos, 1, &start);
     CHECK(len == 200 && start == 0, "a 200-byte token: length %zu", len);
     text_lower(low, s, 200 > sizeof low ? sizeof low : 200);
-    CHECK(text_buckets(s, 200, 1000, out) == 1 &&
-              out[0] == text_bucket(low, 200, 1000),
+    CHECK(text_buckets(s, 200, 1000, out) == 1
+              && out[0] == text_bucket(low, 200, 1000),
           "a 200-byte token: text_buckets differs from text_bucket");
 
     for (int i = 0; i < 299; i++)
@@ -383,8 +383,8 @@ test_scan_edges(void)
 static int
 ref_is_tok(unsigned char c)
 {
-    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
-           (c >= 'a' && c <= 'z');
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z')
+           || (c >= 'a' && c <= 'z');
 }
 
 /* The tokens of s[0..n) at or after 'pos' (a token 'pos' is inside
@@ -507,8 +507,8 @@ compare_scanners(const unsigned char *s, size_t n, size_t pos, size_t max,
         if (k == 0)
             break;
         for (size_t j = 0; j < k; j++, seen++) {
-            if (seen >= n_want || got[j].start != want[seen].start ||
-                got[j].len != want[seen].len) {
+            if (seen >= n_want || got[j].start != want[seen].start
+                || got[j].len != want[seen].len) {
                 note_diff(d,
                           "%s from %zu, max %zu: text_token_spans token "
                           "%zu is [%zu, +%zu), the byte loop's %s [%zu, "
@@ -685,10 +685,11 @@ xs_below(size_t n)
  * (0xb0, 0xc1, 0xda, 0xe1, 0xfa), which a signed or masked compare could
  * take for one.
  */
-static const unsigned char edge_bytes[] = {
-    '/',  '0',  '9',  ':',  '@',  'A',  'Z',  '[',  '`',  'a',
-    'z',  '{',  ' ',  '\0', '\t', '\n', '_',  '-',  0x7f, 0x80,
-    0xb0, 0xb9, 0xc1, 0xda, 0xdf, 0xe1, 0xfa, 0xfb, 0xff};
+static const unsigned char edge_bytes[] = {'/',  '0',  '9',  ':',  '@',  'A',
+                                           'Z',  '[',  '`',  'a',  'z',  '{',
+                                           ' ',  '\0', '\t', '\n', '_',  '-',
+                                           0x7f, 0x80, 0xb0, 0xb9, 0xc1, 0xda,
+                                           0xdf, 0xe1, 0xfa, 0xfb, 0xff};
 
 /* Separators: punctuation, spaces, NUL and bytes >= 0x80. */
 static const unsigned char sep_bytes[] = {' ',  ' ',  ',',  '.', '-',  '\0',
@@ -746,20 +747,20 @@ fill_random(unsigned char *s, size_t n, int mode)
                               : '\0';
             break;
         case 3:
-            run =
-                r < 60 ? run_lens[xs_below(N_OF(run_lens))] : 1 + xs_below(100);
+            run = r < 60 ? run_lens[xs_below(N_OF(run_lens))]
+                         : 1 + xs_below(100);
             for (j = 0; j < run && i < n; j++)
                 s[i++] = in_tok ? rand_tok_byte()
                                 : sep_bytes[xs_below(sizeof sep_bytes)];
             in_tok = !in_tok;
             break;
         case 4:
-            s[i++] =
-                r < 3 ? sep_bytes[xs_below(sizeof sep_bytes)] : rand_tok_byte();
+            s[i++] = r < 3 ? sep_bytes[xs_below(sizeof sep_bytes)]
+                           : rand_tok_byte();
             break;
         default:
-            s[i++] =
-                r < 6 ? rand_tok_byte() : sep_bytes[xs_below(sizeof sep_bytes)];
+            s[i++] = r < 6 ? rand_tok_byte()
+                           : sep_bytes[xs_below(sizeof sep_bytes)];
             break;
         }
     }

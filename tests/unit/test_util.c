@@ -433,25 +433,25 @@ static const struct {
 } utf8_cases[] = {
     {"", 0, 1},
     {"plain ascii", 11, 1},
-    {"a\0b", 3, 1},                         /* U+0000 is valid */
-    {"caf\xC3\xA9", 5, 1},                   /* U+00E9 */
-    {"\xE2\x82\xAC", 3, 1},                  /* U+20AC */
-    {"\xF0\x9F\x98\x80", 4, 1},              /* U+1F600 */
-    {"\xF4\x8F\xBF\xBF", 4, 1},              /* U+10FFFF, the last */
-    {"\xED\x9F\xBF", 3, 1},                  /* U+D7FF, before surrogates */
-    {"\xC3", 1, 0},                          /* cut short */
-    {"\xE2\x82", 2, 0},                      /* cut short */
-    {"\x80", 1, 0},                          /* a lone continuation */
-    {"\xC0\xAF", 2, 0},                      /* overlong '/' */
-    {"\xC1\xBF", 2, 0},                      /* overlong */
-    {"\xE0\x9F\xBF", 3, 0},                  /* overlong */
-    {"\xF0\x8F\xBF\xBF", 4, 0},              /* overlong */
-    {"\xED\xA0\x80", 3, 0},                  /* U+D800, a surrogate */
-    {"\xF4\x90\x80\x80", 4, 0},              /* U+110000 */
-    {"\xF5\x80\x80\x80", 4, 0},              /* no such lead byte */
+    {"a\0b", 3, 1},             /* U+0000 is valid */
+    {"caf\xC3\xA9", 5, 1},      /* U+00E9 */
+    {"\xE2\x82\xAC", 3, 1},     /* U+20AC */
+    {"\xF0\x9F\x98\x80", 4, 1}, /* U+1F600 */
+    {"\xF4\x8F\xBF\xBF", 4, 1}, /* U+10FFFF, the last */
+    {"\xED\x9F\xBF", 3, 1},     /* U+D7FF, before surrogates */
+    {"\xC3", 1, 0},             /* cut short */
+    {"\xE2\x82", 2, 0},         /* cut short */
+    {"\x80", 1, 0},             /* a lone continuation */
+    {"\xC0\xAF", 2, 0},         /* overlong '/' */
+    {"\xC1\xBF", 2, 0},         /* overlong */
+    {"\xE0\x9F\xBF", 3, 0},     /* overlong */
+    {"\xF0\x8F\xBF\xBF", 4, 0}, /* overlong */
+    {"\xED\xA0\x80", 3, 0},     /* U+D800, a surrogate */
+    {"\xF4\x90\x80\x80", 4, 0}, /* U+110000 */
+    {"\xF5\x80\x80\x80", 4, 0}, /* no such lead byte */
     {"\xFF", 1, 0},
-    {"ok\xC3\xA9\xC3", 5, 0},                 /* good, then cut short */
-    {"\xC3\x28", 2, 0},                      /* not a continuation */
+    {"ok\xC3\xA9\xC3", 5, 0}, /* good, then cut short */
+    {"\xC3\x28", 2, 0},       /* not a continuation */
 };
 
 static void
@@ -482,8 +482,7 @@ test_uuid(void)
     CHECK_TRUE(util_is_uuid(good, strlen(good)));
     CHECK_TRUE(util_is_uuid(upper, strlen(upper)));
     /* The length is the caller's: a prefix of a longer string counts. */
-    CHECK_TRUE(util_is_uuid("6f1c2a3b-0d4e-4f5a-8b6c-7d8e9f0a1b2c/result",
-                            36));
+    CHECK_TRUE(util_is_uuid("6f1c2a3b-0d4e-4f5a-8b6c-7d8e9f0a1b2c/result", 36));
     CHECK_TRUE(!util_is_uuid(good, 35));
     CHECK_TRUE(!util_is_uuid("", 0));
     CHECK_TRUE(!util_is_uuid("6f1c2a3b-0d4e-4f5a-8b6c-7d8e9f0a1b2g", 36));

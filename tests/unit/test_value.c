@@ -31,26 +31,26 @@ parse_case(sh_type t, const char *text, const char *expect, unsigned line)
     else
         th_describe_value(&v, got, sizeof got);
     CHECK_AT(strcmp(got, expect) == 0, line,
-              "value_parse(%s, \"%s\") gave %s, expected %s",
-              sh_type_name(t), text, got, expect);
+             "value_parse(%s, \"%s\") gave %s, expected %s", sh_type_name(t),
+             text, got, expect);
 }
 #define PARSE(t, text, expect) parse_case(t, text, expect, __LINE__)
 
 static void
 test_type_names(void)
 {
-    static const char *names[] = {"int", "float", "string", "bool"};
+    static const char   *names[] = {"int", "float", "string", "bool"};
     static const sh_type types[] = {SH_INT, SH_FLOAT, SH_STRING, SH_BOOL};
-    sh_type t;
-    size_t  i;
+    sh_type              t;
+    size_t               i;
 
     for (i = 0; i < 4; i++) {
         t = SH_NULL;
         CHECK_AT(sh_type_parse(names[i], &t) == 0 && t == types[i], __LINE__,
-                  "sh_type_parse(\"%s\") gave %d", names[i], (int)t);
+                 "sh_type_parse(\"%s\") gave %d", names[i], (int)t);
         CHECK_AT(strcmp(sh_type_name(types[i]), names[i]) == 0, __LINE__,
-                  "sh_type_name(%d) is \"%s\", expected \"%s\"",
-                  (int)types[i], sh_type_name(types[i]), names[i]);
+                 "sh_type_name(%d) is \"%s\", expected \"%s\"", (int)types[i],
+                 sh_type_name(types[i]), names[i]);
     }
     CU_ASSERT_STRING_EQUAL(sh_type_name(SH_NULL), "null");
     CU_ASSERT_EQUAL(sh_type_parse("integer", &t), -1);
@@ -164,11 +164,11 @@ test_parse_float(void)
 static void
 test_parse_bool_string(void)
 {
-    static const char *yes[] = {"true", "TRUE", "True", "t", "T", "yes",
-                                "YES", "1"};
+    static const char *yes[] = {"true", "TRUE", "True", "t",
+                                "T",    "yes",  "YES",  "1"};
     static const char *no[] = {"false", "FALSE", "f", "F", "no", "No", "0"};
     static const char *bad[] = {"tru", "truee", " true", "true ", "2", "y",
-                                "n", "on", "off", "-1", "01"};
+                                "n",   "on",    "off",   "-1",    "01"};
     const char        *text = "hello, world";
     sh_value           v;
     size_t             i;
@@ -199,13 +199,13 @@ format_case(double d, const char *expect, unsigned line)
     char   buf[32];
     size_t n = format_double(d, buf);
     double back = strtod(buf, NULL);
-    int    same = isnan(d) ? isnan(back) : back == d && signbit(back)
-                                                          == signbit(d);
+    int    same = isnan(d) ? isnan(back)
+                           : back == d && signbit(back) == signbit(d);
 
     CHECK_AT(strcmp(buf, expect) == 0 && n == strlen(buf) && same, line,
-              "format_double(%.17g) gave \"%s\" (length %zu), expected "
-              "\"%s\"; strtod gives %.17g",
-              d, buf, n, expect, back);
+             "format_double(%.17g) gave \"%s\" (length %zu), expected "
+             "\"%s\"; strtod gives %.17g",
+             d, buf, n, expect, back);
 }
 #define FORMAT(d, expect) format_case(d, expect, __LINE__)
 
@@ -288,16 +288,20 @@ test_format_double_random(void)
         back = strtod(buf, NULL);
         k = sig_digits(buf);
         if (back != d) {
-            CHECK_AT(0, __LINE__, "format_double(%a) gave \"%s\" which "
-                      "reads back as %a", d, buf, back);
+            CHECK_AT(0, __LINE__,
+                     "format_double(%a) gave \"%s\" which "
+                     "reads back as %a",
+                     d, buf, back);
             bad++;
             continue;
         }
         if (k > 1) {
             snprintf(shorter, sizeof shorter, "%.*g", k - 1, d);
             if (strtod(shorter, NULL) == d) {
-                CHECK_AT(0, __LINE__, "format_double(%a) gave \"%s\" but "
-                          "\"%s\" is shorter and reads back", d, buf, shorter);
+                CHECK_AT(0, __LINE__,
+                         "format_double(%a) gave \"%s\" but "
+                         "\"%s\" is shorter and reads back",
+                         d, buf, shorter);
                 bad++;
             }
         }
@@ -315,8 +319,8 @@ value_format_case(sh_value v, const char *expect, unsigned line)
     value_format(&v, &sb);
     sb_puts(&sb, ">");
     CHECK_AT(strlen(sb.data) == strlen(expect) + 2
-                  && strncmp(sb.data + 1, expect, strlen(expect)) == 0,
-              line, "value_format gave %s, expected <%s>", sb.data, expect);
+                 && strncmp(sb.data + 1, expect, strlen(expect)) == 0,
+             line, "value_format gave %s, expected <%s>", sb.data, expect);
     sb_free(&sb);
 }
 #define VFORMAT(v, expect) value_format_case(v, expect, __LINE__)
@@ -350,8 +354,8 @@ cmp_case(sh_value a, sh_value b, int expect, unsigned line)
     th_describe_value(&a, da, sizeof da);
     th_describe_value(&b, db, sizeof db);
     CHECK_AT(sc == expect && sr == -expect, line,
-              "value_cmp(%s, %s) = %d and reversed %d, expected sign %d",
-              da, db, c, r, expect);
+             "value_cmp(%s, %s) = %d and reversed %d, expected sign %d", da, db,
+             c, r, expect);
 }
 #define CMP(a, b, expect) cmp_case(a, b, expect, __LINE__)
 

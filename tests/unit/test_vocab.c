@@ -107,8 +107,8 @@ check(const char *src, const char *expect, unsigned line)
     char got[2048];
 
     run(src, got, sizeof got);
-    CU_assertImplementation(strcmp(got, expect) == 0, line, src, __FILE__,
-                            "", CU_FALSE);
+    CU_assertImplementation(strcmp(got, expect) == 0, line, src, __FILE__, "",
+                            CU_FALSE);
     if (strcmp(got, expect) != 0)
         fprintf(stderr, "\n  line %u: %s  =>  %s  (expected %s)\n", line, src,
                 got, expect);
@@ -122,8 +122,8 @@ check_has(const char *src, const char *part, unsigned line)
     char got[2048];
 
     run(src, got, sizeof got);
-    CU_assertImplementation(strstr(got, part) != NULL, line, src, __FILE__,
-                            "", CU_FALSE);
+    CU_assertImplementation(strstr(got, part) != NULL, line, src, __FILE__, "",
+                            CU_FALSE);
     if (strstr(got, part) == NULL)
         fprintf(stderr, "\n  line %u: %s  =>  %s  (expected to contain %s)\n",
                 line, src, got, part);
@@ -197,8 +197,7 @@ test_parse_format(void)
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         sh_value v;
         strbuf   sb = {0};
-        int      rc = value_parse(cases[i].t, cases[i].in, strlen(cases[i].in),
-                                  &v);
+        int rc = value_parse(cases[i].t, cases[i].in, strlen(cases[i].in), &v);
 
         if (cases[i].out == NULL) {
             CU_ASSERT_NOT_EQUAL(rc, 0);
@@ -220,7 +219,7 @@ test_order(void)
 {
     sh_value a = sh_date(0), b = sh_date(-1), t0 = sh_timestamp(0),
              t1 = sh_timestamp(1);
-    sh_type  t;
+    sh_type t;
 
     CU_ASSERT(value_cmp(&a, &b) > 0);
     CU_ASSERT(value_cmp(&b, &a) < 0);
@@ -281,13 +280,13 @@ test_fields(void)
     V("hour(ts)", "int 13");
     V("minute(ts)", "int 45");
     V("second(ts)", "int 30");
-    V("dow(d)", "int 3");                          /* a Wednesday */
-    V("dow(date('2024-01-07'))", "int 0");         /* Sunday */
+    V("dow(d)", "int 3");                  /* a Wednesday */
+    V("dow(date('2024-01-07'))", "int 0"); /* Sunday */
     V("doy(ts)", "int 60");
     V("doy('2023-12-31')", "int 365");
     V("doy('2024-12-31')", "int 366");
-    V("week('2021-01-01')", "int 53");             /* ISO: 2020-W53 */
-    V("week('2024-12-30')", "int 1");              /* ISO: 2025-W01 */
+    V("week('2021-01-01')", "int 53"); /* ISO: 2020-W53 */
+    V("week('2024-12-30')", "int 1");  /* ISO: 2025-W01 */
     V("week('2026-01-01')", "int 1");
     V("week('2027-01-03')", "int 53");
     V("week('2024-01-01')", "int 1");
@@ -304,8 +303,7 @@ test_trunc_diff_add(void)
 {
     V("date_trunc('month', d)", "date 2024-01-01");
     V("date_trunc('year', d)", "date 2024-01-01");
-    V("date_trunc('quarter', '2024-08-15')",
-      "timestamp 2024-07-01T00:00:00Z");
+    V("date_trunc('quarter', '2024-08-15')", "timestamp 2024-07-01T00:00:00Z");
     V("date_trunc('week', d)", "date 2024-01-29");
     V("date_trunc('hour', d)", "date 2024-01-31");
     V("date_trunc('hour', ts)", "timestamp 2024-02-29T13:00:00Z");
@@ -327,14 +325,14 @@ test_trunc_diff_add(void)
     V("date_diff('hour', '1969-12-31T23:59:00', '1970-01-01T00:01:00')",
       "int 1");
     V("date_diff('second', '2024-01-01T00:00:00.9', "
-      "'2024-01-01T00:00:01.1')", "int 1");
+      "'2024-01-01T00:00:01.1')",
+      "int 1");
     V("date_diff('day', '2024-01-01T23:00', '2024-01-02T01:00')", "int 1");
     V("date_diff('day', '1969-12-31', '1970-01-01')", "int 1");
     V("date_diff('minute', ts, ts)", "int 0");
 
     V("date_add(d, 1, 'month')", "date 2024-02-29");
-    V("date_add('2023-01-31', 1, 'month')",
-      "timestamp 2023-02-28T00:00:00Z");
+    V("date_add('2023-01-31', 1, 'month')", "timestamp 2023-02-28T00:00:00Z");
     V("date_add(d, 13, 'month')", "date 2025-02-28");
     V("date_add(d, -2, 'month')", "date 2023-11-30");
     V("date_add(ts, 1, 'year')", "timestamp 2025-02-28T13:45:30.250000Z");
@@ -344,8 +342,7 @@ test_trunc_diff_add(void)
     V("date_add(d, 1, 'week')", "date 2024-02-07");
     V("date_add(d, 90, 'minute')", "timestamp 2024-01-31T01:30:00Z");
     V("date_add(d, -1, 'second')", "timestamp 2024-01-30T23:59:59Z");
-    V("date_add('1970-01-01', -1, 'day')",
-      "timestamp 1969-12-31T00:00:00Z");
+    V("date_add('1970-01-01', -1, 'day')", "timestamp 1969-12-31T00:00:00Z");
     V("date_add(d, n, 'day')", "date 2024-02-03");
     V("date_add(nd, 1, 'day')", "null");
     VH("date_add(d, 9223372036854775807, 'second')",
@@ -449,8 +446,10 @@ test_strings(void)
     V("rtrim('  x  ')", "string   x");
     V("trim('xxaxx', 'x')", "string a");
     V("ltrim('xxaxx', 'x')", "string axx");
-    V("rtrim('\xc3\xa9\xc3\xa9" "a\xc3\xa9', '\xc3\xa9')",
-      "string \xc3\xa9\xc3\xa9" "a");
+    V("rtrim('\xc3\xa9\xc3\xa9"
+      "a\xc3\xa9', '\xc3\xa9')",
+      "string \xc3\xa9\xc3\xa9"
+      "a");
     V("trim('   ')", "string ");
     V("replace('aaa', 'a', 'bb')", "string bbbbbb");
     V("replace(s, 'l', '')", "string h\xc3\xa9o word");
@@ -463,14 +462,15 @@ test_strings(void)
     V("split_part('a::b', '::', 2)", "string b");
     V("split_part('', ',', 1)", "string ");
     V("strpos('hello', 'l')", "int 3");
-    V("strpos(s, 'l')", "int 3");   /* characters: é counts once */
+    V("strpos(s, 'l')", "int 3"); /* characters: é counts once */
     V("strpos(s, 'z')", "int 0");
     V("strpos(s, '')", "int 1");
     V("lpad('h\xc3\xa9llo', 7, 'ab')", "string abh\xc3\xa9llo");
     V("lpad('hello', 3, 'x')", "string hel");
     V("rpad('hi', 5, 'xy')", "string hixyx");
     V("rpad('hi', 4)", "string hi  ");
-    V("lpad('hi', 4, '\xc3\xa9')", "string \xc3\xa9\xc3\xa9" "hi");
+    V("lpad('hi', 4, '\xc3\xa9')", "string \xc3\xa9\xc3\xa9"
+                                   "hi");
     V("lpad('hi', -1, 'x')", "string ");
     V("lpad('hi', 5, '')", "string hi");
     V("reverse(s)", "string dlrow oll\xc3\xa9h");

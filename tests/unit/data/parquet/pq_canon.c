@@ -7,10 +7,12 @@
  * integration suite; not part of the unit tests. Build from the repo root
  * after `make all`:
  *   cc -std=c11 -D_GNU_SOURCE -o build/pq_canon \
- *      tests/unit/data/parquet/pq_canon.c build/executor/[a-z]*.o build/lib/[a-z]*.o \
+ *      tests/unit/data/parquet/pq_canon.c build/executor/[a-z]*.o
+ * build/lib/[a-z]*.o \
  *      $(pkg-config --libs zlib libzstd jansson) -lsnappy -lm
  * then
- *   build/pq_canon F.parquet > a; node tests/unit/data/parquet/check_duckdb.js F.parquet > b; diff a b
+ *   build/pq_canon F.parquet > a; node tests/unit/data/parquet/check_duckdb.js
+ * F.parquet > b; diff a b
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -27,7 +29,7 @@ static void
 canon(const sh_value *v)
 {
     uint64_t bits;
-    size_t i;
+    size_t   i;
 
     switch (v->type) {
     case SH_NULL:
@@ -59,17 +61,17 @@ canon(const sh_value *v)
 static int
 write_table(const char *out, const char *codec_name, size_t rg_rows)
 {
-    static const char *words[] = { "alpha", "beta", "", "gamma, \"q\"",
-                                   "\xc3\xbc\xe2\x82\xac" };
-    static const double specials[] = { 0.0, -0.0, INFINITY, -INFINITY, NAN,
-                                       1e-300, -1.5e300 };
-    schema *sc = schema_new();
-    pq_writer *w;
-    sh_value row[6];
-    char buf[128];
-    sh_err err;
-    int codec, fd, rc = 0;
-    size_t i;
+    static const char  *words[] = {"alpha", "beta", "", "gamma, \"q\"",
+                                   "\xc3\xbc\xe2\x82\xac"};
+    static const double specials[] = {0.0, -0.0,   INFINITY, -INFINITY,
+                                      NAN, 1e-300, -1.5e300};
+    schema             *sc = schema_new();
+    pq_writer          *w;
+    sh_value            row[6];
+    char                buf[128];
+    sh_err              err;
+    int                 codec, fd, rc = 0;
+    size_t              i;
 
     if (pq_codec_parse(codec_name, &codec) < 0) {
         fprintf(stderr, "unknown codec %s\n", codec_name);
@@ -100,10 +102,10 @@ write_table(const char *out, const char *codec_name, size_t rg_rows)
                             : sh_str(words[i % 5], strlen(words[i % 5]));
         row[4] = i % 8 == 1
                      ? sh_null()
-                     : sh_str(buf, (size_t)snprintf(buf, sizeof(buf),
-                                                    "row %zu %.*s", i,
-                                                    (int)(i % 23),
-                                                    "zzzzzzzzzzzzzzzzzzzzzzz"));
+                     : sh_str(buf,
+                              (size_t)snprintf(buf, sizeof(buf), "row %zu %.*s",
+                                               i, (int)(i % 23),
+                                               "zzzzzzzzzzzzzzzzzzzzzzz"));
         row[5] = i >= 4000 ? sh_null() : sh_int((int64_t)(i % 3));
         rc = pq_writer_row(w, row, &err);
     }
@@ -120,12 +122,12 @@ write_table(const char *out, const char *codec_name, size_t rg_rows)
 int
 main(int argc, char **argv)
 {
-    pq_file *f;
-    pq_reader *r;
+    pq_file        *f;
+    pq_reader      *r;
     const sh_value *row;
-    size_t i, n, *rgs;
-    sh_err err;
-    int fd, rc;
+    size_t          i, n, *rgs;
+    sh_err          err;
+    int             fd, rc;
 
     if (argc == 5 && strcmp(argv[1], "-w") == 0)
         return write_table(argv[2], argv[3], (size_t)atol(argv[4]));
