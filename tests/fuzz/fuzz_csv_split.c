@@ -21,6 +21,9 @@
  * a byte-at-a-time reference of the line-end rule of csv.h: LF, CR LF or a
  * lone CR ends a record outside quotes, CR LF is one line end, a CR or LF
  * inside quotes is data (a lone CR counting a line, as an LF does).
+ *
+ * Parallel: csv_split_par (csv_par.h) with pieces as small as one byte on
+ * 2 to 4 threads gives the same ranges, lines and error as csv_split.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -31,10 +34,50 @@
 #include <unistd.h>
 
 #include "../../executor/csv.h"
+#include "../../executor/csv_par.h"
 #include "fuzz_common.h"
 
 /* The test hook of csv.c: the block size of the readers made after it. */
 void csv_set_block_bytes_for_test(size_t block_bytes);
+/* The test hook of csv_par.c: the smallest piece and the threads. */
+void csv_par_set_for_test(uint64_t min_piece, size_t threads);
+
+/* csv_split_par of the same arguments gives what csv_split gave: 'rc',
+ * the error's message, the ranges 'rg' ('n_rg'). */
+static void
+check_par(int fd, uint64_t data_start, uint64_t line, size_t n,
+          const csv_dialect *d, uint64_t part_bytes, size_t threads, int rc,
+          const sh_err *err, const csv_range *rg, size_t n_rg)
+{
+    csv_range *pr = NULL;
+    size_t     n_pr = 0;
+    sh_err     perr = {0};
+    int        prc;
+
+    csv_par_set_for_test(1, threads);
+    prc = csv_split_par(fd, data_start, line, n, d, part_bytes, &pr, &n_pr,
+                        &perr);
+    csv_par_set_for_test(0, 0);
+    if (prc != rc)
+        fz_fail("csv_split_par returned %d, csv_split %d", prc, rc);
+    if (rc != 0 && strcmp(perr.msg, err->msg) != 0)
+        fz_fail("csv_split_par's error '%s', csv_split's '%s'", perr.msg,
+                err->msg);
+    if (rc == 0 && n_pr != n_rg)
+        fz_fail("csv_split_par gave %zu ranges, csv_split %zu", n_pr, n_rg);
+    for (size_t i = 0; rc == 0 && i < n_rg; i++)
+        if (pr[i].start != rg[i].start || pr[i].end != rg[i].end
+            || pr[i].line != rg[i].line)
+            fz_fail("range %zu: csv_split_par %llu-%llu line %llu, csv_split "
+                    "%llu-%llu line %llu",
+                    i, (unsigned long long)pr[i].start,
+                    (unsigned long long)pr[i].end,
+                    (unsigned long long)pr[i].line,
+                    (unsigned long long)rg[i].start,
+                    (unsigned long long)rg[i].end,
+                    (unsigned long long)rg[i].line);
+    free(pr);
+}
 
 static const char   delims[] = {',', ';', '\t', '|'};
 static const char   quotes[] = {'"', '\''};
@@ -247,6 +290,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         goto done; /* no data record: the planner does not split */
     rc_split = csv_split(fd, data_start, line, n, &d, part_bytes, &rg, &n_rg,
                          &err);
+    check_par(fd, data_start, line, n, &d, part_bytes, 2 + skip, rc_split, &err,
+              rg, n_rg);
     if (rc_split != 0) {
         if (rc_split != err.code || err.msg[0] == '\0')
             fz_fail("csv_split error %d with err.code %d, message '%s'",
