@@ -20,10 +20,8 @@
 #include "../lib/fsys.h"
 #include "../lib/util.h"
 #include "log.h"
-#include "store.h"
 
-#define SPOOL_CLEAN_BATCH 32          /* jobs cleaned by one pass, at most */
-#define SPOOL_HASH_BLOCK  (64 * 1024) /* bytes read at a time to hash */
+#define SPOOL_HASH_BLOCK (64 * 1024) /* bytes read at a time to hash */
 
 char *
 spool_job_dir(const char *spool, const char *id)
@@ -279,37 +277,4 @@ spool_clean_job(const char *spool, const char *id, const char *const *keep,
     db_strings_free(names, n);
     free(dir);
     return rc;
-}
-
-int
-spool_clean_ended(db *d, const config *cfg, sh_err *err)
-{
-    db_clean *jobs;
-    int       n, done = 0;
-
-    n = db_jobs_to_clean(d, SPOOL_CLEAN_BATCH, &jobs, err);
-    if (n < 0)
-        return n;
-    for (int i = 0; i < n; i++) {
-        db_clean *c = &jobs[i];
-
-        /* What could not be removed (logged) is not tried again, lest a
-         * stuck directory come back every pass: the job's retention
-         * removes the whole directory in the end. */
-        spool_clean_job(cfg->spool, c->id, (const char *const *)c->keep,
-                        c->n_keep);
-        /* SHEAF_STORE: a job that did not succeed leaves its shuffle
-         * files in the store (a succeeded one's go once its result is
-         * published, store.h). */
-        if (!c->succeeded && store_drop_job(c->id, err) != 0)
-            log_warn("job %s: its shuffle files stay in the store: %s", c->id,
-                     err->msg);
-        if (db_job_cleaned(d, c->id, err) < 0) {
-            db_clean_free(jobs, n);
-            return SH_EDB;
-        }
-        done++;
-    }
-    db_clean_free(jobs, n);
-    return done;
 }

@@ -17,8 +17,8 @@
  *   SPOOL/datasets/ID[.gz].tmp                  one being uploaded
  *
  * Once a job has ended, everything but its committed result parts (when it
- * succeeded) and its artifacts goes (spool_clean_ended); deleting the job
- * or its retention passing removes the whole directory.
+ * succeeded) and its artifacts goes (worker.c cleans ended jobs); deleting the
+ * job or its retention passing removes the whole directory.
  */
 #ifndef SHEAF_SPOOL_H
 #define SHEAF_SPOOL_H
@@ -91,14 +91,5 @@ int spool_remove_prefix(const char *prefix);
  */
 int spool_clean_job(const char *spool, const char *id, const char *const *keep,
                     size_t n_keep);
-
-/*
- * One pass over the ended jobs whose files have not been cleaned yet
- * (db_jobs_to_clean): clean each (spool_clean_job: a succeeded job keeps
- * its result parts, any job its artifacts) and record it cleaned. Safe to
- * run from several processes and nodes at once. Returns the number of jobs
- * cleaned, or SH_EDB with 'err' set.
- */
-int spool_clean_ended(db *d, const config *cfg, sh_err *err);
 
 #endif

@@ -18,7 +18,7 @@
  * for the one before.
  *
  * Between tasks, a worker also removes the intermediate files of ended
- * jobs (spool_clean_ended): right after it finished a job's last task,
+ * jobs (worker_clean_ended): right after it finished a job's last task,
  * and every CLEAN_EVERY_MS otherwise, which covers failed, cancelled and
  * timed-out jobs whichever process or node saw them end.
  */
@@ -46,6 +46,8 @@
 #include "sandbox.h"
 #include "spool.h"
 #include "store.h"
+
+#define WORKER_CLEAN_BATCH 32 /* jobs cleaned by one pass, at most */
 
 #define CLEAN_EVERY_MS  2000 /* a pass over ended jobs' files, at most */
 #define TRIM_FREE_BYTES ((size_t)16 << 20) /* free heap worth a trim */
@@ -215,13 +217,54 @@ task_make(const plan *p, const db_task *t, const char *spool,
     return 0;
 }
 
+/*
+ * One pass over the ended jobs whose files have not been cleaned yet
+ * (db_jobs_to_clean): clean each (spool_clean_job: a succeeded job keeps
+ * its result parts, any job its artifacts; a job that did not succeed
+ * also loses its shuffle files in the store) and record it cleaned. Safe
+ * to run from several processes and nodes at once. Returns the number of
+ * jobs cleaned, or SH_EDB with 'err' set.
+ */
+static int
+worker_clean_ended(db *d, const config *cfg, sh_err *err)
+{
+    db_clean *jobs;
+    int       n, done = 0;
+
+    n = db_jobs_to_clean(d, WORKER_CLEAN_BATCH, &jobs, err);
+    if (n < 0)
+        return n;
+    for (int i = 0; i < n; i++) {
+        db_clean *c = &jobs[i];
+
+        /* What could not be removed (logged) is not tried again, lest a
+         * stuck directory come back every pass: the job's retention
+         * removes the whole directory in the end. */
+        spool_clean_job(cfg->spool, c->id, (const char *const *)c->keep,
+                        c->n_keep);
+        /* SHEAF_STORE: a job that did not succeed leaves its shuffle
+         * files in the store (a succeeded one's go once its result is
+         * published, store.h). */
+        if (!c->succeeded && store_drop_job(c->id, err) != 0)
+            log_warn("job %s: its shuffle files stay in the store: %s", c->id,
+                     err->msg);
+        if (db_job_cleaned(d, c->id, err) < 0) {
+            db_clean_free(jobs, n);
+            return SH_EDB;
+        }
+        done++;
+    }
+    db_clean_free(jobs, n);
+    return done;
+}
+
 /* Remove the ended jobs' intermediate files (see the file's comment).
  * Returns 0, or SH_EDB when the database failed (logged). */
 static int
 worker_clean(const config *cfg, db *d)
 {
     sh_err err;
-    int    n = spool_clean_ended(d, cfg, &err);
+    int    n = worker_clean_ended(d, cfg, &err);
 
     if (n < 0) {
         log_warn("cleaning ended jobs' files: %s", err.msg);
