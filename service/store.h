@@ -17,7 +17,16 @@
  * into its own spool (once per node). Node-local scratch (spill files)
  * stays on local disk.
  *
- * Not yet in the store: datasets, artifacts.
+ * A succeeded job's artifacts (artifacts.c: "PREFIX/artifacts/JOB/NAME")
+ * are uploaded with its result, each as one multipart upload (aborted
+ * when it fails); the artifact routes serve them from there when this
+ * node's spool does not hold them, and a model reference "job:ID" on a
+ * node without that job's model fetches it into the spool first
+ * (SPOOL/jobs/JOB/model.store, beside the artifacts directory so that the
+ * node's artifact listing does not take it for the job's: model.c). Deleting a
+ * job removes its result and artifacts objects.
+ *
+ * Not yet in the store: datasets.
  */
 #ifndef SHEAF_STORE_H
 #define SHEAF_STORE_H
@@ -92,5 +101,41 @@ void store_paths_free(char **paths, size_t n);
  * "PREFIX/spool/JOB/" objects). Returns 0 (also when off) or an error.
  */
 int store_drop_job(const char *job_id, sh_err *err);
+
+/* The key of artifact 'name' of job 'job_id' ("": the prefix of all of
+ * them); the caller frees it. */
+char *store_artifact_key(const char *job_id, const char *name);
+
+/*
+ * Upload the artifacts of job 'job_id' (the files of its artifacts
+ * directory under 'spool' whose names are artifact names), each as one
+ * multipart upload. Returns 0 (also when the store is off or the job has
+ * none), or the first upload's error (that upload aborted).
+ */
+int store_publish_artifacts(const char *spool, const char *job_id, sh_err *err);
+
+/*
+ * The artifacts of job 'job_id' in the store: *objs (free with
+ * s3_objects_free) gets *n objects whose keys are the artifact names, in
+ * name order. Returns 0 (none when the store is off) or the store's error.
+ */
+int store_list_artifacts(const char *job_id, s3_object **objs, size_t *n,
+                         sh_err *err);
+
+/*
+ * Download artifact 'name' of job 'job_id' from the store to file 'path'
+ * (through a temporary name beside it; its directory must exist).
+ * Returns 0, SH_ENOENT (not in the store, or the store is off) or an
+ * error.
+ */
+int store_fetch_artifact(const char *job_id, const char *name, const char *path,
+                         sh_err *err);
+
+/*
+ * Remove job 'job_id''s published objects (result and artifacts) from the
+ * store. Returns 0 (also when off) or the first error; the other objects
+ * are still removed.
+ */
+int store_drop_published(const char *job_id, sh_err *err);
 
 #endif

@@ -7,12 +7,13 @@ redirects to a presigned URL with SHEAF_S3_PRESIGN=1; a failed job leaves
 no object.
 """
 
+import random
 import time
 import urllib.request
 
 import pytest
 
-from harness import RUN_ID, unique_name
+from harness import RUN_ID, check_exact, unique_name
 from s3fixture import BUCKET
 
 ROWS = 40000
@@ -114,3 +115,96 @@ def test_presigned_redirect(life_sheaf, s3_server, store_env):
     plain = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     got = plain.open(loc, timeout=30).read()
     assert got == s3_server.get(key)
+
+
+# --------------------------------------------------------------------------
+# artifacts through the store: a train_naive_bayes job run by node A, its
+# artifacts served and its model used by node B (a spool of its own).
+
+SPAM = ["buy", "cheap", "pills", "winner", "prize", "offer", "free", "cash"]
+HAM = ["meeting", "tomorrow", "lunch", "report", "project", "agenda",
+       "notes", "review"]
+
+
+def nb_text(rnd, words):
+    return " ".join(rnd.choice(words) for _ in range(rnd.randint(3, 9)))
+
+
+def nb_spec(path, steps, columns, part):
+    return {"name": unique_name("store-nb"),
+            "input": {"path": path, "format": "csv", "columns": columns,
+                      "partition_size": part},
+            "steps": steps, "output": {"format": "csv"}}
+
+
+def test_artifacts_and_model_from_another_node(life_sheaf, s3_server,
+                                               store_env):
+    prefix = store_env["SHEAF_STORE"][len(f"s3://{BUCKET}/"):].rstrip("/")
+    a = life_sheaf("store-nb-a", env=store_env)
+    rnd = random.Random(21)
+    lines = ["id,text,label"]
+    for i in range(600):
+        label = "spam" if rnd.random() < 0.4 else "ham"
+        lines.append(f"{i},{nb_text(rnd, SPAM if label == 'spam' else HAM)},"
+                     f"{label}")
+    a.write_data(f"{prefix}/nb-train.csv", "\n".join(lines) + "\n")
+    train = nb_spec(f"{prefix}/nb-train.csv",
+                    [{"op": "train_naive_bayes", "text": "text",
+                      "label": "label", "features": 512,
+                      "holdout": "id % 5 == 0"}],
+                    {"id": "int", "text": "string", "label": "string"},
+                    "4KiB")
+    job, _ = a.run(train, 120)
+    jid = job["id"]
+    names = ["model", "report"]
+    objs = {n: wait_object(s3_server, f"{prefix}/artifacts/{jid}/{n}")
+            for n in names}
+    local = {}
+    for n in names:
+        r = a.api("GET", f"/v1/jobs/{jid}/artifacts/{n}")
+        assert r.status == 200, r
+        local[n] = r.raw
+        # What the bucket holds (read by minio) is what node A serves.
+        assert s3_server.get(f"{prefix}/artifacts/{jid}/{n}") == r.raw
+        assert objs[n]["size"] == len(r.raw) > 0
+    a.stop()
+
+    # Node B: its own spool, none of the job's files; it answers from the
+    # store, and its predict job fetches the model from there.
+    b = life_sheaf("store-nb-b", env=store_env)
+    assert b.spool != a.spool
+    assert not (b.spool / "jobs" / jid).exists()
+    r = b.api("GET", f"/v1/jobs/{jid}")
+    assert r.status == 200 and r.body.get("artifacts") == names, r
+    r = b.api("GET", f"/v1/jobs/{jid}/artifacts")
+    assert r.status == 200, r
+    assert r.body["artifacts"] == [{"name": n, "bytes": len(local[n])}
+                                   for n in names], r.body
+    for n in names:
+        r = b.api("GET", f"/v1/jobs/{jid}/artifacts/{n}")
+        assert r.status == 200, r
+        assert r.raw == local[n], n
+    assert r.headers["Content-Type"].startswith("application/json"), r
+    r = b.api("GET", f"/v1/jobs/{jid}/artifacts/nope")
+    assert r.status == 404 and "model" in r.body["error"]["message"], r
+
+    rows = [(i, nb_text(rnd, SPAM if i % 3 == 0 else HAM),
+             "spam" if i % 3 == 0 else "ham") for i in range(200)]
+    b.write_data(f"{prefix}/nb-new.csv", "id,text\n" + "".join(
+        f"{i},{t}\n" for i, t, _ in rows))
+    predict = nb_spec(f"{prefix}/nb-new.csv",
+                      [{"op": "predict_naive_bayes", "model": f"job:{jid}",
+                        "text": "text", "as": "pred"},
+                       {"op": "select", "columns": ["id", "pred"]}],
+                      {"id": "int", "text": "string"}, "2KiB")
+    _, body = b.run(predict, 120)
+    check_exact(body, ["id", "pred"], [[i, lab] for i, _, lab in rows],
+                "predict on node B")
+    assert (b.spool / "jobs" / jid / "model.store").read_bytes() \
+        == local["model"]
+
+    # DELETE through node B: the result and the artifacts leave the store.
+    r = b.api("DELETE", f"/v1/jobs/{jid}")
+    assert r.status == 204, r
+    assert s3_server.list(f"{prefix}/artifacts/{jid}/") == []
+    assert s3_server.list(f"{prefix}/results/{jid}/") == []
