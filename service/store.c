@@ -755,3 +755,66 @@ store_drop_published(const char *job_id, sh_err *err)
     free(key);
     return rc;
 }
+
+/* ---- datasets --------------------------------------------------------- */
+
+char *
+store_dataset_key(const char *file)
+{
+    const char *prefix = "";
+
+    store_get(NULL, NULL, &prefix);
+    return xasprintf("%s%sdatasets/%s", prefix, prefix[0] ? "/" : "", file);
+}
+
+int
+store_put_dataset(const char *path, const char *file, sh_err *err)
+{
+    const s3_config *c;
+    const char      *bucket;
+    char            *key;
+    int              rc;
+
+    if (!store_get(&c, &bucket, NULL))
+        return 0;
+    key = store_dataset_key(file);
+    rc = upload_files(c, bucket, key, &path, 1, err);
+    free(key);
+    return rc;
+}
+
+char *
+store_dataset_url(const char *file, uint64_t size)
+{
+    const s3_config *c;
+    const char      *bucket;
+    char            *key, *url = NULL;
+    uint64_t         got = 0;
+    sh_err           err;
+    size_t           n = strlen(file);
+
+    if (!store_get(&c, &bucket, NULL)
+        || (n >= 3 && !strcmp(file + n - 3, ".gz")))
+        return NULL;
+    key = store_dataset_key(file);
+    if (s3_head(c, bucket, key, &got, NULL, &err) == 0 && got == size)
+        url = xasprintf("s3://%s/%s", bucket, key);
+    free(key);
+    return url;
+}
+
+int
+store_drop_dataset(const char *file, sh_err *err)
+{
+    const s3_config *c;
+    const char      *bucket;
+    char            *key;
+    int              rc;
+
+    if (!store_get(&c, &bucket, NULL))
+        return 0;
+    key = store_dataset_key(file);
+    rc = s3_delete(c, bucket, key, err);
+    free(key);
+    return rc;
+}

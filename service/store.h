@@ -26,7 +26,14 @@
  * node's artifact listing does not take it for the job's: model.c). Deleting a
  * job removes its result and artifacts objects.
  *
- * Not yet in the store: datasets.
+ * An uploaded dataset (datasets.c) is uploaded too, once its body is in
+ * and verified and before its row is inserted ("PREFIX/datasets/FILE",
+ * FILE its spool file's name, "ID" or "ID.gz"); an upload the store
+ * refuses keeps nothing. A job reading a dataset reads that object (its
+ * input resolves to the s3:// URL: ranged GETs on whatever node runs the
+ * task), except a gzip dataset, which is still read from the spool of
+ * the node it was uploaded to (gzip input from object storage is not
+ * supported yet). DELETE of a dataset removes its object.
  */
 #ifndef SHEAF_STORE_H
 #define SHEAF_STORE_H
@@ -137,5 +144,28 @@ int store_fetch_artifact(const char *job_id, const char *name, const char *path,
  * are still removed.
  */
 int store_drop_published(const char *job_id, sh_err *err);
+
+/* The key of the dataset whose spool file is named 'file' ("ID" or
+ * "ID.gz", datasets.c); the caller frees it. */
+char *store_dataset_key(const char *file);
+
+/*
+ * Upload the dataset file 'path' (named 'file' in the spool) as one
+ * multipart upload. Returns 0 (also when the store is off) or the
+ * upload's error (the upload aborted: no object).
+ */
+int store_put_dataset(const char *path, const char *file, sh_err *err);
+
+/*
+ * The s3:// URL of dataset 'file' in the store, for a job to read it
+ * there (ranged GETs) whatever node runs it; NULL when the store is off,
+ * the object is not there with 'size' bytes (uploaded before the store
+ * was on), or the dataset is gzip (not read from object storage yet: it
+ * is read from the spool). The caller frees it.
+ */
+char *store_dataset_url(const char *file, uint64_t size);
+
+/* Remove dataset 'file''s object. Returns 0 (also when off) or an error. */
+int store_drop_dataset(const char *file, sh_err *err);
 
 #endif

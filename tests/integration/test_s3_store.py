@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from harness import RUN_ID, check_exact, unique_name
+from harness import RUN_ID, check_exact, http, unique_name
 from s3fixture import BUCKET
 
 ROWS = 40000
@@ -208,3 +208,54 @@ def test_artifacts_and_model_from_another_node(life_sheaf, s3_server,
     assert r.status == 204, r
     assert s3_server.list(f"{prefix}/artifacts/{jid}/") == []
     assert s3_server.list(f"{prefix}/results/{jid}/") == []
+
+
+# --------------------------------------------------------------------------
+# datasets through the store: uploaded through node A, read by a job that
+# node B (a spool of its own) runs.
+
+
+def test_dataset_uploaded_on_one_node_read_on_another(life_sheaf, s3_server,
+                                                      store_env):
+    prefix = store_env["SHEAF_STORE"][len(f"s3://{BUCKET}/"):].rstrip("/")
+    n = 20000
+    body = ("id,city,amount\n" + "".join(
+        f"{i},c{(i * 7) % 13:02d},{(i * 31) % 1000}\n"
+        for i in range(n))).encode()
+    a = life_sheaf("store-ds-a", env=store_env)
+    r = http(a.base, "POST", f"/v1/datasets?name={unique_name('ds')}", body,
+             {"Content-Type": "application/octet-stream"}, timeout=60)
+    assert r.status == 201, r
+    ds = r.body
+    key = f"{prefix}/datasets/{ds['id']}"
+    # In the bucket (read by minio) before the upload was answered.
+    assert s3_server.get(key) == body
+    a.stop()
+
+    b = life_sheaf("store-ds-b", env=store_env)
+    assert b.spool != a.spool
+    assert not (b.spool / "datasets" / ds["id"]).exists()
+    spec = {"name": unique_name("store-ds"),
+            "input": {"dataset": ds["id"], "partition_size": "16KiB"},
+            "steps": [{"op": "groupby", "by": ["city"],
+                       "aggs": [{"as": "n", "fn": "count"},
+                                {"as": "s", "fn": "sum",
+                                 "column": "amount"}]},
+                      {"op": "sort", "by": [{"column": "city"}]}],
+            "output": {"format": "csv"}}
+    job, out = b.run(spec, 120)
+    acc = {}
+    for i in range(n):
+        c = f"c{(i * 7) % 13:02d}"
+        k, s = acc.get(c, (0, 0))
+        acc[c] = (k + 1, s + (i * 31) % 1000)
+    check_exact(out, ["city", "n", "s"],
+                [[c, k, s] for c, (k, s) in sorted(acc.items())],
+                "a dataset of node A read on node B")
+    tasks = b.api("GET", f"/v1/jobs/{job['id']}/tasks?limit=1000").body
+    assert len([t for t in tasks["tasks"] if t["stage"] == 0]) > 1, tasks
+
+    # DELETE (through node B) removes the object.
+    r = b.api("DELETE", f"/v1/datasets/{ds['id']}")
+    assert r.status == 204, r
+    assert s3_server.list(key) == []
