@@ -4,7 +4,11 @@ prefix, service/store.h): a succeeded job's result is uploaded with a
 multipart upload, checked with npm's minio; the result route serves it from
 the bucket (also when the spool's copy is gone, and for byte ranges), or
 redirects to a presigned URL with SHEAF_S3_PRESIGN=1; a failed job leaves
-no object.
+no object; retention removes the objects. Artifacts and datasets through
+the store: a train_naive_bayes job run on node A whose artifacts node B
+(a spool of its own) serves byte for byte and whose model it predicts
+with, node C redirecting to the artifact; a dataset uploaded through A
+read by a job on B; DELETE removing the objects.
 """
 
 import random
@@ -203,6 +207,22 @@ def test_artifacts_and_model_from_another_node(life_sheaf, s3_server,
     assert (b.spool / "jobs" / jid / "model.store").read_bytes() \
         == local["model"]
 
+    # Node C, with SHEAF_S3_PRESIGN=1: a redirect to the object.
+    c = life_sheaf("store-nb-c", env=dict(store_env, SHEAF_S3_PRESIGN="1"))
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), NoRedirect)
+    try:
+        opener.open(f"{c.base}/v1/jobs/{jid}/artifacts/model", timeout=30)
+        pytest.fail("no redirect")
+    except urllib.error.HTTPError as e:
+        assert e.code == 302
+        loc = e.headers["Location"]
+    assert loc.startswith(
+        f"{s3_server.endpoint}/{BUCKET}/{prefix}/artifacts/{jid}/model?")
+    plain = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    assert plain.open(loc, timeout=30).read() == local["model"]
+    c.stop()
+
     # DELETE through node B: the result and the artifacts leave the store.
     r = b.api("DELETE", f"/v1/jobs/{jid}")
     assert r.status == 204, r
@@ -259,3 +279,21 @@ def test_dataset_uploaded_on_one_node_read_on_another(life_sheaf, s3_server,
     r = b.api("DELETE", f"/v1/datasets/{ds['id']}")
     assert r.status == 204, r
     assert s3_server.list(key) == []
+
+
+def test_retention_removes_the_objects(life_sheaf, s3_server, store_env):
+    """A job past its retention leaves the store too (result and
+    artifacts prefixes), as its spool files go."""
+    prefix = store_env["SHEAF_STORE"][len(f"s3://{BUCKET}/"):].rstrip("/")
+    srv = life_sheaf("store-retain", env=dict(store_env, SHEAF_SWEEP_S="1"))
+    srv.write_data(f"{prefix}/retain.csv", data_text())
+    job = srv.submit(spec(f"{prefix}/retain.csv", retention_s=3))
+    assert srv.wait(job["id"], 120)["status"] == "succeeded"
+    key = f"{prefix}/results/{job['id']}/result"
+    wait_object(s3_server, key)
+    deadline = time.monotonic() + 30
+    while s3_server.list(f"{prefix}/results/{job['id']}/"):
+        if time.monotonic() > deadline:
+            pytest.fail(f"{key} still in the store after the retention")
+        time.sleep(0.3)
+    assert srv.api("GET", f"/v1/jobs/{job['id']}").status == 404
