@@ -480,5 +480,9 @@ int api_result_store_find(const char *id, uint64_t size, char **etag);
 int api_result_store_redirect(api_req *r, const char *id);
 struct MHD_Response *api_result_store_stream(const char *id, const char *etag,
                                              uint64_t first, uint64_t last);
+/* The same for any object 'key' of the store (artifacts.c). */
+int                  api_store_redirect(api_req *r, const char *key);
+struct MHD_Response *api_store_stream(const char *key, const char *etag,
+                                      uint64_t first, uint64_t last);
 
 #endif

@@ -6,6 +6,10 @@
  *   GET /v1/jobs/{id}/artifacts          {"artifacts": [{"name", "bytes"}]}
  *   GET /v1/jobs/{id}/artifacts/{name}   the file, streamed from disk
  *
+ * With SHEAF_STORE (service/store.h), a node that does not hold a job's
+ * artifacts (another node ran it) lists and serves those in the store:
+ * streamed, or a redirect to a presigned URL with SHEAF_S3_PRESIGN=1.
+ *
  * Both answer 404 for an unknown job (or another tenant's) and 409 until
  * the job has succeeded; a name that is not one of the job's artifacts is
  * a 404 that lists those it has. Artifact names are [a-z0-9_-]+, so a
@@ -24,6 +28,7 @@
 
 #include "../service/log.h"
 #include "../service/spool.h"
+#include "../service/store.h"
 
 /* Non-zero when 's' is a possible artifact name: [a-z0-9_-]+. */
 static int
@@ -51,9 +56,31 @@ cmp_by_name(const void *a, const void *b)
 }
 
 /*
+ * SHEAF_STORE: the artifacts of job 'id' in the store, appended to 'out'
+ * as {"name", "bytes"} in name order (none when the store is off or
+ * unreachable: logged).
+ */
+static void
+artifact_list_store(const char *id, json_t *out)
+{
+    s3_object *objs = NULL;
+    size_t     n = 0;
+    sh_err     err;
+
+    if (store_list_artifacts(id, &objs, &n, &err) != 0)
+        log_warn("artifacts of job %s in the store: %s", id, err.msg);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(out, json_pack("{s:s, s:I}", "name", objs[i].key,
+                                             "bytes",
+                                             (json_int_t)objs[i].size_bytes));
+    s3_objects_free(objs, n);
+}
+
+/*
  * The artifacts of job 'id' as a new array of {"name", "bytes"}, sorted by
  * name: the regular files of its artifacts directory whose names are
- * artifact names. A missing directory gives an empty array.
+ * artifact names or, when this node has none (another node ran the job),
+ * those in the store. A missing directory gives an empty array.
  */
 static json_t *
 artifact_list(const config *cfg, const char *id)
@@ -69,6 +96,7 @@ artifact_list(const config *cfg, const char *id)
             log_warn("artifacts of job %s: open %s: %s", id, dir,
                      strerror(errno));
         free(dir);
+        artifact_list_store(id, out);
         return out;
     }
     while ((de = readdir(dh)) != NULL) {
@@ -89,6 +117,8 @@ artifact_list(const config *cfg, const char *id)
         json_array_append_new(out, items[i]);
     free(items);
     free(dir);
+    if (n == 0)
+        artifact_list_store(id, out);
     return out;
 }
 
@@ -171,6 +201,46 @@ artifact_not_found(api_req *r)
     return status;
 }
 
+/*
+ * SHEAF_STORE: artifact r->name of job r->id from the store. Returns the
+ * status of the reply made (302 to a presigned URL with
+ * SHEAF_S3_PRESIGN=1, or the 404 when it is not there either), or 0 with
+ * *resp (NULL when libmicrohttpd cannot make one) streaming the object.
+ */
+static int
+artifact_from_store(api_req *r, struct MHD_Response **resp)
+{
+    const s3_config *c;
+    const char      *bucket;
+    char            *key, *etag = NULL;
+    uint64_t         size = 0;
+    sh_err           err;
+    int              rc, status = 0;
+
+    *resp = NULL;
+    if (!store_get(&c, &bucket, NULL))
+        return artifact_not_found(r);
+    key = store_artifact_key(r->id, r->name);
+    rc = s3_head(c, bucket, key, &size, &etag, &err);
+    if (rc == SH_ENOENT) {
+        status = artifact_not_found(r);
+    } else if (rc != 0) {
+        log_warn("job %s: artifact %s in the store: %s", r->id, r->name,
+                 err.msg);
+        status = api_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "",
+                           "the object store cannot be reached; try "
+                           "again");
+    } else if ((status = api_store_redirect(r, key)) == 0) {
+        *resp = size > 0
+                    ? api_store_stream(key, etag, 0, size - 1)
+                    : MHD_create_response_from_buffer(0, "",
+                                                      MHD_RESPMEM_PERSISTENT);
+    }
+    free(etag);
+    free(key);
+    return status;
+}
+
 int
 api_job_artifact(api_req *r)
 {
@@ -185,19 +255,26 @@ api_job_artifact(api_req *r)
         return artifact_not_found(r);
     path = spool_artifact_path(r->a->cfg->spool, r->id, r->name);
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    if (fd < 0 && errno == ENOENT) {
+        /* SHEAF_STORE: another node ran the job. */
+        status = artifact_from_store(r, &resp);
+        if (status != 0)
+            goto done;
+    } else if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         if (fd < 0 && errno != ENOENT && errno != ELOOP)
             log_warn("artifact: open %s: %s", path, strerror(errno));
         status = artifact_not_found(r);
         goto done;
+    } else {
+        resp = MHD_create_response_from_fd64((uint64_t)st.st_size, fd);
+        if (resp != NULL)
+            fd = -1; /* the response owns it now */
     }
-    resp = MHD_create_response_from_fd64((uint64_t)st.st_size, fd);
     if (resp == NULL) {
         status = api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "",
                            "cannot make the response");
         goto done;
     }
-    fd = -1; /* the response owns it now */
     if (strcmp(r->name, "report") == 0) {
         api_header_set(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     } else {

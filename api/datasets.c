@@ -13,6 +13,12 @@
  * then inserts the row. Whatever ends an upload early (a bad digest, a
  * full disk, the client going away) leaves no file and no row: the
  * completion callback aborts the temporary file (ds_free).
+ *
+ * With SHEAF_STORE (service/store.h) the committed file is also uploaded
+ * to the bucket before the row is inserted (a refused upload keeps
+ * nothing: 503), jobs read it from there (the resolver answers its
+ * s3:// URL; gzip datasets are still read from the spool), and DELETE
+ * removes the object too.
  */
 #include "api_int.h"
 
@@ -29,6 +35,7 @@
 #include "../lib/fsys.h"
 #include "../service/log.h"
 #include "../service/spool.h"
+#include "../service/store.h"
 
 #define DS_NAME_MAX      200 /* bytes of a dataset's name */
 #define DS_LIMIT_DEFAULT 100
@@ -371,6 +378,19 @@ api_dataset_upload(api_req *r)
         return api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "",
                          "cannot store the dataset: %s", err.msg);
     path = spool_dataset_path(r->a->cfg->spool, up->file);
+    /* SHEAF_STORE: in the bucket before the row, so that every node can
+     * read it once it is listed. */
+    if (store_put_dataset(path, up->file, &err) != 0) {
+        log_warn("dataset %s: not stored: %s", up->id, err.msg);
+        if (fsys_unlink(path) != 0)
+            log_error("dataset %s: cannot remove %s: %s", up->id, path,
+                      strerror(errno));
+        status = api_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "",
+                           "the object store did not take the dataset, "
+                           "nothing was kept: %s",
+                           err.msg);
+        goto done;
+    }
     snprintf(ds.id, sizeof ds.id, "%s", up->id);
     ds.name = up->name;
     ds.file = up->file;
@@ -383,10 +403,15 @@ api_dataset_upload(api_req *r)
                     d != NULL ? db_dataset_insert(d, r->tenant, &ds, &err)
                               : err.code);
     if (rc != 0) {
-        /* No row: the file must not stay either. */
+        sh_err e;
+
+        /* No row: the file (and object) must not stay either. */
         if (fsys_unlink(path) != 0)
             log_error("dataset %s: cannot remove %s: %s", up->id, path,
                       strerror(errno));
+        if (store_drop_dataset(up->file, &e) != 0)
+            log_error("dataset %s: cannot remove its object: %s", up->id,
+                      e.msg);
         status = api_error_sh(r, &err, 0);
         goto done;
     }
@@ -491,6 +516,8 @@ api_dataset_delete(api_req *r)
     if (fsys_unlink(path) != 0 && errno != ENOENT)
         log_error("dataset %s: cannot remove %s: %s", r->id, path,
                   strerror(errno));
+    if (store_drop_dataset(file, &err) != 0)
+        log_error("dataset %s: cannot remove its object: %s", r->id, err.msg);
     free(path);
     free(file);
     return api_reply(r, MHD_HTTP_NO_CONTENT, NULL);
@@ -524,8 +551,11 @@ api_dataset_resolve(void *ctx, const char *ref, char **file_out, sh_err *err)
         }
         snprintf(refs->ids[refs->n++], 37, "%s", ds.id);
     }
-    *file_out = ds.file;
-    ds.file = NULL;
+    /* SHEAF_STORE: read from the bucket, whatever node runs the job. */
+    if ((*file_out = store_dataset_url(ds.file, (uint64_t)ds.bytes)) == NULL) {
+        *file_out = ds.file;
+        ds.file = NULL;
+    }
     db_dataset_clear(&ds);
     return 0;
 }

@@ -16,6 +16,7 @@
 #include "../service/log.h"
 #include "../service/model.h"
 #include "../service/spool.h"
+#include "../service/store.h"
 
 #define JOBS_KEY_MAX       200  /* bytes of an Idempotency-Key */
 #define JOBS_PARAM_MAX     1024 /* bytes of a name or cursor parameter */
@@ -545,5 +546,9 @@ api_job_delete(api_req *r)
     if (!api_result_hold_files(r->id)
         && spool_remove_job(r->a->cfg->spool, r->id) < 0)
         log_warn("job %s deleted, but removing its files failed", r->id);
+    /* SHEAF_STORE: its result and artifacts leave the store too. */
+    if (store_drop_published(r->id, &err) != 0)
+        log_warn("job %s deleted, but its objects stay in the store: %s", r->id,
+                 err.msg);
     return api_reply(r, MHD_HTTP_NO_CONTENT, NULL);
 }

@@ -79,50 +79,74 @@ api_result_store_find(const char *id, uint64_t size, char **etag)
 
 /*
  * With SHEAF_S3_PRESIGN=1: make the reply a 302 to a presigned URL of
+ * object 'key' of the store and return 302; else return 0.
+ */
+int
+api_store_redirect(api_req *r, const char *key)
+{
+    const char      *v = getenv("SHEAF_S3_PRESIGN");
+    const s3_config *c;
+    const char      *bucket;
+    char            *url;
+
+    if (v == NULL || strcmp(v, "1") != 0 || !store_get(&c, &bucket, NULL))
+        return 0;
+    url = s3_presign_get(c, bucket, key, PRESIGN_EXPIRES_S, time(NULL));
+    api_header_set(r, MHD_HTTP_HEADER_LOCATION, url);
+    free(url);
+    return api_reply(r, MHD_HTTP_FOUND, NULL);
+}
+
+/*
+ * With SHEAF_S3_PRESIGN=1: make the reply a 302 to a presigned URL of
  * job 'id''s result object and return 302; else return 0.
  */
 int
 api_result_store_redirect(api_req *r, const char *id)
 {
-    const char      *v = getenv("SHEAF_S3_PRESIGN");
-    const s3_config *c;
-    const char      *bucket;
-    char            *key, *url;
+    char *key = store_result_key(id);
+    int   rc = api_store_redirect(r, key);
 
-    if (v == NULL || strcmp(v, "1") != 0 || !store_get(&c, &bucket, NULL))
-        return 0;
-    key = store_result_key(id);
-    url = s3_presign_get(c, bucket, key, PRESIGN_EXPIRES_S, time(NULL));
-    api_header_set(r, MHD_HTTP_HEADER_LOCATION, url);
-    free(url);
     free(key);
-    return api_reply(r, MHD_HTTP_FOUND, NULL);
+    return rc;
 }
 
 /*
- * A response streaming bytes ['first', 'last'] of job 'id''s result
- * object ('etag': the object's, so a replaced object fails the stream).
- * NULL when libmicrohttpd cannot make one.
+ * A response streaming bytes ['first', 'last'] of object 'key' of the
+ * store ('etag': the object's, so a replaced object fails the stream).
+ * NULL when the store is off or libmicrohttpd cannot make one.
  */
 struct MHD_Response *
-api_result_store_stream(const char *id, const char *etag, uint64_t first,
-                        uint64_t last)
+api_store_stream(const char *key, const char *etag, uint64_t first,
+                 uint64_t last)
 {
     const s3_config     *c;
     const char          *bucket;
-    char                *key;
     store_reader        *sr;
     struct MHD_Response *resp;
 
     if (!store_get(&c, &bucket, NULL))
         return NULL;
-    key = store_result_key(id);
     sr = xcalloc(1, sizeof *sr);
     sr->st = s3_stream_open(c, bucket, key, first, last + 1, etag);
-    free(key);
     resp = MHD_create_response_from_callback(last - first + 1, 64 * 1024,
                                              store_read, sr, store_free);
     if (resp == NULL)
         store_free(sr);
+    return resp;
+}
+
+/*
+ * A response streaming bytes ['first', 'last'] of job 'id''s result
+ * object (see api_store_stream).
+ */
+struct MHD_Response *
+api_result_store_stream(const char *id, const char *etag, uint64_t first,
+                        uint64_t last)
+{
+    char                *key = store_result_key(id);
+    struct MHD_Response *resp = api_store_stream(key, etag, first, last);
+
+    free(key);
     return resp;
 }

@@ -238,7 +238,9 @@ typedef int (*plan_model_fn)(const void *ctx, const char *job_id,
  * Find the uploaded dataset 'ref' (its id or name: "input": {"dataset":
  * ref}) for the caller's 'ctx'. Returns 0 and *file_out (malloc'ed; the
  * planner owns it), the dataset's file name relative to
- * plan_env.datasets_root; SH_ENOENT when there is no such dataset (the
+ * plan_env.datasets_root, or an s3:// URL (the dataset's object in the
+ * service's store, read as an s3:// input); SH_ENOENT when there is no
+ * such dataset (the
  * planner words the 400), or another error with its message in 'err'.
  * The executor knows nothing of where datasets are recorded.
  */

@@ -539,8 +539,9 @@ plan_format_name(plan_format f)
  */
 /*
  * The file of an uploaded dataset ('ref' is "base.dataset"): resolved by
- * the caller's env->resolve_dataset to a file under env->datasets_root,
- * then read as a path would be; errors name 'base.dataset'. A file whose
+ * the caller's env->resolve_dataset to a file under env->datasets_root
+ * (or to the s3:// URL of its object in the service's store), then read
+ * as a path would be; errors name 'base.dataset'. A file whose
  * name ends in ".gz" is gzip unless 'base.compression' says otherwise.
  */
 static int
@@ -559,8 +560,13 @@ read_dataset(plan *p, json_t *in, const char *base, const char *ref,
         return sh_err_set(err, SH_EINVAL, field,
                           "uploaded datasets are not available here");
     if (resolution != NULL) {
-        root = plan_root_real(env->datasets_root, err);
-        if (root == NULL)
+        json_t *f0 = json_array_get(json_object_get(resolution, "files"), 0);
+        const char *rel = json_string_value(json_object_get(f0, "path"));
+
+        /* A dataset in the store: no directory of this node's needed. */
+        if (rel != NULL && s3_is_url(rel))
+            root = xstrdup("/");
+        else if ((root = plan_root_real(env->datasets_root, err)) == NULL)
             return err && err->code ? err->code : SH_EIO;
         rc = load_resolution(p, resolution, root, err);
         if (rc == 0 && !explicit_comp && p->n_files == 1)
@@ -583,13 +589,16 @@ read_dataset(plan *p, json_t *in, const char *base, const char *ref,
     }
     if (!explicit_comp)
         p->in_gzip = ends_with(file, ".gz");
-    root = plan_root_real(env->datasets_root, err);
-    if (root == NULL) {
+    if (s3_is_url(file)) {
+        /* The dataset's object in the service's store (its URL). */
+        rc = plan_resolve_s3(file, strlen(file), &p->files, &p->n_files, err);
+    } else if ((root = plan_root_real(env->datasets_root, err)) == NULL) {
         rc = err && err->code ? err->code : SH_EIO;
         goto done;
+    } else {
+        rc = plan_resolve_files(root, file, strlen(file), &p->files,
+                                &p->n_files, err);
     }
-    rc = plan_resolve_files(root, file, strlen(file), &p->files, &p->n_files,
-                            err);
     if (rc == 0)
         rc = plan_scan_input(p, err);
     if (rc != 0) {

@@ -11,7 +11,9 @@
 /*
  * A plan_model_fn: the model file of job 'job_id' under the spool
  * directory 'spool' (a const char *), SPOOL/jobs/JOB_ID/artifacts/model
- * (spool.h). Returns 0 and *path_out (malloc'ed; the caller frees it), or
+ * (spool.h), or, with SHEAF_STORE, SPOOL/jobs/JOB_ID/model.store fetched
+ * from the store once when another node made it (store.h). Returns 0 and
+ * *path_out (malloc'ed; the caller frees it), or
  * SH_ENOENT when that job has no model file.
  */
 int model_resolve(const void *spool, const char *job_id, char **path_out,

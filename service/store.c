@@ -80,20 +80,20 @@ store_result_key(const char *job_id)
                      job_id);
 }
 
-int
-store_publish_result(const char *job_id, const char *const *parts,
-                     size_t n_parts, sh_err *err)
+/*
+ * Upload the 'n_parts' files 'parts', concatenated, as object 'key': one
+ * multipart upload in pieces of STORE_PIECE_BYTES, aborted when it fails
+ * (no partial object). Returns 0 or the upload's error.
+ */
+static int
+upload_files(const s3_config *c, const char *bucket, const char *key,
+             const char *const *parts, size_t n_parts, sh_err *err)
 {
-    const s3_config *c;
-    const char      *bucket;
-    char            *key = NULL, *buf = NULL;
-    s3_upload       *u = NULL;
-    size_t           i, fill = 0, sent = 0;
-    int              rc = 0, fd = -1;
+    char      *buf = NULL;
+    s3_upload *u = NULL;
+    size_t     i, fill = 0, sent = 0;
+    int        rc = 0, fd = -1;
 
-    if (!store_get(&c, &bucket, NULL))
-        return 0;
-    key = store_result_key(job_id);
     if ((u = s3_upload_begin(c, bucket, key, err)) == NULL) {
         rc = err->code ? err->code : SH_EIO;
         goto done;
@@ -142,6 +142,22 @@ done:
     }
     s3_upload_free(u);
     free(buf);
+    return rc;
+}
+
+int
+store_publish_result(const char *job_id, const char *const *parts,
+                     size_t n_parts, sh_err *err)
+{
+    const s3_config *c;
+    const char      *bucket;
+    char            *key;
+    int              rc;
+
+    if (!store_get(&c, &bucket, NULL))
+        return 0;
+    key = store_result_key(job_id);
+    rc = upload_files(c, bucket, key, parts, n_parts, err);
     free(key);
     return rc;
 }
@@ -582,5 +598,223 @@ store_drop_job(const char *job_id, sh_err *err)
     }
     s3_objects_free(objs, n);
     free(pre);
+    return rc;
+}
+
+/* ---- artifacts -------------------------------------------------------- */
+
+char *
+store_artifact_key(const char *job_id, const char *name)
+{
+    const char *prefix = "";
+
+    store_get(NULL, NULL, &prefix);
+    return xasprintf("%s%sartifacts/%s/%s", prefix, prefix[0] ? "/" : "",
+                     job_id, name);
+}
+
+/* Non-zero when 's' is an artifact name, [a-z0-9_-]+ (artifacts.c). */
+static int
+artifact_name_ok(const char *s)
+{
+    size_t i;
+
+    for (i = 0; s[i] != '\0'; i++) {
+        char ch = s[i];
+
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_'
+              || ch == '-'))
+            return 0;
+    }
+    return i > 0;
+}
+
+int
+store_publish_artifacts(const char *spool, const char *job_id, sh_err *err)
+{
+    const s3_config *c;
+    const char      *bucket;
+    char            *dir;
+    DIR             *dh;
+    struct dirent   *de;
+    int              rc = 0;
+
+    if (!store_get(&c, &bucket, NULL))
+        return 0;
+    dir = spool_artifacts_dir(spool, job_id);
+    if ((dh = opendir(dir)) == NULL) {
+        if (errno != ENOENT)
+            rc = sh_err_set(err, SH_EIO, "", "cannot open %s: %s", dir,
+                            strerror(errno));
+        free(dir);
+        return rc;
+    }
+    while (rc == 0 && (de = readdir(dh)) != NULL) {
+        struct stat st;
+        char       *path, *key;
+
+        if (!artifact_name_ok(de->d_name)
+            || fstatat(dirfd(dh), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0
+            || !S_ISREG(st.st_mode))
+            continue;
+        path = xasprintf("%s/%s", dir, de->d_name);
+        key = store_artifact_key(job_id, de->d_name);
+        rc = upload_files(c, bucket, key, (const char *const *)&path, 1, err);
+        free(key);
+        free(path);
+    }
+    closedir(dh);
+    free(dir);
+    return rc;
+}
+
+int
+store_list_artifacts(const char *job_id, s3_object **objs, size_t *n,
+                     sh_err *err)
+{
+    const s3_config *c;
+    const char      *bucket;
+    char            *pre;
+    size_t           i, kept = 0, skip;
+    int              rc;
+
+    *objs = NULL;
+    *n = 0;
+    if (!store_get(&c, &bucket, NULL))
+        return 0;
+    pre = store_artifact_key(job_id, "");
+    skip = strlen(pre);
+    rc = s3_list(c, bucket, pre, 10000, objs, n, err);
+    /* Keys become names; anything else under the prefix is dropped. */
+    for (i = 0; rc == 0 && i < *n; i++) {
+        s3_object *o = &(*objs)[i];
+
+        if (!artifact_name_ok(o->key + skip)) {
+            free(o->key);
+            free(o->etag);
+            continue;
+        }
+        memmove(o->key, o->key + skip, strlen(o->key + skip) + 1);
+        (*objs)[kept++] = *o;
+    }
+    if (rc == 0)
+        *n = kept;
+    free(pre);
+    return rc;
+}
+
+int
+store_fetch_artifact(const char *job_id, const char *name, const char *path,
+                     sh_err *err)
+{
+    const s3_config *c;
+    const char      *bucket;
+    char            *key;
+    uint64_t         bytes = 0;
+    int              rc;
+
+    if (!store_get(&c, &bucket, NULL))
+        return sh_err_set(err, SH_ENOENT, "", "no store");
+    if (!artifact_name_ok(name))
+        return sh_err_set(err, SH_ENOENT, "", "no artifact '%s'", name);
+    key = store_artifact_key(job_id, name);
+    rc = get_file(c, bucket, key, path, &bytes, err);
+    free(key);
+    return rc;
+}
+
+int
+store_drop_published(const char *job_id, sh_err *err)
+{
+    const s3_config *c;
+    const char      *bucket;
+    char            *key;
+    s3_object       *objs = NULL;
+    size_t           n = 0;
+    int              rc;
+    sh_err           e;
+
+    if (!store_get(&c, &bucket, NULL))
+        return 0;
+    key = store_result_key(job_id);
+    rc = s3_delete(c, bucket, key, err);
+    free(key);
+    key = store_artifact_key(job_id, "");
+    if (s3_list(c, bucket, key, 10000, &objs, &n, &e) != 0 && rc == 0) {
+        *err = e;
+        rc = e.code;
+    }
+    for (size_t i = 0; i < n; i++) {
+        /* One that cannot go does not keep the others. */
+        if (s3_delete(c, bucket, objs[i].key, &e) != 0 && rc == 0) {
+            *err = e;
+            rc = e.code;
+        }
+    }
+    s3_objects_free(objs, n);
+    free(key);
+    return rc;
+}
+
+/* ---- datasets --------------------------------------------------------- */
+
+char *
+store_dataset_key(const char *file)
+{
+    const char *prefix = "";
+
+    store_get(NULL, NULL, &prefix);
+    return xasprintf("%s%sdatasets/%s", prefix, prefix[0] ? "/" : "", file);
+}
+
+int
+store_put_dataset(const char *path, const char *file, sh_err *err)
+{
+    const s3_config *c;
+    const char      *bucket;
+    char            *key;
+    int              rc;
+
+    if (!store_get(&c, &bucket, NULL))
+        return 0;
+    key = store_dataset_key(file);
+    rc = upload_files(c, bucket, key, &path, 1, err);
+    free(key);
+    return rc;
+}
+
+char *
+store_dataset_url(const char *file, uint64_t size)
+{
+    const s3_config *c;
+    const char      *bucket;
+    char            *key, *url = NULL;
+    uint64_t         got = 0;
+    sh_err           err;
+    size_t           n = strlen(file);
+
+    if (!store_get(&c, &bucket, NULL)
+        || (n >= 3 && !strcmp(file + n - 3, ".gz")))
+        return NULL;
+    key = store_dataset_key(file);
+    if (s3_head(c, bucket, key, &got, NULL, &err) == 0 && got == size)
+        url = xasprintf("s3://%s/%s", bucket, key);
+    free(key);
+    return url;
+}
+
+int
+store_drop_dataset(const char *file, sh_err *err)
+{
+    const s3_config *c;
+    const char      *bucket;
+    char            *key;
+    int              rc;
+
+    if (!store_get(&c, &bucket, NULL))
+        return 0;
+    key = store_dataset_key(file);
+    rc = s3_delete(c, bucket, key, err);
+    free(key);
     return rc;
 }

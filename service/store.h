@@ -17,7 +17,23 @@
  * into its own spool (once per node). Node-local scratch (spill files)
  * stays on local disk.
  *
- * Not yet in the store: datasets, artifacts.
+ * A succeeded job's artifacts (artifacts.c: "PREFIX/artifacts/JOB/NAME")
+ * are uploaded with its result, each as one multipart upload (aborted
+ * when it fails); the artifact routes serve them from there when this
+ * node's spool does not hold them, and a model reference "job:ID" on a
+ * node without that job's model fetches it into the spool first
+ * (SPOOL/jobs/JOB/model.store, beside the artifacts directory so that the
+ * node's artifact listing does not take it for the job's: model.c). Deleting a
+ * job removes its result and artifacts objects.
+ *
+ * An uploaded dataset (datasets.c) is uploaded too, once its body is in
+ * and verified and before its row is inserted ("PREFIX/datasets/FILE",
+ * FILE its spool file's name, "ID" or "ID.gz"); an upload the store
+ * refuses keeps nothing. A job reading a dataset reads that object (its
+ * input resolves to the s3:// URL: ranged GETs on whatever node runs the
+ * task), except a gzip dataset, which is still read from the spool of
+ * the node it was uploaded to (gzip input from object storage is not
+ * supported yet). DELETE of a dataset removes its object.
  */
 #ifndef SHEAF_STORE_H
 #define SHEAF_STORE_H
@@ -92,5 +108,64 @@ void store_paths_free(char **paths, size_t n);
  * "PREFIX/spool/JOB/" objects). Returns 0 (also when off) or an error.
  */
 int store_drop_job(const char *job_id, sh_err *err);
+
+/* The key of artifact 'name' of job 'job_id' ("": the prefix of all of
+ * them); the caller frees it. */
+char *store_artifact_key(const char *job_id, const char *name);
+
+/*
+ * Upload the artifacts of job 'job_id' (the files of its artifacts
+ * directory under 'spool' whose names are artifact names), each as one
+ * multipart upload. Returns 0 (also when the store is off or the job has
+ * none), or the first upload's error (that upload aborted).
+ */
+int store_publish_artifacts(const char *spool, const char *job_id, sh_err *err);
+
+/*
+ * The artifacts of job 'job_id' in the store: *objs (free with
+ * s3_objects_free) gets *n objects whose keys are the artifact names, in
+ * name order. Returns 0 (none when the store is off) or the store's error.
+ */
+int store_list_artifacts(const char *job_id, s3_object **objs, size_t *n,
+                         sh_err *err);
+
+/*
+ * Download artifact 'name' of job 'job_id' from the store to file 'path'
+ * (through a temporary name beside it; its directory must exist).
+ * Returns 0, SH_ENOENT (not in the store, or the store is off) or an
+ * error.
+ */
+int store_fetch_artifact(const char *job_id, const char *name, const char *path,
+                         sh_err *err);
+
+/*
+ * Remove job 'job_id''s published objects (result and artifacts) from the
+ * store. Returns 0 (also when off) or the first error; the other objects
+ * are still removed.
+ */
+int store_drop_published(const char *job_id, sh_err *err);
+
+/* The key of the dataset whose spool file is named 'file' ("ID" or
+ * "ID.gz", datasets.c); the caller frees it. */
+char *store_dataset_key(const char *file);
+
+/*
+ * Upload the dataset file 'path' (named 'file' in the spool) as one
+ * multipart upload. Returns 0 (also when the store is off) or the
+ * upload's error (the upload aborted: no object).
+ */
+int store_put_dataset(const char *path, const char *file, sh_err *err);
+
+/*
+ * The s3:// URL of dataset 'file' in the store, for a job to read it
+ * there (ranged GETs) whatever node runs it; NULL when the store is off,
+ * the object is not there with 'size' bytes (uploaded before the store
+ * was on), or the dataset is gzip (not read from object storage yet: it
+ * is read from the spool). The caller frees it.
+ */
+char *store_dataset_url(const char *file, uint64_t size);
+
+/* Remove dataset 'file''s object. Returns 0 (also when off) or an error. */
+int store_drop_dataset(const char *file, sh_err *err);
 
 #endif

@@ -14,6 +14,7 @@
 #include "../lib/util.h"
 #include "log.h"
 #include "spool.h"
+#include "store.h"
 
 #define LEASES_EVERY_MS      1000 /* expired leases back to the queue */
 #define RETIRE_BATCH         100
@@ -100,8 +101,9 @@ kill_cancelled(sweeper *s, db *d, sh_err *err)
     return 0;
 }
 
-/* Remove the jobs past their retention and their files. Returns the
- * number removed or SH_EDB. */
+/* Remove the jobs past their retention and their files (in the spool
+ * and, with SHEAF_STORE, in the store). Returns the number removed or
+ * SH_EDB. */
 static int
 retire(sweeper *s, db *d, sh_err *err)
 {
@@ -113,6 +115,10 @@ retire(sweeper *s, db *d, sh_err *err)
     for (int i = 0; i < n; i++) {
         if (spool_remove_job(s->cfg->spool, ids[i]) < 0)
             log_warn("removing files of job %s failed", ids[i]);
+        /* SHEAF_STORE: its result and artifacts objects too. */
+        if (store_drop_published(ids[i], err) != 0)
+            log_warn("job %s: its objects stay in the store: %s", ids[i],
+                     err->msg);
     }
     if (n > 0)
         log_info("removed %d job(s) past their retention", n);

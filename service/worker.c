@@ -312,8 +312,9 @@ worker_fail(db *d, const db_task *t, int retryable, const char *msg)
 /*
  * SHEAF_STORE: publish the result of job 'job_id', whose last stage is
  * 'stage': its committed parts, fetched from the store where another node
- * wrote them, uploaded as one object; then the job's shuffle files leave
- * the store. Returns 0 (also when the store is off) or an error.
+ * wrote them, uploaded as one object, and its artifacts; then the job's
+ * shuffle files leave the store. Returns 0 (also when the store is off) or an
+ * error.
  */
 static int
 worker_publish(const config *cfg, db *d, const char *job_id, int stage,
@@ -336,6 +337,8 @@ worker_publish(const config *cfg, db *d, const char *job_id, int stage,
     if (rc == 0)
         rc = store_publish_result(job_id, (const char *const *)local, (size_t)n,
                                   err);
+    if (rc == 0)
+        rc = store_publish_artifacts(cfg->spool, job_id, err);
     if (rc == 0 && store_drop_job(job_id, err) != 0)
         log_warn("job %s: its shuffle files stay in the store: %s", job_id,
                  err->msg);
