@@ -105,23 +105,6 @@ render_record(strbuf *sb, uint64_t line, const csv_field *f, size_t n)
     sb_putc(sb, '\n');
 }
 
-/* A file with 'n' bytes of 'data', already unlinked; -1 on failure. */
-static int
-temp_file(const void *data, size_t n)
-{
-    char path[] = "/tmp/sheaf-test-csv-XXXXXX";
-    int  fd = mkstemp(path);
-
-    if (fd < 0)
-        return -1;
-    unlink(path);
-    if (write(fd, data, n) != (ssize_t)n) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 /*
  * Read the records starting in ['start', 'end') of 'fd' and append them to
  * 'out'; an error is appended as "ERROR <name>: <message>\n". Returns the
@@ -151,7 +134,7 @@ static char *
 render_data(const char *data, size_t n, const csv_dialect *d)
 {
     strbuf sb = {0};
-    int    fd = temp_file(data, n);
+    int    fd = th_temp_file(data, n);
 
     CU_ASSERT_FATAL(fd >= 0);
     render_range(fd, 0, n, 1, d, &sb);
@@ -471,7 +454,7 @@ test_unterminated_quote(void)
               "line 3\n");
 
     /* The splitter finds it too, and the reader keeps failing. */
-    fd = temp_file(data, sizeof data - 1);
+    fd = th_temp_file(data, sizeof data - 1);
     CU_ASSERT_FATAL(fd >= 0);
     sh_err_clear(&err);
     rc = csv_split(fd, 0, 1, sizeof data - 1, &comma, 4, &v, &n, &err);
@@ -506,7 +489,7 @@ test_errors(void)
     csv_range       *v = NULL;
     size_t           n = 0;
     sh_err           err;
-    int              fd = temp_file("a\n", 2);
+    int              fd = th_temp_file("a\n", 2);
     csv_reader      *r;
     const csv_field *f;
 
@@ -543,7 +526,7 @@ test_offsets(void)
     const csv_field *f;
     size_t           nf, i = 0;
     sh_err           err;
-    int              fd = temp_file(data, sizeof data - 1), rc;
+    int              fd = th_temp_file(data, sizeof data - 1), rc;
     csv_reader      *r;
 
     CU_ASSERT_FATAL(fd >= 0);
@@ -827,7 +810,7 @@ test_split_property(void)
     for (uint64_t seed = 1; seed <= 2; seed++) {
         size_t size;
         char  *data = gen_file(seed, 5000, &size);
-        int    fd = temp_file(data, size);
+        int    fd = th_temp_file(data, size);
         char  *whole, *ref;
         size_t bad = 0;
 
@@ -935,7 +918,7 @@ test_split_small(void)
 
     for (size_t i = 0; i < sizeof none / sizeof none[0]; i++) {
         size_t len = strlen(none[i]);
-        int    fd = temp_file(none[i], len);
+        int    fd = th_temp_file(none[i], len);
 
         CU_ASSERT_FATAL(fd >= 0);
         for (uint64_t part = 1; part <= 4; part++) {
@@ -950,7 +933,7 @@ test_split_small(void)
 
     /* Empty lines before the first record stay in the first range. */
     const char data[] = "\n\n\nabc\nd\n";
-    int        fd = temp_file(data, sizeof data - 1);
+    int        fd = th_temp_file(data, sizeof data - 1);
 
     CU_ASSERT_FATAL(fd >= 0);
     CHECK_INT(0, csv_split(fd, 0, 1, sizeof data - 1, &comma, 1, &v, &n, &err));
@@ -1145,7 +1128,7 @@ test_lines_mode(void)
         free(got);
         /* Every part size: the same lines, cut at line starts. */
         if (iter % 50 == 0 && n > 0) {
-            int   fd = temp_file(data, n);
+            int   fd = th_temp_file(data, n);
             char *whole = render_data(data, n, &lines_d);
 
             CU_ASSERT_FATAL(fd >= 0);
@@ -1163,7 +1146,7 @@ test_lines_mode(void)
     {
         size_t size;
         char  *data = gen_file(3, 3000, &size);
-        int    fd = temp_file(data, size);
+        int    fd = th_temp_file(data, size);
         char  *whole = render_data(data, size, &lines_d);
         char  *ref = reference_lines(data, size);
 
@@ -1332,7 +1315,7 @@ test_split_fn_matches_fd(void)
 {
     size_t   size;
     char    *data = gen_file(3, 20000, &size);
-    int      fd = temp_file(data, size);
+    int      fd = th_temp_file(data, size);
     uint64_t parts[] = {1, 7, 100, 1000, 4096, 1 << 20};
     size_t   k;
 

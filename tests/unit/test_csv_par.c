@@ -24,23 +24,6 @@ void csv_par_set_for_test(uint64_t min_piece, size_t threads);
 static const csv_dialect comma = {',', '"', 0, 0};
 static const csv_dialect lines = {',', '"', 0, 1};
 
-/* A file with 'n' bytes of 'data', already unlinked; -1 on failure. */
-static int
-temp_file(const void *data, size_t n)
-{
-    char path[] = "/tmp/sheaf-test-csvpar-XXXXXX";
-    int  fd = mkstemp(path);
-
-    if (fd < 0)
-        return -1;
-    unlink(path);
-    if (write(fd, data, n) != (ssize_t)n) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 static uint64_t rng_state;
 
 static unsigned
@@ -113,7 +96,7 @@ check_same(const char *data, size_t len, const csv_dialect *d,
     csv_range *a = NULL, *b = NULL;
     size_t     na = 0, nb = 0, i;
     sh_err     ea, eb;
-    int        fd = temp_file(data, len), ra, rb;
+    int        fd = th_temp_file(data, len), ra, rb;
 
     CU_ASSERT_FATAL(fd >= 0);
     sh_err_clear(&ea);

@@ -34,6 +34,22 @@ th_tmp_base(void)
 }
 
 int
+th_temp_file(const void *data, size_t n)
+{
+    char path[] = "/tmp/sheaf-test-XXXXXX";
+    int  fd = mkstemp(path);
+
+    if (fd < 0)
+        return -1;
+    unlink(path);
+    if (write(fd, data, n) != (ssize_t)n) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int
 th_temp_dir(char *dir, size_t size, const char *base, const char *name)
 {
     snprintf(dir, size, "%s/%s-XXXXXX", base, name);

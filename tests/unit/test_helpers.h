@@ -71,6 +71,12 @@ const char *th_tmp_base(void);
 int th_temp_dir(char *dir, size_t size, const char *base, const char *name);
 
 /*
+ * A file in /tmp holding the 'n' bytes of 'data', already unlinked. Returns
+ * its descriptor (the caller closes it), or -1 on failure.
+ */
+int th_temp_file(const void *data, size_t n);
+
+/*
  * Remove the tree at 'dir' when 'dir' is not empty (a test's last
  * directory), then make a new one as th_temp_dir does. A failure to make
  * it prints "mkdtemp" and the reason and aborts.
